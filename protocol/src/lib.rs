@@ -1,0 +1,61 @@
+//! The evac wire protocol, version 1: what crosses between shelters, HQ, broadcasters and
+//! dashboards, and nothing else (no I/O, no MQTT client).
+//!
+//! - [`ids`]: typed ids of shelters, households, residents, events, towns, officers, cards;
+//! - [`hlc`]: the hybrid logical clock that orders events from shelters whose clocks disagree;
+//! - [`messages`]: every message of the topic table, as serde types;
+//! - [`sign`]: keys, and the signed envelope every message travels in;
+//! - [`topics`]: topic names built from ids and parsed back;
+//! - [`overlay`]: the compact, signed binary form of orders that goes on air.
+//!
+//! ```
+//! use evac_protocol::{CheckEvent, EventBatch, EventId, EventKind, Assurance, SecretKey,
+//!     ShelterId, Slug, Topic, Clock, shelter_signer};
+//!
+//! let shelter = ShelterId(3);
+//! let key = SecretKey::from_seed(&[3; 32]);
+//! let mut clock = Clock::new(shelter.0);
+//! let event = CheckEvent {
+//!     id: EventId { shelter, seq: 1 }, at: clock.now(1_795_000_000_000),
+//!     kind: EventKind::CheckIn, card: None, resident: None, household: None,
+//!     assurance: Assurance::Staff, flags: vec![], day_only: false, corrects: None, note: None,
+//! };
+//! let batch = EventBatch::new(shelter, vec![key.sign(&shelter_signer(shelter), &event).unwrap()]);
+//! let topic = Topic::ShelterEvents(Slug::new("minato").unwrap(), shelter);
+//! assert_eq!(topic.to_string(), "evac/v1/minato/shelter/3/events");
+//! let payload = serde_json::to_vec(&batch).unwrap();
+//! # let _ = payload;
+//! assert_eq!(batch.events[0].open(&key.public()).unwrap(), event);
+//! ```
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod hazard;
+pub mod hlc;
+pub mod ids;
+pub mod messages;
+pub mod overlay;
+pub mod sign;
+pub mod topics;
+mod varint;
+
+/// The protocol version carried by every message and in every topic (`evac/v1/...`).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+pub use error::{ClockError, IdError, KeyError, OverlayError, SignError, TopicError};
+pub use hazard::{AlertLevel, Hazard};
+pub use hlc::{Clock, Timestamp};
+pub use ids::{CardRef, EventId, HouseholdId, OfficerId, ResidentId, ShelterId, Slug, TownId};
+pub use messages::ack::{Ack, HQ_SIGNER};
+pub use messages::alert::Alert;
+pub use messages::command::{CommandAction, CommandReply, OfficerCommand, officer_signer};
+pub use messages::event::{Assurance, CheckEvent, EventBatch, EventKind, Flag, shelter_signer};
+pub use messages::order::{MessageKind, Order, OrderBatch};
+pub use messages::registry::{RegistryHousehold, RegistryResident, RegistrySnapshot};
+pub use messages::state::NodeState;
+pub use messages::status::{
+    PackedStatuses, ResidentChange, ResidentStatus, ShelterStatus, StatusCounts, StatusDelta,
+    StatusMessage, StatusSnapshot,
+};
+pub use sign::{PublicKey, SecretKey, Signable, Signed, write_key_pair};
+pub use topics::Topic;

@@ -1,0 +1,105 @@
+//! Evacuation orders: HQ's decision for each household, in signed batches.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hazard::{AlertLevel, Hazard};
+use crate::ids::{HouseholdId, ShelterId, TownId};
+use crate::sign::Signable;
+
+/// CAP-like message semantics of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageKind {
+    /// A new order.
+    Alert,
+    /// Replaces the orders of the message it references.
+    Update,
+    /// Lifts the orders of the message it references.
+    Cancel,
+}
+
+/// One household's order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// The household ordered.
+    pub household: HouseholdId,
+    /// Where it should go.
+    pub shelter: ShelterId,
+    /// The alert level.
+    pub level: AlertLevel,
+    /// The hazard.
+    pub hazard: Hazard,
+    /// Grows each time this household's order changes; receivers ignore older versions.
+    pub version: u32,
+    /// Someone in the household needs help to evacuate.
+    pub needs_help: bool,
+}
+
+/// Published on `evac/v1/{town}/orders`, signed by HQ.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderBatch {
+    /// The town.
+    pub town: TownId,
+    /// This message's id.
+    pub message_id: u32,
+    /// Alert, update or cancel.
+    pub kind: MessageKind,
+    /// The message this one updates or cancels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub references: Option<u32>,
+    /// The hazard of the batch.
+    pub hazard: Hazard,
+    /// When the orders were issued (Unix seconds).
+    pub issued: i64,
+    /// When they lapse unless renewed (Unix seconds).
+    pub expires: i64,
+    /// An exercise or test, not a real emergency: receivers label it so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
+    /// The orders (for a cancel: the orders lifted).
+    pub orders: Vec<Order>,
+}
+
+impl Signable for OrderBatch {
+    const KIND: &'static str = "orders";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Slug;
+    use crate::messages::{ack::HQ_SIGNER, golden};
+    use crate::sign::Signed;
+
+    #[test]
+    fn golden_and_round_trip() {
+        let k = golden::key();
+        let b = OrderBatch {
+            town: Slug::new("minato").unwrap(),
+            message_id: 17,
+            kind: MessageKind::Update,
+            references: Some(16),
+            hazard: Hazard::Tsunami,
+            issued: 1_795_000_000,
+            expires: 1_795_021_600,
+            drill: true,
+            orders: vec![Order {
+                household: HouseholdId(455),
+                shelter: ShelterId(3),
+                level: AlertLevel::Level4,
+                hazard: Hazard::Tsunami,
+                version: 2,
+                needs_help: true,
+            }],
+        };
+        let wire = k.sign(HQ_SIGNER, &b).unwrap().to_json().unwrap();
+        golden::check("orders.json", &wire);
+        assert_eq!(
+            Signed::<OrderBatch>::from_json(wire.as_bytes())
+                .unwrap()
+                .open(&k.public())
+                .unwrap(),
+            b
+        );
+    }
+}

@@ -1,0 +1,346 @@
+//! HQ's picture of the town for dashboards: a retained snapshot, then deltas.
+//!
+//! Per-resident status travels packed (one byte a resident, plus the shelter for those at
+//! one), so a snapshot of a town of 1,000,000 residents stays a few megabytes.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::error::OverlayError;
+use crate::ids::{ResidentId, ShelterId, TownId};
+use crate::sign::Signable;
+use crate::varint::{self, Reader};
+
+/// Where a resident stands, as HQ knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum ResidentStatus {
+    /// No order covers the resident's household.
+    NotOrdered,
+    /// Ordered to evacuate and not seen at a shelter yet.
+    UnderOrder,
+    /// Ordered, not seen, and overdue: officers should look for them.
+    Unaccounted,
+    /// Checked in at a shelter.
+    Arrived {
+        /// The shelter.
+        shelter: ShelterId,
+    },
+    /// Checked out of a shelter.
+    CheckedOut {
+        /// The shelter they left.
+        shelter: ShelterId,
+    },
+    /// An officer marked them found.
+    Found,
+}
+
+impl ResidentStatus {
+    fn code(self) -> u8 {
+        match self {
+            ResidentStatus::NotOrdered => 0,
+            ResidentStatus::UnderOrder => 1,
+            ResidentStatus::Unaccounted => 2,
+            ResidentStatus::Arrived { .. } => 3,
+            ResidentStatus::CheckedOut { .. } => 4,
+            ResidentStatus::Found => 5,
+        }
+    }
+}
+
+/// Totals over the town.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    /// Residents in the registry.
+    pub residents: u32,
+    /// Not under any order.
+    pub not_ordered: u32,
+    /// Ordered, not yet seen.
+    pub under_order: u32,
+    /// Ordered, not seen, overdue.
+    pub unaccounted: u32,
+    /// At a shelter now.
+    pub arrived: u32,
+    /// Left a shelter.
+    pub checked_out: u32,
+    /// Marked found by an officer.
+    pub found: u32,
+    /// Cards at shelters that the registry does not know (visitors).
+    pub unregistered: u32,
+    /// Events flagged for attention.
+    pub flagged: u32,
+}
+
+/// One shelter's state as HQ sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShelterStatus {
+    /// The shelter.
+    pub shelter: ShelterId,
+    /// Open to new arrivals.
+    pub open: bool,
+    /// Its capacity in people.
+    pub capacity: u32,
+    /// Present now, counted by day (everyone checked in).
+    pub present_day: u32,
+    /// Present for the night (not day-only).
+    pub present_night: u32,
+    /// Ordered there and not yet arrived.
+    pub expected: u32,
+    /// The node is connected.
+    pub online: bool,
+    /// How far behind HQ is on this shelter's events (ms), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<u64>,
+    /// Events recorded at the shelter but not yet stored at HQ, as the shelter last said.
+    pub pending: u64,
+}
+
+/// Every resident's status from `first` on, packed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackedStatuses {
+    /// The id of the first resident.
+    pub first: ResidentId,
+    /// How many consecutive residents.
+    pub count: u32,
+    /// Base64 of: per resident one code byte, followed for `arrived` and `checked-out` by the
+    /// shelter id as a varint.
+    pub data: String,
+}
+
+impl PackedStatuses {
+    /// Packs `statuses[i]`, the status of resident `first + i`.
+    pub fn pack(first: ResidentId, statuses: &[ResidentStatus]) -> Self {
+        let mut bytes = Vec::with_capacity(statuses.len() + statuses.len() / 2);
+        for s in statuses {
+            bytes.push(s.code());
+            if let ResidentStatus::Arrived { shelter } | ResidentStatus::CheckedOut { shelter } = s
+            {
+                varint::put(&mut bytes, u64::from(shelter.0));
+            }
+        }
+        PackedStatuses {
+            first,
+            count: u32::try_from(statuses.len()).unwrap_or(u32::MAX),
+            data: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+
+    /// Unpacks into (resident, status) pairs; errors name the byte offset in the data.
+    pub fn unpack(&self) -> Result<Vec<(ResidentId, ResidentStatus)>, OverlayError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.data)
+            .map_err(|e| OverlayError::Invalid {
+                offset: 0,
+                field: "status data",
+                detail: format!("not base64: {e}"),
+            })?;
+        let mut r = Reader::new(&bytes);
+        let mut out = Vec::with_capacity(self.count.min(4_000_000) as usize);
+        for i in 0..self.count {
+            let at = r.pos();
+            let resident = self
+                .first
+                .0
+                .checked_add(i)
+                .map(ResidentId)
+                .ok_or_else(|| r.invalid(at, "resident id", "overflows 32 bits"))?;
+            let status = match r.u8("status code")? {
+                0 => ResidentStatus::NotOrdered,
+                1 => ResidentStatus::UnderOrder,
+                2 => ResidentStatus::Unaccounted,
+                3 => ResidentStatus::Arrived {
+                    shelter: ShelterId(r.varint_u32("shelter")?),
+                },
+                4 => ResidentStatus::CheckedOut {
+                    shelter: ShelterId(r.varint_u32("shelter")?),
+                },
+                5 => ResidentStatus::Found,
+                _ => return Err(r.invalid(at, "status code", "unknown code")),
+            };
+            out.push((resident, status));
+        }
+        if r.remaining() > 0 {
+            return Err(OverlayError::Trailing {
+                offset: r.pos(),
+                extra: r.remaining(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A resident whose status changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResidentChange {
+    /// The resident.
+    pub resident: ResidentId,
+    /// The new status.
+    #[serde(flatten)]
+    pub status: ResidentStatus,
+}
+
+/// The whole picture, retained on `evac/v1/{town}/status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusSnapshot {
+    /// The town.
+    pub town: TownId,
+    /// Grows with every snapshot or delta; a delta applies to the snapshot or delta before it.
+    pub seq: u64,
+    /// When HQ made it (Unix ms).
+    pub at_ms: u64,
+    /// Town totals.
+    pub counts: StatusCounts,
+    /// Every shelter.
+    pub shelters: Vec<ShelterStatus>,
+    /// Every resident.
+    pub residents: PackedStatuses,
+}
+
+/// What changed since the message with sequence `seq - 1`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusDelta {
+    /// The town.
+    pub town: TownId,
+    /// This delta's sequence number.
+    pub seq: u64,
+    /// When HQ made it (Unix ms).
+    pub at_ms: u64,
+    /// Town totals after the change.
+    pub counts: StatusCounts,
+    /// Shelters whose state changed.
+    pub shelters: Vec<ShelterStatus>,
+    /// Residents whose status changed.
+    pub residents: Vec<ResidentChange>,
+}
+
+/// A message on the status topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum StatusMessage {
+    /// The whole picture.
+    Snapshot(StatusSnapshot),
+    /// A change to it.
+    Delta(StatusDelta),
+}
+
+impl Signable for StatusMessage {
+    const KIND: &'static str = "status";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Slug;
+    use crate::messages::{ack::HQ_SIGNER, golden};
+    use crate::sign::Signed;
+    use proptest::prelude::*;
+
+    fn status() -> impl Strategy<Value = ResidentStatus> {
+        prop_oneof![
+            Just(ResidentStatus::NotOrdered),
+            Just(ResidentStatus::UnderOrder),
+            Just(ResidentStatus::Unaccounted),
+            any::<u32>().prop_map(|s| ResidentStatus::Arrived {
+                shelter: ShelterId(s)
+            }),
+            any::<u32>().prop_map(|s| ResidentStatus::CheckedOut {
+                shelter: ShelterId(s)
+            }),
+            Just(ResidentStatus::Found),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn packing_round_trips(first in 0u32..1_000_000, v in proptest::collection::vec(status(), 0..300)) {
+            let p = PackedStatuses::pack(ResidentId(first), &v);
+            let back = p.unpack().unwrap();
+            prop_assert_eq!(back.len(), v.len());
+            for (i, (r, s)) in back.into_iter().enumerate() {
+                prop_assert_eq!(r, ResidentId(first + i as u32));
+                prop_assert_eq!(s, v[i]);
+            }
+        }
+
+        #[test]
+        fn unpacking_garbage_never_panics(data in ".{0,64}", count in 0u32..100, first in any::<u32>()) {
+            let _ = PackedStatuses { first: ResidentId(first), count, data }.unpack();
+        }
+    }
+
+    #[test]
+    fn golden_and_round_trip() {
+        let k = golden::key();
+        let town = Slug::new("minato").unwrap();
+        let snap = StatusMessage::Snapshot(StatusSnapshot {
+            town: town.clone(),
+            seq: 1,
+            at_ms: 1_795_000_000_000,
+            counts: StatusCounts {
+                residents: 3,
+                under_order: 1,
+                arrived: 1,
+                found: 1,
+                ..Default::default()
+            },
+            shelters: vec![ShelterStatus {
+                shelter: ShelterId(3),
+                open: true,
+                capacity: 120,
+                present_day: 1,
+                present_night: 1,
+                expected: 1,
+                online: true,
+                lag_ms: Some(250),
+                pending: 0,
+            }],
+            residents: PackedStatuses::pack(
+                ResidentId(1),
+                &[
+                    ResidentStatus::UnderOrder,
+                    ResidentStatus::Arrived {
+                        shelter: ShelterId(3),
+                    },
+                    ResidentStatus::Found,
+                ],
+            ),
+        });
+        let wire = k.sign(HQ_SIGNER, &snap).unwrap().to_json().unwrap();
+        golden::check("status_snapshot.json", &wire);
+        assert_eq!(
+            Signed::<StatusMessage>::from_json(wire.as_bytes())
+                .unwrap()
+                .open(&k.public())
+                .unwrap(),
+            snap
+        );
+
+        let delta = StatusMessage::Delta(StatusDelta {
+            town,
+            seq: 2,
+            at_ms: 1_795_000_001_000,
+            counts: StatusCounts {
+                residents: 3,
+                arrived: 2,
+                found: 1,
+                ..Default::default()
+            },
+            shelters: vec![],
+            residents: vec![ResidentChange {
+                resident: ResidentId(1),
+                status: ResidentStatus::Arrived {
+                    shelter: ShelterId(3),
+                },
+            }],
+        });
+        let wire = k.sign(HQ_SIGNER, &delta).unwrap().to_json().unwrap();
+        golden::check("status_delta.json", &wire);
+        assert_eq!(
+            Signed::<StatusMessage>::from_json(wire.as_bytes())
+                .unwrap()
+                .open(&k.public())
+                .unwrap(),
+            delta
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! MQTT topic names of protocol v1: built from typed parts and parsed back into them.
+//!
+//! ```text
+//! evac/v1/{town}/shelter/{shelter}/events   shelter -> HQ
+//! evac/v1/{town}/shelter/{shelter}/ack      HQ -> shelter
+//! evac/v1/{town}/shelter/{shelter}/state    shelter (retained, last will)
+//! evac/v1/{town}/registry                   HQ -> shelters (retained)
+//! evac/v1/{town}/orders                     HQ -> broadcasters
+//! evac/v1/{town}/alerts                     broadcaster/HQ
+//! evac/v1/{town}/status                     HQ -> dashboards (retained snapshot, then deltas)
+//! evac/v1/{town}/cmd/{officer}              dashboard -> HQ
+//! evac/v1/{town}/cmd/{officer}/reply        HQ -> dashboard
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::TopicError;
+use crate::ids::{OfficerId, ShelterId, Slug, TownId};
+
+/// The first two levels of every topic of this protocol version.
+pub const PREFIX: &str = "evac/v1";
+
+/// One evac topic, with the ids it names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// A shelter's check events.
+    ShelterEvents(TownId, ShelterId),
+    /// HQ's end-to-end acknowledgement to a shelter.
+    ShelterAck(TownId, ShelterId),
+    /// A shelter's liveness and counts.
+    ShelterState(TownId, ShelterId),
+    /// The registry replica for shelters.
+    Registry(TownId),
+    /// Signed order batches for broadcasters.
+    Orders(TownId),
+    /// Free-text alerts.
+    Alerts(TownId),
+    /// Status snapshot and deltas for dashboards.
+    Status(TownId),
+    /// An officer's commands.
+    Command(TownId, OfficerId),
+    /// HQ's replies to an officer's commands.
+    CommandReply(TownId, OfficerId),
+}
+
+impl Topic {
+    /// The town the topic belongs to.
+    pub fn town(&self) -> &TownId {
+        match self {
+            Topic::ShelterEvents(t, _)
+            | Topic::ShelterAck(t, _)
+            | Topic::ShelterState(t, _)
+            | Topic::Registry(t)
+            | Topic::Orders(t)
+            | Topic::Alerts(t)
+            | Topic::Status(t)
+            | Topic::Command(t, _)
+            | Topic::CommandReply(t, _) => t,
+        }
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Topic::ShelterEvents(t, s) => write!(f, "{PREFIX}/{t}/shelter/{s}/events"),
+            Topic::ShelterAck(t, s) => write!(f, "{PREFIX}/{t}/shelter/{s}/ack"),
+            Topic::ShelterState(t, s) => write!(f, "{PREFIX}/{t}/shelter/{s}/state"),
+            Topic::Registry(t) => write!(f, "{PREFIX}/{t}/registry"),
+            Topic::Orders(t) => write!(f, "{PREFIX}/{t}/orders"),
+            Topic::Alerts(t) => write!(f, "{PREFIX}/{t}/alerts"),
+            Topic::Status(t) => write!(f, "{PREFIX}/{t}/status"),
+            Topic::Command(t, o) => write!(f, "{PREFIX}/{t}/cmd/{o}"),
+            Topic::CommandReply(t, o) => write!(f, "{PREFIX}/{t}/cmd/{o}/reply"),
+        }
+    }
+}
+
+impl FromStr for Topic {
+    type Err = TopicError;
+
+    fn from_str(topic: &str) -> Result<Self, TopicError> {
+        let unknown = || TopicError::Unknown(topic.to_owned());
+        let levels: Vec<&str> = topic.split('/').collect();
+        let rest = match levels.as_slice() {
+            ["evac", "v1", rest @ ..] => rest,
+            _ => return Err(unknown()),
+        };
+        let bad = |source| TopicError::BadId {
+            topic: topic.to_owned(),
+            source,
+        };
+        let town = |s: &str| Slug::new(s).map_err(bad);
+        let shelter = |s: &str| s.parse::<ShelterId>().map_err(bad);
+        Ok(match rest {
+            [t, "shelter", s, "events"] => Topic::ShelterEvents(town(t)?, shelter(s)?),
+            [t, "shelter", s, "ack"] => Topic::ShelterAck(town(t)?, shelter(s)?),
+            [t, "shelter", s, "state"] => Topic::ShelterState(town(t)?, shelter(s)?),
+            [t, "registry"] => Topic::Registry(town(t)?),
+            [t, "orders"] => Topic::Orders(town(t)?),
+            [t, "alerts"] => Topic::Alerts(town(t)?),
+            [t, "status"] => Topic::Status(town(t)?),
+            [t, "cmd", o] => Topic::Command(town(t)?, town(o)?),
+            [t, "cmd", o, "reply"] => Topic::CommandReply(town(t)?, town(o)?),
+            _ => return Err(unknown()),
+        })
+    }
+}
+
+/// Subscription filters that cover a family of topics across all shelters or officers.
+pub mod filter {
+    use super::PREFIX;
+    use crate::ids::TownId;
+
+    /// Every shelter's events in `town` (HQ subscribes to this).
+    pub fn all_shelter_events(town: &TownId) -> String {
+        format!("{PREFIX}/{town}/shelter/+/events")
+    }
+
+    /// Every shelter's state in `town`.
+    pub fn all_shelter_states(town: &TownId) -> String {
+        format!("{PREFIX}/{town}/shelter/+/state")
+    }
+
+    /// Every officer's commands in `town` (HQ subscribes to this).
+    pub fn all_commands(town: &TownId) -> String {
+        format!("{PREFIX}/{town}/cmd/+")
+    }
+
+    /// The status of every town (a prefecture dashboard).
+    pub fn all_town_status() -> String {
+        format!("{PREFIX}/+/status")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn town() -> TownId {
+        Slug::new("minato").unwrap()
+    }
+
+    #[test]
+    fn every_topic_round_trips() {
+        let o = Slug::new("tanaka").unwrap();
+        let all = [
+            Topic::ShelterEvents(town(), ShelterId(3)),
+            Topic::ShelterAck(town(), ShelterId(3)),
+            Topic::ShelterState(town(), ShelterId(3)),
+            Topic::Registry(town()),
+            Topic::Orders(town()),
+            Topic::Alerts(town()),
+            Topic::Status(town()),
+            Topic::Command(town(), o.clone()),
+            Topic::CommandReply(town(), o),
+        ];
+        for t in all {
+            let s = t.to_string();
+            assert_eq!(s.parse::<Topic>().unwrap(), t, "{s}");
+        }
+    }
+
+    #[test]
+    fn golden_spellings() {
+        assert_eq!(
+            Topic::ShelterEvents(town(), ShelterId(12)).to_string(),
+            "evac/v1/minato/shelter/12/events"
+        );
+        assert_eq!(
+            Topic::CommandReply(town(), Slug::new("sato").unwrap()).to_string(),
+            "evac/v1/minato/cmd/sato/reply"
+        );
+        assert_eq!(
+            filter::all_shelter_events(&town()),
+            "evac/v1/minato/shelter/+/events"
+        );
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        for bad in [
+            "",
+            "evac",
+            "evac/v2/minato/orders",
+            "evac/v1/minato/orders/",
+            "evac/v1/minato/shelter/+/events",
+            "evac/v1/minato/shelter/03/events",
+            "evac/v1/Minato/orders",
+            "evac/v1/minato/shelter/3/events/extra",
+            "evac/v1/minato/cmd/#",
+            "/evac/v1/minato/orders",
+        ] {
+            assert!(bad.parse::<Topic>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_arbitrary_text_never_panics(s in ".{0,80}") {
+            if let Ok(t) = s.parse::<Topic>() {
+                proptest::prop_assert_eq!(t.to_string(), s);
+            }
+        }
+    }
+}
