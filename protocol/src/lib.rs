@@ -36,6 +36,7 @@ pub mod ids;
 pub mod messages;
 pub mod overlay;
 pub mod sign;
+pub mod ticker;
 pub mod topics;
 mod varint;
 
