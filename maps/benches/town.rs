@@ -1,0 +1,2 @@
+//! Benchmarks of evac-maps (filled in below).
+fn main() {}

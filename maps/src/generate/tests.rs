@@ -1,0 +1,229 @@
+use super::*;
+use crate::model::FLOOR_AREA_PER_PERSON_M2;
+
+fn sample() -> Town {
+    generate(&GenerateParams::default())
+}
+
+#[test]
+fn same_params_same_town_other_seed_other_town() {
+    let p = GenerateParams {
+        households: 500,
+        shelters: 20,
+        seed: 42,
+    };
+    let (a, b) = (generate(&p), generate(&p));
+    assert_eq!(a, b);
+    assert_eq!(a.to_geojson_string(), b.to_geojson_string());
+    let c = generate(&GenerateParams { seed: 43, ..p });
+    assert_ne!(a.households, c.households);
+    assert_ne!(a.shelters, c.shelters);
+}
+
+#[test]
+fn shelter_count_does_not_disturb_households() {
+    let a = generate(&GenerateParams {
+        households: 300,
+        shelters: 5,
+        seed: 9,
+    });
+    let b = generate(&GenerateParams {
+        households: 300,
+        shelters: 40,
+        seed: 9,
+    });
+    assert_eq!(a.households, b.households);
+    assert_eq!(a.shelters[..], b.shelters[..5]);
+}
+
+#[test]
+fn ids_are_dense_from_one_and_the_town_is_valid() {
+    let town = sample();
+    town.validate().unwrap();
+    assert!(
+        town.households
+            .iter()
+            .enumerate()
+            .all(|(i, h)| h.id as usize == i + 1)
+    );
+    assert!(
+        town.shelters
+            .iter()
+            .enumerate()
+            .all(|(i, s)| s.id as usize == i + 1)
+    );
+    assert!(
+        town.zones
+            .iter()
+            .enumerate()
+            .all(|(i, z)| z.id as usize == i + 1)
+    );
+    let residents: Vec<u32> = town
+        .households
+        .iter()
+        .flat_map(|h| &h.members)
+        .map(|m| m.resident)
+        .collect();
+    assert!(
+        residents
+            .iter()
+            .enumerate()
+            .all(|(i, r)| *r as usize == i + 1)
+    );
+}
+
+#[test]
+fn population_follows_a_rural_japanese_pattern() {
+    let s = sample().summary();
+    let share = |n: usize| n as f64 / s.residents as f64;
+    assert_eq!(s.households, 3000);
+    assert!((2.0..2.8).contains(&(s.residents as f64 / 3000.0)), "{s:?}");
+    assert!(
+        (0.35..=0.40).contains(&share(s.aged_65_plus)),
+        "aged {}",
+        share(s.aged_65_plus)
+    );
+    assert!(
+        (0.02..=0.03).contains(&share(s.needing_help)),
+        "help {}",
+        share(s.needing_help)
+    );
+    assert!(
+        (0.88..=0.92).contains(&share(s.with_card)),
+        "card {}",
+        share(s.with_card)
+    );
+}
+
+#[test]
+fn every_age_band_and_language_occurs_and_names_are_family_then_given() {
+    let town = sample();
+    let members: Vec<&Member> = town.households.iter().flat_map(|h| &h.members).collect();
+    for band in AgeBand::ALL {
+        assert!(members.iter().any(|m| m.age_band == band), "{band}");
+    }
+    for lang in [
+        Language::Japanese,
+        Language::English,
+        Language::EasyJapanese,
+    ] {
+        assert!(town.households.iter().any(|h| h.language == lang));
+    }
+    for h in &town.households {
+        let family = h.members[0].name.split(' ').next().unwrap();
+        assert!(
+            h.members
+                .iter()
+                .all(|m| m.name.starts_with(&format!("{family} "))),
+            "{h:?}"
+        );
+        assert!(
+            h.address
+                .as_deref()
+                .unwrap()
+                .starts_with(geography::TOWN_NAME)
+        );
+    }
+}
+
+#[test]
+fn households_are_on_land_and_some_are_at_risk_of_tsunami() {
+    let town = sample();
+    assert!(
+        town.households
+            .iter()
+            .all(|h| geography::on_land(h.location))
+    );
+    let at_risk = town.households_at_risk(Hazard::Tsunami).count();
+    assert!(at_risk > 300 && at_risk < 2000, "{at_risk}");
+    assert!(town.households_at_risk(Hazard::Flood).count() > 100);
+    assert!(town.households_at_risk(Hazard::Landslide).count() > 20);
+}
+
+#[test]
+fn shelters_vary_and_suitability_follows_the_zones() {
+    let town = sample();
+    let tsunami_zone = &town.zones[0];
+    assert_eq!(tsunami_zone.hazard, Hazard::Tsunami);
+    let suits = town
+        .shelters
+        .iter()
+        .filter(|s| s.suits(Hazard::Tsunami))
+        .count();
+    assert!((4..=10).contains(&suits), "{suits}");
+    assert!(
+        town.shelters.iter().any(|s| s.accessible) && town.shelters.iter().any(|s| !s.accessible)
+    );
+    let caps: Vec<u32> = town.shelters.iter().map(|s| s.capacity).collect();
+    assert!(
+        caps.iter().max() > Some(&(caps.iter().min().unwrap() * 5)),
+        "{caps:?}"
+    );
+    for s in &town.shelters {
+        let area = s.floor_area_m2.unwrap();
+        assert_eq!(s.capacity, (area / FLOOR_AREA_PER_PERSON_M2).floor() as u32);
+        assert!(s.suits(Hazard::Earthquake) && s.open);
+        // Inside the tsunami zone only a tsunami evacuation building is designated.
+        if tsunami_zone.contains(s.location) && s.suits(Hazard::Tsunami) {
+            assert!(s.name.contains("津波避難ビル"), "{}", s.name);
+        }
+    }
+    // Tsunami shelters can take everyone in the tsunami zone.
+    let people: usize = town
+        .households_at_risk(Hazard::Tsunami)
+        .map(|h| h.members.len())
+        .sum();
+    let room: u32 = town
+        .shelters
+        .iter()
+        .filter(|s| s.suits(Hazard::Tsunami))
+        .map(|s| s.capacity)
+        .sum();
+    assert!(room as usize > people, "{room} < {people}");
+}
+
+#[test]
+fn issuer_key_id_is_the_documented_hash() {
+    let d = Sha256::digest(b"evac synthetic JPKI test CA");
+    assert_eq!(SYNTHETIC_ISSUER_KEY_ID[..], d[..20]);
+    assert_eq!(
+        SYNTHETIC_ISSUER_KEY_ID_HEX,
+        hex::encode(SYNTHETIC_ISSUER_KEY_ID)
+    );
+}
+
+#[test]
+fn card_serials_are_positive_eight_byte_integers_unique_per_card() {
+    let town = sample();
+    let mut serials = Vec::new();
+    for m in town.households.iter().flat_map(|h| &h.members) {
+        for (i, c) in m.cards.iter().enumerate() {
+            assert_eq!(c.issuer_key_id, SYNTHETIC_ISSUER_KEY_ID);
+            assert_eq!(c.serial, synthetic_card_serial(m.resident, i as u8));
+            assert!((0x40..0x80).contains(&c.serial[0]));
+            serials.push(c.serial.clone());
+        }
+    }
+    let n = serials.len();
+    assert!(
+        town.households
+            .iter()
+            .flat_map(|h| &h.members)
+            .any(|m| m.cards.len() == 2)
+    );
+    serials.sort();
+    serials.dedup();
+    assert_eq!(serials.len(), n);
+}
+
+#[test]
+fn prng_helpers_stay_in_range() {
+    let mut rng = Prng::new(5, "test");
+    for _ in 0..10_000 {
+        let f = rng.f64();
+        assert!((0.0..1.0).contains(&f));
+        assert!(rng.below(7) < 7);
+        assert!(rng.weighted(&[0, 3, 0, 1]) % 2 == 1);
+        assert!(rng.normal().is_finite());
+    }
+}

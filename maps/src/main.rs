@@ -1,0 +1,156 @@
+//! `evac-maps`: generate, inspect and import town data.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use evac_maps::{GenerateParams, Hazard, LonLat, ShelterFilter, ShelterIndex, Town, generate, gsi};
+
+#[derive(Parser)]
+#[command(
+    name = "evac-maps",
+    version,
+    about = "Town data for evac: households, shelters, hazard zones"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a synthetic town and write DIR/town.geojson (same arguments, same bytes).
+    Generate {
+        /// Number of households.
+        #[arg(long, default_value_t = evac_maps::SAMPLE_HOUSEHOLDS)]
+        households: u32,
+        /// Number of shelters.
+        #[arg(long, default_value_t = evac_maps::SAMPLE_SHELTERS)]
+        shelters: u32,
+        /// Random seed.
+        #[arg(long, default_value_t = evac_maps::SAMPLE_SEED)]
+        seed: u64,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print counts of a town file, one `name: value` a line.
+    Summary {
+        /// The town GeoJSON file.
+        path: PathBuf,
+    },
+    /// Read shelters from a GSI designated-site CSV and write them as a town file,
+    /// replacing the shelters of --town if given.
+    ImportGsi {
+        /// The GSI CSV file.
+        csv: PathBuf,
+        /// A town whose households and zones to keep.
+        #[arg(long)]
+        town: Option<PathBuf>,
+        /// Output GeoJSON file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List the nearest shelters to a point.
+    Nearest {
+        /// The town GeoJSON file.
+        path: PathBuf,
+        /// Longitude of the point.
+        #[arg(long, allow_negative_numbers = true)]
+        lon: f64,
+        /// Latitude of the point.
+        #[arg(long, allow_negative_numbers = true)]
+        lat: f64,
+        /// Only open shelters designated for this hazard.
+        #[arg(long)]
+        hazard: Option<Hazard>,
+        /// Only accessible shelters.
+        #[arg(long)]
+        accessible: bool,
+        /// How many to list.
+        #[arg(short, long, default_value_t = 5)]
+        k: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("evac-maps: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Generate {
+            households,
+            shelters,
+            seed,
+            out: dir,
+        } => {
+            let town = generate(&GenerateParams {
+                households,
+                shelters,
+                seed,
+            });
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            town.save(dir.join("town.geojson"))?;
+        }
+        Command::Summary { path } => {
+            let town = Town::load(&path)?;
+            write!(out, "{}", town.summary())?;
+        }
+        Command::ImportGsi {
+            csv,
+            town,
+            out: path,
+        } => {
+            let shelters = gsi::import_csv(&csv)?;
+            let mut town = match town {
+                Some(p) => Town::load(&p)?,
+                None => Town::default(),
+            };
+            town.shelters = shelters;
+            town.save(&path)?;
+            writeln!(out, "shelters: {}", town.shelters.len())?;
+        }
+        Command::Nearest {
+            path,
+            lon,
+            lat,
+            hazard,
+            accessible,
+            k,
+        } => {
+            let from = LonLat::new(lon, lat);
+            anyhow::ensure!(
+                from.is_valid(),
+                "--lon {lon} --lat {lat} is not a WGS 84 position"
+            );
+            let town = Town::load(&path)?;
+            let filter = ShelterFilter {
+                hazard,
+                open_only: hazard.is_some(),
+                accessible_only: accessible,
+            };
+            let index = ShelterIndex::new(&town.shelters);
+            for n in index.nearest_matching(from, filter, k) {
+                writeln!(
+                    out,
+                    "{}\t{:.0} m\t{}\tcapacity {}",
+                    n.shelter.id, n.distance_m, n.shelter.name, n.shelter.capacity
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

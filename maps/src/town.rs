@@ -1,0 +1,312 @@
+//! [`Town`]: the whole registry, with loading, saving, lookups and a summary.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs;
+use std::io::BufWriter;
+use std::path::Path;
+
+use crate::error::MapsError;
+use crate::geojson_io;
+use crate::hazard::Hazard;
+use crate::model::{CardRef, Household, LonLat, Member, Shelter, Zone};
+
+/// A town: its households (with their residents), shelters and hazard zones.
+///
+/// The vectors are public so a caller may build or edit a town in code; call
+/// [`Town::validate`] afterwards. Lookups by id are O(1) when ids are dense from 1
+/// in vector order (as the generator makes them) and fall back to a search otherwise.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Town {
+    /// Households, each with its members.
+    pub households: Vec<Household>,
+    /// Designated emergency evacuation sites.
+    pub shelters: Vec<Shelter>,
+    /// Hazard zones.
+    pub zones: Vec<Zone>,
+}
+
+/// A rule broken by a town, with the item's position in its vector.
+#[derive(Debug)]
+pub(crate) struct Violation {
+    pub what: &'static str,
+    pub pos: usize,
+    pub id: u32,
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.what, self.id, self.message)
+    }
+}
+
+impl Town {
+    /// Loads a town from a GeoJSON file (see the crate docs for the format).
+    pub fn load(path: impl AsRef<Path>) -> Result<Town, MapsError> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|source| MapsError::Io {
+            path: path.to_owned(),
+            action: "read",
+            source,
+        })?;
+        geojson_io::parse(&bytes, &path.display().to_string())
+    }
+
+    /// Parses a town from GeoJSON text; errors name the source `<input>`.
+    pub fn from_geojson_str(text: &str) -> Result<Town, MapsError> {
+        geojson_io::parse(text.as_bytes(), "<input>")
+    }
+
+    /// Parses a town from GeoJSON bytes; errors name the source `file`.
+    pub fn from_geojson_slice(bytes: &[u8], file: &str) -> Result<Town, MapsError> {
+        geojson_io::parse(bytes, file)
+    }
+
+    /// The town as GeoJSON text, one feature a line; the same town always gives the
+    /// same text.
+    pub fn to_geojson_string(&self) -> String {
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail and our types always serialise.
+        let _ = geojson_io::write(self, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Saves the town as GeoJSON to `path` (written whole to a temporary file beside
+    /// it, then renamed, so a reader never sees half a file).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), MapsError> {
+        let path = path.as_ref();
+        let io_err = |source| MapsError::Io {
+            path: path.to_owned(),
+            action: "write",
+            source,
+        };
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let file = fs::File::create(&tmp).map_err(io_err)?;
+        geojson_io::write(self, BufWriter::with_capacity(1 << 20, file)).map_err(io_err)?;
+        fs::rename(&tmp, path).map_err(io_err)
+    }
+
+    /// The household with this id.
+    pub fn household(&self, id: u32) -> Option<&Household> {
+        find(&self.households, id, |h| h.id)
+    }
+
+    /// The shelter with this id.
+    pub fn shelter(&self, id: u32) -> Option<&Shelter> {
+        find(&self.shelters, id, |s| s.id)
+    }
+
+    /// The zone with this id.
+    pub fn zone(&self, id: u32) -> Option<&Zone> {
+        find(&self.zones, id, |z| z.id)
+    }
+
+    /// The zones that contain `point`.
+    pub fn zones_containing(&self, point: LonLat) -> impl Iterator<Item = &Zone> {
+        self.zones.iter().filter(move |z| z.contains(point))
+    }
+
+    /// The households inside any zone marked for `hazard`, in household order.
+    pub fn households_at_risk(&self, hazard: Hazard) -> impl Iterator<Item = &Household> {
+        let zones: Vec<&Zone> = self.zones.iter().filter(|z| z.hazard == hazard).collect();
+        self.households
+            .iter()
+            .filter(move |h| zones.iter().any(|z| z.contains(h.location)))
+    }
+
+    /// An index from resident id and from card to household and member; build it once
+    /// and keep it while the town does not change.
+    pub fn registry(&self) -> Registry<'_> {
+        let mut residents = HashMap::new();
+        let mut cards = HashMap::new();
+        for h in &self.households {
+            for m in &h.members {
+                residents.insert(m.resident, (h, m));
+                for c in &m.cards {
+                    cards.insert(c, (h, m));
+                }
+            }
+        }
+        Registry { residents, cards }
+    }
+
+    /// Counts of what the town holds.
+    pub fn summary(&self) -> Summary {
+        let members = || self.households.iter().flat_map(|h| &h.members);
+        Summary {
+            households: self.households.len(),
+            residents: members().count(),
+            needing_help: members().filter(|m| m.needs_help).count(),
+            with_card: members().filter(|m| !m.cards.is_empty()).count(),
+            aged_65_plus: members().filter(|m| m.age_band.is_aged()).count(),
+            shelters: self.shelters.len(),
+            total_capacity: self.shelters.iter().map(|s| u64::from(s.capacity)).sum(),
+            zones: self.zones.len(),
+        }
+    }
+
+    /// Checks the town's rules: ids unique within their kind (resident ids across the
+    /// whole town), positions within WGS 84, a card linked to one resident only,
+    /// non-negative floor areas.
+    pub fn validate(&self) -> Result<(), MapsError> {
+        self.check().map_err(|v| MapsError::Invalid {
+            what: v.what,
+            id: v.id,
+            message: v.message,
+        })
+    }
+
+    pub(crate) fn check(&self) -> Result<(), Violation> {
+        let fail = |what, pos, id, message: String| {
+            Err(Violation {
+                what,
+                pos,
+                id,
+                message,
+            })
+        };
+        let mut seen = HashSet::with_capacity(self.households.len());
+        let mut residents = HashSet::new();
+        let mut cards: Vec<(&CardRef, usize, u32)> = Vec::new();
+        for (pos, h) in self.households.iter().enumerate() {
+            if !seen.insert(h.id) {
+                return fail("household", pos, h.id, "duplicate household id".into());
+            }
+            if !h.location.is_valid() {
+                return fail("household", pos, h.id, "location outside WGS 84".into());
+            }
+            for m in &h.members {
+                if !residents.insert(m.resident) {
+                    return fail(
+                        "household",
+                        pos,
+                        h.id,
+                        format!("resident id {} is used twice", m.resident),
+                    );
+                }
+                for c in &m.cards {
+                    if c.issuer_key_id.is_empty() || c.serial.is_empty() {
+                        return fail(
+                            "household",
+                            pos,
+                            h.id,
+                            format!("resident {} has an empty card reference", m.resident),
+                        );
+                    }
+                    cards.push((c, pos, m.resident));
+                }
+            }
+        }
+        cards.sort_unstable();
+        for pair in cards.windows(2) {
+            if let [(a, _, ra), (b, pos, rb)] = pair
+                && a == b
+            {
+                let id = self.households[*pos].id;
+                return fail(
+                    "household",
+                    *pos,
+                    id,
+                    format!("resident {rb} has a card already linked to resident {ra}"),
+                );
+            }
+        }
+        let mut seen = HashSet::new();
+        for (pos, s) in self.shelters.iter().enumerate() {
+            if !seen.insert(s.id) {
+                return fail("shelter", pos, s.id, "duplicate shelter id".into());
+            }
+            if !s.location.is_valid() {
+                return fail("shelter", pos, s.id, "location outside WGS 84".into());
+            }
+            if s.floor_area_m2
+                .is_some_and(|a| !(a.is_finite() && a >= 0.0))
+            {
+                return fail(
+                    "shelter",
+                    pos,
+                    s.id,
+                    "floor area is not a non-negative number".into(),
+                );
+            }
+        }
+        let mut seen = HashSet::new();
+        for (pos, z) in self.zones.iter().enumerate() {
+            if !seen.insert(z.id) {
+                return fail("zone", pos, z.id, "duplicate zone id".into());
+            }
+            use geo::CoordsIter;
+            if z.area.0.is_empty()
+                || z.area
+                    .coords_iter()
+                    .any(|c| !LonLat::new(c.x, c.y).is_valid())
+            {
+                return fail("zone", pos, z.id, "area is empty or outside WGS 84".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn find<T>(items: &[T], id: u32, key: impl Fn(&T) -> u32) -> Option<&T> {
+    let dense = (id as usize).checked_sub(1).and_then(|i| items.get(i));
+    match dense {
+        Some(item) if key(item) == id => Some(item),
+        _ => items.iter().find(|item| key(item) == id),
+    }
+}
+
+/// Lookups of residents by id and by card, built by [`Town::registry`].
+#[derive(Debug)]
+pub struct Registry<'t> {
+    residents: HashMap<u32, (&'t Household, &'t Member)>,
+    cards: HashMap<&'t CardRef, (&'t Household, &'t Member)>,
+}
+
+impl<'t> Registry<'t> {
+    /// The resident with this id and their household.
+    pub fn resident(&self, resident: u32) -> Option<(&'t Household, &'t Member)> {
+        self.residents.get(&resident).copied()
+    }
+
+    /// The resident a card is linked to, and their household.
+    pub fn by_card(&self, card: &CardRef) -> Option<(&'t Household, &'t Member)> {
+        self.cards.get(card).copied()
+    }
+}
+
+/// Counts of what a town holds; `Display` prints one `name: value` a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Number of households.
+    pub households: usize,
+    /// Number of residents.
+    pub residents: usize,
+    /// Residents who need help to evacuate.
+    pub needing_help: usize,
+    /// Residents with at least one registered card.
+    pub with_card: usize,
+    /// Residents aged 65 or over.
+    pub aged_65_plus: usize,
+    /// Number of shelters.
+    pub shelters: usize,
+    /// Sum of shelter capacities (people).
+    pub total_capacity: u64,
+    /// Number of hazard zones.
+    pub zones: usize,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "households: {}", self.households)?;
+        writeln!(f, "residents: {}", self.residents)?;
+        writeln!(f, "needing help: {}", self.needing_help)?;
+        writeln!(f, "with card: {}", self.with_card)?;
+        writeln!(f, "aged 65+: {}", self.aged_65_plus)?;
+        writeln!(f, "shelters: {}", self.shelters)?;
+        writeln!(f, "total capacity: {}", self.total_capacity)?;
+        writeln!(f, "zones: {}", self.zones)
+    }
+}
