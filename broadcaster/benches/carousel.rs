@@ -1,0 +1,2 @@
+//! Carousel benchmark (filled in below).
+fn main() {}

@@ -1,0 +1,183 @@
+//! Templates the receiver renders an order with, in the household's language.
+//!
+//! Only ids, levels and times come from the air; the household's name and the shelters'
+//! names come from the box's local configuration.
+
+use std::str::FromStr;
+
+use evac_protocol::{AlertLevel, Hazard};
+
+use crate::receiver::Shown;
+
+/// The languages a receiver can show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+pub enum Language {
+    /// Japanese.
+    #[serde(rename = "ja")]
+    Japanese,
+    /// English.
+    #[serde(rename = "en")]
+    English,
+    /// やさしい日本語: plain Japanese for children, visitors and those learning the language.
+    #[serde(rename = "ja-easy")]
+    EasyJapanese,
+}
+
+impl FromStr for Language {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ja" => Ok(Language::Japanese),
+            "en" => Ok(Language::English),
+            "ja-easy" | "easy" | "やさしい日本語" => Ok(Language::EasyJapanese),
+            _ => Err(format!("unknown language {s:?} (ja, en, ja-easy)")),
+        }
+    }
+}
+
+fn hazard_name(h: Hazard, lang: Language) -> &'static str {
+    use Hazard::*;
+    match lang {
+        Language::Japanese => match h {
+            Flood => "洪水",
+            Landslide => "土砂災害",
+            StormSurge => "高潮",
+            Earthquake => "地震",
+            Tsunami => "津波",
+            LargeFire => "大規模な火事",
+            InlandFlood => "内水氾濫",
+            Volcano => "火山の噴火",
+        },
+        Language::English => match h {
+            Flood => "river flood",
+            Landslide => "landslide",
+            StormSurge => "storm surge",
+            Earthquake => "earthquake",
+            Tsunami => "tsunami",
+            LargeFire => "large fire",
+            InlandFlood => "inland flooding",
+            Volcano => "volcanic eruption",
+        },
+        Language::EasyJapanese => match h {
+            Flood => "かわの みずが あふれる きけん",
+            Landslide => "がけが くずれる きけん",
+            StormSurge => "うみの みずが たかく なる きけん",
+            Earthquake => "おおきな じしん",
+            Tsunami => "つなみ",
+            LargeFire => "おおきな かじ",
+            InlandFlood => "まちが みずに つかる きけん",
+            Volcano => "かざんの ふんか",
+        },
+    }
+}
+
+/// Renders the order for the household called `name`; `shelter` is the shelter's local name.
+pub fn render(lang: Language, name: &str, order: &Shown, shelter: Option<&str>) -> String {
+    let id = order.shelter.0;
+    let shelter = match (shelter, lang) {
+        (Some(s), _) => s.to_owned(),
+        (None, Language::Japanese) => format!("避難所{id}番"),
+        (None, Language::English) => format!("shelter No. {id}"),
+        (None, Language::EasyJapanese) => format!("ひなんじょ {id}ばん"),
+    };
+    let hazard = hazard_name(order.hazard, lang);
+    let mut text = String::new();
+    if order.drill {
+        text.push_str(match lang {
+            Language::Japanese => "【訓練】",
+            Language::English => "[DRILL] ",
+            Language::EasyJapanese => "【くんれん】",
+        });
+    }
+    let Some(level) = order.level else {
+        text.push_str(&match lang {
+            Language::Japanese => format!("{name}様　{hazard}の避難指示は解除されました。"),
+            Language::English => format!("{name}: the {hazard} evacuation order has been lifted."),
+            Language::EasyJapanese => format!("{name}さん　もう にげなくて だいじょうぶです。"),
+        });
+        return text;
+    };
+    let n = level.number();
+    text.push_str(&match (lang, level) {
+        (Language::Japanese, AlertLevel::Level5) => format!(
+            "{name}様　【警戒レベル{n} 緊急安全確保】{hazard}の危険が迫っています。直ちに命を守る行動をとり、可能なら{shelter}へ避難してください。"
+        ),
+        (Language::Japanese, AlertLevel::Level4) => format!(
+            "{name}様　【警戒レベル{n} 避難指示】{hazard}のため、{shelter}へ避難してください。"
+        ),
+        (Language::Japanese, AlertLevel::Level3) => format!(
+            "{name}様　【警戒レベル{n} 高齢者等避難】{hazard}のおそれ。高齢の方や支援が必要な方は{shelter}へ避難を始めてください。"
+        ),
+        (Language::English, AlertLevel::Level5) => format!(
+            "{name}: [Alert level {n}, emergency] {hazard} is imminent. Protect your life now; reach {shelter} if you safely can."
+        ),
+        (Language::English, AlertLevel::Level4) => format!(
+            "{name}: [Alert level {n}, evacuation order] {hazard}. Evacuate to {shelter} now."
+        ),
+        (Language::English, AlertLevel::Level3) => format!(
+            "{name}: [Alert level {n}] {hazard} possible. Older people and anyone who needs help: start moving to {shelter}."
+        ),
+        (Language::EasyJapanese, AlertLevel::Level5) => format!(
+            "{name}さん　{hazard}です。いますぐ いのちを まもって ください。できれば {shelter}に にげて ください。"
+        ),
+        (Language::EasyJapanese, AlertLevel::Level4) => format!(
+            "{name}さん　{hazard}が あります。{shelter}に にげて ください。"
+        ),
+        (Language::EasyJapanese, AlertLevel::Level3) => format!(
+            "{name}さん　{hazard}が あるかも しれません。おとしよりは {shelter}に にげる じゅんびを して ください。"
+        ),
+    });
+    if order.needs_help {
+        text.push_str(match lang {
+            Language::Japanese => "　支援者と一緒に避難してください。",
+            Language::English => " Go together with your helper.",
+            Language::EasyJapanese => "　てつだう ひとと いっしょに にげて ください。",
+        });
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evac_protocol::{MessageKind, ShelterId};
+
+    fn order(level: Option<AlertLevel>) -> Shown {
+        Shown {
+            level,
+            hazard: Hazard::Tsunami,
+            shelter: ShelterId(3),
+            version: 1,
+            issued: 0,
+            expires: 10,
+            needs_help: true,
+            drill: false,
+            message_id: 1,
+            kind: MessageKind::Alert,
+        }
+    }
+
+    #[test]
+    fn each_language_names_the_household_and_the_shelter() {
+        let o = order(Some(AlertLevel::Level4));
+        let ja = render(Language::Japanese, "山田", &o, Some("港小学校"));
+        assert!(
+            ja.starts_with("山田様") && ja.contains("港小学校") && ja.contains("津波"),
+            "{ja}"
+        );
+        let en = render(Language::English, "Yamada", &o, None);
+        assert!(
+            en.contains("shelter No. 3") && en.contains("level 4"),
+            "{en}"
+        );
+        let easy = render(Language::EasyJapanese, "やまだ", &o, None);
+        assert!(
+            easy.contains("つなみ") && easy.contains("ひなんじょ 3ばん"),
+            "{easy}"
+        );
+        let lifted = render(Language::English, "Yamada", &order(None), None);
+        assert!(lifted.contains("lifted"), "{lifted}");
+        assert_eq!("ja-easy".parse::<Language>(), Ok(Language::EasyJapanese));
+        assert!("fr".parse::<Language>().is_err());
+    }
+}
