@@ -1,0 +1,256 @@
+//! A generated stream, through ffprobe, an independent CRC check and evac-stb, including
+//! every reason a section is not shown.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+#[test]
+fn generated_stream_passes_ffprobe_and_crc_and_carries_the_emergency_descriptor() {
+    let w = Work::new();
+    w.keygen("bc");
+    let plan = w.plan("plan.json", &synthetic(3000, 1));
+    run_ok(
+        Command::new(BROADCASTER)
+            .args(["alert", "--spool"])
+            .arg(w.path("spool"))
+            .arg("--key")
+            .arg(w.path("bc.key"))
+            .args([
+                "--id",
+                "7",
+                "--text",
+                "大津波警報",
+                "--text-en",
+                "Major tsunami warning",
+            ])
+            .args(["--level", "5", "--area", "0x15A", "--expires", "+600"]),
+    );
+    let spool = w.path("spool");
+    let bc = w.path("bc.key");
+    let ts = w.mux(
+        &plan,
+        "out.ts",
+        &[
+            "--alerts",
+            spool.to_str().unwrap(),
+            "--broadcaster-key",
+            bc.to_str().unwrap(),
+        ],
+    );
+
+    let probe = ffprobe(&ts);
+    let programs = probe["programs"].as_array().unwrap();
+    let ours = programs
+        .iter()
+        .find(|p| p["program_num"] == 0x0EAC)
+        .expect("our program");
+    assert_eq!(ours["pmt_pid"], 0x0FE0);
+    assert_eq!(ours["pcr_pid"], 0x0FE2);
+    assert_eq!(ours["streams"][0]["id"], "0xfe1");
+    assert_eq!(ours["streams"][0]["codec_tag_string"], "EVAC");
+    assert!(
+        ffprobe_trace(&ts).contains("program tag: 0xfc"),
+        "ffprobe saw no 0xFC descriptor"
+    );
+
+    let crc = crc_check(&ts);
+    assert_eq!(crc["bad"], 0);
+    assert!(
+        crc["by_table"]["0xb0"]["ok"].as_u64().unwrap() >= 2 * 12,
+        "{crc}"
+    );
+    assert!(
+        crc["by_table"]["0xb1"]["ok"].as_u64().unwrap() >= 1,
+        "{crc}"
+    );
+    assert_eq!(crc["programs"]["3756"]["descriptors"][0], "0xfc");
+
+    let r = w.stb(&ts, 42);
+    assert_eq!(r["order"]["shelter"], 42 % 12 + 1);
+    assert_eq!(r["order"]["level"], 3);
+    assert_eq!(r["emergency"]["active"], true);
+    assert_eq!(r["emergency"]["areas"][0], 0x15A);
+    // The ticker shows only with the broadcaster's key.
+    assert!(r["tickers"].as_array().unwrap().is_empty());
+    let out = run_ok(
+        Command::new(STB)
+            .arg("--input")
+            .arg(&ts)
+            .args(["--household", "42", "--key"])
+            .arg(w.path("hq.pub"))
+            .arg("--broadcaster-key")
+            .arg(w.path("bc.pub"))
+            .args(["--lang", "en"]),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("shelter No. 7") && text.contains("[ticker 7] Major tsunami warning"),
+        "{text}"
+    );
+
+    // Cancelling the alert ends the emergency signal.
+    run_ok(
+        Command::new(BROADCASTER)
+            .args(["alert", "--spool"])
+            .arg(&spool)
+            .arg("--key")
+            .arg(&bc)
+            .args(["--id", "8", "--cancel", "7"]),
+    );
+    let ts = w.mux(
+        &plan,
+        "cancelled.ts",
+        &[
+            "--alerts",
+            spool.to_str().unwrap(),
+            "--broadcaster-key",
+            bc.to_str().unwrap(),
+        ],
+    );
+    let r = w.stb(&ts, 42);
+    assert_eq!(r["emergency"]["active"], false);
+    assert_eq!(r["order"]["shelter"], 7);
+}
+
+#[test]
+fn every_household_sampled_sees_its_own_order() {
+    let w = Work::new();
+    let orders = synthetic(20_000, 3);
+    let plan = w.plan("plan.json", &orders);
+    let ts = w.mux(&plan, "out.ts", &[]);
+    for h in [1u32, 2, 4095, 4096, 9_999, 10_000, 19_999, 20_000] {
+        let r = w.stb(&ts, h);
+        let o = &orders[h as usize - 1];
+        assert_eq!(r["household"], h);
+        assert_eq!(r["order"]["shelter"], o.shelter, "household {h}");
+        assert_eq!(r["order"]["level"], o.level);
+        assert_eq!(r["order"]["version"], 3);
+        assert_eq!(r["order"]["hazard"], "tsunami");
+        assert_eq!(r["order"]["needs_help"], o.needs_help);
+        assert_eq!(
+            r["rejected"],
+            serde_json::json!({"crc": 0, "signature": 0, "stale": 0, "expired": 0, "malformed": 0})
+        );
+    }
+    // A household without an order sees none.
+    assert!(w.stb(&ts, 20_001)["order"].is_null());
+}
+
+fn overlay_packets(ts: &[[u8; 188]]) -> Vec<usize> {
+    ts.iter()
+        .enumerate()
+        .filter(|(_, p)| pid(p) == 0x0FE1)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[test]
+fn a_flipped_bit_is_caught_by_the_crc() {
+    let w = Work::new();
+    let plan = w.plan("plan.json", &synthetic(1000, 1));
+    let ts = w.mux(&plan, "out.ts", &[]);
+    let good = packets(&ts);
+    let overlay = overlay_packets(&good);
+
+    // One packet damaged: counted once, the repeat is shown.
+    let mut one = good.clone();
+    one[overlay[1]][100] ^= 0x04;
+    let path = w.path("one.ts");
+    std::fs::write(&path, one.concat()).unwrap();
+    let r = w.stb(&path, 500);
+    assert_eq!(r["rejected"]["crc"], 1);
+    assert_eq!(r["order"]["shelter"], 500 % 12 + 1);
+
+    // Every overlay packet damaged: nothing shown, every section counted.
+    let mut all = good.clone();
+    for &i in &overlay {
+        all[i][100] ^= 0x04;
+    }
+    let path = w.path("all.ts");
+    std::fs::write(&path, all.concat()).unwrap();
+    let r = w.stb(&path, 500);
+    assert!(r["order"].is_null(), "{r}");
+    assert!(r["rejected"]["crc"].as_u64().unwrap() >= 2, "{r}");
+    assert_eq!(r["rejected"]["signature"], 0);
+}
+
+#[test]
+fn a_wrong_signature_is_not_shown() {
+    let w = Work::new();
+    w.keygen("forger");
+    let plan = w.plan("plan.json", &synthetic(1000, 1));
+    let out = w.path("forged.ts");
+    run_ok(
+        Command::new(BROADCASTER)
+            .arg("mux")
+            .arg("--orders")
+            .arg(&plan)
+            .arg("--key")
+            .arg(w.path("forger.key"))
+            .arg("--out")
+            .arg(&out),
+    );
+    let r = w.stb(&out, 500);
+    assert!(r["order"].is_null(), "{r}");
+    assert!(r["rejected"]["signature"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(r["rejected"]["crc"], 0);
+}
+
+#[test]
+fn a_replayed_older_version_is_stale() {
+    let w = Work::new();
+    let mut v2 = synthetic(1000, 2);
+    v2[499].shelter = 11;
+    let new = w.mux(&w.plan("v2.json", &v2), "v2.ts", &[]);
+    let old = w.mux(&w.plan("v1.json", &synthetic(1000, 1)), "v1.ts", &[]);
+    let replay = w.path("replay.ts");
+    std::fs::write(
+        &replay,
+        [std::fs::read(&new).unwrap(), std::fs::read(&old).unwrap()].concat(),
+    )
+    .unwrap();
+    let r = w.stb(&replay, 500);
+    assert_eq!(r["order"]["version"], 2);
+    assert_eq!(r["order"]["shelter"], 11);
+    assert!(r["rejected"]["stale"].as_u64().unwrap() >= 1, "{r}");
+}
+
+#[test]
+fn an_expired_order_is_not_shown() {
+    let w = Work::new();
+    let plan = w.plan("plan.json", &synthetic(1000, 1));
+    let issued = (unix_now() - 7200).to_string();
+    let ts = w.mux(
+        &plan,
+        "old.ts",
+        &["--issued", &issued, "--valid-for", "3600"],
+    );
+    let r = w.stb(&ts, 500);
+    assert!(r["order"].is_null(), "{r}");
+    assert!(r["rejected"]["expired"].as_u64().unwrap() >= 1, "{r}");
+}
+
+#[test]
+fn bad_input_gives_one_clear_line() {
+    let w = Work::new();
+    let bad = w.path("bad.json");
+    std::fs::write(&bad, "{\"orders\": [{\"household\": 1}]}").unwrap();
+    let out = run(Command::new(BROADCASTER)
+        .arg("mux")
+        .arg("--orders")
+        .arg(&bad)
+        .arg("--key")
+        .arg(w.path("hq.key"))
+        .args(["--out", "/dev/null"]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.json") && err.contains("line 1"), "{err}");
+    let out = run(Command::new(STB)
+        .args(["--input", "/nonexistent.ts", "--household", "1", "--key"])
+        .arg(w.path("hq.pub")));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.ts"));
+}
