@@ -447,3 +447,122 @@ pub struct ServiceReport {
     /// Overlay PID.
     pub overlay_pid: u16,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::carousel::Carousel;
+    use crate::mux::{Generator, MuxConfig, Packet};
+    use crate::psi::ServiceLayout;
+    use evac_protocol::{Order, OrderBatch, SecretKey, Slug};
+    use proptest::prelude::*;
+
+    const NOW: i64 = 1_000;
+
+    fn stream(n: u32, packets: usize) -> Vec<Packet> {
+        let hq = SecretKey::from_seed(&[5; 32]);
+        let mut c = Carousel::new(hq);
+        c.apply(
+            &OrderBatch {
+                town: Slug::new("minato").unwrap(),
+                message_id: 1,
+                kind: MessageKind::Alert,
+                references: None,
+                hazard: Hazard::Flood,
+                issued: NOW,
+                expires: NOW + 3600,
+                drill: false,
+                orders: (1..=n)
+                    .map(|h| Order {
+                        household: HouseholdId(h),
+                        shelter: ShelterId(h % 5 + 1),
+                        level: AlertLevel::Level4,
+                        hazard: Hazard::Flood,
+                        version: 1,
+                        needs_help: false,
+                    })
+                    .collect(),
+            },
+            NOW,
+        );
+        let cfg = MuxConfig {
+            layout: ServiceLayout::default(),
+            bitrate: 1_000_000,
+            overlay_bitrate: 800_000,
+            transport_stream_id: 1,
+            start_unix: NOW,
+        };
+        let mut g = Generator::new(cfg, c).unwrap();
+        (0..packets).map(|_| g.next_packet()).collect()
+    }
+
+    fn receiver(household: u32) -> Receiver {
+        Receiver::new(
+            ReceiverConfig {
+                household: HouseholdId(household),
+                hq: SecretKey::from_seed(&[5; 32]).public(),
+                broadcaster: Some(SecretKey::from_seed(&[6; 32]).public()),
+                program: None,
+            },
+            NOW,
+        )
+    }
+
+    #[test]
+    fn a_clean_stream_shows_the_order() {
+        let mut rx = receiver(77);
+        for p in stream(300, 200) {
+            rx.feed(&p);
+        }
+        let o = rx.order_now().unwrap();
+        assert_eq!(
+            (o.shelter, o.level),
+            (ShelterId(3), Some(AlertLevel::Level4))
+        );
+        assert_eq!(rx.rejected(), Rejected::default());
+        assert_eq!(rx.service(), Some((0x0EAC, 0x0FE1)));
+        rx.set_now(NOW + 3600);
+        assert!(rx.order_now().is_none(), "expired while on screen");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..6000), sync in any::<bool>()) {
+            let mut rx = receiver(1);
+            for chunk in bytes.chunks(188) {
+                let mut p = chunk.to_vec();
+                if sync && !p.is_empty() {
+                    p[0] = 0x47;
+                }
+                rx.feed(&p);
+            }
+            let _ = rx.report();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_damaged_stream_shows_the_truth_or_nothing(
+            damage in proptest::collection::vec((any::<usize>(), 0usize..188, any::<u8>()), 1..40),
+        ) {
+            let mut packets = stream(300, 240);
+            let n = packets.len();
+            for (i, at, byte) in damage {
+                packets[i % n][at] = byte;
+            }
+            let mut rx = receiver(77);
+            for p in &packets {
+                rx.feed(p);
+            }
+            if let Some(o) = rx.order_now() {
+                prop_assert_eq!(o.shelter, ShelterId(3));
+                prop_assert_eq!(o.version, 1);
+                prop_assert_eq!(o.level, Some(AlertLevel::Level4));
+            }
+        }
+    }
+}

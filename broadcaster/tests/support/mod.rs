@@ -1,6 +1,7 @@
 //! Helpers for the cross-process tests: keys, plans, the two binaries, ffprobe, the CRC
 //! checker. Missing tools fail the test (the test script installs them).
 #![allow(dead_code)] // each test file uses its own subset
+#![allow(clippy::unwrap_used)] // test helpers: a panic here is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
