@@ -1,4 +1,44 @@
-//! HQ service: embedded broker, status store, order engine, CAP intake and officer commands.
+//! HQ service of evac: the town hall's node.
 //!
-//! This crate is a placeholder until its issue fills it in.
+//! - [`broker`]: the embedded MQTT broker (rumqttd) with password authentication and TLS;
+//! - [`store`]: the SQLite status store, which takes in every shelter event exactly once;
+//! - [`ingest`]: checking event batches against the shelters' keys;
+//! - [`status`]: each resident's status and each shelter's occupancy, as snapshot and deltas;
+//! - [`engine`]: the order engine (nearest open, suitable shelter with room);
+//! - [`notice`]: hazard notices from hazard files; [`cap`]: from CAP 1.2 messages;
+//! - [`core`]: all of it driven by messages and a clock; [`service`]: the MQTT loop around it;
+//! - [`export`]: CSV, PFIF 1.4 and the after-action log.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use evac_hq::engine::{EngineTown, OrderBook};
+//! use evac_hq::notice::Notice;
+//! use evac_maps::{GenerateParams, generate};
+//!
+//! let town = generate(&GenerateParams { households: 300, shelters: 12, seed: 1 });
+//! let mut book = OrderBook::new(Arc::new(EngineTown::new(&town)), "minato".parse().unwrap());
+//! let notice = Notice::from_toml("hazard = \"tsunami\"\nlevel = 4\nzones = [1]", "t.toml", 0).unwrap();
+//! let out = book.issue(notice, None).unwrap();
+//! let batch = &out.batches[0];
+//! assert!(batch.orders.iter().all(|o| town.shelter(o.shelter.0).unwrap().suits(evac_maps::Hazard::Tsunami)));
+//! ```
 #![deny(missing_docs)]
+
+pub mod auth;
+pub mod broker;
+pub mod cap;
+pub mod config;
+pub mod core;
+pub mod engine;
+pub mod error;
+pub mod export;
+pub mod ingest;
+pub mod keys;
+pub mod notice;
+pub mod service;
+pub mod status;
+pub mod store;
+
+pub use crate::core::{Hq, Outgoing};
+pub use config::Config;
+pub use error::HqError;

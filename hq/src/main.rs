@@ -1,13 +1,249 @@
 //! Command-line entry point of `evac-hq`.
 
-use clap::Parser;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use evac_hq::auth::Passwords;
+use evac_hq::cap::{self, CapAction};
+use evac_hq::engine::{EngineTown, OrderBook};
+use evac_hq::notice::Notice;
+use evac_hq::{Config, export, service};
 
 /// HQ service: embedded broker, status store, order engine, CAP intake and officer commands.
 #[derive(Parser)]
 #[command(name = "evac-hq", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
+#[derive(Subcommand)]
+enum Command {
+    /// Run HQ (and its embedded broker, if so configured) until interrupted.
+    Run {
+        /// The config file (see deploy/hq.example.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run only the embedded broker of the config (a separate broker process).
+    Broker {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Compute orders for a hazard without a broker and print them.
+    Plan {
+        /// The town GeoJSON.
+        #[arg(long)]
+        town: PathBuf,
+        /// A hazard TOML file or a CAP 1.2 XML file.
+        #[arg(long)]
+        hazard: PathBuf,
+        /// Print JSON: {"orders": [...], "unassigned": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a CAP 1.2 file and hand it to the running HQ (through the config's cap_dir).
+    Cap {
+        /// The CAP file.
+        file: PathBuf,
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print an export of HQ's store to stdout.
+    Export {
+        /// HQ's data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The town file (default: the one the store was last run with).
+        #[arg(long)]
+        town: Option<PathBuf>,
+        /// Every resident's status as CSV.
+        #[arg(long, group = "format")]
+        csv: bool,
+        /// PFIF 1.4 person and note records.
+        #[arg(long, group = "format")]
+        pfif: bool,
+        /// The after-action log: every order, event, command and rejection in time order.
+        #[arg(long, group = "format")]
+        log: bool,
+    },
+    /// Write a new Ed25519 key pair: PATH.key (private, mode 0600) and PATH.pub.
+    Keygen {
+        /// The path prefix.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Set a broker user's password in a password file (the password is read from stdin).
+    Passwd {
+        /// The password file (created if missing).
+        #[arg(long)]
+        file: PathBuf,
+        /// The user name (shelter-ID, officer-NAME, broadcaster-NAME, ...).
+        #[arg(long)]
+        user: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("evac-hq: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Run { config } => {
+            let cfg = Config::load(&config)?;
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            rt.block_on(service::run(cfg))?;
+        }
+        Command::Broker { config } => {
+            let cfg = Config::load(&config)?;
+            service::run_broker_only(&cfg)?;
+        }
+        Command::Plan { town, hazard, json } => plan(&town, &hazard, json)?,
+        Command::Cap { file, config } => {
+            let cfg = Config::load(&config)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            cap::parse(&text, &file.display().to_string())?;
+            let Some(dir) = cfg.cap_dir else {
+                bail!("{}: no cap_dir configured", config.display())
+            };
+            let name = file.file_name().context("the CAP file has no name")?;
+            let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+            std::fs::copy(&file, &tmp)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            let dest = dir.join(Path::new(name).with_extension("xml"));
+            std::fs::rename(&tmp, &dest)
+                .with_context(|| format!("cannot write {}", dest.display()))?;
+            println!("handed {} to HQ", dest.display());
+        }
+        Command::Export {
+            data,
+            town,
+            csv,
+            pfif,
+            log,
+        } => {
+            let now = service::now_ms();
+            let hq = export::open(&data, town.as_deref(), now)?;
+            let town_file = match &town {
+                Some(t) => t.clone(),
+                None => hq
+                    .store()
+                    .meta("town_file")?
+                    .map(PathBuf::from)
+                    .context("no town file")?,
+            };
+            let town = evac_maps::Town::load(&town_file)?;
+            let text = if csv {
+                export::csv(&hq, &town, now)
+            } else if pfif {
+                export::pfif(&hq, &town, now)?
+            } else if log {
+                export::after_action_log(&hq)?
+            } else {
+                bail!("choose --csv, --pfif or --log");
+            };
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .context("cannot write to stdout")?;
+        }
+        Command::Keygen { out } => {
+            let public = evac_protocol::write_key_pair(&out)?;
+            println!(
+                "wrote {}.key and {}.pub ({})",
+                out.display(),
+                out.display(),
+                public.fingerprint()
+            );
+        }
+        Command::Passwd { file, user } => {
+            let mut pw = String::new();
+            std::io::stdin()
+                .read_to_string(&mut pw)
+                .context("cannot read the password from stdin")?;
+            let pw = pw.trim_end_matches(['\n', '\r']);
+            if pw.is_empty() {
+                bail!("empty password");
+            }
+            let mut p = if file.exists() {
+                Passwords::load(&file)?
+            } else {
+                Passwords::default()
+            };
+            p.set(&user, pw)?;
+            std::fs::write(&file, p.to_text())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn plan(town: &Path, hazard: &Path, json: bool) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(hazard)
+        .with_context(|| format!("cannot read {}", hazard.display()))?;
+    let name = hazard.display().to_string();
+    let now = i64::try_from(service::now_ms() / 1000).unwrap_or(0);
+    let notice = if text.trim_start().starts_with('<') {
+        match cap::parse(&text, &name)?.action {
+            CapAction::Alert(n) | CapAction::Update { notice: n, .. } => n,
+            CapAction::Cancel { .. } => bail!("{name}: a Cancel orders nothing"),
+        }
+    } else {
+        Notice::from_toml(&text, &name, now)?
+    };
+    let town = evac_maps::Town::load(town)?;
+    let slug = "plan".parse().context("slug")?;
+    let mut book = OrderBook::new(Arc::new(EngineTown::new(&town)), slug);
+    let hazard_name = notice.hazard;
+    let out = book.issue(notice, None)?;
+    let orders: Vec<_> = out.batches.iter().flat_map(|b| b.orders.iter()).collect();
+    if json {
+        let rows: Vec<serde_json::Value> = orders
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "household": o.household.0, "shelter": o.shelter.0, "level": o.level.number(),
+                    "hazard": hazard_name.name(), "version": o.version, "needs_help": o.needs_help,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({ "orders": rows, "unassigned": out.unassigned.iter().map(|h| h.0).collect::<Vec<_>>() });
+        println!("{doc}");
+    } else {
+        for o in &orders {
+            println!(
+                "household {} -> shelter {} (level {}, version {}{})",
+                o.household,
+                o.shelter,
+                o.level,
+                o.version,
+                if o.needs_help { ", needs help" } else { "" }
+            );
+        }
+        println!(
+            "{} orders, {} households without room",
+            orders.len(),
+            out.unassigned.len()
+        );
+    }
     Ok(())
 }

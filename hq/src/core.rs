@@ -1,0 +1,724 @@
+//! [`Hq`]: the store, the status board, the order book and the keys together, driven by
+//! messages and a clock, producing the messages to publish. No network here: the service loop
+//! ([`crate::service`]) feeds it and sends what it returns.
+
+use std::sync::Arc;
+
+use evac_maps::Town;
+use evac_protocol::{
+    Ack, Clock, CommandAction, CommandReply, HQ_SIGNER, NodeState, OfficerCommand, OfficerId,
+    OrderBatch, RegistryHousehold, RegistryResident, RegistrySnapshot, SecretKey, ShelterId,
+    Signable, Signed, Topic, TownId, officer_signer, shelter_signer,
+};
+use serde::Serialize;
+
+use crate::engine::{EngineTown, OrderBook, Outcome};
+use crate::error::HqError;
+use crate::ingest;
+use crate::keys::KeyRing;
+use crate::notice::{Area, Notice};
+use crate::status::{Picture, StatusBoard, StatusFeed};
+use crate::store::{CommandRecord, Store};
+
+/// Orders per MQTT message: a batch for a whole town is split so no payload is huge.
+pub const ORDERS_PER_MESSAGE: usize = 5000;
+
+/// A message to publish.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The topic.
+    pub topic: String,
+    /// The payload (JSON).
+    pub payload: Vec<u8>,
+    /// Whether the broker should retain it.
+    pub retain: bool,
+}
+
+/// What an order change did, for the caller to report.
+#[derive(Debug, Clone, Default)]
+pub struct OrderReport {
+    /// The message id of an issued notice.
+    pub message_id: Option<u32>,
+    /// Orders published (new or changed).
+    pub orders: usize,
+    /// Households left without a shelter.
+    pub unassigned: usize,
+}
+
+/// HQ's state and decisions.
+pub struct Hq {
+    town_id: TownId,
+    town: Arc<Town>,
+    store: Store,
+    keys: KeyRing,
+    key: SecretKey,
+    board: StatusBoard,
+    book: OrderBook,
+    feed: StatusFeed,
+    clock: Clock,
+    overdue_ms: u64,
+    registry_version: u64,
+    rejected: u64,
+    ordered_at: Vec<Option<u64>>,
+}
+
+fn now_secs(now_ms: u64) -> i64 {
+    i64::try_from(now_ms / 1000).unwrap_or(i64::MAX)
+}
+
+impl Hq {
+    /// Opens HQ over its store: replays stored events, found marks, card links and orders.
+    pub fn open(
+        town_id: TownId,
+        town: Arc<Town>,
+        store: Store,
+        keys: KeyRing,
+        key: SecretKey,
+        overdue_ms: u64,
+        now_ms: u64,
+    ) -> Result<Hq, HqError> {
+        let engine_town = Arc::new(EngineTown::new(&town));
+        let mut board = StatusBoard::new(&town);
+        let mut clock = Clock::new(0);
+        clock.now(now_ms);
+        for e in store.events()? {
+            let _ = clock.observe(e.event.at, now_ms);
+            board.apply(&e.event);
+        }
+        for (resident, at, _, _) in store.found()? {
+            let _ = clock.observe(at, now_ms);
+            board.mark_found(resident, at);
+        }
+        for (card, resident) in store.card_links()? {
+            board.link_card(&card, resident);
+        }
+        let mut book = OrderBook::new(engine_town.clone(), town_id.clone());
+        let notices = store
+            .notices()?
+            .into_iter()
+            .filter_map(|(id, json, active)| {
+                serde_json::from_str::<Notice>(&json)
+                    .ok()
+                    .map(|n| (id, n, active))
+            })
+            .collect();
+        let next_message = store
+            .meta("next_message")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        book.restore(
+            notices,
+            &store.orders()?,
+            &store.shelter_open()?,
+            next_message,
+        );
+        let registry_version = store
+            .meta("registry_version")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let status_seq = store
+            .meta("status_seq")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut hq = Hq {
+            ordered_at: vec![None; engine_town.households()],
+            town_id,
+            town,
+            store,
+            keys,
+            key,
+            board,
+            book,
+            feed: StatusFeed::starting_at(status_seq),
+            clock,
+            overdue_ms,
+            registry_version,
+            rejected: 0,
+        };
+        hq.refresh_ordered_at();
+        let picture = hq.picture(now_ms);
+        for h in picture.arrived_households {
+            hq.book.mark_arrived(h);
+        }
+        Ok(hq)
+    }
+
+    /// The town served.
+    pub fn town_id(&self) -> &TownId {
+        &self.town_id
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The order book.
+    pub fn book(&self) -> &OrderBook {
+        &self.book
+    }
+
+    /// The status board.
+    pub fn board(&self) -> &StatusBoard {
+        &self.board
+    }
+
+    /// Messages refused since start (bad signatures, wrong shelter, malformed, unknown officer).
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
+    fn sign<T: Signable>(&self, body: &T) -> Result<Vec<u8>, HqError> {
+        Ok(self.key.sign(HQ_SIGNER, body)?.to_json()?.into_bytes())
+    }
+
+    fn reject(&mut self, now_ms: u64, topic: &str, reason: &str) {
+        self.rejected += 1;
+        tracing::warn!(topic, reason, "rejected");
+        if let Err(e) = self.store.record_rejection(now_ms, topic, reason) {
+            tracing::error!(error = %e, "cannot record a rejection");
+        }
+    }
+
+    fn ack(&self, shelter: ShelterId, now_ms: u64) -> Result<Outgoing, HqError> {
+        let ack = Ack {
+            shelter,
+            through_seq: self.store.progress(shelter).through,
+            at_ms: now_ms,
+        };
+        Ok(Outgoing {
+            topic: Topic::ShelterAck(self.town_id.clone(), shelter).to_string(),
+            payload: self.sign(&ack)?,
+            retain: true,
+        })
+    }
+
+    /// An event batch on `.../shelter/{shelter}/events`: checks, stores what passes (once),
+    /// and returns the shelter's ack, made after the commit.
+    pub fn on_events(
+        &mut self,
+        shelter: ShelterId,
+        payload: &[u8],
+        now_ms: u64,
+    ) -> Result<Vec<Outgoing>, HqError> {
+        let topic = Topic::ShelterEvents(self.town_id.clone(), shelter).to_string();
+        let batch = match ingest::parse_batch(payload) {
+            Ok(b) => b,
+            Err(reason) => {
+                self.reject(now_ms, &topic, &reason);
+                return Ok(vec![]);
+            }
+        };
+        let checked = ingest::check(shelter, &batch, &self.keys);
+        for reason in &checked.rejected {
+            self.reject(now_ms, &topic, reason);
+        }
+        if checked.accepted.is_empty() {
+            return Ok(if checked.rejected.is_empty() {
+                vec![self.ack(shelter, now_ms)?]
+            } else {
+                vec![]
+            });
+        }
+        let pairs: Vec<_> = checked.accepted.iter().map(|(s, e)| (*s, e)).collect();
+        let fresh = self.store.insert_events(&pairs, now_ms)?;
+        let mut newest = None;
+        for ((_, e), new) in checked.accepted.iter().zip(fresh) {
+            if new {
+                let _ = self.clock.observe(e.at, now_ms);
+                self.board.apply(e);
+                newest = newest.max(Some(e.at.wall_ms));
+            }
+        }
+        if let Some(w) = newest {
+            self.board.node_mut(shelter).lag_ms = Some(now_ms.saturating_sub(w));
+        }
+        let p = self.store.progress(shelter);
+        tracing::debug!(
+            shelter = shelter.0,
+            through = p.through,
+            missing = p.missing(),
+            "events stored"
+        );
+        Ok(vec![self.ack(shelter, now_ms)?])
+    }
+
+    /// A node's state on `.../shelter/{shelter}/state`.
+    pub fn on_state(&mut self, shelter: ShelterId, payload: &[u8], now_ms: u64) {
+        let topic = Topic::ShelterState(self.town_id.clone(), shelter).to_string();
+        let Some(key) = self.keys.shelter(shelter) else {
+            self.reject(now_ms, &topic, "no key configured for this shelter");
+            return;
+        };
+        let opened = Signed::<NodeState>::from_json(payload).and_then(|s| {
+            if s.signer != shelter_signer(shelter) {
+                return Err(evac_protocol::SignError::BadSignature);
+            }
+            s.open(key)
+        });
+        match opened {
+            Ok(st) if st.shelter == shelter => {
+                let node = self.board.node_mut(shelter);
+                if st.session == node.last.0 && st.seq > node.last.1 + 1 {
+                    node.state_gaps += st.seq - node.last.1 - 1;
+                }
+                if (st.session, st.seq) >= node.last || !st.online {
+                    node.online = st.online;
+                    node.pending = st.pending;
+                    node.last = (st.session, st.seq);
+                }
+            }
+            Ok(_) => self.reject(now_ms, &topic, "state names another shelter"),
+            Err(e) => self.reject(now_ms, &topic, &format!("state: {e}")),
+        }
+    }
+
+    fn refresh_ordered_at(&mut self) {
+        for h in 0..self.ordered_at.len() {
+            self.ordered_at[h] = self.book.assignment(h).and_then(|a| {
+                let n = &self.book.notices().get(&a.notice)?.notice;
+                Some(u64::try_from(n.issued).unwrap_or(0).saturating_mul(1000))
+            });
+        }
+    }
+
+    fn picture(&self, now_ms: u64) -> Picture {
+        let t = self.book.town();
+        let open: Vec<bool> = (0..t.shelters()).map(|s| self.book.is_open(s)).collect();
+        self.board.picture(
+            now_ms,
+            self.overdue_ms,
+            &self.ordered_at,
+            &open,
+            self.book.expected(),
+        )
+    }
+
+    /// Persists the book's changes, then signs its batches (split into messages).
+    fn publish_orders(&mut self, out: &Outcome) -> Result<Vec<Outgoing>, HqError> {
+        let p = self.book.take_persist();
+        self.store
+            .save_orders(&p.notices, &p.rows, &p.log, &p.open)?;
+        self.store
+            .set_meta("next_message", &self.book.next_message().to_string())?;
+        self.refresh_ordered_at();
+        self.order_messages(&out.batches)
+    }
+
+    fn order_messages(&self, batches: &[OrderBatch]) -> Result<Vec<Outgoing>, HqError> {
+        let topic = Topic::Orders(self.town_id.clone()).to_string();
+        let mut msgs = Vec::new();
+        for b in batches {
+            let chunks: Vec<&[evac_protocol::Order]> = if b.orders.is_empty() {
+                vec![&[]]
+            } else {
+                b.orders.chunks(ORDERS_PER_MESSAGE).collect()
+            };
+            for chunk in chunks {
+                let part = OrderBatch {
+                    orders: chunk.to_vec(),
+                    ..b.clone()
+                };
+                msgs.push(Outgoing {
+                    topic: topic.clone(),
+                    payload: self.sign(&part)?,
+                    retain: false,
+                });
+            }
+        }
+        Ok(msgs)
+    }
+
+    fn report(out: &Outcome) -> OrderReport {
+        OrderReport {
+            message_id: out.message_id,
+            orders: out.batches.iter().map(|b| b.orders.len()).sum(),
+            unassigned: out.unassigned.len(),
+        }
+    }
+
+    /// Issues a notice (from CAP, a file or an officer), optionally replacing message
+    /// `references`.
+    pub fn issue(
+        &mut self,
+        notice: Notice,
+        references: Option<u32>,
+        now_ms: u64,
+    ) -> Result<(OrderReport, Vec<Outgoing>), String> {
+        self.book.set_now_ms(now_ms);
+        let out = self
+            .book
+            .issue(notice, references)
+            .map_err(|e| e.to_string())?;
+        let msgs = self.publish_orders(&out).map_err(|e| e.to_string())?;
+        Ok((Self::report(&out), msgs))
+    }
+
+    /// Lifts a message's orders.
+    pub fn lift(
+        &mut self,
+        message_id: u32,
+        now_ms: u64,
+    ) -> Result<(OrderReport, Vec<Outgoing>), String> {
+        self.book.set_now_ms(now_ms);
+        let out = self.book.lift(message_id).map_err(|e| e.to_string())?;
+        let msgs = self.publish_orders(&out).map_err(|e| e.to_string())?;
+        Ok((Self::report(&out), msgs))
+    }
+
+    /// Closes or opens a shelter.
+    pub fn set_shelter_open(
+        &mut self,
+        shelter: ShelterId,
+        open: bool,
+        now_ms: u64,
+    ) -> Result<(OrderReport, Vec<Outgoing>), String> {
+        self.book.set_now_ms(now_ms);
+        let out = if open {
+            self.book.open_shelter(shelter)
+        } else {
+            self.book.close_shelter(shelter)
+        }
+        .map_err(|e| e.to_string())?;
+        let msgs = self.publish_orders(&out).map_err(|e| e.to_string())?;
+        Ok((Self::report(&out), msgs))
+    }
+
+    /// The message id of the active notice that came from this CAP message.
+    pub fn notice_for_cap(&self, sender: &str, identifier: &str) -> Option<u32> {
+        self.book.notices().iter().rev().find_map(|(id, n)| {
+            let c = n.notice.cap.as_ref()?;
+            (n.active && c.identifier == identifier && (sender.is_empty() || c.sender == sender))
+                .then_some(*id)
+        })
+    }
+
+    /// An officer's command on `.../cmd/{officer}`; returns the reply and whatever the command
+    /// caused (orders, registry).
+    pub fn on_command(
+        &mut self,
+        officer: &OfficerId,
+        payload: &[u8],
+        now_ms: u64,
+    ) -> Result<Vec<Outgoing>, HqError> {
+        let topic = Topic::Command(self.town_id.clone(), officer.clone()).to_string();
+        let reply_topic = Topic::CommandReply(self.town_id.clone(), officer.clone()).to_string();
+        let refuse = |hq: &mut Hq, id: u64, why: String| -> Result<Vec<Outgoing>, HqError> {
+            hq.reject(now_ms, &topic, &why);
+            let reply = CommandReply {
+                officer: officer.clone(),
+                command_id: id,
+                ok: false,
+                message: why,
+                at_ms: now_ms,
+            };
+            Ok(vec![Outgoing {
+                topic: reply_topic.clone(),
+                payload: hq.sign(&reply)?,
+                retain: false,
+            }])
+        };
+        let env = match Signed::<OfficerCommand>::from_json(payload) {
+            Ok(e) => e,
+            Err(e) => return refuse(self, 0, format!("not a signed command: {e}")),
+        };
+        let claimed_id = env.body_unverified().map(|c| c.id).unwrap_or(0);
+        let Some(key) = self.keys.officer(officer) else {
+            return refuse(
+                self,
+                claimed_id,
+                format!("officer {officer} has no key at HQ: commands refused"),
+            );
+        };
+        if env.signer != officer_signer(officer) {
+            return refuse(
+                self,
+                claimed_id,
+                format!("signed as {:?}, not as officer {officer}", env.signer),
+            );
+        }
+        let cmd = match env.open(key) {
+            Ok(c) if &c.officer == officer => c,
+            Ok(c) => return refuse(self, c.id, format!("command names officer {}", c.officer)),
+            Err(e) => return refuse(self, claimed_id, format!("command signature: {e}")),
+        };
+        if self.store.command_seen(officer.as_str(), cmd.id)? {
+            tracing::info!(officer = %officer, id = cmd.id, "repeated command ignored");
+            return Ok(vec![]);
+        }
+        let (ok, message, mut out) = self.execute(officer, &cmd, now_ms)?;
+        self.store.record_command(&CommandRecord {
+            officer: officer.to_string(),
+            id: cmd.id,
+            at_ms: cmd.at_ms,
+            received_ms: now_ms,
+            action: serde_json::to_string(&cmd.action).unwrap_or_default(),
+            ok,
+            message: message.clone(),
+        })?;
+        tracing::info!(officer = %officer, id = cmd.id, ok, message = %message, "command");
+        let reply = CommandReply {
+            officer: officer.clone(),
+            command_id: cmd.id,
+            ok,
+            message,
+            at_ms: now_ms,
+        };
+        out.insert(
+            0,
+            Outgoing {
+                topic: reply_topic,
+                payload: self.sign(&reply)?,
+                retain: false,
+            },
+        );
+        Ok(out)
+    }
+
+    fn execute(
+        &mut self,
+        officer: &OfficerId,
+        cmd: &OfficerCommand,
+        now_ms: u64,
+    ) -> Result<(bool, String, Vec<Outgoing>), HqError> {
+        let orders = |r: Result<(OrderReport, Vec<Outgoing>), String>, what: String| match r {
+            Ok((rep, msgs)) => {
+                let id = rep
+                    .message_id
+                    .map(|m| format!(" as message {m}"))
+                    .unwrap_or_default();
+                (
+                    true,
+                    format!(
+                        "{what}{id}: {} orders, {} households without room",
+                        rep.orders, rep.unassigned
+                    ),
+                    msgs,
+                )
+            }
+            Err(e) => (false, format!("{what}: {e}"), vec![]),
+        };
+        Ok(match &cmd.action {
+            CommandAction::IssueOrder {
+                hazard,
+                level,
+                zones,
+                expires,
+            } => {
+                let notice = Notice {
+                    name: format!("{hazard} level {level} by {officer}"),
+                    hazard: *hazard,
+                    level: *level,
+                    area: Area {
+                        zones: zones.clone(),
+                        ..Area::default()
+                    },
+                    issued: now_secs(now_ms),
+                    expires: *expires,
+                    drill: false,
+                    source: officer_signer(officer),
+                    cap: None,
+                };
+                orders(
+                    self.issue(notice, None, now_ms),
+                    format!("issued {hazard} level {level} for zones {zones:?}"),
+                )
+            }
+            CommandAction::LiftOrder { message_id } => orders(
+                self.lift(*message_id, now_ms),
+                format!("lifted message {message_id}"),
+            ),
+            CommandAction::CloseShelter { shelter } => orders(
+                self.set_shelter_open(*shelter, false, now_ms),
+                format!("closed shelter {shelter}"),
+            ),
+            CommandAction::OpenShelter { shelter } => orders(
+                self.set_shelter_open(*shelter, true, now_ms),
+                format!("opened shelter {shelter}"),
+            ),
+            CommandAction::MarkFound { resident, note } => {
+                if !self.board.knows(*resident) {
+                    (
+                        false,
+                        format!("no resident {resident} in the registry"),
+                        vec![],
+                    )
+                } else {
+                    let at = self.clock.now(now_ms);
+                    self.store
+                        .set_found(*resident, at, officer.as_str(), note)?;
+                    self.board.mark_found(*resident, at);
+                    (true, format!("resident {resident} marked found"), vec![])
+                }
+            }
+            CommandAction::LinkCard { card, resident } => {
+                if !self.board.knows(*resident) {
+                    (
+                        false,
+                        format!("no resident {resident} in the registry"),
+                        vec![],
+                    )
+                } else if let Some(other) = self.board.resident_of(card).filter(|r| r != resident) {
+                    (
+                        false,
+                        format!("card {card} is already linked to resident {other}"),
+                        vec![],
+                    )
+                } else {
+                    self.store
+                        .link_card(card, *resident, officer.as_str(), now_ms)?;
+                    self.board.link_card(card, *resident);
+                    self.registry_version += 1;
+                    self.store
+                        .set_meta("registry_version", &self.registry_version.to_string())?;
+                    let reg = self.registry()?;
+                    (
+                        true,
+                        format!(
+                            "card linked to resident {resident}; registry version {}",
+                            self.registry_version
+                        ),
+                        vec![reg],
+                    )
+                }
+            }
+        })
+    }
+
+    /// The registry replica for shelters (retained), with officers' card links.
+    pub fn registry(&self) -> Result<Outgoing, HqError> {
+        let links: Vec<(evac_protocol::CardRef, evac_protocol::ResidentId)> =
+            self.store.card_links()?;
+        let households = self
+            .town
+            .households
+            .iter()
+            .map(|h| RegistryHousehold {
+                id: evac_protocol::HouseholdId(h.id),
+                residents: h
+                    .members
+                    .iter()
+                    .map(|m| {
+                        let mut cards: Vec<evac_protocol::CardRef> = m
+                            .cards
+                            .iter()
+                            .map(|c| evac_protocol::CardRef {
+                                issuer_key_id: c.issuer_key_id.clone(),
+                                serial: c.serial.clone(),
+                            })
+                            .collect();
+                        cards.extend(
+                            links
+                                .iter()
+                                .filter(|(_, r)| r.0 == m.resident)
+                                .map(|(c, _)| c.clone()),
+                        );
+                        RegistryResident {
+                            id: evac_protocol::ResidentId(m.resident),
+                            name: m.name.clone(),
+                            needs_help: m.needs_help,
+                            cards,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        let snap = RegistrySnapshot {
+            town: self.town_id.clone(),
+            version: self.registry_version,
+            households,
+        };
+        Ok(Outgoing {
+            topic: Topic::Registry(self.town_id.clone()).to_string(),
+            payload: self.sign(&snap)?,
+            retain: true,
+        })
+    }
+
+    /// Everything HQ owns that a broker restart may have lost: every shelter's ack, the
+    /// registry, a status snapshot (all retained) and the orders in force.
+    pub fn on_connect(&mut self, now_ms: u64) -> Result<Vec<Outgoing>, HqError> {
+        let shelters: Vec<ShelterId> = self.store.all_progress().map(|(s, _)| s).collect();
+        let mut out = Vec::new();
+        for s in shelters {
+            out.push(self.ack(s, now_ms)?);
+        }
+        out.push(self.registry()?);
+        out.push(self.snapshot(now_ms)?);
+        out.extend(self.order_messages(&self.book.current_batches())?);
+        Ok(out)
+    }
+
+    fn status_message(
+        &mut self,
+        msg: &evac_protocol::StatusMessage,
+        retain: bool,
+    ) -> Result<Outgoing, HqError> {
+        self.store
+            .set_meta("status_seq", &self.feed.seq().to_string())?;
+        Ok(Outgoing {
+            topic: Topic::Status(self.town_id.clone()).to_string(),
+            payload: self.sign(msg)?,
+            retain,
+        })
+    }
+
+    /// A full status snapshot (retained).
+    pub fn snapshot(&mut self, now_ms: u64) -> Result<Outgoing, HqError> {
+        let p = self.picture(now_ms);
+        let msg = self
+            .feed
+            .snapshot(&self.town_id, self.board.first_resident(), now_ms, p);
+        self.status_message(&msg, true)
+    }
+
+    /// The periodic work: expire notices, take in arrivals and occupancy (re-routing from
+    /// shelters that filled), then a status delta (or a snapshot when `full`).
+    pub fn tick(&mut self, now_ms: u64, full: bool) -> Result<Vec<Outgoing>, HqError> {
+        self.book.set_now_ms(now_ms);
+        let mut out = Vec::new();
+        let expired = self.book.expire(now_secs(now_ms));
+        if !expired.batches.is_empty() {
+            out.extend(self.publish_orders(&expired)?);
+        }
+        let p = self.picture(now_ms);
+        for &h in &p.arrived_households {
+            self.book.mark_arrived(h);
+        }
+        let rerouted = self.book.set_present(&p.present);
+        if !rerouted.batches.is_empty() {
+            tracing::info!(
+                orders = rerouted
+                    .batches
+                    .iter()
+                    .map(|b| b.orders.len())
+                    .sum::<usize>(),
+                "re-routed from full shelters"
+            );
+            out.extend(self.publish_orders(&rerouted)?);
+        }
+        let p = self.picture(now_ms);
+        if full {
+            let msg = self
+                .feed
+                .snapshot(&self.town_id, self.board.first_resident(), now_ms, p);
+            out.push(self.status_message(&msg, true)?);
+        } else if let Some(msg) =
+            self.feed
+                .delta(&self.town_id, self.board.first_resident(), now_ms, p)
+        {
+            out.push(self.status_message(&msg, false)?);
+        }
+        Ok(out)
+    }
+
+    /// The current picture (for exports and tests).
+    pub fn current_picture(&self, now_ms: u64) -> Picture {
+        self.picture(now_ms)
+    }
+}
+
+/// Serialises anything to JSON bytes (for tests and tools).
+pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}

@@ -1,0 +1,327 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use evac_maps::{GenerateParams, Town, generate};
+use evac_protocol::{AlertLevel, Hazard, MessageKind, ShelterId};
+
+use super::*;
+use crate::notice::{Area, Notice};
+
+fn notice(hazard: Hazard, level: AlertLevel, area: Area) -> Notice {
+    Notice {
+        name: "t".into(),
+        hazard,
+        level,
+        area,
+        issued: 1_000,
+        expires: 100_000,
+        drill: false,
+        source: "test".into(),
+        cap: None,
+    }
+}
+
+fn zone1() -> Area {
+    Area {
+        zones: vec![1],
+        ..Area::default()
+    }
+}
+
+fn town(households: u32, shelters: u32) -> Town {
+    generate(&GenerateParams {
+        households,
+        shelters,
+        seed: 11,
+    })
+}
+
+fn book(t: &Town) -> OrderBook {
+    OrderBook::new(Arc::new(EngineTown::new(t)), "minato".parse().unwrap())
+}
+
+fn orders_by_household(out: &Outcome) -> HashMap<u32, (u32, u32)> {
+    out.batches
+        .iter()
+        .flat_map(|b| &b.orders)
+        .map(|o| (o.household.0, (o.shelter.0, o.version)))
+        .collect()
+}
+
+#[test]
+fn fast_assignment_equals_the_naive_scan_even_when_shelters_fill() {
+    let mut t = town(3000, 40);
+    // Small shelters so that many fill and households spill to farther ones.
+    for s in &mut t.shelters {
+        s.capacity = 60;
+    }
+    let mut b = book(&t);
+    let out = b
+        .issue(notice(Hazard::Tsunami, AlertLevel::Level4, zone1()), None)
+        .unwrap();
+    let et = EngineTown::new(&t);
+    let area = CompiledArea::new(&zone1(), &et).unwrap();
+    let mut affected: Vec<u32> = (0..et.households() as u32)
+        .filter(|h| area.contains(et.hh_loc[*h as usize]))
+        .collect();
+    affected.sort_by_key(|h| et.priority(*h));
+    let mut load = vec![0; et.shelters()];
+    let naive = naive::assign(&et, Hazard::Tsunami, &affected, &et.sh_open, &mut load);
+    let got = orders_by_household(&out);
+    let mut filled = 0;
+    for (h, s) in affected.iter().zip(&naive) {
+        let id = et.hh_id[*h as usize];
+        assert_eq!(
+            got.get(&id).map(|o| o.0),
+            s.map(|s| et.sh_id[s as usize]),
+            "household {id}"
+        );
+        filled += usize::from(s.is_none());
+    }
+    assert_eq!(out.unassigned.len(), filled);
+    assert!(
+        affected.len() > 200,
+        "the test needs a crowd: {}",
+        affected.len()
+    );
+    assert_eq!(
+        b.expected(),
+        load.as_slice(),
+        "expected arrivals match the baseline's load"
+    );
+}
+
+#[test]
+fn orders_respect_hazard_open_room_and_help() {
+    let t = town(2000, 30);
+    let mut b = book(&t);
+    let out = b
+        .issue(notice(Hazard::Tsunami, AlertLevel::Level4, zone1()), None)
+        .unwrap();
+    assert_eq!(out.batches[0].kind, MessageKind::Alert);
+    let mut people: HashMap<u32, u32> = HashMap::new();
+    for o in out.batches.iter().flat_map(|b| &b.orders) {
+        let s = t.shelter(o.shelter.0).unwrap();
+        let h = t.household(o.household.0).unwrap();
+        assert!(s.open && s.suits(evac_maps::Hazard::Tsunami));
+        assert!(t.zones[0].contains(h.location));
+        assert_eq!(o.needs_help, h.needs_help());
+        *people.entry(s.id).or_default() += h.members.len() as u32;
+        if h.needs_help()
+            && t.shelters
+                .iter()
+                .any(|s| s.accessible && s.suits(evac_maps::Hazard::Tsunami))
+        {
+            // Help households are served first, so the accessible shelters still had room.
+            assert!(
+                s.accessible,
+                "household {} sent to inaccessible shelter {}",
+                h.id, s.id
+            );
+        }
+    }
+    for (s, n) in people {
+        assert!(n <= t.shelter(s).unwrap().capacity);
+    }
+}
+
+#[test]
+fn level_3_orders_only_the_elderly_and_those_needing_help() {
+    let t = town(1500, 20);
+    let mut b = book(&t);
+    let out = b
+        .issue(notice(Hazard::Tsunami, AlertLevel::Level3, zone1()), None)
+        .unwrap();
+    let orders: Vec<_> = out.batches.iter().flat_map(|b| &b.orders).collect();
+    assert!(!orders.is_empty());
+    for o in &orders {
+        let h = t.household(o.household.0).unwrap();
+        assert!(h.needs_help() || h.members.iter().any(|m| m.age_band.is_aged()));
+    }
+    let in_zone = t
+        .households
+        .iter()
+        .filter(|h| t.zones[0].contains(h.location))
+        .count();
+    assert!(
+        orders.len() + out.unassigned.len() < in_zone,
+        "someone young in the zone was left out"
+    );
+}
+
+#[test]
+fn closing_a_shelter_reroutes_only_its_households_not_yet_arrived() {
+    let t = town(2000, 30);
+    let mut b = book(&t);
+    let first = orders_by_household(
+        &b.issue(notice(Hazard::Tsunami, AlertLevel::Level4, zone1()), None)
+            .unwrap(),
+    );
+    // The shelter with the most households; half of them have arrived.
+    let mut count: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (h, (s, _)) in &first {
+        count.entry(*s).or_default().push(*h);
+    }
+    let (&closed, sent) = count.iter().max_by_key(|(_, v)| v.len()).unwrap();
+    let mut sent = sent.clone();
+    sent.sort();
+    let arrived: Vec<u32> = sent.iter().step_by(2).copied().collect();
+    for h in &arrived {
+        b.mark_arrived(b.town().hh_index[h] as usize);
+    }
+    let out = b.close_shelter(ShelterId(closed)).unwrap();
+    let moved = orders_by_household(&out);
+    let expect: Vec<u32> = sent
+        .iter()
+        .filter(|h| !arrived.contains(h))
+        .copied()
+        .collect();
+    let mut got: Vec<u32> = moved.keys().copied().collect();
+    got.sort();
+    let mut unassigned: Vec<u32> = out.unassigned.iter().map(|h| h.0).collect();
+    got.append(&mut unassigned);
+    got.sort();
+    assert_eq!(
+        got, expect,
+        "exactly the not-arrived households of the closed shelter change"
+    );
+    for (h, (s, v)) in &moved {
+        assert_ne!(*s, closed);
+        assert_eq!(*v, first[h].1 + 1);
+    }
+    assert!(out.batches.iter().all(|b| b.kind == MessageKind::Update));
+    // Everyone else keeps version 1.
+    for (h, (_, v)) in &first {
+        let i = b.town().hh_index[h] as usize;
+        if !moved.contains_key(h) {
+            assert_eq!(b.version(i), *v);
+        }
+    }
+    assert!(!b.is_open(b.town().sh_index[&closed] as usize));
+}
+
+#[test]
+fn update_moves_the_area_and_cancel_lifts() {
+    let t = town(2000, 30);
+    let mut b = book(&t);
+    // Two overlapping boxes across the coast.
+    let boxed = |lat0: f64, lat1: f64| Area {
+        polygons: vec![vec![
+            [141.90, lat0],
+            [142.0, lat0],
+            [142.0, lat1],
+            [141.90, lat1],
+            [141.90, lat0],
+        ]],
+        ..Area::default()
+    };
+    let a = b
+        .issue(
+            notice(Hazard::Tsunami, AlertLevel::Level4, boxed(39.60, 39.645)),
+            None,
+        )
+        .unwrap();
+    let id = a.message_id.unwrap();
+    let before = orders_by_household(&a);
+    let u = b
+        .issue(
+            notice(Hazard::Tsunami, AlertLevel::Level4, boxed(39.63, 39.69)),
+            Some(id),
+        )
+        .unwrap();
+    let new_id = u.message_id.unwrap();
+    assert_eq!(u.batches[0].kind, MessageKind::Update);
+    assert_eq!(u.batches[0].references, Some(id));
+    let cancel = u
+        .batches
+        .iter()
+        .find(|b| b.kind == MessageKind::Cancel)
+        .unwrap();
+    for o in &cancel.orders {
+        let h = t.household(o.household.0).unwrap();
+        assert!(
+            h.location.lat < 39.63,
+            "only households left outside are lifted"
+        );
+    }
+    for o in &u.batches[0].orders {
+        if let Some((_, v)) = before.get(&o.household.0) {
+            assert_eq!(o.version, *v, "households in both areas keep their version");
+        }
+    }
+    let lifted = b.lift(new_id).unwrap();
+    assert!(lifted.batches.iter().all(|b| b.kind == MessageKind::Cancel));
+    assert!((0..t.households.len()).all(|h| b.assignment(h).is_none()));
+    assert!(b.expected().iter().all(|e| *e == 0));
+    assert!(
+        b.lift(new_id).is_err(),
+        "a lifted message cannot be lifted twice"
+    );
+}
+
+#[test]
+fn walk_ins_filling_a_shelter_push_out_households_still_on_their_way() {
+    let t = town(2000, 30);
+    let mut b = book(&t);
+    let first = orders_by_household(
+        &b.issue(notice(Hazard::Tsunami, AlertLevel::Level4, zone1()), None)
+            .unwrap(),
+    );
+    let (&s_id, _) = first
+        .values()
+        .fold(HashMap::new(), |mut m: HashMap<u32, u32>, (s, _)| {
+            *m.entry(*s).or_default() += 1;
+            m
+        })
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .unwrap();
+    let s = b.town().sh_index[&s_id] as usize;
+    let mut present = vec![0; t.shelters.len()];
+    present[s] = t.shelters[s].capacity; // full of walk-ins
+    let out = b.set_present(&present);
+    let moved = orders_by_household(&out);
+    assert!(!moved.is_empty() || !out.unassigned.is_empty());
+    assert!(moved.values().all(|(sh, _)| *sh != s_id));
+    assert_eq!(b.expected()[s], 0);
+}
+
+#[test]
+fn restoring_from_persisted_rows_gives_the_same_book() {
+    let t = town(1000, 20);
+    let mut b = book(&t);
+    b.issue(notice(Hazard::Tsunami, AlertLevel::Level4, zone1()), None)
+        .unwrap();
+    b.close_shelter(ShelterId(t.shelters[0].id)).unwrap();
+    let p = b.take_persist();
+    let notices = p
+        .notices
+        .iter()
+        .map(|(id, j, a)| (*id, serde_json::from_str(j).unwrap(), *a))
+        .collect();
+    let mut r = book(&t);
+    r.restore(notices, &p.rows, &p.open, b.next_message());
+    for h in 0..t.households.len() {
+        assert_eq!(r.assignment(h), b.assignment(h));
+        assert_eq!(r.version(h), b.version(h));
+    }
+    assert_eq!(r.expected(), b.expected());
+    assert!(!r.is_open(0));
+}
+
+#[test]
+fn unknown_zone_and_message_are_errors() {
+    let t = town(100, 5);
+    let mut b = book(&t);
+    let bad = Area {
+        zones: vec![99],
+        ..Area::default()
+    };
+    assert_eq!(
+        b.issue(notice(Hazard::Flood, AlertLevel::Level4, bad), None)
+            .unwrap_err(),
+        EngineError::UnknownZones(vec![99])
+    );
+    assert_eq!(b.lift(7).unwrap_err(), EngineError::UnknownMessage(7));
+    assert!(b.close_shelter(ShelterId(999)).is_err());
+}

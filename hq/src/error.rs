@@ -1,0 +1,91 @@
+//! The crate's error type: every message says what was wrong with what.
+
+use std::path::PathBuf;
+
+/// What went wrong in HQ, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum HqError {
+    /// A file could not be read or written.
+    #[error("{}: cannot {action}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What we tried ("read", "write", "create").
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is malformed or inconsistent.
+    #[error("config {}: {message}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// A key could not be read.
+    #[error("key: {0}")]
+    Key(#[from] evac_protocol::KeyError),
+    /// A message could not be signed.
+    #[error("signing: {0}")]
+    Sign(#[from] evac_protocol::SignError),
+    /// The town could not be loaded.
+    #[error("town: {0}")]
+    Town(#[from] evac_maps::MapsError),
+    /// The SQLite store failed.
+    #[error("store {}: {source}", path.display())]
+    Store {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A hazard file is malformed.
+    #[error("hazard {file}: {message}")]
+    Hazard {
+        /// The file (or `<input>`).
+        file: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A CAP message is malformed or unsupported; `element` names the element at fault.
+    #[error("cap {file}: <{element}>: {message}")]
+    Cap {
+        /// The file (or `<input>`).
+        file: String,
+        /// The element path, e.g. `alert/info/area/polygon`.
+        element: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The broker could not be started.
+    #[error("broker: {0}")]
+    Broker(String),
+    /// A password file is malformed.
+    #[error("passwords {}:{line}: {message}", path.display())]
+    Passwords {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl HqError {
+    /// An I/O error on `path`.
+    pub fn io(
+        path: impl Into<PathBuf>,
+        action: &'static str,
+    ) -> impl FnOnce(std::io::Error) -> HqError {
+        let path = path.into();
+        move |source| HqError::Io {
+            path,
+            action,
+            source,
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Checking a shelter's event batch before anything of it is stored: the batch must come on
+//! the shelter's own topic, and each event must be signed by that shelter's key, name that
+//! shelter as signer and carry an id of that shelter. No I/O here.
+
+use evac_protocol::{CheckEvent, EventBatch, ShelterId, Signed, shelter_signer};
+
+use crate::keys::KeyRing;
+
+/// The outcome of checking one batch.
+#[derive(Debug, Default)]
+pub struct Checked<'a> {
+    /// Events that passed every check, with their envelopes.
+    pub accepted: Vec<(&'a Signed<CheckEvent>, CheckEvent)>,
+    /// Why each refused event (or the whole batch) was refused.
+    pub rejected: Vec<String>,
+}
+
+/// Parses a batch from an MQTT payload.
+pub fn parse_batch(payload: &[u8]) -> Result<EventBatch, String> {
+    let batch: EventBatch =
+        serde_json::from_slice(payload).map_err(|e| format!("malformed event batch: {e}"))?;
+    if batch.v != evac_protocol::PROTOCOL_VERSION {
+        return Err(format!("unsupported protocol version {}", batch.v));
+    }
+    Ok(batch)
+}
+
+/// Checks a batch that arrived on `.../shelter/{topic_shelter}/events`.
+pub fn check<'a>(topic_shelter: ShelterId, batch: &'a EventBatch, keys: &KeyRing) -> Checked<'a> {
+    let mut out = Checked::default();
+    if batch.shelter != topic_shelter {
+        out.rejected.push(format!(
+            "batch names shelter {} on shelter {topic_shelter}'s topic",
+            batch.shelter
+        ));
+        return out;
+    }
+    let Some(key) = keys.shelter(topic_shelter) else {
+        out.rejected
+            .push(format!("no key configured for shelter {topic_shelter}"));
+        return out;
+    };
+    let signer = shelter_signer(topic_shelter);
+    let mut candidates: Vec<&Signed<CheckEvent>> = Vec::with_capacity(batch.events.len());
+    for env in &batch.events {
+        if env.signer == signer {
+            candidates.push(env);
+        } else {
+            out.rejected.push(format!(
+                "event signed as {:?} on shelter {topic_shelter}'s topic",
+                env.signer
+            ));
+        }
+    }
+    // One batch verification for the common case; one by one only to find the culprits.
+    let all_good = key.verify_batch(&candidates).is_ok();
+    for env in candidates {
+        let body = if all_good {
+            env.body_unverified()
+        } else {
+            env.open(key)
+        };
+        match body {
+            Ok(event) if event.id.shelter == topic_shelter => out.accepted.push((env, event)),
+            Ok(event) => out.rejected.push(format!(
+                "event {} on shelter {topic_shelter}'s topic",
+                event.id
+            )),
+            Err(e) => out
+                .rejected
+                .push(format!("event from shelter {topic_shelter}: {e}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evac_protocol::{Assurance, EventId, EventKind, SecretKey, Timestamp};
+
+    fn ev(shelter: u32, seq: u64) -> CheckEvent {
+        CheckEvent {
+            id: EventId {
+                shelter: ShelterId(shelter),
+                seq,
+            },
+            at: Timestamp {
+                wall_ms: seq,
+                logical: 0,
+                node: shelter,
+            },
+            kind: EventKind::CheckIn,
+            card: None,
+            resident: None,
+            household: None,
+            assurance: Assurance::Staff,
+            flags: vec![],
+            day_only: false,
+            corrects: None,
+            note: None,
+        }
+    }
+
+    fn ring() -> (KeyRing, SecretKey, SecretKey) {
+        let a = SecretKey::from_seed(&[1; 32]);
+        let b = SecretKey::from_seed(&[2; 32]);
+        let mut ring = KeyRing::default();
+        ring.add_shelter(ShelterId(1), a.public());
+        ring.add_shelter(ShelterId(2), b.public());
+        (ring, a, b)
+    }
+
+    #[test]
+    fn good_batch_passes() {
+        let (ring, a, _) = ring();
+        let batch = EventBatch::new(
+            ShelterId(1),
+            (1..=3)
+                .map(|s| a.sign(&shelter_signer(ShelterId(1)), &ev(1, s)).unwrap())
+                .collect(),
+        );
+        let c = check(ShelterId(1), &batch, &ring);
+        assert_eq!(c.accepted.len(), 3);
+        assert!(c.rejected.is_empty());
+    }
+
+    #[test]
+    fn shelter_a_cannot_pose_as_b() {
+        let (ring, a, _) = ring();
+        // A signs events claiming to be B's, with B's signer name, on B's topic.
+        let batch = EventBatch::new(
+            ShelterId(2),
+            vec![a.sign(&shelter_signer(ShelterId(2)), &ev(2, 1)).unwrap()],
+        );
+        let c = check(ShelterId(2), &batch, &ring);
+        assert!(c.accepted.is_empty());
+        assert_eq!(c.rejected.len(), 1);
+        // A's own valid batch, replayed on B's topic.
+        let batch = EventBatch::new(
+            ShelterId(1),
+            vec![a.sign(&shelter_signer(ShelterId(1)), &ev(1, 1)).unwrap()],
+        );
+        assert!(check(ShelterId(2), &batch, &ring).accepted.is_empty());
+        // A signs an event of B's numbering on its own topic.
+        let batch = EventBatch::new(
+            ShelterId(1),
+            vec![a.sign(&shelter_signer(ShelterId(1)), &ev(2, 7)).unwrap()],
+        );
+        let c = check(ShelterId(1), &batch, &ring);
+        assert!(
+            c.accepted.is_empty() && c.rejected[0].contains("2:7"),
+            "{:?}",
+            c.rejected
+        );
+    }
+
+    #[test]
+    fn one_forged_event_spoils_only_itself() {
+        let (ring, a, b) = ring();
+        let mut events: Vec<_> = (1..=3)
+            .map(|s| a.sign(&shelter_signer(ShelterId(1)), &ev(1, s)).unwrap())
+            .collect();
+        events[1] = b.sign(&shelter_signer(ShelterId(1)), &ev(1, 2)).unwrap();
+        let batch = EventBatch::new(ShelterId(1), events);
+        let c = check(ShelterId(1), &batch, &ring);
+        assert_eq!(
+            c.accepted.iter().map(|(_, e)| e.id.seq).collect::<Vec<_>>(),
+            [1, 3]
+        );
+        assert_eq!(c.rejected.len(), 1);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn garbage_payloads_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let (ring, _, _) = ring();
+            if let Ok(batch) = parse_batch(&bytes) {
+                let _ = check(ShelterId(1), &batch, &ring);
+            }
+        }
+    }
+}

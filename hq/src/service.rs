@@ -1,0 +1,305 @@
+//! The HQ service: the MQTT loop around [`Hq`].
+//!
+//! HQ is an ordinary MQTT client of its broker (embedded or external). It keeps a persistent
+//! session (clean session off) and acknowledges an incoming event batch to the broker only after
+//! the events are committed, so a batch that arrives while HQ restarts is delivered again. On
+//! every connection it publishes again what it owns and a broker restart loses: acks, the
+//! registry, the status snapshot and the orders in force.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use evac_protocol::{SecretKey, Topic, topics::filter};
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS, Transport};
+use tokio::sync::mpsc;
+
+use crate::auth::Passwords;
+use crate::broker;
+use crate::cap;
+use crate::config::{BrokerConfig, Config};
+use crate::core::{Hq, Outgoing};
+use crate::error::HqError;
+use crate::keys::KeyRing;
+use crate::store::Store;
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Where HQ's MQTT client connects, and how.
+struct Connection {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    ca: Option<PathBuf>,
+}
+
+fn random_password() -> Result<String, HqError> {
+    let mut b = [0u8; 24];
+    getrandom::fill(&mut b).map_err(|e| HqError::Broker(format!("random password: {e}")))?;
+    Ok(hex::encode(b))
+}
+
+/// Starts the embedded broker alone (`evac-hq broker`), with an extra loopback listener if
+/// asked; returns when the broker stops.
+pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
+    let BrokerConfig::Embedded(b) = &cfg.broker else {
+        return Err(HqError::Broker("broker.mode is not \"embedded\"".into()));
+    };
+    let passwords = Passwords::load(&b.passwords)?;
+    let running = broker::start(b, passwords, false)?;
+    println!("evac-hq: broker listening on {}", running.public);
+    running
+        .thread
+        .join()
+        .map_err(|_| HqError::Broker("broker thread panicked".into()))?;
+    Err(HqError::Broker("broker stopped".into()))
+}
+
+fn connection(cfg: &Config) -> Result<Connection, HqError> {
+    match &cfg.broker {
+        BrokerConfig::Embedded(b) => {
+            let mut passwords = Passwords::load(&b.passwords)?;
+            // HQ's own login exists only in memory for this run.
+            let password = random_password()?;
+            passwords.set("hq", &password)?;
+            let running = broker::start(b, passwords, true)?;
+            println!("evac-hq: broker listening on {}", running.public);
+            let host = running.internal.ip().to_string();
+            Ok(Connection {
+                host,
+                port: running.internal.port(),
+                user: "hq".into(),
+                password,
+                ca: None,
+            })
+        }
+        BrokerConfig::External(b) => {
+            let password = match (&b.password_env, &b.password) {
+                (Some(var), _) => std::env::var(var).map_err(|_| {
+                    HqError::Broker(format!("environment variable {var} is not set"))
+                })?,
+                (None, Some(p)) => p.clone(),
+                (None, None) => String::new(),
+            };
+            Ok(Connection {
+                host: b.host.clone(),
+                port: b.port,
+                user: b.username.clone(),
+                password,
+                ca: b.ca.clone(),
+            })
+        }
+    }
+}
+
+fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
+    let mut o = MqttOptions::new(format!("evac-hq-{}", cfg.town), c.host.clone(), c.port);
+    o.set_keep_alive(Duration::from_secs(10));
+    o.set_clean_session(false);
+    o.set_manual_acks(true);
+    o.set_max_packet_size(256 << 20, 256 << 20);
+    o.set_inflight(100);
+    if !c.user.is_empty() {
+        o.set_credentials(c.user.clone(), c.password.clone());
+    }
+    if let Some(ca) = &c.ca {
+        let pem = std::fs::read(ca).map_err(HqError::io(ca, "read"))?;
+        o.set_transport(Transport::tls(pem, None, None));
+    }
+    Ok(o)
+}
+
+async fn pump(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, String>>) {
+    loop {
+        let ev = eventloop.poll().await;
+        let failed = ev.is_err();
+        if tx.send(ev.map_err(|e| e.to_string())).await.is_err() {
+            return;
+        }
+        if failed {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+async fn send(client: &AsyncClient, msgs: Vec<Outgoing>) {
+    for m in msgs {
+        if let Err(e) = client
+            .publish(m.topic.clone(), QoS::AtLeastOnce, m.retain, m.payload)
+            .await
+        {
+            tracing::error!(topic = %m.topic, error = %e, "cannot publish");
+        }
+    }
+}
+
+/// Opens HQ's state from the config: town, keys, store.
+pub fn open_hq(cfg: &Config) -> Result<Hq, HqError> {
+    let town = evac_maps::Town::load(&cfg.town_file)?;
+    let keys = KeyRing::load(&cfg.keys_dir)?;
+    let key = SecretKey::read(&cfg.hq_key)?;
+    let mut store = Store::open(&cfg.store_path())?;
+    store.set_meta("town", cfg.town.as_str())?;
+    store.set_meta("town_file", &cfg.town_file.display().to_string())?;
+    tracing::info!(
+        households = town.households.len(),
+        shelters = town.shelters.len(),
+        shelter_keys = keys.shelter_count(),
+        "town loaded"
+    );
+    Hq::open(
+        cfg.town.clone(),
+        Arc::new(town),
+        store,
+        keys,
+        key,
+        cfg.overdue_after_s * 1000,
+        now_ms(),
+    )
+}
+
+fn dispatch(hq: &mut Hq, topic: &str, payload: &[u8], now: u64) -> Result<Vec<Outgoing>, HqError> {
+    match topic.parse::<Topic>() {
+        Ok(Topic::ShelterEvents(t, s)) if &t == hq.town_id() => hq.on_events(s, payload, now),
+        Ok(Topic::ShelterState(t, s)) if &t == hq.town_id() => {
+            hq.on_state(s, payload, now);
+            Ok(vec![])
+        }
+        Ok(Topic::Command(t, o)) if &t == hq.town_id() => hq.on_command(&o, payload, now),
+        _ => {
+            tracing::debug!(topic, "ignored message");
+            Ok(vec![])
+        }
+    }
+}
+
+/// Takes in each new `*.xml` file of the CAP directory: moved to `done/` when taken in, to
+/// `rejected/` (with a `.err` file saying why) when not.
+fn poll_cap_dir(hq: &mut Hq, dir: &Path) -> Vec<Outgoing> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "xml") && p.is_file())
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
+        let result = std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|text| cap::take_in(hq, &text, &path.display().to_string(), now_ms()));
+        let (sub, note) = match result {
+            Ok((line, msgs)) => {
+                tracing::info!(file = %path.display(), "{line}");
+                out.extend(msgs);
+                ("done", line)
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "CAP file rejected");
+                ("rejected", e)
+            }
+        };
+        let to = dir.join(sub);
+        let _ = std::fs::create_dir_all(&to);
+        let _ = std::fs::write(to.join(&name).with_extension("txt"), format!("{note}\n"));
+        if let Err(e) = std::fs::rename(&path, to.join(&name)) {
+            tracing::error!(file = %path.display(), error = %e, "cannot move CAP file; removing it");
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    out
+}
+
+/// Runs HQ until interrupted (or the broker thread dies).
+pub async fn run(cfg: Config) -> Result<(), HqError> {
+    let mut hq = open_hq(&cfg)?;
+    let conn = connection(&cfg)?;
+    let opts = mqtt_options(&cfg, &conn)?;
+    let (client, eventloop) = AsyncClient::new(opts, 1000);
+    let (tx, mut rx) = mpsc::channel(1000);
+    tokio::spawn(pump(eventloop, tx));
+    let mut tick = tokio::time::interval(Duration::from_millis(cfg.status_interval_ms));
+    let mut cap_tick = tokio::time::interval(Duration::from_secs(1));
+    let snapshot_every = Duration::from_secs(cfg.snapshot_interval_s.max(1));
+    let mut last_snapshot = tokio::time::Instant::now();
+    let town = cfg.town.clone();
+    let subscriptions = [
+        filter::all_shelter_events(&town),
+        filter::all_shelter_states(&town),
+        filter::all_commands(&town),
+    ];
+    let mut connected = false;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { return Err(HqError::Broker("MQTT loop ended".into())) };
+                match ev {
+                    Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                        connected = true;
+                        tracing::info!(session_present = ack.session_present, "connected to broker");
+                        for f in &subscriptions {
+                            if let Err(e) = client.subscribe(f.clone(), QoS::AtLeastOnce).await {
+                                tracing::error!(filter = %f, error = %e, "cannot subscribe");
+                            }
+                        }
+                        match hq.on_connect(now_ms()) {
+                            Ok(msgs) => send(&client, msgs).await,
+                            Err(e) => tracing::error!(error = %e, "cannot prepare retained messages"),
+                        }
+                        last_snapshot = tokio::time::Instant::now();
+                    }
+                    Ok(Event::Incoming(Incoming::Publish(p))) => {
+                        match dispatch(&mut hq, &p.topic, &p.payload, now_ms()) {
+                            Ok(msgs) => {
+                                send(&client, msgs).await;
+                                // Only now, with the events committed, may the broker forget them.
+                                if let Err(e) = client.ack(&p).await {
+                                    tracing::error!(error = %e, "cannot ack to broker");
+                                }
+                            }
+                            // Not acked: the broker delivers it again.
+                            Err(e) => tracing::error!(topic = %p.topic, error = %e, "cannot handle message"),
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if connected {
+                            tracing::warn!(error = %e, "broker connection lost");
+                        }
+                        connected = false;
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                if !connected { continue; }
+                let full = last_snapshot.elapsed() >= snapshot_every;
+                if full { last_snapshot = tokio::time::Instant::now(); }
+                match hq.tick(now_ms(), full) {
+                    Ok(msgs) => send(&client, msgs).await,
+                    Err(e) => tracing::error!(error = %e, "tick failed"),
+                }
+            }
+            _ = cap_tick.tick() => {
+                if let Some(dir) = &cfg.cap_dir {
+                    let msgs = poll_cap_dir(&mut hq, dir);
+                    send(&client, msgs).await;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("interrupted");
+                let _ = client.disconnect().await;
+                return Ok(());
+            }
+        }
+    }
+}

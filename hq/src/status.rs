@@ -1,0 +1,655 @@
+//! Who is where: each resident's status and each shelter's occupancy, derived from the stored
+//! events, officers' found marks and the orders in force. No I/O.
+//!
+//! A person's presence is their latest event in hybrid-logical-clock order, so the same person
+//! checked in at two shelters counts at the later one only, whatever order the events reached
+//! HQ in. A found mark competes with events by the same order.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use evac_maps::Town;
+use evac_protocol::{
+    CardRef, CheckEvent, EventId, EventKind, PackedStatuses, ResidentChange, ResidentId,
+    ResidentStatus, ShelterId, ShelterStatus, StatusCounts, StatusDelta, StatusMessage,
+    StatusSnapshot, Timestamp, TownId,
+};
+
+/// One event that places a person in or out of a shelter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Presence {
+    at: Timestamp,
+    event: EventId,
+    inside: bool,
+    day_only: bool,
+}
+
+impl Presence {
+    fn shelter(&self) -> ShelterId {
+        self.event.shelter
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Owner {
+    Resident(usize),
+    Card(CardRef),
+    Walkin(EventId),
+}
+
+/// What a node last said about itself, and what HQ measured.
+#[derive(Debug, Clone, Default)]
+pub struct NodeInfo {
+    /// Connected.
+    pub online: bool,
+    /// Events not yet acknowledged, as the node said.
+    pub pending: u64,
+    /// Receipt time minus event time of the last event stored (ms).
+    pub lag_ms: Option<u64>,
+    /// Session and sequence of the last state message.
+    pub last: (u64, u64),
+    /// State messages missed (gaps in the sequence).
+    pub state_gaps: u64,
+}
+
+/// The derived picture at one moment.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    /// Status of resident `first + i`.
+    pub statuses: Vec<ResidentStatus>,
+    /// Every shelter.
+    pub shelters: Vec<ShelterStatus>,
+    /// Town totals.
+    pub counts: StatusCounts,
+    /// Household indices with someone who has checked in somewhere.
+    pub arrived_households: Vec<usize>,
+    /// People present (by day) at each shelter of the town, by shelter index.
+    pub present: Vec<u32>,
+}
+
+/// The facts behind every status.
+#[derive(Debug)]
+pub struct StatusBoard {
+    first: u32,
+    slot_household: Vec<u32>,
+    tracks: Vec<Vec<Presence>>,
+    found: HashMap<usize, Timestamp>,
+    cards: HashMap<CardRef, u32>,
+    unregistered: HashMap<CardRef, Vec<Presence>>,
+    walkins: HashMap<EventId, Presence>,
+    owner: HashMap<EventId, Owner>,
+    voided: HashSet<EventId>,
+    flagged: u32,
+    shelter_ids: Vec<u32>,
+    shelter_cap: Vec<u32>,
+    nodes: BTreeMap<ShelterId, NodeInfo>,
+}
+
+const NO_HOUSEHOLD: u32 = u32::MAX;
+
+fn card_of(c: &evac_maps::CardRef) -> CardRef {
+    CardRef {
+        issuer_key_id: c.issuer_key_id.clone(),
+        serial: c.serial.clone(),
+    }
+}
+
+impl StatusBoard {
+    /// A board for `town` with no events yet.
+    pub fn new(town: &Town) -> StatusBoard {
+        let ids = town
+            .households
+            .iter()
+            .flat_map(|h| h.members.iter().map(|m| m.resident));
+        let (lo, hi) = ids.fold((u32::MAX, 0), |(lo, hi), r| (lo.min(r), hi.max(r)));
+        let (first, slots) = if lo > hi {
+            (1, 0)
+        } else {
+            (lo, (hi - lo) as usize + 1)
+        };
+        let mut slot_household = vec![NO_HOUSEHOLD; slots];
+        let mut cards = HashMap::new();
+        for (i, h) in town.households.iter().enumerate() {
+            for m in &h.members {
+                slot_household[(m.resident - first) as usize] = i as u32;
+                for c in &m.cards {
+                    cards.insert(card_of(c), m.resident);
+                }
+            }
+        }
+        StatusBoard {
+            first,
+            tracks: vec![Vec::new(); slots],
+            slot_household,
+            found: HashMap::new(),
+            cards,
+            unregistered: HashMap::new(),
+            walkins: HashMap::new(),
+            owner: HashMap::new(),
+            voided: HashSet::new(),
+            flagged: 0,
+            shelter_ids: town.shelters.iter().map(|s| s.id).collect(),
+            shelter_cap: town.shelters.iter().map(|s| s.capacity).collect(),
+            nodes: BTreeMap::new(),
+        }
+    }
+
+    /// The id of the first resident slot.
+    pub fn first_resident(&self) -> ResidentId {
+        ResidentId(self.first)
+    }
+
+    fn slot(&self, r: ResidentId) -> Option<usize> {
+        let s = r.0.checked_sub(self.first)? as usize;
+        (s < self.slot_household.len() && self.slot_household[s] != NO_HOUSEHOLD).then_some(s)
+    }
+
+    /// Whether the registry has this resident.
+    pub fn knows(&self, r: ResidentId) -> bool {
+        self.slot(r).is_some()
+    }
+
+    /// The household index of a resident.
+    pub fn household_of(&self, r: ResidentId) -> Option<usize> {
+        self.slot(r).map(|s| self.slot_household[s] as usize)
+    }
+
+    /// The resident a card is linked to.
+    pub fn resident_of(&self, card: &CardRef) -> Option<ResidentId> {
+        self.cards.get(card).map(|r| ResidentId(*r))
+    }
+
+    /// Takes in one stored event.
+    pub fn apply(&mut self, e: &CheckEvent) {
+        if e.kind == EventKind::Correction {
+            if let Some(c) = e.corrects {
+                self.voided.insert(c);
+                self.remove_event(c);
+            }
+            return;
+        }
+        if self.voided.contains(&e.id) || self.owner.contains_key(&e.id) {
+            return;
+        }
+        if !e.flags.is_empty() {
+            self.flagged += 1;
+        }
+        let p = Presence {
+            at: e.at,
+            event: e.id,
+            inside: e.kind != EventKind::CheckOut,
+            day_only: e.day_only,
+        };
+        let resident = e
+            .resident
+            .filter(|r| self.knows(*r))
+            .or_else(|| e.card.as_ref().and_then(|c| self.resident_of(c)))
+            .and_then(|r| self.slot(r));
+        let owner = match (resident, &e.card) {
+            (Some(s), _) => {
+                self.tracks[s].push(p);
+                Owner::Resident(s)
+            }
+            (None, Some(card)) => {
+                self.unregistered.entry(card.clone()).or_default().push(p);
+                Owner::Card(card.clone())
+            }
+            (None, None) if p.inside => {
+                self.walkins.insert(e.id, p);
+                Owner::Walkin(e.id)
+            }
+            (None, None) => return,
+        };
+        self.owner.insert(e.id, owner);
+    }
+
+    fn remove_event(&mut self, id: EventId) {
+        match self.owner.remove(&id) {
+            Some(Owner::Resident(s)) => self.tracks[s].retain(|p| p.event != id),
+            Some(Owner::Card(c)) => {
+                if let Some(v) = self.unregistered.get_mut(&c) {
+                    v.retain(|p| p.event != id);
+                }
+            }
+            Some(Owner::Walkin(e)) => {
+                self.walkins.remove(&e);
+            }
+            None => {}
+        }
+    }
+
+    /// Records an officer's found mark at HQ time `at`.
+    pub fn mark_found(&mut self, r: ResidentId, at: Timestamp) -> bool {
+        match self.slot(r) {
+            Some(s) => {
+                self.found.insert(s, at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Links a card to a resident: the card's events so far become the resident's.
+    pub fn link_card(&mut self, card: &CardRef, r: ResidentId) -> bool {
+        let Some(s) = self.slot(r) else { return false };
+        self.cards.insert(card.clone(), r.0);
+        if let Some(events) = self.unregistered.remove(card) {
+            for p in events {
+                self.owner.insert(p.event, Owner::Resident(s));
+                self.tracks[s].push(p);
+            }
+        }
+        true
+    }
+
+    /// Updates what HQ knows of a node.
+    pub fn node_mut(&mut self, shelter: ShelterId) -> &mut NodeInfo {
+        self.nodes.entry(shelter).or_default()
+    }
+
+    /// Every node HQ has heard of.
+    pub fn nodes(&self) -> &BTreeMap<ShelterId, NodeInfo> {
+        &self.nodes
+    }
+
+    fn latest(track: &[Presence]) -> Option<&Presence> {
+        track.iter().max_by_key(|p| p.at)
+    }
+
+    /// Derives every status. `ordered_at[h]` is when household index `h` was ordered (Unix ms),
+    /// `open` and `expected` are by shelter index; a resident ordered longer than `overdue_ms`
+    /// ago and not seen is unaccounted.
+    pub fn picture(
+        &self,
+        now_ms: u64,
+        overdue_ms: u64,
+        ordered_at: &[Option<u64>],
+        open: &[bool],
+        expected: &[u32],
+    ) -> Picture {
+        let mut counts = StatusCounts {
+            residents: 0,
+            ..Default::default()
+        };
+        let mut day: HashMap<ShelterId, u32> = HashMap::new();
+        let mut night: HashMap<ShelterId, u32> = HashMap::new();
+        let mut count_in = |p: &Presence| {
+            if p.inside {
+                *day.entry(p.shelter()).or_default() += 1;
+                if !p.day_only {
+                    *night.entry(p.shelter()).or_default() += 1;
+                }
+            }
+        };
+        let mut statuses = Vec::with_capacity(self.tracks.len());
+        let mut arrived = HashSet::new();
+        for (s, track) in self.tracks.iter().enumerate() {
+            let hh = self.slot_household[s];
+            if hh == NO_HOUSEHOLD {
+                statuses.push(ResidentStatus::NotOrdered);
+                continue;
+            }
+            counts.residents += 1;
+            let latest = Self::latest(track);
+            if track.iter().any(|p| p.inside) {
+                arrived.insert(hh as usize);
+            }
+            let found = self.found.get(&s);
+            let status = match (latest, found) {
+                (_, Some(f)) if latest.is_none_or(|p| p.at < *f) => ResidentStatus::Found,
+                (Some(p), _) => {
+                    count_in(p);
+                    if p.inside {
+                        ResidentStatus::Arrived {
+                            shelter: p.shelter(),
+                        }
+                    } else {
+                        ResidentStatus::CheckedOut {
+                            shelter: p.shelter(),
+                        }
+                    }
+                }
+                (None, _) => match ordered_at.get(hh as usize).copied().flatten() {
+                    Some(t) if now_ms.saturating_sub(t) > overdue_ms => ResidentStatus::Unaccounted,
+                    Some(_) => ResidentStatus::UnderOrder,
+                    None => ResidentStatus::NotOrdered,
+                },
+            };
+            match status {
+                ResidentStatus::NotOrdered => counts.not_ordered += 1,
+                ResidentStatus::UnderOrder => counts.under_order += 1,
+                ResidentStatus::Unaccounted => counts.unaccounted += 1,
+                ResidentStatus::Arrived { .. } => counts.arrived += 1,
+                ResidentStatus::CheckedOut { .. } => counts.checked_out += 1,
+                ResidentStatus::Found => counts.found += 1,
+            }
+            statuses.push(status);
+        }
+        for track in self.unregistered.values() {
+            if let Some(p) = Self::latest(track) {
+                count_in(p);
+            }
+        }
+        for p in self.walkins.values() {
+            count_in(p);
+        }
+        counts.unregistered = self.unregistered.values().filter(|t| !t.is_empty()).count() as u32;
+        counts.flagged = self.flagged;
+        let mut ids: Vec<u32> = self.shelter_ids.clone();
+        let extra: Vec<u32> = day
+            .keys()
+            .map(|s| s.0)
+            .chain(self.nodes.keys().map(|s| s.0))
+            .collect();
+        for id in extra {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let present: Vec<u32> = self
+            .shelter_ids
+            .iter()
+            .map(|id| day.get(&ShelterId(*id)).copied().unwrap_or(0))
+            .collect();
+        let shelters = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let sid = ShelterId(*id);
+                let node = self.nodes.get(&sid);
+                ShelterStatus {
+                    shelter: sid,
+                    open: open.get(i).copied().unwrap_or(false),
+                    capacity: self.shelter_cap.get(i).copied().unwrap_or(0),
+                    present_day: day.get(&sid).copied().unwrap_or(0),
+                    present_night: night.get(&sid).copied().unwrap_or(0),
+                    expected: expected.get(i).copied().unwrap_or(0),
+                    online: node.is_some_and(|n| n.online),
+                    lag_ms: node.and_then(|n| n.lag_ms),
+                    pending: node.map_or(0, |n| n.pending),
+                }
+            })
+            .collect();
+        let mut arrived_households: Vec<usize> = arrived.into_iter().collect();
+        arrived_households.sort_unstable();
+        Picture {
+            statuses,
+            shelters,
+            counts,
+            arrived_households,
+            present,
+        }
+    }
+
+    /// Every unregistered card seen, with its latest shelter.
+    pub fn unregistered_cards(&self) -> Vec<(CardRef, Option<ShelterId>)> {
+        self.unregistered
+            .iter()
+            .map(|(c, t)| (c.clone(), Self::latest(t).map(|p| p.shelter())))
+            .collect()
+    }
+}
+
+/// Turns pictures into a snapshot followed by deltas.
+#[derive(Debug, Default)]
+pub struct StatusFeed {
+    seq: u64,
+    last: Option<Picture>,
+}
+
+impl StatusFeed {
+    /// A feed that starts at `seq` (the last sequence published before a restart).
+    pub fn starting_at(seq: u64) -> StatusFeed {
+        StatusFeed { seq, last: None }
+    }
+
+    /// The sequence of the last message made.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The whole picture as a snapshot.
+    pub fn snapshot(
+        &mut self,
+        town: &TownId,
+        first: ResidentId,
+        now_ms: u64,
+        p: Picture,
+    ) -> StatusMessage {
+        self.seq += 1;
+        let msg = StatusMessage::Snapshot(StatusSnapshot {
+            town: town.clone(),
+            seq: self.seq,
+            at_ms: now_ms,
+            counts: p.counts.clone(),
+            shelters: p.shelters.clone(),
+            residents: PackedStatuses::pack(first, &p.statuses),
+        });
+        self.last = Some(p);
+        msg
+    }
+
+    /// What changed since the last message, or `None` if nothing did (or no snapshot was made).
+    pub fn delta(
+        &mut self,
+        town: &TownId,
+        first: ResidentId,
+        now_ms: u64,
+        p: Picture,
+    ) -> Option<StatusMessage> {
+        let last = self.last.as_ref()?;
+        let residents: Vec<ResidentChange> = p
+            .statuses
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| last.statuses.get(*i) != Some(*s))
+            .map(|(i, s)| ResidentChange {
+                resident: ResidentId(first.0 + i as u32),
+                status: *s,
+            })
+            .collect();
+        let shelters: Vec<ShelterStatus> = p
+            .shelters
+            .iter()
+            .filter(|s| !last.shelters.contains(s))
+            .cloned()
+            .collect();
+        if residents.is_empty() && shelters.is_empty() && p.counts == last.counts {
+            return None;
+        }
+        self.seq += 1;
+        let msg = StatusMessage::Delta(StatusDelta {
+            town: town.clone(),
+            seq: self.seq,
+            at_ms: now_ms,
+            counts: p.counts.clone(),
+            shelters,
+            residents,
+        });
+        self.last = Some(p);
+        Some(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evac_maps::{GenerateParams, generate};
+    use evac_protocol::{Assurance, Flag};
+
+    fn ev(
+        shelter: u32,
+        seq: u64,
+        wall: u64,
+        kind: EventKind,
+        resident: Option<u32>,
+        card: Option<CardRef>,
+    ) -> CheckEvent {
+        CheckEvent {
+            id: EventId {
+                shelter: ShelterId(shelter),
+                seq,
+            },
+            at: Timestamp {
+                wall_ms: wall,
+                logical: 0,
+                node: shelter,
+            },
+            kind,
+            card,
+            resident: resident.map(ResidentId),
+            household: None,
+            assurance: Assurance::CardRead,
+            flags: vec![],
+            day_only: false,
+            corrects: None,
+            note: None,
+        }
+    }
+
+    fn town() -> Town {
+        generate(&GenerateParams {
+            households: 50,
+            shelters: 4,
+            seed: 3,
+        })
+    }
+
+    fn picture(b: &StatusBoard, t: &Town) -> Picture {
+        let n = t.shelters.len();
+        b.picture(
+            10_000,
+            1_000,
+            &vec![None; t.households.len()],
+            &vec![true; n],
+            &vec![0; n],
+        )
+    }
+
+    #[test]
+    fn same_person_at_two_shelters_counts_at_the_later_one() {
+        let t = town();
+        let (a, b) = (t.shelters[0].id, t.shelters[1].id);
+        let mut board = StatusBoard::new(&t);
+        // The later check-in (at B) reaches HQ first.
+        board.apply(&ev(b, 1, 2_000, EventKind::CheckIn, Some(1), None));
+        board.apply(&ev(a, 1, 1_000, EventKind::CheckIn, Some(1), None));
+        let p = picture(&board, &t);
+        assert_eq!(
+            p.statuses[0],
+            ResidentStatus::Arrived {
+                shelter: ShelterId(b)
+            }
+        );
+        assert_eq!(p.shelters[0].present_day, 0);
+        assert_eq!(p.shelters[1].present_day, 1);
+        assert_eq!(p.counts.arrived, 1);
+    }
+
+    #[test]
+    fn checkout_found_correction_and_unregistered_cards() {
+        let t = town();
+        let s = t.shelters[0].id;
+        let mut board = StatusBoard::new(&t);
+        board.apply(&ev(s, 1, 1_000, EventKind::CheckIn, Some(2), None));
+        board.apply(&ev(s, 2, 2_000, EventKind::CheckOut, Some(2), None));
+        board.mark_found(
+            ResidentId(3),
+            Timestamp {
+                wall_ms: 500,
+                logical: 0,
+                node: 0,
+            },
+        );
+        let visitor = CardRef {
+            issuer_key_id: vec![9],
+            serial: vec![9],
+        };
+        let mut e = ev(s, 3, 3_000, EventKind::CheckIn, None, Some(visitor.clone()));
+        e.flags = vec![Flag::Unregistered];
+        board.apply(&e);
+        board.apply(&ev(s, 4, 3_100, EventKind::CheckIn, Some(4), None));
+        let mut corr = ev(s, 5, 3_200, EventKind::Correction, None, None);
+        corr.corrects = Some(EventId {
+            shelter: ShelterId(s),
+            seq: 4,
+        });
+        board.apply(&corr);
+        let p = picture(&board, &t);
+        assert_eq!(
+            p.statuses[1],
+            ResidentStatus::CheckedOut {
+                shelter: ShelterId(s)
+            }
+        );
+        assert_eq!(p.statuses[2], ResidentStatus::Found);
+        assert_eq!(p.statuses[3], ResidentStatus::NotOrdered);
+        assert_eq!((p.counts.unregistered, p.counts.flagged), (1, 1));
+        assert_eq!(p.shelters[0].present_day, 1, "the visitor");
+        // Linking the visitor's card makes them resident 5, arrived.
+        assert!(board.link_card(&visitor, ResidentId(5)));
+        let p = picture(&board, &t);
+        assert_eq!(
+            p.statuses[4],
+            ResidentStatus::Arrived {
+                shelter: ShelterId(s)
+            }
+        );
+        assert_eq!(p.counts.unregistered, 0);
+        // A later check-in beats an earlier found mark.
+        board.apply(&ev(s, 6, 4_000, EventKind::CheckIn, Some(3), None));
+        assert_eq!(
+            picture(&board, &t).statuses[2],
+            ResidentStatus::Arrived {
+                shelter: ShelterId(s)
+            }
+        );
+    }
+
+    #[test]
+    fn ordered_residents_become_unaccounted_when_overdue() {
+        let t = town();
+        let board = StatusBoard::new(&t);
+        let mut ordered = vec![None; t.households.len()];
+        ordered[0] = Some(9_500);
+        ordered[1] = Some(1_000);
+        let n = t.shelters.len();
+        let p = board.picture(10_000, 1_000, &ordered, &vec![true; n], &vec![0; n]);
+        let h0 = t.households[0].members.len();
+        assert_eq!(p.statuses[0], ResidentStatus::UnderOrder);
+        assert_eq!(p.statuses[h0], ResidentStatus::Unaccounted);
+    }
+
+    #[test]
+    fn feed_makes_snapshot_then_only_changes() {
+        let t = town();
+        let mut board = StatusBoard::new(&t);
+        let town_id = TownId::new("minato").unwrap();
+        let mut feed = StatusFeed::default();
+        let first = board.first_resident();
+        let StatusMessage::Snapshot(snap) = feed.snapshot(&town_id, first, 1, picture(&board, &t))
+        else {
+            panic!()
+        };
+        assert_eq!(snap.residents.unpack().unwrap().len(), board.tracks.len());
+        assert!(
+            feed.delta(&town_id, first, 2, picture(&board, &t))
+                .is_none()
+        );
+        board.apply(&ev(
+            t.shelters[0].id,
+            1,
+            1_000,
+            EventKind::CheckIn,
+            Some(7),
+            None,
+        ));
+        let Some(StatusMessage::Delta(d)) = feed.delta(&town_id, first, 3, picture(&board, &t))
+        else {
+            panic!()
+        };
+        assert_eq!(d.seq, 2);
+        assert_eq!(d.residents.len(), 1);
+        assert_eq!(d.residents[0].resident, ResidentId(7));
+        assert_eq!(d.shelters.len(), 1);
+    }
+}

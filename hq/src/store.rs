@@ -1,0 +1,674 @@
+//! HQ's SQLite store: every shelter event exactly once, plus commands, orders, found marks,
+//! card links and rejections. An event is acknowledged to its shelter only after the
+//! transaction that stored it has committed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use evac_protocol::{CardRef, CheckEvent, ResidentId, ShelterId, Signed, Timestamp};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::HqError;
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = FULL;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    shelter INTEGER NOT NULL, seq INTEGER NOT NULL,
+    wall_ms INTEGER NOT NULL, logical INTEGER NOT NULL, node INTEGER NOT NULL,
+    kind TEXT NOT NULL, resident INTEGER, received_ms INTEGER NOT NULL,
+    body TEXT NOT NULL, sig TEXT NOT NULL,
+    PRIMARY KEY (shelter, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rejections (
+    id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (
+    officer TEXT NOT NULL, id INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL, action TEXT NOT NULL, ok INTEGER NOT NULL,
+    message TEXT NOT NULL, PRIMARY KEY (officer, id));
+CREATE TABLE IF NOT EXISTS found (
+    resident INTEGER PRIMARY KEY, wall_ms INTEGER NOT NULL, logical INTEGER NOT NULL,
+    officer TEXT NOT NULL, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS card_links (
+    card TEXT PRIMARY KEY, resident INTEGER NOT NULL, officer TEXT NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS notices (
+    message_id INTEGER PRIMARY KEY, spec TEXT NOT NULL, active INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    household INTEGER PRIMARY KEY, shelter INTEGER, level INTEGER, hazard TEXT,
+    message_id INTEGER, version INTEGER NOT NULL, needs_help INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS order_log (
+    id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, message_id INTEGER NOT NULL,
+    kind TEXT NOT NULL, household INTEGER NOT NULL, shelter INTEGER NOT NULL,
+    level INTEGER NOT NULL, hazard TEXT NOT NULL, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS shelter_open (shelter INTEGER PRIMARY KEY, open INTEGER NOT NULL);
+";
+
+/// Which events of one shelter are stored: the highest contiguous sequence and the ones above it.
+#[derive(Debug, Default, Clone)]
+pub struct Progress {
+    /// Every event 1..=through is stored.
+    pub through: u64,
+    /// Stored events above `through + 1` (a gap lies below the smallest).
+    pub above: BTreeSet<u64>,
+}
+
+impl Progress {
+    fn add(&mut self, seq: u64) {
+        if seq <= self.through {
+            return;
+        }
+        self.above.insert(seq);
+        while self.above.remove(&(self.through + 1)) {
+            self.through += 1;
+        }
+    }
+
+    /// How many sequence numbers are missing below the highest stored one.
+    pub fn missing(&self) -> u64 {
+        match self.above.last() {
+            Some(max) => max - self.through - self.above.len() as u64,
+            None => 0,
+        }
+    }
+}
+
+/// One stored event as read back for replay or export.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// The event.
+    pub event: CheckEvent,
+    /// When HQ stored it (Unix ms).
+    pub received_ms: u64,
+}
+
+/// A command as kept in the store.
+#[derive(Debug, Clone)]
+pub struct CommandRecord {
+    /// The officer.
+    pub officer: String,
+    /// The officer's command number.
+    pub id: u64,
+    /// When the officer gave it (Unix ms).
+    pub at_ms: u64,
+    /// When HQ received it (Unix ms).
+    pub received_ms: u64,
+    /// The action, JSON.
+    pub action: String,
+    /// Whether HQ carried it out.
+    pub ok: bool,
+    /// HQ's reply text.
+    pub message: String,
+}
+
+/// A line of the order log.
+#[derive(Debug, Clone)]
+pub struct OrderLogRecord {
+    /// When (Unix ms).
+    pub at_ms: u64,
+    /// The message id.
+    pub message_id: u32,
+    /// `alert`, `update` or `cancel`.
+    pub kind: String,
+    /// The household.
+    pub household: u32,
+    /// The shelter.
+    pub shelter: u32,
+    /// Alert level.
+    pub level: u8,
+    /// Hazard name.
+    pub hazard: String,
+    /// Order version.
+    pub version: u32,
+}
+
+/// A stored order row (the order book's persistent form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRow {
+    /// Household id.
+    pub household: u32,
+    /// The assignment, when the household has an active order: shelter, level, hazard, message.
+    pub active: Option<(u32, u8, String, u32)>,
+    /// The household's order version.
+    pub version: u32,
+    /// Someone in the household needs help.
+    pub needs_help: bool,
+}
+
+/// The SQLite store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    progress: HashMap<ShelterId, Progress>,
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Store, HqError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(HqError::io(dir, "create"))?;
+        }
+        let conn = Connection::open(path).map_err(|source| HqError::Store {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+            progress: HashMap::new(),
+        };
+        store.conn.execute_batch(SCHEMA).map_err(store.err())?;
+        store.load_progress()?;
+        Ok(store)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> HqError + use<> {
+        let path = self.path.clone();
+        move |source| HqError::Store {
+            path: path.clone(),
+            source,
+        }
+    }
+
+    fn load_progress(&mut self) -> Result<(), HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT shelter, seq FROM events ORDER BY shelter, seq")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(&err)?;
+        for row in rows {
+            let (shelter, seq) = row.map_err(&err)?;
+            self.progress
+                .entry(ShelterId(shelter))
+                .or_default()
+                .add(seq.max(0) as u64);
+        }
+        Ok(())
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores verified events in one transaction; returns, for each, whether it was new (a
+    /// repeat is ignored). When this returns `Ok`, the events are committed.
+    pub fn insert_events(
+        &mut self,
+        events: &[(&Signed<CheckEvent>, &CheckEvent)],
+        received_ms: u64,
+    ) -> Result<Vec<bool>, HqError> {
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        let mut fresh = Vec::with_capacity(events.len());
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO events (shelter, seq, wall_ms, logical, node, kind, resident,
+                     received_ms, body, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(&err)?;
+            for (signed, e) in events {
+                let kind = serde_json::to_value(e.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let n = stmt
+                    .execute(params![
+                        e.id.shelter.0,
+                        i(e.id.seq),
+                        i(e.at.wall_ms),
+                        e.at.logical,
+                        e.at.node,
+                        kind,
+                        e.resident.map(|r| r.0),
+                        i(received_ms),
+                        signed.body_json(),
+                        signed.sig,
+                    ])
+                    .map_err(&err)?;
+                fresh.push(n == 1);
+            }
+        }
+        tx.commit().map_err(&err)?;
+        for ((_, e), new) in events.iter().zip(&fresh) {
+            if *new {
+                self.progress.entry(e.id.shelter).or_default().add(e.id.seq);
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// What is stored of a shelter's events.
+    pub fn progress(&self, shelter: ShelterId) -> Progress {
+        self.progress.get(&shelter).cloned().unwrap_or_default()
+    }
+
+    /// Every shelter that has sent events, with its progress.
+    pub fn all_progress(&self) -> impl Iterator<Item = (ShelterId, &Progress)> {
+        self.progress.iter().map(|(s, p)| (*s, p))
+    }
+
+    /// How many events are stored.
+    pub fn event_count(&self) -> Result<u64, HqError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(self.err())
+    }
+
+    /// Every stored event, in HLC order.
+    pub fn events(&self) -> Result<Vec<StoredEvent>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body, received_ms FROM events ORDER BY wall_ms, logical, node, shelter, seq")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(&err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, received) = row.map_err(&err)?;
+            // Bodies were decoded before they were stored; one that no longer decodes (a newer
+            // HQ's format) is skipped rather than stopping the replay.
+            match serde_json::from_str::<CheckEvent>(&body) {
+                Ok(event) => out.push(StoredEvent {
+                    event,
+                    received_ms: received.max(0) as u64,
+                }),
+                Err(e) => tracing::warn!(error = %e, "stored event no longer decodes"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a rejected message (counted and kept for the after-action log).
+    pub fn record_rejection(
+        &mut self,
+        at_ms: u64,
+        topic: &str,
+        reason: &str,
+    ) -> Result<(), HqError> {
+        self.conn
+            .execute(
+                "INSERT INTO rejections (at_ms, topic, reason) VALUES (?1, ?2, ?3)",
+                params![i(at_ms), topic, reason],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Rejections so far: (at_ms, topic, reason).
+    pub fn rejections(&self) -> Result<Vec<(u64, String, String)>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at_ms, topic, reason FROM rejections ORDER BY id")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?, r.get(2)?))
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Whether this officer's command number was already carried out or refused.
+    pub fn command_seen(&self, officer: &str, id: u64) -> Result<bool, HqError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM commands WHERE officer = ?1 AND id = ?2",
+                params![officer, i(id)],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(self.err())
+    }
+
+    /// Keeps a command with who, when, what and the outcome.
+    pub fn record_command(&mut self, c: &CommandRecord) -> Result<(), HqError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO commands (officer, id, at_ms, received_ms, action, ok, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![c.officer, i(c.id), i(c.at_ms), i(c.received_ms), c.action, c.ok, c.message],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Every command, in the order received.
+    pub fn commands(&self) -> Result<Vec<CommandRecord>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT officer, id, at_ms, received_ms, action, ok, message FROM commands ORDER BY received_ms")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(CommandRecord {
+                    officer: r.get(0)?,
+                    id: r.get::<_, i64>(1)?.max(0) as u64,
+                    at_ms: r.get::<_, i64>(2)?.max(0) as u64,
+                    received_ms: r.get::<_, i64>(3)?.max(0) as u64,
+                    action: r.get(4)?,
+                    ok: r.get(5)?,
+                    message: r.get(6)?,
+                })
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Marks a resident found at HQ time `at`.
+    pub fn set_found(
+        &mut self,
+        resident: ResidentId,
+        at: Timestamp,
+        officer: &str,
+        note: &str,
+    ) -> Result<(), HqError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO found (resident, wall_ms, logical, officer, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![resident.0, i(at.wall_ms), at.logical, officer, note],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Every found mark: resident, time, officer, note.
+    pub fn found(&self) -> Result<Vec<(ResidentId, Timestamp, String, String)>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resident, wall_ms, logical, officer, note FROM found")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    ResidentId(r.get(0)?),
+                    Timestamp {
+                        wall_ms: r.get::<_, i64>(1)?.max(0) as u64,
+                        logical: r.get(2)?,
+                        node: 0,
+                    },
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Links a card to a resident.
+    pub fn link_card(
+        &mut self,
+        card: &CardRef,
+        resident: ResidentId,
+        officer: &str,
+        at_ms: u64,
+    ) -> Result<(), HqError> {
+        let json = serde_json::to_string(card).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO card_links (card, resident, officer, at_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![json, resident.0, officer, i(at_ms)],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Every card link made by officers.
+    pub fn card_links(&self) -> Result<Vec<(CardRef, ResidentId)>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT card, resident FROM card_links ORDER BY at_ms")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, ResidentId(r.get(1)?))))
+            .map_err(&err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (card, resident) = row.map_err(&err)?;
+            if let Ok(card) = serde_json::from_str::<CardRef>(&card) {
+                out.push((card, resident));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A value of the meta table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, HqError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Sets a value of the meta table.
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), HqError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                [key, value],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Saves notices (message id, spec JSON, active) and order rows and appends the order log,
+    /// all in one transaction.
+    pub fn save_orders(
+        &mut self,
+        notices: &[(u32, String, bool)],
+        rows: &[OrderRow],
+        log: &[OrderLogRecord],
+        shelter_open: &[(u32, bool)],
+    ) -> Result<(), HqError> {
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        {
+            let mut n = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO notices (message_id, spec, active) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(&err)?;
+            for (id, spec, active) in notices {
+                n.execute(params![id, spec, active]).map_err(&err)?;
+            }
+            let mut o = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO orders (household, shelter, level, hazard, message_id, version, needs_help)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(&err)?;
+            for r in rows {
+                let (s, l, h, m) = match &r.active {
+                    Some((s, l, h, m)) => (Some(*s), Some(*l), Some(h.as_str()), Some(*m)),
+                    None => (None, None, None, None),
+                };
+                o.execute(params![r.household, s, l, h, m, r.version, r.needs_help])
+                    .map_err(&err)?;
+            }
+            let mut g = tx
+                .prepare_cached(
+                    "INSERT INTO order_log (at_ms, message_id, kind, household, shelter, level, hazard, version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(&err)?;
+            for l in log {
+                g.execute(params![
+                    i(l.at_ms),
+                    l.message_id,
+                    l.kind,
+                    l.household,
+                    l.shelter,
+                    l.level,
+                    l.hazard,
+                    l.version
+                ])
+                .map_err(&err)?;
+            }
+            let mut s = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO shelter_open (shelter, open) VALUES (?1, ?2)",
+                )
+                .map_err(&err)?;
+            for (id, open) in shelter_open {
+                s.execute(params![id, open]).map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Stored notices: message id, spec JSON, active.
+    pub fn notices(&self) -> Result<Vec<(u32, String, bool)>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT message_id, spec, active FROM notices ORDER BY message_id")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Stored order rows.
+    pub fn orders(&self) -> Result<Vec<OrderRow>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT household, shelter, level, hazard, message_id, version, needs_help FROM orders")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let s: Option<u32> = r.get(1)?;
+                let l: Option<u8> = r.get(2)?;
+                let h: Option<String> = r.get(3)?;
+                let m: Option<u32> = r.get(4)?;
+                let active = match (s, l, h, m) {
+                    (Some(s), Some(l), Some(h), Some(m)) => Some((s, l, h, m)),
+                    _ => None,
+                };
+                Ok(OrderRow {
+                    household: r.get(0)?,
+                    active,
+                    version: r.get(5)?,
+                    needs_help: r.get(6)?,
+                })
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// The order log, in time order.
+    pub fn order_log(&self) -> Result<Vec<OrderLogRecord>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at_ms, message_id, kind, household, shelter, level, hazard, version FROM order_log ORDER BY id")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(OrderLogRecord {
+                    at_ms: r.get::<_, i64>(0)?.max(0) as u64,
+                    message_id: r.get(1)?,
+                    kind: r.get(2)?,
+                    household: r.get(3)?,
+                    shelter: r.get(4)?,
+                    level: r.get(5)?,
+                    hazard: r.get(6)?,
+                    version: r.get(7)?,
+                })
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Shelters whose open/closed state an officer set.
+    pub fn shelter_open(&self) -> Result<Vec<(u32, bool)>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT shelter, open FROM shelter_open")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evac_protocol::{Assurance, EventId, EventKind, SecretKey, shelter_signer};
+
+    fn ev(shelter: u32, seq: u64) -> CheckEvent {
+        CheckEvent {
+            id: EventId {
+                shelter: ShelterId(shelter),
+                seq,
+            },
+            at: Timestamp {
+                wall_ms: 1000 + seq,
+                logical: 0,
+                node: shelter,
+            },
+            kind: EventKind::CheckIn,
+            card: None,
+            resident: Some(ResidentId(seq as u32)),
+            household: None,
+            assurance: Assurance::Staff,
+            flags: vec![],
+            day_only: false,
+            corrects: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn events_are_stored_once_and_progress_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hq.sqlite");
+        let key = SecretKey::from_seed(&[1; 32]);
+        let mut store = Store::open(&path).unwrap();
+        let evs: Vec<CheckEvent> = [1, 2, 4, 5].iter().map(|s| ev(1, *s)).collect();
+        let signed: Vec<_> = evs
+            .iter()
+            .map(|e| key.sign(&shelter_signer(ShelterId(1)), e).unwrap())
+            .collect();
+        let pairs: Vec<_> = signed.iter().zip(&evs).collect();
+        assert_eq!(store.insert_events(&pairs, 5).unwrap(), [true; 4]);
+        assert_eq!(store.insert_events(&pairs[..2], 6).unwrap(), [false, false]);
+        let p = store.progress(ShelterId(1));
+        assert_eq!((p.through, p.missing()), (2, 1));
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.progress(ShelterId(1)).through, 2);
+        assert_eq!(store.event_count().unwrap(), 4);
+        assert_eq!(store.events().unwrap()[3].event, evs[3]);
+    }
+
+    #[test]
+    fn progress_fills_gaps() {
+        let mut p = Progress::default();
+        for s in [3, 1, 5, 2] {
+            p.add(s);
+        }
+        assert_eq!((p.through, p.missing()), (3, 1));
+        p.add(4);
+        assert_eq!((p.through, p.missing(), p.above.len()), (5, 0, 0));
+    }
+}
