@@ -2,6 +2,12 @@
 //! coast near lon 141.97, lat 39.60-39.69, a river reaching the sea at lat 39.64,
 //! hills inland, and the villages where households cluster. All made up.
 
+use std::f64::consts::TAU;
+
+// libm, not std: std's functions call the platform's maths library, whose last bit
+// may differ between systems, and the generator must give the same bytes everywhere.
+use libm::{cos, exp, pow, sin};
+
 use crate::hazard::Hazard;
 use crate::model::{LonLat, Zone};
 
@@ -23,22 +29,20 @@ pub const M_PER_DEG_LON: f64 = 85_640.0;
 /// Longitude of the shoreline at `lat`: a gently wavy line with two bays.
 pub fn coast_lon(lat: f64) -> f64 {
     let t = (lat - LAT_MIN) / (LAT_MAX - LAT_MIN);
-    141.972
-        + 0.005 * (t * std::f64::consts::TAU * 1.5).sin()
-        + 0.002 * (t * std::f64::consts::TAU * 4.0).cos()
+    141.972 + 0.005 * sin(t * TAU * 1.5) + 0.002 * cos(t * TAU * 4.0)
 }
 
 /// Latitude of the river's centre line at `lon` (it runs from the hills in the
 /// north-west down to its mouth at lat 39.640).
 pub fn river_lat(lon: f64) -> f64 {
     let t = ((coast_lon(39.640) - lon) / (coast_lon(39.640) - LON_MIN)).clamp(0.0, 1.0);
-    39.640 + 0.022 * t.powf(1.3) + 0.002 * (t * 9.0).sin()
+    39.640 + 0.022 * pow(t, 1.3) + 0.002 * sin(t * 9.0)
 }
 
 /// How far inland (degrees of longitude) the tsunami inundation zone reaches at
 /// `lat`: about 600 m, widening to about 2 km around the river mouth.
 pub fn tsunami_reach(lat: f64) -> f64 {
-    0.007 + 0.017 * (-((lat - 39.641) / 0.0055).powi(2)).exp()
+    0.007 + 0.017 * exp(-sq((lat - 39.641) / 0.0055))
 }
 
 /// Whether a point is on land within the town.
@@ -124,6 +128,10 @@ pub fn villages() -> Vec<Village> {
     ]
 }
 
+fn sq(x: f64) -> f64 {
+    x * x
+}
+
 fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
 }
@@ -144,11 +152,11 @@ fn lat_steps(n: usize) -> impl DoubleEndedIterator<Item = f64> + Clone {
 fn blob(c: LonLat, rx_m: f64, ry_m: f64, wobble: f64) -> geo::Polygon<f64> {
     let pts = (0..12)
         .map(|i| {
-            let a = f64::from(i) * std::f64::consts::TAU / 12.0;
-            let r = 1.0 + wobble * (a * 3.0).sin();
+            let a = f64::from(i) * TAU / 12.0;
+            let r = 1.0 + wobble * sin(a * 3.0);
             (
-                c.lon + rx_m * r * a.cos() / M_PER_DEG_LON,
-                c.lat + ry_m * r * a.sin() / M_PER_DEG_LAT,
+                c.lon + rx_m * r * cos(a) / M_PER_DEG_LON,
+                c.lat + ry_m * r * sin(a) / M_PER_DEG_LAT,
             )
         })
         .collect();
@@ -165,7 +173,7 @@ pub fn zones() -> Vec<Zone> {
         ring(inland.chain(offshore).collect())
     };
     let tsunami = strip(&tsunami_reach);
-    let surge = strip(&|lat| 0.0025 + 0.006 * (-((lat - 39.641) / 0.004).powi(2)).exp());
+    let surge = strip(&|lat| 0.0025 + 0.006 * exp(-sq((lat - 39.641) / 0.004)));
 
     // The river flood zone follows the river from the hills to the mouth, ~350 m each side.
     let mouth = coast_lon(39.640);
