@@ -1,13 +1,14 @@
-//! Command-line entry point of `evac-shelter`.
+//! Command-line entry point of `evac-shelter` (see shelter/README.md for every command).
 
-use clap::Parser;
+mod cli;
+mod run;
 
-/// Shelter node: card readers, JPKI certificate checks, the SQLite ledger and the MQTT outbox.
-#[derive(Parser)]
-#[command(name = "evac-shelter", version, about)]
-struct Cli {}
-
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+fn main() {
+    match cli::main() {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("evac-shelter: {e:#}");
+            std::process::exit(1);
+        }
+    }
 }

@@ -1,0 +1,164 @@
+//! The text commands a node reads, one a line (stdin of `evac-shelter run`, or the kiosk's
+//! command file). See shelter/README.md.
+
+use std::path::PathBuf;
+
+use evac_protocol::{HouseholdId, ResidentId};
+
+/// One command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Tap a virtual card file.
+    Tap {
+        /// The card file.
+        card: PathBuf,
+        /// PIN typed by the resident (strong mode).
+        pin: Option<String>,
+        /// Sleeps in their car.
+        day_only: bool,
+        /// The card is pulled out after this many APDUs (tests).
+        pull_after: Option<usize>,
+    },
+    /// Staff register a walk-in (or check them out if present).
+    Staff {
+        /// Household.
+        household: HouseholdId,
+        /// Resident.
+        resident: ResidentId,
+        /// Sleeps in their car.
+        day_only: bool,
+    },
+    /// PIN for the next PC/SC tap.
+    Pin(String),
+    /// The members of a household and who is present.
+    Lookup(HouseholdId),
+    /// Counters: last sequence, acked, present, registry version.
+    Status,
+    /// Stop the node.
+    Quit,
+}
+
+/// Parses one line. Empty lines and `#` comments are `Ok(None)`.
+pub fn parse(line: &str) -> Result<Option<Command>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let mut words = line.split_whitespace();
+    let verb = words.next().unwrap_or_default();
+    let rest: Vec<&str> = words.collect();
+    let flag = |name: &str| rest.contains(&name);
+    let value = |name: &str| -> Result<Option<&str>, String> {
+        match rest.iter().position(|w| *w == name) {
+            None => Ok(None),
+            Some(i) => rest
+                .get(i + 1)
+                .copied()
+                .map(Some)
+                .ok_or_else(|| format!("{name} needs a value")),
+        }
+    };
+    let positional: Vec<&str> = {
+        let mut out = Vec::new();
+        let mut skip = false;
+        for w in &rest {
+            if skip {
+                skip = false;
+            } else if matches!(*w, "--pin" | "--pull-after") {
+                skip = true;
+            } else if !w.starts_with("--") {
+                out.push(*w);
+            }
+        }
+        out
+    };
+    let id = |s: Option<&&str>, what: &str| -> Result<u32, String> {
+        s.ok_or_else(|| format!("{verb}: missing {what}"))?
+            .parse()
+            .map_err(|_| format!("{verb}: {what} must be a number"))
+    };
+    let known = |allowed: &[&str]| -> Result<(), String> {
+        match rest
+            .iter()
+            .find(|w| w.starts_with("--") && !allowed.contains(w))
+        {
+            Some(w) => Err(format!("{verb}: unknown option {w}")),
+            None => Ok(()),
+        }
+    };
+    Ok(Some(match verb {
+        "tap" => {
+            known(&["--pin", "--day-only", "--pull-after"])?;
+            let card = positional.first().ok_or("tap: missing card file")?;
+            let pull_after = value("--pull-after")?
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| "--pull-after must be a number".to_owned())
+                })
+                .transpose()?;
+            Command::Tap {
+                card: PathBuf::from(card),
+                pin: value("--pin")?.map(str::to_owned),
+                day_only: flag("--day-only"),
+                pull_after,
+            }
+        }
+        "staff" => {
+            known(&["--day-only"])?;
+            Command::Staff {
+                household: HouseholdId(id(positional.first(), "household")?),
+                resident: ResidentId(id(positional.get(1), "resident")?),
+                day_only: flag("--day-only"),
+            }
+        }
+        "pin" => Command::Pin(positional.first().ok_or("pin: missing PIN")?.to_string()),
+        "lookup" => Command::Lookup(HouseholdId(id(positional.first(), "household")?)),
+        "status" => Command::Status,
+        "quit" | "exit" => Command::Quit,
+        other => {
+            return Err(format!(
+                "unknown command {other:?} (tap, staff, pin, lookup, status, quit)"
+            ));
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_commands() {
+        assert_eq!(
+            parse("tap cards/a.json --pin 1234 --day-only").unwrap(),
+            Some(Command::Tap {
+                card: "cards/a.json".into(),
+                pin: Some("1234".into()),
+                day_only: true,
+                pull_after: None
+            })
+        );
+        assert_eq!(
+            parse("staff 10 102").unwrap(),
+            Some(Command::Staff {
+                household: HouseholdId(10),
+                resident: ResidentId(102),
+                day_only: false
+            })
+        );
+        assert_eq!(parse("  # note").unwrap(), None);
+        assert!(parse("tap").is_err());
+        assert!(parse("staff 10").is_err());
+        assert!(parse("staff x 1").is_err());
+        assert!(parse("tap a --pin").is_err());
+        assert!(parse("tap a --bogus").is_err());
+        assert!(parse("dance").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in ".{0,60}") {
+            let _ = parse(&s);
+        }
+    }
+}

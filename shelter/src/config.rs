@@ -1,0 +1,203 @@
+//! The node's TOML configuration (see `deploy/shelter.example.toml` for a commented example).
+
+use std::path::{Path, PathBuf};
+
+use evac_protocol::{ShelterId, TownId};
+use serde::Deserialize;
+use thiserror::Error;
+
+/// A configuration file that could not be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The file is not valid configuration.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong (toml names the line and field).
+        reason: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The town (second level of every topic).
+    pub town: TownId,
+    /// This shelter's id in the town registry.
+    pub shelter: ShelterId,
+    /// Where the ledger (`ledger.db`) lives.
+    pub data_dir: PathBuf,
+    /// This node's Ed25519 private key (PEM, from `evac-shelter keygen`).
+    pub node_key: PathBuf,
+    /// HQ's public key: acks and registry snapshots must verify with it.
+    #[serde(default)]
+    pub hq_public_key: Option<PathBuf>,
+    /// A repeat tap of the same card within this many milliseconds is the same tap.
+    #[serde(default = "default_debounce_ms")]
+    pub debounce_ms: u64,
+    /// The broker; without it the node records offline only.
+    #[serde(default)]
+    pub broker: Option<BrokerConfig>,
+    /// Card reader and certificate checks.
+    pub card: CardConfig,
+    /// Door screen.
+    #[serde(default)]
+    pub kiosk: KioskConfig,
+}
+
+fn default_debounce_ms() -> u64 {
+    10_000
+}
+
+/// Broker connection.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `mqtt://HOST:PORT` (or `HOST:PORT`).
+    pub url: String,
+    /// Password for MQTT user `shelter-{id}`; none for an open test broker.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Resend from the oldest unacknowledged event when HQ has not acknowledged for this long.
+    #[serde(default = "default_ack_timeout_ms")]
+    pub ack_timeout_ms: u64,
+    /// Longest wait between reconnect attempts.
+    #[serde(default = "default_reconnect_max_ms")]
+    pub reconnect_max_ms: u64,
+    /// Most events in one published batch.
+    #[serde(default = "default_batch_events")]
+    pub batch_events: usize,
+}
+
+fn default_ack_timeout_ms() -> u64 {
+    10_000
+}
+fn default_reconnect_max_ms() -> u64 {
+    5_000
+}
+fn default_batch_events() -> usize {
+    200
+}
+
+impl BrokerConfig {
+    /// Host and port from the URL.
+    pub fn host_port(&self) -> Result<(String, u16), String> {
+        let rest = self
+            .url
+            .strip_prefix("mqtt://")
+            .or_else(|| self.url.strip_prefix("tcp://"))
+            .unwrap_or(&self.url);
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| format!("broker url {:?} has no port", self.url))?;
+        let port = port
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|_| format!("broker url {:?}: bad port", self.url))?;
+        Ok((host.to_owned(), port))
+    }
+}
+
+/// Card reader and certificate checks.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardConfig {
+    /// `virtual` (taps come as commands on stdin) or part of a PC/SC reader name.
+    pub reader: String,
+    /// Pinned JPKI CA certificates (PEM or DER).
+    #[serde(default)]
+    pub ca: Vec<PathBuf>,
+    /// A CRL (DER/PEM) or deny list; none means revocation is "not checked".
+    #[serde(default)]
+    pub revocation: Option<PathBuf>,
+}
+
+/// Door screen settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KioskConfig {
+    /// `ja` or `en` first; both are shown.
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+impl Config {
+    /// Parses configuration text; `origin` names it in errors. Relative paths stay relative.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: origin.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if let Some(b) = &c.broker {
+            b.host_port().map_err(|reason| ConfigError::Invalid {
+                path: origin.to_owned(),
+                reason,
+            })?;
+        }
+        Ok(c)
+    }
+
+    /// Reads a configuration file; relative paths in it are taken from the file's folder.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut c = Self::parse(&text, &p)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |q: &mut PathBuf| {
+            if q.is_relative() {
+                *q = base.join(&*q);
+            }
+        };
+        fix(&mut c.data_dir);
+        fix(&mut c.node_key);
+        if let Some(k) = c.hq_public_key.as_mut() {
+            fix(k);
+        }
+        c.card.ca.iter_mut().for_each(fix);
+        if let Some(r) = c.card.revocation.as_mut() {
+            fix(r);
+        }
+        Ok(c)
+    }
+
+    /// The ledger file.
+    pub fn ledger_path(&self) -> PathBuf {
+        self.data_dir.join("ledger.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_in_deploy_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/shelter.example.toml");
+        let c = Config::read(&path).unwrap();
+        assert_eq!(c.town.as_str(), "minato");
+        assert_eq!(c.debounce_ms, 10_000);
+        let b = c.broker.unwrap();
+        assert_eq!(b.host_port().unwrap(), ("127.0.0.1".to_owned(), 1883));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = Config::parse("town = \"minato\"\nshelter = \"x\"\n", "a.toml").unwrap_err();
+        assert!(err.to_string().contains("shelter"), "{err}");
+        let err = Config::parse("town = \"Bad Town\"", "a.toml").unwrap_err();
+        assert!(err.to_string().contains("a.toml"), "{err}");
+    }
+}

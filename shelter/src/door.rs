@@ -1,0 +1,423 @@
+//! The door's rules, without I/O: a tap in, the time in, a decision out.
+//!
+//! - A tap toggles the person in or out (presence is derived from the recorded events).
+//! - A repeat tap of the same card within the debounce window is the same tap; every repeat
+//!   extends the window, so a card left on the reader never toggles.
+//! - A card the registry does not know checks in as an unregistered evacuee.
+//! - Staff register a walk-in without a card by household and resident from the registry.
+
+use std::collections::HashMap;
+
+use evac_protocol::{
+    Assurance, CardRef, CheckEvent, EventId, EventKind, Flag, HouseholdId, ResidentId,
+};
+
+use crate::registry::Registry;
+
+/// Who tapped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Who {
+    /// A card, identified by its certificate.
+    Card(CardRef),
+    /// Staff entry for a resident without a card.
+    Staff {
+        /// The household staff looked up.
+        household: HouseholdId,
+        /// The resident staff picked.
+        resident: ResidentId,
+    },
+}
+
+/// One tap as the door sees it, after the card was read and checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TapInput {
+    /// Card or staff.
+    pub who: Who,
+    /// How sure the identity is.
+    pub assurance: Assurance,
+    /// Failed checks.
+    pub flags: Vec<Flag>,
+    /// Sleeps elsewhere (in their car).
+    pub day_only: bool,
+}
+
+impl TapInput {
+    /// A card tap.
+    pub fn card(card: CardRef, assurance: Assurance, flags: Vec<Flag>) -> Self {
+        TapInput {
+            who: Who::Card(card),
+            assurance,
+            flags,
+            day_only: false,
+        }
+    }
+
+    /// A staff entry.
+    pub fn staff(household: HouseholdId, resident: ResidentId) -> Self {
+        TapInput {
+            who: Who::Staff {
+                household,
+                resident,
+            },
+            assurance: Assurance::Staff,
+            flags: vec![],
+            day_only: false,
+        }
+    }
+}
+
+/// An event to be recorded: everything but its id and time, which the ledger assigns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventDraft {
+    /// What happened.
+    pub kind: EventKind,
+    /// The card, if any.
+    pub card: Option<CardRef>,
+    /// The resident, if known.
+    pub resident: Option<ResidentId>,
+    /// The household, if known.
+    pub household: Option<HouseholdId>,
+    /// How sure.
+    pub assurance: Assurance,
+    /// Flags, sorted.
+    pub flags: Vec<Flag>,
+    /// Day-only check-in.
+    pub day_only: bool,
+}
+
+/// What the door decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Record this event.
+    Record(EventDraft),
+    /// The same tap as event `seq` (within the debounce window): record nothing.
+    Repeat {
+        /// The event the first tap recorded.
+        seq: u64,
+        /// Its kind.
+        kind: EventKind,
+    },
+    /// Staff entry that names nobody in the registry.
+    Refused(String),
+}
+
+impl Decision {
+    /// The draft, if the decision is to record.
+    pub fn draft(&self) -> Option<&EventDraft> {
+        match self {
+            Decision::Record(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// Whose presence an event changes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Person {
+    Resident(ResidentId),
+    Card(CardRef),
+}
+
+fn person_of(resident: Option<ResidentId>, card: Option<&CardRef>) -> Option<Person> {
+    match (resident, card) {
+        (Some(r), _) => Some(Person::Resident(r)),
+        (None, Some(c)) => Some(Person::Card(c.clone())),
+        (None, None) => None,
+    }
+}
+
+/// The door: presence, debounce state and the registry.
+#[derive(Debug)]
+pub struct Door {
+    debounce_ms: u64,
+    present: HashMap<Person, bool>,
+    last_tap: HashMap<CardRef, (u64, u64, EventKind)>,
+    registry: Registry,
+}
+
+impl Door {
+    /// A door with nobody present, an empty registry and the given debounce window.
+    pub fn new(debounce_ms: u64) -> Self {
+        Door {
+            debounce_ms,
+            present: HashMap::new(),
+            last_tap: HashMap::new(),
+            registry: Registry::empty(),
+        }
+    }
+
+    /// Replaces the registry replica.
+    pub fn set_registry(&mut self, registry: Registry) {
+        self.registry = registry;
+    }
+
+    /// The registry replica.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Decides what a tap at physical time `now_ms` means.
+    pub fn decide(&mut self, tap: &TapInput, now_ms: u64) -> Decision {
+        let mut flags = tap.flags.clone();
+        let (card, resident, household) = match &tap.who {
+            Who::Card(card) => {
+                if let Some((last, seq, kind)) = self.last_tap.get_mut(card)
+                    && now_ms.saturating_sub(*last) < self.debounce_ms
+                {
+                    *last = now_ms.max(*last);
+                    return Decision::Repeat {
+                        seq: *seq,
+                        kind: *kind,
+                    };
+                }
+                match self.registry.by_card(card) {
+                    Some((r, h)) => (Some(card.clone()), Some(r), Some(h)),
+                    None => {
+                        flags.push(Flag::Unregistered);
+                        (Some(card.clone()), None, None)
+                    }
+                }
+            }
+            Who::Staff {
+                household,
+                resident,
+            } => match self.registry.household_of(*resident) {
+                Some(h) if h == *household => (None, Some(*resident), Some(h)),
+                _ => {
+                    return Decision::Refused(format!(
+                        "resident {resident} is not in household {household} of the registry \
+                         (version {})",
+                        self.registry.version()
+                    ));
+                }
+            },
+        };
+        flags.sort();
+        flags.dedup();
+        let present = person_of(resident, card.as_ref())
+            .and_then(|p| self.present.get(&p).copied())
+            .unwrap_or(false);
+        let kind = match (present, &tap.who) {
+            (true, _) => EventKind::CheckOut,
+            (false, Who::Card(_)) => EventKind::CheckIn,
+            (false, Who::Staff { .. }) => EventKind::StaffRegistration,
+        };
+        Decision::Record(EventDraft {
+            kind,
+            card,
+            resident,
+            household,
+            assurance: tap.assurance,
+            flags,
+            day_only: tap.day_only && kind != EventKind::CheckOut,
+        })
+    }
+
+    /// Takes a recorded event into account (after it is committed, and for every ledger
+    /// event at start-up).
+    pub fn apply(&mut self, e: &CheckEvent) {
+        if let Some(p) = person_of(e.resident, e.card.as_ref()) {
+            match e.kind {
+                EventKind::CheckIn | EventKind::StaffRegistration => {
+                    self.present.insert(p, true);
+                }
+                EventKind::CheckOut => {
+                    self.present.insert(p, false);
+                }
+                EventKind::Correction => {}
+            }
+        }
+        if let Some(c) = &e.card {
+            self.last_tap
+                .insert(c.clone(), (e.at.wall_ms, e.id.seq, e.kind));
+        }
+    }
+
+    /// People present now.
+    pub fn present_count(&self) -> u32 {
+        self.present.values().filter(|p| **p).count() as u32
+    }
+
+    /// Whether a resident is present.
+    pub fn is_present(&self, r: ResidentId) -> bool {
+        self.present
+            .get(&Person::Resident(r))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Members of household `h` present, and the household's size, per the registry.
+    pub fn household_presence(&self, h: HouseholdId) -> Option<(usize, usize)> {
+        let members = self.registry.members(h)?;
+        let present = members.iter().filter(|m| self.is_present(m.id)).count();
+        Some((present, members.len()))
+    }
+}
+
+/// An event's id, for messages.
+pub fn event_label(id: EventId) -> String {
+    id.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evac_protocol::{
+        RegistryHousehold, RegistryResident, RegistrySnapshot, ShelterId, Slug, Timestamp,
+    };
+
+    fn card(n: u8) -> CardRef {
+        CardRef {
+            issuer_key_id: vec![0xAA],
+            serial: vec![n],
+        }
+    }
+
+    fn registry() -> Registry {
+        let res = |id, cards: Vec<CardRef>| RegistryResident {
+            id: ResidentId(id),
+            name: format!("r{id}"),
+            needs_help: false,
+            cards,
+        };
+        Registry::from_snapshot(&RegistrySnapshot {
+            town: Slug::new("t").unwrap(),
+            version: 3,
+            households: vec![RegistryHousehold {
+                id: HouseholdId(7),
+                residents: vec![
+                    res(70, vec![card(1)]),
+                    res(71, vec![]),
+                    res(72, vec![card(2)]),
+                ],
+            }],
+        })
+    }
+
+    /// Records a decision as the ledger would.
+    fn record(door: &mut Door, d: &Decision, seq: u64, now: u64) -> CheckEvent {
+        let d = d.draft().unwrap().clone();
+        let e = CheckEvent {
+            id: EventId {
+                shelter: ShelterId(1),
+                seq,
+            },
+            at: Timestamp {
+                wall_ms: now,
+                logical: 0,
+                node: 1,
+            },
+            kind: d.kind,
+            card: d.card,
+            resident: d.resident,
+            household: d.household,
+            assurance: d.assurance,
+            flags: d.flags,
+            day_only: d.day_only,
+            corrects: None,
+            note: None,
+        };
+        door.apply(&e);
+        e
+    }
+
+    #[test]
+    fn tap_toggles_and_debounces() {
+        let mut door = Door::new(10_000);
+        door.set_registry(registry());
+        let tap = TapInput::card(card(1), Assurance::CardRead, vec![]);
+        let d = door.decide(&tap, 1_000);
+        let e = record(&mut door, &d, 1, 1_000);
+        assert_eq!(
+            (e.kind, e.resident, e.household),
+            (
+                EventKind::CheckIn,
+                Some(ResidentId(70)),
+                Some(HouseholdId(7))
+            )
+        );
+        assert_eq!(door.household_presence(HouseholdId(7)), Some((1, 3)));
+        // inside the window: the same tap
+        assert_eq!(
+            door.decide(&tap, 9_000),
+            Decision::Repeat {
+                seq: 1,
+                kind: EventKind::CheckIn
+            }
+        );
+        // the repeat extended the window
+        assert!(matches!(door.decide(&tap, 18_000), Decision::Repeat { .. }));
+        // after the window: check out
+        let d = door.decide(&tap, 30_000);
+        let e = record(&mut door, &d, 2, 30_000);
+        assert_eq!(e.kind, EventKind::CheckOut);
+        assert_eq!(door.present_count(), 0);
+    }
+
+    #[test]
+    fn unknown_card_is_an_unregistered_evacuee() {
+        let mut door = Door::new(10_000);
+        door.set_registry(registry());
+        let d = door.decide(&TapInput::card(card(9), Assurance::CardRead, vec![]), 0);
+        let draft = d.draft().unwrap();
+        assert_eq!(draft.kind, EventKind::CheckIn);
+        assert_eq!(draft.resident, None);
+        assert_eq!(draft.flags, vec![Flag::Unregistered]);
+    }
+
+    #[test]
+    fn staff_walk_in_uses_the_registry() {
+        let mut door = Door::new(10_000);
+        door.set_registry(registry());
+        let mut tap = TapInput::staff(HouseholdId(7), ResidentId(71));
+        tap.day_only = true;
+        let d = door.decide(&tap, 0);
+        let e = record(&mut door, &d, 1, 0);
+        assert_eq!(
+            (e.kind, e.assurance, e.day_only),
+            (EventKind::StaffRegistration, Assurance::Staff, true)
+        );
+        assert!(door.is_present(ResidentId(71)));
+        let d = door.decide(&tap, 1);
+        assert_eq!(d.draft().unwrap().kind, EventKind::CheckOut);
+        assert!(!d.draft().unwrap().day_only);
+        assert!(matches!(
+            door.decide(&TapInput::staff(HouseholdId(8), ResidentId(71)), 2),
+            Decision::Refused(_)
+        ));
+        assert!(matches!(
+            door.decide(&TapInput::staff(HouseholdId(7), ResidentId(99)), 2),
+            Decision::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn presence_follows_the_person_not_the_card() {
+        // a resident with two cards (renewed card): checking in with one and out with the other
+        let mut reg = registry();
+        let snap = RegistrySnapshot {
+            town: Slug::new("t").unwrap(),
+            version: 4,
+            households: vec![RegistryHousehold {
+                id: HouseholdId(7),
+                residents: vec![RegistryResident {
+                    id: ResidentId(70),
+                    name: "a".into(),
+                    needs_help: false,
+                    cards: vec![card(1), card(3)],
+                }],
+            }],
+        };
+        reg = if reg.version() < 4 {
+            Registry::from_snapshot(&snap)
+        } else {
+            reg
+        };
+        let mut door = Door::new(10_000);
+        door.set_registry(reg);
+        let d = door.decide(&TapInput::card(card(1), Assurance::CardRead, vec![]), 0);
+        record(&mut door, &d, 1, 0);
+        let d = door.decide(&TapInput::card(card(3), Assurance::CardRead, vec![]), 1_000);
+        assert_eq!(d.draft().unwrap().kind, EventKind::CheckOut);
+    }
+}

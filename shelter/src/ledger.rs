@@ -1,0 +1,365 @@
+//! The append-only SQLite ledger: every event is committed here (WAL, `synchronous=FULL`)
+//! before the person at the door sees the result. Events are never updated or deleted (the
+//! schema's triggers refuse it); presence and the outbox are derived from them.
+
+use std::path::Path;
+
+use evac_protocol::{
+    CheckEvent, Clock, EventId, SecretKey, ShelterId, Signed, Timestamp, shelter_signer,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use thiserror::Error;
+
+use crate::door::EventDraft;
+
+/// What went wrong with the ledger.
+#[derive(Debug, Error)]
+pub enum LedgerError {
+    /// SQLite refused.
+    #[error("ledger {path}: {source}")]
+    Sql {
+        /// The database file.
+        path: String,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The database belongs to another shelter.
+    #[error("ledger {path} belongs to shelter {found}, this node is shelter {expected}")]
+    WrongShelter {
+        /// The file.
+        path: String,
+        /// Configured shelter.
+        expected: ShelterId,
+        /// Shelter recorded in the file.
+        found: String,
+    },
+    /// The sequence has a gap: the file was tampered with.
+    #[error("ledger {path}: sequence has gaps ({count} events, highest {max})")]
+    Gap {
+        /// The file.
+        path: String,
+        /// Rows.
+        count: u64,
+        /// Highest sequence.
+        max: u64,
+    },
+    /// An event could not be signed or decoded.
+    #[error("ledger {path}: event {seq}: {reason}")]
+    Event {
+        /// The file.
+        path: String,
+        /// The event.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq      INTEGER PRIMARY KEY,
+    wall_ms  INTEGER NOT NULL,
+    logical  INTEGER NOT NULL,
+    body     TEXT NOT NULL,
+    envelope TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS events_append_only_u BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'ledger events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_append_only_d BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'ledger events are append-only'); END;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+/// Opens the database with the pragmas every connection to it uses.
+pub fn connect(path: &Path) -> Result<Connection, LedgerError> {
+    let sql = |source| LedgerError::Sql {
+        path: path.display().to_string(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(sql)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(sql)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(sql)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(sql)?;
+    conn.execute_batch(SCHEMA).map_err(sql)?;
+    Ok(conn)
+}
+
+/// Reads a `meta` value.
+pub fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+}
+
+/// Writes a `meta` value.
+pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )
+    .map(|_| ())
+}
+
+/// The ledger of one shelter.
+pub struct Ledger {
+    conn: Connection,
+    path: String,
+    shelter: ShelterId,
+    key: SecretKey,
+    clock: Clock,
+    next_seq: u64,
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger at `path` for `shelter`, signing with `key`.
+    pub fn open(path: &Path, shelter: ShelterId, key: SecretKey) -> Result<Self, LedgerError> {
+        let p = path.display().to_string();
+        let conn = connect(path)?;
+        let sql = |source| LedgerError::Sql {
+            path: p.clone(),
+            source,
+        };
+        match get_meta(&conn, "shelter").map_err(sql)? {
+            None => set_meta(&conn, "shelter", &shelter.to_string()).map_err(sql)?,
+            Some(s) if s == shelter.to_string() => {}
+            Some(found) => {
+                return Err(LedgerError::WrongShelter {
+                    path: p,
+                    expected: shelter,
+                    found,
+                });
+            }
+        }
+        let (count, max, wall, logical): (u64, u64, u64, u32) = conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(MAX(seq), 0),
+                        COALESCE((SELECT wall_ms FROM events ORDER BY seq DESC LIMIT 1), 0),
+                        COALESCE((SELECT logical FROM events ORDER BY seq DESC LIMIT 1), 0)
+                 FROM events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .map_err(sql)?;
+        if count != max {
+            return Err(LedgerError::Gap {
+                path: p,
+                count,
+                max,
+            });
+        }
+        let clock = Clock::resume(
+            shelter.0,
+            Timestamp {
+                wall_ms: wall,
+                logical,
+                node: shelter.0,
+            },
+        );
+        Ok(Ledger {
+            conn,
+            path: p,
+            shelter,
+            key,
+            clock,
+            next_seq: max + 1,
+        })
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
+        |source| LedgerError::Sql {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The shelter.
+    pub fn shelter(&self) -> ShelterId {
+        self.shelter
+    }
+
+    /// Highest sequence number recorded (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Records an event: assigns the next sequence number and an HLC time, signs it, and
+    /// commits it durably. Returns the event once it is on disk.
+    pub fn append(&mut self, d: &EventDraft, now_ms: u64) -> Result<CheckEvent, LedgerError> {
+        let seq = self.next_seq;
+        let event = CheckEvent {
+            id: EventId {
+                shelter: self.shelter,
+                seq,
+            },
+            at: self.clock.now(now_ms),
+            kind: d.kind,
+            card: d.card.clone(),
+            resident: d.resident,
+            household: d.household,
+            assurance: d.assurance,
+            flags: d.flags.clone(),
+            day_only: d.day_only,
+            corrects: None,
+            note: None,
+        };
+        let signed = self
+            .key
+            .sign(&shelter_signer(self.shelter), &event)
+            .map_err(|e| LedgerError::Event {
+                path: self.path.clone(),
+                seq,
+                reason: e.to_string(),
+            })?;
+        let envelope = signed.to_json().map_err(|e| LedgerError::Event {
+            path: self.path.clone(),
+            seq,
+            reason: e.to_string(),
+        })?;
+        self.conn
+            .execute(
+                "INSERT INTO events(seq, wall_ms, logical, body, envelope) VALUES (?1,?2,?3,?4,?5)",
+                params![
+                    seq,
+                    event.at.wall_ms,
+                    event.at.logical,
+                    signed.body_json(),
+                    envelope
+                ],
+            )
+            .map_err(self.sql())?;
+        self.next_seq += 1;
+        Ok(event)
+    }
+
+    /// Every event, oldest first.
+    pub fn events(&self) -> Result<Vec<CheckEvent>, LedgerError> {
+        read_events(&self.conn, &self.path)
+    }
+
+    /// The connection (for the registry and meta values).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Every event in the database, oldest first.
+pub fn read_events(conn: &Connection, path: &str) -> Result<Vec<CheckEvent>, LedgerError> {
+    let sql = |source| LedgerError::Sql {
+        path: path.to_owned(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare("SELECT seq, body FROM events ORDER BY seq")
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))
+        .map_err(sql)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, body) = row.map_err(sql)?;
+        out.push(serde_json::from_str(&body).map_err(|e| LedgerError::Event {
+            path: path.to_owned(),
+            seq,
+            reason: e.to_string(),
+        })?);
+    }
+    Ok(out)
+}
+
+/// Signed events with sequence numbers from `from`, oldest first, at most `limit`, as
+/// (sequence, envelope).
+pub fn signed_events_from(
+    conn: &Connection,
+    from: u64,
+    limit: usize,
+) -> rusqlite::Result<Vec<(u64, Signed<CheckEvent>)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, envelope FROM events WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?;
+    let rows = stmt.query_map(params![from, limit as i64], |r| {
+        Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, env) = row?;
+        match Signed::<CheckEvent>::from_json(env.as_bytes()) {
+            Ok(s) => out.push((seq, s)),
+            Err(e) => tracing::error!(seq, error = %e, "ledger envelope unreadable; skipped"),
+        }
+    }
+    Ok(out)
+}
+
+/// Highest sequence in the database.
+pub fn max_seq(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evac_protocol::{Assurance, EventKind};
+
+    fn draft() -> EventDraft {
+        EventDraft {
+            kind: EventKind::CheckIn,
+            card: None,
+            resident: None,
+            household: None,
+            assurance: Assurance::Staff,
+            flags: vec![],
+            day_only: false,
+        }
+    }
+
+    #[test]
+    fn appends_survive_reopen_and_refuse_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let key = || SecretKey::from_seed(&[1; 32]);
+        let mut l = Ledger::open(&path, ShelterId(4), key()).unwrap();
+        let a = l.append(&draft(), 1_000).unwrap();
+        let b = l.append(&draft(), 900).unwrap();
+        assert_eq!((a.id.seq, b.id.seq), (1, 2));
+        assert!(b.at > a.at, "HLC went backwards");
+        drop(l);
+        let mut l = Ledger::open(&path, ShelterId(4), key()).unwrap();
+        assert_eq!(l.last_seq(), 2);
+        let c = l.append(&draft(), 0).unwrap();
+        assert_eq!(c.id.seq, 3);
+        assert!(
+            c.at > b.at,
+            "clock did not resume after the ledger's last event"
+        );
+        assert_eq!(l.events().unwrap(), vec![a, b, c]);
+        let err = l
+            .conn()
+            .execute("UPDATE events SET body = 'x'", [])
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+        assert!(l.conn().execute("DELETE FROM events", []).is_err());
+        let sig = signed_events_from(l.conn(), 2, 10).unwrap();
+        assert_eq!(sig.len(), 2);
+        assert_eq!(sig[0].1.open(&key().public()).unwrap().id.seq, 2);
+        drop(l);
+        assert!(matches!(
+            Ledger::open(&path, ShelterId(5), key()),
+            Err(LedgerError::WrongShelter { .. })
+        ));
+    }
+
+    #[test]
+    fn pragmas_are_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("x.db")).unwrap();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!((mode.as_str(), sync), ("wal", 2));
+    }
+}

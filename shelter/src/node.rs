@@ -1,0 +1,305 @@
+//! A node's tap pipeline: read the card, check the certificate, let the door decide, commit
+//! to the ledger, and describe the result (for the kiosk and the JSON lines of `run`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::SystemTime;
+
+use evac_protocol::{
+    Assurance, CheckEvent, EventKind, Flag, HouseholdId, PublicKey, RegistrySnapshot, ResidentId,
+    SecretKey, Signed,
+};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::card::CardChannel;
+use crate::cert::{TrustStore, verify_challenge};
+use crate::door::{Decision, Door, TapInput};
+use crate::jpki::{JpkiError, StrongResult, read_card};
+use crate::ledger::{Ledger, LedgerError, get_meta, set_meta};
+use crate::registry::Registry;
+
+/// Result of one tap or staff entry, as printed on stdout by `run` (one JSON line).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TapReport {
+    /// `recorded`, `repeat` (same tap inside the debounce window), `refused` (staff entry
+    /// naming nobody) or `error` (card pulled, not a JPKI card: nothing recorded).
+    pub result: &'static str,
+    /// The event recorded (or, for a repeat, the event of the first tap) as committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<CheckEvent>,
+    /// Sequence number of the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// check-in / check-out / staff-registration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<EventKind>,
+    /// The resident's name as registered (kiosk only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Household members present, after this tap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub household_present: Option<usize>,
+    /// Household size per the registry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub household_total: Option<usize>,
+    /// PIN tries left after a wrong PIN, or 0 when locked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin_tries_left: Option<u8>,
+    /// A message for people: why nothing was recorded, or what to tell the officer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl TapReport {
+    /// A report of a tap that recorded nothing.
+    pub fn error_message(message: String) -> Self {
+        Self::error(message)
+    }
+
+    fn error(message: String) -> Self {
+        TapReport {
+            result: "error",
+            event: None,
+            seq: None,
+            kind: None,
+            name: None,
+            household_present: None,
+            household_total: None,
+            pin_tries_left: None,
+            message: Some(message),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The node: ledger, door, trust store and registry replica.
+pub struct Node {
+    ledger: Ledger,
+    door: Door,
+    trust: TrustStore,
+    hq_key: Option<PublicKey>,
+    present: Arc<AtomicU32>,
+    /// Registry snapshots that failed verification (counted, logged, ignored).
+    pub rejected_registries: u64,
+}
+
+impl Node {
+    /// Opens the ledger, rebuilds presence from it and loads the stored registry replica.
+    pub fn open(
+        ledger_path: &std::path::Path,
+        shelter: evac_protocol::ShelterId,
+        key: SecretKey,
+        trust: TrustStore,
+        hq_key: Option<PublicKey>,
+        debounce_ms: u64,
+    ) -> Result<Self, LedgerError> {
+        let ledger = Ledger::open(ledger_path, shelter, key)?;
+        let mut door = Door::new(debounce_ms);
+        let mut node = Node {
+            ledger,
+            door: Door::new(debounce_ms),
+            trust,
+            hq_key,
+            present: Arc::new(AtomicU32::new(0)),
+            rejected_registries: 0,
+        };
+        if let Ok(Some(json)) = get_meta(node.ledger.conn(), "registry")
+            && let Some(reg) = node.verify_registry(json.as_bytes())
+        {
+            door.set_registry(Registry::from_snapshot(&reg));
+        }
+        for e in node.ledger.events()? {
+            door.apply(&e);
+        }
+        node.door = door;
+        node.present
+            .store(node.door.present_count(), Ordering::Relaxed);
+        Ok(node)
+    }
+
+    fn verify_registry(&mut self, payload: &[u8]) -> Option<RegistrySnapshot> {
+        let key = self.hq_key.as_ref()?;
+        match Signed::<RegistrySnapshot>::from_json(payload).and_then(|s| s.open(key)) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.rejected_registries += 1;
+                tracing::warn!(error = %e, rejected = self.rejected_registries, "registry snapshot ignored");
+                None
+            }
+        }
+    }
+
+    /// Takes a registry payload from the broker: kept (in SQLite too) when it verifies with
+    /// HQ's key, is of our town and is newer than ours. Returns whether it was taken.
+    pub fn offer_registry(&mut self, payload: &[u8]) -> bool {
+        let Some(reg) = self.verify_registry(payload) else {
+            return false;
+        };
+        if self.door.registry().town().is_some_and(|t| *t != reg.town)
+            || reg.version <= self.door.registry().version()
+        {
+            return false;
+        }
+        if let Err(e) = set_meta(
+            self.ledger.conn(),
+            "registry",
+            &String::from_utf8_lossy(payload),
+        ) {
+            tracing::error!(error = %e, "cannot store registry replica");
+        }
+        tracing::info!(version = reg.version, "registry replica updated");
+        self.door.set_registry(Registry::from_snapshot(&reg));
+        true
+    }
+
+    /// The door (presence and registry).
+    pub fn door(&self) -> &Door {
+        &self.door
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// A shared count of people present, for the state messages.
+    pub fn present_counter(&self) -> Arc<AtomicU32> {
+        self.present.clone()
+    }
+
+    /// One card tap: read (with the PIN if given), check, decide, commit.
+    pub fn tap_card<C: CardChannel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        pin: Option<&str>,
+        day_only: bool,
+        now: SystemTime,
+    ) -> TapReport {
+        let mut challenge = [0u8; 32];
+        if getrandom::fill(&mut challenge).is_err() {
+            return TapReport::error("no randomness for the card challenge".into());
+        }
+        let read = match read_card(ch, pin, &challenge) {
+            Ok(r) => r,
+            Err(e @ JpkiError::Card(_)) => return TapReport::error(e.to_string()),
+            Err(e) => return TapReport::error(format!("card not read: {e}")),
+        };
+        let at = OffsetDateTime::from(now);
+        let report = self.trust.check(&read.certificate, at);
+        let mut flags = report.reasons.clone();
+        let mut assurance = if report.valid {
+            Assurance::CardRead
+        } else {
+            Assurance::Unverified
+        };
+        let mut pin_tries_left = None;
+        match &read.strong {
+            StrongResult::NotAsked => {}
+            StrongResult::WrongPin(n) => pin_tries_left = Some(*n),
+            StrongResult::Locked => pin_tries_left = Some(0),
+            StrongResult::Signed {
+                challenge,
+                signature,
+            } => {
+                let ok = report
+                    .public_key
+                    .as_deref()
+                    .is_some_and(|k| verify_challenge(k, challenge, signature));
+                if !ok {
+                    flags.push(Flag::CardSignatureFailed);
+                    assurance = Assurance::Unverified;
+                } else if report.valid {
+                    assurance = Assurance::CardSigned;
+                }
+            }
+        }
+        let Some(card) = report.card.clone() else {
+            // Garbage certificate: still a check-in, keyed by a hash of what was read.
+            use rsa::sha2::{Digest, Sha256};
+            let card = evac_protocol::CardRef {
+                issuer_key_id: vec![],
+                serial: Sha256::digest(&read.certificate)[..16].to_vec(),
+            };
+            let mut tap = TapInput::card(card, Assurance::Unverified, flags);
+            tap.day_only = day_only;
+            return self.record(&tap, now, pin_tries_left);
+        };
+        let mut tap = TapInput::card(card, assurance, flags);
+        tap.day_only = day_only;
+        self.record(&tap, now, pin_tries_left)
+    }
+
+    /// A staff entry for a walk-in without a card.
+    pub fn staff(
+        &mut self,
+        household: HouseholdId,
+        resident: ResidentId,
+        day_only: bool,
+        now: SystemTime,
+    ) -> TapReport {
+        let mut tap = TapInput::staff(household, resident);
+        tap.day_only = day_only;
+        self.record(&tap, now, None)
+    }
+
+    fn record(&mut self, tap: &TapInput, now: SystemTime, pin_tries_left: Option<u8>) -> TapReport {
+        let now_ms = unix_ms(now);
+        let (event, result) = match self.door.decide(tap, now_ms) {
+            Decision::Refused(why) => {
+                let mut r = TapReport::error(why);
+                r.result = "refused";
+                return r;
+            }
+            Decision::Repeat { seq, .. } => {
+                let event = self.ledger.events_range(seq).ok().flatten();
+                (event, "repeat")
+            }
+            Decision::Record(draft) => match self.ledger.append(&draft, now_ms) {
+                Ok(e) => {
+                    self.door.apply(&e);
+                    self.present
+                        .store(self.door.present_count(), Ordering::Relaxed);
+                    tracing::info!(seq = e.id.seq, kind = ?e.kind, assurance = ?e.assurance, flags = e.flags.len(), "event recorded");
+                    (Some(e), "recorded")
+                }
+                Err(e) => return TapReport::error(format!("not recorded: {e}")),
+            },
+        };
+        let resident = event.as_ref().and_then(|e| e.resident);
+        let household = event.as_ref().and_then(|e| e.household);
+        let presence = household.and_then(|h| self.door.household_presence(h));
+        TapReport {
+            result,
+            seq: event.as_ref().map(|e| e.id.seq),
+            kind: event.as_ref().map(|e| e.kind),
+            name: resident
+                .and_then(|r| self.door.registry().member(r))
+                .map(|m| m.name.clone()),
+            household_present: presence.map(|p| p.0),
+            household_total: presence.map(|p| p.1),
+            pin_tries_left,
+            message: None,
+            event,
+        }
+    }
+}
+
+impl Ledger {
+    /// The event with sequence `seq`, if any.
+    pub fn events_range(&self, seq: u64) -> Result<Option<CheckEvent>, LedgerError> {
+        let body: Option<String> = self
+            .conn()
+            .query_row("SELECT body FROM events WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .ok();
+        Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+    }
+}

@@ -1,0 +1,370 @@
+//! Replication: the outbox over the ledger, published to HQ over MQTT until HQ acknowledges
+//! end to end.
+//!
+//! - Events go out as [`EventBatch`]es (oldest first) with QoS 1 on
+//!   `evac/v1/{town}/shelter/{id}/events`, each event signed by the node when it was recorded.
+//! - An event stays pending until HQ's signed [`Ack`] (retained on `.../ack`) says every event
+//!   through its sequence number is in HQ's store; the ack is kept in SQLite.
+//! - After every (re)connect, and when HQ has not acknowledged for a while, sending starts
+//!   again from the oldest unacknowledged event. The MQTT client is dropped and made anew on
+//!   every connection loss, so nothing relies on its in-memory queue.
+//! - Liveness, Sparkplug style: a retained, signed [`NodeState`] on `.../state` on connect and
+//!   periodically, and the same with `online: false` as the last will; `session` counts the
+//!   node's MQTT sessions (kept in SQLite) and `seq` its state messages within one.
+//! - Registry snapshots on `evac/v1/{town}/registry` are handed to the node, which verifies
+//!   them with HQ's key and keeps them in SQLite.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use evac_protocol::{
+    Ack, EventBatch, NodeState, PublicKey, SecretKey, ShelterId, Topic, TownId, shelter_signer,
+};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use rusqlite::Connection;
+use tokio::sync::{Notify, watch};
+
+use crate::ledger::{connect, get_meta, max_seq, set_meta, signed_events_from};
+
+/// What the replicator needs to know.
+#[derive(Clone, Debug)]
+pub struct ReplicatorConfig {
+    /// The town.
+    pub town: TownId,
+    /// This shelter.
+    pub shelter: ShelterId,
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Password of MQTT user `shelter-{id}`.
+    pub password: Option<String>,
+    /// Resend from the oldest unacknowledged event after this long without ack progress.
+    pub ack_timeout: Duration,
+    /// Longest wait between reconnects.
+    pub reconnect_max: Duration,
+    /// Most events in one batch.
+    pub batch_events: usize,
+}
+
+/// Counters shared with the node and the tests.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Wakes the replicator when the node committed an event.
+    pub new_event: Notify,
+    /// People present (the node keeps it up to date).
+    pub present: Arc<AtomicU32>,
+    /// Highest sequence HQ acknowledged.
+    pub acked_through: AtomicU64,
+    /// Acks ignored (bad signature, another shelter, beyond our last event).
+    pub rejected_acks: AtomicU64,
+    /// MQTT sessions started.
+    pub sessions: AtomicU64,
+    /// Batches published.
+    pub batches_sent: AtomicU64,
+}
+
+/// Reads the acknowledged sequence from the ledger database.
+pub fn acked_through(conn: &Connection) -> u64 {
+    get_meta(conn, "acked_through")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn next_session(conn: &Connection) -> u64 {
+    let n = get_meta(conn, "session")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + 1;
+    if let Err(e) = set_meta(conn, "session", &n.to_string()) {
+        tracing::error!(error = %e, "cannot store session counter");
+    }
+    n
+}
+
+fn now_ms() -> u64 {
+    crate::node::unix_ms(std::time::SystemTime::now())
+}
+
+/// One node's replication loop. Runs until `shutdown` turns true; reconnects with backoff.
+pub struct Replicator {
+    cfg: ReplicatorConfig,
+    conn: Connection,
+    key: SecretKey,
+    hq_key: PublicKey,
+    shared: Arc<Shared>,
+    on_registry: Box<dyn FnMut(Vec<u8>) + Send>,
+}
+
+struct Session {
+    client: AsyncClient,
+    connected: bool,
+    next_send: u64,
+    last_progress: Instant,
+    resend_after: Duration,
+    state_seq: u64,
+    last_state: Instant,
+    session: u64,
+}
+
+impl Replicator {
+    /// A replicator over the ledger database at `db`.
+    pub fn new(
+        cfg: ReplicatorConfig,
+        db: &Path,
+        key: SecretKey,
+        hq_key: PublicKey,
+        shared: Arc<Shared>,
+        on_registry: Box<dyn FnMut(Vec<u8>) + Send>,
+    ) -> Result<Self, crate::ledger::LedgerError> {
+        let conn = connect(db)?;
+        shared
+            .acked_through
+            .store(acked_through(&conn), Ordering::Relaxed);
+        Ok(Replicator {
+            cfg,
+            conn,
+            key,
+            hq_key,
+            shared,
+            on_registry,
+        })
+    }
+
+    fn topic(&self, t: fn(TownId, ShelterId) -> Topic) -> String {
+        t(self.cfg.town.clone(), self.cfg.shelter).to_string()
+    }
+
+    fn state_payload(&self, online: bool, session: u64, seq: u64) -> Vec<u8> {
+        let acked = self.shared.acked_through.load(Ordering::Relaxed);
+        let last = max_seq(&self.conn).unwrap_or(0);
+        let st = NodeState {
+            shelter: self.cfg.shelter,
+            online,
+            session,
+            seq,
+            present: self.shared.present.load(Ordering::Relaxed),
+            pending: last.saturating_sub(acked),
+            acked_through: acked,
+            at_ms: now_ms(),
+        };
+        self.key
+            .sign(&shelter_signer(self.cfg.shelter), &st)
+            .and_then(|s| s.to_json())
+            .map(String::into_bytes)
+            .unwrap_or_default()
+    }
+
+    /// Runs until `shutdown` is true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        while !*shutdown.borrow() {
+            let started = Instant::now();
+            self.one_session(&mut shutdown).await;
+            if *shutdown.borrow() {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                backoff = Duration::from_millis(100);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => {}
+            }
+            backoff = (backoff * 2).min(self.cfg.reconnect_max);
+        }
+    }
+
+    async fn one_session(&mut self, shutdown: &mut watch::Receiver<bool>) {
+        let session = next_session(&self.conn);
+        self.shared.sessions.fetch_add(1, Ordering::Relaxed);
+        let mut opts = MqttOptions::new(
+            format!("evac-shelter-{}-{}", self.cfg.town, self.cfg.shelter),
+            self.cfg.host.clone(),
+            self.cfg.port,
+        );
+        opts.set_keep_alive(Duration::from_secs(5))
+            .set_clean_session(true)
+            .set_max_packet_size(8 << 20, 8 << 20)
+            .set_request_channel_capacity(64)
+            .set_last_will(LastWill::new(
+                self.topic(Topic::ShelterState),
+                self.state_payload(false, session, 0),
+                QoS::AtLeastOnce,
+                true,
+            ));
+        if let Some(p) = &self.cfg.password {
+            opts.set_credentials(format!("shelter-{}", self.cfg.shelter), p.clone());
+        }
+        let (client, mut eventloop) = AsyncClient::new(opts, 64);
+        let mut s = Session {
+            client,
+            connected: false,
+            next_send: 1,
+            last_progress: Instant::now(),
+            resend_after: self.cfg.ack_timeout,
+            state_seq: 0,
+            last_state: Instant::now(),
+            session,
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let ack_topic = self.topic(Topic::ShelterAck);
+        let registry_topic = Topic::Registry(self.cfg.town.clone()).to_string();
+        let shared = self.shared.clone();
+        loop {
+            tokio::select! {
+                ev = eventloop.poll() => match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        tracing::info!(shelter = %self.cfg.shelter, session, "connected to broker");
+                        s.connected = true;
+                        let _ = s.client.try_subscribe(ack_topic.clone(), QoS::AtLeastOnce);
+                        let _ = s.client.try_subscribe(registry_topic.clone(), QoS::AtLeastOnce);
+                        s.next_send = shared.acked_through.load(Ordering::Relaxed) + 1;
+                        s.last_progress = Instant::now();
+                        self.publish_state(&mut s);
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if p.topic == ack_topic {
+                            self.handle_ack(&p.payload, &mut s);
+                        } else if p.topic == registry_topic {
+                            (self.on_registry)(p.payload.to_vec());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(shelter = %self.cfg.shelter, error = %e, "broker connection lost");
+                        return;
+                    }
+                },
+                _ = shared.new_event.notified() => {}
+                _ = tick.tick() => {
+                    if s.connected {
+                        self.check_ack_timeout(&mut s);
+                        if s.last_state.elapsed() > Duration::from_secs(5) {
+                            self.publish_state(&mut s);
+                        }
+                    }
+                }
+                _ = shutdown.changed() => {
+                    if s.connected {
+                        let payload = self.state_payload(false, session, s.state_seq + 1);
+                        let _ = s.client.try_publish(self.topic(Topic::ShelterState), QoS::AtLeastOnce, true, payload);
+                        let _ = s.client.try_disconnect();
+                        // Let the eventloop flush the offline state and the disconnect.
+                        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                            while eventloop.poll().await.is_ok() {}
+                        }).await;
+                    }
+                    return;
+                }
+            }
+            if s.connected {
+                self.pump(&mut s);
+            }
+        }
+    }
+
+    fn publish_state(&self, s: &mut Session) {
+        s.state_seq += 1;
+        let payload = self.state_payload(true, s.session, s.state_seq);
+        let _ = s.client.try_publish(
+            self.topic(Topic::ShelterState),
+            QoS::AtLeastOnce,
+            true,
+            payload,
+        );
+        s.last_state = Instant::now();
+    }
+
+    fn handle_ack(&mut self, payload: &[u8], s: &mut Session) {
+        let ack = match evac_protocol::Signed::<Ack>::from_json(payload)
+            .and_then(|e| e.open(&self.hq_key))
+        {
+            Ok(a) => a,
+            Err(e) => {
+                let n = self.shared.rejected_acks.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(error = %e, rejected = n, "ack ignored");
+                return;
+            }
+        };
+        let last = max_seq(&self.conn).unwrap_or(0);
+        if ack.shelter != self.cfg.shelter || ack.through_seq > last {
+            let n = self.shared.rejected_acks.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(
+                through = ack.through_seq,
+                last,
+                rejected = n,
+                "ack for events we do not have ignored"
+            );
+            return;
+        }
+        let acked = self.shared.acked_through.load(Ordering::Relaxed);
+        if ack.through_seq > acked {
+            if let Err(e) = set_meta(&self.conn, "acked_through", &ack.through_seq.to_string()) {
+                tracing::error!(error = %e, "cannot store ack");
+                return;
+            }
+            self.shared
+                .acked_through
+                .store(ack.through_seq, Ordering::Relaxed);
+            s.last_progress = Instant::now();
+            s.resend_after = self.cfg.ack_timeout;
+            s.next_send = s.next_send.max(ack.through_seq + 1);
+            tracing::debug!(through = ack.through_seq, "acked");
+        }
+    }
+
+    fn check_ack_timeout(&self, s: &mut Session) {
+        let acked = self.shared.acked_through.load(Ordering::Relaxed);
+        if s.next_send > acked + 1 && s.last_progress.elapsed() > s.resend_after {
+            tracing::info!(
+                from = acked + 1,
+                "no ack from HQ: resending from the oldest unacknowledged event"
+            );
+            s.next_send = acked + 1;
+            s.last_progress = Instant::now();
+            s.resend_after = (s.resend_after * 2).min(self.cfg.ack_timeout * 16);
+        }
+    }
+
+    /// Publishes batches from `next_send` while the client's queue has room.
+    fn pump(&self, s: &mut Session) {
+        let topic = self.topic(Topic::ShelterEvents);
+        loop {
+            let batch = match signed_events_from(&self.conn, s.next_send, self.cfg.batch_events) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read outbox");
+                    return;
+                }
+            };
+            let Some(&(last, _)) = batch.last() else {
+                return;
+            };
+            let events = batch.into_iter().map(|(_, e)| e).collect();
+            let payload = match serde_json::to_vec(&EventBatch::new(self.cfg.shelter, events)) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot encode batch");
+                    return;
+                }
+            };
+            match s
+                .client
+                .try_publish(topic.clone(), QoS::AtLeastOnce, false, payload)
+            {
+                Ok(()) => {
+                    s.next_send = last + 1;
+                    self.shared.batches_sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => return, // queue full: the eventloop drains it, we come back
+            }
+        }
+    }
+}

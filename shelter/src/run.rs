@@ -1,0 +1,373 @@
+//! `evac-shelter run`: the node's main loop. One thread owns the node (ledger, door, card
+//! reader); stdin (or a command file), the replicator and the kiosk's keyboard feed it
+//! through one channel.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, bail};
+use evac_protocol::{PublicKey, SecretKey};
+use evac_shelter::card::pcsc_backend::{PcscReader, ReaderEvent};
+use evac_shelter::card::virtual_card::{CardFile, InProcessReader, VirtualCard};
+use evac_shelter::cert::TrustStore;
+use evac_shelter::command::{Command, parse};
+use evac_shelter::config::Config;
+use evac_shelter::kiosk::KioskState;
+use evac_shelter::node::{Node, TapReport};
+use evac_shelter::replicate::{Replicator, ReplicatorConfig, Shared};
+use serde_json::json;
+
+enum Input {
+    Line(String),
+    Registry(Vec<u8>),
+    Eof,
+}
+
+/// Where results go: JSON lines on stdout, or the kiosk screen.
+enum Output {
+    Json,
+    Kiosk(Box<(ratatui::DefaultTerminal, KioskState)>),
+}
+
+impl Output {
+    fn report(&mut self, r: &TapReport, node: &Node, shared: &Shared) {
+        match self {
+            Output::Json => line(&serde_json::to_value(r).unwrap_or_default()),
+            Output::Kiosk(k) => {
+                let (term, state) = &mut **k;
+                state.last = Some(r.clone());
+                state.present = node.door().present_count();
+                state.pending = node
+                    .ledger()
+                    .last_seq()
+                    .saturating_sub(shared.acked_through.load(Ordering::Relaxed));
+                let _ = term.draw(|f| evac_shelter::kiosk::render(f, state));
+            }
+        }
+    }
+
+    fn info(&mut self, v: serde_json::Value) {
+        if let Output::Json = self {
+            line(&v);
+        }
+    }
+}
+
+fn line(v: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+fn trust_store(cfg: &Config) -> anyhow::Result<TrustStore> {
+    let mut t = TrustStore::new();
+    for ca in &cfg.card.ca {
+        t.add_ca_file(ca)?;
+    }
+    if let Some(r) = &cfg.card.revocation {
+        t.add_revocation_file(r)?;
+    }
+    Ok(t)
+}
+
+/// Runs the node until its input ends or `quit`.
+pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Result<()> {
+    let cfg = Config::read(config)?;
+    let log_path = cfg.data_dir.join("shelter.log");
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    init_logging(&log_path);
+    let key = SecretKey::read(&cfg.node_key)?;
+    let hq_key = cfg
+        .hq_public_key
+        .as_deref()
+        .map(PublicKey::read)
+        .transpose()?;
+    let trust = trust_store(&cfg)?;
+    let mut node = Node::open(
+        &cfg.ledger_path(),
+        cfg.shelter,
+        SecretKey::from_pem(&key.to_pem()?)?,
+        trust,
+        hq_key.clone(),
+        cfg.debounce_ms,
+    )?;
+    let shared = Arc::new(Shared {
+        present: node.present_counter(),
+        ..Shared::default()
+    });
+    let (tx, rx) = channel::<Input>();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+
+    let replicator = match &cfg.broker {
+        None => None,
+        Some(b) => {
+            let Some(hq) = hq_key.clone() else {
+                bail!(
+                    "{}: a broker needs hq_public_key to check HQ's acks",
+                    config.display()
+                );
+            };
+            let (host, port) = b.host_port().map_err(anyhow::Error::msg)?;
+            let rcfg = ReplicatorConfig {
+                town: cfg.town.clone(),
+                shelter: cfg.shelter,
+                host,
+                port,
+                password: b.password.clone(),
+                ack_timeout: Duration::from_millis(b.ack_timeout_ms),
+                reconnect_max: Duration::from_millis(b.reconnect_max_ms),
+                batch_events: b.batch_events.max(1),
+            };
+            let tx = tx.clone();
+            let r = Replicator::new(
+                rcfg,
+                &cfg.ledger_path(),
+                key,
+                hq,
+                shared.clone(),
+                Box::new(move |p| {
+                    let _ = tx.send(Input::Registry(p));
+                }),
+            )?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the replication runtime")?;
+            Some(std::thread::spawn(move || rt.block_on(r.run(stop_rx))))
+        }
+    };
+
+    spawn_reader(tx.clone(), commands.map(Path::to_path_buf))?;
+    let mut out = if kiosk {
+        let mut term = ratatui::init();
+        let state = KioskState {
+            shelter: cfg.shelter.to_string(),
+            present: node.door().present_count(),
+            ..KioskState::default()
+        };
+        let _ = term.draw(|f| evac_shelter::kiosk::render(f, &state));
+        spawn_keys(tx.clone());
+        Output::Kiosk(Box::new((term, state)))
+    } else {
+        Output::Json
+    };
+    let pcsc = if cfg.card.reader == "virtual" {
+        None
+    } else {
+        Some(PcscReader::open(&cfg.card.reader)?)
+    };
+    let result = main_loop(&mut node, &rx, &mut out, pcsc.as_ref(), &shared);
+    if let Output::Kiosk(_) = out {
+        ratatui::restore();
+    }
+    let _ = stop_tx.send(true);
+    if let Some(h) = replicator {
+        let _ = h.join();
+    }
+    result
+}
+
+fn init_logging(path: &Path) {
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "info".into()),
+            )
+            .with_writer(std::sync::Mutex::new(f))
+            .with_ansi(false)
+            .try_init();
+    }
+}
+
+fn spawn_reader(tx: Sender<Input>, file: Option<PathBuf>) -> anyhow::Result<()> {
+    let reader: Box<dyn BufRead + Send> = match &file {
+        Some(p) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    std::thread::spawn(move || {
+        for l in reader.lines() {
+            match l {
+                Ok(l) => {
+                    if tx.send(Input::Line(l)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(Input::Eof);
+    });
+    Ok(())
+}
+
+fn spawn_keys(tx: Sender<Input>) {
+    std::thread::spawn(move || {
+        use crossterm::event::{Event, KeyCode, read};
+        while let Ok(ev) = read() {
+            if let Event::Key(k) = ev
+                && matches!(k.code, KeyCode::Char('q') | KeyCode::Esc)
+            {
+                let _ = tx.send(Input::Line("quit".into()));
+                return;
+            }
+        }
+    });
+}
+
+fn main_loop(
+    node: &mut Node,
+    rx: &Receiver<Input>,
+    out: &mut Output,
+    pcsc: Option<&PcscReader>,
+    shared: &Shared,
+) -> anyhow::Result<()> {
+    let mut cards: HashMap<PathBuf, (VirtualCard, CardFile)> = HashMap::new();
+    let mut next_pin: Option<String> = None;
+    let mut card_handled = false;
+    loop {
+        let input = match pcsc {
+            None => rx.recv().ok(),
+            Some(_) => match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(i) => Some(i),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            },
+        };
+        match input {
+            Some(Input::Eof) => return Ok(()),
+            Some(Input::Registry(p)) if node.offer_registry(&p) => {
+                out.info(
+                    json!({"result": "registry", "version": node.door().registry().version()}),
+                );
+            }
+            Some(Input::Registry(_)) => {}
+            Some(Input::Line(l)) => match parse(&l) {
+                Ok(None) => {}
+                Err(e) => out.info(json!({"result": "error", "message": e})),
+                Ok(Some(Command::Quit)) => return Ok(()),
+                Ok(Some(cmd)) => command(node, cmd, &mut cards, &mut next_pin, out, shared),
+            },
+            None if pcsc.is_none() => return Ok(()),
+            None => {}
+        }
+        if let Some(reader) = pcsc {
+            let want = !card_handled;
+            match reader.wait_for(want, Duration::from_millis(150)) {
+                Ok(ReaderEvent::CardPresent) => {
+                    card_handled = true;
+                    let pin = next_pin.take();
+                    let r = match reader.connect() {
+                        Ok(mut card) => {
+                            node.tap_card(&mut card, pin.as_deref(), false, SystemTime::now())
+                        }
+                        Err(e) => TapReport::error_message(e.to_string()),
+                    };
+                    if r.result == "recorded" {
+                        shared.new_event.notify_one();
+                    }
+                    out.report(&r, node, shared);
+                }
+                Ok(ReaderEvent::Empty) => card_handled = false,
+                Ok(ReaderEvent::Timeout) => {}
+                Err(e) => {
+                    out.info(json!({"result": "error", "message": e.to_string()}));
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+fn command(
+    node: &mut Node,
+    cmd: Command,
+    cards: &mut HashMap<PathBuf, (VirtualCard, CardFile)>,
+    next_pin: &mut Option<String>,
+    out: &mut Output,
+    shared: &Shared,
+) {
+    let now = SystemTime::now();
+    let report = match cmd {
+        Command::Tap {
+            card,
+            pin,
+            day_only,
+            pull_after,
+        } => {
+            if !cards.contains_key(&card) {
+                match CardFile::read(&card).and_then(|f| Ok((f.to_card()?, f))) {
+                    Ok(c) => {
+                        cards.insert(card.clone(), c);
+                    }
+                    Err(e) => {
+                        out.info(json!({"result": "error", "message": e.to_string()}));
+                        return;
+                    }
+                }
+            }
+            let Some((vc, file)) = cards.get_mut(&card) else {
+                return;
+            };
+            let mut reader = InProcessReader::new(vc);
+            reader.pull_after = pull_after;
+            let r = node.tap_card(&mut reader, pin.as_deref(), day_only, now);
+            if pin.is_some() && file.pin_tries != vc.pin_tries() {
+                // The retry counter lives on the card: keep it in the card file too.
+                file.pin_tries = vc.pin_tries();
+                let _ = file.write(&card);
+            }
+            r
+        }
+        Command::Staff {
+            household,
+            resident,
+            day_only,
+        } => node.staff(household, resident, day_only, now),
+        Command::Pin(p) => {
+            *next_pin = Some(p);
+            out.info(json!({"result": "pin", "message": "PIN set for the next card"}));
+            return;
+        }
+        Command::Lookup(h) => {
+            let members: Vec<_> = node
+                .door()
+                .registry()
+                .members(h)
+                .unwrap_or_default()
+                .iter()
+                .map(|m| json!({"id": m.id, "name": m.name, "present": node.door().is_present(m.id)}))
+                .collect();
+            out.info(json!({"result": "lookup", "household": h, "members": members}));
+            return;
+        }
+        Command::Status => {
+            out.info(json!({
+                "result": "status",
+                "last_seq": node.ledger().last_seq(),
+                "acked_through": shared.acked_through.load(Ordering::Relaxed),
+                "present": node.door().present_count(),
+                "registry_version": node.door().registry().version(),
+                "sessions": shared.sessions.load(Ordering::Relaxed),
+            }));
+            return;
+        }
+        Command::Quit => return,
+    };
+    if report.result == "recorded" {
+        shared.new_event.notify_one();
+    }
+    out.report(&report, node, shared);
+}

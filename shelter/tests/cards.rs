@@ -1,0 +1,448 @@
+//! Card reading and certificate checks, in process: the virtual JPKI card, the JPKI reader,
+//! the checks against the test CA, Wycheproof vectors and the real J-LIS CA certificates.
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use evac_protocol::{Assurance, EventKind, Flag, SecretKey, ShelterId};
+use evac_shelter::card::CardChannel;
+use evac_shelter::card::virtual_card::InProcessReader;
+use evac_shelter::cert::{TrustStore, verify_challenge, verify_rsa_pkcs1};
+use evac_shelter::jpki::{self, PinStatus, StrongResult};
+use evac_shelter::node::Node;
+use evac_shelter::testca::{TestCa, Usage, UserCert};
+use support::*;
+use time::OffsetDateTime;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+#[test]
+fn virtual_card_reads_like_a_jpki_card() {
+    let cert = valid_cert(&[0x01]);
+    let mut card = card_with(cert.clone());
+    let mut r = InProcessReader::new(&mut card);
+    assert_eq!(jpki::read_auth_certificate(&mut r).unwrap(), cert);
+    // Only the JPKI application was selected; nothing else.
+    let selects: Vec<_> = card
+        .log
+        .iter()
+        .filter(|a| a[1] == 0xA4 && a[2] == 0x04)
+        .collect();
+    assert_eq!(selects.len(), 1);
+    assert_eq!(&selects[0][5..], &jpki::JPKI_AID);
+}
+
+#[test]
+fn t0_style_card_goes_through_get_response() {
+    let cert = valid_cert(&[0x01]);
+    let mut card = card_with(cert.clone());
+    card.t0_style = true;
+    let mut r = InProcessReader::new(&mut card);
+    assert_eq!(jpki::read_auth_certificate(&mut r).unwrap(), cert);
+    assert!(
+        card.log.iter().any(|a| a[1] == 0xC0),
+        "no GET RESPONSE sent"
+    );
+}
+
+#[test]
+fn pin_counter_lock_and_challenge_signature() {
+    let cert = valid_cert(&[0x01]);
+    let mut card = card_with(cert.clone());
+    let challenge = [7u8; 32];
+    {
+        let mut r = InProcessReader::new(&mut card);
+        let read = jpki::read_card(&mut r, Some("1234"), &challenge).unwrap();
+        let StrongResult::Signed { signature, .. } = read.strong else {
+            panic!("{:?}", read.strong)
+        };
+        let spki = trust().check(&cert, now()).public_key.unwrap();
+        assert!(verify_challenge(&spki, &challenge, &signature));
+        assert!(!verify_challenge(&spki, &[8u8; 32], &signature));
+    }
+    // Wrong PIN: one try used per tap, never retried automatically.
+    for left in [2u8, 1, 0] {
+        let mut r = InProcessReader::new(&mut card);
+        let read = jpki::read_card(&mut r, Some("9999"), &challenge).unwrap();
+        assert_eq!(read.strong, StrongResult::WrongPin(left));
+        assert_eq!(card.pin_tries(), left);
+        let verifies = card
+            .log
+            .iter()
+            .filter(|a| a[1] == 0x20 && a.len() > 4)
+            .count();
+        assert!(verifies >= 1);
+    }
+    // Locked: even the right PIN is not tried.
+    let mut r = InProcessReader::new(&mut card);
+    assert_eq!(
+        jpki::pin_status(&mut {
+            jpki::read_auth_certificate(&mut r).unwrap();
+            r
+        })
+        .unwrap(),
+        PinStatus::Locked
+    );
+    let mut r = InProcessReader::new(&mut card);
+    let read = jpki::read_card(&mut r, Some("1234"), &challenge).unwrap();
+    assert_eq!(read.strong, StrongResult::Locked);
+    // Signing without a verified PIN is refused by the card.
+    let mut r = InProcessReader::new(&mut card);
+    jpki::read_auth_certificate(&mut r).unwrap();
+    assert!(jpki::sign_challenge(&mut r, &challenge).is_err());
+}
+
+#[test]
+fn card_pulled_mid_read_is_a_clear_error() {
+    let mut card = card_with(valid_cert(&[0x01]));
+    let mut r = InProcessReader::new(&mut card);
+    r.pull_after = Some(4);
+    let err = jpki::read_auth_certificate(&mut r).unwrap_err().to_string();
+    assert!(err.contains("removed"), "{err}");
+}
+
+#[test]
+fn every_bad_certificate_gets_its_reason() {
+    let p = pki();
+    let key = p.card_key.to_public_key();
+    let t = trust();
+    let now_st = SystemTime::now();
+    let issue = |f: &dyn Fn(&mut UserCert)| {
+        let mut spec = UserCert::valid_now(&[0x42]);
+        f(&mut spec);
+        p.ca.issue(&spec, &key).unwrap()
+    };
+    let cases: Vec<(&str, Vec<u8>, Flag)> = vec![
+        ("expired", expired_cert(&[0x42]), Flag::Expired),
+        (
+            "not yet valid",
+            issue(&|s| {
+                s.not_before = now_st + Duration::from_secs(86_400);
+                s.not_after = now_st + Duration::from_secs(2 * 86_400);
+            }),
+            Flag::NotYetValid,
+        ),
+        (
+            "wrong CA",
+            p.stranger
+                .issue(&UserCert::valid_now(&[0x42]), &key)
+                .unwrap(),
+            Flag::UnknownIssuer,
+        ),
+        (
+            "bad signature",
+            issue(&|s| s.bad_signature = true),
+            Flag::BadSignature,
+        ),
+        (
+            "wrong key usage",
+            issue(&|s| s.usage = Usage::CertSign),
+            Flag::WrongKeyUsage,
+        ),
+        (
+            "garbage",
+            b"\x30\x82\x01\x00 this is not a certificate".to_vec(),
+            Flag::Malformed,
+        ),
+    ];
+    for (what, der, flag) in cases {
+        let r = t.check(&der, now());
+        assert!(!r.valid, "{what}: judged valid");
+        assert_eq!(r.reasons, vec![flag], "{what}");
+    }
+    let good = t.check(&valid_cert(&[0x42]), now());
+    assert!(good.valid && good.reasons.is_empty(), "{good:?}");
+    assert!(!good.revocation_checked);
+    assert_eq!(good.card.unwrap(), card_ref(&[0x42]));
+    // A CA's own certificate presented as a card: wrong key usage.
+    let r = t.check(p.ca.cert_der(), now());
+    assert!(r.reasons.contains(&Flag::WrongKeyUsage), "{r:?}");
+}
+
+#[test]
+fn revocation_by_crl_and_deny_list() {
+    let p = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let crl = dir.path().join("jpki.crl");
+    std::fs::write(&crl, p.ca.crl(&[vec![0x42], vec![0x99, 0x01]]).unwrap()).unwrap();
+    let mut t = trust();
+    t.add_revocation_file(&crl).unwrap();
+    let r = t.check(&valid_cert(&[0x42]), now());
+    assert_eq!(r.reasons, vec![Flag::Revoked]);
+    assert!(r.revocation_checked);
+    let r = t.check(&valid_cert(&[0x43]), now());
+    assert!(r.valid && r.revocation_checked);
+    // High-bit serial: the CRL's 0x00 sign byte is not part of the card reference.
+    let r = t.check(&valid_cert(&[0x99, 0x01]), now());
+    assert_eq!(r.reasons, vec![Flag::Revoked]);
+
+    // A CRL signed by a CA we do not trust is refused at load.
+    let bad = dir.path().join("stranger.crl");
+    std::fs::write(&bad, p.stranger.crl(&[vec![0x43]]).unwrap()).unwrap();
+    assert!(trust().add_revocation_file(&bad).is_err());
+
+    let deny = dir.path().join("deny.txt");
+    std::fs::write(
+        &deny,
+        format!("# revoked by the town\n{}/44\n", hex::encode(CA_KEY_ID)),
+    )
+    .unwrap();
+    let mut t = trust();
+    t.add_revocation_file(&deny).unwrap();
+    assert_eq!(
+        t.check(&valid_cert(&[0x44]), now()).reasons,
+        vec![Flag::Revoked]
+    );
+    std::fs::write(&deny, "nonsense\n").unwrap();
+    let err = trust().add_revocation_file(&deny).unwrap_err().to_string();
+    assert!(err.contains(":1:"), "{err}");
+}
+
+#[test]
+fn chosen_issuer_key_id_and_high_bit_serial_make_the_card_ref() {
+    let p = pki();
+    let ca = TestCa::valid_now(p.card_key.clone(), &[0xde, 0xad]).unwrap();
+    let cert = ca
+        .issue(
+            &UserCert::valid_now(&[0x80, 0x01]),
+            &p.card_key.to_public_key(),
+        )
+        .unwrap();
+    let mut t = TrustStore::new();
+    t.add_ca_der(ca.cert_der()).unwrap();
+    let r = t.check(&cert, now());
+    assert!(r.valid, "{r:?}");
+    let c = r.card.unwrap();
+    assert_eq!(
+        (c.issuer_key_id, c.serial),
+        (vec![0xde, 0xad], vec![0x80, 0x01])
+    );
+}
+
+#[test]
+fn wycheproof_rsa_pkcs1_sha256_vectors() {
+    use wycheproof::TestResult;
+    use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
+    let mut n = 0;
+    for name in [
+        TestName::Rsa2048Sha256,
+        TestName::Rsa3072Sha256,
+        TestName::Rsa2048Sha512,
+    ] {
+        let set = TestSet::load(name).unwrap();
+        for g in &set.test_groups {
+            let oid = match g.hash {
+                wycheproof::HashFunction::Sha2_256 => "1.2.840.113549.1.1.11",
+                wycheproof::HashFunction::Sha2_512 => "1.2.840.113549.1.1.13",
+                _ => continue,
+            };
+            for t in &g.tests {
+                let ok = verify_rsa_pkcs1(&g.der, oid, &t.msg, &t.sig);
+                match t.result {
+                    TestResult::Valid => assert!(ok, "tc {} rejected: {}", t.tc_id, t.comment),
+                    TestResult::Invalid => assert!(!ok, "tc {} accepted: {}", t.tc_id, t.comment),
+                    TestResult::Acceptable => {}
+                }
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 400, "only {n} vectors ran");
+}
+
+#[test]
+fn real_jlis_ca_certificates_parse_and_verify() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/jpki");
+    let dir = if dir.exists() {
+        dir
+    } else {
+        PathBuf::from("/work/shared/data/jpki")
+    };
+    assert!(
+        dir.exists(),
+        "J-LIS CA certificates missing: {}",
+        dir.display()
+    );
+    for (file, ski) in [
+        (
+            "auth_ca_2015.pem",
+            "9567951b5ca70d84a0fff1d85a87f1aab1340385",
+        ),
+        (
+            "auth_ca_2023.pem",
+            "1ac100f596a3bc8c4b3df195e32699249e9e308a",
+        ),
+    ] {
+        let path = dir.join(file);
+        let der = evac_shelter::cert::read_cert_file(&path).unwrap();
+        let mut t = TrustStore::new();
+        t.add_ca_file(&path).unwrap();
+        // Self-signed: its signature verifies with its own (pinned) key; presented as a card
+        // it is refused for key usage (a CA certificate is not a person).
+        let (_, c) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert!(
+            verify_rsa_pkcs1(
+                c.public_key().raw,
+                &c.signature_algorithm.algorithm.to_id_string(),
+                c.tbs_certificate.as_ref(),
+                &c.signature_value.data
+            ),
+            "{file}: self-signature does not verify"
+        );
+        let at = OffsetDateTime::from_unix_timestamp(c.validity().not_before.timestamp() + 86_400)
+            .unwrap();
+        let r = t.check(&der, at);
+        assert_eq!(r.reasons, vec![Flag::WrongKeyUsage], "{file}");
+        let found = c
+            .iter_extensions()
+            .find_map(|e| match e.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
+                    Some(hex::encode(k.0))
+                }
+                _ => None,
+            });
+        assert_eq!(found.as_deref(), Some(ski), "{file}: SKI");
+    }
+}
+
+fn node(dir: &std::path::Path) -> Node {
+    let hq = SecretKey::from_seed(&[9; 32]);
+    let mut n = Node::open(
+        &dir.join("ledger.db"),
+        ShelterId(3),
+        SecretKey::from_seed(&[3; 32]),
+        trust(),
+        Some(hq.public()),
+        10_000,
+    )
+    .unwrap();
+    let reg = hq.sign("hq", &registry(1)).unwrap().to_json().unwrap();
+    assert!(n.offer_registry(reg.as_bytes()));
+    n
+}
+
+#[test]
+fn taps_through_the_node_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = node(dir.path());
+    let t0 = SystemTime::now();
+    let mut card = card_with(valid_cert(&[0x01]));
+    let r = n.tap_card(&mut InProcessReader::new(&mut card), None, false, t0);
+    assert_eq!(
+        (r.result, r.kind, r.name.as_deref()),
+        ("recorded", Some(EventKind::CheckIn), Some("山田 太郎"))
+    );
+    assert_eq!((r.household_present, r.household_total), (Some(1), Some(3)));
+    let r = n.tap_card(
+        &mut InProcessReader::new(&mut card),
+        None,
+        false,
+        t0 + Duration::from_secs(3),
+    );
+    assert_eq!((r.result, r.seq), ("repeat", Some(1)));
+    // strong mode
+    let r = n.tap_card(
+        &mut InProcessReader::new(&mut card),
+        Some("1234"),
+        false,
+        t0 + Duration::from_secs(30),
+    );
+    assert_eq!(
+        (r.kind, r.event.as_ref().unwrap().assurance),
+        (Some(EventKind::CheckOut), Assurance::CardSigned)
+    );
+    // wrong PIN: tries go down, the check-in still happens at card-read
+    let r = n.tap_card(
+        &mut InProcessReader::new(&mut card),
+        Some("0000"),
+        false,
+        t0 + Duration::from_secs(60),
+    );
+    assert_eq!(
+        (
+            r.kind,
+            r.pin_tries_left,
+            r.event.as_ref().unwrap().assurance
+        ),
+        (Some(EventKind::CheckIn), Some(2), Assurance::CardRead)
+    );
+    // an unknown but valid card
+    let mut visitor = card_with(valid_cert(&[0x77]));
+    let r = n.tap_card(&mut InProcessReader::new(&mut visitor), None, true, t0);
+    let e = r.event.unwrap();
+    assert_eq!(
+        (e.flags, e.assurance, e.day_only, e.resident),
+        (vec![Flag::Unregistered], Assurance::CardRead, true, None)
+    );
+    // expired card: flagged, still in
+    let mut old = card_with(expired_cert(&[0x03]));
+    let e = n
+        .tap_card(&mut InProcessReader::new(&mut old), None, false, t0)
+        .event
+        .unwrap();
+    assert_eq!(
+        (e.kind, e.assurance, e.flags),
+        (
+            EventKind::CheckIn,
+            Assurance::Unverified,
+            vec![Flag::Expired]
+        )
+    );
+    // pulled mid-read: a message, no event
+    let before = n.ledger().last_seq();
+    let mut r = InProcessReader::new(&mut card);
+    r.pull_after = Some(5);
+    let rep = n.tap_card(&mut r, None, false, t0 + Duration::from_secs(120));
+    assert_eq!(rep.result, "error");
+    assert!(rep.message.unwrap().contains("removed"));
+    assert_eq!(n.ledger().last_seq(), before);
+    // staff walk-in
+    let r = n.staff(
+        evac_protocol::HouseholdId(10),
+        evac_protocol::ResidentId(102),
+        false,
+        t0,
+    );
+    assert_eq!(
+        (r.kind, r.household_present),
+        (Some(EventKind::StaffRegistration), Some(2))
+    );
+    // restart: presence and registry come back from SQLite
+    drop(n);
+    let hq = SecretKey::from_seed(&[9; 32]);
+    let n = Node::open(
+        &dir.path().join("ledger.db"),
+        ShelterId(3),
+        SecretKey::from_seed(&[3; 32]),
+        trust(),
+        Some(hq.public()),
+        10_000,
+    )
+    .unwrap();
+    assert_eq!(n.door().registry().version(), 1);
+    assert_eq!(
+        n.door().household_presence(evac_protocol::HouseholdId(10)),
+        Some((2, 3))
+    );
+}
+
+#[test]
+fn registry_from_a_stranger_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = node(dir.path());
+    let forged = SecretKey::from_seed(&[8; 32])
+        .sign("hq", &registry(5))
+        .unwrap()
+        .to_json()
+        .unwrap();
+    assert!(!n.offer_registry(forged.as_bytes()));
+    assert!(!n.offer_registry(b"garbage"));
+    assert_eq!(n.rejected_registries, 2);
+    assert_eq!(n.door().registry().version(), 1);
+    let _unused: &dyn CardChannel = &InProcessReader::new(&mut card_with(vec![]));
+}
