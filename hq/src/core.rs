@@ -638,7 +638,16 @@ impl Hq {
     /// Everything HQ owns that a broker restart may have lost: every shelter's ack, the
     /// registry, a status snapshot (all retained) and the orders in force.
     pub fn on_connect(&mut self, now_ms: u64) -> Result<Vec<Outgoing>, HqError> {
-        let shelters: Vec<ShelterId> = self.store.all_progress().map(|(s, _)| s).collect();
+        // Every shelter with a key gets an ack, even "through 0": a shelter that sent while HQ
+        // was away learns that HQ is back and what to send again.
+        let mut shelters: Vec<ShelterId> = self
+            .store
+            .all_progress()
+            .map(|(s, _)| s)
+            .chain(self.keys.shelters())
+            .collect();
+        shelters.sort_unstable();
+        shelters.dedup();
         let mut out = Vec::new();
         for s in shelters {
             out.push(self.ack(s, now_ms)?);

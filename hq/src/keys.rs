@@ -68,6 +68,11 @@ impl KeyRing {
         self.officers.get(officer)
     }
 
+    /// The shelters with a key.
+    pub fn shelters(&self) -> impl Iterator<Item = ShelterId> + '_ {
+        self.shelters.keys().copied()
+    }
+
     /// How many shelter keys are known.
     pub fn shelter_count(&self) -> usize {
         self.shelters.len()
