@@ -1,6 +1,7 @@
 //! Test support: an HQ directory (town, keys, passwords, config), the `evac-hq` process, and
 //! MQTT clients that sign like shelters and officers, all through a real broker.
 #![allow(dead_code)] // each test file uses a part of it
+#![allow(clippy::unwrap_used)] // test support: a panic is a failed test
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
