@@ -13,6 +13,9 @@ use evac_shelter::cert::TrustStore;
 use evac_shelter::testca::{TestCa, UserCert, generate_rsa_key};
 use rsa::PrivateKey;
 
+pub mod mqtt;
+pub mod node;
+
 /// The issuer key id of the test CA (as a town registry would fix it).
 pub const CA_KEY_ID: [u8; 20] = [0x1a; 20];
 
