@@ -131,9 +131,12 @@ impl CardChannel for PcscCard {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
         let card = self.card.as_ref().ok_or(CardError::Removed)?;
         let mut buf = [0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-        card.transmit(apdu, &mut buf)
-            .map(|r| r.to_vec())
-            .map_err(|e| map_err(&self.label, e))
+        match card.transmit(apdu, &mut buf) {
+            // vpcd (and some readers) answer nothing when the card went away mid-command.
+            Ok(r) if r.len() < 2 => Err(CardError::Removed),
+            Ok(r) => Ok(r.to_vec()),
+            Err(e) => Err(map_err(&self.label, e)),
+        }
     }
 }
 

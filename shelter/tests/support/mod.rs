@@ -15,6 +15,7 @@ use rsa::PrivateKey;
 
 pub mod mqtt;
 pub mod node;
+pub mod pcscd;
 
 /// The issuer key id of the test CA (as a town registry would fix it).
 pub const CA_KEY_ID: [u8; 20] = [0x1a; 20];
