@@ -44,7 +44,7 @@ fn order(h: u32, version: u32, shelter: u32) -> Order {
         level: [AlertLevel::Level3, AlertLevel::Level4, AlertLevel::Level5][(h % 3) as usize],
         hazard: Hazard::Tsunami,
         version,
-        needs_help: h % 17 == 0,
+        needs_help: h.is_multiple_of(17),
     }
 }
 
@@ -319,23 +319,19 @@ fn insert_throughput(input: &[Packet]) -> f64 {
 }
 
 fn programme(n: usize) -> Vec<Packet> {
-    let mut pat = SectionBytes::from(
-        ServiceLayout {
-            program: 1,
-            pmt_pid: 0x100,
-            overlay_pid: 0x101,
-            pcr_pid: None,
-        }
-        .pat(1, 0)
-        .unwrap(),
-    );
-    let mut packetiser = mpeg_ts::mux::SectionPacketiser::new(mpeg_ts::pid::Pid::new(0));
-    let pat_packet = packetiser.packetise(&[&pat[..]])[0];
-    pat = SectionBytes::from(Vec::new());
-    let _ = pat;
+    let pat = ServiceLayout {
+        program: 1,
+        pmt_pid: 0x100,
+        overlay_pid: 0x101,
+        pcr_pid: None,
+    }
+    .pat(1, 0)
+    .unwrap();
+    let pat_packet =
+        mpeg_ts::mux::SectionPacketiser::new(mpeg_ts::pid::Pid::new(0)).packetise(&[&pat])[0];
     (0..n)
         .map(|i| {
-            if i % 2000 == 0 {
+            if i.is_multiple_of(2000) {
                 pat_packet
             } else if i % 10 < 3 {
                 NULL_PACKET
