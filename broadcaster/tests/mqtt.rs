@@ -1,5 +1,7 @@
 //! Orders from HQ over a real broker (Mosquitto): signature checked before airing.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns: a panic is a failed test
+
 mod support;
 
 use std::io::{BufRead, BufReader};
