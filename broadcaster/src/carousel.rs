@@ -226,6 +226,17 @@ impl Carousel {
         self.extras.remove(&id);
     }
 
+    /// Replaces every extra section: changed ones air first once, missing ones stop.
+    pub fn replace_extras(&mut self, extras: Vec<(u32, SectionBytes, i64)>) {
+        let keep: BTreeSet<u32> = extras.iter().map(|e| e.0).collect();
+        self.extras.retain(|id, _| keep.contains(id));
+        for (id, section, expires) in extras {
+            if self.extras.get(&id).is_none_or(|(s, _)| *s != section) {
+                self.set_extra(id, section, expires);
+            }
+        }
+    }
+
     /// Households with a live record.
     pub fn households(&self) -> usize {
         self.households.len()

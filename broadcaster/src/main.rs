@@ -223,10 +223,8 @@ impl Alerts {
         board.load_spool(&self.dir, &self.key.public(), now)?;
         let program = ours.config().layout.program;
         ours.set_emergency(board.emergency(program, now))?;
-        let c = carousel(ours.source_mut());
-        for (id, section, expires) in board.tickers(&self.key, now)? {
-            c.set_extra(id, section, expires);
-        }
+        let tickers = board.tickers(&self.key, now)?;
+        carousel(ours.source_mut()).replace_extras(tickers);
         Ok(())
     }
 }
@@ -354,10 +352,16 @@ fn mux(a: MuxArgs) -> Result<()> {
                 .with_context(|| format!("reading {input}"))?
             {
                 n += 1;
-                if n.is_multiple_of(10_000)
-                    && let Some(rx) = &orders_rx
-                {
-                    take_orders(rx, ins.ours().source_mut(), unix_now());
+                if n.is_multiple_of(10_000) {
+                    if let Some(rx) = &orders_rx {
+                        take_orders(rx, ins.ours().source_mut(), unix_now());
+                    }
+                    // A live input (not a file) runs on the wall clock: pick up new alerts.
+                    if let (Some(al), false) =
+                        (&alerts, matches!(in_ep, Endpoint::File(_)) && !live)
+                    {
+                        al.refresh(ins.ours(), |c| c, unix_now())?;
+                    }
                 }
                 ins.push(&p, &mut buf).context("inserting")?;
                 for q in buf.drain(..) {
