@@ -568,6 +568,14 @@ pub fn take_in(
             msg.id.identifier
         ));
     }
+    if let CapAction::Alert(n) | CapAction::Update { notice: n, .. } = &msg.action
+        && n.expires.saturating_mul(1000) <= i64::try_from(now_ms).unwrap_or(i64::MAX)
+    {
+        return Err(format!(
+            "cap {file}: <alert/info/expires>: the message expired at {} (Unix seconds): not taken in",
+            n.expires
+        ));
+    }
     let find = |hq: &Hq, refs: &[CapRef]| {
         refs.iter()
             .rev()

@@ -2,6 +2,8 @@
 //! with real processes: `evac-hq broker` (the embedded broker on its own) and `evac-hq run`
 //! against it, and MQTT clients that sign like shelters.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
 mod support;
 
 use std::time::Duration;

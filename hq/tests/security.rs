@@ -2,6 +2,8 @@
 //! events accepted as shelter B; forged signatures are counted and refused; a wrong password
 //! does not connect; a client without an officer key cannot command.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
 mod support;
 
 use std::time::Duration;

@@ -84,7 +84,7 @@ fn malformed_messages_name_the_element() {
             "<alert/identifier>",
         ),
         (
-            good.replace("2026-11-18T05:00:00+09:00", "yesterday"),
+            good.replace("2036-11-18T05:00:00+09:00", "yesterday"),
             "<alert/sent>",
         ),
         (
@@ -103,7 +103,7 @@ fn malformed_messages_name_the_element() {
         ),
         (
             good.replace(
-                "<expires>2026-11-18T11:00:00+09:00</expires>",
+                "<expires>2036-11-18T11:00:00+09:00</expires>",
                 "<expires>soon</expires>",
             ),
             "<alert/info/expires>",
