@@ -1,0 +1,291 @@
+//! End to end: `evac-hq` (broker and HQ as separate processes, so each can restart alone) and
+//! two `evac-shelter` nodes with virtual cards. Taps reach HQ's store exactly once through an
+//! HQ restart, a broker restart and one shelter's network cut, and each shelter's outbox
+//! empties once HQ has acknowledged.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use evac_maps::{GenerateParams, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
+use support::*;
+
+const PW: &str = "pw";
+
+struct Node {
+    id: u32,
+    proc: Proc,
+    cards: Vec<(u32, String)>,
+    taps: usize,
+}
+
+impl Node {
+    /// Taps the next `n` cards; each must be recorded.
+    fn tap(&mut self, n: usize) {
+        for _ in 0..n {
+            let (resident, card) = self.cards[self.taps].clone();
+            self.taps += 1;
+            self.proc.send(&format!("tap {card}"));
+            let line = self.proc.wait_line(20, "a recorded tap", |l| {
+                l.contains("\"result\":\"recorded\"") || l.contains("\"result\":\"error\"")
+            });
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(v["result"], "recorded", "{line}");
+            assert_eq!(v["seq"], self.taps as u64, "resident {resident}: {line}");
+        }
+    }
+
+    /// (last_seq, acked_through) from the node's `status` command.
+    fn status(&mut self) -> (u64, u64) {
+        self.proc.send("status");
+        let line = self
+            .proc
+            .wait_line(10, "status", |l| l.contains("\"result\":\"status\""));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        (
+            v["last_seq"].as_u64().unwrap(),
+            v["acked_through"].as_u64().unwrap(),
+        )
+    }
+}
+
+fn stored(store: &Path, shelter: u32) -> Vec<u64> {
+    let Ok(conn) = rusqlite::Connection::open(store) else {
+        return vec![];
+    };
+    let Ok(mut stmt) = conn.prepare("SELECT seq FROM events WHERE shelter = ?1 ORDER BY seq")
+    else {
+        return vec![];
+    };
+    stmt.query_map([shelter], |r| r.get::<_, i64>(0))
+        .unwrap()
+        .map(|r| r.unwrap() as u64)
+        .collect()
+}
+
+#[test]
+fn taps_reach_hq_once_through_restarts_and_a_network_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |s: &str| d.join(s);
+    let hq_bin = bin("evac-hq");
+    let shelter_bin = bin("evac-shelter");
+
+    // The town, HQ's key, the shelters' keys and the broker's users.
+    let town = generate(&GenerateParams {
+        households: 200,
+        shelters: 12,
+        seed: 9,
+    });
+    town.save(p("town.geojson")).unwrap();
+    for sub in ["keys", "nodes", "cards", "cap"] {
+        std::fs::create_dir_all(p(sub)).unwrap();
+    }
+    run(Command::new(&hq_bin).args(["keygen", "--out"]).arg(p("hq")));
+    let shelters: Vec<u32> = town.shelters.iter().take(2).map(|s| s.id).collect();
+    for s in &shelters {
+        run(Command::new(&shelter_bin)
+            .args(["keygen", "--out"])
+            .arg(p(&format!("nodes/shelter-{s}"))));
+        std::fs::copy(
+            p(&format!("nodes/shelter-{s}.pub")),
+            p(&format!("keys/shelter-{s}.pub")),
+        )
+        .unwrap();
+    }
+    let mut pw = evac_hq::auth::Passwords::default();
+    for s in &shelters {
+        pw.set(&format!("shelter-{s}"), PW).unwrap();
+    }
+    pw.set("hq", PW).unwrap();
+    std::fs::write(p("passwords"), pw.to_text()).unwrap();
+    let port = free_port();
+    let common = "town = \"minato\"\ntown_file = \"town.geojson\"\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\nkeys_dir = \"keys\"\nstatus_interval_ms = 250\ncap_dir = \"cap\"\n";
+    std::fs::write(
+        p("broker.toml"),
+        format!("{common}[broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\nmax_connections = 50\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        p("hq.toml"),
+        format!("{common}[broker]\nmode = \"external\"\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"hq\"\npassword = \"{PW}\"\n"),
+    )
+    .unwrap();
+
+    // Virtual cards for residents of the registry, from a test CA with the registry's issuer
+    // key id.
+    run(Command::new(&shelter_bin)
+        .args(["vcard", "ca", "--dir"])
+        .arg(p("ca"))
+        .args(["--key-id", SYNTHETIC_ISSUER_KEY_ID_HEX]));
+    run(Command::new(&shelter_bin)
+        .args(["vcard", "key", "--out"])
+        .arg(p("cards/card.key")));
+    let with_card: Vec<(u32, String)> = town
+        .households
+        .iter()
+        .flat_map(|h| &h.members)
+        .filter_map(|m| {
+            m.cards
+                .first()
+                .map(|c| (m.resident, hex::encode(&c.serial)))
+        })
+        .take(40)
+        .collect();
+    let mut cards = Vec::new();
+    for (resident, serial) in &with_card {
+        let file = p(&format!("cards/r{resident}.json"));
+        run(Command::new(&shelter_bin)
+            .args(["vcard", "issue", "--ca"])
+            .arg(p("ca"))
+            .args(["--serial", serial, "--key"])
+            .arg(p("cards/card.key"))
+            .arg("--out")
+            .arg(&file));
+        cards.push((*resident, file.display().to_string()));
+    }
+
+    let mut broker = Proc::spawn(
+        "broker",
+        Command::new(&hq_bin)
+            .args(["broker", "--config"])
+            .arg(p("broker.toml")),
+    );
+    broker.wait_line(20, "the broker", |l| {
+        l.starts_with("evac-hq: broker listening on")
+    });
+    let mut hq = Proc::spawn(
+        "hq",
+        Command::new(&hq_bin)
+            .args(["run", "--config"])
+            .arg(p("hq.toml")),
+    );
+    let proxy = Proxy::start(([127, 0, 0, 1], port).into());
+
+    let mut nodes: Vec<Node> = Vec::new();
+    for (i, s) in shelters.iter().enumerate() {
+        // Shelter 2 reaches the broker through a link the test can cut.
+        let broker_port = if i == 1 { proxy.port } else { port };
+        let cfg = format!(
+            "town = \"minato\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\nhq_public_key = \"hq.pub\"\n\
+             debounce_ms = 10000\n[broker]\nurl = \"mqtt://127.0.0.1:{broker_port}\"\npassword = \"{PW}\"\nack_timeout_ms = 2000\n\
+             reconnect_max_ms = 500\nbatch_events = 200\n[card]\nreader = \"virtual\"\nca = [\"ca/ca.pem\"]\n[kiosk]\nlanguage = \"ja\"\n"
+        );
+        let path = p(&format!("shelter-{s}.toml"));
+        std::fs::write(&path, cfg).unwrap();
+        let proc = Proc::spawn(
+            &format!("shelter {s}"),
+            Command::new(&shelter_bin)
+                .args(["run", "--config"])
+                .arg(&path),
+        );
+        let mine = cards[i * 20..(i + 1) * 20].to_vec();
+        nodes.push(Node {
+            id: *s,
+            proc,
+            cards: mine,
+            taps: 0,
+        });
+    }
+    let store = p("hq-data/hq.sqlite");
+    let all_stored = |nodes: &[Node]| {
+        nodes
+            .iter()
+            .all(|n| stored(&store, n.id) == (1..=n.taps as u64).collect::<Vec<_>>())
+    };
+
+    // Normal operation.
+    for n in &mut nodes {
+        n.tap(4);
+    }
+    wait_until(30, "the first taps at HQ", || all_stored(&nodes));
+
+    // HQ restarts (the broker stays): taps meanwhile arrive once HQ is back.
+    hq.kill();
+    for n in &mut nodes {
+        n.tap(4);
+    }
+    let mut hq = Proc::spawn(
+        "hq",
+        Command::new(&hq_bin)
+            .args(["run", "--config"])
+            .arg(p("hq.toml")),
+    );
+    wait_until(40, "taps made while HQ was down", || all_stored(&nodes));
+
+    // The broker restarts: it loses every session and retained message.
+    broker.kill();
+    for n in &mut nodes {
+        n.tap(4);
+    }
+    let mut broker = Proc::spawn(
+        "broker",
+        Command::new(&hq_bin)
+            .args(["broker", "--config"])
+            .arg(p("broker.toml")),
+    );
+    broker.wait_line(20, "the broker again", |l| {
+        l.starts_with("evac-hq: broker listening on")
+    });
+    wait_until(40, "taps made while the broker was down", || {
+        all_stored(&nodes)
+    });
+
+    // Shelter 2's network is cut; its taps wait in its outbox and arrive after.
+    proxy.cut();
+    nodes[1].tap(4);
+    nodes[0].tap(4);
+    wait_until(20, "shelter 1's taps during the cut", || {
+        stored(&store, nodes[0].id).len() == nodes[0].taps
+    });
+    assert_eq!(
+        stored(&store, nodes[1].id).len(),
+        12,
+        "shelter 2 is cut off"
+    );
+    proxy.restore();
+    wait_until(40, "shelter 2's taps after the cut", || all_stored(&nodes));
+
+    // Every tap exactly once, and every outbox empty.
+    for n in &mut nodes {
+        let expected = n.taps as u64;
+        wait_until(30, "the outbox to empty", || {
+            let (last, acked) = n.status();
+            last == expected && acked == expected
+        });
+    }
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let total: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(total as usize, nodes.iter().map(|n| n.taps).sum::<usize>());
+    let rejected: i64 = conn
+        .query_row("SELECT COUNT(*) FROM rejections", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rejected, 0);
+
+    // HQ knows each tapped resident as arrived at the right shelter.
+    let csv = run(Command::new(&hq_bin)
+        .args(["export", "--data"])
+        .arg(p("hq-data"))
+        .arg("--csv"));
+    for n in &nodes {
+        for (resident, _) in &n.cards[..n.taps] {
+            let line = csv
+                .lines()
+                .find(|l| l.starts_with(&format!("{resident},")))
+                .unwrap();
+            let f: Vec<&str> = line.split(',').collect();
+            assert_eq!(
+                (f[4], f[5]),
+                ("arrived", n.id.to_string().as_str()),
+                "{line}"
+            );
+        }
+    }
+    hq.kill();
+    broker.kill();
+}
