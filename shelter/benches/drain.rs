@@ -49,7 +49,9 @@ fn broker(port: u16) {
         v4: Some(HashMap::from([("1".to_owned(), server)])),
         ..Default::default()
     };
-    std::thread::spawn(move || Broker::new(config).start());
+    std::thread::spawn(move || {
+        let _ = Broker::new(config).start();
+    });
 }
 
 fn main() {
