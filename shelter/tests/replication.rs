@@ -85,10 +85,27 @@ fn scenario(kind: Kind) {
         stored(&consumer) == n
     });
 
+    // Liveness: a retained online state with the node's session counter.
+    let state = |c: &Consumer| c.store.lock().unwrap().state.clone();
+    wait_until(Duration::from_secs(20), "online state", || {
+        state(&consumer).is_some_and(|s| s.online)
+    });
+    let session = state(&consumer).unwrap().session;
+    assert!(
+        session >= 3,
+        "session counter {session} after two reconnects"
+    );
+
     // Node killed mid-stream and restarted; it resends what HQ has not acknowledged.
     let _ = taps(&mut node, 10);
     node.kill();
+    wait_until(Duration::from_secs(30), "last will", || {
+        state(&consumer).is_some_and(|s| !s.online)
+    });
     let mut node = NodeProc::start(&files.config);
+    wait_until(Duration::from_secs(20), "online again", || {
+        state(&consumer).is_some_and(|s| s.online && s.session > session)
+    });
     let n = taps(&mut node, 10);
     wait_until(Duration::from_secs(30), "events after node restart", || {
         stored(&consumer) == n

@@ -379,3 +379,49 @@ impl CardChannel for InProcessReader<'_> {
         Ok(self.card.respond(apdu))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+
+    fn key() -> PrivateKey {
+        static K: OnceLock<PrivateKey> = OnceLock::new();
+        K.get_or_init(|| crate::testca::generate_rsa_key(Some([5; 32])).unwrap())
+            .clone()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_apdu_gets_a_status_word(apdus in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..40), 1..20)) {
+            let mut card = VirtualCard::new(vec![0x30, 0x03, 1, 2, 3], key(), "1234");
+            for a in apdus {
+                let r = card.respond(&a);
+                proptest::prop_assert!(r.len() >= 2);
+            }
+        }
+    }
+
+    #[test]
+    fn card_file_round_trips_and_rejects_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let f = CardFile::new(&[0x30, 0x00], &key(), "1234").unwrap();
+        f.write(&path).unwrap();
+        assert_eq!(
+            CardFile::read(&path)
+                .unwrap()
+                .to_card()
+                .unwrap()
+                .pin_tries(),
+            PIN_TRIES
+        );
+        std::fs::write(&path, "{}").unwrap();
+        assert!(
+            CardFile::read(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("c.json")
+        );
+    }
+}

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use evac_protocol::{Ack, CheckEvent, EventBatch, HQ_SIGNER, ShelterId, Slug, Topic};
+use evac_protocol::{
+    Ack, CheckEvent, EventBatch, HQ_SIGNER, NodeState, ShelterId, Signed, Slug, Topic,
+};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 use super::node::{hq_key, node_key, wait_until};
@@ -198,6 +200,8 @@ pub struct Store {
     pub events: BTreeMap<u64, CheckEvent>,
     /// Events received again that were already stored (ignored, idempotent).
     pub duplicates: u64,
+    /// The last node state seen on `.../state` (verified with the node's key).
+    pub state: Option<NodeState>,
 }
 
 impl Store {
@@ -235,6 +239,7 @@ impl Consumer {
         let town = Slug::new("minato").unwrap();
         let events_topic = Topic::ShelterEvents(town.clone(), ShelterId(3)).to_string();
         let ack_topic = Topic::ShelterAck(town.clone(), ShelterId(3)).to_string();
+        let state_topic = Topic::ShelterState(town.clone(), ShelterId(3)).to_string();
         let registry_topic = Topic::Registry(town).to_string();
         let registry = hq_key()
             .sign(HQ_SIGNER, &super::registry(1))
@@ -261,6 +266,7 @@ impl Consumer {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         cn.fetch_add(1, Ordering::SeqCst);
                         let _ = client.try_subscribe(events_topic.clone(), QoS::AtLeastOnce);
+                        let _ = client.try_subscribe(state_topic.clone(), QoS::AtLeastOnce);
                         let _ = client.try_publish(
                             registry_topic.clone(),
                             QoS::AtLeastOnce,
@@ -271,6 +277,12 @@ impl Consumer {
                         if through > 0 {
                             ack(&client, through);
                         }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) if p.topic == state_topic => {
+                        let state = Signed::<NodeState>::from_json(&p.payload)
+                            .and_then(|s| s.open(&shelter_key))
+                            .expect("state signature");
+                        st.lock().unwrap().state = Some(state);
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) if p.topic == events_topic => {
                         let batch: EventBatch = serde_json::from_slice(&p.payload).unwrap();
