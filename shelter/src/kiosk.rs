@@ -113,6 +113,11 @@ pub fn render(frame: &mut Frame, s: &KioskState) {
                     Color::White,
                 ));
             }
+            if r.event.as_ref().is_some_and(|e| e.day_only) {
+                lines.push(Line::from(
+                    "車中泊・日中のみ / day only (sleeps in their car)",
+                ));
+            }
             if r.result == "repeat" {
                 lines.push(Line::from("（同じタッチです / same tap）"));
             }

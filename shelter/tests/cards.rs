@@ -258,11 +258,6 @@ fn wycheproof_rsa_pkcs1_sha256_vectors() {
 #[test]
 fn real_jlis_ca_certificates_parse_and_verify() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/jpki");
-    let dir = if dir.exists() {
-        dir
-    } else {
-        PathBuf::from("/work/shared/data/jpki")
-    };
     assert!(
         dir.exists(),
         "J-LIS CA certificates missing: {}",
