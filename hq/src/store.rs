@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use evac_protocol::{CardRef, CheckEvent, ResidentId, ShelterId, Signed, Timestamp};
+use evac_protocol::{CardRef, CheckEvent, EventKind, ResidentId, ShelterId, Signed, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::HqError;
@@ -215,10 +215,12 @@ impl Store {
                 )
                 .map_err(&err)?;
             for (signed, e) in events {
-                let kind = serde_json::to_value(e.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
+                let kind = match e.kind {
+                    EventKind::CheckIn => "check-in",
+                    EventKind::CheckOut => "check-out",
+                    EventKind::StaffRegistration => "staff-registration",
+                    EventKind::Correction => "correction",
+                };
                 let n = stmt
                     .execute(params![
                         e.id.shelter.0,
@@ -613,7 +615,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use evac_protocol::{Assurance, EventId, EventKind, SecretKey, shelter_signer};
+    use evac_protocol::{Assurance, EventId, SecretKey, shelter_signer};
 
     fn ev(shelter: u32, seq: u64) -> CheckEvent {
         CheckEvent {
