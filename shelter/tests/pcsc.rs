@@ -138,7 +138,12 @@ fn taps_through_pcscd_and_vpcd() {
     )
     .unwrap();
     let proc_ = NodeProc::start(&files.config);
-    let inserted = insert(card, None);
+    // The card program, as a drill runs it: `evac-shelter vcard serve`.
+    let mut vcard = std::process::Command::new(env!("CARGO_BIN_EXE_evac-shelter"))
+        .args(["vcard", "serve", "--card"])
+        .arg(&files.card)
+        .spawn()
+        .unwrap();
     let v = proc_
         .next(Duration::from_secs(20))
         .expect("no tap from the PC/SC node");
@@ -147,6 +152,8 @@ fn taps_through_pcscd_and_vpcd() {
         (Some("recorded"), Some("check-in")),
         "{v}"
     );
-    let _ = inserted.remove();
+    let _ = vcard.kill();
+    let _ = vcard.wait();
     proc_.kill();
+    drop(card);
 }
