@@ -67,7 +67,7 @@ impl BrokerProc {
             format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
         )
         .unwrap();
-        let child = Command::new("mosquitto")
+        let child = Command::new(super::node::sbin("mosquitto"))
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())

@@ -42,7 +42,7 @@ pub fn ensure_pcscd() -> Pcscd {
     // A socket nobody answers on is left over from a pcscd that was killed.
     let _ = std::fs::remove_file(SOCKET);
     let _ = std::fs::remove_file("/run/pcscd/pcscd.pid");
-    let child = Command::new("pcscd")
+    let child = Command::new(super::node::sbin("pcscd"))
         .args(["--foreground"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
