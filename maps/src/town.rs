@@ -1,6 +1,7 @@
 //! [`Town`]: the whole registry, with loading, saving, lookups and a summary.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::fs;
 use std::io::BufWriter;
@@ -119,8 +120,8 @@ impl Town {
     /// An index from resident id and from card to household and member; build it once
     /// and keep it while the town does not change.
     pub fn registry(&self) -> Registry<'_> {
-        let mut residents = HashMap::new();
-        let mut cards = HashMap::new();
+        let mut residents = foldhash::HashMap::default();
+        let mut cards = foldhash::HashMap::default();
         for h in &self.households {
             for m in &h.members {
                 residents.insert(m.resident, (h, m));
@@ -167,51 +168,39 @@ impl Town {
                 message,
             })
         };
-        let mut seen = HashSet::with_capacity(self.households.len());
-        let mut residents = HashSet::new();
-        let mut cards: Vec<(&CardRef, usize, u32)> = Vec::new();
+        let ids: Vec<u32> = self.households.iter().map(|h| h.id).collect();
+        if let Some(pos) = first_duplicate(&ids) {
+            return fail("household", pos, ids[pos], "duplicate household id".into());
+        }
+        let mut residents = Vec::new();
+        let mut cards = CardSet::default();
         for (pos, h) in self.households.iter().enumerate() {
-            if !seen.insert(h.id) {
-                return fail("household", pos, h.id, "duplicate household id".into());
-            }
             if !h.location.is_valid() {
                 return fail("household", pos, h.id, "location outside WGS 84".into());
             }
             for m in &h.members {
-                if !residents.insert(m.resident) {
-                    return fail(
-                        "household",
-                        pos,
-                        h.id,
-                        format!("resident id {} is used twice", m.resident),
-                    );
-                }
+                residents.push((m.resident, pos));
                 for c in &m.cards {
                     if c.issuer_key_id.is_empty() || c.serial.is_empty() {
-                        return fail(
-                            "household",
-                            pos,
-                            h.id,
-                            format!("resident {} has an empty card reference", m.resident),
-                        );
+                        let message =
+                            format!("resident {} has an empty card reference", m.resident);
+                        return fail("household", pos, h.id, message);
                     }
-                    cards.push((c, pos, m.resident));
+                    if let Some(earlier) = cards.insert(c, m.resident) {
+                        let message = format!(
+                            "resident {} has a card already linked to resident {earlier}",
+                            m.resident
+                        );
+                        return fail("household", pos, h.id, message);
+                    }
                 }
             }
         }
-        cards.sort_unstable();
-        for pair in cards.windows(2) {
-            if let [(a, _, ra), (b, pos, rb)] = pair
-                && a == b
-            {
-                let id = self.households[*pos].id;
-                return fail(
-                    "household",
-                    *pos,
-                    id,
-                    format!("resident {rb} has a card already linked to resident {ra}"),
-                );
-            }
+        let keys: Vec<u32> = residents.iter().map(|r| r.0).collect();
+        if let Some(i) = first_duplicate(&keys) {
+            let (resident, pos) = residents[i];
+            let message = format!("resident id {resident} is used twice");
+            return fail("household", pos, self.households[pos].id, message);
         }
         let mut seen = HashSet::new();
         for (pos, s) in self.shelters.iter().enumerate() {
@@ -245,9 +234,64 @@ impl Town {
             {
                 return fail("zone", pos, z.id, "area is empty or outside WGS 84".into());
             }
+            let short = |r: &geo::LineString<f64>| r.0.len() < 4;
+            if z.area
+                .0
+                .iter()
+                .any(|p| short(p.exterior()) || p.interiors().iter().any(short))
+            {
+                return fail(
+                    "zone",
+                    pos,
+                    z.id,
+                    "a ring has fewer than 4 positions".into(),
+                );
+            }
         }
         Ok(())
     }
+}
+
+/// Cards seen so far, for finding a card linked to two residents. Keyed by serial
+/// alone (8 bytes, hashed fast, where the pair would hash 28 and chase two pointers);
+/// the rare serial shared by two issuers goes to a second map keyed by both.
+/// foldhash rather than std's SipHash: hashing was a third of loading a big town,
+/// and foldhash is still seeded per process against crafted collisions.
+#[derive(Default)]
+struct CardSet<'t> {
+    by_serial: foldhash::HashMap<&'t [u8], (&'t [u8], u32)>,
+    by_pair: foldhash::HashMap<(&'t [u8], &'t [u8]), u32>,
+}
+
+impl<'t> CardSet<'t> {
+    /// Records that `card` belongs to `resident`; returns the earlier resident if
+    /// another one already has it.
+    fn insert(&mut self, card: &'t CardRef, resident: u32) -> Option<u32> {
+        let (issuer, serial) = (card.issuer_key_id.as_slice(), card.serial.as_slice());
+        match self.by_serial.entry(serial) {
+            Entry::Vacant(v) => {
+                v.insert((issuer, resident));
+                None
+            }
+            Entry::Occupied(o) if o.get().0 == issuer => Some(o.get().1),
+            Entry::Occupied(_) => self.by_pair.insert((issuer, serial), resident),
+        }
+    }
+}
+
+/// The index of the first item whose key an earlier item already has. Linear when
+/// the keys are strictly increasing (as a generated or saved town's ids are).
+fn first_duplicate<K: Ord>(keys: &[K]) -> Option<usize> {
+    if keys.windows(2).all(|w| w[0] < w[1]) {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]).then(a.cmp(&b)));
+    order
+        .windows(2)
+        .filter(|w| keys[w[0]] == keys[w[1]])
+        .map(|w| w[1])
+        .min()
 }
 
 fn find<T>(items: &[T], id: u32, key: impl Fn(&T) -> u32) -> Option<&T> {
@@ -261,8 +305,8 @@ fn find<T>(items: &[T], id: u32, key: impl Fn(&T) -> u32) -> Option<&T> {
 /// Lookups of residents by id and by card, built by [`Town::registry`].
 #[derive(Debug)]
 pub struct Registry<'t> {
-    residents: HashMap<u32, (&'t Household, &'t Member)>,
-    cards: HashMap<&'t CardRef, (&'t Household, &'t Member)>,
+    residents: foldhash::HashMap<u32, (&'t Household, &'t Member)>,
+    cards: foldhash::HashMap<&'t CardRef, (&'t Household, &'t Member)>,
 }
 
 impl<'t> Registry<'t> {
@@ -308,5 +352,124 @@ impl fmt::Display for Summary {
         writeln!(f, "shelters: {}", self.shelters)?;
         writeln!(f, "total capacity: {}", self.total_capacity)?;
         writeln!(f, "zones: {}", self.zones)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{GenerateParams, generate};
+
+    fn small() -> Town {
+        generate(&GenerateParams {
+            households: 50,
+            shelters: 6,
+            seed: 3,
+        })
+    }
+
+    #[test]
+    fn lookups_by_id_dense_or_not() {
+        let mut town = small();
+        assert_eq!(town.household(7).map(|h| h.id), Some(7));
+        assert_eq!(town.shelter(6).map(|s| s.id), Some(6));
+        assert_eq!(town.zone(2).map(|z| z.hazard), Some(Hazard::Flood));
+        assert!(town.household(0).is_none() && town.household(51).is_none());
+        town.households.reverse();
+        assert_eq!(town.household(7).map(|h| h.id), Some(7));
+    }
+
+    #[test]
+    fn registry_finds_residents_by_id_and_card() {
+        let town = small();
+        let registry = town.registry();
+        let h = &town.households[4];
+        let m = &h.members[0];
+        assert_eq!(
+            registry
+                .resident(m.resident)
+                .map(|(h, m)| (h.id, m.resident)),
+            Some((h.id, m.resident))
+        );
+        let with_card = town
+            .households
+            .iter()
+            .flat_map(|h| &h.members)
+            .find(|m| !m.cards.is_empty())
+            .unwrap();
+        let found = registry
+            .by_card(&with_card.cards[0])
+            .map(|(_, m)| m.resident);
+        assert_eq!(found, Some(with_card.resident));
+        let stranger = CardRef {
+            issuer_key_id: vec![1; 20],
+            serial: vec![0x40; 8],
+        };
+        assert!(registry.by_card(&stranger).is_none());
+    }
+
+    #[test]
+    fn validate_reports_each_rule() {
+        let ok = small();
+        ok.validate().unwrap();
+        let mut t = ok.clone();
+        t.households[3].members[0].resident = t.households[0].members[0].resident;
+        assert!(
+            t.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("is used twice")
+        );
+        let mut t = ok.clone();
+        t.shelters[2].id = 1;
+        assert_eq!(
+            t.validate().unwrap_err().to_string(),
+            "invalid town: shelter 1: duplicate shelter id"
+        );
+        let mut t = ok.clone();
+        t.households[1].location.lat = 91.0;
+        assert!(
+            t.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("outside WGS 84")
+        );
+        let mut t = ok.clone();
+        t.shelters[0].floor_area_m2 = Some(f64::NAN);
+        assert!(t.validate().unwrap_err().to_string().contains("floor area"));
+        let mut t = ok.clone();
+        t.zones[0].area = geo::MultiPolygon(vec![geo::Polygon::new(
+            geo::LineString::new(vec![]),
+            vec![],
+        )]);
+        assert!(
+            t.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("fewer than 4 positions")
+        );
+    }
+
+    #[test]
+    fn summary_prints_name_value_lines() {
+        let text = small().summary().to_string();
+        let keys: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_once(": ").unwrap().0)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "households",
+                "residents",
+                "needing help",
+                "with card",
+                "aged 65+",
+                "shelters",
+                "total capacity",
+                "zones"
+            ]
+        );
+        assert!(text.starts_with("households: 50\n"));
     }
 }
