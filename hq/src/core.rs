@@ -262,7 +262,8 @@ impl Hq {
                 if st.session == node.last.0 && st.seq > node.last.1 + 1 {
                     node.state_gaps += st.seq - node.last.1 - 1;
                 }
-                if (st.session, st.seq) >= node.last || !st.online {
+                // A will from an older session is stale (Sparkplug's bdSeq rule).
+                if (st.session, st.seq) >= node.last || (!st.online && st.session >= node.last.0) {
                     node.online = st.online;
                     node.pending = st.pending;
                     node.last = (st.session, st.seq);
@@ -731,3 +732,6 @@ impl Hq {
 pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;
