@@ -10,7 +10,6 @@ use evac_protocol::{
     OrderBatch, RegistryHousehold, RegistryResident, RegistrySnapshot, SecretKey, ShelterId,
     Signable, Signed, Topic, TownId, officer_signer, shelter_signer,
 };
-use serde::Serialize;
 
 use crate::engine::{EngineTown, OrderBook, Outcome};
 use crate::error::HqError;
@@ -726,11 +725,6 @@ impl Hq {
     pub fn current_picture(&self, now_ms: u64) -> Picture {
         self.picture(now_ms)
     }
-}
-
-/// Serialises anything to JSON bytes (for tests and tools).
-pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ pub fn now_ms() -> u64 {
 
 /// Where HQ's MQTT client connects, and how.
 struct Connection {
+    broker: Option<broker::RunningBroker>,
     host: String,
     port: u16,
     user: String,
@@ -72,9 +73,11 @@ fn connection(cfg: &Config) -> Result<Connection, HqError> {
             let running = broker::start(b, passwords, true)?;
             println!("evac-hq: broker listening on {}", running.public);
             let host = running.internal.ip().to_string();
+            let port = running.internal.port();
             Ok(Connection {
+                broker: Some(running),
                 host,
-                port: running.internal.port(),
+                port,
                 user: "hq".into(),
                 password,
                 ca: None,
@@ -89,6 +92,7 @@ fn connection(cfg: &Config) -> Result<Connection, HqError> {
                 (None, None) => String::new(),
             };
             Ok(Connection {
+                broker: None,
                 host: b.host.clone(),
                 port: b.port,
                 user: b.username.clone(),
@@ -281,6 +285,9 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                 }
             }
             _ = tick.tick() => {
+                if conn.broker.as_ref().is_some_and(|b| b.thread.is_finished()) {
+                    return Err(HqError::Broker("the embedded broker stopped (see the log above)".into()));
+                }
                 if !connected { continue; }
                 let full = last_snapshot.elapsed() >= snapshot_every;
                 if full { last_snapshot = tokio::time::Instant::now(); }
