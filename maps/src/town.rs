@@ -172,14 +172,22 @@ impl Town {
         if let Some(pos) = first_duplicate(&ids) {
             return fail("household", pos, ids[pos], "duplicate household id".into());
         }
-        let mut residents = Vec::new();
-        let mut cards = CardSet::default();
+        let mut residents = Vec::with_capacity(self.households.len() * 3);
         for (pos, h) in self.households.iter().enumerate() {
             if !h.location.is_valid() {
                 return fail("household", pos, h.id, "location outside WGS 84".into());
             }
+            residents.extend(h.members.iter().map(|m| (m.resident, pos)));
+        }
+        let keys: Vec<u32> = residents.iter().map(|r| r.0).collect();
+        if let Some(i) = first_duplicate(&keys) {
+            let (resident, pos) = residents[i];
+            let message = format!("resident id {resident} is used twice");
+            return fail("household", pos, self.households[pos].id, message);
+        }
+        let mut cards = CardSet::with_capacity(residents.len());
+        for (pos, h) in self.households.iter().enumerate() {
             for m in &h.members {
-                residents.push((m.resident, pos));
                 for c in &m.cards {
                     if c.issuer_key_id.is_empty() || c.serial.is_empty() {
                         let message =
@@ -195,12 +203,6 @@ impl Town {
                     }
                 }
             }
-        }
-        let keys: Vec<u32> = residents.iter().map(|r| r.0).collect();
-        if let Some(i) = first_duplicate(&keys) {
-            let (resident, pos) = residents[i];
-            let message = format!("resident id {resident} is used twice");
-            return fail("household", pos, self.households[pos].id, message);
         }
         let mut seen = HashSet::new();
         for (pos, s) in self.shelters.iter().enumerate() {
@@ -257,13 +259,20 @@ impl Town {
 /// the rare serial shared by two issuers goes to a second map keyed by both.
 /// foldhash rather than std's SipHash: hashing was a third of loading a big town,
 /// and foldhash is still seeded per process against crafted collisions.
-#[derive(Default)]
 struct CardSet<'t> {
     by_serial: foldhash::HashMap<&'t [u8], (&'t [u8], u32)>,
     by_pair: foldhash::HashMap<(&'t [u8], &'t [u8]), u32>,
 }
 
 impl<'t> CardSet<'t> {
+    fn with_capacity(n: usize) -> Self {
+        let by_serial = foldhash::HashMap::with_capacity_and_hasher(n, Default::default());
+        CardSet {
+            by_serial,
+            by_pair: foldhash::HashMap::default(),
+        }
+    }
+
     /// Records that `card` belongs to `resident`; returns the earlier resident if
     /// another one already has it.
     fn insert(&mut self, card: &'t CardRef, resident: u32) -> Option<u32> {
