@@ -1,7 +1,8 @@
-//! End to end: `evac-hq` (broker and HQ as separate processes, so each can restart alone) and
-//! two `evac-shelter` nodes with virtual cards. Taps reach HQ's store exactly once through an
-//! HQ restart, a broker restart and one shelter's network cut, and each shelter's outbox
-//! empties once HQ has acknowledged.
+//! End to end: `evac-hq` and two `evac-shelter` nodes with virtual cards. First the broker
+//! and HQ run as separate `evac-hq` processes (so each can restart alone), then HQ with its
+//! embedded broker as one. Taps reach HQ's store exactly once through an HQ restart, a broker
+//! restart, one shelter's network cut and two restarts of the embedded HQ, and each shelter's
+//! outbox empties once HQ has acknowledged.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
 
@@ -249,6 +250,41 @@ fn taps_reach_hq_once_through_restarts_and_a_network_cut() {
     proxy.restore();
     wait_until(40, "shelter 2's taps after the cut", || all_stored(&nodes));
 
+    // Finally HQ with its embedded broker (the default deployment), restarted as one process.
+    hq.kill();
+    broker.kill();
+    for n in &mut nodes {
+        n.tap(2);
+    }
+    let mut hq = Proc::spawn(
+        "hq embedded",
+        Command::new(&hq_bin)
+            .args(["run", "--config"])
+            .arg(p("broker.toml")),
+    );
+    hq.wait_line(20, "the embedded broker", |l| {
+        l.starts_with("evac-hq: broker listening on")
+    });
+    wait_until(40, "taps made while HQ and its broker were down", || {
+        all_stored(&nodes)
+    });
+    hq.kill();
+    for n in &mut nodes {
+        n.tap(2);
+    }
+    let mut hq = Proc::spawn(
+        "hq embedded",
+        Command::new(&hq_bin)
+            .args(["run", "--config"])
+            .arg(p("broker.toml")),
+    );
+    hq.wait_line(20, "the embedded broker again", |l| {
+        l.starts_with("evac-hq: broker listening on")
+    });
+    wait_until(40, "taps after the embedded HQ restarted", || {
+        all_stored(&nodes)
+    });
+
     // Every tap exactly once, and every outbox empty.
     for n in &mut nodes {
         let expected = n.taps as u64;
@@ -287,5 +323,4 @@ fn taps_reach_hq_once_through_restarts_and_a_network_cut() {
         }
     }
     hq.kill();
-    broker.kill();
 }
