@@ -199,6 +199,13 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_index_finds_nothing() {
+        let index = ShelterIndex::new(&[]);
+        assert_eq!(index.nearest(LonLat::new(141.9, 39.6)).count(), 0);
+        assert!(index.shelters().is_empty());
+    }
+
+    #[test]
     fn distances_increase_and_are_haversine_metres() {
         let shelters: Vec<Shelter> = (0..50)
             .map(|i| {
