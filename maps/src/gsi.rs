@@ -1,5 +1,5 @@
 //! Import of shelters from GSI's designated emergency evacuation site data
-//! (国土地理院「指定緊急避難場所データ」, CSV).
+//! (国土地理院「指定緊急避難場所データ」), CSV or GeoJSON.
 //!
 //! GSI publishes one CSV per municipality with this header:
 //!
@@ -23,6 +23,10 @@
 //! agrees with WGS 84 to well under a metre. Shelters get ids 1, 2, ... in row order
 //! and keep GSI's 共通ID in [`Shelter::gsi_id`]; they are open and not marked
 //! accessible (GSI does not say).
+//!
+//! GSI's GeoJSON has the same headings as property names, with string values, on
+//! Point features; [`import_geojson`] reads it with the same rules, naming the
+//! feature index in errors.
 
 use std::path::Path;
 
@@ -88,99 +92,183 @@ pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Vec<Shelter>, MapsError> {
         find(names).ok_or_else(|| err(1, format!("no column {name:?}")))
     };
 
-    let name_col = need("施設・場所名", &["施設・場所名"])?;
+    need("施設・場所名", &[NAME])?;
     let lat_col = need("緯度", &["緯度"])?;
     let lon_col = need("経度", &["経度"])?;
-    let hazard_cols = Hazard::ALL
-        .iter()
-        .map(|h| {
-            let col = match h {
-                Hazard::Landslide => need(h.gsi_column(), &LANDSLIDE_ALIASES)?,
-                _ => need(h.gsi_column(), &[h.gsi_column()])?,
-            };
-            Ok((*h, col))
-        })
-        .collect::<Result<Vec<_>, MapsError>>()?;
-    let id_col = find(&["共通ID"]);
-    let address_col = find(&["住所"]);
-    let capacity_col = find(&CAPACITY_COLUMNS);
-    let area_col = find(&AREA_COLUMNS);
+    for h in Hazard::ALL {
+        need(h.gsi_column(), hazard_names(h))?;
+    }
 
     let mut shelters = Vec::new();
     let mut record = csv::StringRecord::new();
     while reader.read_record(&mut record).map_err(csv_err)? {
         let line = record.position().map_or(0, |p| p.line());
-        let field = |col: usize| record.get(col).unwrap_or("").trim();
-        let optional = |col: Option<usize>| col.map(field).filter(|v| !v.is_empty());
+        let get = |names: &[&str]| find(names).map(|i| record.get(i).unwrap_or("").trim());
         let number = |col: usize, what: &str| {
-            field(col)
-                .parse::<f64>()
-                .map_err(|_| err(line, format!("{what} {:?} is not a number", field(col))))
+            let v = record.get(col).unwrap_or("").trim();
+            v.parse::<f64>()
+                .map_err(|_| err(line, format!("{what} {v:?} is not a number")))
         };
-
-        let name = field(name_col);
-        if name.is_empty() {
-            return Err(err(line, "施設・場所名 is empty".to_owned()));
-        }
         let location = LonLat::new(number(lon_col, "経度")?, number(lat_col, "緯度")?);
         if !location.is_valid() {
-            return Err(err(
-                line,
-                format!(
-                    "緯度 {} / 経度 {} outside WGS 84",
-                    location.lat, location.lon
-                ),
-            ));
+            let message = format!(
+                "緯度 {} / 経度 {} outside WGS 84",
+                location.lat, location.lon
+            );
+            return Err(err(line, message));
         }
-        let mut hazards = HazardSet::EMPTY;
-        for (hazard, col) in &hazard_cols {
-            if flag(field(*col)).ok_or_else(|| {
-                err(
-                    line,
-                    format!(
-                        "{} flag {:?} is neither 1 nor empty",
-                        hazard.gsi_column(),
-                        field(*col)
-                    ),
-                )
-            })? {
-                hazards.insert(*hazard);
-            }
-        }
-        let floor_area_m2 = match optional(area_col) {
-            Some(v) => match v.parse::<f64>() {
-                Ok(a) if a.is_finite() && a >= 0.0 => Some(a),
-                _ => {
-                    return Err(err(
-                        line,
-                        format!("floor area {v:?} is not a non-negative number"),
-                    ));
-                }
-            },
-            None => None,
-        };
-        let capacity = match optional(capacity_col) {
-            Some(v) => v
-                .parse::<u32>()
-                .map_err(|_| err(line, format!("capacity {v:?} is not a whole number")))?,
-            None => floor_area_m2.map_or(0, capacity_from_floor_area),
-        };
         let id =
-            u32::try_from(shelters.len() + 1).map_err(|_| err(line, "too many rows".to_owned()))?;
-        shelters.push(Shelter {
-            id,
-            name: name.to_owned(),
-            address: optional(address_col).map(str::to_owned),
-            location,
-            capacity,
-            floor_area_m2,
-            hazards,
-            accessible: false,
-            open: true,
-            gsi_id: optional(id_col).map(str::to_owned),
-        });
+            u32::try_from(shelters.len() + 1).map_err(|_| err(line, "too many rows".into()))?;
+        shelters.push(site(&get, id, location).map_err(|m| err(line, m))?);
     }
     Ok(shelters)
+}
+
+/// Reads shelters from a GSI designated-site GeoJSON file: Point features whose
+/// properties carry the same headings as the CSV (`施設・場所名`, `共通ID`, `住所`, the
+/// eight hazard flags as `"1"` or `""`, ...). A missing hazard property counts as not
+/// designated.
+pub fn import_geojson(path: impl AsRef<Path>) -> Result<Vec<Shelter>, MapsError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| MapsError::Io {
+        path: path.to_owned(),
+        action: "read",
+        source,
+    })?;
+    parse_geojson(&bytes, &path.display().to_string())
+}
+
+/// Reads shelters from the bytes of a GSI designated-site GeoJSON; `file` names the
+/// source in errors.
+pub fn parse_geojson(bytes: &[u8], file: &str) -> Result<Vec<Shelter>, MapsError> {
+    #[derive(serde::Deserialize)]
+    struct Collection {
+        features: Vec<Feature>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Feature {
+        geometry: Option<Geometry>,
+        #[serde(default)]
+        properties: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Geometry {
+        #[serde(rename = "type")]
+        kind: String,
+        coordinates: serde_json::Value,
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let collection: Collection =
+        serde_json::from_slice(bytes).map_err(|e| MapsError::from_json(file, &e))?;
+    let mut shelters = Vec::with_capacity(collection.features.len());
+    for (index, f) in collection.features.into_iter().enumerate() {
+        let err = |message: String| MapsError::Feature {
+            file: file.to_owned(),
+            index,
+            message,
+        };
+        let location = match &f.geometry {
+            Some(Geometry { kind, coordinates }) if kind == "Point" => {
+                match coordinates.as_array().map(Vec::as_slice) {
+                    Some([lon, lat, ..]) => match (lon.as_f64(), lat.as_f64()) {
+                        (Some(lon), Some(lat)) => LonLat::new(lon, lat),
+                        _ => return Err(err("coordinates are not numbers".into())),
+                    },
+                    _ => return Err(err("a Point needs [longitude, latitude]".into())),
+                }
+            }
+            _ => return Err(err("a site needs a Point geometry".into())),
+        };
+        if !location.is_valid() {
+            return Err(err(format!(
+                "position [{}, {}] outside WGS 84",
+                location.lon, location.lat
+            )));
+        }
+        let props = f.properties.unwrap_or_default();
+        let text: Vec<(&str, String)> = props
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s.trim().to_owned(),
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (k.trim(), v)
+            })
+            .collect();
+        let get = |names: &[&str]| {
+            text.iter()
+                .find(|(k, _)| names.contains(k))
+                .map(|(_, v)| v.as_str())
+        };
+        let id = u32::try_from(index + 1).map_err(|_| err("too many features".into()))?;
+        shelters.push(site(&get, id, location).map_err(err)?);
+    }
+    Ok(shelters)
+}
+
+const NAME: &str = "施設・場所名";
+
+fn hazard_names(h: Hazard) -> &'static [&'static str] {
+    match h {
+        Hazard::Landslide => &LANDSLIDE_ALIASES,
+        Hazard::Flood => &["洪水"],
+        Hazard::StormSurge => &["高潮"],
+        Hazard::Earthquake => &["地震"],
+        Hazard::Tsunami => &["津波"],
+        Hazard::LargeFire => &["大規模な火事"],
+        Hazard::InlandFlood => &["内水氾濫"],
+        Hazard::Volcano => &["火山現象"],
+    }
+}
+
+/// One site from its fields, looked up by heading (`None`: no such column).
+fn site<'a>(
+    get: &dyn Fn(&[&str]) -> Option<&'a str>,
+    id: u32,
+    location: LonLat,
+) -> Result<Shelter, String> {
+    let optional = |names: &[&str]| get(names).filter(|v| !v.is_empty());
+    let name = optional(&[NAME]).ok_or("施設・場所名 is empty")?;
+    let mut hazards = HazardSet::EMPTY;
+    for hazard in Hazard::ALL {
+        let value = get(hazard_names(hazard)).unwrap_or("");
+        let designated = flag(value).ok_or_else(|| {
+            format!(
+                "{} flag {value:?} is neither 1 nor empty",
+                hazard.gsi_column()
+            )
+        })?;
+        if designated {
+            hazards.insert(hazard);
+        }
+    }
+    let floor_area_m2 = match optional(&AREA_COLUMNS) {
+        Some(v) => match v.parse::<f64>() {
+            Ok(a) if a.is_finite() && a >= 0.0 => Some(a),
+            _ => return Err(format!("floor area {v:?} is not a non-negative number")),
+        },
+        None => None,
+    };
+    let capacity = match optional(&CAPACITY_COLUMNS) {
+        Some(v) => v
+            .parse::<u32>()
+            .map_err(|_| format!("capacity {v:?} is not a whole number"))?,
+        None => floor_area_m2.map_or(0, capacity_from_floor_area),
+    };
+    Ok(Shelter {
+        id,
+        name: name.to_owned(),
+        address: optional(&["住所"]).map(str::to_owned),
+        location,
+        capacity,
+        floor_area_m2,
+        hazards,
+        accessible: false,
+        open: true,
+        gsi_id: optional(&["共通ID"]).map(str::to_owned),
+    })
 }
 
 /// A hazard flag: GSI writes `1` or nothing; some re-published copies use circles.

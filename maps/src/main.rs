@@ -41,10 +41,11 @@ enum Command {
         /// The town GeoJSON file.
         path: PathBuf,
     },
-    /// Read shelters from a GSI designated-site CSV and write them as a town file,
-    /// replacing the shelters of --town if given.
+    /// Read shelters from a GSI designated-site CSV (or GeoJSON, by its .geojson or
+    /// .json extension) and write them as a town file, replacing the shelters of
+    /// --town if given.
     ImportGsi {
-        /// The GSI CSV file.
+        /// The GSI CSV or GeoJSON file.
         csv: PathBuf,
         /// A town whose households and zones to keep.
         #[arg(long)]
@@ -113,7 +114,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             town,
             out: path,
         } => {
-            let shelters = gsi::import_csv(&csv)?;
+            let geojson = csv.extension().is_some_and(|e| {
+                e.eq_ignore_ascii_case("geojson") || e.eq_ignore_ascii_case("json")
+            });
+            let shelters = if geojson {
+                gsi::import_geojson(&csv)?
+            } else {
+                gsi::import_csv(&csv)?
+            };
             let mut town = match town {
                 Some(p) => Town::load(&p)?,
                 None => Town::default(),

@@ -214,6 +214,26 @@ fn gsi_import_then_nearest_tsunami_shelter() {
 }
 
 #[test]
+fn gsi_geojson_import_by_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("gsi.geojson");
+    let input = fixture("shiomihama_2.geojson");
+    let out = run(&[
+        "import-gsi",
+        input.to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "shelters: 3\n");
+    assert_eq!(evac_maps::Town::load(&out_path).unwrap().shelters.len(), 3);
+}
+
+#[test]
 fn malformed_gsi_csv_fails_with_one_line_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("x.geojson");

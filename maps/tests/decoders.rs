@@ -85,6 +85,26 @@ proptest! {
     }
 
     #[test]
+    fn mutated_gsi_geojson_never_panics_and_errors_carry_a_location(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6)
+    ) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gsi/shiomihama_2.geojson");
+        let mut bytes = std::fs::read(path).unwrap_or_default();
+        for (at, byte, op) in edits {
+            let i = at.index(bytes.len() + 1);
+            match op {
+                0 if i < bytes.len() => bytes[i] = byte,
+                1 => bytes.insert(i, byte),
+                _ if i < bytes.len() => { bytes.remove(i); }
+                _ => {}
+            }
+        }
+        if let Err(e) = gsi::parse_geojson(&bytes, "fuzz.geojson") {
+            prop_assert!(has_location(&e), "{e:?}");
+        }
+    }
+
+    #[test]
     fn save_then_load_gives_the_same_town(town in town()) {
         let text = town.to_geojson_string();
         let back = Town::from_geojson_str(&text);

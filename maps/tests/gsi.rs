@@ -54,3 +54,59 @@ fn a_missing_file_is_an_io_error_naming_it() {
     assert!(matches!(e, MapsError::Io { .. }));
     assert!(e.to_string().contains("no_such.csv: cannot read"), "{e}");
 }
+
+#[test]
+fn the_geojson_fixture_gives_the_same_sites_as_the_csv() {
+    let from_json = gsi::import_geojson(fixture("shiomihama_2.geojson")).unwrap();
+    let from_csv = gsi::import_csv(fixture("shiomihama_2.csv")).unwrap();
+    assert_eq!(from_json.len(), 3);
+    for (j, want) in from_json
+        .iter()
+        .zip([&from_csv[0], &from_csv[1], &from_csv[3]])
+    {
+        assert_eq!(
+            (&j.name, &j.gsi_id, &j.address, j.location, j.hazards),
+            (
+                &want.name,
+                &want.gsi_id,
+                &want.address,
+                want.location,
+                want.hazards
+            )
+        );
+    }
+}
+
+#[test]
+fn gsi_geojson_errors_name_the_feature() {
+    let text = std::fs::read_to_string(fixture("shiomihama_2.geojson")).unwrap();
+    let cases = [
+        (
+            text.replacen("\"津波\": \"1\"", "\"津波\": \"yes\"", 1),
+            "feature 1: 津波 flag \"yes\"",
+        ),
+        (
+            text.replacen("\"Point\"", "\"Polygon\"", 1),
+            "feature 0: a site needs a Point geometry",
+        ),
+        (
+            text.replacen("\"汐見台高台公園\"", "\"\"", 1),
+            "feature 1: 施設・場所名 is empty",
+        ),
+        (
+            text.replacen("141.9345", "341.9345", 1),
+            "feature 1: position [341.9345, 39.655] outside WGS 84",
+        ),
+    ];
+    for (bad, want) in cases {
+        let e = gsi::parse_geojson(bad.as_bytes(), "g.geojson")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e.split_once(": ").unwrap().0, "g.geojson", "{e}");
+        assert!(e.contains(want), "{e} / {want}");
+    }
+    let e = gsi::parse_geojson(&text.as_bytes()[..100], "g.geojson")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("g.geojson:"), "{e}");
+}
