@@ -87,16 +87,14 @@ pub(crate) fn parse(bytes: &[u8], file: &str) -> Result<Town, MapsError> {
 }
 
 /// Writes the town as a FeatureCollection, one feature a line.
+///
+/// Each feature also gets a top-level `"id"`, its 1-based position in the file:
+/// `properties.id` repeats across kinds (household 1, shelter 1, zone 1), and GDAL,
+/// hence QGIS, would otherwise take it as the feature id and find duplicates.
 pub(crate) fn write<W: Write>(town: &Town, mut w: W) -> io::Result<()> {
     w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")?;
-    let mut first = true;
-    let mut sep = |w: &mut W| -> io::Result<()> {
-        w.write_all(if first { b"\n" } else { b",\n" })?;
-        first = false;
-        Ok(())
-    };
+    let mut n = 0u64;
     for s in &town.shelters {
-        sep(&mut w)?;
         let props = ShelterProps {
             kind: "shelter",
             id: s.id,
@@ -109,34 +107,18 @@ pub(crate) fn write<W: Write>(town: &Town, mut w: W) -> io::Result<()> {
             open: s.open,
             gsi_id: s.gsi_id.as_deref(),
         };
-        serde_json::to_writer(
-            &mut w,
-            &OutFeature {
-                kind: "Feature",
-                geometry: point(s.location),
-                properties: props,
-            },
-        )?;
+        feature(&mut w, &mut n, point(s.location), props)?;
     }
     for z in &town.zones {
-        sep(&mut w)?;
         let props = ZoneProps {
             kind: "zone",
             id: z.id,
             hazard: z.hazard,
             name: &z.name,
         };
-        serde_json::to_writer(
-            &mut w,
-            &OutFeature {
-                kind: "Feature",
-                geometry: area(&z.area),
-                properties: props,
-            },
-        )?;
+        feature(&mut w, &mut n, area(&z.area), props)?;
     }
     for h in &town.households {
-        sep(&mut w)?;
         let props = HouseholdProps {
             kind: "household",
             id: h.id,
@@ -144,14 +126,7 @@ pub(crate) fn write<W: Write>(town: &Town, mut w: W) -> io::Result<()> {
             language: h.language,
             members: &h.members,
         };
-        serde_json::to_writer(
-            &mut w,
-            &OutFeature {
-                kind: "Feature",
-                geometry: point(h.location),
-                properties: props,
-            },
-        )?;
+        feature(&mut w, &mut n, point(h.location), props)?;
     }
     w.write_all(b"\n]}\n")?;
     w.flush()
@@ -163,8 +138,30 @@ pub(crate) fn write<W: Write>(town: &Town, mut w: W) -> io::Result<()> {
 struct OutFeature<P> {
     #[serde(rename = "type")]
     kind: &'static str,
+    id: u64,
     geometry: OutGeometry,
     properties: P,
+}
+
+/// Writes feature number `n + 1` (and the separator before it).
+fn feature<W: Write, P: Serialize>(
+    w: &mut W,
+    n: &mut u64,
+    geometry: OutGeometry,
+    properties: P,
+) -> io::Result<()> {
+    w.write_all(if *n == 0 { b"\n" } else { b",\n" })?;
+    *n += 1;
+    serde_json::to_writer(
+        &mut *w,
+        &OutFeature {
+            kind: "Feature",
+            id: *n,
+            geometry,
+            properties,
+        },
+    )?;
+    Ok(())
 }
 
 #[derive(Serialize)]

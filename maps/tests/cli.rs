@@ -80,6 +80,8 @@ assert fc["type"] == "FeatureCollection", fc["type"]
 kinds = {}
 for i, f in enumerate(fc["features"]):
     assert f["type"] == "Feature", i
+    # A file-wide feature id, so GDAL/QGIS do not take the per-kind properties.id.
+    assert f["id"] == i + 1, (i, f.get("id"))
     g = f["geometry"]
     assert isinstance(g, dict) and g["type"] in ("Point", "Polygon", "MultiPolygon"), i
     p = f["properties"]
