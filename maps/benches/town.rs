@@ -41,7 +41,42 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (out, start.elapsed())
 }
 
+/// Runs one loader on `path` in this (child) process and prints its peak RSS, so
+/// each loader's memory is measured from a clean heap.
+fn child(kind: &str, path: &str) {
+    match kind {
+        "typed" => drop(black_box(Town::load(path).unwrap())),
+        "value" => {
+            let raw = std::fs::read(path).unwrap();
+            drop(black_box(
+                serde_json::from_slice::<serde_json::Value>(&raw).unwrap(),
+            ));
+        }
+        _ => {
+            let text = std::fs::read_to_string(path).unwrap();
+            drop(black_box(text.parse::<geojson::GeoJson>().unwrap()));
+        }
+    }
+    println!("{:.0}", peak_rss_mib());
+}
+
+/// Peak RSS in MiB of loading `path` with `kind` in a fresh process.
+fn peak_rss_of(kind: &str, path: &std::path::Path) -> String {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(
+            "EVAC_MAPS_BENCH_CHILD",
+            format!("{kind}:{}", path.display()),
+        )
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("EVAC_MAPS_BENCH_CHILD") {
+        let (kind, path) = spec.split_once(':').unwrap();
+        return child(kind, path);
+    }
     let households: u32 = std::env::var("EVAC_MAPS_BENCH_HOUSEHOLDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -84,43 +119,42 @@ fn town_io(households: u32) {
     // Three runs of each loader, interleaved so they share the machine's state; medians.
     let raw = std::fs::read(&path).unwrap();
     let (mut typed, mut value, mut geo) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut rss_typed, mut rss_value, mut rss_geo) = (0f64, 0f64, 0f64);
     for _ in 0..3 {
-        reset_peak_rss();
         let (t, d) = timed(|| Town::load(&path).unwrap());
         assert_eq!(t.households.len(), households as usize);
         drop(black_box(t));
         typed.push(d);
-        rss_typed = rss_typed.max(peak_rss_mib());
 
-        reset_peak_rss();
         let (v, d) = timed(|| serde_json::from_slice::<serde_json::Value>(&raw).unwrap());
         drop(black_box(v));
         value.push(d);
-        rss_value = rss_value.max(peak_rss_mib());
 
-        reset_peak_rss();
         let (fc, d) = timed(|| {
             let text = std::str::from_utf8(&raw).unwrap();
             text.parse::<geojson::GeoJson>().unwrap()
         });
         drop(black_box(fc));
         geo.push(d);
-        rss_geo = rss_geo.max(peak_rss_mib());
     }
+    drop(raw);
+    let (rss_typed, rss_value, rss_geo) = (
+        peak_rss_of("typed", &path),
+        peak_rss_of("value", &path),
+        peak_rss_of("geojson", &path),
+    );
     let (typed, value, geo) = (median(typed), median(value), median(geo));
     println!(
-        "load, typed (Town::load, read file + parse + checks): median {:.2} s ({:.0} MB/s), peak RSS {rss_typed:.0} MiB",
+        "load, typed (Town::load, read file + parse + checks): median {:.2} s ({:.0} MB/s), peak RSS {rss_typed} MiB (own process)",
         typed.as_secs_f64(),
         mb / typed.as_secs_f64()
     );
     println!(
-        "load, generic serde_json::Value tree (parse only, bytes already read): median {:.2} s, peak RSS {rss_value:.0} MiB; typed is {:.2}x faster",
+        "load, generic serde_json::Value tree (parse only, bytes already read): median {:.2} s, peak RSS {rss_value} MiB (own process, file read included); typed is {:.2}x faster",
         value.as_secs_f64(),
         value.as_secs_f64() / typed.as_secs_f64()
     );
     println!(
-        "load, geojson crate GeoJson tree (parse only): median {:.2} s, peak RSS {rss_geo:.0} MiB; typed is {:.2}x faster",
+        "load, geojson crate GeoJson tree (parse only): median {:.2} s, peak RSS {rss_geo} MiB (own process, file read included); typed is {:.2}x faster",
         geo.as_secs_f64(),
         geo.as_secs_f64() / typed.as_secs_f64()
     );
