@@ -76,6 +76,8 @@ enum Command {
     },
 }
 
+use evac_maps::generate::MAX_HOUSEHOLDS;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
@@ -96,6 +98,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             seed,
             out: dir,
         } => {
+            anyhow::ensure!(
+                households <= MAX_HOUSEHOLDS,
+                "--households {households} is more than {MAX_HOUSEHOLDS}, the most this generates"
+            );
+            anyhow::ensure!(
+                shelters <= MAX_HOUSEHOLDS,
+                "--shelters {shelters} is more than {MAX_HOUSEHOLDS}, the most this generates"
+            );
             let town = generate(&GenerateParams {
                 households,
                 shelters,

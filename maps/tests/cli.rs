@@ -216,6 +216,24 @@ fn gsi_import_then_nearest_tsunami_shelter() {
 }
 
 #[test]
+fn an_absurd_town_size_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "generate",
+        "--households",
+        "4000000000",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let e = one_line_error(&out);
+    assert!(
+        e.contains("--households 4000000000 is more than 10000000"),
+        "{e}"
+    );
+    assert!(!dir.path().join("town.geojson").exists());
+}
+
+#[test]
 fn gsi_geojson_import_by_extension() {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("gsi.geojson");
