@@ -358,14 +358,27 @@ fn record_len(r: &OverlayRecord, delta: u32) -> usize {
 
 /// Encodes `batch` and appends HQ's signature: the body of one overlay section.
 pub fn sign_section(batch: &OverlayBatch, hq: &SecretKey) -> Result<Vec<u8>, OverlayError> {
-    let mut body = batch.encode()?;
-    let sig = hq.sign_bytes(SIGN_DOMAIN, &body);
-    body.extend_from_slice(&sig);
-    Ok(body)
+    Ok(append_signature(batch.encode()?, SIGN_DOMAIN, hq))
 }
 
 /// Checks HQ's signature on a section body, then decodes it.
 pub fn open_section(body: &[u8], hq: &PublicKey) -> Result<OverlayBatch, OverlayError> {
+    OverlayBatch::decode(verified_payload(body, SIGN_DOMAIN, hq)?)
+}
+
+/// Appends the signature of `key` over `bytes` under `domain`: a signed on-air body.
+pub(crate) fn append_signature(mut bytes: Vec<u8>, domain: &str, key: &SecretKey) -> Vec<u8> {
+    let sig = key.sign_bytes(domain, &bytes);
+    bytes.extend_from_slice(&sig);
+    bytes
+}
+
+/// The payload of a signed on-air body, once the trailing signature verifies.
+pub(crate) fn verified_payload<'a>(
+    body: &'a [u8],
+    domain: &str,
+    key: &PublicKey,
+) -> Result<&'a [u8], OverlayError> {
     let split = body
         .len()
         .checked_sub(SIGNATURE_LEN)
@@ -376,9 +389,9 @@ pub fn open_section(body: &[u8], hq: &PublicKey) -> Result<OverlayBatch, Overlay
     let (bytes, sig) = body.split_at(split);
     let mut s = [0u8; SIGNATURE_LEN];
     s.copy_from_slice(sig);
-    hq.verify_bytes(SIGN_DOMAIN, bytes, &s)
+    key.verify_bytes(domain, bytes, &s)
         .map_err(|_| OverlayError::BadSignature)?;
-    OverlayBatch::decode(bytes)
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ use crate::error::OverlayError;
 use crate::hazard::AlertLevel;
 use crate::messages::alert::Alert;
 use crate::messages::order::MessageKind;
-use crate::overlay::SIGNATURE_LEN;
+use crate::overlay::{append_signature, verified_payload};
 use crate::sign::{PublicKey, SecretKey};
 use crate::varint::{self, Reader};
 
@@ -216,27 +216,12 @@ fn text(r: &mut Reader<'_>, field: &'static str) -> Result<String, OverlayError>
 
 /// Encodes `t` and appends the broadcaster's signature.
 pub fn sign_ticker(t: &Ticker, key: &SecretKey) -> Result<Vec<u8>, OverlayError> {
-    let mut body = t.encode()?;
-    let sig = key.sign_bytes(SIGN_DOMAIN, &body);
-    body.extend_from_slice(&sig);
-    Ok(body)
+    Ok(append_signature(t.encode()?, SIGN_DOMAIN, key))
 }
 
 /// Checks the broadcaster's signature on a ticker body, then decodes it.
 pub fn open_ticker(body: &[u8], key: &PublicKey) -> Result<Ticker, OverlayError> {
-    let split = body
-        .len()
-        .checked_sub(SIGNATURE_LEN)
-        .ok_or(OverlayError::Truncated {
-            offset: body.len(),
-            field: "signature",
-        })?;
-    let (bytes, sig) = body.split_at(split);
-    let mut s = [0u8; SIGNATURE_LEN];
-    s.copy_from_slice(sig);
-    key.verify_bytes(SIGN_DOMAIN, bytes, &s)
-        .map_err(|_| OverlayError::BadSignature)?;
-    Ticker::decode(bytes)
+    Ticker::decode(verified_payload(body, SIGN_DOMAIN, key)?)
 }
 
 #[cfg(test)]
