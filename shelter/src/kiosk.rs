@@ -1,16 +1,22 @@
 //! The door screen: who was recognised, in or out, household members present out of total,
-//! and a flag in plain words, in Japanese and English, in large type.
+//! and a flag in plain words, in Japanese and English.
+//!
+//! The headline ("IN", "OUT", "TAP AGAIN", "TAP CARD") is drawn in block letters with
+//! `tui-big-text` so a resident can read it from a few metres; Japanese stays normal size
+//! (a terminal cell cannot enlarge kanji) but bold, right under it. On a small terminal the
+//! headline shrinks to the largest size at which it and the lines under it fit whole, down
+//! to normal-size text; no size, down to 0x0, panics.
 //!
 //! [`KioskState`] holds no ratatui types; [`render`] draws it.
 
+use crate::node::TapReport;
 use evac_protocol::{EventKind, Flag};
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Layout};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
-
-use crate::node::TapReport;
+use tui_big_text::{BigText, PixelSize};
 
 /// What the door screen shows.
 #[derive(Clone, Debug, Default)]
@@ -53,186 +59,442 @@ pub fn flag_words(f: Flag) -> (&'static str, &'static str) {
     }
 }
 
-/// The headline for a result: (Japanese, English, colour).
-fn headline(r: &TapReport) -> (String, String, Color) {
+/// The headline of a screen: the big English word, the Japanese sentence under it, an
+/// English sentence (idle only) and the colour.
+struct Headline {
+    big: &'static str,
+    ja: &'static str,
+    en: Option<&'static str>,
+    colour: Color,
+}
+
+const IDLE: Headline = Headline {
+    big: "TAP CARD",
+    ja: "カードをタッチしてください",
+    en: Some("Please tap your My Number Card"),
+    colour: Color::White,
+};
+
+fn headline(r: Option<&TapReport>) -> Headline {
+    let Some(r) = r else { return IDLE };
     match (r.result, r.kind) {
-        ("error", _) | ("refused", _) => (
-            "もう一度タッチしてください".into(),
-            "Please tap again".into(),
-            Color::Red,
-        ),
-        (_, Some(EventKind::CheckOut)) => {
-            ("退所しました".into(), "Checked OUT".into(), Color::Yellow)
-        }
-        (_, Some(_)) => ("入所しました".into(), "Checked IN".into(), Color::Green),
-        _ => ("".into(), "".into(), Color::White),
+        ("error" | "refused", _) => Headline {
+            big: "TAP AGAIN",
+            ja: "もう一度タッチしてください",
+            en: None,
+            colour: Color::Red,
+        },
+        (_, Some(EventKind::CheckOut)) => Headline {
+            big: "OUT",
+            ja: "退所しました",
+            en: None,
+            colour: Color::Yellow,
+        },
+        (_, Some(_)) => Headline {
+            big: "IN",
+            ja: "入所しました",
+            en: None,
+            colour: Color::Green,
+        },
+        (_, None) => IDLE,
     }
+}
+
+/// How big a piece of text is drawn: block letters of some pixel size, or normal text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Size {
+    Big(PixelSize),
+    Normal,
+}
+
+/// Headline sizes, largest first; each is tried until one fits.
+const HEADLINE_SIZES: [Size; 4] = [
+    Size::Big(PixelSize::Full),
+    Size::Big(PixelSize::HalfHeight),
+    Size::Big(PixelSize::Quadrant),
+    Size::Normal,
+];
+/// Sizes of the household figure, largest first, after the headline has its size.
+const FIGURE_SIZES: [Size; 4] = [
+    Size::Big(PixelSize::Full),
+    Size::Big(PixelSize::HalfHeight),
+    Size::Big(PixelSize::Quadrant),
+    Size::Normal,
+];
+
+impl Size {
+    /// (columns, rows) that `text` takes at this size.
+    fn extent(self, text: &str) -> (usize, usize) {
+        let n = text.chars().count();
+        match self {
+            Size::Big(PixelSize::Full) => (n * 8, 8),
+            Size::Big(PixelSize::HalfHeight) => (n * 8, 4),
+            Size::Big(_) => (n * 4, 4),
+            Size::Normal => (n + 2, 1),
+        }
+    }
+}
+
+/// Draws `text` at `size` in `colour`, centred in `area`.
+fn draw_text(frame: &mut Frame, area: Rect, text: &str, size: Size, colour: Color) {
+    let style = Style::default().fg(colour).add_modifier(Modifier::BOLD);
+    match size {
+        Size::Big(pixel_size) => frame.render_widget(
+            BigText::builder()
+                .pixel_size(pixel_size)
+                .style(style)
+                .lines(vec![Line::from(text.to_owned())])
+                .centered()
+                .build(),
+            area,
+        ),
+        Size::Normal => frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                format!(" {text} "),
+                style.add_modifier(Modifier::REVERSED),
+            )))
+            .centered(),
+            area,
+        ),
+    }
+}
+
+/// The body of the screen apart from the headline and the household figure.
+struct Body {
+    /// Japanese headline, the resident, up to the household line.
+    upper: Vec<Line<'static>>,
+    /// Household members present and total, when known.
+    household: Option<(usize, usize)>,
+    /// Day only, repeat, wrong PIN, flags, message.
+    lower: Vec<Line<'static>>,
+}
+
+fn body(s: &KioskState, h: &Headline) -> Body {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let mut upper = vec![Line::from(Span::styled(h.ja, bold.fg(h.colour)))];
+    upper.extend(h.en.map(Line::from));
+    let mut lower = Vec::new();
+    let Some(r) = &s.last else {
+        return Body {
+            upper,
+            household: None,
+            lower,
+        };
+    };
+    upper.push(Line::from(""));
+    let who = match &r.name {
+        Some(n) => format!("{n} さん"),
+        None if r.result == "error" => String::new(),
+        None => "名簿にない方 / not in the register".into(),
+    };
+    if !who.is_empty() {
+        upper.push(Line::from(Span::styled(who, bold.fg(Color::Cyan))));
+    }
+    if r.event.as_ref().is_some_and(|e| e.day_only) {
+        lower.push(Line::from(
+            "車中泊・日中のみ / day only (sleeps in their car)",
+        ));
+    }
+    if r.result == "repeat" {
+        lower.push(Line::from("（同じタッチです / same tap）"));
+    }
+    if let Some(n) = r.pin_tries_left {
+        lower.push(Line::from(format!(
+            "暗証番号が違います（残り{n}回） / wrong PIN ({n} tries left): checked in by card"
+        )));
+    }
+    for f in r.event.iter().flat_map(|e| e.flags.iter()) {
+        let (ja, en) = flag_words(*f);
+        lower.push(Line::from(Span::styled(
+            format!("⚠ {ja} / {en}"),
+            bold.fg(Color::Yellow),
+        )));
+    }
+    if let Some(m) = &r.message {
+        lower.push(Line::from(m.clone()));
+    }
+    Body {
+        upper,
+        household: r.household_present.zip(r.household_total),
+        lower,
+    }
+}
+
+fn para(lines: Vec<Line<'static>>) -> Paragraph<'static> {
+    Paragraph::new(lines).centered().wrap(Wrap { trim: true })
 }
 
 /// Draws the door screen.
 pub fn render(frame: &mut Frame, s: &KioskState) {
     let area = frame.area();
-    let rows = Layout::vertical([
-        Constraint::Length(3),
-        Constraint::Min(8),
-        Constraint::Length(3),
+    // Borders cost six rows; a small screen keeps them for the body text instead.
+    let roomy = area.height >= 16 && area.width >= 20;
+    let bar = if roomy { 3 } else { 1 };
+    let framed = |b: Block<'static>| if roomy { b.borders(Borders::ALL) } else { b };
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Length(bar),
+        Constraint::Fill(1),
+        Constraint::Length(bar),
     ])
-    .split(area);
-    let title = Paragraph::new(Line::from(vec![Span::styled(
+    .areas(area);
+    let title = Paragraph::new(Line::from(Span::styled(
         format!("避難所 Shelter {}", s.shelter),
         Style::default().add_modifier(Modifier::BOLD),
-    )]))
-    .alignment(Alignment::Center)
-    .block(Block::default().borders(Borders::ALL));
-    frame.render_widget(title, rows[0]);
-
-    let mut lines: Vec<Line> = Vec::new();
-    match &s.last {
-        None => {
-            lines.push(Line::from(""));
-            lines.push(big("カードをタッチしてください", Color::White));
-            lines.push(big("Please tap your My Number Card", Color::White));
-        }
-        Some(r) => {
-            let (ja, en, colour) = headline(r);
-            lines.push(Line::from(""));
-            lines.push(big(&ja, colour));
-            lines.push(big(&en, colour));
-            lines.push(Line::from(""));
-            let who = match (&r.name, r.event.as_ref().and_then(|e| e.resident)) {
-                (Some(n), _) => format!("{n} さん"),
-                (None, _) if r.result == "error" => String::new(),
-                (None, _) => "名簿にない方 / not in the register".into(),
-            };
-            if !who.is_empty() {
-                lines.push(big(&who, Color::Cyan));
-            }
-            if let (Some(p), Some(t)) = (r.household_present, r.household_total) {
-                lines.push(big(
-                    &format!("ご家族 {p} / {t} 人 到着   Household {p} of {t} here"),
-                    Color::White,
-                ));
-            }
-            if r.event.as_ref().is_some_and(|e| e.day_only) {
-                lines.push(Line::from(
-                    "車中泊・日中のみ / day only (sleeps in their car)",
-                ));
-            }
-            if r.result == "repeat" {
-                lines.push(Line::from("（同じタッチです / same tap）"));
-            }
-            if let Some(n) = r.pin_tries_left {
-                lines.push(Line::from(format!(
-                    "暗証番号が違います（残り{n}回） / wrong PIN ({n} tries left): checked in by card"
-                )));
-            }
-            for f in r.event.iter().flat_map(|e| e.flags.iter()) {
-                let (ja, en) = flag_words(*f);
-                lines.push(Line::from(Span::styled(
-                    format!("⚠ {ja} / {en}"),
-                    Style::default()
-                        .fg(Color::Yellow)
-                        .add_modifier(Modifier::BOLD),
-                )));
-            }
-            if let Some(m) = &r.message {
-                lines.push(Line::from(m.clone()));
-            }
-        }
-    }
-    let body = Paragraph::new(lines)
-        .alignment(Alignment::Center)
-        .wrap(Wrap { trim: true })
-        .block(Block::default().borders(Borders::ALL));
-    frame.render_widget(body, rows[1]);
-
+    )))
+    .centered()
+    .block(framed(Block::default()));
+    frame.render_widget(title, top);
     let footer = Paragraph::new(format!(
         "在所 present {}   未送信 unsent {}   q: 終了 quit",
         s.present, s.pending
     ))
-    .alignment(Alignment::Center)
-    .block(Block::default().borders(Borders::ALL));
-    frame.render_widget(footer, rows[2]);
-}
+    .centered()
+    .block(framed(Block::default()));
+    frame.render_widget(footer, bottom);
 
-fn big(text: &str, colour: Color) -> Line<'static> {
-    Line::from(Span::styled(
-        text.to_owned(),
-        Style::default()
-            .fg(colour)
-            .add_modifier(Modifier::BOLD | Modifier::REVERSED),
-    ))
+    let outer = framed(Block::default());
+    let inner = outer.inner(middle);
+    frame.render_widget(outer, middle);
+    let h = headline(s.last.as_ref());
+    let b = body(s, &h);
+    let figure = b.household.map(|(p, t)| format!("{p}/{t}"));
+    let label = |big: bool| -> Vec<Line<'static>> {
+        let bold = Style::default().add_modifier(Modifier::BOLD);
+        let text = match b.household {
+            Some(_) if big => "ご家族 到着 / household members present".to_owned(),
+            Some((p, t)) => {
+                format!("ご家族 {p} / {t} 人 到着   household members present {p} / {t}")
+            }
+            None => return vec![],
+        };
+        vec![Line::from(Span::styled(text, bold))]
+    };
+    let (upper, lower) = (para(b.upper), para(b.lower));
+    let rows = |p: &Paragraph| p.line_count(inner.width);
+    let text_rows = rows(&upper) + rows(&lower);
+    let label_rows = [rows(&para(label(false))), rows(&para(label(true)))];
+    // The largest headline at which everything fits whole, then the largest figure.
+    let mut pick = None;
+    'pick: for hs in HEADLINE_SIZES {
+        for fs in FIGURE_SIZES {
+            let (hw, hr) = hs.extent(h.big);
+            let (fw, fr) = match &figure {
+                Some(f) if fs != Size::Normal => fs.extent(f),
+                _ => (0, 0),
+            };
+            let text = text_rows + label_rows[usize::from(fr > 0)];
+            if hw.max(fw) <= usize::from(inner.width) && hr + fr + text <= usize::from(inner.height)
+            {
+                pick = Some((hs, fs, fr));
+                break 'pick;
+            }
+        }
+    }
+    // Nothing fits whole (a tiny screen): normal text, cut at the bottom.
+    let (hs, fs, fr) = pick.unwrap_or((Size::Normal, Size::Normal, 0));
+    let label = para(label(fr > 0));
+    let len = |n: usize| Constraint::Length(u16::try_from(n).unwrap_or(u16::MAX));
+    let [head_area, upper_area, label_area, figure_area, lower_area] = Layout::vertical([
+        len(hs.extent(h.big).1),
+        len(rows(&upper)),
+        len(rows(&label)),
+        len(fr),
+        len(rows(&lower)),
+    ])
+    .flex(Flex::Center)
+    .areas(inner);
+    draw_text(frame, head_area, h.big, hs, h.colour);
+    frame.render_widget(upper, upper_area);
+    frame.render_widget(label, label_area);
+    if let Some(f) = &figure
+        && fr > 0
+    {
+        draw_text(frame, figure_area, f, fs, Color::White);
+    }
+    frame.render_widget(lower, lower_area);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use evac_protocol::{Assurance, CheckEvent, EventId, HouseholdId, ResidentId, ShelterId};
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
+    use ratatui::buffer::Buffer;
 
-    fn screen(s: &KioskState) -> String {
-        let mut t = Terminal::new(TestBackend::new(90, 20)).unwrap();
+    fn draw(s: &KioskState, w: u16, h: u16) -> Buffer {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
         t.draw(|f| render(f, s)).unwrap();
-        let buf = t.backend().buffer().clone();
+        t.backend().buffer().clone()
+    }
+
+    /// The screen as text, each wide character once.
+    fn text(b: &Buffer) -> String {
         let mut out = String::new();
-        for y in 0..buf.area.height {
-            for x in 0..buf.area.width {
-                out.push_str(buf[(x, y)].symbol());
+        for y in 0..b.area.height {
+            let mut skip = false;
+            for x in 0..b.area.width {
+                let sym = b[(x, y)].symbol();
+                if !std::mem::take(&mut skip) {
+                    out.push_str(sym);
+                    skip = Line::from(sym.to_owned()).width() > 1;
+                }
             }
             out.push('\n');
         }
         out
     }
 
-    #[test]
-    fn shows_who_in_or_out_household_and_flags() {
+    fn event(kind: EventKind, resident: Option<u32>, flags: Vec<Flag>) -> CheckEvent {
+        CheckEvent {
+            id: EventId {
+                shelter: ShelterId(3),
+                seq: 1,
+            },
+            at: evac_protocol::Timestamp {
+                wall_ms: 0,
+                logical: 0,
+                node: 3,
+            },
+            kind,
+            card: None,
+            resident: resident.map(ResidentId),
+            household: resident.map(|_| HouseholdId(2)),
+            assurance: if flags.is_empty() {
+                Assurance::CardRead
+            } else {
+                Assurance::Unverified
+            },
+            flags,
+            day_only: false,
+            corrects: None,
+            note: None,
+        }
+    }
+
+    fn tap(result: &'static str, kind: EventKind, present: usize) -> KioskState {
         let report = TapReport {
-            result: "recorded",
-            event: Some(evac_protocol::CheckEvent {
-                id: evac_protocol::EventId {
-                    shelter: evac_protocol::ShelterId(3),
-                    seq: 1,
-                },
-                at: evac_protocol::Timestamp {
-                    wall_ms: 0,
-                    logical: 0,
-                    node: 3,
-                },
-                kind: EventKind::CheckIn,
-                card: None,
-                resident: Some(evac_protocol::ResidentId(1)),
-                household: Some(evac_protocol::HouseholdId(2)),
-                assurance: evac_protocol::Assurance::Unverified,
-                flags: vec![Flag::Expired],
-                day_only: false,
-                corrects: None,
-                note: None,
-            }),
+            result,
+            event: Some(event(kind, Some(1), vec![])),
             seq: Some(1),
-            kind: Some(EventKind::CheckIn),
-            name: Some("Yamada Hanako".into()),
-            household_present: Some(2),
-            household_total: Some(4),
+            kind: Some(kind),
+            name: Some("山田 花子".into()),
+            household_present: Some(present),
+            household_total: Some(3),
             pin_tries_left: None,
             message: None,
         };
-        let s = KioskState {
+        state(Some(report))
+    }
+
+    fn state(last: Option<TapReport>) -> KioskState {
+        KioskState {
             shelter: "3".into(),
-            last: Some(report),
+            last,
             present: 5,
             pending: 1,
-        };
-        let text = screen(&s);
-        for want in [
-            "Checked IN",
-            "Yamada Hanako",
-            "Household 2 of 4 here",
-            "card certificate expired",
-            "present 5",
-        ] {
-            assert!(text.contains(want), "{want:?} missing from\n{text}");
         }
-        let idle = screen(&KioskState::default());
-        assert!(idle.contains("Please tap your My Number Card"), "{idle}");
+    }
+
+    fn error() -> KioskState {
+        state(Some(TapReport::error_message(
+            "the card was removed from the reader during the read; tap again".into(),
+        )))
+    }
+
+    fn flagged() -> KioskState {
+        let e = event(
+            EventKind::CheckIn,
+            None,
+            vec![Flag::Expired, Flag::Unregistered],
+        );
+        let mut r = tap("recorded", EventKind::CheckIn, 1).last.unwrap();
+        (r.event, r.name, r.household_present, r.household_total) = (Some(e), None, None, None);
+        state(Some(r))
+    }
+
+    fn all() -> Vec<(&'static str, KioskState)> {
+        vec![
+            ("idle", state(None)),
+            ("check_in", tap("recorded", EventKind::CheckIn, 2)),
+            ("check_out", tap("recorded", EventKind::CheckOut, 1)),
+            ("repeat", tap("repeat", EventKind::CheckIn, 2)),
+            ("error", error()),
+            ("flagged", flagged()),
+        ]
+    }
+
+    #[test]
+    fn whole_screen_snapshots_at_100x30() {
+        for (name, s) in all() {
+            insta::assert_debug_snapshot!(name, draw(&s, 100, 30));
+        }
+    }
+
+    #[test]
+    fn small_screens_fall_back_to_smaller_type() {
+        for (name, s) in all() {
+            insta::assert_debug_snapshot!(format!("small_40x12_{name}"), draw(&s, 40, 12));
+        }
+        insta::assert_debug_snapshot!("small_24x8_check_in", draw(&all()[1].1, 24, 8));
+    }
+
+    #[test]
+    fn never_panics_at_any_size() {
+        for (name, s) in all() {
+            for (w, h) in [(0, 0), (1, 1), (0, 30), (100, 0), (2, 3), (u16::MAX, 1)] {
+                let b = draw(&s, w, h);
+                assert_eq!((b.area.width, b.area.height), (w, h), "{name}");
+            }
+            for w in [0, 1, 2, 3, 5, 8, 13, 20, 27, 33, 40, 52, 64, 73, 80, 101] {
+                for h in 0..=34 {
+                    draw(&s, w, h);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn japanese_headline_whole_from_30x10_up() {
+        for (name, s) in all() {
+            let ja = headline(s.last.as_ref()).ja;
+            for (w, h) in [(30, 10), (40, 12), (60, 16), (80, 24), (100, 30), (160, 50)] {
+                let screen = text(&draw(&s, w, h));
+                assert!(
+                    screen.contains(ja),
+                    "{name} at {w}x{h}: {ja} not whole in\n{screen}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn headline_in_the_colour_of_the_result() {
+        for (name, s, colour) in [
+            ("idle", state(None), Color::White),
+            ("in", tap("recorded", EventKind::CheckIn, 2), Color::Green),
+            (
+                "out",
+                tap("recorded", EventKind::CheckOut, 1),
+                Color::Yellow,
+            ),
+            ("error", error(), Color::Red),
+        ] {
+            let buf = draw(&s, 100, 30);
+            let b = &buf;
+            let block = |y: u16| {
+                (0..100)
+                    .map(move |x| &b[(x, y)])
+                    .filter(|c| c.symbol() == "█")
+            };
+            // The headline is the top 8 rows of block letters (the household figure is below).
+            let top = (0..30).find(|y| block(*y).count() > 0).unwrap();
+            let cells: Vec<_> = (top..top + 8).flat_map(block).collect();
+            assert!(cells.len() > 20, "{name}: no block letters");
+            assert!(
+                cells.iter().all(|c| c.fg == colour),
+                "{name}: not {colour:?}"
+            );
+        }
     }
 }
