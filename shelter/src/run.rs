@@ -25,6 +25,8 @@ use serde_json::json;
 enum Input {
     Line(String),
     Registry(Vec<u8>),
+    /// The terminal changed size: draw the kiosk again.
+    Redraw,
     Eof,
 }
 
@@ -48,6 +50,14 @@ impl Output {
                     .saturating_sub(shared.acked_through.load(Ordering::Relaxed));
                 let _ = term.draw(|f| evac_shelter::kiosk::render(f, state));
             }
+        }
+    }
+
+    fn redraw(&mut self) {
+        if let Output::Kiosk(k) = self {
+            let (term, state) = &mut **k;
+            let _ = term.autoresize();
+            let _ = term.draw(|f| evac_shelter::kiosk::render(f, state));
         }
     }
 
@@ -217,11 +227,14 @@ fn spawn_keys(tx: Sender<Input>) {
     std::thread::spawn(move || {
         use crossterm::event::{Event, KeyCode, read};
         while let Ok(ev) = read() {
-            if let Event::Key(k) = ev
-                && matches!(k.code, KeyCode::Char('q') | KeyCode::Esc)
-            {
-                let _ = tx.send(Input::Line("quit".into()));
-                return;
+            match ev {
+                Event::Key(k) if matches!(k.code, KeyCode::Char('q') | KeyCode::Esc) => {
+                    let _ = tx.send(Input::Line("quit".into()));
+                    return;
+                }
+                // The main loop has ended: nobody is left to draw for.
+                Event::Resize(..) if tx.send(Input::Redraw).is_err() => return,
+                _ => {}
             }
         }
     });
@@ -254,6 +267,7 @@ fn main_loop(
                 );
             }
             Some(Input::Registry(_)) => {}
+            Some(Input::Redraw) => out.redraw(),
             Some(Input::Line(l)) => match parse(&l) {
                 Ok(None) => {}
                 Err(e) => out.info(json!({"result": "error", "message": e})),
@@ -283,7 +297,7 @@ fn main_loop(
                 Ok(ReaderEvent::Empty) => card_handled = false,
                 Ok(ReaderEvent::Timeout) => {}
                 Err(e) => {
-                    out.info(json!({"result": "error", "message": e.to_string()}));
+                    out.report(&TapReport::error_message(e.to_string()), node, shared);
                     std::thread::sleep(Duration::from_secs(1));
                 }
             }
@@ -313,7 +327,7 @@ fn command(
                         cards.insert(card.clone(), c);
                     }
                     Err(e) => {
-                        out.info(json!({"result": "error", "message": e.to_string()}));
+                        out.report(&TapReport::error_message(e.to_string()), node, shared);
                         return;
                     }
                 }
