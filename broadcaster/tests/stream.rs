@@ -253,4 +253,21 @@ fn bad_input_gives_one_clear_line() {
         .arg(w.path("hq.pub")));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.ts"));
+
+    // A file that is not a transport stream at all is an error, not an empty report.
+    let junk = w.path("junk.ts");
+    std::fs::write(&junk, b"this is not an MPEG transport stream\n".repeat(20)).unwrap();
+    let out = run(Command::new(STB)
+        .arg("--input")
+        .arg(&junk)
+        .args(["--household", "1", "--json", "--key"])
+        .arg(w.path("hq.pub")));
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "printed a report for junk");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("junk.ts") && err.contains("no MPEG transport stream"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }

@@ -138,6 +138,12 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+    if rx.packets() == 0 {
+        anyhow::bail!(
+            "{}: no MPEG transport stream packets (no 0x47 sync every 188 bytes)",
+            cli.input
+        );
+    }
     rx.set_now(now());
     let report = rx.report();
     if cli.json {
