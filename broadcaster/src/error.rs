@@ -32,7 +32,7 @@ pub enum Error {
     #[error("cannot tell the input's bitrate: {0}; give --bitrate")]
     UnknownBitrate(String),
     /// An order or batch could not be turned into overlay sections.
-    #[error("overlay: {0}")]
+    #[error(transparent)]
     Overlay(#[from] evac_protocol::OverlayError),
     /// A plan or orders file that does not parse.
     #[error("orders: {0}")]

@@ -6,15 +6,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum HqError {
     /// A file could not be read or written.
-    #[error("{}: cannot {action}: {source}", path.display())]
+    #[error("{}: cannot {action}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// What we tried ("read", "write", "create").
         action: &'static str,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
+        /// The operating system's error (in the message, so not also a `source()`).
+        cause: std::io::Error,
     },
     /// The configuration file is malformed or inconsistent.
     #[error("config {}: {message}", path.display())]
@@ -25,22 +24,21 @@ pub enum HqError {
         message: String,
     },
     /// A key could not be read.
-    #[error("key: {0}")]
+    #[error(transparent)]
     Key(#[from] evac_protocol::KeyError),
     /// A message could not be signed.
-    #[error("signing: {0}")]
+    #[error(transparent)]
     Sign(#[from] evac_protocol::SignError),
     /// The town could not be loaded.
-    #[error("town: {0}")]
+    #[error(transparent)]
     Town(#[from] evac_maps::MapsError),
     /// The SQLite store failed.
-    #[error("store {}: {source}", path.display())]
+    #[error("store {}: {cause}", path.display())]
     Store {
         /// The database file.
         path: PathBuf,
-        /// SQLite's error.
-        #[source]
-        source: rusqlite::Error,
+        /// SQLite's error (in the message, so not also a `source()`).
+        cause: rusqlite::Error,
     },
     /// A hazard file is malformed.
     #[error("hazard {file}: {message}")]
@@ -82,10 +80,10 @@ impl HqError {
         action: &'static str,
     ) -> impl FnOnce(std::io::Error) -> HqError {
         let path = path.into();
-        move |source| HqError::Io {
+        move |cause| HqError::Io {
             path,
             action,
-            source,
+            cause,
         }
     }
 }

@@ -151,9 +151,9 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(HqError::io(dir, "create"))?;
         }
-        let conn = Connection::open(path).map_err(|source| HqError::Store {
+        let conn = Connection::open(path).map_err(|cause| HqError::Store {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         let mut store = Store {
             conn,
@@ -167,9 +167,9 @@ impl Store {
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> HqError + use<> {
         let path = self.path.clone();
-        move |source| HqError::Store {
+        move |cause| HqError::Store {
             path: path.clone(),
-            source,
+            cause,
         }
     }
 

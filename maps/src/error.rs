@@ -6,15 +6,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum MapsError {
     /// A file could not be read or written.
-    #[error("{}: cannot {action}: {source}", path.display())]
+    #[error("{}: cannot {action}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// "read" or "write".
         action: &'static str,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
+        /// The operating system's error (in the message, so not also a `source()`).
+        cause: std::io::Error,
     },
     /// A GeoJSON file is malformed JSON or has a feature we cannot use; `line` and
     /// `column` (1-based) point at or just after the fault.

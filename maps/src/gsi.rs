@@ -43,10 +43,10 @@ const AREA_COLUMNS: [&str; 4] = ["面積", "床面積", "面積(㎡)", "floor_ar
 /// Reads shelters from a GSI designated-site CSV file.
 pub fn import_csv(path: impl AsRef<Path>) -> Result<Vec<Shelter>, MapsError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| MapsError::Io {
+    let bytes = std::fs::read(path).map_err(|cause| MapsError::Io {
         path: path.to_owned(),
         action: "read",
-        source,
+        cause,
     })?;
     parse_csv(&bytes, &path.display().to_string())
 }
@@ -130,10 +130,10 @@ pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Vec<Shelter>, MapsError> {
 /// designated.
 pub fn import_geojson(path: impl AsRef<Path>) -> Result<Vec<Shelter>, MapsError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| MapsError::Io {
+    let bytes = std::fs::read(path).map_err(|cause| MapsError::Io {
         path: path.to_owned(),
         action: "read",
-        source,
+        cause,
     })?;
     parse_geojson(&bytes, &path.display().to_string())
 }

@@ -46,10 +46,10 @@ impl Town {
     /// Loads a town from a GeoJSON file (see the crate docs for the format).
     pub fn load(path: impl AsRef<Path>) -> Result<Town, MapsError> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|source| MapsError::Io {
+        let bytes = fs::read(path).map_err(|cause| MapsError::Io {
             path: path.to_owned(),
             action: "read",
-            source,
+            cause,
         })?;
         geojson_io::parse(&bytes, &path.display().to_string())
     }
@@ -77,10 +77,10 @@ impl Town {
     /// it, then renamed, so a reader never sees half a file).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), MapsError> {
         let path = path.as_ref();
-        let io_err = |source| MapsError::Io {
+        let io_err = |cause| MapsError::Io {
             path: path.to_owned(),
             action: "write",
-            source,
+            cause,
         };
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
