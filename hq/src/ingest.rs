@@ -5,6 +5,7 @@
 use evac_protocol::{CheckEvent, EventBatch, ShelterId, Signed, shelter_signer};
 
 use crate::keys::KeyRing;
+use crate::verify;
 
 /// The outcome of checking one batch.
 #[derive(Debug, Default)]
@@ -53,7 +54,7 @@ pub fn check<'a>(topic_shelter: ShelterId, batch: &'a EventBatch, keys: &KeyRing
         }
     }
     // One batch verification for the common case; one by one only to find the culprits.
-    let all_good = key.verify_batch(&candidates).is_ok();
+    let all_good = verify::all_signed_by(key, &candidates);
     for env in candidates {
         let body = if all_good {
             env.body_unverified()

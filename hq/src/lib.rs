@@ -38,6 +38,7 @@ pub mod notice;
 pub mod service;
 pub mod status;
 pub mod store;
+pub mod verify;
 
 pub use crate::core::{Hq, Outgoing};
 pub use config::Config;
