@@ -142,6 +142,11 @@ impl Hq {
         Ok(hq)
     }
 
+    /// The trusted keys (for checking event batches on another thread).
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
     /// The town served.
     pub fn town_id(&self) -> &TownId {
         &self.town_id
@@ -200,15 +205,20 @@ impl Hq {
         payload: &[u8],
         now_ms: u64,
     ) -> Result<Vec<Outgoing>, HqError> {
+        let checked = ingest::check_payload(shelter, payload, &self.keys);
+        self.on_checked(shelter, checked, now_ms)
+    }
+
+    /// An event batch of `shelter` already checked by [`ingest::check_payload`] (perhaps on
+    /// another thread, see [`ingest::Checker`]): records the rejections, stores the accepted
+    /// events and returns the ack, made after the commit.
+    pub fn on_checked(
+        &mut self,
+        shelter: ShelterId,
+        checked: ingest::Checked,
+        now_ms: u64,
+    ) -> Result<Vec<Outgoing>, HqError> {
         let topic = Topic::ShelterEvents(self.town_id.clone(), shelter).to_string();
-        let batch = match ingest::parse_batch(payload) {
-            Ok(b) => b,
-            Err(reason) => {
-                self.reject(now_ms, &topic, &reason);
-                return Ok(vec![]);
-            }
-        };
-        let checked = ingest::check(shelter, &batch, &self.keys);
         for reason in &checked.rejected {
             self.reject(now_ms, &topic, reason);
         }
@@ -219,7 +229,7 @@ impl Hq {
                 vec![]
             });
         }
-        let pairs: Vec<_> = checked.accepted.iter().map(|(s, e)| (*s, e)).collect();
+        let pairs: Vec<_> = checked.accepted.iter().map(|(s, e)| (s, e)).collect();
         let fresh = self.store.insert_events(&pairs, now_ms)?;
         let mut newest = None;
         for ((_, e), new) in checked.accepted.iter().zip(fresh) {

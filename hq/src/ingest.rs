@@ -1,17 +1,24 @@
 //! Checking a shelter's event batch before anything of it is stored: the batch must come on
 //! the shelter's own topic, and each event must be signed by that shelter's key, name that
 //! shelter as signer and carry an id of that shelter. No I/O here.
+//!
+//! Checking needs only the keys, so [`Checker`] does it on a thread of its own: the signatures
+//! of the next batch are checked while the store commits this one.
+
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
 
 use evac_protocol::{CheckEvent, EventBatch, ShelterId, Signed, shelter_signer};
+use tokio::sync::mpsc;
 
 use crate::keys::KeyRing;
 use crate::verify;
 
-/// The outcome of checking one batch.
+/// The outcome of checking one batch; owns the accepted events.
 #[derive(Debug, Default)]
-pub struct Checked<'a> {
+pub struct Checked {
     /// Events that passed every check, with their envelopes.
-    pub accepted: Vec<(&'a Signed<CheckEvent>, CheckEvent)>,
+    pub accepted: Vec<(Signed<CheckEvent>, CheckEvent)>,
     /// Why each refused event (or the whole batch) was refused.
     pub rejected: Vec<String>,
 }
@@ -26,8 +33,20 @@ pub fn parse_batch(payload: &[u8]) -> Result<EventBatch, String> {
     Ok(batch)
 }
 
+/// Parses and checks a payload that arrived on `.../shelter/{topic_shelter}/events`; a payload
+/// that does not parse is one rejection.
+pub fn check_payload(topic_shelter: ShelterId, payload: &[u8], keys: &KeyRing) -> Checked {
+    match parse_batch(payload) {
+        Ok(batch) => check(topic_shelter, batch, keys),
+        Err(reason) => Checked {
+            accepted: vec![],
+            rejected: vec![reason],
+        },
+    }
+}
+
 /// Checks a batch that arrived on `.../shelter/{topic_shelter}/events`.
-pub fn check<'a>(topic_shelter: ShelterId, batch: &'a EventBatch, keys: &KeyRing) -> Checked<'a> {
+pub fn check(topic_shelter: ShelterId, batch: EventBatch, keys: &KeyRing) -> Checked {
     let mut out = Checked::default();
     if batch.shelter != topic_shelter {
         out.rejected.push(format!(
@@ -42,8 +61,8 @@ pub fn check<'a>(topic_shelter: ShelterId, batch: &'a EventBatch, keys: &KeyRing
         return out;
     };
     let signer = shelter_signer(topic_shelter);
-    let mut candidates: Vec<&Signed<CheckEvent>> = Vec::with_capacity(batch.events.len());
-    for env in &batch.events {
+    let mut candidates: Vec<Signed<CheckEvent>> = Vec::with_capacity(batch.events.len());
+    for env in batch.events {
         if env.signer == signer {
             candidates.push(env);
         } else {
@@ -54,7 +73,8 @@ pub fn check<'a>(topic_shelter: ShelterId, batch: &'a EventBatch, keys: &KeyRing
         }
     }
     // One batch verification for the common case; one by one only to find the culprits.
-    let all_good = verify::all_signed_by(key, &candidates);
+    let refs: Vec<&Signed<CheckEvent>> = candidates.iter().collect();
+    let all_good = verify::all_signed_by(key, &refs);
     for env in candidates {
         let body = if all_good {
             env.body_unverified()
@@ -73,6 +93,59 @@ pub fn check<'a>(topic_shelter: ShelterId, batch: &'a EventBatch, keys: &KeyRing
         }
     }
     out
+}
+
+/// Checks event payloads on a thread of its own and hands back every item, checked, in the
+/// order it was submitted. An item is a tag (what the caller needs afterwards, e.g. the MQTT
+/// packet to acknowledge) with an optional payload to check; items without one pass through,
+/// so messages of other topics keep their place in the order.
+pub struct Checker<T> {
+    jobs: Option<std_mpsc::Sender<Job<T>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// An item submitted to [`Checker`].
+type Job<T> = (T, Option<(ShelterId, Vec<u8>)>);
+
+/// An item handed back by [`Checker`]: the tag and, for a payload, its shelter and outcome.
+pub type CheckedItem<T> = (T, Option<(ShelterId, Checked)>);
+
+impl<T: Send + 'static> Checker<T> {
+    /// Starts the thread; checked items arrive on the returned receiver.
+    pub fn start(keys: KeyRing) -> (Checker<T>, mpsc::UnboundedReceiver<CheckedItem<T>>) {
+        let (jobs, rx) = std_mpsc::channel::<Job<T>>();
+        let (tx, done) = mpsc::unbounded_channel();
+        let thread = std::thread::spawn(move || {
+            for (tag, job) in rx {
+                let checked = job.map(|(s, p)| (s, check_payload(s, &p, &keys)));
+                if tx.send((tag, checked)).is_err() {
+                    return;
+                }
+            }
+        });
+        let checker = Checker {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        };
+        (checker, done)
+    }
+
+    /// Queues an item; `false` if the thread is gone (it never stops while this lives,
+    /// unless the receiver was dropped).
+    pub fn submit(&self, tag: T, payload: Option<(ShelterId, Vec<u8>)>) -> bool {
+        self.jobs
+            .as_ref()
+            .is_some_and(|j| j.send((tag, payload)).is_ok())
+    }
+}
+
+impl<T> Drop for Checker<T> {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -121,7 +194,7 @@ mod tests {
                 .map(|s| a.sign(&shelter_signer(ShelterId(1)), &ev(1, s)).unwrap())
                 .collect(),
         );
-        let c = check(ShelterId(1), &batch, &ring);
+        let c = check(ShelterId(1), batch, &ring);
         assert_eq!(c.accepted.len(), 3);
         assert!(c.rejected.is_empty());
     }
@@ -134,7 +207,7 @@ mod tests {
             ShelterId(2),
             vec![a.sign(&shelter_signer(ShelterId(2)), &ev(2, 1)).unwrap()],
         );
-        let c = check(ShelterId(2), &batch, &ring);
+        let c = check(ShelterId(2), batch, &ring);
         assert!(c.accepted.is_empty());
         assert_eq!(c.rejected.len(), 1);
         // A's own valid batch, replayed on B's topic.
@@ -142,13 +215,13 @@ mod tests {
             ShelterId(1),
             vec![a.sign(&shelter_signer(ShelterId(1)), &ev(1, 1)).unwrap()],
         );
-        assert!(check(ShelterId(2), &batch, &ring).accepted.is_empty());
+        assert!(check(ShelterId(2), batch, &ring).accepted.is_empty());
         // A signs an event of B's numbering on its own topic.
         let batch = EventBatch::new(
             ShelterId(1),
             vec![a.sign(&shelter_signer(ShelterId(1)), &ev(2, 7)).unwrap()],
         );
-        let c = check(ShelterId(1), &batch, &ring);
+        let c = check(ShelterId(1), batch, &ring);
         assert!(
             c.accepted.is_empty() && c.rejected[0].contains("2:7"),
             "{:?}",
@@ -164,7 +237,7 @@ mod tests {
             .collect();
         events[1] = b.sign(&shelter_signer(ShelterId(1)), &ev(1, 2)).unwrap();
         let batch = EventBatch::new(ShelterId(1), events);
-        let c = check(ShelterId(1), &batch, &ring);
+        let c = check(ShelterId(1), batch, &ring);
         assert_eq!(
             c.accepted.iter().map(|(_, e)| e.id.seq).collect::<Vec<_>>(),
             [1, 3]
@@ -172,12 +245,54 @@ mod tests {
         assert_eq!(c.rejected.len(), 1);
     }
 
+    #[test]
+    fn checker_keeps_the_order_and_passes_other_items_through() {
+        let (ring, a, b) = ring();
+        let (checker, mut done) = Checker::start(ring);
+        let payload = |key: &SecretKey, seq| {
+            let batch = EventBatch::new(
+                ShelterId(1),
+                vec![
+                    key.sign(&shelter_signer(ShelterId(1)), &ev(1, seq))
+                        .unwrap(),
+                ],
+            );
+            serde_json::to_vec(&batch).unwrap()
+        };
+        for i in 0..20u64 {
+            let job = match i % 3 {
+                0 => None,
+                1 => Some((ShelterId(1), payload(&a, i))),
+                _ => Some((ShelterId(1), payload(&b, i))),
+            };
+            assert!(checker.submit(i, job));
+        }
+        for i in 0..20u64 {
+            let (tag, checked) = done.blocking_recv().unwrap();
+            assert_eq!(tag, i);
+            match (i % 3, checked) {
+                (0, None) => {}
+                (1, Some((_, c))) => {
+                    assert_eq!(c.accepted[0].1.id.seq, i);
+                    assert!(c.rejected.is_empty());
+                }
+                (2, Some((_, c))) => assert!(c.accepted.is_empty() && c.rejected.len() == 1),
+                (k, c) => panic!("item {i} ({k}): {c:?}"),
+            }
+        }
+        drop(checker);
+        assert!(
+            done.blocking_recv().is_none(),
+            "the thread ends with the checker"
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn garbage_payloads_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
             let (ring, _, _) = ring();
             if let Ok(batch) = parse_batch(&bytes) {
-                let _ = check(ShelterId(1), &batch, &ring);
+                let _ = check(ShelterId(1), batch, &ring);
             }
         }
     }

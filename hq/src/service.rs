@@ -20,6 +20,7 @@ use crate::cap;
 use crate::config::{BrokerConfig, Config};
 use crate::core::{Hq, Outgoing};
 use crate::error::HqError;
+use crate::ingest::Checker;
 use crate::keys::KeyRing;
 use crate::store::Store;
 
@@ -242,6 +243,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
         filter::all_shelter_states(&town),
         filter::all_commands(&town),
     ];
+    let (checker, mut checked_rx) = Checker::start(hq.keys().clone());
     let mut connected = false;
     loop {
         tokio::select! {
@@ -263,16 +265,16 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                         last_snapshot = tokio::time::Instant::now();
                     }
                     Ok(Event::Incoming(Incoming::Publish(p))) => {
-                        match dispatch(&mut hq, &p.topic, &p.payload, now_ms()) {
-                            Ok(msgs) => {
-                                send(&client, msgs).await;
-                                // Only now, with the events committed, may the broker forget them.
-                                if let Err(e) = client.ack(&p).await {
-                                    tracing::error!(error = %e, "cannot ack to broker");
-                                }
+                        // Event batches are checked on the checker's thread; every message goes
+                        // through it so all are handled (and acked) in the order received.
+                        let job = match p.topic.parse::<Topic>() {
+                            Ok(Topic::ShelterEvents(t, s)) if &t == hq.town_id() => {
+                                Some((s, p.payload.to_vec()))
                             }
-                            // Not acked: the broker delivers it again.
-                            Err(e) => tracing::error!(topic = %p.topic, error = %e, "cannot handle message"),
+                            _ => None,
+                        };
+                        if !checker.submit(p, job) {
+                            return Err(HqError::Broker("the event checker stopped".into()));
                         }
                     }
                     Ok(_) => {}
@@ -282,6 +284,24 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                         }
                         connected = false;
                     }
+                }
+            }
+            Some((p, checked)) = checked_rx.recv() => {
+                let now = now_ms();
+                let handled = match checked {
+                    Some((shelter, c)) => hq.on_checked(shelter, c, now),
+                    None => dispatch(&mut hq, &p.topic, &p.payload, now),
+                };
+                match handled {
+                    Ok(msgs) => {
+                        send(&client, msgs).await;
+                        // Only now, with the events committed, may the broker forget them.
+                        if let Err(e) = client.ack(&p).await {
+                            tracing::error!(error = %e, "cannot ack to broker");
+                        }
+                    }
+                    // Not acked: the broker delivers it again.
+                    Err(e) => tracing::error!(topic = %p.topic, error = %e, "cannot handle message"),
                 }
             }
             _ = tick.tick() => {
