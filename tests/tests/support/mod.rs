@@ -26,7 +26,9 @@ pub fn bin(name: &str) -> PathBuf {
     BUILD.call_once(|| {
         let status = Command::new(env!("CARGO"))
             .current_dir(workspace())
-            .args(["build", "-p", "evac-hq", "-p", "evac-shelter", "--bins"])
+            // The same selection as the README's test command, so after `cargo test --workspace`
+            // this builds nothing: the binaries the workspace build made are fresh and reused.
+            .args(["test", "--workspace", "--no-run", "--quiet"])
             .status()
             .unwrap();
         assert!(status.success(), "cannot build the binaries");
