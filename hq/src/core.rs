@@ -40,7 +40,8 @@ pub struct OrderReport {
     pub message_id: Option<u32>,
     /// Orders published (new or changed).
     pub orders: usize,
-    /// Households left without a shelter.
+    /// Households left without a shelter with room: ordered to `ShelterId::NONE` (evacuate
+    /// now, no shelter yet), so they count in `orders` too when their order changed.
     pub unassigned: usize,
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use evac_maps::Town;
-use evac_protocol::{EventKind, ResidentStatus, SecretKey, TownId};
+use evac_protocol::{EventKind, ResidentStatus, SecretKey, ShelterId, TownId};
 
 use crate::core::Hq;
 use crate::error::HqError;
@@ -101,7 +101,12 @@ pub fn csv(hq: &Hq, town: &Town, now_ms: u64) -> String {
                 .map(|s| s.name.as_str())
                 .unwrap_or("");
             let ordered = order
-                .map(|a| hq.book().town().sh_id[a.shelter as usize].to_string())
+                .map(|a| {
+                    // No shelter with room yet: the order says evacuate, with shelter 0.
+                    a.shelter
+                        .map_or(ShelterId::NONE.0, |s| hq.book().town().sh_id[s as usize])
+                })
+                .map(|s| s.to_string())
                 .unwrap_or_default();
             let _ = writeln!(
                 out,

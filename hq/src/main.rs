@@ -230,10 +230,15 @@ fn plan(town: &Path, hazard: &Path, json: bool) -> anyhow::Result<()> {
         println!("{doc}");
     } else {
         for o in &orders {
+            let to = if o.shelter.is_none() {
+                "no shelter with room: evacuate to high ground".to_owned()
+            } else {
+                format!("shelter {}", o.shelter)
+            };
             println!(
-                "household {} -> shelter {} (level {}, version {}{})",
+                "household {} -> {} (level {}, version {}{})",
                 o.household,
-                o.shelter,
+                to,
                 o.level,
                 o.version,
                 if o.needs_help { ", needs help" } else { "" }

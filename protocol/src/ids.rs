@@ -44,6 +44,21 @@ numeric_id!(
     ShelterId,
     "shelter id"
 );
+impl ShelterId {
+    /// No shelter: shelter ids in a town start at 1, so 0 never names a real shelter.
+    ///
+    /// An order with this shelter means "evacuate now to high ground / the nearest safe
+    /// place; no shelter with room is assigned yet (a later version will name one)". HQ gives
+    /// it to a household under an order when no suitable open shelter has room, so the
+    /// household is never left pointing at a closed shelter nor left without an order.
+    pub const NONE: ShelterId = ShelterId(0);
+
+    /// Whether this is [`ShelterId::NONE`] (no shelter assigned yet).
+    pub fn is_none(self) -> bool {
+        self == Self::NONE
+    }
+}
+
 numeric_id!(
     /// A household of the town: the unit an evacuation order is addressed to.
     HouseholdId,

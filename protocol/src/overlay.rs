@@ -71,7 +71,8 @@ pub struct OverlayRecord {
     pub household: HouseholdId,
     /// The level; `None` when the order is lifted.
     pub level: Option<AlertLevel>,
-    /// The shelter to go to.
+    /// The shelter to go to; [`ShelterId::NONE`] (0) when no shelter with room is assigned
+    /// yet: evacuate now to high ground or the nearest safe place (a later version names one).
     pub shelter: ShelterId,
     /// The order's version: a receiver ignores anything older than what it has shown.
     pub version: u32,

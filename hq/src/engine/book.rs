@@ -20,8 +20,9 @@ type Entry = GeomWithData<[f64; 3], u32>;
 /// One household's order in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Assign {
-    /// Shelter index.
-    pub shelter: u32,
+    /// Shelter index; `None` when no suitable open shelter had room: the household is told
+    /// to evacuate without a shelter ([`ShelterId::NONE`] on the wire).
+    pub shelter: Option<u32>,
     /// Level.
     pub level: AlertLevel,
     /// Hazard.
@@ -45,7 +46,9 @@ pub struct NoticeState {
 pub struct Outcome {
     /// Batches to publish, in order.
     pub batches: Vec<OrderBatch>,
-    /// Households that should have an order but found no shelter with room.
+    /// Households that should have an order but found no shelter with room: they were given
+    /// an order to [`ShelterId::NONE`] (evacuate now, no shelter yet) and officers see them
+    /// listed here.
     pub unassigned: Vec<HouseholdId>,
     /// The message id of the notice issued, for an issue.
     pub message_id: Option<u32>,
@@ -167,7 +170,9 @@ impl OrderBook {
     fn order_of(&self, h: usize, a: Assign) -> Order {
         Order {
             household: HouseholdId(self.town.hh_id[h]),
-            shelter: ShelterId(self.town.sh_id[a.shelter as usize]),
+            shelter: a
+                .shelter
+                .map_or(ShelterId::NONE, |s| ShelterId(self.town.sh_id[s as usize])),
             level: a.level,
             hazard: a.hazard,
             version: self.version[h],
@@ -293,14 +298,15 @@ impl OrderBook {
         self.dirty_open.insert(s as u32);
         let moving: Vec<u32> = (0..self.assign.len())
             .filter(|&h| {
-                !self.arrived[h] && self.assign[h].is_some_and(|a| a.shelter as usize == s)
+                !self.arrived[h] && self.assign[h].is_some_and(|a| a.shelter == Some(s as u32))
             })
             .map(|h| h as u32)
             .collect();
         Ok(self.reconcile(moving, &[], None))
     }
 
-    /// Opens a shelter again; households still without a shelter are assigned.
+    /// Opens a shelter again; households still without a shelter (no order, or an order to
+    /// [`ShelterId::NONE`]) are assigned where there is room.
     pub fn open_shelter(&mut self, shelter: ShelterId) -> Result<Outcome, EngineError> {
         let s = self.shelter_index(shelter)?;
         self.open[s] = true;
@@ -320,7 +326,9 @@ impl OrderBook {
     /// Households that an active notice covers but that have no shelter.
     fn waiting(&self) -> Vec<u32> {
         (0..self.assign.len())
-            .filter(|&h| self.assign[h].is_none() && self.desired(h).is_some())
+            .filter(|&h| {
+                self.assign[h].is_none_or(|a| a.shelter.is_none()) && self.desired(h).is_some()
+            })
             .map(|h| h as u32)
             .collect()
     }
@@ -348,7 +356,7 @@ impl OrderBook {
             let mut over = load - cap;
             let mut sent: Vec<u32> = (0..self.assign.len())
                 .filter(|&h| {
-                    !self.arrived[h] && self.assign[h].is_some_and(|a| a.shelter as usize == s)
+                    !self.arrived[h] && self.assign[h].is_some_and(|a| a.shelter == Some(s as u32))
                 })
                 .map(|h| h as u32)
                 .collect();
@@ -375,16 +383,18 @@ impl OrderBook {
             return;
         }
         self.arrived[h] = true;
-        if let Some(a) = self.assign[h] {
-            let s = a.shelter as usize;
+        if let Some(s) = self.assign[h].and_then(|a| a.shelter) {
+            let s = s as usize;
             self.expected[s] = self.expected[s].saturating_sub(self.town.hh_size[h]);
         }
     }
 
     fn release(&mut self, h: usize) -> Option<Assign> {
         let a = self.assign[h].take()?;
-        if !self.arrived[h] {
-            let s = a.shelter as usize;
+        if let Some(s) = a.shelter
+            && !self.arrived[h]
+        {
+            let s = s as usize;
             self.expected[s] = self.expected[s].saturating_sub(self.town.hh_size[h]);
         }
         self.dirty.insert(h as u32);
@@ -404,7 +414,7 @@ impl OrderBook {
         let force: BTreeSet<u32> = force.iter().copied().collect();
         let mut lifted: Vec<(u32, Assign)> = Vec::new();
         let mut retagged: Vec<u32> = Vec::new();
-        let mut todo: Vec<(u32, u32)> = Vec::new();
+        let mut todo: Vec<(u32, u32, Option<Assign>)> = Vec::new();
         for &h32 in &candidates {
             let h = h32 as usize;
             let want = self.desired(h);
@@ -421,8 +431,9 @@ impl OrderBook {
                     && a.level == n.level
                     && !force.contains(&h32)
                     && (self.arrived[h]
-                        || (self.open[a.shelter as usize]
-                            && self.town.suits(a.shelter as usize, n.hazard)))
+                        || a.shelter.is_some_and(|s| {
+                            self.open[s as usize] && self.town.suits(s as usize, n.hazard)
+                        }))
             });
             if keep {
                 if let Some(a) = self.assign[h].as_mut()
@@ -434,21 +445,31 @@ impl OrderBook {
                 }
                 continue;
             }
-            self.release(h);
-            todo.push((h32, m));
+            // A household without a shelter is tried again each time it is a candidate.
+            let prev = self.release(h);
+            todo.push((h32, m, prev));
         }
-        // A household that found no room keeps no order but is not sent a cancel either: its
-        // screen goes on saying "evacuate" while officers see it listed as unassigned.
-        let (changed, unassigned) = self.assign_all(todo);
+        // A household that finds no room is never left on a closed shelter's order nor
+        // without an order: it is ordered to evacuate with no shelter (ShelterId::NONE) and
+        // officers see it listed as unassigned.
+        let (changed, unassigned) = self.assign_all(todo, &mut retagged);
         self.batches(changed, retagged, lifted, unassigned, issuing)
     }
 
-    fn assign_all(&mut self, mut todo: Vec<(u32, u32)>) -> (Vec<u32>, Vec<u32>) {
-        todo.sort_by_key(|(h, _)| self.priority(*h));
+    /// Assigns each household of `todo` (household, notice, its order before) the nearest
+    /// shelter with room, or no shelter. Returns the households whose order changed and those
+    /// left without a shelter; a household whose shelterless order only moved to another notice
+    /// joins `retagged` (same version, like a kept order).
+    fn assign_all(
+        &mut self,
+        mut todo: Vec<(u32, u32, Option<Assign>)>,
+        retagged: &mut Vec<u32>,
+    ) -> (Vec<u32>, Vec<u32>) {
+        todo.sort_by_key(|(h, _, _)| self.priority(*h));
         let mut trees: Vec<Trees> = Vec::new();
         let mut changed = Vec::new();
         let mut unassigned = Vec::new();
-        for (h32, m) in todo {
+        for (h32, m, prev) in todo {
             let h = h32 as usize;
             let (hazard, level) = {
                 let n = &self.notices[&m].notice;
@@ -470,11 +491,27 @@ impl OrderBook {
                 self.nearest_fit(&trees[t].general, &pos, size)
             };
             let Some(s) = pick else {
+                let none = Assign {
+                    shelter: None,
+                    level,
+                    hazard,
+                    notice: m,
+                };
+                self.assign[h] = Some(none);
+                self.dirty.insert(h32);
                 unassigned.push(h32);
+                let same = prev
+                    .is_some_and(|p| p.shelter.is_none() && p.level == level && p.hazard == hazard);
+                if !same {
+                    self.version[h] = self.version[h].saturating_add(1);
+                    changed.push(h32);
+                } else if prev.is_some_and(|p| p.notice != m) {
+                    retagged.push(h32);
+                }
                 continue;
             };
             self.assign[h] = Some(Assign {
-                shelter: s,
+                shelter: Some(s),
                 level,
                 hazard,
                 notice: m,
@@ -668,7 +705,8 @@ impl OrderBook {
                     household: self.town.hh_id[h],
                     active: self.assign[h].map(|a| {
                         (
-                            self.town.sh_id[a.shelter as usize],
+                            a.shelter
+                                .map_or(ShelterId::NONE.0, |s| self.town.sh_id[s as usize]),
                             a.level.number(),
                             a.hazard.name().to_owned(),
                             a.notice,
@@ -729,11 +767,15 @@ impl OrderBook {
             let Some((shelter, level, hazard, notice)) = &r.active else {
                 continue;
             };
-            let (Some(&s), Ok(level), Ok(hazard)) = (
-                self.town.sh_index.get(shelter),
-                AlertLevel::try_from(*level),
-                hazard.parse::<Hazard>(),
-            ) else {
+            // Shelter 0 is ShelterId::NONE: an order to evacuate with no shelter yet.
+            let s = if *shelter == ShelterId::NONE.0 {
+                Some(None)
+            } else {
+                self.town.sh_index.get(shelter).map(|s| Some(*s))
+            };
+            let (Some(s), Ok(level), Ok(hazard)) =
+                (s, AlertLevel::try_from(*level), hazard.parse::<Hazard>())
+            else {
                 continue;
             };
             self.assign[h] = Some(Assign {
@@ -742,8 +784,10 @@ impl OrderBook {
                 hazard,
                 notice: *notice,
             });
-            self.expected[s as usize] =
-                self.expected[s as usize].saturating_add(self.town.hh_size[h]);
+            if let Some(s) = s {
+                self.expected[s as usize] =
+                    self.expected[s as usize].saturating_add(self.town.hh_size[h]);
+            }
         }
     }
 }

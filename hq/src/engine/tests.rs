@@ -71,14 +71,21 @@ fn fast_assignment_equals_the_naive_scan_even_when_shelters_fill() {
     let mut filled = 0;
     for (h, s) in affected.iter().zip(&naive) {
         let id = et.hh_id[*h as usize];
+        // A household without room still has an order: shelter NONE (0).
         assert_eq!(
             got.get(&id).map(|o| o.0),
-            s.map(|s| et.sh_id[s as usize]),
+            Some(s.map_or(ShelterId::NONE.0, |s| et.sh_id[s as usize])),
             "household {id}"
         );
         filled += usize::from(s.is_none());
     }
+    assert_eq!(
+        got.len(),
+        affected.len(),
+        "every affected household has an order"
+    );
     assert_eq!(out.unassigned.len(), filled);
+    assert!(filled > 0, "the test needs shelters that fill");
     assert!(
         affected.len() > 200,
         "the test needs a crowd: {}",
@@ -101,6 +108,10 @@ fn orders_respect_hazard_open_room_and_help() {
     assert_eq!(out.batches[0].kind, MessageKind::Alert);
     let mut people: HashMap<u32, u32> = HashMap::new();
     for o in out.batches.iter().flat_map(|b| &b.orders) {
+        if o.shelter == ShelterId::NONE {
+            assert!(out.unassigned.contains(&o.household));
+            continue;
+        }
         let s = t.shelter(o.shelter.0).unwrap();
         let h = t.household(o.household.0).unwrap();
         assert!(s.open && s.suits(evac_maps::Hazard::Tsunami));
@@ -143,8 +154,14 @@ fn level_3_orders_only_the_elderly_and_those_needing_help() {
         .iter()
         .filter(|h| t.zones[0].contains(h.location))
         .count();
+    // Households without room are ordered too (shelter NONE).
     assert!(
-        orders.len() + out.unassigned.len() < in_zone,
+        out.unassigned
+            .iter()
+            .all(|h| orders.iter().any(|o| o.household == *h))
+    );
+    assert!(
+        orders.len() < in_zone,
         "someone young in the zone was left out"
     );
 }
@@ -178,13 +195,17 @@ fn closing_a_shelter_reroutes_only_its_households_not_yet_arrived() {
         .collect();
     let mut got: Vec<u32> = moved.keys().copied().collect();
     got.sort();
-    let mut unassigned: Vec<u32> = out.unassigned.iter().map(|h| h.0).collect();
-    got.append(&mut unassigned);
-    got.sort();
     assert_eq!(
         got, expect,
         "exactly the not-arrived households of the closed shelter change"
     );
+    for h in &out.unassigned {
+        assert_eq!(
+            moved[&h.0].0,
+            ShelterId::NONE.0,
+            "unassigned means shelter NONE"
+        );
+    }
     for (h, (s, v)) in &moved {
         assert_ne!(*s, closed);
         assert_eq!(*v, first[h].1 + 1);
@@ -324,4 +345,160 @@ fn unknown_zone_and_message_are_errors() {
     );
     assert_eq!(b.lift(7).unwrap_err(), EngineError::UnknownMessage(7));
     assert!(b.close_shelter(ShelterId(999)).is_err());
+}
+
+/// A town whose shelters are all closed but `open` (by index), which gets `capacity`.
+fn one_shelter_town(capacity: u32) -> (Town, usize) {
+    let mut t = town(1500, 20);
+    let open = t
+        .shelters
+        .iter()
+        .position(|s| s.suits(evac_maps::Hazard::Tsunami))
+        .unwrap();
+    for (i, s) in t.shelters.iter_mut().enumerate() {
+        s.open = i == open;
+        if i == open {
+            s.capacity = capacity;
+        }
+    }
+    (t, open)
+}
+
+#[test]
+fn closing_the_last_shelter_with_room_orders_its_households_to_no_shelter() {
+    let (t, s) = one_shelter_town(1_000_000);
+    let sid = t.shelters[s].id;
+    let mut b = book(&t);
+    let first = orders_by_household(
+        &b.issue(notice(Hazard::Tsunami, AlertLevel::Level4, zone1()), None)
+            .unwrap(),
+    );
+    assert!(first.len() > 20, "the test needs a crowd: {}", first.len());
+    assert!(first.values().all(|(sh, v)| *sh == sid && *v == 1));
+    let mut sent: Vec<u32> = first.keys().copied().collect();
+    sent.sort();
+    let arrived: Vec<u32> = sent.iter().step_by(3).copied().collect();
+    for h in &arrived {
+        b.mark_arrived(b.town().hh_index[h] as usize);
+    }
+
+    let out = b.close_shelter(ShelterId(sid)).unwrap();
+    let moved = orders_by_household(&out);
+    let on_way: Vec<u32> = sent
+        .iter()
+        .filter(|h| !arrived.contains(h))
+        .copied()
+        .collect();
+    let mut got: Vec<u32> = moved.keys().copied().collect();
+    got.sort();
+    assert_eq!(got, on_way, "every household on its way gets a new order");
+    for (h, (sh, v)) in &moved {
+        assert_ne!(*sh, sid, "household {h} still sent to the closed shelter");
+        assert_eq!(*sh, ShelterId::NONE.0);
+        assert_eq!(
+            *v, 2,
+            "household {h}: the changed order has a higher version"
+        );
+    }
+    for o in out.batches.iter().flat_map(|b| &b.orders) {
+        assert_eq!((o.level, o.hazard), (AlertLevel::Level4, Hazard::Tsunami));
+    }
+    assert!(out.batches.iter().all(|b| b.kind == MessageKind::Update));
+    let mut unassigned: Vec<u32> = out.unassigned.iter().map(|h| h.0).collect();
+    unassigned.sort();
+    assert_eq!(unassigned, on_way, "officers see them as unassigned");
+    assert!(
+        b.expected().iter().all(|e| *e == 0),
+        "NONE is not expected anywhere"
+    );
+    for h in &arrived {
+        let i = b.town().hh_index[h] as usize;
+        assert_eq!(b.version(i), 1, "arrived households keep their order");
+    }
+    // The current orders (re-published after a reconnect) never name the closed shelter.
+    let current = b.current_batches();
+    for o in current.iter().flat_map(|b| &b.orders) {
+        let arrived_there = arrived.contains(&o.household.0);
+        assert!(arrived_there || o.shelter == ShelterId::NONE);
+    }
+
+    // When the shelter opens again the households without a shelter are sent there.
+    let back = b.open_shelter(ShelterId(sid)).unwrap();
+    let again = orders_by_household(&back);
+    let mut got: Vec<u32> = again.keys().copied().collect();
+    got.sort();
+    assert_eq!(got, on_way);
+    assert!(again.values().all(|(sh, v)| *sh == sid && *v == 3));
+    assert!(back.unassigned.is_empty());
+}
+
+#[test]
+fn a_notice_with_too_little_room_orders_the_overflow_to_no_shelter() {
+    let (t, s) = one_shelter_town(40);
+    let sid = t.shelters[s].id;
+    let mut b = book(&t);
+    let out = b
+        .issue(notice(Hazard::Tsunami, AlertLevel::Level4, zone1()), None)
+        .unwrap();
+    let got = orders_by_household(&out);
+    let in_zone: Vec<u32> = t
+        .households
+        .iter()
+        .filter(|h| t.zones[0].contains(h.location))
+        .map(|h| h.id)
+        .collect();
+    assert_eq!(got.len(), in_zone.len(), "everyone in the zone is ordered");
+    let mut none: Vec<u32> = got
+        .iter()
+        .filter(|(_, (sh, _))| *sh == ShelterId::NONE.0)
+        .map(|(h, _)| *h)
+        .collect();
+    none.sort();
+    let mut unassigned: Vec<u32> = out.unassigned.iter().map(|h| h.0).collect();
+    unassigned.sort();
+    assert!(!none.is_empty(), "the test needs an overflow");
+    assert_eq!(none, unassigned);
+    assert!(
+        got.values()
+            .all(|(sh, v)| (*sh == sid || *sh == 0) && *v == 1)
+    );
+    let people: u32 = got
+        .iter()
+        .filter(|(_, (sh, _))| *sh == sid)
+        .map(|(h, _)| t.household(*h).unwrap().members.len() as u32)
+        .sum();
+    assert!(people <= 40);
+    assert_eq!(
+        b.expected()[s],
+        people,
+        "NONE orders are not expected arrivals"
+    );
+
+    // An update of the same area finds no more room: the overflow keeps its version.
+    let id = out.message_id.unwrap();
+    let u = b
+        .issue(
+            notice(Hazard::Tsunami, AlertLevel::Level4, zone1()),
+            Some(id),
+        )
+        .unwrap();
+    let after = orders_by_household(&u);
+    for h in &none {
+        assert_eq!(after[h], (ShelterId::NONE.0, 1), "household {h}");
+    }
+    assert_eq!(u.unassigned.len(), none.len());
+
+    // Persisted and restored, a NONE order stays an order without a shelter.
+    let p = b.take_persist();
+    let notices = p
+        .notices
+        .iter()
+        .map(|(id, j, a)| (*id, serde_json::from_str(j).unwrap(), *a))
+        .collect();
+    let mut r = book(&t);
+    r.restore(notices, &p.rows, &p.open, b.next_message());
+    for h in 0..t.households.len() {
+        assert_eq!(r.assignment(h), b.assignment(h));
+    }
+    assert_eq!(r.expected(), b.expected());
 }

@@ -23,7 +23,8 @@ pub enum MessageKind {
 pub struct Order {
     /// The household ordered.
     pub household: HouseholdId,
-    /// Where it should go.
+    /// Where it should go; [`ShelterId::NONE`] when no shelter with room is assigned yet:
+    /// evacuate now to high ground or the nearest safe place (a later version names one).
     pub shelter: ShelterId,
     /// The alert level.
     pub level: AlertLevel,
