@@ -246,7 +246,7 @@ fn mux(a: MuxArgs) -> Result<()> {
         if !plan.unassigned.is_empty() {
             tracing::warn!(
                 count = plan.unassigned.len(),
-                "households without a shelter in the plan: nothing to air for them"
+                "households without a shelter with room in the plan: aired with shelter 0 (evacuate now, no shelter yet)"
             );
         }
     }

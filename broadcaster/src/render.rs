@@ -72,6 +72,9 @@ fn hazard_name(h: Hazard, lang: Language) -> &'static str {
 }
 
 /// Renders the order for the household called `name`; `shelter` is the shelter's local name.
+///
+/// An order to [`evac_protocol::ShelterId::NONE`] names no shelter: it tells the household to
+/// evacuate now to high ground or the nearest safe place.
 pub fn render(lang: Language, name: &str, order: &Shown, shelter: Option<&str>) -> String {
     let id = order.shelter.0;
     let shelter = match (shelter, lang) {
@@ -97,8 +100,79 @@ pub fn render(lang: Language, name: &str, order: &Shown, shelter: Option<&str>) 
         });
         return text;
     };
+    if order.shelter.is_none() {
+        // ShelterId::NONE: ordered to evacuate, but no shelter had room.
+        text.push_str(&no_shelter(lang, level, name, hazard));
+    } else {
+        text.push_str(&to_shelter(lang, level, name, hazard, &shelter));
+    }
+    if order.needs_help {
+        text.push_str(match lang {
+            Language::Japanese => "　支援者と一緒に避難してください。",
+            Language::English => " Go together with your helper.",
+            Language::EasyJapanese => "　てつだう ひとと いっしょに にげて ください。",
+        });
+    }
+    text
+}
+
+/// An order without a shelter ([`evac_protocol::ShelterId::NONE`]): evacuate now to high
+/// ground or the nearest safe place.
+fn no_shelter(lang: Language, level: AlertLevel, name: &str, hazard: &str) -> String {
     let n = level.number();
-    text.push_str(&match (lang, level) {
+    let head = match (lang, level) {
+        (Language::Japanese, AlertLevel::Level5) => format!(
+            "{name}様　【警戒レベル{n} 緊急安全確保】{hazard}の危険が迫っています。直ちに命を守る行動をとってください。"
+        ),
+        (Language::Japanese, AlertLevel::Level4) => {
+            format!("{name}様　【警戒レベル{n} 避難指示】{hazard}のため、避難してください。")
+        }
+        (Language::Japanese, AlertLevel::Level3) => format!(
+            "{name}様　【警戒レベル{n} 高齢者等避難】{hazard}のおそれ。高齢の方や支援が必要な方は避難を始めてください。"
+        ),
+        (Language::English, AlertLevel::Level5) => format!(
+            "{name}: [Alert level {n}, emergency] {hazard} is imminent. Protect your life now."
+        ),
+        (Language::English, AlertLevel::Level4) => {
+            format!("{name}: [Alert level {n}, evacuation order] {hazard}.")
+        }
+        (Language::English, AlertLevel::Level3) => format!(
+            "{name}: [Alert level {n}] {hazard} possible. Older people and anyone who needs help: start moving."
+        ),
+        (Language::EasyJapanese, AlertLevel::Level5) => {
+            format!("{name}さん　{hazard}です。いますぐ いのちを まもって ください。")
+        }
+        (Language::EasyJapanese, AlertLevel::Level4) => {
+            format!("{name}さん　{hazard}が あります。")
+        }
+        (Language::EasyJapanese, AlertLevel::Level3) => {
+            format!("{name}さん　{hazard}が あるかも しれません。おとしよりは にげて ください。")
+        }
+    };
+    let tail = match lang {
+        Language::Japanese => {
+            "避難先の避難所に空きがありません。今すぐ高い所・近くの安全な場所へ避難してください。"
+        }
+        Language::English => {
+            " No shelter has room for you yet. Evacuate now to high ground or the nearest safe place."
+        }
+        Language::EasyJapanese => {
+            "　ひなんじょに あきが ありません。いますぐ たかい ところへ にげてください。"
+        }
+    };
+    head + tail
+}
+
+/// An order naming the shelter to go to.
+fn to_shelter(
+    lang: Language,
+    level: AlertLevel,
+    name: &str,
+    hazard: &str,
+    shelter: &str,
+) -> String {
+    let n = level.number();
+    match (lang, level) {
         (Language::Japanese, AlertLevel::Level5) => format!(
             "{name}様　【警戒レベル{n} 緊急安全確保】{hazard}の危険が迫っています。直ちに命を守る行動をとり、可能なら{shelter}へ避難してください。"
         ),
@@ -120,21 +194,13 @@ pub fn render(lang: Language, name: &str, order: &Shown, shelter: Option<&str>) 
         (Language::EasyJapanese, AlertLevel::Level5) => format!(
             "{name}さん　{hazard}です。いますぐ いのちを まもって ください。できれば {shelter}に にげて ください。"
         ),
-        (Language::EasyJapanese, AlertLevel::Level4) => format!(
-            "{name}さん　{hazard}が あります。{shelter}に にげて ください。"
-        ),
+        (Language::EasyJapanese, AlertLevel::Level4) => {
+            format!("{name}さん　{hazard}が あります。{shelter}に にげて ください。")
+        }
         (Language::EasyJapanese, AlertLevel::Level3) => format!(
             "{name}さん　{hazard}が あるかも しれません。おとしよりは {shelter}に にげる じゅんびを して ください。"
         ),
-    });
-    if order.needs_help {
-        text.push_str(match lang {
-            Language::Japanese => "　支援者と一緒に避難してください。",
-            Language::English => " Go together with your helper.",
-            Language::EasyJapanese => "　てつだう ひとと いっしょに にげて ください。",
-        });
     }
-    text
 }
 
 #[cfg(test)]
@@ -179,5 +245,38 @@ mod tests {
         assert!(lifted.contains("lifted"), "{lifted}");
         assert_eq!("ja-easy".parse::<Language>(), Ok(Language::EasyJapanese));
         assert!("fr".parse::<Language>().is_err());
+    }
+
+    #[test]
+    fn an_order_without_a_shelter_says_evacuate_now_and_names_no_shelter() {
+        for level in [AlertLevel::Level3, AlertLevel::Level4, AlertLevel::Level5] {
+            let mut o = order(Some(level));
+            o.shelter = ShelterId::NONE;
+            // A local name configured for "0" must never be shown as a shelter.
+            let ja = render(Language::Japanese, "山田", &o, Some("港小学校"));
+            assert!(
+                ja.starts_with("山田様")
+                    && ja.contains(&format!("警戒レベル{}", level.number()))
+                    && ja.contains("避難先の避難所に空きがありません。今すぐ高い所・近くの安全な場所へ避難してください。")
+                    && !ja.contains("港小学校")
+                    && !ja.contains("避難所0番"),
+                "{ja}"
+            );
+            let en = render(Language::English, "Yamada", &o, None);
+            assert!(
+                en.contains("No shelter has room for you yet. Evacuate now to high ground or the nearest safe place.")
+                    && en.contains(&format!("level {}", level.number()))
+                    && !en.contains("No. 0"),
+                "{en}"
+            );
+            let easy = render(Language::EasyJapanese, "やまだ", &o, None);
+            assert!(
+                easy.contains(
+                    "ひなんじょに あきが ありません。いますぐ たかい ところへ にげてください。"
+                ) && easy.contains("つなみ")
+                    && !easy.contains("0ばん"),
+                "{easy}"
+            );
+        }
     }
 }

@@ -139,6 +139,67 @@ fn every_household_sampled_sees_its_own_order() {
     assert!(w.stb(&ts, 20_001)["order"].is_null());
 }
 
+#[test]
+fn an_order_without_a_shelter_is_shown_as_evacuate_now() {
+    let w = Work::new();
+    // HQ found no room for household 500: its order names shelter 0 (ShelterId::NONE).
+    let mut orders = synthetic(1000, 2);
+    orders[499].shelter = 0;
+    orders[499].level = 4;
+    let ts = w.mux(&w.plan("plan.json", &orders), "out.ts", &[]);
+    let r = w.stb(&ts, 500);
+    assert_eq!(r["order"]["shelter"], 0, "{r}");
+    assert_eq!(r["order"]["level"], 4);
+    assert_eq!(r["order"]["version"], 2);
+    assert_eq!(r["lifted"], false);
+    // A neighbour's order still names its shelter.
+    assert_eq!(w.stb(&ts, 501)["order"]["shelter"], 501 % 12 + 1);
+
+    // A local name configured for "0" is never shown as the shelter.
+    let config = w.path("stb.toml");
+    std::fs::write(
+        &config,
+        "household = 500\nname = \"Yamada\"\n[shelters]\n\"0\" = \"Closed School\"\n",
+    )
+    .unwrap();
+    let expect = [
+        (
+            "ja",
+            "警戒レベル4 避難指示",
+            "避難先の避難所に空きがありません。今すぐ高い所・近くの安全な場所へ避難してください。",
+        ),
+        (
+            "en",
+            "evacuation order",
+            "No shelter has room for you yet. Evacuate now to high ground or the nearest safe place.",
+        ),
+        (
+            "ja-easy",
+            "つなみ",
+            "ひなんじょに あきが ありません。いますぐ たかい ところへ にげてください。",
+        ),
+    ];
+    for (lang, head, line) in expect {
+        let out = run_ok(
+            Command::new(STB)
+                .arg("--input")
+                .arg(&ts)
+                .args(["--household", "500", "--key"])
+                .arg(w.path("hq.pub"))
+                .arg("--config")
+                .arg(&config)
+                .args(["--lang", lang]),
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(line), "{lang}: {text}");
+        assert!(text.contains(head), "{lang}: an evacuation order: {text}");
+        assert!(
+            !text.contains("Closed School") && !text.contains("No. 0") && !text.contains("0番"),
+            "{lang}: no shelter named: {text}"
+        );
+    }
+}
+
 fn overlay_packets(ts: &[[u8; 188]]) -> Vec<usize> {
     ts.iter()
         .enumerate()

@@ -164,8 +164,10 @@ fn run(cli: Cli) -> Result<()> {
     let name = name.unwrap_or_else(|| format!("#{household}"));
     match rx.order_now() {
         Some(order) => {
+            // Shelter 0 (ShelterId::NONE) is no shelter: never look a name up for it.
             let shelter = config
                 .as_ref()
+                .filter(|_| !order.shelter.is_none())
                 .and_then(|c| c.shelters.get(&order.shelter.0.to_string()))
                 .map(String::as_str);
             println!("{}", render(lang, &name, order, shelter));
