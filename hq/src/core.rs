@@ -693,7 +693,8 @@ impl Hq {
     }
 
     /// The periodic work: expire notices, take in arrivals and occupancy (re-routing from
-    /// shelters that filled), then a status delta (or a snapshot when `full`).
+    /// shelters that filled, and to shelters people left, households ordered to no shelter),
+    /// then a status delta (or a snapshot when `full`).
     pub fn tick(&mut self, now_ms: u64, full: bool) -> Result<Vec<Outgoing>, HqError> {
         self.book.set_now_ms(now_ms);
         let mut out = Vec::new();
@@ -713,7 +714,8 @@ impl Hq {
                     .iter()
                     .map(|b| b.orders.len())
                     .sum::<usize>(),
-                "re-routed from full shelters"
+                unassigned = rerouted.unassigned.len(),
+                "re-routed from full shelters / to room freed by people leaving"
             );
             out.extend(self.publish_orders(&rerouted)?);
         }

@@ -66,6 +66,9 @@ pub struct OrderBook {
     arrived: Vec<bool>,
     expected: Vec<u32>,
     present: Vec<u32>,
+    /// Each shelter's room when the book last settled: room above it was freed since, and
+    /// households on a shelter-0 order are tried again.
+    room_seen: Vec<u32>,
     open: Vec<bool>,
     next_message: u32,
     now_ms: u64,
@@ -109,6 +112,7 @@ impl OrderBook {
             arrived: vec![false; h],
             expected: vec![0; s],
             present: vec![0; s],
+            room_seen: Vec::new(),
             next_message: 1,
             now_ms: 0,
             dirty: BTreeSet::new(),
@@ -116,6 +120,25 @@ impl OrderBook {
             dirty_open: BTreeSet::new(),
             log: Vec::new(),
         }
+        .settled()
+    }
+
+    fn settled(mut self) -> OrderBook {
+        self.settle();
+        self
+    }
+
+    /// Remembers each shelter's room, so that room freed later is noticed.
+    fn settle(&mut self) {
+        self.room_seen = (0..self.town.shelters()).map(|s| self.room(s)).collect();
+    }
+
+    /// Whether an open shelter has more room than when the book last settled (people left,
+    /// orders were lifted, households were re-routed away).
+    fn room_freed(&self) -> bool {
+        (0..self.town.shelters()).any(|s| {
+            self.open[s] && self.room(s) > self.room_seen.get(s).copied().unwrap_or(u32::MAX)
+        })
     }
 
     /// The town the book serves.
@@ -323,7 +346,8 @@ impl OrderBook {
             .ok_or(EngineError::UnknownShelter(shelter.0))
     }
 
-    /// Households that an active notice covers but that have no shelter.
+    /// Households that an active notice covers but that have no shelter (no order, or an
+    /// order to [`ShelterId::NONE`]).
     fn waiting(&self) -> Vec<u32> {
         (0..self.assign.len())
             .filter(|&h| {
@@ -341,7 +365,8 @@ impl OrderBook {
     }
 
     /// Sets the people present at each shelter (by shelter index) and re-routes households not
-    /// yet arrived from shelters that are now over capacity (the lowest priority first).
+    /// yet arrived from shelters that are now over capacity (the lowest priority first). When
+    /// people left a shelter (room grew), households without a shelter are tried again.
     pub fn set_present(&mut self, present: &[u32]) -> Outcome {
         for (s, p) in present.iter().enumerate().take(self.present.len()) {
             self.present[s] = *p;
@@ -369,7 +394,8 @@ impl OrderBook {
                 force.push(h);
             }
         }
-        if force.is_empty() {
+        if force.is_empty() && !self.room_freed() {
+            self.settle();
             return Outcome::default();
         }
         let f = force.clone();
@@ -415,7 +441,37 @@ impl OrderBook {
         let mut lifted: Vec<(u32, Assign)> = Vec::new();
         let mut retagged: Vec<u32> = Vec::new();
         let mut todo: Vec<(u32, u32, Option<Assign>)> = Vec::new();
-        for &h32 in &candidates {
+        self.sort_candidates(&candidates, &force, &mut lifted, &mut retagged, &mut todo);
+        // Room freed (here by the households released above, or since the book last settled:
+        // people left, orders lifted) goes to the households without a shelter too, in the
+        // same priority order as the rest, so the assignment below sees them all at once.
+        if self.room_freed() {
+            let retry: Vec<u32> = self
+                .waiting()
+                .into_iter()
+                .filter(|h| candidates.binary_search(h).is_err())
+                .collect();
+            self.sort_candidates(&retry, &force, &mut lifted, &mut retagged, &mut todo);
+        }
+        // A household that finds no room is never left on a closed shelter's order nor
+        // without an order: it is ordered to evacuate with no shelter (ShelterId::NONE) and
+        // officers see it listed as unassigned.
+        let (changed, unassigned) = self.assign_all(todo, &mut retagged);
+        self.settle();
+        self.batches(changed, retagged, lifted, unassigned, issuing)
+    }
+
+    /// Sorts `candidates` into lifted (no notice covers them any more), kept (possibly
+    /// `retagged` to another notice) and `todo` (to assign; their order is released).
+    fn sort_candidates(
+        &mut self,
+        candidates: &[u32],
+        force: &BTreeSet<u32>,
+        lifted: &mut Vec<(u32, Assign)>,
+        retagged: &mut Vec<u32>,
+        todo: &mut Vec<(u32, u32, Option<Assign>)>,
+    ) {
+        for &h32 in candidates {
             let h = h32 as usize;
             let want = self.desired(h);
             let cur = self.assign[h];
@@ -449,11 +505,6 @@ impl OrderBook {
             let prev = self.release(h);
             todo.push((h32, m, prev));
         }
-        // A household that finds no room is never left on a closed shelter's order nor
-        // without an order: it is ordered to evacuate with no shelter (ShelterId::NONE) and
-        // officers see it listed as unassigned.
-        let (changed, unassigned) = self.assign_all(todo, &mut retagged);
-        self.batches(changed, retagged, lifted, unassigned, issuing)
     }
 
     /// Assigns each household of `todo` (household, notice, its order before) the nearest
@@ -789,5 +840,8 @@ impl OrderBook {
                     self.expected[s as usize].saturating_add(self.town.hh_size[h]);
             }
         }
+        // Present counts are not known yet: the first change after a restart (the first
+        // tick's occupancy) tries the households without a shelter once more.
+        self.room_seen = vec![0; self.town.shelters()];
     }
 }

@@ -502,3 +502,190 @@ fn a_notice_with_too_little_room_orders_the_overflow_to_no_shelter() {
     }
     assert_eq!(r.expected(), b.expected());
 }
+
+/// Households (by id) of `orders` sent to shelter `sid`, and those ordered to no shelter.
+fn split(orders: &HashMap<u32, (u32, u32)>, sid: u32) -> (Vec<u32>, Vec<u32>) {
+    let mut on: Vec<u32> = Vec::new();
+    let mut none: Vec<u32> = Vec::new();
+    for (h, (sh, _)) in orders {
+        if *sh == sid {
+            on.push(*h);
+        } else {
+            assert_eq!(*sh, ShelterId::NONE.0, "household {h}");
+            none.push(*h);
+        }
+    }
+    on.sort();
+    none.sort();
+    (on, none)
+}
+
+/// People of households `hs` (ids).
+fn people(t: &Town, hs: &[u32]) -> u32 {
+    hs.iter()
+        .map(|h| t.household(*h).unwrap().members.len() as u32)
+        .sum()
+}
+
+/// What assigning `waiting` (ids) in priority order to `room` places gives: the ids placed.
+fn greedy(b: &OrderBook, t: &Town, waiting: &[u32], mut room: u32) -> Vec<u32> {
+    let mut w: Vec<u32> = waiting.to_vec();
+    w.sort_by_key(|h| b.town().priority(b.town().hh_index[h]));
+    let mut placed: Vec<u32> = w
+        .into_iter()
+        .filter(|h| {
+            let size = people(t, &[*h]);
+            let fits = size <= room;
+            if fits {
+                room -= size;
+            }
+            fits
+        })
+        .collect();
+    placed.sort();
+    placed
+}
+
+/// Checks the re-try after room was freed at shelter `sid` (index `s`): the households moved
+/// are exactly those a priority-order fill of the room gives, each with version + 1; the rest
+/// stay without a shelter and are listed; households already on the shelter are not touched.
+fn check_retry(
+    b: &OrderBook,
+    t: &Town,
+    (sid, s): (u32, usize),
+    out: &Outcome,
+    (on, none): (&[u32], &[u32]),
+    room: u32,
+) -> Vec<u32> {
+    let moved = orders_by_household(out);
+    let mut got: Vec<u32> = moved.keys().copied().collect();
+    got.sort();
+    let want = greedy(b, t, none, room);
+    assert!(!want.is_empty(), "the test needs room for someone");
+    assert_eq!(
+        got, want,
+        "the freed room goes to the waiting households by priority"
+    );
+    for h in &got {
+        assert_eq!(
+            moved[h],
+            (sid, 2),
+            "household {h}: from shelter 0 with version + 1"
+        );
+    }
+    assert!(out.batches.iter().all(|b| b.kind == MessageKind::Update));
+    for h in on {
+        assert_eq!(b.version(b.town().hh_index[h] as usize), 1, "household {h}");
+    }
+    let mut left: Vec<u32> = out.unassigned.iter().map(|h| h.0).collect();
+    left.sort();
+    let still: Vec<u32> = none.iter().filter(|h| !got.contains(h)).copied().collect();
+    assert_eq!(left, still, "the rest are still listed as unassigned");
+    for h in &still {
+        let i = b.town().hh_index[h] as usize;
+        assert_eq!(
+            b.version(i),
+            1,
+            "household {h} still without shelter keeps its version"
+        );
+        assert_eq!(b.assignment(i).unwrap().shelter, None);
+    }
+    assert_eq!(b.expected()[s], people(t, on) + people(t, &got));
+    got
+}
+
+#[test]
+fn lifting_another_notice_moves_households_without_a_shelter_to_the_freed_room() {
+    let (t, s) = one_shelter_town(60);
+    let sid = t.shelters[s].id;
+    let mut b = book(&t);
+    // The other notice: a small circle around a household outside zone 1, issued first so
+    // that its households take room in the one open shelter.
+    let c = t
+        .households
+        .iter()
+        .find(|h| !t.zones[0].contains(h.location))
+        .unwrap()
+        .location;
+    let circle = Area {
+        circles: vec![crate::notice::Circle {
+            lon: c.lon,
+            lat: c.lat,
+            radius_m: 150.0,
+        }],
+        ..Area::default()
+    };
+    let a = b
+        .issue(notice(Hazard::Tsunami, AlertLevel::Level4, circle), None)
+        .unwrap();
+    let (on_a, none_a) = split(&orders_by_household(&a), sid);
+    assert!(none_a.is_empty() && !on_a.is_empty(), "{on_a:?} {none_a:?}");
+    for h in &on_a {
+        assert!(!t.zones[0].contains(t.household(*h).unwrap().location));
+    }
+    let z = b
+        .issue(notice(Hazard::Tsunami, AlertLevel::Level4, zone1()), None)
+        .unwrap();
+    let (on, none) = split(&orders_by_household(&z), sid);
+    assert!(!none.is_empty(), "the test needs an overflow");
+
+    let out = b.lift(a.message_id.unwrap()).unwrap();
+    let cancelled: Vec<u32> = out
+        .batches
+        .iter()
+        .filter(|b| b.kind == MessageKind::Cancel)
+        .flat_map(|b| b.orders.iter().map(|o| o.household.0))
+        .collect();
+    assert_eq!(
+        cancelled.len(),
+        on_a.len(),
+        "the lifted orders are cancelled"
+    );
+    let updates = Outcome {
+        batches: out
+            .batches
+            .iter()
+            .filter(|b| b.kind != MessageKind::Cancel)
+            .cloned()
+            .collect(),
+        unassigned: out.unassigned.clone(),
+        message_id: None,
+    };
+    let room = 60 - people(&t, &on);
+    check_retry(&b, &t, (sid, s), &updates, (&on, &none), room);
+}
+
+#[test]
+fn people_leaving_a_shelter_move_households_without_a_shelter_there() {
+    let (t, s) = one_shelter_town(60);
+    let sid = t.shelters[s].id;
+    let mut b = book(&t);
+    let mut present = vec![0; t.shelters.len()];
+    present[s] = 30;
+    assert!(b.set_present(&present).batches.is_empty());
+    let z = b
+        .issue(notice(Hazard::Tsunami, AlertLevel::Level4, zone1()), None)
+        .unwrap();
+    let (on, none) = split(&orders_by_household(&z), sid);
+    assert!(!none.is_empty(), "the test needs an overflow");
+    let before = b.clone();
+
+    // Nobody left: nothing is tried again, nothing changes.
+    let same = b.set_present(&present);
+    assert!(same.batches.is_empty() && same.unassigned.is_empty());
+    for h in 0..t.households.len() {
+        assert_eq!(b.version(h), before.version(h));
+    }
+
+    // Everyone walked out: the room goes to the households without a shelter.
+    present[s] = 0;
+    let out = b.set_present(&present);
+    let moved = check_retry(&b, &t, (sid, s), &out, (&on, &none), 60 - people(&t, &on));
+
+    // Again with nothing freed: no second move, versions stay.
+    let again = b.set_present(&present);
+    assert!(again.batches.is_empty());
+    for h in &moved {
+        assert_eq!(b.version(b.town().hh_index[h] as usize), 2);
+    }
+}
