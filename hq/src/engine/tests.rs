@@ -689,3 +689,30 @@ fn people_leaving_a_shelter_move_households_without_a_shelter_there() {
         assert_eq!(b.version(b.town().hh_index[h] as usize), 2);
     }
 }
+
+#[test]
+fn after_a_restart_households_without_a_shelter_are_tried_at_the_first_tick() {
+    let (t, s) = one_shelter_town(60);
+    let sid = t.shelters[s].id;
+    let mut b = book(&t);
+    let mut present = vec![0; t.shelters.len()];
+    present[s] = 30;
+    b.set_present(&present);
+    let z = b
+        .issue(notice(Hazard::Tsunami, AlertLevel::Level4, zone1()), None)
+        .unwrap();
+    let (on, none) = split(&orders_by_household(&z), sid);
+    assert!(!none.is_empty(), "the test needs an overflow");
+    let p = b.take_persist();
+    let notices = p
+        .notices
+        .iter()
+        .map(|(id, j, a)| (*id, serde_json::from_str(j).unwrap(), *a))
+        .collect();
+    let mut r = book(&t);
+    r.restore(notices, &p.rows, &p.open, b.next_message());
+    // The people left while HQ was down: the first occupancy after the restart frees room.
+    present[s] = 0;
+    let out = r.set_present(&present);
+    check_retry(&r, &t, (sid, s), &out, (&on, &none), 60 - people(&t, &on));
+}
