@@ -180,3 +180,113 @@ fn restart_replays_the_store() {
     assert_eq!(hq.current_picture(1_000_000).statuses, picture.statuses);
     assert_eq!(hq.store().progress(s).through, 2);
 }
+
+#[test]
+fn lifting_orders_publishes_shelter_0_households_moved_to_the_freed_room() {
+    use crate::notice::{Area, Circle, Notice};
+    use evac_protocol::{AlertLevel, Hazard, OrderBatch};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut town = generate(&GenerateParams {
+        households: 400,
+        shelters: 6,
+        seed: 2,
+    });
+    // One small tsunami shelter open, so that two notices compete for its room.
+    let open = town
+        .shelters
+        .iter()
+        .position(|s| s.suits(evac_maps::Hazard::Tsunami))
+        .unwrap();
+    for (i, s) in town.shelters.iter_mut().enumerate() {
+        s.open = i == open;
+        s.capacity = 30;
+    }
+    let sid = town.shelters[open].id;
+    let everyone = town.households.iter().map(|h| h.location);
+    let (lon, lat) = everyone.fold((0.0, 0.0), |(a, b), l| (a + l.lon, b + l.lat));
+    let n = town.households.len() as f64;
+    let (lon, lat) = (lon / n, lat / n);
+    // Metres from the centre (equirectangular, good enough across a town).
+    let metres = |l: evac_maps::LonLat| {
+        let x = (l.lon - lon).to_radians() * lat.to_radians().cos();
+        let y = (l.lat - lat).to_radians();
+        6_371_000.0 * x.hypot(y)
+    };
+    let far = town
+        .households
+        .iter()
+        .map(|h| h.location)
+        .max_by(|a, b| metres(*a).total_cmp(&metres(*b)))
+        .unwrap();
+    let reach = metres(far);
+    let store = Store::open(&dir.path().join("hq.sqlite")).unwrap();
+    let mut hq = Hq::open(
+        "minato".parse().unwrap(),
+        Arc::new(town),
+        store,
+        KeyRing::default(),
+        SecretKey::from_seed(&[2; 32]),
+        60_000,
+        1_000_000,
+    )
+    .unwrap();
+    let notice = |(lon, lat): (f64, f64), radius_m: f64| Notice {
+        name: "t".into(),
+        hazard: Hazard::Tsunami,
+        level: AlertLevel::Level4,
+        area: Area {
+            circles: vec![Circle { lon, lat, radius_m }],
+            ..Area::default()
+        },
+        issued: 1_000,
+        expires: 100_000,
+        drill: false,
+        source: "test".into(),
+        cap: None,
+    };
+    let batches = |msgs: &[Outgoing]| -> Vec<OrderBatch> {
+        msgs.iter()
+            .map(|m| {
+                Signed::<OrderBatch>::from_json(&m.payload)
+                    .unwrap()
+                    .body_unverified()
+                    .unwrap()
+            })
+            .collect()
+    };
+    // A small notice at the town's edge takes room in the shelter; a wide one around the
+    // centre (not reaching the first's area) issued after it overflows.
+    let (small, _) = hq
+        .issue(notice((far.lon, far.lat), 150.0), None, 1_000_000)
+        .unwrap();
+    assert!(small.orders > 0 && small.unassigned == 0, "{small:?}");
+    let (wide, msgs) = hq
+        .issue(notice((lon, lat), reach - 400.0), None, 1_000_000)
+        .unwrap();
+    assert!(wide.unassigned > 0, "the test needs an overflow: {wide:?}");
+    let waiting: Vec<u32> = batches(&msgs)
+        .iter()
+        .flat_map(|b| &b.orders)
+        .filter(|o| o.shelter == ShelterId::NONE)
+        .map(|o| o.household.0)
+        .collect();
+
+    let (_, msgs) = hq.lift(small.message_id.unwrap(), 1_000_000).unwrap();
+    let moved: Vec<_> = batches(&msgs)
+        .into_iter()
+        .filter(|b| b.kind == evac_protocol::MessageKind::Update)
+        .flat_map(|b| b.orders)
+        .collect();
+    assert!(!moved.is_empty(), "the freed room is used");
+    for o in &moved {
+        assert!(waiting.contains(&o.household.0), "{o:?}");
+        assert_eq!((o.shelter, o.version), (ShelterId(sid), 2));
+    }
+    // Persisted: the store holds the new orders.
+    let rows = hq.store().orders().unwrap();
+    for o in &moved {
+        let r = rows.iter().find(|r| r.household == o.household.0).unwrap();
+        assert_eq!((r.active.as_ref().unwrap().0, r.version), (sid, 2));
+    }
+}
