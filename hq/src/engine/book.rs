@@ -446,10 +446,18 @@ impl OrderBook {
         // people left, orders lifted) goes to the households without a shelter too, in the
         // same priority order as the rest, so the assignment below sees them all at once.
         if self.room_freed() {
+            // Only households that fit somewhere: one seat freed does not re-try families.
+            let most = (0..self.town.shelters())
+                .filter(|&s| self.open[s])
+                .map(|s| self.room(s))
+                .max()
+                .unwrap_or(0);
             let retry: Vec<u32> = self
                 .waiting()
                 .into_iter()
-                .filter(|h| candidates.binary_search(h).is_err())
+                .filter(|h| {
+                    self.town.hh_size[*h as usize] <= most && candidates.binary_search(h).is_err()
+                })
                 .collect();
             self.sort_candidates(&retry, &force, &mut lifted, &mut retagged, &mut todo);
         }
@@ -501,8 +509,13 @@ impl OrderBook {
                 }
                 continue;
             }
-            // A household without a shelter is tried again each time it is a candidate.
-            let prev = self.release(h);
+            // A household without a shelter is tried again each time it is a candidate. Its
+            // order holds no room; it is written again only if it changes (see assign_all).
+            let prev = if cur.is_some_and(|a| a.shelter.is_none()) {
+                self.assign[h].take()
+            } else {
+                self.release(h)
+            };
             todo.push((h32, m, prev));
         }
     }
@@ -549,7 +562,9 @@ impl OrderBook {
                     notice: m,
                 };
                 self.assign[h] = Some(none);
-                self.dirty.insert(h32);
+                if prev != Some(none) {
+                    self.dirty.insert(h32);
+                }
                 unassigned.push(h32);
                 let same = prev
                     .is_some_and(|p| p.shelter.is_none() && p.level == level && p.hazard == hazard);

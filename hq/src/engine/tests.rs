@@ -678,9 +678,13 @@ fn people_leaving_a_shelter_move_households_without_a_shelter_there() {
     }
 
     // Everyone walked out: the room goes to the households without a shelter.
+    b.take_persist();
     present[s] = 0;
     let out = b.set_present(&present);
     let moved = check_retry(&b, &t, (sid, s), &out, (&on, &none), 60 - people(&t, &on));
+    let mut rows: Vec<u32> = b.take_persist().rows.iter().map(|r| r.household).collect();
+    rows.sort();
+    assert_eq!(rows, moved, "only the changed orders are written again");
 
     // Again with nothing freed: no second move, versions stay.
     let again = b.set_present(&present);
