@@ -182,17 +182,9 @@ fn closing_a_shelter_reroutes_only_its_households_not_yet_arrived() {
     let (&closed, sent) = count.iter().max_by_key(|(_, v)| v.len()).unwrap();
     let mut sent = sent.clone();
     sent.sort();
-    let arrived: Vec<u32> = sent.iter().step_by(2).copied().collect();
-    for h in &arrived {
-        b.mark_arrived(b.town().hh_index[h] as usize);
-    }
+    let (arrived, expect) = arrive_every(&mut b, &sent, 2);
     let out = b.close_shelter(ShelterId(closed)).unwrap();
     let moved = orders_by_household(&out);
-    let expect: Vec<u32> = sent
-        .iter()
-        .filter(|h| !arrived.contains(h))
-        .copied()
-        .collect();
     let mut got: Vec<u32> = moved.keys().copied().collect();
     got.sort();
     assert_eq!(
@@ -377,18 +369,10 @@ fn closing_the_last_shelter_with_room_orders_its_households_to_no_shelter() {
     assert!(first.values().all(|(sh, v)| *sh == sid && *v == 1));
     let mut sent: Vec<u32> = first.keys().copied().collect();
     sent.sort();
-    let arrived: Vec<u32> = sent.iter().step_by(3).copied().collect();
-    for h in &arrived {
-        b.mark_arrived(b.town().hh_index[h] as usize);
-    }
+    let (arrived, on_way) = arrive_every(&mut b, &sent, 3);
 
     let out = b.close_shelter(ShelterId(sid)).unwrap();
     let moved = orders_by_household(&out);
-    let on_way: Vec<u32> = sent
-        .iter()
-        .filter(|h| !arrived.contains(h))
-        .copied()
-        .collect();
     let mut got: Vec<u32> = moved.keys().copied().collect();
     got.sort();
     assert_eq!(got, on_way, "every household on its way gets a new order");
@@ -528,6 +512,20 @@ fn people(t: &Town, hs: &[u32]) -> u32 {
 }
 
 /// What assigning `waiting` (ids) in priority order to `room` places gives: the ids placed.
+/// Marks every `step`-th household of `sent` arrived; returns (arrived, still on their way).
+fn arrive_every(b: &mut OrderBook, sent: &[u32], step: usize) -> (Vec<u32>, Vec<u32>) {
+    let arrived: Vec<u32> = sent.iter().step_by(step).copied().collect();
+    for h in &arrived {
+        b.mark_arrived(b.town().hh_index[h] as usize);
+    }
+    let on_way = sent
+        .iter()
+        .filter(|h| !arrived.contains(h))
+        .copied()
+        .collect();
+    (arrived, on_way)
+}
+
 fn greedy(b: &OrderBook, t: &Town, waiting: &[u32], mut room: u32) -> Vec<u32> {
     let mut w: Vec<u32> = waiting.to_vec();
     w.sort_by_key(|h| b.town().priority(b.town().hh_index[h]));
