@@ -182,7 +182,7 @@ fn closing_a_shelter_reroutes_only_its_households_not_yet_arrived() {
     let (&closed, sent) = count.iter().max_by_key(|(_, v)| v.len()).unwrap();
     let mut sent = sent.clone();
     sent.sort();
-    let (arrived, expect) = arrive_every(&mut b, &sent, 2);
+    let (_arrived, expect) = arrive_every(&mut b, &sent, 2);
     let out = b.close_shelter(ShelterId(closed)).unwrap();
     let moved = orders_by_household(&out);
     let mut got: Vec<u32> = moved.keys().copied().collect();
