@@ -1,4 +1,5 @@
 //! The disaster officers' terminal dashboard.
-//!
-//! This crate is a placeholder until its issue fills it in.
 #![deny(missing_docs)]
+
+pub mod config;
+pub mod state;
