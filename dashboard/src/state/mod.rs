@@ -579,12 +579,14 @@ impl TownState {
     }
 
     /// Recomputes the derived lists if anything changed (or always with `force`), for the
-    /// clock time `now_ms` (wall ms).
-    pub fn refresh(&mut self, now_ms: u64, force: bool) {
+    /// clock time `now_ms` (wall ms); true when they were recomputed.
+    pub fn refresh(&mut self, now_ms: u64, force: bool) -> bool {
         if self.dirty || force {
             self.derived = Derived::compute(self, now_ms);
             self.dirty = false;
+            return true;
         }
+        false
     }
 
     /// A shelter's display name: the town file's, else its number.
