@@ -61,6 +61,85 @@ fn notice(hazard: Hazard) -> Notice {
     }
 }
 
+/// Walking against straight-line distance over the committed sample town: for every household
+/// ordered to a shelter (whole town, earthquake: no zone to avoid; then the tsunami zone, which
+/// routes go round), and for every household-shelter pair.
+fn walking_ratio() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../maps/data/town.geojson");
+    let town = evac_maps::Town::load(path).unwrap();
+    let et = Arc::new(EngineTown::new(&town));
+    let stats = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        format!(
+            "n {}, mean {:.3}, median {:.3}, 95th percentile {:.3}, worst {:.3}",
+            v.len(),
+            mean,
+            v[v.len() / 2],
+            v[v.len() * 95 / 100],
+            v[v.len() - 1]
+        )
+    };
+    for (hazard, area) in [
+        (Hazard::Earthquake, whole_town()),
+        (
+            Hazard::Tsunami,
+            Area {
+                zones: vec![1],
+                ..Area::default()
+            },
+        ),
+    ] {
+        let mut book = OrderBook::new(et.clone(), "ratio".parse().unwrap());
+        let n = Notice {
+            area,
+            ..notice(hazard)
+        };
+        book.issue(n, None).unwrap();
+        let ratios: Vec<f64> = (0..et.households())
+            .filter_map(|h| {
+                let a = book.assignment(h)?;
+                let (s, w) = (a.shelter?, a.walk_m?);
+                let straight = town.households[h]
+                    .location
+                    .distance_m(town.shelters[s as usize].location);
+                // Next door, a few metres of access make any ratio: count trips of 100 m+.
+                (straight >= 100.0).then(|| f64::from(w) / straight)
+            })
+            .collect();
+        println!(
+            "sample town, walk / straight line, each household to its ordered shelter ({}): {}",
+            hazard.name(),
+            stats(ratios)
+        );
+    }
+    let net = &et.walk.as_ref().unwrap().net;
+    let cost = net.costs(None);
+    let walk = et.walk.as_ref().unwrap();
+    let north = |p: evac_maps::LonLat| p.lat > evac_maps::generate::geography::river_lat(p.lon);
+    let (mut same, mut across) = (Vec::new(), Vec::new());
+    for (s, shelter) in town.shelters.iter().enumerate() {
+        let field = evac_maps::Field::new(net, &cost, [(s as u32, walk.sh_snap[s])]);
+        for (h, household) in town.households.iter().enumerate() {
+            let straight = household.location.distance_m(shelter.location);
+            if straight < 100.0 {
+                continue;
+            }
+            let r = field.nearest(&walk.hh_snap[h]).unwrap().walk_m / straight;
+            if north(household.location) == north(shelter.location) {
+                same.push(r);
+            } else {
+                across.push(r);
+            }
+        }
+    }
+    println!(
+        "sample town, walk / straight line, every household to every shelter: same bank: {}; across the river: {}",
+        stats(same),
+        stats(across)
+    );
+}
+
 fn bench_orders() {
     let households: u32 = std::env::var("EVAC_BENCH_HOUSEHOLDS")
         .ok()
@@ -432,6 +511,7 @@ fn main() {
         bench_ingest();
     }
     if run("orders") {
+        walking_ratio();
         bench_orders();
     }
 }

@@ -110,6 +110,32 @@ struct Fields<'w> {
     accessible: Field<'w>,
     reachable: HashSet<u32>,
     reachable_accessible: HashSet<u32>,
+    /// Which shelters each field holds (by shelter index): (general, accessible).
+    member: Vec<(bool, bool)>,
+    /// How many shelters of each field have room for `k` people, k = 0..=the largest
+    /// household: a household no shelter has room for is not searched for at all (the search
+    /// would cross the whole network for nothing).
+    fits: Vec<u32>,
+    fits_accessible: Vec<u32>,
+}
+
+impl Fields<'_> {
+    /// Shelter `s`'s room went from `before` to `after` people.
+    fn room_shrank(&mut self, s: usize, before: u32, after: u32) {
+        let (general, accessible) = self.member[s];
+        for (on, fits) in [
+            (general, &mut self.fits),
+            (accessible, &mut self.fits_accessible),
+        ] {
+            if !on {
+                continue;
+            }
+            let top = (before as usize).min(fits.len() - 1);
+            for k in (after as usize + 1)..=top {
+                fits[k] = fits[k].saturating_sub(1);
+            }
+        }
+    }
 }
 
 /// How "nearest with room" is found for one hazard: by walking, or by straight line for a
@@ -656,8 +682,15 @@ impl OrderBook {
                 walk_m,
             });
             self.version[h] = self.version[h].saturating_add(1);
+            let before = self.room(s as usize);
             if !self.arrived[h] {
                 self.expected[s as usize] = self.expected[s as usize].saturating_add(size);
+            }
+            let after = self.room(s as usize);
+            for f in finders.iter_mut() {
+                if let Finder::Walking(w) = f {
+                    w.room_shrank(s as usize, before, after);
+                }
             }
             self.dirty.insert(h32);
             changed.push(h32);
@@ -697,9 +730,25 @@ impl OrderBook {
             .filter(with_room)
             .filter(|s| self.town.sh_access[**s])
             .map(|&s| (s as u32, walk.sh_snap[s]));
+        let largest = self.town.hh_size.iter().copied().max().unwrap_or(1) as usize;
+        let mut member = vec![(false, false); self.town.shelters()];
+        let (mut fits, mut fits_accessible) = (vec![0u32; largest + 1], vec![0u32; largest + 1]);
+        for &s in suitable.iter().filter(with_room) {
+            let top = (self.room(s) as usize).min(largest);
+            member[s] = (true, self.town.sh_access[s]);
+            for k in 0..=top {
+                fits[k] += 1;
+                if self.town.sh_access[s] {
+                    fits_accessible[k] += 1;
+                }
+            }
+        }
         Fields {
             general: Field::new(&walk.net, cost, general),
             accessible: Field::new(&walk.net, cost, accessible),
+            member,
+            fits,
+            fits_accessible,
             reachable: suitable.iter().map(|s| component(*s)).collect(),
             reachable_accessible: suitable
                 .iter()
@@ -724,7 +773,10 @@ impl OrderBook {
         };
         let at = walk.hh_snap[h];
         let piece = walk.net.component(at.edge);
-        let fit = |field: &Field<'_>| -> Option<Reach> {
+        let fit = |field: &Field<'_>, fits: &[u32]| -> Option<Reach> {
+            if fits.get(size as usize).is_none_or(|n| *n == 0) {
+                return None;
+            }
             let r = field.nearest(&at)?;
             if self.room(r.source as usize) >= size {
                 Some(r)
@@ -733,9 +785,9 @@ impl OrderBook {
             }
         };
         let found = if help && f.reachable_accessible.contains(&piece) {
-            fit(&f.accessible).or_else(|| fit(&f.general))
+            fit(&f.accessible, &f.fits_accessible).or_else(|| fit(&f.general, &f.fits))
         } else {
-            fit(&f.general)
+            fit(&f.general, &f.fits)
         };
         match found {
             Some(r) => Pick::Shelter(

@@ -119,7 +119,7 @@ pub fn generate(params: &GenerateParams) -> Town {
         households,
         shelters,
         zones,
-        roads: roads::roads(params.seed, &villages),
+        roads: roads::roads(params.seed, params.households, &villages),
     }
 }
 

@@ -1,19 +1,26 @@
 //! The synthetic town's roads: a street grid in each village, a coastal road, roads
-//! inland between the villages, a road along the river's south bank, and a river that
-//! only four bridges cross (the coastal road's at the mouth, one in 本町, one in 川井,
-//! one on the inland road).
+//! inland between the villages, a road along the river's south bank, a path along each
+//! bank by the water, and a river that only four bridges cross (the coastal road's at the
+//! mouth, one in 本町, one in 川井, one on the inland road).
 //!
 //! Streets are a jittered grid about 90 m apart: walking between two points of a
 //! village is about 4/π ≈ 1.27 times the straight line, and much more when the river
-//! is between them. Roads share a position wherever they meet, as OSM ways share a node.
+//! is between them. A town of more than 3,000 households gets denser streets (spacing
+//! shrinking with the square root of the households, down to 15 m), so a big town has a
+//! network of a big town's size. Roads share a position wherever they meet, as OSM ways
+//! share a node.
 
 use super::{Prng, geography};
 use crate::model::LonLat;
 use crate::roads::Road;
 use geography::{M_PER_DEG_LAT, M_PER_DEG_LON, Village, coast_lon, river_lat};
 
-/// Grid spacing of village streets, metres.
+/// Grid spacing of village streets, metres, up to [`DENSE_FROM`] households.
 const STREET_M: f64 = 90.0;
+/// The number of households above which streets get denser.
+const DENSE_FROM: f64 = 3000.0;
+/// The closest street spacing, metres.
+const STREET_MIN_M: f64 = 15.0;
 /// Sample spacing along the roads between villages, metres.
 const ROAD_STEP_M: f64 = 100.0;
 /// No street node closer to the river than this, metres.
@@ -35,9 +42,13 @@ fn near_river(p: LonLat) -> bool {
 /// One village's street grid: nodes by (column, row), `None` where there is none.
 struct Grid {
     k: i32,
+    centre: LonLat,
+    spacing: f64,
     nodes: Vec<Option<LonLat>>,
     /// The column whose crossing of the river is a bridge, if the village has one.
     bridge_col: Option<i32>,
+    /// The nodes moved back from the water, on the bank paths: (north bank, position).
+    bank: Vec<(bool, LonLat)>,
 }
 
 impl Grid {
@@ -50,33 +61,47 @@ impl Grid {
     }
 }
 
-fn grid(rng: &mut Prng, v: &Village, bridge: bool) -> Grid {
+fn grid(rng: &mut Prng, v: &Village, bridge: bool, spacing: f64) -> Grid {
     let reach = 2.0 * v.spread_m;
-    let k = (reach / STREET_M).ceil() as i32;
+    let k = (reach / spacing).ceil() as i32;
     let mut nodes = Vec::new();
+    let mut bank = Vec::new();
     for j in -k..=k {
         for i in -k..=k {
-            let (jx, jy) = ((rng.f64() - 0.5) * 20.0, (rng.f64() - 0.5) * 20.0);
-            let (x, y) = (f64::from(i) * STREET_M, f64::from(j) * STREET_M);
+            let jitter = 20.0 * spacing / STREET_M;
+            let (jx, jy) = ((rng.f64() - 0.5) * jitter, (rng.f64() - 0.5) * jitter);
+            let (x, y) = (f64::from(i) * spacing, f64::from(j) * spacing);
             let mut p = LonLat::new(
                 v.centre.lon + (x + jx) / M_PER_DEG_LON,
                 v.centre.lat + (y + jy) / M_PER_DEG_LAT,
             );
-            // A node by the river moves back from the water on its own bank.
-            if near_river(p) {
-                let side = if north_bank(p) { 1.0 } else { -1.0 };
-                p.lat = river_lat(p.lon) + side * RIVER_CLEAR_M / M_PER_DEG_LAT;
+            // A node by the river moves back from the water onto its bank's path.
+            let by_river = near_river(p);
+            if by_river {
+                p = bank_point(p.lon, north_bank(p));
             }
             let p = round6(p);
             let keep = x * x + y * y <= reach * reach && geography::on_land(p);
+            if keep && by_river {
+                bank.push((north_bank(p), p));
+            }
             nodes.push(keep.then_some(p));
         }
     }
     Grid {
         k,
+        centre: v.centre,
+        spacing,
         nodes,
         bridge_col: bridge.then_some(0),
+        bank,
     }
+}
+
+/// The point of a bank's path at `lon`: [`RIVER_CLEAR_M`] from the river's centre line.
+fn bank_point(lon: f64, north: bool) -> LonLat {
+    let side = if north { 1.0 } else { -1.0 };
+    LonLat::new(lon, river_lat(lon) + side * RIVER_CLEAR_M / M_PER_DEG_LAT)
 }
 
 /// Cuts a run of grid positions into roads: a street stops where a node is missing or
@@ -170,15 +195,18 @@ fn join(a: &mut Vec<LonLat>, b: &mut Vec<LonLat>) {
 /// Moves a road's positions that fall near a village street node onto it (same bank
 /// only), so the road meets the streets it runs through.
 fn meet_streets(line: &mut Vec<LonLat>, grids: &[Grid]) {
-    let tol = 0.75 * STREET_M;
     for p in line.iter_mut() {
         let mut best: Option<(f64, LonLat)> = None;
         for g in grids {
-            for q in g.nodes.iter().flatten() {
-                let d = p.distance_m(*q);
-                if d < tol && north_bank(*p) == north_bank(*q) && best.is_none_or(|(bd, _)| d < bd)
-                {
-                    best = Some((d, *q));
+            let tol = 0.75 * g.spacing;
+            // The nearest node is next to the grid position nearest to p (jitter is small).
+            let i0 = ((p.lon - g.centre.lon) * M_PER_DEG_LON / g.spacing).round() as i32;
+            let j0 = ((p.lat - g.centre.lat) * M_PER_DEG_LAT / g.spacing).round() as i32;
+            let near = (-1..=1).flat_map(|di| (-1..=1).map(move |dj| (i0 + di, j0 + dj)));
+            for q in near.filter_map(|(i, j)| g.at(i, j)) {
+                let d = p.distance_m(q);
+                if d < tol && north_bank(*p) == north_bank(q) && best.is_none_or(|(bd, _)| d < bd) {
+                    best = Some((d, q));
                 }
             }
         }
@@ -213,15 +241,17 @@ fn with_bridges(line: Vec<LonLat>, out: &mut Vec<Road>) {
 }
 
 /// The town's roads, numbered from 1.
-pub fn roads(seed: u64, villages: &[Village]) -> Vec<Road> {
+pub fn roads(seed: u64, households: u32, villages: &[Village]) -> Vec<Road> {
     let mut rng = Prng::new(seed, "roads");
+    let spacing = (STREET_M * (DENSE_FROM / f64::from(households.max(1))).sqrt())
+        .clamp(STREET_MIN_M, STREET_M);
     // Villages on the river (本町, 川井) get one bridge each, in their middle column.
     let grids: Vec<Grid> = villages
         .iter()
         .map(|v| {
             let straddles =
                 (v.centre.lat - river_lat(v.centre.lon)).abs() * M_PER_DEG_LAT < v.spread_m;
-            grid(&mut rng, v, straddles)
+            grid(&mut rng, v, straddles, spacing)
         })
         .collect();
     let mut out = Vec::new();
@@ -271,6 +301,30 @@ pub fn roads(seed: u64, villages: &[Village]) -> Vec<Road> {
         })
         .collect();
     lines.push(sample(&bank));
+    // A path along each bank, 25 m from the water: people by the river walk on their own
+    // bank (the network knows no water, so a house by the river must have a road on its
+    // side nearer than the one across).
+    // It runs through the street nodes moved back from the water, so it meets the streets.
+    let mouth = coast_lon(39.640) - 0.0008;
+    let mut banks = Vec::new();
+    for north in [true, false] {
+        let mut path: Vec<LonLat> = (0..=100)
+            .map(|k| {
+                let lon = mouth + (geography::LON_MIN + 0.001 - mouth) * f64::from(k) / 100.0;
+                round6(bank_point(lon, north))
+            })
+            .chain(
+                grids
+                    .iter()
+                    .flat_map(|g| g.bank.iter())
+                    .filter(|(n, _)| *n == north)
+                    .map(|(_, p)| *p),
+            )
+            .collect();
+        path.sort_by(|a, b| b.lon.total_cmp(&a.lon));
+        path.dedup_by(|a, b| a.lon == b.lon);
+        banks.push(path);
+    }
     // Inland, north to south, crossing the river once.
     lines.push(sample(&[
         LonLat::new(141.905, geography::LAT_MIN + 0.002),
@@ -285,14 +339,19 @@ pub fn roads(seed: u64, villages: &[Village]) -> Vec<Road> {
         centre(3),
         LonLat::new(141.930, river_lat(141.930) + 0.004),
     ]));
+    // The bank paths already meet the streets; the other roads are moved onto them.
+    let roads_from = lines.len();
+    lines.extend(banks);
     for a in 0..lines.len() {
         for b in a + 1..lines.len() {
             let (left, right) = lines.split_at_mut(b);
             join(&mut left[a], &mut right[0]);
         }
     }
-    for mut line in lines {
-        meet_streets(&mut line, &grids);
+    for (i, mut line) in lines.into_iter().enumerate() {
+        if i < roads_from {
+            meet_streets(&mut line, &grids);
+        }
         with_bridges(line, &mut out);
     }
     // Keep the largest connected piece: a street cut off by the shore or the river
