@@ -42,18 +42,6 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
             th.fg(Color::Yellow),
         )),
     }
-    top.push(Span::raw(" │ "));
-    match (s.status_at_ms, s.received_ms) {
-        (Some(at), Some(_)) => top.push(Span::raw(format!(
-            "{} {}",
-            l.t("data", "データ"),
-            age(app.now_ms.saturating_sub(at))
-        ))),
-        _ => top.push(Span::styled(
-            l.t("waiting for HQ's snapshot", "HQ のスナップショット待ち"),
-            th.fg(Color::Yellow),
-        )),
-    }
     if s.stale() && s.has_data() {
         let since = match s.link {
             Link::Reconnecting { since_ms, .. } => app.now_ms.saturating_sub(since_ms),
@@ -65,23 +53,6 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
             th.alarm(),
         ));
     }
-    if s.waiting_snapshot {
-        top.push(Span::raw(" "));
-        top.push(Span::styled(
-            l.t("gap: waiting for snapshot", "欠落: スナップショット待ち"),
-            th.fg(Color::Yellow),
-        ));
-    }
-    top.push(Span::raw(" │ "));
-    let rej = s.rejected.total;
-    top.push(Span::styled(
-        format!("{} {rej}", l.t("refused", "拒否")),
-        if rej > 0 {
-            th.fg(Color::Red)
-        } else {
-            th.fg(Color::DarkGray)
-        },
-    ));
     if let Some(since) = app.frozen_since {
         top.push(Span::raw(" "));
         top.push(Span::styled(
@@ -103,6 +74,35 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
         ));
     }
 
+    top.push(Span::raw(" │ "));
+    match (s.status_at_ms, s.received_ms) {
+        (Some(at), Some(_)) => top.push(Span::raw(format!(
+            "{} {}",
+            l.t("data", "データ"),
+            age(app.now_ms.saturating_sub(at))
+        ))),
+        _ => top.push(Span::styled(
+            l.t("waiting for HQ's snapshot", "HQ のスナップショット待ち"),
+            th.fg(Color::Yellow),
+        )),
+    }
+    if s.waiting_snapshot {
+        top.push(Span::raw(" "));
+        top.push(Span::styled(
+            l.t("gap: waiting for snapshot", "欠落: スナップショット待ち"),
+            th.fg(Color::Yellow),
+        ));
+    }
+    top.push(Span::raw(" │ "));
+    let rej = s.rejected.total;
+    top.push(Span::styled(
+        format!("{} {rej}", l.t("refused", "拒否")),
+        if rej > 0 {
+            th.fg(Color::Red)
+        } else {
+            th.fg(Color::DarkGray)
+        },
+    ));
     let mut notices: Vec<Span> = vec![Span::raw(" ")];
     if s.notices.is_empty() {
         notices.push(Span::styled(

@@ -99,6 +99,17 @@ pub(crate) fn clock(ms: u64, offset_min: i32) -> String {
     format!("{:02}:{:02}:{:02}", d / 3600, d / 60 % 60, d % 60)
 }
 
+/// `HH:MM:SS` with the offset, for reports: `14:05:09 (UTC+09:00)`.
+pub fn clock_text(ms: u64, offset_min: i32) -> String {
+    format!(
+        "{} (UTC{}{:02}:{:02})",
+        clock(ms, offset_min),
+        if offset_min < 0 { '-' } else { '+' },
+        offset_min.abs() / 60,
+        offset_min.abs() % 60
+    )
+}
+
 /// A short duration: `45s`, `12m`, `3h05m`.
 pub(crate) fn age(ms: u64) -> String {
     let s = ms / 1000;
