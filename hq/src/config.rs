@@ -36,6 +36,10 @@ pub struct Config {
     /// A directory watched for CAP 1.2 files (`*.xml`); each is taken in once.
     #[serde(default)]
     pub cap_dir: Option<PathBuf>,
+    /// CAP `<sender>`s HQ takes messages from; a message of any other sender is rejected (an
+    /// empty list takes in none).
+    #[serde(default)]
+    pub cap_senders: Vec<String>,
     /// The broker HQ serves or uses.
     #[serde(deserialize_with = "broker_config")]
     pub broker: BrokerConfig,

@@ -82,8 +82,9 @@ impl Hq {
         let mut clock = Clock::new(0);
         clock.now(now_ms);
         for e in store.events()? {
-            let _ = clock.observe(e.event.at, now_ms);
-            board.apply(&e.event);
+            if board.apply_received(&e.event, e.received_ms) {
+                let _ = clock.observe(e.event.at, now_ms);
+            }
         }
         for (resident, at, _, _) in store.found()? {
             let _ = clock.observe(at, now_ms);
@@ -235,9 +236,17 @@ impl Hq {
         let mut newest = None;
         for ((_, e), new) in checked.accepted.iter().zip(fresh) {
             if new {
-                let _ = self.clock.observe(e.at, now_ms);
-                self.board.apply(e);
-                newest = newest.max(Some(e.at.wall_ms));
+                if self.board.apply_received(e, now_ms) {
+                    let _ = self.clock.observe(e.at, now_ms);
+                    newest = newest.max(Some(e.at.wall_ms));
+                } else {
+                    tracing::warn!(
+                        event = %e.id,
+                        at_ms = e.at.wall_ms,
+                        now_ms,
+                        "event dated beyond the clock-skew bound: kept and flagged, decides no presence"
+                    );
+                }
             }
         }
         if let Some(w) = newest {
@@ -395,13 +404,24 @@ impl Hq {
         Ok((Self::report(&out), msgs))
     }
 
-    /// The message id of the active notice that came from this CAP message.
+    /// The message id of the active notice that came from this CAP message (same sender and
+    /// identifier).
     pub fn notice_for_cap(&self, sender: &str, identifier: &str) -> Option<u32> {
         self.book.notices().iter().rev().find_map(|(id, n)| {
             let c = n.notice.cap.as_ref()?;
-            (n.active && c.identifier == identifier && (sender.is_empty() || c.sender == sender))
-                .then_some(*id)
+            (n.active && c.identifier == identifier && c.sender == sender).then_some(*id)
         })
+    }
+
+    /// Remembers a CAP message as taken in (see [`Store::cap_seen`]).
+    pub fn record_cap(
+        &mut self,
+        sender: &str,
+        identifier: &str,
+        sent: i64,
+        now_ms: u64,
+    ) -> Result<(), HqError> {
+        self.store.record_cap(sender, identifier, sent, now_ms)
     }
 
     /// An officer's command on `.../cmd/{officer}`; returns the reply and whatever the command

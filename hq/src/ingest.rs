@@ -1,6 +1,7 @@
 //! Checking a shelter's event batch before anything of it is stored: the batch must come on
 //! the shelter's own topic, and each event must be signed by that shelter's key, name that
-//! shelter as signer and carry an id of that shelter. No I/O here.
+//! shelter as signer and carry an id of that shelter; a correction may only name an event of
+//! that shelter (a shelter's key speaks only for that shelter). No I/O here.
 //!
 //! Checking needs only the keys, so [`Checker`] does it on a thread of its own: the signatures
 //! of the next batch are checked while the store commits this one.
@@ -82,6 +83,13 @@ pub fn check(topic_shelter: ShelterId, batch: EventBatch, keys: &KeyRing) -> Che
             env.open(key)
         };
         match body {
+            Ok(event) if event.corrects.is_some_and(|c| c.shelter != topic_shelter) => {
+                out.rejected.push(format!(
+                    "event {} corrects another shelter's event {}",
+                    event.id,
+                    event.corrects.map(|c| c.to_string()).unwrap_or_default()
+                ))
+            }
             Ok(event) if event.id.shelter == topic_shelter => out.accepted.push((env, event)),
             Ok(event) => out.rejected.push(format!(
                 "event {} on shelter {topic_shelter}'s topic",
@@ -224,6 +232,40 @@ mod tests {
         let c = check(ShelterId(1), batch, &ring);
         assert!(
             c.accepted.is_empty() && c.rejected[0].contains("2:7"),
+            "{:?}",
+            c.rejected
+        );
+    }
+
+    #[test]
+    fn a_correction_of_another_shelters_event_is_refused() {
+        let (ring, a, _) = ring();
+        let mut own = ev(1, 2);
+        own.kind = EventKind::Correction;
+        own.corrects = Some(EventId {
+            shelter: ShelterId(1),
+            seq: 1,
+        });
+        let mut foreign = ev(1, 3);
+        foreign.kind = EventKind::Correction;
+        foreign.corrects = Some(EventId {
+            shelter: ShelterId(2),
+            seq: 1,
+        });
+        let batch = EventBatch::new(
+            ShelterId(1),
+            [own, foreign]
+                .iter()
+                .map(|e| a.sign(&shelter_signer(ShelterId(1)), e).unwrap())
+                .collect(),
+        );
+        let c = check(ShelterId(1), batch, &ring);
+        assert_eq!(
+            c.accepted.iter().map(|(_, e)| e.id.seq).collect::<Vec<_>>(),
+            [2]
+        );
+        assert!(
+            c.rejected[0].contains("another shelter's event 2:1"),
             "{:?}",
             c.rejected
         );

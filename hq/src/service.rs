@@ -185,44 +185,51 @@ fn dispatch(hq: &mut Hq, topic: &str, payload: &[u8], now: u64) -> Result<Vec<Ou
     }
 }
 
-/// Takes in each new `*.xml` file of the CAP directory: moved to `done/` when taken in, to
-/// `rejected/` (with a `.err` file saying why) when not.
-fn poll_cap_dir(hq: &mut Hq, dir: &Path) -> Vec<Outgoing> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return vec![];
-    };
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "xml") && p.is_file())
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for path in files {
-        let name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
-        let result = std::fs::read_to_string(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|text| cap::take_in(hq, &text, &path.display().to_string(), now_ms()));
-        let (sub, note) = match result {
-            Ok((line, msgs)) => {
-                tracing::info!(file = %path.display(), "{line}");
-                out.extend(msgs);
-                ("done", line)
+/// Starts the thread that claims, reads and parses CAP files (see [`cap::intake`]), so that no
+/// CAP file, however large or odd, holds up HQ's main loop; parsed messages arrive on the
+/// returned receiver. First, files a stop left half-taken are rejected.
+fn start_cap_reader(dir: PathBuf) -> Result<mpsc::Receiver<cap::intake::Claimed>, HqError> {
+    let (tx, rx) = mpsc::channel(64);
+    std::thread::Builder::new()
+        .name("cap-reader".into())
+        .spawn(move || {
+            cap::intake::recover(&dir);
+            loop {
+                for c in cap::intake::claim(&dir) {
+                    if tx.blocking_send(c).is_err() {
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
             }
-            Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "CAP file rejected");
-                ("rejected", e)
-            }
-        };
-        let to = dir.join(sub);
-        let _ = std::fs::create_dir_all(&to);
-        let _ = std::fs::write(to.join(&name).with_extension("txt"), format!("{note}\n"));
-        if let Err(e) = std::fs::rename(&path, to.join(&name)) {
-            tracing::error!(file = %path.display(), error = %e, "cannot move CAP file; removing it");
-            let _ = std::fs::remove_file(&path);
+        })
+        .map_err(|e| HqError::Broker(format!("cannot start the CAP reader thread: {e}")))?;
+    Ok(rx)
+}
+
+/// Takes in one claimed CAP file on the main loop and files it under `done/` or `rejected/`.
+fn take_in_claimed(
+    hq: &mut Hq,
+    cfg: &Config,
+    dir: &Path,
+    c: cap::intake::Claimed,
+) -> Vec<Outgoing> {
+    let label = dir.join(&c.name).display().to_string();
+    let result = c
+        .parsed
+        .and_then(|m| cap::take_in_parsed(hq, m, &label, &cfg.cap_senders, now_ms()));
+    match result {
+        Ok((line, msgs)) => {
+            tracing::info!(file = %label, "{line}");
+            cap::intake::finish(dir, &c.name, true, &line);
+            msgs
+        }
+        Err(e) => {
+            tracing::warn!(file = %label, error = %e, "CAP file rejected");
+            cap::intake::finish(dir, &c.name, false, &e);
+            vec![]
         }
     }
-    out
 }
 
 /// Runs HQ until interrupted (or the broker thread dies).
@@ -234,7 +241,10 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
     let (tx, mut rx) = mpsc::channel(1000);
     tokio::spawn(pump(eventloop, tx));
     let mut tick = tokio::time::interval(Duration::from_millis(cfg.status_interval_ms));
-    let mut cap_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut cap_rx = match &cfg.cap_dir {
+        Some(dir) => Some(start_cap_reader(dir.clone())?),
+        None => None,
+    };
     let snapshot_every = Duration::from_secs(cfg.snapshot_interval_s.max(1));
     let mut last_snapshot = tokio::time::Instant::now();
     let town = cfg.town.clone();
@@ -316,9 +326,9 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                     Err(e) => tracing::error!(error = %e, "tick failed"),
                 }
             }
-            _ = cap_tick.tick() => {
+            Some(c) = async { match cap_rx.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
                 if let Some(dir) = &cfg.cap_dir {
-                    let msgs = poll_cap_dir(&mut hq, dir);
+                    let msgs = take_in_claimed(&mut hq, &cfg, dir, c);
                     send(&client, msgs).await;
                 }
             }

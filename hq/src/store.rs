@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS order_log (
     kind TEXT NOT NULL, household INTEGER NOT NULL, shelter INTEGER NOT NULL,
     level INTEGER NOT NULL, hazard TEXT NOT NULL, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS shelter_open (shelter INTEGER PRIMARY KEY, open INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cap_seen (
+    sender TEXT NOT NULL, identifier TEXT NOT NULL, sent INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+    PRIMARY KEY (sender, identifier, sent)) WITHOUT ROWID;
 ";
 
 /// Which events of one shelter are stored: the highest contiguous sequence and the ones above it.
@@ -320,6 +323,36 @@ impl Store {
             })
             .map_err(&err)?;
         rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Whether a CAP message (sender, identifier, sent) was taken in already.
+    pub fn cap_seen(&self, sender: &str, identifier: &str, sent: i64) -> Result<bool, HqError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM cap_seen WHERE sender = ?1 AND identifier = ?2 AND sent = ?3",
+                params![sender, identifier, sent],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(self.err())
+    }
+
+    /// Remembers a CAP message as taken in.
+    pub fn record_cap(
+        &mut self,
+        sender: &str,
+        identifier: &str,
+        sent: i64,
+        at_ms: u64,
+    ) -> Result<(), HqError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO cap_seen (sender, identifier, sent, at_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![sender, identifier, sent, i(at_ms)],
+            )
+            .map(|_| ())
+            .map_err(self.err())
     }
 
     /// Whether this officer's command number was already carried out or refused.
