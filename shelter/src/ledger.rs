@@ -313,7 +313,7 @@ pub fn signed_events_from(
     limit: usize,
     key: &SecretKey,
     shelter: ShelterId,
-) -> rusqlite::Result<(Vec<(u64, Signed<CheckEvent>)>, Vec<RepairedRow>)> {
+) -> rusqlite::Result<(Vec<OutboxEvent>, Vec<RepairedRow>)> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, wall_ms, logical, body, envelope FROM events
          WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
@@ -367,6 +367,9 @@ pub fn signed_events_from(
     }
     Ok((out, repaired))
 }
+
+/// An event ready to send: its sequence number and its signed envelope.
+pub type OutboxEvent = (u64, Signed<CheckEvent>);
 
 /// How an unreadable ledger row was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
