@@ -20,7 +20,7 @@
 //! let mut door = Door::new(10_000);
 //! let card = CardRef { issuer_key_id: vec![1], serial: vec![2] };
 //! let tap = TapInput::card(card, Assurance::CardRead, vec![]);
-//! //! // the second argument is a monotonic time: only the debounce window uses it
+//! // the second argument is a monotonic time: only the debounce window uses it
 //! let first = door.decide(&tap, std::time::Duration::from_secs(1));
 //! assert_eq!(first.draft().unwrap().kind, EventKind::CheckIn);
 //! ```
