@@ -109,7 +109,13 @@ fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
     o.set_keep_alive(Duration::from_secs(10));
     o.set_clean_session(false);
     o.set_manual_acks(true);
-    o.set_max_packet_size(256 << 20, 256 << 20);
+    // Incoming: no larger than the broker takes (an external broker's limit is its own
+    // config's, so HQ bounds what it reads to the default); outgoing: the registry.
+    let (incoming, outgoing) = match &cfg.broker {
+        BrokerConfig::Embedded(b) => (b.max_payload_size, b.max_payload_size),
+        BrokerConfig::External(_) => (crate::config::DEFAULT_MAX_PAYLOAD, 256 << 20),
+    };
+    o.set_max_packet_size(incoming + 4096, outgoing + 4096);
     o.set_inflight(100);
     if !c.user.is_empty() {
         o.set_credentials(c.user.clone(), c.password.clone());
