@@ -50,7 +50,9 @@ async fn hq_works_through_mosquitto_with_the_example_acl() {
     std::fs::write(
         d.path("mosquitto.conf"),
         format!(
-            "listener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {acl}\npersistence false\n",
+            // `user root`: started as root, Mosquitto would drop to user `mosquitto`, which
+            // cannot read the ACL from a checkout under a private directory (/root, mktemp -d).
+            "user root\nlistener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {acl}\npersistence false\n",
             d.port,
             pwfile.display()
         ),
