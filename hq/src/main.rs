@@ -156,7 +156,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             };
             let town = evac_maps::Town::load(&town_file)?;
             let text = if csv {
-                export::csv(&hq, &town, now)
+                export::csv(&hq, &town, now)?
             } else if pfif {
                 export::pfif(&hq, &town, now)?
             } else if log {
