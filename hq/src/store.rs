@@ -154,6 +154,8 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(HqError::io(dir, "create"))?;
         }
+        // The store holds the registry's card links and every person's whereabouts.
+        crate::files::ensure_private(path)?;
         let conn = Connection::open(path).map_err(|cause| HqError::Store {
             path: path.to_owned(),
             cause,
@@ -164,6 +166,12 @@ impl Store {
             progress: HashMap::new(),
         };
         store.conn.execute_batch(SCHEMA).map_err(store.err())?;
+        for ext in ["sqlite-wal", "sqlite-shm"] {
+            let side = path.with_extension(ext);
+            if side.exists() {
+                crate::files::ensure_private(&side)?;
+            }
+        }
         store.load_progress()?;
         Ok(store)
     }
@@ -294,20 +302,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Records a rejected message (counted and kept for the after-action log).
-    pub fn record_rejection(
-        &mut self,
-        at_ms: u64,
-        topic: &str,
-        reason: &str,
-    ) -> Result<(), HqError> {
-        self.conn
-            .execute(
-                "INSERT INTO rejections (at_ms, topic, reason) VALUES (?1, ?2, ?3)",
-                params![i(at_ms), topic, reason],
-            )
-            .map(|_| ())
-            .map_err(self.err())
+    /// Records rejected messages (kept for the after-action log) in one transaction.
+    pub fn record_rejections(&mut self, rows: &[(u64, String, String)]) -> Result<(), HqError> {
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO rejections (at_ms, topic, reason) VALUES (?1, ?2, ?3)")
+                .map_err(&err)?;
+            for (at, topic, reason) in rows {
+                stmt.execute(params![i(*at), topic, reason]).map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(err)
     }
 
     /// Rejections so far: (at_ms, topic, reason).
@@ -670,6 +677,18 @@ mod tests {
             day_only: false,
             corrects: None,
             note: None,
+        }
+    }
+
+    #[test]
+    fn the_store_is_created_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("hq.sqlite");
+        let _s = Store::open(&path).unwrap();
+        for p in [path.clone(), path.with_extension("sqlite-wal")] {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", p.display());
         }
     }
 

@@ -71,6 +71,8 @@ pub struct OrderBook {
     assign: Vec<Option<Assign>>,
     version: Vec<u32>,
     arrived: Vec<bool>,
+    /// The shelter index each household has someone checked in at now, if any.
+    at: Vec<Option<u32>>,
     expected: Vec<u32>,
     present: Vec<u32>,
     /// Each shelter's room when the book last settled: room above it was freed since, and
@@ -131,8 +133,8 @@ impl Fields<'_> {
                 continue;
             }
             let top = (before as usize).min(fits.len() - 1);
-            for k in (after as usize + 1)..=top {
-                fits[k] = fits[k].saturating_sub(1);
+            for n in fits.iter_mut().take(top + 1).skip(after as usize + 1) {
+                *n = n.saturating_sub(1);
             }
         }
     }
@@ -168,6 +170,7 @@ impl OrderBook {
             assign: vec![None; h],
             version: vec![0; h],
             arrived: vec![false; h],
+            at: vec![None; h],
             expected: vec![0; s],
             present: vec![0; s],
             room_seen: Vec::new(),
@@ -474,6 +477,25 @@ impl OrderBook {
         }
     }
 
+    /// Records where household `h` is checked in now (a shelter index, or none). A household
+    /// already at an open shelter suitable for a notice's hazard is ordered to stay there.
+    pub fn set_at(&mut self, h: usize, shelter: Option<usize>) {
+        if let Some(slot) = self.at.get_mut(h) {
+            *slot = shelter.and_then(|s| u32::try_from(s).ok());
+        }
+    }
+
+    /// The index of a shelter of the town.
+    pub fn shelter_idx(&self, shelter: ShelterId) -> Option<usize> {
+        self.shelter_index(shelter).ok()
+    }
+
+    /// Where household `h` stays for `hazard`: the shelter it is checked in at, when that is
+    /// open and suits the hazard.
+    fn stays_at(&self, h: usize, hazard: Hazard) -> Option<u32> {
+        self.at[h].filter(|&s| self.open[s as usize] && self.town.suits(s as usize, hazard))
+    }
+
     fn release(&mut self, h: usize) -> Option<Assign> {
         let a = self.assign[h].take()?;
         if let Some(s) = a.shelter
@@ -554,10 +576,12 @@ impl OrderBook {
                 continue;
             };
             let n = &self.notices[&m].notice;
+            let stay = self.stays_at(h, n.hazard);
             let keep = cur.is_some_and(|a| {
                 a.hazard == n.hazard
                     && a.level == n.level
                     && !force.contains(&h32)
+                    && (stay.is_none() || a.shelter == stay)
                     && (self.arrived[h]
                         || a.shelter.is_some_and(|s| {
                             self.open[s as usize] && self.town.suits(s as usize, n.hazard)
@@ -631,8 +655,12 @@ impl OrderBook {
             let f = hazards.iter().position(|x| *x == hazard).unwrap_or(0);
             let size = self.town.hh_size[h];
             let help = self.town.hh_help[h];
-            let pick = match &finders[f] {
-                Finder::Straight(trees) => {
+            // People already safe at a shelter suitable for this hazard stay there (they are
+            // present, so they need no room and have no walk).
+            let stay = self.stays_at(h, hazard);
+            let pick = match (&finders[f], stay) {
+                (_, Some(s)) => Pick::Shelter(s, None),
+                (Finder::Straight(trees), None) => {
                     let pos = self.town.hh_pos[h];
                     let s = if help {
                         self.nearest_fit(&trees.accessible, &pos, size)
@@ -642,7 +670,7 @@ impl OrderBook {
                     };
                     s.map_or(Pick::NoRoom, |s| Pick::Shelter(s, None))
                 }
-                Finder::Walking(fields) => self.walk_pick(&town, fields, h, size, help),
+                (Finder::Walking(fields), None) => self.walk_pick(&town, fields, h, size, help),
             };
             let (s, walk_m) = match pick {
                 Pick::Shelter(s, walk_m) => (s, walk_m),
@@ -736,10 +764,12 @@ impl OrderBook {
         for &s in suitable.iter().filter(with_room) {
             let top = (self.room(s) as usize).min(largest);
             member[s] = (true, self.town.sh_access[s]);
-            for k in 0..=top {
-                fits[k] += 1;
-                if self.town.sh_access[s] {
-                    fits_accessible[k] += 1;
+            for n in fits.iter_mut().take(top + 1) {
+                *n += 1;
+            }
+            if self.town.sh_access[s] {
+                for n in fits_accessible.iter_mut().take(top + 1) {
+                    *n += 1;
                 }
             }
         }
