@@ -16,6 +16,7 @@ use crate::error::HqError;
 use crate::ingest;
 use crate::keys::KeyRing;
 use crate::notice::{Area, Notice};
+use crate::rejections::Rejections;
 use crate::status::{Picture, StatusBoard, StatusFeed};
 use crate::store::{CommandRecord, Store};
 
@@ -58,7 +59,7 @@ pub struct Hq {
     clock: Clock,
     overdue_ms: u64,
     registry_version: u64,
-    rejected: u64,
+    rejections: Rejections,
     ordered_at: Vec<Option<u64>>,
 }
 
@@ -134,13 +135,10 @@ impl Hq {
             clock,
             overdue_ms,
             registry_version,
-            rejected: 0,
+            rejections: Rejections::default(),
         };
         hq.refresh_ordered_at();
-        let picture = hq.picture(now_ms);
-        for h in picture.arrived_households {
-            hq.book.mark_arrived(h);
-        }
+        hq.sync_arrivals(now_ms);
         Ok(hq)
     }
 
@@ -171,7 +169,7 @@ impl Hq {
 
     /// Messages refused since start (bad signatures, wrong shelter, malformed, unknown officer).
     pub fn rejected(&self) -> u64 {
-        self.rejected
+        self.rejections.total()
     }
 
     fn sign<T: Signable>(&self, body: &T) -> Result<Vec<u8>, HqError> {
@@ -179,10 +177,29 @@ impl Hq {
     }
 
     fn reject(&mut self, now_ms: u64, topic: &str, reason: &str) {
-        self.rejected += 1;
-        tracing::warn!(topic, reason, "rejected");
-        if let Err(e) = self.store.record_rejection(now_ms, topic, reason) {
-            tracing::error!(error = %e, "cannot record a rejection");
+        self.reject_all(now_ms, topic, &[reason.to_owned()]);
+    }
+
+    /// Counts the rejections of one message; a sample is logged now and stored by the next
+    /// [`Hq::tick`] (see [`crate::rejections`]).
+    fn reject_all(&mut self, now_ms: u64, topic: &str, reasons: &[String]) {
+        if reasons.is_empty() {
+            return;
+        }
+        let kept = self.rejections.message(now_ms, topic, reasons);
+        for reason in kept {
+            tracing::warn!(topic = %crate::rejections::cut(topic, 200), reason, "rejected");
+        }
+    }
+
+    /// Stores the rejections kept since the last call, in one transaction.
+    pub fn flush_rejections(&mut self, now_ms: u64) {
+        let rows = self.rejections.take(now_ms);
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.record_rejections(&rows) {
+            tracing::error!(error = %e, rows = rows.len(), "cannot record rejections");
         }
     }
 
@@ -221,9 +238,7 @@ impl Hq {
         now_ms: u64,
     ) -> Result<Vec<Outgoing>, HqError> {
         let topic = Topic::ShelterEvents(self.town_id.clone(), shelter).to_string();
-        for reason in &checked.rejected {
-            self.reject(now_ms, &topic, reason);
-        }
+        self.reject_all(now_ms, &topic, &checked.rejected);
         if checked.accepted.is_empty() {
             return Ok(if checked.rejected.is_empty() {
                 vec![self.ack(shelter, now_ms)?]
@@ -366,12 +381,33 @@ impl Hq {
         now_ms: u64,
     ) -> Result<(OrderReport, Vec<Outgoing>), String> {
         self.book.set_now_ms(now_ms);
+        // Who is already safe where, as of now: they stay (see OrderBook::set_at).
+        self.sync_arrivals(now_ms);
         let out = self
             .book
             .issue(notice, references)
             .map_err(|e| e.to_string())?;
         let msgs = self.publish_orders(&out).map_err(|e| e.to_string())?;
         Ok((Self::report(&out), msgs))
+    }
+
+    /// Tells the order book who has arrived and where each household is checked in now;
+    /// returns the picture it was taken from.
+    fn sync_arrivals(&mut self, now_ms: u64) -> Picture {
+        let p = self.picture(now_ms);
+        for &h in &p.arrived_households {
+            self.book.mark_arrived(h);
+        }
+        let mut at: Vec<Option<usize>> = vec![None; self.book.town().households()];
+        for &(h, s) in &p.households_at {
+            if let Some(slot) = at.get_mut(h) {
+                *slot = self.book.shelter_idx(s);
+            }
+        }
+        for (h, s) in at.into_iter().enumerate() {
+            self.book.set_at(h, s);
+        }
+        p
     }
 
     /// Lifts a message's orders.
@@ -716,16 +752,14 @@ impl Hq {
     /// shelters that filled, and to shelters people left, households ordered to no shelter),
     /// then a status delta (or a snapshot when `full`).
     pub fn tick(&mut self, now_ms: u64, full: bool) -> Result<Vec<Outgoing>, HqError> {
+        self.flush_rejections(now_ms);
         self.book.set_now_ms(now_ms);
         let mut out = Vec::new();
         let expired = self.book.expire(now_secs(now_ms));
         if !expired.batches.is_empty() {
             out.extend(self.publish_orders(&expired)?);
         }
-        let p = self.picture(now_ms);
-        for &h in &p.arrived_households {
-            self.book.mark_arrived(h);
-        }
+        let p = self.sync_arrivals(now_ms);
         let rerouted = self.book.set_present(&p.present);
         if !rerouted.batches.is_empty() {
             tracing::info!(

@@ -42,12 +42,6 @@ struct Connection {
     ca: Option<PathBuf>,
 }
 
-fn random_password() -> Result<String, HqError> {
-    let mut b = [0u8; 24];
-    getrandom::fill(&mut b).map_err(|e| HqError::Broker(format!("random password: {e}")))?;
-    Ok(hex::encode(b))
-}
-
 /// Starts the embedded broker alone (`evac-hq broker`), with an extra loopback listener if
 /// asked; returns when the broker stops.
 pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
@@ -55,7 +49,8 @@ pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
         return Err(HqError::Broker("broker.mode is not \"embedded\"".into()));
     };
     let passwords = Passwords::load(&b.passwords)?;
-    let running = broker::start(b, passwords, false)?;
+    // HQ connects through the gate with the `hq` login of the password file.
+    let running = broker::start(b, passwords, &cfg.town, &broker::run_token()?)?;
     println!("evac-hq: broker listening on {}", running.public);
     running
         .thread
@@ -67,11 +62,10 @@ pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
 fn connection(cfg: &Config) -> Result<Connection, HqError> {
     match &cfg.broker {
         BrokerConfig::Embedded(b) => {
-            let mut passwords = Passwords::load(&b.passwords)?;
-            // HQ's own login exists only in memory for this run.
-            let password = random_password()?;
-            passwords.set("hq", &password)?;
-            let running = broker::start(b, passwords, true)?;
+            let passwords = Passwords::load(&b.passwords)?;
+            // HQ's own login to rumqttd's loopback listener exists only in memory for this run.
+            let password = broker::run_token()?;
+            let running = broker::start(b, passwords, &cfg.town, &password)?;
             println!("evac-hq: broker listening on {}", running.public);
             let host = running.internal.ip().to_string();
             let port = running.internal.port();
@@ -109,7 +103,13 @@ fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
     o.set_keep_alive(Duration::from_secs(10));
     o.set_clean_session(false);
     o.set_manual_acks(true);
-    o.set_max_packet_size(256 << 20, 256 << 20);
+    // Incoming: no larger than the broker takes (an external broker's limit is its own
+    // config's, so HQ bounds what it reads to the default); outgoing: the registry.
+    let (incoming, outgoing) = match &cfg.broker {
+        BrokerConfig::Embedded(b) => (b.max_payload_size, b.max_payload_size),
+        BrokerConfig::External(_) => (crate::config::DEFAULT_MAX_PAYLOAD, 256 << 20),
+    };
+    o.set_max_packet_size(incoming + 4096, outgoing + 4096);
     o.set_inflight(100);
     if !c.user.is_empty() {
         o.set_credentials(c.user.clone(), c.password.clone());
@@ -315,7 +315,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                 }
             }
             _ = tick.tick() => {
-                if conn.broker.as_ref().is_some_and(|b| b.thread.is_finished()) {
+                if conn.broker.as_ref().is_some_and(|b| b.is_finished()) {
                     return Err(HqError::Broker("the embedded broker stopped (see the log above)".into()));
                 }
                 if !connected { continue; }

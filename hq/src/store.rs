@@ -294,20 +294,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Records a rejected message (counted and kept for the after-action log).
-    pub fn record_rejection(
-        &mut self,
-        at_ms: u64,
-        topic: &str,
-        reason: &str,
-    ) -> Result<(), HqError> {
-        self.conn
-            .execute(
-                "INSERT INTO rejections (at_ms, topic, reason) VALUES (?1, ?2, ?3)",
-                params![i(at_ms), topic, reason],
-            )
-            .map(|_| ())
-            .map_err(self.err())
+    /// Records rejected messages (kept for the after-action log) in one transaction.
+    pub fn record_rejections(&mut self, rows: &[(u64, String, String)]) -> Result<(), HqError> {
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO rejections (at_ms, topic, reason) VALUES (?1, ?2, ?3)")
+                .map_err(&err)?;
+            for (at, topic, reason) in rows {
+                stmt.execute(params![i(*at), topic, reason]).map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(err)
     }
 
     /// Rejections so far: (at_ms, topic, reason).

@@ -337,6 +337,13 @@ impl Client {
         }
     }
 
+    pub async fn publish_retained(&self, topic: &str, payload: Vec<u8>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, true, payload)
+            .await
+            .unwrap();
+    }
+
     pub async fn publish(&self, topic: &str, payload: Vec<u8>) {
         self.client
             .publish(topic, QoS::AtLeastOnce, false, payload)
