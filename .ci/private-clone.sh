@@ -14,6 +14,7 @@ trap 'rm -rf "$private"' EXIT
 git clone --quiet --no-hardlinks "$repo" "$private/evac"
 cd "$private/evac"
 export CARGO_TARGET_DIR="$target"
-cargo test --locked -p evac-hq --test mosquitto
-cargo test --locked -p evac-shelter --test replication mosquitto
-cargo test --locked -p evac-broadcaster --test mqtt
+# --workspace everywhere: one feature set, so the dependencies are compiled once.
+cargo test --workspace --locked --test mosquitto
+cargo test --workspace --locked --test replication mosquitto
+cargo test --workspace --locked --test mqtt

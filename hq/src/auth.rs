@@ -7,6 +7,10 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -17,6 +21,10 @@ use crate::error::HqError;
 #[derive(Debug, Default, Clone)]
 pub struct Passwords {
     users: HashMap<String, String>,
+    /// SHA-256 of each user's password once Argon2 has accepted it, in memory only: after a
+    /// broker restart every node logs in again at once, and an Argon2 check per login (and
+    /// per retry of a login that timed out waiting) would keep the whole town locked out.
+    verified: Arc<Mutex<HashMap<String, [u8; 32]>>>,
 }
 
 impl Passwords {
@@ -60,7 +68,10 @@ impl Passwords {
             }
             users.insert(user.to_owned(), phc.to_owned());
         }
-        Ok(Passwords { users })
+        Ok(Passwords {
+            users,
+            verified: Arc::default(),
+        })
     }
 
     /// Sets `user`'s password (Argon2id with a fresh random salt).
@@ -74,12 +85,47 @@ impl Passwords {
             .map_err(|e| HqError::Broker(format!("hashing a password: {e}")))?
             .to_string();
         self.users.insert(user.to_owned(), phc);
+        self.forget(user);
         Ok(())
     }
 
     /// Whether `password` is `user`'s (an unknown user costs the same hash, so timing does not
     /// tell which users exist).
     pub fn check(&self, user: &str, password: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
+        if self.already_verified(user, &digest) {
+            return true;
+        }
+        let ok = self.check_hash(user, password);
+        if ok && let Ok(mut verified) = self.verified.lock() {
+            verified.insert(user.to_owned(), digest);
+        }
+        ok
+    }
+
+    /// Whether `user` has already logged in with this password since the file was loaded (no
+    /// Argon2 cost: a reconnect storm after a broker restart must not lock the town out).
+    pub fn checked_before(&self, user: &str, password: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
+        self.already_verified(user, &digest)
+    }
+
+    fn already_verified(&self, user: &str, digest: &[u8; 32]) -> bool {
+        let Ok(verified) = self.verified.lock() else {
+            return false;
+        };
+        verified
+            .get(user)
+            .is_some_and(|known| bool::from(known.ct_eq(digest)))
+    }
+
+    fn forget(&self, user: &str) {
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.remove(user);
+        }
+    }
+
+    fn check_hash(&self, user: &str, password: &str) -> bool {
         const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo";
         let known = self.users.get(user);
         let phc = known.map_or(DUMMY, |p| p.as_str());
@@ -131,6 +177,26 @@ mod tests {
         assert!(!back.check("shelter-2", "s3cret"));
         assert_eq!(Passwords::parse("a:zz:00").unwrap_err().0, 1);
         assert_eq!(Passwords::parse("# c\n\nbad").unwrap_err().0, 3);
+    }
+
+    #[test]
+    fn a_second_login_skips_argon2_and_a_new_password_is_checked_again() {
+        let mut p = Passwords::default();
+        p.set("shelter-1", "right").unwrap();
+        assert!(!p.checked_before("shelter-1", "right"));
+        assert!(p.check("shelter-1", "right"));
+        assert!(p.checked_before("shelter-1", "right"));
+        assert!(!p.checked_before("shelter-1", "wrong"));
+        assert!(!p.check("shelter-1", "wrong"));
+        let copy = p.clone();
+        assert!(
+            copy.checked_before("shelter-1", "right"),
+            "clones share what was checked"
+        );
+        p.set("shelter-1", "new").unwrap();
+        assert!(!p.checked_before("shelter-1", "right"));
+        assert!(!p.check("shelter-1", "right"));
+        assert!(p.check("shelter-1", "new"));
     }
 
     #[test]

@@ -36,6 +36,8 @@ use crate::auth::Passwords;
 
 /// How long a client has to finish TLS and send CONNECT.
 const HANDSHAKE: Duration = Duration::from_secs(10);
+/// How many Argon2 login checks run at once (each takes ~19 MiB and tens of milliseconds).
+static ARGON2_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// What the gate needs to decide.
 pub struct Gate {
@@ -135,10 +137,21 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     };
     let user = login.username.clone();
     // Argon2 is memory-hard by design (tens of milliseconds): off the gate's async threads.
-    let (passwords, u, pw) = (gate.passwords.clone(), user.clone(), login.password.clone());
-    let ok = tokio::task::spawn_blocking(move || passwords.check(&u, &pw))
-        .await
-        .unwrap_or(false);
+    let ok = if gate.passwords.checked_before(&user, &login.password) {
+        true
+    } else {
+        // A bounded number of Argon2 checks at a time, each waiting a bounded time: a storm
+        // of logins (every node after a broker restart, or an attacker) queues no unbounded
+        // work, and a client that gave up is not checked long after it left.
+        let Ok(Ok(_permit)) = tokio::time::timeout(HANDSHAKE, ARGON2_CHECKS.acquire()).await else {
+            refuse(&mut cw, ConnectReturnCode::ServiceUnavailable).await;
+            return Err(format!("{user}: too many logins being checked"));
+        };
+        let (passwords, u, pw) = (gate.passwords.clone(), user.clone(), login.password.clone());
+        tokio::task::spawn_blocking(move || passwords.check(&u, &pw))
+            .await
+            .unwrap_or(false)
+    };
     if !ok {
         tracing::warn!(user = %user, "broker refused a login");
         refuse(&mut cw, ConnectReturnCode::BadUserNamePassword).await;
