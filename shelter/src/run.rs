@@ -434,6 +434,8 @@ fn command(
                 "registry_version": node.door().registry().version(),
                 "sessions": shared.sessions.load(Ordering::Relaxed),
                 "repaired_rows_sent": shared.repaired_rows.load(Ordering::Relaxed),
+                "rejected_batches": shared.rejected_batches.load(Ordering::Relaxed),
+                "hq_rejects": shared.last_rejection.lock().ok().and_then(|l| l.clone()),
                 "unreadable_rows": node.unreadable_rows,
             }));
             return;
