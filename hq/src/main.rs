@@ -192,8 +192,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 Passwords::default()
             };
             p.set(&user, pw)?;
-            std::fs::write(&file, p.to_text())
-                .with_context(|| format!("cannot write {}", file.display()))?;
+            p.save(&file)?;
         }
     }
     Ok(())
