@@ -5,7 +5,9 @@
 //! per signature, so the same shelter key enters its multiscalar multiplication once per
 //! event; with one key the `A` terms fold into `[Σ z·h]A`, which leaves the sum unchanged and
 //! halves the points (n + 2 instead of 2n + 1). On `false`, check one by one to find the
-//! culprits (as before).
+//! culprits (as before). `A` and every `R` must be canonical encodings of points of the
+//! prime-order subgroup: with a torsion component, a random weight can make the difference
+//! vanish (a batch accepting what the strict single check refuses).
 
 use std::iter::once;
 
@@ -20,7 +22,12 @@ use sha2::{Digest, Sha512};
 /// bytes `evac/v1/{kind}\0{body}`). `false` says only that at least one is not.
 pub fn all_signed_by<T: Signable>(key: &PublicKey, envelopes: &[&Signed<T>]) -> bool {
     let a_bytes = key.to_bytes();
-    let Some(a) = CompressedEdwardsY(a_bytes).decompress() else {
+    // The same rule as evac-protocol's strict single check: no torsion anywhere, canonical
+    // encodings only, so the batch accepts exactly what one-by-one checks accept.
+    let Some(a) = CompressedEdwardsY(a_bytes)
+        .decompress()
+        .filter(|a| a.is_torsion_free() && a.compress().to_bytes() == a_bytes)
+    else {
         return false;
     };
     let n = envelopes.len();
@@ -48,7 +55,10 @@ pub fn all_signed_by<T: Signable>(key: &PublicKey, envelopes: &[&Signed<T>]) -> 
         let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_arr)) else {
             return false;
         };
-        let Some(r) = CompressedEdwardsY(r_arr).decompress() else {
+        let Some(r) = CompressedEdwardsY(r_arr)
+            .decompress()
+            .filter(|r| r.is_torsion_free() && r.compress().to_bytes() == r_arr)
+        else {
             return false;
         };
         let mut hash = Sha512::new();
@@ -123,6 +133,28 @@ mod tests {
             let refs: Vec<_> = envs.iter().collect();
             assert!(all_signed_by(&key.public(), &refs), "{n}");
             assert!(key.public().verify_batch(&refs).is_ok(), "{n}");
+        }
+    }
+
+    /// A signature with a torsion point added to R: the strict single check refuses it, and
+    /// so must the batch, whatever its random weights (without the torsion check a weight
+    /// divisible by 8 accepted it, one time in eight).
+    #[test]
+    fn torsion_in_r_fails_the_batch_as_the_single_check() {
+        let key = SecretKey::from_seed(&[3; 32]);
+        let envs = signed(&key, 1);
+        let sig = hex::decode(&envs[0].sig).unwrap();
+        let r = CompressedEdwardsY(sig[..32].try_into().unwrap())
+            .decompress()
+            .unwrap();
+        let t = curve25519_dalek::constants::EIGHT_TORSION[1];
+        let mut bad = sig.clone();
+        bad[..32].copy_from_slice(&(r + t).compress().to_bytes());
+        let forged = edit(&envs[0], |j| j.replace(&envs[0].sig, &hex::encode(&bad)));
+        assert!(forged.open(&key.public()).is_err());
+        for _ in 0..64 {
+            assert!(!all_signed_by(&key.public(), &[&forged]));
+            assert!(key.public().verify_batch(&[&forged]).is_err());
         }
     }
 

@@ -7,8 +7,8 @@
 use std::fmt;
 use std::path::Path;
 
+use ed25519_dalek::Signer;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
-use ed25519_dalek::{Signer, Verifier};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -110,11 +110,29 @@ impl PublicKey {
             .map_err(|e| KeyError::Encode(e.to_string()))
     }
 
-    /// Reads an SPKI PEM public key.
+    /// Refuses keys no honest signer has: a non-canonical encoding, a point of small order
+    /// (any signature "verifies" for some messages) or with a torsion component (single and
+    /// batch verification could then disagree).
+    fn checked(vk: ed25519_dalek::VerifyingKey) -> Result<Self, KeyError> {
+        let point = vk.to_edwards();
+        if vk.is_weak() || !point.is_torsion_free() {
+            return Err(KeyError::Decode(
+                "a weak public key (small order or torsion component): refused".into(),
+            ));
+        }
+        if point.compress().to_bytes() != vk.to_bytes() {
+            return Err(KeyError::Decode(
+                "a public key not in canonical encoding: refused".into(),
+            ));
+        }
+        Ok(PublicKey(vk))
+    }
+
+    /// Reads an SPKI PEM public key (weak keys refused).
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
         ed25519_dalek::VerifyingKey::from_public_key_pem(pem)
-            .map(PublicKey)
             .map_err(|e| KeyError::Decode(e.to_string()))
+            .and_then(Self::checked)
     }
 
     /// Reads a public key file written by [`write_key_pair`].
@@ -128,11 +146,36 @@ impl PublicKey {
         self.0.to_bytes()
     }
 
-    /// The key from its raw 32 bytes.
+    /// The key from its raw 32 bytes (weak keys refused).
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
         ed25519_dalek::VerifyingKey::from_bytes(bytes)
-            .map(PublicKey)
             .map_err(|e| KeyError::Decode(e.to_string()))
+            .and_then(Self::checked)
+    }
+
+    /// The one verification rule of evac, for a single signature over `msg`: strict
+    /// (canonical `s`, small-order `R` and key refused, cofactorless equation, the recomputed
+    /// `R` must encode exactly as sent).
+    fn verify_raw(&self, msg: &[u8], sig: &ed25519_dalek::Signature) -> bool {
+        self.0.verify_strict(msg, sig).is_ok()
+    }
+
+    /// The same rule for many signatures by this key at once: a cofactorless batch, after
+    /// refusing any `R` that is not a canonical encoding of a point of the prime-order
+    /// subgroup (so no torsion component can vanish under a random weight, and the batch
+    /// accepts exactly what [`PublicKey::verify_raw`] accepts one by one).
+    fn verify_raw_batch(&self, msgs: &[&[u8]], sigs: &[ed25519_dalek::Signature]) -> bool {
+        for sig in sigs {
+            let r = sig.r_bytes();
+            let Some(point) = curve25519_dalek::edwards::CompressedEdwardsY(*r).decompress() else {
+                return false;
+            };
+            if point.compress().to_bytes() != *r || !point.is_torsion_free() {
+                return false;
+            }
+        }
+        let keys = vec![self.0; sigs.len()];
+        ed25519_dalek::verify_batch(msgs, sigs, &keys).is_ok()
     }
 
     /// A short text that tells keys apart in logs and configs (first 8 bytes, hex).
@@ -148,9 +191,9 @@ impl PublicKey {
         sig: &[u8; 64],
     ) -> Result<(), SignError> {
         let sig = ed25519_dalek::Signature::from_bytes(sig);
-        self.0
-            .verify_strict(&signed_bytes(domain, bytes), &sig)
-            .map_err(|_| SignError::BadSignature)
+        self.verify_raw(&signed_bytes(domain, bytes), &sig)
+            .then_some(())
+            .ok_or(SignError::BadSignature)
     }
 
     /// Checks many envelopes of one family against this key at once (faster than one by one);
@@ -164,8 +207,9 @@ impl PublicKey {
             sigs.push(e.signature()?);
         }
         let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-        let keys = vec![self.0; envelopes.len()];
-        ed25519_dalek::verify_batch(&refs, &sigs, &keys).map_err(|_| SignError::BadSignature)
+        self.verify_raw_batch(&refs, &sigs)
+            .then_some(())
+            .ok_or(SignError::BadSignature)
     }
 }
 
@@ -203,9 +247,9 @@ impl<T: Signable> Signed<T> {
     pub fn open(&self, key: &PublicKey) -> Result<T, SignError> {
         self.check_kind()?;
         let sig = self.signature()?;
-        key.0
-            .verify(&signed_bytes(T::KIND, self.body.get().as_bytes()), &sig)
-            .map_err(|_| SignError::BadSignature)?;
+        if !key.verify_raw(&signed_bytes(T::KIND, self.body.get().as_bytes()), &sig) {
+            return Err(SignError::BadSignature);
+        }
         self.body_unverified()
     }
 
@@ -460,5 +504,80 @@ mod tests {
         std::fs::write(&bad, "not a key").unwrap();
         let err = PublicKey::read(&bad).unwrap_err().to_string();
         assert!(err.contains("bad.pub"), "{err}");
+    }
+
+    /// Wycheproof's Ed25519 set through the single and the batch path: each case gives the
+    /// expected result, and both paths agree on every one.
+    #[test]
+    fn wycheproof_ed25519_single_and_batch_agree() {
+        use wycheproof::TestResult;
+        let set = wycheproof::eddsa::TestSet::load(wycheproof::eddsa::TestName::Ed25519).unwrap();
+        let mut cases = 0;
+        for group in &set.test_groups {
+            let pk: [u8; 32] = group.key.pk.as_ref().try_into().unwrap();
+            let key = PublicKey::from_bytes(&pk);
+            for t in &group.tests {
+                cases += 1;
+                let (single, batch) = match (&key, <[u8; 64]>::try_from(t.sig.as_ref())) {
+                    (Ok(k), Ok(sig)) => {
+                        let sig = ed25519_dalek::Signature::from_bytes(&sig);
+                        let msg: &[u8] = t.msg.as_ref();
+                        (
+                            k.verify_raw(msg, &sig),
+                            k.verify_raw_batch(&[msg], std::slice::from_ref(&sig)),
+                        )
+                    }
+                    _ => (false, false),
+                };
+                assert_eq!(single, batch, "case {}: {}", t.tc_id, t.comment);
+                match t.result {
+                    TestResult::Valid => assert!(single, "case {}: {}", t.tc_id, t.comment),
+                    TestResult::Invalid => assert!(!single, "case {}: {}", t.tc_id, t.comment),
+                    TestResult::Acceptable => {}
+                }
+            }
+        }
+        assert!(cases > 100, "{cases}");
+    }
+
+    /// Cases of "Taming the many EdDSAs": small-order keys are refused at load, a signature
+    /// whose R has small order or a torsion component is refused by both paths.
+    #[test]
+    fn weak_keys_and_torsion_are_refused_on_both_paths() {
+        // The identity and a point of order 8 as public keys.
+        let identity = {
+            let mut b = [0u8; 32];
+            b[0] = 1;
+            b
+        };
+        let order8 = curve25519_dalek::constants::EIGHT_TORSION[1]
+            .compress()
+            .to_bytes();
+        for weak in [identity, order8] {
+            assert!(PublicKey::from_bytes(&weak).is_err());
+        }
+        // A mixed-order key: an honest key plus a torsion point.
+        let k = key(1);
+        let mixed = (k.public().0.to_edwards() + curve25519_dalek::constants::EIGHT_TORSION[1])
+            .compress()
+            .to_bytes();
+        assert!(PublicKey::from_bytes(&mixed).is_err());
+        // A valid signature with a torsion point added to R: rejected by both paths.
+        let msg = b"evac";
+        let sig = k.0.sign(msg);
+        let r = curve25519_dalek::edwards::CompressedEdwardsY(*sig.r_bytes())
+            .decompress()
+            .unwrap();
+        for t in &curve25519_dalek::constants::EIGHT_TORSION[1..] {
+            let mut bytes = sig.to_bytes();
+            bytes[..32].copy_from_slice(&(r + t).compress().to_bytes());
+            let bad = ed25519_dalek::Signature::from_bytes(&bytes);
+            let public = k.public();
+            assert!(!public.verify_raw(msg, &bad));
+            assert!(!public.verify_raw_batch(&[msg], std::slice::from_ref(&bad)));
+        }
+        let public = k.public();
+        assert!(public.verify_raw(msg, &sig));
+        assert!(public.verify_raw_batch(&[msg], std::slice::from_ref(&sig)));
     }
 }

@@ -70,6 +70,8 @@ pub struct Derived {
     pub t50_ms: Option<u64>,
     /// HQ time at which 90 % were.
     pub t90_ms: Option<u64>,
+    /// Locations (lon, lat) of households with someone unaccounted, for the map.
+    pub missing_points: Vec<(f64, f64)>,
 }
 
 /// Needs-help residents not arrived this long after the order are a warning.
@@ -108,6 +110,18 @@ impl Derived {
         // Stable: residents of one household stay in id order.
         keyed.sort_by_key(|&(k, _)| k);
         d.unaccounted_needs_help = keyed.iter().take_while(|(k, _)| k >> 63 == 0).count();
+        if let Some(map) = &s.map {
+            let mut last = u32::MAX;
+            for &(k, _) in &keyed {
+                let household = ((k >> 16) & 0xFFFF_FFFF) as u32;
+                if household != last {
+                    last = household;
+                    if let Some(h) = map.household(household) {
+                        d.missing_points.push((h.location.lon, h.location.lat));
+                    }
+                }
+            }
+        }
         d.unaccounted = keyed.into_iter().map(|(_, r)| ResidentId(r)).collect();
         d.zones = zones
             .into_iter()

@@ -10,7 +10,6 @@ use ratatui::widgets::{Block, Paragraph};
 use super::Theme;
 use crate::app::App;
 use crate::i18n::Crowding;
-use crate::state::is_missing;
 
 pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
     let th = Theme::of(app);
@@ -56,18 +55,7 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
         cy + h / 2.0 * 1.05,
     );
 
-    let mut missing: Vec<(f64, f64)> = Vec::new();
-    if let Some(reg) = &s.registry {
-        let mut last = u32::MAX;
-        for p in reg.people() {
-            if p.household != last && is_missing(s.statuses.code(p.resident)) {
-                last = p.household;
-                if let Some(hh) = map.household(p.household) {
-                    missing.push((hh.location.lon, hh.location.lat));
-                }
-            }
-        }
-    }
+    let missing = &s.derived.missing_points;
     let mut shelters: Vec<(Crowding, (f64, f64))> = Vec::new();
     for sh in &town.shelters {
         let level = s
@@ -108,7 +96,7 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
             }
             ctx.layer();
             ctx.draw(&Points {
-                coords: &missing,
+                coords: missing,
                 color: if color { Color::Red } else { Color::Reset },
             });
             ctx.layer();

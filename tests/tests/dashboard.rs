@@ -1,0 +1,375 @@
+//! End to end: `evac-hq` with its embedded broker, an `evac-shelter` with virtual cards and
+//! `evac-dashboard` in tmux. The officer issues an order and closes a shelter from the
+//! dashboard (with confirmation and reason); taps at the shelter show up as counts; HQ
+//! stopped and started shows STALE then live again without a restart of the dashboard;
+//! `report --json` agrees with HQ's CSV export.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use evac_maps::{GenerateParams, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
+use support::*;
+
+const PW: &str = "pw";
+
+/// A dashboard in a private tmux server.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn start(dir: &Path, cmd: &str) -> Tmux {
+        let socket = dir.join("tmux.sock");
+        let t = Tmux { socket };
+        run(t
+            .cmd()
+            .args(["new-session", "-d", "-s", "dash", "-x", "160", "-y", "48"])
+            .arg(cmd));
+        t
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S").arg(&self.socket).arg("-f").arg("/dev/null");
+        c
+    }
+
+    fn screen(&self) -> String {
+        run(self.cmd().args(["capture-pane", "-p", "-t", "dash"]))
+    }
+
+    /// Sends keys, literally (`-l`) or as tmux key names.
+    fn keys(&self, literal: bool, keys: &str) {
+        let mut c = self.cmd();
+        c.args(["send-keys", "-t", "dash"]);
+        if literal {
+            c.arg("-l");
+        }
+        run(c.arg(keys));
+    }
+
+    fn wait(&self, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < end {
+            last = self.screen();
+            if pred(&last) {
+                return last;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}; screen:\n{last}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+/// The number after `label` on the screen's line that has it.
+fn count_after(screen: &str, label: &str) -> Option<u64> {
+    let line = screen.lines().find(|l| l.contains(label))?;
+    let rest = &line[line.find(label)? + label.len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(|c| *c != ',')
+        .collect();
+    digits.parse().ok()
+}
+
+#[test]
+fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |s: &str| d.join(s);
+    let hq_bin = bin("evac-hq");
+    let shelter_bin = bin("evac-shelter");
+    let dash_bin = bin("evac-dashboard");
+
+    let town = generate(&GenerateParams {
+        households: 200,
+        shelters: 12,
+        seed: 9,
+    });
+    town.save(p("town.geojson")).unwrap();
+    let zone = town
+        .zones
+        .iter()
+        .find(|z| z.hazard == evac_maps::Hazard::Tsunami)
+        .unwrap()
+        .id;
+    let at_risk: Vec<&evac_maps::Household> = town
+        .households_at_risk(evac_maps::Hazard::Tsunami)
+        .collect();
+    assert!(at_risk.len() > 10);
+    for sub in ["keys", "nodes", "cards"] {
+        std::fs::create_dir_all(p(sub)).unwrap();
+    }
+    run(Command::new(&hq_bin).args(["keygen", "--out"]).arg(p("hq")));
+    let mut shelters: Vec<u32> = town.shelters.iter().map(|s| s.id).collect();
+    shelters.sort_unstable();
+    let node = shelters[0];
+    run(Command::new(&shelter_bin)
+        .args(["keygen", "--out"])
+        .arg(p(&format!("nodes/shelter-{node}"))));
+    std::fs::copy(
+        p(&format!("nodes/shelter-{node}.pub")),
+        p(&format!("keys/shelter-{node}.pub")),
+    )
+    .unwrap();
+    evac_protocol::write_key_pair(&p("officer-tanaka")).unwrap();
+    std::fs::copy(p("officer-tanaka.pub"), p("keys/officer-tanaka.pub")).unwrap();
+    let mut pw = evac_hq::auth::Passwords::default();
+    for user in [
+        format!("shelter-{node}"),
+        "hq".into(),
+        "officer-tanaka".into(),
+    ] {
+        pw.set(&user, PW).unwrap();
+    }
+    std::fs::write(p("passwords"), pw.to_text()).unwrap();
+    let port = free_port();
+    std::fs::write(
+        p("hq.toml"),
+        format!(
+            "town = \"minato\"\ntown_file = \"town.geojson\"\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\n\
+             keys_dir = \"keys\"\nstatus_interval_ms = 200\nsnapshot_interval_s = 2\n\
+             [broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        p("dash.toml"),
+        format!(
+            "broker = \"mqtt://127.0.0.1:{port}\"\ntown = \"minato\"\nusername = \"officer-tanaka\"\n\
+             password = \"{PW}\"\nhq_key = \"hq.pub\"\ntown_file = \"town.geojson\"\n\
+             officer_key = \"officer-tanaka.key\"\nofficer = \"tanaka\"\nlog_file = \"dashboard.log\"\n"
+        ),
+    )
+    .unwrap();
+
+    // Virtual cards of residents in the tsunami zone.
+    run(Command::new(&shelter_bin)
+        .args(["vcard", "ca", "--dir"])
+        .arg(p("ca"))
+        .args(["--key-id", SYNTHETIC_ISSUER_KEY_ID_HEX]));
+    run(Command::new(&shelter_bin)
+        .args(["vcard", "key", "--out"])
+        .arg(p("cards/card.key")));
+    let mut cards = Vec::new();
+    for m in at_risk.iter().flat_map(|h| &h.members) {
+        let Some(c) = m.cards.first() else { continue };
+        let file = p(&format!("cards/r{}.json", m.resident));
+        run(Command::new(&shelter_bin)
+            .args(["vcard", "issue", "--ca"])
+            .arg(p("ca"))
+            .args(["--serial", &hex::encode(&c.serial), "--key"])
+            .arg(p("cards/card.key"))
+            .arg("--out")
+            .arg(&file));
+        cards.push(file.display().to_string());
+        if cards.len() == 6 {
+            break;
+        }
+    }
+
+    let mut hq = Proc::spawn(
+        "hq",
+        Command::new(&hq_bin)
+            .current_dir(d)
+            .args(["run", "--config"])
+            .arg(p("hq.toml")),
+    );
+    hq.wait_line(20, "the embedded broker", |l| {
+        l.starts_with("evac-hq: broker listening on")
+    });
+    let cfg = format!(
+        "town = \"minato\"\nshelter = {node}\ndata_dir = \"shelter\"\nnode_key = \"nodes/shelter-{node}.key\"\n\
+         hq_public_key = \"hq.pub\"\ndebounce_ms = 10000\n[broker]\nurl = \"mqtt://127.0.0.1:{port}\"\n\
+         password = \"{PW}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 500\n[card]\nreader = \"virtual\"\n\
+         ca = [\"ca/ca.pem\"]\n[kiosk]\nlanguage = \"ja\"\n"
+    );
+    std::fs::write(p("shelter.toml"), cfg).unwrap();
+    let mut shelter = Proc::spawn(
+        "shelter",
+        Command::new(&shelter_bin)
+            .current_dir(d)
+            .args(["run", "--config"])
+            .arg(p("shelter.toml")),
+    );
+
+    let tmux = Tmux::start(
+        d,
+        &format!(
+            "cd {} && NO_COLOR=1 {} --config dash.toml --lang en",
+            d.display(),
+            dash_bin.display()
+        ),
+    );
+    let residents = town
+        .households
+        .iter()
+        .map(|h| h.members.len())
+        .sum::<usize>() as u64;
+    tmux.wait(30, "the first snapshot", |s| {
+        s.contains("CONNECTED") && count_after(s, "Residents") == Some(residents)
+    });
+
+    // The officer issues an order from the command line, with a reason.
+    tmux.keys(true, &format!(":issue tsunami 4 {zone}"));
+    tmux.keys(false, "Enter");
+    tmux.wait(10, "the confirmation", |s| {
+        s.contains(&format!(
+            "Issue tsunami level 4 for zones {zone}: {} households",
+            at_risk.len()
+        ))
+    });
+    tmux.keys(true, "drill exercise order");
+    tmux.keys(false, "Enter");
+    tmux.wait(20, "the order in force, its households under order", |s| {
+        s.contains("tsunami Lv4")
+            && s.contains("HQ ✔")
+            && count_after(s, "Under order").is_some_and(|n| n > 10)
+    });
+
+    // Taps at the shelter show as arrivals.
+    for (i, card) in cards.iter().enumerate() {
+        shelter.send(&format!("tap {card}"));
+        let line = shelter.wait_line(20, "a recorded tap", |l| {
+            l.contains("\"result\":\"recorded\"") || l.contains("\"result\":\"error\"")
+        });
+        assert!(line.contains("\"recorded\""), "tap {card}: {line}");
+        let n = (i + 1) as u64;
+        tmux.wait(20, "the new count", |s| {
+            count_after(s, "At a shelter") == Some(n)
+        });
+    }
+
+    // Close the second shelter from the Shelters view: confirmation, reason, HQ's answer.
+    let second = town.shelter(shelters[1]).unwrap().name.clone();
+    tmux.keys(true, "2");
+    tmux.wait(10, "the shelters view", |s| s.contains("Shelters 12"));
+    tmux.keys(true, "jc");
+    tmux.wait(10, "the close confirmation", |s| {
+        s.contains(&format!("Close {second}")) && s.contains("re-routed")
+    });
+    tmux.keys(false, "Enter");
+    tmux.wait(5, "the reason being asked", |s| {
+        s.contains("A reason is required")
+    });
+    tmux.keys(true, "flooded access road");
+    tmux.keys(false, "Enter");
+    let screen = tmux.wait(20, "the shelter closed", |s| {
+        s.contains("HQ ✔")
+            && s.lines()
+                .any(|l| l.contains(&second) && l.contains("closed"))
+    });
+    assert!(screen.contains("open 11"), "{screen}");
+    tmux.keys(true, "6");
+    tmux.wait(10, "the command log", |s| {
+        s.contains("tanaka close #") && s.contains("flooded access road") && s.contains("✔")
+    });
+    tmux.keys(true, "1");
+
+    // HQ and its broker stop: the dashboard keeps the picture, marked STALE; then live again.
+    hq.kill();
+    tmux.wait(20, "STALE", |s| {
+        s.contains("STALE") && s.contains("RECONNECTING")
+    });
+    let mut hq = Proc::spawn(
+        "hq again",
+        Command::new(&hq_bin)
+            .current_dir(d)
+            .args(["run", "--config"])
+            .arg(p("hq.toml")),
+    );
+    hq.wait_line(20, "the embedded broker again", |l| {
+        l.starts_with("evac-hq: broker listening on")
+    });
+    tmux.wait(30, "live again", |s| {
+        s.contains("CONNECTED")
+            && !s.contains("STALE")
+            && count_after(s, "At a shelter") == Some(cards.len() as u64)
+    });
+
+    // The report agrees with HQ's own export.
+    let out = run(Command::new(&dash_bin).current_dir(d).args([
+        "--config",
+        "dash.toml",
+        "report",
+        "--json",
+    ]));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    hq.kill();
+    let csv = run(Command::new(&hq_bin)
+        .args(["export", "--data"])
+        .arg(p("hq-data"))
+        .arg("--town")
+        .arg(p("town.geojson"))
+        .arg("--csv"));
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    let mut present: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut missing: BTreeMap<u64, (bool, u64)> = BTreeMap::new();
+    for rec in csv::Reader::from_reader(csv.as_bytes()).records() {
+        let rec = rec.unwrap();
+        let f: Vec<&str> = rec.iter().collect();
+        *by_status.entry(f[4].to_owned()).or_default() += 1;
+        if f[4] == "arrived" {
+            *present.entry(f[5].parse().unwrap()).or_default() += 1;
+        }
+        if f[4] == "under-order" || f[4] == "unaccounted" {
+            missing.insert(
+                f[0].parse().unwrap(),
+                (f[3] == "true", f[7].parse().unwrap()),
+            );
+        }
+    }
+    let c = &report["counts"];
+    let n = |s: &str| by_status.get(s).copied().unwrap_or(0);
+    assert_eq!(c["residents"], residents);
+    assert_eq!(c["arrived"], n("arrived"));
+    assert_eq!(c["arrived"], cards.len() as u64);
+    assert_eq!(c["under_order"], n("under-order"));
+    assert_eq!(c["unaccounted"], n("unaccounted"));
+    assert_eq!(c["not_ordered"], n("not-ordered"));
+    for s in report["shelters"].as_array().unwrap() {
+        let id = s["id"].as_u64().unwrap();
+        assert_eq!(
+            s["present_day"],
+            present.get(&id).copied().unwrap_or(0),
+            "{s}"
+        );
+        assert_eq!(s["open"], id != u64::from(shelters[1]), "{s}");
+    }
+    let listed = report["unaccounted"].as_array().unwrap();
+    assert_eq!(listed.len(), missing.len());
+    let mut seen_other = false;
+    for m in listed {
+        let r = m["resident"].as_u64().unwrap();
+        let (needs_help, ordered_shelter) = missing[&r];
+        assert_eq!(m["needs_help"], needs_help, "{m}");
+        // Needs-help residents come first.
+        assert!(
+            !(needs_help && seen_other),
+            "{m} after someone without needs-help"
+        );
+        seen_other |= !needs_help;
+        // Orders are not retained: a report that started after they went out cannot know
+        // the shelter and says so (null), never a wrong one.
+        assert!(
+            m["shelter"].is_null() || m["shelter"] == ordered_shelter,
+            "{m}"
+        );
+    }
+    drop(tmux);
+    shelter.kill();
+}
