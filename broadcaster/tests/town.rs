@@ -106,3 +106,111 @@ fn sampled_households_of_the_sample_town_see_their_own_order() {
         }
     }
 }
+
+#[test]
+fn the_box_prints_its_walking_route_to_the_ordered_shelter_as_geojson() {
+    let town_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../maps/data/town.geojson");
+    let town = Town::load(town_path).unwrap();
+    let net = town.network();
+    // A household on the north bank of the river mouth (本町), ordered to a tsunami shelter
+    // on the south bank: the route must cross a bridge.
+    let north = |p: evac_maps::LonLat| p.lat > evac_maps::generate::geography::river_lat(p.lon);
+    let (h, shelter) = town
+        .shelters
+        .iter()
+        .filter(|s| !north(s.location) && s.suits(evac_maps::Hazard::Tsunami))
+        .flat_map(|s| {
+            town.households
+                .iter()
+                .filter(|h| north(h.location))
+                .map(move |h| (h, s))
+        })
+        .min_by(|a, b| {
+            let d = |(h, s): &(&evac_maps::Household, &evac_maps::Shelter)| {
+                h.location.distance_m(s.location)
+            };
+            d(a).total_cmp(&d(b))
+        })
+        .unwrap();
+    let w = Work::new();
+    let order = PlanOrder {
+        household: h.id,
+        shelter: shelter.id,
+        level: 4,
+        hazard: "tsunami",
+        version: 1,
+        needs_help: false,
+    };
+    let ts = w.mux(&w.plan("plan.json", &[order]), "route.ts", &[]);
+    let location = format!("{},{}", h.location.lon, h.location.lat);
+    let out = run_ok(
+        Command::new(STB)
+            .arg("--input")
+            .arg(&ts)
+            .args(["--household", &h.id.to_string(), "--key"])
+            .arg(w.path("hq.pub"))
+            .args(["--route", "--town", town_path, "--location", &location]),
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let features = doc["features"].as_array().unwrap();
+    let line = &features[0];
+    assert_eq!(line["geometry"]["type"], "LineString");
+    assert_eq!(line["properties"]["shelter"], shelter.id);
+    let coords: Vec<evac_maps::LonLat> = line["geometry"]["coordinates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| evac_maps::LonLat::new(c[0].as_f64().unwrap(), c[1].as_f64().unwrap()))
+        .collect();
+    assert_eq!(coords.first(), Some(&h.location));
+    assert_eq!(coords.last(), Some(&shelter.location));
+    // The same route as the network gives, over a bridge, longer than the straight line.
+    let want = net
+        .route(
+            h.location,
+            shelter.location,
+            Some(evac_maps::Hazard::Tsunami),
+        )
+        .unwrap();
+    let length = line["properties"]["length_m"].as_f64().unwrap();
+    assert!(
+        (length - want.length_m).abs() < 0.1,
+        "{length} vs {}",
+        want.length_m
+    );
+    assert!(length > 1.2 * h.location.distance_m(shelter.location));
+    let bridges: Vec<_> = net.edges().iter().filter(|e| e.bridge).collect();
+    // Where the route changes bank, both ends of that step lie on a bridge.
+    let on = |p: evac_maps::LonLat, e: &&evac_maps::Edge| {
+        let (a, b) = (net.nodes()[e.a as usize], net.nodes()[e.b as usize]);
+        a.distance_m(p) + p.distance_m(b) - a.distance_m(b) < 0.5
+    };
+    let crossings: Vec<_> = coords
+        .windows(2)
+        .filter(|w| north(w[0]) != north(w[1]))
+        .collect();
+    assert!(!crossings.is_empty(), "the route changes bank");
+    for w in crossings {
+        assert!(
+            bridges.iter().any(|e| on(w[0], e) && on(w[1], e)),
+            "the route crosses the river at {w:?}, not on a bridge"
+        );
+    }
+    assert_eq!(features[1]["properties"]["id"], shelter.id);
+
+    // No location: one clear line, exit 1.
+    let o = Command::new(STB)
+        .arg("--input")
+        .arg(&ts)
+        .args(["--household", &h.id.to_string(), "--key"])
+        .arg(w.path("hq.pub"))
+        .args(["--route", "--town", town_path])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("location") && err.lines().count() == 1,
+        "{err}"
+    );
+}

@@ -220,6 +220,20 @@ fn plan(town: &Path, hazard: &Path, json: bool) -> anyhow::Result<()> {
     let (issued, expires) = (notice.issued, notice.expires);
     let out = book.issue(notice, None)?;
     let orders: Vec<_> = out.batches.iter().flat_map(|b| b.orders.iter()).collect();
+    // The walk to each order's shelter, in metres (None: no roads, or no shelter).
+    let walk_m = |o: &evac_protocol::Order| {
+        book.town()
+            .hh_index
+            .get(&o.household.0)
+            .and_then(|h| book.assignment(*h as usize))
+            .and_then(|a| a.walk_m)
+    };
+    let routing = if book.town().walk.is_some() {
+        "walking"
+    } else {
+        "straight-line"
+    };
+    let ids = |v: &[evac_protocol::HouseholdId]| v.iter().map(|h| h.0).collect::<Vec<_>>();
     if json {
         let rows: Vec<serde_json::Value> = orders
             .iter()
@@ -227,14 +241,17 @@ fn plan(town: &Path, hazard: &Path, json: bool) -> anyhow::Result<()> {
                 serde_json::json!({
                     "household": o.household.0, "shelter": o.shelter.0, "level": o.level.number(),
                     "hazard": hazard_name.name(), "version": o.version, "needs_help": o.needs_help,
+                    "walk_m": walk_m(o),
                 })
             })
             .collect();
         // The alert's times travel with the plan: the broadcaster airs the orders until the
         // alert's own expiry.
         let doc = serde_json::json!({
+            "routing": routing,
             "orders": rows,
-            "unassigned": out.unassigned.iter().map(|h| h.0).collect::<Vec<_>>(),
+            "unassigned": ids(&out.unassigned),
+            "unreachable": ids(&out.unreachable),
             "issued": issued,
             "expires": expires,
         });
@@ -246,8 +263,11 @@ fn plan(town: &Path, hazard: &Path, json: bool) -> anyhow::Result<()> {
             } else {
                 format!("shelter {}", o.shelter)
             };
+            let walk = walk_m(o)
+                .map(|m| format!(", walk {m} m"))
+                .unwrap_or_default();
             println!(
-                "household {} -> {} (level {}, version {}{})",
+                "household {} -> {} (level {}, version {}{}{walk})",
                 o.household,
                 to,
                 o.level,
@@ -256,9 +276,10 @@ fn plan(town: &Path, hazard: &Path, json: bool) -> anyhow::Result<()> {
             );
         }
         println!(
-            "{} orders, {} households without room",
+            "{} orders, {} households without room, {} of them cut off from every suitable shelter by road ({routing} distances)",
             orders.len(),
-            out.unassigned.len()
+            out.unassigned.len(),
+            out.unreachable.len()
         );
     }
     Ok(())

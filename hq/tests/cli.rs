@@ -64,6 +64,8 @@ fn plan_prints_orders_for_a_hazard_file_and_a_cap_file() {
         .collect();
     let unassigned: HashSet<u64> = unassigned.iter().map(|h| h.as_u64().unwrap()).collect();
     assert_eq!(no_shelter, unassigned);
+    assert_eq!(v["routing"], "walking");
+    assert_eq!(v["unreachable"], serde_json::json!([]));
     for o in orders {
         assert_eq!(
             (
@@ -77,6 +79,16 @@ fn plan_prints_orders_for_a_hazard_file_and_a_cap_file() {
         if sid != 0 {
             let s = town.shelter(sid).unwrap();
             assert!(s.suits(evac_maps::Hazard::Tsunami));
+            // The walk over the town's roads, never shorter than the straight line.
+            let h = town
+                .household(o["household"].as_u64().unwrap() as u32)
+                .unwrap();
+            let walk = o["walk_m"]
+                .as_f64()
+                .expect("walk_m for an order to a shelter");
+            assert!(walk + 1.0 >= h.location.distance_m(s.location), "{o}");
+        } else {
+            assert!(o["walk_m"].is_null(), "{o}");
         }
         let h = town
             .household(o["household"].as_u64().unwrap() as u32)

@@ -49,10 +49,18 @@ pub enum MapsError {
         /// What was wrong.
         message: String,
     },
+    /// An OpenStreetMap file is malformed or unreadable.
+    #[error("{file}: {message}")]
+    Osm {
+        /// The file name.
+        file: String,
+        /// What was wrong, with the byte offset for XML.
+        message: String,
+    },
     /// A town built in code breaks a rule (duplicate id, bad coordinates, ...).
     #[error("invalid town: {what} {id}: {message}")]
     Invalid {
-        /// "household", "resident", "shelter" or "zone".
+        /// "household", "resident", "shelter", "zone" or "road".
         what: &'static str,
         /// The offending id.
         id: u32,

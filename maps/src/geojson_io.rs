@@ -1,5 +1,5 @@
 //! Reading and writing `town.geojson`: one FeatureCollection whose features carry
-//! `properties.kind` = `household`, `shelter` or `zone`.
+//! `properties.kind` = `household`, `shelter`, `zone` or `road`.
 //!
 //! Reading goes straight from bytes into the typed model (no generic JSON tree):
 //! the `features` array is visited one feature at a time, so a malformed feature is
@@ -7,7 +7,7 @@
 //! features (unique ids, a card linked to one resident only) are checked after
 //! parsing and reported with the feature index.
 //!
-//! Writing puts one feature on each line, shelters first, then zones, then
+//! Writing puts one feature on each line, shelters first, then zones, then roads, then
 //! households, each in the order of the town's vectors; numbers use serde_json's
 //! shortest round-trip form, so the same town always gives the same bytes.
 
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::MapsError;
 use crate::hazard::{Hazard, HazardSet};
 use crate::model::{Household, Language, LonLat, Member, Shelter, Zone, capacity_from_floor_area};
+use crate::roads::Road;
 use crate::town::Town;
 
 /// Parses a town from GeoJSON bytes; `file` names the source in errors.
@@ -70,11 +71,13 @@ pub(crate) fn parse(bytes: &[u8], file: &str) -> Result<Town, MapsError> {
         households: f.households,
         shelters: f.shelters,
         zones: f.zones,
+        roads: f.roads,
     };
     town.check().map_err(|v| {
         let index = match v.what {
             "shelter" => f.shelter_at[v.pos],
             "zone" => f.zone_at[v.pos],
+            "road" => f.road_at[v.pos],
             _ => f.household_at[v.pos],
         };
         MapsError::Feature {
@@ -117,6 +120,17 @@ pub(crate) fn write<W: Write>(town: &Town, mut w: W) -> io::Result<()> {
             name: &z.name,
         };
         feature(&mut w, &mut n, area(&z.area), props)?;
+    }
+    for r in &town.roads {
+        let props = RoadProps {
+            kind: "road",
+            id: r.id,
+            bridge: r.bridge,
+            steps: r.steps,
+            osm_id: r.osm_id,
+        };
+        let line = r.points.iter().map(|p| [p.lon, p.lat]).collect();
+        feature(&mut w, &mut n, OutGeometry::LineString(line), props)?;
     }
     for h in &town.households {
         let props = HouseholdProps {
@@ -168,6 +182,7 @@ fn feature<W: Write, P: Serialize>(
 #[serde(tag = "type", content = "coordinates")]
 enum OutGeometry {
     Point([f64; 2]),
+    LineString(Vec<[f64; 2]>),
     Polygon(Vec<Vec<[f64; 2]>>),
     MultiPolygon(Vec<Vec<Vec<[f64; 2]>>>),
 }
@@ -223,6 +238,22 @@ struct ZoneProps<'a> {
     name: &'a str,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Serialize)]
+struct RoadProps {
+    kind: &'static str,
+    id: u32,
+    #[serde(skip_serializing_if = "is_false")]
+    bridge: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    steps: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    osm_id: Option<i64>,
+}
+
 // ---- input shapes -------------------------------------------------------------
 
 /// The top-level object: `type` and `features` (other members such as `name`, `crs`
@@ -238,9 +269,11 @@ struct Features {
     households: Vec<Household>,
     shelters: Vec<Shelter>,
     zones: Vec<Zone>,
+    roads: Vec<Road>,
     household_at: Vec<usize>,
     shelter_at: Vec<usize>,
     zone_at: Vec<usize>,
+    road_at: Vec<usize>,
 }
 
 /// Where the parser is: `Some(i)` while inside feature `i`, so an error can name it.
@@ -319,6 +352,10 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_> {
                     out.zones.push(z);
                     out.zone_at.push(index);
                 }
+                Item::Road(r) => {
+                    out.roads.push(r);
+                    out.road_at.push(index);
+                }
             }
             index += 1;
         }
@@ -335,6 +372,7 @@ enum Item {
     Household(Household),
     Shelter(Shelter),
     Zone(Zone),
+    Road(Road),
 }
 
 impl<'de> Deserialize<'de> for FeatureItem {
@@ -384,6 +422,7 @@ enum Kind {
     Household,
     Shelter,
     Zone,
+    Road,
 }
 
 /// Every property any kind may have; which are required depends on `kind`.
@@ -403,6 +442,9 @@ struct RawProps {
     open: Option<bool>,
     gsi_id: Option<String>,
     hazard: Option<Hazard>,
+    bridge: Option<bool>,
+    steps: Option<bool>,
+    osm_id: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -527,6 +569,27 @@ impl RawGeometry {
         }
     }
 
+    fn line(&self) -> Result<Vec<LonLat>, String> {
+        match (self.kind.as_str(), &self.coordinates) {
+            ("LineString", Some(c)) => {
+                let points = c
+                    .list("a LineString")?
+                    .iter()
+                    .map(Coords::position)
+                    .collect::<Result<Vec<_>, _>>()?;
+                if points.len() < 2 {
+                    return Err(format!(
+                        "a road needs at least 2 positions, found {}",
+                        points.len()
+                    ));
+                }
+                Ok(points)
+            }
+            ("LineString", None) => Err("a LineString needs coordinates".to_owned()),
+            (other, _) => Err(format!("expected a LineString geometry, found {other:?}")),
+        }
+    }
+
     fn area(&self) -> Result<geo::MultiPolygon<f64>, String> {
         let c = self
             .coordinates
@@ -599,6 +662,13 @@ impl RawFeature {
                 hazard: p.hazard.ok_or("zone has no hazard")?,
                 area: geometry.area()?,
             })),
+            Kind::Road => Ok(Item::Road(Road {
+                id,
+                points: geometry.line()?,
+                bridge: p.bridge.unwrap_or(false),
+                steps: p.steps.unwrap_or(false),
+                osm_id: p.osm_id,
+            })),
         }
     }
 }
@@ -622,6 +692,31 @@ mod tests {
     const HOUSEHOLD: &str = r#"{"type":"Feature","geometry":{"type":"Point","coordinates":[141.95,39.64]},"properties":{"kind":"household","id":1,"members":[{"resident":1,"age_band":"85+","needs_help":true,"cards":[{"issuer_key_id":"0a0b","serial":"01"}]}]}}"#;
     const SHELTER: &str = r#"{"type":"Feature","geometry":{"coordinates":[141.9,39.6],"type":"Point"},"properties":{"id":1,"kind":"shelter","name":"s","floor_area_m2":700,"hazards":["tsunami"],"qgis_extra":{"x":[1,2]}}}"#;
     const ZONE: &str = r#"{"type":"Feature","geometry":{"type":"MultiPolygon","coordinates":[[[[0,0],[1,0],[1,1],[0,0]],[[0.1,0.05],[0.2,0.05],[0.2,0.1],[0.1,0.05]]],[[[2,2],[3,2],[3,3],[2,2]]]]},"properties":{"kind":"zone","id":1,"hazard":"flood","name":"z"}}"#;
+
+    const ROAD: &str = r#"{"type":"Feature","geometry":{"type":"LineString","coordinates":[[141.9,39.6],[141.901,39.6],[141.901,39.601]]},"properties":{"kind":"road","id":1,"bridge":true,"osm_id":4242}}"#;
+
+    #[test]
+    fn roads_read_and_write_back() {
+        let town = parse_str(&collection(&[HOUSEHOLD, ROAD, SHELTER])).unwrap();
+        let r = &town.roads[0];
+        assert_eq!(r.points.len(), 3);
+        assert_eq!((r.bridge, r.steps, r.osm_id), (true, false, Some(4242)));
+        let text = town.to_geojson_string();
+        assert_eq!(parse_str(&text).unwrap(), town);
+        assert!(text.lines().nth(2).unwrap().contains("\"kind\":\"road\""));
+        for (bad, want) in [
+            (
+                ROAD.replace(",[141.901,39.6],[141.901,39.601]", ""),
+                "at least 2 positions",
+            ),
+            (ROAD.replace("LineString", "Point"), "expected a LineString"),
+        ] {
+            let e = err(&collection(&[SHELTER, &bad]));
+            assert!(e.contains("feature 1:") && e.contains(want), "{e} / {want}");
+        }
+        let e = err(&collection(&[ROAD, ROAD]));
+        assert_eq!(e, "t.geojson: feature 1: road 1: duplicate road id");
+    }
 
     #[test]
     fn reads_each_kind_with_defaults() {
@@ -692,8 +787,8 @@ mod tests {
         let cases = [
             (HOUSEHOLD.replace("\"85+\"", "\"90+\""), "unknown variant"),
             (
-                HOUSEHOLD.replace("household", "road"),
-                "unknown variant `road`",
+                HOUSEHOLD.replace("household", "lane"),
+                "unknown variant `lane`",
             ),
             (HOUSEHOLD.replace("\"id\":1,", ""), "no id"),
             (

@@ -9,11 +9,17 @@
 //! - **shelters**: designated emergency evacuation sites (指定緊急避難場所) with a
 //!   location, capacity, floor area, the [`Hazard`]s they are designated for (GSI's
 //!   eight), and whether they are accessible and open;
-//! - **zones**: hazard zones as polygons.
+//! - **zones**: hazard zones as polygons;
+//! - **roads**: the ways people walk ([`Road`]), which [`Network`] turns into a
+//!   walking graph: nodes and edges with length and flags (bridge, steps, inside a
+//!   hazard's zone); households and shelters join it at the nearest road ([`Snap`]);
+//!   [`Field`] gives every point its nearest source by walking, [`Network::route`] one
+//!   route with its geometry. [`osm`] imports roads from OpenStreetMap (`.osm` XML or
+//!   `.osm.pbf`).
 //!
 //! It loads from and saves to GeoJSON ([`Town::load`], [`Town::save`]): one
 //! FeatureCollection (QGIS opens it) whose features' `properties.kind` is
-//! `household`, `shelter` or `zone`; coordinates are WGS 84 longitude, latitude.
+//! `household`, `shelter`, `zone` or `road`; coordinates are WGS 84 longitude, latitude.
 //! [`gsi::import_csv`] reads shelters from GSI's designated-site CSV.
 //! [`ShelterIndex`] finds shelters in increasing great-circle distance, lazily and
 //! through any predicate, so the order engine can take "the nearest open shelter
@@ -28,6 +34,7 @@
 //! | `household` | `id`, `address`?, `language` (`ja`, `en`, `ja-easy`; default `ja`), `members`: [{`resident`, `name`, `age_band`, `needs_help`, `cards`: [{`issuer_key_id`, `serial`}]}] |
 //! | `shelter` | `id`, `name`, `address`?, `capacity`, `floor_area_m2` (or null), `hazards`, `accessible` (default false), `open` (default true), `gsi_id`? |
 //! | `zone` | `id`, `hazard`, `name`; geometry Polygon or MultiPolygon |
+//! | `road` | `id`, `bridge` (default false), `steps` (default false), `osm_id`?; geometry LineString |
 //!
 //! A shelter without `capacity` gets `floor_area_m2` / 3.5 people. Unknown
 //! properties are ignored; an unknown `kind` is an error.
@@ -62,6 +69,9 @@ pub mod gsi;
 mod hazard;
 mod index;
 mod model;
+mod network;
+pub mod osm;
+mod roads;
 mod town;
 
 pub use error::MapsError;
@@ -75,6 +85,8 @@ pub use model::{
     AgeBand, CardRef, EARTH_RADIUS_M, FLOOR_AREA_PER_PERSON_M2, Household, Language, LonLat,
     Member, Shelter, Zone, capacity_from_floor_area,
 };
+pub use network::{Edge, Field, Network, Reach, Route, Snap, ZONE_WEIGHT};
+pub use roads::Road;
 pub use town::{Registry, Summary, Town};
 
 /// The `geo` crate, whose `MultiPolygon` is [`Zone::area`]'s type.

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use evac_maps::{GenerateParams, Hazard, LonLat, ShelterFilter, ShelterIndex, Town, generate, gsi};
+use evac_maps::{
+    GenerateParams, Hazard, LonLat, ShelterFilter, ShelterIndex, Town, generate, gsi, osm,
+};
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +56,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The town's roads (its walking network).
+    Roads {
+        #[command(subcommand)]
+        command: RoadsCommand,
+    },
     /// List the nearest shelters to a point.
     Nearest {
         /// The town GeoJSON file.
@@ -75,6 +82,26 @@ enum Command {
         k: usize,
     },
 }
+
+#[derive(Subcommand)]
+enum RoadsCommand {
+    /// Read the walkable ways of an OpenStreetMap file (.osm XML or .osm.pbf) around the
+    /// town and write DIR/town.geojson: the town with these roads (replacing any it had).
+    Import {
+        /// The OSM file (.osm, or .osm.pbf / .pbf).
+        map: PathBuf,
+        /// The town whose households, shelters and zones to keep; only ways with a node
+        /// within 2 km of them are imported.
+        #[arg(long)]
+        town: PathBuf,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// How far around the town's households, shelters and zones roads are imported, metres.
+const IMPORT_MARGIN_M: f64 = 2000.0;
 
 use evac_maps::generate::MAX_HOUSEHOLDS;
 
@@ -139,6 +166,47 @@ fn run(command: Command) -> anyhow::Result<()> {
             town.shelters = shelters;
             town.save(&path)?;
             writeln!(out, "shelters: {}", town.shelters.len())?;
+        }
+        Command::Roads {
+            command:
+                RoadsCommand::Import {
+                    map,
+                    town,
+                    out: dir,
+                },
+        } => {
+            let mut town = Town::load(&town)?;
+            use evac_maps::geo::CoordsIter;
+            let bounds = osm::Bounds::around(
+                town.households
+                    .iter()
+                    .map(|h| h.location)
+                    .chain(town.shelters.iter().map(|s| s.location))
+                    .chain(
+                        town.zones
+                            .iter()
+                            .flat_map(|z| z.area.coords_iter().map(|c| LonLat::new(c.x, c.y))),
+                    ),
+                IMPORT_MARGIN_M,
+            );
+            town.roads = osm::import(&map, bounds)?;
+            let net = town.network();
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            town.save(dir.join("town.geojson"))?;
+            let pieces: std::collections::HashSet<u32> = (0..net.edges().len() as u32)
+                .map(|e| net.component(e))
+                .collect();
+            writeln!(
+                out,
+                "roads: {}\nnodes: {}\nedges: {}\nbridges: {}\nsteps: {}\nconnected pieces: {}",
+                town.roads.len(),
+                net.nodes().len(),
+                net.edges().len(),
+                town.roads.iter().filter(|r| r.bridge).count(),
+                town.roads.iter().filter(|r| r.steps).count(),
+                pieces.len()
+            )?;
         }
         Command::Nearest {
             path,

@@ -11,8 +11,10 @@ use crate::error::MapsError;
 use crate::geojson_io;
 use crate::hazard::Hazard;
 use crate::model::{CardRef, Household, LonLat, Member, Shelter, Zone};
+use crate::network::Network;
+use crate::roads::Road;
 
-/// A town: its households (with their residents), shelters and hazard zones.
+/// A town: its households (with their residents), shelters, hazard zones and roads.
 ///
 /// The vectors are public so a caller may build or edit a town in code; call
 /// [`Town::validate`] afterwards. Lookups by id are O(1) when ids are dense from 1
@@ -25,6 +27,8 @@ pub struct Town {
     pub shelters: Vec<Shelter>,
     /// Hazard zones.
     pub zones: Vec<Zone>,
+    /// The roads people walk on (none: distances are straight lines).
+    pub roads: Vec<Road>,
 }
 
 /// A rule broken by a town, with the item's position in its vector.
@@ -104,6 +108,16 @@ impl Town {
         find(&self.zones, id, |z| z.id)
     }
 
+    /// The road with this id.
+    pub fn road(&self, id: u32) -> Option<&Road> {
+        find(&self.roads, id, |r| r.id)
+    }
+
+    /// The walking network of the town's roads, with the zones measured along each edge.
+    pub fn network(&self) -> Network {
+        Network::new(&self.roads, &self.zones)
+    }
+
     /// The zones that contain `point`.
     pub fn zones_containing(&self, point: LonLat) -> impl Iterator<Item = &Zone> {
         self.zones.iter().filter(move |z| z.contains(point))
@@ -145,12 +159,13 @@ impl Town {
             shelters: self.shelters.len(),
             total_capacity: self.shelters.iter().map(|s| u64::from(s.capacity)).sum(),
             zones: self.zones.len(),
+            roads: self.roads.len(),
         }
     }
 
     /// Checks the town's rules: ids unique within their kind (resident ids across the
     /// whole town), positions within WGS 84, a card linked to one resident only,
-    /// non-negative floor areas.
+    /// non-negative floor areas, roads of at least two positions.
     pub fn validate(&self) -> Result<(), MapsError> {
         self.check().map_err(|v| MapsError::Invalid {
             what: v.what,
@@ -248,6 +263,23 @@ impl Town {
                     z.id,
                     "a ring has fewer than 4 positions".into(),
                 );
+            }
+        }
+        let mut seen = HashSet::new();
+        for (pos, r) in self.roads.iter().enumerate() {
+            if !seen.insert(r.id) {
+                return fail("road", pos, r.id, "duplicate road id".into());
+            }
+            if r.points.len() < 2 {
+                return fail(
+                    "road",
+                    pos,
+                    r.id,
+                    "a road needs at least 2 positions".into(),
+                );
+            }
+            if r.points.iter().any(|p| !p.is_valid()) {
+                return fail("road", pos, r.id, "position outside WGS 84".into());
             }
         }
         Ok(())
@@ -349,6 +381,8 @@ pub struct Summary {
     pub total_capacity: u64,
     /// Number of hazard zones.
     pub zones: usize,
+    /// Number of roads.
+    pub roads: usize,
 }
 
 impl fmt::Display for Summary {
@@ -360,7 +394,8 @@ impl fmt::Display for Summary {
         writeln!(f, "aged 65+: {}", self.aged_65_plus)?;
         writeln!(f, "shelters: {}", self.shelters)?;
         writeln!(f, "total capacity: {}", self.total_capacity)?;
-        writeln!(f, "zones: {}", self.zones)
+        writeln!(f, "zones: {}", self.zones)?;
+        writeln!(f, "roads: {}", self.roads)
     }
 }
 
@@ -476,7 +511,8 @@ mod tests {
                 "aged 65+",
                 "shelters",
                 "total capacity",
-                "zones"
+                "zones",
+                "roads"
             ]
         );
         assert!(text.starts_with("households: 50\n"));

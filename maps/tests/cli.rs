@@ -83,7 +83,7 @@ for i, f in enumerate(fc["features"]):
     # A file-wide feature id, so GDAL/QGIS do not take the per-kind properties.id.
     assert f["id"] == i + 1, (i, f.get("id"))
     g = f["geometry"]
-    assert isinstance(g, dict) and g["type"] in ("Point", "Polygon", "MultiPolygon"), i
+    assert isinstance(g, dict) and g["type"] in ("Point", "Polygon", "MultiPolygon", "LineString"), i
     p = f["properties"]
     kinds[p["kind"]] = kinds.get(p["kind"], 0) + 1
     assert isinstance(p["id"], int), i
@@ -103,9 +103,12 @@ for i, f in enumerate(fc["features"]):
         assert set(p["hazards"]) <= {"flood", "landslide", "storm-surge", "earthquake", "tsunami", "large-fire", "inland-flood", "volcano"}
     elif p["kind"] == "zone":
         assert p["hazard"] and "name" in p
+    elif p["kind"] == "road":
+        assert g["type"] == "LineString" and len(g["coordinates"]) >= 2, i
+        assert all(141.8 < lon < 142.0 and 39.5 < lat < 39.7 for lon, lat in g["coordinates"]), i
     else:
         raise AssertionError(p["kind"])
-print(kinds.get("household", 0), kinds.get("shelter", 0), kinds.get("zone", 0))
+print(kinds.get("household", 0), kinds.get("shelter", 0), kinds.get("zone", 0), kinds.get("road", 0) > 100)
 "#;
     let out = Command::new("python3")
         .arg("-c")
@@ -118,7 +121,7 @@ print(kinds.get("household", 0), kinds.get("shelter", 0), kinds.get("zone", 0))
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "500 12 4");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "500 12 4 True");
 }
 
 #[test]

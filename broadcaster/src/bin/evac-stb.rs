@@ -1,5 +1,7 @@
 //! `evac-stb`: the reference receiver. Reads a transport stream and shows one household its
-//! own order, in its language, with its name from the local configuration.
+//! own order, in its language, with its name from the local configuration; with `--route`,
+//! prints the walking route from the household's door to its shelter as GeoJSON, from the
+//! town's road network (the overlay carries only the shelter: the box knows where it is).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +12,8 @@ use clap::Parser;
 use evac_broadcaster::io::{Endpoint, PacketReader};
 use evac_broadcaster::receiver::{Receiver, ReceiverConfig, rfc3339};
 use evac_broadcaster::render::{Language, render};
-use evac_protocol::{HouseholdId, PublicKey};
+use evac_maps::{LonLat, Town};
+use evac_protocol::{Hazard, HouseholdId, PublicKey, ShelterId};
 use serde::Deserialize;
 
 /// The reference set-top box for evac overlays.
@@ -50,6 +53,33 @@ struct Cli {
     /// Stop after this many seconds in all.
     #[arg(long)]
     timeout: Option<f64>,
+    /// Print the walking route to the ordered shelter as GeoJSON (needs the town and the
+    /// household's location).
+    #[arg(long)]
+    route: bool,
+    /// The town file with its roads (overrides the configuration's `town`).
+    #[arg(long)]
+    town: Option<PathBuf>,
+    /// The household's location, LON,LAT (overrides the configuration's `location`).
+    #[arg(long, value_parser = parse_location, allow_hyphen_values = true)]
+    location: Option<[f64; 2]>,
+}
+
+fn parse_location(s: &str) -> Result<[f64; 2], String> {
+    let (lon, lat) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s:?}: expected LON,LAT"))?;
+    let num = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{v:?} is not a number"))
+    };
+    let p = [num(lon)?, num(lat)?];
+    if LonLat::new(p[0], p[1]).is_valid() {
+        Ok(p)
+    } else {
+        Err(format!("{s:?} is not a WGS 84 longitude,latitude"))
+    }
 }
 
 /// The box's local configuration file.
@@ -66,6 +96,10 @@ struct Config {
     program: Option<u16>,
     #[serde(default)]
     shelters: BTreeMap<String, String>,
+    /// The town file with its roads, for `--route`.
+    town: Option<PathBuf>,
+    /// The household's location, [longitude, latitude], for `--route`.
+    location: Option<[f64; 2]>,
 }
 
 fn main() {
@@ -145,6 +179,30 @@ fn run(cli: Cli) -> Result<()> {
         );
     }
     rx.set_now(now());
+    if cli.route {
+        let order = rx
+            .order_now()
+            .with_context(|| format!("household {household} has no order in force: no route"))?;
+        anyhow::ensure!(
+            !order.shelter.is_none(),
+            "household {household} is ordered to evacuate with no shelter (no shelter has room): no route"
+        );
+        let town_path = cli
+            .town
+            .clone()
+            .or(config.as_ref().and_then(|c| c.town.clone()))
+            .context("--route needs the town: give --town or town in the --config")?;
+        let at = cli
+            .location
+            .or(config.as_ref().and_then(|c| c.location))
+            .context("--route needs the household's location: give --location or location in the --config")?;
+        let at = LonLat::new(at[0], at[1]);
+        anyhow::ensure!(at.is_valid(), "location {at:?} is not a WGS 84 position");
+        let town = Town::load(&town_path)?;
+        let doc = route(&town, household, at, order.shelter, order.hazard)?;
+        println!("{doc}");
+        return Ok(());
+    }
     let report = rx.report();
     if cli.json {
         println!(
@@ -205,4 +263,48 @@ fn run(cli: Cli) -> Result<()> {
         r.crc, r.signature, r.stale, r.expired, r.malformed
     );
     Ok(())
+}
+
+/// The walking route from `at` to `shelter` over `town`'s roads, avoiding `hazard`'s zones
+/// where another route exists, as a GeoJSON FeatureCollection: the route (LineString) and the
+/// shelter (Point).
+fn route(
+    town: &Town,
+    household: u32,
+    at: LonLat,
+    shelter: ShelterId,
+    hazard: Hazard,
+) -> Result<serde_json::Value> {
+    let s = town.shelter(shelter.0).with_context(|| {
+        format!("the order names shelter {shelter}, which the town file does not have")
+    })?;
+    anyhow::ensure!(
+        !town.roads.is_empty(),
+        "the town file has no roads: import them with `evac-maps roads import`"
+    );
+    let avoid = hazard.name().parse::<evac_maps::Hazard>().ok();
+    let net = town.network();
+    let r = net.route(at, s.location, avoid).with_context(|| {
+        format!("no road connects the household to shelter {shelter}: no walking route")
+    })?;
+    let line: Vec<[f64; 2]> = r.points.iter().map(|p| [p.lon, p.lat]).collect();
+    Ok(serde_json::json!({
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": line},
+                "properties": {
+                    "kind": "route", "household": household, "shelter": shelter.0,
+                    "hazard": hazard.name(), "length_m": (r.length_m * 10.0).round() / 10.0,
+                    "in_zone_m": (r.zone_m * 10.0).round() / 10.0,
+                },
+            },
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [s.location.lon, s.location.lat]},
+                "properties": {"kind": "shelter", "id": s.id, "name": s.name},
+            },
+        ],
+    }))
 }

@@ -1,8 +1,9 @@
 //! [`OrderBook`]: the orders in force, and how they change.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use evac_maps::{Field, Reach};
 use evac_protocol::{
     AlertLevel, Hazard, HouseholdId, MessageKind, Order, OrderBatch, ShelterId, TownId,
 };
@@ -11,7 +12,7 @@ use rstar::primitives::GeomWithData;
 
 use crate::engine::EngineError;
 use crate::engine::area::CompiledArea;
-use crate::engine::town::EngineTown;
+use crate::engine::town::{EngineTown, Walk, maps_hazard};
 use crate::notice::Notice;
 use crate::store::{OrderLogRecord, OrderRow};
 
@@ -29,6 +30,9 @@ pub struct Assign {
     pub hazard: Hazard,
     /// The notice (message id) the order belongs to.
     pub notice: u32,
+    /// The walk to the shelter in metres, over the town's roads (None for a town without
+    /// roads, for an order without a shelter, and for orders restored from the store).
+    pub walk_m: Option<u32>,
 }
 
 /// A notice the book knows, with the households its area covers.
@@ -50,6 +54,9 @@ pub struct Outcome {
     /// an order to [`ShelterId::NONE`] (evacuate now, no shelter yet) and officers see them
     /// listed here.
     pub unassigned: Vec<HouseholdId>,
+    /// Of `unassigned`, the households that no suitable open shelter can be reached from
+    /// on foot: their piece of the road network has none, whatever the room.
+    pub unreachable: Vec<HouseholdId>,
     /// The message id of the notice issued, for an issue.
     pub message_id: Option<u32>,
 }
@@ -94,9 +101,60 @@ pub struct Persist {
 }
 
 struct Trees {
-    hazard: Hazard,
     general: RTree<Entry>,
     accessible: RTree<Entry>,
+}
+
+/// The walking fields of one hazard: every road node's nearest shelter with room (all, and
+/// accessible ones), and the pieces of the network that have a suitable open shelter at all.
+struct Fields<'w> {
+    general: Field<'w>,
+    accessible: Field<'w>,
+    reachable: HashSet<u32>,
+    reachable_accessible: HashSet<u32>,
+    /// Which shelters each field holds (by shelter index): (general, accessible).
+    member: Vec<(bool, bool)>,
+    /// How many shelters of each field have room for `k` people, k = 0..=the largest
+    /// household: a household no shelter has room for is not searched for at all (the search
+    /// would cross the whole network for nothing).
+    fits: Vec<u32>,
+    fits_accessible: Vec<u32>,
+}
+
+impl Fields<'_> {
+    /// Shelter `s`'s room went from `before` to `after` people.
+    fn room_shrank(&mut self, s: usize, before: u32, after: u32) {
+        let (general, accessible) = self.member[s];
+        for (on, fits) in [
+            (general, &mut self.fits),
+            (accessible, &mut self.fits_accessible),
+        ] {
+            if !on {
+                continue;
+            }
+            let top = (before as usize).min(fits.len() - 1);
+            for n in fits.iter_mut().take(top + 1).skip(after as usize + 1) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// How "nearest with room" is found for one hazard: by walking, or by straight line for a
+/// town without roads.
+enum Finder<'w> {
+    Walking(Box<Fields<'w>>),
+    Straight(Trees),
+}
+
+/// What the search found for one household.
+enum Pick {
+    /// A shelter, with the walk to it when known.
+    Shelter(u32, Option<u32>),
+    /// No shelter with room.
+    NoRoom,
+    /// No suitable open shelter is connected to the household by road.
+    Unreachable,
 }
 
 impl OrderBook {
@@ -312,6 +370,7 @@ impl OrderBook {
             if let Ok(o) = self.lift(id) {
                 out.batches.extend(o.batches);
                 out.unassigned.extend(o.unassigned);
+                out.unreachable.extend(o.unreachable);
             }
         }
         out
@@ -486,9 +545,14 @@ impl OrderBook {
         // A household that finds no room is never left on a closed shelter's order nor
         // without an order: it is ordered to evacuate with no shelter (ShelterId::NONE) and
         // officers see it listed as unassigned.
-        let (changed, unassigned) = self.assign_all(todo, &mut retagged);
+        let (changed, unassigned, unreachable) = self.assign_all(todo, &mut retagged);
         self.settle();
-        self.batches(changed, retagged, lifted, unassigned, issuing)
+        let mut out = self.batches(changed, retagged, lifted, unassigned, issuing);
+        out.unreachable = unreachable
+            .into_iter()
+            .map(|h| HouseholdId(self.town.hh_id[h as usize]))
+            .collect();
+        out
     }
 
     /// Sorts `candidates` into lifted (no notice covers them any more), kept (possibly
@@ -545,87 +609,224 @@ impl OrderBook {
     }
 
     /// Assigns each household of `todo` (household, notice, its order before) the nearest
-    /// shelter with room, or no shelter. Returns the households whose order changed and those
-    /// left without a shelter; a household whose shelterless order only moved to another notice
-    /// joins `retagged` (same version, like a kept order).
+    /// shelter with room, or no shelter. Returns the households whose order changed, those
+    /// left without a shelter, and those of them no suitable shelter can be reached from; a
+    /// household whose shelterless order only moved to another notice joins `retagged` (same
+    /// version, like a kept order).
     fn assign_all(
         &mut self,
         mut todo: Vec<(u32, u32, Option<Assign>)>,
         retagged: &mut Vec<u32>,
-    ) -> (Vec<u32>, Vec<u32>) {
+    ) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
         todo.sort_by_key(|(h, _, _)| self.priority(*h));
-        let mut trees: Vec<Trees> = Vec::new();
+        let town = self.town.clone();
+        let mut hazards: Vec<Hazard> = Vec::new();
+        for (_, m, _) in &todo {
+            let h = self.notices[m].notice.hazard;
+            if !hazards.contains(&h) {
+                hazards.push(h);
+            }
+        }
+        // Edge costs first (the fields borrow them), then one finder per hazard.
+        let costs: Vec<Vec<f64>> = match &town.walk {
+            Some(w) => hazards
+                .iter()
+                .map(|h| w.net.costs(Some(maps_hazard(*h))))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut finders: Vec<Finder<'_>> = hazards
+            .iter()
+            .enumerate()
+            .map(|(i, h)| match &town.walk {
+                Some(w) => Finder::Walking(Box::new(self.fields(w, &costs[i], *h))),
+                None => Finder::Straight(self.trees(*h)),
+            })
+            .collect();
         let mut changed = Vec::new();
         let mut unassigned = Vec::new();
+        let mut unreachable = Vec::new();
         for (h32, m, prev) in todo {
             let h = h32 as usize;
             let (hazard, level) = {
                 let n = &self.notices[&m].notice;
                 (n.hazard, n.level)
             };
-            let t = match trees.iter().position(|t| t.hazard == hazard) {
-                Some(i) => i,
-                None => {
-                    trees.push(self.trees(hazard));
-                    trees.len() - 1
-                }
-            };
+            let f = hazards.iter().position(|x| *x == hazard).unwrap_or(0);
             let size = self.town.hh_size[h];
-            let pos = self.town.hh_pos[h];
+            let help = self.town.hh_help[h];
             // People already safe at a shelter suitable for this hazard stay there (they are
-            // present, so they need no room).
+            // present, so they need no room and have no walk).
             let stay = self.stays_at(h, hazard);
-            let pick = if stay.is_some() {
-                stay
-            } else if self.town.hh_help[h] {
-                self.nearest_fit(&trees[t].accessible, &pos, size)
-                    .or_else(|| self.nearest_fit(&trees[t].general, &pos, size))
-            } else {
-                self.nearest_fit(&trees[t].general, &pos, size)
+            let pick = match (&finders[f], stay) {
+                (_, Some(s)) => Pick::Shelter(s, None),
+                (Finder::Straight(trees), None) => {
+                    let pos = self.town.hh_pos[h];
+                    let s = if help {
+                        self.nearest_fit(&trees.accessible, &pos, size)
+                            .or_else(|| self.nearest_fit(&trees.general, &pos, size))
+                    } else {
+                        self.nearest_fit(&trees.general, &pos, size)
+                    };
+                    s.map_or(Pick::NoRoom, |s| Pick::Shelter(s, None))
+                }
+                (Finder::Walking(fields), None) => self.walk_pick(&town, fields, h, size, help),
             };
-            let Some(s) = pick else {
-                let none = Assign {
-                    shelter: None,
-                    level,
-                    hazard,
-                    notice: m,
-                };
-                self.assign[h] = Some(none);
-                if prev != Some(none) {
-                    self.dirty.insert(h32);
+            let (s, walk_m) = match pick {
+                Pick::Shelter(s, walk_m) => (s, walk_m),
+                Pick::NoRoom | Pick::Unreachable => {
+                    if matches!(pick, Pick::Unreachable) {
+                        unreachable.push(h32);
+                    }
+                    let none = Assign {
+                        shelter: None,
+                        level,
+                        hazard,
+                        notice: m,
+                        walk_m: None,
+                    };
+                    self.assign[h] = Some(none);
+                    if prev != Some(none) {
+                        self.dirty.insert(h32);
+                    }
+                    unassigned.push(h32);
+                    let same = prev.is_some_and(|p| {
+                        p.shelter.is_none() && p.level == level && p.hazard == hazard
+                    });
+                    if !same {
+                        self.version[h] = self.version[h].saturating_add(1);
+                        changed.push(h32);
+                    } else if prev.is_some_and(|p| p.notice != m) {
+                        retagged.push(h32);
+                    }
+                    continue;
                 }
-                unassigned.push(h32);
-                let same = prev
-                    .is_some_and(|p| p.shelter.is_none() && p.level == level && p.hazard == hazard);
-                if !same {
-                    self.version[h] = self.version[h].saturating_add(1);
-                    changed.push(h32);
-                } else if prev.is_some_and(|p| p.notice != m) {
-                    retagged.push(h32);
-                }
-                continue;
             };
             self.assign[h] = Some(Assign {
                 shelter: Some(s),
                 level,
                 hazard,
                 notice: m,
+                walk_m,
             });
             self.version[h] = self.version[h].saturating_add(1);
+            let before = self.room(s as usize);
             if !self.arrived[h] {
                 self.expected[s as usize] = self.expected[s as usize].saturating_add(size);
+            }
+            let after = self.room(s as usize);
+            for f in finders.iter_mut() {
+                if let Finder::Walking(w) = f {
+                    w.room_shrank(s as usize, before, after);
+                }
             }
             self.dirty.insert(h32);
             changed.push(h32);
             if self.room(s as usize) == 0 {
                 let e = Entry::new(self.town.sh_pos[s as usize], s);
-                for t in trees.iter_mut() {
-                    t.general.remove(&e);
-                    t.accessible.remove(&e);
+                for f in finders.iter_mut() {
+                    match f {
+                        Finder::Straight(t) => {
+                            t.general.remove(&e);
+                            t.accessible.remove(&e);
+                        }
+                        Finder::Walking(w) => {
+                            w.general.remove(s);
+                            w.accessible.remove(s);
+                        }
+                    }
                 }
             }
         }
-        (changed, unassigned)
+        (changed, unassigned, unreachable)
+    }
+
+    /// The walking fields for `hazard`: sources are the open shelters designated for it
+    /// with room (the accessible ones in a second field).
+    fn fields<'w>(&self, walk: &'w Walk, cost: &'w [f64], hazard: Hazard) -> Fields<'w> {
+        let suitable: Vec<usize> = (0..self.town.shelters())
+            .filter(|&s| self.open[s] && self.town.suits(s, hazard))
+            .collect();
+        let component = |s: usize| walk.net.component(walk.sh_snap[s].edge);
+        let with_room = |s: &&usize| self.room(**s) > 0;
+        let general = suitable
+            .iter()
+            .filter(with_room)
+            .map(|&s| (s as u32, walk.sh_snap[s]));
+        let accessible = suitable
+            .iter()
+            .filter(with_room)
+            .filter(|s| self.town.sh_access[**s])
+            .map(|&s| (s as u32, walk.sh_snap[s]));
+        let largest = self.town.hh_size.iter().copied().max().unwrap_or(1) as usize;
+        let mut member = vec![(false, false); self.town.shelters()];
+        let (mut fits, mut fits_accessible) = (vec![0u32; largest + 1], vec![0u32; largest + 1]);
+        for &s in suitable.iter().filter(with_room) {
+            let top = (self.room(s) as usize).min(largest);
+            member[s] = (true, self.town.sh_access[s]);
+            for n in fits.iter_mut().take(top + 1) {
+                *n += 1;
+            }
+            if self.town.sh_access[s] {
+                for n in fits_accessible.iter_mut().take(top + 1) {
+                    *n += 1;
+                }
+            }
+        }
+        Fields {
+            general: Field::new(&walk.net, cost, general),
+            accessible: Field::new(&walk.net, cost, accessible),
+            member,
+            fits,
+            fits_accessible,
+            reachable: suitable.iter().map(|s| component(*s)).collect(),
+            reachable_accessible: suitable
+                .iter()
+                .filter(|s| self.town.sh_access[**s])
+                .map(|s| component(*s))
+                .collect(),
+        }
+    }
+
+    /// The nearest shelter with room for household `h` on foot (accessible first for a
+    /// household with someone who needs help).
+    fn walk_pick(
+        &self,
+        town: &EngineTown,
+        f: &Fields<'_>,
+        h: usize,
+        size: u32,
+        help: bool,
+    ) -> Pick {
+        let Some(walk) = &town.walk else {
+            return Pick::NoRoom;
+        };
+        let at = walk.hh_snap[h];
+        let piece = walk.net.component(at.edge);
+        let fit = |field: &Field<'_>, fits: &[u32]| -> Option<Reach> {
+            if fits.get(size as usize).is_none_or(|n| *n == 0) {
+                return None;
+            }
+            let r = field.nearest(&at)?;
+            if self.room(r.source as usize) >= size {
+                Some(r)
+            } else {
+                field.nearest_where(&at, |s| self.room(s as usize) >= size)
+            }
+        };
+        let found = if help && f.reachable_accessible.contains(&piece) {
+            fit(&f.accessible, &f.fits_accessible).or_else(|| fit(&f.general, &f.fits))
+        } else {
+            fit(&f.general, &f.fits)
+        };
+        match found {
+            Some(r) => Pick::Shelter(
+                r.source,
+                Some(r.walk_m.round().min(f64::from(u32::MAX)) as u32),
+            ),
+            None if !f.reachable.contains(&piece) => Pick::Unreachable,
+            None => Pick::NoRoom,
+        }
     }
 
     fn nearest_fit(&self, tree: &RTree<Entry>, pos: &[f64; 3], size: u32) -> Option<u32> {
@@ -650,7 +851,6 @@ impl OrderBook {
             .copied()
             .collect();
         Trees {
-            hazard,
             general: RTree::bulk_load(usable),
             accessible: RTree::bulk_load(accessible),
         }
@@ -878,6 +1078,7 @@ impl OrderBook {
                 level,
                 hazard,
                 notice: *notice,
+                walk_m: None,
             });
             if let Some(s) = s {
                 self.expected[s as usize] =

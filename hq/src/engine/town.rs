@@ -1,9 +1,10 @@
 //! The town as the order engine sees it: flat vectors indexed by position, positions as unit
-//! vectors so that nearest-by-chord is nearest-by-great-circle.
+//! vectors so that nearest-by-chord is nearest-by-great-circle, and, when the town has roads,
+//! its walking network with every household and shelter joined to it.
 
 use std::collections::HashMap;
 
-use evac_maps::{HazardSet, LonLat, Town};
+use evac_maps::{HazardSet, LonLat, Network, Snap, Town};
 use evac_protocol::Hazard;
 
 /// The maps crate's twin of a protocol hazard (the same eight, the same names).
@@ -54,10 +55,46 @@ pub struct EngineTown {
     pub sh_index: HashMap<u32, u32>,
     /// Zones: id and area.
     pub zones: Vec<(u32, geo::MultiPolygon<f64>)>,
+    /// The walking network, when the town has roads (without, distances are straight lines).
+    pub walk: Option<Walk>,
+}
+
+/// The town's walking network with each household and shelter joined to it.
+#[derive(Debug, Clone)]
+pub struct Walk {
+    /// The network.
+    pub net: Network,
+    /// Where each household joins it (by household index).
+    pub hh_snap: Vec<Snap>,
+    /// Where each shelter joins it (by shelter index).
+    pub sh_snap: Vec<Snap>,
+}
+
+impl Walk {
+    /// The network of `town`'s roads, None when it has none.
+    pub fn new(town: &Town) -> Option<Walk> {
+        let net = town.network();
+        let snap = |p: LonLat| net.snap(p);
+        let hh_snap = town
+            .households
+            .iter()
+            .map(|h| snap(h.location))
+            .collect::<Option<Vec<_>>>()?;
+        let sh_snap = town
+            .shelters
+            .iter()
+            .map(|s| snap(s.location))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Walk {
+            net,
+            hh_snap,
+            sh_snap,
+        })
+    }
 }
 
 impl EngineTown {
-    /// Flattens a town.
+    /// Flattens a town, and joins its households and shelters to its roads (if any).
     pub fn new(town: &Town) -> EngineTown {
         let n = town.households.len();
         let mut t = EngineTown {
@@ -76,6 +113,7 @@ impl EngineTown {
             sh_open: vec![],
             sh_index: HashMap::new(),
             zones: town.zones.iter().map(|z| (z.id, z.area.clone())).collect(),
+            walk: Walk::new(town),
         };
         for (i, h) in town.households.iter().enumerate() {
             t.hh_index.insert(h.id, i as u32);

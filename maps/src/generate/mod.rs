@@ -17,6 +17,7 @@
 
 pub mod geography;
 mod names;
+mod roads;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -118,6 +119,7 @@ pub fn generate(params: &GenerateParams) -> Town {
         households,
         shelters,
         zones,
+        roads: roads::roads(params.seed, params.households, &villages),
     }
 }
 

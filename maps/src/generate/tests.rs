@@ -227,3 +227,81 @@ fn prng_helpers_stay_in_range() {
         assert!(rng.normal().is_finite());
     }
 }
+
+/// Walking over straight-line distance from every household to every shelter at least
+/// 200 m away: (all pairs on the same bank, pairs across the river under 2 km apart).
+fn walking_ratios(town: &Town) -> (Vec<f64>, Vec<f64>) {
+    let net = town.network();
+    let cost = net.costs(None);
+    let snaps: Vec<_> = town
+        .households
+        .iter()
+        .map(|h| net.snap(h.location).unwrap())
+        .collect();
+    let north = |p: LonLat| p.lat > geography::river_lat(p.lon);
+    let (mut same, mut across) = (Vec::new(), Vec::new());
+    for s in &town.shelters {
+        let field = crate::Field::new(&net, &cost, [(s.id, net.snap(s.location).unwrap())]);
+        for (h, at) in town.households.iter().zip(&snaps) {
+            let straight = h.location.distance_m(s.location);
+            if straight < 200.0 {
+                continue;
+            }
+            let walk = field.nearest(at).unwrap().walk_m;
+            assert!(
+                walk >= straight * 0.999,
+                "{} -> {}: {walk} < {straight}",
+                h.id,
+                s.id
+            );
+            if north(h.location) == north(s.location) {
+                same.push(walk / straight);
+            } else if straight < 2000.0 {
+                across.push(walk / straight);
+            }
+        }
+    }
+    (same, across)
+}
+
+#[test]
+fn roads_connect_everyone_cross_the_river_on_few_bridges_and_detour_realistically() {
+    let town = sample();
+    let net = town.network();
+    let first = net.component(0);
+    assert!((0..net.edges().len() as u32).all(|e| net.component(e) == first));
+    assert_eq!(town.roads.iter().filter(|r| r.bridge).count(), 4);
+    // Every bridge, and only a bridge, has its ends on two banks.
+    let north = |p: LonLat| p.lat > geography::river_lat(p.lon);
+    for e in net.edges() {
+        let (a, b) = (net.nodes()[e.a as usize], net.nodes()[e.b as usize]);
+        assert_eq!(north(a) != north(b), e.bridge, "{a:?} {b:?}");
+    }
+    // No one joins the network on the far bank (the network knows no water).
+    let wrong: Vec<u32> = town
+        .households
+        .iter()
+        .filter(|h| north(net.snap(h.location).unwrap().point) != north(h.location))
+        .map(|h| h.id)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "households joining the far bank: {wrong:?}"
+    );
+    let (same, across) = walking_ratios(&town);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (same_mean, across_mean) = (mean(&same), mean(&across));
+    assert!((1.2..=1.4).contains(&same_mean), "same bank {same_mean}");
+    assert!(across_mean > 1.6, "across the river {across_mean}");
+    // Some households are in the tsunami zone's roads: the coastal road runs through it.
+    assert!(
+        net.edges()
+            .iter()
+            .any(|e| e.zones.contains(Hazard::Tsunami))
+    );
+    assert!(
+        net.edges()
+            .iter()
+            .any(|e| !e.zones.contains(Hazard::Tsunami))
+    );
+}

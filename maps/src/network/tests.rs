@@ -1,0 +1,132 @@
+use super::*;
+use crate::roads::Road;
+
+fn p(lon: f64, lat: f64) -> LonLat {
+    LonLat::new(lon, lat)
+}
+
+/// A ladder: two parallel streets 0.01° of latitude apart (~1.1 km), joined at both ends
+/// and in the middle.
+fn ladder() -> Vec<Road> {
+    let (w, m, e) = (141.90, 141.91, 141.92);
+    let (s, n) = (39.60, 39.61);
+    vec![
+        Road::new(1, vec![p(w, s), p(m, s), p(e, s)]),
+        Road::new(2, vec![p(w, n), p(m, n), p(e, n)]),
+        Road::new(3, vec![p(w, s), p(w, n)]),
+        Road::new(4, vec![p(m, s), p(m, n)]),
+        Road::new(5, vec![p(e, s), p(e, n)]),
+    ]
+}
+
+#[test]
+fn roads_meet_at_shared_positions_and_edges_have_lengths() {
+    let net = Network::new(&ladder(), &[]);
+    assert_eq!((net.nodes().len(), net.edges().len()), (6, 7));
+    let e = net.edges()[0];
+    assert!((e.length_m - p(141.90, 39.60).distance_m(p(141.91, 39.60))).abs() < 1e-9);
+    assert!(net.edges().iter().all(|e| net.component(0)
+        == net.component(net.edges().iter().position(|x| x == e).unwrap() as u32)));
+}
+
+#[test]
+fn a_point_snaps_to_the_nearest_point_of_the_nearest_edge() {
+    let net = Network::new(&ladder(), &[]);
+    let s = net.snap(p(141.905, 39.6002)).unwrap();
+    assert_eq!(net.edges()[s.edge as usize].road, 0);
+    assert!((s.t - 0.5).abs() < 1e-6, "{s:?}");
+    assert!((s.access_m - 0.0002 * 111_195.0).abs() < 1.0, "{s:?}");
+    assert!(Network::new(&[], &[]).snap(p(0.0, 0.0)).is_none());
+}
+
+#[test]
+fn route_follows_the_streets_and_field_agrees() {
+    let net = Network::new(&ladder(), &[]);
+    let (from, to) = (p(141.901, 39.60), p(141.919, 39.61));
+    let r = net.route(from, to, None).unwrap();
+    // Along the south street to the middle rung, up, along the north street.
+    let want = from.distance_m(p(141.91, 39.60))
+        + p(141.91, 39.60).distance_m(p(141.91, 39.61))
+        + p(141.91, 39.61).distance_m(to);
+    assert!((r.length_m - want).abs() < 1e-6, "{} vs {want}", r.length_m);
+    assert_eq!(r.points.first(), Some(&from));
+    assert_eq!(r.points.last(), Some(&to));
+    let cost = net.costs(None);
+    let field = Field::new(&net, &cost, [(7, net.snap(to).unwrap())]);
+    let reach = field.nearest(&net.snap(from).unwrap()).unwrap();
+    assert_eq!(reach.source, 7);
+    assert!((reach.walk_m - want).abs() < 1e-6);
+}
+
+#[test]
+fn a_zone_on_the_middle_rung_sends_the_route_round_by_an_outer_one() {
+    use crate::hazard::Hazard;
+    let zone = Zone {
+        id: 1,
+        name: "flood".into(),
+        hazard: Hazard::Flood,
+        area: geo::MultiPolygon(vec![geo::Polygon::new(
+            geo::LineString::from(vec![
+                (141.909, 39.601),
+                (141.911, 39.601),
+                (141.911, 39.609),
+                (141.909, 39.609),
+                (141.909, 39.601),
+            ]),
+            vec![],
+        )]),
+    };
+    let net = Network::new(&ladder(), &[zone]);
+    let rung = net.edges().iter().position(|e| e.road == 3).unwrap();
+    assert!(net.edges()[rung].zones.contains(Hazard::Flood));
+    let (from, to) = (p(141.909, 39.60), p(141.911, 39.61));
+    let dry = net.route(from, to, Some(Hazard::Flood)).unwrap();
+    let wet = net.route(from, to, None).unwrap();
+    assert!(
+        wet.length_m < 1300.0 && dry.length_m > 2500.0,
+        "{wet:?} {dry:?}"
+    );
+    assert_eq!(dry.zone_m, 0.0);
+    assert!(!dry.points.contains(&p(141.91, 39.605)));
+}
+
+#[test]
+fn removing_a_source_hands_its_nodes_to_the_next_nearest() {
+    let net = Network::new(&ladder(), &[]);
+    let cost = net.costs(None);
+    let west = net.snap(p(141.90, 39.605)).unwrap();
+    let east = net.snap(p(141.92, 39.605)).unwrap();
+    let mut field = Field::new(&net, &cost, [(1, west), (2, east)]);
+    let home = net.snap(p(141.902, 39.60)).unwrap();
+    assert_eq!(field.nearest(&home).map(|r| r.source), Some(1));
+    assert_eq!(
+        field.nearest_where(&home, |id| id == 2).map(|r| r.source),
+        Some(2)
+    );
+    let via_where = field.nearest_where(&home, |id| id == 2).unwrap();
+    field.remove(1);
+    let next = field.nearest(&home).unwrap();
+    assert_eq!(next.source, 2);
+    assert!((next.walk_m - via_where.walk_m).abs() < 1e-6);
+    assert!((next.cost - via_where.cost).abs() < 1e-6);
+    field.remove(2);
+    assert!(field.nearest(&home).is_none());
+}
+
+#[test]
+fn pieces_that_do_not_meet_are_different_components() {
+    let mut roads = ladder();
+    roads.push(Road::new(6, vec![p(141.95, 39.60), p(141.96, 39.60)]));
+    let net = Network::new(&roads, &[]);
+    let island = net.snap(p(141.955, 39.6)).unwrap();
+    let main = net.snap(p(141.905, 39.6)).unwrap();
+    assert_ne!(net.component(island.edge), net.component(main.edge));
+    assert!(
+        net.route(p(141.955, 39.6), p(141.905, 39.6), None)
+            .is_none()
+    );
+    let cost = net.costs(None);
+    let field = Field::new(&net, &cost, [(1, main)]);
+    assert!(field.nearest(&island).is_none());
+    assert!(field.nearest_where(&island, |_| true).is_none());
+}
