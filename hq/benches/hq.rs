@@ -369,11 +369,15 @@ fn bench_ingest() {
 
         let (_dir, mut hq) = open_hq();
         let t = Instant::now();
-        let (checker, mut done) = ingest::Checker::start(hq.keys().clone());
-        for (i, p) in payloads.iter().enumerate() {
-            assert!(checker.submit(i, Some((shelter, p.clone()))));
-        }
+        // As the service does: at most CAP batches in flight through the bounded queues.
+        const CAP: usize = 256;
+        let (checker, mut done) = ingest::Checker::start(hq.keys().clone(), CAP);
+        let mut next = 0;
         for i in 0..payloads.len() {
+            while next < payloads.len() && next - i < CAP {
+                assert!(checker.submit(next, Some((shelter, payloads[next].clone()))));
+                next += 1;
+            }
             let (tag, checked) = done.blocking_recv().unwrap();
             assert_eq!(tag, i);
             let (s, c) = checked.unwrap();

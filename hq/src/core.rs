@@ -61,6 +61,8 @@ pub struct Hq {
     registry_version: u64,
     rejections: Rejections,
     ordered_at: Vec<Option<u64>>,
+    /// When each shelter was last told its batch was rejected (see `on_checked`).
+    rejection_answered: std::collections::HashMap<ShelterId, u64>,
 }
 
 fn now_secs(now_ms: u64) -> i64 {
@@ -136,6 +138,7 @@ impl Hq {
             overdue_ms,
             registry_version,
             rejections: Rejections::default(),
+            rejection_answered: std::collections::HashMap::new(),
         };
         hq.refresh_ordered_at();
         hq.sync_arrivals(now_ms);
@@ -204,10 +207,20 @@ impl Hq {
     }
 
     fn ack(&self, shelter: ShelterId, now_ms: u64) -> Result<Outgoing, HqError> {
+        self.ack_saying(shelter, now_ms, None)
+    }
+
+    fn ack_saying(
+        &self,
+        shelter: ShelterId,
+        now_ms: u64,
+        rejected: Option<String>,
+    ) -> Result<Outgoing, HqError> {
         let ack = Ack {
             shelter,
             through_seq: self.store.progress(shelter).through,
             at_ms: now_ms,
+            rejected,
         };
         Ok(Outgoing {
             topic: Topic::ShelterAck(self.town_id.clone(), shelter).to_string(),
@@ -240,11 +253,22 @@ impl Hq {
         let topic = Topic::ShelterEvents(self.town_id.clone(), shelter).to_string();
         self.reject_all(now_ms, &topic, &checked.rejected);
         if checked.accepted.is_empty() {
-            return Ok(if checked.rejected.is_empty() {
-                vec![self.ack(shelter, now_ms)?]
-            } else {
-                vec![]
+            // A batch rejected whole is answered too, saying why (the first reason), so the
+            // shelter knows rather than resending in silence for ever.
+            let why = checked.rejected.first().map(|r| {
+                let r = crate::rejections::cut(r, 200);
+                match checked.rejected.len() - 1 {
+                    0 => r,
+                    more => format!("{r} (and {more} more)"),
+                }
             });
+            // At most one answer a second a shelter: a flood of junk costs no signatures.
+            let last = self.rejection_answered.entry(shelter).or_insert(0);
+            if *last != 0 && now_ms.saturating_sub(*last) < 1_000 {
+                return Ok(vec![]);
+            }
+            *last = now_ms.max(1);
+            return Ok(vec![self.ack_saying(shelter, now_ms, why)?]);
         }
         let pairs: Vec<_> = checked.accepted.iter().map(|(s, e)| (s, e)).collect();
         let fresh = self.store.insert_events(&pairs, now_ms)?;

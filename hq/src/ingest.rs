@@ -139,7 +139,7 @@ pub fn check(topic_shelter: ShelterId, batch: EventBatch, keys: &KeyRing) -> Che
 /// packet to acknowledge) with an optional payload to check; items without one pass through,
 /// so messages of other topics keep their place in the order.
 pub struct Checker<T> {
-    jobs: Option<std_mpsc::Sender<Job<T>>>,
+    jobs: Option<std_mpsc::SyncSender<Job<T>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -150,14 +150,18 @@ type Job<T> = (T, Option<(ShelterId, Vec<u8>)>);
 pub type CheckedItem<T> = (T, Option<(ShelterId, Checked)>);
 
 impl<T: Send + 'static> Checker<T> {
-    /// Starts the thread; checked items arrive on the returned receiver.
-    pub fn start(keys: KeyRing) -> (Checker<T>, mpsc::UnboundedReceiver<CheckedItem<T>>) {
-        let (jobs, rx) = std_mpsc::channel::<Job<T>>();
-        let (tx, done) = mpsc::unbounded_channel();
+    /// Starts the thread; checked items arrive on the returned receiver. At most `capacity`
+    /// items wait to be checked and at most `capacity` checked ones wait to be taken: a
+    /// caller that keeps no more than `capacity` items in flight (submitted, not yet taken
+    /// back) never blocks, and a flood is held back at the broker, not in HQ's memory.
+    pub fn start(keys: KeyRing, capacity: usize) -> (Checker<T>, mpsc::Receiver<CheckedItem<T>>) {
+        let capacity = capacity.max(1);
+        let (jobs, rx) = std_mpsc::sync_channel::<Job<T>>(capacity);
+        let (tx, done) = mpsc::channel(capacity);
         let thread = std::thread::spawn(move || {
             for (tag, job) in rx {
                 let checked = job.map(|(s, p)| (s, check_payload(s, &p, &keys)));
-                if tx.send((tag, checked)).is_err() {
+                if tx.blocking_send((tag, checked)).is_err() {
                     return;
                 }
             }
@@ -169,12 +173,12 @@ impl<T: Send + 'static> Checker<T> {
         (checker, done)
     }
 
-    /// Queues an item; `false` if the thread is gone (it never stops while this lives,
-    /// unless the receiver was dropped).
+    /// Queues an item without waiting; `false` if the queue is full (the caller kept more
+    /// than `capacity` in flight) or the thread is gone.
     pub fn submit(&self, tag: T, payload: Option<(ShelterId, Vec<u8>)>) -> bool {
         self.jobs
             .as_ref()
-            .is_some_and(|j| j.send((tag, payload)).is_ok())
+            .is_some_and(|j| j.try_send((tag, payload)).is_ok())
     }
 }
 
@@ -347,10 +351,28 @@ mod tests {
         assert_eq!(c.rejected.len(), 1);
     }
 
+    /// Regression (issue 13, item 9): the checker's channels were unbounded, so a flood on
+    /// the shelters' topics grew HQ's memory without limit.
+    #[test]
+    fn checker_queues_are_bounded() {
+        let (ring, _, _) = ring();
+        let (checker, mut done) = Checker::start(ring, 4);
+        let taken: Vec<u64> = (0..100u64).filter(|i| checker.submit(*i, None)).collect();
+        // 4 waiting to be checked, 4 checked waiting to be taken, one in the thread's hands.
+        assert!(taken.len() <= 9, "{} items queued", taken.len());
+        assert!(taken.len() >= 4);
+        for want in &taken {
+            assert_eq!(done.blocking_recv().unwrap().0, *want);
+        }
+        // Room again once drained.
+        assert!(checker.submit(100, None));
+        assert_eq!(done.blocking_recv().unwrap().0, 100);
+    }
+
     #[test]
     fn checker_keeps_the_order_and_passes_other_items_through() {
         let (ring, a, b) = ring();
-        let (checker, mut done) = Checker::start(ring);
+        let (checker, mut done) = Checker::start(ring, 20);
         let payload = |key: &SecretKey, seq| {
             let batch = EventBatch::new(
                 ShelterId(1),

@@ -232,6 +232,10 @@ fn take_in_claimed(
     }
 }
 
+/// Most messages in HQ's checker queues at once; past it HQ stops reading from the broker
+/// (the MQTT client's own queue, then TCP, hold the rest back).
+const CHECK_QUEUE: usize = 256;
+
 /// Runs HQ until interrupted (or the broker thread dies).
 pub async fn run(cfg: Config) -> Result<(), HqError> {
     let mut hq = open_hq(&cfg)?;
@@ -253,11 +257,14 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
         filter::all_shelter_states(&town),
         filter::all_commands(&town),
     ];
-    let (checker, mut checked_rx) = Checker::start(hq.keys().clone());
+    let (checker, mut checked_rx) = Checker::start(hq.keys().clone(), CHECK_QUEUE);
+    // Messages handed to the checker and not yet handled: never more than CHECK_QUEUE, so
+    // the queues stay bounded and the checker never blocks (see Checker::start).
+    let mut in_flight = 0usize;
     let mut connected = false;
     loop {
         tokio::select! {
-            ev = rx.recv() => {
+            ev = rx.recv(), if in_flight < CHECK_QUEUE => {
                 let Some(ev) = ev else { return Err(HqError::Broker("MQTT loop ended".into())) };
                 match ev {
                     Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
@@ -286,6 +293,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                         if !checker.submit(p, job) {
                             return Err(HqError::Broker("the event checker stopped".into()));
                         }
+                        in_flight += 1;
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -297,6 +305,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                 }
             }
             Some((p, checked)) = checked_rx.recv() => {
+                in_flight = in_flight.saturating_sub(1);
                 let now = now_ms();
                 let handled = match checked {
                     Some((shelter, c)) => hq.on_checked(shelter, c, now),

@@ -127,6 +127,7 @@ fn main() {
                         shelter: ShelterId(3),
                         through_seq: through,
                         at_ms: 0,
+                        rejected: None,
                     };
                     let payload = hq.sign(HQ_SIGNER, &ack).unwrap().to_json().unwrap();
                     let _ = client.publish(ack_topic.clone(), QoS::AtLeastOnce, true, payload);

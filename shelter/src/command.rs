@@ -30,6 +30,17 @@ pub enum Command {
     },
     /// PIN for the next PC/SC tap.
     Pin(String),
+    /// The next PC/SC tap is day-only (the person sleeps in their car).
+    DayOnly,
+    /// Who is here now: every person present, by resident or unregistered card.
+    Here,
+    /// Undo a wrong tap: a correction event naming event `seq`, with staff's reason.
+    Correct {
+        /// The event corrected (this shelter's sequence number).
+        seq: u64,
+        /// Why (required).
+        reason: String,
+    },
     /// The members of a household and who is present.
     Lookup(HouseholdId),
     /// Counters: last sequence, acked, present, registry version.
@@ -112,12 +123,26 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             }
         }
         "pin" => Command::Pin(positional.first().ok_or("pin: missing PIN")?.to_string()),
+        "day" => Command::DayOnly,
+        "here" => Command::Here,
+        "correct" => {
+            let seq = rest
+                .first()
+                .ok_or("correct: missing event number")?
+                .parse::<u64>()
+                .map_err(|_| "correct: the event number must be a number".to_owned())?;
+            let reason = rest.get(1..).unwrap_or_default().join(" ");
+            if reason.trim().is_empty() {
+                return Err("correct: say why (correct SEQ REASON)".into());
+            }
+            Command::Correct { seq, reason }
+        }
         "lookup" => Command::Lookup(HouseholdId(id(positional.first(), "household")?)),
         "status" => Command::Status,
         "quit" | "exit" => Command::Quit,
         other => {
             return Err(format!(
-                "unknown command {other:?} (tap, staff, pin, lookup, status, quit)"
+                "unknown command {other:?} (tap, staff, pin, day, here, correct, lookup, status, quit)"
             ));
         }
     }))
@@ -153,6 +178,17 @@ mod tests {
         assert!(parse("tap a --pin").is_err());
         assert!(parse("tap a --bogus").is_err());
         assert!(parse("dance").is_err());
+        assert_eq!(
+            parse("correct 12 tapped the wrong card").unwrap(),
+            Some(Command::Correct {
+                seq: 12,
+                reason: "tapped the wrong card".into()
+            })
+        );
+        assert!(parse("correct 12").is_err(), "a correction needs a reason");
+        assert!(parse("correct x why").is_err());
+        assert_eq!(parse("here").unwrap(), Some(Command::Here));
+        assert_eq!(parse("day").unwrap(), Some(Command::DayOnly));
     }
 
     proptest::proptest! {

@@ -303,6 +303,28 @@ impl Door {
         }
     }
 
+    /// Forgets all presence (before it is derived again from the ledger).
+    pub fn clear_presence(&mut self) {
+        self.recorded.clear();
+        self.present.clear();
+        self.last_tap.clear();
+    }
+
+    /// Everyone present now: (resident, if the registry knows them; else the card).
+    pub fn present_people(&self) -> Vec<(Option<ResidentId>, Option<CardRef>)> {
+        let mut out: Vec<_> = self
+            .present
+            .iter()
+            .filter(|(_, (_, inside))| *inside)
+            .map(|(p, _)| match p {
+                Person::Resident(r) => (Some(*r), None),
+                Person::Card(c) => (None, Some(c.clone())),
+            })
+            .collect();
+        out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        out
+    }
+
     /// People present now.
     pub fn present_count(&self) -> u32 {
         self.present.values().filter(|(_, inside)| *inside).count() as u32

@@ -209,6 +209,11 @@ impl Ledger {
         }
     }
 
+    /// The database file's path, for messages.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// The shelter.
     pub fn shelter(&self) -> ShelterId {
         self.shelter
@@ -222,6 +227,17 @@ impl Ledger {
     /// Records an event: assigns the next sequence number and an HLC time, signs it, and
     /// commits it durably. Returns the event once it is on disk.
     pub fn append(&mut self, d: &EventDraft, now_ms: u64) -> Result<CheckEvent, LedgerError> {
+        self.append_with(d, now_ms, None, None)
+    }
+
+    /// Records an event that may correct another (`corrects`) and carry staff's `note`.
+    pub fn append_with(
+        &mut self,
+        d: &EventDraft,
+        now_ms: u64,
+        corrects: Option<EventId>,
+        note: Option<String>,
+    ) -> Result<CheckEvent, LedgerError> {
         let seq = self.next_seq;
         let event = CheckEvent {
             id: EventId {
@@ -236,8 +252,8 @@ impl Ledger {
             assurance: d.assurance,
             flags: d.flags.clone(),
             day_only: d.day_only,
-            corrects: None,
-            note: None,
+            corrects,
+            note,
         };
         let signed = self
             .key

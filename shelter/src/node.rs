@@ -140,17 +140,8 @@ impl Node {
         {
             door.set_registry(Registry::from_snapshot(&reg));
         }
-        let (events, bad) = crate::ledger::read_events_lenient(
-            node.ledger.conn(),
-            &ledger_path.display().to_string(),
-        )?;
-        node.unreadable_rows = bad;
-        for e in events {
-            door.apply(&e);
-        }
         node.door = door;
-        node.present
-            .store(node.door.present_count(), Ordering::Relaxed);
+        node.rebuild_presence()?;
         Ok(node)
     }
 
@@ -187,6 +178,85 @@ impl Node {
         tracing::info!(version = reg.version, "registry replica updated");
         self.door.set_registry(Registry::from_snapshot(&reg));
         true
+    }
+
+    /// Derives presence again from the ledger: every readable event in order, except those a
+    /// correction of this shelter voided.
+    fn rebuild_presence(&mut self) -> Result<(), LedgerError> {
+        let path = self.ledger.path().to_owned();
+        let (events, bad) = crate::ledger::read_events_lenient(self.ledger.conn(), &path)?;
+        self.unreadable_rows = bad;
+        let shelter = self.ledger.shelter();
+        let voided: std::collections::HashSet<u64> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Correction)
+            .filter_map(|e| e.corrects)
+            .filter(|c| c.shelter == shelter)
+            .map(|c| c.seq)
+            .collect();
+        self.door.clear_presence();
+        for e in events.iter().filter(|e| !voided.contains(&e.id.seq)) {
+            self.door.apply(e);
+        }
+        self.present
+            .store(self.door.present_count(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Staff undo a wrong tap: a correction event naming event `seq` of this shelter, with
+    /// their reason, is recorded (and replicated: HQ voids the event too); presence here is
+    /// derived again without it.
+    pub fn correct(&mut self, seq: u64, reason: &str, now: TapTime) -> TapReport {
+        let target = match self.ledger.events_range(seq) {
+            Ok(Some(e)) => e,
+            _ => return TapReport::error(format!("no event {seq} in this shelter's ledger")),
+        };
+        if target.kind == EventKind::Correction {
+            return TapReport::error(format!("event {seq} is itself a correction"));
+        }
+        let already = self.ledger.events().ok().is_some_and(|ev| {
+            ev.iter()
+                .any(|e| e.kind == EventKind::Correction && e.corrects == Some(target.id))
+        });
+        if already {
+            return TapReport::error(format!("event {seq} is already corrected"));
+        }
+        let draft = crate::door::EventDraft {
+            kind: EventKind::Correction,
+            card: None,
+            resident: target.resident,
+            household: target.household,
+            assurance: Assurance::Staff,
+            flags: vec![],
+            day_only: false,
+        };
+        let event = match self.ledger.append_with(
+            &draft,
+            unix_ms(now.wall),
+            Some(target.id),
+            Some(reason.to_owned()),
+        ) {
+            Ok(e) => e,
+            Err(e) => return TapReport::error(format!("not recorded: {e}")),
+        };
+        if let Err(e) = self.rebuild_presence() {
+            tracing::error!(error = %e, "cannot derive presence again after a correction");
+        }
+        tracing::info!(seq = event.id.seq, corrects = seq, "correction recorded");
+        let presence = target
+            .household
+            .and_then(|h| self.door.household_presence(h));
+        TapReport {
+            result: "recorded",
+            seq: Some(event.id.seq),
+            kind: Some(event.kind),
+            name: None,
+            household_present: presence.map(|p| p.0),
+            household_total: presence.map(|p| p.1),
+            pin_tries_left: None,
+            message: Some(format!("event {seq} corrected: {reason}")),
+            event: Some(event),
+        }
     }
 
     /// The door (presence and registry).

@@ -66,6 +66,10 @@ pub struct Shared {
     pub batches_sent: AtomicU64,
     /// Ledger rows sent repaired because they could not be read as stored (each send counts).
     pub repaired_rows: AtomicU64,
+    /// Answers from HQ that it rejected a whole batch of ours.
+    pub rejected_batches: AtomicU64,
+    /// HQ's last reason for rejecting a batch of ours.
+    pub last_rejection: std::sync::Mutex<Option<String>>,
 }
 
 /// Reads the acknowledged sequence from the ledger database.
@@ -295,6 +299,15 @@ impl Replicator {
                 return;
             }
         };
+        if ack.shelter == self.cfg.shelter
+            && let Some(why) = &ack.rejected
+        {
+            let n = self.shared.rejected_batches.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::error!(reason = %why, rejected = n, "HQ rejected a batch of ours: check this node's key and clock with HQ");
+            if let Ok(mut last) = self.shared.last_rejection.lock() {
+                *last = Some(why.clone());
+            }
+        }
         let last = max_seq(&self.conn).unwrap_or(0);
         if ack.shelter != self.cfg.shelter || ack.through_seq > last {
             let n = self.shared.rejected_acks.fetch_add(1, Ordering::Relaxed) + 1;

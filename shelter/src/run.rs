@@ -297,6 +297,7 @@ fn main_loop(
 ) -> anyhow::Result<()> {
     let mut cards: HashMap<PathBuf, (VirtualCard, CardFile)> = HashMap::new();
     let mut next_pin: Option<String> = None;
+    let mut next_day_only = false;
     let mut card_handled = false;
     // Monotonic times (the door's debounce) count from here.
     let origin = Instant::now();
@@ -329,6 +330,10 @@ fn main_loop(
                 Ok(None) => {}
                 Err(e) => out.info(json!({"result": "error", "message": e})),
                 Ok(Some(Command::Quit)) => return Ok(()),
+                Ok(Some(Command::DayOnly)) => {
+                    next_day_only = true;
+                    out.info(json!({"result": "day", "message": "the next card tap is day-only"}));
+                }
                 Ok(Some(cmd)) => command(node, cmd, &mut cards, &mut next_pin, out, shared, origin),
             },
             None if !timed_out => return Ok(()),
@@ -342,7 +347,8 @@ fn main_loop(
                     let pin = next_pin.take();
                     let r = match reader.connect() {
                         Ok(mut card) => {
-                            node.tap_card(&mut card, pin.as_deref(), false, TapTime::now(origin))
+                            let day_only = std::mem::take(&mut next_day_only);
+                            node.tap_card(&mut card, pin.as_deref(), day_only, TapTime::now(origin))
                         }
                         Err(e) => TapReport::error_message(e.to_string()),
                     };
@@ -413,6 +419,28 @@ fn command(
             out.info(json!({"result": "pin", "message": "PIN set for the next card"}));
             return;
         }
+        Command::Correct { seq, reason } => node.correct(seq, &reason, now),
+        Command::Here => {
+            let reg = node.door().registry();
+            let people: Vec<_> = node
+                .door()
+                .present_people()
+                .into_iter()
+                .map(|(r, card)| match r {
+                    Some(r) => json!({
+                        "resident": r,
+                        "household": reg.household_of(r),
+                        "name": reg.member(r).map(|m| m.name.clone()),
+                    }),
+                    None => {
+                        json!({"card": card.map(|c| hex::encode(c.serial)), "unregistered": true})
+                    }
+                })
+                .collect();
+            out.info(json!({"result": "here", "present": people.len(), "people": people}));
+            return;
+        }
+        Command::DayOnly => return,
         Command::Lookup(h) => {
             let members: Vec<_> = node
                 .door()
@@ -434,6 +462,8 @@ fn command(
                 "registry_version": node.door().registry().version(),
                 "sessions": shared.sessions.load(Ordering::Relaxed),
                 "repaired_rows_sent": shared.repaired_rows.load(Ordering::Relaxed),
+                "rejected_batches": shared.rejected_batches.load(Ordering::Relaxed),
+                "hq_rejects": shared.last_rejection.lock().ok().and_then(|l| l.clone()),
                 "unreadable_rows": node.unreadable_rows,
             }));
             return;

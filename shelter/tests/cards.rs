@@ -561,3 +561,36 @@ fn registry_from_a_stranger_is_ignored() {
     assert_eq!(n.door().registry().version(), 1);
     let _unused: &dyn CardChannel = &InProcessReader::new(&mut card_with(vec![]));
 }
+
+/// Issue 13, item 5: staff undo a wrong tap with a reason; presence follows at once and
+/// after a restart, and the correction names the event for HQ.
+#[test]
+fn staff_correct_a_wrong_tap_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = node(dir.path());
+    let t0 = SystemTime::now();
+    let mut card = card_with(valid_cert(&[0x01]));
+    let r = n.tap_card(&mut InProcessReader::new(&mut card), None, false, at(t0, 0));
+    assert_eq!(n.door().present_count(), 1);
+    assert_eq!(n.door().present_people().len(), 1);
+    assert_eq!(
+        n.correct(1, "", at(t0, 1)).result,
+        "recorded",
+        "the command line refuses an empty reason; the node records what it is given"
+    );
+    assert_eq!(
+        n.door().present_count(),
+        0,
+        "the corrected check-in still counts"
+    );
+    let e = n.ledger().events().unwrap().pop().unwrap();
+    assert_eq!(
+        (e.kind, e.corrects),
+        (EventKind::Correction, r.event.map(|e| e.id))
+    );
+    assert_eq!(n.correct(1, "again", at(t0, 2)).result, "error");
+    assert_eq!(n.correct(99, "none", at(t0, 2)).result, "error");
+    drop(n);
+    let n = bare_node(dir.path());
+    assert_eq!(n.door().present_count(), 0);
+}

@@ -308,7 +308,10 @@ fn a_flood_of_rejections_is_counted_and_sampled_off_the_event_path() {
         })
         .collect();
     let payload = serde_json::to_vec(&EventBatch::new(s, events)).unwrap();
-    assert!(hq.on_events(s, &payload, 1_000_000).unwrap().is_empty());
+    // One answer, saying why in a few hundred bytes (issue 13, item 9), nothing stored.
+    let out = hq.on_events(s, &payload, 1_000_000).unwrap();
+    assert_eq!(out.len(), 1);
+    assert!(out[0].payload.len() < 1_000, "{}", out[0].payload.len());
     assert_eq!(hq.rejected(), 5_000);
     assert!(
         hq.store().rejections().unwrap().is_empty(),
@@ -423,4 +426,36 @@ fn a_household_already_safe_at_a_suitable_shelter_stays_there() {
         other,
         "a household already safe was sent away"
     );
+}
+
+/// Regression (issue 13, item 9): a batch HQ rejected whole got no answer, so the shelter
+/// resent it for ever without knowing why. It is answered with the ack as it stands and the
+/// reason, at most once a second a shelter.
+#[test]
+fn a_batch_rejected_whole_is_answered_with_the_reason() {
+    let (mut hq, node, hq_pub, s, _dir) = setup();
+    assert_eq!(send(&mut hq, &node, s, &[1], 1_000_000), 1);
+    let stranger = SecretKey::from_seed(&[66; 32]);
+    let forged = |n: u64| {
+        let e = stranger
+            .sign(&shelter_signer(s), &ev(s, n, 900_000 + n))
+            .unwrap();
+        serde_json::to_vec(&EventBatch::new(s, vec![e])).unwrap()
+    };
+    let out = hq.on_events(s, &forged(2), 1_000_100).unwrap();
+    assert_eq!(out.len(), 1, "no answer to a rejected batch");
+    let ack = Signed::<Ack>::from_json(&out[0].payload)
+        .unwrap()
+        .open(&hq_pub)
+        .unwrap();
+    assert_eq!(ack.through_seq, 1, "the ack still says what is stored");
+    assert!(
+        ack.rejected.as_deref().is_some_and(|r| r.contains("event")),
+        "{ack:?}"
+    );
+    // A flood is answered at most once a second.
+    assert!(hq.on_events(s, &forged(3), 1_000_200).unwrap().is_empty());
+    assert_eq!(hq.on_events(s, &forged(4), 1_001_200).unwrap().len(), 1);
+    // A good batch afterwards is acked plainly.
+    assert_eq!(send(&mut hq, &node, s, &[2], 1_001_300), 2);
 }

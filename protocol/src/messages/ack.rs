@@ -15,6 +15,10 @@ pub struct Ack {
     pub through_seq: u64,
     /// When HQ made the acknowledgement (Unix ms).
     pub at_ms: u64,
+    /// Set when HQ rejected a whole batch on the shelter's topic (nothing in it could be
+    /// stored): why, so the shelter knows instead of resending in silence. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
 }
 
 impl Signable for Ack {
@@ -37,10 +41,19 @@ mod tests {
             shelter: ShelterId(3),
             through_seq: 41,
             at_ms: 1_795_000_000_500,
+            rejected: None,
         };
         let wire = k.sign(HQ_SIGNER, &ack).unwrap().to_json().unwrap();
         golden::check("ack.json", &wire);
         let back = Signed::<Ack>::from_json(wire.as_bytes()).unwrap();
         assert_eq!(back.open(&k.public()).unwrap(), ack);
+        // An older shelter reads an ack that says why a batch was rejected.
+        let told = Ack {
+            rejected: Some("bad signature".into()),
+            ..ack
+        };
+        let wire = k.sign(HQ_SIGNER, &told).unwrap().to_json().unwrap();
+        let back = Signed::<Ack>::from_json(wire.as_bytes()).unwrap();
+        assert_eq!(back.open(&k.public()).unwrap(), told);
     }
 }

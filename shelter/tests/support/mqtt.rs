@@ -258,6 +258,7 @@ impl Consumer {
                     shelter: ShelterId(3),
                     through_seq: through,
                     at_ms: 0,
+                    rejected: None,
                 };
                 let payload = hq_key().sign(HQ_SIGNER, &a).unwrap().to_json().unwrap();
                 let _ = client.try_publish(ack_topic.clone(), QoS::AtLeastOnce, true, payload);
