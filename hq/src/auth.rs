@@ -62,6 +62,11 @@ impl Passwords {
         Ok(())
     }
 
+    /// How many users may log in.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
     /// Whether `password` is `user`'s.
     pub fn check(&self, user: &str, password: &str) -> bool {
         self.users

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings, TlsConfig};
 
@@ -23,6 +23,19 @@ pub struct RunningBroker {
     pub internal: SocketAddr,
     /// The broker thread; it ends only if the broker fails.
     pub thread: std::thread::JoinHandle<()>,
+    /// Who may log in; [`RunningBroker::set_passwords`] replaces it while the broker runs.
+    passwords: Arc<RwLock<Passwords>>,
+}
+
+impl RunningBroker {
+    /// Replaces who may log in, for every later login (a new shelter joins without a restart;
+    /// a removed user can no longer log in, though a session already open stays).
+    pub fn set_passwords(&self, passwords: Passwords) {
+        match self.passwords.write() {
+            Ok(mut p) => *p = passwords,
+            Err(poisoned) => *poisoned.into_inner() = passwords,
+        }
+    }
 }
 
 /// Picks the address to listen on: a port-0 address gets a free port now, so the caller knows
@@ -38,7 +51,7 @@ fn concrete(addr: SocketAddr) -> Result<SocketAddr, HqError> {
 }
 
 /// The rumqttd configuration for `cfg`.
-fn connections(cfg: &EmbeddedBroker, passwords: Arc<Passwords>) -> ConnectionSettings {
+fn connections(cfg: &EmbeddedBroker, passwords: Arc<RwLock<Passwords>>) -> ConnectionSettings {
     let mut connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
         max_payload_size: cfg.max_payload_size,
@@ -48,7 +61,10 @@ fn connections(cfg: &EmbeddedBroker, passwords: Arc<Passwords>) -> ConnectionSet
         dynamic_filters: true,
     };
     connections.set_auth_handler(move |_client: String, user: String, pass: String| {
-        let ok = passwords.check(&user, &pass);
+        let ok = passwords
+            .read()
+            .map(|p| p.check(&user, &pass))
+            .unwrap_or(false);
         if !ok {
             tracing::warn!(user = %user, "broker refused a login");
         }
@@ -61,7 +77,7 @@ fn rumqttd_config(
     cfg: &EmbeddedBroker,
     listen: SocketAddr,
     internal: Option<SocketAddr>,
-    passwords: Arc<Passwords>,
+    passwords: Arc<RwLock<Passwords>>,
 ) -> Config {
     let tls = cfg.tls.as_ref().map(|t| TlsConfig::Rustls {
         capath: None,
@@ -126,7 +142,8 @@ pub fn start(
         None if public.ip().is_unspecified() => SocketAddr::from(([127, 0, 0, 1], public.port())),
         None => public,
     };
-    let config = rumqttd_config(cfg, public, extra, Arc::new(passwords));
+    let passwords = Arc::new(RwLock::new(passwords));
+    let config = rumqttd_config(cfg, public, extra, passwords.clone());
     let thread = std::thread::Builder::new()
         .name("broker".into())
         .spawn(move || {
@@ -141,5 +158,6 @@ pub fn start(
         public,
         internal,
         thread,
+        passwords,
     })
 }
