@@ -219,7 +219,7 @@ fn a_town_from_the_examples_and_a_shelter_added_while_hq_runs() {
     let err = one_line_error(&shelter_check());
     assert!(
         err.starts_with(&format!(
-            "evac-shelter: broker.url = mqtt://127.0.0.1:{port}: the broker closed the connection before accepting user shelter-{shelter}"
+            "evac-shelter: broker.url = mqtt://127.0.0.1:{port}: the broker refused user shelter-{shelter}"
         )),
         "{err}"
     );
