@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, Once, mpsc};
 use std::time::{Duration, Instant};
 
 pub mod example;
+pub mod netns;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
