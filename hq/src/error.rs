@@ -37,6 +37,9 @@ pub enum HqError {
     /// The data directory cannot be held (missing and not creatable, or in use).
     #[error(transparent)]
     DataDir(#[from] evac_protocol::DataDirError),
+    /// An export could not be written.
+    #[error("export: {0}")]
+    Export(String),
     /// A key could not be read.
     #[error(transparent)]
     Key(#[from] evac_protocol::KeyError),
