@@ -12,7 +12,8 @@
 //! - [`insert`]: insertion into an existing stream's null packets ([`insert::Inserter`]);
 //! - [`psi`], [`section`]: PAT/PMT/descriptors and the private sections;
 //! - [`receiver`], [`render`]: the reference receiver and its templates;
-//! - [`orders`], [`alerts`]: orders and alerts from files and MQTT.
+//! - [`orders`], [`alerts`]: orders and alerts from files and MQTT;
+//! - [`config`]: the service's config file (`run --config`, `check --config`).
 //!
 //! The cores do no I/O: packets come out for a packet clock that goes in, which keeps them
 //! testable and fast; the binaries wrap them with files, stdin/stdout, UDP and MQTT.
@@ -47,6 +48,7 @@
 
 pub mod alerts;
 pub mod carousel;
+pub mod config;
 pub mod error;
 pub mod insert;
 pub mod io;

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use evac_broadcaster::alerts::AlertBoard;
 use evac_broadcaster::carousel::{Carousel, SectionSource};
+use evac_broadcaster::config::Config;
 use evac_broadcaster::insert::Inserter;
 use evac_broadcaster::io::{Endpoint, PacketReader, PacketWriter};
 use evac_broadcaster::mux::{CLOCK_HZ, Generator, MuxConfig, Ours, PACKET_BITS};
@@ -34,6 +35,19 @@ enum Cmd {
     },
     /// Muxes orders (a plan file and/or MQTT) into a stream of its own or into --input.
     Mux(Box<MuxArgs>),
+    /// Runs as the head-end's service: orders from HQ's broker into the configured output.
+    Run {
+        /// The config file (see deploy/broadcaster.example.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Checks a config without running: keys, data directory, broker login, output. Exit 0
+    /// with a line per item, or 1 with one line saying what is wrong.
+    Check {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Issues or cancels a broadcaster's own alert (ticker and emergency descriptor).
     Alert(Box<AlertArgs>),
 }
@@ -113,6 +127,12 @@ struct MuxArgs {
     /// HQ's public key, checking orders from MQTT.
     #[arg(long)]
     hq_key: Option<PathBuf>,
+    /// MQTT user for --broker (broadcaster-NAME).
+    #[arg(long)]
+    broker_user: Option<String>,
+    /// Its password (visible to other local users in the process list: prefer `run --config`).
+    #[arg(long)]
+    broker_password: Option<String>,
     /// Send in real time (the default for UDP output).
     #[arg(long)]
     live: bool,
@@ -174,6 +194,11 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: never into journald, a file or a pipe.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("evac-broadcaster: {e:#}");
@@ -186,10 +211,19 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Keygen { out } => {
             let public = evac_protocol::write_key_pair(&out)
                 .with_context(|| format!("writing key pair {}", out.display()))?;
-            println!("{}", public.fingerprint());
+            println!("{}", evac_protocol::keygen_line(&out, &public));
             Ok(())
         }
         Cmd::Mux(args) => mux(*args),
+        Cmd::Run { config } => run_service(&config),
+        Cmd::Check { config } => {
+            let cfg = Config::load(&config)?;
+            for line in check(&cfg)? {
+                println!("{line}");
+            }
+            println!("{}: ok", config.display());
+            Ok(())
+        }
         Cmd::Alert(args) => alert(*args),
     }
 }
@@ -270,7 +304,11 @@ fn mux(a: MuxArgs) -> Result<()> {
     let orders_rx = match &a.broker {
         Some(broker) => {
             let hq = read_public(a.hq_key.as_deref().context("--broker needs --hq-key")?)?;
-            Some(subscribe_orders(broker, &town, hq)?)
+            let login = a
+                .broker_user
+                .clone()
+                .map(|u| (u, a.broker_password.clone().unwrap_or_default()));
+            Some(subscribe_orders(broker, &town, hq, login)?)
         }
         None => None,
     };
@@ -431,6 +469,7 @@ fn subscribe_orders(
     broker: &str,
     town: &Slug,
     hq: PublicKey,
+    login: Option<(String, String)>,
 ) -> Result<mpsc::Receiver<evac_protocol::OrderBatch>> {
     use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
     let (host, port) = split_host_port(broker)?;
@@ -441,6 +480,9 @@ fn subscribe_orders(
     );
     opts.set_keep_alive(Duration::from_secs(10));
     opts.set_max_packet_size(16 << 20, 16 << 20);
+    if let Some((user, password)) = login {
+        opts.set_credentials(user, password);
+    }
     let (client, mut connection) = Client::new(opts, 64);
     let topic = Topic::Orders(town.clone()).to_string();
     let (tx, rx) = mpsc::channel();
@@ -567,4 +609,177 @@ fn publish_alert(broker: &str, town: &str, json: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `run --config`: the service. Holds the data directory, then muxes as `mux --broker` would.
+fn run_service(path: &Path) -> Result<()> {
+    let cfg = Config::load(path)?;
+    let _lock = evac_protocol::DataDirLock::acquire(&cfg.data_dir, "data_dir")?;
+    let alerts = cfg.alerts_dir();
+    std::fs::create_dir_all(&alerts).with_context(|| {
+        format!(
+            "alerts_dir = {}: cannot create the directory",
+            alerts.display()
+        )
+    })?;
+    check_keys(&cfg)?;
+    let args = MuxArgs {
+        orders: None,
+        key: cfg.overlay_key.clone(),
+        out: cfg.stream.out.clone(),
+        input: cfg.stream.input.clone(),
+        bitrate: cfg.stream.bitrate,
+        overlay_bitrate: cfg.stream.overlay_bitrate,
+        pid: 0x0FE1,
+        pmt_pid: 0x0FE0,
+        pcr_pid: 0x0FE2,
+        program: 0x0EAC,
+        duration: None,
+        town: cfg.town.to_string(),
+        message_id: None,
+        issued: None,
+        valid_for: 21600,
+        drill: false,
+        alerts: cfg.broadcaster_key.as_ref().map(|_| alerts.clone()),
+        broadcaster_key: cfg.broadcaster_key.clone(),
+        broker: Some(
+            cfg.broker
+                .host_port()
+                .map(|(h, p)| format!("{h}:{p}"))
+                .map_err(anyhow::Error::msg)?,
+        ),
+        hq_key: Some(cfg.hq_public_key.clone()),
+        broker_user: cfg.broker.username.clone(),
+        broker_password: cfg.broker.password.clone(),
+        live: cfg.stream.live,
+    };
+    evac_protocol::notify_ready();
+    mux(args)
+}
+
+/// The keys a config names, each read; errors name the field and the fix.
+fn check_keys(cfg: &Config) -> Result<Vec<String>> {
+    let missing = |field: &str, path: &Path, fix: &str| {
+        if path.exists() {
+            format!("{field} = {}", path.display())
+        } else {
+            format!("{field} = {}: no such file; {fix}", path.display())
+        }
+    };
+    let mut out = Vec::new();
+    let k = SecretKey::read(&cfg.overlay_key).with_context(|| {
+        missing(
+            "overlay_key",
+            &cfg.overlay_key,
+            "copy the overlay key HQ made there",
+        )
+    })?;
+    out.push(format!(
+        "overlay_key: fingerprint {}",
+        k.public().fingerprint()
+    ));
+    let k = PublicKey::read(&cfg.hq_public_key).with_context(|| {
+        missing(
+            "hq_public_key",
+            &cfg.hq_public_key,
+            "copy HQ's hq.pub there",
+        )
+    })?;
+    out.push(format!("hq_public_key: fingerprint {}", k.fingerprint()));
+    if let Some(p) = &cfg.broadcaster_key {
+        let k = SecretKey::read(p).with_context(|| {
+            let prefix = p.with_extension("");
+            missing(
+                "broadcaster_key",
+                p,
+                &format!(
+                    "make one with `evac-broadcaster keygen --out {}`",
+                    prefix.display()
+                ),
+            )
+        })?;
+        out.push(format!(
+            "broadcaster_key: fingerprint {}",
+            k.public().fingerprint()
+        ));
+    }
+    Ok(out)
+}
+
+/// `check --config`: keys, data directory, output and broker login, changing nothing.
+fn check(cfg: &Config) -> Result<Vec<String>> {
+    let mut out = check_keys(cfg)?;
+    let mut at = cfg.data_dir.clone();
+    while !at.exists() {
+        at = at
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| ".".into());
+    }
+    let probe = at.join(format!(".evac-check-{}", std::process::id()));
+    std::fs::File::create_new(&probe).with_context(|| {
+        format!(
+            "data_dir = {}: {} is not writable",
+            cfg.data_dir.display(),
+            at.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    out.push(format!("data_dir: {} writable", at.display()));
+    Endpoint::parse(&cfg.stream.out).with_context(|| format!("stream.out = {}", cfg.stream.out))?;
+    if let Some(i) = &cfg.stream.input {
+        Endpoint::parse(i).with_context(|| format!("stream.input = {i}"))?;
+    }
+    out.push(format!("stream.out: {}", cfg.stream.out));
+    let (host, port) = cfg.broker.host_port().map_err(anyhow::Error::msg)?;
+    broker_login(
+        &host,
+        port,
+        cfg.broker.username.as_deref(),
+        cfg.broker.password.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!("broker.url = {}: {e}", cfg.broker.url))?;
+    out.push(format!(
+        "broker: {} accepted user {}",
+        cfg.broker.url,
+        cfg.broker.username.as_deref().unwrap_or("(none)")
+    ));
+    Ok(out)
+}
+
+/// Logs in to the broker and out again, with a client id of its own.
+fn broker_login(
+    host: &str,
+    port: u16,
+    user: Option<&str>,
+    password: Option<&str>,
+) -> std::result::Result<(), String> {
+    use rumqttc::{Client, ConnectionError, Event, MqttOptions, Packet};
+    let mut o = MqttOptions::new(format!("evac-check-{}", std::process::id()), host, port);
+    o.set_keep_alive(Duration::from_secs(5));
+    if let Some(u) = user {
+        o.set_credentials(u, password.unwrap_or_default());
+    }
+    let (client, mut connection) = Client::new(o, 4);
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        match connection.recv_timeout(left) {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                let _ = client.disconnect();
+                return Ok(());
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(
+                e @ (ConnectionError::MqttState(rumqttc::StateError::ConnectionAborted)
+                | ConnectionError::ConnectionRefused(_)),
+            )) => {
+                return Err(format!(
+                    "the broker refused the login or closed the connection before accepting it: a wrong broker.password, or a user the broker does not know ({e})"
+                ));
+            }
+            Ok(Err(e)) => return Err(format!("cannot log in: {e}")),
+            Err(_) => return Err("no answer from the broker within 5 s".into()),
+        }
+    }
 }

@@ -89,6 +89,11 @@ impl Passwords {
         Ok(())
     }
 
+    /// How many users may log in.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
     /// Whether `password` is `user`'s (an unknown user costs the same hash, so timing does not
     /// tell which users exist).
     pub fn check(&self, user: &str, password: &str) -> bool {
@@ -108,6 +113,20 @@ impl Passwords {
     pub fn checked_before(&self, user: &str, password: &str) -> bool {
         let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
         self.already_verified(user, &digest)
+    }
+
+    /// Remembers the logins `old` had verified for every user whose hash is unchanged: a
+    /// reloaded password file does not send every connected node back through Argon2.
+    pub fn keep_verified_from(&self, old: &Passwords) {
+        let (Ok(old_verified), Ok(mut verified)) = (old.verified.lock(), self.verified.lock())
+        else {
+            return;
+        };
+        for (user, digest) in old_verified.iter() {
+            if old.users.get(user).is_some() && old.users.get(user) == self.users.get(user) {
+                verified.insert(user.clone(), *digest);
+            }
+        }
     }
 
     fn already_verified(&self, user: &str, digest: &[u8; 32]) -> bool {
@@ -197,6 +216,23 @@ mod tests {
         assert!(!p.checked_before("shelter-1", "right"));
         assert!(!p.check("shelter-1", "right"));
         assert!(p.check("shelter-1", "new"));
+    }
+
+    #[test]
+    fn a_reloaded_file_keeps_verified_logins_only_for_unchanged_hashes() {
+        let mut old = Passwords::default();
+        old.set("shelter-1", "one").unwrap();
+        old.set("shelter-2", "two").unwrap();
+        assert!(old.check("shelter-1", "one") && old.check("shelter-2", "two"));
+        let mut new = Passwords::parse(&old.to_text()).unwrap();
+        new.set("shelter-2", "changed").unwrap();
+        new.keep_verified_from(&old);
+        assert!(new.checked_before("shelter-1", "one"));
+        assert!(!new.checked_before("shelter-2", "two"));
+        assert!(!new.check("shelter-2", "two"));
+        let removed = Passwords::default();
+        removed.keep_verified_from(&old);
+        assert!(!removed.checked_before("shelter-1", "one"));
     }
 
     #[test]

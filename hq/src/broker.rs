@@ -38,9 +38,22 @@ pub struct RunningBroker {
     pub thread: std::thread::JoinHandle<()>,
     /// The gate's thread; it ends only if the gate fails.
     pub gate: std::thread::JoinHandle<()>,
+    /// Who may log in through the gate; [`RunningBroker::set_passwords`] replaces it.
+    passwords: Arc<std::sync::RwLock<Passwords>>,
 }
 
 impl RunningBroker {
+    /// Replaces who may log in, for every later login (a new shelter joins without a restart;
+    /// a removed user can no longer log in, though a session already open stays).
+    pub fn set_passwords(&self, passwords: Passwords) {
+        let mut current = match self.passwords.write() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        passwords.keep_verified_from(&current);
+        *current = passwords;
+    }
+
     /// Whether the broker or its gate has stopped.
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished() || self.gate.is_finished()
@@ -159,9 +172,10 @@ pub fn start(
             }
         })
         .map_err(|e| HqError::Broker(format!("cannot start broker thread: {e}")))?;
+    let passwords = Arc::new(std::sync::RwLock::new(passwords));
     let gate = Arc::new(gate::Gate {
         town: town.clone(),
-        passwords: Arc::new(passwords),
+        passwords: passwords.clone(),
         token: token.to_string(),
         upstream: internal,
         tls,
@@ -205,5 +219,6 @@ pub fn start(
         internal,
         thread,
         gate: gate_thread,
+        passwords,
     })
 }

@@ -246,7 +246,7 @@ mod tests {
     fn example_config_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/hq.example.toml");
         let cfg = Config::load(&path).unwrap();
-        assert_eq!(cfg.town.as_str(), "minato");
+        assert_eq!(cfg.town.as_str(), "shiomihama");
         assert!(matches!(cfg.broker, BrokerConfig::Embedded(_)));
         assert!(cfg.town_file.is_absolute());
     }

@@ -150,6 +150,11 @@ impl Hq {
         &self.keys
     }
 
+    /// Replaces the trusted keys (a shelter or officer added while HQ runs).
+    pub fn set_keys(&mut self, keys: KeyRing) {
+        self.keys = keys;
+    }
+
     /// The town served.
     pub fn town_id(&self) -> &TownId {
         &self.town_id

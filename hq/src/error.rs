@@ -23,6 +23,20 @@ pub enum HqError {
         /// What was wrong.
         message: String,
     },
+    /// A file or directory named by a config field is missing or unusable; the message says
+    /// how to fix it.
+    #[error("{field} = {}: {message}", path.display())]
+    Field {
+        /// The config field, e.g. `hq_key` or `broker.passwords`.
+        field: String,
+        /// What the field names.
+        path: PathBuf,
+        /// What is wrong, and the fix.
+        message: String,
+    },
+    /// The data directory cannot be held (missing and not creatable, or in use).
+    #[error(transparent)]
+    DataDir(#[from] evac_protocol::DataDirError),
     /// An export could not be written.
     #[error("export: {0}")]
     Export(String),

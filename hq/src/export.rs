@@ -15,7 +15,16 @@ use crate::store::Store;
 
 /// Opens a data directory's store read-only in spirit (nothing is written but the schema).
 pub fn open(data_dir: &Path, town_file: Option<&Path>, now_ms: u64) -> Result<Hq, HqError> {
-    let store = Store::open(&data_dir.join("hq.sqlite"))?;
+    let path = data_dir.join("hq.sqlite");
+    // An export reads: a mistyped --data must not leave an empty store behind.
+    if !path.is_file() {
+        return Err(HqError::Field {
+            field: "--data".into(),
+            path: data_dir.to_owned(),
+            message: "no HQ store (hq.sqlite) here; give HQ's data_dir".into(),
+        });
+    }
+    let store = Store::open(&path)?;
     let town_path = match town_file {
         Some(p) => p.to_owned(),
         None => store

@@ -7,6 +7,7 @@
 //! of the next batch are checked while the store commits this one.
 
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
 use evac_protocol::{CheckEvent, EventBatch, ShelterId, Signed, shelter_signer};
@@ -141,6 +142,7 @@ pub fn check(topic_shelter: ShelterId, batch: EventBatch, keys: &KeyRing) -> Che
 pub struct Checker<T> {
     jobs: Option<std_mpsc::SyncSender<Job<T>>>,
     thread: Option<JoinHandle<()>>,
+    keys: Arc<RwLock<KeyRing>>,
 }
 
 /// An item submitted to [`Checker`].
@@ -158,9 +160,14 @@ impl<T: Send + 'static> Checker<T> {
         let capacity = capacity.max(1);
         let (jobs, rx) = std_mpsc::sync_channel::<Job<T>>(capacity);
         let (tx, done) = mpsc::channel(capacity);
+        let keys = Arc::new(RwLock::new(keys));
+        let shared = keys.clone();
         let thread = std::thread::spawn(move || {
             for (tag, job) in rx {
-                let checked = job.map(|(s, p)| (s, check_payload(s, &p, &keys)));
+                let checked = job.map(|(s, p)| {
+                    let keys = shared.read().unwrap_or_else(|e| e.into_inner());
+                    (s, check_payload(s, &p, &keys))
+                });
                 if tx.blocking_send((tag, checked)).is_err() {
                     return;
                 }
@@ -169,8 +176,14 @@ impl<T: Send + 'static> Checker<T> {
         let checker = Checker {
             jobs: Some(jobs),
             thread: Some(thread),
+            keys,
         };
         (checker, done)
+    }
+
+    /// Replaces the keys; every item submitted after this is checked with them.
+    pub fn set_keys(&self, keys: KeyRing) {
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
     }
 
     /// Queues an item without waiting; `false` if the queue is full (the caller kept more

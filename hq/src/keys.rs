@@ -77,6 +77,11 @@ impl KeyRing {
     pub fn shelter_count(&self) -> usize {
         self.shelters.len()
     }
+
+    /// How many officer keys are known.
+    pub fn officer_count(&self) -> usize {
+        self.officers.len()
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //! - [`engine`]: the order engine (nearest open, suitable shelter with room);
 //! - [`notice`]: hazard notices from hazard files; [`cap`]: from CAP 1.2 messages;
 //! - [`core`]: all of it driven by messages and a clock; [`service`]: the MQTT loop around it;
-//! - [`export`]: CSV, PFIF 1.4 and the after-action log.
+//! - [`export`]: CSV, PFIF 1.4 and the after-action log;
+//! - [`check`]: what the config names, loaded with errors that say which field to fix;
+//!   [`reload`]: new shelter keys and passwords taken in while HQ runs.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -28,6 +30,7 @@
 pub mod auth;
 pub mod broker;
 pub mod cap;
+pub mod check;
 pub mod config;
 pub mod core;
 pub mod engine;
@@ -38,6 +41,7 @@ pub mod ingest;
 pub mod keys;
 pub mod notice;
 pub mod rejections;
+pub mod reload;
 pub mod service;
 pub mod status;
 pub mod store;

@@ -29,6 +29,13 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Check a config without running HQ: town, keys, data directory and store, CAP
+    /// directory, broker. Exit 0 with a line per item, or 1 with one line saying what is wrong.
+    Check {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Run only the embedded broker of the config (a separate broker process).
     Broker {
         /// The config file.
@@ -96,6 +103,11 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: never into journald, a file or a pipe.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
     match run(Cli::parse().command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,6 +125,13 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             rt.block_on(service::run(cfg))?;
         }
+        Command::Check { config } => {
+            let cfg = Config::load(&config)?;
+            for line in evac_hq::check::check(&cfg)? {
+                println!("{line}");
+            }
+            println!("{}: ok", config.display());
+        }
         Command::Broker { config } => {
             let cfg = Config::load(&config)?;
             service::run_broker_only(&cfg)?;
@@ -128,6 +147,12 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             let Some(dir) = cfg.cap_dir else {
                 bail!("{}: no cap_dir configured", config.display())
             };
+            if !dir.is_dir() {
+                bail!(
+                    "cap_dir = {}: no such directory; HQ makes it when it starts (evac-hq run)",
+                    dir.display()
+                );
+            }
             let name = file.file_name().context("the CAP file has no name")?;
             let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
             std::fs::copy(&file, &tmp)
@@ -170,12 +195,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
         }
         Command::Keygen { out } => {
             let public = evac_protocol::write_key_pair(&out)?;
-            println!(
-                "wrote {}.key and {}.pub ({})",
-                out.display(),
-                out.display(),
-                public.fingerprint()
-            );
+            println!("{}", evac_protocol::keygen_line(&out, &public));
         }
         Command::Passwd { file, user } => {
             let mut pw = String::new();

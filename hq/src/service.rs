@@ -10,18 +10,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use evac_protocol::{SecretKey, Topic, topics::filter};
+use evac_protocol::{DataDirLock, Topic, topics::filter};
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS, Transport};
 use tokio::sync::mpsc;
 
-use crate::auth::Passwords;
 use crate::broker;
 use crate::cap;
+use crate::check;
 use crate::config::{BrokerConfig, Config};
 use crate::core::{Hq, Outgoing};
 use crate::error::HqError;
 use crate::ingest::Checker;
-use crate::keys::KeyRing;
+use crate::reload::Watched;
 use crate::store::Store;
 
 /// Unix time in milliseconds.
@@ -48,21 +48,37 @@ pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
     let BrokerConfig::Embedded(b) = &cfg.broker else {
         return Err(HqError::Broker("broker.mode is not \"embedded\"".into()));
     };
-    let passwords = Passwords::load(&b.passwords)?;
+    let passwords = check::passwords(&b.passwords)?;
+    let mut watch = Watched::new(&b.passwords);
     // HQ connects through the gate with the `hq` login of the password file.
     let running = broker::start(b, passwords, &cfg.town, &broker::run_token()?)?;
     println!("evac-hq: broker listening on {}", running.public);
-    running
-        .thread
-        .join()
-        .map_err(|_| HqError::Broker("broker thread panicked".into()))?;
+    evac_protocol::notify_ready();
+    // Taking in password changes while the broker runs, like `run` does.
+    while !running.is_finished() {
+        std::thread::sleep(Duration::from_secs(2));
+        if watch.changed() {
+            match check::passwords(&b.passwords) {
+                Ok(p) => {
+                    tracing::info!(
+                        users = p.user_count(),
+                        "password file changed: passwords reloaded"
+                    );
+                    running.set_passwords(p);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "password file changed but does not load; old passwords kept")
+                }
+            }
+        }
+    }
     Err(HqError::Broker("broker stopped".into()))
 }
 
 fn connection(cfg: &Config) -> Result<Connection, HqError> {
     match &cfg.broker {
         BrokerConfig::Embedded(b) => {
-            let passwords = Passwords::load(&b.passwords)?;
+            let passwords = check::passwords(&b.passwords)?;
             // HQ's own login to rumqttd's loopback listener exists only in memory for this run.
             let password = broker::run_token()?;
             let running = broker::start(b, passwords, &cfg.town, &password)?;
@@ -115,7 +131,8 @@ fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
         o.set_credentials(c.user.clone(), c.password.clone());
     }
     if let Some(ca) = &c.ca {
-        let pem = std::fs::read(ca).map_err(HqError::io(ca, "read"))?;
+        let pem = std::fs::read(ca)
+            .map_err(|e| check::field_error("broker.ca", ca, "copy the town's ca.crt there", e))?;
         o.set_transport(Transport::tls(pem, None, None));
     }
     Ok(o)
@@ -147,9 +164,9 @@ async fn send(client: &AsyncClient, msgs: Vec<Outgoing>) {
 
 /// Opens HQ's state from the config: town, keys, store.
 pub fn open_hq(cfg: &Config) -> Result<Hq, HqError> {
-    let town = evac_maps::Town::load(&cfg.town_file)?;
-    let keys = KeyRing::load(&cfg.keys_dir)?;
-    let key = SecretKey::read(&cfg.hq_key)?;
+    let town = check::town(cfg)?;
+    let keys = check::keys(cfg)?;
+    let key = check::hq_key(cfg)?;
     let mut store = Store::open(&cfg.store_path())?;
     store.set_meta("town", cfg.town.as_str())?;
     store.set_meta("town_file", &cfg.town_file.display().to_string())?;
@@ -236,15 +253,77 @@ fn take_in_claimed(
 /// (the MQTT client's own queue, then TCP, hold the rest back).
 const CHECK_QUEUE: usize = 256;
 
+/// Takes in changed shelter/officer keys and broker passwords; a file that does not load
+/// leaves the old ones in force (logged).
+fn reload(
+    cfg: &Config,
+    watch: &mut Watch,
+    hq: &mut Hq,
+    checker: &Checker<rumqttc::Publish>,
+    conn: &Connection,
+) {
+    if watch.keys.changed() {
+        match check::keys(cfg) {
+            Ok(ring) => {
+                tracing::info!(
+                    shelter_keys = ring.shelter_count(),
+                    officer_keys = ring.officer_count(),
+                    "keys_dir changed: keys reloaded"
+                );
+                hq.set_keys(ring.clone());
+                checker.set_keys(ring);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "keys_dir changed but does not load; old keys kept")
+            }
+        }
+    }
+    if let (Some(w), Some(running), BrokerConfig::Embedded(b)) =
+        (watch.passwords.as_mut(), &conn.broker, &cfg.broker)
+        && w.changed()
+    {
+        match check::passwords(&b.passwords) {
+            Ok(p) => {
+                let users = p.user_count();
+                running.set_passwords(p);
+                tracing::info!(users, "broker password file changed: passwords reloaded");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "password file changed but does not load; old passwords kept")
+            }
+        }
+    }
+}
+
+/// What HQ watches for changes while it runs.
+struct Watch {
+    keys: Watched,
+    passwords: Option<Watched>,
+}
+
 /// Runs HQ until interrupted (or the broker thread dies).
 pub async fn run(cfg: Config) -> Result<(), HqError> {
+    let _lock = DataDirLock::acquire(&cfg.data_dir, "data_dir")?;
+    if let Some(dir) = &cfg.cap_dir {
+        check::ensure_dir("cap_dir", dir)?;
+    }
+    let mut watch = Watch {
+        keys: Watched::new(&cfg.keys_dir),
+        passwords: match &cfg.broker {
+            BrokerConfig::Embedded(b) => Some(Watched::new(&b.passwords)),
+            BrokerConfig::External(_) => None,
+        },
+    };
     let mut hq = open_hq(&cfg)?;
     let conn = connection(&cfg)?;
     let opts = mqtt_options(&cfg, &conn)?;
+    // Store open, broker (if embedded) listening: systemd may start what depends on HQ.
+    evac_protocol::notify_ready();
     let (client, eventloop) = AsyncClient::new(opts, 1000);
     let (tx, mut rx) = mpsc::channel(1000);
     tokio::spawn(pump(eventloop, tx));
     let mut tick = tokio::time::interval(Duration::from_millis(cfg.status_interval_ms));
+    let mut reload_tick = tokio::time::interval(Duration::from_secs(2));
     let mut cap_rx = match &cfg.cap_dir {
         Some(dir) => Some(start_cap_reader(dir.clone())?),
         None => None,
@@ -335,6 +414,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                     Err(e) => tracing::error!(error = %e, "tick failed"),
                 }
             }
+            _ = reload_tick.tick() => reload(&cfg, &mut watch, &mut hq, &checker, &conn),
             Some(c) = async { match cap_rx.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
                 if let Some(dir) = &cfg.cap_dir {
                     let msgs = take_in_claimed(&mut hq, &cfg, dir, c);

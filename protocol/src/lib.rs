@@ -1,12 +1,14 @@
 //! The evac wire protocol, version 1: what crosses between shelters, HQ, broadcasters and
-//! dashboards, and nothing else (no I/O, no MQTT client).
+//! dashboards (no MQTT client, no network I/O).
 //!
 //! - [`ids`]: typed ids of shelters, households, residents, events, towns, officers, cards;
 //! - [`hlc`]: the hybrid logical clock that orders events from shelters whose clocks disagree;
 //! - [`messages`]: every message of the topic table, as serde types;
 //! - [`sign`]: keys, and the signed envelope every message travels in;
 //! - [`topics`]: topic names built from ids and parsed back;
-//! - [`overlay`]: the compact, signed binary form of orders that goes on air.
+//! - [`overlay`]: the compact, signed binary form of orders that goes on air;
+//! - two things every node does alike on its own host: key files ([`write_key_pair`]) and
+//!   holding its data directory and telling systemd it is ready ([`host`]).
 //!
 //! ```
 //! use evac_protocol::{CheckEvent, EventBatch, EventId, EventKind, Assurance, SecretKey,
@@ -32,6 +34,7 @@
 pub mod error;
 pub mod hazard;
 pub mod hlc;
+pub mod host;
 pub mod ids;
 pub mod messages;
 pub mod overlay;
@@ -46,6 +49,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub use error::{ClockError, IdError, KeyError, OverlayError, SignError, TopicError};
 pub use hazard::{AlertLevel, Hazard};
 pub use hlc::{Clock, Timestamp};
+pub use host::{DataDirError, DataDirLock, notify_ready};
 pub use ids::{CardRef, EventId, HouseholdId, OfficerId, ResidentId, ShelterId, Slug, TownId};
 pub use messages::ack::{Ack, HQ_SIGNER};
 pub use messages::alert::Alert;
@@ -58,5 +62,5 @@ pub use messages::status::{
     PackedStatuses, ResidentChange, ResidentStatus, ShelterStatus, StatusCounts, StatusDelta,
     StatusMessage, StatusSnapshot,
 };
-pub use sign::{PublicKey, SecretKey, Signable, Signed, write_key_pair};
+pub use sign::{PublicKey, SecretKey, Signable, Signed, keygen_line, write_key_pair};
 pub use topics::Topic;

@@ -346,6 +346,17 @@ pub fn write_key_pair(prefix: &Path) -> Result<PublicKey, KeyError> {
     Ok(public)
 }
 
+/// The one line every tool's `keygen` prints after [`write_key_pair`]: both files and the
+/// public key's fingerprint, so an operator can compare it with what HQ holds.
+pub fn keygen_line(prefix: &Path, public: &PublicKey) -> String {
+    format!(
+        "wrote {} (private, mode 0600) and {}; fingerprint {}",
+        prefix.with_extension("key").display(),
+        prefix.with_extension("pub").display(),
+        public.fingerprint()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

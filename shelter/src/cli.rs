@@ -38,6 +38,14 @@ enum Cmd {
         #[arg(long)]
         commands: Option<PathBuf>,
     },
+    /// Check a config without running the node: keys, certificates, data directory and
+    /// ledger, broker login, pcscd and the reader. Exit 0 with a line per item, or 1 with one
+    /// line saying what is wrong.
+    Check {
+        /// Configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Judge a certificate file (DER or PEM) against CA certificates.
     Cert {
         /// The certificate.
@@ -156,6 +164,14 @@ pub fn main() -> anyhow::Result<i32> {
             kiosk,
             commands,
         } => crate::run::run(&config, kiosk, commands.as_deref()).map(|_| 0),
+        Cmd::Check { config } => {
+            let cfg = evac_shelter::config::Config::read(&config)?;
+            for line in evac_shelter::check::check(&cfg)? {
+                println!("{line}");
+            }
+            println!("{}: ok", config.display());
+            Ok(0)
+        }
         Cmd::Cert {
             file,
             ca,
@@ -167,7 +183,7 @@ pub fn main() -> anyhow::Result<i32> {
         Cmd::Keygen { out } => {
             let public = evac_protocol::write_key_pair(&out)
                 .with_context(|| format!("writing key pair {}", out.display()))?;
-            println!("{}", public.fingerprint());
+            println!("{}", evac_protocol::keygen_line(&out, &public));
             Ok(0)
         }
         Cmd::Vcard { cmd } => vcard(cmd).map(|_| 0),

@@ -190,10 +190,13 @@ mod tests {
     fn example_in_deploy_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/shelter.example.toml");
         let c = Config::read(&path).unwrap();
-        assert_eq!(c.town.as_str(), "minato");
+        assert_eq!(c.town.as_str(), "shiomihama");
         assert_eq!(c.debounce_ms, 10_000);
         let b = c.broker.unwrap();
-        assert_eq!(b.host_port().unwrap(), ("127.0.0.1".to_owned(), 1883));
+        assert_eq!(
+            b.host_port().unwrap(),
+            ("hq.shiomihama.example".to_owned(), 1883)
+        );
     }
 
     #[test]

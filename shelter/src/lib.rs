@@ -28,6 +28,7 @@
 
 pub mod card;
 pub mod cert;
+pub mod check;
 pub mod command;
 pub mod config;
 pub mod door;

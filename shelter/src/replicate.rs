@@ -94,6 +94,13 @@ fn next_session(conn: &Connection) -> u64 {
     n
 }
 
+/// Whether a connection that failed before CONNACK looks like a refused login: a CONNACK
+/// refusal (Mosquitto), or the broker closing the connection at once (rumqttd).
+fn refused_login(e: &rumqttc::ConnectionError) -> bool {
+    matches!(e, rumqttc::ConnectionError::ConnectionRefused(_))
+        || crate::check::closed_before_connack(e)
+}
+
 fn now_ms() -> u64 {
     crate::node::unix_ms(std::time::SystemTime::now())
 }
@@ -243,6 +250,14 @@ impl Replicator {
                         }
                     }
                     Ok(_) => {}
+                    Err(e) if !s.connected && refused_login(&e) => {
+                        tracing::warn!(
+                            shelter = %self.cfg.shelter, error = %e,
+                            "the broker refused this node's login: check [broker] password, and that the broker has a password for user shelter-{} (evac-hq passwd; HQ takes it in without a restart)",
+                            self.cfg.shelter
+                        );
+                        return;
+                    }
                     Err(e) => {
                         tracing::warn!(shelter = %self.cfg.shelter, error = %e, "broker connection lost");
                         return;

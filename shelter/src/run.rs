@@ -11,10 +11,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use evac_protocol::{PublicKey, SecretKey};
+use evac_protocol::SecretKey;
 use evac_shelter::card::pcsc_backend::{PcscReader, ReaderEvent};
 use evac_shelter::card::virtual_card::{CardFile, InProcessReader, VirtualCard};
-use evac_shelter::cert::TrustStore;
+use evac_shelter::check;
 use evac_shelter::command::{Command, parse};
 use evac_shelter::config::Config;
 use evac_shelter::kiosk::{KioskState, Language};
@@ -90,31 +90,16 @@ fn line(v: &serde_json::Value) {
     let _ = out.flush();
 }
 
-fn trust_store(cfg: &Config) -> anyhow::Result<TrustStore> {
-    let mut t = TrustStore::new();
-    for ca in &cfg.card.ca {
-        t.add_ca_file(ca)?;
-    }
-    if let Some(r) = &cfg.card.revocation {
-        t.add_revocation_file(r)?;
-    }
-    Ok(t)
-}
-
 /// Runs the node until its input ends or `quit`.
 pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Result<()> {
     let cfg = Config::read(config)?;
+    // Made if missing, and held: a second node on this directory stops here with one line.
+    let _lock = evac_protocol::DataDirLock::acquire(&cfg.data_dir, "data_dir")?;
     let log_path = cfg.data_dir.join("shelter.log");
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     init_logging(&log_path);
-    let key = SecretKey::read(&cfg.node_key)?;
-    let hq_key = cfg
-        .hq_public_key
-        .as_deref()
-        .map(PublicKey::read)
-        .transpose()?;
-    let trust = trust_store(&cfg)?;
+    let key = check::node_key(&cfg)?;
+    let hq_key = check::hq_key(&cfg)?;
+    let trust = check::trust_store(&cfg)?;
     let mut node = Node::open(
         &cfg.ledger_path(),
         cfg.shelter,
@@ -197,6 +182,8 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
     } else {
         Some(PcscReader::open(&cfg.card.reader)?)
     };
+    // Ledger open, reader found: the door can take taps (with or without a network).
+    evac_protocol::notify_ready();
     let result = main_loop(&mut node, &rx, &mut out, pcsc.as_ref(), &shared);
     if let Output::Kiosk(_) = out {
         ratatui::restore();
@@ -318,6 +305,9 @@ fn main_loop(
         };
         out.refresh(node, shared);
         match input {
+            // With a real reader, no commands is normal (a service's stdin is /dev/null): the
+            // node runs on until stopped. Only a virtual reader's input ending ends the run.
+            Some(Input::Eof) if pcsc.is_some() => {}
             Some(Input::Eof) => return Ok(()),
             Some(Input::Registry(p)) if node.offer_registry(&p) => {
                 out.info(

@@ -43,8 +43,8 @@ static ARGON2_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new
 pub struct Gate {
     /// HQ's town: every right is within it.
     pub town: TownId,
-    /// Who may log in.
-    pub passwords: Arc<Passwords>,
+    /// Who may log in; replaced while the broker runs when the password file changes.
+    pub passwords: Arc<std::sync::RwLock<Passwords>>,
     /// The password the gate logs in to rumqttd with, for every client (made for this run).
     pub token: String,
     /// rumqttd's loopback listener.
@@ -137,7 +137,11 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     };
     let user = login.username.clone();
     // Argon2 is memory-hard by design (tens of milliseconds): off the gate's async threads.
-    let ok = if gate.passwords.checked_before(&user, &login.password) {
+    let cached = gate
+        .passwords
+        .read()
+        .is_ok_and(|p| p.checked_before(&user, &login.password));
+    let ok = if cached {
         true
     } else {
         // A bounded number of Argon2 checks at a time, each waiting a bounded time: a storm
@@ -148,7 +152,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             return Err(format!("{user}: too many logins being checked"));
         };
         let (passwords, u, pw) = (gate.passwords.clone(), user.clone(), login.password.clone());
-        tokio::task::spawn_blocking(move || passwords.check(&u, &pw))
+        tokio::task::spawn_blocking(move || passwords.read().is_ok_and(|p| p.check(&u, &pw)))
             .await
             .unwrap_or(false)
     };

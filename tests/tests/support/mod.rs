@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once, mpsc};
 use std::time::{Duration, Instant};
 
+pub mod example;
+pub mod netns;
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -82,10 +85,15 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        Proc::spawn_with_stderr(name, cmd, Stdio::inherit())
+    }
+
+    /// Like [`Proc::spawn`], with stderr going to `stderr` (a log file).
+    pub fn spawn_with_stderr(name: &str, cmd: &mut Command, stderr: impl Into<Stdio>) -> Proc {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let out = child.stdout.take().unwrap();

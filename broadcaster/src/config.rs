@@ -1,0 +1,158 @@
+//! The broadcaster's configuration file (TOML), for running it as a service:
+//! `evac-broadcaster run --config FILE` muxes orders from HQ's broker into the configured
+//! output, and `evac-broadcaster check --config FILE` checks the file without running. See
+//! `deploy/broadcaster.example.toml` for a commented example.
+//!
+//! Relative paths are taken from the folder of the config file.
+
+use std::path::{Path, PathBuf};
+
+use evac_protocol::Slug;
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// The whole configuration of one broadcaster (head-end).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The town whose orders are aired (`evac/v1/{town}/orders`).
+    pub town: Slug,
+    /// Where the broadcaster keeps its state (the alert spool by default). Held by one
+    /// process at a time.
+    pub data_dir: PathBuf,
+    /// The key overlay sections are signed with (PEM, `evac-hq keygen`).
+    pub overlay_key: PathBuf,
+    /// HQ's public key: orders from the broker that do not verify with it are not aired.
+    pub hq_public_key: PathBuf,
+    /// The broadcaster's own key (signs its alerts' tickers); needed for alerts.
+    #[serde(default)]
+    pub broadcaster_key: Option<PathBuf>,
+    /// The alert spool `evac-broadcaster alert` writes to (default `{data_dir}/alerts`).
+    #[serde(default)]
+    pub alerts_dir: Option<PathBuf>,
+    /// HQ's broker.
+    pub broker: BrokerConfig,
+    /// The stream.
+    pub stream: StreamConfig,
+}
+
+/// Where the orders come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `mqtt://HOST:PORT`.
+    pub url: String,
+    /// MQTT user (`broadcaster-{name}`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Its password.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl BrokerConfig {
+    /// `HOST:PORT` from the URL.
+    pub fn host_port(&self) -> Result<(String, u16), String> {
+        let rest = self.url.strip_prefix("mqtt://").unwrap_or(&self.url);
+        let (host, port) = rest
+            .trim_end_matches('/')
+            .rsplit_once(':')
+            .ok_or_else(|| format!("broker.url {:?}: expected mqtt://HOST:PORT", self.url))?;
+        let port = port
+            .parse()
+            .map_err(|_| format!("broker.url {:?}: bad port", self.url))?;
+        Ok((host.to_owned(), port))
+    }
+}
+
+/// The output stream and the overlay service in it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Output: a file, `-` for stdout, or `udp://HOST:PORT`.
+    pub out: String,
+    /// A stream to insert into (file, `-`, `udp://HOST:PORT`); none: a stream of our own.
+    #[serde(default)]
+    pub input: Option<String>,
+    /// Multiplex bitrate (default: the overlay budget plus 200 kbit/s, or measured).
+    #[serde(default)]
+    pub bitrate: Option<u64>,
+    /// The overlay PID's bitrate budget.
+    #[serde(default = "default_overlay_bitrate")]
+    pub overlay_bitrate: u64,
+    /// Send in real time (always for UDP output).
+    #[serde(default)]
+    pub live: bool,
+}
+
+fn default_overlay_bitrate() -> u64 {
+    1_000_000
+}
+
+impl Config {
+    /// Reads a config file; errors name the file and the field.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let mut cfg: Config = toml::from_str(&text).map_err(|e| {
+            Error::Config(format!(
+                "{}: {}",
+                path.display(),
+                e.to_string().trim_end().replace('\n', " ")
+            ))
+        })?;
+        cfg.broker
+            .host_port()
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        abs(&mut cfg.data_dir);
+        abs(&mut cfg.overlay_key);
+        abs(&mut cfg.hq_public_key);
+        cfg.broadcaster_key.as_mut().map(abs);
+        cfg.alerts_dir.as_mut().map(abs);
+        Ok(cfg)
+    }
+
+    /// The alert spool.
+    pub fn alerts_dir(&self) -> PathBuf {
+        self.alerts_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("alerts"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_in_deploy_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/broadcaster.example.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.town.as_str(), "shiomihama");
+        assert_eq!(
+            c.broker.host_port().unwrap(),
+            ("hq.shiomihama.example".to_owned(), 1883)
+        );
+        assert!(c.stream.out.starts_with("udp://"));
+        assert_eq!(
+            c.alerts_dir(),
+            Path::new("/var/lib/evac/broadcaster/alerts")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.toml");
+        std::fs::write(&p, "town = \"x\"\ndata_dir = 3\n").unwrap();
+        let err = Config::load(&p).unwrap_err().to_string();
+        assert!(err.contains("data_dir") && err.contains("b.toml"), "{err}");
+    }
+}

@@ -1,0 +1,310 @@
+//! A town on separate hosts: HQ, two shelter nodes and the broadcaster each in a network
+//! namespace of their own (198.51.100.0/24 through a virtual switch), keys from
+//! `deploy/town-keys.sh`, configs from the deploy examples with only paths and addresses
+//! changed. A shelter's link is cut during taps and restored: its events reach HQ exactly once.
+//! HQ's link is cut, then HQ is killed and started again: nothing is lost.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use evac_maps::{GenerateParams, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
+use support::example::{example, s};
+use support::netns::Net;
+use support::*;
+
+const HQ_IP: &str = "198.51.100.1";
+
+/// Every tool the town's scripts call, from this build.
+fn tools(cmd: &mut Command) -> &mut Command {
+    cmd.env("EVAC_HQ", bin("evac-hq"))
+        .env("EVAC_SHELTER", bin("evac-shelter"))
+        .env("EVAC_BROADCASTER", bin("evac-broadcaster"))
+}
+
+/// `deploy/town-keys.sh` into `out`.
+pub fn town_keys(out: &Path, shelters: &[u32]) {
+    let list: Vec<String> = shelters.iter().map(u32::to_string).collect();
+    run(tools(
+        Command::new("bash")
+            .arg(workspace().join("deploy/town-keys.sh"))
+            .arg(out)
+            .args(["--shelters", &list.join(",")])
+            .args(["--broadcasters", "catv", "--officers", "tanaka"])
+            .args([
+                "--broker-host",
+                "hq.shiomihama.example",
+                "--broker-ip",
+                HQ_IP,
+            ]),
+    ));
+}
+
+struct Shelter {
+    id: u32,
+    host: &'static str,
+    proc: Proc,
+    cards: Vec<PathBuf>,
+    taps: usize,
+}
+
+impl Shelter {
+    fn tap(&mut self, n: usize) {
+        for _ in 0..n {
+            let card = self.cards[self.taps].clone();
+            self.taps += 1;
+            self.proc.send(&format!("tap {}", card.display()));
+            let line = self.proc.wait_line(20, "a recorded tap", |l| {
+                l.contains("\"result\":\"recorded\"") || l.contains("\"result\":\"error\"")
+            });
+            assert!(line.contains("\"result\":\"recorded\""), "{line}");
+            assert!(line.contains(&format!("\"seq\":{}", self.taps)), "{line}");
+        }
+    }
+}
+
+/// The sequence numbers HQ stored for a shelter, in order.
+fn stored(store: &Path, shelter: u32) -> Vec<u64> {
+    let Ok(conn) = rusqlite::Connection::open(store) else {
+        return vec![];
+    };
+    let Ok(mut stmt) = conn.prepare("SELECT seq FROM events WHERE shelter = ?1 ORDER BY seq")
+    else {
+        return vec![];
+    };
+    stmt.query_map([shelter], |r| r.get::<_, i64>(0))
+        .unwrap()
+        .map(|r| r.unwrap() as u64)
+        .collect()
+}
+
+#[test]
+fn a_town_on_four_hosts_survives_cut_links_and_an_hq_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |x: &str| d.join(x);
+    let net = Net::new(
+        "town",
+        &[
+            ("hq", HQ_IP),
+            ("s1", "198.51.100.11"),
+            ("s2", "198.51.100.12"),
+            ("bc", "198.51.100.21"),
+        ],
+    );
+
+    let town = generate(&GenerateParams {
+        households: 200,
+        shelters: 12,
+        seed: 9,
+    });
+    town.save(p("town.geojson")).unwrap();
+    let ids: Vec<u32> = town.shelters.iter().take(2).map(|s| s.id).collect();
+    let keys = p("keys");
+    town_keys(&keys, &ids);
+    let k = |x: &str| keys.join(x);
+
+    // HQ from its example: only paths changed (it listens on 0.0.0.0:1883 as the example says).
+    std::fs::write(
+        p("hq.toml"),
+        example(
+            "hq.example.toml",
+            &[
+                ("town_file", s(p("town.geojson").display())),
+                ("data_dir", s(p("hq-data").display())),
+                ("hq_key", s(k("hq/hq.key").display())),
+                ("keys_dir", s(k("hq/keys").display())),
+                ("cap_dir", s(p("hq-data/cap").display())),
+                ("status_interval_ms", "250".into()),
+                ("broker.passwords", s(k("hq/mqtt-passwords").display())),
+            ],
+        ),
+    )
+    .unwrap();
+    let start_hq = || {
+        let mut hq = Proc::spawn(
+            "hq",
+            net.on("hq", bin("evac-hq"))
+                .args(["run", "--config"])
+                .arg(p("hq.toml")),
+        );
+        hq.wait_line(30, "HQ's broker", |l| {
+            l.starts_with("evac-hq: broker listening on")
+        });
+        hq
+    };
+    let mut hq = start_hq();
+
+    // Cards for residents of the registry, from a JPKI-shaped test CA.
+    let shelter_bin = bin("evac-shelter");
+    run(Command::new(&shelter_bin)
+        .args(["vcard", "ca", "--dir"])
+        .arg(p("ca"))
+        .args(["--key-id", SYNTHETIC_ISSUER_KEY_ID_HEX]));
+    run(Command::new(&shelter_bin)
+        .args(["vcard", "key", "--out"])
+        .arg(p("card.key")));
+    let serials: Vec<String> = town
+        .households
+        .iter()
+        .flat_map(|h| &h.members)
+        .filter_map(|m| m.cards.first().map(|c| hex::encode(&c.serial)))
+        .take(28)
+        .collect();
+    let mut cards = Vec::new();
+    for (i, serial) in serials.iter().enumerate() {
+        let file = p(&format!("card-{i}.json"));
+        run(Command::new(&shelter_bin)
+            .args(["vcard", "issue", "--ca"])
+            .arg(p("ca"))
+            .args(["--serial", serial, "--key"])
+            .arg(p("card.key"))
+            .arg("--out")
+            .arg(&file));
+        cards.push(file);
+    }
+
+    // Two shelter nodes on hosts of their own, each from the example and its key folder.
+    let mut nodes = Vec::new();
+    for (i, (id, host)) in ids.iter().zip(["s1", "s2"]).enumerate() {
+        let own = |x: &str| k(&format!("shelter-{id}/{x}"));
+        let cfg = p(&format!("shelter-{id}.toml"));
+        std::fs::write(
+            &cfg,
+            example(
+                "shelter.example.toml",
+                &[
+                    ("shelter", id.to_string()),
+                    ("data_dir", s(p(&format!("shelter-{id}")).display())),
+                    ("node_key", s(own(&format!("shelter-{id}.key")).display())),
+                    ("hq_public_key", s(own("hq.pub").display())),
+                    ("broker.url", s(format!("mqtt://{HQ_IP}:1883"))),
+                    (
+                        "broker.password",
+                        s(std::fs::read_to_string(own("password")).unwrap()),
+                    ),
+                    ("broker.ack_timeout_ms", "2000".into()),
+                    ("broker.reconnect_max_ms", "500".into()),
+                    ("card.ca", format!("[{}]", s(p("ca/ca.pem").display()))),
+                ],
+            ),
+        )
+        .unwrap();
+        // `check` from the shelter's host logs in to HQ across the network.
+        let ok = run(net
+            .on(host, &shelter_bin)
+            .args(["check", "--config"])
+            .arg(&cfg));
+        assert!(ok.contains(&format!("accepted user shelter-{id}")), "{ok}");
+        let proc = Proc::spawn(
+            &format!("shelter {id}"),
+            net.on(host, &shelter_bin)
+                .args(["run", "--config"])
+                .arg(&cfg),
+        );
+        nodes.push(Shelter {
+            id: *id,
+            host,
+            proc,
+            cards: cards[i * 14..(i + 1) * 14].to_vec(),
+            taps: 0,
+        });
+    }
+
+    // The broadcaster at the head-end, from its example: logs in as broadcaster-catv.
+    let bc = p("broadcaster.toml");
+    let own = |x: &str| k(&format!("broadcaster-catv/{x}"));
+    std::fs::write(
+        &bc,
+        example(
+            "broadcaster.example.toml",
+            &[
+                ("data_dir", s(p("bc-data").display())),
+                ("overlay_key", s(k("hq/hq.key").display())),
+                ("hq_public_key", s(own("hq.pub").display())),
+                ("broadcaster_key", s(own("broadcaster-catv.key").display())),
+                ("broker.url", s(format!("mqtt://{HQ_IP}:1883"))),
+                (
+                    "broker.password",
+                    s(std::fs::read_to_string(own("password")).unwrap()),
+                ),
+                ("stream.out", s(p("on-air.ts").display())),
+            ],
+        ),
+    )
+    .unwrap();
+    let bc_bin = bin("evac-broadcaster");
+    let ok = run(net.on("bc", &bc_bin).args(["check", "--config"]).arg(&bc));
+    assert!(ok.contains("accepted user broadcaster-catv"), "{ok}");
+    let _broadcaster = Proc::spawn(
+        "broadcaster",
+        net.on("bc", &bc_bin).args(["run", "--config"]).arg(&bc),
+    );
+
+    let store = p("hq-data/hq.sqlite");
+    let all_stored = |nodes: &[Shelter]| {
+        nodes
+            .iter()
+            .all(|n| stored(&store, n.id) == (1..=n.taps as u64).collect::<Vec<_>>())
+    };
+
+    for n in &mut nodes {
+        n.tap(3);
+    }
+    wait_until(30, "the first taps at HQ", || all_stored(&nodes));
+
+    // Shelter 2's link goes down during taps; shelter 1 goes on.
+    net.link(nodes[1].host, false);
+    for _ in 0..4 {
+        nodes[1].tap(1);
+        nodes[0].tap(1);
+    }
+    wait_until(20, "shelter 1's taps during the cut", || {
+        stored(&store, nodes[0].id).len() == nodes[0].taps
+    });
+    assert_eq!(stored(&store, nodes[1].id).len(), 3, "shelter 2 is cut off");
+    net.link(nodes[1].host, true);
+    wait_until(40, "shelter 2's taps after the cut, once each", || {
+        all_stored(&nodes)
+    });
+
+    // HQ's link goes down, taps go on at both shelters, HQ is killed and started again.
+    net.link("hq", false);
+    for n in &mut nodes {
+        n.tap(3);
+    }
+    hq.kill();
+    let mut hq = start_hq();
+    for n in &mut nodes {
+        n.tap(1);
+    }
+    net.link("hq", true);
+    wait_until(
+        60,
+        "every tap after HQ's cut and restart, once each",
+        || all_stored(&nodes),
+    );
+
+    // Every outbox empties: each node has HQ's ack for everything it recorded.
+    for n in &mut nodes {
+        let expected = n.taps;
+        wait_until(30, "the outbox to empty", || {
+            n.proc.send("status");
+            let line = n
+                .proc
+                .wait_line(10, "status", |l| l.contains("\"result\":\"status\""));
+            line.contains(&format!("\"acked_through\":{expected}"))
+        });
+    }
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let total: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(total as usize, nodes.iter().map(|n| n.taps).sum::<usize>());
+    // The broadcaster stayed up on its own host, writing the stream.
+    assert!(std::fs::metadata(p("on-air.ts")).unwrap().len() > 0);
+    hq.kill();
+}
