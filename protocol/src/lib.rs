@@ -6,7 +6,8 @@
 //! - [`messages`]: every message of the topic table, as serde types;
 //! - [`sign`]: keys, and the signed envelope every message travels in;
 //! - [`topics`]: topic names built from ids and parsed back;
-//! - [`overlay`]: the compact, signed binary form of orders that goes on air.
+//! - [`overlay`]: the compact, signed binary form of orders that goes on air;
+//! - [`time`]: where a node takes "now" from (the wall clock, or a drill's accelerated clock).
 //!
 //! ```
 //! use evac_protocol::{CheckEvent, EventBatch, EventId, EventKind, Assurance, SecretKey,
@@ -37,6 +38,7 @@ pub mod messages;
 pub mod overlay;
 pub mod sign;
 pub mod ticker;
+pub mod time;
 pub mod topics;
 mod varint;
 

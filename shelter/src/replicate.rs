@@ -89,7 +89,8 @@ fn next_session(conn: &Connection) -> u64 {
 }
 
 fn now_ms() -> u64 {
-    crate::node::unix_ms(std::time::SystemTime::now())
+    // The process's clock: the wall clock, or a drill's (`evac-shelter run --clock`).
+    evac_protocol::time::now_ms()
 }
 
 /// One node's replication loop. Runs until `shutdown` turns true; reconnects with backoff.

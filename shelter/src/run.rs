@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use evac_protocol::{PublicKey, SecretKey};
@@ -284,9 +284,12 @@ fn main_loop(
                     card_handled = true;
                     let pin = next_pin.take();
                     let r = match reader.connect() {
-                        Ok(mut card) => {
-                            node.tap_card(&mut card, pin.as_deref(), false, SystemTime::now())
-                        }
+                        Ok(mut card) => node.tap_card(
+                            &mut card,
+                            pin.as_deref(),
+                            false,
+                            evac_protocol::time::now_system(),
+                        ),
                         Err(e) => TapReport::error_message(e.to_string()),
                     };
                     if r.result == "recorded" {
@@ -313,7 +316,8 @@ fn command(
     out: &mut Output,
     shared: &Shared,
 ) {
-    let now = SystemTime::now();
+    // Event times come from the process's clock: the wall clock, or a drill's.
+    let now = evac_protocol::time::now_system();
     let report = match cmd {
         Command::Tap {
             card,
