@@ -522,12 +522,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                 l.p("logs").display()
             );
         }
-        if let Ok((tag, line)) = lines.recv_timeout(left) {
-            if line.contains("\"result\":\"registry\"")
-                && let Some(s) = tag_of.get(&tag)
-            {
-                with_registry.insert(*s);
-            }
+        if let Ok((tag, line)) = lines.recv_timeout(left)
+            && line.contains("\"result\":\"registry\"")
+            && let Some(s) = tag_of.get(&tag)
+        {
+            with_registry.insert(*s);
         }
     }
 
