@@ -58,7 +58,9 @@ fn orders_from_mqtt_are_aired_only_under_hqs_signature() {
     let conf = w.path("mosquitto.conf");
     std::fs::write(
         &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
+        // `user root`: as root, Mosquitto drops to user `mosquitto`, which cannot enter a
+        // private temp or clone directory.
+        format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n"),
     )
     .unwrap();
     let _broker = Kill(

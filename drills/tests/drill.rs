@@ -178,37 +178,17 @@ fn short_drill_survives_every_fault_with_nothing_lost_or_counted_twice() {
 #[test]
 fn same_seed_same_taps_and_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (
-        dir.path().join("a"),
-        dir.path().join("b"),
-        dir.path().join("c"),
-    );
-    // Without TV orders no step depends on when a section aired: the runs agree exactly.
-    let s = scenario("calibration.toml");
-    let args = [s.to_str().unwrap(), "--no-tv", "--speed", "120"];
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    // Without TV orders no step depends on when a section aired: the runs agree exactly, faults
+    // and all. (Another seed draws other plans: `residents` tests that.)
+    let s = scenario("short.toml");
+    let args = [s.to_str().unwrap(), "--no-tv", "--speed", "240"];
     drill(&args, &a);
     drill(&args, &b);
-    let args_other = [
-        s.to_str().unwrap(),
-        "--no-tv",
-        "--speed",
-        "120",
-        "--seed",
-        "2",
-    ];
-    drill(&args_other, &c);
-    let (ta, tb, tc) = (
-        taps(&a, "arrivals-no-tv.csv"),
-        taps(&b, "arrivals-no-tv.csv"),
-        taps(&c, "arrivals-no-tv.csv"),
-    );
-    assert!(!ta.is_empty());
+    let (ta, tb) = (taps(&a, "arrivals-no-tv.csv"), taps(&b, "arrivals-no-tv.csv"));
+    assert!(ta.len() > 50, "{}", ta.len());
     assert_eq!(ta, tb);
-    assert_ne!(ta, tc);
-    let (ra, rb) = (
-        report(&a, "report-no-tv.json"),
-        report(&b, "report-no-tv.json"),
-    );
+    let (ra, rb) = (report(&a, "report-no-tv.json"), report(&b, "report-no-tv.json"));
     for k in [
         "households",
         "residents",
@@ -244,6 +224,8 @@ fn a_town_and_a_cap_file_made_elsewhere_run_the_same_way() {
             d.join("elsewhere.geojson").to_str().unwrap(),
             "--hazard",
             d.join("alert.xml").to_str().unwrap(),
+            "--speed",
+            "240",
         ],
         &out,
     );
