@@ -82,9 +82,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         quiet,
         bin_dir,
     } = cli.command;
-    if dashboard {
-        anyhow::bail!("--dashboard: the dashboard (evac-dashboard) is not built yet");
-    }
     let s = Scenario::load(&scenario)?;
     let bin_dir = match bin_dir {
         Some(d) => d,
@@ -100,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         hazard,
         progress: !quiet,
         bin_dir,
+        dashboard,
     };
     let run = runner::run(&opts)?;
     let dir = out.join(if no_tv { "run-no-tv" } else { "run" });

@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Where the node binaries are.
     pub bin_dir: PathBuf,
+    /// Show the live dashboard (`evac-dashboard`, read-only) on this terminal while it runs.
+    pub dashboard: bool,
 }
 
 /// What happened to one fault.
@@ -530,6 +532,30 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         }
     }
 
+    // The officers' dashboard on this terminal, read-only, on HQ's feed.
+    let mut dashboard = if opts.dashboard {
+        let bin = node_bin(&opts.bin_dir, "evac-dashboard")?;
+        let cfg = l.p("dashboard.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "broker = \"mqtt://127.0.0.1:{port}\"\ntown = \"{slug}\"\nusername = \"officer-{OFFICER}\"\n\
+                 password = \"{PASSWORD}\"\nhq_key = \"hq.pub\"\ntown_file = {:?}\nlog_file = \"logs/dashboard.log\"\n",
+                town_file.display().to_string()
+            ),
+        )
+        .context("writing dashboard.toml")?;
+        Some(
+            std::process::Command::new(bin)
+                .arg("--config")
+                .arg(&cfg)
+                .spawn()
+                .context("starting evac-dashboard")?,
+        )
+    } else {
+        None
+    };
+
     // The order.
     let order_ms = clock.now_ms().max(issued_ms);
     while clock.now_ms() < order_ms {
@@ -577,7 +603,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         push(&mut heap, order_ms + f.at_s() * 1000, Ev::FaultStart(i));
     }
     let end_ms = order_ms + s.clock.duration_min * 60_000;
-    let progress = if opts.progress {
+    let progress = if opts.progress && !opts.dashboard {
         let pb = indicatif::ProgressBar::new(s.clock.duration_min * 60);
         pb.set_style(
             indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] T+{pos}s/{len}s {msg}")
@@ -1001,6 +1027,10 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         std::thread::sleep(Duration::from_millis(5));
     }
     progress.finish_and_clear();
+    if let Some(d) = dashboard.as_mut() {
+        // The town stays up until the officer quits the dashboard (q), so the end can be read.
+        let _ = d.wait();
+    }
     let end = ended_at.unwrap_or_else(|| clock.now_ms()).min(end_ms);
 
     // Close the nodes: shelters end on end of input, HQ and broker are killed.

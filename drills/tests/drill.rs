@@ -185,10 +185,16 @@ fn same_seed_same_taps_and_figures() {
     let args = [s.to_str().unwrap(), "--no-tv", "--speed", "240"];
     drill(&args, &a);
     drill(&args, &b);
-    let (ta, tb) = (taps(&a, "arrivals-no-tv.csv"), taps(&b, "arrivals-no-tv.csv"));
+    let (ta, tb) = (
+        taps(&a, "arrivals-no-tv.csv"),
+        taps(&b, "arrivals-no-tv.csv"),
+    );
     assert!(ta.len() > 50, "{}", ta.len());
     assert_eq!(ta, tb);
-    let (ra, rb) = (report(&a, "report-no-tv.json"), report(&b, "report-no-tv.json"));
+    let (ra, rb) = (
+        report(&a, "report-no-tv.json"),
+        report(&b, "report-no-tv.json"),
+    );
     for k in [
         "households",
         "residents",
