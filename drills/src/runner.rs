@@ -617,6 +617,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     };
 
     let mut closed: BTreeSet<u32> = BTreeSet::new();
+    let mut checked_in_at: HashMap<u32, Instant> = HashMap::new();
+    let debounce_real = Duration::from_millis(debounce_ms);
     let mut pending: BTreeMap<u32, VecDeque<Pending>> = BTreeMap::new();
     let mut taps: Vec<Tap> = Vec::new();
     let mut checked_out: BTreeSet<u32> = BTreeSet::new();
@@ -721,6 +723,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                     let kind = v["kind"].as_str().unwrap_or("").to_owned();
                     if kind == "check-out" {
                         checked_out.insert(p.resident);
+                    } else {
+                        checked_in_at.insert(p.resident, Instant::now());
                     }
                     if let Some(i) = p.pulled {
                         fault_notes[i].insert("recorded_anyway", 1);
@@ -893,6 +897,16 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                     let Some(m) = x.plan.members.get(i) else {
                         continue;
                     };
+                    // A node behind on its input would take the two taps for one (its debounce
+                    // runs on real time): leave only once the check-in is answered, and a
+                    // debounce window of real time later.
+                    let settled = checked_in_at
+                        .get(&m.resident)
+                        .is_some_and(|w: &Instant| w.elapsed() > debounce_real * 3);
+                    if !settled {
+                        push(&mut heap, t + 30_000, Ev::CheckOut(h, i));
+                        continue;
+                    }
                     send_tap(
                         &mut shelters,
                         &mut pending,
