@@ -617,6 +617,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     };
 
     let mut closed: BTreeSet<u32> = BTreeSet::new();
+    let mut at_hq_last = 0usize;
+    let mut last_progress = ((0usize, 0usize), Instant::now());
     let mut checked_in_at: HashMap<u32, Instant> = HashMap::new();
     let debounce_real = Duration::from_millis(debounce_ms);
     let mut pending: BTreeMap<u32, VecDeque<Pending>> = BTreeMap::new();
@@ -998,6 +1000,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         if last_poll.elapsed() > Duration::from_millis(500) {
             last_poll = Instant::now();
             let at_hq = crate::truth::hq_count(&l.hq_store());
+            at_hq_last = at_hq;
             let moving = heap.iter().any(|std::cmp::Reverse((t, _, e))| {
                 *t <= end_ms && matches!(e, Ev::Depart(_) | Ev::Arrive(..) | Ev::CheckOut(..))
             });
@@ -1031,10 +1034,13 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         if accounted_ms.is_some() && faults_done && commands.is_empty() {
             break;
         }
-        // HQ never catching up: give it two drill hours, then report what it has.
-        if now > end_ms + 2 * 3_600_000
-            || (ended_at.is_some() && started.elapsed() > Duration::from_secs(3600))
-        {
+        // HQ (or a node) no longer catching up: five wall minutes without progress after the
+        // end, then report what HQ has.
+        let progress_now = (taps.len(), at_hq_last);
+        if progress_now != last_progress.0 {
+            last_progress = (progress_now, Instant::now());
+        }
+        if ended_at.is_some() && last_progress.1.elapsed() > Duration::from_secs(300) {
             anomalies.push("HQ did not hold every tap by the end".into());
             break;
         }
