@@ -164,17 +164,18 @@ const HQ: usize = usize::MAX - 1;
 fn hazard_notice(
     s: &Scenario,
     cap_override: Option<&Path>,
-) -> anyhow::Result<(Notice, Option<String>)> {
+) -> anyhow::Result<(Notice, Option<(String, String)>)> {
     let cap_path = cap_override.map(Path::to_path_buf).or(s.hazard.cap.clone());
     if let Some(p) = cap_path {
         let text =
             std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
         let msg = cap::parse(&text, &p.display().to_string())?;
+        let sender = msg.id.sender.clone();
         let n = match msg.action {
             CapAction::Alert(n) | CapAction::Update { notice: n, .. } => n,
             CapAction::Cancel { .. } => bail!("{}: a Cancel orders nothing", p.display()),
         };
-        return Ok((n, Some(text)));
+        return Ok((n, Some((text, sender))));
     }
     let start = evac_hq::notice::parse_rfc3339(&s.clock.start)
         .map_err(|e| anyhow::anyhow!("clock.start: {e}"))?;
@@ -425,6 +426,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     }
     let ports: BTreeMap<u32, u16> = proxies.iter().map(|(k, p)| (*k, p.port)).collect();
     let debounce_ms = ((10_000.0 / speed) as u64).max(100);
+    // HQ takes CAP messages only from the senders its config names: the drill's CAP's.
+    let senders: Vec<String> = cap_text.iter().map(|c| c.1.clone()).collect();
     setup::write_nodes(
         &l,
         slug.as_str(),
@@ -433,6 +436,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         &ports,
         debounce_ms,
         &ca_files,
+        &senders,
     )?;
     let hq_pub = PublicKey::read(&l.p("hq.pub")).context("HQ's public key")?;
 
@@ -511,7 +515,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
 
     // Ready when every shelter has HQ's registry.
     let mut with_registry = BTreeSet::new();
-    let ready_by = Instant::now() + Duration::from_secs(90);
+    let ready_by = Instant::now() + Duration::from_secs(300);
     while with_registry.len() < shelter_ids.len() {
         let left = ready_by.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -563,7 +567,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     }
     let mut commands: HashMap<u64, (CommandAction, Instant, Option<usize>)> = HashMap::new();
     match &cap_text {
-        Some(text) => {
+        Some((text, _)) => {
             let tmp = l.cap_dir().join(".drill.tmp");
             std::fs::write(&tmp, text).context("writing the CAP file")?;
             std::fs::rename(&tmp, l.cap_dir().join("drill.xml"))
@@ -767,10 +771,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             } else {
                 commands.remove(&r.command_id);
                 if !r.ok {
-                    anomalies.push(format!(
-                        "officer command {} refused: {}",
-                        r.command_id, r.message
-                    ));
+                    // The order itself: without it there is no drill to report.
+                    bail!("HQ refused the drill's order: {}", r.message);
                 }
             }
         }
@@ -999,6 +1001,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         // HQ's store, now and then.
         if last_poll.elapsed() > Duration::from_millis(500) {
             last_poll = Instant::now();
+            let refused = l.cap_dir().join("rejected/drill.txt");
+            if refused.exists() {
+                let why = std::fs::read_to_string(&refused).unwrap_or_default();
+                bail!("HQ refused the drill's CAP file: {}", why.trim());
+            }
             let at_hq = crate::truth::hq_count(&l.hq_store());
             at_hq_last = at_hq;
             let moving = heap.iter().any(|std::cmp::Reverse((t, _, e))| {

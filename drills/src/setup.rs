@@ -57,6 +57,7 @@ pub fn write_nodes(
     shelter_ports: &BTreeMap<u32, u16>,
     debounce_ms: u64,
     ca_files: &[PathBuf],
+    cap_senders: &[String],
 ) -> anyhow::Result<()> {
     for sub in ["keys", "nodes", "cards", "cap", "logs"] {
         std::fs::create_dir_all(l.p(sub)).with_context(|| format!("creating {sub}"))?;
@@ -89,8 +90,9 @@ pub fn write_nodes(
     std::fs::write(l.p("passwords"), pw.to_text()).context("writing the passwords")?;
     let common = format!(
         "town = \"{town_slug}\"\ntown_file = {:?}\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\nkeys_dir = \"keys\"\n\
-         status_interval_ms = 250\nsnapshot_interval_s = 5\noverdue_after_s = 86400\ncap_dir = \"cap\"\n",
-        town_file.display().to_string()
+         status_interval_ms = 250\nsnapshot_interval_s = 5\noverdue_after_s = 86400\ncap_dir = \"cap\"\ncap_senders = {:?}\n",
+        town_file.display().to_string(),
+        cap_senders
     );
     std::fs::write(
         l.p("broker.toml"),
