@@ -95,7 +95,7 @@ struct MuxArgs {
     /// Issue time of the plan's orders, Unix seconds (default: now).
     #[arg(long)]
     issued: Option<i64>,
-    /// Seconds the plan's orders stay valid.
+    /// Seconds the plan's orders stay valid, when the plan carries no expiry of its own.
     #[arg(long, default_value = "21600")]
     valid_for: i64,
     /// Label the plan's orders as a drill.
@@ -245,7 +245,16 @@ fn mux(a: MuxArgs) -> Result<()> {
             .with_context(|| format!("reading orders {}", path.display()))?;
         let plan = Plan::from_json(&text).with_context(|| path.display().to_string())?;
         let message_id = a.message_id.unwrap_or(now as u32);
-        for batch in plan.batches(&town, message_id, now, now + a.valid_for, a.drill)? {
+        // The alert's own expiry, when the plan carries one (`evac-hq plan` writes it), else
+        // --valid-for from now.
+        let expires = plan.expires.unwrap_or(now + a.valid_for);
+        if expires <= now {
+            bail!(
+                "{}: the plan's alert expired at {expires} (Unix seconds): nothing to air",
+                path.display()
+            );
+        }
+        for batch in plan.batches(&town, message_id, now, expires, a.drill)? {
             let done = carousel.apply(&batch, now);
             tracing::info!(hazard = %batch.hazard, changed = done.changed, expired = done.expired, "orders loaded");
         }

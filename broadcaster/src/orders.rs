@@ -17,6 +17,10 @@ pub struct Plan {
     /// Households the plan could not place.
     #[serde(default)]
     pub unassigned: Vec<HouseholdId>,
+    /// When the hazard's alert expires, Unix seconds (the CAP `<expires>`); the orders lapse
+    /// then on air. Absent in plans written before it existed.
+    #[serde(default)]
+    pub expires: Option<i64>,
 }
 
 impl Plan {

@@ -332,3 +332,33 @@ fn bad_input_gives_one_clear_line() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// Regression (issue 13, item 7): the order's expiry on air was mux time + 6 h, whatever the
+/// alert said. A plan carrying the alert's expiry (as `evac-hq plan --json` writes it) airs
+/// orders that lapse then; a plan whose alert has expired airs nothing.
+#[test]
+fn the_alerts_expiry_is_carried_to_the_order_on_air() {
+    let w = Work::new();
+    let plan = w.plan("plan.json", &synthetic(100, 1));
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    doc["expires"] = serde_json::json!(1_800_001_234);
+    std::fs::write(&plan, doc.to_string()).unwrap();
+    let ts = w.mux(&plan, "out.ts", &["--issued", "1800000000"]);
+    let r = w.stb(&ts, 7);
+    assert_eq!(r["order"]["expires"], "2027-01-15T08:20:34Z", "{r}");
+
+    let out = Command::new(BROADCASTER)
+        .arg("mux")
+        .arg("--orders")
+        .arg(&plan)
+        .arg("--key")
+        .arg(w.path("hq.key"))
+        .arg("--out")
+        .arg(w.path("late.ts"))
+        .args(["--issued", "1800001234"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("expired"), "{err}");
+}

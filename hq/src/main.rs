@@ -127,7 +127,9 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             let cfg = Config::load(&config)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            cap::parse(&text, &file.display().to_string())?;
+            let name = file.display().to_string();
+            let msg = cap::parse(&text, &name)?;
+            cap::refuse_expired(&msg, &name, service::now_ms()).map_err(anyhow::Error::msg)?;
             let Some(dir) = cfg.cap_dir else {
                 bail!("{}: no cap_dir configured", config.display())
             };
@@ -159,7 +161,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             };
             let town = evac_maps::Town::load(&town_file)?;
             let text = if csv {
-                export::csv(&hq, &town, now)
+                export::csv(&hq, &town, now)?
             } else if pfif {
                 export::pfif(&hq, &town, now)?
             } else if log {
@@ -195,8 +197,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 Passwords::default()
             };
             p.set(&user, pw)?;
-            std::fs::write(&file, p.to_text())
-                .with_context(|| format!("cannot write {}", file.display()))?;
+            p.save(&file)?;
         }
     }
     Ok(())
@@ -208,7 +209,9 @@ fn plan(town: &Path, hazard: &Path, json: bool) -> anyhow::Result<()> {
     let name = hazard.display().to_string();
     let now = i64::try_from(service::now_ms() / 1000).unwrap_or(0);
     let notice = if text.trim_start().starts_with('<') {
-        match cap::parse(&text, &name)?.action {
+        let msg = cap::parse(&text, &name)?;
+        cap::refuse_expired(&msg, &name, service::now_ms()).map_err(anyhow::Error::msg)?;
+        match msg.action {
             CapAction::Alert(n) | CapAction::Update { notice: n, .. } => n,
             CapAction::Cancel { .. } => bail!("{name}: a Cancel orders nothing"),
         }
@@ -219,6 +222,7 @@ fn plan(town: &Path, hazard: &Path, json: bool) -> anyhow::Result<()> {
     let slug = "plan".parse().context("slug")?;
     let mut book = OrderBook::new(Arc::new(EngineTown::new(&town)), slug);
     let hazard_name = notice.hazard;
+    let (issued, expires) = (notice.issued, notice.expires);
     let out = book.issue(notice, None)?;
     let orders: Vec<_> = out.batches.iter().flat_map(|b| b.orders.iter()).collect();
     if json {
@@ -231,7 +235,14 @@ fn plan(town: &Path, hazard: &Path, json: bool) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        let doc = serde_json::json!({ "orders": rows, "unassigned": out.unassigned.iter().map(|h| h.0).collect::<Vec<_>>() });
+        // The alert's times travel with the plan: the broadcaster airs the orders until the
+        // alert's own expiry.
+        let doc = serde_json::json!({
+            "orders": rows,
+            "unassigned": out.unassigned.iter().map(|h| h.0).collect::<Vec<_>>(),
+            "issued": issued,
+            "expires": expires,
+        });
         println!("{doc}");
     } else {
         for o in &orders {
