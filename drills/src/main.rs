@@ -130,5 +130,5 @@ fn hq_export(dir: &std::path::Path, run: &runner::DrillRun) -> anyhow::Result<St
         None
     };
     let hq = evac_hq::export::open(&data, town_file, run.end_ms).context("opening HQ's store")?;
-    Ok(evac_hq::export::csv(&hq, &run.town, run.end_ms))
+    evac_hq::export::csv(&hq, &run.town, run.end_ms).context("exporting HQ's statuses")
 }

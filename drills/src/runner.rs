@@ -490,6 +490,21 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                 &log(&format!("shelter-{id}")),
             )?,
         );
+        // One at a time, each once it has HQ's registry (so HQ is up): the broker checks every
+        // login's Argon2 hash, and a dozen at once on two busy cores outlast the clients'
+        // connect timeouts, which then retry and never get in.
+        let by = Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = by.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok((t, line)) if t == i && line.contains("\"result\":\"registry\"") => break,
+                Ok(_) => {}
+                Err(_) => bail!(
+                    "shelter {id} never got HQ's registry (see {})",
+                    l.p("logs").display()
+                ),
+            }
+        }
     }
     let tag_of: HashMap<usize, u32> = shelter_ids
         .iter()
@@ -514,7 +529,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let mut officer = Officer::connect(&l, &slug, port, hq_pub.clone())?;
 
     // Ready when every shelter has HQ's registry.
-    let mut with_registry = BTreeSet::new();
+    let mut with_registry: BTreeSet<u32> = shelter_ids.iter().copied().collect();
     let ready_by = Instant::now() + Duration::from_secs(300);
     while with_registry.len() < shelter_ids.len() {
         let left = ready_by.saturating_duration_since(Instant::now());

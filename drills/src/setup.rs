@@ -117,7 +117,7 @@ pub fn write_nodes(
         let cfg = format!(
             "town = \"{town_slug}\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\n\
              hq_public_key = \"hq.pub\"\ndebounce_ms = {debounce_ms}\n[broker]\nurl = \"mqtt://127.0.0.1:{proxy}\"\n\
-             password = \"{PASSWORD}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 500\nbatch_events = 200\n\
+             password = \"{PASSWORD}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 3000\nbatch_events = 200\n\
              [card]\nreader = \"virtual\"\nca = [{}]\n[kiosk]\nlanguage = \"ja\"\n",
             cas.join(", ")
         );
