@@ -136,6 +136,10 @@ struct MuxArgs {
     /// Send in real time (the default for UDP output).
     #[arg(long)]
     live: bool,
+    /// Where "now" comes from (issue times, expiry): `wall`, or a drill's accelerated clock
+    /// `drill:START_MS@WALL_MSxSPEED` (as `evac-drill` passes it to every node).
+    #[arg(long, default_value = "wall")]
+    clock: evac_protocol::time::TimeSource,
 }
 
 #[derive(Args)]
@@ -228,8 +232,9 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Now, Unix seconds, on the process's clock (the wall clock unless `mux --clock` set a drill's).
 fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    evac_protocol::time::now_secs()
 }
 
 fn read_secret(path: &Path) -> Result<SecretKey> {
@@ -264,6 +269,7 @@ impl Alerts {
 }
 
 fn mux(a: MuxArgs) -> Result<()> {
+    let _ = evac_protocol::time::install(a.clock);
     let key = read_secret(&a.key)?;
     let now = a.issued.unwrap_or_else(unix_now);
     let town = Slug::new(&a.town).context("--town")?;

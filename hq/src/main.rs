@@ -28,6 +28,10 @@ enum Command {
         /// The config file (see deploy/hq.example.toml).
         #[arg(long)]
         config: PathBuf,
+        /// Where "now" comes from: `wall` (service), or a drill's accelerated clock
+        /// `drill:START_MS@WALL_MSxSPEED` (as `evac-drill` passes it to every node).
+        #[arg(long, default_value = "wall")]
+        clock: evac_protocol::time::TimeSource,
     },
     /// Check a config without running HQ: town, keys, data directory and store, CAP
     /// directory, broker. Exit 0 with a line per item, or 1 with one line saying what is wrong.
@@ -120,7 +124,8 @@ fn main() -> ExitCode {
 
 fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Run { config } => {
+        Command::Run { config, clock } => {
+            let _ = evac_protocol::time::install(clock);
             let cfg = Config::load(&config)?;
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             rt.block_on(service::run(cfg))?;

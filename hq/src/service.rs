@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use evac_protocol::{DataDirLock, Topic, topics::filter};
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS, Transport};
@@ -24,12 +24,10 @@ use crate::ingest::Checker;
 use crate::reload::Watched;
 use crate::store::Store;
 
-/// Unix time in milliseconds.
+/// Now, Unix milliseconds, on the process's clock (the wall clock, or the drill clock that
+/// `evac-hq run --clock` installed; see `evac_protocol::time`).
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    evac_protocol::time::now_ms()
 }
 
 /// Where HQ's MQTT client connects, and how.

@@ -9,6 +9,7 @@
 //! - [`overlay`]: the compact, signed binary form of orders that goes on air;
 //! - two things every node does alike on its own host: key files ([`write_key_pair`]) and
 //!   holding its data directory and telling systemd it is ready ([`host`]).
+//! - [`time`]: where a node takes "now" from (the wall clock, or a drill's accelerated clock).
 //!
 //! ```
 //! use evac_protocol::{CheckEvent, EventBatch, EventId, EventKind, Assurance, SecretKey,
@@ -40,6 +41,7 @@ pub mod messages;
 pub mod overlay;
 pub mod sign;
 pub mod ticker;
+pub mod time;
 pub mod topics;
 mod varint;
 

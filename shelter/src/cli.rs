@@ -37,6 +37,10 @@ enum Cmd {
         /// Read commands from this file or FIFO instead of stdin (for the kiosk).
         #[arg(long)]
         commands: Option<PathBuf>,
+        /// Where "now" comes from for event times: `wall` (service), or a drill's accelerated
+        /// clock `drill:START_MS@WALL_MSxSPEED` (as `evac-drill` passes it to every node).
+        #[arg(long, default_value = "wall")]
+        clock: evac_protocol::time::TimeSource,
     },
     /// Check a config without running the node: keys, certificates, data directory and
     /// ledger, broker login, pcscd and the reader. Exit 0 with a line per item, or 1 with one
@@ -163,7 +167,11 @@ pub fn main() -> anyhow::Result<i32> {
             config,
             kiosk,
             commands,
-        } => crate::run::run(&config, kiosk, commands.as_deref()).map(|_| 0),
+            clock,
+        } => {
+            let _ = evac_protocol::time::install(clock);
+            crate::run::run(&config, kiosk, commands.as_deref()).map(|_| 0)
+        }
         Cmd::Check { config } => {
             let cfg = evac_shelter::config::Config::read(&config)?;
             for line in evac_shelter::check::check(&cfg)? {

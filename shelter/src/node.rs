@@ -84,10 +84,11 @@ pub struct TapTime {
 }
 
 impl TapTime {
-    /// The real clocks now; `origin` is the instant monotonic times count from.
+    /// The clocks now; `origin` is the instant monotonic times count from. The wall time is
+    /// the process's clock (`evac_protocol::time`: the wall clock, or a drill's).
     pub fn now(origin: Instant) -> Self {
         TapTime {
-            wall: SystemTime::now(),
+            wall: evac_protocol::time::now_system(),
             mono: origin.elapsed(),
         }
     }

@@ -102,7 +102,8 @@ fn refused_login(e: &rumqttc::ConnectionError) -> bool {
 }
 
 fn now_ms() -> u64 {
-    crate::node::unix_ms(std::time::SystemTime::now())
+    // The process's clock: the wall clock, or a drill's (`evac-shelter run --clock`).
+    evac_protocol::time::now_ms()
 }
 
 /// One node's replication loop. Runs until `shutdown` turns true; reconnects with backoff.

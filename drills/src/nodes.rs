@@ -1,0 +1,203 @@
+//! The real nodes the drill runs as child processes (`evac-hq broker`, `evac-hq run`, one
+//! `evac-shelter run` per shelter), each on the drill clock, and the TCP proxies that carry each
+//! shelter's link to the broker so a fault can cut it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// Where the node binaries are: beside `evac-drill` (a `deps/` folder's parent for tests).
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find evac-drill's own path")?;
+    let mut dir = exe
+        .parent()
+        .context("evac-drill has no parent folder")?
+        .to_owned();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    Ok(dir)
+}
+
+/// A node binary, checked to exist.
+pub fn node_bin(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let p = dir.join(name);
+    if !p.is_file() {
+        bail!(
+            "{} is missing: build the nodes first (cargo build -p evac-hq -p evac-shelter)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")
+        .context("cannot bind a loopback port")?
+        .local_addr()
+        .context("no local address")?
+        .port())
+}
+
+/// A child process, killed on drop; stdout lines go to a channel tagged with `tag`.
+pub struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// The command, to start it again.
+    pub argv: Vec<String>,
+    /// Its name in messages.
+    pub name: String,
+}
+
+impl Proc {
+    /// Starts `bin args`; stdout lines go to `lines` as `(tag, line)`; stderr to `log`.
+    pub fn spawn(
+        name: &str,
+        bin: &Path,
+        args: &[String],
+        tag: usize,
+        lines: mpsc::Sender<(usize, String)>,
+        log: &Path,
+    ) -> anyhow::Result<Proc> {
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let out = child.stdout.take().context("no stdout")?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if lines.send((tag, line)).is_err() {
+                    return;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let mut argv = vec![bin.display().to_string()];
+        argv.extend(args.iter().cloned());
+        Ok(Proc {
+            child,
+            stdin,
+            argv,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Writes a line to its stdin.
+    pub fn send(&mut self, line: &str) -> anyhow::Result<()> {
+        let stdin = self.stdin.as_mut().context("no stdin")?;
+        writeln!(stdin, "{line}").with_context(|| format!("writing to {}", self.name))?;
+        stdin
+            .flush()
+            .with_context(|| format!("writing to {}", self.name))
+    }
+
+    /// Kills it (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Closes stdin and waits up to `secs` for it to end, else kills it.
+    pub fn finish(&mut self, secs: u64) {
+        self.stdin = None;
+        let end = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < end {
+            if !self.running() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A TCP proxy from a loopback port to `target`; [`Proxy::cut`] drops every connection and
+/// refuses new ones until [`Proxy::restore`]: a shelter's network link going down.
+pub struct Proxy {
+    /// The port to connect to.
+    pub port: u16,
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `target`.
+    pub fn start(target: SocketAddr) -> anyhow::Result<Proxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").context("proxy: cannot bind")?;
+        let port = listener.local_addr().context("proxy: no address")?.port();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (up2, conns2) = (up.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let (Ok(c2), Ok(s2), Ok(c3), Ok(s3)) = (
+                    client.try_clone(),
+                    server.try_clone(),
+                    client.try_clone(),
+                    server.try_clone(),
+                ) else {
+                    continue;
+                };
+                if let Ok(mut v) = conns2.lock() {
+                    v.extend([c2, s2]);
+                }
+                for (mut from, mut to) in [(c3, s3), (server, client)] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Ok(Proxy { port, up, conns })
+    }
+
+    /// Cuts the link.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        if let Ok(mut v) = self.conns.lock() {
+            for c in v.drain(..) {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// Restores the link.
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}

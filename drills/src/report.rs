@@ -1,0 +1,381 @@
+//! The report: `report.json`, `arrivals.csv` and a text summary, from the drill's ground truth
+//! and HQ's store and exports. A `--no-tv` run writes `report-no-tv.json` and
+//! `arrivals-no-tv.csv` beside them, so the curve can show both.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::runner::{DrillRun, FaultOutcome, HouseholdEnd};
+use crate::truth::{StoredEvent, compare};
+
+/// Residents under order whom HQ does not show at a shelter at the end, by reason.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Unaccounted {
+    /// All of them.
+    pub total: usize,
+    /// Their household did not evacuate.
+    pub did_not_go: usize,
+    /// Still at home or on the way when the drill ended.
+    pub still_walking: usize,
+    /// Checked out and left the shelter.
+    pub checked_out: usize,
+    /// Arrived by the ground truth, yet HQ does not show them (a loss).
+    pub arrived_not_at_hq: usize,
+}
+
+/// A shelter's busiest moment.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ShelterPeak {
+    /// The shelter.
+    pub shelter: u32,
+    /// Its name.
+    pub name: String,
+    /// Most residents present at once.
+    pub peak: i64,
+    /// Its capacity.
+    pub capacity: u32,
+}
+
+/// Seconds from an event's time at the shelter to its storing at HQ.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Lag {
+    /// Median, drill seconds.
+    pub median_s: f64,
+    /// 90th percentile.
+    pub p90_s: f64,
+    /// Largest.
+    pub max_s: f64,
+}
+
+/// `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The scenario.
+    pub scenario: String,
+    /// Run without TV orders.
+    pub no_tv: bool,
+    /// The behaviour seed.
+    pub seed: u64,
+    /// Drill seconds per wall second.
+    pub speed: f64,
+    /// Households under order.
+    pub households: usize,
+    /// Their residents.
+    pub residents: usize,
+    /// Taps the simulator made that the shelters recorded (check-ins and check-outs).
+    pub taps_simulated: usize,
+    /// Events in HQ's store at the end.
+    pub events_at_hq: usize,
+    /// Taps HQ does not hold as made.
+    pub lost: usize,
+    /// Events HQ holds that no tap made, or holds twice.
+    pub duplicated: usize,
+    /// Residents who reached a shelter.
+    pub arrived: usize,
+    /// Mean time from the order to a resident's check-in (s).
+    pub mean_evacuation_s: Option<f64>,
+    /// Median of the same (the curve's T50).
+    pub median_evacuation_s: Option<f64>,
+    /// 90th percentile of the same (the curve's T90).
+    pub p90_evacuation_s: Option<f64>,
+    /// From the last arrival until HQ held every tap (drill s).
+    pub accounted_s: Option<f64>,
+    /// Residents under order HQ does not show at a shelter, by reason.
+    pub unaccounted: Unaccounted,
+    /// Residents at another shelter than their order named (HQ sees them).
+    pub wrong_shelter: usize,
+    /// Shelters' peak occupancy.
+    pub shelters: Vec<ShelterPeak>,
+    /// Replication lag.
+    pub replication_lag: Lag,
+    /// Faults: kind, at_s, survived, what.
+    pub faults: Vec<FaultOutcome>,
+    /// Households re-routed on the way by a changed TV order.
+    pub rerouted_by_tv: usize,
+    /// Households sent on at a closed shelter's door.
+    pub redirected_at_door: usize,
+    /// The broadcast.
+    pub broadcast: crate::broadcast::BroadcastStats,
+    /// Wall time of the drill (s), setup included.
+    pub wall_s: f64,
+    /// Shelter answers other than a recorded event or the pulled card's error.
+    pub anomalies: Vec<String>,
+    /// HQ against ground truth: up to 20 differences.
+    pub differences: Vec<String>,
+}
+
+/// Whether an event kind brings a person in: a card check-in or a staff registration.
+pub fn is_arrival(kind: &str) -> bool {
+    matches!(kind, "check-in" | "staff-registration")
+}
+
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted.get(i).copied()
+}
+
+/// Each resident's evacuation time (s from the order to their first check-in), sorted.
+pub fn evacuation_times(run: &DrillRun) -> Vec<(u32, f64)> {
+    let mut first: HashMap<u32, u64> = HashMap::new();
+    for t in &run.taps {
+        if is_arrival(&t.kind) {
+            let e = first.entry(t.resident).or_insert(t.sim_ms);
+            *e = (*e).min(t.sim_ms);
+        }
+    }
+    let mut v: Vec<(u32, f64)> = first
+        .into_iter()
+        .map(|(r, ms)| (r, ms.saturating_sub(run.order_ms) as f64 / 1000.0))
+        .collect();
+    v.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+/// HQ's status of each resident (`arrived`, `checked-out`, ...) from its CSV export.
+fn hq_statuses(csv: &str) -> HashMap<u32, String> {
+    csv.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((f.first()?.parse().ok()?, (*f.get(4)?).to_owned()))
+        })
+        .collect()
+}
+
+/// Builds the report; `hq_csv` is HQ's resident export at the end.
+pub fn build(run: &DrillRun, held: &[StoredEvent], hq_csv: &str) -> Report {
+    let cmp = compare(&run.taps, held);
+    let times = evacuation_times(run);
+    let secs: Vec<f64> = times.iter().map(|t| t.1).collect();
+    let mean = (!secs.is_empty()).then(|| secs.iter().sum::<f64>() / secs.len() as f64);
+    let statuses = hq_statuses(hq_csv);
+    let mut un = Unaccounted::default();
+    let mut wrong = 0;
+    let residents: usize = run.plans.iter().map(|p| p.members.len()).sum();
+    for p in &run.plans {
+        let end = run.outcome.get(&p.household).copied();
+        for m in &p.members {
+            let at_shelter = statuses.get(&m.resident).is_some_and(|s| s == "arrived");
+            if let Some(HouseholdEnd::Arrived(s)) = end {
+                let sent = run.first_order.get(&p.household).copied();
+                let final_sent = run
+                    .taps
+                    .iter()
+                    .any(|t| t.resident == m.resident && t.shelter == s);
+                if final_sent && sent.is_some_and(|o| o != s) && p.other_shelter {
+                    wrong += 1;
+                }
+            }
+            if at_shelter {
+                continue;
+            }
+            un.total += 1;
+            match end {
+                Some(HouseholdEnd::Stayed) => un.did_not_go += 1,
+                Some(HouseholdEnd::StillWalking) | None => un.still_walking += 1,
+                Some(HouseholdEnd::Arrived(_)) if run.checked_out.contains(&m.resident) => {
+                    un.checked_out += 1
+                }
+                Some(HouseholdEnd::Arrived(_)) => un.arrived_not_at_hq += 1,
+            }
+        }
+    }
+    // Peak occupancy by the ground truth, in tap order.
+    let mut taps: Vec<_> = run.taps.iter().collect();
+    taps.sort_by_key(|t| (t.sim_ms, t.shelter, t.seq));
+    let mut now: BTreeMap<u32, i64> = BTreeMap::new();
+    let mut peak: BTreeMap<u32, i64> = BTreeMap::new();
+    for t in taps {
+        let n = now.entry(t.shelter).or_default();
+        *n += if is_arrival(&t.kind) { 1 } else { -1 };
+        let p = peak.entry(t.shelter).or_default();
+        *p = (*p).max(*n);
+    }
+    let shelters = run
+        .town
+        .shelters
+        .iter()
+        .map(|s| ShelterPeak {
+            shelter: s.id,
+            name: s.name.clone(),
+            peak: peak.get(&s.id).copied().unwrap_or(0),
+            capacity: s.capacity,
+        })
+        .collect();
+    let mut lags: Vec<f64> = held
+        .iter()
+        .map(|e| e.received_ms.saturating_sub(e.wall_ms) as f64 / 1000.0)
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    Report {
+        scenario: run.name.clone(),
+        no_tv: run.no_tv,
+        seed: run.seed,
+        speed: run.speed,
+        households: run.plans.len(),
+        residents,
+        taps_simulated: run.taps.len(),
+        events_at_hq: held.len(),
+        lost: cmp.lost,
+        duplicated: cmp.duplicated,
+        arrived: secs.len(),
+        mean_evacuation_s: mean,
+        median_evacuation_s: percentile(&secs, 0.5),
+        p90_evacuation_s: percentile(&secs, 0.9),
+        accounted_s: run.accounted_ms.map(|a| {
+            let last = run
+                .taps
+                .iter()
+                .map(|t| t.sim_ms)
+                .max()
+                .unwrap_or(run.order_ms);
+            a.saturating_sub(last) as f64 / 1000.0
+        }),
+        unaccounted: un,
+        wrong_shelter: wrong,
+        shelters,
+        replication_lag: Lag {
+            median_s: percentile(&lags, 0.5).unwrap_or(0.0),
+            p90_s: percentile(&lags, 0.9).unwrap_or(0.0),
+            max_s: lags.last().copied().unwrap_or(0.0),
+        },
+        faults: run.faults.clone(),
+        rerouted_by_tv: run.rerouted_by_tv,
+        redirected_at_door: run.redirected_at_door,
+        broadcast: run.broadcast.clone(),
+        wall_s: run.wall_s,
+        anomalies: run.anomalies.clone(),
+        differences: cmp.examples,
+    }
+}
+
+fn mins(s: Option<f64>) -> String {
+    s.map_or("-".into(), |s| format!("{:.1} min", s / 60.0))
+}
+
+/// The text summary.
+pub fn summary(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "drill: {}{} (seed {}, {}x)",
+        r.scenario,
+        if r.no_tv { ", without TV orders" } else { "" },
+        r.seed,
+        r.speed
+    );
+    let _ = writeln!(
+        o,
+        "households under order {}, residents {}, arrived {}",
+        r.households, r.residents, r.arrived
+    );
+    let _ = writeln!(
+        o,
+        "evacuation time: mean {}, median {}, 90th percentile {}",
+        mins(r.mean_evacuation_s),
+        mins(r.median_evacuation_s),
+        mins(r.p90_evacuation_s)
+    );
+    let _ = writeln!(
+        o,
+        "HQ accounted for everyone who arrived {} after the last arrival",
+        r.accounted_s
+            .map_or("never".into(), |s| format!("{s:.0} s"))
+    );
+    let u = &r.unaccounted;
+    let _ = writeln!(
+        o,
+        "unaccounted at the end: {} (did not go {}, still walking {}, checked out {}, arrived but not at HQ {}); at another shelter than ordered: {}",
+        u.total, u.did_not_go, u.still_walking, u.checked_out, u.arrived_not_at_hq, r.wrong_shelter
+    );
+    let _ = writeln!(o, "shelters (peak / capacity):");
+    for s in &r.shelters {
+        let _ = writeln!(
+            o,
+            "  {:>3} {:<24} {:>5} / {:<5}{}",
+            s.shelter,
+            s.name,
+            s.peak,
+            s.capacity,
+            if s.peak > i64::from(s.capacity) {
+                "  OVER"
+            } else {
+                ""
+            }
+        );
+    }
+    let l = &r.replication_lag;
+    let _ = writeln!(
+        o,
+        "replication lag (tap to HQ, drill time): median {:.1} s, 90th percentile {:.1} s, max {:.1} s",
+        l.median_s, l.p90_s, l.max_s
+    );
+    let _ = writeln!(o, "faults:");
+    for f in &r.faults {
+        let _ = writeln!(
+            o,
+            "  T+{:>4}s {:<15} {} {}",
+            f.at_s,
+            f.kind,
+            if f.survived { "survived:" } else { "FAILED:" },
+            f.what
+        );
+    }
+    let _ = writeln!(
+        o,
+        "HQ against ground truth: {} taps, {} events at HQ, lost {}, duplicated {}",
+        r.taps_simulated, r.events_at_hq, r.lost, r.duplicated
+    );
+    if !r.anomalies.is_empty() {
+        let _ = writeln!(o, "anomalies: {}", r.anomalies.len());
+        for a in r.anomalies.iter().take(5) {
+            let _ = writeln!(o, "  {a}");
+        }
+    }
+    let _ = writeln!(o, "wall time {:.1} s", r.wall_s);
+    o
+}
+
+/// Writes `report[-no-tv].json` and `arrivals[-no-tv].csv` into `dir`.
+pub fn write(dir: &Path, run: &DrillRun, r: &Report, held: &[StoredEvent]) -> anyhow::Result<()> {
+    let suffix = if run.no_tv { "-no-tv" } else { "" };
+    let json = serde_json::to_string_pretty(r).context("encoding the report")?;
+    let p = dir.join(format!("report{suffix}.json"));
+    std::fs::write(&p, json).with_context(|| format!("writing {}", p.display()))?;
+    let at_hq: HashMap<(u32, u64), u64> = held
+        .iter()
+        .map(|e| ((e.shelter, e.seq), e.received_ms))
+        .collect();
+    let mut csv =
+        String::from("resident,household,shelter,seq,kind,card,tapped_s,event_s,at_hq_s\n");
+    let mut taps: Vec<_> = run.taps.iter().collect();
+    taps.sort_by_key(|t| (t.sim_ms, t.shelter, t.seq));
+    let rel = |ms: u64| (ms as f64 - run.order_ms as f64) / 1000.0;
+    for t in taps {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{:.1},{:.1},{}",
+            t.resident,
+            t.household,
+            t.shelter,
+            t.seq,
+            t.kind,
+            t.card,
+            rel(t.sim_ms),
+            rel(t.event_ms),
+            at_hq
+                .get(&(t.shelter, t.seq))
+                .map_or(String::new(), |ms| format!("{:.1}", rel(*ms)))
+        );
+    }
+    let p = dir.join(format!("arrivals{suffix}.csv"));
+    std::fs::write(&p, csv).with_context(|| format!("writing {}", p.display()))?;
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! The simulated residents' behaviour, drawn once per household from the drill's seed. No I/O
+//! and no clock: the runner asks where a household is going and when it gets there.
+//!
+//! Every household draws the same random numbers whether or not the drill shows TV orders
+//! (the departure delays with and without TV use the same Rayleigh quantile), so a drill and
+//! its `--no-tv` twin differ only in whether residents got the TV order.
+
+use evac_maps::{AgeBand, Household, LonLat};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
+
+use crate::scenario::Behaviour;
+
+/// A deterministic random stream for one purpose and one household.
+pub struct Draws(ChaCha8Rng);
+
+impl Draws {
+    /// The stream of `household` under `seed`.
+    pub fn new(seed: u64, household: u32) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"evac-drills residents v1\0");
+        h.update(seed.to_be_bytes());
+        h.update(household.to_be_bytes());
+        Draws(ChaCha8Rng::from_seed(h.finalize().into()))
+    }
+
+    /// Uniform in [0, 1).
+    pub fn f64(&mut self) -> f64 {
+        (self.0.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.f64() < p
+    }
+}
+
+/// Rayleigh quantile with the given mean (TUNAMI-EVAC's form): σ = mean·√(2/π),
+/// t = σ·√(−2 ln(1 − F)).
+pub fn rayleigh(mean: f64, f: f64) -> f64 {
+    let sigma = mean * (2.0 / std::f64::consts::PI).sqrt();
+    sigma * (-2.0 * (1.0 - f.clamp(0.0, 1.0 - 1e-12)).ln()).sqrt()
+}
+
+/// One resident's part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberPlan {
+    /// The resident.
+    pub resident: u32,
+    /// Taps a card (else staff enter them).
+    pub card: bool,
+    /// Checks out this many seconds after arriving.
+    pub check_out_after_s: Option<f64>,
+}
+
+/// What a household will do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HouseholdPlan {
+    /// The household.
+    pub household: u32,
+    /// Where it starts.
+    pub home: LonLat,
+    /// Does not evacuate.
+    pub stays: bool,
+    /// Watches TV (sees its order on air), unless the drill runs without TV.
+    pub watches_tv: bool,
+    /// Goes to another shelter than the one it is sent to.
+    pub other_shelter: bool,
+    /// Departure delay after seeing the TV order (s).
+    pub delay_tv_s: f64,
+    /// Departure delay after the order without TV (s).
+    pub delay_no_tv_s: f64,
+    /// Walking speed of the household: its slowest member's (m/s).
+    pub speed_mps: f64,
+    /// Its members.
+    pub members: Vec<MemberPlan>,
+}
+
+/// A member's walking speed (TUNAMI-EVAC's factors on an adult's speed).
+pub fn member_speed(b: &Behaviour, age: AgeBand, needs_help: bool) -> f64 {
+    let mut f: f64 = 1.0;
+    if age == AgeBand::Child {
+        f = f.min(b.factor_child);
+    }
+    if age.is_aged() {
+        f = f.min(b.factor_elderly);
+    }
+    if needs_help {
+        f = f.min(b.factor_needs_help);
+    }
+    b.walk_speed_mps * f
+}
+
+/// Draws a household's plan.
+pub fn plan(b: &Behaviour, seed: u64, h: &Household) -> HouseholdPlan {
+    let mut d = Draws::new(seed, h.id);
+    let stays = d.chance(b.share_stay);
+    let watches_tv = d.chance(b.share_tv);
+    let other_shelter = d.chance(b.share_other_shelter);
+    let f = d.f64();
+    let speed_mps = h
+        .members
+        .iter()
+        .map(|m| member_speed(b, m.age_band, m.needs_help))
+        .fold(b.walk_speed_mps, f64::min);
+    let members = h
+        .members
+        .iter()
+        .map(|m| {
+            let card = d.chance(b.share_card) && !m.cards.is_empty();
+            let leaves = d.chance(b.share_check_out);
+            let after = -(1.0 - d.f64()).ln() * b.check_out_after_min * 60.0;
+            MemberPlan {
+                resident: m.resident,
+                card,
+                check_out_after_s: leaves.then_some(after.max(60.0)),
+            }
+        })
+        .collect();
+    HouseholdPlan {
+        household: h.id,
+        home: h.location,
+        stays,
+        watches_tv,
+        other_shelter,
+        delay_tv_s: rayleigh(b.delay_tv_mean_s, f),
+        delay_no_tv_s: rayleigh(b.delay_no_tv_mean_s, f),
+        speed_mps,
+        members,
+    }
+}
+
+/// Seconds to walk from `from` to `to`: great-circle distance × detour ÷ speed.
+pub fn walk_s(b: &Behaviour, from: LonLat, to: LonLat, speed_mps: f64) -> f64 {
+    from.distance_m(to) * b.detour / speed_mps
+}
+
+/// The point a fraction `f` of the way from `a` to `b` (short distances: linear is enough).
+pub fn along(a: LonLat, b: LonLat, f: f64) -> LonLat {
+    let f = f.clamp(0.0, 1.0);
+    LonLat::new(a.lon + (b.lon - a.lon) * f, a.lat + (b.lat - a.lat) * f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evac_maps::{GenerateParams, generate};
+
+    fn behaviour() -> Behaviour {
+        Behaviour {
+            delay_tv_mean_s: 100.0,
+            delay_no_tv_mean_s: 200.0,
+            walk_speed_mps: 1.33,
+            factor_child: 0.8,
+            factor_elderly: 0.7,
+            factor_needs_help: 0.5,
+            detour: 1.2,
+            share_stay: 0.1,
+            share_other_shelter: 0.1,
+            share_check_out: 0.1,
+            check_out_after_min: 20.0,
+            share_card: 0.9,
+            share_tv: 1.0,
+        }
+    }
+
+    #[test]
+    fn rayleigh_has_the_mean_it_is_given() {
+        let n = 100_000;
+        let mean: f64 = (0..n)
+            .map(|i| rayleigh(300.0, (i as f64 + 0.5) / n as f64))
+            .sum::<f64>()
+            / n as f64;
+        assert!((mean - 300.0).abs() < 1.0, "{mean}");
+        // Median of a Rayleigh is σ·√(2 ln 2).
+        let sigma = 300.0 * (2.0 / std::f64::consts::PI).sqrt();
+        let median = rayleigh(300.0, 0.5);
+        assert!((median - sigma * (2.0 * 2f64.ln()).sqrt()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn same_seed_same_plans_and_tv_twins_share_the_quantile() {
+        let town = generate(&GenerateParams {
+            households: 200,
+            shelters: 4,
+            seed: 3,
+        });
+        let b = behaviour();
+        let a: Vec<_> = town.households.iter().map(|h| plan(&b, 7, h)).collect();
+        let again: Vec<_> = town.households.iter().map(|h| plan(&b, 7, h)).collect();
+        assert_eq!(a, again);
+        let other: Vec<_> = town.households.iter().map(|h| plan(&b, 8, h)).collect();
+        assert_ne!(a, other);
+        for p in &a {
+            // Same quantile: the no-TV delay is the TV delay scaled by the ratio of means.
+            assert!((p.delay_no_tv_s - 2.0 * p.delay_tv_s).abs() < 1e-6);
+            assert!(p.speed_mps <= 1.33 && p.speed_mps >= 1.33 * 0.5 - 1e-9);
+        }
+        let stays = a.iter().filter(|p| p.stays).count();
+        assert!((5..=40).contains(&stays), "{stays}");
+    }
+
+    #[test]
+    fn slowest_member_sets_the_pace() {
+        let b = behaviour();
+        assert_eq!(member_speed(&b, AgeBand::Middle, false), 1.33);
+        assert!((member_speed(&b, AgeBand::Elder, false) - 0.931).abs() < 1e-9);
+        assert!((member_speed(&b, AgeBand::Elder, true) - 0.665).abs() < 1e-9);
+        assert!(
+            (walk_s(
+                &b,
+                LonLat::new(141.95, 39.64),
+                LonLat::new(141.95, 39.64),
+                1.0
+            ))
+            .abs()
+                < 1e-9
+        );
+    }
+}

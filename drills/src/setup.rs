@@ -1,0 +1,209 @@
+//! The drill's folder: keys, broker passwords, node configs, the JPKI-shaped test CA and one
+//! virtual card file per resident who taps a card. Everything is synthetic and made fresh.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context;
+use evac_maps::Town;
+use evac_shelter::card::virtual_card::CardFile;
+use evac_shelter::testca::{TestCa, Usage, UserCert, generate_rsa_key};
+
+/// The MQTT password every drill node uses (loopback only, made-up).
+pub const PASSWORD: &str = "drill-password";
+/// The officer who gives the drill's commands.
+pub const OFFICER: &str = "drill";
+/// The PIN of every virtual card.
+pub const PIN: &str = "1234";
+
+/// Paths inside the drill folder.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The drill folder.
+    pub dir: PathBuf,
+}
+
+impl Layout {
+    /// A path in the drill folder.
+    pub fn p(&self, s: &str) -> PathBuf {
+        self.dir.join(s)
+    }
+    /// HQ's store.
+    pub fn hq_store(&self) -> PathBuf {
+        self.p("hq-data/hq.sqlite")
+    }
+    /// HQ's CAP folder.
+    pub fn cap_dir(&self) -> PathBuf {
+        self.p("cap")
+    }
+    /// A shelter's config.
+    pub fn shelter_config(&self, s: u32) -> PathBuf {
+        self.p(&format!("shelter-{s}.toml"))
+    }
+    /// A resident's card file.
+    pub fn card(&self, resident: u32) -> PathBuf {
+        self.p(&format!("cards/r{resident}.json"))
+    }
+}
+
+/// Writes keys, passwords and configs. `port` is the broker's; `shelter_ports` each shelter's
+/// proxy port.
+pub fn write_nodes(
+    l: &Layout,
+    town_slug: &str,
+    town_file: &Path,
+    port: u16,
+    shelter_ports: &BTreeMap<u32, u16>,
+    debounce_ms: u64,
+    ca_files: &[PathBuf],
+    cap_senders: &[String],
+) -> anyhow::Result<()> {
+    for sub in ["keys", "nodes", "cards", "cap", "logs"] {
+        std::fs::create_dir_all(l.p(sub)).with_context(|| format!("creating {sub}"))?;
+    }
+    evac_protocol::write_key_pair(&l.p("hq")).context("writing HQ's key")?;
+    evac_protocol::write_key_pair(&l.p("nodes/officer")).context("writing the officer's key")?;
+    std::fs::copy(
+        l.p("nodes/officer.pub"),
+        l.p(&format!("keys/officer-{OFFICER}.pub")),
+    )
+    .context("copying the officer's public key")?;
+    let mut pw = evac_hq::auth::Passwords::default();
+    for user in [
+        "hq".to_owned(),
+        format!("officer-{OFFICER}"),
+        "broadcaster-drill".into(),
+    ] {
+        pw.set(&user, PASSWORD)?;
+    }
+    for s in shelter_ports.keys() {
+        evac_protocol::write_key_pair(&l.p(&format!("nodes/shelter-{s}")))
+            .with_context(|| format!("writing shelter {s}'s key"))?;
+        std::fs::copy(
+            l.p(&format!("nodes/shelter-{s}.pub")),
+            l.p(&format!("keys/shelter-{s}.pub")),
+        )
+        .context("copying a shelter's public key")?;
+        pw.set(&format!("shelter-{s}"), PASSWORD)?;
+    }
+    std::fs::write(l.p("passwords"), pw.to_text()).context("writing the passwords")?;
+    let common = format!(
+        "town = \"{town_slug}\"\ntown_file = {:?}\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\nkeys_dir = \"keys\"\n\
+         status_interval_ms = 250\nsnapshot_interval_s = 5\noverdue_after_s = 86400\ncap_dir = \"cap\"\ncap_senders = {:?}\n",
+        town_file.display().to_string(),
+        cap_senders
+    );
+    std::fs::write(
+        l.p("broker.toml"),
+        format!(
+            "{common}[broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\nmax_connections = {}\n",
+            shelter_ports.len() + 20
+        ),
+    )
+    .context("writing broker.toml")?;
+    std::fs::write(
+        l.p("hq.toml"),
+        format!(
+            "{common}[broker]\nmode = \"external\"\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"hq\"\npassword = \"{PASSWORD}\"\n"
+        ),
+    )
+    .context("writing hq.toml")?;
+    let cas: Vec<String> = ca_files
+        .iter()
+        .map(|p| format!("{:?}", p.display().to_string()))
+        .collect();
+    for (s, proxy) in shelter_ports {
+        let cfg = format!(
+            "town = \"{town_slug}\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\n\
+             hq_public_key = \"hq.pub\"\ndebounce_ms = {debounce_ms}\n[broker]\nurl = \"mqtt://127.0.0.1:{proxy}\"\n\
+             password = \"{PASSWORD}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 3000\nbatch_events = 200\n\
+             [card]\nreader = \"virtual\"\nca = [{}]\n[kiosk]\nlanguage = \"ja\"\n",
+            cas.join(", ")
+        );
+        std::fs::write(l.shelter_config(*s), cfg).context("writing a shelter config")?;
+    }
+    Ok(())
+}
+
+/// Makes one test CA per issuer key id in the registry and a card file for each resident in
+/// `residents`, valid around `start_ms` (the drill's clock, not the wall clock). Returns the
+/// CA certificate files. The CA and all cards share one RSA key: generating RSA keys is slow,
+/// and no check in the drill depends on the keys differing.
+pub fn write_cards(
+    l: &Layout,
+    town: &Town,
+    residents: &[u32],
+    start_ms: u64,
+    seed: u64,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(l.p("cards")).context("creating cards")?;
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&seed.to_be_bytes());
+    let key = generate_rsa_key(Some(s)).context("making the card key")?;
+    let start = UNIX_EPOCH + Duration::from_millis(start_ms);
+    let year = Duration::from_secs(365 * 86_400);
+    let registry = town.registry();
+    let mut cas: BTreeMap<Vec<u8>, TestCa> = BTreeMap::new();
+    let mut wanted = Vec::new();
+    for r in residents {
+        let Some((_, m)) = registry.resident(*r) else {
+            continue;
+        };
+        let Some(card) = m.cards.first() else {
+            continue;
+        };
+        if !cas.contains_key(&card.issuer_key_id) {
+            let ca = TestCa::new(
+                key.clone(),
+                &card.issuer_key_id,
+                start - year,
+                start + 10 * year,
+            )
+            .context("making the test CA")?;
+            cas.insert(card.issuer_key_id.clone(), ca);
+        }
+        wanted.push((*r, card.issuer_key_id.clone(), card.serial.clone()));
+    }
+    // Two threads: issuing is one RSA signature a card.
+    let public = key.to_public_key();
+    let chunks: Vec<_> = wanted.chunks(wanted.len().div_ceil(2).max(1)).collect();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let (cas, key, public) = (&cas, &key, &public);
+                scope.spawn(move || -> anyhow::Result<()> {
+                    for (r, issuer, serial) in chunk {
+                        let ca = cas.get(issuer).context("no CA")?;
+                        let spec = UserCert {
+                            serial: serial.clone(),
+                            not_before: start - year,
+                            not_after: start + 5 * year,
+                            usage: Usage::UserAuthentication,
+                            bad_signature: false,
+                        };
+                        let der = ca.issue(&spec, public).context("issuing a card")?;
+                        CardFile::new(&der, key, PIN)
+                            .context("making a card file")?
+                            .write(&l.card(*r))
+                            .context("writing a card file")?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a card thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let mut files = Vec::new();
+    for (i, ca) in cas.values().enumerate() {
+        let f = l.p(&format!("ca-{i}.pem"));
+        std::fs::write(&f, ca.cert_pem()).context("writing a CA certificate")?;
+        files.push(f);
+    }
+    Ok(files)
+}

@@ -1,0 +1,246 @@
+//! Short drills through the real `evac-drill` binary, which starts the real `evac-hq` (broker
+//! and HQ) and `evac-shelter` processes: every fault happens and HQ ends with every tap once;
+//! the same seed gives the same taps; a town and a CAP file made elsewhere run the same way.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Once;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+static BUILD: Once = Once::new();
+
+/// The folder of the node binaries, built (debug) on first use.
+fn bin_dir() -> PathBuf {
+    BUILD.call_once(|| {
+        // The same selection as the README's test command: after `cargo test --workspace` it
+        // builds nothing.
+        let status = Command::new(env!("CARGO"))
+            .current_dir(workspace())
+            .args(["test", "--workspace", "--no-run", "--quiet"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "cannot build the node binaries");
+    });
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("debug")
+}
+
+fn scenario(name: &str) -> PathBuf {
+    workspace().join("drills/scenarios").join(name)
+}
+
+/// Runs a drill; returns (exit code, stdout).
+fn drill(args: &[&str], out: &Path) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_evac-drill"))
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.code().is_some(),
+        "evac-drill killed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let code = o.status.code().unwrap();
+    assert!(
+        code == 0 || code == 2,
+        "evac-drill failed ({code}): {stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (code, stdout)
+}
+
+fn report(out: &Path, name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join(name)).unwrap()).unwrap()
+}
+
+/// (resident, household, shelter, kind, card, tapped_s) of every tap.
+fn taps(out: &Path, name: &str) -> Vec<Vec<String>> {
+    std::fs::read_to_string(out.join(name))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            [0, 1, 2, 4, 5, 6]
+                .iter()
+                .map(|i| f[*i].to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn short_drill_survives_every_fault_with_nothing_lost_or_counted_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    let (code, stdout) = drill(&[scenario("short.toml").to_str().unwrap()], out);
+    let r = report(out, "report.json");
+    assert_eq!(code, 0, "{stdout}");
+    for key in [
+        "households",
+        "residents",
+        "taps_simulated",
+        "events_at_hq",
+        "lost",
+        "duplicated",
+        "mean_evacuation_s",
+        "p90_evacuation_s",
+        "accounted_s",
+        "unaccounted",
+        "faults",
+    ] {
+        assert!(r.get(key).is_some(), "report.json lacks {key}");
+    }
+    assert_eq!(r["lost"], 0, "{stdout}");
+    assert_eq!(r["duplicated"], 0, "{stdout}");
+    let n = r["taps_simulated"].as_u64().unwrap();
+    assert!(n > 100, "{stdout}");
+    assert_eq!(r["events_at_hq"], n, "{stdout}");
+    let faults = r["faults"].as_array().unwrap();
+    let kinds: BTreeSet<&str> = faults.iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "net-cut",
+            "broker-restart",
+            "hq-restart",
+            "close-shelter",
+            "card-pulled"
+        ])
+    );
+    for f in faults {
+        assert_eq!(f["happened"], true, "{f}");
+        assert_eq!(f["survived"], true, "{f}");
+        assert!(f["at_s"].as_u64().is_some(), "{f}");
+    }
+    // The cut shelter's taps waited in its outbox while the link was down.
+    let cut = faults.iter().find(|f| f["kind"] == "net-cut").unwrap();
+    assert!(
+        cut["what"]
+            .as_str()
+            .unwrap()
+            .contains("taps recorded meanwhile"),
+        "{cut}"
+    );
+    // Households on their way to the closed shelter were re-routed by their TV.
+    assert!(r["rerouted_by_tv"].as_u64().unwrap() > 0, "{stdout}");
+    assert!(stdout.contains("evacuation time: mean"), "{stdout}");
+
+    // Every node stamped events on the drill clock: each event's time is its tap's, give or
+    // take the loop's latency, never the wall clock's date.
+    let csv = std::fs::read_to_string(out.join("arrivals.csv")).unwrap();
+    assert_eq!(csv.lines().count() as u64, n + 1);
+    for l in csv.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        let (tapped, event): (f64, f64) = (f[6].parse().unwrap(), f[7].parse().unwrap());
+        assert!((event - tapped).abs() < 60.0, "{l}");
+        assert!(!f[8].is_empty(), "not at HQ: {l}");
+    }
+    let svg = std::fs::read_to_string(out.join("curve.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("T50") && svg.contains("T90"));
+
+    // The broadcast is a real transport stream with the evac program (ffprobe).
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_programs", "-of", "json"])
+        .arg(out.join("run/broadcast.ts"))
+        .output()
+        .expect("ffprobe (Debian package ffmpeg) is needed");
+    assert!(probe.status.success());
+    let p: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    assert!(
+        p["programs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["program_id"] == 0x0EAC),
+        "{p}"
+    );
+}
+
+#[test]
+fn same_seed_same_taps_and_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    // Without TV orders no step depends on when a section aired: the runs agree exactly, faults
+    // and all. (Another seed draws other plans: `residents` tests that.)
+    let s = scenario("short.toml");
+    let args = [s.to_str().unwrap(), "--no-tv", "--speed", "240"];
+    drill(&args, &a);
+    drill(&args, &b);
+    let (ta, tb) = (
+        taps(&a, "arrivals-no-tv.csv"),
+        taps(&b, "arrivals-no-tv.csv"),
+    );
+    assert!(ta.len() > 50, "{}", ta.len());
+    assert_eq!(ta, tb);
+    let (ra, rb) = (
+        report(&a, "report-no-tv.json"),
+        report(&b, "report-no-tv.json"),
+    );
+    for k in [
+        "households",
+        "residents",
+        "taps_simulated",
+        "mean_evacuation_s",
+        "median_evacuation_s",
+        "p90_evacuation_s",
+        "unaccounted",
+    ] {
+        assert_eq!(ra[k], rb[k], "{k}");
+    }
+}
+
+#[test]
+fn a_town_and_a_cap_file_made_elsewhere_run_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let town = evac_maps::generate(&evac_maps::GenerateParams {
+        households: 400,
+        shelters: 12,
+        seed: 5,
+    });
+    town.save(d.join("elsewhere.geojson")).unwrap();
+    let cap = std::fs::read_to_string(workspace().join("hq/tests/data/cap/tsunami-alert.xml"))
+        .unwrap()
+        .replace("JMA-TSUNAMI-0001", "JMA-TSUNAMI-DRILL-7");
+    std::fs::write(d.join("alert.xml"), cap).unwrap();
+    let out = d.join("out");
+    let (code, stdout) = drill(
+        &[
+            scenario("short.toml").to_str().unwrap(),
+            "--town",
+            d.join("elsewhere.geojson").to_str().unwrap(),
+            "--hazard",
+            d.join("alert.xml").to_str().unwrap(),
+            "--speed",
+            "240",
+        ],
+        &out,
+    );
+    let r = report(&out, "report.json");
+    assert_eq!(code, 0, "{stdout}");
+    assert!(r["households"].as_u64().unwrap() > 10, "{stdout}");
+    assert_eq!(r["lost"], 0);
+    assert_eq!(r["duplicated"], 0);
+    assert!(r["arrived"].as_u64().unwrap() > 0, "{stdout}");
+    // HQ took the CAP file in from its folder.
+    assert!(out.join("run/cap/done/drill.xml").exists());
+}
