@@ -658,6 +658,7 @@ fn run_service(path: &Path) -> Result<()> {
         broker_user: cfg.broker.username.clone(),
         broker_password: cfg.broker.password.clone(),
         live: cfg.stream.live,
+        clock: evac_protocol::time::TimeSource::Wall,
     };
     evac_protocol::notify_ready();
     mux(args)
