@@ -198,8 +198,16 @@ impl Replicator {
     async fn one_session(&mut self, shutdown: &mut watch::Receiver<bool>) {
         let session = next_session(&self.conn);
         self.shared.sessions.fetch_add(1, Ordering::Relaxed);
+        // A client id of its own per session: rumqttd keeps last wills by client id, so a
+        // connection of an earlier session that lingers (a connect attempt that timed out,
+        // a link the broker has not yet seen drop) would, when it ends, fire and consume this
+        // session's will, and a node killed later would never be reported offline. An old
+        // session's will carries its older session number, which HQ ignores.
         let mut opts = MqttOptions::new(
-            format!("evac-shelter-{}-{}", self.cfg.town, self.cfg.shelter),
+            format!(
+                "evac-shelter-{}-{}-s{session}",
+                self.cfg.town, self.cfg.shelter
+            ),
             self.cfg.host.clone(),
             self.cfg.port,
         );

@@ -287,7 +287,12 @@ impl Consumer {
                         let state = Signed::<NodeState>::from_json(&p.payload)
                             .and_then(|s| s.open(&shelter_key))
                             .expect("state signature");
-                        st.lock().unwrap().state = Some(state);
+                        // As HQ does: a state of an earlier session (a late will of a
+                        // connection that lingered) does not replace the current one.
+                        let mut s = st.lock().unwrap();
+                        if s.state.as_ref().is_none_or(|old| state.session >= old.session) {
+                            s.state = Some(state);
+                        }
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) if p.topic == events_topic => {
                         let batch: EventBatch = serde_json::from_slice(&p.payload).unwrap();
