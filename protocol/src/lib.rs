@@ -6,7 +6,9 @@
 //! - [`messages`]: every message of the topic table, as serde types;
 //! - [`sign`]: keys, and the signed envelope every message travels in;
 //! - [`topics`]: topic names built from ids and parsed back;
-//! - [`overlay`]: the compact, signed binary form of orders that goes on air.
+//! - [`overlay`]: the compact, signed binary form of orders that goes on air;
+//! - [`keyroll`]: HQ's announcement of its next key, signed by the key it has now;
+//! - [`onair`]: the framing of signed sections as HQ publishes them and files hold them.
 //!
 //! ```
 //! use evac_protocol::{CheckEvent, EventBatch, EventId, EventKind, Assurance, SecretKey,
@@ -33,7 +35,9 @@ pub mod error;
 pub mod hazard;
 pub mod hlc;
 pub mod ids;
+pub mod keyroll;
 pub mod messages;
+pub mod onair;
 pub mod overlay;
 pub mod sign;
 pub mod ticker;
@@ -58,5 +62,5 @@ pub use messages::status::{
     PackedStatuses, ResidentChange, ResidentStatus, ShelterStatus, StatusCounts, StatusDelta,
     StatusMessage, StatusSnapshot,
 };
-pub use sign::{PublicKey, SecretKey, Signable, Signed, write_key_pair};
+pub use sign::{KeyId, PublicKey, SecretKey, Signable, Signed, write_key_pair};
 pub use topics::Topic;
