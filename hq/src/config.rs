@@ -36,6 +36,10 @@ pub struct Config {
     /// A directory watched for CAP 1.2 files (`*.xml`); each is taken in once.
     #[serde(default)]
     pub cap_dir: Option<PathBuf>,
+    /// HQ's key announcement for receivers (`evac-hq announce-key --out`), published retained
+    /// on `evac/v1/{town}/air/keys` for the broadcaster to air.
+    #[serde(default)]
+    pub key_announcement: Option<PathBuf>,
     /// The broker HQ serves or uses.
     #[serde(deserialize_with = "broker_config")]
     pub broker: BrokerConfig,
@@ -194,6 +198,9 @@ impl Config {
         abs(&mut cfg.keys_dir);
         if let Some(d) = cfg.cap_dir.as_mut() {
             abs(d);
+        }
+        if let Some(f) = cfg.key_announcement.as_mut() {
+            abs(f);
         }
         match &mut cfg.broker {
             BrokerConfig::Embedded(b) => {
