@@ -1,13 +1,189 @@
 //! Command-line entry point of `evac-dashboard`.
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use evac_dashboard::app::App;
+use evac_dashboard::command::Officer;
+use evac_dashboard::config::Config;
+use evac_dashboard::i18n::Lang;
+use evac_dashboard::net::{self, FeedEvent};
+use evac_dashboard::report::Report;
+use evac_dashboard::state::{TownMap, TownState};
+use evac_protocol::{PublicKey, SecretKey, Slug};
 
 /// The disaster officers' terminal dashboard.
 #[derive(Parser)]
 #[command(name = "evac-dashboard", version, about)]
-struct Cli {}
+struct Cli {
+    /// The configuration file (see deploy/dashboard.example.toml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Screen language: ja or en (default: from the locale).
+    #[arg(long)]
+    lang: Option<String>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
+#[derive(Subcommand)]
+enum Cmd {
+    /// Connect, wait for HQ's snapshot and the registry, print the situation report, exit.
+    Report {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Give up after this many seconds without a snapshot.
+        #[arg(long, default_value_t = 30)]
+        timeout_s: u64,
+    },
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("evac-dashboard: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = Config::read(&cli.config)?;
+    let lang = match &cli.lang {
+        Some(l) => Lang::parse(l).with_context(|| format!("--lang {l:?}: use ja or en"))?,
+        None => Lang::from_env(),
+    };
+    let log = cfg
+        .log_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("evac-dashboard.log"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("opening the log file {}", log.display()))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .init();
+
+    let town_id = Slug::new(&cfg.town).context("town")?;
+    let hq_key = PublicKey::read(&cfg.hq_key).context("hq_key")?;
+    let map = match &cfg.town_file {
+        Some(p) => Some(Arc::new(TownMap::new(
+            evac_maps::Town::load(p).with_context(|| format!("town_file {}", p.display()))?,
+        ))),
+        None => None,
+    };
+    let officer = match (&cfg.officer_key, &cfg.officer) {
+        (Some(k), Some(name)) => Some(Officer {
+            name: Slug::new(name).context("officer")?,
+            key: SecretKey::read(k).context("officer_key")?,
+        }),
+        _ => None,
+    };
+    let mut town = TownState::new(town_id.clone(), hq_key, map);
+    town.silent_minutes = cfg.silent_minutes;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let (client, feed) = net::start(&cfg, &town_id, officer.as_ref().map(|o| &o.name))?;
+        match cli.command {
+            Some(Cmd::Report { json, timeout_s }) => {
+                report(town, feed, json, lang, cfg.utc_offset_minutes, timeout_s).await
+            }
+            None => screen(town, feed, client, officer, lang, cfg.utc_offset_minutes).await,
+        }
+    })
+}
+
+async fn report(
+    mut town: TownState,
+    mut feed: tokio::sync::mpsc::Receiver<FeedEvent>,
+    json: bool,
+    lang: Lang,
+    offset: i32,
+    timeout_s: u64,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_s);
+    while !(town.has_data() && town.registry.is_some()) {
+        match tokio::time::timeout_at(deadline, feed.recv()).await {
+            Ok(Some(FeedEvent::Message(t, p))) => {
+                let _ = town.on_message(&t, &p, net::wall_ms());
+            }
+            Ok(Some(FeedEvent::Link(l))) => town.link = l,
+            Ok(None) => bail!("the network task ended"),
+            Err(_) => bail!(
+                "no status snapshot and registry from HQ within {timeout_s} s ({} messages refused)",
+                town.rejected.total
+            ),
+        }
+    }
+    // Whatever else is already waiting (orders sent at connection) is taken in too.
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(300), feed.recv()).await {
+        if let FeedEvent::Message(t, p) = ev {
+            let _ = town.on_message(&t, &p, net::wall_ms());
+        }
+    }
+    town.refresh(net::wall_ms(), true);
+    let r = Report::of(&town);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).context("encoding the report")?
+        );
+    } else {
+        print!("{}", r.text(&town, lang, offset));
+    }
     Ok(())
+}
+
+async fn screen(
+    town: TownState,
+    feed: tokio::sync::mpsc::Receiver<FeedEvent>,
+    client: rumqttc::AsyncClient,
+    officer: Option<Officer>,
+    lang: Lang,
+    offset: i32,
+) -> anyhow::Result<()> {
+    use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
+    let mut app = App::new(town, lang, officer, net::wall_ms());
+    app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    app.utc_offset_min = offset;
+    crossterm::terminal::enable_raw_mode().context("the terminal")?;
+    crossterm::execute!(std::io::stdout(), EnterAlternateScreen).context("the terminal")?;
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::terminal::disable_raw_mode();
+        let _ = crossterm::execute!(std::io::stdout(), LeaveAlternateScreen);
+        default_hook(info);
+    }));
+    let backend = ratatui::backend::CrosstermBackend::new(std::io::stdout());
+    let result = async {
+        let mut terminal = ratatui::Terminal::new(backend).context("the terminal")?;
+        let keys = crossterm::event::EventStream::new();
+        evac_dashboard::run::run(
+            &mut terminal,
+            &mut app,
+            keys,
+            feed,
+            Some(client),
+            net::wall_ms,
+        )
+        .await
+    }
+    .await;
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = crossterm::execute!(std::io::stdout(), LeaveAlternateScreen);
+    result
 }

@@ -50,6 +50,8 @@ pub enum CapAction {
 pub struct CapMessage {
     /// `<identifier>` and `<sender>`.
     pub id: CapRef,
+    /// `<sent>` (Unix seconds): with the identifier and sender, what makes a message the same.
+    pub sent: i64,
     /// Exercise or Test.
     pub drill: bool,
     /// What to do.
@@ -98,17 +100,62 @@ impl Ctx<'_> {
     }
 }
 
-fn line_at(text: &str, pos: usize) -> usize {
-    text.as_bytes()[..pos.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+/// The largest CAP file HQ reads (bytes). Real CAP messages are kilobytes; a detailed
+/// polygon of a long coast is tens of kilobytes.
+pub const MAX_CAP_BYTES: usize = 1 << 20;
+/// The deepest element nesting HQ reads (a CAP alert nests five deep:
+/// `alert/info/area/geocode/value`).
+pub const MAX_DEPTH: usize = 16;
+/// The most elements HQ reads in one CAP message.
+pub const MAX_ELEMENTS: usize = 10_000;
+
+/// Line numbers of byte positions that only move forward: each byte is counted once, so a
+/// whole document costs linear time (a rescan from the start per element was quadratic).
+struct Lines<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Lines<'a> {
+        Lines {
+            text: text.as_bytes(),
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    /// The 1-based line of byte `pos`; positions before the last one asked give that line.
+    fn at(&mut self, pos: usize) -> usize {
+        let pos = pos.min(self.text.len());
+        if pos > self.pos {
+            self.line += self.text[self.pos..pos]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            self.pos = pos;
+        }
+        self.line
+    }
 }
 
 fn parse_xml(text: &str, ctx: &Ctx<'_>) -> Result<El, HqError> {
+    if text.len() > MAX_CAP_BYTES {
+        return Err(ctx.err(
+            "document",
+            1,
+            format!(
+                "{} bytes: larger than the {MAX_CAP_BYTES} bytes HQ reads",
+                text.len()
+            ),
+        ));
+    }
     let mut reader = quick_xml::Reader::from_str(text);
+    let mut lines = Lines::new(text);
+    let mut line_at = |_: &str, pos: usize| lines.at(pos);
     let mut stack: Vec<El> = vec![El::default()];
+    let mut elements = 0usize;
     let path = |stack: &[El]| {
         stack
             .iter()
@@ -129,7 +176,22 @@ fn parse_xml(text: &str, ctx: &Ctx<'_>) -> Result<El, HqError> {
             )
         })?;
         match ev {
+            Event::Start(_) | Event::Empty(_) if elements >= MAX_ELEMENTS => {
+                return Err(ctx.err(
+                    &path(&stack),
+                    line_at(text, pos),
+                    format!("more than {MAX_ELEMENTS} elements: not a CAP message HQ reads"),
+                ));
+            }
+            Event::Start(_) if stack.len() > MAX_DEPTH => {
+                return Err(ctx.err(
+                    &path(&stack),
+                    line_at(text, pos),
+                    format!("nested deeper than {MAX_DEPTH} elements"),
+                ));
+            }
             Event::Start(s) => {
+                elements += 1;
                 let xmlns = s
                     .attributes()
                     .flatten()
@@ -144,6 +206,7 @@ fn parse_xml(text: &str, ctx: &Ctx<'_>) -> Result<El, HqError> {
                 });
             }
             Event::Empty(s) => {
+                elements += 1;
                 let name = String::from_utf8_lossy(s.local_name().as_ref()).into_owned();
                 let el = El {
                     name,
@@ -444,6 +507,7 @@ pub fn parse(text: &str, file: &str) -> Result<CapMessage, HqError> {
     if kind == "Cancel" {
         return Ok(CapMessage {
             id,
+            sent,
             drill,
             action: CapAction::Cancel {
                 references: references()?,
@@ -546,26 +610,59 @@ pub fn parse(text: &str, file: &str) -> Result<CapMessage, HqError> {
     } else {
         CapAction::Alert(notice)
     };
-    Ok(CapMessage { id, drill, action })
+    Ok(CapMessage {
+        id,
+        sent,
+        drill,
+        action,
+    })
 }
 
-/// Takes a CAP message into a running HQ; returns a line saying what was done and the messages
-/// to publish, or why it was refused.
+/// Takes a CAP message into a running HQ (parsing it first: see [`take_in_parsed`]).
 pub fn take_in(
     hq: &mut Hq,
     text: &str,
     file: &str,
+    senders: &[String],
     now_ms: u64,
 ) -> Result<(String, Vec<Outgoing>), String> {
     let msg = parse(text, file).map_err(|e| e.to_string())?;
+    take_in_parsed(hq, msg, file, senders, now_ms)
+}
+
+/// Takes a parsed CAP message into a running HQ; returns a line saying what was done and the
+/// messages to publish, or why it was refused.
+///
+/// - The sender must be in `senders` (the config's `cap_senders`).
+/// - A message already taken in (same sender, identifier and sent time) is refused, across
+///   restarts (the store remembers).
+/// - An Update or Cancel acts only on an alert of its own sender.
+pub fn take_in_parsed(
+    hq: &mut Hq,
+    msg: CapMessage,
+    file: &str,
+    senders: &[String],
+    now_ms: u64,
+) -> Result<(String, Vec<Outgoing>), String> {
     let drill = if msg.drill { " (drill)" } else { "" };
-    if hq
-        .notice_for_cap(&msg.id.sender, &msg.id.identifier)
-        .is_some()
+    if !senders.iter().any(|s| s == &msg.id.sender) {
+        return Err(format!(
+            "cap {file}: <alert/sender>: {:?} is not in the config's cap_senders: not taken in",
+            msg.id.sender
+        ));
+    }
+    let seen = hq
+        .store()
+        .cap_seen(&msg.id.sender, &msg.id.identifier, msg.sent)
+        .map_err(|e| e.to_string())?;
+    if seen
+        || hq
+            .notice_for_cap(&msg.id.sender, &msg.id.identifier)
+            .is_some()
     {
         return Err(format!(
-            "cap {file}: <alert/identifier>: {} already taken in",
-            msg.id.identifier
+            "cap {file}: <alert/identifier>: {} from {} already taken in",
+            msg.id.identifier, msg.id.sender
         ));
     }
     if let CapAction::Alert(n) | CapAction::Update { notice: n, .. } = &msg.action
@@ -576,50 +673,64 @@ pub fn take_in(
             n.expires
         ));
     }
+    let sender = msg.id.sender.clone();
     let find = |hq: &Hq, refs: &[CapRef]| {
-        refs.iter()
+        let own: Vec<&CapRef> = refs.iter().filter(|r| r.sender == sender).collect();
+        if own.is_empty() {
+            return Err(format!(
+                "cap {file}: <alert/references>: an Update or Cancel from {sender:?} may only \
+                 reference that sender's own alerts"
+            ));
+        }
+        own.iter()
             .rev()
             .find_map(|r| hq.notice_for_cap(&r.sender, &r.identifier))
             .ok_or_else(|| {
-                let names: Vec<&str> = refs.iter().map(|r| r.identifier.as_str()).collect();
+                let names: Vec<&str> = own.iter().map(|r| r.identifier.as_str()).collect();
                 format!("cap {file}: <alert/references>: no active message among {names:?}")
             })
     };
-    match msg.action {
+    let (line, out) = match &msg.action {
         CapAction::Alert(notice) => {
-            let (rep, out) = hq.issue(notice, None, now_ms)?;
-            Ok((
+            let (rep, out) = hq.issue(notice.clone(), None, now_ms)?;
+            (
                 format!(
                     "CAP alert {}{drill}: message {:?}, {} orders, {} unassigned",
                     msg.id.identifier, rep.message_id, rep.orders, rep.unassigned
                 ),
                 out,
-            ))
+            )
         }
         CapAction::Update { notice, references } => {
-            let old = find(hq, &references)?;
-            let (rep, out) = hq.issue(notice, Some(old), now_ms)?;
-            Ok((
+            let old = find(hq, references)?;
+            let (rep, out) = hq.issue(notice.clone(), Some(old), now_ms)?;
+            (
                 format!(
                     "CAP update {}{drill} of message {old}: {} orders, {} unassigned",
                     msg.id.identifier, rep.orders, rep.unassigned
                 ),
                 out,
-            ))
+            )
         }
         CapAction::Cancel { references } => {
-            let old = find(hq, &references)?;
+            let old = find(hq, references)?;
             let (rep, out) = hq.lift(old, now_ms)?;
-            Ok((
+            (
                 format!(
                     "CAP cancel {}{drill} of message {old}: {} orders lifted",
                     msg.id.identifier, rep.orders
                 ),
                 out,
-            ))
+            )
         }
+    };
+    if let Err(e) = hq.record_cap(&msg.id.sender, &msg.id.identifier, msg.sent, now_ms) {
+        tracing::error!(error = %e, "cannot remember a CAP message as taken in");
     }
+    Ok((line, out))
 }
+
+pub mod intake;
 
 #[cfg(test)]
 mod tests;

@@ -40,6 +40,10 @@ pub struct Config {
     /// on `evac/v1/{town}/air/keys` for the broadcaster to air.
     #[serde(default)]
     pub key_announcement: Option<PathBuf>,
+    /// CAP `<sender>`s HQ takes messages from; a message of any other sender is rejected (an
+    /// empty list takes in none).
+    #[serde(default)]
+    pub cap_senders: Vec<String>,
     /// The broker HQ serves or uses.
     #[serde(deserialize_with = "broker_config")]
     pub broker: BrokerConfig,
@@ -133,8 +137,12 @@ pub struct EmbeddedBroker {
 fn default_max_connections() -> usize {
     1000
 }
+/// 16 MiB: the largest real message is the registry, about 160 bytes a resident (1.1 MB for
+/// the 3,000-household sample town, 11.4 MB for 30,000 households); a larger town raises it.
+pub const DEFAULT_MAX_PAYLOAD: usize = 16 << 20;
+
 fn default_max_payload() -> usize {
-    64 * 1024 * 1024
+    DEFAULT_MAX_PAYLOAD
 }
 
 /// A server certificate and key, PEM.

@@ -17,6 +17,7 @@ use crate::error::HqError;
 use crate::ingest;
 use crate::keys::KeyRing;
 use crate::notice::{Area, Notice};
+use crate::rejections::Rejections;
 use crate::status::{Picture, StatusBoard, StatusFeed};
 use crate::store::{CommandRecord, Store};
 
@@ -59,7 +60,7 @@ pub struct Hq {
     clock: Clock,
     overdue_ms: u64,
     registry_version: u64,
-    rejected: u64,
+    rejections: Rejections,
     ordered_at: Vec<Option<u64>>,
     air: AirState,
     last_group: u16,
@@ -86,8 +87,9 @@ impl Hq {
         let mut clock = Clock::new(0);
         clock.now(now_ms);
         for e in store.events()? {
-            let _ = clock.observe(e.event.at, now_ms);
-            board.apply(&e.event);
+            if board.apply_received(&e.event, e.received_ms) {
+                let _ = clock.observe(e.event.at, now_ms);
+            }
         }
         for (resident, at, _, _) in store.found()? {
             let _ = clock.observe(at, now_ms);
@@ -148,7 +150,7 @@ impl Hq {
             clock,
             overdue_ms,
             registry_version,
-            rejected: 0,
+            rejections: Rejections::default(),
         };
         hq.refresh_ordered_at();
         let picture = hq.picture(now_ms);
@@ -228,7 +230,7 @@ impl Hq {
 
     /// Messages refused since start (bad signatures, wrong shelter, malformed, unknown officer).
     pub fn rejected(&self) -> u64 {
-        self.rejected
+        self.rejections.total()
     }
 
     fn sign<T: Signable>(&self, body: &T) -> Result<Vec<u8>, HqError> {
@@ -236,10 +238,29 @@ impl Hq {
     }
 
     fn reject(&mut self, now_ms: u64, topic: &str, reason: &str) {
-        self.rejected += 1;
-        tracing::warn!(topic, reason, "rejected");
-        if let Err(e) = self.store.record_rejection(now_ms, topic, reason) {
-            tracing::error!(error = %e, "cannot record a rejection");
+        self.reject_all(now_ms, topic, &[reason.to_owned()]);
+    }
+
+    /// Counts the rejections of one message; a sample is logged now and stored by the next
+    /// [`Hq::tick`] (see [`crate::rejections`]).
+    fn reject_all(&mut self, now_ms: u64, topic: &str, reasons: &[String]) {
+        if reasons.is_empty() {
+            return;
+        }
+        let kept = self.rejections.message(now_ms, topic, reasons);
+        for reason in kept {
+            tracing::warn!(topic = %crate::rejections::cut(topic, 200), reason, "rejected");
+        }
+    }
+
+    /// Stores the rejections kept since the last call, in one transaction.
+    pub fn flush_rejections(&mut self, now_ms: u64) {
+        let rows = self.rejections.take(now_ms);
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.record_rejections(&rows) {
+            tracing::error!(error = %e, rows = rows.len(), "cannot record rejections");
         }
     }
 
@@ -278,9 +299,7 @@ impl Hq {
         now_ms: u64,
     ) -> Result<Vec<Outgoing>, HqError> {
         let topic = Topic::ShelterEvents(self.town_id.clone(), shelter).to_string();
-        for reason in &checked.rejected {
-            self.reject(now_ms, &topic, reason);
-        }
+        self.reject_all(now_ms, &topic, &checked.rejected);
         if checked.accepted.is_empty() {
             return Ok(if checked.rejected.is_empty() {
                 vec![self.ack(shelter, now_ms)?]
@@ -293,9 +312,17 @@ impl Hq {
         let mut newest = None;
         for ((_, e), new) in checked.accepted.iter().zip(fresh) {
             if new {
-                let _ = self.clock.observe(e.at, now_ms);
-                self.board.apply(e);
-                newest = newest.max(Some(e.at.wall_ms));
+                if self.board.apply_received(e, now_ms) {
+                    let _ = self.clock.observe(e.at, now_ms);
+                    newest = newest.max(Some(e.at.wall_ms));
+                } else {
+                    tracing::warn!(
+                        event = %e.id,
+                        at_ms = e.at.wall_ms,
+                        now_ms,
+                        "event dated beyond the clock-skew bound: kept and flagged, decides no presence"
+                    );
+                }
             }
         }
         if let Some(w) = newest {
@@ -464,13 +491,24 @@ impl Hq {
         Ok((Self::report(&out), msgs))
     }
 
-    /// The message id of the active notice that came from this CAP message.
+    /// The message id of the active notice that came from this CAP message (same sender and
+    /// identifier).
     pub fn notice_for_cap(&self, sender: &str, identifier: &str) -> Option<u32> {
         self.book.notices().iter().rev().find_map(|(id, n)| {
             let c = n.notice.cap.as_ref()?;
-            (n.active && c.identifier == identifier && (sender.is_empty() || c.sender == sender))
-                .then_some(*id)
+            (n.active && c.identifier == identifier && c.sender == sender).then_some(*id)
         })
+    }
+
+    /// Remembers a CAP message as taken in (see [`Store::cap_seen`]).
+    pub fn record_cap(
+        &mut self,
+        sender: &str,
+        identifier: &str,
+        sent: i64,
+        now_ms: u64,
+    ) -> Result<(), HqError> {
+        self.store.record_cap(sender, identifier, sent, now_ms)
     }
 
     /// An officer's command on `.../cmd/{officer}`; returns the reply and whatever the command
@@ -777,6 +815,7 @@ impl Hq {
     /// shelters that filled, and to shelters people left, households ordered to no shelter),
     /// then a status delta (or a snapshot when `full`).
     pub fn tick(&mut self, now_ms: u64, full: bool) -> Result<Vec<Outgoing>, HqError> {
+        self.flush_rejections(now_ms);
         self.book.set_now_ms(now_ms);
         let mut out = Vec::new();
         let expired = self.book.expire(now_secs(now_ms));

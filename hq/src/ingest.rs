@@ -1,6 +1,7 @@
 //! Checking a shelter's event batch before anything of it is stored: the batch must come on
 //! the shelter's own topic, and each event must be signed by that shelter's key, name that
-//! shelter as signer and carry an id of that shelter. No I/O here.
+//! shelter as signer and carry an id of that shelter; a correction may only name an event of
+//! that shelter (a shelter's key speaks only for that shelter). No I/O here.
 //!
 //! Checking needs only the keys, so [`Checker`] does it on a thread of its own: the signatures
 //! of the next batch are checked while the store commits this one.
@@ -21,6 +22,32 @@ pub struct Checked {
     pub accepted: Vec<(Signed<CheckEvent>, CheckEvent)>,
     /// Why each refused event (or the whole batch) was refused.
     pub rejected: Vec<String>,
+}
+
+/// The longest staff note HQ stores (bytes).
+pub const MAX_NOTE: usize = 1024;
+/// The longest card issuer key id or serial HQ stores (bytes; real ones are 20 or fewer).
+pub const MAX_CARD_FIELD: usize = 64;
+/// The most flags on one event (there are fewer than 16 kinds).
+pub const MAX_FLAGS: usize = 32;
+
+/// Why an event's fields are too large to store, if they are.
+pub fn oversized(e: &CheckEvent) -> Option<String> {
+    if let Some(n) = e.note.as_ref().filter(|n| n.len() > MAX_NOTE) {
+        return Some(format!("note of {} bytes (at most {MAX_NOTE})", n.len()));
+    }
+    if let Some(c) = e
+        .card
+        .as_ref()
+        .filter(|c| c.serial.len() > MAX_CARD_FIELD || c.issuer_key_id.len() > MAX_CARD_FIELD)
+    {
+        return Some(format!(
+            "card reference of {}+{} bytes (at most {MAX_CARD_FIELD} each)",
+            c.issuer_key_id.len(),
+            c.serial.len()
+        ));
+    }
+    (e.flags.len() > MAX_FLAGS).then(|| format!("{} flags (at most {MAX_FLAGS})", e.flags.len()))
 }
 
 /// Parses a batch from an MQTT payload.
@@ -68,7 +95,7 @@ pub fn check(topic_shelter: ShelterId, batch: EventBatch, keys: &KeyRing) -> Che
         } else {
             out.rejected.push(format!(
                 "event signed as {:?} on shelter {topic_shelter}'s topic",
-                env.signer
+                crate::rejections::cut(&env.signer, 64)
             ));
         }
     }
@@ -82,6 +109,18 @@ pub fn check(topic_shelter: ShelterId, batch: EventBatch, keys: &KeyRing) -> Che
             env.open(key)
         };
         match body {
+            Ok(event) if oversized(&event).is_some() => out.rejected.push(format!(
+                "event {}: {}",
+                event.id,
+                oversized(&event).unwrap_or_default()
+            )),
+            Ok(event) if event.corrects.is_some_and(|c| c.shelter != topic_shelter) => {
+                out.rejected.push(format!(
+                    "event {} corrects another shelter's event {}",
+                    event.id,
+                    event.corrects.map(|c| c.to_string()).unwrap_or_default()
+                ))
+            }
             Ok(event) if event.id.shelter == topic_shelter => out.accepted.push((env, event)),
             Ok(event) => out.rejected.push(format!(
                 "event {} on shelter {topic_shelter}'s topic",
@@ -226,6 +265,69 @@ mod tests {
             c.accepted.is_empty() && c.rejected[0].contains("2:7"),
             "{:?}",
             c.rejected
+        );
+    }
+
+    #[test]
+    fn a_correction_of_another_shelters_event_is_refused() {
+        let (ring, a, _) = ring();
+        let mut own = ev(1, 2);
+        own.kind = EventKind::Correction;
+        own.corrects = Some(EventId {
+            shelter: ShelterId(1),
+            seq: 1,
+        });
+        let mut foreign = ev(1, 3);
+        foreign.kind = EventKind::Correction;
+        foreign.corrects = Some(EventId {
+            shelter: ShelterId(2),
+            seq: 1,
+        });
+        let batch = EventBatch::new(
+            ShelterId(1),
+            [own, foreign]
+                .iter()
+                .map(|e| a.sign(&shelter_signer(ShelterId(1)), e).unwrap())
+                .collect(),
+        );
+        let c = check(ShelterId(1), batch, &ring);
+        assert_eq!(
+            c.accepted.iter().map(|(_, e)| e.id.seq).collect::<Vec<_>>(),
+            [2]
+        );
+        assert!(
+            c.rejected[0].contains("another shelter's event 2:1"),
+            "{:?}",
+            c.rejected
+        );
+    }
+
+    #[test]
+    fn oversized_fields_and_signers_are_refused_briefly() {
+        let (ring, a, _) = ring();
+        let mut big_note = ev(1, 1);
+        big_note.note = Some("x".repeat(MAX_NOTE + 1));
+        let mut big_card = ev(1, 2);
+        big_card.card = Some(evac_protocol::CardRef {
+            issuer_key_id: vec![1; 20],
+            serial: vec![7; 1 << 16],
+        });
+        let mut events: Vec<_> = [big_note, big_card, ev(1, 3)]
+            .iter()
+            .map(|e| a.sign(&shelter_signer(ShelterId(1)), e).unwrap())
+            .collect();
+        let mut huge_signer = a.sign(&shelter_signer(ShelterId(1)), &ev(1, 4)).unwrap();
+        huge_signer.signer = "s".repeat(1 << 20);
+        events.push(huge_signer);
+        let c = check(ShelterId(1), EventBatch::new(ShelterId(1), events), &ring);
+        assert_eq!(
+            c.accepted.iter().map(|(_, e)| e.id.seq).collect::<Vec<_>>(),
+            [3]
+        );
+        assert_eq!(c.rejected.len(), 3, "{:?}", c.rejected);
+        assert!(
+            c.rejected.iter().all(|r| r.len() < 400),
+            "reasons stay short"
         );
     }
 

@@ -2,7 +2,8 @@
 //!
 //! - [`broker`]: the embedded MQTT broker (rumqttd) with password authentication and TLS;
 //! - [`store`]: the SQLite status store, which takes in every shelter event exactly once;
-//! - [`ingest`]: checking event batches against the shelters' keys;
+//! - [`ingest`]: checking event batches against the shelters' keys; [`rejections`]: what
+//!   they refuse, counted, sampled and stored in batches;
 //! - [`status`]: each resident's status and each shelter's occupancy, as snapshot and deltas;
 //! - [`engine`]: the order engine (nearest open, suitable shelter with room);
 //! - [`air`]: the orders on air, packed and signed by HQ for the broadcaster;
@@ -37,6 +38,7 @@ pub mod export;
 pub mod ingest;
 pub mod keys;
 pub mod notice;
+pub mod rejections;
 pub mod service;
 pub mod status;
 pub mod store;

@@ -42,12 +42,6 @@ struct Connection {
     ca: Option<PathBuf>,
 }
 
-fn random_password() -> Result<String, HqError> {
-    let mut b = [0u8; 24];
-    getrandom::fill(&mut b).map_err(|e| HqError::Broker(format!("random password: {e}")))?;
-    Ok(hex::encode(b))
-}
-
 /// Starts the embedded broker alone (`evac-hq broker`), with an extra loopback listener if
 /// asked; returns when the broker stops.
 pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
@@ -55,7 +49,8 @@ pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
         return Err(HqError::Broker("broker.mode is not \"embedded\"".into()));
     };
     let passwords = Passwords::load(&b.passwords)?;
-    let running = broker::start(b, passwords, false)?;
+    // HQ connects through the gate with the `hq` login of the password file.
+    let running = broker::start(b, passwords, &cfg.town, &broker::run_token()?)?;
     println!("evac-hq: broker listening on {}", running.public);
     running
         .thread
@@ -67,11 +62,10 @@ pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
 fn connection(cfg: &Config) -> Result<Connection, HqError> {
     match &cfg.broker {
         BrokerConfig::Embedded(b) => {
-            let mut passwords = Passwords::load(&b.passwords)?;
-            // HQ's own login exists only in memory for this run.
-            let password = random_password()?;
-            passwords.set("hq", &password)?;
-            let running = broker::start(b, passwords, true)?;
+            let passwords = Passwords::load(&b.passwords)?;
+            // HQ's own login to rumqttd's loopback listener exists only in memory for this run.
+            let password = broker::run_token()?;
+            let running = broker::start(b, passwords, &cfg.town, &password)?;
             println!("evac-hq: broker listening on {}", running.public);
             let host = running.internal.ip().to_string();
             let port = running.internal.port();
@@ -109,7 +103,13 @@ fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
     o.set_keep_alive(Duration::from_secs(10));
     o.set_clean_session(false);
     o.set_manual_acks(true);
-    o.set_max_packet_size(256 << 20, 256 << 20);
+    // Incoming: no larger than the broker takes (an external broker's limit is its own
+    // config's, so HQ bounds what it reads to the default); outgoing: the registry.
+    let (incoming, outgoing) = match &cfg.broker {
+        BrokerConfig::Embedded(b) => (b.max_payload_size, b.max_payload_size),
+        BrokerConfig::External(_) => (crate::config::DEFAULT_MAX_PAYLOAD, 256 << 20),
+    };
+    o.set_max_packet_size(incoming + 4096, outgoing + 4096);
     o.set_inflight(100);
     if !c.user.is_empty() {
         o.set_credentials(c.user.clone(), c.password.clone());
@@ -192,44 +192,51 @@ fn dispatch(hq: &mut Hq, topic: &str, payload: &[u8], now: u64) -> Result<Vec<Ou
     }
 }
 
-/// Takes in each new `*.xml` file of the CAP directory: moved to `done/` when taken in, to
-/// `rejected/` (with a `.err` file saying why) when not.
-fn poll_cap_dir(hq: &mut Hq, dir: &Path) -> Vec<Outgoing> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return vec![];
-    };
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "xml") && p.is_file())
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for path in files {
-        let name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
-        let result = std::fs::read_to_string(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|text| cap::take_in(hq, &text, &path.display().to_string(), now_ms()));
-        let (sub, note) = match result {
-            Ok((line, msgs)) => {
-                tracing::info!(file = %path.display(), "{line}");
-                out.extend(msgs);
-                ("done", line)
+/// Starts the thread that claims, reads and parses CAP files (see [`cap::intake`]), so that no
+/// CAP file, however large or odd, holds up HQ's main loop; parsed messages arrive on the
+/// returned receiver. First, files a stop left half-taken are rejected.
+fn start_cap_reader(dir: PathBuf) -> Result<mpsc::Receiver<cap::intake::Claimed>, HqError> {
+    let (tx, rx) = mpsc::channel(64);
+    std::thread::Builder::new()
+        .name("cap-reader".into())
+        .spawn(move || {
+            cap::intake::recover(&dir);
+            loop {
+                for c in cap::intake::claim(&dir) {
+                    if tx.blocking_send(c).is_err() {
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
             }
-            Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "CAP file rejected");
-                ("rejected", e)
-            }
-        };
-        let to = dir.join(sub);
-        let _ = std::fs::create_dir_all(&to);
-        let _ = std::fs::write(to.join(&name).with_extension("txt"), format!("{note}\n"));
-        if let Err(e) = std::fs::rename(&path, to.join(&name)) {
-            tracing::error!(file = %path.display(), error = %e, "cannot move CAP file; removing it");
-            let _ = std::fs::remove_file(&path);
+        })
+        .map_err(|e| HqError::Broker(format!("cannot start the CAP reader thread: {e}")))?;
+    Ok(rx)
+}
+
+/// Takes in one claimed CAP file on the main loop and files it under `done/` or `rejected/`.
+fn take_in_claimed(
+    hq: &mut Hq,
+    cfg: &Config,
+    dir: &Path,
+    c: cap::intake::Claimed,
+) -> Vec<Outgoing> {
+    let label = dir.join(&c.name).display().to_string();
+    let result = c
+        .parsed
+        .and_then(|m| cap::take_in_parsed(hq, m, &label, &cfg.cap_senders, now_ms()));
+    match result {
+        Ok((line, msgs)) => {
+            tracing::info!(file = %label, "{line}");
+            cap::intake::finish(dir, &c.name, true, &line);
+            msgs
+        }
+        Err(e) => {
+            tracing::warn!(file = %label, error = %e, "CAP file rejected");
+            cap::intake::finish(dir, &c.name, false, &e);
+            vec![]
         }
     }
-    out
 }
 
 /// Runs HQ until interrupted (or the broker thread dies).
@@ -241,7 +248,10 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
     let (tx, mut rx) = mpsc::channel(1000);
     tokio::spawn(pump(eventloop, tx));
     let mut tick = tokio::time::interval(Duration::from_millis(cfg.status_interval_ms));
-    let mut cap_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut cap_rx = match &cfg.cap_dir {
+        Some(dir) => Some(start_cap_reader(dir.clone())?),
+        None => None,
+    };
     let snapshot_every = Duration::from_secs(cfg.snapshot_interval_s.max(1));
     let mut last_snapshot = tokio::time::Instant::now();
     let town = cfg.town.clone();
@@ -312,7 +322,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                 }
             }
             _ = tick.tick() => {
-                if conn.broker.as_ref().is_some_and(|b| b.thread.is_finished()) {
+                if conn.broker.as_ref().is_some_and(|b| b.is_finished()) {
                     return Err(HqError::Broker("the embedded broker stopped (see the log above)".into()));
                 }
                 if !connected { continue; }
@@ -323,9 +333,9 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                     Err(e) => tracing::error!(error = %e, "tick failed"),
                 }
             }
-            _ = cap_tick.tick() => {
+            Some(c) = async { match cap_rx.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
                 if let Some(dir) = &cfg.cap_dir {
-                    let msgs = poll_cap_dir(&mut hq, dir);
+                    let msgs = take_in_claimed(&mut hq, &cfg, dir, c);
                     send(&client, msgs).await;
                 }
             }

@@ -4,6 +4,11 @@
 //! A person's presence is their latest event in hybrid-logical-clock order, so the same person
 //! checked in at two shelters counts at the later one only, whatever order the events reached
 //! HQ in. A found mark competes with events by the same order.
+//!
+//! A shelter's key speaks only for that shelter: a correction voids only an event of the
+//! shelter that sent it, and an event dated more than [`MAX_CLOCK_SKEW_MS`] after HQ received
+//! it is kept and counted as flagged but decides no one's presence (a clock ten years ahead
+//! would otherwise win over every later real event and every found mark).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -43,6 +48,8 @@ pub struct NodeInfo {
     pub online: bool,
     /// Events not yet acknowledged, as the node said.
     pub pending: u64,
+    /// Events dated too far ahead of HQ's receipt: kept, flagged, not counted as presence.
+    pub skewed: u64,
     /// Receipt time minus event time of the last event stored (ms).
     pub lag_ms: Option<u64>,
     /// Session and sequence of the last state message.
@@ -85,6 +92,15 @@ pub struct StatusBoard {
 }
 
 const NO_HOUSEHOLD: u32 = u32::MAX;
+
+/// How far ahead of HQ's receipt time an event's clock may be and still decide presence
+/// (5 minutes: shelters' clocks are NTP- or HQ-disciplined; HLC drift is bounded at 10).
+pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// Whether an event received at `received_ms` is dated too far ahead to decide presence.
+pub fn too_far_ahead(e: &CheckEvent, received_ms: u64) -> bool {
+    e.at.wall_ms > received_ms.saturating_add(MAX_CLOCK_SKEW_MS)
+}
 
 fn card_of(c: &evac_maps::CardRef) -> CardRef {
     CardRef {
@@ -158,10 +174,24 @@ impl StatusBoard {
         self.cards.get(card).map(|r| ResidentId(*r))
     }
 
-    /// Takes in one stored event.
+    /// Takes in one stored event received at `received_ms` (HQ's clock); returns whether it
+    /// may decide presence (`false` for an event dated more than [`MAX_CLOCK_SKEW_MS`] ahead,
+    /// which is only counted as flagged and against its shelter).
+    pub fn apply_received(&mut self, e: &CheckEvent, received_ms: u64) -> bool {
+        if too_far_ahead(e, received_ms) {
+            self.flagged += 1;
+            self.node_mut(e.id.shelter).skewed += 1;
+            return false;
+        }
+        self.apply(e);
+        true
+    }
+
+    /// Takes in one stored event (no clock-skew bound: see [`StatusBoard::apply_received`]).
+    /// A correction voids only an event of its own shelter.
     pub fn apply(&mut self, e: &CheckEvent) {
         if e.kind == EventKind::Correction {
-            if let Some(c) = e.corrects {
+            if let Some(c) = e.corrects.filter(|c| c.shelter == e.id.shelter) {
                 self.voided.insert(c);
                 self.remove_event(c);
             }
@@ -603,6 +633,72 @@ mod tests {
                 shelter: ShelterId(s)
             }
         );
+    }
+
+    #[test]
+    fn a_correction_voids_only_its_own_shelters_events() {
+        let t = town();
+        let (a, b) = (t.shelters[0].id, t.shelters[1].id);
+        let mut board = StatusBoard::new(&t);
+        board.apply(&ev(b, 1, 1_000, EventKind::CheckIn, Some(1), None));
+        // Shelter A "corrects" B's event 1 and B's future event 2.
+        for seq in [1, 2] {
+            let mut corr = ev(a, seq, 1_500, EventKind::Correction, None, None);
+            corr.corrects = Some(EventId {
+                shelter: ShelterId(b),
+                seq,
+            });
+            board.apply(&corr);
+        }
+        board.apply(&ev(b, 2, 2_000, EventKind::CheckIn, Some(2), None));
+        let p = picture(&board, &t);
+        let at_b = ResidentStatus::Arrived {
+            shelter: ShelterId(b),
+        };
+        assert_eq!((p.statuses[0], p.statuses[1]), (at_b, at_b));
+        assert_eq!(p.shelters[1].present_day, 2);
+    }
+
+    #[test]
+    fn an_event_dated_far_ahead_is_flagged_and_decides_nothing() {
+        let t = town();
+        let s = t.shelters[0].id;
+        let mut board = StatusBoard::new(&t);
+        let ten_years = 10 * 365 * 24 * 3600 * 1000;
+        let now = 1_000_000;
+        assert!(board.apply_received(&ev(s, 1, now, EventKind::CheckIn, Some(1), None), now));
+        let ahead = ev(s, 2, now + ten_years, EventKind::CheckOut, Some(1), None);
+        assert!(!board.apply_received(&ahead, now));
+        // Just inside the bound still counts.
+        let near = ev(
+            s,
+            3,
+            now + MAX_CLOCK_SKEW_MS,
+            EventKind::CheckIn,
+            Some(2),
+            None,
+        );
+        assert!(board.apply_received(&near, now));
+        let p = picture(&board, &t);
+        assert_eq!(
+            p.statuses[0],
+            ResidentStatus::Arrived {
+                shelter: ShelterId(s)
+            },
+            "the check-out from the future decides nothing"
+        );
+        assert_eq!(p.counts.flagged, 1);
+        assert_eq!(board.nodes()[&ShelterId(s)].skewed, 1);
+        // A found mark made after a real check-in wins, as it would without the future event.
+        board.mark_found(
+            ResidentId(1),
+            Timestamp {
+                wall_ms: now + 1,
+                logical: 0,
+                node: 0,
+            },
+        );
+        assert_eq!(picture(&board, &t).statuses[0], ResidentStatus::Found);
     }
 
     #[test]

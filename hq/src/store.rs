@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS order_log (
     kind TEXT NOT NULL, household INTEGER NOT NULL, shelter INTEGER NOT NULL,
     level INTEGER NOT NULL, hazard TEXT NOT NULL, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS shelter_open (shelter INTEGER PRIMARY KEY, open INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cap_seen (
+    sender TEXT NOT NULL, identifier TEXT NOT NULL, sent INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+    PRIMARY KEY (sender, identifier, sent)) WITHOUT ROWID;
 ";
 
 /// Which events of one shelter are stored: the highest contiguous sequence and the ones above it.
@@ -291,20 +294,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Records a rejected message (counted and kept for the after-action log).
-    pub fn record_rejection(
-        &mut self,
-        at_ms: u64,
-        topic: &str,
-        reason: &str,
-    ) -> Result<(), HqError> {
-        self.conn
-            .execute(
-                "INSERT INTO rejections (at_ms, topic, reason) VALUES (?1, ?2, ?3)",
-                params![i(at_ms), topic, reason],
-            )
-            .map(|_| ())
-            .map_err(self.err())
+    /// Records rejected messages (kept for the after-action log) in one transaction.
+    pub fn record_rejections(&mut self, rows: &[(u64, String, String)]) -> Result<(), HqError> {
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO rejections (at_ms, topic, reason) VALUES (?1, ?2, ?3)")
+                .map_err(&err)?;
+            for (at, topic, reason) in rows {
+                stmt.execute(params![i(*at), topic, reason]).map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(err)
     }
 
     /// Rejections so far: (at_ms, topic, reason).
@@ -320,6 +322,36 @@ impl Store {
             })
             .map_err(&err)?;
         rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Whether a CAP message (sender, identifier, sent) was taken in already.
+    pub fn cap_seen(&self, sender: &str, identifier: &str, sent: i64) -> Result<bool, HqError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM cap_seen WHERE sender = ?1 AND identifier = ?2 AND sent = ?3",
+                params![sender, identifier, sent],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(self.err())
+    }
+
+    /// Remembers a CAP message as taken in.
+    pub fn record_cap(
+        &mut self,
+        sender: &str,
+        identifier: &str,
+        sent: i64,
+        at_ms: u64,
+    ) -> Result<(), HqError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO cap_seen (sender, identifier, sent, at_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![sender, identifier, sent, i(at_ms)],
+            )
+            .map(|_| ())
+            .map_err(self.err())
     }
 
     /// Whether this officer's command number was already carried out or refused.

@@ -1,6 +1,6 @@
 //! HQ against Mosquitto (Debian's) by configuration alone, with the ACL example of
 //! `deploy/mosquitto/acl`: events flow and are acked; the ACL keeps shelter-1 off shelter 2's
-//! topic, and HQ's own check would refuse it anyway.
+//! topic and off every topic it may not read, and HQ's own check would refuse it anyway.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
 
@@ -50,7 +50,9 @@ async fn hq_works_through_mosquitto_with_the_example_acl() {
     std::fs::write(
         d.path("mosquitto.conf"),
         format!(
-            "listener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {acl}\npersistence false\n",
+            // `user root`: started as root, Mosquitto would drop to user `mosquitto`, which
+            // cannot read the ACL from a checkout under a private directory (/root, mktemp -d).
+            "user root\nlistener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {acl}\npersistence false\n",
             d.port,
             pwfile.display()
         ),
@@ -104,7 +106,32 @@ async fn hq_works_through_mosquitto_with_the_example_acl() {
         ),
     )
     .await;
+    // Nor read beyond its ack and the registry (the old ACL's `pattern` lines gave every
+    // user the status, orders and every shelter's state).
+    let mut spy = Client::connect(
+        d.port,
+        "s1-spy",
+        "shelter-1",
+        PASSWORD,
+        &[
+            "#".into(),
+            topic("status"),
+            topic("orders"),
+            topic("shelter/+/state"),
+            topic("shelter/2/ack"),
+        ],
+    )
+    .await;
+    spy.connected(20).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
+    spy.drain();
+    // Mosquitto takes `#` but delivers through it only what the user may read.
+    let allowed = [topic("shelter/1/ack"), topic("registry")];
+    assert!(
+        spy.seen.iter().all(|m| allowed.contains(&m.topic)),
+        "shelter-1 read {:?}",
+        spy.seen.iter().map(|m| &m.topic).collect::<Vec<_>>()
+    );
     assert!(d.stored_events(ShelterId(2)).is_empty());
     assert!(
         d.rejections().is_empty(),

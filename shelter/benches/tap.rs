@@ -5,12 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark may unwrap: a panic is a failed run
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use evac_protocol::{SecretKey, ShelterId};
 use evac_shelter::card::virtual_card::{InProcessReader, VirtualCard};
 use evac_shelter::cert::TrustStore;
-use evac_shelter::node::Node;
+use evac_shelter::node::{Node, TapTime};
 use evac_shelter::testca::{TestCa, UserCert, generate_rsa_key};
 
 fn pct(v: &mut [Duration], p: f64) -> Duration {
@@ -42,6 +42,7 @@ fn main() {
     )
     .unwrap();
     let mut card = VirtualCard::new(cert, card_key, "1234");
+    let origin = Instant::now();
 
     let bare = evac_shelter::ledger::connect(&dir.path().join("bare.db")).unwrap();
     bare.execute_batch("CREATE TABLE t (seq INTEGER PRIMARY KEY, wall_ms INTEGER, logical INTEGER, body TEXT, envelope TEXT)").unwrap();
@@ -55,7 +56,7 @@ fn main() {
             &mut InProcessReader::new(&mut card),
             None,
             false,
-            SystemTime::now(),
+            TapTime::now(origin),
         );
         let tap = t.elapsed();
         assert_eq!(r.result, "recorded");

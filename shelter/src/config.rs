@@ -129,6 +129,9 @@ pub struct KioskConfig {
     /// `ja` or `en` first; both are shown.
     #[serde(default)]
     pub language: Option<String>,
+    /// The shelter's name in the door screen's title (default "Shelter N").
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 impl Config {

@@ -2,11 +2,15 @@
 //!
 //! - A tap toggles the person in or out (presence is derived from the recorded events).
 //! - A repeat tap of the same card within the debounce window is the same tap; every repeat
-//!   extends the window, so a card left on the reader never toggles.
+//!   extends the window, so a card left on the reader never toggles. The window is measured
+//!   on a monotonic clock, never on the wall clock or the events' HLC times.
+//! - Presence is per person: a card first tapped before the registry knew it counts as its
+//!   resident once the registry names them.
 //! - A card the registry does not know checks in as an unregistered evacuee.
 //! - Staff register a walk-in without a card by household and resident from the registry.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use evac_protocol::{
     Assurance, CardRef, CheckEvent, EventId, EventKind, Flag, HouseholdId, ResidentId,
@@ -111,27 +115,55 @@ impl Decision {
     }
 }
 
-/// Whose presence an event changes.
+/// Whose presence an event changes: the resident when the registry knows them, else the
+/// card (an unregistered evacuee).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Person {
     Resident(ResidentId),
     Card(CardRef),
 }
 
-fn person_of(resident: Option<ResidentId>, card: Option<&CardRef>) -> Option<Person> {
-    match (resident, card) {
-        (Some(r), _) => Some(Person::Resident(r)),
-        (None, Some(c)) => Some(Person::Card(c.clone())),
-        (None, None) => None,
+impl Person {
+    /// The person an event or tap speaks of, as the registry knows them now: a card that was
+    /// unknown at its first tap belongs to its resident once the registry names them.
+    fn resolve(
+        registry: &Registry,
+        resident: Option<ResidentId>,
+        card: Option<&CardRef>,
+    ) -> Option<Self> {
+        match (resident, card) {
+            (Some(r), _) => Some(Person::Resident(r)),
+            (None, Some(c)) => Some(match registry.by_card(c) {
+                Some((r, _)) => Person::Resident(r),
+                None => Person::Card(c.clone()),
+            }),
+            (None, None) => None,
+        }
     }
 }
 
+/// The last tap of a card: when (monotonic), which event, and what it was.
+#[derive(Clone, Copy, Debug)]
+struct LastTap {
+    at: Duration,
+    seq: u64,
+    kind: EventKind,
+}
+
 /// The door: presence, debounce state and the registry.
+///
+/// Debounce runs on a monotonic clock (time since some fixed instant, never a wall or HLC
+/// time): a wall clock stepped back a day or forward a year changes nothing at the door.
 #[derive(Debug)]
 pub struct Door {
-    debounce_ms: u64,
-    present: HashMap<Person, bool>,
-    last_tap: HashMap<CardRef, (u64, u64, EventKind)>,
+    debounce: Duration,
+    /// Each recorded event's effect on presence, by the key it was recorded under (resident
+    /// if the event names one, else card), with its sequence number.
+    recorded: HashMap<Person, (u64, bool)>,
+    /// Presence by person as the current registry resolves `recorded`: the latest event of
+    /// any key that is this person wins.
+    present: HashMap<Person, (u64, bool)>,
+    last_tap: HashMap<CardRef, LastTap>,
     registry: Registry,
 }
 
@@ -139,16 +171,36 @@ impl Door {
     /// A door with nobody present, an empty registry and the given debounce window.
     pub fn new(debounce_ms: u64) -> Self {
         Door {
-            debounce_ms,
+            debounce: Duration::from_millis(debounce_ms),
+            recorded: HashMap::new(),
             present: HashMap::new(),
             last_tap: HashMap::new(),
             registry: Registry::empty(),
         }
     }
 
-    /// Replaces the registry replica.
+    /// Replaces the registry replica; presence is resolved again with it, so a card first
+    /// tapped while the registry did not know it is the same person as its resident.
     pub fn set_registry(&mut self, registry: Registry) {
         self.registry = registry;
+        self.present.clear();
+        let recorded: Vec<_> = self.recorded.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        for (key, (seq, inside)) in recorded {
+            let person = match key {
+                Person::Card(c) => Person::resolve(&self.registry, None, Some(&c)),
+                r => Some(r),
+            };
+            if let Some(p) = person {
+                self.merge(p, seq, inside);
+            }
+        }
+    }
+
+    fn merge(&mut self, p: Person, seq: u64, inside: bool) {
+        let e = self.present.entry(p).or_insert((seq, inside));
+        if seq >= e.0 {
+            *e = (seq, inside);
+        }
     }
 
     /// The registry replica.
@@ -156,18 +208,19 @@ impl Door {
         &self.registry
     }
 
-    /// Decides what a tap at physical time `now_ms` means.
-    pub fn decide(&mut self, tap: &TapInput, now_ms: u64) -> Decision {
+    /// Decides what a tap means; `now` is a monotonic time (see [`Door`]), used only for
+    /// the debounce window.
+    pub fn decide(&mut self, tap: &TapInput, now: Duration) -> Decision {
         let mut flags = tap.flags.clone();
         let (card, resident, household) = match &tap.who {
             Who::Card(card) => {
-                if let Some((last, seq, kind)) = self.last_tap.get_mut(card)
-                    && now_ms.saturating_sub(*last) < self.debounce_ms
+                if let Some(last) = self.last_tap.get_mut(card)
+                    && now.saturating_sub(last.at) < self.debounce
                 {
-                    *last = now_ms.max(*last);
+                    last.at = now.max(last.at);
                     return Decision::Repeat {
-                        seq: *seq,
-                        kind: *kind,
+                        seq: last.seq,
+                        kind: last.kind,
                     };
                 }
                 match self.registry.by_card(card) {
@@ -194,9 +247,9 @@ impl Door {
         };
         flags.sort();
         flags.dedup();
-        let present = person_of(resident, card.as_ref())
+        let present = Person::resolve(&self.registry, resident, card.as_ref())
             .and_then(|p| self.present.get(&p).copied())
-            .unwrap_or(false);
+            .is_some_and(|(_, inside)| inside);
         let kind = match (present, &tap.who) {
             (true, _) => EventKind::CheckOut,
             (false, Who::Card(_)) => EventKind::CheckIn,
@@ -213,37 +266,53 @@ impl Door {
         })
     }
 
-    /// Takes a recorded event into account (after it is committed, and for every ledger
-    /// event at start-up).
+    /// Takes a recorded event into account for presence (after it is committed, and for
+    /// every ledger event at start-up).
     pub fn apply(&mut self, e: &CheckEvent) {
-        if let Some(p) = person_of(e.resident, e.card.as_ref()) {
-            match e.kind {
-                EventKind::CheckIn | EventKind::StaffRegistration => {
-                    self.present.insert(p, true);
-                }
-                EventKind::CheckOut => {
-                    self.present.insert(p, false);
-                }
-                EventKind::Correction => {}
-            }
+        let inside = match e.kind {
+            EventKind::CheckIn | EventKind::StaffRegistration => true,
+            EventKind::CheckOut => false,
+            EventKind::Correction => return,
+        };
+        let key = match (e.resident, &e.card) {
+            (Some(r), _) => Person::Resident(r),
+            (None, Some(c)) => Person::Card(c.clone()),
+            (None, None) => return,
+        };
+        let slot = self.recorded.entry(key).or_insert((e.id.seq, inside));
+        if e.id.seq >= slot.0 {
+            *slot = (e.id.seq, inside);
         }
+        if let Some(p) = Person::resolve(&self.registry, e.resident, e.card.as_ref()) {
+            self.merge(p, e.id.seq, inside);
+        }
+    }
+
+    /// Starts the debounce window of the card of a tap just recorded, at monotonic time
+    /// `now`. (Not called for events read back at start-up: a restart outlasts the window.)
+    pub fn tapped(&mut self, e: &CheckEvent, now: Duration) {
         if let Some(c) = &e.card {
-            self.last_tap
-                .insert(c.clone(), (e.at.wall_ms, e.id.seq, e.kind));
+            self.last_tap.insert(
+                c.clone(),
+                LastTap {
+                    at: now,
+                    seq: e.id.seq,
+                    kind: e.kind,
+                },
+            );
         }
     }
 
     /// People present now.
     pub fn present_count(&self) -> u32 {
-        self.present.values().filter(|p| **p).count() as u32
+        self.present.values().filter(|(_, inside)| *inside).count() as u32
     }
 
     /// Whether a resident is present.
     pub fn is_present(&self, r: ResidentId) -> bool {
         self.present
             .get(&Person::Resident(r))
-            .copied()
-            .unwrap_or(false)
+            .is_some_and(|(_, inside)| *inside)
     }
 
     /// Members of household `h` present, and the household's size, per the registry.
@@ -294,7 +363,11 @@ mod tests {
         })
     }
 
-    /// Records a decision as the ledger would.
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Records a decision as the ledger would; `now` is both the wall and the monotonic time.
     fn record(door: &mut Door, d: &Decision, seq: u64, now: u64) -> CheckEvent {
         let d = d.draft().unwrap().clone();
         let e = CheckEvent {
@@ -318,6 +391,7 @@ mod tests {
             note: None,
         };
         door.apply(&e);
+        door.tapped(&e, ms(now));
         e
     }
 
@@ -326,7 +400,7 @@ mod tests {
         let mut door = Door::new(10_000);
         door.set_registry(registry());
         let tap = TapInput::card(card(1), Assurance::CardRead, vec![]);
-        let d = door.decide(&tap, 1_000);
+        let d = door.decide(&tap, ms(1_000));
         let e = record(&mut door, &d, 1, 1_000);
         assert_eq!(
             (e.kind, e.resident, e.household),
@@ -339,16 +413,19 @@ mod tests {
         assert_eq!(door.household_presence(HouseholdId(7)), Some((1, 3)));
         // inside the window: the same tap
         assert_eq!(
-            door.decide(&tap, 9_000),
+            door.decide(&tap, ms(9_000)),
             Decision::Repeat {
                 seq: 1,
                 kind: EventKind::CheckIn
             }
         );
         // the repeat extended the window
-        assert!(matches!(door.decide(&tap, 18_000), Decision::Repeat { .. }));
+        assert!(matches!(
+            door.decide(&tap, ms(18_000)),
+            Decision::Repeat { .. }
+        ));
         // after the window: check out
-        let d = door.decide(&tap, 30_000);
+        let d = door.decide(&tap, ms(30_000));
         let e = record(&mut door, &d, 2, 30_000);
         assert_eq!(e.kind, EventKind::CheckOut);
         assert_eq!(door.present_count(), 0);
@@ -358,7 +435,7 @@ mod tests {
     fn unknown_card_is_an_unregistered_evacuee() {
         let mut door = Door::new(10_000);
         door.set_registry(registry());
-        let d = door.decide(&TapInput::card(card(9), Assurance::CardRead, vec![]), 0);
+        let d = door.decide(&TapInput::card(card(9), Assurance::CardRead, vec![]), ms(0));
         let draft = d.draft().unwrap();
         assert_eq!(draft.kind, EventKind::CheckIn);
         assert_eq!(draft.resident, None);
@@ -371,22 +448,22 @@ mod tests {
         door.set_registry(registry());
         let mut tap = TapInput::staff(HouseholdId(7), ResidentId(71));
         tap.day_only = true;
-        let d = door.decide(&tap, 0);
+        let d = door.decide(&tap, ms(0));
         let e = record(&mut door, &d, 1, 0);
         assert_eq!(
             (e.kind, e.assurance, e.day_only),
             (EventKind::StaffRegistration, Assurance::Staff, true)
         );
         assert!(door.is_present(ResidentId(71)));
-        let d = door.decide(&tap, 1);
+        let d = door.decide(&tap, ms(1));
         assert_eq!(d.draft().unwrap().kind, EventKind::CheckOut);
         assert!(!d.draft().unwrap().day_only);
         assert!(matches!(
-            door.decide(&TapInput::staff(HouseholdId(8), ResidentId(71)), 2),
+            door.decide(&TapInput::staff(HouseholdId(8), ResidentId(71)), ms(2)),
             Decision::Refused(_)
         ));
         assert!(matches!(
-            door.decide(&TapInput::staff(HouseholdId(7), ResidentId(99)), 2),
+            door.decide(&TapInput::staff(HouseholdId(7), ResidentId(99)), ms(2)),
             Decision::Refused(_)
         ));
     }
@@ -415,9 +492,12 @@ mod tests {
         };
         let mut door = Door::new(10_000);
         door.set_registry(reg);
-        let d = door.decide(&TapInput::card(card(1), Assurance::CardRead, vec![]), 0);
+        let d = door.decide(&TapInput::card(card(1), Assurance::CardRead, vec![]), ms(0));
         record(&mut door, &d, 1, 0);
-        let d = door.decide(&TapInput::card(card(3), Assurance::CardRead, vec![]), 1_000);
+        let d = door.decide(
+            &TapInput::card(card(3), Assurance::CardRead, vec![]),
+            ms(1_000),
+        );
         assert_eq!(d.draft().unwrap().kind, EventKind::CheckOut);
     }
 }

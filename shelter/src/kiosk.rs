@@ -18,11 +18,44 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use tui_big_text::{BigText, PixelSize};
 
+/// Which language the door screen shows first (both are always shown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Language {
+    /// Japanese first.
+    #[default]
+    Ja,
+    /// English first.
+    En,
+}
+
+impl Language {
+    /// From the config's `kiosk.language` (`ja`, `en`; anything else is an error).
+    pub fn parse(s: Option<&str>) -> Result<Self, String> {
+        match s {
+            None | Some("ja") => Ok(Language::Ja),
+            Some("en") => Ok(Language::En),
+            Some(other) => Err(format!(
+                "kiosk.language = {other:?}: expected \"ja\" or \"en\""
+            )),
+        }
+    }
+
+    /// `ja` and `en` joined with " / ", in this language's order.
+    fn both(self, ja: &str, en: &str) -> String {
+        match self {
+            Language::Ja => format!("{ja} / {en}"),
+            Language::En => format!("{en} / {ja}"),
+        }
+    }
+}
+
 /// What the door screen shows.
 #[derive(Clone, Debug, Default)]
 pub struct KioskState {
-    /// Shelter label for the title.
+    /// The shelter's name for the title (the configured name, else "Shelter N").
     pub shelter: String,
+    /// The language shown first.
+    pub language: Language,
     /// The last tap's result.
     pub last: Option<TapReport>,
     /// People present.
@@ -59,24 +92,29 @@ pub fn flag_words(f: Flag) -> (&'static str, &'static str) {
     }
 }
 
-/// The headline of a screen: the big English word, the Japanese sentence under it, an
-/// English sentence (idle only) and the colour.
-type Headline = (&'static str, &'static str, Option<&'static str>, Color);
+/// The headline of a screen: the big English word, the Japanese sentence under it, the
+/// same sentence in English, and the colour.
+type Headline = (&'static str, &'static str, &'static str, Color);
 
 const IDLE: Headline = (
     "TAP CARD",
     "カードをタッチしてください",
-    Some("Please tap your My Number Card"),
+    "Please tap your My Number Card",
     Color::White,
 );
 
 fn headline(r: Option<&TapReport>) -> Headline {
     match r.map(|r| (r.result, r.kind)) {
-        Some(("error" | "refused", _)) => {
-            ("TAP AGAIN", "もう一度タッチしてください", None, Color::Red)
+        Some(("error" | "refused", _)) => (
+            "TAP AGAIN",
+            "もう一度タッチしてください",
+            "Please tap again",
+            Color::Red,
+        ),
+        Some((_, Some(EventKind::CheckOut))) => {
+            ("OUT", "退所しました", "You are checked out", Color::Yellow)
         }
-        Some((_, Some(EventKind::CheckOut))) => ("OUT", "退所しました", None, Color::Yellow),
-        Some((_, Some(_))) => ("IN", "入所しました", None, Color::Green),
+        Some((_, Some(_))) => ("IN", "入所しました", "You are checked in", Color::Green),
         None | Some((_, None)) => IDLE,
     }
 }
@@ -138,8 +176,15 @@ fn draw_text(frame: &mut Frame, area: Rect, text: &str, size: Size, colour: Colo
 /// headline and who; below it: day only, repeat, wrong PIN, flags, message).
 fn body(s: &KioskState, (_, ja, en, colour): Headline) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
-    let mut upper = vec![Line::from(Span::styled(ja, bold.fg(colour)))];
-    upper.extend(en.map(Line::from));
+    let lang = s.language;
+    let (first, second) = match lang {
+        Language::Ja => (ja, en),
+        Language::En => (en, ja),
+    };
+    let mut upper = vec![
+        Line::from(Span::styled(first, bold.fg(colour))),
+        Line::from(second),
+    ];
     let mut lower = Vec::new();
     let Some(r) = &s.last else {
         return (upper, lower);
@@ -148,28 +193,29 @@ fn body(s: &KioskState, (_, ja, en, colour): Headline) -> (Vec<Line<'static>>, V
     let who = match &r.name {
         Some(n) => format!("{n} さん"),
         None if r.result == "error" => String::new(),
-        None => "名簿にない方 / not in the register".into(),
+        None => lang.both("名簿にない方", "not in the register"),
     };
     if !who.is_empty() {
         upper.push(Line::from(Span::styled(who, bold.fg(Color::Cyan))));
     }
     if r.event.as_ref().is_some_and(|e| e.day_only) {
         lower.push(Line::from(
-            "車中泊・日中のみ / day only (sleeps in their car)",
+            lang.both("車中泊・日中のみ", "day only (sleeps in their car)"),
         ));
     }
     if r.result == "repeat" {
-        lower.push(Line::from("（同じタッチです / same tap）"));
+        lower.push(Line::from(lang.both("（同じタッチです）", "(same tap)")));
     }
     if let Some(n) = r.pin_tries_left {
-        lower.push(Line::from(format!(
-            "暗証番号が違います（残り{n}回） / wrong PIN ({n} tries left): checked in by card"
+        lower.push(Line::from(lang.both(
+            &format!("暗証番号が違います（残り{n}回）"),
+            &format!("wrong PIN ({n} tries left): checked in by card"),
         )));
     }
     for f in r.event.iter().flat_map(|e| e.flags.iter()) {
         let (ja, en) = flag_words(*f);
         lower.push(Line::from(Span::styled(
-            format!("⚠ {ja} / {en}"),
+            format!("⚠ {}", lang.both(ja, en)),
             bold.fg(Color::Yellow),
         )));
     }
@@ -195,15 +241,27 @@ pub fn render(frame: &mut Frame, s: &KioskState) {
     ])
     .areas(area);
     let title = Paragraph::new(Line::from(Span::styled(
-        format!("避難所 Shelter {}", s.shelter),
+        match s.language {
+            Language::Ja => format!("避難所 {}", s.shelter),
+            Language::En => format!("{} 避難所", s.shelter),
+        },
         Style::default().add_modifier(Modifier::BOLD),
     )))
     .centered()
     .block(framed(Block::default()));
     frame.render_widget(title, top);
+    // No key stops the node: a resident could press it. Staff stop it through the service
+    // manager (SIGTERM).
     let footer = Paragraph::new(format!(
-        "在所 present {}   未送信 unsent {}   q: 終了 quit",
-        s.present, s.pending
+        "{}   {}",
+        s.language.both(
+            &format!("在所 {}", s.present),
+            &format!("present {}", s.present)
+        ),
+        s.language.both(
+            &format!("未送信 {}", s.pending),
+            &format!("unsent {}", s.pending)
+        ),
     ))
     .centered()
     .block(framed(Block::default()));
@@ -221,10 +279,11 @@ pub fn render(frame: &mut Frame, s: &KioskState) {
     let figure = household.map(|(p, t)| format!("{p}/{t}"));
     let label = |big: bool| -> Vec<Line<'static>> {
         let text = match household {
-            Some(_) if big => "ご家族 到着 / household members present".to_owned(),
-            Some((p, t)) => {
-                format!("ご家族 {p} / {t} 人 到着   household members present {p} / {t}")
-            }
+            Some(_) if big => s.language.both("ご家族 到着", "household members present"),
+            Some((p, t)) => s.language.both(
+                &format!("ご家族 {p} / {t} 人 到着"),
+                &format!("household members present {p} / {t}"),
+            ),
             None => return vec![],
         };
         vec![Line::from(Span::styled(
@@ -327,7 +386,8 @@ mod tests {
 
     fn state(last: Option<TapReport>) -> KioskState {
         KioskState {
-            shelter: "3".into(),
+            shelter: "港小学校 Minato Elementary".into(),
+            language: Language::Ja,
             last,
             present: 5,
             pending: 1,
@@ -366,6 +426,28 @@ mod tests {
         for (name, s) in all() {
             insta::assert_debug_snapshot!(name, draw(&s, 100, 30));
         }
+    }
+
+    /// Regression (issue 13, item 6): `language = "en"` still put Japanese first and left
+    /// 入所しました untranslated, and no key may be offered to quit the node.
+    #[test]
+    fn english_first_translates_every_line_and_offers_no_quit_key() {
+        for (name, mut s) in all() {
+            s.language = Language::En;
+            let screen = format!("{:?}", draw(&s, 100, 30));
+            let (_, ja, en, _) = headline(s.last.as_ref());
+            let (j, e) = (screen.find(ja), screen.find(en));
+            assert!(
+                matches!((e, j), (Some(e), Some(j)) if e < j),
+                "{name}: {en:?} not before {ja:?}\n{screen}"
+            );
+            assert!(screen.contains("present 5"), "{name}\n{screen}");
+            assert!(!screen.contains("quit"), "{name}\n{screen}");
+        }
+        let s = tap("recorded", EventKind::CheckIn, 2);
+        let screen = format!("{:?}", draw(&s, 100, 30));
+        assert!(screen.contains("You are checked in"), "{screen}");
+        assert!(screen.contains("Minato Elementary"), "{screen}");
     }
 
     #[test]

@@ -245,6 +245,36 @@ impl Ledger {
     }
 }
 
+/// Every readable event in the database, oldest first, and the sequence numbers of rows
+/// whose body cannot be read (logged; a node still starts and records taps).
+pub fn read_events_lenient(
+    conn: &Connection,
+    path: &str,
+) -> Result<(Vec<CheckEvent>, Vec<u64>), LedgerError> {
+    let sql = |source| LedgerError::Sql {
+        path: path.to_owned(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare("SELECT seq, body FROM events ORDER BY seq")
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))
+        .map_err(sql)?;
+    let (mut out, mut bad) = (Vec::new(), Vec::new());
+    for row in rows {
+        let (seq, body) = row.map_err(sql)?;
+        match serde_json::from_str(&body) {
+            Ok(e) => out.push(e),
+            Err(e) => {
+                tracing::error!(seq, error = %e, "ledger row unreadable: left out of presence");
+                bad.push(seq);
+            }
+        }
+    }
+    Ok((out, bad))
+}
+
 /// Every event in the database, oldest first.
 pub fn read_events(conn: &Connection, path: &str) -> Result<Vec<CheckEvent>, LedgerError> {
     let sql = |source| LedgerError::Sql {
@@ -271,25 +301,117 @@ pub fn read_events(conn: &Connection, path: &str) -> Result<Vec<CheckEvent>, Led
 
 /// Signed events with sequence numbers from `from`, oldest first, at most `limit`, as
 /// (sequence, envelope).
+///
+/// A row whose envelope cannot be read (a damaged disk, a bad restore) never stalls
+/// replication: its body is signed again with the node's `key`; when the body is unreadable
+/// too, a placeholder correction event under the same sequence number (flagged, with a note
+/// saying so) goes in its place, so HQ's contiguous ack passes it and an officer sees it.
+/// Either way the row is logged as an error and listed in the second value.
 pub fn signed_events_from(
     conn: &Connection,
     from: u64,
     limit: usize,
-) -> rusqlite::Result<Vec<(u64, Signed<CheckEvent>)>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT seq, envelope FROM events WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?;
+    key: &SecretKey,
+    shelter: ShelterId,
+) -> rusqlite::Result<(Vec<OutboxEvent>, Vec<RepairedRow>)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, wall_ms, logical, body, envelope FROM events
+         WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+    )?;
     let rows = stmt.query_map(params![from, limit as i64], |r| {
-        Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?))
+        Ok((
+            r.get::<_, u64>(0)?,
+            r.get::<_, u64>(1)?,
+            r.get::<_, u32>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+        ))
     })?;
     let mut out = Vec::new();
+    let mut repaired = Vec::new();
     for row in rows {
-        let (seq, env) = row?;
-        match Signed::<CheckEvent>::from_json(env.as_bytes()) {
+        let (seq, wall_ms, logical, body, env) = row?;
+        let env_err = match Signed::<CheckEvent>::from_json(env.as_bytes()) {
+            Ok(s) => {
+                out.push((seq, s));
+                continue;
+            }
+            Err(e) => e.to_string(),
+        };
+        let (event, how) = match serde_json::from_str::<CheckEvent>(&body) {
+            Ok(e) if e.id.seq == seq && e.id.shelter == shelter => (e, RepairKind::Resigned),
+            other => {
+                let why = match other {
+                    Ok(_) => "body names another event".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                (
+                    placeholder(shelter, seq, wall_ms, logical, &why),
+                    RepairKind::Placeholder,
+                )
+            }
+        };
+        tracing::error!(seq, error = %env_err, repair = ?how, "ledger row unreadable: sent repaired");
+        match key.sign(&shelter_signer(shelter), &event) {
             Ok(s) => out.push((seq, s)),
-            Err(e) => tracing::error!(seq, error = %e, "ledger envelope unreadable; skipped"),
+            Err(e) => {
+                tracing::error!(seq, error = %e, "cannot sign a repaired ledger row");
+                break; // never leave a gap in a batch
+            }
         }
+        repaired.push(RepairedRow {
+            seq,
+            kind: how,
+            error: env_err,
+        });
     }
-    Ok(out)
+    Ok((out, repaired))
+}
+
+/// An event ready to send: its sequence number and its signed envelope.
+pub type OutboxEvent = (u64, Signed<CheckEvent>);
+
+/// How an unreadable ledger row was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepairKind {
+    /// The envelope was unreadable, the body was fine: the body was signed again.
+    Resigned,
+    /// Nothing could be read: a flagged placeholder correction went in its place.
+    Placeholder,
+}
+
+/// A ledger row that could not be sent as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepairedRow {
+    /// Its sequence number.
+    pub seq: u64,
+    /// What was sent instead.
+    pub kind: RepairKind,
+    /// Why the envelope was unreadable.
+    pub error: String,
+}
+
+/// The event sent in place of a row nothing could be read from.
+fn placeholder(shelter: ShelterId, seq: u64, wall_ms: u64, logical: u32, why: &str) -> CheckEvent {
+    CheckEvent {
+        id: EventId { shelter, seq },
+        at: Timestamp {
+            wall_ms,
+            logical,
+            node: shelter.0,
+        },
+        kind: evac_protocol::EventKind::Correction,
+        card: None,
+        resident: None,
+        household: None,
+        assurance: evac_protocol::Assurance::Staff,
+        flags: vec![evac_protocol::Flag::Other],
+        day_only: false,
+        corrects: None,
+        note: Some(format!(
+            "ledger row {seq} unreadable at the shelter ({why}): check the shelter's paper list"
+        )),
+    }
 }
 
 /// Highest sequence in the database.
@@ -340,7 +462,8 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("append-only"), "{err}");
         assert!(l.conn().execute("DELETE FROM events", []).is_err());
-        let sig = signed_events_from(l.conn(), 2, 10).unwrap();
+        let (sig, repaired) = signed_events_from(l.conn(), 2, 10, &key(), ShelterId(4)).unwrap();
+        assert!(repaired.is_empty());
         assert_eq!(sig.len(), 2);
         assert_eq!(sig[0].1.open(&key().public()).unwrap().id.seq, 2);
         drop(l);
@@ -348,6 +471,51 @@ mod tests {
             Ledger::open(&path, ShelterId(5), key()),
             Err(LedgerError::WrongShelter { .. })
         ));
+    }
+
+    /// Regression (issue 13, item 4): an unreadable envelope was skipped, so HQ's contiguous
+    /// ack never passed it and the shelter resent the tail for ever.
+    #[test]
+    fn unreadable_rows_are_sent_repaired_never_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let key = || SecretKey::from_seed(&[1; 32]);
+        let mut l = Ledger::open(&path, ShelterId(4), key()).unwrap();
+        let events: Vec<_> = (0..4)
+            .map(|i| l.append(&draft(), 1_000 + i).unwrap())
+            .collect();
+        // Damage rows 2 (envelope only) and 3 (envelope and body), as a bad disk would.
+        l.conn()
+            .execute_batch(
+                "DROP TRIGGER events_append_only_u;
+                 UPDATE events SET envelope = '{garbage' WHERE seq = 2;
+                 UPDATE events SET envelope = 'x', body = 'y' WHERE seq = 3;",
+            )
+            .unwrap();
+        let (sent, repaired) = signed_events_from(l.conn(), 1, 10, &key(), ShelterId(4)).unwrap();
+        assert_eq!(
+            sent.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4],
+            "a gap stalls HQ's ack"
+        );
+        let opened: Vec<_> = sent
+            .iter()
+            .map(|(_, s)| s.open(&key().public()).unwrap())
+            .collect();
+        assert_eq!(opened[1], events[1], "the body of row 2 was readable");
+        assert_eq!(opened[2].kind, evac_protocol::EventKind::Correction);
+        assert_eq!(opened[2].id.seq, 3);
+        assert!(opened[2].note.as_deref().unwrap().contains("unreadable"));
+        assert_eq!(opened[3], events[3]);
+        assert_eq!(
+            repaired.iter().map(|r| (r.seq, r.kind)).collect::<Vec<_>>(),
+            vec![(2, RepairKind::Resigned), (3, RepairKind::Placeholder)]
+        );
+        // The node still opens and counts what it can read.
+        drop(l);
+        let l = Ledger::open(&path, ShelterId(4), key()).unwrap();
+        let (ok, bad) = read_events_lenient(l.conn(), "x").unwrap();
+        assert_eq!((ok.len(), bad), (3, vec![3]));
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //! let mut door = Door::new(10_000);
 //! let card = CardRef { issuer_key_id: vec![1], serial: vec![2] };
 //! let tap = TapInput::card(card, Assurance::CardRead, vec![]);
-//! let first = door.decide(&tap, 1_000);
+//! // the second argument is a monotonic time: only the debounce window uses it
+//! let first = door.decide(&tap, std::time::Duration::from_secs(1));
 //! assert_eq!(first.draft().unwrap().kind, EventKind::CheckIn);
 //! ```
 #![deny(missing_docs)]

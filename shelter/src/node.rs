@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use evac_protocol::{
     Assurance, CheckEvent, EventKind, Flag, HouseholdId, PublicKey, RegistrySnapshot, ResidentId,
@@ -72,6 +72,27 @@ impl TapReport {
     }
 }
 
+/// When a tap happens, as two clocks: the wall clock (the event's HLC time, certificate
+/// dates) and a monotonic time (the debounce window only). The wall clock may step back or
+/// jump a year; the monotonic time never does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TapTime {
+    /// The wall clock.
+    pub wall: SystemTime,
+    /// Time since a fixed instant of this process (or of a drill's clock).
+    pub mono: Duration,
+}
+
+impl TapTime {
+    /// The real clocks now; `origin` is the instant monotonic times count from.
+    pub fn now(origin: Instant) -> Self {
+        TapTime {
+            wall: SystemTime::now(),
+            mono: origin.elapsed(),
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
@@ -88,6 +109,9 @@ pub struct Node {
     present: Arc<AtomicU32>,
     /// Registry snapshots that failed verification (counted, logged, ignored).
     pub rejected_registries: u64,
+    /// Ledger rows whose body could not be read at start-up (left out of presence; sent to
+    /// HQ as flagged placeholders).
+    pub unreadable_rows: Vec<u64>,
 }
 
 impl Node {
@@ -109,13 +133,19 @@ impl Node {
             hq_key,
             present: Arc::new(AtomicU32::new(0)),
             rejected_registries: 0,
+            unreadable_rows: Vec::new(),
         };
         if let Ok(Some(json)) = get_meta(node.ledger.conn(), "registry")
             && let Some(reg) = node.verify_registry(json.as_bytes())
         {
             door.set_registry(Registry::from_snapshot(&reg));
         }
-        for e in node.ledger.events()? {
+        let (events, bad) = crate::ledger::read_events_lenient(
+            node.ledger.conn(),
+            &ledger_path.display().to_string(),
+        )?;
+        node.unreadable_rows = bad;
+        for e in events {
             door.apply(&e);
         }
         node.door = door;
@@ -180,7 +210,7 @@ impl Node {
         ch: &mut C,
         pin: Option<&str>,
         day_only: bool,
-        now: SystemTime,
+        now: TapTime,
     ) -> TapReport {
         let mut challenge = [0u8; 32];
         if getrandom::fill(&mut challenge).is_err() {
@@ -191,7 +221,7 @@ impl Node {
             Err(e @ JpkiError::Card(_)) => return TapReport::error(e.to_string()),
             Err(e) => return TapReport::error(format!("card not read: {e}")),
         };
-        let at = OffsetDateTime::from(now);
+        let at = OffsetDateTime::from(now.wall);
         let report = self.trust.check(&read.certificate, at);
         let mut flags = report.reasons.clone();
         let mut assurance = if report.valid {
@@ -242,16 +272,16 @@ impl Node {
         household: HouseholdId,
         resident: ResidentId,
         day_only: bool,
-        now: SystemTime,
+        now: TapTime,
     ) -> TapReport {
         let mut tap = TapInput::staff(household, resident);
         tap.day_only = day_only;
         self.record(&tap, now, None)
     }
 
-    fn record(&mut self, tap: &TapInput, now: SystemTime, pin_tries_left: Option<u8>) -> TapReport {
-        let now_ms = unix_ms(now);
-        let (event, result) = match self.door.decide(tap, now_ms) {
+    fn record(&mut self, tap: &TapInput, now: TapTime, pin_tries_left: Option<u8>) -> TapReport {
+        let now_ms = unix_ms(now.wall);
+        let (event, result) = match self.door.decide(tap, now.mono) {
             Decision::Refused(why) => {
                 let mut r = TapReport::error(why);
                 r.result = "refused";
@@ -264,6 +294,7 @@ impl Node {
             Decision::Record(draft) => match self.ledger.append(&draft, now_ms) {
                 Ok(e) => {
                     self.door.apply(&e);
+                    self.door.tapped(&e, now.mono);
                     self.present
                         .store(self.door.present_count(), Ordering::Relaxed);
                     tracing::info!(seq = e.id.seq, kind = ?e.kind, assurance = ?e.assurance, flags = e.flags.len(), "event recorded");

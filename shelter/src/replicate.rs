@@ -64,6 +64,8 @@ pub struct Shared {
     pub sessions: AtomicU64,
     /// Batches published.
     pub batches_sent: AtomicU64,
+    /// Ledger rows sent repaired because they could not be read as stored (each send counts).
+    pub repaired_rows: AtomicU64,
 }
 
 /// Reads the acknowledged sequence from the ledger database.
@@ -337,8 +339,21 @@ impl Replicator {
     fn pump(&self, s: &mut Session) {
         let topic = self.topic(Topic::ShelterEvents);
         loop {
-            let batch = match signed_events_from(&self.conn, s.next_send, self.cfg.batch_events) {
-                Ok(b) => b,
+            let batch = match signed_events_from(
+                &self.conn,
+                s.next_send,
+                self.cfg.batch_events,
+                &self.key,
+                self.cfg.shelter,
+            ) {
+                Ok((b, repaired)) => {
+                    if !repaired.is_empty() {
+                        self.shared
+                            .repaired_rows
+                            .fetch_add(repaired.len() as u64, Ordering::Relaxed);
+                    }
+                    b
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read outbox");
                     return;

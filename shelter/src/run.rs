@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use evac_protocol::{PublicKey, SecretKey};
@@ -17,8 +17,8 @@ use evac_shelter::card::virtual_card::{CardFile, InProcessReader, VirtualCard};
 use evac_shelter::cert::TrustStore;
 use evac_shelter::command::{Command, parse};
 use evac_shelter::config::Config;
-use evac_shelter::kiosk::KioskState;
-use evac_shelter::node::{Node, TapReport};
+use evac_shelter::kiosk::{KioskState, Language};
+use evac_shelter::node::{Node, TapReport, TapTime};
 use evac_shelter::replicate::{Replicator, ReplicatorConfig, Shared};
 use serde_json::json;
 
@@ -44,10 +44,19 @@ impl Output {
                 let (term, state) = &mut **k;
                 state.last = Some(r.clone());
                 state.present = node.door().present_count();
-                state.pending = node
-                    .ledger()
-                    .last_seq()
-                    .saturating_sub(shared.acked_through.load(Ordering::Relaxed));
+                state.pending = pending(node, shared);
+                let _ = term.draw(|f| evac_shelter::kiosk::render(f, state));
+            }
+        }
+    }
+
+    /// Redraws the kiosk when the figures under it changed (HQ acknowledged events).
+    fn refresh(&mut self, node: &Node, shared: &Shared) {
+        if let Output::Kiosk(k) = self {
+            let (term, state) = &mut **k;
+            let (present, pending) = (node.door().present_count(), pending(node, shared));
+            if (state.present, state.pending) != (present, pending) {
+                (state.present, state.pending) = (present, pending);
                 let _ = term.draw(|f| evac_shelter::kiosk::render(f, state));
             }
         }
@@ -66,6 +75,13 @@ impl Output {
             line(&v);
         }
     }
+}
+
+/// Events recorded and not yet acknowledged by HQ.
+fn pending(node: &Node, shared: &Shared) -> u64 {
+    node.ledger()
+        .last_seq()
+        .saturating_sub(shared.acked_through.load(Ordering::Relaxed))
 }
 
 fn line(v: &serde_json::Value) {
@@ -154,11 +170,20 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
     };
 
     spawn_reader(tx.clone(), commands.map(Path::to_path_buf))?;
+    spawn_signals(tx.clone())?;
     let mut out = if kiosk {
+        let language = Language::parse(cfg.kiosk.language.as_deref())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
         let mut term = ratatui::init();
         let state = KioskState {
-            shelter: cfg.shelter.to_string(),
+            shelter: cfg
+                .kiosk
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("Shelter {}", cfg.shelter)),
+            language,
             present: node.door().present_count(),
+            pending: pending(&node, &shared),
             ..KioskState::default()
         };
         let _ = term.draw(|f| evac_shelter::kiosk::render(f, &state));
@@ -223,21 +248,44 @@ fn spawn_reader(tx: Sender<Input>, file: Option<PathBuf>) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The kiosk's keyboard. No key stops the node (a resident stands at it): staff stop it
+/// through the service manager, which sends SIGTERM (see [`spawn_signals`]).
 fn spawn_keys(tx: Sender<Input>) {
     std::thread::spawn(move || {
-        use crossterm::event::{Event, KeyCode, read};
+        use crossterm::event::{Event, read};
         while let Ok(ev) = read() {
-            match ev {
-                Event::Key(k) if matches!(k.code, KeyCode::Char('q') | KeyCode::Esc) => {
-                    let _ = tx.send(Input::Line("quit".into()));
-                    return;
-                }
-                // The main loop has ended: nobody is left to draw for.
-                Event::Resize(..) if tx.send(Input::Redraw).is_err() => return,
-                _ => {}
+            // The main loop has ended: nobody is left to draw for.
+            if matches!(ev, Event::Resize(..)) && tx.send(Input::Redraw).is_err() {
+                return;
             }
         }
     });
+}
+
+/// SIGTERM (the service manager stopping the node) and SIGINT end the main loop cleanly: the
+/// terminal is restored and the replicator says "offline".
+fn spawn_signals(tx: Sender<Input>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal runtime")?;
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            let _ = tx.send(Input::Eof);
+        });
+    });
+    Ok(())
 }
 
 fn main_loop(
@@ -250,15 +298,24 @@ fn main_loop(
     let mut cards: HashMap<PathBuf, (VirtualCard, CardFile)> = HashMap::new();
     let mut next_pin: Option<String> = None;
     let mut card_handled = false;
+    // Monotonic times (the door's debounce) count from here.
+    let origin = Instant::now();
     loop {
-        let input = match pcsc {
-            None => rx.recv().ok(),
-            Some(_) => match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(i) => Some(i),
-                Err(RecvTimeoutError::Timeout) => None,
+        // With a reader to poll, or a kiosk whose figures follow HQ's acks, wake up anyway.
+        let wait = match (pcsc, &out) {
+            (Some(_), _) => Some(Duration::from_millis(20)),
+            (None, Output::Kiosk(_)) => Some(Duration::from_millis(250)),
+            (None, Output::Json) => None,
+        };
+        let (input, timed_out) = match wait {
+            None => (rx.recv().ok(), false),
+            Some(w) => match rx.recv_timeout(w) {
+                Ok(i) => (Some(i), false),
+                Err(RecvTimeoutError::Timeout) => (None, true),
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             },
         };
+        out.refresh(node, shared);
         match input {
             Some(Input::Eof) => return Ok(()),
             Some(Input::Registry(p)) if node.offer_registry(&p) => {
@@ -272,9 +329,9 @@ fn main_loop(
                 Ok(None) => {}
                 Err(e) => out.info(json!({"result": "error", "message": e})),
                 Ok(Some(Command::Quit)) => return Ok(()),
-                Ok(Some(cmd)) => command(node, cmd, &mut cards, &mut next_pin, out, shared),
+                Ok(Some(cmd)) => command(node, cmd, &mut cards, &mut next_pin, out, shared, origin),
             },
-            None if pcsc.is_none() => return Ok(()),
+            None if !timed_out => return Ok(()),
             None => {}
         }
         if let Some(reader) = pcsc {
@@ -285,7 +342,7 @@ fn main_loop(
                     let pin = next_pin.take();
                     let r = match reader.connect() {
                         Ok(mut card) => {
-                            node.tap_card(&mut card, pin.as_deref(), false, SystemTime::now())
+                            node.tap_card(&mut card, pin.as_deref(), false, TapTime::now(origin))
                         }
                         Err(e) => TapReport::error_message(e.to_string()),
                     };
@@ -312,8 +369,9 @@ fn command(
     next_pin: &mut Option<String>,
     out: &mut Output,
     shared: &Shared,
+    origin: Instant,
 ) {
-    let now = SystemTime::now();
+    let now = TapTime::now(origin);
     let report = match cmd {
         Command::Tap {
             card,
@@ -375,6 +433,8 @@ fn command(
                 "present": node.door().present_count(),
                 "registry_version": node.door().registry().version(),
                 "sessions": shared.sessions.load(Ordering::Relaxed),
+                "repaired_rows_sent": shared.repaired_rows.load(Ordering::Relaxed),
+                "unreadable_rows": node.unreadable_rows,
             }));
             return;
         }

@@ -12,7 +12,7 @@ use evac_shelter::card::CardChannel;
 use evac_shelter::card::virtual_card::InProcessReader;
 use evac_shelter::cert::{TrustStore, verify_challenge, verify_rsa_pkcs1};
 use evac_shelter::jpki::{self, PinStatus, StrongResult};
-use evac_shelter::node::Node;
+use evac_shelter::node::{Node, TapTime};
 use evac_shelter::testca::{TestCa, Usage, UserCert};
 use support::*;
 use time::OffsetDateTime;
@@ -305,6 +305,126 @@ fn real_jlis_ca_certificates_parse_and_verify() {
     }
 }
 
+/// `secs` after `t0` on both clocks.
+fn at(t0: SystemTime, secs: u64) -> TapTime {
+    TapTime {
+        wall: t0 + Duration::from_secs(secs),
+        mono: Duration::from_secs(secs),
+    }
+}
+
+/// A node with no registry yet.
+fn bare_node(dir: &std::path::Path) -> Node {
+    Node::open(
+        &dir.join("ledger.db"),
+        ShelterId(3),
+        SecretKey::from_seed(&[3; 32]),
+        trust(),
+        Some(SecretKey::from_seed(&[9; 32]).public()),
+        10_000,
+    )
+    .unwrap()
+}
+
+fn offer_registry(n: &mut Node, version: u64) {
+    let hq = SecretKey::from_seed(&[9; 32]);
+    let reg = hq
+        .sign("hq", &registry(version))
+        .unwrap()
+        .to_json()
+        .unwrap();
+    assert!(n.offer_registry(reg.as_bytes()));
+}
+
+/// Regression (issue 13, item 1): debounce compared the last tap's HLC time with the wall
+/// clock, so after the clock stepped back every card seen counted as a repeat.
+#[test]
+fn a_clock_stepped_back_a_day_or_forward_a_year_does_not_stop_the_door() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = node(dir.path());
+    let t0 = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    let year = 365 * day;
+    let mut card = card_with(valid_cert(&[0x01]));
+    let mut tap = |n: &mut Node, wall: SystemTime, mono: u64| {
+        let at = TapTime {
+            wall,
+            mono: Duration::from_secs(mono),
+        };
+        let r = n.tap_card(&mut InProcessReader::new(&mut card), None, false, at);
+        (r.result, r.kind)
+    };
+    assert_eq!(tap(&mut n, t0, 0), ("recorded", Some(EventKind::CheckIn)));
+    // The RTC lost a day at a power cut: 30 s later by the monotonic clock, a real check-out.
+    assert_eq!(
+        tap(&mut n, t0 - day, 30),
+        ("recorded", Some(EventKind::CheckOut))
+    );
+    // Still one tap inside the window, whatever the wall clock says.
+    assert_eq!(
+        tap(&mut n, t0 + year, 31),
+        ("repeat", Some(EventKind::CheckOut))
+    );
+    // One boot with the wrong year, then NTP puts the clock back: both taps count.
+    assert_eq!(
+        tap(&mut n, t0 + year, 60),
+        ("recorded", Some(EventKind::CheckIn))
+    );
+    assert_eq!(tap(&mut n, t0, 90), ("recorded", Some(EventKind::CheckOut)));
+    assert_eq!(n.ledger().last_seq(), 4);
+    // The HLC never went backwards through all that.
+    let ev = n.ledger().events().unwrap();
+    assert!(ev.windows(2).all(|w| w[0].at < w[1].at));
+}
+
+/// Regression (issue 13, item 6): a resident who tapped before the shelter had the registry
+/// was checked in again at the next tap, so the kiosk showed 3 present in a household of 2.
+#[test]
+fn a_card_tapped_before_the_registry_came_is_the_same_person_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = bare_node(dir.path());
+    let t0 = SystemTime::now();
+    let mut card = card_with(valid_cert(&[0x01]));
+    let r = n.tap_card(&mut InProcessReader::new(&mut card), None, false, at(t0, 0));
+    let e = r.event.unwrap();
+    assert_eq!((e.kind, e.resident), (EventKind::CheckIn, None));
+    assert_eq!(e.flags, vec![Flag::Unregistered]);
+    assert_eq!(n.door().present_count(), 1);
+    offer_registry(&mut n, 1);
+    // Resident 100 is present now, by their card's first tap.
+    assert_eq!(n.door().present_count(), 1);
+    assert_eq!(
+        n.door().household_presence(evac_protocol::HouseholdId(10)),
+        Some((1, 3))
+    );
+    let mut wife = card_with(valid_cert(&[0x02]));
+    let r = n.tap_card(
+        &mut InProcessReader::new(&mut wife),
+        None,
+        false,
+        at(t0, 20),
+    );
+    assert_eq!((r.household_present, r.household_total), (Some(2), Some(3)));
+    // The same card again, after the window: a check-out, not a second check-in.
+    let r = n.tap_card(
+        &mut InProcessReader::new(&mut card),
+        None,
+        false,
+        at(t0, 40),
+    );
+    assert_eq!(r.kind, Some(EventKind::CheckOut));
+    assert_eq!((r.household_present, r.household_total), (Some(1), Some(3)));
+    assert_eq!(n.door().present_count(), 1);
+    // And so after a restart, when the registry is read back before the ledger.
+    drop(n);
+    let n = bare_node(dir.path());
+    assert_eq!(n.door().present_count(), 1);
+    assert_eq!(
+        n.door().household_presence(evac_protocol::HouseholdId(10)),
+        Some((1, 3))
+    );
+}
+
 fn node(dir: &std::path::Path) -> Node {
     let hq = SecretKey::from_seed(&[9; 32]);
     let mut n = Node::open(
@@ -327,25 +447,20 @@ fn taps_through_the_node_in_process() {
     let mut n = node(dir.path());
     let t0 = SystemTime::now();
     let mut card = card_with(valid_cert(&[0x01]));
-    let r = n.tap_card(&mut InProcessReader::new(&mut card), None, false, t0);
+    let r = n.tap_card(&mut InProcessReader::new(&mut card), None, false, at(t0, 0));
     assert_eq!(
         (r.result, r.kind, r.name.as_deref()),
         ("recorded", Some(EventKind::CheckIn), Some("山田 太郎"))
     );
     assert_eq!((r.household_present, r.household_total), (Some(1), Some(3)));
-    let r = n.tap_card(
-        &mut InProcessReader::new(&mut card),
-        None,
-        false,
-        t0 + Duration::from_secs(3),
-    );
+    let r = n.tap_card(&mut InProcessReader::new(&mut card), None, false, at(t0, 3));
     assert_eq!((r.result, r.seq), ("repeat", Some(1)));
     // strong mode
     let r = n.tap_card(
         &mut InProcessReader::new(&mut card),
         Some("1234"),
         false,
-        t0 + Duration::from_secs(30),
+        at(t0, 30),
     );
     assert_eq!(
         (r.kind, r.event.as_ref().unwrap().assurance),
@@ -356,7 +471,7 @@ fn taps_through_the_node_in_process() {
         &mut InProcessReader::new(&mut card),
         Some("0000"),
         false,
-        t0 + Duration::from_secs(60),
+        at(t0, 60),
     );
     assert_eq!(
         (
@@ -368,7 +483,12 @@ fn taps_through_the_node_in_process() {
     );
     // an unknown but valid card
     let mut visitor = card_with(valid_cert(&[0x77]));
-    let r = n.tap_card(&mut InProcessReader::new(&mut visitor), None, true, t0);
+    let r = n.tap_card(
+        &mut InProcessReader::new(&mut visitor),
+        None,
+        true,
+        at(t0, 0),
+    );
     let e = r.event.unwrap();
     assert_eq!(
         (e.flags, e.assurance, e.day_only, e.resident),
@@ -377,7 +497,7 @@ fn taps_through_the_node_in_process() {
     // expired card: flagged, still in
     let mut old = card_with(expired_cert(&[0x03]));
     let e = n
-        .tap_card(&mut InProcessReader::new(&mut old), None, false, t0)
+        .tap_card(&mut InProcessReader::new(&mut old), None, false, at(t0, 0))
         .event
         .unwrap();
     assert_eq!(
@@ -392,7 +512,7 @@ fn taps_through_the_node_in_process() {
     let before = n.ledger().last_seq();
     let mut r = InProcessReader::new(&mut card);
     r.pull_after = Some(5);
-    let rep = n.tap_card(&mut r, None, false, t0 + Duration::from_secs(120));
+    let rep = n.tap_card(&mut r, None, false, at(t0, 120));
     assert_eq!(rep.result, "error");
     assert!(rep.message.unwrap().contains("removed"));
     assert_eq!(n.ledger().last_seq(), before);
@@ -401,7 +521,7 @@ fn taps_through_the_node_in_process() {
         evac_protocol::HouseholdId(10),
         evac_protocol::ResidentId(102),
         false,
-        t0,
+        at(t0, 0),
     );
     assert_eq!(
         (r.kind, r.household_present),

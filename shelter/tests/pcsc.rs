@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use evac_protocol::{Assurance, EventKind, SecretKey, ShelterId};
 use evac_shelter::card::pcsc_backend::{PcscReader, ReaderEvent};
-use evac_shelter::node::{Node, TapReport};
+use evac_shelter::node::{Node, TapReport, TapTime};
 use support::node::{NodeProc, hq_key, node_files, wait_until};
 use support::pcscd::{READER, ensure_pcscd, insert};
 use support::*;
@@ -29,7 +29,7 @@ fn tap(
     reader: &PcscReader,
     card: evac_shelter::card::virtual_card::VirtualCard,
     pin: Option<&str>,
-    at: SystemTime,
+    at: TapTime,
     pull_after: Option<usize>,
 ) -> (TapReport, evac_shelter::card::virtual_card::VirtualCard) {
     let inserted = insert(card, pull_after);
@@ -70,7 +70,10 @@ fn taps_through_pcscd_and_vpcd() {
         .unwrap();
     assert!(node.offer_registry(reg.as_bytes()));
     let t0 = SystemTime::now();
-    let at = |s: u64| t0 + Duration::from_secs(s);
+    let at = |s: u64| TapTime {
+        wall: t0 + Duration::from_secs(s),
+        mono: Duration::from_secs(s),
+    };
     let card = card_with(valid_cert(&[0x01]));
 
     // A tap becomes a check-in with the right resident.

@@ -162,7 +162,7 @@ fn town() -> Town {
         p("hq.toml"),
         format!(
             "town = \"minato\"\ntown_file = \"town.geojson\"\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\n\
-             keys_dir = \"keys\"\nstatus_interval_ms = 250\ncap_dir = \"cap\"\n\
+             keys_dir = \"keys\"\nstatus_interval_ms = 250\ncap_dir = \"cap\"\ncap_senders = [\"jma@example.jp\"]\n\
              [broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\nmax_connections = 50\n"
         ),
     )

@@ -133,3 +133,147 @@ proptest::proptest! {
         let _ = parse(&text, "p.xml");
     }
 }
+
+/// The attack of a 1 MB CAP of small elements: refused by count, in linear time.
+#[test]
+fn many_small_elements_are_refused_by_count() {
+    let body = "<a/>".repeat(MAX_ELEMENTS + 1);
+    let text = format!("<alert xmlns=\"{CAP12_NS}\">\n{body}\n</alert>");
+    let err = parse(&text, "flat.xml").unwrap_err().to_string();
+    assert!(err.contains("more than 10000 elements"), "{err}");
+    let big = format!(
+        "{}{}",
+        good_padding(MAX_CAP_BYTES),
+        read("tsunami-alert.xml")
+    );
+    let err = parse(&big, "big.xml").unwrap_err().to_string();
+    assert!(err.contains("larger than"), "{err}");
+}
+
+fn good_padding(n: usize) -> String {
+    format!("<!--{}-->", " ".repeat(n))
+}
+
+/// The attack of a CAP nested 100,000 deep: refused at the depth bound, no stack overflow.
+#[test]
+fn deep_nesting_is_refused_without_overflowing_the_stack() {
+    let depth = 100_000;
+    let text = format!(
+        "<alert xmlns=\"{CAP12_NS}\">{}{}</alert>",
+        "<x>".repeat(depth),
+        "</x>".repeat(depth)
+    );
+    let err = parse(&text, "deep.xml").unwrap_err().to_string();
+    assert!(err.contains("nested deeper than 16"), "{err}");
+    // Unclosed nesting too.
+    let text = format!("<alert xmlns=\"{CAP12_NS}\">{}", "<x>".repeat(depth));
+    assert!(parse(&text, "deep.xml").is_err());
+}
+
+mod hq {
+    use std::sync::Arc;
+
+    use evac_maps::{GenerateParams, generate};
+    use evac_protocol::SecretKey;
+
+    use super::super::*;
+    use super::read;
+    use crate::keys::KeyRing;
+    use crate::store::Store;
+
+    const NOW: u64 = 2_110_000_000_000; // 2036-11-11, before the test files expire
+
+    fn open(dir: &std::path::Path) -> (Hq, String) {
+        let town = generate(&GenerateParams {
+            households: 60,
+            shelters: 3,
+            seed: 4,
+        });
+        let at = town.households[0].location;
+        let hq = Hq::open(
+            "minato".parse().unwrap(),
+            Arc::new(town),
+            Store::open(&dir.join("hq.sqlite")).unwrap(),
+            KeyRing::default(),
+            SecretKey::from_seed(&[2; 32]),
+            60_000,
+            NOW,
+        )
+        .unwrap();
+        let circle = format!("<circle>{},{} 50</circle>", at.lat, at.lon);
+        (hq, circle)
+    }
+
+    fn with_area(name: &str, circle: &str) -> String {
+        let text = read(name);
+        match (text.find("<polygon>"), text.find("</polygon>")) {
+            (Some(a), Some(b)) => format!("{}{circle}{}", &text[..a], &text[b + 10..]),
+            _ => text,
+        }
+    }
+
+    fn senders() -> Vec<String> {
+        vec!["jma@example.jp".into(), "pref@example.jp".into()]
+    }
+
+    #[test]
+    fn a_sender_not_allowed_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut hq, circle) = open(d.path());
+        let alert = with_area("tsunami-alert.xml", &circle);
+        let err = take_in(&mut hq, &alert, "a.xml", &["other@example.jp".into()], NOW).unwrap_err();
+        assert!(err.contains("not in the config's cap_senders"), "{err}");
+        assert!(hq.book().notices().is_empty());
+    }
+
+    /// The attack: a Cancel from another sender naming a live alert's identifier; then the same
+    /// Alert sent again, also after a restart.
+    #[test]
+    fn only_the_sender_cancels_and_an_alert_is_issued_once() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut hq, circle) = open(d.path());
+        let alert = with_area("tsunami-alert.xml", &circle);
+        let (line, out) = take_in(&mut hq, &alert, "a.xml", &senders(), NOW).unwrap();
+        assert!(!out.is_empty(), "{line}");
+        let live = hq
+            .notice_for_cap("jma@example.jp", "JMA-TSUNAMI-0001")
+            .unwrap();
+        let foreign = read("tsunami-cancel.xml").replace(
+            "<sender>jma@example.jp</sender>",
+            "<sender>pref@example.jp</sender>",
+        );
+        let err = take_in(&mut hq, &foreign, "c.xml", &senders(), NOW).unwrap_err();
+        assert!(err.contains("own alerts"), "{err}");
+        // Naming the identifier under the foreign sender's own name finds nothing either.
+        let foreign = foreign.replace("jma@example.jp,JMA", "pref@example.jp,JMA");
+        let err = take_in(&mut hq, &foreign, "c.xml", &senders(), NOW).unwrap_err();
+        assert!(err.contains("no active message"), "{err}");
+        assert_eq!(
+            hq.notice_for_cap("jma@example.jp", "JMA-TSUNAMI-0001"),
+            Some(live),
+            "still in force"
+        );
+        let err = take_in(&mut hq, &alert, "a2.xml", &senders(), NOW).unwrap_err();
+        assert!(err.contains("already taken in"), "{err}");
+        // The sender's own cancel lifts it; the alert sent again is still not issued again,
+        // even by an HQ restarted over the same store.
+        take_in(
+            &mut hq,
+            &read("tsunami-cancel.xml"),
+            "c.xml",
+            &senders(),
+            NOW,
+        )
+        .unwrap();
+        assert!(
+            hq.notice_for_cap("jma@example.jp", "JMA-TSUNAMI-0001")
+                .is_none()
+        );
+        drop(hq);
+        let (mut hq, _) = open(d.path());
+        let err = take_in(&mut hq, &alert, "a3.xml", &senders(), NOW).unwrap_err();
+        assert!(err.contains("already taken in"), "{err}");
+        let notices = hq.book().notices().len();
+        assert_eq!(notices, 1, "no second notice");
+    }
+}

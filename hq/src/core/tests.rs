@@ -291,3 +291,45 @@ fn lifting_orders_publishes_shelter_0_households_moved_to_the_freed_room() {
         assert_eq!((r.active.as_ref().unwrap().0, r.version), (sid, 2));
     }
 }
+
+/// The attack of one batch of 5,000 events with a wrong signer: counted, a sample stored in one
+/// transaction by the tick, nothing stored on the event path.
+#[test]
+fn a_flood_of_rejections_is_counted_and_sampled_off_the_event_path() {
+    let (mut hq, node, _, s, _dir) = setup();
+    let events: Vec<_> = (1..=5_000)
+        .map(|seq| {
+            let mut env = node.sign(&shelter_signer(s), &ev(s, seq, 900_000)).unwrap();
+            env.signer = format!(
+                "shelter:{}{}",
+                s.0 + 1,
+                "x".repeat(if seq <= 50 { 1 << 20 } else { 0 })
+            );
+            env
+        })
+        .collect();
+    let payload = serde_json::to_vec(&EventBatch::new(s, events)).unwrap();
+    assert!(hq.on_events(s, &payload, 1_000_000).unwrap().is_empty());
+    assert_eq!(hq.rejected(), 5_000);
+    assert!(
+        hq.store().rejections().unwrap().is_empty(),
+        "nothing written on the event path"
+    );
+    hq.tick(1_000_100, false).unwrap();
+    let rows = hq.store().rejections().unwrap();
+    assert_eq!(rows.len(), crate::rejections::PER_MESSAGE);
+    assert!(
+        rows.iter().all(|(_, _, r)| r.len() < 500),
+        "{:?}",
+        rows[0].2.len()
+    );
+    assert!(rows[4].2.contains("4995 more"), "{}", rows[4].2);
+    // The store stays small: no megabyte signers in it.
+    let size = std::fs::metadata(hq.store().path()).unwrap().len()
+        + std::fs::metadata(hq.store().path().with_extension("sqlite-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    assert!(size < 2 << 20, "store grew to {size} bytes");
+    // A good event afterwards is stored and acked at once.
+    assert_eq!(send(&mut hq, &node, s, &[1], 1_000_200), 1);
+}

@@ -97,7 +97,7 @@ impl HqDir {
     pub fn write_config(&self, name: &str, broker: &str) -> PathBuf {
         let text = format!(
             "town = \"{TOWN}\"\ntown_file = \"town.geojson\"\ndata_dir = \"data\"\nhq_key = \"hq.key\"\nkeys_dir = \"keys\"\n\
-             overdue_after_s = 3600\nstatus_interval_ms = 200\nsnapshot_interval_s = 5\ncap_dir = \"cap\"\n[broker]\n{broker}\n"
+             overdue_after_s = 3600\nstatus_interval_ms = 200\nsnapshot_interval_s = 5\ncap_dir = \"cap\"\ncap_senders = [\"jma@example.jp\"]\n[broker]\n{broker}\n"
         );
         let path = self.dir.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -335,6 +335,13 @@ impl Client {
         while let Ok(m) = self.rx.try_recv() {
             self.seen.push(m);
         }
+    }
+
+    pub async fn publish_retained(&self, topic: &str, payload: Vec<u8>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, true, payload)
+            .await
+            .unwrap();
     }
 
     pub async fn publish(&self, topic: &str, payload: Vec<u8>) {

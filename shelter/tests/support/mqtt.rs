@@ -64,7 +64,11 @@ impl BrokerProc {
         let conf = dir.join(format!("mosquitto-{port}.conf"));
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+            // `user root`: as root, Mosquitto drops to user `mosquitto`, which cannot enter a
+            // private temp or clone directory.
+            format!(
+                "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            ),
         )
         .unwrap();
         let child = Command::new(super::node::sbin("mosquitto"))

@@ -1,0 +1,94 @@
+//! Actions change the app as the keys promise.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
+use super::*;
+use evac_protocol::{SecretKey, Slug};
+
+fn app(officer: bool) -> App {
+    let hq = SecretKey::from_seed(&[1; 32]);
+    let town = TownState::new(Slug::new("minato").unwrap(), hq.public(), None);
+    let officer = officer.then(|| Officer {
+        name: Slug::new("tanaka").unwrap(),
+        key: SecretKey::from_seed(&[3; 32]),
+    });
+    App::new(town, Lang::En, officer, 1_795_000_000_000)
+}
+
+#[test]
+fn quit_only_after_confirmation() {
+    let mut a = app(false);
+    a.handle(Action::AskQuit);
+    assert_eq!(a.mode, Mode::ConfirmQuit);
+    a.handle(Action::Close);
+    assert!(!a.quit && a.mode == Mode::Normal);
+    a.handle(Action::AskQuit);
+    a.handle(Action::Quit);
+    assert!(a.quit);
+}
+
+#[test]
+fn a_command_line_goes_through_confirmation_with_a_reason() {
+    let mut a = app(true);
+    a.handle(Action::StartCommand);
+    for c in "open 4".chars() {
+        a.handle(Action::Type(c));
+    }
+    a.handle(Action::Submit);
+    let Mode::Confirm { action, text, .. } = &a.mode else {
+        panic!("{:?}", a.mode)
+    };
+    assert_eq!(
+        *action,
+        CommandAction::OpenShelter {
+            shelter: ShelterId(4)
+        }
+    );
+    assert!(text.contains("Reopen #4"), "{text}");
+    for c in "water back".chars() {
+        a.handle(Action::Type(c));
+    }
+    a.handle(Action::Backspace);
+    a.handle(Action::Submit);
+    assert_eq!(a.mode, Mode::Normal);
+    assert_eq!(a.outbox.len(), 1);
+    assert_eq!(a.town.commands[0].reason, "water bac");
+    assert_eq!(a.town.commands[0].outcome, Outcome::Pending);
+}
+
+#[test]
+fn a_bad_command_line_explains_itself() {
+    let mut a = app(true);
+    a.handle(Action::StartCommand);
+    for c in "close".chars() {
+        a.handle(Action::Type(c));
+    }
+    a.handle(Action::Submit);
+    let Mode::Message(m) = &a.mode else {
+        panic!("{:?}", a.mode)
+    };
+    assert!(
+        m.contains("shelter missing") && m.contains("close SHELTER"),
+        "{m}"
+    );
+    assert!(a.outbox.is_empty());
+}
+
+#[test]
+fn read_only_refuses_the_command_line() {
+    let mut a = app(false);
+    a.handle(Action::StartCommand);
+    assert!(matches!(&a.mode, Mode::Message(m) if m.contains("Read-only")));
+}
+
+#[test]
+fn views_cycle_and_sorting_inverts() {
+    let mut a = app(false);
+    a.handle(Action::PrevView);
+    assert_eq!(a.view, View::Log);
+    a.handle(Action::NextView);
+    assert_eq!(a.view, View::Overview);
+    a.handle(Action::SortColumn(-1));
+    assert_eq!(a.sort, ShelterCol::Backlog);
+    a.handle(Action::InvertSort);
+    assert!(a.sort_invert);
+}

@@ -1,0 +1,239 @@
+//! The dashboard's configuration file (`deploy/dashboard.example.toml` is the commented
+//! example). Relative paths are taken from the file's directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or has a wrong field.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file.
+        origin: String,
+        /// What is wrong, with the line.
+        message: String,
+    },
+    /// A field's value is wrong.
+    #[error("{origin}: {field}: {message}")]
+    Field {
+        /// The file.
+        origin: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `mqtt://host:port` or `mqtts://host:port`.
+    pub broker: String,
+    /// The CA certificate (PEM) for `mqtts://`.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// The town's id (`minato`).
+    pub town: String,
+    /// The broker user name.
+    #[serde(default)]
+    pub username: String,
+    /// The broker password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The environment variable that holds the password, instead of `password`.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// HQ's public key: everything shown is checked against it.
+    pub hq_key: PathBuf,
+    /// The town file (GeoJSON): shelter names, zones and the map.
+    #[serde(default)]
+    pub town_file: Option<PathBuf>,
+    /// The officer's secret key; without it the dashboard is read-only.
+    #[serde(default)]
+    pub officer_key: Option<PathBuf>,
+    /// The officer's name (HQ holds `officer-{name}.pub`); needed with `officer_key`.
+    #[serde(default)]
+    pub officer: Option<String>,
+    /// A shelter offline this many minutes is a warning.
+    #[serde(default = "default_silent")]
+    pub silent_minutes: u64,
+    /// The log file (never the terminal).
+    #[serde(default)]
+    pub log_file: Option<PathBuf>,
+    /// Local time offset for the clock shown, in minutes east of UTC (Japan: 540).
+    #[serde(default = "default_offset")]
+    pub utc_offset_minutes: i32,
+}
+
+fn default_silent() -> u64 {
+    10
+}
+
+fn default_offset() -> i32 {
+    540
+}
+
+/// Where the broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddr {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS.
+    pub tls: bool,
+}
+
+impl Config {
+    /// Parses `text`; `origin` names it in errors, `base` resolves relative paths.
+    pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigError> {
+        let mut c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        let field = |field, message: String| ConfigError::Field {
+            origin: origin.to_owned(),
+            field,
+            message,
+        };
+        c.broker_addr().map_err(|m| field("broker", m))?;
+        evac_protocol::Slug::new(&c.town).map_err(|e| field("town", e.to_string()))?;
+        match (&c.officer_key, &c.officer) {
+            (Some(_), None) => {
+                return Err(field(
+                    "officer",
+                    "officer_key needs the officer's name".into(),
+                ));
+            }
+            (_, Some(o)) => {
+                evac_protocol::Slug::new(o).map_err(|e| field("officer", e.to_string()))?;
+            }
+            _ => {}
+        }
+        if c.broker.starts_with("mqtts://") && c.ca.is_none() {
+            return Err(field("ca", "mqtts:// needs the CA certificate file".into()));
+        }
+        for p in [
+            Some(&mut c.hq_key),
+            c.ca.as_mut(),
+            c.town_file.as_mut(),
+            c.officer_key.as_mut(),
+            c.log_file.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(c)
+    }
+
+    /// Reads the file at `path`.
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// The broker's host, port and whether it is TLS.
+    pub fn broker_addr(&self) -> Result<BrokerAddr, String> {
+        let (tls, rest) = if let Some(r) = self.broker.strip_prefix("mqtts://") {
+            (true, r)
+        } else if let Some(r) = self.broker.strip_prefix("mqtt://") {
+            (false, r)
+        } else {
+            return Err(format!(
+                "{:?}: use mqtt://host:port or mqtts://host:port",
+                self.broker
+            ));
+        };
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{:?} has no port", self.broker))?;
+        let port = port
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|_| format!("{:?}: bad port", self.broker))?;
+        if host.is_empty() {
+            return Err(format!("{:?} has no host", self.broker));
+        }
+        Ok(BrokerAddr {
+            host: host.to_owned(),
+            port,
+            tls,
+        })
+    }
+
+    /// The password: `password`, or the variable `password_env` names.
+    pub fn password(&self) -> Result<String, String> {
+        match (&self.password, &self.password_env) {
+            (Some(p), _) => Ok(p.clone()),
+            (None, Some(var)) => {
+                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+            }
+            (None, None) => Ok(String::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+    use super::*;
+
+    #[test]
+    fn example_in_deploy_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/dashboard.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let c = Config::parse(&text, "example", Path::new("/etc/evac")).unwrap();
+        assert_eq!(c.hq_key, Path::new("/etc/evac/hq.pub"));
+        assert!(c.officer_key.is_some());
+        assert_eq!(c.broker_addr().unwrap().port, 1883);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let base = "town = \"minato\"\nhq_key = \"hq.pub\"\n";
+        let cases = [
+            ("broker = \"http://x:1\"\n", "broker"),
+            ("broker = \"mqtt://x\"\n", "broker"),
+            ("broker = \"mqtts://x:8883\"\n", "ca"),
+            ("broker = \"mqtt://x:1\"\nofficer_key = \"k\"\n", "officer"),
+            (
+                "broker = \"mqtt://x:1\"\nofficer = \"Bad Name\"\n",
+                "officer",
+            ),
+        ];
+        for (extra, field) in cases {
+            let e = Config::parse(&format!("{base}{extra}"), "t.toml", Path::new(".")).unwrap_err();
+            assert!(e.to_string().contains(field), "{extra}: {e}");
+        }
+        let e = Config::parse("broker = 1", "t.toml", Path::new(".")).unwrap_err();
+        assert!(e.to_string().starts_with("t.toml:"), "{e}");
+        let e = Config::parse(
+            &format!("{base}broker = \"mqtt://x:1\"\ncolour = 1\n"),
+            "t.toml",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
+    }
+}

@@ -1,0 +1,121 @@
+//! The MQTT link: subscribes to what the dashboard shows, hands every message and every
+//! change of the link to the loop, and reconnects by itself (never exits on link loss).
+
+use std::time::Duration;
+
+use evac_protocol::{OfficerId, Topic, TownId};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, Transport};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::state::{Link, limit};
+
+/// What the network task reports.
+#[derive(Debug)]
+pub enum FeedEvent {
+    /// A message: topic and payload.
+    Message(String, Vec<u8>),
+    /// The link changed.
+    Link(Link),
+}
+
+/// Wall clock in Unix ms: the one clock input of the binary.
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The topics a dashboard of `town` reads.
+pub fn topics(town: &TownId, officer: Option<&OfficerId>) -> Vec<String> {
+    let mut t = vec![
+        Topic::Status(town.clone()).to_string(),
+        Topic::Registry(town.clone()).to_string(),
+        Topic::Orders(town.clone()).to_string(),
+    ];
+    if let Some(o) = officer {
+        t.push(Topic::CommandReply(town.clone(), o.clone()).to_string());
+    }
+    t
+}
+
+/// Connects (in the background) and returns the client for publishing and the feed.
+pub fn start(
+    cfg: &Config,
+    town: &TownId,
+    officer: Option<&OfficerId>,
+) -> anyhow::Result<(AsyncClient, mpsc::Receiver<FeedEvent>)> {
+    use anyhow::Context;
+    let addr = cfg.broker_addr().map_err(anyhow::Error::msg)?;
+    let id = format!(
+        "evac-dashboard-{town}-{}-{}",
+        std::process::id(),
+        wall_ms() % 100_000
+    );
+    let mut o = MqttOptions::new(id, addr.host.clone(), addr.port);
+    o.set_keep_alive(Duration::from_secs(5));
+    o.set_clean_session(true);
+    // The registry of a large town is big; what is too big for its topic is refused later,
+    // counted, rather than dropping the link.
+    o.set_max_packet_size(limit::REGISTRY + 1024, 1 << 20);
+    let password = cfg.password().map_err(anyhow::Error::msg)?;
+    if !cfg.username.is_empty() {
+        o.set_credentials(cfg.username.clone(), password);
+    }
+    if addr.tls {
+        let ca = cfg.ca.as_ref().context("mqtts:// needs `ca`")?;
+        let pem =
+            std::fs::read(ca).with_context(|| format!("reading the CA file {}", ca.display()))?;
+        o.set_transport(Transport::tls(pem, None, None));
+    }
+    let (client, mut eventloop) = AsyncClient::new(o, 64);
+    let (tx, rx) = mpsc::channel(4096);
+    let subs = topics(town, officer);
+    let sub_client = client.clone();
+    tokio::spawn(async move {
+        let mut down_since: Option<u64> = None;
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    tracing::info!("connected to the broker");
+                    down_since = None;
+                    backoff = Duration::from_millis(500);
+                    for t in &subs {
+                        if let Err(e) = sub_client.try_subscribe(t.clone(), QoS::AtLeastOnce) {
+                            tracing::warn!(topic = %t, error = %e, "cannot subscribe");
+                        }
+                    }
+                    let link = Link::Connected {
+                        since_ms: wall_ms(),
+                    };
+                    if tx.send(FeedEvent::Link(link)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let m = FeedEvent::Message(p.topic, p.payload.to_vec());
+                    if tx.send(m).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let now = wall_ms();
+                    let since = *down_since.get_or_insert(now);
+                    tracing::warn!(error = %e, "broker link down; retrying");
+                    let link = Link::Reconnecting {
+                        since_ms: since,
+                        retry_ms: now + backoff.as_millis() as u64,
+                    };
+                    if tx.send(FeedEvent::Link(link)).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(4));
+                }
+            }
+        }
+    });
+    Ok((client, rx))
+}

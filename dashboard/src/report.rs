@@ -1,0 +1,212 @@
+//! The situation report an FDMA 第4号様式 first report asks for within 30 minutes: per
+//! shelter open, present by day and night, capacity; town totals; residents unaccounted,
+//! needs-help first. What is not known is marked 未確認 (unconfirmed), never guessed.
+
+use std::fmt::Write;
+
+use evac_protocol::StatusCounts;
+use serde::Serialize;
+
+use crate::i18n::Lang;
+use crate::state::TownState;
+
+/// One shelter of the report.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ShelterLine {
+    /// Shelter id.
+    pub id: u32,
+    /// Name (the town file's), when known.
+    pub name: Option<String>,
+    /// Open.
+    pub open: bool,
+    /// Present by day.
+    pub present_day: u32,
+    /// Present for the night.
+    pub present_night: u32,
+    /// Capacity.
+    pub capacity: u32,
+    /// Node online: when false, its counts are as last reported (未確認).
+    pub online: bool,
+}
+
+/// One resident not yet accounted for.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Missing {
+    /// Resident id.
+    pub resident: u32,
+    /// Household id (none before the registry arrived).
+    pub household: Option<u32>,
+    /// Needs help to evacuate.
+    pub needs_help: bool,
+    /// The shelter the order names, when this dashboard has seen the order.
+    pub shelter: Option<u32>,
+    /// `under-order` or `unaccounted` (overdue).
+    pub status: &'static str,
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The town.
+    pub town: String,
+    /// HQ's time of the status (Unix ms).
+    pub at_ms: Option<u64>,
+    /// Whether the link was down when the report was made.
+    pub stale: bool,
+    /// Town totals.
+    pub counts: StatusCounts,
+    /// Every shelter.
+    pub shelters: Vec<ShelterLine>,
+    /// Everyone under order not yet accounted for, needs-help first.
+    pub unaccounted: Vec<Missing>,
+    /// Messages refused while collecting (bad signature, wrong town, ...).
+    pub refused: u64,
+}
+
+impl Report {
+    /// The report of `s` (derived lists must be fresh: call `refresh` first).
+    pub fn of(s: &TownState) -> Report {
+        let reg = s.registry.as_ref();
+        Report {
+            town: s.town.to_string(),
+            at_ms: s.status_at_ms,
+            stale: s.stale(),
+            counts: s.counts.clone(),
+            shelters: s
+                .shelters
+                .values()
+                .map(|r| ShelterLine {
+                    id: r.status.shelter.0,
+                    name: r.name.clone(),
+                    open: r.status.open,
+                    present_day: r.status.present_day,
+                    present_night: r.status.present_night,
+                    capacity: r.status.capacity,
+                    online: r.status.online,
+                })
+                .collect(),
+            unaccounted: s
+                .derived
+                .unaccounted
+                .iter()
+                .map(|&r| {
+                    let p = reg.and_then(|g| g.person(r));
+                    let household = p.map(|p| p.household);
+                    Missing {
+                        resident: r.0,
+                        household,
+                        needs_help: p.is_some_and(|p| p.needs_help),
+                        shelter: household
+                            .and_then(|h| s.orders.get(&h))
+                            .map(|o| o.shelter.0),
+                        status: if s.statuses.code(r) == crate::state::code::UNACCOUNTED {
+                            "unaccounted"
+                        } else {
+                            "under-order"
+                        },
+                    }
+                })
+                .collect(),
+            refused: s.rejected.total,
+        }
+    }
+
+    /// The report as text for people.
+    pub fn text(&self, s: &TownState, lang: Lang, utc_offset_min: i32) -> String {
+        let l = lang;
+        let unconfirmed = l.t("unconfirmed", "未確認");
+        let mut out = String::new();
+        let when = self.at_ms.map_or(unconfirmed.to_owned(), |ms| {
+            crate::ui::clock_text(ms, utc_offset_min)
+        });
+        let _ = writeln!(
+            out,
+            "{} — {} {} ({} {when}){}",
+            l.t("Situation report", "災害状況報告 (第4号様式 様式準拠)"),
+            l.t("town", "市町村"),
+            self.town,
+            l.t("as of", "時点"),
+            if self.stale {
+                l.t("  [STALE: link down]", "  [STALE: 回線断]")
+            } else {
+                ""
+            }
+        );
+        let c = &self.counts;
+        let _ = writeln!(
+            out,
+            "{}: {} {} / {} {} / {} {} / {} {} / {} {} / {} {}",
+            l.t("Totals", "集計"),
+            l.t("residents", "住民"),
+            c.residents,
+            l.t("under order", "避難指示対象"),
+            c.residents.saturating_sub(c.not_ordered),
+            l.t("at shelters", "避難所在所"),
+            c.arrived,
+            l.t("checked out", "退所"),
+            c.checked_out,
+            l.t("found", "所在確認"),
+            c.found,
+            l.t("not accounted", "未確認"),
+            c.under_order + c.unaccounted
+        );
+        let _ = writeln!(
+            out,
+            "\n{}",
+            l.t(
+                "Shelters (id, name, open, day, night, capacity)",
+                "避難所 (番号・名称・開設・昼・夜・定員)"
+            )
+        );
+        for sh in &self.shelters {
+            let counts = if sh.online {
+                format!("{} {} {}", sh.present_day, sh.present_night, sh.capacity)
+            } else {
+                format!(
+                    "{} {} {} ({unconfirmed}: {})",
+                    sh.present_day,
+                    sh.present_night,
+                    sh.capacity,
+                    l.t("node offline", "端末断")
+                )
+            };
+            let _ = writeln!(
+                out,
+                "  {:>4} {} {} {counts}",
+                sh.id,
+                sh.name.as_deref().unwrap_or(unconfirmed),
+                if sh.open {
+                    l.t("open", "開設")
+                } else {
+                    l.t("closed", "閉鎖")
+                },
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n{} {} ({} {})",
+            l.t("Unaccounted", "所在未確認者"),
+            self.unaccounted.len(),
+            l.t("needs help", "要支援者"),
+            self.unaccounted.iter().filter(|m| m.needs_help).count()
+        );
+        for m in &self.unaccounted {
+            let name = s
+                .resident_name(evac_protocol::ResidentId(m.resident))
+                .unwrap_or(unconfirmed);
+            let _ = writeln!(
+                out,
+                "  {}{:>8} {name} {} {} {} {}",
+                if m.needs_help { "★" } else { " " },
+                m.resident,
+                l.t("household", "世帯"),
+                m.household
+                    .map_or(unconfirmed.to_owned(), |h| h.to_string()),
+                l.t("shelter", "指定避難所"),
+                m.shelter.map_or(unconfirmed.to_owned(), |id| s
+                    .shelter_name(evac_protocol::ShelterId(id))),
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,195 @@
+//! What the views read that takes a pass over the whole town: the unaccounted list in the
+//! order officers work it, counts per zone, warnings, and the curve's T50/T90. Recomputed
+//! when something changed, never per frame.
+
+use evac_protocol::{ResidentId, ShelterId};
+
+use super::{TownState, code, is_missing};
+
+/// Counts of one zone (or of households outside every zone, `zone: None`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ZoneCount {
+    /// The zone.
+    pub zone: Option<u32>,
+    /// Its name, from the town file.
+    pub name: String,
+    /// Residents under order.
+    pub ordered: u32,
+    /// Of those, safe (arrived, checked out, found).
+    pub safe: u32,
+    /// Not yet accounted for.
+    pub missing: u32,
+}
+
+/// Something an officer should look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// A shelter's node has been offline this many minutes.
+    ShelterSilent {
+        /// The shelter.
+        shelter: ShelterId,
+        /// Minutes offline.
+        minutes: u64,
+    },
+    /// An open shelter at 80 % or more.
+    ShelterFull {
+        /// The shelter.
+        shelter: ShelterId,
+        /// Occupancy in percent.
+        percent: u32,
+    },
+    /// A resident who needs help, not arrived 30 minutes after the order.
+    NeedsHelpLate {
+        /// The resident.
+        resident: ResidentId,
+        /// Minutes since the order.
+        minutes: u64,
+    },
+    /// Check-ins flagged for attention (failed card checks and the like).
+    Flagged {
+        /// How many.
+        count: u32,
+    },
+}
+
+/// The derived lists.
+#[derive(Debug, Clone, Default)]
+pub struct Derived {
+    /// Residents under order not yet accounted for: needs-help first, then by zone,
+    /// household and resident.
+    pub unaccounted: Vec<ResidentId>,
+    /// How many of them need help.
+    pub unaccounted_needs_help: usize,
+    /// Per zone.
+    pub zones: Vec<ZoneCount>,
+    /// Warnings, most urgent first.
+    pub warnings: Vec<Warning>,
+    /// When the first order in force was issued (ms).
+    pub start_ms: Option<u64>,
+    /// HQ time at which half of those under order were accounted for.
+    pub t50_ms: Option<u64>,
+    /// HQ time at which 90 % were.
+    pub t90_ms: Option<u64>,
+}
+
+/// Needs-help residents not arrived this long after the order are a warning.
+pub const NEEDS_HELP_LATE_MIN: u64 = 30;
+/// Warnings of one kind shown at most.
+const MAX_PER_KIND: usize = 50;
+
+impl Derived {
+    /// Computes everything from `s` at wall time `now_ms`.
+    pub fn compute(s: &TownState, now_ms: u64) -> Derived {
+        let mut d = Derived::default();
+        let reg = s.registry.as_ref();
+        // The unaccounted list, with its sort key.
+        let mut keyed: Vec<(u64, u32)> = Vec::new();
+        let mut zones: std::collections::BTreeMap<Option<u32>, ZoneCount> = Default::default();
+        for (r, c, _) in s.statuses.iter() {
+            if c == code::NOT_ORDERED || c == code::UNKNOWN {
+                continue;
+            }
+            let person = reg.and_then(|g| g.person(r));
+            let household = person.map_or(u32::MAX, |p| p.household);
+            let zone = s.zone_of(household);
+            let z = zones.entry(zone).or_default();
+            z.ordered += 1;
+            if is_missing(c) {
+                z.missing += 1;
+                let needs_help = person.is_some_and(|p| p.needs_help);
+                let key = (u64::from(!needs_help) << 63)
+                    | (u64::from(zone.unwrap_or(0x7FFF).min(0x7FFF)) << 48)
+                    | (u64::from(household) << 16);
+                keyed.push((key, r.0));
+            } else {
+                z.safe += 1;
+            }
+        }
+        // Stable: residents of one household stay in id order.
+        keyed.sort_by_key(|&(k, _)| k);
+        d.unaccounted_needs_help = keyed.iter().take_while(|(k, _)| k >> 63 == 0).count();
+        d.unaccounted = keyed.into_iter().map(|(_, r)| ResidentId(r)).collect();
+        d.zones = zones
+            .into_iter()
+            .map(|(zone, mut z)| {
+                z.zone = zone;
+                z.name = zone
+                    .and_then(|id| s.map.as_ref()?.town.zone(id).map(|z| z.name.clone()))
+                    .unwrap_or_default();
+                z
+            })
+            .collect();
+
+        // Warnings.
+        let mut silent = Vec::new();
+        let mut full = Vec::new();
+        for row in s.shelters.values() {
+            if let Some(since) = row.offline_since_ms {
+                let minutes = now_ms.saturating_sub(since) / 60_000;
+                if minutes >= s.silent_minutes {
+                    silent.push(Warning::ShelterSilent {
+                        shelter: row.status.shelter,
+                        minutes,
+                    });
+                }
+            }
+            let st = &row.status;
+            if st.open && st.capacity > 0 {
+                let percent = (u64::from(st.present_day) * 100 / u64::from(st.capacity)) as u32;
+                if percent >= 80 {
+                    full.push(Warning::ShelterFull {
+                        shelter: st.shelter,
+                        percent,
+                    });
+                }
+            }
+        }
+        let mut late = Vec::new();
+        for r in d.unaccounted.iter().take(d.unaccounted_needs_help) {
+            let Some(p) = reg.and_then(|g| g.person(*r)) else {
+                continue;
+            };
+            let Some(o) = s.orders.get(&p.household) else {
+                continue;
+            };
+            let issued_ms = u64::try_from(o.issued).unwrap_or(0) * 1000;
+            let minutes = now_ms.saturating_sub(issued_ms) / 60_000;
+            if minutes >= NEEDS_HELP_LATE_MIN {
+                late.push(Warning::NeedsHelpLate {
+                    resident: *r,
+                    minutes,
+                });
+                if late.len() >= MAX_PER_KIND {
+                    break;
+                }
+            }
+        }
+        d.warnings.extend(late);
+        d.warnings.extend(silent.into_iter().take(MAX_PER_KIND));
+        d.warnings.extend(full.into_iter().take(MAX_PER_KIND));
+        if s.counts.flagged > 0 {
+            d.warnings.push(Warning::Flagged {
+                count: s.counts.flagged,
+            });
+        }
+
+        // The curve's start and T50/T90.
+        d.start_ms = s
+            .notices
+            .values()
+            .map(|n| u64::try_from(n.issued).unwrap_or(0) * 1000)
+            .min()
+            .or_else(|| s.curve.iter().find(|p| p.2 > 0).map(|p| p.0));
+        let reach = |pct: u64| {
+            s.curve
+                .iter()
+                .find(|&&(_, safe, ordered)| {
+                    ordered > 0 && u64::from(safe) * 100 >= pct * u64::from(ordered)
+                })
+                .map(|p| p.0)
+        };
+        d.t50_ms = reach(50);
+        d.t90_ms = reach(90);
+        d
+    }
+}

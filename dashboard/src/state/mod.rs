@@ -1,0 +1,637 @@
+//! The dashboard's picture of one town, built only from HQ-signed messages. No I/O, no
+//! ratatui: messages and a clock in, a state the views read out.
+//!
+//! One [`TownState`] per town, so a prefecture dashboard can hold several side by side.
+
+mod derived;
+mod feed;
+mod people;
+mod town;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use evac_protocol::{
+    AlertLevel, CommandAction, CommandReply, Hazard, MessageKind, OfficerId, OrderBatch, PublicKey,
+    RegistrySnapshot, ResidentId, ResidentStatus, ShelterId, ShelterStatus, StatusCounts,
+    StatusMessage, Topic, TownId,
+};
+
+pub use derived::{Derived, Warning, ZoneCount};
+pub use feed::{Reject, Rejections, limit};
+pub use people::{MAX_RESIDENTS, Person, Registry, Statuses, code, is_missing};
+pub use town::TownMap;
+
+/// The broker link, as the network task reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Not yet connected.
+    Connecting,
+    /// Connected since (wall ms).
+    Connected {
+        /// When the link came up.
+        since_ms: u64,
+    },
+    /// Lost; the next attempt is at `retry_ms` (wall ms).
+    Reconnecting {
+        /// When the link went down.
+        since_ms: u64,
+        /// When the next attempt is due.
+        retry_ms: u64,
+    },
+}
+
+/// One shelter as shown: HQ's status plus what the dashboard noticed.
+#[derive(Debug, Clone)]
+pub struct ShelterRow {
+    /// HQ's status of it.
+    pub status: ShelterStatus,
+    /// Its name (from the town file), or none.
+    pub name: Option<String>,
+    /// HQ time (ms) since which it has been offline, as first seen offline.
+    pub offline_since_ms: Option<u64>,
+}
+
+/// A household's current order, from HQ's order batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderInfo {
+    /// The shelter it is sent to ([`ShelterId::NONE`]: none with room yet).
+    pub shelter: ShelterId,
+    /// The order message it belongs to.
+    pub message_id: u32,
+    /// When its notice was issued (Unix seconds).
+    pub issued: i64,
+    /// The level.
+    pub level: AlertLevel,
+    /// The hazard.
+    pub hazard: Hazard,
+    /// Its version.
+    pub version: u32,
+}
+
+/// A notice in force, gathered from the order batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The order message id.
+    pub message_id: u32,
+    /// The hazard.
+    pub hazard: Hazard,
+    /// The highest level among its orders.
+    pub level: AlertLevel,
+    /// When issued (Unix seconds).
+    pub issued: i64,
+    /// When it lapses (Unix seconds).
+    pub expires: i64,
+    /// Households under it.
+    pub households: usize,
+    /// The zones its households lie in (with a town file).
+    pub zones: Vec<u32>,
+    /// A drill, not a real emergency.
+    pub drill: bool,
+}
+
+/// Something that happened, for the log view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEntry {
+    /// A resident's status changed.
+    Resident {
+        /// HQ time (ms).
+        at_ms: u64,
+        /// Who.
+        resident: ResidentId,
+        /// The new status.
+        status: ResidentStatus,
+    },
+    /// A shelter opened, closed, went offline or came back.
+    Shelter {
+        /// HQ time (ms).
+        at_ms: u64,
+        /// Which.
+        shelter: ShelterId,
+        /// Open now.
+        open: bool,
+        /// Online now.
+        online: bool,
+    },
+    /// An order message arrived.
+    Orders {
+        /// Issue time (s).
+        issued: i64,
+        /// The message.
+        message_id: u32,
+        /// Alert, update, cancel.
+        kind: MessageKind,
+        /// How many orders it carried.
+        orders: usize,
+    },
+}
+
+/// What became of a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Sent, no reply yet.
+    Pending,
+    /// HQ carried it out.
+    Done(String),
+    /// HQ refused it, and why.
+    Refused(String),
+}
+
+/// One command given from this dashboard, for the who-did-what-when log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandEntry {
+    /// The officer.
+    pub officer: OfficerId,
+    /// The command number.
+    pub id: u64,
+    /// When given (wall ms).
+    pub at_ms: u64,
+    /// What.
+    pub action: CommandAction,
+    /// The officer's reason.
+    pub reason: String,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// When the reply came (wall ms).
+    pub replied_ms: Option<u64>,
+}
+
+/// What an accepted message changed, for the caller's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// A status snapshot.
+    Snapshot,
+    /// A status delta.
+    Delta,
+    /// The registry.
+    Registry,
+    /// Order batch.
+    Orders,
+    /// A command reply.
+    Reply,
+    /// A message already known (the same snapshot or registry again): nothing changed.
+    Same,
+}
+
+const LOG_LEN: usize = 2_000;
+const HISTORY_LEN: usize = 16;
+const CURVE_LEN: usize = 4_096;
+
+/// The dashboard's picture of one town.
+#[derive(Debug)]
+pub struct TownState {
+    /// The town.
+    pub town: TownId,
+    key: PublicKey,
+    /// The town file, when configured.
+    pub map: Option<Arc<TownMap>>,
+    /// The broker link.
+    pub link: Link,
+    /// Sequence of the last status message applied.
+    pub seq: Option<u64>,
+    /// A gap was seen: deltas are ignored until the next snapshot.
+    pub waiting_snapshot: bool,
+    /// HQ's time of the newest status (ms).
+    pub status_at_ms: Option<u64>,
+    /// Wall time when the last accepted message arrived (ms).
+    pub received_ms: Option<u64>,
+    /// Town totals.
+    pub counts: StatusCounts,
+    /// Shelters by id.
+    pub shelters: BTreeMap<ShelterId, ShelterRow>,
+    /// Residents' statuses.
+    pub statuses: Statuses,
+    /// The registry, once received.
+    pub registry: Option<Registry>,
+    /// Each household's order, by household id.
+    pub orders: HashMap<u32, OrderInfo>,
+    /// Notices in force by message id.
+    pub notices: BTreeMap<u32, Notice>,
+    /// (HQ ms, accounted for, under order) after each status message.
+    pub curve: Vec<(u64, u32, u32)>,
+    /// The latest status changes of each resident seen changing: (HQ ms, status).
+    pub history: HashMap<ResidentId, Vec<(u64, ResidentStatus)>>,
+    /// Latest events, newest last.
+    pub log: VecDeque<LogEntry>,
+    /// Commands given from here.
+    pub commands: Vec<CommandEntry>,
+    /// Refused messages.
+    pub rejected: Rejections,
+    /// Lists and totals the views read, refreshed by [`TownState::refresh`].
+    pub derived: Derived,
+    /// A shelter offline this long (minutes) is a warning.
+    pub silent_minutes: u64,
+    dirty: bool,
+}
+
+fn accounted(c: &StatusCounts) -> (u32, u32) {
+    let safe = c.arrived + c.checked_out + c.found;
+    (safe, c.residents.saturating_sub(c.not_ordered))
+}
+
+impl TownState {
+    /// An empty picture of `town`, trusting HQ's `key`.
+    pub fn new(town: TownId, key: PublicKey, map: Option<Arc<TownMap>>) -> TownState {
+        TownState {
+            town,
+            key,
+            map,
+            link: Link::Connecting,
+            seq: None,
+            waiting_snapshot: false,
+            status_at_ms: None,
+            received_ms: None,
+            counts: StatusCounts::default(),
+            shelters: BTreeMap::new(),
+            statuses: Statuses::default(),
+            registry: None,
+            orders: HashMap::new(),
+            notices: BTreeMap::new(),
+            curve: Vec::new(),
+            history: HashMap::new(),
+            log: VecDeque::new(),
+            commands: Vec::new(),
+            rejected: Rejections::default(),
+            derived: Derived::default(),
+            silent_minutes: 10,
+            dirty: true,
+        }
+    }
+
+    /// Whether a snapshot has arrived.
+    pub fn has_data(&self) -> bool {
+        self.seq.is_some()
+    }
+
+    /// Whether what is shown may be out of date (Sparkplug's STALE): the link is down.
+    pub fn stale(&self) -> bool {
+        !matches!(self.link, Link::Connected { .. })
+    }
+
+    /// Takes one MQTT message; a refused one is counted and changes nothing else.
+    pub fn on_message(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        now_ms: u64,
+    ) -> Result<Applied, Reject> {
+        let r = self.apply(topic, payload, now_ms);
+        match r {
+            Ok(a) => {
+                self.received_ms = Some(now_ms);
+                if a != Applied::Same {
+                    self.dirty = true;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    topic,
+                    reason = e.name(),
+                    bytes = payload.len(),
+                    "message refused"
+                );
+                self.rejected.count(e);
+            }
+        }
+        r
+    }
+
+    fn apply(&mut self, topic: &str, payload: &[u8], now_ms: u64) -> Result<Applied, Reject> {
+        let topic: Topic = topic.parse().map_err(|_| Reject::Topic)?;
+        if topic.town() != &self.town {
+            return Err(Reject::Town);
+        }
+        match topic {
+            Topic::Status(_) => {
+                let m: StatusMessage = feed::open_hq(payload, limit::STATUS, &self.key)?;
+                self.on_status(m)
+            }
+            Topic::Registry(_) => {
+                let r: RegistrySnapshot = feed::open_hq(payload, limit::REGISTRY, &self.key)?;
+                self.on_registry(&r)
+            }
+            Topic::Orders(_) => {
+                let b: OrderBatch = feed::open_hq(payload, limit::ORDERS, &self.key)?;
+                self.on_orders(b)
+            }
+            Topic::CommandReply(_, officer) => {
+                let r: CommandReply = feed::open_hq(payload, limit::REPLY, &self.key)?;
+                if r.officer != officer {
+                    return Err(Reject::Body);
+                }
+                self.on_reply(r, now_ms)
+            }
+            _ => Err(Reject::Topic),
+        }
+    }
+
+    fn on_status(&mut self, m: StatusMessage) -> Result<Applied, Reject> {
+        match m {
+            StatusMessage::Snapshot(s) => {
+                if s.town != self.town {
+                    return Err(Reject::Town);
+                }
+                if let Some(seq) = self.seq {
+                    if s.seq == seq && !self.waiting_snapshot {
+                        return Ok(Applied::Same);
+                    }
+                    if s.seq < seq {
+                        return Err(Reject::Replay);
+                    }
+                }
+                if s.residents.count as usize > MAX_RESIDENTS {
+                    return Err(Reject::Body);
+                }
+                let list = s.residents.unpack().map_err(|_| Reject::Body)?;
+                let table = Statuses::from_list(s.residents.first, &list);
+                if !self.statuses.is_empty() {
+                    for (r, c, sh) in table.iter() {
+                        let old = self.statuses.code(r);
+                        if old != c
+                            && old != code::UNKNOWN
+                            && let Some(st) = people::decode(c, sh)
+                        {
+                            self.note_change(s.at_ms, r, st);
+                        }
+                    }
+                }
+                self.statuses = table;
+                let mut rows = BTreeMap::new();
+                for st in s.shelters {
+                    let row = self.row_for(st, s.at_ms);
+                    rows.insert(row.status.shelter, row);
+                }
+                self.shelters = rows;
+                self.finish_status(s.seq, s.at_ms, s.counts);
+                self.waiting_snapshot = false;
+                Ok(Applied::Snapshot)
+            }
+            StatusMessage::Delta(d) => {
+                if d.town != self.town {
+                    return Err(Reject::Town);
+                }
+                let Some(seq) = self.seq else {
+                    return Err(Reject::Gap);
+                };
+                if d.seq <= seq {
+                    return Err(Reject::Replay);
+                }
+                if self.waiting_snapshot || d.seq != seq + 1 {
+                    self.waiting_snapshot = true;
+                    return Err(Reject::Gap);
+                }
+                if d.residents
+                    .iter()
+                    .any(|c| self.statuses.code(c.resident) == code::UNKNOWN)
+                {
+                    return Err(Reject::Body);
+                }
+                for c in &d.residents {
+                    self.statuses.set(c.resident, c.status);
+                    self.note_change(d.at_ms, c.resident, c.status);
+                }
+                for st in d.shelters {
+                    let row = self.row_for(st, d.at_ms);
+                    self.shelters.insert(row.status.shelter, row);
+                }
+                self.finish_status(d.seq, d.at_ms, d.counts);
+                Ok(Applied::Delta)
+            }
+        }
+    }
+
+    fn row_for(&mut self, st: ShelterStatus, at_ms: u64) -> ShelterRow {
+        let old = self.shelters.get(&st.shelter);
+        let offline_since_ms = if st.online {
+            None
+        } else {
+            old.and_then(|o| o.offline_since_ms).or(Some(at_ms))
+        };
+        if let Some(o) = old
+            && (o.status.open != st.open || o.status.online != st.online)
+        {
+            self.push_log(LogEntry::Shelter {
+                at_ms,
+                shelter: st.shelter,
+                open: st.open,
+                online: st.online,
+            });
+        }
+        let name = self
+            .map
+            .as_ref()
+            .and_then(|m| m.shelter_name(st.shelter.0))
+            .map(str::to_owned);
+        ShelterRow {
+            status: st,
+            name,
+            offline_since_ms,
+        }
+    }
+
+    fn finish_status(&mut self, seq: u64, at_ms: u64, counts: StatusCounts) {
+        self.seq = Some(seq);
+        self.status_at_ms = Some(at_ms);
+        let (safe, ordered) = accounted(&counts);
+        self.counts = counts;
+        if self.curve.last().map(|&(_, s, o)| (s, o)) != Some((safe, ordered)) {
+            if self.curve.len() >= CURVE_LEN {
+                // Keep the whole span at half the resolution.
+                let kept: Vec<_> = self.curve.iter().copied().step_by(2).collect();
+                self.curve = kept;
+            }
+            self.curve.push((at_ms, safe, ordered));
+        }
+    }
+
+    fn note_change(&mut self, at_ms: u64, r: ResidentId, s: ResidentStatus) {
+        let h = self.history.entry(r).or_default();
+        if h.len() >= HISTORY_LEN {
+            h.remove(0);
+        }
+        h.push((at_ms, s));
+        self.push_log(LogEntry::Resident {
+            at_ms,
+            resident: r,
+            status: s,
+        });
+    }
+
+    fn push_log(&mut self, e: LogEntry) {
+        if self.log.len() >= LOG_LEN {
+            self.log.pop_front();
+        }
+        self.log.push_back(e);
+    }
+
+    fn on_registry(&mut self, r: &RegistrySnapshot) -> Result<Applied, Reject> {
+        if r.town != self.town {
+            return Err(Reject::Town);
+        }
+        match &self.registry {
+            Some(old) if old.version == r.version => return Ok(Applied::Same),
+            Some(old) if old.version > r.version => return Err(Reject::Replay),
+            _ => {}
+        }
+        self.registry = Some(Registry::from_snapshot(r));
+        Ok(Applied::Registry)
+    }
+
+    fn on_orders(&mut self, b: OrderBatch) -> Result<Applied, Reject> {
+        if b.town != self.town {
+            return Err(Reject::Town);
+        }
+        self.push_log(LogEntry::Orders {
+            issued: b.issued,
+            message_id: b.message_id,
+            kind: b.kind,
+            orders: b.orders.len(),
+        });
+        for o in &b.orders {
+            let h = o.household.0;
+            let newer = self
+                .orders
+                .get(&h)
+                .is_none_or(|old| o.version >= old.version);
+            if !newer {
+                continue;
+            }
+            match b.kind {
+                MessageKind::Cancel => {
+                    self.orders.remove(&h);
+                }
+                MessageKind::Alert | MessageKind::Update => {
+                    self.orders.insert(
+                        h,
+                        OrderInfo {
+                            shelter: o.shelter,
+                            message_id: b.message_id,
+                            issued: b.issued,
+                            level: o.level,
+                            hazard: o.hazard,
+                            version: o.version,
+                        },
+                    );
+                }
+            }
+        }
+        // Notices in force: every message some household's order still belongs to.
+        let mut notices: BTreeMap<u32, Notice> = BTreeMap::new();
+        for (h, o) in &self.orders {
+            let n = notices.entry(o.message_id).or_insert_with(|| Notice {
+                message_id: o.message_id,
+                hazard: o.hazard,
+                level: o.level,
+                issued: o.issued,
+                expires: 0,
+                households: 0,
+                zones: vec![],
+                drill: false,
+            });
+            n.households += 1;
+            n.level = n.level.max(o.level);
+            if let Some(z) = self.map.as_ref().and_then(|m| m.zone_of(*h))
+                && !n.zones.contains(&z)
+            {
+                n.zones.push(z);
+            }
+        }
+        for n in notices.values_mut() {
+            n.zones.sort_unstable();
+            if let Some(old) = self.notices.get(&n.message_id) {
+                n.expires = old.expires;
+                n.drill = old.drill;
+            }
+            if n.message_id == b.message_id {
+                n.expires = b.expires;
+                n.drill = b.drill;
+            }
+        }
+        self.notices = notices;
+        Ok(Applied::Orders)
+    }
+
+    fn on_reply(&mut self, r: CommandReply, now_ms: u64) -> Result<Applied, Reject> {
+        let Some(c) = self
+            .commands
+            .iter_mut()
+            .find(|c| c.officer == r.officer && c.id == r.command_id)
+        else {
+            // A reply to a command of another dashboard of the same officer: nothing to show.
+            return Ok(Applied::Same);
+        };
+        if c.outcome != Outcome::Pending {
+            return Ok(Applied::Same);
+        }
+        c.outcome = if r.ok {
+            Outcome::Done(r.message)
+        } else {
+            Outcome::Refused(r.message)
+        };
+        c.replied_ms = Some(now_ms);
+        Ok(Applied::Reply)
+    }
+
+    /// Records a command just sent.
+    pub fn command_sent(&mut self, entry: CommandEntry) {
+        self.commands.push(entry);
+        self.dirty = true;
+    }
+
+    /// Recomputes the derived lists if anything changed (or always with `force`), for the
+    /// clock time `now_ms` (wall ms); true when they were recomputed.
+    pub fn refresh(&mut self, now_ms: u64, force: bool) -> bool {
+        if self.dirty || force {
+            self.derived = Derived::compute(self, now_ms);
+            self.dirty = false;
+            return true;
+        }
+        false
+    }
+
+    /// A shelter's display name: the town file's, else its number.
+    pub fn shelter_name(&self, id: ShelterId) -> String {
+        self.shelters
+            .get(&id)
+            .and_then(|r| r.name.clone())
+            .or_else(|| {
+                self.map
+                    .as_ref()
+                    .and_then(|m| m.shelter_name(id.0))
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| format!("#{id}"))
+    }
+
+    /// The registered name of a resident, when the registry has arrived.
+    pub fn resident_name(&self, r: ResidentId) -> Option<&str> {
+        let reg = self.registry.as_ref()?;
+        reg.person(r).map(|p| reg.name(p))
+    }
+
+    /// Households sent to `shelter` with someone not yet arrived: those a closure re-routes.
+    pub fn households_bound_for(&self, shelter: ShelterId) -> usize {
+        let Some(reg) = &self.registry else {
+            return 0;
+        };
+        let mut households = std::collections::HashSet::new();
+        for p in reg.people() {
+            let bound = self
+                .orders
+                .get(&p.household)
+                .is_some_and(|o| o.shelter == shelter);
+            if bound && is_missing(self.statuses.code(p.resident)) {
+                households.insert(p.household);
+            }
+        }
+        households.len()
+    }
+
+    /// The zone of a household, with a town file.
+    pub fn zone_of(&self, household: u32) -> Option<u32> {
+        self.map.as_ref().and_then(|m| m.zone_of(household))
+    }
+}
+
+#[cfg(test)]
+mod tests;

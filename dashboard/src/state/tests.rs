@@ -1,0 +1,373 @@
+//! The state's rules, and bad input from the broker: counted, ignored, never shown.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
+use super::*;
+use evac_protocol::{
+    HQ_SIGNER, HouseholdId, Order, PackedStatuses, RegistryHousehold, RegistryResident,
+    ResidentChange, SecretKey, Slug, StatusDelta, StatusSnapshot,
+};
+
+const NOW: u64 = 1_795_000_000_000;
+
+fn hq() -> SecretKey {
+    SecretKey::from_seed(&[1; 32])
+}
+
+fn town() -> TownId {
+    Slug::new("minato").unwrap()
+}
+
+fn state() -> TownState {
+    TownState::new(town(), hq().public(), None)
+}
+
+fn shelter(id: u32, open: bool, cap: u32, present: u32) -> ShelterStatus {
+    ShelterStatus {
+        shelter: ShelterId(id),
+        open,
+        capacity: cap,
+        present_day: present,
+        present_night: present,
+        expected: 0,
+        online: true,
+        lag_ms: None,
+        pending: 0,
+    }
+}
+
+fn snapshot(seq: u64, statuses: &[ResidentStatus]) -> StatusMessage {
+    let mut counts = StatusCounts {
+        residents: statuses.len() as u32,
+        ..Default::default()
+    };
+    for s in statuses {
+        match s {
+            ResidentStatus::NotOrdered => counts.not_ordered += 1,
+            ResidentStatus::UnderOrder => counts.under_order += 1,
+            ResidentStatus::Unaccounted => counts.unaccounted += 1,
+            ResidentStatus::Arrived { .. } => counts.arrived += 1,
+            ResidentStatus::CheckedOut { .. } => counts.checked_out += 1,
+            ResidentStatus::Found => counts.found += 1,
+        }
+    }
+    StatusMessage::Snapshot(StatusSnapshot {
+        town: town(),
+        seq,
+        at_ms: NOW + seq,
+        counts,
+        shelters: vec![shelter(1, true, 10, 1), shelter(2, true, 100, 0)],
+        residents: PackedStatuses::pack(ResidentId(1), statuses),
+    })
+}
+
+fn delta(seq: u64, changes: &[(u32, ResidentStatus)]) -> StatusMessage {
+    StatusMessage::Delta(StatusDelta {
+        town: town(),
+        seq,
+        at_ms: NOW + seq,
+        counts: StatusCounts::default(),
+        shelters: vec![],
+        residents: changes
+            .iter()
+            .map(|&(r, status)| ResidentChange {
+                resident: ResidentId(r),
+                status,
+            })
+            .collect(),
+    })
+}
+
+fn wire<T: evac_protocol::Signable>(key: &SecretKey, signer: &str, m: &T) -> Vec<u8> {
+    key.sign(signer, m).unwrap().to_json().unwrap().into_bytes()
+}
+
+const STATUS: &str = "evac/v1/minato/status";
+const REGISTRY: &str = "evac/v1/minato/registry";
+
+fn four() -> Vec<ResidentStatus> {
+    vec![
+        ResidentStatus::UnderOrder,
+        ResidentStatus::UnderOrder,
+        ResidentStatus::Arrived {
+            shelter: ShelterId(1),
+        },
+        ResidentStatus::NotOrdered,
+    ]
+}
+
+fn registry(version: u64) -> RegistrySnapshot {
+    let r = |id: u32, name: &str, needs_help: bool| RegistryResident {
+        id: ResidentId(id),
+        name: name.into(),
+        needs_help,
+        cards: vec![],
+    };
+    RegistrySnapshot {
+        town: town(),
+        version,
+        households: vec![
+            RegistryHousehold {
+                id: HouseholdId(10),
+                residents: vec![r(1, "佐藤 一郎", false), r(2, "佐藤 花", true)],
+            },
+            RegistryHousehold {
+                id: HouseholdId(11),
+                residents: vec![r(3, "鈴木 次郎", false), r(4, "鈴木 三郎", false)],
+            },
+        ],
+    }
+}
+
+fn live() -> TownState {
+    let mut s = state();
+    s.on_message(STATUS, &wire(&hq(), HQ_SIGNER, &snapshot(5, &four())), NOW)
+        .unwrap();
+    s.on_message(REGISTRY, &wire(&hq(), HQ_SIGNER, &registry(1)), NOW)
+        .unwrap();
+    s
+}
+
+#[test]
+fn snapshot_then_deltas_build_the_picture() {
+    let mut s = live();
+    assert_eq!(s.seq, Some(5));
+    assert_eq!(s.counts.under_order, 2);
+    assert_eq!(s.shelters.len(), 2);
+    let arrived = ResidentStatus::Arrived {
+        shelter: ShelterId(2),
+    };
+    let d = wire(&hq(), HQ_SIGNER, &delta(6, &[(1, arrived)]));
+    assert_eq!(s.on_message(STATUS, &d, NOW), Ok(Applied::Delta));
+    assert_eq!(s.statuses.get(ResidentId(1)), Some(arrived));
+    assert_eq!(s.history[&ResidentId(1)], vec![(NOW + 6, arrived)]);
+    // The same delta again is a replay and changes nothing.
+    assert_eq!(s.on_message(STATUS, &d, NOW), Err(Reject::Replay));
+    assert_eq!(s.rejected.total, 1);
+}
+
+#[test]
+fn unaccounted_lists_needs_help_first() {
+    let mut s = live();
+    s.refresh(NOW, true);
+    // Residents 1 and 2 are missing; 2 needs help and comes first though its id is higher.
+    assert_eq!(s.derived.unaccounted, vec![ResidentId(2), ResidentId(1)]);
+    assert_eq!(s.derived.unaccounted_needs_help, 1);
+}
+
+#[test]
+fn a_bad_signature_is_counted_and_never_shown() {
+    let mut s = live();
+    let other = SecretKey::from_seed(&[2; 32]);
+    let forged = wire(&other, HQ_SIGNER, &snapshot(9, &[ResidentStatus::Found; 4]));
+    assert_eq!(s.on_message(STATUS, &forged, NOW), Err(Reject::Signature));
+    // A signature copied from another message does not fit this body either.
+    let good = String::from_utf8(wire(&hq(), HQ_SIGNER, &snapshot(9, &four()))).unwrap();
+    let tampered = good.replace("\"seq\":9", "\"seq\":10");
+    assert_eq!(
+        s.on_message(STATUS, tampered.as_bytes(), NOW),
+        Err(Reject::Signature)
+    );
+    assert_eq!(s.seq, Some(5));
+    assert_eq!(s.counts.found, 0);
+    assert_eq!(s.rejected.of(Reject::Signature), 2);
+}
+
+#[test]
+fn another_signer_or_another_town_is_refused() {
+    let mut s = live();
+    let shelter_signed = wire(&hq(), "shelter:1", &snapshot(9, &four()));
+    assert_eq!(
+        s.on_message(STATUS, &shelter_signed, NOW),
+        Err(Reject::Signer)
+    );
+    // HQ's key, HQ's signer, but the body speaks of another town.
+    let mut other = snapshot(9, &four());
+    if let StatusMessage::Snapshot(x) = &mut other {
+        x.town = Slug::new("kita").unwrap();
+    }
+    let m = wire(&hq(), HQ_SIGNER, &other);
+    assert_eq!(s.on_message(STATUS, &m, NOW), Err(Reject::Town));
+    // Our town's message on another town's topic.
+    let ours = wire(&hq(), HQ_SIGNER, &snapshot(9, &four()));
+    assert_eq!(
+        s.on_message("evac/v1/kita/status", &ours, NOW),
+        Err(Reject::Town)
+    );
+    let reg = wire(
+        &hq(),
+        HQ_SIGNER,
+        &RegistrySnapshot {
+            town: Slug::new("kita").unwrap(),
+            ..registry(7)
+        },
+    );
+    assert_eq!(s.on_message(REGISTRY, &reg, NOW), Err(Reject::Town));
+    assert_eq!(s.seq, Some(5));
+    assert_eq!(s.registry.as_ref().unwrap().version, 1);
+    assert_eq!(s.rejected.total, 4);
+}
+
+#[test]
+fn a_sequence_gap_waits_for_the_next_snapshot() {
+    let mut s = live();
+    let found = ResidentStatus::Found;
+    let gap = wire(&hq(), HQ_SIGNER, &delta(7, &[(1, found)]));
+    assert_eq!(s.on_message(STATUS, &gap, NOW), Err(Reject::Gap));
+    assert!(s.waiting_snapshot);
+    // Even the delta that would have followed is ignored until a snapshot.
+    let next = wire(&hq(), HQ_SIGNER, &delta(8, &[(1, found)]));
+    assert_eq!(s.on_message(STATUS, &next, NOW), Err(Reject::Gap));
+    assert_eq!(
+        s.statuses.get(ResidentId(1)),
+        Some(ResidentStatus::UnderOrder)
+    );
+    let mut all = four();
+    all[0] = found;
+    let snap = wire(&hq(), HQ_SIGNER, &snapshot(9, &all));
+    assert_eq!(s.on_message(STATUS, &snap, NOW), Ok(Applied::Snapshot));
+    assert!(!s.waiting_snapshot);
+    assert_eq!(s.statuses.get(ResidentId(1)), Some(found));
+    assert_eq!(s.rejected.of(Reject::Gap), 2);
+}
+
+#[test]
+fn truncated_json_garbage_and_huge_payloads_are_refused() {
+    let mut s = live();
+    let good = wire(&hq(), HQ_SIGNER, &snapshot(9, &four()));
+    for cut in [0, 1, 10, good.len() / 2, good.len() - 1] {
+        assert_eq!(
+            s.on_message(STATUS, &good[..cut], NOW),
+            Err(Reject::Envelope)
+        );
+    }
+    let reg = wire(&hq(), HQ_SIGNER, &registry(3));
+    assert_eq!(
+        s.on_message(REGISTRY, &reg[..reg.len() - 2], NOW),
+        Err(Reject::Envelope)
+    );
+    // 50 MB: over the status limit, refused before parsing.
+    let huge = vec![b'['; 50 << 20];
+    assert_eq!(s.on_message(STATUS, &huge, NOW), Err(Reject::TooLarge));
+    // 50 MB of deep nesting on the registry (under its limit): refused by the parser.
+    assert_eq!(s.on_message(REGISTRY, &huge, NOW), Err(Reject::Envelope));
+    // Not UTF-8, not JSON.
+    assert_eq!(
+        s.on_message(STATUS, &[0xff, 0xfe, 0], NOW),
+        Err(Reject::Envelope)
+    );
+    assert_eq!(s.seq, Some(5));
+    assert_eq!(s.registry.as_ref().unwrap().version, 1);
+    assert_eq!(s.rejected.total, 9);
+}
+
+#[test]
+fn a_signed_body_with_impossible_content_is_refused() {
+    let mut s = live();
+    // Packed data that does not decode.
+    let mut bad = snapshot(9, &four());
+    if let StatusMessage::Snapshot(x) = &mut bad {
+        x.residents.data = "!!!".into();
+    }
+    assert_eq!(
+        s.on_message(STATUS, &wire(&hq(), HQ_SIGNER, &bad), NOW),
+        Err(Reject::Body)
+    );
+    // A delta naming a resident the snapshot never had.
+    let d = wire(&hq(), HQ_SIGNER, &delta(6, &[(999, ResidentStatus::Found)]));
+    assert_eq!(s.on_message(STATUS, &d, NOW), Err(Reject::Body));
+    assert_eq!(s.statuses.get(ResidentId(999)), None);
+}
+
+#[test]
+fn older_snapshots_and_registries_are_replays() {
+    let mut s = live();
+    let old = wire(&hq(), HQ_SIGNER, &snapshot(4, &[ResidentStatus::Found; 4]));
+    assert_eq!(s.on_message(STATUS, &old, NOW), Err(Reject::Replay));
+    let same = wire(&hq(), HQ_SIGNER, &snapshot(5, &four()));
+    assert_eq!(s.on_message(STATUS, &same, NOW), Ok(Applied::Same));
+    s.on_message(REGISTRY, &wire(&hq(), HQ_SIGNER, &registry(3)), NOW)
+        .unwrap();
+    let older = wire(&hq(), HQ_SIGNER, &registry(2));
+    assert_eq!(s.on_message(REGISTRY, &older, NOW), Err(Reject::Replay));
+    assert_eq!(s.registry.as_ref().unwrap().version, 3);
+}
+
+#[test]
+fn orders_make_notices_and_a_cancel_lifts_them() {
+    let mut s = live();
+    let order = |h: u32, v: u32| Order {
+        household: HouseholdId(h),
+        shelter: ShelterId(2),
+        level: AlertLevel::Level4,
+        hazard: Hazard::Tsunami,
+        version: v,
+        needs_help: false,
+    };
+    let batch = |kind, orders| OrderBatch {
+        town: town(),
+        message_id: 3,
+        kind,
+        references: None,
+        hazard: Hazard::Tsunami,
+        issued: 1_795_000_000,
+        expires: 1_795_003_600,
+        drill: false,
+        orders,
+    };
+    let a = wire(
+        &hq(),
+        HQ_SIGNER,
+        &batch(MessageKind::Alert, vec![order(10, 1), order(11, 1)]),
+    );
+    s.on_message("evac/v1/minato/orders", &a, NOW).unwrap();
+    assert_eq!(s.notices[&3].households, 2);
+    assert_eq!(
+        s.households_bound_for(ShelterId(2)),
+        1,
+        "household 11 has nobody missing"
+    );
+    let c = wire(
+        &hq(),
+        HQ_SIGNER,
+        &batch(MessageKind::Cancel, vec![order(10, 1), order(11, 1)]),
+    );
+    s.on_message("evac/v1/minato/orders", &c, NOW).unwrap();
+    assert!(s.notices.is_empty());
+    assert!(s.orders.is_empty());
+}
+
+#[test]
+fn a_reply_settles_its_command() {
+    let mut s = live();
+    let officer = Slug::new("tanaka").unwrap();
+    s.command_sent(CommandEntry {
+        officer: officer.clone(),
+        id: 4,
+        at_ms: NOW,
+        action: CommandAction::CloseShelter {
+            shelter: ShelterId(1),
+        },
+        reason: "roof damage".into(),
+        outcome: Outcome::Pending,
+        replied_ms: None,
+    });
+    let reply = CommandReply {
+        officer: officer.clone(),
+        command_id: 4,
+        ok: false,
+        message: "no such shelter".into(),
+        at_ms: NOW,
+    };
+    let topic = "evac/v1/minato/cmd/tanaka/reply";
+    // A reply on another officer's topic is refused.
+    let m = wire(&hq(), HQ_SIGNER, &reply);
+    assert_eq!(
+        s.on_message("evac/v1/minato/cmd/sato/reply", &m, NOW),
+        Err(Reject::Body)
+    );
+    assert_eq!(s.on_message(topic, &m, NOW + 5), Ok(Applied::Reply));
+    assert_eq!(
+        s.commands[0].outcome,
+        Outcome::Refused("no such shelter".into())
+    );
+}

@@ -1,0 +1,217 @@
+//! Whole-screen snapshots of every view for the sample town in a mid-evacuation state, at
+//! 80×24 and 160×48, in Japanese and English, live and stale.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
+use std::sync::{Arc, OnceLock};
+
+use evac_protocol::{CommandReply, HQ_SIGNER, SecretKey, Slug};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::app::{Action, App, View};
+use crate::command::Officer;
+use crate::i18n::Lang;
+use crate::state::{Link, TownMap, TownState};
+
+/// 2026-11-18 05:40 UTC (14:40 JST).
+const NOW: u64 = 1_795_412_400_000;
+
+fn map() -> Arc<TownMap> {
+    static MAP: OnceLock<Arc<TownMap>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../maps/data/town.geojson");
+        Arc::new(TownMap::new(evac_maps::Town::load(path).unwrap()))
+    })
+    .clone()
+}
+
+fn hq() -> SecretKey {
+    SecretKey::from_seed(&[1; 32])
+}
+
+fn feed() -> &'static crate::sample::Feed {
+    static FEED: OnceLock<crate::sample::Feed> = OnceLock::new();
+    FEED.get_or_init(|| {
+        crate::sample::mid_evacuation(&map().town, &Slug::new("minato").unwrap(), &hq(), NOW)
+            .unwrap()
+    })
+}
+
+/// The sample town mid-evacuation, with one closed shelter answered by HQ.
+fn fixture(lang: Lang, stale: bool) -> App {
+    let town = Slug::new("minato").unwrap();
+    let mut s = TownState::new(town.clone(), hq().public(), Some(map()));
+    s.link = Link::Connected {
+        since_ms: NOW - 3_600_000,
+    };
+    for (t, p) in feed() {
+        s.on_message(t, p, NOW - 60_000).unwrap();
+    }
+    let officer = Officer {
+        name: Slug::new("tanaka").unwrap(),
+        key: SecretKey::from_seed(&[3; 32]),
+    };
+    let mut app = App::new(s, lang, Some(officer), NOW - 120_000);
+    app.color = false;
+    // Close the second shelter from the Shelters view, with a reason; HQ answers.
+    app.handle(Action::Show(View::Shelters));
+    app.handle(Action::Move(1));
+    app.handle(Action::CloseShelter);
+    for c in "roof damage".chars() {
+        app.handle(Action::Type(c));
+    }
+    app.handle(Action::Submit);
+    let sent = app.outbox.pop().unwrap();
+    assert!(sent.topic.ends_with("/cmd/tanaka"));
+    let id = app.town.commands[0].id;
+    let reply = CommandReply {
+        officer: Slug::new("tanaka").unwrap(),
+        command_id: id,
+        ok: true,
+        message: "shelter 2 closed; 0 households re-routed".into(),
+        at_ms: NOW - 100_000,
+    };
+    let wire = hq().sign(HQ_SIGNER, &reply).unwrap().to_json().unwrap();
+    app.on_message("evac/v1/minato/cmd/tanaka/reply".into(), wire.into_bytes());
+    app.now_ms = NOW;
+    if stale {
+        app.on_link(Link::Reconnecting {
+            since_ms: NOW - 95_000,
+            retry_ms: NOW + 2_000,
+        });
+    }
+    app.refresh(true);
+    app
+}
+
+fn draw(app: &App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| super::render(app, f)).unwrap();
+    format!("{}", term.backend())
+}
+
+fn views() -> [(View, &'static str); 6] {
+    [
+        (View::Overview, "overview"),
+        (View::Shelters, "shelters"),
+        (View::Unaccounted, "unaccounted"),
+        (View::Map, "map"),
+        (View::Search, "search"),
+        (View::Log, "log"),
+    ]
+}
+
+#[test]
+fn every_view_at_both_sizes_in_both_languages_live_and_stale() {
+    for (lang, ln) in [(Lang::Ja, "ja"), (Lang::En, "en")] {
+        for stale in [false, true] {
+            let mut app = fixture(lang, stale);
+            for (view, name) in views() {
+                app.handle(Action::Show(view));
+                if view == View::Search {
+                    // Search for the first needs-help resident still missing.
+                    let r = app.town.derived.unaccounted[0];
+                    app.handle(Action::StartFilter);
+                    for c in r.to_string().chars() {
+                        app.handle(Action::Type(c));
+                    }
+                    app.handle(Action::Submit);
+                }
+                for (w, h) in [(80, 24), (160, 48)] {
+                    let screen = draw(&app, w, h);
+                    let live = if stale { "stale" } else { "live" };
+                    insta::assert_snapshot!(format!("{name}_{w}x{h}_{ln}_{live}"), screen);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_needs_help_resident_heads_the_unaccounted_list() {
+    let app = fixture(Lang::En, false);
+    let s = &app.town;
+    let list = &s.derived.unaccounted;
+    assert!(list.len() > 100, "mid-evacuation: many still missing");
+    let reg = s.registry.as_ref().unwrap();
+    let needs = |r| reg.person(r).unwrap().needs_help;
+    assert!(needs(list[0]));
+    // Every needs-help resident comes before everyone else.
+    let k = s.derived.unaccounted_needs_help;
+    assert!(k > 0 && list[..k].iter().all(|&r| needs(r)) && !list[k..].iter().any(|&r| needs(r)));
+    let screen = draw(
+        &{
+            let mut a = app;
+            a.handle(Action::Show(View::Unaccounted));
+            a
+        },
+        80,
+        24,
+    );
+    let first_row = screen.lines().nth(5).unwrap();
+    assert!(first_row.contains('★'), "{screen}");
+}
+
+#[test]
+fn stale_shows_stale_with_its_age_and_live_does_not() {
+    let live = draw(&fixture(Lang::En, false), 80, 24);
+    let stale = draw(&fixture(Lang::En, true), 80, 24);
+    assert!(!live.contains("STALE") && live.contains("CONNECTED"));
+    assert!(
+        stale.contains("STALE 1m35s") && stale.contains("RECONNECTING"),
+        "{stale}"
+    );
+}
+
+#[test]
+fn read_only_says_so_when_a_command_key_is_pressed() {
+    let mut app = fixture(Lang::En, false);
+    app.officer = None;
+    app.handle(Action::Show(View::Shelters));
+    app.handle(Action::CloseShelter);
+    let screen = draw(&app, 80, 24);
+    assert!(screen.contains("Read-only"), "{screen}");
+    assert!(app.outbox.is_empty());
+}
+
+#[test]
+fn a_command_without_a_reason_is_not_sent() {
+    let mut app = fixture(Lang::En, false);
+    app.handle(Action::Show(View::Shelters));
+    app.handle(Action::CloseShelter);
+    let screen = draw(&app, 80, 24);
+    assert!(
+        screen.contains("Close") && screen.contains("re-routed"),
+        "{screen}"
+    );
+    app.handle(Action::Submit);
+    assert!(app.outbox.is_empty(), "an empty reason sends nothing");
+    assert!(matches!(app.mode, crate::app::Mode::Confirm { .. }));
+    app.handle(Action::Close);
+    assert!(app.outbox.is_empty());
+}
+
+#[test]
+fn no_color_draws_no_colour() {
+    let app = fixture(Lang::Ja, false);
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| super::render(&app, f)).unwrap();
+    let buf = term.backend().buffer();
+    assert!(
+        buf.content
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
+    );
+}
+
+#[test]
+fn freeze_holds_messages_until_unfrozen() {
+    let mut app = fixture(Lang::En, false);
+    app.handle(Action::Freeze);
+    assert!(draw(&app, 80, 24).contains("FROZEN"));
+    app.on_message("evac/v1/minato/status".into(), b"{truncated".to_vec());
+    assert_eq!(app.town.rejected.total, 0, "held while frozen");
+    app.handle(Action::Freeze);
+    assert_eq!(app.town.rejected.total, 1, "taken in once unfrozen");
+    assert!(!draw(&app, 80, 24).contains("FROZEN"));
+}

@@ -1,0 +1,195 @@
+//! The CAP drop directory: files are moved out of it before anything reads them, read and
+//! parsed off HQ's main loop, and end in `done/` or `rejected/` with a `.txt` note saying why.
+//!
+//! A file is first renamed into `taking/` (the same file system, so atomic), so a file that
+//! stopped HQ once cannot stop it again: at start, whatever is left in `taking/` goes to
+//! `rejected/`. Symbolic links, hard-linked files and anything but a regular file are refused
+//! unread, and so is a file larger than [`MAX_CAP_BYTES`].
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::{CapMessage, MAX_CAP_BYTES, parse};
+
+/// Where files wait while they are read and taken in.
+pub const TAKING: &str = "taking";
+
+/// A file claimed from the drop directory, with what reading and parsing it gave.
+#[derive(Debug)]
+pub struct Claimed {
+    /// The file's name in the drop directory.
+    pub name: OsString,
+    /// The parsed message, or why the file was refused.
+    pub parsed: Result<CapMessage, String>,
+}
+
+fn note_and_move(dir: &Path, sub: &str, from: &Path, name: &OsString, note: &str) {
+    let to = dir.join(sub);
+    if let Err(e) = std::fs::create_dir_all(&to) {
+        tracing::error!(dir = %to.display(), error = %e, "cannot create the CAP folder");
+    }
+    let target = to.join(name);
+    let _ = std::fs::write(target.with_extension("txt"), format!("{note}\n"));
+    if let Err(e) = std::fs::rename(from, &target) {
+        tracing::error!(file = %from.display(), error = %e, "cannot move CAP file; removing it");
+        let _ = std::fs::remove_file(from);
+    }
+}
+
+/// Moves a claimed file to `done/` (taken in) or `rejected/`, with `note` beside it.
+pub fn finish(dir: &Path, name: &OsString, taken: bool, note: &str) {
+    let from = dir.join(TAKING).join(name);
+    note_and_move(
+        dir,
+        if taken { "done" } else { "rejected" },
+        &from,
+        name,
+        note,
+    );
+}
+
+/// At start: files left in `taking/` were being taken in when HQ stopped; they go to
+/// `rejected/` (drop one again to retry it).
+pub fn recover(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir.join(TAKING)) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        tracing::warn!(file = ?name, "CAP file left half-taken by a stop: rejected");
+        note_and_move(
+            dir,
+            "rejected",
+            &e.path(),
+            &name,
+            "HQ stopped while taking this file in; drop it again to retry",
+        );
+        n += 1;
+    }
+    n
+}
+
+fn read_claimed(path: &Path) -> Result<String, String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot stat: {e}"))?;
+    if meta.file_type().is_symlink() {
+        return Err("a symbolic link: not followed".into());
+    }
+    if !meta.file_type().is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.nlink() > 1 {
+        return Err("a file with other hard links: not read".into());
+    }
+    if meta.len() > MAX_CAP_BYTES as u64 {
+        return Err(format!(
+            "{} bytes: larger than the {MAX_CAP_BYTES} bytes HQ reads",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CAP_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() > MAX_CAP_BYTES {
+        return Err(format!("larger than the {MAX_CAP_BYTES} bytes HQ reads"));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))
+}
+
+/// Claims every `*.xml` entry of `dir` (moving it into `taking/` first), then reads and
+/// parses each. Entries that are not regular files are claimed too, and refused.
+pub fn claim(dir: &Path) -> Vec<Claimed> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut names: Vec<OsString> = entries
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| Path::new(n).extension().is_some_and(|x| x == "xml"))
+        .collect();
+    names.sort();
+    let taking = dir.join(TAKING);
+    if !names.is_empty()
+        && let Err(e) = std::fs::create_dir_all(&taking)
+    {
+        tracing::error!(dir = %taking.display(), error = %e, "cannot create the CAP folder");
+        return vec![];
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let from = dir.join(&name);
+        let to: PathBuf = taking.join(&name);
+        // rename moves a symbolic link itself, never its target.
+        if let Err(e) = std::fs::rename(&from, &to) {
+            tracing::error!(file = %from.display(), error = %e, "cannot claim CAP file");
+            continue;
+        }
+        let label = from.display().to_string();
+        let parsed = read_claimed(&to)
+            .map_err(|e| format!("cap {label}: {e}"))
+            .and_then(|text| parse(&text, &label).map_err(|e| e.to_string()));
+        out.push(Claimed { name, parsed });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = include_str!("../../tests/data/cap/tsunami-alert.xml");
+
+    #[test]
+    fn files_are_claimed_before_reading_and_odd_entries_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        std::fs::write(dir.join("a.xml"), GOOD).unwrap();
+        std::fs::write(dir.join("secret"), "top secret").unwrap();
+        std::os::unix::fs::symlink(dir.join("secret"), dir.join("b.xml")).unwrap();
+        std::fs::hard_link(dir.join("secret"), dir.join("c.xml")).unwrap();
+        std::fs::create_dir(dir.join("d.xml")).unwrap();
+        std::fs::write(dir.join("e.xml"), vec![b' '; MAX_CAP_BYTES + 1]).unwrap();
+        std::fs::write(dir.join("f.txt"), "ignored").unwrap();
+        let claimed = claim(dir);
+        let names: Vec<_> = claimed.iter().map(|c| c.name.to_string_lossy()).collect();
+        assert_eq!(names, ["a.xml", "b.xml", "c.xml", "d.xml", "e.xml"]);
+        assert!(claimed[0].parsed.is_ok());
+        let why = |i: usize| claimed[i].parsed.as_ref().unwrap_err().clone();
+        assert!(why(1).contains("symbolic link"), "{}", why(1));
+        assert!(why(2).contains("hard links"), "{}", why(2));
+        assert!(why(3).contains("not a regular file"), "{}", why(3));
+        assert!(why(4).contains("larger than"), "{}", why(4));
+        for n in &names {
+            assert!(
+                !dir.join(n.as_ref()).exists(),
+                "{n} left in the drop folder"
+            );
+        }
+        assert!(dir.join("f.txt").exists());
+        for c in &claimed {
+            finish(dir, &c.name, c.parsed.is_ok(), "note");
+        }
+        assert!(dir.join("done/a.xml").exists() && dir.join("done/a.txt").exists());
+        assert!(dir.join("rejected/b.xml").symlink_metadata().is_ok());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("secret")).unwrap(),
+            "top secret"
+        );
+    }
+
+    #[test]
+    fn a_file_left_half_taken_is_rejected_at_start() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        std::fs::create_dir(dir.join(TAKING)).unwrap();
+        std::fs::write(dir.join(TAKING).join("crash.xml"), GOOD).unwrap();
+        assert_eq!(recover(dir), 1);
+        assert!(claim(dir).is_empty());
+        assert!(dir.join("rejected/crash.xml").exists());
+        let why = std::fs::read_to_string(dir.join("rejected/crash.txt")).unwrap();
+        assert!(why.contains("HQ stopped"), "{why}");
+    }
+}

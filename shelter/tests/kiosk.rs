@@ -1,0 +1,172 @@
+//! The door kiosk as a resident meets it: `evac-shelter run --kiosk` in a real terminal
+//! (tmux), taps fed through a command FIFO, a real broker and a stand-in HQ that acks.
+//!
+//! Regressions of issue 13: `q` or Esc on the kiosk keyboard stopped the node (item 3); the
+//! "unsent" counter stayed at 1 after HQ acknowledged, the title showed "Shelter 3" instead
+//! of the shelter's name, and `language = "en"` left Japanese first (item 6).
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+
+mod support;
+
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use support::mqtt::{BrokerProc, Consumer, free_port};
+use support::node::{node_files, wait_until};
+
+/// rumqttd in a child process: the test binary runs itself with this test selected.
+#[test]
+#[ignore = "helper: runs rumqttd when started by the kiosk test"]
+fn rumqttd_child() {
+    if let Ok(port) = std::env::var("EVAC_TEST_RUMQTTD_PORT") {
+        support::mqtt::run_rumqttd(port.parse().unwrap());
+    }
+}
+
+/// A tmux session of its own (named after this issue and the process), killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", &self.0])
+    }
+
+    /// Whether the program in the pane has exited.
+    fn dead(&self) -> bool {
+        self.run(&["list-panes", "-t", &self.0, "-F", "#{pane_dead}"])
+            .trim()
+            == "1"
+    }
+
+    fn wait_screen(&self, what: &str, cond: impl Fn(&str) -> bool) {
+        let mut last = String::new();
+        let ok = (0..1000).any(|_| {
+            last = self.screen();
+            cond(&last) || {
+                std::thread::sleep(Duration::from_millis(20));
+                false
+            }
+        });
+        assert!(ok, "timed out waiting for {what}; screen:\n{last}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn kiosk_keys_never_stop_the_node_and_its_figures_follow_hq() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _broker = BrokerProc::rumqttd(port);
+    let consumer = Consumer::start(port, Some(("hq", "hqpw")));
+    let files = node_files(dir.path(), Some(("127.0.0.1", port, Some("pw3"))), 200);
+    let mut cfg = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&files.config)
+        .unwrap();
+    writeln!(
+        cfg,
+        "[kiosk]\nlanguage = \"en\"\nname = \"Minato Elementary\""
+    )
+    .unwrap();
+    let fifo = dir.path().join("commands");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let tmux = Tmux(format!("evac-i13-kiosk-{}", std::process::id()));
+    let node = format!(
+        "exec {} run --kiosk --config {} --commands {}",
+        env!("CARGO_BIN_EXE_evac-shelter"),
+        files.config.display(),
+        fifo.display()
+    );
+    assert!(
+        Command::new("tmux")
+            .args(["new-session", "-d", "-x", "100", "-y", "30", "-s", &tmux.0])
+            .arg(&node)
+            .status()
+            .unwrap()
+            .success()
+    );
+    tmux.run(&["set-option", "-t", &tmux.0, "remain-on-exit", "on"]);
+    // Opening the FIFO waits for the node to open it for reading.
+    let mut commands = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let tap = format!("tap {}\n", files.card.display());
+    let screen_has = |s: &str, parts: &[&str]| parts.iter().all(|p| s.contains(p));
+
+    // The registry arrives over MQTT; then a tap checks resident 100 in.
+    wait_until(
+        Duration::from_secs(20),
+        "the stand-in HQ to connect",
+        || consumer.connects.load(std::sync::atomic::Ordering::SeqCst) > 0,
+    );
+    tmux.wait_screen("the idle screen", |s| s.contains("Minato Elementary"));
+    std::thread::sleep(Duration::from_millis(500)); // the retained registry reaches the node
+    commands.write_all(tap.as_bytes()).unwrap();
+    tmux.wait_screen("the check-in", |s| s.contains("You are checked in"));
+    let s = tmux.screen();
+    let (en, ja) = (
+        s.find("You are checked in").unwrap(),
+        s.find("入所しました").unwrap(),
+    );
+    assert!(en < ja, "English is not first:\n{s}");
+    assert!(!s.contains("Shelter 3"), "{s}");
+    // HQ's ack arrives: the counter follows without another tap.
+    wait_until(Duration::from_secs(20), "HQ to store the event", || {
+        consumer.store.lock().unwrap().contiguous() == 1
+    });
+    tmux.wait_screen("unsent 0 after HQ's ack", |s| {
+        screen_has(s, &["unsent 0", "present 1"])
+    });
+
+    // A resident presses q, Esc and Ctrl-C: the node goes on.
+    for key in ["q", "Escape", "C-c", "C-q", "C-d"] {
+        tmux.run(&["send-keys", "-t", &tmux.0, key]);
+    }
+    std::thread::sleep(Duration::from_millis(500)); // time for a quit to take effect
+    assert!(!tmux.dead(), "a key stopped the node:\n{}", tmux.screen());
+    commands.write_all(tap.as_bytes()).unwrap();
+    tmux.wait_screen("the check-out after the keys", |s| {
+        screen_has(s, &["You are checked out", "present 0"])
+    });
+
+    // Staff stop it through the service manager: SIGTERM ends it cleanly.
+    let pid = tmux.run(&["list-panes", "-t", &tmux.0, "-F", "#{pane_pid}"]);
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "the node to stop on SIGTERM",
+        || tmux.dead(),
+    );
+    let status = tmux.run(&[
+        "list-panes",
+        "-t",
+        &tmux.0,
+        "-F",
+        "#{pane_dead_status}/#{pane_dead_signal}",
+    ]);
+    assert_eq!(status.trim(), "0/", "exit status/signal after SIGTERM");
+    drop(commands);
+}
