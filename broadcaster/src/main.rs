@@ -350,6 +350,12 @@ fn mux(a: MuxArgs) -> Result<()> {
             );
         }
     }
+    if a.broker.is_none() && carousel.tables() == 0 {
+        bail!(
+            "nothing to air: every section given has expired (its alert's expiry is in the \
+             signed body) or is malformed"
+        );
+    }
     let alerts = match (&a.alerts, &a.broadcaster_key) {
         (Some(dir), Some(k)) => Some(Alerts {
             dir: dir.clone(),

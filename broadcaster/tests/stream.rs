@@ -388,3 +388,33 @@ fn a_closed_pipe_ends_evac_stb_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+/// Regression (issue 13, item 7): the order's expiry on air was mux time + 6 h, whatever the
+/// alert said. HQ's sections carry the alert's expiry in the signed body: orders on air lapse
+/// then, and sections whose alert has expired air nothing.
+#[test]
+fn the_alerts_expiry_is_carried_to_the_order_on_air() {
+    let w = Work::new();
+    let plan = w.plan_signed(
+        "plan.evs",
+        &synthetic(100, 1),
+        "hq",
+        1_800_000_000,
+        1_800_001_234,
+    );
+    let ts = w.mux(&plan, "out.ts", &["--start", "1800000000"]);
+    let r = w.stb(&ts, 7);
+    assert_eq!(r["order"]["expires"], "2027-01-15T08:20:34Z", "{r}");
+
+    let out = Command::new(BROADCASTER)
+        .arg("mux")
+        .arg("--sections")
+        .arg(&plan)
+        .arg("--out")
+        .arg(w.path("late.ts"))
+        .args(["--start", "1800001234"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("expired"), "{err}");
+}

@@ -6,7 +6,8 @@
 //!   System and Draft are refused.
 //! - The hazard comes from an `eventCode` with `valueName` `evac:hazard` (`tsunami`, ...), or
 //!   from the `event` text (English or Japanese). The level comes from a `parameter`
-//!   `evac:level` (3, 4, 5), or from `severity` (Extreme 5, Severe 4, Moderate 3).
+//!   `evac:level` (3, 4, 5), or from `event` and `severity` by the table in [`level`]
+//!   (an advisory is level 3 whatever its severity).
 //! - The area is the union of `polygon`s (`lat,lon` pairs, at least 4, closed), `circle`s
 //!   (`lat,lon radius-km`) and `geocode`s `evac:zone` (zone ids of the town).
 //!
@@ -563,18 +564,16 @@ pub fn parse(text: &str, file: &str) -> Result<CapMessage, HqError> {
                     format!("evac:level {v:?} is not 3, 4 or 5"),
                 )
             })?,
-        None => match severity.value() {
-            "Extreme" => AlertLevel::Level5,
-            "Severe" => AlertLevel::Level4,
-            "Moderate" => AlertLevel::Level3,
-            other => {
-                return Err(ctx.err(
-                    "alert/info/severity",
-                    severity.line,
-                    format!("{other:?} gives no evacuation level (and no evac:level parameter)"),
-                ));
-            }
-        },
+        None => level::level_for(event.value(), severity.value()).ok_or_else(|| {
+            ctx.err(
+                "alert/info/severity",
+                severity.line,
+                format!(
+                    "{:?} gives no evacuation level (and no evac:level parameter)",
+                    severity.value()
+                ),
+            )
+        })?,
     };
     let issued = match info.child("effective").or_else(|| info.child("onset")) {
         Some(el) => parse_time(&ctx, el, &format!("alert/info/{}", el.name))?,
@@ -616,6 +615,27 @@ pub fn parse(text: &str, file: &str) -> Result<CapMessage, HqError> {
         drill,
         action,
     })
+}
+
+/// Refuses an Alert or Update whose `<expires>` is not after `now_ms`, with a line naming
+/// the element and the time (an expired alert must never produce orders, on any path: the
+/// running HQ, `evac-hq cap` and `evac-hq plan`).
+pub fn refuse_expired(msg: &CapMessage, file: &str, now_ms: u64) -> Result<(), String> {
+    if let CapAction::Alert(n) | CapAction::Update { notice: n, .. } = &msg.action
+        && n.expires.saturating_mul(1000) <= i64::try_from(now_ms).unwrap_or(i64::MAX)
+    {
+        let when = time::OffsetDateTime::from_unix_timestamp(n.expires)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| n.expires.to_string());
+        return Err(format!(
+            "cap {file}: <alert/info/expires>: the message expired at {when}: not taken in"
+        ));
+    }
+    Ok(())
 }
 
 /// Takes a CAP message into a running HQ (parsing it first: see [`take_in_parsed`]).
@@ -665,14 +685,7 @@ pub fn take_in_parsed(
             msg.id.identifier, msg.id.sender
         ));
     }
-    if let CapAction::Alert(n) | CapAction::Update { notice: n, .. } = &msg.action
-        && n.expires.saturating_mul(1000) <= i64::try_from(now_ms).unwrap_or(i64::MAX)
-    {
-        return Err(format!(
-            "cap {file}: <alert/info/expires>: the message expired at {} (Unix seconds): not taken in",
-            n.expires
-        ));
-    }
+    refuse_expired(&msg, file, now_ms)?;
     let sender = msg.id.sender.clone();
     let find = |hq: &Hq, refs: &[CapRef]| {
         let own: Vec<&CapRef> = refs.iter().filter(|r| r.sender == sender).collect();
@@ -731,6 +744,8 @@ pub fn take_in_parsed(
 }
 
 pub mod intake;
+
+pub mod level;
 
 #[cfg(test)]
 mod tests;

@@ -153,10 +153,7 @@ impl Hq {
             rejections: Rejections::default(),
         };
         hq.refresh_ordered_at();
-        let picture = hq.picture(now_ms);
-        for h in picture.arrived_households {
-            hq.book.mark_arrived(h);
-        }
+        hq.sync_arrivals(now_ms);
         hq.reconcile_air(now_ms);
         Ok(hq)
     }
@@ -447,6 +444,8 @@ impl Hq {
         now_ms: u64,
     ) -> Result<(OrderReport, Vec<Outgoing>), String> {
         self.book.set_now_ms(now_ms);
+        // Who is already safe where, as of now: they stay (see OrderBook::set_at).
+        self.sync_arrivals(now_ms);
         let out = self
             .book
             .issue(notice, references)
@@ -455,6 +454,25 @@ impl Hq {
             .publish_orders(&out, now_ms)
             .map_err(|e| e.to_string())?;
         Ok((Self::report(&out), msgs))
+    }
+
+    /// Tells the order book who has arrived and where each household is checked in now;
+    /// returns the picture it was taken from.
+    fn sync_arrivals(&mut self, now_ms: u64) -> Picture {
+        let p = self.picture(now_ms);
+        for &h in &p.arrived_households {
+            self.book.mark_arrived(h);
+        }
+        let mut at: Vec<Option<usize>> = vec![None; self.book.town().households()];
+        for &(h, s) in &p.households_at {
+            if let Some(slot) = at.get_mut(h) {
+                *slot = self.book.shelter_idx(s);
+            }
+        }
+        for (h, s) in at.into_iter().enumerate() {
+            self.book.set_at(h, s);
+        }
+        p
     }
 
     /// Lifts a message's orders.
@@ -824,10 +842,7 @@ impl Hq {
         }
         self.air.expire(now_secs(now_ms));
         out.extend(self.air.publish(&self.key)?);
-        let p = self.picture(now_ms);
-        for &h in &p.arrived_households {
-            self.book.mark_arrived(h);
-        }
+        let p = self.sync_arrivals(now_ms);
         let rerouted = self.book.set_present(&p.present);
         if !rerouted.batches.is_empty() {
             tracing::info!(

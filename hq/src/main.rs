@@ -172,7 +172,9 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             let cfg = Config::load(&config)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            cap::parse(&text, &file.display().to_string())?;
+            let name = file.display().to_string();
+            let msg = cap::parse(&text, &name)?;
+            cap::refuse_expired(&msg, &name, service::now_ms()).map_err(anyhow::Error::msg)?;
             let Some(dir) = cfg.cap_dir else {
                 bail!("{}: no cap_dir configured", config.display())
             };
@@ -328,7 +330,9 @@ fn plan(
     let name = hazard.display().to_string();
     let now = i64::try_from(service::now_ms() / 1000).unwrap_or(0);
     let notice = if text.trim_start().starts_with('<') {
-        match cap::parse(&text, &name)?.action {
+        let msg = cap::parse(&text, &name)?;
+        cap::refuse_expired(&msg, &name, service::now_ms()).map_err(anyhow::Error::msg)?;
+        match msg.action {
             CapAction::Alert(n) | CapAction::Update { notice: n, .. } => n,
             CapAction::Cancel { .. } => bail!("{name}: a Cancel orders nothing"),
         }
@@ -343,6 +347,7 @@ fn plan(
     let town = evac_maps::Town::load(town)?;
     let mut book = OrderBook::new(Arc::new(EngineTown::new(&town)), slug.clone());
     let hazard_name = notice.hazard;
+    let (issued, expires) = (notice.issued, notice.expires);
     let out = book.issue(notice, None)?;
     if let Some((key, file)) = sections {
         // The same packing HQ's service publishes: every group, signed with HQ's key.
@@ -373,7 +378,14 @@ fn plan(
                 })
             })
             .collect();
-        let doc = serde_json::json!({ "orders": rows, "unassigned": out.unassigned.iter().map(|h| h.0).collect::<Vec<_>>() });
+        // The alert's times travel with the plan: the broadcaster airs the orders until the
+        // alert's own expiry.
+        let doc = serde_json::json!({
+            "orders": rows,
+            "unassigned": out.unassigned.iter().map(|h| h.0).collect::<Vec<_>>(),
+            "issued": issued,
+            "expires": expires,
+        });
         println!("{doc}");
     } else {
         for o in &orders {

@@ -69,6 +69,9 @@ pub struct Picture {
     pub counts: StatusCounts,
     /// Household indices with someone who has checked in somewhere.
     pub arrived_households: Vec<usize>,
+    /// Household indices with someone checked in now, and the shelter (the latest check-in
+    /// of any member who is inside).
+    pub households_at: Vec<(usize, ShelterId)>,
     /// People present (by day) at each shelter of the town, by shelter index.
     pub present: Vec<u32>,
 }
@@ -312,6 +315,7 @@ impl StatusBoard {
         };
         let mut statuses = Vec::with_capacity(self.tracks.len());
         let mut arrived = HashSet::new();
+        let mut at: HashMap<usize, (Timestamp, ShelterId)> = HashMap::new();
         for (s, track) in self.tracks.iter().enumerate() {
             let hh = self.slot_household[s];
             if hh == NO_HOUSEHOLD {
@@ -322,6 +326,12 @@ impl StatusBoard {
             let latest = Self::latest(track);
             if track.iter().any(|p| p.inside) {
                 arrived.insert(hh as usize);
+            }
+            if let Some(p) = latest.filter(|p| p.inside) {
+                let e = at.entry(hh as usize).or_insert((p.at, p.shelter()));
+                if p.at > e.0 {
+                    *e = (p.at, p.shelter());
+                }
             }
             let found = self.found.get(&s);
             let status = match (latest, found) {
@@ -401,11 +411,15 @@ impl StatusBoard {
             .collect();
         let mut arrived_households: Vec<usize> = arrived.into_iter().collect();
         arrived_households.sort_unstable();
+        let mut households_at: Vec<(usize, ShelterId)> =
+            at.into_iter().map(|(h, (_, s))| (h, s)).collect();
+        households_at.sort_unstable();
         Picture {
             statuses,
             shelters,
             counts,
             arrived_households,
+            households_at,
             present,
         }
     }

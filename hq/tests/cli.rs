@@ -102,6 +102,35 @@ fn plan_prints_orders_for_a_hazard_file_and_a_cap_file() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!v["orders"].as_array().unwrap().is_empty());
+    // The alert's own expiry (2036-11-18T11:00:00+09:00) travels with the plan.
+    assert_eq!(v["expires"], 2_110_586_400u64, "{v}");
+
+    // Regression (issue 13, item 7): a CAP whose <expires> passed years ago produced orders.
+    let old_cap = dir.path().join("old.xml");
+    std::fs::write(
+        &old_cap,
+        std::fs::read_to_string(cap)
+            .unwrap()
+            .replace("2036-11-18T11:00:00+09:00", "2019-11-18T11:00:00+09:00"),
+    )
+    .unwrap();
+    let out = hq(&[
+        "plan",
+        "--town",
+        town_path.to_str().unwrap(),
+        "--hazard",
+        old_cap.to_str().unwrap(),
+        "--json",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("<alert/info/expires>")
+            && err.contains("expired at 2019-11-18T02:00:00Z")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 
     // Bad inputs: one line naming the problem, non-zero exit.
     std::fs::write(&toml, "hazard = \"tsunami\"\nlevel = 9\nzones = [1]\n").unwrap();

@@ -333,3 +333,95 @@ fn a_flood_of_rejections_is_counted_and_sampled_off_the_event_path() {
     // A good event afterwards is stored and acked at once.
     assert_eq!(send(&mut hq, &node, s, &[1], 1_000_200), 1);
 }
+
+/// Regression (issue 13, item 8): a household checked in at a tsunami shelter near home was
+/// ordered by the next CAP to another shelter farther away. People already at an open
+/// shelter suitable for the hazard stay there.
+#[test]
+fn a_household_already_safe_at_a_suitable_shelter_stays_there() {
+    use crate::notice::{Area, Circle, Notice};
+    use evac_protocol::{AlertLevel, Hazard};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut town = generate(&GenerateParams {
+        households: 200,
+        shelters: 8,
+        seed: 5,
+    });
+    for s in town.shelters.iter_mut() {
+        s.open = true;
+        s.capacity = 10_000;
+    }
+    let suitable: Vec<u32> = town
+        .shelters
+        .iter()
+        .filter(|s| s.suits(evac_maps::Hazard::Tsunami))
+        .map(|s| s.id)
+        .collect();
+    assert!(suitable.len() >= 2, "the test needs two tsunami shelters");
+    let hh = town.households[17].clone();
+    let node = SecretKey::from_seed(&[7; 32]);
+    let mut keys = KeyRing::default();
+    for id in &suitable {
+        keys.add_shelter(ShelterId(*id), node.public());
+    }
+    let store = Store::open(&dir.path().join("hq.sqlite")).unwrap();
+    let mut hq = Hq::open(
+        "minato".parse().unwrap(),
+        Arc::new(town),
+        store,
+        keys,
+        SecretKey::from_seed(&[2; 32]),
+        60_000,
+        1_000_000,
+    )
+    .unwrap();
+    let notice = || Notice {
+        name: "t".into(),
+        hazard: Hazard::Tsunami,
+        level: AlertLevel::Level4,
+        area: Area {
+            circles: vec![Circle {
+                lon: hh.location.lon,
+                lat: hh.location.lat,
+                radius_m: 300.0,
+            }],
+            ..Area::default()
+        },
+        issued: 1_000,
+        expires: 100_000,
+        drill: false,
+        source: "test".into(),
+        cap: None,
+    };
+    let h = hq.book().town().hh_index[&hh.id] as usize;
+    let shelter_of = |hq: &Hq| {
+        let a = hq.book().assignment(h).unwrap();
+        ShelterId(hq.book().town().sh_id[a.shelter.unwrap() as usize])
+    };
+    // Where the engine sends this household when nobody is anywhere yet.
+    let (first, _) = hq.issue(notice(), None, 1_000_000).unwrap();
+    let nearest = shelter_of(&hq);
+    hq.lift(first.message_id.unwrap(), 1_000_000).unwrap();
+    // The household went to another suitable shelter and checked in there.
+    let other = suitable
+        .iter()
+        .map(|id| ShelterId(*id))
+        .find(|s| *s != nearest)
+        .unwrap();
+    let mut e = ev(other, 1, 999_000);
+    e.resident = Some(ResidentId(hh.members[0].resident));
+    let payload = serde_json::to_vec(&EventBatch::new(
+        other,
+        vec![node.sign(&shelter_signer(other), &e).unwrap()],
+    ))
+    .unwrap();
+    hq.on_events(other, &payload, 1_000_100).unwrap();
+    // The next notice leaves them where they are.
+    hq.issue(notice(), None, 1_000_200).unwrap();
+    assert_eq!(
+        shelter_of(&hq),
+        other,
+        "a household already safe was sent away"
+    );
+}

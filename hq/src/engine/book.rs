@@ -64,6 +64,8 @@ pub struct OrderBook {
     assign: Vec<Option<Assign>>,
     version: Vec<u32>,
     arrived: Vec<bool>,
+    /// The shelter index each household has someone checked in at now, if any.
+    at: Vec<Option<u32>>,
     expected: Vec<u32>,
     present: Vec<u32>,
     /// Each shelter's room when the book last settled: room above it was freed since, and
@@ -110,6 +112,7 @@ impl OrderBook {
             assign: vec![None; h],
             version: vec![0; h],
             arrived: vec![false; h],
+            at: vec![None; h],
             expected: vec![0; s],
             present: vec![0; s],
             room_seen: Vec::new(),
@@ -415,6 +418,25 @@ impl OrderBook {
         }
     }
 
+    /// Records where household `h` is checked in now (a shelter index, or none). A household
+    /// already at an open shelter suitable for a notice's hazard is ordered to stay there.
+    pub fn set_at(&mut self, h: usize, shelter: Option<usize>) {
+        if let Some(slot) = self.at.get_mut(h) {
+            *slot = shelter.and_then(|s| u32::try_from(s).ok());
+        }
+    }
+
+    /// The index of a shelter of the town.
+    pub fn shelter_idx(&self, shelter: ShelterId) -> Option<usize> {
+        self.shelter_index(shelter).ok()
+    }
+
+    /// Where household `h` stays for `hazard`: the shelter it is checked in at, when that is
+    /// open and suits the hazard.
+    fn stays_at(&self, h: usize, hazard: Hazard) -> Option<u32> {
+        self.at[h].filter(|&s| self.open[s as usize] && self.town.suits(s as usize, hazard))
+    }
+
     fn release(&mut self, h: usize) -> Option<Assign> {
         let a = self.assign[h].take()?;
         if let Some(s) = a.shelter
@@ -490,10 +512,12 @@ impl OrderBook {
                 continue;
             };
             let n = &self.notices[&m].notice;
+            let stay = self.stays_at(h, n.hazard);
             let keep = cur.is_some_and(|a| {
                 a.hazard == n.hazard
                     && a.level == n.level
                     && !force.contains(&h32)
+                    && (stay.is_none() || a.shelter == stay)
                     && (self.arrived[h]
                         || a.shelter.is_some_and(|s| {
                             self.open[s as usize] && self.town.suits(s as usize, n.hazard)
@@ -548,7 +572,12 @@ impl OrderBook {
             };
             let size = self.town.hh_size[h];
             let pos = self.town.hh_pos[h];
-            let pick = if self.town.hh_help[h] {
+            // People already safe at a shelter suitable for this hazard stay there (they are
+            // present, so they need no room).
+            let stay = self.stays_at(h, hazard);
+            let pick = if stay.is_some() {
+                stay
+            } else if self.town.hh_help[h] {
                 self.nearest_fit(&trees[t].accessible, &pos, size)
                     .or_else(|| self.nearest_fit(&trees[t].general, &pos, size))
             } else {
