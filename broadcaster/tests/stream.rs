@@ -310,8 +310,10 @@ fn an_expired_order_is_not_shown() {
     let aired = w.stb(&ts, 500);
     assert_eq!(aired["time_source"], "stream");
     assert_eq!(aired["order"]["version"], 1, "{aired}");
+    // A stream an hour and a half on (carrying other, valid orders: the broadcaster refuses
+    // to air only expired ones), for its time table.
     let late = w.mux(
-        &plan,
+        &w.plan("other.evs", &synthetic(10, 1)),
         "late.ts",
         &["--start", &(now - 3000).to_string(), "--duration", "2"],
     );
