@@ -1,24 +1,22 @@
-//! MQTT passwords for the embedded broker: a file of `user:salt:sha256(salt ‖ password)` lines,
-//! so the file never holds a password in clear.
+//! MQTT passwords for the embedded broker: a file of `user:PHC` lines, each an Argon2id hash
+//! in PHC string format (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`), so the file never holds
+//! a password in clear and a stolen file costs an attacker a memory-hard hash per guess.
+//! Checking compares in constant time (the `password-hash` crate's output comparison).
+//!
+//! The file is written 0600 by `evac-hq passwd` ([`Passwords::save`]).
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::error::HqError;
 
-/// Salted password hashes by user name.
+/// Password hashes (PHC strings) by user name.
 #[derive(Debug, Default, Clone)]
 pub struct Passwords {
-    users: HashMap<String, ([u8; 16], [u8; 32])>,
-}
-
-fn hash(salt: &[u8; 16], password: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(salt);
-    h.update(password.as_bytes());
-    h.finalize().into()
+    users: HashMap<String, String>,
 }
 
 impl Passwords {
@@ -40,33 +38,63 @@ impl Passwords {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let parts: Vec<&str> = line.split(':').collect();
-            let [user, salt, digest] = parts.as_slice() else {
-                return Err((i + 1, "expected user:salt:sha256".into()));
+            let Some((user, phc)) = line.split_once(':') else {
+                return Err((i + 1, "expected user:$argon2id$...".into()));
             };
-            let mut s = [0u8; 16];
-            let mut d = [0u8; 32];
-            hex::decode_to_slice(salt, &mut s).map_err(|e| (i + 1, format!("salt: {e}")))?;
-            hex::decode_to_slice(digest, &mut d).map_err(|e| (i + 1, format!("hash: {e}")))?;
-            users.insert((*user).to_owned(), (s, d));
+            let hash = PasswordHash::new(phc).map_err(|e| {
+                (
+                    i + 1,
+                    format!(
+                        "not a PHC password hash ({e}); set the password again with evac-hq passwd"
+                    ),
+                )
+            })?;
+            if hash.algorithm.as_str() != "argon2id" {
+                return Err((
+                    i + 1,
+                    format!(
+                        "{} hashes are not taken: use argon2id (evac-hq passwd)",
+                        hash.algorithm
+                    ),
+                ));
+            }
+            users.insert(user.to_owned(), phc.to_owned());
         }
         Ok(Passwords { users })
     }
 
-    /// Sets `user`'s password (a fresh random salt).
+    /// Sets `user`'s password (Argon2id with a fresh random salt).
     pub fn set(&mut self, user: &str, password: &str) -> Result<(), HqError> {
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt).map_err(|e| HqError::Broker(format!("random salt: {e}")))?;
-        self.users
-            .insert(user.to_owned(), (salt, hash(&salt, password)));
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| HqError::Broker(format!("salt: {e}")))?;
+        let phc = Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|e| HqError::Broker(format!("hashing a password: {e}")))?
+            .to_string();
+        self.users.insert(user.to_owned(), phc);
         Ok(())
     }
 
-    /// Whether `password` is `user`'s.
+    /// Whether `password` is `user`'s (an unknown user costs the same hash, so timing does not
+    /// tell which users exist).
     pub fn check(&self, user: &str, password: &str) -> bool {
-        self.users
-            .get(user)
-            .is_some_and(|(salt, digest)| hash(salt, password) == *digest)
+        const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo";
+        let known = self.users.get(user);
+        let phc = known.map_or(DUMMY, |p| p.as_str());
+        let Ok(hash) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok();
+        ok && known.is_some()
+    }
+
+    /// Whether the file has this user.
+    pub fn has(&self, user: &str) -> bool {
+        self.users.contains_key(user)
     }
 
     /// The file text, one user a line, sorted by name.
@@ -75,11 +103,13 @@ impl Passwords {
         names.sort();
         names
             .into_iter()
-            .map(|u| {
-                let (s, d) = &self.users[u];
-                format!("{u}:{}:{}\n", hex::encode(s), hex::encode(d))
-            })
+            .map(|u| format!("{u}:{}\n", self.users[u]))
             .collect()
+    }
+
+    /// Writes the file, readable by its owner only (0600), replacing it atomically.
+    pub fn save(&self, path: &Path) -> Result<(), HqError> {
+        crate::files::write_private(path, self.to_text().as_bytes())
     }
 }
 
@@ -94,11 +124,38 @@ mod tests {
         p.set("hq", "x").unwrap();
         let text = p.to_text();
         assert!(!text.contains("s3cret"));
+        assert!(text.contains("shelter-1:$argon2id$v=19$"), "{text}");
         let back = Passwords::parse(&text).unwrap();
         assert!(back.check("shelter-1", "s3cret"));
         assert!(!back.check("shelter-1", "s3cret "));
         assert!(!back.check("shelter-2", "s3cret"));
         assert_eq!(Passwords::parse("a:zz:00").unwrap_err().0, 1);
         assert_eq!(Passwords::parse("# c\n\nbad").unwrap_err().0, 3);
+    }
+
+    #[test]
+    fn the_old_salted_sha256_lines_are_refused() {
+        let old = "shelter-1:00112233445566778899aabbccddeeff:0011223344556677889900112233445566778899001122334455667788990011";
+        let (line, why) = Passwords::parse(old).unwrap_err();
+        assert_eq!(line, 1);
+        assert!(why.contains("evac-hq passwd"), "{why}");
+        let pbkdf =
+            "u:$pbkdf2-sha256$i=1000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert!(Passwords::parse(pbkdf).unwrap_err().1.contains("argon2id"));
+    }
+
+    #[test]
+    fn save_writes_the_file_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("passwords");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut p = Passwords::default();
+        p.set("viewer", "pw").unwrap();
+        p.save(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(Passwords::load(&path).unwrap().check("viewer", "pw"));
     }
 }

@@ -23,6 +23,9 @@ pub enum HqError {
         /// What was wrong.
         message: String,
     },
+    /// An export could not be written.
+    #[error("export: {0}")]
+    Export(String),
     /// A key could not be read.
     #[error(transparent)]
     Key(#[from] evac_protocol::KeyError),

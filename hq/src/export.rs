@@ -2,7 +2,6 @@
 //! for person-finder services, and the after-action log of every order, event, command and
 //! rejection in time order.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -61,11 +60,14 @@ fn rfc3339_ms(ms: u64) -> String {
     format!("{}.{:03}Z", s.trim_end_matches('Z'), ms % 1000)
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// A free-text field as a spreadsheet must see it: text starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return would be taken for a formula (CSV injection), so it gets a leading
+/// apostrophe, which spreadsheets show as text and do not evaluate.
+fn neutral(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}").into()
     } else {
-        s.to_owned()
+        s.into()
     }
 }
 
@@ -81,18 +83,32 @@ fn status_name(s: ResidentStatus) -> (&'static str, Option<u32>) {
 }
 
 /// Every resident: id, household, name, status, shelter, the order's shelter and version.
-pub fn csv(hq: &Hq, town: &Town, now_ms: u64) -> String {
+///
+/// Written with the `csv` crate (RFC 4180 quoting of commas, quotes, `\r` and `\n`); names
+/// are neutralised against spreadsheet formulas.
+pub fn csv(hq: &Hq, town: &Town, now_ms: u64) -> Result<String, HqError> {
     let p = hq.current_picture(now_ms);
     let first = hq.board().first_resident().0;
-    let mut out = String::from(
-        "resident,household,name,needs_help,status,shelter,shelter_name,ordered_shelter,order_version\n",
-    );
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let bad = |e: ::csv::Error| HqError::Export(format!("csv: {e}"));
+    w.write_record([
+        "resident",
+        "household",
+        "name",
+        "needs_help",
+        "status",
+        "shelter",
+        "shelter_name",
+        "ordered_shelter",
+        "order_version",
+    ])
+    .map_err(bad)?;
     for (hi, h) in town.households.iter().enumerate() {
         let order = hq.book().assignment(hi);
         for m in &h.members {
             let status = p
                 .statuses
-                .get((m.resident - first) as usize)
+                .get(m.resident.saturating_sub(first) as usize)
                 .copied()
                 .unwrap_or(ResidentStatus::NotOrdered);
             let (name, shelter) = status_name(status);
@@ -108,33 +124,90 @@ pub fn csv(hq: &Hq, town: &Town, now_ms: u64) -> String {
                 })
                 .map(|s| s.to_string())
                 .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{},{},{},{},{}",
-                m.resident,
-                h.id,
-                csv_field(&m.name),
-                m.needs_help,
+            let version = if order.is_some() {
+                hq.book().version(hi).to_string()
+            } else {
+                String::new()
+            };
+            w.write_record([
+                m.resident.to_string().as_str(),
+                &h.id.to_string(),
+                &neutral(&m.name),
+                &m.needs_help.to_string(),
                 name,
-                shelter.map(|s| s.to_string()).unwrap_or_default(),
-                csv_field(shelter_name),
-                ordered,
-                if order.is_some() {
-                    hq.book().version(hi).to_string()
-                } else {
-                    String::new()
-                },
-            );
+                &shelter.map(|s| s.to_string()).unwrap_or_default(),
+                &neutral(shelter_name),
+                &ordered,
+                &version,
+            ])
+            .map_err(bad)?;
         }
     }
-    out
+    let bytes = w
+        .into_inner()
+        .map_err(|e| HqError::Export(format!("csv: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| HqError::Export(format!("csv: {e}")))
 }
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// One PFIF note, before it is written.
+struct PfifNote {
+    id: String,
+    entry_ms: u64,
+    author: String,
+    source_ms: u64,
+    made_contact: bool,
+    status: Option<&'static str>,
+    location: Option<String>,
+    text: String,
+}
+
+type XmlWriter = quick_xml::Writer<Vec<u8>>;
+
+fn xml_err(e: impl std::fmt::Display) -> HqError {
+    HqError::Export(format!("pfif: {e}"))
+}
+
+/// `<pfif:NAME>text</pfif:NAME>` (quick-xml escapes the text).
+fn field(w: &mut XmlWriter, name: &str, text: &str) -> Result<(), HqError> {
+    w.create_element(format!("pfif:{name}"))
+        .write_text_content(quick_xml::events::BytesText::new(text))
+        .map_err(xml_err)?;
+    Ok(())
+}
+
+fn start(w: &mut XmlWriter, name: &str) -> Result<(), HqError> {
+    w.write_event(quick_xml::events::Event::Start(
+        quick_xml::events::BytesStart::new(name),
+    ))
+    .map_err(xml_err)
+}
+
+fn end(w: &mut XmlWriter, name: &str) -> Result<(), HqError> {
+    w.write_event(quick_xml::events::Event::End(
+        quick_xml::events::BytesEnd::new(name),
+    ))
+    .map_err(xml_err)
+}
+
+/// A note, its fields in PFIF 1.4's order.
+fn write_note(w: &mut XmlWriter, domain: &str, person: u32, n: &PfifNote) -> Result<(), HqError> {
+    start(w, "pfif:note")?;
+    field(w, "note_record_id", &format!("{domain}/note.{}", n.id))?;
+    field(w, "person_record_id", &format!("{domain}/person.{person}"))?;
+    field(w, "entry_date", &rfc3339(n.entry_ms))?;
+    field(w, "author_name", &n.author)?;
+    field(w, "source_date", &rfc3339(n.source_ms))?;
+    if n.made_contact {
+        field(w, "author_made_contact", "true")?;
+    }
+    if let Some(status) = n.status {
+        field(w, "status", status)?;
+    }
+    if let Some(l) = &n.location {
+        field(w, "last_known_location", l)?;
+    }
+    field(w, "text", &n.text)?;
+    end(w, "pfif:note")
 }
 
 /// PFIF 1.4: a person record for every resident with news (a check-in or out, or a found
@@ -143,7 +216,7 @@ fn xml(s: &str) -> String {
 pub fn pfif(hq: &Hq, town: &Town, now_ms: u64) -> Result<String, HqError> {
     let domain = format!("evac.{}.example", hq.town_id());
     let registry = town.registry();
-    let mut notes: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+    let mut notes: std::collections::BTreeMap<u32, Vec<PfifNote>> = Default::default();
     for e in hq.store().events()? {
         let ev = e.event;
         let resident = ev
@@ -157,140 +230,72 @@ pub fn pfif(hq: &Hq, town: &Town, now_ms: u64) -> Result<String, HqError> {
             .unwrap_or_else(|| format!("shelter {}", ev.id.shelter));
         let (status, text) = match ev.kind {
             EventKind::CheckIn | EventKind::StaffRegistration => {
-                ("believed_alive", format!("Checked in at {shelter}."))
+                (Some("believed_alive"), format!("Checked in at {shelter}."))
             }
-            EventKind::CheckOut => ("", format!("Checked out of {shelter}.")),
+            EventKind::CheckOut => (None, format!("Checked out of {shelter}.")),
             EventKind::Correction => continue,
         };
-        let mut n = String::new();
-        let _ = writeln!(n, "    <pfif:note>");
-        let _ = writeln!(
-            n,
-            "      <pfif:note_record_id>{domain}/note.{}-{}</pfif:note_record_id>",
-            ev.id.shelter, ev.id.seq
-        );
-        let _ = writeln!(
-            n,
-            "      <pfif:person_record_id>{domain}/person.{}</pfif:person_record_id>",
-            r.0
-        );
-        let _ = writeln!(
-            n,
-            "      <pfif:entry_date>{}</pfif:entry_date>",
-            rfc3339(e.received_ms)
-        );
-        let _ = writeln!(
-            n,
-            "      <pfif:author_name>{}</pfif:author_name>",
-            xml(&shelter)
-        );
-        let _ = writeln!(
-            n,
-            "      <pfif:source_date>{}</pfif:source_date>",
-            rfc3339(ev.at.wall_ms)
-        );
-        if !status.is_empty() {
-            let _ = writeln!(n, "      <pfif:status>{status}</pfif:status>");
-        }
-        let _ = writeln!(
-            n,
-            "      <pfif:last_known_location>{}</pfif:last_known_location>",
-            xml(&shelter)
-        );
-        let _ = writeln!(n, "      <pfif:text>{}</pfif:text>", xml(&text));
-        let _ = writeln!(n, "    </pfif:note>");
-        notes.entry(r.0).or_default().push(n);
+        notes.entry(r.0).or_default().push(PfifNote {
+            id: format!("{}-{}", ev.id.shelter, ev.id.seq),
+            entry_ms: e.received_ms,
+            author: shelter.clone(),
+            source_ms: ev.at.wall_ms,
+            made_contact: false,
+            status,
+            location: Some(shelter),
+            text,
+        });
     }
     for (r, at, officer, note) in hq.store().found()? {
-        let mut n = String::new();
-        let _ = writeln!(n, "    <pfif:note>");
-        let _ = writeln!(
-            n,
-            "      <pfif:note_record_id>{domain}/note.found-{}</pfif:note_record_id>",
-            r.0
-        );
-        let _ = writeln!(
-            n,
-            "      <pfif:person_record_id>{domain}/person.{}</pfif:person_record_id>",
-            r.0
-        );
-        let _ = writeln!(
-            n,
-            "      <pfif:entry_date>{}</pfif:entry_date>",
-            rfc3339(at.wall_ms)
-        );
-        let _ = writeln!(
-            n,
-            "      <pfif:author_name>officer {}</pfif:author_name>",
-            xml(&officer)
-        );
-        let _ = writeln!(
-            n,
-            "      <pfif:source_date>{}</pfif:source_date>",
-            rfc3339(at.wall_ms)
-        );
-        let _ = writeln!(
-            n,
-            "      <pfif:author_made_contact>true</pfif:author_made_contact>"
-        );
-        let _ = writeln!(n, "      <pfif:status>believed_alive</pfif:status>");
-        let _ = writeln!(n, "      <pfif:text>{}</pfif:text>", xml(&note));
-        let _ = writeln!(n, "    </pfif:note>");
-        notes.entry(r.0).or_default().push(n);
+        notes.entry(r.0).or_default().push(PfifNote {
+            id: format!("found-{}", r.0),
+            entry_ms: at.wall_ms,
+            author: format!("officer {officer}"),
+            source_ms: at.wall_ms,
+            made_contact: true,
+            status: Some("believed_alive"),
+            location: None,
+            text: note,
+        });
     }
-    let mut out = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<pfif:pfif xmlns:pfif=\"http://zesty.ca/pfif/1.4\">\n",
-    );
+    let mut w = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 2);
+    w.write_event(quick_xml::events::Event::Decl(
+        quick_xml::events::BytesDecl::new("1.0", Some("UTF-8"), None),
+    ))
+    .map_err(xml_err)?;
+    w.write_event(quick_xml::events::Event::Start(
+        quick_xml::events::BytesStart::new("pfif:pfif")
+            .with_attributes([("xmlns:pfif", "http://zesty.ca/pfif/1.4")]),
+    ))
+    .map_err(xml_err)?;
     let source = format!("evac HQ {}", hq.town_id());
     for (r, ns) in notes {
-        let Some((h, m)) = registry.resident(r) else {
+        let Some((_, m)) = registry.resident(r) else {
             continue;
         };
         let (family, given) = m
             .name
             .split_once([' ', '\u{3000}'])
             .unwrap_or((m.name.as_str(), ""));
-        let _ = writeln!(out, "  <pfif:person>");
-        let _ = writeln!(
-            out,
-            "    <pfif:person_record_id>{domain}/person.{r}</pfif:person_record_id>"
-        );
-        let _ = writeln!(
-            out,
-            "    <pfif:entry_date>{}</pfif:entry_date>",
-            rfc3339(now_ms)
-        );
-        let _ = writeln!(
-            out,
-            "    <pfif:author_name>{}</pfif:author_name>",
-            xml(&source)
-        );
-        let _ = writeln!(
-            out,
-            "    <pfif:source_name>{}</pfif:source_name>",
-            xml(&source)
-        );
-        let _ = writeln!(
-            out,
-            "    <pfif:source_date>{}</pfif:source_date>",
-            rfc3339(now_ms)
-        );
-        let _ = writeln!(out, "    <pfif:full_name>{}</pfif:full_name>", xml(&m.name));
-        let _ = writeln!(out, "    <pfif:given_name>{}</pfif:given_name>", xml(given));
-        let _ = writeln!(
-            out,
-            "    <pfif:family_name>{}</pfif:family_name>",
-            xml(family)
-        );
-        let _ = writeln!(out, "    <pfif:age>{}</pfif:age>", age_range(m.age_band));
-        let _ = writeln!(out, "    <pfif:home_country>JP</pfif:home_country>");
-        let _ = h;
-        for n in ns {
-            out.push_str(&n);
+        start(&mut w, "pfif:person")?;
+        field(&mut w, "person_record_id", &format!("{domain}/person.{r}"))?;
+        field(&mut w, "entry_date", &rfc3339(now_ms))?;
+        field(&mut w, "author_name", &source)?;
+        field(&mut w, "source_name", &source)?;
+        field(&mut w, "source_date", &rfc3339(now_ms))?;
+        field(&mut w, "full_name", &m.name)?;
+        field(&mut w, "given_name", given)?;
+        field(&mut w, "family_name", family)?;
+        field(&mut w, "age", age_range(m.age_band))?;
+        field(&mut w, "home_country", "JP")?;
+        for n in &ns {
+            write_note(&mut w, &domain, r, n)?;
         }
-        let _ = writeln!(out, "  </pfif:person>");
+        end(&mut w, "pfif:person")?;
     }
-    out.push_str("</pfif:pfif>\n");
+    end(&mut w, "pfif:pfif")?;
+    let mut out = String::from_utf8(w.into_inner()).map_err(xml_err)?;
+    out.push('\n');
     Ok(out)
 }
 
@@ -359,4 +364,165 @@ pub fn after_action_log(hq: &Hq) -> Result<String, HqError> {
         .into_iter()
         .map(|(t, _, l)| format!("{} {l}\n", rfc3339_ms(t)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evac_maps::{GenerateParams, generate};
+    use evac_protocol::{
+        Assurance, CheckEvent, EventBatch, EventId, ResidentId, Timestamp, shelter_signer,
+    };
+
+    /// A town whose first residents have hostile names, one of them checked in.
+    fn hq_with_hostile_names(dir: &Path) -> (Hq, Town) {
+        let mut town = generate(&GenerateParams {
+            households: 30,
+            shelters: 3,
+            seed: 3,
+        });
+        let names = [
+            "=HYPERLINK(\"http://evil.example\",\"x\")",
+            "山田\r太郎",
+            "+1-2, \"quoted\"",
+            "@SUM(A1)",
+            "Tanaka <b>&amp;</b> Hanako",
+        ];
+        let mut residents = Vec::new();
+        let members = town
+            .households
+            .iter_mut()
+            .flat_map(|h| h.members.iter_mut());
+        for (m, n) in members.zip(names) {
+            m.name = n.to_owned();
+            residents.push(m.resident);
+        }
+        assert_eq!(residents.len(), names.len());
+        let shelter = ShelterId(town.shelters[0].id);
+        town.shelters[0].name = "-Hill <school>".into();
+        let node = SecretKey::from_seed(&[1; 32]);
+        let mut keys = KeyRing::default();
+        keys.add_shelter(shelter, node.public());
+        let store = Store::open(&dir.join("hq.sqlite")).unwrap();
+        let mut hq = Hq::open(
+            "minato".parse().unwrap(),
+            Arc::new(town.clone()),
+            store,
+            keys,
+            SecretKey::from_seed(&[2; 32]),
+            60_000,
+            1_000_000,
+        )
+        .unwrap();
+        let events = residents
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let e = CheckEvent {
+                    id: EventId {
+                        shelter,
+                        seq: i as u64 + 1,
+                    },
+                    at: Timestamp {
+                        wall_ms: 999_000,
+                        logical: i as u32,
+                        node: shelter.0,
+                    },
+                    kind: EventKind::CheckIn,
+                    card: None,
+                    resident: Some(ResidentId(*r)),
+                    household: None,
+                    assurance: Assurance::Staff,
+                    flags: vec![],
+                    day_only: false,
+                    corrects: None,
+                    note: None,
+                };
+                node.sign(&shelter_signer(shelter), &e).unwrap()
+            })
+            .collect();
+        let payload = serde_json::to_vec(&EventBatch::new(shelter, events)).unwrap();
+        hq.on_events(shelter, &payload, 1_000_100).unwrap();
+        (hq, town)
+    }
+
+    /// Regression (issue 13, item 10): the hand-written CSV did not quote `\r` and let a name
+    /// starting with `=` become a formula.
+    #[test]
+    fn csv_quotes_everything_and_neutralises_formulas() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hq, town) = hq_with_hostile_names(dir.path());
+        let text = csv(&hq, &town, 1_000_200).unwrap();
+        let mut r = ::csv::Reader::from_reader(text.as_bytes());
+        let rows: Vec<::csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+        let people: usize = town.households.iter().map(|h| h.members.len()).sum();
+        assert_eq!(rows.len(), people, "a name split a record");
+        let names: Vec<&str> = rows.iter().map(|r| &r[2]).collect();
+        assert!(
+            names.contains(&"'=HYPERLINK(\"http://evil.example\",\"x\")"),
+            "{names:?}"
+        );
+        assert!(names.contains(&"山田\r太郎"));
+        assert!(names.contains(&"'+1-2, \"quoted\""));
+        assert!(names.contains(&"'@SUM(A1)"));
+        assert!(names.contains(&"Tanaka <b>&amp;</b> Hanako"));
+        assert!(
+            rows.iter()
+                .any(|r| &r[4] == "arrived" && &r[6] == "'-Hill <school>"),
+            "{text}"
+        );
+        // Nothing a spreadsheet would evaluate starts a field.
+        for row in &rows {
+            for f in row.iter() {
+                assert!(!f.starts_with(['=', '+', '@']), "{f:?}");
+            }
+        }
+    }
+
+    /// Regression (issue 13, item 10): PFIF was written by hand, in two copies. The export is
+    /// read back by Python's XML parser and checked against the PFIF 1.4 schema's structure
+    /// (tests/data/pfif/check_pfif14.py: required fields, field order, vocabulary, dates).
+    #[test]
+    fn pfif_passes_the_pfif_1_4_structure_check_with_hostile_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hq, town) = hq_with_hostile_names(dir.path());
+        let text = pfif(&hq, &town, 1_000_200).unwrap();
+        assert!(
+            text.contains("Tanaka &lt;b&gt;&amp;amp;&lt;/b&gt; Hanako"),
+            "{text}"
+        );
+        let file = dir.path().join("out.pfif.xml");
+        std::fs::write(&file, &text).unwrap();
+        let out = std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/pfif/check_pfif14.py"
+            ))
+            .arg(&file)
+            .output()
+            .expect("python3 is installed (deploy/packages.sh)");
+        assert!(
+            out.status.success(),
+            "{}{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("5 persons checked"));
+        // The checker is not a rubber stamp: a note field out of order fails it.
+        let swapped = text.replacen(
+            "<pfif:status>believed_alive</pfif:status>",
+            "<pfif:text>x</pfif:text><pfif:status>believed_alive</pfif:status>",
+            1,
+        );
+        std::fs::write(&file, swapped).unwrap();
+        let out = std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/pfif/check_pfif14.py"
+            ))
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+    }
 }

@@ -35,6 +35,7 @@ pub mod core;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod ingest;
 pub mod keys;
 pub mod notice;

@@ -206,7 +206,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             };
             let town = evac_maps::Town::load(&town_file)?;
             let text = if csv {
-                export::csv(&hq, &town, now)
+                export::csv(&hq, &town, now)?
             } else if pfif {
                 export::pfif(&hq, &town, now)?
             } else if log {
@@ -242,8 +242,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 Passwords::default()
             };
             p.set(&user, pw)?;
-            std::fs::write(&file, p.to_text())
-                .with_context(|| format!("cannot write {}", file.display()))?;
+            p.save(&file)?;
         }
     }
     Ok(())

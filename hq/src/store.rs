@@ -154,6 +154,8 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(HqError::io(dir, "create"))?;
         }
+        // The store holds the registry's card links and every person's whereabouts.
+        crate::files::ensure_private(path)?;
         let conn = Connection::open(path).map_err(|cause| HqError::Store {
             path: path.to_owned(),
             cause,
@@ -164,6 +166,12 @@ impl Store {
             progress: HashMap::new(),
         };
         store.conn.execute_batch(SCHEMA).map_err(store.err())?;
+        for ext in ["sqlite-wal", "sqlite-shm"] {
+            let side = path.with_extension(ext);
+            if side.exists() {
+                crate::files::ensure_private(&side)?;
+            }
+        }
         store.load_progress()?;
         Ok(store)
     }
@@ -669,6 +677,18 @@ mod tests {
             day_only: false,
             corrects: None,
             note: None,
+        }
+    }
+
+    #[test]
+    fn the_store_is_created_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("hq.sqlite");
+        let _s = Store::open(&path).unwrap();
+        for p in [path.clone(), path.with_extension("sqlite-wal")] {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", p.display());
         }
     }
 

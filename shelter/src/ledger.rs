@@ -23,6 +23,14 @@ pub enum LedgerError {
         /// The SQLite error.
         source: rusqlite::Error,
     },
+    /// The file could not be created owner-only (it holds the registry and every visit).
+    #[error("ledger {path}: cannot make it owner-only: {source}")]
+    Private {
+        /// The database file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
     /// The database belongs to another shelter.
     #[error("ledger {path} belongs to shelter {found}, this node is shelter {expected}")]
     WrongShelter {
@@ -70,12 +78,38 @@ BEGIN SELECT RAISE(ABORT, 'ledger events are append-only'); END;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
-/// Opens the database with the pragmas every connection to it uses.
+/// Creates the ledger file 0600 if it is new, or takes away any right beyond owner read-write
+/// and group read from an existing one (SQLite gives its `-wal` and `-shm` the same mode).
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+            if mode & !0o640 != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o640))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens the database with the pragmas every connection to it uses; the file is owner-only.
 pub fn connect(path: &Path) -> Result<Connection, LedgerError> {
     let sql = |source| LedgerError::Sql {
         path: path.display().to_string(),
         source,
     };
+    make_private(path).map_err(|source| LedgerError::Private {
+        path: path.display().to_string(),
+        source,
+    })?;
     let conn = Connection::open(path).map_err(sql)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(sql)?;
@@ -434,6 +468,20 @@ mod tests {
             flags: vec![],
             day_only: false,
         }
+    }
+
+    #[test]
+    fn the_ledger_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let conn = connect(&path).unwrap();
+        drop(conn);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _conn = connect(&path).unwrap();
+        assert_eq!(mode(&path), 0o640, "world read taken away");
     }
 
     #[test]

@@ -134,7 +134,12 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         return Err("no login".into());
     };
     let user = login.username.clone();
-    if !gate.passwords.check(&user, &login.password) {
+    // Argon2 is memory-hard by design (tens of milliseconds): off the gate's async threads.
+    let (passwords, u, pw) = (gate.passwords.clone(), user.clone(), login.password.clone());
+    let ok = tokio::task::spawn_blocking(move || passwords.check(&u, &pw))
+        .await
+        .unwrap_or(false);
+    if !ok {
         tracing::warn!(user = %user, "broker refused a login");
         refuse(&mut cw, ConnectReturnCode::BadUserNamePassword).await;
         return Err(format!("wrong password for {user}"));
