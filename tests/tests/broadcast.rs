@@ -99,7 +99,7 @@ fn broadcast(dir: &Path, port: u16, out: &Path, secs: &str) -> String {
         ])
         .args(["--user", "broadcaster-catv", "--password-file", "bc.pw"])
         .args(["--carousel", "carousel.evs", "--health", "health.json"])
-        .args(["--connect-timeout", "3", "--live", "--duration", secs])
+        .args(["--connect-timeout", "10", "--live", "--duration", secs])
         .arg("--out")
         .arg(out)
         .output()
