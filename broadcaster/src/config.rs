@@ -16,15 +16,11 @@ use crate::error::Error;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The town whose orders are aired (`evac/v1/{town}/orders`).
+    /// The town whose orders are aired (HQ's signed sections on `evac/v1/{town}/air/+`).
     pub town: Slug,
-    /// Where the broadcaster keeps its state (the alert spool by default). Held by one
-    /// process at a time.
+    /// Where the broadcaster keeps its state: the carousel kept on disk, the health file and
+    /// (by default) the alert spool. Held by one process at a time.
     pub data_dir: PathBuf,
-    /// The key overlay sections are signed with (PEM, `evac-hq keygen`).
-    pub overlay_key: PathBuf,
-    /// HQ's public key: orders from the broker that do not verify with it are not aired.
-    pub hq_public_key: PathBuf,
     /// The broadcaster's own key (signs its alerts' tickers); needed for alerts.
     #[serde(default)]
     pub broadcaster_key: Option<PathBuf>,
@@ -49,6 +45,9 @@ pub struct BrokerConfig {
     /// Its password.
     #[serde(default)]
     pub password: Option<String>,
+    /// PEM of the CA that signed the broker's certificate: the connection is TLS when given.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
 }
 
 impl BrokerConfig {
@@ -112,11 +111,20 @@ impl Config {
             }
         };
         abs(&mut cfg.data_dir);
-        abs(&mut cfg.overlay_key);
-        abs(&mut cfg.hq_public_key);
+        cfg.broker.ca.as_mut().map(abs);
         cfg.broadcaster_key.as_mut().map(abs);
         cfg.alerts_dir.as_mut().map(abs);
         Ok(cfg)
+    }
+
+    /// The carousel kept on disk: restored on start, rewritten on every change from HQ.
+    pub fn carousel(&self) -> PathBuf {
+        self.data_dir.join("carousel.evs")
+    }
+
+    /// The health file, rewritten once a second.
+    pub fn health(&self) -> PathBuf {
+        self.data_dir.join("health.json")
     }
 
     /// The alert spool.

@@ -196,7 +196,8 @@ impl PacketWriter {
         })
     }
 
-    /// Sends at `bitrate` in real time from now on (a live UDP output).
+    /// Sends at `bitrate` in real time from now on (a live output: UDP, or a file or pipe
+    /// played out as it would be on air).
     pub fn pace(&mut self, bitrate: u64) {
         self.pace = Some((bitrate.max(1), Instant::now()));
     }
@@ -208,20 +209,22 @@ impl PacketWriter {
 
     /// Writes one packet.
     pub fn write(&mut self, p: &Packet) -> std::io::Result<()> {
+        if let Some((bitrate, start)) = self.pace
+            && self.written.is_multiple_of(PACKETS_PER_DATAGRAM as u64)
+        {
+            let due = Duration::from_nanos(
+                (u128::from(self.written) * u128::from(PACKET_BITS) * 1_000_000_000
+                    / u128::from(bitrate)) as u64,
+            );
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         match &mut self.sink {
             Sink::Writer(w) => w.write_all(p)?,
             Sink::Udp(s, addr, buf) => {
                 buf.extend_from_slice(p);
                 if buf.len() >= PACKETS_PER_DATAGRAM * 188 {
-                    if let Some((bitrate, start)) = self.pace {
-                        let due = Duration::from_nanos(
-                            (u128::from(self.written) * u128::from(PACKET_BITS) * 1_000_000_000
-                                / u128::from(bitrate)) as u64,
-                        );
-                        if let Some(wait) = due.checked_sub(start.elapsed()) {
-                            std::thread::sleep(wait);
-                        }
-                    }
                     s.send_to(buf, *addr)?;
                     buf.clear();
                 }

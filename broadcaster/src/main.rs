@@ -1,21 +1,25 @@
-//! `evac-broadcaster`: muxes HQ's orders and the broadcaster's own alerts into a transport
-//! stream, or into the null packets of one already on air.
+//! `evac-broadcaster`: muxes HQ's signed sections and the broadcaster's own alerts into a
+//! transport stream, or into the null packets of one already on air. The live loop is the
+//! library's [`evac_broadcaster::live`]; this is its command line.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use evac_broadcaster::alerts::AlertBoard;
-use evac_broadcaster::carousel::{Carousel, SectionSource};
+use evac_broadcaster::carousel::Carousel;
 use evac_broadcaster::config::Config;
 use evac_broadcaster::insert::Inserter;
 use evac_broadcaster::io::{Endpoint, PacketReader, PacketWriter};
-use evac_broadcaster::mux::{CLOCK_HZ, Generator, MuxConfig, Ours, PACKET_BITS};
-use evac_broadcaster::orders::{Plan, open_order_batch};
+use evac_broadcaster::live::{
+    Alerts, Health, LiveCore, Loop, Update, laps_duration, run_generated,
+};
+use evac_broadcaster::mqtt::{BrokerLogin, split_host_port, subscribe_air};
+use evac_broadcaster::mux::{Generator, MuxConfig, PACKET_BITS};
 use evac_broadcaster::psi::ServiceLayout;
-use evac_protocol::{Alert, AlertLevel, MessageKind, PublicKey, SecretKey, Slug, Topic};
+use evac_protocol::onair::decode_set;
+use evac_protocol::{Alert, AlertLevel, MessageKind, SecretKey, Slug, Topic};
 
 /// Muxes evacuation orders and alerts into MPEG-2 transport streams.
 #[derive(Parser)]
@@ -33,7 +37,7 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Muxes orders (a plan file and/or MQTT) into a stream of its own or into --input.
+    /// Muxes HQ's signed sections (files and/or MQTT) into a stream of its own or into --input.
     Mux(Box<MuxArgs>),
     /// Runs as the head-end's service: orders from HQ's broker into the configured output.
     Run {
@@ -66,12 +70,10 @@ fn pid(s: &str) -> Result<u16, String> {
 
 #[derive(Args)]
 struct MuxArgs {
-    /// Orders as `evac-hq plan --json` prints them.
+    /// HQ's signed sections (`evac-hq plan --sections`, `evac-hq announce-key`), repeatable.
+    /// The broadcaster holds no HQ key: it airs what HQ signed.
     #[arg(long)]
-    orders: Option<PathBuf>,
-    /// The key overlay sections are signed with (HQ's overlay key, PKCS#8 PEM).
-    #[arg(long)]
-    key: PathBuf,
+    sections: Vec<PathBuf>,
     /// Output: a file, `-` for stdout, or udp://HOST:PORT (unicast or multicast).
     #[arg(long)]
     out: String,
@@ -100,39 +102,46 @@ struct MuxArgs {
     /// --broker); ignored with --input, which runs to the input's end.
     #[arg(long)]
     duration: Option<f64>,
-    /// Town name in the orders (and MQTT topics).
+    /// Unix time of the first packet, for the time table and expiry (default: now).
+    #[arg(long)]
+    start: Option<i64>,
+    /// Town name (MQTT topics).
     #[arg(long, default_value = "town")]
     town: String,
-    /// Message id of the plan's orders (default: the issue time).
-    #[arg(long)]
-    message_id: Option<u32>,
-    /// Issue time of the plan's orders, Unix seconds (default: now).
-    #[arg(long)]
-    issued: Option<i64>,
-    /// Seconds the plan's orders stay valid, when the plan carries no expiry of its own.
-    #[arg(long, default_value = "21600")]
-    valid_for: i64,
-    /// Label the plan's orders as a drill.
-    #[arg(long)]
-    drill: bool,
     /// Directory of the broadcaster's signed alerts (written by `evac-broadcaster alert`).
     #[arg(long)]
     alerts: Option<PathBuf>,
-    /// The broadcaster's key (signs tickers; its public half checks the alert spool).
+    /// The broadcaster's own key (signs tickers; its public half checks the alert spool).
     #[arg(long)]
     broadcaster_key: Option<PathBuf>,
-    /// MQTT broker HOST:PORT to take orders from `evac/v1/{town}/orders`.
+    /// MQTT broker HOST:PORT to take HQ's sections from (`evac/v1/{town}/air/+`).
     #[arg(long)]
     broker: Option<String>,
-    /// HQ's public key, checking orders from MQTT.
+    /// MQTT user (`broadcaster-NAME`).
     #[arg(long)]
-    hq_key: Option<PathBuf>,
-    /// MQTT user for --broker (broadcaster-NAME).
+    user: Option<String>,
+    /// A file holding the MQTT password (first line).
     #[arg(long)]
-    broker_user: Option<String>,
-    /// Its password (visible to other local users in the process list: prefer `run --config`).
+    password_file: Option<PathBuf>,
+    /// The password from the service's config file (`run --config`), never from the command
+    /// line, where other local users could read it.
+    #[arg(skip)]
+    password: Option<String>,
+    /// An environment variable holding the MQTT password.
     #[arg(long)]
-    broker_password: Option<String>,
+    password_env: Option<String>,
+    /// PEM of the CA the broker's TLS certificate is checked against: TLS when given.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// The carousel kept on disk: restored on start, rewritten on every change.
+    #[arg(long)]
+    carousel: Option<PathBuf>,
+    /// Seconds to wait for the broker at start before giving up (or airing the kept carousel).
+    #[arg(long, default_value = "10")]
+    connect_timeout: f64,
+    /// A JSON health file, rewritten once a second (connected, source, tables, last error).
+    #[arg(long)]
+    health: Option<PathBuf>,
     /// Send in real time (the default for UDP output).
     #[arg(long)]
     live: bool,
@@ -241,63 +250,151 @@ fn read_secret(path: &Path) -> Result<SecretKey> {
     SecretKey::read(path).with_context(|| format!("reading key {}", path.display()))
 }
 
-fn read_public(path: &Path) -> Result<PublicKey> {
-    PublicKey::read(path).with_context(|| format!("reading public key {}", path.display()))
+fn password(a: &MuxArgs) -> Result<Option<String>> {
+    if a.password.is_some() {
+        return Ok(a.password.clone());
+    }
+    match (&a.password_file, &a.password_env) {
+        (Some(f), _) => {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("reading the password file {}", f.display()))?;
+            Ok(Some(text.lines().next().unwrap_or_default().to_owned()))
+        }
+        (None, Some(var)) => std::env::var(var)
+            .map(Some)
+            .with_context(|| format!("environment variable {var} is not set")),
+        (None, None) => Ok(None),
+    }
 }
 
-/// Alerts from the spool: the board, and the key that signs their tickers.
-struct Alerts {
-    dir: PathBuf,
-    key: SecretKey,
+/// Connects to the broker and waits until HQ's orders can come, or says loudly why not.
+fn connect(a: &MuxArgs, broker: &str, town: &Slug, kept: usize) -> Result<mpsc::Receiver<Update>> {
+    let (host, port) = split_host_port(broker)?;
+    let ca = match &a.ca {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading --ca {}", p.display()))?),
+        None => None,
+    };
+    let login = BrokerLogin {
+        host,
+        port,
+        user: a.user.clone(),
+        password: password(a)?,
+        ca,
+        client_id: format!("evac-broadcaster-{}", std::process::id()),
+    };
+    let rx = subscribe_air(login, town.clone());
+    let deadline = Instant::now() + Duration::from_secs_f64(a.connect_timeout.max(0.0));
+    let mut last = String::from("no answer");
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Update::Connected) => return Ok(requeue(rx, Update::Connected)),
+            Ok(Update::Refused(e)) => {
+                bail!("cannot get orders from {broker}: {e}; check --user and the password")
+            }
+            Ok(Update::Disconnected(e)) => last = e,
+            Ok(u) => return Ok(requeue(rx, u)),
+            Err(_) => break,
+        }
+    }
+    if kept == 0 {
+        bail!(
+            "cannot get orders from {broker} within {} s ({last}) and no carousel was kept on \
+             disk: refusing to air an empty carousel",
+            a.connect_timeout
+        );
+    }
+    eprintln!(
+        "evac-broadcaster: WARNING: cannot reach {broker} ({last}): airing the {kept} sections \
+         kept on disk; orders may be stale until HQ is reached"
+    );
+    tracing::error!(broker, error = %last, kept, "HQ unreachable: airing the carousel kept on disk");
+    Ok(rx)
 }
 
-impl Alerts {
-    fn refresh<S: SectionSource>(
-        &self,
-        ours: &mut Ours<S>,
-        carousel: impl Fn(&mut S) -> &mut Carousel,
-        now: i64,
-    ) -> Result<()> {
-        let mut board = AlertBoard::default();
-        board.load_spool(&self.dir, &self.key.public(), now)?;
-        let program = ours.config().layout.program;
-        ours.set_emergency(board.emergency(program, now))?;
-        let tickers = board.tickers(&self.key, now)?;
-        carousel(ours.source_mut()).replace_extras(tickers);
-        Ok(())
+/// Puts `first` back in front of the updates still to come.
+fn requeue(rx: mpsc::Receiver<Update>, first: Update) -> mpsc::Receiver<Update> {
+    let (tx, out) = mpsc::channel();
+    let _ = tx.send(first);
+    std::thread::spawn(move || {
+        for u in rx {
+            if tx.send(u).is_err() {
+                return;
+            }
+        }
+    });
+    out
+}
+
+/// Writes the health file and says on stderr when the health changes for the worse.
+struct HealthOut {
+    file: Option<PathBuf>,
+    was_ok: Option<bool>,
+}
+
+impl HealthOut {
+    fn report(&mut self, h: &Health) {
+        if let Some(f) = &self.file
+            && let Ok(json) = serde_json::to_vec(h)
+        {
+            let tmp = f.with_extension("tmp");
+            if std::fs::write(&tmp, json)
+                .and_then(|()| std::fs::rename(&tmp, f))
+                .is_err()
+            {
+                tracing::warn!(file = %f.display(), "cannot write the health file");
+            }
+        }
+        let ok = h.ok();
+        if self.was_ok != Some(ok) {
+            if ok {
+                tracing::info!(source = ?h.source, tables = h.tables, "orders from HQ on air");
+            } else if h.broker {
+                eprintln!(
+                    "evac-broadcaster: WARNING: not connected to HQ's broker ({}): airing {} \
+                     tables as last received",
+                    h.last_error.as_deref().unwrap_or("no answer"),
+                    h.tables
+                );
+            }
+            self.was_ok = Some(ok);
+        }
     }
 }
 
 fn mux(a: MuxArgs) -> Result<()> {
-    let _ = evac_protocol::time::install(a.clock);
-    let key = read_secret(&a.key)?;
-    let now = a.issued.unwrap_or_else(unix_now);
+    let now = a.start.unwrap_or_else(unix_now);
     let town = Slug::new(&a.town).context("--town")?;
-    let mut carousel = Carousel::new(key);
-    if let Some(path) = &a.orders {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading orders {}", path.display()))?;
-        let plan = Plan::from_json(&text).with_context(|| path.display().to_string())?;
-        let message_id = a.message_id.unwrap_or(now as u32);
-        // The alert's own expiry, when the plan carries one (`evac-hq plan` writes it), else
-        // --valid-for from now.
-        let expires = plan.expires.unwrap_or(now + a.valid_for);
-        if expires <= now {
-            bail!(
-                "{}: the plan's alert expired at {expires} (Unix seconds): nothing to air",
-                path.display()
+    if a.broker.is_none() && a.sections.is_empty() {
+        bail!("nothing to air: give --sections FILE (evac-hq plan --sections) or --broker");
+    }
+    let mut carousel = Carousel::new();
+    let mut core = LiveCore::new(a.carousel.clone(), a.broker.is_some());
+    let kept = core
+        .restore(&mut carousel, now)
+        .context("restoring the kept carousel")?;
+    if kept > 0 {
+        tracing::info!(sections = kept, "carousel restored from disk");
+    }
+    for path in &a.sections {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let set =
+            decode_set(&bytes).with_context(|| format!("{}: not a section set", path.display()))?;
+        let done = core.add_file(&mut carousel, &set, now)?;
+        tracing::info!(file = %path.display(), tables = done.changed, dropped = done.dropped, "sections loaded");
+        if done.dropped > 0 {
+            eprintln!(
+                "evac-broadcaster: {}: {} sections expired or malformed, not aired",
+                path.display(),
+                done.dropped
             );
         }
-        for batch in plan.batches(&town, message_id, now, expires, a.drill)? {
-            let done = carousel.apply(&batch, now);
-            tracing::info!(hazard = %batch.hazard, changed = done.changed, expired = done.expired, "orders loaded");
-        }
-        if !plan.unassigned.is_empty() {
-            tracing::warn!(
-                count = plan.unassigned.len(),
-                "households without a shelter with room in the plan: aired with shelter 0 (evacuate now, no shelter yet)"
-            );
-        }
+    }
+    if a.broker.is_none() && carousel.tables() == 0 {
+        bail!(
+            "nothing to air: every section given has expired (its alert's expiry is in the \
+             signed body) or is malformed"
+        );
     }
     let alerts = match (&a.alerts, &a.broadcaster_key) {
         (Some(dir), Some(k)) => Some(Alerts {
@@ -307,15 +404,8 @@ fn mux(a: MuxArgs) -> Result<()> {
         (Some(_), None) => bail!("--alerts needs --broadcaster-key"),
         _ => None,
     };
-    let orders_rx = match &a.broker {
-        Some(broker) => {
-            let hq = read_public(a.hq_key.as_deref().context("--broker needs --hq-key")?)?;
-            let login = a
-                .broker_user
-                .clone()
-                .map(|u| (u, a.broker_password.clone().unwrap_or_default()));
-            Some(subscribe_orders(broker, &town, hq, login)?)
-        }
+    let updates = match &a.broker {
+        Some(broker) => Some(connect(&a, broker, &town, carousel.tables())?),
         None => None,
     };
     let layout = ServiceLayout {
@@ -334,45 +424,40 @@ fn mux(a: MuxArgs) -> Result<()> {
     let out_ep = Endpoint::parse(&a.out).with_context(|| format!("--out {}", a.out))?;
     let mut out = PacketWriter::open(&out_ep).with_context(|| format!("opening {}", a.out))?;
     let live = a.live || out.is_udp();
+    let mut health = HealthOut {
+        file: a.health.clone(),
+        was_ok: None,
+    };
 
     match &a.input {
         None => {
-            let mut g = Generator::new(cfg.clone(), carousel).context("setting up the muxer")?;
-            if let Some(al) = &alerts {
-                al.refresh(g.ours(), |c| c, now)?;
-            }
-            let duration = match (a.duration, &orders_rx) {
+            let duration = match (a.duration, &updates) {
                 (Some(d), _) => Some(d),
                 (None, Some(_)) => None,
-                (None, None) => {
-                    let bytes: usize = g
-                        .ours()
-                        .source_mut()
-                        .sections()
-                        .iter()
-                        .map(|s| s.len())
-                        .sum();
-                    Some(2.0 * bytes as f64 * 8.0 / cfg.overlay_bitrate as f64 + 1.0)
-                }
+                (None, None) => Some(laps_duration(&carousel, cfg.overlay_bitrate, 2.0)),
             };
+            let mut g = Generator::new(cfg.clone(), carousel).context("setting up the muxer")?;
             if live {
                 out.pace(cfg.bitrate);
             }
             let end = duration.map(|d| (d * cfg.bitrate as f64 / PACKET_BITS as f64) as u64);
-            let per_second = cfg.bitrate / PACKET_BITS;
-            while end.is_none_or(|e| g.packets() < e) {
-                if g.packets().is_multiple_of(per_second) && g.packets() > 0 {
-                    let t = now + (g.time() / CLOCK_HZ) as i64;
-                    let t = if live { unix_now() } else { t };
-                    if let Some(rx) = &orders_rx {
-                        take_orders(rx, g.ours().source_mut(), t);
-                    }
-                    if let (Some(al), true) = (&alerts, live) {
-                        al.refresh(g.ours(), |c| c, t)?;
-                    }
-                }
-                out.write(&g.next_packet()).context("writing the stream")?;
-            }
+            let wall: &dyn Fn() -> i64 = &unix_now;
+            run_generated(
+                &mut g,
+                &mut core,
+                Loop {
+                    updates: updates.as_ref(),
+                    alerts: alerts.as_ref(),
+                    wall: live.then_some(wall),
+                    report: &mut |h| health.report(h),
+                },
+                end,
+                &mut |p| {
+                    out.write(p).map_err(|e| {
+                        evac_broadcaster::Error::Orders(format!("writing the stream: {e}"))
+                    })
+                },
+            )?;
             out.flush().context("writing the stream")?;
             let s = g.ours().stats();
             tracing::info!(
@@ -382,6 +467,7 @@ fn mux(a: MuxArgs) -> Result<()> {
                 pat = s.pat,
                 pmt = s.pmt,
                 pcr = s.pcr,
+                tdt = s.tdt,
                 "stream written"
             );
         }
@@ -392,7 +478,7 @@ fn mux(a: MuxArgs) -> Result<()> {
             let mut ins = Inserter::new(cfg.clone(), carousel, a.bitrate)
                 .context("setting up the inserter")?;
             if let Some(al) = &alerts {
-                al.refresh(ins.ours(), |c| c, now)?;
+                al.refresh(ins.ours(), now)?;
             }
             if live && !matches!(in_ep, Endpoint::Udp(_)) {
                 // A file played out live: pace it (the bitrate is known once measured).
@@ -406,14 +492,17 @@ fn mux(a: MuxArgs) -> Result<()> {
             {
                 n += 1;
                 if n.is_multiple_of(10_000) {
-                    if let Some(rx) = &orders_rx {
-                        take_orders(rx, ins.ours().source_mut(), unix_now());
+                    if let Some(rx) = &updates {
+                        while let Ok(u) = rx.try_recv() {
+                            core.apply(ins.ours().source_mut(), u, unix_now())?;
+                        }
+                        health.report(core.health());
                     }
                     // A live input (not a file) runs on the wall clock: pick up new alerts.
                     if let (Some(al), false) =
                         (&alerts, matches!(in_ep, Endpoint::File(_)) && !live)
                     {
-                        al.refresh(ins.ours(), |c| c, unix_now())?;
+                        al.refresh(ins.ours(), unix_now())?;
                     }
                 }
                 ins.push(&p, &mut buf).context("inserting")?;
@@ -443,85 +532,6 @@ fn mux(a: MuxArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn take_orders(rx: &mpsc::Receiver<evac_protocol::OrderBatch>, c: &mut Carousel, now: i64) {
-    while let Ok(batch) = rx.try_recv() {
-        let done = c.apply(&batch, now);
-        tracing::info!(
-            message = batch.message_id,
-            changed = done.changed,
-            unchanged = done.unchanged,
-            older = done.older,
-            expired = done.expired,
-            "orders from HQ"
-        );
-    }
-}
-
-fn split_host_port(s: &str) -> Result<(String, u16)> {
-    let (host, port) = s
-        .rsplit_once(':')
-        .with_context(|| format!("broker {s:?}: expected HOST:PORT"))?;
-    Ok((
-        host.to_owned(),
-        port.parse()
-            .with_context(|| format!("broker port in {s:?}"))?,
-    ))
-}
-
-/// Subscribes to HQ's orders; each verified batch comes out of the channel.
-fn subscribe_orders(
-    broker: &str,
-    town: &Slug,
-    hq: PublicKey,
-    login: Option<(String, String)>,
-) -> Result<mpsc::Receiver<evac_protocol::OrderBatch>> {
-    use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-    let (host, port) = split_host_port(broker)?;
-    let mut opts = MqttOptions::new(
-        format!("evac-broadcaster-{}", std::process::id()),
-        host,
-        port,
-    );
-    opts.set_keep_alive(Duration::from_secs(10));
-    opts.set_max_packet_size(16 << 20, 16 << 20);
-    if let Some((user, password)) = login {
-        opts.set_credentials(user, password);
-    }
-    let (client, mut connection) = Client::new(opts, 64);
-    let topic = Topic::Orders(town.clone()).to_string();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for event in connection.iter() {
-            match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    // Subscribe on every (re)connect: the broker may have lost our session.
-                    if let Err(e) = client.subscribe(topic.clone(), QoS::AtLeastOnce) {
-                        tracing::error!(error = %e, "cannot subscribe to orders");
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    match open_order_batch(&p.payload, &hq) {
-                        Ok(batch) => {
-                            if tx.send(batch).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, topic = %p.topic, "order message refused, not aired")
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "broker connection");
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-            }
-        }
-    });
-    Ok(rx)
 }
 
 fn alert(a: AlertArgs) -> Result<()> {
@@ -629,9 +639,9 @@ fn run_service(path: &Path) -> Result<()> {
         )
     })?;
     check_keys(&cfg)?;
+    let (host, port) = cfg.broker.host_port().map_err(anyhow::Error::msg)?;
     let args = MuxArgs {
-        orders: None,
-        key: cfg.overlay_key.clone(),
+        sections: Vec::new(),
         out: cfg.stream.out.clone(),
         input: cfg.stream.input.clone(),
         bitrate: cfg.stream.bitrate,
@@ -641,22 +651,19 @@ fn run_service(path: &Path) -> Result<()> {
         pcr_pid: 0x0FE2,
         program: 0x0EAC,
         duration: None,
+        start: None,
         town: cfg.town.to_string(),
-        message_id: None,
-        issued: None,
-        valid_for: 21600,
-        drill: false,
         alerts: cfg.broadcaster_key.as_ref().map(|_| alerts.clone()),
         broadcaster_key: cfg.broadcaster_key.clone(),
-        broker: Some(
-            cfg.broker
-                .host_port()
-                .map(|(h, p)| format!("{h}:{p}"))
-                .map_err(anyhow::Error::msg)?,
-        ),
-        hq_key: Some(cfg.hq_public_key.clone()),
-        broker_user: cfg.broker.username.clone(),
-        broker_password: cfg.broker.password.clone(),
+        broker: Some(format!("{host}:{port}")),
+        user: cfg.broker.username.clone(),
+        password_file: None,
+        password_env: None,
+        password: cfg.broker.password.clone(),
+        ca: cfg.broker.ca.clone(),
+        carousel: Some(cfg.carousel()),
+        connect_timeout: 10.0,
+        health: Some(cfg.health()),
         live: cfg.stream.live,
         clock: evac_protocol::time::TimeSource::Wall,
     };
@@ -674,25 +681,6 @@ fn check_keys(cfg: &Config) -> Result<Vec<String>> {
         }
     };
     let mut out = Vec::new();
-    let k = SecretKey::read(&cfg.overlay_key).with_context(|| {
-        missing(
-            "overlay_key",
-            &cfg.overlay_key,
-            "copy the overlay key HQ made there",
-        )
-    })?;
-    out.push(format!(
-        "overlay_key: fingerprint {}",
-        k.public().fingerprint()
-    ));
-    let k = PublicKey::read(&cfg.hq_public_key).with_context(|| {
-        missing(
-            "hq_public_key",
-            &cfg.hq_public_key,
-            "copy HQ's hq.pub there",
-        )
-    })?;
-    out.push(format!("hq_public_key: fingerprint {}", k.fingerprint()));
     if let Some(p) = &cfg.broadcaster_key {
         let k = SecretKey::read(p).with_context(|| {
             let prefix = p.with_extension("");
@@ -739,11 +727,21 @@ fn check(cfg: &Config) -> Result<Vec<String>> {
     }
     out.push(format!("stream.out: {}", cfg.stream.out));
     let (host, port) = cfg.broker.host_port().map_err(anyhow::Error::msg)?;
+    let ca = match &cfg.broker.ca {
+        Some(p) => Some(std::fs::read(p).with_context(|| {
+            format!("broker.ca = {}: cannot read the CA certificate", p.display())
+        })?),
+        None => None,
+    };
+    if ca.is_some() {
+        out.push("broker.ca: read (TLS)".to_owned());
+    }
     broker_login(
         &host,
         port,
         cfg.broker.username.as_deref(),
         cfg.broker.password.as_deref(),
+        ca,
     )
     .map_err(|e| anyhow::anyhow!("broker.url = {}: {e}", cfg.broker.url))?;
     out.push(format!(
@@ -760,10 +758,14 @@ fn broker_login(
     port: u16,
     user: Option<&str>,
     password: Option<&str>,
+    ca: Option<Vec<u8>>,
 ) -> std::result::Result<(), String> {
-    use rumqttc::{Client, ConnectionError, Event, MqttOptions, Packet};
+    use rumqttc::{Client, ConnectionError, Event, MqttOptions, Packet, Transport};
     let mut o = MqttOptions::new(format!("evac-check-{}", std::process::id()), host, port);
     o.set_keep_alive(Duration::from_secs(5));
+    if let Some(ca) = ca {
+        o.set_transport(Transport::tls(ca, None, None));
+    }
     if let Some(u) = user {
         o.set_credentials(u, password.unwrap_or_default());
     }

@@ -4,8 +4,8 @@
 //! packets); [`Inserter`](crate::insert::Inserter) puts the same packets into the null-packet
 //! slots of an existing stream. Both use [`Ours`], which decides what our next packet is for
 //! a free slot at a given time: PAT and PMT when due (every 50 ms, well inside the 100 ms
-//! rule), PCR when due, an overlay packet while the overlay's bitrate budget allows, else
-//! nothing.
+//! rule), the time table (TDT, once a second) in a stream of our own, PCR when due, an
+//! overlay packet while the overlay's bitrate budget allows, else nothing.
 
 use std::collections::VecDeque;
 
@@ -16,6 +16,7 @@ use mpeg_ts::pid::Pid;
 use crate::carousel::{SectionBytes, SectionSource};
 use crate::error::Error;
 use crate::psi::{EmergencyEntry, NULL_PID, ServiceLayout};
+use crate::timetable::{TDT_INTERVAL_MS, TIME_PID, tdt_section};
 
 /// One transport-stream packet.
 pub type Packet = [u8; 188];
@@ -83,6 +84,7 @@ impl MuxConfig {
     /// Bits a second our PSI (PMT, and PCR when we carry one) takes.
     pub fn psi_bitrate(&self) -> u64 {
         let per_s = 1000 / PSI_INTERVAL_MS
+            + 1000 / TDT_INTERVAL_MS
             + if self.layout.pcr_pid.is_some() {
                 1000 / PCR_INTERVAL_MS + 1
             } else {
@@ -111,6 +113,8 @@ pub struct MuxStats {
     pub overlay: u64,
     /// Overlay sections handed to the packetiser.
     pub sections: u64,
+    /// Time-table (TDT) packets.
+    pub tdt: u64,
 }
 
 /// What goes into our free slots: PSI when due, PCR when due, overlay within its budget.
@@ -120,6 +124,8 @@ pub struct Ours<S> {
     pat: SectionPacketiser,
     pmt: SectionPacketiser,
     overlay: SectionPacketiser,
+    tdt: Option<SectionPacketiser>,
+    next_tdt: u64,
     pat_section: Option<Vec<u8>>,
     pmt_section: Vec<u8>,
     pmt_version: u8,
@@ -150,6 +156,9 @@ impl<S: SectionSource> Ours<S> {
             pat: SectionPacketiser::new(Pid::new(0)),
             pmt: SectionPacketiser::new(Pid::new(cfg.layout.pmt_pid)),
             overlay: SectionPacketiser::new(Pid::new(cfg.layout.overlay_pid)),
+            // The time table is ours only in a stream of our own: an input keeps its own.
+            tdt: own_pat.then(|| SectionPacketiser::new(Pid::new(TIME_PID))),
+            next_tdt: 0,
             cfg,
             source,
             pat_section,
@@ -206,6 +215,17 @@ impl<S: SectionSource> Ours<S> {
         &self.emergency
     }
 
+    /// The stream's Unix time at `t` (27 MHz ticks from the first packet).
+    pub fn unix_at(&self, t: u64) -> i64 {
+        self.cfg.start_unix + (t / CLOCK_HZ) as i64
+    }
+
+    /// Moves the stream's clock so that `t` is Unix time `unix` (a live stream follows the
+    /// wall clock).
+    pub fn set_unix_at(&mut self, t: u64, unix: i64) {
+        self.cfg.start_unix = unix - (t / CLOCK_HZ) as i64;
+    }
+
     /// Packets of a (merged) PAT, on our PID-0 continuity counter.
     pub fn pat_packets(&mut self, section: &[u8], out: &mut Vec<Packet>) {
         self.pat.packetise_into(&[section], out);
@@ -231,6 +251,22 @@ impl<S: SectionSource> Ours<S> {
             self.stats.pmt += tmp.len() as u64;
             self.psi_queue.extend(tmp.drain(..));
             self.scratch = tmp;
+        }
+        if t >= self.next_tdt
+            && let Some(tdt) = self.tdt.as_mut()
+        {
+            self.next_tdt = t + TDT_INTERVAL_MS * CLOCK_HZ / 1000;
+            let now = self.cfg.start_unix + (t / CLOCK_HZ) as i64;
+            match tdt_section(now) {
+                Ok(section) => {
+                    let mut tmp = std::mem::take(&mut self.scratch);
+                    tdt.packetise_into(&[&section], &mut tmp);
+                    self.stats.tdt += tmp.len() as u64;
+                    self.psi_queue.extend(tmp.drain(..));
+                    self.scratch = tmp;
+                }
+                Err(e) => tracing::error!(error = %e, "no time table"),
+            }
         }
         if let Some(p) = self.psi_queue.pop_front() {
             return Some(p);
@@ -331,7 +367,6 @@ impl<S: SectionSource> Generator<S> {
 mod tests {
     use super::*;
     use crate::carousel::Carousel;
-    use evac_protocol::SecretKey;
 
     fn cfg() -> MuxConfig {
         MuxConfig {
@@ -345,12 +380,13 @@ mod tests {
 
     #[test]
     fn idle_stream_has_psi_pcr_and_nulls_at_the_right_rates() {
-        let mut g = Generator::new(cfg(), Carousel::new(SecretKey::from_seed(&[1; 32]))).unwrap();
+        let mut g = Generator::new(cfg(), Carousel::new()).unwrap();
         let per_s = 2_000_000 / PACKET_BITS;
         let mut by_pid = std::collections::BTreeMap::<u16, Vec<u64>>::new();
         for i in 0..per_s {
             by_pid.entry(pid_of(&g.next_packet())).or_default().push(i);
         }
+        assert_eq!(by_pid[&TIME_PID].len(), 1, "one TDT a second");
         for pid in [0, 0x0FE0, 0x0FE2] {
             let at = &by_pid[&pid];
             let gaps = at.windows(2).map(|w| w[1] - w[0]).max().unwrap();
@@ -362,12 +398,10 @@ mod tests {
 
     #[test]
     fn overlay_stays_within_its_budget() {
-        let mut c = Carousel::new(SecretKey::from_seed(&[1; 32]));
-        let orders: Vec<_> = (0..50_000).map(|h| (h, 4, 3, 1)).collect();
-        c.apply(
-            &crate::carousel::tests::batch(evac_protocol::MessageKind::Alert, 1, &orders),
-            1_500,
-        );
+        let mut c = Carousel::new();
+        // A shelter every other household: short runs, many sections.
+        let orders: Vec<_> = (0..50_000).map(|h| (h, 4, h % 2 + 1, 1)).collect();
+        c.apply_set(&crate::carousel::tests::set(1, 5_000, &orders), 1_500);
         let mut g = Generator::new(cfg(), c).unwrap();
         let per_s = 2_000_000 / PACKET_BITS;
         let overlay = (0..per_s)

@@ -2,37 +2,102 @@
 //! descriptor's state out, with every rejected section counted by reason. No I/O.
 //!
 //! It follows PAT to the PMT of the program whose private-section stream is registered as
-//! "EVAC", reads that PMT's emergency descriptor, reassembles the overlay PID's sections and,
-//! for its household's group only, checks in turn: CRC, HQ's signature, expiry, and that the
-//! order's version is not older than what it has shown. Identical repeats of a section are
-//! looked at once.
+//! "EVAC", reads that PMT's emergency descriptor and the time table on PID 0x0014, reassembles
+//! the overlay PID's sections and, for its household's group only, checks in turn: CRC, that
+//! the section names a trusted HQ key (valid when the order was issued) and verifies under
+//! it, that it is for this box's town, that it was not issued in the future, that it has not
+//! expired (by the stream's time when the stream carries one), and that the household's order
+//! is strictly newer than the one it holds, or the identical order again.
+//!
+//! HQ's key announcements (signed by a key the box trusts now) add keys to the trusted set.
+//! What the box must remember across restarts (the version it holds, keys learnt, the town)
+//! is its [`ReceiverState`]: a small file the binary keeps.
+//!
+//! A section of its group that fails its key, signature or town never reads as "no order":
+//! [`Report::status`] is then `cannot-verify`, a fault.
 
 use std::collections::{BTreeMap, HashSet};
 
 use dvb_si::demux::SiDemux;
-use evac_protocol::overlay::open_section;
+use evac_protocol::keyroll::{KEY_TABLE_ID, announcement_signer, open_announcement};
+use evac_protocol::overlay::{OverlayBatch, open_section, section_key_id};
 use evac_protocol::ticker::{TICKER_TABLE_ID, open_ticker};
 use evac_protocol::{
-    AlertLevel, Hazard, HouseholdId, MessageKind, OverlayError, PublicKey, ShelterId,
+    AlertLevel, Hazard, HouseholdId, KeyId, MessageKind, OverlayError, PublicKey, ShelterId, TownId,
 };
 use mpeg_ts::pid::Pid;
 use mpeg_ts::ts::SectionReassembler;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::psi::{EmergencyEntry, read_pmt};
 use crate::section::{OVERLAY_TABLE_ID, SectionFault, group_of, receive};
+use crate::timetable::{TIME_PID, read_time};
+
+/// Seconds an order's `issued` may lie ahead of the receiver's time before it is refused.
+pub const DEFAULT_SKEW_S: i64 = 120;
+
+/// An HQ key the box trusts for orders, with the period it may sign them in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedKey {
+    /// The key.
+    pub key: PublicKey,
+    /// Orders issued before this (Unix seconds) are not taken under it.
+    pub not_before: i64,
+    /// Orders issued after this are not taken under it.
+    pub not_after: i64,
+}
+
+impl TrustedKey {
+    /// A key trusted for any time.
+    pub fn always(key: PublicKey) -> Self {
+        TrustedKey {
+            key,
+            not_before: i64::MIN,
+            not_after: i64::MAX,
+        }
+    }
+
+    fn valid_at(&self, t: i64) -> bool {
+        (self.not_before..=self.not_after).contains(&t)
+    }
+}
 
 /// What the receiver is set up with (all of it local, none of it from the air).
 #[derive(Clone, Debug)]
 pub struct ReceiverConfig {
     /// The household this box belongs to.
     pub household: HouseholdId,
-    /// HQ's public key: orders are shown only under its signature.
-    pub hq: PublicKey,
+    /// The town this box is in; `None`: the town of the first verified section, kept from then
+    /// on in the state.
+    pub town: Option<TownId>,
+    /// HQ's keys: orders are shown only under one of them.
+    pub hq: Vec<TrustedKey>,
     /// The broadcaster's public key: tickers are shown only under its signature.
     pub broadcaster: Option<PublicKey>,
     /// Only this program, when set; else the first program carrying an evac overlay.
     pub program: Option<u16>,
+    /// Seconds `issued` may be ahead of the receiver's time.
+    pub skew_s: i64,
+}
+
+/// What a box remembers across restarts (its state file, JSON).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverState {
+    /// The household it was kept for.
+    pub household: u32,
+    /// The town it is bound to.
+    #[serde(default)]
+    pub town: Option<String>,
+    /// The version of the household's order it holds.
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// That order as shown, in a canonical text form (to tell "the same again" from a replay).
+    #[serde(default)]
+    pub order: Option<String>,
+    /// HQ keys learnt from announcements: (key hex, not before, not after).
+    #[serde(default)]
+    pub keys: Vec<(String, i64, i64)>,
 }
 
 /// Counts of sections not shown, by reason.
@@ -40,11 +105,19 @@ pub struct ReceiverConfig {
 pub struct Rejected {
     /// Sections on the overlay PID whose CRC failed (every reception counts).
     pub crc: u64,
-    /// Sections of this household's group whose signature failed.
+    /// Sections of this household's group whose signature failed under the key they name.
     pub signature: u64,
-    /// Signed orders for this household older than the one already shown.
+    /// Sections of this household's group naming no trusted HQ key, or one not valid when
+    /// the order was issued (every reception counts: an announcement may come later).
+    pub key: u64,
+    /// Sections of this household's group for another town.
+    pub town: u64,
+    /// Orders for this household older than the one held, or of the same version but not
+    /// identical (a replay).
     pub stale: u64,
-    /// Signed orders for this household already expired.
+    /// Orders for this household issued in the future, beyond the allowed skew.
+    pub future: u64,
+    /// Orders for this household already expired.
     pub expired: u64,
     /// Sections that are not well-formed overlay or ticker sections.
     pub malformed: u64,
@@ -75,6 +148,25 @@ pub struct Shown {
     pub kind: MessageKind,
 }
 
+impl Shown {
+    /// The canonical text the state file keeps.
+    fn canonical(&self) -> String {
+        format!(
+            "v{} l{} s{} h{} n{} d{} m{} k{:?} i{} e{}",
+            self.version,
+            self.level.map_or(0, |l| l.number()),
+            self.shelter.0,
+            self.hazard.code(),
+            u8::from(self.needs_help),
+            u8::from(self.drill),
+            self.message_id,
+            self.kind,
+            self.issued,
+            self.expires
+        )
+    }
+}
+
 /// A broadcaster's ticker as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ShownTicker {
@@ -92,52 +184,164 @@ pub struct ShownTicker {
     pub expires: i64,
 }
 
+/// What the box can say about its household.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// An order in force is shown.
+    Order,
+    /// The household's order was lifted.
+    Lifted,
+    /// Nothing for this household: no verified section names it.
+    NoOrder,
+    /// Orders for this household's group are on air but cannot be verified (unknown or wrong
+    /// key, bad signature, another town, an order from the future): a fault, never "safe".
+    CannotVerify,
+}
+
+/// Where the receiver's time comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeSource {
+    /// The stream's time table (TDT/TOT on PID 0x0014).
+    Stream,
+    /// The box's own clock (no time table seen).
+    Clock,
+}
+
 /// The reference receiver.
 pub struct Receiver {
     cfg: ReceiverConfig,
     psi: SiDemux,
+    time_pid: SectionReassembler,
     overlay_pid: Option<u16>,
     program: Option<u16>,
     overlay: SectionReassembler,
     seen: HashSet<(u8, u16, u8, u32)>,
     shown: Option<Shown>,
+    held: Option<(u32, String)>,
+    town: Option<TownId>,
+    learnt: Vec<TrustedKey>,
+    unverified: u64,
     emergency: Vec<EmergencyEntry>,
     tickers: BTreeMap<u32, ShownTicker>,
     ended_tickers: BTreeMap<u32, i64>,
     rejected: Rejected,
-    now: i64,
+    clock: i64,
+    stream_time: Option<i64>,
     packets: u64,
+    dirty: bool,
 }
 
 /// Most distinct sections remembered for de-duplication before the memory starts over.
 const MAX_SEEN: usize = 1 << 20;
 
+/// What one section of the household's group came to.
+enum Outcome {
+    /// Settled: the same bytes again will come to the same.
+    Final,
+    /// May change with time or a key announcement: look at it again when it repeats.
+    Retry,
+}
+
 impl Receiver {
-    /// A receiver for `cfg`, with the wall clock at `now` (Unix seconds).
+    /// A receiver for `cfg`, with the box's clock at `now` (Unix seconds) and nothing held.
     pub fn new(cfg: ReceiverConfig, now: i64) -> Self {
+        Self::with_state(cfg, ReceiverState::default(), now)
+    }
+
+    /// A receiver that goes on from `state` (its state file), if it was kept for the same
+    /// household; a state for another household is ignored.
+    pub fn with_state(cfg: ReceiverConfig, state: ReceiverState, now: i64) -> Self {
+        let same = state.household == cfg.household.0;
+        let held = state.version.zip(state.order.clone()).filter(|_| same);
+        let learnt = if same {
+            state
+                .keys
+                .iter()
+                .filter_map(|(hex_key, nb, na)| {
+                    let bytes: [u8; 32] = hex::decode(hex_key).ok()?.try_into().ok()?;
+                    Some(TrustedKey {
+                        key: PublicKey::from_bytes(&bytes).ok()?,
+                        not_before: *nb,
+                        not_after: *na,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let town = cfg.town.clone().or_else(|| {
+            state
+                .town
+                .as_deref()
+                .filter(|_| same)
+                .and_then(|t| TownId::new(t).ok())
+        });
         Receiver {
             cfg,
             psi: SiDemux::builder()
                 .dvb_si_pids(false)
                 .pid(Pid::new(0))
                 .build(),
+            time_pid: SectionReassembler::default(),
             overlay_pid: None,
             program: None,
             overlay: SectionReassembler::default(),
             seen: HashSet::new(),
             shown: None,
+            held,
+            town,
+            learnt,
+            unverified: 0,
             emergency: Vec::new(),
             tickers: BTreeMap::new(),
             ended_tickers: BTreeMap::new(),
             rejected: Rejected::default(),
-            now,
+            clock: now,
+            stream_time: None,
             packets: 0,
+            dirty: false,
         }
     }
 
-    /// Moves the wall clock on.
+    /// Moves the box's own clock on (used while the stream carries no time table).
     pub fn set_now(&mut self, now: i64) {
-        self.now = now;
+        self.clock = now;
+    }
+
+    /// The time the receiver judges by: the stream's, else its own clock.
+    pub fn now(&self) -> i64 {
+        self.stream_time.unwrap_or(self.clock)
+    }
+
+    /// Where [`Receiver::now`] comes from.
+    pub fn time_source(&self) -> TimeSource {
+        if self.stream_time.is_some() {
+            TimeSource::Stream
+        } else {
+            TimeSource::Clock
+        }
+    }
+
+    /// What the box must remember across restarts.
+    pub fn state(&self) -> ReceiverState {
+        ReceiverState {
+            household: self.cfg.household.0,
+            town: self.town.as_ref().map(|t| t.as_str().to_owned()),
+            version: self.held.as_ref().map(|h| h.0),
+            order: self.held.as_ref().map(|h| h.1.clone()),
+            keys: self
+                .learnt
+                .iter()
+                .map(|k| (hex::encode(k.key.to_bytes()), k.not_before, k.not_after))
+                .collect(),
+        }
+    }
+
+    /// Whether the state changed since the last call (then the binary writes it).
+    pub fn take_state_change(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
     }
 
     /// Takes one 188-byte packet (anything else is counted and ignored).
@@ -147,13 +351,23 @@ impl Receiver {
             return;
         };
         let pid = ts.header.pid.value();
+        if ts.header.tei && (Some(pid) == self.overlay_pid || pid == TIME_PID) {
+            return;
+        }
         if Some(pid) == self.overlay_pid {
-            if ts.header.tei {
-                return;
-            }
             self.overlay.feed(ts.payload.unwrap_or(&[]), ts.header.pusi);
             while let Some(s) = self.overlay.pop_section() {
                 self.section(&s);
+            }
+            return;
+        }
+        if pid == TIME_PID {
+            self.time_pid
+                .feed(ts.payload.unwrap_or(&[]), ts.header.pusi);
+            while let Some(s) = self.time_pid.pop_section() {
+                if let Some(t) = read_time(&s) {
+                    self.stream_time = Some(t);
+                }
             }
             return;
         }
@@ -202,53 +416,107 @@ impl Receiver {
                 return;
             }
         };
-        if !self.seen.insert((r.table_id, r.extension, r.number, r.crc)) {
+        let id = (r.table_id, r.extension, r.number, r.crc);
+        if self.seen.contains(&id) {
             return;
         }
         if self.seen.len() > MAX_SEEN {
             self.seen.clear();
         }
-        match r.table_id {
+        let outcome = match r.table_id {
             OVERLAY_TABLE_ID if r.extension == group_of(self.cfg.household) => self.order(r.body),
-            TICKER_TABLE_ID => self.ticker(r.body),
-            _ => {}
+            KEY_TABLE_ID => self.announcement(r.body),
+            TICKER_TABLE_ID => {
+                self.ticker(r.body);
+                Outcome::Final
+            }
+            _ => Outcome::Final,
+        };
+        if matches!(outcome, Outcome::Final) {
+            self.seen.insert(id);
         }
     }
 
-    fn order(&mut self, body: &[u8]) {
-        let batch = match open_section(body, &self.cfg.hq) {
+    /// The trusted key with this id, valid at `t`.
+    fn trusted(&self, id: &KeyId, t: i64) -> Option<PublicKey> {
+        self.cfg
+            .hq
+            .iter()
+            .chain(&self.learnt)
+            .find(|k| k.key.key_id() == *id && k.valid_at(t))
+            .map(|k| k.key.clone())
+    }
+
+    fn knows(&self, id: &KeyId) -> Option<PublicKey> {
+        self.cfg
+            .hq
+            .iter()
+            .chain(&self.learnt)
+            .find(|k| k.key.key_id() == *id)
+            .map(|k| k.key.clone())
+    }
+
+    fn order(&mut self, body: &[u8]) -> Outcome {
+        let id = match section_key_id(body) {
+            Ok(id) => id,
+            Err(_) => {
+                self.rejected.malformed += 1;
+                return Outcome::Final;
+            }
+        };
+        let Some(key) = self.knows(&id) else {
+            self.rejected.key += 1;
+            self.unverified += 1;
+            return Outcome::Retry;
+        };
+        let batch = match open_section(body, &key) {
             Ok(b) => b,
             Err(OverlayError::BadSignature) => {
                 self.rejected.signature += 1;
-                return;
+                self.unverified += 1;
+                return Outcome::Final;
             }
             Err(e) => {
                 tracing::debug!(error = %e, "undecodable overlay section");
                 self.rejected.malformed += 1;
-                return;
+                return Outcome::Final;
             }
         };
-        let Ok(i) = batch
-            .records
-            .binary_search_by_key(&self.cfg.household, |r| r.household)
-        else {
-            return;
+        if self.trusted(&id, batch.issued).is_none() {
+            self.rejected.key += 1;
+            self.unverified += 1;
+            return Outcome::Retry;
+        }
+        match &self.town {
+            Some(t) if *t != batch.town => {
+                self.rejected.town += 1;
+                self.unverified += 1;
+                return Outcome::Final;
+            }
+            Some(_) => {}
+            None => {
+                self.town = Some(batch.town.clone());
+                self.dirty = true;
+            }
+        }
+        self.take(&batch)
+    }
+
+    fn take(&mut self, batch: &OverlayBatch) -> Outcome {
+        let Some(rec) = batch.record(self.cfg.household) else {
+            return Outcome::Final;
         };
-        let rec = &batch.records[i];
-        if batch.expires <= self.now {
+        let now = self.now();
+        if batch.issued > now.saturating_add(self.cfg.skew_s) {
+            self.rejected.future += 1;
+            self.unverified += 1;
+            return Outcome::Retry;
+        }
+        if batch.expires <= now {
             self.rejected.expired += 1;
-            return;
+            return Outcome::Final;
         }
-        if let Some(s) = &self.shown {
-            // A lifted order beats an order of the same version.
-            let older = rec.version < s.version
-                || (rec.version == s.version && s.level.is_none() && rec.level.is_some());
-            if older {
-                self.rejected.stale += 1;
-                return;
-            }
-        }
-        self.shown = Some(Shown {
+        let shown = Shown {
             level: rec.level,
             hazard: batch.hazard,
             shelter: rec.shelter,
@@ -259,7 +527,67 @@ impl Receiver {
             drill: batch.drill,
             message_id: batch.message_id,
             kind: batch.kind,
-        });
+        };
+        let canonical = shown.canonical();
+        if let Some((v, held)) = &self.held
+            && (rec.version < *v || (rec.version == *v && *held != canonical))
+        {
+            self.rejected.stale += 1;
+            return Outcome::Final;
+        }
+        if self.held.as_ref().is_none_or(|(v, _)| *v != rec.version) {
+            self.held = Some((rec.version, canonical));
+            self.dirty = true;
+        }
+        self.shown = Some(shown);
+        Outcome::Final
+    }
+
+    fn announcement(&mut self, body: &[u8]) -> Outcome {
+        let now = self.now();
+        let Some(key) = announcement_signer(body)
+            .ok()
+            .and_then(|id| self.trusted(&id, now))
+        else {
+            self.rejected.key += 1;
+            return Outcome::Retry;
+        };
+        let a = match open_announcement(body, &key) {
+            Ok(a) => a,
+            Err(OverlayError::BadSignature) => {
+                self.rejected.signature += 1;
+                return Outcome::Final;
+            }
+            Err(_) => {
+                self.rejected.malformed += 1;
+                return Outcome::Final;
+            }
+        };
+        if self.town.as_ref().is_some_and(|t| *t != a.town) {
+            self.rejected.town += 1;
+            return Outcome::Final;
+        }
+        if a.valid_until <= now {
+            self.rejected.expired += 1;
+            return Outcome::Final;
+        }
+        let known = self
+            .cfg
+            .hq
+            .iter()
+            .chain(&self.learnt)
+            .any(|k| k.key == a.key);
+        if !known {
+            self.learnt.push(TrustedKey {
+                key: a.key,
+                not_before: a.valid_from,
+                not_after: a.valid_until,
+            });
+            self.dirty = true;
+            // Sections under the new key already seen are looked at again when they repeat.
+            self.seen.clear();
+        }
+        Outcome::Final
     }
 
     fn ticker(&mut self, body: &[u8]) {
@@ -277,7 +605,7 @@ impl Receiver {
                 return;
             }
         };
-        if t.expires <= self.now {
+        if t.expires <= self.now() {
             self.rejected.expired += 1;
             return;
         }
@@ -306,14 +634,24 @@ impl Receiver {
 
     /// The order to show now: `None` when there is none, or it has expired.
     pub fn order_now(&self) -> Option<&Shown> {
-        self.shown.as_ref().filter(|s| s.expires > self.now)
+        self.shown.as_ref().filter(|s| s.expires > self.now())
+    }
+
+    /// What the box can say about its household now.
+    pub fn status(&self) -> Status {
+        match self.order_now() {
+            Some(s) if s.level.is_some() => Status::Order,
+            Some(_) => Status::Lifted,
+            None if self.unverified > 0 => Status::CannotVerify,
+            None => Status::NoOrder,
+        }
     }
 
     /// Tickers in force now.
     pub fn tickers_now(&self) -> Vec<&ShownTicker> {
         self.tickers
             .values()
-            .filter(|t| t.expires > self.now)
+            .filter(|t| t.expires > self.now())
             .collect()
     }
 
@@ -342,6 +680,7 @@ impl Receiver {
         let order = self.order_now();
         Report {
             household: self.cfg.household,
+            status: self.status(),
             order: order.filter(|s| s.level.is_some()).map(|s| ReportOrder {
                 level: s.level.map_or(0, |l| l.number()),
                 hazard: s.hazard,
@@ -368,6 +707,9 @@ impl Receiver {
             },
             tickers: self.tickers_now().into_iter().cloned().collect(),
             rejected: self.rejected,
+            time_source: self.time_source(),
+            time: rfc3339(self.now()),
+            town: self.town.as_ref().map(|t| t.as_str().to_owned()),
             service: self.service().map(|(program, overlay_pid)| ServiceReport {
                 program,
                 overlay_pid,
@@ -393,7 +735,9 @@ pub fn rfc3339(t: i64) -> String {
 pub struct Report {
     /// The household.
     pub household: HouseholdId,
-    /// Its order in force, or `null`.
+    /// `order`, `lifted`, `no-order` or `cannot-verify` (a fault: never "no order").
+    pub status: Status,
+    /// Its order in force, or `null` (also when nothing may be shown: see `status`).
     pub order: Option<ReportOrder>,
     /// Its order was lifted (then `order` is `null`).
     pub lifted: bool,
@@ -403,6 +747,12 @@ pub struct Report {
     pub tickers: Vec<ShownTicker>,
     /// Sections not shown, by reason.
     pub rejected: Rejected,
+    /// Where the time judged by comes from: `stream` (TDT/TOT) or `clock`.
+    pub time_source: TimeSource,
+    /// That time, RFC 3339.
+    pub time: String,
+    /// The town the box is bound to, once known.
+    pub town: Option<String>,
     /// The program and overlay PID found.
     pub service: Option<ServiceReport>,
     /// Packets read.
@@ -454,66 +804,87 @@ mod tests {
     use crate::carousel::Carousel;
     use crate::mux::{Generator, MuxConfig, Packet};
     use crate::psi::ServiceLayout;
-    use evac_protocol::{Order, OrderBatch, SecretKey, Slug};
+    use evac_protocol::keyroll::{KeyAnnouncement, sign_announcement};
+    use evac_protocol::onair::{AirSection, pack_group};
+    use evac_protocol::overlay::OverlayRecord;
+    use evac_protocol::{SecretKey, Slug};
     use proptest::prelude::*;
 
-    const NOW: i64 = 1_000;
+    const NOW: i64 = 1_795_000_000;
 
-    fn stream(n: u32, packets: usize) -> Vec<Packet> {
-        let hq = SecretKey::from_seed(&[5; 32]);
-        let mut c = Carousel::new(hq);
-        c.apply(
-            &OrderBatch {
-                town: Slug::new("minato").unwrap(),
-                message_id: 1,
-                kind: MessageKind::Alert,
-                references: None,
-                hazard: Hazard::Flood,
-                issued: NOW,
-                expires: NOW + 3600,
-                drill: false,
-                orders: (1..=n)
-                    .map(|h| Order {
-                        household: HouseholdId(h),
-                        shelter: ShelterId(h % 5 + 1),
-                        level: AlertLevel::Level4,
-                        hazard: Hazard::Flood,
-                        version: 1,
-                        needs_help: false,
-                    })
-                    .collect(),
-            },
-            NOW,
-        );
+    fn hq() -> SecretKey {
+        SecretKey::from_seed(&[5; 32])
+    }
+
+    /// HQ's sections for households 1..=n (shelter h % 5 + 1), as `key` signs them for `town`.
+    fn signed(key: &SecretKey, town: &str, issued: i64, version: u32, n: u32) -> Vec<AirSection> {
+        let header = OverlayBatch {
+            group: 0,
+            message_id: version,
+            kind: MessageKind::Alert,
+            references: None,
+            hazard: Hazard::Flood,
+            drill: false,
+            issued,
+            expires: issued + 3600,
+            template: 0,
+            town: Slug::new(town).unwrap(),
+            key_id: [0; 8],
+            records: vec![],
+        };
+        let records: Vec<OverlayRecord> = (1..=n)
+            .map(|h| OverlayRecord {
+                household: HouseholdId(h),
+                level: Some(AlertLevel::Level4),
+                shelter: ShelterId(h % 5 + 1 + version - 1),
+                version,
+                needs_help: false,
+            })
+            .collect();
+        pack_group(0, &[(header, records)], key).unwrap()
+    }
+
+    fn stream(sets: &[Vec<AirSection>], start: i64, packets: usize) -> Vec<Packet> {
+        let mut c = Carousel::new();
+        for s in sets {
+            c.apply_set(s, start);
+        }
         let cfg = MuxConfig {
             layout: ServiceLayout::default(),
             bitrate: 1_000_000,
             overlay_bitrate: 800_000,
             transport_stream_id: 1,
-            start_unix: NOW,
+            start_unix: start,
         };
         let mut g = Generator::new(cfg, c).unwrap();
         (0..packets).map(|_| g.next_packet()).collect()
     }
 
-    fn receiver(household: u32) -> Receiver {
-        Receiver::new(
-            ReceiverConfig {
-                household: HouseholdId(household),
-                hq: SecretKey::from_seed(&[5; 32]).public(),
-                broadcaster: Some(SecretKey::from_seed(&[6; 32]).public()),
-                program: None,
-            },
-            NOW,
-        )
+    fn config(household: u32) -> ReceiverConfig {
+        ReceiverConfig {
+            household: HouseholdId(household),
+            town: Some(Slug::new("minato").unwrap()),
+            hq: vec![TrustedKey::always(hq().public())],
+            broadcaster: Some(SecretKey::from_seed(&[6; 32]).public()),
+            program: None,
+            skew_s: DEFAULT_SKEW_S,
+        }
+    }
+
+    fn receive_all(rx: &mut Receiver, packets: &[Packet]) {
+        for p in packets {
+            rx.feed(p);
+        }
     }
 
     #[test]
-    fn a_clean_stream_shows_the_order() {
-        let mut rx = receiver(77);
-        for p in stream(300, 200) {
-            rx.feed(&p);
-        }
+    fn a_clean_stream_shows_the_order_by_the_streams_time() {
+        // The box's clock is a day behind: the stream's time table decides.
+        let mut rx = Receiver::new(config(77), NOW - 86_400);
+        receive_all(
+            &mut rx,
+            &stream(&[signed(&hq(), "minato", NOW, 1, 300)], NOW, 800),
+        );
         let o = rx.order_now().unwrap();
         assert_eq!(
             (o.shelter, o.level),
@@ -521,8 +892,160 @@ mod tests {
         );
         assert_eq!(rx.rejected(), Rejected::default());
         assert_eq!(rx.service(), Some((0x0EAC, 0x0FE1)));
-        rx.set_now(NOW + 3600);
-        assert!(rx.order_now().is_none(), "expired while on screen");
+        assert_eq!(rx.time_source(), TimeSource::Stream);
+        assert_eq!(rx.status(), Status::Order);
+        // An hour of stream later the order has expired, whatever the box's clock says.
+        // A recording aired again an hour later: the time table says so.
+        let mut late = Receiver::new(config(77), NOW);
+        receive_all(&mut late, &stream(&[], NOW + 3600, 800));
+        let old: Vec<Packet> = stream(&[signed(&hq(), "minato", NOW, 1, 300)], NOW, 800)
+            .into_iter()
+            .filter(|p| crate::mux::pid_of(p) != TIME_PID)
+            .collect();
+        receive_all(&mut late, &old);
+        assert!(late.order_now().is_none());
+        assert!(late.rejected().expired >= 1);
+        assert_eq!(late.status(), Status::NoOrder);
+        let clock_only = Receiver::new(config(77), NOW);
+        assert_eq!(clock_only.time_source(), TimeSource::Clock);
+    }
+
+    #[test]
+    fn another_key_another_town_and_a_forged_signature_are_faults_not_no_order() {
+        let other = SecretKey::from_seed(&[66; 32]);
+        let mut rx = Receiver::new(config(77), NOW);
+        receive_all(
+            &mut rx,
+            &stream(&[signed(&other, "minato", NOW, 1, 300)], NOW, 800),
+        );
+        assert!(rx.order_now().is_none());
+        assert!(rx.rejected().key >= 1);
+        assert_eq!(rx.status(), Status::CannotVerify);
+
+        let mut rx = Receiver::new(config(77), NOW);
+        receive_all(
+            &mut rx,
+            &stream(&[signed(&hq(), "yamada", NOW, 1, 300)], NOW, 800),
+        );
+        assert_eq!(rx.rejected().town, 1);
+        assert_eq!(rx.status(), Status::CannotVerify);
+
+        // Names HQ's key id but is signed by another key.
+        let mut forged = signed(&other, "minato", NOW, 1, 300);
+        for s in &mut forged {
+            let n = s.body.len() - 64;
+            let mut b = OverlayBatch::decode(&s.body[..n]).unwrap();
+            b.key_id = hq().public().key_id();
+            let mut bytes = b.encode().unwrap();
+            bytes.extend_from_slice(&other.sign_bytes("overlay", &bytes));
+            s.body = bytes;
+        }
+        let mut rx = Receiver::new(config(77), NOW);
+        receive_all(&mut rx, &stream(&[forged], NOW, 800));
+        assert_eq!(rx.rejected().signature, 1);
+        assert_eq!(rx.status(), Status::CannotVerify);
+        assert_eq!(rx.report().order.map(|o| o.level), None);
+    }
+
+    #[test]
+    fn older_and_same_version_replays_are_refused_also_after_a_restart() {
+        let v1 = signed(&hq(), "minato", NOW, 1, 300);
+        let v2 = signed(&hq(), "minato", NOW + 10, 2, 300);
+        let mut rx = Receiver::new(config(77), NOW);
+        receive_all(&mut rx, &stream(std::slice::from_ref(&v2), NOW + 10, 800));
+        assert_eq!(rx.order_now().unwrap().version, 2);
+        assert_eq!(
+            rx.rejected().stale,
+            0,
+            "the identical section again is fine"
+        );
+        receive_all(&mut rx, &stream(std::slice::from_ref(&v1), NOW + 20, 800));
+        assert_eq!(rx.order_now().unwrap().version, 2);
+        assert_eq!(rx.rejected().stale, 1);
+        // Same version, different body (another expiry): a replay, refused.
+        let mut other_expiry = v2.clone();
+        for s in &mut other_expiry {
+            let n = s.body.len() - 64;
+            let mut b = OverlayBatch::decode(&s.body[..n]).unwrap();
+            b.expires += 7200;
+            s.body = evac_protocol::overlay::sign_section(&b, &hq()).unwrap();
+        }
+        receive_all(&mut rx, &stream(&[other_expiry], NOW + 30, 800));
+        assert_eq!(rx.rejected().stale, 2);
+        assert!(rx.take_state_change());
+        let state = rx.state();
+        assert_eq!(state.version, Some(2));
+        // A reboot: the box keeps refusing version 1.
+        let text = serde_json::to_string(&state).unwrap();
+        let back: ReceiverState = serde_json::from_str(&text).unwrap();
+        let mut rx = Receiver::with_state(config(77), back.clone(), NOW);
+        receive_all(&mut rx, &stream(&[v1], NOW + 40, 800));
+        assert!(rx.order_now().is_none());
+        assert_eq!(rx.rejected().stale, 1);
+        // ...and shows version 2 again.
+        receive_all(&mut rx, &stream(&[v2], NOW + 50, 800));
+        assert_eq!(rx.order_now().unwrap().version, 2);
+        // A state kept for another household is not taken.
+        let rx = Receiver::with_state(config(78), back, NOW);
+        assert_eq!(rx.state().version, None);
+    }
+
+    #[test]
+    fn an_order_issued_in_the_future_is_refused() {
+        let mut rx = Receiver::new(config(77), NOW);
+        receive_all(
+            &mut rx,
+            &stream(&[signed(&hq(), "minato", NOW + 3000, 1, 300)], NOW, 800),
+        );
+        assert!(rx.order_now().is_none());
+        assert!(rx.rejected().future >= 1);
+        assert_eq!(rx.status(), Status::CannotVerify);
+        // Within the skew it is shown.
+        let mut rx = Receiver::new(config(77), NOW);
+        receive_all(
+            &mut rx,
+            &stream(&[signed(&hq(), "minato", NOW + 60, 1, 300)], NOW, 800),
+        );
+        assert!(rx.order_now().is_some());
+    }
+
+    #[test]
+    fn a_new_key_is_trusted_after_its_announcement_not_before() {
+        let new = SecretKey::from_seed(&[77; 32]);
+        let orders = signed(&new, "minato", NOW, 1, 300);
+        let mut rx = Receiver::new(config(77), NOW);
+        receive_all(&mut rx, &stream(std::slice::from_ref(&orders), NOW, 800));
+        assert!(rx.order_now().is_none(), "not before the announcement");
+        assert_eq!(rx.status(), Status::CannotVerify);
+        let a = KeyAnnouncement {
+            town: Slug::new("minato").unwrap(),
+            key: new.public(),
+            valid_from: NOW - 10,
+            valid_until: NOW + 86_400,
+            signer: [0; 8],
+        };
+        let ann = AirSection {
+            table_id: KEY_TABLE_ID,
+            extension: 0,
+            body: sign_announcement(&a, &hq()).unwrap(),
+        };
+        // An announcement signed by the new key itself is not enough.
+        let selfish = AirSection {
+            body: sign_announcement(&a, &new).unwrap(),
+            ..ann.clone()
+        };
+        receive_all(&mut rx, &stream(&[orders.clone(), vec![selfish]], NOW, 800));
+        assert!(rx.order_now().is_none());
+        receive_all(&mut rx, &stream(&[orders.clone(), vec![ann]], NOW, 1600));
+        assert_eq!(rx.order_now().unwrap().version, 1, "after the announcement");
+        assert_eq!(
+            rx.state().keys.len(),
+            1,
+            "the new key is kept across restarts"
+        );
+        let mut again = Receiver::with_state(config(77), rx.state(), NOW);
+        receive_all(&mut again, &stream(&[orders], NOW, 800));
+        assert!(again.order_now().is_some());
     }
 
     proptest! {
@@ -530,7 +1053,7 @@ mod tests {
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..6000), sync in any::<bool>()) {
-            let mut rx = receiver(1);
+            let mut rx = Receiver::new(config(1), NOW);
             for chunk in bytes.chunks(188) {
                 let mut p = chunk.to_vec();
                 if sync && !p.is_empty() {
@@ -549,12 +1072,12 @@ mod tests {
         fn a_damaged_stream_shows_the_truth_or_nothing(
             damage in proptest::collection::vec((any::<usize>(), 0usize..188, any::<u8>()), 1..40),
         ) {
-            let mut packets = stream(300, 240);
+            let mut packets = stream(&[signed(&hq(), "minato", NOW, 1, 300)], NOW, 240);
             let n = packets.len();
             for (i, at, byte) in damage {
                 packets[i % n][at] = byte;
             }
-            let mut rx = receiver(77);
+            let mut rx = Receiver::new(config(77), NOW);
             for p in &packets {
                 rx.feed(p);
             }

@@ -1,11 +1,13 @@
 //! Private long-syntax sections that carry signed overlay bodies on the overlay PID.
 //!
 //! ```text
-//! table_id             0xB0 overlay orders (user-private range 0x80-0xFE)
+//! table_id             0xB0 overlay orders, 0xB1 tickers, 0xB2 HQ key announcements
+//!                      (user-private range 0x80-0xFE)
 //! table_id_extension   household group: household id >> 12
 //! version_number       moves on each time the group's sections change
 //! section_number       0..=last_section_number within the group
-//! payload              a signed overlay body (evac_protocol::overlay::sign_section)
+//! payload              a body signed by HQ (orders, key announcements) or by the
+//!                      broadcaster (tickers)
 //! CRC_32               MPEG-2 CRC, computed by mpeg-ts
 //! ```
 //!
@@ -13,23 +15,15 @@
 //! its id alone and ignores the other groups' sections.
 
 use broadcast_common::{Parse, Serialize};
-use evac_protocol::HouseholdId;
 use mpeg_ts::section::Section;
 
 use crate::error::Error;
 
-/// Table id of overlay order sections.
-pub const OVERLAY_TABLE_ID: u8 = 0xB0;
-/// Households per group are `1 << GROUP_SHIFT`: about 16 KB of records, four or five sections.
-pub const GROUP_SHIFT: u32 = 12;
+/// Table id of overlay order sections, and the household group rule (HQ's, from the protocol).
+pub use evac_protocol::onair::OVERLAY_TABLE_ID;
+pub use evac_protocol::overlay::{GROUP_SHIFT, group_of};
 /// Largest section (ISO/IEC 13818-1 private section limit).
 pub const MAX_SECTION: usize = 4096;
-
-/// The household group (table_id_extension) a household's order travels in.
-pub fn group_of(household: HouseholdId) -> u16 {
-    // Ids beyond 2^28 wrap: the group is a filter hint, the record still names the household.
-    (household.0 >> GROUP_SHIFT) as u16
-}
 
 /// Wraps `body` in a private long-syntax section with MPEG CRC-32.
 pub fn private_section(
@@ -148,7 +142,7 @@ mod tests {
         assert!(private_section(0x42, 1, 0, 0, 0, b"x").is_err());
         assert!(private_section(OVERLAY_TABLE_ID, 1, 0, 0, 0, &[0; 4084]).is_ok());
         assert!(private_section(OVERLAY_TABLE_ID, 1, 0, 0, 0, &[0; 4085]).is_err());
-        assert_eq!(group_of(HouseholdId(4095)), 0);
-        assert_eq!(group_of(HouseholdId(4096)), 1);
+        assert_eq!(group_of(evac_protocol::HouseholdId(4095)), 0);
+        assert_eq!(group_of(evac_protocol::HouseholdId(4096)), 1);
     }
 }

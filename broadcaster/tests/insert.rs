@@ -42,10 +42,8 @@ fn insert(w: &Work, input: &PathBuf, out: &str, extra: &[&str]) -> std::process:
     let plan = w.plan("plan.json", &synthetic(3000, 1));
     run(Command::new(BROADCASTER)
         .arg("mux")
-        .arg("--orders")
+        .arg("--sections")
         .arg(&plan)
-        .arg("--key")
-        .arg(w.path("hq.key"))
         .arg("--input")
         .arg(input)
         .arg("--out")
@@ -107,9 +105,8 @@ fn insertion_leaves_the_programme_untouched_and_adds_our_service() {
         Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "{BROADCASTER} mux --orders {} --key {} --overlay-bitrate 500000 --issued {} --input - --out - < {}",
+                "{BROADCASTER} mux --sections {} --overlay-bitrate 500000 --start {} --input - --out - < {}",
                 w.path("plan.json").display(),
-                w.path("hq.key").display(),
                 unix_now(),
                 input.display()
             )),

@@ -132,7 +132,8 @@ fn every_household_sampled_sees_its_own_order() {
         assert_eq!(r["order"]["needs_help"], o.needs_help);
         assert_eq!(
             r["rejected"],
-            serde_json::json!({"crc": 0, "signature": 0, "stale": 0, "expired": 0, "malformed": 0})
+            serde_json::json!({"crc": 0, "signature": 0, "key": 0, "town": 0, "stale": 0, "future": 0,
+                "expired": 0, "malformed": 0})
         );
     }
     // A household without an order sees none.
@@ -242,22 +243,37 @@ fn a_flipped_bit_is_caught_by_the_crc() {
 fn a_wrong_signature_is_not_shown() {
     let w = Work::new();
     w.keygen("forger");
-    let plan = w.plan("plan.json", &synthetic(1000, 1));
-    let out = w.path("forged.ts");
-    run_ok(
-        Command::new(BROADCASTER)
-            .arg("mux")
-            .arg("--orders")
-            .arg(&plan)
-            .arg("--key")
-            .arg(w.path("forger.key"))
-            .arg("--out")
-            .arg(&out),
-    );
+    let now = unix_now();
+    let plan = w.plan_signed("forged.evs", &synthetic(1000, 1), "forger", now, now + 3600);
+    let out = w.mux(&plan, "forged.ts", &[]);
     let r = w.stb(&out, 500);
     assert!(r["order"].is_null(), "{r}");
-    assert!(r["rejected"]["signature"].as_u64().unwrap() >= 1, "{r}");
+    assert!(r["rejected"]["key"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(
+        r["status"], "cannot-verify",
+        "a key problem never reads as no order"
+    );
     assert_eq!(r["rejected"]["crc"], 0);
+    // In words too, in every language.
+    for (lang, needle) in [
+        ("ja", "受信エラー"),
+        ("en", "RECEIVER FAULT"),
+        ("ja-easy", "こしょう"),
+    ] {
+        let text = run_ok(
+            Command::new(STB)
+                .arg("--input")
+                .arg(&out)
+                .args(["--household", "500", "--lang", lang, "--key"])
+                .arg(w.path("hq.pub")),
+        );
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains(needle), "{lang}: {text}");
+        assert!(
+            !text.contains("ありません。\n") || lang == "ja-easy",
+            "{lang}: {text}"
+        );
+    }
 }
 
 #[test]
@@ -282,14 +298,37 @@ fn a_replayed_older_version_is_stale() {
 #[test]
 fn an_expired_order_is_not_shown() {
     let w = Work::new();
-    let plan = w.plan("plan.json", &synthetic(1000, 1));
-    let issued = (unix_now() - 7200).to_string();
+    let now = unix_now();
+    let plan = w.plan_signed("old.evs", &synthetic(1000, 1), "hq", now - 7200, now - 3600);
+    // The broadcaster would not air it now; a stream that starts within its validity does,
+    // and the box judges it by the stream's time table an hour and a half later.
     let ts = w.mux(
         &plan,
         "old.ts",
-        &["--issued", &issued, "--valid-for", "3600"],
+        &["--start", &(now - 5400).to_string(), "--duration", "2"],
     );
-    let r = w.stb(&ts, 500);
+    let aired = w.stb(&ts, 500);
+    assert_eq!(aired["time_source"], "stream");
+    assert_eq!(aired["order"]["version"], 1, "{aired}");
+    // A stream an hour and a half on (carrying other, valid orders: the broadcaster refuses
+    // to air only expired ones), for its time table.
+    let late = w.mux(
+        &w.plan("other.evs", &synthetic(10, 1)),
+        "late.ts",
+        &["--start", &(now - 3000).to_string(), "--duration", "2"],
+    );
+    // The recording aired again later, under a stream time table that says so: the box
+    // judges expiry by the stream's time, not by its own clock.
+    let mut replay: Vec<u8> = packets(&late).concat();
+    for p in packets(&ts) {
+        if pid(&p) != 0x0014 {
+            replay.extend_from_slice(&p);
+        }
+    }
+    let replayed = w.path("replay.ts");
+    std::fs::write(&replayed, replay).unwrap();
+    let r = w.stb(&replayed, 500);
+    assert_eq!(r["time_source"], "stream");
     assert!(r["order"].is_null(), "{r}");
     assert!(r["rejected"]["expired"].as_u64().unwrap() >= 1, "{r}");
 }
@@ -297,18 +336,23 @@ fn an_expired_order_is_not_shown() {
 #[test]
 fn bad_input_gives_one_clear_line() {
     let w = Work::new();
-    let bad = w.path("bad.json");
+    let bad = w.path("bad.evs");
     std::fs::write(&bad, "{\"orders\": [{\"household\": 1}]}").unwrap();
     let out = run(Command::new(BROADCASTER)
         .arg("mux")
-        .arg("--orders")
+        .arg("--sections")
         .arg(&bad)
-        .arg("--key")
-        .arg(w.path("hq.key"))
         .args(["--out", "/dev/null"]));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.json") && err.contains("line 1"), "{err}");
+    assert!(
+        err.contains("bad.evs") && err.contains("not a section set"),
+        "{err}"
+    );
+    // Nothing to air at all is refused, not aired as an empty carousel.
+    let out = run(Command::new(BROADCASTER).args(["mux", "--out", "/dev/null"]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to air"));
     let out = run(Command::new(STB)
         .args(["--input", "/nonexistent.ts", "--household", "1", "--key"])
         .arg(w.path("hq.pub")));
@@ -333,30 +377,44 @@ fn bad_input_gives_one_clear_line() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
+#[test]
+fn a_closed_pipe_ends_evac_stb_quietly() {
+    let w = Work::new();
+    let ts = w.mux(&w.plan("plan.evs", &synthetic(1000, 1)), "out.ts", &[]);
+    // `true` exits at once: every write of evac-stb meets a closed pipe (`evac-stb | head`).
+    let out = run_ok(Command::new("bash").arg("-c").arg(format!(
+        "{STB} --input {} --household 500 --key {} | true; echo ${{PIPESTATUS[0]}}",
+        ts.display(),
+        w.path("hq.pub").display()
+    )));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
 /// Regression (issue 13, item 7): the order's expiry on air was mux time + 6 h, whatever the
-/// alert said. A plan carrying the alert's expiry (as `evac-hq plan --json` writes it) airs
-/// orders that lapse then; a plan whose alert has expired airs nothing.
+/// alert said. HQ's sections carry the alert's expiry in the signed body: orders on air lapse
+/// then, and sections whose alert has expired air nothing.
 #[test]
 fn the_alerts_expiry_is_carried_to_the_order_on_air() {
     let w = Work::new();
-    let plan = w.plan("plan.json", &synthetic(100, 1));
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
-    doc["expires"] = serde_json::json!(1_800_001_234);
-    std::fs::write(&plan, doc.to_string()).unwrap();
-    let ts = w.mux(&plan, "out.ts", &["--issued", "1800000000"]);
+    let plan = w.plan_signed(
+        "plan.evs",
+        &synthetic(100, 1),
+        "hq",
+        1_800_000_000,
+        1_800_001_234,
+    );
+    let ts = w.mux(&plan, "out.ts", &["--start", "1800000000"]);
     let r = w.stb(&ts, 7);
     assert_eq!(r["order"]["expires"], "2027-01-15T08:20:34Z", "{r}");
 
     let out = Command::new(BROADCASTER)
         .arg("mux")
-        .arg("--orders")
+        .arg("--sections")
         .arg(&plan)
-        .arg("--key")
-        .arg(w.path("hq.key"))
         .arg("--out")
         .arg(w.path("late.ts"))
-        .args(["--issued", "1800001234"])
+        .args(["--start", "1800001234"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

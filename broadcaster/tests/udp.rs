@@ -46,10 +46,8 @@ fn evac_stb_receives_its_order_over_udp() {
 
     let out = run(Command::new(BROADCASTER)
         .arg("mux")
-        .arg("--orders")
+        .arg("--sections")
         .arg(&plan)
-        .arg("--key")
-        .arg(w.path("hq.key"))
         .args(["--out", &format!("udp://{addr}"), "--duration", "2"]));
     assert!(
         out.status.success(),

@@ -1,11 +1,8 @@
-//! The drill's broadcaster and the town's TVs, in process: HQ's signed orders from MQTT
-//! (`evac/v1/{town}/orders`, checked with HQ's key) go into the broadcaster's carousel, which is
-//! muxed into a real MPEG-2 transport stream at its bitrate in real time; every packet goes to
-//! [`TownTv`], and to `broadcast.ts` in the drill's folder (up to a size limit) for ffprobe.
-//!
-//! The orders source is the one integration point with HQ: while HQ publishes order batches and
-//! the broadcaster signs the overlay with HQ's overlay key, the drill does the same; when HQ
-//! publishes signed sections, only [`orders_source`] changes.
+//! The drill's broadcaster and the town's TVs, in process: HQ's signed sections from MQTT
+//! (`evac/v1/{town}/air/+`, retained per household group) go into the broadcaster's carousel
+//! through the broadcaster's own live core, are muxed into a real MPEG-2 transport stream at its
+//! bitrate in real time; every packet goes to [`TownTv`] (which trusts HQ's key, as a TV does),
+//! and to `broadcast.ts` in the drill's folder (up to a size limit) for ffprobe.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,10 +14,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use evac_broadcaster::carousel::Carousel;
 use evac_broadcaster::mux::{Generator, MuxConfig, PACKET_BITS};
-use evac_broadcaster::orders::open_order_batch;
+use evac_broadcaster::live::{LiveCore, Update};
+use evac_broadcaster::mqtt::subscribe_air;
 use evac_broadcaster::psi::ServiceLayout;
 use evac_protocol::time::TimeSource;
-use evac_protocol::{OrderBatch, PublicKey, SecretKey, Slug, Topic};
+use evac_protocol::{PublicKey, Slug};
 
 use crate::tv::{OnScreen, Refused, TownTv};
 
@@ -47,9 +45,7 @@ pub struct BrokerLogin {
 pub struct BroadcastConfig {
     /// The town.
     pub town: Slug,
-    /// HQ's overlay key (signs the sections, as `evac-broadcaster mux --key`).
-    pub overlay_key: SecretKey,
-    /// HQ's public key (checks MQTT orders and, at the TVs, the sections).
+    /// HQ's public key: the TVs trust it for orders (the broadcaster holds no key at all).
     pub hq: PublicKey,
     /// The broker.
     pub broker: BrokerLogin,
@@ -66,13 +62,13 @@ pub struct BroadcastConfig {
 pub struct BroadcastStats {
     /// Packets muxed (and decoded by the TVs).
     pub packets: u64,
-    /// Order batches taken from HQ.
+    /// Group updates taken from HQ.
     pub batches: u64,
-    /// Order messages refused (bad signature or form).
+    /// HQ's messages refused as malformed (the TVs check the signatures).
     pub refused_messages: u64,
     /// Sections the TVs refused.
     pub tv_refused: Refused,
-    /// Households whose order is on air.
+    /// Households whose TV shows an order in force at the end.
     pub households_on_air: usize,
 }
 
@@ -84,56 +80,21 @@ pub struct Broadcast {
     pub events: mpsc::Receiver<TvEvent>,
 }
 
-/// Subscribes to HQ's orders; each verified batch comes out of the channel. A refused message
-/// bumps `refused`.
-pub fn orders_source(
-    town: &Slug,
-    hq: PublicKey,
-    broker: &BrokerLogin,
-    refused: Arc<std::sync::atomic::AtomicU64>,
-    stop: Arc<AtomicBool>,
-) -> mpsc::Receiver<OrderBatch> {
-    use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-    let mut opts = MqttOptions::new(
-        format!("evac-drill-broadcaster-{}", std::process::id()),
-        broker.host.clone(),
-        broker.port,
-    );
-    opts.set_keep_alive(Duration::from_secs(5));
-    opts.set_max_packet_size(64 << 20, 64 << 20);
-    opts.set_credentials(broker.user.clone(), broker.password.clone());
-    let (client, mut connection) = Client::new(opts, 64);
-    let topic = Topic::Orders(town.clone()).to_string();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for event in connection.iter() {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    // Every (re)connect: a restarted broker has forgotten the subscription.
-                    let _ = client.try_subscribe(topic.clone(), QoS::AtLeastOnce);
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    match open_order_batch(&p.payload, &hq) {
-                        Ok(b) => {
-                            if tx.send(b).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "order message refused, not aired");
-                            refused.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
-    });
-    rx
+/// HQ's signed sections as HQ publishes them (retained, one message per household group on
+/// `evac/v1/{town}/air/+`), through the broadcaster's own MQTT side, as `evac-broadcaster
+/// mux --broker` takes them.
+pub fn orders_source(town: &Slug, broker: &BrokerLogin) -> mpsc::Receiver<Update> {
+    subscribe_air(
+        evac_broadcaster::mqtt::BrokerLogin {
+            host: broker.host.clone(),
+            port: broker.port,
+            user: Some(broker.user.clone()),
+            password: Some(broker.password.clone()),
+            ca: None,
+            client_id: format!("evac-drill-broadcaster-{}", std::process::id()),
+        },
+        town.clone(),
+    )
 }
 
 /// Most bytes of stream written to the `.ts` file.
@@ -152,14 +113,8 @@ impl Broadcast {
             None => None,
         };
         let handle = std::thread::spawn(move || -> anyhow::Result<BroadcastStats> {
-            let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let orders = orders_source(
-                &cfg.town,
-                cfg.hq.clone(),
-                &cfg.broker,
-                refused.clone(),
-                stop2.clone(),
-            );
+            let orders = orders_source(&cfg.town, &cfg.broker);
+            let mut core = LiveCore::new(None, true);
             let now = cfg.clock.now_secs();
             let bitrate = cfg.overlay_bitrate + 200_000;
             let mux_cfg = MuxConfig {
@@ -169,7 +124,7 @@ impl Broadcast {
                 transport_stream_id: 1,
                 start_unix: now,
             };
-            let mut g = Generator::new(mux_cfg, Carousel::new(cfg.overlay_key))
+            let mut g = Generator::new(mux_cfg, Carousel::new())
                 .context("setting up the muxer")?;
             let mut tv = TownTv::new(cfg.hq, now);
             let mut stats = BroadcastStats::default();
@@ -178,9 +133,11 @@ impl Broadcast {
             let mut changed = Vec::new();
             while !stop2.load(Ordering::Relaxed) {
                 let now = cfg.clock.now_secs();
-                while let Ok(batch) = orders.try_recv() {
-                    g.ours().source_mut().apply(&batch, now);
-                    stats.batches += 1;
+                while let Ok(update) = orders.try_recv() {
+                    let group = matches!(update, Update::Group(..));
+                    core.apply(g.ours().source_mut(), update, now)
+                        .context("taking in HQ's sections")?;
+                    stats.batches += u64::from(group);
                 }
                 tv.set_now(now);
                 // Real time: as many packets as the bitrate allows since the start.
@@ -208,9 +165,9 @@ impl Broadcast {
                 f.flush().context("writing broadcast.ts")?;
             }
             stats.packets = g.packets();
-            stats.refused_messages = refused.load(Ordering::Relaxed);
+            stats.refused_messages = core.health().refused;
             stats.tv_refused = tv.refused();
-            stats.households_on_air = g.ours().source_mut().households();
+            stats.households_on_air = tv.households_shown();
             Ok(stats)
         });
         Ok(Broadcast {

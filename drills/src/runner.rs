@@ -511,10 +511,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         .enumerate()
         .map(|(i, s)| (i, *s))
         .collect();
-    let overlay_key = SecretKey::read(&l.p("hq.key")).context("HQ's key")?;
     let broadcast = Broadcast::start(BroadcastConfig {
         town: slug.clone(),
-        overlay_key,
         hq: hq_pub.clone(),
         broker: BrokerLogin {
             host: "127.0.0.1".into(),

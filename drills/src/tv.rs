@@ -89,6 +89,11 @@ impl TownTv {
         self.refused
     }
 
+    /// How many households' TVs show an order in force now.
+    pub fn households_shown(&self) -> usize {
+        self.shown.values().filter(|s| s.expires > self.now).count()
+    }
+
     /// What household `h`'s TV shows now.
     pub fn shown(&self, h: u32) -> Option<OnScreen> {
         self.shown.get(&h).copied().filter(|s| s.expires > self.now)
@@ -195,38 +200,50 @@ mod tests {
     use evac_broadcaster::carousel::Carousel;
     use evac_broadcaster::mux::{Generator, MuxConfig};
     use evac_broadcaster::psi::ServiceLayout;
-    use evac_protocol::{Hazard, HouseholdId, MessageKind, Order, OrderBatch, SecretKey, Slug};
+    use evac_protocol::onair::{AirSection, pack_group};
+    use evac_protocol::overlay::{OverlayBatch, OverlayRecord, group_of};
+    use evac_protocol::{Hazard, HouseholdId, MessageKind, SecretKey, Slug};
+    use std::collections::BTreeMap;
 
-    fn batch(orders: &[(u32, u32, u32)]) -> OrderBatch {
-        OrderBatch {
-            town: Slug::new("minato").unwrap(),
+    /// HQ's signed sections for `orders` (household, shelter, version), as HQ packs them.
+    fn sections(orders: &[(u32, u32, u32)], hq: &SecretKey) -> Vec<AirSection> {
+        let header = OverlayBatch {
+            group: 0,
             message_id: 1,
             kind: MessageKind::Alert,
             references: None,
             hazard: Hazard::Tsunami,
+            drill: true,
             issued: 1_000,
             expires: 9_000,
-            drill: true,
-            orders: orders
-                .iter()
-                .map(|&(h, s, v)| Order {
+            template: 0,
+            town: Slug::new("minato").unwrap(),
+            key_id: [0; 8],
+            records: vec![],
+        };
+        let mut by: BTreeMap<u16, Vec<OverlayRecord>> = BTreeMap::new();
+        for &(h, s, v) in orders {
+            by.entry(group_of(HouseholdId(h)))
+                .or_default()
+                .push(OverlayRecord {
                     household: HouseholdId(h),
+                    level: Some(AlertLevel::Level4),
                     shelter: ShelterId(s),
-                    level: AlertLevel::Level4,
-                    hazard: Hazard::Tsunami,
                     version: v,
                     needs_help: false,
-                })
-                .collect(),
+                });
         }
+        by.into_iter()
+            .flat_map(|(g, r)| pack_group(g, &[(header.clone(), r)], hq).unwrap())
+            .collect()
     }
 
     #[test]
     fn every_household_sees_its_order_and_a_change() {
         let hq = SecretKey::from_seed(&[1; 32]);
-        let mut carousel = Carousel::new(SecretKey::from_seed(&[1; 32]));
+        let mut carousel = Carousel::new();
         let orders: Vec<_> = (1..=5000).map(|h| (h, 1 + h % 7, 1)).collect();
-        carousel.apply(&batch(&orders), 1_000);
+        carousel.apply_set(&sections(&orders, &hq), 1_000);
         let cfg = MuxConfig {
             layout: ServiceLayout::default(),
             bitrate: 1_200_000,
@@ -245,7 +262,15 @@ mod tests {
         }
         assert_eq!(changed.len(), 5000);
         changed.clear();
-        mux.ours().source_mut().apply(&batch(&[(42, 99, 2)]), 1_001);
+        // HQ republishes household 42's group with its new order.
+        let group: Vec<_> = orders
+            .iter()
+            .filter(|o| group_of(HouseholdId(o.0)) == group_of(HouseholdId(42)))
+            .map(|&(h, s, v)| if h == 42 { (h, 99, 2) } else { (h, s, v) })
+            .collect();
+        mux.ours()
+            .source_mut()
+            .apply_set(&sections(&group, &hq), 1_001);
         for _ in 0..5_000 {
             tv.feed(&mux.next_packet(), &mut changed);
         }
@@ -256,8 +281,8 @@ mod tests {
 
     #[test]
     fn another_key_shows_nothing() {
-        let mut carousel = Carousel::new(SecretKey::from_seed(&[2; 32]));
-        carousel.apply(&batch(&[(1, 1, 1)]), 1_000);
+        let mut carousel = Carousel::new();
+        carousel.apply_set(&sections(&[(1, 1, 1)], &SecretKey::from_seed(&[2; 32])), 1_000);
         let cfg = MuxConfig {
             layout: ServiceLayout::default(),
             bitrate: 1_200_000,

@@ -6,7 +6,7 @@
 #![no_main]
 
 use evac_broadcaster::psi::read_pmt;
-use evac_broadcaster::receiver::{Receiver, ReceiverConfig};
+use evac_broadcaster::receiver::{Receiver, ReceiverConfig, TrustedKey};
 use evac_broadcaster::section::receive;
 use evac_protocol::overlay::{OverlayBatch, open_section};
 use evac_protocol::ticker::{Ticker, open_ticker};
@@ -18,9 +18,11 @@ fuzz_target!(|data: &[u8]| {
     let mut rx = Receiver::new(
         ReceiverConfig {
             household: HouseholdId(1),
-            hq: key.clone(),
+            town: None,
+            hq: vec![TrustedKey::always(key.clone())],
             broadcaster: Some(key.clone()),
             program: None,
+            skew_s: 120,
         },
         0,
     );

@@ -36,6 +36,10 @@ pub struct Config {
     /// A directory watched for CAP 1.2 files (`*.xml`); each is taken in once.
     #[serde(default)]
     pub cap_dir: Option<PathBuf>,
+    /// HQ's key announcement for receivers (`evac-hq announce-key --out`), published retained
+    /// on `evac/v1/{town}/air/keys` for the broadcaster to air.
+    #[serde(default)]
+    pub key_announcement: Option<PathBuf>,
     /// CAP `<sender>`s HQ takes messages from; a message of any other sender is rejected (an
     /// empty list takes in none).
     #[serde(default)]
@@ -202,6 +206,9 @@ impl Config {
         abs(&mut cfg.keys_dir);
         if let Some(d) = cfg.cap_dir.as_mut() {
             abs(d);
+        }
+        if let Some(f) = cfg.key_announcement.as_mut() {
+            abs(f);
         }
         match &mut cfg.broker {
             BrokerConfig::Embedded(b) => {

@@ -11,6 +11,7 @@ use evac_protocol::{
     Signable, Signed, Topic, TownId, officer_signer, shelter_signer,
 };
 
+use crate::air::AirState;
 use crate::engine::{EngineTown, OrderBook, Outcome};
 use crate::error::HqError;
 use crate::ingest;
@@ -63,6 +64,9 @@ pub struct Hq {
     ordered_at: Vec<Option<u64>>,
     /// When each shelter was last told its batch was rejected (see `on_checked`).
     rejection_answered: std::collections::HashMap<ShelterId, u64>,
+    air: AirState,
+    last_group: u16,
+    announcements: Vec<evac_protocol::onair::AirSection>,
 }
 
 fn now_secs(now_ms: u64) -> i64 {
@@ -124,7 +128,18 @@ impl Hq {
             .meta("status_seq")?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        let air_file = store.path().with_file_name("air.evs");
+        let air = AirState::load(town_id.clone(), &air_file, &key)?;
+        let last_group = town
+            .households
+            .iter()
+            .map(|h| evac_protocol::overlay::group_of(evac_protocol::HouseholdId(h.id)))
+            .max()
+            .unwrap_or(0);
         let mut hq = Hq {
+            air,
+            last_group,
+            announcements: Vec::new(),
             ordered_at: vec![None; engine_town.households()],
             town_id,
             town,
@@ -142,7 +157,50 @@ impl Hq {
         };
         hq.refresh_ordered_at();
         hq.sync_arrivals(now_ms);
+        hq.reconcile_air(now_ms);
         Ok(hq)
+    }
+
+    /// Brings the air in line with the book after a start: orders the air file lacks (HQ
+    /// stopped between committing orders and keeping the air) go on air, and orders on air that
+    /// the book no longer has are lifted.
+    fn reconcile_air(&mut self, now_ms: u64) {
+        let now = now_secs(now_ms);
+        self.air.expire(now);
+        let mut in_force = std::collections::BTreeSet::new();
+        for b in self.book.current_batches() {
+            let missing: Vec<_> = b
+                .orders
+                .iter()
+                .filter(|o| {
+                    in_force.insert(o.household.0);
+                    !self.air.shows(o, b.hazard, b.expires)
+                })
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                self.air.apply(
+                    &OrderBatch {
+                        orders: missing,
+                        ..b
+                    },
+                    now,
+                );
+            }
+        }
+        for b in self.air.stale(&in_force) {
+            self.air.apply(&b, now);
+        }
+    }
+
+    /// Sets HQ's key announcements (signed sections), published retained for the air.
+    pub fn set_announcements(&mut self, sections: Vec<evac_protocol::onair::AirSection>) {
+        self.announcements = sections;
+    }
+
+    /// The on-air state (for `plan --sections` and tests).
+    pub fn air_sections(&mut self) -> Result<Vec<evac_protocol::onair::AirSection>, HqError> {
+        self.air.sections(&self.key)
     }
 
     /// The trusted keys (for checking event batches on another thread).
@@ -359,14 +417,19 @@ impl Hq {
     }
 
     /// Persists the book's changes, then signs its batches (split into messages).
-    fn publish_orders(&mut self, out: &Outcome) -> Result<Vec<Outgoing>, HqError> {
+    fn publish_orders(&mut self, out: &Outcome, now_ms: u64) -> Result<Vec<Outgoing>, HqError> {
         let p = self.book.take_persist();
         self.store
             .save_orders(&p.notices, &p.rows, &p.log, &p.open)?;
         self.store
             .set_meta("next_message", &self.book.next_message().to_string())?;
         self.refresh_ordered_at();
-        self.order_messages(&out.batches)
+        let mut msgs = self.order_messages(&out.batches)?;
+        for b in &out.batches {
+            self.air.apply(b, now_secs(now_ms));
+        }
+        msgs.extend(self.air.publish(&self.key)?);
+        Ok(msgs)
     }
 
     fn order_messages(&self, batches: &[OrderBatch]) -> Result<Vec<Outgoing>, HqError> {
@@ -416,7 +479,9 @@ impl Hq {
             .book
             .issue(notice, references)
             .map_err(|e| e.to_string())?;
-        let msgs = self.publish_orders(&out).map_err(|e| e.to_string())?;
+        let msgs = self
+            .publish_orders(&out, now_ms)
+            .map_err(|e| e.to_string())?;
         Ok((Self::report(&out), msgs))
     }
 
@@ -447,7 +512,9 @@ impl Hq {
     ) -> Result<(OrderReport, Vec<Outgoing>), String> {
         self.book.set_now_ms(now_ms);
         let out = self.book.lift(message_id).map_err(|e| e.to_string())?;
-        let msgs = self.publish_orders(&out).map_err(|e| e.to_string())?;
+        let msgs = self
+            .publish_orders(&out, now_ms)
+            .map_err(|e| e.to_string())?;
         Ok((Self::report(&out), msgs))
     }
 
@@ -465,7 +532,9 @@ impl Hq {
             self.book.close_shelter(shelter)
         }
         .map_err(|e| e.to_string())?;
-        let msgs = self.publish_orders(&out).map_err(|e| e.to_string())?;
+        let msgs = self
+            .publish_orders(&out, now_ms)
+            .map_err(|e| e.to_string())?;
         Ok((Self::report(&out), msgs))
     }
 
@@ -732,7 +801,8 @@ impl Hq {
     }
 
     /// Everything HQ owns that a broker restart may have lost: every shelter's ack, the
-    /// registry, a status snapshot (all retained) and the orders in force.
+    /// registry, a status snapshot (all retained), the orders in force, and the air: every
+    /// household group's signed sections and HQ's key announcements (retained).
     pub fn on_connect(&mut self, now_ms: u64) -> Result<Vec<Outgoing>, HqError> {
         // Every shelter with a key gets an ack, even "through 0": a shelter that sent while HQ
         // was away learns that HQ is back and what to send again.
@@ -751,6 +821,17 @@ impl Hq {
         out.push(self.registry()?);
         out.push(self.snapshot(now_ms)?);
         out.extend(self.order_messages(&self.book.current_batches())?);
+        // The air in force, every group retained: a broadcaster that joins now gets it all.
+        self.air.expire(now_secs(now_ms));
+        out.extend(self.air.all_messages(&self.key, self.last_group)?);
+        if !self.announcements.is_empty() {
+            out.push(Outgoing {
+                topic: Topic::AirKeys(self.town_id.clone()).to_string(),
+                payload: evac_protocol::onair::encode_set(&self.announcements)
+                    .map_err(|e| HqError::Air(format!("key announcement: {e}")))?,
+                retain: true,
+            });
+        }
         Ok(out)
     }
 
@@ -786,8 +867,10 @@ impl Hq {
         let mut out = Vec::new();
         let expired = self.book.expire(now_secs(now_ms));
         if !expired.batches.is_empty() {
-            out.extend(self.publish_orders(&expired)?);
+            out.extend(self.publish_orders(&expired, now_ms)?);
         }
+        self.air.expire(now_secs(now_ms));
+        out.extend(self.air.publish(&self.key)?);
         let p = self.sync_arrivals(now_ms);
         let rerouted = self.book.set_present(&p.present);
         if !rerouted.batches.is_empty() {
@@ -800,7 +883,7 @@ impl Hq {
                 unassigned = rerouted.unassigned.len(),
                 "re-routed from full shelters / to room freed by people leaving"
             );
-            out.extend(self.publish_orders(&rerouted)?);
+            out.extend(self.publish_orders(&rerouted, now_ms)?);
         }
         let p = self.picture(now_ms);
         if full {

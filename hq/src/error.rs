@@ -78,6 +78,9 @@ pub enum HqError {
     /// The broker could not be started.
     #[error("broker: {0}")]
     Broker(String),
+    /// The sections for the air could not be packed, signed or kept.
+    #[error("air: {0}")]
+    Air(String),
     /// A password file is malformed.
     #[error("passwords {}:{line}: {message}", path.display())]
     Passwords {

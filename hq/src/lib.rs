@@ -6,6 +6,7 @@
 //!   they refuse, counted, sampled and stored in batches;
 //! - [`status`]: each resident's status and each shelter's occupancy, as snapshot and deltas;
 //! - [`engine`]: the order engine (nearest open, suitable shelter with room);
+//! - [`air`]: the orders on air, packed and signed by HQ for the broadcaster;
 //! - [`notice`]: hazard notices from hazard files; [`cap`]: from CAP 1.2 messages;
 //! - [`core`]: all of it driven by messages and a clock; [`service`]: the MQTT loop around it;
 //! - [`export`]: CSV, PFIF 1.4 and the after-action log;
@@ -27,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod air;
 pub mod auth;
 pub mod broker;
 pub mod cap;

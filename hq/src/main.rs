@@ -57,6 +57,38 @@ enum Command {
         /// Print JSON: {"orders": [...], "unassigned": [...]}.
         #[arg(long)]
         json: bool,
+        /// HQ's key (PKCS#8 PEM): signs the sections written with --sections.
+        #[arg(long, requires = "sections")]
+        key: Option<PathBuf>,
+        /// Write the signed sections HQ would publish for this plan (a section set, what the
+        /// broadcaster airs byte for byte: `evac-broadcaster mux --sections FILE`).
+        #[arg(long, requires = "key")]
+        sections: Option<PathBuf>,
+        /// The town's name the sections are bound to (default: the town file's name).
+        #[arg(long)]
+        town_name: Option<String>,
+    },
+    /// Announce HQ's next key to receivers, signed by the key they trust now: writes a
+    /// section set to give as `key_announcement` in HQ's config (or to `--sections`).
+    AnnounceKey {
+        /// The key receivers trust now (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The new public key (SPKI PEM).
+        #[arg(long)]
+        new: PathBuf,
+        /// The town's name.
+        #[arg(long)]
+        town_name: String,
+        /// From when the new key may sign orders: RFC 3339 or Unix seconds (default: now).
+        #[arg(long)]
+        valid_from: Option<String>,
+        /// Until when: RFC 3339 or Unix seconds (default: five years on).
+        #[arg(long)]
+        valid_until: Option<String>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Check a CAP 1.2 file and hand it to the running HQ (through the config's cap_dir).
     Cap {
@@ -141,7 +173,25 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             let cfg = Config::load(&config)?;
             service::run_broker_only(&cfg)?;
         }
-        Command::Plan { town, hazard, json } => plan(&town, &hazard, json)?,
+        Command::Plan {
+            town,
+            hazard,
+            json,
+            key,
+            sections,
+            town_name,
+        } => {
+            let out = key.as_deref().zip(sections.as_deref());
+            plan(&town, &hazard, json, out, town_name.as_deref())?
+        }
+        Command::AnnounceKey {
+            key,
+            new,
+            town_name,
+            valid_from,
+            valid_until,
+            out,
+        } => announce_key(&key, &new, &town_name, valid_from, valid_until, &out)?,
         Command::Cap { file, config } => {
             let cfg = Config::load(&config)?;
             let text = std::fs::read_to_string(&file)
@@ -223,7 +273,82 @@ fn run(cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn plan(town: &Path, hazard: &Path, json: bool) -> anyhow::Result<()> {
+fn time_arg(s: &str) -> anyhow::Result<i64> {
+    match s.parse::<i64>() {
+        Ok(t) => Ok(t),
+        Err(_) => evac_hq::notice::parse_rfc3339(s).map_err(anyhow::Error::msg),
+    }
+}
+
+fn announce_key(
+    key: &Path,
+    new: &Path,
+    town_name: &str,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+    out: &Path,
+) -> anyhow::Result<()> {
+    use evac_protocol::keyroll::{KEY_TABLE_ID, KeyAnnouncement, sign_announcement};
+    use evac_protocol::onair::{AirSection, encode_set};
+    let old = evac_protocol::SecretKey::read(key)?;
+    let new_key = evac_protocol::PublicKey::read(new)?;
+    let now = i64::try_from(service::now_ms() / 1000).unwrap_or(0);
+    let from = valid_from
+        .as_deref()
+        .map(time_arg)
+        .transpose()
+        .context("--valid-from")?;
+    let until = valid_until
+        .as_deref()
+        .map(time_arg)
+        .transpose()
+        .context("--valid-until")?;
+    let from = from.unwrap_or(now);
+    let a = KeyAnnouncement {
+        town: evac_protocol::Slug::new(town_name).context("--town-name")?,
+        key: new_key.clone(),
+        valid_from: from,
+        valid_until: until.unwrap_or(from + 5 * 366 * 86400),
+        signer: old.public().key_id(),
+    };
+    let body = sign_announcement(&a, &old).context("signing the announcement")?;
+    let set = encode_set(&[AirSection {
+        table_id: KEY_TABLE_ID,
+        extension: 0,
+        body,
+    }])
+    .context("encoding the announcement")?;
+    std::fs::write(out, set).with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "key {} announced by {} for {town_name}, valid {} to {}",
+        new_key.fingerprint(),
+        old.public().fingerprint(),
+        a.valid_from,
+        a.valid_until
+    );
+    Ok(())
+}
+
+/// The town name a plan's sections are bound to: given, or the town file's name.
+fn town_slug(town: &Path, given: Option<&str>) -> anyhow::Result<evac_protocol::TownId> {
+    let name = match given {
+        Some(n) => n.to_owned(),
+        None => town
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    evac_protocol::Slug::new(&name)
+        .with_context(|| format!("town name {name:?}: give --town-name (a-z, 0-9, '-')"))
+}
+
+fn plan(
+    town: &Path,
+    hazard: &Path,
+    json: bool,
+    sections: Option<(&Path, &Path)>,
+    town_name: Option<&str>,
+) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(hazard)
         .with_context(|| format!("cannot read {}", hazard.display()))?;
     let name = hazard.display().to_string();
@@ -238,12 +363,34 @@ fn plan(town: &Path, hazard: &Path, json: bool) -> anyhow::Result<()> {
     } else {
         Notice::from_toml(&text, &name, now)?
     };
+    let slug = if sections.is_some() {
+        town_slug(town, town_name)?
+    } else {
+        "plan".parse().context("slug")?
+    };
     let town = evac_maps::Town::load(town)?;
-    let slug = "plan".parse().context("slug")?;
-    let mut book = OrderBook::new(Arc::new(EngineTown::new(&town)), slug);
+    let mut book = OrderBook::new(Arc::new(EngineTown::new(&town)), slug.clone());
     let hazard_name = notice.hazard;
     let (issued, expires) = (notice.issued, notice.expires);
     let out = book.issue(notice, None)?;
+    if let Some((key, file)) = sections {
+        // The same packing HQ's service publishes: every group, signed with HQ's key.
+        let key = evac_protocol::SecretKey::read(key)?;
+        let mut air = evac_hq::air::AirState::new(slug.clone(), None);
+        for b in &out.batches {
+            air.apply(b, now);
+        }
+        let all = air.sections(&key)?;
+        let bytes = evac_protocol::onair::encode_set(&all).context("encoding the sections")?;
+        std::fs::write(file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
+        eprintln!(
+            "wrote {} sections ({} bytes, {} households) to {}",
+            all.len(),
+            bytes.len(),
+            air.households(),
+            file.display()
+        );
+    }
     let orders: Vec<_> = out.batches.iter().flat_map(|b| b.orders.iter()).collect();
     // The walk to each order's shelter, in metres (None: no roads, or no shelter).
     let walk_m = |o: &evac_protocol::Order| {

@@ -174,7 +174,7 @@ pub fn open_hq(cfg: &Config) -> Result<Hq, HqError> {
         shelter_keys = keys.shelter_count(),
         "town loaded"
     );
-    Hq::open(
+    let mut hq = Hq::open(
         cfg.town.clone(),
         Arc::new(town),
         store,
@@ -182,7 +182,14 @@ pub fn open_hq(cfg: &Config) -> Result<Hq, HqError> {
         key,
         cfg.overdue_after_s * 1000,
         now_ms(),
-    )
+    )?;
+    if let Some(file) = &cfg.key_announcement {
+        let bytes = std::fs::read(file).map_err(HqError::io(file, "read"))?;
+        let set = evac_protocol::onair::decode_set(&bytes)
+            .map_err(|e| HqError::Air(format!("{}: {e}", file.display())))?;
+        hq.set_announcements(set);
+    }
+    Ok(hq)
 }
 
 fn dispatch(hq: &mut Hq, topic: &str, payload: &[u8], now: u64) -> Result<Vec<Outgoing>, HqError> {

@@ -8,8 +8,10 @@
 //! - [`topics`]: topic names built from ids and parsed back;
 //! - [`overlay`]: the compact, signed binary form of orders that goes on air;
 //! - two things every node does alike on its own host: key files ([`write_key_pair`]) and
-//!   holding its data directory and telling systemd it is ready ([`host`]).
-//! - [`time`]: where a node takes "now" from (the wall clock, or a drill's accelerated clock).
+//!   holding its data directory and telling systemd it is ready ([`host`]);
+//! - [`time`]: where a node takes "now" from (the wall clock, or a drill's accelerated clock);
+//! - [`keyroll`]: HQ's announcement of its next key, signed by the key it has now;
+//! - [`onair`]: the framing of signed sections as HQ publishes them and files hold them.
 //!
 //! ```
 //! use evac_protocol::{CheckEvent, EventBatch, EventId, EventKind, Assurance, SecretKey,
@@ -37,7 +39,9 @@ pub mod hazard;
 pub mod hlc;
 pub mod host;
 pub mod ids;
+pub mod keyroll;
 pub mod messages;
+pub mod onair;
 pub mod overlay;
 pub mod sign;
 pub mod ticker;
@@ -64,5 +68,5 @@ pub use messages::status::{
     PackedStatuses, ResidentChange, ResidentStatus, ShelterStatus, StatusCounts, StatusDelta,
     StatusMessage, StatusSnapshot,
 };
-pub use sign::{PublicKey, SecretKey, Signable, Signed, keygen_line, write_key_pair};
+pub use sign::{KeyId, PublicKey, SecretKey, Signable, Signed, keygen_line, write_key_pair};
 pub use topics::Topic;

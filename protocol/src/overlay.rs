@@ -1,14 +1,17 @@
-//! The overlay record: households' orders in the compact binary form that goes on air.
+//! The overlay record: households' orders in the compact binary form that goes on air,
+//! packed and signed by HQ, at HQ.
 //!
 //! Airtime is the scarce resource, so everything households share (message id, hazard,
-//! times, template) is said once in a batch header, and each household costs about four
-//! bytes: a household-id delta, a flags byte, a shelter and a version, as varints.
-//! Names and addresses are never in it; the receiver renders a template in the household's
-//! language with the household's own details from its local configuration.
+//! times, template, town, HQ's key id) is said once in a section header, and households with
+//! the same order travel as runs: neighbours (consecutive household ids) ordered to the same
+//! shelter at the same level and version cost one run of a few bytes together; someone in a
+//! run who needs help is an exception of a byte or so. Names and addresses are never in it;
+//! the receiver renders a template in the household's language with the household's own
+//! details from its local configuration.
 //!
 //! ```text
 //! offset  size    field
-//! 0       1       format (1)
+//! 0       1       format (2)
 //! 1       1       flags: bits 0-1 kind (0 alert, 1 update, 2 cancel), bit 2 has references,
 //!                 bit 3 drill, bits 4-7 zero
 //! 2       2       household group (big-endian; the section's table_id_extension)
@@ -18,26 +21,34 @@
 //! ..      varint  issued, Unix seconds
 //! ..      varint  expires - issued, seconds
 //! ..      varint  template id
-//! ..      varint  record count
-//! then per record, households in strictly ascending order:
-//!         varint  household id minus the previous record's (the first: the id itself)
+//! ..      1       town length (1-32), then the town's name (ASCII)
+//! ..      8       key id: the first 8 bytes of the signing HQ key's Ed25519 public key
+//! ..      varint  run count
+//! then per run, runs in strictly ascending household order:
+//!         varint  first household minus the previous run's last (the first run: the id)
+//!         varint  households in the run minus one (every id first..=last has this order)
 //!         1       flags: bits 0-1 level (0 lifted, 1 level 3, 2 level 4, 3 level 5),
-//!                 bit 2 needs help, bits 3-7 zero
+//!                 bit 2 needs help, bit 3 has exceptions, bits 4-7 zero
 //!         varint  shelter id
 //!         varint  order version
+//!         when flag bit 3: varint exception count, then each exception's position in the
+//!         run minus the previous exception's (the first: its position); an exception's
+//!         household has the opposite "needs help" of its run
 //! ```
 //!
 //! A signed section body is the batch followed by HQ's 64-byte Ed25519 signature over it.
+//! Households are split into groups of 4096 consecutive ids ([`group_of`]): a receiver
+//! filters its own group's sections by table_id_extension.
 //!
 //! ```
 //! use evac_protocol::overlay::{OverlayBatch, OverlayRecord, open_section, sign_section};
-//! use evac_protocol::{AlertLevel, Hazard, HouseholdId, MessageKind, SecretKey, ShelterId};
+//! use evac_protocol::{AlertLevel, Hazard, HouseholdId, MessageKind, SecretKey, ShelterId, Slug};
 //!
 //! let hq = SecretKey::from_seed(&[1; 32]);
 //! let batch = OverlayBatch {
 //!     group: 0, message_id: 1, kind: MessageKind::Alert, references: None,
 //!     hazard: Hazard::Tsunami, drill: false, issued: 1_795_000_000, expires: 1_795_003_600,
-//!     template: 0,
+//!     template: 0, town: Slug::new("minato").unwrap(), key_id: hq.public().key_id(),
 //!     records: vec![OverlayRecord {
 //!         household: HouseholdId(42), level: Some(AlertLevel::Level4),
 //!         shelter: ShelterId(3), version: 1, needs_help: false,
@@ -49,13 +60,13 @@
 
 use crate::error::OverlayError;
 use crate::hazard::{AlertLevel, Hazard};
-use crate::ids::{HouseholdId, ShelterId};
+use crate::ids::{HouseholdId, ShelterId, TownId};
 use crate::messages::order::{MessageKind, Order, OrderBatch};
-use crate::sign::{PublicKey, SecretKey};
+use crate::sign::{KeyId, PublicKey, SecretKey};
 use crate::varint::{self, Reader};
 
 /// The format byte of this version of the overlay encoding.
-pub const FORMAT: u8 = 1;
+pub const FORMAT: u8 = 2;
 /// Length of the signature that ends a signed section body.
 pub const SIGNATURE_LEN: usize = 64;
 /// The signature domain of overlay sections.
@@ -63,6 +74,22 @@ pub const SIGN_DOMAIN: &str = "overlay";
 /// Longest signed body that fits one private section (4096 bytes less the 3-byte header,
 /// 5 bytes of long-syntax fields and the 4-byte CRC).
 pub const MAX_SECTION_BODY: usize = 4096 - 3 - 5 - 4;
+/// Households per group are `1 << GROUP_SHIFT`.
+pub const GROUP_SHIFT: u32 = 12;
+/// Longest run the encoder makes (a run never spans more than a group).
+pub const MAX_RUN: u32 = 1 << GROUP_SHIFT;
+/// Most exceptions in one run, so every run fits an empty section.
+const MAX_EXCEPTIONS: usize = 1000;
+/// Most households one section may expand to: a decoder never allocates more.
+pub const MAX_HOUSEHOLDS_PER_SECTION: u64 = 1 << 16;
+/// Template id of the standard evacuation order (level, hazard, shelter).
+pub const TEMPLATE_ORDER: u16 = 0;
+
+/// The household group (table_id_extension) a household's order travels in.
+pub fn group_of(household: HouseholdId) -> u16 {
+    // Ids beyond 2^28 wrap: the group is a filter hint, the record still names the household.
+    (household.0 >> GROUP_SHIFT) as u16
+}
 
 /// One household's order as it goes on air.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +101,8 @@ pub struct OverlayRecord {
     /// The shelter to go to; [`ShelterId::NONE`] (0) when no shelter with room is assigned
     /// yet: evacuate now to high ground or the nearest safe place (a later version names one).
     pub shelter: ShelterId,
-    /// The order's version: a receiver ignores anything older than what it has shown.
+    /// The order's on-air version: a receiver shows only a strictly newer version than the
+    /// one it holds (or the identical order again).
     pub version: u32,
     /// Someone in the household needs help to evacuate.
     pub needs_help: bool,
@@ -113,13 +141,123 @@ pub struct OverlayBatch {
     pub expires: i64,
     /// Which message template the receiver renders.
     pub template: u16,
+    /// The town the orders are for: a receiver of another town shows nothing of it.
+    pub town: TownId,
+    /// The id of the HQ key that signs it ([`PublicKey::key_id`]); [`sign_section`] sets it.
+    pub key_id: KeyId,
     /// The households' records, in strictly ascending household order.
     pub records: Vec<OverlayRecord>,
 }
 
+/// Consecutive households with one order (but for exceptions' "needs help").
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Run {
+    first: u32,
+    len: u32,
+    level: Option<AlertLevel>,
+    shelter: ShelterId,
+    version: u32,
+    needs_help: bool,
+    exceptions: Vec<u32>,
+}
+
+impl Run {
+    fn encoded_len(&self, prev_last: Option<u32>) -> usize {
+        let gap = prev_last.map_or(self.first, |p| self.first.wrapping_sub(p));
+        let mut n = varint::len(u64::from(gap))
+            + varint::len(u64::from(self.len - 1))
+            + 1
+            + varint::len(u64::from(self.shelter.0))
+            + varint::len(u64::from(self.version));
+        if !self.exceptions.is_empty() {
+            n += varint::len(self.exceptions.len() as u64);
+            let mut prev = 0;
+            for &e in &self.exceptions {
+                n += varint::len(u64::from(e - prev));
+                prev = e;
+            }
+        }
+        n
+    }
+
+    fn last(&self) -> u32 {
+        self.first + (self.len - 1)
+    }
+}
+
+fn level_bits(level: Option<AlertLevel>) -> u8 {
+    match level {
+        None => 0,
+        Some(AlertLevel::Level3) => 1,
+        Some(AlertLevel::Level4) => 2,
+        Some(AlertLevel::Level5) => 3,
+    }
+}
+
+/// Splits sorted records into runs (an error names the first out-of-order household).
+fn runs_of(records: &[OverlayRecord]) -> Result<Vec<Run>, OverlayError> {
+    let mut out: Vec<Run> = Vec::new();
+    let mut start = 0;
+    let mut help = 0usize;
+    for i in 0..=records.len() {
+        let ends = match (
+            records.get(i),
+            i.checked_sub(1).and_then(|p| records.get(p)),
+        ) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(r), Some(p)) => {
+                if r.household.0 <= p.household.0 {
+                    return Err(OverlayError::Encode(format!(
+                        "household {} not in ascending order",
+                        r.household
+                    )));
+                }
+                let s = &records[start];
+                let n = i - start + 1;
+                let h = help + usize::from(r.needs_help);
+                r.household.0 != p.household.0 + 1
+                    || r.level != s.level
+                    || r.shelter != s.shelter
+                    || r.version != s.version
+                    || n as u32 > MAX_RUN
+                    || h.min(n - h) > MAX_EXCEPTIONS
+            }
+        };
+        if ends && i > start {
+            out.push(run_of(&records[start..i]));
+            start = i;
+            help = 0;
+        }
+        if records.get(i).is_some_and(|r| r.needs_help) {
+            help += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn run_of(rs: &[OverlayRecord]) -> Run {
+    let help = rs.iter().filter(|r| r.needs_help).count();
+    let needs_help = help * 2 > rs.len();
+    let first = rs[0].household.0;
+    Run {
+        first,
+        len: rs.len() as u32,
+        level: rs[0].level,
+        shelter: rs[0].shelter,
+        version: rs[0].version,
+        needs_help,
+        exceptions: rs
+            .iter()
+            .filter(|r| r.needs_help != needs_help)
+            .map(|r| r.household.0 - first)
+            .collect(),
+    }
+}
+
 impl OverlayBatch {
-    /// The header of `batch` with no records yet, for the given household group.
-    pub fn header_of(batch: &OrderBatch, group: u16, template: u16) -> Self {
+    /// The header of `batch` with no records yet, for the given household group, town and key.
+    pub fn header_of(batch: &OrderBatch, group: u16, template: u16, key_id: KeyId) -> Self {
         OverlayBatch {
             group,
             message_id: batch.message_id,
@@ -130,38 +268,45 @@ impl OverlayBatch {
             issued: batch.issued,
             expires: batch.expires,
             template,
+            town: batch.town.clone(),
+            key_id,
             records: Vec::new(),
         }
     }
 
     /// The encoded bytes (without signature).
     pub fn encode(&self) -> Result<Vec<u8>, OverlayError> {
-        let mut out = Vec::with_capacity(self.encoded_header_len()? + 5 * self.records.len());
-        self.encode_header(&mut out, self.records.len())?;
+        let runs = runs_of(&self.records)?;
+        let mut out = Vec::with_capacity(64 + 8 * runs.len());
+        self.encode_header(&mut out, runs.len())?;
         let mut prev: Option<u32> = None;
-        for r in &self.records {
-            let delta = match prev {
-                None => r.household.0,
-                Some(p) if r.household.0 > p => r.household.0 - p,
-                Some(_) => {
-                    return Err(OverlayError::Encode(format!(
-                        "household {} not in ascending order",
-                        r.household
-                    )));
-                }
-            };
-            prev = Some(r.household.0);
-            varint::put(&mut out, u64::from(delta));
-            out.push(record_flags(r));
+        for r in &runs {
+            let gap = prev.map_or(r.first, |p| r.first - p);
+            prev = Some(r.last());
+            varint::put(&mut out, u64::from(gap));
+            varint::put(&mut out, u64::from(r.len - 1));
+            out.push(
+                level_bits(r.level)
+                    | if r.needs_help { 4 } else { 0 }
+                    | if r.exceptions.is_empty() { 0 } else { 8 },
+            );
             varint::put(&mut out, u64::from(r.shelter.0));
             varint::put(&mut out, u64::from(r.version));
+            if !r.exceptions.is_empty() {
+                varint::put(&mut out, r.exceptions.len() as u64);
+                let mut p = 0;
+                for &e in &r.exceptions {
+                    varint::put(&mut out, u64::from(e - p));
+                    p = e;
+                }
+            }
         }
         Ok(out)
     }
 
     fn encoded_header_len(&self) -> Result<usize, OverlayError> {
-        let mut v = Vec::with_capacity(32);
-        self.encode_header(&mut v, self.records.len())?;
+        let mut v = Vec::with_capacity(64);
+        self.encode_header(&mut v, 0)?;
         Ok(v.len())
     }
 
@@ -190,6 +335,10 @@ impl OverlayBatch {
         varint::put(out, self.issued as u64);
         varint::put(out, (self.expires - self.issued) as u64);
         varint::put(out, u64::from(self.template));
+        let town = self.town.as_str().as_bytes();
+        out.push(town.len() as u8);
+        out.extend_from_slice(town);
+        out.extend_from_slice(&self.key_id);
         varint::put(out, count as u64);
         Ok(())
     }
@@ -231,30 +380,44 @@ impl OverlayBatch {
         let at = r.pos();
         let template = u16::try_from(r.varint("template")?)
             .map_err(|_| r.invalid(at, "template", "exceeds 16 bits"))?;
-        let count = r.varint("record count")?;
-        // Each record takes at least 4 bytes: never trust the count for an allocation.
-        let mut records = Vec::with_capacity((count as usize).min(r.remaining() / 4));
+        let at = r.pos();
+        let n = usize::from(r.u8("town length")?);
+        let name = r.take(n, "town")?;
+        let town = std::str::from_utf8(name)
+            .ok()
+            .and_then(|s| TownId::new(s).ok())
+            .ok_or_else(|| r.invalid(at, "town", "not a town name"))?;
+        let mut key_id = [0u8; 8];
+        key_id.copy_from_slice(r.take(8, "key id")?);
+        let count = r.varint("run count")?;
+        // Each run takes at least 5 bytes: never trust the count for an allocation.
+        let mut records = Vec::with_capacity((count as usize).min(r.remaining() / 5));
         let mut prev: Option<u32> = None;
+        let mut total = 0u64;
         for _ in 0..count {
             let at = r.pos();
-            let delta = r.varint_u32("household")?;
-            let household = match prev {
-                None => delta,
-                Some(p) => match (delta, p.checked_add(delta)) {
+            let gap = r.varint_u32("household")?;
+            let first = match prev {
+                None => gap,
+                Some(p) => match (gap, p.checked_add(gap)) {
                     (0, _) => return Err(r.invalid(at, "household", "not ascending")),
                     (_, Some(h)) => h,
                     (_, None) => return Err(r.invalid(at, "household", "overflows 32 bits")),
                 },
             };
-            prev = Some(household);
             let at = r.pos();
-            let f = r.u8("record flags")?;
-            if f & 0xf8 != 0 {
-                return Err(r.invalid(
-                    at,
-                    "record flags",
-                    &format!("reserved bits set in {f:#04x}"),
-                ));
+            let len = u64::from(r.varint_u32("run length")?) + 1;
+            total += len;
+            if total > MAX_HOUSEHOLDS_PER_SECTION {
+                return Err(r.invalid(at, "run length", "too many households in one section"));
+            }
+            let last = u32::try_from(u64::from(first) + len - 1)
+                .map_err(|_| r.invalid(at, "run length", "overflows 32 bits"))?;
+            prev = Some(last);
+            let at = r.pos();
+            let f = r.u8("run flags")?;
+            if f & 0xf0 != 0 {
+                return Err(r.invalid(at, "run flags", &format!("reserved bits set in {f:#04x}")));
             }
             let level = match f & 3 {
                 0 => None,
@@ -264,13 +427,40 @@ impl OverlayBatch {
             };
             let shelter = ShelterId(r.varint_u32("shelter")?);
             let version = r.varint_u32("version")?;
-            records.push(OverlayRecord {
-                household: HouseholdId(household),
-                level,
-                shelter,
-                version,
-                needs_help: f & 4 != 0,
-            });
+            let base = records.len();
+            for h in first..=last {
+                records.push(OverlayRecord {
+                    household: HouseholdId(h),
+                    level,
+                    shelter,
+                    version,
+                    needs_help: f & 4 != 0,
+                });
+            }
+            if f & 8 != 0 {
+                let n = r.varint("exception count")?;
+                if n == 0 || n > len {
+                    return Err(r.invalid(r.pos(), "exception count", "out of range"));
+                }
+                let mut pos: Option<u64> = None;
+                for _ in 0..n {
+                    let at = r.pos();
+                    let d = r.varint("exception")?;
+                    let p = match pos {
+                        None => d,
+                        Some(_) if d == 0 => {
+                            return Err(r.invalid(at, "exception", "not ascending"));
+                        }
+                        Some(q) => q.saturating_add(d),
+                    };
+                    if p >= len {
+                        return Err(r.invalid(at, "exception", "outside its run"));
+                    }
+                    pos = Some(p);
+                    let rec = &mut records[base + p as usize];
+                    rec.needs_help = !rec.needs_help;
+                }
+            }
         }
         if r.remaining() > 0 {
             return Err(OverlayError::Trailing {
@@ -288,6 +478,8 @@ impl OverlayBatch {
             issued,
             expires,
             template,
+            town,
+            key_id,
             records,
         })
     }
@@ -306,65 +498,96 @@ impl OverlayBatch {
                 OverlayError::Encode(format!("section budget {max_signed_len} too small"))
             })?;
         let mut out = Vec::new();
-        let mut current: Vec<OverlayRecord> = Vec::new();
+        let mut start = 0usize;
         let mut used = 0usize;
-        for r in records {
-            let delta = match current.last() {
-                Some(p) => r.household.0.saturating_sub(p.household.0),
-                None => r.household.0,
-            };
-            let mut len = record_len(r, delta);
-            if !current.is_empty() && used + len > budget {
+        let mut at = 0usize;
+        let mut prev: Option<u32> = None;
+        for run in runs_of(records)? {
+            let n = run.len as usize;
+            let mut len = run.encoded_len(prev);
+            if at > start && used + len > budget {
                 out.push(OverlayBatch {
-                    records: std::mem::take(&mut current),
+                    records: records[start..at].to_vec(),
                     ..self.clone()
                 });
+                start = at;
                 used = 0;
-                len = record_len(r, r.household.0);
+                len = run.encoded_len(None);
             }
             if len > budget {
                 return Err(OverlayError::Encode(
-                    "one record exceeds the section budget".into(),
+                    "one run exceeds the section budget".into(),
                 ));
             }
             used += len;
-            current.push(r.clone());
+            at += n;
+            prev = Some(run.last());
         }
-        if !current.is_empty() {
+        if at > start {
             out.push(OverlayBatch {
-                records: current,
+                records: records[start..at].to_vec(),
                 ..self.clone()
             });
         }
         Ok(out)
     }
+
+    /// The record of `household`, if this batch has one.
+    pub fn record(&self, household: HouseholdId) -> Option<&OverlayRecord> {
+        self.records
+            .binary_search_by_key(&household, |r| r.household)
+            .ok()
+            .map(|i| &self.records[i])
+    }
 }
 
-fn record_flags(r: &OverlayRecord) -> u8 {
-    let level = match r.level {
-        None => 0,
-        Some(AlertLevel::Level3) => 1,
-        Some(AlertLevel::Level4) => 2,
-        Some(AlertLevel::Level5) => 3,
-    };
-    level | if r.needs_help { 4 } else { 0 }
-}
-
-fn record_len(r: &OverlayRecord, delta: u32) -> usize {
-    varint::len(u64::from(delta))
-        + 1
-        + varint::len(u64::from(r.shelter.0))
-        + varint::len(u64::from(r.version))
-}
-
-/// Encodes `batch` and appends HQ's signature: the body of one overlay section.
+/// Encodes `batch` under `hq`'s key id and appends HQ's signature: the body of one overlay
+/// section.
 pub fn sign_section(batch: &OverlayBatch, hq: &SecretKey) -> Result<Vec<u8>, OverlayError> {
-    Ok(append_signature(batch.encode()?, SIGN_DOMAIN, hq))
+    let id = hq.public().key_id();
+    let bytes = if batch.key_id == id {
+        batch.encode()?
+    } else {
+        OverlayBatch {
+            key_id: id,
+            ..batch.clone()
+        }
+        .encode()?
+    };
+    Ok(append_signature(bytes, SIGN_DOMAIN, hq))
 }
 
-/// Checks HQ's signature on a section body, then decodes it.
+/// The key id a section body names (unverified: to pick the key to check it with).
+pub fn section_key_id(body: &[u8]) -> Result<KeyId, OverlayError> {
+    let payload = body
+        .len()
+        .checked_sub(SIGNATURE_LEN)
+        .and_then(|n| body.get(..n))
+        .ok_or(OverlayError::Truncated {
+            offset: body.len(),
+            field: "signature",
+        })?;
+    let mut r = Reader::new(payload);
+    let _ = r.u8("format")?;
+    let flags = r.u8("flags")?;
+    r.take(6 + if flags & 4 != 0 { 4 } else { 0 } + 1, "header")?;
+    r.varint("issued")?;
+    r.varint("expiry")?;
+    r.varint("template")?;
+    let n = usize::from(r.u8("town length")?);
+    r.take(n, "town")?;
+    let mut id = [0u8; 8];
+    id.copy_from_slice(r.take(8, "key id")?);
+    Ok(id)
+}
+
+/// Checks HQ's signature on a section body, then decodes it; the body must name `hq`'s id.
 pub fn open_section(body: &[u8], hq: &PublicKey) -> Result<OverlayBatch, OverlayError> {
-    OverlayBatch::decode(verified_payload(body, SIGN_DOMAIN, hq)?)
+    let batch = OverlayBatch::decode(verified_payload(body, SIGN_DOMAIN, hq)?)?;
+    if batch.key_id != hq.key_id() {
+        return Err(OverlayError::BadSignature);
+    }
+    Ok(batch)
 }
 
 /// Appends the signature of `key` over `bytes` under `domain`: a signed on-air body.
@@ -411,6 +634,8 @@ mod tests {
             issued: 1_795_000_000,
             expires: 1_795_021_600,
             template: 2,
+            town: crate::ids::Slug::new("minato").unwrap(),
+            key_id: [0xAA; 8],
             records: vec![
                 OverlayRecord {
                     household: HouseholdId(455),
@@ -441,7 +666,7 @@ mod tests {
     fn golden_bytes() {
         let bytes = sample().encode().unwrap();
         let expected = concat!(
-            "01",
+            "02",
             "0d",
             "0007",
             "00000011",
@@ -450,16 +675,24 @@ mod tests {
             "c08df6d706",
             "e0a801",
             "02",
+            "066d696e61746f",
+            "aaaaaaaaaaaaaaaa",
             "03",
+            // 455: level 4, needs help, shelter 3, version 2
             "c703",
+            "00",
             "06",
             "03",
             "02",
+            // 456 (gap 1): level 5, shelter 12, version 1
             "01",
+            "00",
             "03",
             "0c",
             "01",
+            // 600 (gap 144): lifted, shelter 3, version 300
             "9001",
+            "00",
             "00",
             "03",
             "ac02",
@@ -469,11 +702,40 @@ mod tests {
     }
 
     #[test]
+    fn runs_and_exceptions_golden() {
+        let mut b = sample();
+        b.records = (10..20)
+            .map(|h| OverlayRecord {
+                household: HouseholdId(h),
+                level: Some(AlertLevel::Level4),
+                shelter: ShelterId(3),
+                version: 1,
+                needs_help: h == 12 || h == 15,
+            })
+            .collect();
+        let bytes = b.encode().unwrap();
+        let head = OverlayBatch {
+            records: vec![],
+            ..sample()
+        }
+        .encode()
+        .unwrap();
+        // One run: first 10, 10 households, level 4 with exceptions, shelter 3, version 1,
+        // 2 exceptions at positions 2 and 5.
+        assert_eq!(hex::encode(&bytes[head.len()..]), "0a090a0301020203");
+        assert_eq!(OverlayBatch::decode(&bytes).unwrap(), b);
+    }
+
+    #[test]
     fn signed_section_golden_and_checks() {
         let hq = SecretKey::from_seed(&[7; 32]);
         let body = sign_section(&sample(), &hq).unwrap();
         crate::messages::golden::check("overlay_section.hex", &hex::encode(&body));
-        assert_eq!(open_section(&body, &hq.public()).unwrap(), sample());
+        let signed = OverlayBatch {
+            key_id: hq.public().key_id(),
+            ..sample()
+        };
+        assert_eq!(open_section(&body, &hq.public()).unwrap(), signed);
         let other = SecretKey::from_seed(&[8; 32]);
         assert_eq!(
             open_section(&body, &other.public()),
@@ -529,15 +791,15 @@ mod tests {
     }
 
     #[test]
-    fn dense_households_cost_four_bytes() {
+    fn neighbours_with_one_order_cost_a_run_not_a_record_each() {
         let mut b = sample();
         b.records = (1..=1000)
             .map(|h| OverlayRecord {
                 household: HouseholdId(h),
                 level: Some(AlertLevel::Level4),
-                shelter: ShelterId(h % 12 + 1),
+                shelter: ShelterId(h / 100 + 1),
                 version: 1,
-                needs_help: false,
+                needs_help: h % 17 == 0,
             })
             .collect();
         let header = OverlayBatch {
@@ -548,20 +810,33 @@ mod tests {
         .unwrap()
         .len();
         let per = (b.encode().unwrap().len() - header) as f64 / 1000.0;
-        assert!((4.0..4.01).contains(&per), "{per} bytes a household");
+        // 11 runs of ~6 bytes and 58 exceptions of a byte or two.
+        assert!(per < 0.25, "{per} bytes a household");
+    }
+
+    #[test]
+    fn key_id_is_read_before_verifying_and_must_match() {
+        let hq = SecretKey::from_seed(&[7; 32]);
+        let body = sign_section(&sample(), &hq).unwrap();
+        assert_eq!(section_key_id(&body).unwrap(), hq.public().key_id());
+        assert_eq!(
+            open_section(&body, &hq.public()).unwrap().key_id,
+            hq.public().key_id()
+        );
+        assert!(section_key_id(&body[..20]).is_err());
     }
 
     fn record() -> impl Strategy<Value = (u32, Option<AlertLevel>, u32, u32, bool)> {
         (
-            1u32..5000,
+            prop_oneof![Just(1u32), 1u32..5000],
             prop_oneof![
                 Just(None),
                 Just(Some(AlertLevel::Level3)),
                 Just(Some(AlertLevel::Level4)),
                 Just(Some(AlertLevel::Level5))
             ],
-            any::<u32>(),
-            any::<u32>(),
+            prop_oneof![Just(3u32), any::<u32>()],
+            prop_oneof![Just(1u32), any::<u32>()],
             any::<bool>(),
         )
     }
@@ -578,9 +853,22 @@ mod tests {
             0i64..1_000_000,
             any::<u16>(),
             proptest::collection::vec(record(), 0..200),
+            any::<[u8; 8]>(),
         )
             .prop_map(
-                |(group, message_id, k, references, h, drill, issued, dur, template, recs)| {
+                |(
+                    group,
+                    message_id,
+                    k,
+                    references,
+                    h,
+                    drill,
+                    issued,
+                    dur,
+                    template,
+                    recs,
+                    key_id,
+                )| {
                     let mut household = 0u32;
                     let records = recs
                         .into_iter()
@@ -607,6 +895,8 @@ mod tests {
                         issued,
                         expires: issued + dur,
                         template,
+                        town: crate::ids::Slug::new("minato").unwrap(),
+                        key_id,
                         records,
                     }
                 },

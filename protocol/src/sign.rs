@@ -23,6 +23,9 @@ pub trait Signable: Serialize + DeserializeOwned {
     const KIND: &'static str;
 }
 
+/// A key's short id on air: the first 8 bytes of its Ed25519 public key.
+pub type KeyId = [u8; 8];
+
 /// The secret half of a node's or officer's key.
 pub struct SecretKey(ed25519_dalek::SigningKey);
 
@@ -181,6 +184,13 @@ impl PublicKey {
     /// A short text that tells keys apart in logs and configs (first 8 bytes, hex).
     pub fn fingerprint(&self) -> String {
         hex::encode(&self.0.as_bytes()[..8])
+    }
+
+    /// The key's short id, as signed overlay sections name it.
+    pub fn key_id(&self) -> KeyId {
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&self.0.as_bytes()[..8]);
+        id
     }
 
     /// Checks a signature made by [`SecretKey::sign_bytes`].

@@ -5,7 +5,9 @@
 //! evac/v1/{town}/shelter/{shelter}/ack      HQ -> shelter
 //! evac/v1/{town}/shelter/{shelter}/state    shelter (retained, last will)
 //! evac/v1/{town}/registry                   HQ -> shelters (retained)
-//! evac/v1/{town}/orders                     HQ -> broadcasters
+//! evac/v1/{town}/orders                     HQ -> broadcasters (JSON batches, as changes come)
+//! evac/v1/{town}/air/{group}                 HQ -> broadcasters (retained: signed sections)
+//! evac/v1/{town}/air/keys                    HQ -> broadcasters (retained: key announcements)
 //! evac/v1/{town}/alerts                     broadcaster/HQ
 //! evac/v1/{town}/status                     HQ -> dashboards (retained snapshot, then deltas)
 //! evac/v1/{town}/cmd/{officer}              dashboard -> HQ
@@ -34,6 +36,10 @@ pub enum Topic {
     Registry(TownId),
     /// Signed order batches for broadcasters.
     Orders(TownId),
+    /// One household group's signed sections, as HQ packed them for the air (retained).
+    Air(TownId, u16),
+    /// HQ's key announcements for the air (retained).
+    AirKeys(TownId),
     /// Free-text alerts.
     Alerts(TownId),
     /// Status snapshot and deltas for dashboards.
@@ -53,6 +59,8 @@ impl Topic {
             | Topic::ShelterState(t, _)
             | Topic::Registry(t)
             | Topic::Orders(t)
+            | Topic::Air(t, _)
+            | Topic::AirKeys(t)
             | Topic::Alerts(t)
             | Topic::Status(t)
             | Topic::Command(t, _)
@@ -69,6 +77,8 @@ impl fmt::Display for Topic {
             Topic::ShelterState(t, s) => write!(f, "{PREFIX}/{t}/shelter/{s}/state"),
             Topic::Registry(t) => write!(f, "{PREFIX}/{t}/registry"),
             Topic::Orders(t) => write!(f, "{PREFIX}/{t}/orders"),
+            Topic::Air(t, g) => write!(f, "{PREFIX}/{t}/air/{g}"),
+            Topic::AirKeys(t) => write!(f, "{PREFIX}/{t}/air/keys"),
             Topic::Alerts(t) => write!(f, "{PREFIX}/{t}/alerts"),
             Topic::Status(t) => write!(f, "{PREFIX}/{t}/status"),
             Topic::Command(t, o) => write!(f, "{PREFIX}/{t}/cmd/{o}"),
@@ -99,6 +109,14 @@ impl FromStr for Topic {
             [t, "shelter", s, "state"] => Topic::ShelterState(town(t)?, shelter(s)?),
             [t, "registry"] => Topic::Registry(town(t)?),
             [t, "orders"] => Topic::Orders(town(t)?),
+            [t, "air", "keys"] => Topic::AirKeys(town(t)?),
+            [t, "air", g] => Topic::Air(
+                town(t)?,
+                g.parse::<u16>()
+                    .ok()
+                    .filter(|n| n.to_string() == *g)
+                    .ok_or_else(unknown)?,
+            ),
             [t, "alerts"] => Topic::Alerts(town(t)?),
             [t, "status"] => Topic::Status(town(t)?),
             [t, "cmd", o] => Topic::Command(town(t)?, town(o)?),
@@ -128,6 +146,11 @@ pub mod filter {
         format!("{PREFIX}/{town}/cmd/+")
     }
 
+    /// Everything HQ publishes for the air in `town` (a broadcaster subscribes to this).
+    pub fn air(town: &TownId) -> String {
+        format!("{PREFIX}/{town}/air/+")
+    }
+
     /// The status of every town (a prefecture dashboard).
     pub fn all_town_status() -> String {
         format!("{PREFIX}/+/status")
@@ -151,6 +174,8 @@ mod tests {
             Topic::ShelterState(town(), ShelterId(3)),
             Topic::Registry(town()),
             Topic::Orders(town()),
+            Topic::Air(town(), 73),
+            Topic::AirKeys(town()),
             Topic::Alerts(town()),
             Topic::Status(town()),
             Topic::Command(town(), o.clone()),

@@ -223,8 +223,6 @@ fn a_town_on_four_hosts_survives_cut_links_and_an_hq_restart() {
             "broadcaster.example.toml",
             &[
                 ("data_dir", s(p("bc-data").display())),
-                ("overlay_key", s(k("hq/hq.key").display())),
-                ("hq_public_key", s(own("hq.pub").display())),
                 ("broadcaster_key", s(own("broadcaster-catv.key").display())),
                 ("broker.url", s(format!("mqtt://{HQ_IP}:1883"))),
                 (

@@ -4,16 +4,21 @@
 //! town's road network (the overlay carries only the shelter: the box knows where it is).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use evac_broadcaster::io::{Endpoint, PacketReader};
-use evac_broadcaster::receiver::{Receiver, ReceiverConfig, rfc3339};
+use evac_broadcaster::receiver::{
+    DEFAULT_SKEW_S, Receiver, ReceiverConfig, ReceiverState, Status, TimeSource, TrustedKey,
+    rfc3339,
+};
 use evac_broadcaster::render::{Language, render};
 use evac_maps::{LonLat, Town};
 use evac_protocol::{Hazard, HouseholdId, PublicKey, ShelterId};
+use evac_protocol::TownId;
 use serde::Deserialize;
 
 /// The reference set-top box for evac overlays.
@@ -23,15 +28,23 @@ struct Cli {
     /// Input: a file, `-` for stdin, or udp://HOST:PORT (port 0: any free port, printed).
     #[arg(long)]
     input: String,
-    /// Local configuration (TOML): household, name, language, keys, shelter names.
+    /// Local configuration (TOML, see deploy/stb.example.toml): household, town, name,
+    /// language, trusted keys, shelter names, state file.
     #[arg(long)]
     config: Option<PathBuf>,
     /// The household (overrides the configuration).
     #[arg(long)]
     household: Option<u32>,
-    /// HQ's public key (overrides the configuration).
+    /// HQ's public key, trusted for any time (added to the configuration's keys).
     #[arg(long)]
     key: Option<PathBuf>,
+    /// The town this box is in, by name (overrides the configuration's `town_name`; default:
+    /// the town of the first order verified).
+    #[arg(long)]
+    town_name: Option<String>,
+    /// The state file: the order version held and keys learnt, kept across restarts.
+    #[arg(long)]
+    state: Option<PathBuf>,
     /// The broadcaster's public key, to show its tickers.
     #[arg(long)]
     broadcaster_key: Option<PathBuf>,
@@ -41,7 +54,8 @@ struct Cli {
     /// Only this program number.
     #[arg(long)]
     program: Option<u16>,
-    /// The time to judge expiry by, Unix seconds (default: the clock).
+    /// The box's clock, Unix seconds (default: the system clock); the stream's time table,
+    /// when there is one, is used instead.
     #[arg(long)]
     now: Option<i64>,
     /// Machine-readable output.
@@ -82,18 +96,40 @@ fn parse_location(s: &str) -> Result<[f64; 2], String> {
     }
 }
 
+/// A trusted HQ key in the box's configuration.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyEntry {
+    /// The public key file (SPKI PEM).
+    file: PathBuf,
+    /// Orders issued before this (RFC 3339) are not taken under it.
+    #[serde(default)]
+    not_before: Option<String>,
+    /// Orders issued after this (RFC 3339) are not taken under it.
+    #[serde(default)]
+    not_after: Option<String>,
+}
+
 /// The box's local configuration file.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
     household: u32,
     #[serde(default)]
+    town_name: Option<String>,
+    #[serde(default)]
     name: String,
     #[serde(default)]
     language: Option<Language>,
+    #[serde(default)]
+    hq_keys: Vec<KeyEntry>,
+    /// Older configs name one key.
+    #[serde(default)]
     hq_key: Option<PathBuf>,
     broadcaster_key: Option<PathBuf>,
     program: Option<u16>,
+    #[serde(default)]
+    state: Option<PathBuf>,
     #[serde(default)]
     shelters: BTreeMap<String, String>,
     /// The town file with its roads, for `--route`.
@@ -103,53 +139,147 @@ struct Config {
 }
 
 fn main() {
-    if let Err(e) = run(Cli::parse()) {
-        eprintln!("evac-stb: {e:#}");
-        std::process::exit(1);
+    match run(Cli::parse()) {
+        Ok(()) => {}
+        // `evac-stb | head`: the reader went away; nothing more to say.
+        Err(e) if is_broken_pipe(&e) => {}
+        Err(e) => {
+            eprintln!("evac-stb: {e:#}");
+            std::process::exit(1);
+        }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let config = match &cli.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Some(toml::from_str::<Config>(&text).with_context(|| format!("{}", path.display()))?)
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn time_of(s: &str, field: &str) -> Result<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .with_context(|| format!("{field}: {s:?} is not an RFC 3339 time"))
+}
+
+fn load_config(path: &Path) -> Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut c = toml::from_str::<Config>(&text).with_context(|| format!("{}", path.display()))?;
+    // Relative paths are relative to the configuration file.
+    let base = path.parent().unwrap_or(Path::new("."));
+    let abs = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
         }
-        None => None,
     };
+    for k in &mut c.hq_keys {
+        abs(&mut k.file);
+    }
+    for p in [&mut c.hq_key, &mut c.broadcaster_key, &mut c.state]
+        .into_iter()
+        .flatten()
+    {
+        abs(p);
+    }
+    Ok(c)
+}
+
+fn read_key(p: &Path) -> Result<PublicKey> {
+    PublicKey::read(p).with_context(|| format!("reading {}", p.display()))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = cli.config.as_deref().map(load_config).transpose()?;
     let household = cli
         .household
         .or(config.as_ref().map(|c| c.household))
         .context("no household: give --household or a --config")?;
-    let key_path = cli
-        .key
-        .clone()
-        .or(config.as_ref().and_then(|c| c.hq_key.clone()))
-        .context("no HQ key: give --key or hq_key in the --config")?;
-    let hq =
-        PublicKey::read(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
+    let mut trusted = Vec::new();
+    if let Some(p) = &cli.key {
+        trusted.push(TrustedKey::always(read_key(p)?));
+    }
+    if let Some(c) = &config {
+        for k in &c.hq_keys {
+            trusted.push(TrustedKey {
+                key: read_key(&k.file)?,
+                not_before: k
+                    .not_before
+                    .as_deref()
+                    .map(|s| time_of(s, "not_before"))
+                    .transpose()?
+                    .unwrap_or(i64::MIN),
+                not_after: k
+                    .not_after
+                    .as_deref()
+                    .map(|s| time_of(s, "not_after"))
+                    .transpose()?
+                    .unwrap_or(i64::MAX),
+            });
+        }
+        if let Some(p) = &c.hq_key {
+            trusted.push(TrustedKey::always(read_key(p)?));
+        }
+    }
+    if trusted.is_empty() {
+        anyhow::bail!("no HQ key: give --key or hq_keys in the --config");
+    }
     let broadcaster = match cli
         .broadcaster_key
         .clone()
         .or(config.as_ref().and_then(|c| c.broadcaster_key.clone()))
     {
-        Some(p) => Some(PublicKey::read(&p).with_context(|| format!("reading {}", p.display()))?),
+        Some(p) => Some(read_key(&p)?),
         None => None,
+    };
+    let town = match cli
+        .town_name
+        .clone()
+        .or(config.as_ref().and_then(|c| c.town_name.clone()))
+    {
+        Some(t) => Some(TownId::new(&t).context("town_name")?),
+        None => None,
+    };
+    let state_file = cli
+        .state
+        .clone()
+        .or(config.as_ref().and_then(|c| c.state.clone()));
+    let state = match &state_file {
+        Some(f) => match std::fs::read(f) {
+            Ok(b) => serde_json::from_slice::<ReceiverState>(&b)
+                .with_context(|| format!("state file {}", f.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ReceiverState::default(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", f.display())),
+        },
+        None => ReceiverState::default(),
     };
     let now = || {
         cli.now
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp())
     };
-    let mut rx = Receiver::new(
+    let mut rx = Receiver::with_state(
         ReceiverConfig {
             household: HouseholdId(household),
-            hq,
+            town,
+            hq: trusted,
             broadcaster,
             program: cli.program.or(config.as_ref().and_then(|c| c.program)),
+            skew_s: DEFAULT_SKEW_S,
         },
+        state,
         now(),
     );
+    let save = |rx: &mut Receiver| -> Result<()> {
+        if let (Some(f), true) = (&state_file, rx.take_state_change()) {
+            let tmp = f.with_extension("tmp");
+            let json = serde_json::to_vec(&rx.state()).context("encoding the state")?;
+            std::fs::write(&tmp, json)
+                .and_then(|()| std::fs::rename(&tmp, f))
+                .with_context(|| format!("writing the state file {}", f.display()))?;
+        }
+        Ok(())
+    };
     let ep = Endpoint::parse(&cli.input).with_context(|| format!("--input {}", cli.input))?;
     let mut reader = PacketReader::open(&ep, Some(Duration::from_secs_f64(cli.idle)))
         .with_context(|| format!("opening {}", cli.input))?;
@@ -164,6 +294,7 @@ fn run(cli: Cli) -> Result<()> {
         rx.feed(&p);
         if rx.packets().is_multiple_of(4096) {
             rx.set_now(now());
+            save(&mut rx)?;
             if cli
                 .timeout
                 .is_some_and(|t| started.elapsed().as_secs_f64() >= t)
@@ -179,6 +310,7 @@ fn run(cli: Cli) -> Result<()> {
         );
     }
     rx.set_now(now());
+    save(&mut rx)?;
     if cli.route {
         let order = rx
             .order_now()
@@ -204,11 +336,10 @@ fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     let report = rx.report();
+    let mut out = std::io::stdout().lock();
     if cli.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).context("encoding the report")?
-        );
+        let json = serde_json::to_string(&report).context("encoding the report")?;
+        writeln!(out, "{json}").context("writing the report")?;
         return Ok(());
     }
     let lang = cli
@@ -220,48 +351,68 @@ fn run(cli: Cli) -> Result<()> {
         .map(|c| c.name.clone())
         .filter(|n| !n.is_empty());
     let name = name.unwrap_or_else(|| format!("#{household}"));
-    match rx.order_now() {
-        Some(order) => {
+    let mut text = String::new();
+    match (rx.order_now(), report.status) {
+        (Some(order), _) => {
             // Shelter 0 (ShelterId::NONE) is no shelter: never look a name up for it.
             let shelter = config
                 .as_ref()
                 .filter(|_| !order.shelter.is_none())
                 .and_then(|c| c.shelters.get(&order.shelter.0.to_string()))
                 .map(String::as_str);
-            println!("{}", render(lang, &name, order, shelter));
-            println!("  (v{} until {})", order.version, rfc3339(order.expires));
+            text.push_str(&render(lang, &name, order, shelter));
+            text.push_str(&format!(
+                "\n  (v{} until {})\n",
+                order.version,
+                rfc3339(order.expires)
+            ));
         }
-        None => println!(
-            "{}",
-            match lang {
+        (None, Status::CannotVerify) => {
+            text.push_str(cannot_verify(lang));
+            text.push('\n');
+        }
+        (None, _) => {
+            text.push_str(match lang {
                 Language::English => "No evacuation order for this household.",
                 Language::Japanese => "この世帯への避難指示はありません。",
                 Language::EasyJapanese => "いまは にげる ひつようは ありません。",
-            }
-        ),
+            });
+            text.push('\n');
+        }
     }
     for t in rx.tickers_now() {
-        let text = match (lang, &t.text_en) {
+        let line = match (lang, &t.text_en) {
             (Language::English, Some(en)) => en,
             _ => &t.text_ja,
         };
-        println!("[ticker {}] {text}", t.id);
+        text.push_str(&format!("[ticker {}] {line}\n", t.id));
     }
     let e = &report.emergency;
-    println!(
-        "emergency signal: {}{}",
+    text.push_str(&format!(
+        "emergency signal: {}{}\n",
         if e.active { "ON" } else { "off" },
         if e.areas.is_empty() {
             String::new()
         } else {
             format!(" areas {:?}", e.areas)
         }
-    );
+    ));
     let r = report.rejected;
-    println!(
-        "rejected: crc {} signature {} stale {} expired {} malformed {}",
-        r.crc, r.signature, r.stale, r.expired, r.malformed
-    );
+    text.push_str(&format!(
+        "rejected: crc {} signature {} key {} town {} stale {} future {} expired {} malformed {}\n",
+        r.crc, r.signature, r.key, r.town, r.stale, r.future, r.expired, r.malformed
+    ));
+    text.push_str(&format!(
+        "time: {} ({})\n",
+        report.time,
+        match report.time_source {
+            TimeSource::Stream => "from the stream",
+            TimeSource::Clock => "from this box's clock: the stream carries no time table",
+        }
+    ));
+    out.write_all(text.as_bytes())
+        .context("writing the report")?;
+    out.flush().context("writing the report")?;
     Ok(())
 }
 
@@ -307,4 +458,39 @@ fn route(
             },
         ],
     }))
+}
+
+/// "Orders are on air that this box cannot verify": a fault, never "no order".
+fn cannot_verify(lang: Language) -> &'static str {
+    match lang {
+        Language::Japanese => {
+            "【受信エラー】避難指示を確認できません。この表示は「避難不要」ではありません。\
+             テレビ・ラジオ・防災無線の情報に従ってください。"
+        }
+        Language::English => {
+            "[RECEIVER FAULT] Evacuation orders are on air that this box cannot verify. This \
+             does NOT mean you are safe: follow TV, radio and the town's loudspeakers."
+        }
+        Language::EasyJapanese => {
+            "【こしょう】ひなんの しらせが よめません。あんぜん という いみでは ありません。\
+             テレビや ラジオを きいて ください。"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/stb.example.toml");
+        let c = load_config(&path).unwrap();
+        assert_eq!(c.household, 455);
+        assert_eq!(c.town_name.as_deref(), Some("minato"));
+        assert_eq!(c.hq_keys.len(), 1);
+        assert!(c.hq_keys[0].file.ends_with("deploy/keys/hq.pub"));
+        assert_eq!(c.shelters.get("3").map(String::as_str), Some("港小学校"));
+        assert!(c.state.is_some());
+    }
 }

@@ -12,7 +12,8 @@ pub const BROADCASTER: &str = env!("CARGO_BIN_EXE_evac-broadcaster");
 pub const STB: &str = env!("CARGO_BIN_EXE_evac-stb");
 pub const PYTHON: &str = "/usr/bin/python3";
 
-/// A scratch directory with an HQ key pair in it.
+/// A scratch directory with an HQ key pair in it (HQ's, used here only to sign the
+/// sections HQ would publish: the broadcaster never sees it).
 pub struct Work {
     pub dir: tempfile::TempDir,
 }
@@ -38,34 +39,76 @@ impl Work {
         );
     }
 
-    /// Writes a plan as `evac-hq plan --json` prints it.
+    /// Writes the signed sections HQ publishes for these orders (`evac-hq plan --sections`
+    /// output: the protocol's one packing rule, signed with hq.key), issued now for six hours.
     pub fn plan(&self, name: &str, orders: &[PlanOrder]) -> PathBuf {
-        let orders: Vec<Value> = orders
-            .iter()
-            .map(|o| {
-                serde_json::json!({"household": o.household, "shelter": o.shelter, "level": o.level,
-                    "hazard": o.hazard, "version": o.version, "needs_help": o.needs_help})
-            })
+        let now = unix_now();
+        self.plan_signed(name, orders, "hq", now, now + 21_600)
+    }
+
+    /// The same, signed with `key`.key, issued and expiring when given.
+    pub fn plan_signed(
+        &self,
+        name: &str,
+        orders: &[PlanOrder],
+        key: &str,
+        issued: i64,
+        expires: i64,
+    ) -> PathBuf {
+        use evac_protocol::onair::{encode_set, pack_group};
+        use evac_protocol::overlay::{OverlayBatch, OverlayRecord, group_of};
+        use evac_protocol::{
+            AlertLevel, Hazard, HouseholdId, MessageKind, SecretKey, ShelterId, Slug,
+        };
+        let key = SecretKey::read(&self.path(&format!("{key}.key"))).unwrap();
+        let hazard: Hazard =
+            serde_json::from_value(Value::from(orders.first().map_or("flood", |o| o.hazard)))
+                .unwrap();
+        let header = OverlayBatch {
+            group: 0,
+            message_id: 1,
+            kind: MessageKind::Alert,
+            references: None,
+            hazard,
+            drill: false,
+            issued,
+            expires,
+            template: 0,
+            town: Slug::new("town").unwrap(),
+            key_id: [0; 8],
+            records: vec![],
+        };
+        let mut by: std::collections::BTreeMap<u16, Vec<OverlayRecord>> = Default::default();
+        let mut sorted = orders.to_vec();
+        sorted.sort_by_key(|o| o.household);
+        for o in &sorted {
+            by.entry(group_of(HouseholdId(o.household)))
+                .or_default()
+                .push(OverlayRecord {
+                    household: HouseholdId(o.household),
+                    level: AlertLevel::try_from(o.level).ok(),
+                    shelter: ShelterId(o.shelter),
+                    version: o.version,
+                    needs_help: o.needs_help,
+                });
+        }
+        let set: Vec<_> = by
+            .into_iter()
+            .flat_map(|(g, r)| pack_group(g, &[(header.clone(), r)], &key).unwrap())
             .collect();
         let path = self.path(name);
-        std::fs::write(
-            &path,
-            serde_json::json!({"orders": orders, "unassigned": []}).to_string(),
-        )
-        .unwrap();
+        std::fs::write(&path, encode_set(&set).unwrap()).unwrap();
         path
     }
 
-    /// `evac-broadcaster mux --orders PLAN --key hq.key --out OUT` plus `extra`.
-    pub fn mux(&self, plan: &Path, out: &str, extra: &[&str]) -> PathBuf {
+    /// `evac-broadcaster mux --sections SECTIONS --out OUT` plus `extra`.
+    pub fn mux(&self, sections: &Path, out: &str, extra: &[&str]) -> PathBuf {
         let out = self.path(out);
         run_ok(
             Command::new(BROADCASTER)
                 .arg("mux")
-                .arg("--orders")
-                .arg(plan)
-                .arg("--key")
-                .arg(self.path("hq.key"))
+                .arg("--sections")
+                .arg(sections)
                 .arg("--out")
                 .arg(&out)
                 .args(extra),

@@ -6,7 +6,7 @@
 //! | `hq` | everything | everything |
 //! | `shelter-{id}` | its own `shelter/{id}/events` and `/state` | its own `shelter/{id}/ack`, `registry` |
 //! | `officer-{name}` | `cmd/{name}` | `cmd/{name}/reply`, `status`, `orders`, `registry`, `alerts`, `shelter/+/state` |
-//! | `broadcaster-{name}` | `alerts` | `orders`, `alerts` |
+//! | `broadcaster-{name}` | `alerts` | `orders`, `air/+` (HQ's signed sections), `alerts` |
 //! | `viewer`, `viewer-{name}` | nothing | `status`, `orders`, `registry`, `alerts`, `shelter/+/state` |
 //!
 //! All topics are of HQ's own town. Any other login has no rights at all.
@@ -119,6 +119,7 @@ impl Rights {
                 write: vec![t(Topic::Alerts(town.clone()))],
                 read: vec![
                     t(Topic::Orders(town.clone())),
+                    evac_protocol::topics::filter::air(town),
                     t(Topic::Alerts(town.clone())),
                 ],
             },
@@ -215,6 +216,12 @@ mod tests {
         assert!(b.may_subscribe(&topic("orders")));
         assert!(!b.may_subscribe(&topic("registry")));
         assert!(!b.may_publish(&topic("orders")));
+        assert!(b.may_subscribe(&topic("air/+")) && b.may_subscribe(&topic("air/keys")));
+        assert!(
+            !b.may_publish(&topic("air/3")),
+            "only HQ writes what goes on air"
+        );
+        assert!(!o.may_publish(&topic("air/3")) && !v.may_subscribe(&topic("air/+")));
         let hq = Rights::of(&Role::Hq, &town());
         assert!(hq.may_subscribe("#") && hq.may_publish(&topic("orders")));
     }

@@ -247,6 +247,7 @@ fn lifting_orders_publishes_shelter_0_households_moved_to_the_freed_room() {
     };
     let batches = |msgs: &[Outgoing]| -> Vec<OrderBatch> {
         msgs.iter()
+            .filter(|m| m.topic.ends_with("/orders"))
             .map(|m| {
                 Signed::<OrderBatch>::from_json(&m.payload)
                     .unwrap()
