@@ -729,7 +729,10 @@ fn check(cfg: &Config) -> Result<Vec<String>> {
     let (host, port) = cfg.broker.host_port().map_err(anyhow::Error::msg)?;
     let ca = match &cfg.broker.ca {
         Some(p) => Some(std::fs::read(p).with_context(|| {
-            format!("broker.ca = {}: cannot read the CA certificate", p.display())
+            format!(
+                "broker.ca = {}: cannot read the CA certificate",
+                p.display()
+            )
         })?),
         None => None,
     };

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use evac_broadcaster::carousel::Carousel;
-use evac_broadcaster::mux::{Generator, MuxConfig, PACKET_BITS};
 use evac_broadcaster::live::{LiveCore, Update};
 use evac_broadcaster::mqtt::subscribe_air;
+use evac_broadcaster::mux::{Generator, MuxConfig, PACKET_BITS};
 use evac_broadcaster::psi::ServiceLayout;
 use evac_protocol::time::TimeSource;
 use evac_protocol::{PublicKey, Slug};
@@ -124,8 +124,7 @@ impl Broadcast {
                 transport_stream_id: 1,
                 start_unix: now,
             };
-            let mut g = Generator::new(mux_cfg, Carousel::new())
-                .context("setting up the muxer")?;
+            let mut g = Generator::new(mux_cfg, Carousel::new()).context("setting up the muxer")?;
             let mut tv = TownTv::new(cfg.hq, now);
             let mut stats = BroadcastStats::default();
             let started = Instant::now();

@@ -282,7 +282,10 @@ mod tests {
     #[test]
     fn another_key_shows_nothing() {
         let mut carousel = Carousel::new();
-        carousel.apply_set(&sections(&[(1, 1, 1)], &SecretKey::from_seed(&[2; 32])), 1_000);
+        carousel.apply_set(
+            &sections(&[(1, 1, 1)], &SecretKey::from_seed(&[2; 32])),
+            1_000,
+        );
         let cfg = MuxConfig {
             layout: ServiceLayout::default(),
             bitrate: 1_200_000,

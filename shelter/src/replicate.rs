@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use evac_protocol::{
     Ack, EventBatch, NodeState, PublicKey, SecretKey, ShelterId, Topic, TownId, shelter_signer,
 };
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Packet, QoS};
 use rusqlite::Connection;
 use tokio::sync::{Notify, watch};
 
@@ -225,6 +225,20 @@ impl Replicator {
             opts.set_credentials(format!("shelter-{}", self.cfg.shelter), p.clone());
         }
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
+        // The event loop runs in a task of its own: a `poll()` dropped by `select!` while it
+        // connects (every tap wakes the loop below) abandons a connection the broker has
+        // accepted and opens another with the same client id, whose will the first one's end
+        // then consumes at rumqttd.
+        let (events_tx, mut events) = tokio::sync::mpsc::channel(64);
+        let poller = AbortOnDrop(tokio::spawn(async move {
+            loop {
+                let ev = eventloop.poll().await;
+                let end = ev.is_err();
+                if events_tx.send(ev).await.is_err() || end {
+                    return;
+                }
+            }
+        }));
         let mut s = Session {
             client,
             connected: false,
@@ -241,7 +255,7 @@ impl Replicator {
         let shared = self.shared.clone();
         loop {
             tokio::select! {
-                ev = eventloop.poll() => match ev {
+                ev = events.recv() => match ev.unwrap_or(Err(ConnectionError::RequestsDone)) {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         tracing::info!(shelter = %self.cfg.shelter, session, "connected to broker");
                         s.connected = true;
@@ -286,10 +300,11 @@ impl Replicator {
                         let payload = self.state_payload(false, session, s.state_seq + 1);
                         let _ = s.client.try_publish(self.topic(Topic::ShelterState), QoS::AtLeastOnce, true, payload);
                         let _ = s.client.try_disconnect();
-                        // Let the eventloop flush the offline state and the disconnect.
+                        // Let the event loop flush the offline state and the disconnect.
                         let _ = tokio::time::timeout(Duration::from_millis(500), async {
-                            while eventloop.poll().await.is_ok() {}
+                            while let Some(Ok(_)) = events.recv().await {}
                         }).await;
+                        drop(poller);
                     }
                     return;
                 }
@@ -418,5 +433,14 @@ impl Replicator {
                 Err(_) => return, // queue full: the eventloop drains it, we come back
             }
         }
+    }
+}
+
+/// Aborts a task when dropped (a session's event loop ends with the session).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -17,8 +17,8 @@ use evac_broadcaster::receiver::{
 };
 use evac_broadcaster::render::{Language, render};
 use evac_maps::{LonLat, Town};
-use evac_protocol::{Hazard, HouseholdId, PublicKey, ShelterId};
 use evac_protocol::TownId;
+use evac_protocol::{Hazard, HouseholdId, PublicKey, ShelterId};
 use serde::Deserialize;
 
 /// The reference set-top box for evac overlays.

@@ -290,7 +290,10 @@ impl Consumer {
                         // As HQ does: a state of an earlier session (a late will of a
                         // connection that lingered) does not replace the current one.
                         let mut s = st.lock().unwrap();
-                        if s.state.as_ref().is_none_or(|old| state.session >= old.session) {
+                        if s.state
+                            .as_ref()
+                            .is_none_or(|old| state.session >= old.session)
+                        {
                             s.state = Some(state);
                         }
                     }
