@@ -430,13 +430,15 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let senders: Vec<String> = cap_text.iter().map(|c| c.1.clone()).collect();
     setup::write_nodes(
         &l,
-        slug.as_str(),
-        &town_file,
-        port,
-        &ports,
-        debounce_ms,
-        &ca_files,
-        &senders,
+        &setup::NodeSetup {
+            town_slug: slug.as_str(),
+            town_file: &town_file,
+            port,
+            shelter_ports: &ports,
+            debounce_ms,
+            ca_files: &ca_files,
+            cap_senders: &senders,
+        },
     )?;
     let hq_pub = PublicKey::read(&l.p("hq.pub")).context("HQ's public key")?;
 

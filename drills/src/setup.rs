@@ -47,18 +47,35 @@ impl Layout {
     }
 }
 
-/// Writes keys, passwords and configs. `port` is the broker's; `shelter_ports` each shelter's
-/// proxy port.
-pub fn write_nodes(
-    l: &Layout,
-    town_slug: &str,
-    town_file: &Path,
-    port: u16,
-    shelter_ports: &BTreeMap<u32, u16>,
-    debounce_ms: u64,
-    ca_files: &[PathBuf],
-    cap_senders: &[String],
-) -> anyhow::Result<()> {
+/// What the drill's nodes are set up with.
+pub struct NodeSetup<'a> {
+    /// The town's name.
+    pub town_slug: &'a str,
+    /// The town file HQ loads.
+    pub town_file: &'a Path,
+    /// The broker's port.
+    pub port: u16,
+    /// Each shelter's proxy port, by shelter id.
+    pub shelter_ports: &'a BTreeMap<u32, u16>,
+    /// The shelters' tap debounce.
+    pub debounce_ms: u64,
+    /// The JPKI CA certificates the shelters trust.
+    pub ca_files: &'a [PathBuf],
+    /// The CAP senders HQ takes alerts from.
+    pub cap_senders: &'a [String],
+}
+
+/// Writes keys, passwords and configs.
+pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
+    let NodeSetup {
+        town_slug,
+        town_file,
+        port,
+        shelter_ports,
+        debounce_ms,
+        ca_files,
+        cap_senders,
+    } = *setup;
     for sub in ["keys", "nodes", "cards", "cap", "logs"] {
         std::fs::create_dir_all(l.p(sub)).with_context(|| format!("creating {sub}"))?;
     }

@@ -123,7 +123,7 @@ impl Passwords {
             return;
         };
         for (user, digest) in old_verified.iter() {
-            if old.users.get(user).is_some() && old.users.get(user) == self.users.get(user) {
+            if old.users.contains_key(user) && old.users.get(user) == self.users.get(user) {
                 verified.insert(user.clone(), *digest);
             }
         }
