@@ -371,7 +371,13 @@ mod tests {
         }
         let s = Scenario::load(&scenarios_dir().join("sample-tsunami.toml")).unwrap();
         let kinds: Vec<_> = s.faults.iter().map(Fault::kind).collect();
-        for k in ["net-cut", "hq-restart", "close-shelter", "card-pulled"] {
+        for k in [
+            "net-cut",
+            "broker-restart",
+            "hq-restart",
+            "close-shelter",
+            "card-pulled",
+        ] {
             assert!(kinds.contains(&k), "sample lacks {k}");
         }
     }

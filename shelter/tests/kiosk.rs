@@ -160,13 +160,22 @@ fn kiosk_keys_never_stop_the_node_and_its_figures_follow_hq() {
         "the node to stop on SIGTERM",
         || tmux.dead(),
     );
-    let status = tmux.run(&[
-        "list-panes",
-        "-t",
-        &tmux.0,
-        "-F",
-        "#{pane_dead_status}/#{pane_dead_signal}",
-    ]);
-    assert_eq!(status.trim(), "0/", "exit status/signal after SIGTERM");
+    // tmux marks the pane dead when its terminal closes, and learns the exit status a moment
+    // later when it reaps the process.
+    let status = || {
+        tmux.run(&[
+            "list-panes",
+            "-t",
+            &tmux.0,
+            "-F",
+            "#{pane_dead_status}/#{pane_dead_signal}",
+        ])
+        .trim()
+        .to_owned()
+    };
+    wait_until(Duration::from_secs(10), "tmux to reap the node", || {
+        status() != "/"
+    });
+    assert_eq!(status(), "0/", "exit status/signal after SIGTERM");
     drop(commands);
 }

@@ -302,7 +302,14 @@ fn a_town_on_four_hosts_survives_cut_links_and_an_hq_restart() {
         .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
         .unwrap();
     assert_eq!(total as usize, nodes.iter().map(|n| n.taps).sum::<usize>());
-    // The broadcaster stayed up on its own host, writing the stream.
-    assert!(std::fs::metadata(p("on-air.ts")).unwrap().len() > 0);
+    // The broadcaster stayed up on its own host, logged in to HQ's broker (again after HQ's
+    // restart), writing the stream.
+    wait_until(20, "the broadcaster's stream and health", || {
+        let health: serde_json::Value = std::fs::read(p("bc-data/health.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        health["connected"] == true && std::fs::metadata(p("on-air.ts")).is_ok_and(|m| m.len() > 0)
+    });
     hq.kill();
 }
