@@ -36,6 +36,7 @@ pub mod scenario;
 pub mod setup;
 pub mod truth;
 pub mod tv;
+pub mod walks;
 
 pub use error::DrillError;
 pub use scenario::Scenario;

@@ -130,11 +130,6 @@ pub fn plan(b: &Behaviour, seed: u64, h: &Household) -> HouseholdPlan {
     }
 }
 
-/// Seconds to walk from `from` to `to`: great-circle distance × detour ÷ speed.
-pub fn walk_s(b: &Behaviour, from: LonLat, to: LonLat, speed_mps: f64) -> f64 {
-    from.distance_m(to) * b.detour / speed_mps
-}
-
 /// The point a fraction `f` of the way from `a` to `b` (short distances: linear is enough).
 pub fn along(a: LonLat, b: LonLat, f: f64) -> LonLat {
     let f = f.clamp(0.0, 1.0);
@@ -206,15 +201,5 @@ mod tests {
         assert_eq!(member_speed(&b, AgeBand::Middle, false), 1.33);
         assert!((member_speed(&b, AgeBand::Elder, false) - 0.931).abs() < 1e-9);
         assert!((member_speed(&b, AgeBand::Elder, true) - 0.665).abs() < 1e-9);
-        assert!(
-            (walk_s(
-                &b,
-                LonLat::new(141.95, 39.64),
-                LonLat::new(141.95, 39.64),
-                1.0
-            ))
-            .abs()
-                < 1e-9
-        );
     }
 }

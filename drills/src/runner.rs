@@ -20,11 +20,12 @@ use evac_protocol::{
 
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
 use crate::nodes::{Proc, Proxy, free_port, node_bin};
-use crate::residents::{HouseholdPlan, along, plan, walk_s};
+use crate::residents::{HouseholdPlan, along, plan};
 use crate::scenario::{Fault, Scenario};
 use crate::setup::{self, Layout, OFFICER, PASSWORD};
 use crate::truth::{Tap, hq_events};
 use crate::tv::OnScreen;
+use crate::walks::Walks;
 
 /// How to run a drill.
 pub struct RunOptions {
@@ -667,6 +668,18 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
 
     let shelter_loc: HashMap<u32, LonLat> =
         town.shelters.iter().map(|s| (s.id, s.location)).collect();
+    // Residents walk over the town's roads, avoiding the hazard's zones where they can.
+    let net = town.network();
+    let cost = net.costs(Some(hazard));
+    let walks = Walks::new(
+        &net,
+        &cost,
+        shelter_loc.iter().map(|(id, at)| (*id, *at)),
+        s.behaviour.detour,
+    );
+    let walk_s = |from: LonLat, to: u32, speed_mps: f64| {
+        walks.metres(from, to, shelter_loc[&to]) / speed_mps
+    };
 
     loop {
         let now = clock.now_ms();
@@ -697,10 +710,10 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                         / (arrive_ms.saturating_sub(start_ms)).max(1) as f64;
                     let to_loc = shelter_loc.get(&to).copied().unwrap_or(from);
                     let here = along(from, to_loc, f);
-                    let Some(dest) = shelter_loc.get(&on.shelter.0).copied() else {
+                    if !shelter_loc.contains_key(&on.shelter.0) {
                         continue;
-                    };
-                    let t = walk_s(&s.behaviour, here, dest, x.plan.speed_mps);
+                    }
+                    let t = walk_s(here, on.shelter.0, x.plan.speed_mps);
                     let at = seen.max(start_ms) + (t * 1000.0) as u64;
                     x.generation += 1;
                     x.at = Where::Walking {
@@ -835,9 +848,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                         _ => nearest(&town, hazard, x.plan.home, &closed, None),
                     };
                     let Some(dest) = dest else { continue };
-                    let to = shelter_loc[&dest];
-                    let arrive = t
-                        + (walk_s(&s.behaviour, x.plan.home, to, x.plan.speed_mps) * 1000.0) as u64;
+                    let arrive = t + (walk_s(x.plan.home, dest, x.plan.speed_mps) * 1000.0) as u64;
                     x.generation += 1;
                     x.at = Where::Walking {
                         from: x.plan.home,
@@ -861,9 +872,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                         let Some(dest) = nearest(&town, hazard, here, &closed, None) else {
                             continue;
                         };
-                        let arrive = t
-                            + (walk_s(&s.behaviour, here, shelter_loc[&dest], x.plan.speed_mps)
-                                * 1000.0) as u64;
+                        let arrive = t + (walk_s(here, dest, x.plan.speed_mps) * 1000.0) as u64;
                         x.generation += 1;
                         x.at = Where::Walking {
                             from: here,

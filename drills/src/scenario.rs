@@ -154,7 +154,8 @@ pub struct Behaviour {
     pub factor_elderly: f64,
     /// Speed factor for residents who need help to evacuate.
     pub factor_needs_help: f64,
-    /// Route distance = great-circle distance × this (no road network yet).
+    /// Where no road reaches (a town without roads, a piece of road that does not connect):
+    /// route distance = great-circle distance × this.
     pub detour: f64,
     /// Share of households that do not evacuate.
     pub share_stay: f64,
