@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! offset  size    field
-//! 0       1       format (2)
+//! 0       1       format (3)
 //! 1       1       flags: bits 0-1 kind (0 alert, 1 update, 2 cancel), bit 2 has references,
 //!                 bit 3 drill, bits 4-7 zero
 //! 2       2       household group (big-endian; the section's table_id_extension)
@@ -25,16 +25,25 @@
 //! ..      8       key id: the first 8 bytes of the signing HQ key's Ed25519 public key
 //! ..      varint  run count
 //! then per run, runs in strictly ascending household order:
-//!         varint  first household minus the previous run's last (the first run: the id)
-//!         varint  households in the run minus one (every id first..=last has this order)
 //!         1       flags: bits 0-1 level (0 lifted, 1 level 3, 2 level 4, 3 level 5),
-//!                 bit 2 needs help, bit 3 has exceptions, bits 4-7 zero
-//!         varint  shelter id
-//!         varint  order version
+//!                 bit 2 needs help, bit 3 has exceptions, bit 4 one household (no length),
+//!                 bit 5 the previous run's shelter (no shelter), bit 6 the previous run's
+//!                 version (no version), bit 7 starts right after the previous run (no
+//!                 gap); bits 5-7 never on a section's first run
+//!         varint  first household minus the previous run's last (the first run: the id),
+//!                 unless flag bit 7
+//!         varint  households in the run minus one, unless flag bit 4 (every id
+//!                 first..=last has this order)
+//!         varint  shelter id, unless flag bit 5
+//!         varint  order version, unless flag bit 6
 //!         when flag bit 3: varint exception count, then each exception's position in the
 //!         run minus the previous exception's (the first: its position); an exception's
 //!         household has the opposite "needs help" of its run
 //! ```
+//!
+//! Household ids need not follow geography, so most runs are one household long; what a
+//! lone household costs is what matters: the flags and, when it differs from its neighbour's,
+//! its shelter (1-2 bytes).
 //!
 //! A signed section body is the batch followed by HQ's 64-byte Ed25519 signature over it.
 //! Households are split into groups of 4096 consecutive ids ([`group_of`]): a receiver
@@ -66,7 +75,7 @@ use crate::sign::{KeyId, PublicKey, SecretKey};
 use crate::varint::{self, Reader};
 
 /// The format byte of this version of the overlay encoding.
-pub const FORMAT: u8 = 2;
+pub const FORMAT: u8 = 3;
 /// Length of the signature that ends a signed section body.
 pub const SIGNATURE_LEN: usize = 64;
 /// The signature domain of overlay sections.
@@ -162,13 +171,23 @@ struct Run {
 }
 
 impl Run {
-    fn encoded_len(&self, prev_last: Option<u32>) -> usize {
-        let gap = prev_last.map_or(self.first, |p| self.first.wrapping_sub(p));
-        let mut n = varint::len(u64::from(gap))
-            + varint::len(u64::from(self.len - 1))
-            + 1
-            + varint::len(u64::from(self.shelter.0))
-            + varint::len(u64::from(self.version));
+    /// Bytes of this run after `prev` (none: the section's first run).
+    fn encoded_len(&self, prev: Option<&Run>) -> usize {
+        let gap = prev.map_or(self.first, |p| self.first.wrapping_sub(p.last()));
+        let f = self.flags(prev);
+        let mut n = 1;
+        if f & ADJACENT == 0 {
+            n += varint::len(u64::from(gap));
+        }
+        if f & ONE == 0 {
+            n += varint::len(u64::from(self.len - 1));
+        }
+        if f & SAME_SHELTER == 0 {
+            n += varint::len(u64::from(self.shelter.0));
+        }
+        if f & SAME_VERSION == 0 {
+            n += varint::len(u64::from(self.version));
+        }
         if !self.exceptions.is_empty() {
             n += varint::len(self.exceptions.len() as u64);
             let mut prev = 0;
@@ -183,7 +202,47 @@ impl Run {
     fn last(&self) -> u32 {
         self.first + (self.len - 1)
     }
+
+    /// The run's flags byte after `prev` (none: the section's first run).
+    fn flags(&self, prev: Option<&Run>) -> u8 {
+        level_bits(self.level)
+            | if self.needs_help { NEEDS_HELP } else { 0 }
+            | if self.exceptions.is_empty() {
+                0
+            } else {
+                EXCEPTIONS
+            }
+            | if self.len == 1 { ONE } else { 0 }
+            | if prev.is_some_and(|p| p.shelter == self.shelter) {
+                SAME_SHELTER
+            } else {
+                0
+            }
+            | if prev.is_some_and(|p| p.version == self.version) {
+                SAME_VERSION
+            } else {
+                0
+            }
+            | if prev.is_some_and(|p| p.last().checked_add(1) == Some(self.first)) {
+                ADJACENT
+            } else {
+                0
+            }
+    }
 }
+
+/// Run flag: the run's households need help (but for exceptions).
+const NEEDS_HELP: u8 = 1 << 2;
+/// Run flag: an exception list follows.
+const EXCEPTIONS: u8 = 1 << 3;
+/// Run flag: one household, no length field.
+const ONE: u8 = 1 << 4;
+/// Run flag: the previous run's shelter, no shelter field.
+const SAME_SHELTER: u8 = 1 << 5;
+/// Run flag: the previous run's version, no version field.
+const SAME_VERSION: u8 = 1 << 6;
+/// Run flag: the run starts right after the previous one, no gap field.
+const ADJACENT: u8 = 1 << 7;
 
 fn level_bits(level: Option<AlertLevel>) -> u8 {
     match level {
@@ -279,19 +338,24 @@ impl OverlayBatch {
         let runs = runs_of(&self.records)?;
         let mut out = Vec::with_capacity(64 + 8 * runs.len());
         self.encode_header(&mut out, runs.len())?;
-        let mut prev: Option<u32> = None;
+        let mut prev: Option<&Run> = None;
         for r in &runs {
-            let gap = prev.map_or(r.first, |p| r.first - p);
-            prev = Some(r.last());
-            varint::put(&mut out, u64::from(gap));
-            varint::put(&mut out, u64::from(r.len - 1));
-            out.push(
-                level_bits(r.level)
-                    | if r.needs_help { 4 } else { 0 }
-                    | if r.exceptions.is_empty() { 0 } else { 8 },
-            );
-            varint::put(&mut out, u64::from(r.shelter.0));
-            varint::put(&mut out, u64::from(r.version));
+            let gap = prev.map_or(r.first, |p| r.first - p.last());
+            let f = r.flags(prev);
+            prev = Some(r);
+            out.push(f);
+            if f & ADJACENT == 0 {
+                varint::put(&mut out, u64::from(gap));
+            }
+            if f & ONE == 0 {
+                varint::put(&mut out, u64::from(r.len - 1));
+            }
+            if f & SAME_SHELTER == 0 {
+                varint::put(&mut out, u64::from(r.shelter.0));
+            }
+            if f & SAME_VERSION == 0 {
+                varint::put(&mut out, u64::from(r.version));
+            }
             if !r.exceptions.is_empty() {
                 varint::put(&mut out, r.exceptions.len() as u64);
                 let mut p = 0;
@@ -390,13 +454,30 @@ impl OverlayBatch {
         let mut key_id = [0u8; 8];
         key_id.copy_from_slice(r.take(8, "key id")?);
         let count = r.varint("run count")?;
-        // Each run takes at least 5 bytes: never trust the count for an allocation.
-        let mut records = Vec::with_capacity((count as usize).min(r.remaining() / 5));
+        // Each run takes at least a byte: never trust the count for an allocation.
+        let mut records = Vec::with_capacity((count as usize).min(r.remaining()));
         let mut prev: Option<u32> = None;
+        let mut prev_order: Option<(ShelterId, u32)> = None;
         let mut total = 0u64;
         for _ in 0..count {
             let at = r.pos();
-            let gap = r.varint_u32("household")?;
+            let f = r.u8("run flags")?;
+            let (same_shelter, same_version) = match prev_order {
+                Some(p) => (
+                    (f & SAME_SHELTER != 0).then_some(p.0),
+                    (f & SAME_VERSION != 0).then_some(p.1),
+                ),
+                None if f & (SAME_SHELTER | SAME_VERSION | ADJACENT) != 0 => {
+                    return Err(r.invalid(at, "run flags", "the first run has no previous run"));
+                }
+                None => (None, None),
+            };
+            let at = r.pos();
+            let gap = if f & ADJACENT != 0 {
+                1
+            } else {
+                r.varint_u32("household")?
+            };
             let first = match prev {
                 None => gap,
                 Some(p) => match (gap, p.checked_add(gap)) {
@@ -406,7 +487,11 @@ impl OverlayBatch {
                 },
             };
             let at = r.pos();
-            let len = u64::from(r.varint_u32("run length")?) + 1;
+            let len = if f & ONE != 0 {
+                1
+            } else {
+                u64::from(r.varint_u32("run length")?) + 1
+            };
             total += len;
             if total > MAX_HOUSEHOLDS_PER_SECTION {
                 return Err(r.invalid(at, "run length", "too many households in one section"));
@@ -414,19 +499,21 @@ impl OverlayBatch {
             let last = u32::try_from(u64::from(first) + len - 1)
                 .map_err(|_| r.invalid(at, "run length", "overflows 32 bits"))?;
             prev = Some(last);
-            let at = r.pos();
-            let f = r.u8("run flags")?;
-            if f & 0xf0 != 0 {
-                return Err(r.invalid(at, "run flags", &format!("reserved bits set in {f:#04x}")));
-            }
             let level = match f & 3 {
                 0 => None,
                 1 => Some(AlertLevel::Level3),
                 2 => Some(AlertLevel::Level4),
                 _ => Some(AlertLevel::Level5),
             };
-            let shelter = ShelterId(r.varint_u32("shelter")?);
-            let version = r.varint_u32("version")?;
+            let shelter = match same_shelter {
+                Some(s) => s,
+                None => ShelterId(r.varint_u32("shelter")?),
+            };
+            let version = match same_version {
+                Some(v) => v,
+                None => r.varint_u32("version")?,
+            };
+            prev_order = Some((shelter, version));
             let base = records.len();
             for h in first..=last {
                 records.push(OverlayRecord {
@@ -434,10 +521,10 @@ impl OverlayBatch {
                     level,
                     shelter,
                     version,
-                    needs_help: f & 4 != 0,
+                    needs_help: f & NEEDS_HELP != 0,
                 });
             }
-            if f & 8 != 0 {
+            if f & EXCEPTIONS != 0 {
                 let n = r.varint("exception count")?;
                 if n == 0 || n > len {
                     return Err(r.invalid(r.pos(), "exception count", "out of range"));
@@ -501,10 +588,10 @@ impl OverlayBatch {
         let mut start = 0usize;
         let mut used = 0usize;
         let mut at = 0usize;
-        let mut prev: Option<u32> = None;
+        let mut prev: Option<Run> = None;
         for run in runs_of(records)? {
             let n = run.len as usize;
-            let mut len = run.encoded_len(prev);
+            let mut len = run.encoded_len(prev.as_ref());
             if at > start && used + len > budget {
                 out.push(OverlayBatch {
                     records: records[start..at].to_vec(),
@@ -521,7 +608,7 @@ impl OverlayBatch {
             }
             used += len;
             at += n;
-            prev = Some(run.last());
+            prev = Some(run);
         }
         if at > start {
             out.push(OverlayBatch {
@@ -666,7 +753,7 @@ mod tests {
     fn golden_bytes() {
         let bytes = sample().encode().unwrap();
         let expected = concat!(
-            "02",
+            "03",
             "0d",
             "0007",
             "00000011",
@@ -678,22 +765,18 @@ mod tests {
             "066d696e61746f",
             "aaaaaaaaaaaaaaaa",
             "03",
-            // 455: level 4, needs help, shelter 3, version 2
+            // 455: one household, level 4, needs help; shelter 3, version 2
+            "16",
             "c703",
-            "00",
-            "06",
             "03",
             "02",
-            // 456 (gap 1): level 5, shelter 12, version 1
-            "01",
-            "00",
-            "03",
+            // 456, right after: one household, level 5; shelter 12, version 1
+            "93",
             "0c",
             "01",
-            // 600 (gap 144): lifted, shelter 3, version 300
+            // 600 (gap 144): one household, lifted; shelter 3, version 300
+            "10",
             "9001",
-            "00",
-            "00",
             "03",
             "ac02",
         );
@@ -720,9 +803,20 @@ mod tests {
         }
         .encode()
         .unwrap();
-        // One run: first 10, 10 households, level 4 with exceptions, shelter 3, version 1,
+        // One run: first 10, level 4 with exceptions, 10 households, shelter 3, version 1,
         // 2 exceptions at positions 2 and 5.
-        assert_eq!(hex::encode(&bytes[head.len()..]), "0a090a0301020203");
+        assert_eq!(hex::encode(&bytes[head.len()..]), "0a0a090301020203");
+        // The same ten next-door neighbours, each to another shelter: ten runs, the first
+        // with its id, the rest only flags and shelter.
+        for r in &mut b.records {
+            r.shelter = ShelterId(r.household.0);
+        }
+        let bytes = b.encode().unwrap();
+        assert_eq!(
+            hex::encode(&bytes[head.len()..]),
+            "120a0a01d20bd60cd20dd20ed60fd210d211d212d213"
+        );
+        assert_eq!(OverlayBatch::decode(&bytes).unwrap(), b);
         assert_eq!(OverlayBatch::decode(&bytes).unwrap(), b);
     }
 
@@ -812,6 +906,57 @@ mod tests {
         let per = (b.encode().unwrap().len() - header) as f64 / 1000.0;
         // 11 runs of ~6 bytes and 58 exceptions of a byte or two.
         assert!(per < 0.25, "{per} bytes a household");
+    }
+
+    #[test]
+    fn a_lone_household_costs_its_gap_flags_and_a_changed_shelter() {
+        let mut b = sample();
+        // Every other household, alternating between two shelters every two households.
+        b.records = (0..100)
+            .map(|i| OverlayRecord {
+                household: HouseholdId(1000 + 2 * i),
+                level: Some(AlertLevel::Level4),
+                shelter: ShelterId(if (i / 2) % 2 == 0 { 300 } else { 301 }),
+                version: 7,
+                needs_help: false,
+            })
+            .collect();
+        let header = OverlayBatch {
+            records: vec![],
+            ..sample()
+        }
+        .encode()
+        .unwrap()
+        .len();
+        let body = b.encode().unwrap();
+        // The first: flags, id (2), shelter (2), version; then gap + flags, and a 2-byte
+        // shelter for each of the 49 that changes shelter.
+        assert_eq!(body.len() - header, (1 + 2 + 2 + 1) + 99 * 2 + 49 * 2);
+        // Next-door neighbours need no gap: flags, and the shelter when it changes.
+        for (i, r) in b.records.iter_mut().enumerate() {
+            r.household = HouseholdId(1000 + i as u32);
+        }
+        let body = b.encode().unwrap();
+        assert_eq!(body.len() - header, (1 + 2 + 2 + 1) + 99 + 49 * 2);
+        assert_eq!(OverlayBatch::decode(&body).unwrap(), b);
+        assert_eq!(OverlayBatch::decode(&body).unwrap(), b);
+    }
+
+    #[test]
+    fn the_previous_runs_order_cannot_be_named_by_the_first_run() {
+        let mut b = sample();
+        b.records.truncate(1);
+        let mut bytes = b.encode().unwrap();
+        let flags_at = bytes.len() - 5; // flags, id 455 (2), shelter 3, version 2
+        assert_eq!(bytes[flags_at], 0x16);
+        bytes[flags_at] |= SAME_SHELTER;
+        assert!(matches!(
+            OverlayBatch::decode(&bytes),
+            Err(OverlayError::Invalid {
+                field: "run flags",
+                ..
+            })
+        ));
     }
 
     #[test]
