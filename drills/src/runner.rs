@@ -334,8 +334,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let s = &opts.scenario;
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
+    // Absolute: the nodes take relative paths in their configs from the config's folder.
+    let out = std::fs::canonicalize(&opts.out)
+        .with_context(|| format!("finding {}", opts.out.display()))?;
     let l = Layout {
-        dir: opts.out.join(if opts.no_tv { "run-no-tv" } else { "run" }),
+        dir: out.join(if opts.no_tv { "run-no-tv" } else { "run" }),
     };
     if l.dir.exists() {
         std::fs::remove_dir_all(&l.dir).with_context(|| format!("clearing {}", l.dir.display()))?;

@@ -42,11 +42,13 @@ fn scenario(name: &str) -> PathBuf {
 
 /// Runs a drill; returns (exit code, stdout).
 fn drill(args: &[&str], out: &Path) -> (i32, String) {
+    // `--out` relative to the working directory, as `deploy/drill.sh` gives it.
     let o = Command::new(env!("CARGO_BIN_EXE_evac-drill"))
+        .current_dir(out.parent().unwrap())
         .arg("run")
         .args(args)
         .arg("--out")
-        .arg(out)
+        .arg(out.file_name().unwrap())
         .arg("--quiet")
         .arg("--bin-dir")
         .arg(bin_dir())
