@@ -119,11 +119,11 @@ fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
     o.set_manual_acks(true);
     // Incoming: no larger than the broker takes (an external broker's limit is its own
     // config's, so HQ bounds what it reads to the default); outgoing: the registry.
-    let (incoming, outgoing) = match &cfg.broker {
-        BrokerConfig::Embedded(b) => (b.max_payload_size, b.max_payload_size),
-        BrokerConfig::External(_) => (crate::config::DEFAULT_MAX_PAYLOAD, 256 << 20),
+    let incoming = match &cfg.broker {
+        BrokerConfig::Embedded(b) => b.max_payload_size,
+        BrokerConfig::External(_) => crate::config::DEFAULT_MAX_PAYLOAD,
     };
-    o.set_max_packet_size(incoming + 4096, outgoing + 4096);
+    o.set_max_packet_size(incoming + 4096, outgoing_limit(cfg) + 4096);
     o.set_inflight(100);
     if !c.user.is_empty() {
         o.set_credentials(c.user.clone(), c.password.clone());
@@ -149,8 +149,26 @@ async fn pump(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, String>>)
     }
 }
 
-async fn send(client: &AsyncClient, msgs: Vec<Outgoing>) {
+/// The largest payload HQ publishes: what the embedded broker takes (an external broker's
+/// limit is in its own config).
+fn outgoing_limit(cfg: &Config) -> usize {
+    match &cfg.broker {
+        BrokerConfig::Embedded(b) => b.max_payload_size,
+        BrokerConfig::External(_) => 256 << 20,
+    }
+}
+
+async fn send(client: &AsyncClient, limit: usize, msgs: Vec<Outgoing>) {
     for m in msgs {
+        // The broker drops the connection on a packet over its limit, and HQ would send it
+        // again on every reconnection: never send it, say so.
+        if m.payload.len() > limit {
+            tracing::error!(
+                topic = %m.topic, bytes = m.payload.len(), limit,
+                "message larger than the broker takes: not published (raise [broker] max_payload_size)"
+            );
+            continue;
+        }
         if let Err(e) = client
             .publish(m.topic.clone(), QoS::AtLeastOnce, m.retain, m.payload)
             .await
@@ -325,6 +343,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
     // Store open, broker (if embedded) listening: systemd may start what depends on HQ.
     evac_protocol::notify_ready();
     let (client, eventloop) = AsyncClient::new(opts, 1000);
+    let out_limit = outgoing_limit(&cfg);
     let (tx, mut rx) = mpsc::channel(1000);
     tokio::spawn(pump(eventloop, tx));
     let mut tick = tokio::time::interval(Duration::from_millis(cfg.status_interval_ms));
@@ -360,7 +379,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                             }
                         }
                         match hq.on_connect(now_ms()) {
-                            Ok(msgs) => send(&client, msgs).await,
+                            Ok(msgs) => send(&client, out_limit, msgs).await,
                             Err(e) => tracing::error!(error = %e, "cannot prepare retained messages"),
                         }
                         last_snapshot = tokio::time::Instant::now();
@@ -397,7 +416,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                 };
                 match handled {
                     Ok(msgs) => {
-                        send(&client, msgs).await;
+                        send(&client, out_limit, msgs).await;
                         // Only now, with the events committed, may the broker forget them.
                         if let Err(e) = client.ack(&p).await {
                             tracing::error!(error = %e, "cannot ack to broker");
@@ -415,7 +434,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                 let full = last_snapshot.elapsed() >= snapshot_every;
                 if full { last_snapshot = tokio::time::Instant::now(); }
                 match hq.tick(now_ms(), full) {
-                    Ok(msgs) => send(&client, msgs).await,
+                    Ok(msgs) => send(&client, out_limit, msgs).await,
                     Err(e) => tracing::error!(error = %e, "tick failed"),
                 }
             }
@@ -423,7 +442,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
             Some(c) = async { match cap_rx.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
                 if let Some(dir) = &cfg.cap_dir {
                     let msgs = take_in_claimed(&mut hq, &cfg, dir, c);
-                    send(&client, msgs).await;
+                    send(&client, out_limit, msgs).await;
                 }
             }
             _ = tokio::signal::ctrl_c() => {

@@ -465,13 +465,17 @@ async fn officer_commands_shelter_closure_status_and_exports() {
     );
     let reg = officer
         .wait_for(20, "registry version 2", |m| {
-            Signed::<RegistrySnapshot>::from_json(&m.payload)
+            evac_protocol::packed::unpack(&m.payload, 1 << 28)
                 .ok()
+                .and_then(|json| Signed::<RegistrySnapshot>::from_json(&json).ok())
                 .and_then(|s| s.open(&d.hq_public).ok())
                 .is_some_and(|r| r.version == 2)
         })
         .await;
-    let reg = Signed::<RegistrySnapshot>::from_json(&reg.payload)
+    // HQ publishes the registry gzip-compressed.
+    assert!(reg.payload.starts_with(&[0x1f, 0x8b]));
+    let json = evac_protocol::packed::unpack(&reg.payload, 1 << 28).unwrap();
+    let reg = Signed::<RegistrySnapshot>::from_json(&json)
         .unwrap()
         .open(&d.hq_public)
         .unwrap();

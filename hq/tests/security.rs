@@ -20,7 +20,9 @@ fn hq_signed(m: &Msg, d: &HqDir) -> bool {
     let k = &d.hq_public;
     let t = &m.topic;
     if t.ends_with("/registry") {
-        Signed::<RegistrySnapshot>::from_json(&m.payload).is_ok_and(|s| s.open(k).is_ok())
+        evac_protocol::packed::unpack(&m.payload, 1 << 28).is_ok_and(|json| {
+            Signed::<RegistrySnapshot>::from_json(&json).is_ok_and(|s| s.open(k).is_ok())
+        })
     } else if t.ends_with("/status") {
         Signed::<StatusMessage>::from_json(&m.payload).is_ok_and(|s| s.open(k).is_ok())
     } else if t.ends_with("/orders") {

@@ -104,6 +104,20 @@ pub enum TopicError {
     },
 }
 
+/// A compressed MQTT payload that could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PackedError {
+    /// The payload starts as gzip but does not decompress.
+    #[error("compressed payload does not decompress: {0}")]
+    Corrupt(String),
+    /// It decompresses to more than the limit.
+    #[error("compressed payload expands beyond {limit} bytes")]
+    TooLarge {
+        /// The limit, bytes.
+        limit: usize,
+    },
+}
+
 /// An overlay section body that could not be decoded or trusted.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum OverlayError {

@@ -11,6 +11,7 @@
 //!   holding its data directory and telling systemd it is ready ([`host`]);
 //! - [`time`]: where a node takes "now" from (the wall clock, or a drill's accelerated clock);
 //! - [`keyroll`]: HQ's announcement of its next key, signed by the key it has now;
+//! - [`packed`]: gzip for large retained messages (the town's registry);
 //! - [`onair`]: the framing of signed sections as HQ publishes them and files hold them.
 //!
 //! ```
@@ -43,6 +44,7 @@ pub mod keyroll;
 pub mod messages;
 pub mod onair;
 pub mod overlay;
+pub mod packed;
 pub mod sign;
 pub mod ticker;
 pub mod time;
@@ -52,7 +54,7 @@ mod varint;
 /// The protocol version carried by every message and in every topic (`evac/v1/...`).
 pub const PROTOCOL_VERSION: u32 = 1;
 
-pub use error::{ClockError, IdError, KeyError, OverlayError, SignError, TopicError};
+pub use error::{ClockError, IdError, KeyError, OverlayError, PackedError, SignError, TopicError};
 pub use hazard::{AlertLevel, Hazard};
 pub use hlc::{Clock, Timestamp};
 pub use host::{DataDirError, DataDirLock, notify_ready};

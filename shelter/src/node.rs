@@ -115,6 +115,9 @@ pub struct Node {
     pub unreadable_rows: Vec<u64>,
 }
 
+/// Largest registry a node expands (JSON, after gzip): a town of about 600,000 households.
+const MAX_REGISTRY: usize = 256 << 20;
+
 impl Node {
     /// Opens the ledger, rebuilds presence from it and loads the stored registry replica.
     pub fn open(
@@ -161,6 +164,15 @@ impl Node {
     /// Takes a registry payload from the broker: kept (in SQLite too) when it verifies with
     /// HQ's key, is of our town and is newer than ours. Returns whether it was taken.
     pub fn offer_registry(&mut self, payload: &[u8]) -> bool {
+        let payload = match evac_protocol::packed::unpack(payload, MAX_REGISTRY) {
+            Ok(p) => p,
+            Err(e) => {
+                self.rejected_registries += 1;
+                tracing::warn!(error = %e, rejected = self.rejected_registries, "registry snapshot ignored");
+                return false;
+            }
+        };
+        let payload = &payload[..];
         let Some(reg) = self.verify_registry(payload) else {
             return false;
         };

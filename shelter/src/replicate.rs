@@ -213,7 +213,7 @@ impl Replicator {
         );
         opts.set_keep_alive(Duration::from_secs(5))
             .set_clean_session(true)
-            .set_max_packet_size(8 << 20, 8 << 20)
+            .set_max_packet_size(16 << 20, 8 << 20)
             .set_request_channel_capacity(64)
             .set_last_will(LastWill::new(
                 self.topic(Topic::ShelterState),

@@ -307,7 +307,13 @@ impl TownState {
                 self.on_status(m)
             }
             Topic::Registry(_) => {
-                let r: RegistrySnapshot = feed::open_hq(payload, limit::REGISTRY, &self.key)?;
+                let json = evac_protocol::packed::unpack(payload, limit::REGISTRY).map_err(
+                    |e| match e {
+                        evac_protocol::PackedError::TooLarge { .. } => Reject::TooLarge,
+                        evac_protocol::PackedError::Corrupt(_) => Reject::Envelope,
+                    },
+                )?;
+                let r: RegistrySnapshot = feed::open_hq(&json, limit::REGISTRY, &self.key)?;
                 self.on_registry(&r)
             }
             Topic::Orders(_) => {
