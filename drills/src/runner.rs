@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -328,8 +329,32 @@ impl Officer {
     }
 }
 
+/// Set by SIGINT, SIGTERM or SIGHUP: the drill stops, and its nodes (killed when their
+/// handles drop) with it, rather than leaving HQ, the broker and the shelters running.
+fn interrupted() -> anyhow::Result<()> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    let flag = FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        for sig in [
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ] {
+            if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
+                tracing::warn!(signal = sig, error = %e, "cannot catch the signal");
+            }
+        }
+        flag
+    });
+    if flag.load(Ordering::Relaxed) {
+        bail!("interrupted: the drill's nodes were stopped");
+    }
+    Ok(())
+}
+
 /// Runs a drill to its end.
 pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
+    interrupted()?;
     let started = Instant::now();
     let s = &opts.scenario;
     std::fs::create_dir_all(&opts.out)
@@ -501,10 +526,14 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         // connect timeouts, which then retry and never get in.
         let by = Instant::now() + Duration::from_secs(120);
         loop {
-            let left = by.saturating_duration_since(Instant::now());
+            interrupted()?;
+            let left = by
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(500));
             match lines.recv_timeout(left) {
                 Ok((t, line)) if t == i && line.contains("\"result\":\"registry\"") => break,
                 Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < by => {}
                 Err(_) => bail!(
                     "shelter {id} never got HQ's registry (see {})",
                     l.p("logs").display()
@@ -685,6 +714,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     };
 
     loop {
+        interrupted()?;
         let now = clock.now_ms();
         // TV screens.
         while let Ok(TvEvent::Changed(h, on, seen)) = broadcast.events.try_recv() {
@@ -1233,10 +1263,14 @@ fn wait_line(
 ) -> anyhow::Result<()> {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {
-        let left = end.saturating_duration_since(Instant::now());
+        interrupted()?;
+        let left = end
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(500));
         match lines.recv_timeout(left) {
             Ok((t, l)) if t == tag && l.contains(what) => return Ok(()),
             Ok(_) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < end => {}
             Err(_) => bail!("timed out waiting for \"{what}\""),
         }
     }

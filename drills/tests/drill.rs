@@ -246,3 +246,61 @@ fn a_town_and_a_cap_file_made_elsewhere_run_the_same_way() {
     // HQ took the CAP file in from its folder.
     assert!(out.join("run/cap/done/drill.xml").exists());
 }
+
+/// The processes whose parent is `pid` (from /proc).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                // pid (comm) state ppid ...: comm may hold spaces, so split after the ')'.
+                s.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn sigterm_to_the_drill_stops_its_nodes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evac-drill"))
+        .arg("run")
+        .arg(scenario("short.toml"))
+        .arg("--out")
+        .arg(dir.path())
+        .arg("--quiet")
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait until the broker, HQ and at least one shelter node run.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut nodes = Vec::new();
+    while std::time::Instant::now() < end && nodes.len() < 3 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        nodes = children(pid);
+    }
+    assert!(nodes.len() >= 3, "the drill started {} nodes", nodes.len());
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    for n in nodes {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{n}")).exists(),
+            "node process {n} outlived the drill"
+        );
+    }
+}
