@@ -42,6 +42,7 @@ pub mod files;
 pub mod ingest;
 pub mod keys;
 pub mod notice;
+pub mod officer;
 pub mod rejections;
 pub mod reload;
 pub mod service;

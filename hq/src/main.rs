@@ -116,6 +116,9 @@ enum Command {
         #[arg(long, group = "format")]
         log: bool,
     },
+    /// Send an officer's command to HQ, signed with the officer's key, and print HQ's reply
+    /// (exit 0 when HQ carried it out, 1 when it refused or did not answer).
+    Cmd(Box<CmdArgs>),
     /// Write a new Ed25519 key pair: PATH.key (private, mode 0600) and PATH.pub.
     Keygen {
         /// The path prefix.
@@ -130,6 +133,81 @@ enum Command {
         /// The user name (shelter-ID, officer-NAME, broadcaster-NAME, ...).
         #[arg(long)]
         user: String,
+    },
+}
+
+/// `evac-hq cmd`: where to send, as whom, and what.
+#[derive(clap::Args)]
+struct CmdArgs {
+    /// HQ's broker, HOST:PORT.
+    #[arg(long)]
+    broker: String,
+    /// The town (as in HQ's config).
+    #[arg(long)]
+    town: String,
+    /// The officer's name; the broker login is officer-NAME.
+    #[arg(long)]
+    officer: String,
+    /// The officer's private key (its .pub is in HQ's keys_dir).
+    #[arg(long)]
+    key: PathBuf,
+    /// HQ's public key: only a reply HQ signed is believed.
+    #[arg(long)]
+    hq_key: PathBuf,
+    /// A file whose first line is the officer's broker password.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// The town's CA certificate (PEM): the connection is TLS.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Seconds to wait for HQ's reply.
+    #[arg(long, default_value = "20")]
+    timeout: f64,
+    /// What to do.
+    #[command(subcommand)]
+    action: CmdAction,
+}
+
+/// The commands an officer gives.
+#[derive(Subcommand)]
+enum CmdAction {
+    /// Order the households in these zones to evacuate.
+    IssueOrder {
+        /// The hazard (tsunami, flood, landslide, ...).
+        #[arg(long)]
+        hazard: String,
+        /// The level: 3, 4 or 5.
+        #[arg(long)]
+        level: u8,
+        /// Zone ids of the town, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        zones: Vec<u32>,
+        /// Seconds until the order lapses.
+        #[arg(long, default_value = "21600")]
+        valid_for: i64,
+    },
+    /// Lift the orders of a message.
+    LiftOrder {
+        /// The order message's id.
+        message_id: u32,
+    },
+    /// Close a shelter: households sent there and not yet arrived are re-routed.
+    CloseShelter {
+        /// The shelter's id.
+        shelter: u32,
+    },
+    /// Open a shelter again.
+    OpenShelter {
+        /// The shelter's id.
+        shelter: u32,
+    },
+    /// Mark a resident found (safe or located, not at a shelter).
+    MarkFound {
+        /// The resident's id.
+        resident: u32,
+        /// Where and how, in the officer's words.
+        #[arg(long)]
+        note: String,
     },
 }
 
@@ -156,6 +234,7 @@ fn main() -> ExitCode {
 
 fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
+        Command::Cmd(a) => officer_command(*a)?,
         Command::Run { config, clock } => {
             let _ = evac_protocol::time::install(clock);
             let cfg = Config::load(&config)?;
@@ -455,4 +534,85 @@ fn plan(
         );
     }
     Ok(())
+}
+
+/// `evac-hq cmd`: the command signed and sent, HQ's reply printed.
+fn officer_command(a: CmdArgs) -> anyhow::Result<()> {
+    use evac_protocol::{AlertLevel, CommandAction, Hazard, ResidentId, ShelterId};
+    let action = match a.action {
+        CmdAction::IssueOrder {
+            hazard,
+            level,
+            zones,
+            valid_for,
+        } => CommandAction::IssueOrder {
+            hazard: hazard
+                .parse::<Hazard>()
+                .map_err(|e| anyhow::anyhow!("--hazard {hazard}: {e}"))?,
+            level: AlertLevel::try_from(level)
+                .map_err(|_| anyhow::anyhow!("--level {level}: give 3, 4 or 5"))?,
+            zones,
+            expires: evac_protocol::time::now_ms() as i64 / 1000 + valid_for.max(1),
+        },
+        CmdAction::LiftOrder { message_id } => CommandAction::LiftOrder { message_id },
+        CmdAction::CloseShelter { shelter } => CommandAction::CloseShelter {
+            shelter: ShelterId(shelter),
+        },
+        CmdAction::OpenShelter { shelter } => CommandAction::OpenShelter {
+            shelter: ShelterId(shelter),
+        },
+        CmdAction::MarkFound { resident, note } => CommandAction::MarkFound {
+            resident: ResidentId(resident),
+            note,
+        },
+    };
+    let (host, port) = a
+        .broker
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .with_context(|| format!("--broker {}: expected HOST:PORT", a.broker))?;
+    let town = evac_protocol::Slug::new(&a.town).with_context(|| format!("--town {}", a.town))?;
+    let officer: evac_protocol::OfficerId = a
+        .officer
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--officer {}: {e}", a.officer))?;
+    let key = evac_protocol::SecretKey::read(&a.key)
+        .with_context(|| format!("--key {}: the officer's private key", a.key.display()))?;
+    let hq = evac_protocol::PublicKey::read(&a.hq_key)
+        .with_context(|| format!("--hq-key {}: HQ's public key", a.hq_key.display()))?;
+    let password = match &a.password_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("--password-file {}", f.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let ca = match &a.ca {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("--ca {}", p.display()))?),
+        None => None,
+    };
+    let login = evac_hq::officer::OfficerLogin {
+        host,
+        port,
+        officer,
+        password,
+        ca,
+    };
+    let timeout = std::time::Duration::from_secs_f64(a.timeout.clamp(0.1, 3600.0));
+    match evac_hq::officer::send(&login, &town, &key, &hq, action, timeout)? {
+        evac_hq::officer::Outcome::Replied(r) if r.ok => {
+            println!("ok: {}", r.message);
+            Ok(())
+        }
+        evac_hq::officer::Outcome::Replied(r) => bail!("HQ refused the command: {}", r.message),
+        evac_hq::officer::Outcome::NoReply => bail!(
+            "no reply from HQ within {} s: HQ may be down; the command may still be carried out \
+             when it comes back (check the dashboard before sending it again)",
+            a.timeout
+        ),
+    }
 }

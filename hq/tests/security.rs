@@ -294,3 +294,75 @@ async fn only_an_officer_with_a_key_commands() {
         .collect();
     assert_eq!(ids, [9], "only the keyed command was carried out");
 }
+
+/// `evac-hq cmd` with `extra` arguments; (exit code, stdout, stderr).
+fn cmd(d: &HqDir, key: &std::path::Path, password: &str, extra: &[&str]) -> (i32, String, String) {
+    let pw = d.path(&format!("pw-{}", pw_file_name(password)));
+    std::fs::write(&pw, format!("{password}\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_evac-hq"))
+        .arg("cmd")
+        .args(["--broker", &format!("127.0.0.1:{}", d.port), "--town", TOWN])
+        .args(["--officer", "tanaka", "--timeout", "10"])
+        .arg("--key")
+        .arg(key)
+        .arg("--hq-key")
+        .arg(d.path("hq.pub"))
+        .arg("--password-file")
+        .arg(&pw)
+        .args(extra)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn pw_file_name(password: &str) -> String {
+    hex::encode(password.as_bytes())
+}
+
+#[test]
+fn evac_hq_cmd_signs_sends_and_prints_hqs_reply() {
+    let d = HqDir::new(100);
+    let _hq = Proc::start(&d, "run", &d.path("hq.toml"), true);
+    let key = d.path("officer-tanaka.key");
+    std::fs::write(&key, d.officer_key.to_pem().unwrap()).unwrap();
+    let shelter = d.shelter_keys[0].0.0.to_string();
+    // The officer's key: carried out.
+    let (code, out, err) = cmd(&d, &key, PASSWORD, &["close-shelter", &shelter]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("ok: "), "{out}");
+    let (code, out, err) = cmd(&d, &key, PASSWORD, &["open-shelter", &shelter]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Another key on the officer's login: HQ refuses, and says so.
+    let other = d.path("stranger.key");
+    std::fs::write(&other, SecretKey::from_seed(&[77; 32]).to_pem().unwrap()).unwrap();
+    let (code, out, err) = cmd(&d, &other, PASSWORD, &["close-shelter", &shelter]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("HQ refused the command"), "{err}");
+    // A wrong password: the broker refuses the login, in one line.
+    let (code, out, err) = cmd(&d, &key, "wrong", &["close-shelter", &shelter]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("refused the officer's login"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // Bad input: one clear line, nothing sent.
+    let (code, _, err) = cmd(
+        &d,
+        &key,
+        PASSWORD,
+        &[
+            "issue-order",
+            "--hazard",
+            "meteor",
+            "--level",
+            "4",
+            "--zones",
+            "1",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("--hazard meteor"), "{err}");
+}

@@ -1,0 +1,134 @@
+//! An officer's command from the command line (`evac-hq cmd`): signed with the officer's key,
+//! published on the officer's own command topic like the dashboard's, and HQ's signed reply
+//! waited for, for scripts and for when the dashboard is not at hand.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use evac_protocol::{
+    CommandAction, CommandReply, OfficerCommand, OfficerId, PublicKey, SecretKey, Signed, Slug,
+    Topic, officer_signer,
+};
+use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS};
+
+use crate::error::HqError;
+
+/// Where and as whom the command goes.
+pub struct OfficerLogin {
+    /// HQ's broker host.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// The officer; logs in as `officer-{officer}`.
+    pub officer: OfficerId,
+    /// The officer's broker password.
+    pub password: Option<String>,
+    /// PEM of the CA that signed the broker's certificate: TLS when given.
+    pub ca: Option<Vec<u8>>,
+}
+
+/// What became of a command.
+#[derive(Debug)]
+pub enum Outcome {
+    /// HQ answered (carried out, or refused with its reason).
+    Replied(CommandReply),
+    /// No reply from HQ in time (HQ down, or the command never reached it).
+    NoReply,
+}
+
+/// Signs `action` as `login.officer` with `key`, sends it to `town`'s HQ, and waits up to
+/// `timeout` for HQ's reply, believed only when `hq` signed it. The command's id is the time
+/// in milliseconds, so a repeat of this call is a new command while a resend by MQTT is not.
+pub fn send(
+    login: &OfficerLogin,
+    town: &Slug,
+    key: &SecretKey,
+    hq: &PublicKey,
+    action: CommandAction,
+    timeout: Duration,
+) -> Result<Outcome, HqError> {
+    let now_ms = evac_protocol::time::now_ms();
+    let cmd = OfficerCommand {
+        officer: login.officer.clone(),
+        id: now_ms,
+        at_ms: now_ms,
+        action,
+    };
+    let payload = key.sign(&officer_signer(&login.officer), &cmd)?.to_json()?;
+    let mut opts = MqttOptions::new(
+        format!("evac-hq-cmd-{}", std::process::id()),
+        login.host.clone(),
+        login.port,
+    );
+    opts.set_keep_alive(Duration::from_secs(10));
+    opts.set_credentials(
+        format!("officer-{}", login.officer),
+        login.password.clone().unwrap_or_default(),
+    );
+    if let Some(ca) = &login.ca {
+        opts.set_transport(rumqttc::Transport::tls(ca.clone(), None, None));
+    }
+    let (client, mut connection) = Client::new(opts, 16);
+    let reply_topic = Topic::CommandReply(town.clone(), login.officer.clone()).to_string();
+    let cmd_topic = Topic::Command(town.clone(), login.officer.clone()).to_string();
+    let end = Instant::now() + timeout;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for ev in connection.iter() {
+            let stop = ev.is_err();
+            if tx.send(ev).is_err() || stop {
+                return;
+            }
+        }
+    });
+    let mut sent = false;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let ev = match rx.recv_timeout(left) {
+            Ok(ev) => ev,
+            Err(_) => return Ok(Outcome::NoReply),
+        };
+        match ev {
+            Ok(Event::Incoming(Packet::ConnAck(_))) if !sent => {
+                // Subscribe first: the reply may come at once.
+                client
+                    .subscribe(reply_topic.clone(), QoS::AtLeastOnce)
+                    .map_err(|e| HqError::Broker(format!("subscribing to the replies: {e}")))?;
+                client
+                    .publish(cmd_topic.clone(), QoS::AtLeastOnce, false, payload.clone())
+                    .map_err(|e| HqError::Broker(format!("publishing the command: {e}")))?;
+                sent = true;
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == reply_topic => {
+                let Ok(reply) =
+                    Signed::<CommandReply>::from_json(&p.payload).and_then(|s| s.open(hq))
+                else {
+                    tracing::warn!("a reply not signed by HQ's key: ignored");
+                    continue;
+                };
+                if reply.command_id == cmd.id && reply.officer == login.officer {
+                    let _ = client.disconnect();
+                    return Ok(Outcome::Replied(reply));
+                }
+            }
+            Ok(_) => {}
+            Err(ConnectionError::ConnectionRefused(code)) => {
+                let why = match code {
+                    ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => {
+                        "the broker refused the officer's login: check the password and that \
+                         HQ's password file has user officer-NAME (evac-hq passwd)"
+                            .to_owned()
+                    }
+                    other => format!("the broker refused the connection: {other:?}"),
+                };
+                return Err(HqError::Broker(why));
+            }
+            Err(e) => {
+                return Err(HqError::Broker(format!(
+                    "cannot reach HQ's broker at {}:{}: {e}",
+                    login.host, login.port
+                )));
+            }
+        }
+    }
+}
