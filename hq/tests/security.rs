@@ -297,7 +297,7 @@ async fn only_an_officer_with_a_key_commands() {
 
 /// `evac-hq cmd` with `extra` arguments; (exit code, stdout, stderr).
 fn cmd(d: &HqDir, key: &std::path::Path, password: &str, extra: &[&str]) -> (i32, String, String) {
-    let pw = d.path(&format!("pw-{}", pw_file_name(password)));
+    let pw = d.path(&format!("pw-{password}"));
     std::fs::write(&pw, format!("{password}\n")).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_evac-hq"))
         .arg("cmd")
@@ -318,10 +318,6 @@ fn cmd(d: &HqDir, key: &std::path::Path, password: &str, extra: &[&str]) -> (i32
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn pw_file_name(password: &str) -> String {
-    hex::encode(password.as_bytes())
 }
 
 #[test]
