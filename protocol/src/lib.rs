@@ -35,6 +35,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bits;
 pub mod error;
 pub mod hazard;
 pub mod hlc;

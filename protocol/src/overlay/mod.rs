@@ -2,16 +2,16 @@
 //! packed and signed by HQ, at HQ.
 //!
 //! Airtime is the scarce resource, so everything households share (message id, hazard,
-//! times, template, town, HQ's key id) is said once in a section header, and households with
-//! the same order travel as runs: neighbours (consecutive household ids) ordered to the same
-//! shelter at the same level and version cost one run of a few bytes together; someone in a
-//! run who needs help is an exception of a byte or so. Names and addresses are never in it;
-//! the receiver renders a template in the household's language with the household's own
-//! details from its local configuration.
+//! times, template, town, HQ's key id) is said once in a section header, and the households'
+//! records follow bit-coded ([`records`]): the section names the shelters, levels and versions
+//! it uses once and gives each household its index in them, so a household costs close to the
+//! information in its order (about a byte with 2,000 shelters, a few bits where neighbours share
+//! an order). Names and addresses are never in it; the receiver renders a template in the
+//! household's language with the household's own details from its local configuration.
 //!
 //! ```text
 //! offset  size    field
-//! 0       1       format (3)
+//! 0       1       format (4)
 //! 1       1       flags: bits 0-1 kind (0 alert, 1 update, 2 cancel), bit 2 has references,
 //!                 bit 3 drill, bits 4-7 zero
 //! 2       2       household group (big-endian; the section's table_id_extension)
@@ -23,27 +23,8 @@
 //! ..      varint  template id
 //! ..      1       town length (1-32), then the town's name (ASCII)
 //! ..      8       key id: the first 8 bytes of the signing HQ key's Ed25519 public key
-//! ..      varint  run count
-//! then per run, runs in strictly ascending household order:
-//!         1       flags: bits 0-1 level (0 lifted, 1 level 3, 2 level 4, 3 level 5),
-//!                 bit 2 needs help, bit 3 has exceptions, bit 4 one household (no length),
-//!                 bit 5 the previous run's shelter (no shelter), bit 6 the previous run's
-//!                 version (no version), bit 7 starts right after the previous run (no
-//!                 gap); bits 5-7 never on a section's first run
-//!         varint  first household minus the previous run's last (the first run: the id),
-//!                 unless flag bit 7
-//!         varint  households in the run minus one, unless flag bit 4 (every id
-//!                 first..=last has this order)
-//!         varint  shelter id, unless flag bit 5
-//!         varint  order version, unless flag bit 6
-//!         when flag bit 3: varint exception count, then each exception's position in the
-//!         run minus the previous exception's (the first: its position); an exception's
-//!         household has the opposite "needs help" of its run
+//! ..      ..      the record area, to the end (see [`records`])
 //! ```
-//!
-//! Household ids need not follow geography, so most runs are one household long; what a
-//! lone household costs is what matters: the flags and, when it differs from its neighbour's,
-//! its shelter (1-2 bytes).
 //!
 //! A signed section body is the batch followed by HQ's 64-byte Ed25519 signature over it.
 //! Households are split into groups of 4096 consecutive ids ([`group_of`]): a receiver
@@ -67,6 +48,7 @@
 //! assert_eq!(open_section(&body, &hq.public()).unwrap(), batch);
 //! ```
 
+use crate::bits::{BitReader, BitWriter};
 use crate::error::OverlayError;
 use crate::hazard::{AlertLevel, Hazard};
 use crate::ids::{HouseholdId, ShelterId, TownId};
@@ -74,8 +56,10 @@ use crate::messages::order::{MessageKind, Order, OrderBatch};
 use crate::sign::{KeyId, PublicKey, SecretKey};
 use crate::varint::{self, Reader};
 
+pub mod records;
+
 /// The format byte of this version of the overlay encoding.
-pub const FORMAT: u8 = 3;
+pub const FORMAT: u8 = 4;
 /// Length of the signature that ends a signed section body.
 pub const SIGNATURE_LEN: usize = 64;
 /// The signature domain of overlay sections.
@@ -85,10 +69,6 @@ pub const SIGN_DOMAIN: &str = "overlay";
 pub const MAX_SECTION_BODY: usize = 4096 - 3 - 5 - 4;
 /// Households per group are `1 << GROUP_SHIFT`.
 pub const GROUP_SHIFT: u32 = 12;
-/// Longest run the encoder makes (a run never spans more than a group).
-pub const MAX_RUN: u32 = 1 << GROUP_SHIFT;
-/// Most exceptions in one run, so every run fits an empty section.
-const MAX_EXCEPTIONS: usize = 1000;
 /// Most households one section may expand to: a decoder never allocates more.
 pub const MAX_HOUSEHOLDS_PER_SECTION: u64 = 1 << 16;
 /// Template id of the standard evacuation order (level, hazard, shelter).
@@ -158,159 +138,17 @@ pub struct OverlayBatch {
     pub records: Vec<OverlayRecord>,
 }
 
-/// Consecutive households with one order (but for exceptions' "needs help").
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Run {
-    first: u32,
-    len: u32,
-    level: Option<AlertLevel>,
-    shelter: ShelterId,
-    version: u32,
-    needs_help: bool,
-    exceptions: Vec<u32>,
-}
-
-impl Run {
-    /// Bytes of this run after `prev` (none: the section's first run).
-    fn encoded_len(&self, prev: Option<&Run>) -> usize {
-        let gap = prev.map_or(self.first, |p| self.first.wrapping_sub(p.last()));
-        let f = self.flags(prev);
-        let mut n = 1;
-        if f & ADJACENT == 0 {
-            n += varint::len(u64::from(gap));
-        }
-        if f & ONE == 0 {
-            n += varint::len(u64::from(self.len - 1));
-        }
-        if f & SAME_SHELTER == 0 {
-            n += varint::len(u64::from(self.shelter.0));
-        }
-        if f & SAME_VERSION == 0 {
-            n += varint::len(u64::from(self.version));
-        }
-        if !self.exceptions.is_empty() {
-            n += varint::len(self.exceptions.len() as u64);
-            let mut prev = 0;
-            for &e in &self.exceptions {
-                n += varint::len(u64::from(e - prev));
-                prev = e;
-            }
-        }
-        n
-    }
-
-    fn last(&self) -> u32 {
-        self.first + (self.len - 1)
-    }
-
-    /// The run's flags byte after `prev` (none: the section's first run).
-    fn flags(&self, prev: Option<&Run>) -> u8 {
-        level_bits(self.level)
-            | if self.needs_help { NEEDS_HELP } else { 0 }
-            | if self.exceptions.is_empty() {
-                0
-            } else {
-                EXCEPTIONS
-            }
-            | if self.len == 1 { ONE } else { 0 }
-            | if prev.is_some_and(|p| p.shelter == self.shelter) {
-                SAME_SHELTER
-            } else {
-                0
-            }
-            | if prev.is_some_and(|p| p.version == self.version) {
-                SAME_VERSION
-            } else {
-                0
-            }
-            | if prev.is_some_and(|p| p.last().checked_add(1) == Some(self.first)) {
-                ADJACENT
-            } else {
-                0
-            }
-    }
-}
-
-/// Run flag: the run's households need help (but for exceptions).
-const NEEDS_HELP: u8 = 1 << 2;
-/// Run flag: an exception list follows.
-const EXCEPTIONS: u8 = 1 << 3;
-/// Run flag: one household, no length field.
-const ONE: u8 = 1 << 4;
-/// Run flag: the previous run's shelter, no shelter field.
-const SAME_SHELTER: u8 = 1 << 5;
-/// Run flag: the previous run's version, no version field.
-const SAME_VERSION: u8 = 1 << 6;
-/// Run flag: the run starts right after the previous one, no gap field.
-const ADJACENT: u8 = 1 << 7;
-
-fn level_bits(level: Option<AlertLevel>) -> u8 {
-    match level {
-        None => 0,
-        Some(AlertLevel::Level3) => 1,
-        Some(AlertLevel::Level4) => 2,
-        Some(AlertLevel::Level5) => 3,
-    }
-}
-
-/// Splits sorted records into runs (an error names the first out-of-order household).
-fn runs_of(records: &[OverlayRecord]) -> Result<Vec<Run>, OverlayError> {
-    let mut out: Vec<Run> = Vec::new();
-    let mut start = 0;
-    let mut help = 0usize;
-    for i in 0..=records.len() {
-        let ends = match (
-            records.get(i),
-            i.checked_sub(1).and_then(|p| records.get(p)),
-        ) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(r), Some(p)) => {
-                if r.household.0 <= p.household.0 {
-                    return Err(OverlayError::Encode(format!(
-                        "household {} not in ascending order",
-                        r.household
-                    )));
-                }
-                let s = &records[start];
-                let n = i - start + 1;
-                let h = help + usize::from(r.needs_help);
-                r.household.0 != p.household.0 + 1
-                    || r.level != s.level
-                    || r.shelter != s.shelter
-                    || r.version != s.version
-                    || n as u32 > MAX_RUN
-                    || h.min(n - h) > MAX_EXCEPTIONS
-            }
-        };
-        if ends && i > start {
-            out.push(run_of(&records[start..i]));
-            start = i;
-            help = 0;
-        }
-        if records.get(i).is_some_and(|r| r.needs_help) {
-            help += 1;
-        }
-    }
-    Ok(out)
-}
-
-fn run_of(rs: &[OverlayRecord]) -> Run {
-    let help = rs.iter().filter(|r| r.needs_help).count();
-    let needs_help = help * 2 > rs.len();
-    let first = rs[0].household.0;
-    Run {
-        first,
-        len: rs.len() as u32,
-        level: rs[0].level,
-        shelter: rs[0].shelter,
-        version: rs[0].version,
-        needs_help,
-        exceptions: rs
-            .iter()
-            .filter(|r| r.needs_help != needs_help)
-            .map(|r| r.household.0 - first)
-            .collect(),
+/// Checks that records are in strictly ascending household order.
+fn check_order(records: &[OverlayRecord]) -> Result<(), OverlayError> {
+    match records
+        .windows(2)
+        .find(|w| w[1].household.0 <= w[0].household.0)
+    {
+        Some(w) => Err(OverlayError::Encode(format!(
+            "household {} not in ascending order",
+            w[1].household
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -335,46 +173,22 @@ impl OverlayBatch {
 
     /// The encoded bytes (without signature).
     pub fn encode(&self) -> Result<Vec<u8>, OverlayError> {
-        let runs = runs_of(&self.records)?;
-        let mut out = Vec::with_capacity(64 + 8 * runs.len());
-        self.encode_header(&mut out, runs.len())?;
-        let mut prev: Option<&Run> = None;
-        for r in &runs {
-            let gap = prev.map_or(r.first, |p| r.first - p.last());
-            let f = r.flags(prev);
-            prev = Some(r);
-            out.push(f);
-            if f & ADJACENT == 0 {
-                varint::put(&mut out, u64::from(gap));
-            }
-            if f & ONE == 0 {
-                varint::put(&mut out, u64::from(r.len - 1));
-            }
-            if f & SAME_SHELTER == 0 {
-                varint::put(&mut out, u64::from(r.shelter.0));
-            }
-            if f & SAME_VERSION == 0 {
-                varint::put(&mut out, u64::from(r.version));
-            }
-            if !r.exceptions.is_empty() {
-                varint::put(&mut out, r.exceptions.len() as u64);
-                let mut p = 0;
-                for &e in &r.exceptions {
-                    varint::put(&mut out, u64::from(e - p));
-                    p = e;
-                }
-            }
-        }
+        check_order(&self.records)?;
+        let mut out = Vec::with_capacity(64 + 2 * self.records.len());
+        self.encode_header(&mut out)?;
+        let mut w = BitWriter::default();
+        records::encode(&self.records, &mut w)?;
+        out.extend(w.finish());
         Ok(out)
     }
 
     fn encoded_header_len(&self) -> Result<usize, OverlayError> {
         let mut v = Vec::with_capacity(64);
-        self.encode_header(&mut v, 0)?;
+        self.encode_header(&mut v)?;
         Ok(v.len())
     }
 
-    fn encode_header(&self, out: &mut Vec<u8>, count: usize) -> Result<(), OverlayError> {
+    fn encode_header(&self, out: &mut Vec<u8>) -> Result<(), OverlayError> {
         if self.issued < 0 || self.expires < self.issued {
             return Err(OverlayError::Encode(format!(
                 "times out of range: issued {} expires {}",
@@ -403,7 +217,6 @@ impl OverlayBatch {
         out.push(town.len() as u8);
         out.extend_from_slice(town);
         out.extend_from_slice(&self.key_id);
-        varint::put(out, count as u64);
         Ok(())
     }
 
@@ -453,108 +266,10 @@ impl OverlayBatch {
             .ok_or_else(|| r.invalid(at, "town", "not a town name"))?;
         let mut key_id = [0u8; 8];
         key_id.copy_from_slice(r.take(8, "key id")?);
-        let count = r.varint("run count")?;
-        // Each run takes at least a byte: never trust the count for an allocation.
-        let mut records = Vec::with_capacity((count as usize).min(r.remaining()));
-        let mut prev: Option<u32> = None;
-        let mut prev_order: Option<(ShelterId, u32)> = None;
-        let mut total = 0u64;
-        for _ in 0..count {
-            let at = r.pos();
-            let f = r.u8("run flags")?;
-            let (same_shelter, same_version) = match prev_order {
-                Some(p) => (
-                    (f & SAME_SHELTER != 0).then_some(p.0),
-                    (f & SAME_VERSION != 0).then_some(p.1),
-                ),
-                None if f & (SAME_SHELTER | SAME_VERSION | ADJACENT) != 0 => {
-                    return Err(r.invalid(at, "run flags", "the first run has no previous run"));
-                }
-                None => (None, None),
-            };
-            let at = r.pos();
-            let gap = if f & ADJACENT != 0 {
-                1
-            } else {
-                r.varint_u32("household")?
-            };
-            let first = match prev {
-                None => gap,
-                Some(p) => match (gap, p.checked_add(gap)) {
-                    (0, _) => return Err(r.invalid(at, "household", "not ascending")),
-                    (_, Some(h)) => h,
-                    (_, None) => return Err(r.invalid(at, "household", "overflows 32 bits")),
-                },
-            };
-            let at = r.pos();
-            let len = if f & ONE != 0 {
-                1
-            } else {
-                u64::from(r.varint_u32("run length")?) + 1
-            };
-            total += len;
-            if total > MAX_HOUSEHOLDS_PER_SECTION {
-                return Err(r.invalid(at, "run length", "too many households in one section"));
-            }
-            let last = u32::try_from(u64::from(first) + len - 1)
-                .map_err(|_| r.invalid(at, "run length", "overflows 32 bits"))?;
-            prev = Some(last);
-            let level = match f & 3 {
-                0 => None,
-                1 => Some(AlertLevel::Level3),
-                2 => Some(AlertLevel::Level4),
-                _ => Some(AlertLevel::Level5),
-            };
-            let shelter = match same_shelter {
-                Some(s) => s,
-                None => ShelterId(r.varint_u32("shelter")?),
-            };
-            let version = match same_version {
-                Some(v) => v,
-                None => r.varint_u32("version")?,
-            };
-            prev_order = Some((shelter, version));
-            let base = records.len();
-            for h in first..=last {
-                records.push(OverlayRecord {
-                    household: HouseholdId(h),
-                    level,
-                    shelter,
-                    version,
-                    needs_help: f & NEEDS_HELP != 0,
-                });
-            }
-            if f & EXCEPTIONS != 0 {
-                let n = r.varint("exception count")?;
-                if n == 0 || n > len {
-                    return Err(r.invalid(r.pos(), "exception count", "out of range"));
-                }
-                let mut pos: Option<u64> = None;
-                for _ in 0..n {
-                    let at = r.pos();
-                    let d = r.varint("exception")?;
-                    let p = match pos {
-                        None => d,
-                        Some(_) if d == 0 => {
-                            return Err(r.invalid(at, "exception", "not ascending"));
-                        }
-                        Some(q) => q.saturating_add(d),
-                    };
-                    if p >= len {
-                        return Err(r.invalid(at, "exception", "outside its run"));
-                    }
-                    pos = Some(p);
-                    let rec = &mut records[base + p as usize];
-                    rec.needs_help = !rec.needs_help;
-                }
-            }
-        }
-        if r.remaining() > 0 {
-            return Err(OverlayError::Trailing {
-                offset: r.pos(),
-                extra: r.remaining(),
-            });
-        }
+        let base = r.pos();
+        let mut bits = BitReader::new(r.take(r.remaining(), "records")?, base);
+        let records = records::decode(&mut bits)?;
+        bits.finish()?;
         Ok(OverlayBatch {
             group,
             message_id,
@@ -572,49 +287,67 @@ impl OverlayBatch {
     }
 
     /// Splits `records` (sorted by household) into batches with this header whose signed
-    /// bodies each fit in `max_signed_len` bytes.
+    /// bodies each fit in `max_signed_len` bytes, each as full as it can be.
     pub fn pack(
         &self,
         records: &[OverlayRecord],
         max_signed_len: usize,
     ) -> Result<Vec<OverlayBatch>, OverlayError> {
-        // The header grows by at most 2 bytes as the count varint grows past 127, 16383.
+        check_order(records)?;
         let budget = max_signed_len
-            .checked_sub(SIGNATURE_LEN + self.encoded_header_len()? + 2)
+            .checked_sub(SIGNATURE_LEN + self.encoded_header_len()?)
             .ok_or_else(|| {
                 OverlayError::Encode(format!("section budget {max_signed_len} too small"))
             })?;
+        let fits = |part: &[OverlayRecord]| -> Result<bool, OverlayError> {
+            if part.len() as u64 > MAX_HOUSEHOLDS_PER_SECTION {
+                return Ok(false);
+            }
+            let mut w = BitWriter::default();
+            records::encode(part, &mut w)?;
+            Ok(w.bits().div_ceil(8) <= budget as u64)
+        };
         let mut out = Vec::new();
         let mut start = 0usize;
-        let mut used = 0usize;
-        let mut at = 0usize;
-        let mut prev: Option<Run> = None;
-        for run in runs_of(records)? {
-            let n = run.len as usize;
-            let mut len = run.encoded_len(prev.as_ref());
-            if at > start && used + len > budget {
-                out.push(OverlayBatch {
-                    records: records[start..at].to_vec(),
-                    ..self.clone()
-                });
-                start = at;
-                used = 0;
-                len = run.encoded_len(None);
-            }
-            if len > budget {
+        let mut guess = 1024usize;
+        while start < records.len() {
+            let left = records.len() - start;
+            if !fits(&records[start..start + 1])? {
                 return Err(OverlayError::Encode(
-                    "one run exceeds the section budget".into(),
+                    "one household exceeds the section budget".into(),
                 ));
             }
-            used += len;
-            at += n;
-            prev = Some(run);
-        }
-        if at > start {
+            // The longest part that fits: grow from the last part's size, then bisect.
+            let (mut lo, mut hi) = (1usize, left + 1);
+            let mut probe = guess.clamp(1, left);
+            while probe < hi {
+                if fits(&records[start..start + probe])? {
+                    lo = probe;
+                    probe = probe.saturating_mul(2).min(left).max(probe + 1);
+                    if lo == left {
+                        break;
+                    }
+                } else {
+                    hi = probe;
+                }
+                if probe >= hi {
+                    break;
+                }
+            }
+            while lo + 1 < hi {
+                let mid = lo + (hi - lo) / 2;
+                if fits(&records[start..start + mid])? {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
             out.push(OverlayBatch {
-                records: records[start..at].to_vec(),
+                records: records[start..start + lo].to_vec(),
                 ..self.clone()
             });
+            start += lo;
+            guess = lo;
         }
         Ok(out)
     }
@@ -749,11 +482,36 @@ mod tests {
         }
     }
 
+    /// Bits written as annotated pieces of '0' and '1', padded with zeros to the byte.
+    fn bits(pieces: &[&str]) -> Vec<u8> {
+        let all: String = pieces.concat();
+        all.as_bytes()
+            .chunks(8)
+            .map(|c| {
+                c.iter()
+                    .chain(std::iter::repeat(&b'0'))
+                    .take(8)
+                    .fold(0u8, |b, &d| (b << 1) | u8::from(d == b'1'))
+            })
+            .collect()
+    }
+
+    fn header_len() -> usize {
+        OverlayBatch {
+            records: vec![],
+            ..sample()
+        }
+        .encode()
+        .unwrap()
+        .len()
+            - 1 // the empty record area's count
+    }
+
     #[test]
     fn golden_bytes() {
         let bytes = sample().encode().unwrap();
-        let expected = concat!(
-            "03",
+        let header = concat!(
+            "04",
             "0d",
             "0007",
             "00000011",
@@ -764,60 +522,90 @@ mod tests {
             "02",
             "066d696e61746f",
             "aaaaaaaaaaaaaaaa",
-            "03",
-            // 455: one household, level 4, needs help; shelter 3, version 2
-            "16",
-            "c703",
-            "03",
-            "02",
-            // 456, right after: one household, level 5; shelter 12, version 1
-            "93",
-            "0c",
-            "01",
-            // 600 (gap 144): one household, lifted; shelter 3, version 300
-            "10",
-            "9001",
-            "03",
-            "ac02",
         );
-        assert_eq!(hex::encode(&bytes), expected);
+        let records = bits(&[
+            "00100",                            // 3 households
+            "00000000000000000000000111000111", // the first, 455
+            "000000010010010",                  // span 145 (to 600)
+            "1",
+            "00000",
+            "1",    // between: 1 of 144 ids, gaps in EG(0): 456
+            "1011", // levels: lifted, level 4, level 5
+            "010",
+            "00010",
+            "111",
+            "01100", // shelters: 2, EG(2): 3, then 12
+            "011",
+            "00001",
+            "11",
+            "10",
+            "0000000100101011", // versions: 3, EG(1): 1, 2, 300
+            "0",                // no runs: a symbol each
+            "010",
+            "0",
+            "100", // 1 needs help, a bitmap of the 3: the first
+            // radix 3 × 2 × 3 = 18; 7 (level 4, shelter 3, version 2), 5 (level 5,
+            // shelter 12, version 1), 12 (lifted, shelter 3, version 300): 7 + 18 × 5 +
+            // 324 × 12 = 3985 in 13 bits
+            "0111110010001",
+        ]);
+        assert_eq!(
+            hex::encode(&bytes),
+            format!("{header}{}", hex::encode(records))
+        );
         assert_eq!(OverlayBatch::decode(&bytes).unwrap(), sample());
     }
 
     #[test]
-    fn runs_and_exceptions_golden() {
+    fn runs_golden() {
         let mut b = sample();
-        b.records = (10..20)
+        b.records = (10..50)
             .map(|h| OverlayRecord {
                 household: HouseholdId(h),
                 level: Some(AlertLevel::Level4),
-                shelter: ShelterId(3),
+                shelter: ShelterId(if h < 40 { 3 } else { 4 }),
                 version: 1,
-                needs_help: h == 12 || h == 15,
+                needs_help: h == 12 || h == 45,
             })
             .collect();
         let bytes = b.encode().unwrap();
-        let head = OverlayBatch {
-            records: vec![],
-            ..sample()
-        }
-        .encode()
-        .unwrap();
-        // One run: first 10, level 4 with exceptions, 10 households, shelter 3, version 1,
-        // 2 exceptions at positions 2 and 5.
-        assert_eq!(hex::encode(&bytes[head.len()..]), "0a0a090301020203");
-        // The same ten next-door neighbours, each to another shelter: ten runs, the first
-        // with its id, the rest only flags and shelter.
-        for r in &mut b.records {
-            r.shelter = ShelterId(r.household.0);
-        }
-        let bytes = b.encode().unwrap();
-        assert_eq!(
-            hex::encode(&bytes[head.len()..]),
-            "120a0a01d20bd60cd20dd20ed60fd210d211d212d213"
-        );
+        let expected = bits(&[
+            "00000101001",                      // 40 households
+            "00000000000000000000000000001010", // the first, 10
+            "00000101000",                      // span 39: every id, no set
+            "0010",                             // level 4
+            "010",
+            "00000",
+            "00100",
+            "1", // shelters: 2, EG(0): 3, then 4
+            "1",
+            "00001",
+            "11", // versions: 1, EG(1): 1
+            "1",
+            "010",
+            "1",
+            "00101",
+            "111101", // runs: 1 change, gaps in EG(5): position 30
+            "011",
+            "1",
+            "00010",
+            "110",
+            "000100100", // 2 need help, gaps in EG(2): positions 2 and 35
+            "10",        // radix 2, 2 symbols: shelter 3, then 4
+        ]);
+        assert_eq!(hex::encode(&bytes[header_len()..]), hex::encode(expected));
         assert_eq!(OverlayBatch::decode(&bytes).unwrap(), b);
-        assert_eq!(OverlayBatch::decode(&bytes).unwrap(), b);
+        // 119 bits: the last one is padding, and must be zero.
+        let mut padded = bytes.clone();
+        let n = padded.len();
+        padded[n - 1] |= 1;
+        assert!(matches!(
+            OverlayBatch::decode(&padded),
+            Err(OverlayError::Invalid {
+                field: "padding",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -848,11 +636,12 @@ mod tests {
     fn errors_name_the_offset() {
         let bytes = sample().encode().unwrap();
         let e = OverlayBatch::decode(&bytes[..bytes.len() - 1]).unwrap_err();
+        // The 13 bits of symbols start in the second-last byte.
         assert_eq!(
             e,
             OverlayError::Truncated {
-                offset: bytes.len() - 1,
-                field: "version"
+                offset: bytes.len() - 2,
+                field: "symbols"
             }
         );
         let mut bad = bytes.clone();
@@ -874,7 +663,62 @@ mod tests {
                 extra: 1
             })
         );
-        assert!(e.to_string().contains(&format!("byte {}", bytes.len() - 1)));
+        assert!(e.to_string().contains(&format!("byte {}", bytes.len() - 2)));
+    }
+
+    /// A header and then `records` as the record area.
+    fn with_records(records: &[&str]) -> Vec<u8> {
+        let mut b = OverlayBatch {
+            records: vec![],
+            ..sample()
+        }
+        .encode()
+        .unwrap();
+        b.truncate(header_len());
+        b.extend(bits(records));
+        b
+    }
+
+    #[test]
+    fn record_areas_that_lie_are_refused() {
+        let first = "00000000000000000000000000000001";
+        let refused =
+            |pieces: &[&str], field: &str| match OverlayBatch::decode(&with_records(pieces)) {
+                Err(
+                    OverlayError::Invalid { field: f, .. }
+                    | OverlayError::Truncated { field: f, .. },
+                ) => {
+                    assert_eq!(f, field, "{pieces:?}")
+                }
+                other => panic!("{pieces:?}: {other:?}"),
+            };
+        // 70,000 households: more than a section may hold.
+        refused(&["0000000000000000100010001011100001"], "household count");
+        // Two households over a span of zero ids, and one over a span of one.
+        refused(&["011", first, "1"], "span");
+        refused(&["010", first, "010"], "span");
+        // The last id beyond 32 bits.
+        refused(&["010", "11111111111111111111111111111111", "010"], "span");
+        // No level.
+        refused(&["010", first, "1", "0000"], "levels");
+        // A palette longer than the households: 2 shelters for one household.
+        refused(&["010", first, "1", "0010", "010"], "shelters");
+        // Three households over 4 ids, the middle ones both claimed by a bitmap of 2.
+        refused(&["00100", first, "00100", "0", "11"], "households");
+        // A set's member beyond its slots: gaps in EG(0), the first at 5 of 2.
+        refused(
+            &["00100", first, "00100", "1", "00000", "00110"],
+            "households",
+        );
+        // A symbol beyond the palettes: three households, three levels, one shelter and
+        // one version: radix 3, three symbols in 5 bits, which may not reach 27.
+        refused(
+            &[
+                "00100", first, "011", "1011", "1", "00000", "00100", "1", "00000", "010", "0",
+                "1", "11111",
+            ],
+            "symbols",
+        );
     }
 
     #[test]
@@ -882,10 +726,11 @@ mod tests {
         let mut b = sample();
         b.records.swap(0, 1);
         assert!(b.encode().is_err());
+        assert!(b.pack(&b.records, 4000).is_err());
     }
 
     #[test]
-    fn neighbours_with_one_order_cost_a_run_not_a_record_each() {
+    fn neighbours_with_one_order_cost_bits_not_a_record_each() {
         let mut b = sample();
         b.records = (1..=1000)
             .map(|h| OverlayRecord {
@@ -896,67 +741,35 @@ mod tests {
                 needs_help: h % 17 == 0,
             })
             .collect();
-        let header = OverlayBatch {
-            records: vec![],
-            ..sample()
-        }
-        .encode()
-        .unwrap()
-        .len();
-        let per = (b.encode().unwrap().len() - header) as f64 / 1000.0;
-        // 11 runs of ~6 bytes and 58 exceptions of a byte or two.
-        assert!(per < 0.25, "{per} bytes a household");
+        let per = (b.encode().unwrap().len() - header_len()) as f64 / 1000.0;
+        // 10 changes of shelter and 58 who need help, a few bits each.
+        assert!(per < 0.1, "{per} bytes a household");
     }
 
     #[test]
-    fn a_lone_household_costs_its_gap_flags_and_a_changed_shelter() {
+    fn a_lone_household_costs_about_its_index_in_the_palette() {
         let mut b = sample();
-        // Every other household, alternating between two shelters every two households.
-        b.records = (0..100)
-            .map(|i| OverlayRecord {
-                household: HouseholdId(1000 + 2 * i),
-                level: Some(AlertLevel::Level4),
-                shelter: ShelterId(if (i / 2) % 2 == 0 { 300 } else { 301 }),
-                version: 7,
-                needs_help: false,
+        // Every other household, each to one of 200 shelters, no neighbour sharing: 7.64
+        // bits of shelter and about 2 bits of "which ids" a household.
+        let mut x = 12345u32;
+        b.records = (0..3000)
+            .map(|i| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                OverlayRecord {
+                    household: HouseholdId(1000 + 2 * i),
+                    level: Some(AlertLevel::Level4),
+                    shelter: ShelterId(100 + 3 * ((x >> 8) % 200)),
+                    version: 7,
+                    needs_help: false,
+                }
             })
             .collect();
-        let header = OverlayBatch {
-            records: vec![],
-            ..sample()
-        }
-        .encode()
-        .unwrap()
-        .len();
-        let body = b.encode().unwrap();
-        // The first: flags, id (2), shelter (2), version; then gap + flags, and a 2-byte
-        // shelter for each of the 49 that changes shelter.
-        assert_eq!(body.len() - header, (1 + 2 + 2 + 1) + 99 * 2 + 49 * 2);
-        // Next-door neighbours need no gap: flags, and the shelter when it changes.
-        for (i, r) in b.records.iter_mut().enumerate() {
-            r.household = HouseholdId(1000 + i as u32);
-        }
-        let body = b.encode().unwrap();
-        assert_eq!(body.len() - header, (1 + 2 + 2 + 1) + 99 + 49 * 2);
-        assert_eq!(OverlayBatch::decode(&body).unwrap(), b);
-        assert_eq!(OverlayBatch::decode(&body).unwrap(), b);
-    }
-
-    #[test]
-    fn the_previous_runs_order_cannot_be_named_by_the_first_run() {
-        let mut b = sample();
-        b.records.truncate(1);
-        let mut bytes = b.encode().unwrap();
-        let flags_at = bytes.len() - 5; // flags, id 455 (2), shelter 3, version 2
-        assert_eq!(bytes[flags_at], 0x16);
-        bytes[flags_at] |= SAME_SHELTER;
-        assert!(matches!(
-            OverlayBatch::decode(&bytes),
-            Err(OverlayError::Invalid {
-                field: "run flags",
-                ..
-            })
-        ));
+        let bits = 8.0 * (b.encode().unwrap().len() - header_len()) as f64 / 3000.0;
+        assert!(
+            (200f64.log2()..200f64.log2() + 2.5).contains(&bits),
+            "{bits} bits a household"
+        );
+        assert_eq!(OverlayBatch::decode(&b.encode().unwrap()).unwrap(), b);
     }
 
     #[test]
