@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS notices (
     message_id INTEGER PRIMARY KEY, spec TEXT NOT NULL, active INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS orders (
     household INTEGER PRIMARY KEY, shelter INTEGER, level INTEGER, hazard TEXT,
-    message_id INTEGER, version INTEGER NOT NULL, needs_help INTEGER NOT NULL);
+    message_id INTEGER, version INTEGER NOT NULL, needs_help INTEGER NOT NULL, walk_m INTEGER);
 CREATE TABLE IF NOT EXISTS order_log (
     id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, message_id INTEGER NOT NULL,
     kind TEXT NOT NULL, household INTEGER NOT NULL, shelter INTEGER NOT NULL,
@@ -135,6 +135,8 @@ pub struct OrderRow {
     pub version: u32,
     /// Someone in the household needs help.
     pub needs_help: bool,
+    /// The walk to the shelter in metres, when the order was routed over the town's roads.
+    pub walk_m: Option<u32>,
 }
 
 /// The SQLite store.
@@ -166,6 +168,7 @@ impl Store {
             progress: HashMap::new(),
         };
         store.conn.execute_batch(SCHEMA).map_err(store.err())?;
+        store.add_walk_column()?;
         for ext in ["sqlite-wal", "sqlite-shm"] {
             let side = path.with_extension(ext);
             if side.exists() {
@@ -174,6 +177,22 @@ impl Store {
         }
         store.load_progress()?;
         Ok(store)
+    }
+
+    /// A store made before orders kept their walk gains the column (NULL: not known).
+    fn add_walk_column(&self) -> Result<(), HqError> {
+        let err = self.err();
+        let has = self
+            .conn
+            .prepare("SELECT 1 FROM pragma_table_info('orders') WHERE name = 'walk_m'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(&err)?;
+        if !has {
+            self.conn
+                .execute_batch("ALTER TABLE orders ADD COLUMN walk_m INTEGER")
+                .map_err(&err)?;
+        }
+        Ok(())
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> HqError + use<> {
@@ -530,8 +549,8 @@ impl Store {
             }
             let mut o = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO orders (household, shelter, level, hazard, message_id, version, needs_help)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT OR REPLACE INTO orders (household, shelter, level, hazard, message_id, version, needs_help, walk_m)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(&err)?;
             for r in rows {
@@ -539,8 +558,17 @@ impl Store {
                     Some((s, l, h, m)) => (Some(*s), Some(*l), Some(h.as_str()), Some(*m)),
                     None => (None, None, None, None),
                 };
-                o.execute(params![r.household, s, l, h, m, r.version, r.needs_help])
-                    .map_err(&err)?;
+                o.execute(params![
+                    r.household,
+                    s,
+                    l,
+                    h,
+                    m,
+                    r.version,
+                    r.needs_help,
+                    r.walk_m
+                ])
+                .map_err(&err)?;
             }
             let mut g = tx
                 .prepare_cached(
@@ -591,7 +619,7 @@ impl Store {
         let err = self.err();
         let mut stmt = self
             .conn
-            .prepare("SELECT household, shelter, level, hazard, message_id, version, needs_help FROM orders")
+            .prepare("SELECT household, shelter, level, hazard, message_id, version, needs_help, walk_m FROM orders")
             .map_err(&err)?;
         let rows = stmt
             .query_map([], |r| {
@@ -608,6 +636,7 @@ impl Store {
                     active,
                     version: r.get(5)?,
                     needs_help: r.get(6)?,
+                    walk_m: r.get(7)?,
                 })
             })
             .map_err(&err)?;

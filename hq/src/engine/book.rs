@@ -1009,6 +1009,7 @@ impl OrderBook {
                     }),
                     version: self.version[h],
                     needs_help: self.town.hh_help[h],
+                    walk_m: self.assign[h].and_then(|a| a.walk_m),
                 }
             })
             .collect();
@@ -1078,7 +1079,7 @@ impl OrderBook {
                 level,
                 hazard,
                 notice: *notice,
-                walk_m: None,
+                walk_m: r.walk_m,
             });
             if let Some(s) = s {
                 self.expected[s as usize] =

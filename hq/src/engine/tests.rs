@@ -40,11 +40,6 @@ fn book(t: &Town) -> OrderBook {
     OrderBook::new(Arc::new(EngineTown::new(t)), "minato".parse().unwrap())
 }
 
-/// An order as the store keeps it: the walk is not stored (restored orders have none).
-fn sans_walk(a: Option<Assign>) -> Option<Assign> {
-    a.map(|a| Assign { walk_m: None, ..a })
-}
-
 fn orders_by_household(out: &Outcome) -> HashMap<u32, (u32, u32)> {
     out.batches
         .iter()
@@ -322,7 +317,7 @@ fn restoring_from_persisted_rows_gives_the_same_book() {
     let mut r = book(&t);
     r.restore(notices, &p.rows, &p.open, b.next_message());
     for h in 0..t.households.len() {
-        assert_eq!(r.assignment(h), sans_walk(b.assignment(h)));
+        assert_eq!(r.assignment(h), b.assignment(h));
         assert_eq!(r.version(h), b.version(h));
     }
     assert_eq!(r.expected(), b.expected());
@@ -489,7 +484,7 @@ fn a_notice_with_too_little_room_orders_the_overflow_to_no_shelter() {
     let mut r = book(&t);
     r.restore(notices, &p.rows, &p.open, b.next_message());
     for h in 0..t.households.len() {
-        assert_eq!(r.assignment(h), sans_walk(b.assignment(h)));
+        assert_eq!(r.assignment(h), b.assignment(h));
     }
     assert_eq!(r.expected(), b.expected());
 }

@@ -170,6 +170,44 @@ fn households_across_the_river_go_over_the_bridge_not_to_the_shelter_across_the_
     assert_eq!(orders(&b, &out)[&1], (1, None));
 }
 
+#[test]
+fn a_walk_survives_the_store_and_a_restart() {
+    let t = river_town();
+    let (mut b, out) = plan(&t, Hazard::Earthquake);
+    let walk = orders(&b, &out)[&1].1;
+    assert!(walk.is_some_and(|m| m > 1000), "{walk:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hq.sqlite");
+    // A store made before orders kept their walk: the column is added on open.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE orders (household INTEGER PRIMARY KEY, shelter INTEGER, level INTEGER,
+             hazard TEXT, message_id INTEGER, version INTEGER NOT NULL, needs_help INTEGER NOT NULL);
+             INSERT INTO orders VALUES (99, 1, 4, 'earthquake', 1, 1, 0);",
+        )
+        .unwrap();
+    let mut store = crate::store::Store::open(&path).unwrap();
+    let old = store.orders().unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(old[0].walk_m, None);
+    let p = b.take_persist();
+    store
+        .save_orders(&p.notices, &p.rows, &p.log, &p.open)
+        .unwrap();
+    drop(store);
+    let store = crate::store::Store::open(&path).unwrap();
+    let notices = p
+        .notices
+        .iter()
+        .map(|(id, j, a)| (*id, serde_json::from_str(j).unwrap(), *a))
+        .collect();
+    let mut r = OrderBook::new(Arc::new(EngineTown::new(&t)), "minato".parse().unwrap());
+    r.restore(notices, &store.orders().unwrap(), &p.open, b.next_message());
+    assert_eq!(r.assignment(0).and_then(|a| a.walk_m), walk);
+    assert_eq!(r.assignment(0), b.assignment(0));
+}
+
 /// Household 1 at the west end of a street that the flood zone covers, shelter 1 at its
 /// east end (855 m, all in the zone); a dry street north to shelter 2 (1,112 m).
 fn flood_town() -> Town {
