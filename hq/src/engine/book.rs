@@ -643,6 +643,19 @@ impl OrderBook {
                 None => Finder::Straight(self.trees(*h)),
             })
             .collect();
+        // Households with someone who needs help come first (see `priority`): once the last
+        // of them for a hazard is placed, its accessible field is never asked again and need
+        // not follow the shelters that fill.
+        let mut help_left = vec![0usize; hazards.len()];
+        for (h, m, _) in &todo {
+            if self.town.hh_help[*h as usize]
+                && let Some(f) = hazards
+                    .iter()
+                    .position(|x| *x == self.notices[m].notice.hazard)
+            {
+                help_left[f] += 1;
+            }
+        }
         let mut changed = Vec::new();
         let mut unassigned = Vec::new();
         let mut unreachable = Vec::new();
@@ -655,6 +668,9 @@ impl OrderBook {
             let f = hazards.iter().position(|x| *x == hazard).unwrap_or(0);
             let size = self.town.hh_size[h];
             let help = self.town.hh_help[h];
+            if help {
+                help_left[f] = help_left[f].saturating_sub(1);
+            }
             // People already safe at a shelter suitable for this hazard stay there (they are
             // present, so they need no room and have no walk).
             let stay = self.stays_at(h, hazard);
@@ -724,7 +740,7 @@ impl OrderBook {
             changed.push(h32);
             if self.room(s as usize) == 0 {
                 let e = Entry::new(self.town.sh_pos[s as usize], s);
-                for f in finders.iter_mut() {
+                for (i, f) in finders.iter_mut().enumerate() {
                     match f {
                         Finder::Straight(t) => {
                             t.general.remove(&e);
@@ -732,7 +748,9 @@ impl OrderBook {
                         }
                         Finder::Walking(w) => {
                             w.general.remove(s);
-                            w.accessible.remove(s);
+                            if help_left[i] > 0 {
+                                w.accessible.remove(s);
+                            }
                         }
                     }
                 }

@@ -1,7 +1,8 @@
 //! Shortest walks over a [`Network`]: [`Field`] (every point's nearest source, for the
 //! order engine) and [`Network::route`] (one route with its geometry, for a TV or a drill).
 
-use std::cmp::Ordering;
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use super::{Network, Snap};
@@ -52,6 +53,24 @@ impl PartialOrd for Item {
 
 const NONE: u32 = u32::MAX;
 
+/// A field's heap entry: the cost as its IEEE bits (the same order for costs ≥ 0, and an
+/// integer compare), then the node; the least first.
+type Key = Reverse<(u64, u32)>;
+
+fn key(cost: f64, node: u32) -> Key {
+    Reverse((if cost > 0.0 { cost.to_bits() } else { 0 }, node))
+}
+
+/// What [`Field::nearest_where`] searches with, kept between calls: a search touches a few
+/// thousand of the town's nodes, and clearing only those is what makes it cheap.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    /// Cost and walk from the point, per node (infinite: not reached).
+    dist: Vec<(f64, f64)>,
+    touched: Vec<u32>,
+    heap: BinaryHeap<Key>,
+}
+
 /// Each node's nearest source (by route cost) among a set of sources that can be
 /// removed one at a time: a multi-source Dijkstra, repaired locally when a source goes
 /// (only the nodes that were nearest to it are searched again). For the order engine,
@@ -72,6 +91,10 @@ pub struct Field<'n> {
     best: Vec<f64>,
     walk: Vec<f64>,
     label: Vec<u32>,
+    /// Each arc's far end, cost and length, in the network's arc order: the search reads
+    /// one row per node instead of three arrays by edge.
+    adj: Vec<(u32, f64, f64)>,
+    scratch: RefCell<Scratch>,
 }
 
 impl<'n> Field<'n> {
@@ -131,6 +154,12 @@ impl<'n> Field<'n> {
             best: vec![f64::INFINITY; n],
             walk: vec![f64::INFINITY; n],
             label: vec![NONE; n],
+            adj: net
+                .arcs
+                .iter()
+                .map(|&(v, e)| (v, cost[e as usize], net.edges[e as usize].length_m))
+                .collect(),
+            scratch: RefCell::default(),
         };
         let mut heap = BinaryHeap::new();
         for u in 0..n as u32 {
@@ -145,7 +174,7 @@ impl<'n> Field<'n> {
         &self.seeds[self.seed_first[u] as usize..self.seed_first[u + 1] as usize]
     }
 
-    fn seed_node(&mut self, u: u32, heap: &mut BinaryHeap<Item>) {
+    fn seed_node(&mut self, u: u32, heap: &mut BinaryHeap<Key>) {
         for i in self.seed_first[u as usize]..self.seed_first[u as usize + 1] {
             let (s, c, w) = self.seeds[i as usize];
             if self.active[s as usize] {
@@ -154,26 +183,28 @@ impl<'n> Field<'n> {
         }
     }
 
-    fn relax(&mut self, u: u32, c: f64, w: f64, s: u32, heap: &mut BinaryHeap<Item>) {
+    fn relax(&mut self, u: u32, c: f64, w: f64, s: u32, heap: &mut BinaryHeap<Key>) {
         let i = u as usize;
         if c < self.best[i] {
             self.best[i] = c;
             self.walk[i] = w;
             self.label[i] = s;
-            heap.push(Item(c, u));
+            heap.push(key(c, u));
         }
     }
 
-    fn run(&mut self, mut heap: BinaryHeap<Item>) {
-        while let Some(Item(c, u)) = heap.pop() {
-            if c > self.best[u as usize] {
+    fn run(&mut self, mut heap: BinaryHeap<Key>) {
+        while let Some(Reverse((k, u))) = heap.pop() {
+            let i = u as usize;
+            let c = self.best[i];
+            if key(c, u).0.0 < k {
                 continue;
             }
-            let (w, s) = (self.walk[u as usize], self.label[u as usize]);
-            for &(v, e) in self.net.arcs(u) {
-                let e = e as usize;
-                let (cv, wv) = (c + self.cost[e], w + self.net.edges[e].length_m);
-                self.relax(v, cv, wv, s, &mut heap);
+            let (w, s) = (self.walk[i], self.label[i]);
+            let (lo, hi) = (self.net.first[i] as usize, self.net.first[i + 1] as usize);
+            for a in lo..hi {
+                let (v, ac, al) = self.adj[a];
+                self.relax(v, c + ac, w + al, s, &mut heap);
             }
         }
     }
@@ -291,22 +322,46 @@ impl<'n> Field<'n> {
                 }
             }
         }
-        let mut dist: foldhash::HashMap<u32, (f64, f64)> = foldhash::HashMap::default();
-        let mut heap = BinaryHeap::new();
-        for (node, frac) in [(e.a, at.t), (e.b, 1.0 - at.t)] {
-            let (cn, wn) = (frac * c, frac * l);
-            if dist.get(&node).is_none_or(|d| cn < d.0) {
-                dist.insert(node, (cn, wn));
-                heap.push(Item(cn, node));
-            }
+        let mut scratch = self.scratch.borrow_mut();
+        let Scratch {
+            dist,
+            touched,
+            heap,
+        } = &mut *scratch;
+        if dist.len() != self.best.len() {
+            *dist = vec![(f64::INFINITY, f64::INFINITY); self.best.len()];
         }
-        while let Some(Item(d, u)) = heap.pop() {
-            if best.is_some_and(|b| d >= b.cost) {
-                break;
+        // A* towards the sources: no fitting source is nearer to a node than the nearest
+        // source of all, which the field holds (`best`), so `best` is a lower bound of what
+        // is left to walk, and a consistent one. Nodes no source reaches lead nowhere.
+        let lower = &self.best;
+        let reach = |dist: &mut [(f64, f64)],
+                     touched: &mut Vec<u32>,
+                     heap: &mut BinaryHeap<Key>,
+                     v: u32,
+                     c: f64,
+                     w: f64| {
+            let h = lower[v as usize];
+            let d = &mut dist[v as usize];
+            if c < d.0 && h.is_finite() {
+                if d.0 == f64::INFINITY {
+                    touched.push(v);
+                }
+                *d = (c, w);
+                heap.push(key(c + h, v));
             }
-            let (du, wu) = dist[&u];
-            if d > du {
+        };
+        for (node, frac) in [(e.a, at.t), (e.b, 1.0 - at.t)] {
+            reach(dist, touched, heap, node, frac * c, frac * l);
+        }
+        while let Some(Reverse((k, u))) = heap.pop() {
+            let (du, wu) = dist[u as usize];
+            let f = du + lower[u as usize];
+            if key(f, u).0.0 < k {
                 continue;
+            }
+            if best.is_some_and(|b| f >= b.cost) {
+                break;
             }
             for &(s, sc, sw) in self.node_seeds(u) {
                 if self.active[s as usize]
@@ -320,17 +375,17 @@ impl<'n> Field<'n> {
                     });
                 }
             }
-            for &(v, e) in self.net.arcs(u) {
-                let (cv, wv) = (
-                    du + self.cost[e as usize],
-                    wu + self.net.edges[e as usize].length_m,
-                );
-                if dist.get(&v).is_none_or(|d| cv < d.0) {
-                    dist.insert(v, (cv, wv));
-                    heap.push(Item(cv, v));
-                }
+            let i = u as usize;
+            for a in self.net.first[i] as usize..self.net.first[i + 1] as usize {
+                let (v, ac, al) = self.adj[a];
+                reach(dist, touched, heap, v, du + ac, wu + al);
             }
         }
+        for &v in touched.iter() {
+            dist[v as usize] = (f64::INFINITY, f64::INFINITY);
+        }
+        touched.clear();
+        heap.clear();
         best.map(|r| Reach {
             source: self.ids[r.source as usize],
             walk_m: r.walk_m + at.access_m,

@@ -130,3 +130,88 @@ fn pieces_that_do_not_meet_are_different_components() {
     assert!(field.nearest(&island).is_none());
     assert!(field.nearest_where(&island, |_| true).is_none());
 }
+
+/// A grid of `n` × `n` streets 100 m apart with a few streets missing, so routes bend.
+fn grid(n: usize, gaps: &[usize]) -> Vec<Road> {
+    let step = 0.0009;
+    let mut roads = Vec::new();
+    for i in 0..n {
+        let (lat, lon) = (39.60 + i as f64 * step, 141.90 + i as f64 * step);
+        if !gaps.contains(&i) {
+            roads.push(Road::new(
+                roads.len() as u32 + 1,
+                (0..n).map(|j| p(141.90 + j as f64 * step, lat)).collect(),
+            ));
+        }
+        roads.push(Road::new(
+            roads.len() as u32 + 1,
+            (0..n).map(|j| p(lon, 39.60 + j as f64 * step)).collect(),
+        ));
+    }
+    roads
+}
+
+proptest::proptest! {
+    /// After any removals, the guided search finds the nearest source that passes the
+    /// test: the least cost over each passing source's own field.
+    #[test]
+    fn nearest_where_is_the_cheapest_passing_source(
+        sources in proptest::collection::vec((0.0f64..1.0, 0.0f64..1.0), 2..12),
+        removed in proptest::collection::vec(0usize..12, 0..6),
+        homes in proptest::collection::vec((0.0f64..1.0, 0.0f64..1.0), 1..8),
+        passing in proptest::collection::vec(proptest::bool::ANY, 12),
+        gaps in proptest::collection::vec(0usize..8, 0..3),
+        zone in proptest::bool::ANY,
+    ) {
+        let at = |(x, y): (f64, f64)| p(141.90 + x * 0.0063, 39.60 + y * 0.0063);
+        let zones = if zone {
+            vec![Zone {
+                id: 1,
+                name: "shore".into(),
+                hazard: crate::hazard::Hazard::Tsunami,
+                area: geo::MultiPolygon(vec![geo::Polygon::new(
+                    geo::LineString::from(vec![
+                        (141.90, 39.60),
+                        (141.903, 39.60),
+                        (141.903, 39.607),
+                        (141.90, 39.607),
+                        (141.90, 39.60),
+                    ]),
+                    vec![],
+                )]),
+            }]
+        } else {
+            vec![]
+        };
+        let net = Network::new(&grid(8, &gaps), &zones);
+        let cost = net.costs(Some(crate::hazard::Hazard::Tsunami));
+        let snaps: Vec<(u32, Snap)> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as u32 + 1, net.snap(at(*s)).unwrap()))
+            .collect();
+        let mut field = Field::new(&net, &cost, snaps.clone());
+        for r in &removed {
+            field.remove(*r as u32 + 1);
+        }
+        let pass = |id: u32| passing[id as usize - 1] && !removed.contains(&(id as usize - 1));
+        for h in &homes {
+            let home = net.snap(at(*h)).unwrap();
+            let want = snaps
+                .iter()
+                .filter(|(id, _)| pass(*id))
+                .filter_map(|(id, s)| {
+                    Field::new(&net, &cost, [(*id, *s)]).nearest(&home).map(|r| r.cost)
+                })
+                .fold(f64::INFINITY, f64::min);
+            let got = field.nearest_where(&home, |id| passing[id as usize - 1]);
+            match got {
+                None => proptest::prop_assert!(want.is_infinite()),
+                Some(r) => {
+                    proptest::prop_assert!(pass(r.source));
+                    proptest::prop_assert!((r.cost - want).abs() < 1e-6, "{} vs {want}", r.cost);
+                }
+            }
+        }
+    }
+}
