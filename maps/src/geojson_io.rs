@@ -1,5 +1,5 @@
 //! Reading and writing `town.geojson`: one FeatureCollection whose features carry
-//! `properties.kind` = `household`, `shelter`, `zone` or `road`.
+//! `properties.kind` = `household`, `shelter`, `zone`, `road` or `water`.
 //!
 //! Reading goes straight from bytes into the typed model (no generic JSON tree):
 //! the `features` array is visited one feature at a time, so a malformed feature is
@@ -8,7 +8,7 @@
 //! parsing and reported with the feature index.
 //!
 //! Writing puts one feature on each line, shelters first, then zones, then roads, then
-//! households, each in the order of the town's vectors; numbers use serde_json's
+//! water lines, then households, each in the order of the town's vectors; numbers use serde_json's
 //! shortest round-trip form, so the same town always gives the same bytes.
 
 use std::fmt;
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::MapsError;
 use crate::hazard::{Hazard, HazardSet};
 use crate::model::{Household, Language, LonLat, Member, Shelter, Zone, capacity_from_floor_area};
-use crate::roads::Road;
+use crate::roads::{Road, Water};
 use crate::town::Town;
 
 /// Parses a town from GeoJSON bytes; `file` names the source in errors.
@@ -72,12 +72,14 @@ pub(crate) fn parse(bytes: &[u8], file: &str) -> Result<Town, MapsError> {
         shelters: f.shelters,
         zones: f.zones,
         roads: f.roads,
+        water: f.water,
     };
     town.check().map_err(|v| {
         let index = match v.what {
             "shelter" => f.shelter_at[v.pos],
             "zone" => f.zone_at[v.pos],
             "road" => f.road_at[v.pos],
+            "water" => f.water_at[v.pos],
             _ => f.household_at[v.pos],
         };
         MapsError::Feature {
@@ -130,6 +132,15 @@ pub(crate) fn write<W: Write>(town: &Town, mut w: W) -> io::Result<()> {
             osm_id: r.osm_id,
         };
         let line = r.points.iter().map(|p| [p.lon, p.lat]).collect();
+        feature(&mut w, &mut n, OutGeometry::LineString(line), props)?;
+    }
+    for x in &town.water {
+        let props = WaterProps {
+            kind: "water",
+            id: x.id,
+            osm_id: x.osm_id,
+        };
+        let line = x.points.iter().map(|p| [p.lon, p.lat]).collect();
         feature(&mut w, &mut n, OutGeometry::LineString(line), props)?;
     }
     for h in &town.households {
@@ -254,6 +265,14 @@ struct RoadProps {
     osm_id: Option<i64>,
 }
 
+#[derive(Serialize)]
+struct WaterProps {
+    kind: &'static str,
+    id: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    osm_id: Option<i64>,
+}
+
 // ---- input shapes -------------------------------------------------------------
 
 /// The top-level object: `type` and `features` (other members such as `name`, `crs`
@@ -270,10 +289,12 @@ struct Features {
     shelters: Vec<Shelter>,
     zones: Vec<Zone>,
     roads: Vec<Road>,
+    water: Vec<Water>,
     household_at: Vec<usize>,
     shelter_at: Vec<usize>,
     zone_at: Vec<usize>,
     road_at: Vec<usize>,
+    water_at: Vec<usize>,
 }
 
 /// Where the parser is: `Some(i)` while inside feature `i`, so an error can name it.
@@ -356,6 +377,10 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_> {
                     out.roads.push(r);
                     out.road_at.push(index);
                 }
+                Item::Water(w) => {
+                    out.water.push(w);
+                    out.water_at.push(index);
+                }
             }
             index += 1;
         }
@@ -373,6 +398,7 @@ enum Item {
     Shelter(Shelter),
     Zone(Zone),
     Road(Road),
+    Water(Water),
 }
 
 impl<'de> Deserialize<'de> for FeatureItem {
@@ -423,6 +449,7 @@ enum Kind {
     Shelter,
     Zone,
     Road,
+    Water,
 }
 
 /// Every property any kind may have; which are required depends on `kind`.
@@ -569,7 +596,7 @@ impl RawGeometry {
         }
     }
 
-    fn line(&self) -> Result<Vec<LonLat>, String> {
+    fn line(&self, what: &str) -> Result<Vec<LonLat>, String> {
         match (self.kind.as_str(), &self.coordinates) {
             ("LineString", Some(c)) => {
                 let points = c
@@ -579,7 +606,7 @@ impl RawGeometry {
                     .collect::<Result<Vec<_>, _>>()?;
                 if points.len() < 2 {
                     return Err(format!(
-                        "a road needs at least 2 positions, found {}",
+                        "a {what} needs at least 2 positions, found {}",
                         points.len()
                     ));
                 }
@@ -664,9 +691,14 @@ impl RawFeature {
             })),
             Kind::Road => Ok(Item::Road(Road {
                 id,
-                points: geometry.line()?,
+                points: geometry.line("road")?,
                 bridge: p.bridge.unwrap_or(false),
                 steps: p.steps.unwrap_or(false),
+                osm_id: p.osm_id,
+            })),
+            Kind::Water => Ok(Item::Water(Water {
+                id,
+                points: geometry.line("water line")?,
                 osm_id: p.osm_id,
             })),
         }

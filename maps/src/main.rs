@@ -189,7 +189,9 @@ fn run(command: Command) -> anyhow::Result<()> {
                     ),
                 IMPORT_MARGIN_M,
             );
-            town.roads = osm::import(&map, bounds)?;
+            let osm = osm::import(&map, bounds)?;
+            town.roads = osm.roads;
+            town.water = osm.water;
             let net = town.network();
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -199,8 +201,9 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .collect();
             writeln!(
                 out,
-                "roads: {}\nnodes: {}\nedges: {}\nbridges: {}\nsteps: {}\nconnected pieces: {}",
+                "roads: {}\nwater lines: {}\nnodes: {}\nedges: {}\nbridges: {}\nsteps: {}\nconnected pieces: {}",
                 town.roads.len(),
+                town.water.len(),
                 net.nodes().len(),
                 net.edges().len(),
                 town.roads.iter().filter(|r| r.bridge).count(),

@@ -9,6 +9,10 @@
 //! so ways that share a node share a position and meet in the [`crate::Network`].
 //! A way whose nodes are partly missing from the extract is cut where they are missing.
 //! With [`Bounds`], only ways with a node inside are kept.
+//!
+//! Water becomes [`Water`] lines, so that a house joins a road on its own bank: ways tagged
+//! `waterway` river, canal, stream, drain, ditch, tidal_channel or riverbank, and
+//! `natural=water` or `coastline` (a lake's or the sea's edge), unless in a culvert or tunnel.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -17,7 +21,16 @@ use quick_xml::events::{BytesStart, Event};
 
 use crate::error::MapsError;
 use crate::model::LonLat;
-use crate::roads::Road;
+use crate::roads::{Road, Water};
+
+/// What a town takes from an OSM file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OsmData {
+    /// The walkable ways, numbered from 1 in way-id order.
+    pub roads: Vec<Road>,
+    /// The water lines, numbered from 1 in way-id order.
+    pub water: Vec<Water>,
+}
 
 /// A box in longitude and latitude: the ways kept have a node inside it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,6 +83,9 @@ struct Way {
     foot: Option<String>,
     access: Option<String>,
     bridge: Option<String>,
+    waterway: Option<String>,
+    natural: Option<String>,
+    tunnel: Option<String>,
 }
 
 impl Way {
@@ -79,9 +95,27 @@ impl Way {
             "foot" => &mut self.foot,
             "access" => &mut self.access,
             "bridge" => &mut self.bridge,
+            "waterway" => &mut self.waterway,
+            "natural" => &mut self.natural,
+            "tunnel" => &mut self.tunnel,
             _ => return,
         };
         *slot = Some(v.to_owned());
+    }
+
+    /// Water a person cannot walk across.
+    fn water(&self) -> bool {
+        let course = matches!(
+            self.waterway.as_deref(),
+            Some("river" | "canal" | "stream" | "drain" | "ditch" | "tidal_channel" | "riverbank")
+        );
+        let edge = matches!(self.natural.as_deref(), Some("water" | "coastline"));
+        (course || edge) && !matches!(self.tunnel.as_deref(), Some("culvert" | "yes"))
+    }
+
+    /// Kept: a road or water.
+    fn kept(&self) -> bool {
+        self.walkable() || self.water()
     }
 
     fn walkable(&self) -> bool {
@@ -118,8 +152,9 @@ fn degrees(decimicro: i64) -> f64 {
     decimicro as f64 / 1e7
 }
 
-/// Reads the roads of an OSM file, by its extension: `.pbf` is PBF, anything else XML.
-pub fn import(path: &Path, bounds: Option<Bounds>) -> Result<Vec<Road>, MapsError> {
+/// Reads the roads and water of an OSM file, by its extension: `.pbf` is PBF, anything
+/// else XML.
+pub fn import(path: &Path, bounds: Option<Bounds>) -> Result<OsmData, MapsError> {
     let pbf = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("pbf"));
@@ -142,9 +177,9 @@ fn osm_err(file: &str, message: impl Into<String>) -> MapsError {
     }
 }
 
-/// Reads the roads of OSM XML; `file` names the source in errors (which give the byte
-/// offset).
-pub fn read_xml(bytes: &[u8], file: &str, bounds: Option<Bounds>) -> Result<Vec<Road>, MapsError> {
+/// Reads the roads and water of OSM XML; `file` names the source in errors (which give
+/// the byte offset).
+pub fn read_xml(bytes: &[u8], file: &str, bounds: Option<Bounds>) -> Result<OsmData, MapsError> {
     let mut reader = quick_xml::Reader::from_reader(bytes);
     let mut buf = Vec::new();
     let mut nodes: foldhash::HashMap<i64, LonLat> = foldhash::HashMap::default();
@@ -218,8 +253,8 @@ pub fn read_xml(bytes: &[u8], file: &str, bounds: Option<Bounds>) -> Result<Vec<
         }
         buf.clear();
     }
-    ways.retain(Way::walkable);
-    Ok(roads(ways, &nodes, bounds))
+    ways.retain(Way::kept);
+    Ok(split(ways, &nodes, bounds))
 }
 
 fn str_attr(s: &BytesStart<'_>, key: &[u8]) -> Result<String, String> {
@@ -258,8 +293,9 @@ fn coord_attr(s: &BytesStart<'_>, key: &[u8]) -> Result<i64, String> {
     }
 }
 
-/// Reads the roads of an OSM PBF file: the ways first, then only the nodes they use.
-pub fn read_pbf(path: &Path, bounds: Option<Bounds>) -> Result<Vec<Road>, MapsError> {
+/// Reads the roads and water of an OSM PBF file: the ways first, then only the nodes they
+/// use.
+pub fn read_pbf(path: &Path, bounds: Option<Bounds>) -> Result<OsmData, MapsError> {
     use osmpbf::{Element, ElementReader};
     let file = path.display().to_string();
     let open = || ElementReader::from_path(path).map_err(|e| osm_err(&file, e.to_string()));
@@ -275,7 +311,7 @@ pub fn read_pbf(path: &Path, bounds: Option<Bounds>) -> Result<Vec<Road>, MapsEr
                 for (k, v) in w.tags() {
                     way.tag(k, v);
                 }
-                if way.walkable() {
+                if way.kept() {
                     ways.push(way);
                 }
             }
@@ -304,7 +340,31 @@ pub fn read_pbf(path: &Path, bounds: Option<Bounds>) -> Result<Vec<Road>, MapsEr
     if let Some(id) = bad {
         return Err(osm_err(&file, format!("node {id} is outside WGS 84")));
     }
-    Ok(roads(ways, &nodes, bounds))
+    Ok(split(ways, &nodes, bounds))
+}
+
+/// Roads from the walkable ways, water lines from the water ways.
+fn split(
+    ways: Vec<Way>,
+    nodes: &foldhash::HashMap<i64, LonLat>,
+    bounds: Option<Bounds>,
+) -> OsmData {
+    let (walk, water): (Vec<Way>, Vec<Way>) = ways.into_iter().partition(Way::walkable);
+    OsmData {
+        roads: roads(walk, nodes, bounds),
+        water: roads(
+            water.into_iter().filter(Way::water).collect(),
+            nodes,
+            bounds,
+        )
+        .into_iter()
+        .map(|r| Water {
+            id: r.id,
+            points: r.points,
+            osm_id: r.osm_id,
+        })
+        .collect(),
+    }
 }
 
 /// Turns walkable ways into roads numbered from 1 in way-id order, cut where a node is
@@ -364,7 +424,7 @@ mod tests {
 
     #[test]
     fn keeps_walkable_ways_with_flags_and_cuts_at_missing_nodes() {
-        let roads = read_xml(TINY.as_bytes(), "t.osm", None).unwrap();
+        let roads = read_xml(TINY.as_bytes(), "t.osm", None).unwrap().roads;
         let summary: Vec<(Option<i64>, usize, bool, bool)> = roads
             .iter()
             .map(|r| (r.osm_id, r.points.len(), r.bridge, r.steps))
@@ -389,7 +449,7 @@ mod tests {
     #[test]
     fn bounds_keep_ways_with_a_node_inside() {
         let b = Bounds::around([LonLat::new(141.9495, 39.6399)], 60.0).unwrap();
-        let roads = read_xml(TINY.as_bytes(), "t.osm", Some(b)).unwrap();
+        let roads = read_xml(TINY.as_bytes(), "t.osm", Some(b)).unwrap().roads;
         // Way 12's piece after the missing node (4 -> 1) and way 15 (4 -> 1) touch node 1.
         assert!(
             roads
@@ -397,6 +457,30 @@ mod tests {
                 .all(|r| r.points.contains(&LonLat::new(141.95, 39.64)))
         );
         assert_eq!(roads.len(), 3);
+    }
+
+    #[test]
+    fn water_becomes_water_lines_but_not_a_culvert_or_a_dam() {
+        let osm = TINY.replace(
+            "</osm>",
+            r#"  <way id="20"><nd ref="1"/><nd ref="2"/><tag k="waterway" v="river"/></way>
+  <way id="21"><nd ref="2"/><nd ref="3"/><tag k="waterway" v="stream"/><tag k="tunnel" v="culvert"/></way>
+  <way id="22"><nd ref="1"/><nd ref="3"/><nd ref="4"/><nd ref="1"/><tag k="natural" v="water"/></way>
+  <way id="23"><nd ref="3"/><nd ref="4"/><tag k="waterway" v="dam"/></way>
+  <way id="24"><nd ref="2"/><nd ref="4"/><tag k="natural" v="coastline"/></way>
+</osm>"#,
+        );
+        let got = read_xml(osm.as_bytes(), "t.osm", None).unwrap();
+        let water: Vec<(u32, Option<i64>, usize)> = got
+            .water
+            .iter()
+            .map(|w| (w.id, w.osm_id, w.points.len()))
+            .collect();
+        assert_eq!(
+            water,
+            [(1, Some(20), 2), (2, Some(22), 4), (3, Some(24), 2)]
+        );
+        assert_eq!(got.roads.len(), 3, "water is not walked on");
     }
 
     #[test]

@@ -39,3 +39,16 @@ impl Road {
         self.points.windows(2).map(|w| w[0].distance_m(w[1])).sum()
     }
 }
+
+/// A line people cannot walk across off the roads: a river's, canal's or stream's course, or
+/// the shore of a lake or a river's water area. A household or shelter joins the nearest road
+/// that it reaches without crossing one (a bridge is a road).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Water {
+    /// The line's id, unique among water lines.
+    pub id: u32,
+    /// The positions along the line, at least two.
+    pub points: Vec<LonLat>,
+    /// The OpenStreetMap way id when the line was imported from OSM.
+    pub osm_id: Option<i64>,
+}

@@ -12,7 +12,7 @@ use crate::geojson_io;
 use crate::hazard::Hazard;
 use crate::model::{CardRef, Household, LonLat, Member, Shelter, Zone};
 use crate::network::Network;
-use crate::roads::Road;
+use crate::roads::{Road, Water};
 
 /// A town: its households (with their residents), shelters, hazard zones and roads.
 ///
@@ -29,6 +29,8 @@ pub struct Town {
     pub zones: Vec<Zone>,
     /// The roads people walk on (none: distances are straight lines).
     pub roads: Vec<Road>,
+    /// Rivers and shores: a point does not join a road across them.
+    pub water: Vec<Water>,
 }
 
 /// A rule broken by a town, with the item's position in its vector.
@@ -115,7 +117,7 @@ impl Town {
 
     /// The walking network of the town's roads, with the zones measured along each edge.
     pub fn network(&self) -> Network {
-        Network::new(&self.roads, &self.zones)
+        Network::new(&self.roads, &self.zones).with_water(&self.water)
     }
 
     /// The zones that contain `point`.
@@ -165,7 +167,7 @@ impl Town {
 
     /// Checks the town's rules: ids unique within their kind (resident ids across the
     /// whole town), positions within WGS 84, a card linked to one resident only,
-    /// non-negative floor areas, roads of at least two positions.
+    /// non-negative floor areas, roads and water lines of at least two positions.
     pub fn validate(&self) -> Result<(), MapsError> {
         self.check().map_err(|v| MapsError::Invalid {
             what: v.what,
@@ -280,6 +282,23 @@ impl Town {
             }
             if r.points.iter().any(|p| !p.is_valid()) {
                 return fail("road", pos, r.id, "position outside WGS 84".into());
+            }
+        }
+        let mut seen = HashSet::new();
+        for (pos, w) in self.water.iter().enumerate() {
+            if !seen.insert(w.id) {
+                return fail("water", pos, w.id, "duplicate water id".into());
+            }
+            if w.points.len() < 2 {
+                return fail(
+                    "water",
+                    pos,
+                    w.id,
+                    "a water line needs at least 2 positions".into(),
+                );
+            }
+            if w.points.iter().any(|p| !p.is_valid()) {
+                return fail("water", pos, w.id, "position outside WGS 84".into());
             }
         }
         Ok(())

@@ -103,12 +103,12 @@ for i, f in enumerate(fc["features"]):
         assert set(p["hazards"]) <= {"flood", "landslide", "storm-surge", "earthquake", "tsunami", "large-fire", "inland-flood", "volcano"}
     elif p["kind"] == "zone":
         assert p["hazard"] and "name" in p
-    elif p["kind"] == "road":
+    elif p["kind"] in ("road", "water"):
         assert g["type"] == "LineString" and len(g["coordinates"]) >= 2, i
         assert all(141.8 < lon < 142.0 and 39.5 < lat < 39.7 for lon, lat in g["coordinates"]), i
     else:
         raise AssertionError(p["kind"])
-print(kinds.get("household", 0), kinds.get("shelter", 0), kinds.get("zone", 0), kinds.get("road", 0) > 100)
+print(kinds.get("household", 0), kinds.get("shelter", 0), kinds.get("zone", 0), kinds.get("road", 0) > 100, kinds.get("water", 0))
 "#;
     let out = Command::new("python3")
         .arg("-c")
@@ -121,7 +121,10 @@ print(kinds.get("household", 0), kinds.get("shelter", 0), kinds.get("zone", 0), 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "500 12 4 True");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "500 12 4 True 1"
+    );
 }
 
 #[test]

@@ -305,6 +305,7 @@ fn town() -> impl Strategy<Value = Town> {
                 shelters,
                 zones,
                 roads: Vec::new(),
+                water: Vec::new(),
             }
         })
 }

@@ -121,6 +121,7 @@ fn orders(b: &OrderBook, out: &Outcome) -> HashMap<u32, (u32, Option<u32>)> {
 /// shelter 2 is on the south bank by the bridge, farther as the crow flies.
 fn river_town() -> Town {
     Town {
+        water: vec![],
         households: vec![household(1, p(141.950, 39.6417))],
         shelters: vec![
             shelter(1, p(141.952, 39.6373), 100),
@@ -212,6 +213,7 @@ fn a_walk_survives_the_store_and_a_restart() {
 /// east end (855 m, all in the zone); a dry street north to shelter 2 (1,112 m).
 fn flood_town() -> Town {
     Town {
+        water: vec![],
         households: vec![household(1, p(141.900, 39.600))],
         shelters: vec![
             shelter(1, p(141.910, 39.600), 100),
@@ -255,6 +257,7 @@ fn a_household_inside_the_zone_leaves_it_by_the_shortest_way() {
     // is at 141.905: the east shelter (141.915) is nearer, but the whole way is in the zone;
     // the west one (141.900) is 430 m off and the zone ends after 40 m.
     let t = Town {
+        water: vec![],
         households: vec![household(1, p(141.905, 39.600))],
         shelters: vec![
             shelter(1, p(141.915, 39.600), 100),

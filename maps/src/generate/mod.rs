@@ -120,6 +120,7 @@ pub fn generate(params: &GenerateParams) -> Town {
         shelters,
         zones,
         roads: roads::roads(params.seed, params.households, &villages),
+        water: roads::water(),
     }
 }
 

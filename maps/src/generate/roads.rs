@@ -1,7 +1,8 @@
 //! The synthetic town's roads: a street grid in each village, a coastal road, roads
 //! inland between the villages, a road along the river's south bank, a path along each
 //! bank by the water, and a river that only four bridges cross (the coastal road's at the
-//! mouth, one in 本町, one in 川井, one on the inland road).
+//! mouth, one in 本町, one in 川井, one on the inland road). The river's course is a
+//! water line, so no house joins the road on the far bank.
 //!
 //! Streets are a jittered grid about 90 m apart: walking between two points of a
 //! village is about 4/π ≈ 1.27 times the straight line, and much more when the river
@@ -12,7 +13,7 @@
 
 use super::{Prng, geography};
 use crate::model::LonLat;
-use crate::roads::Road;
+use crate::roads::{Road, Water};
 use geography::{M_PER_DEG_LAT, M_PER_DEG_LON, Village, coast_lon, river_lat};
 
 /// Grid spacing of village streets, metres, up to [`DENSE_FROM`] households.
@@ -25,6 +26,28 @@ const STREET_MIN_M: f64 = 15.0;
 const ROAD_STEP_M: f64 = 100.0;
 /// No street node closer to the river than this, metres.
 const RIVER_CLEAR_M: f64 = 25.0;
+
+/// Sample spacing along the river's course, metres.
+const RIVER_STEP_M: f64 = 50.0;
+
+/// The river's course from the town's western edge to the sea, as one water line.
+pub(super) fn water() -> Vec<Water> {
+    let (west, mouth) = (geography::LON_MIN, coast_lon(39.640));
+    let n = ((mouth - west) * M_PER_DEG_LON / RIVER_STEP_M)
+        .ceil()
+        .max(1.0) as usize;
+    let points = (0..=n)
+        .map(|i| {
+            let lon = west + (mouth - west) * i as f64 / n as f64;
+            round6(LonLat::new(lon, river_lat(lon)))
+        })
+        .collect();
+    vec![Water {
+        id: 1,
+        points,
+        osm_id: None,
+    }]
+}
 
 fn round6(p: LonLat) -> LonLat {
     LonLat::new((p.lon * 1e6).round() / 1e6, (p.lat * 1e6).round() / 1e6)

@@ -3,8 +3,8 @@
 //! Nodes are the roads' positions (two roads meet where they share a position exactly);
 //! edges are the segments between consecutive positions of a road, undirected, with their
 //! length and flags (bridge, steps, and the hazards whose zones they run through). A point
-//! (a household, a shelter) joins the network at the nearest point of the nearest edge:
-//! its [`Snap`]. [`Field`] and [`Network::route`] find walking routes over it.
+//! (a household, a shelter) joins the network at the nearest point of the nearest edge
+//! that it reaches without crossing water ([`Network::with_water`]): its [`Snap`]. [`Field`] and [`Network::route`] find walking routes over it.
 //!
 //! Routes avoid a hazard's zones where another route exists: a metre walked inside a
 //! zone of the hazard weighs [`ZONE_WEIGHT`] metres, so the cheapest route from a point
@@ -18,9 +18,13 @@ use rstar::primitives::{GeomWithData, Line};
 
 use crate::hazard::{Hazard, HazardSet};
 use crate::model::{EARTH_RADIUS_M, LonLat, Zone};
-use crate::roads::Road;
+use crate::roads::{Road, Water};
 
 pub use search::{Field, Reach, Route};
+
+/// How many of the nearest edges a point tries before it joins the nearest one across
+/// water after all (a house with no road on its side of the water within reach).
+const SNAP_TRIES: usize = 64;
 
 /// How much a metre walked inside the hazard's zone weighs against a metre outside it.
 pub const ZONE_WEIGHT: f64 = 10.0;
@@ -74,6 +78,8 @@ pub struct Network {
     /// Metres of each edge inside the zones of a hazard, for each hazard that has zones.
     zone_m: Vec<(Hazard, Vec<f32>)>,
     tree: RTree<GeomWithData<Line<[f64; 2]>, u32>>,
+    /// The segments of the water lines, in the same local metres as `tree`.
+    water: RTree<Line<[f64; 2]>>,
     origin: LonLat,
     m_per_deg_lon: f64,
 }
@@ -123,6 +129,7 @@ impl Network {
             component,
             zone_m: Vec::new(),
             tree: RTree::new(),
+            water: RTree::new(),
         };
         net.tree = RTree::bulk_load(
             net.edges
@@ -226,11 +233,48 @@ impl Network {
             .collect()
     }
 
-    /// Where `p` joins the network (None for a network without edges).
+    /// The network with `water`: a point joins the nearest road it reaches without
+    /// crossing a water line, not the road across the river.
+    pub fn with_water(mut self, water: &[Water]) -> Network {
+        self.water = RTree::bulk_load(
+            water
+                .iter()
+                .flat_map(|w| w.points.windows(2))
+                .map(|s| Line::new(self.xy(s[0]), self.xy(s[1])))
+                .collect(),
+        );
+        self
+    }
+
+    /// Where `p` joins the network: the nearest point of the nearest edge whose way from
+    /// `p` crosses no water line; when the nearest edges all lie across water, the nearest
+    /// of all. None for a network without edges.
     pub fn snap(&self, p: LonLat) -> Option<Snap> {
         let q = self.xy(p);
-        let found = self.tree.nearest_neighbor(q)?;
-        let edge = found.data;
+        let mut first = None;
+        for found in self.tree.nearest_neighbor_iter(q).take(SNAP_TRIES) {
+            let snap = self.snap_to(found.data, p, q);
+            if !self.crosses_water(q, self.xy(snap.point)) {
+                return Some(snap);
+            }
+            first.get_or_insert(snap);
+        }
+        first
+    }
+
+    /// Whether the straight line from `a` to `b` (local metres) crosses or touches water.
+    fn crosses_water(&self, a: [f64; 2], b: [f64; 2]) -> bool {
+        if self.water.size() == 0 {
+            return false;
+        }
+        let env = rstar::AABB::from_corners(a, b);
+        self.water
+            .locate_in_envelope_intersecting(env)
+            .any(|w| segments_meet(a, b, w.from, w.to))
+    }
+
+    /// `p` (at `q` in local metres) joined to edge `edge` at its nearest point.
+    fn snap_to(&self, edge: u32, p: LonLat, q: [f64; 2]) -> Snap {
         let e = &self.edges[edge as usize];
         let (a, b) = (self.nodes[e.a as usize], self.nodes[e.b as usize]);
         let (pa, pb) = (self.xy(a), self.xy(b));
@@ -242,12 +286,12 @@ impl Network {
             0.0
         };
         let point = lerp(a, b, t);
-        Some(Snap {
+        Snap {
             edge,
             t,
             access_m: p.distance_m(point),
             point,
-        })
+        }
     }
 
     /// Local metres east and north of the network's origin (equirectangular: exact
@@ -264,6 +308,30 @@ impl Network {
 /// short).
 fn lerp(a: LonLat, b: LonLat, t: f64) -> LonLat {
     LonLat::new(a.lon + (b.lon - a.lon) * t, a.lat + (b.lat - a.lat) * t)
+}
+
+/// Whether segments `a`-`b` and `c`-`d` have a point in common (touching counts).
+fn segments_meet(a: [f64; 2], b: [f64; 2], c: [f64; 2], d: [f64; 2]) -> bool {
+    let cross = |o: [f64; 2], p: [f64; 2], q: [f64; 2]| {
+        (p[0] - o[0]) * (q[1] - o[1]) - (p[1] - o[1]) * (q[0] - o[0])
+    };
+    let within = |o: [f64; 2], p: [f64; 2], q: [f64; 2]| {
+        q[0] >= o[0].min(p[0])
+            && q[0] <= o[0].max(p[0])
+            && q[1] >= o[1].min(p[1])
+            && q[1] <= o[1].max(p[1])
+    };
+    let (d1, d2) = (cross(c, d, a), cross(c, d, b));
+    let (d3, d4) = (cross(a, b, c), cross(a, b, d));
+    if ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0))
+        && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0))
+    {
+        return true;
+    }
+    (d1 == 0.0 && within(c, d, a))
+        || (d2 == 0.0 && within(c, d, b))
+        || (d3 == 0.0 && within(a, b, c))
+        || (d4 == 0.0 && within(a, b, d))
 }
 
 fn adjacency(n: usize, edges: &[Edge]) -> (Vec<u32>, Vec<(u32, u32)>) {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::roads::Road;
+use crate::roads::{Road, Water};
 
 fn p(lon: f64, lat: f64) -> LonLat {
     LonLat::new(lon, lat)
@@ -214,4 +214,80 @@ proptest::proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_house_joins_the_road_on_its_own_bank_not_the_nearer_one_across_the_water() {
+    // The ladder's two streets are 1.1 km apart; a river runs between them at 39.6098,
+    // 22 m south of the north street. A house on the river's south bank, 6 m from the
+    // water, is 28 m from the north street, 430 m from the middle rung on its own bank.
+    let river = Water {
+        id: 1,
+        points: vec![p(141.89, 39.6098), p(141.93, 39.6098)],
+        osm_id: None,
+    };
+    let house = p(141.905, 39.60975);
+    let dry = Network::new(&ladder(), &[]);
+    let wet = Network::new(&ladder(), &[]).with_water(&[river]);
+    let north = |net: &Network| net.edges()[net.snap(house).unwrap().edge as usize].road == 1;
+    assert!(
+        north(&dry),
+        "without water the nearest street is across the river"
+    );
+    let s = wet.snap(house).unwrap();
+    assert!(!north(&wet), "{s:?}");
+    assert!(
+        s.point.lat < 39.6098 && (s.access_m - 428.0).abs() < 5.0,
+        "{s:?}"
+    );
+    // A house on the north bank still joins the north street.
+    let s = wet.snap(p(141.905, 39.6099)).unwrap();
+    assert_eq!(wet.edges()[s.edge as usize].road, 1);
+    // On the water line itself, with every road across water: the nearest after all.
+    let island = Network::new(&ladder(), &[]).with_water(&[Water {
+        id: 2,
+        points: vec![
+            p(141.89, 39.5999),
+            p(141.93, 39.5999),
+            p(141.93, 39.6101),
+            p(141.89, 39.6101),
+            p(141.89, 39.5999),
+        ],
+        osm_id: None,
+    }]);
+    assert!(island.snap(p(141.905, 39.605)).is_some());
+}
+
+#[test]
+fn segments_meet_when_they_cross_or_touch_only() {
+    assert!(segments_meet(
+        [0.0, 0.0],
+        [2.0, 2.0],
+        [0.0, 2.0],
+        [2.0, 0.0]
+    ));
+    assert!(segments_meet(
+        [0.0, 0.0],
+        [1.0, 1.0],
+        [1.0, 1.0],
+        [2.0, 0.0]
+    ));
+    assert!(!segments_meet(
+        [0.0, 0.0],
+        [1.0, 1.0],
+        [2.0, 2.0],
+        [3.0, 0.0]
+    ));
+    assert!(!segments_meet(
+        [0.0, 0.0],
+        [1.0, 0.0],
+        [0.0, 1.0],
+        [1.0, 1.0]
+    ));
+    assert!(segments_meet(
+        [0.0, 0.0],
+        [2.0, 0.0],
+        [1.0, 0.0],
+        [3.0, 0.0]
+    ));
 }
