@@ -438,7 +438,7 @@ impl App {
         }
         self.next_id += 1;
         let id = self.next_id;
-        match officer.sign(&self.town.town, id, self.now_ms, action.clone()) {
+        match officer.sign(&self.town.town, id, self.now_ms, action.clone(), &reason) {
             Ok(out) => {
                 tracing::info!(officer = %officer.name, id, ?action, reason = %reason, "command sent");
                 self.outbox.push(out);

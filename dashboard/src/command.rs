@@ -204,19 +204,21 @@ pub struct Outgoing {
 }
 
 impl Officer {
-    /// Signs command number `id` for `town`.
+    /// Signs command number `id` for `town`, with the officer's reason.
     pub fn sign(
         &self,
         town: &TownId,
         id: u64,
         at_ms: u64,
         action: CommandAction,
+        reason: &str,
     ) -> Result<Outgoing, String> {
         let cmd = OfficerCommand {
             officer: self.name.clone(),
             id,
             at_ms,
             action,
+            reason: reason.to_owned(),
         };
         let env = self
             .key
@@ -296,11 +298,13 @@ mod tests {
                 CommandAction::OpenShelter {
                     shelter: ShelterId(1),
                 },
+                "the gym is dry again",
             )
             .unwrap();
         assert_eq!(out.topic, "evac/v1/minato/cmd/tanaka");
         let env = evac_protocol::Signed::<OfficerCommand>::from_json(&out.payload).unwrap();
         assert_eq!(env.signer, "officer:tanaka");
-        assert_eq!(env.open(&o.key.public()).unwrap().id, 9);
+        let cmd = env.open(&o.key.public()).unwrap();
+        assert_eq!((cmd.id, cmd.reason.as_str()), (9, "the gym is dry again"));
     }
 }

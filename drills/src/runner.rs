@@ -314,6 +314,7 @@ impl Officer {
             id,
             at_ms: now_ms,
             action,
+            reason: "drill scenario".to_owned(),
         };
         let json = self
             .key

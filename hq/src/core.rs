@@ -611,6 +611,23 @@ impl Hq {
             tracing::info!(officer = %officer, id = cmd.id, "repeated command ignored");
             return Ok(vec![]);
         }
+        if cmd.reason.trim().is_empty() {
+            return refuse(
+                self,
+                cmd.id,
+                "a command needs a reason (it is kept in HQ's command log)".into(),
+            );
+        }
+        if cmd.reason.chars().count() > evac_protocol::messages::command::MAX_REASON_CHARS {
+            return refuse(
+                self,
+                cmd.id,
+                format!(
+                    "the reason is longer than {} characters",
+                    evac_protocol::messages::command::MAX_REASON_CHARS
+                ),
+            );
+        }
         let (ok, message, mut out) = self.execute(officer, &cmd, now_ms)?;
         self.store.record_command(&CommandRecord {
             officer: officer.to_string(),
@@ -620,6 +637,7 @@ impl Hq {
             action: serde_json::to_string(&cmd.action).unwrap_or_default(),
             ok,
             message: message.clone(),
+            reason: cmd.reason.clone(),
         })?;
         tracing::info!(officer = %officer, id = cmd.id, ok, message = %message, "command");
         let reply = CommandReply {

@@ -360,8 +360,8 @@ pub fn after_action_log(hq: &Hq) -> Result<String, HqError> {
             c.received_ms,
             2,
             format!(
-                "command officer={} id={} ok={} {} -> {}",
-                c.officer, c.id, c.ok, c.action, c.message
+                "command officer={} id={} ok={} {} reason={:?} -> {}",
+                c.officer, c.id, c.ok, c.action, c.reason, c.message
             ),
         ));
     }

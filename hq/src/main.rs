@@ -163,6 +163,9 @@ struct CmdArgs {
     /// Seconds to wait for HQ's reply.
     #[arg(long, default_value = "20")]
     timeout: f64,
+    /// Why: HQ refuses a command without a reason and keeps it in its command log.
+    #[arg(long)]
+    reason: String,
     /// What to do.
     #[command(subcommand)]
     action: CmdAction,
@@ -603,7 +606,7 @@ fn officer_command(a: CmdArgs) -> anyhow::Result<()> {
         ca,
     };
     let timeout = std::time::Duration::from_secs_f64(a.timeout.clamp(0.1, 3600.0));
-    match evac_hq::officer::send(&login, &town, &key, &hq, action, timeout)? {
+    match evac_hq::officer::send(&login, &town, &key, &hq, action, &a.reason, timeout)? {
         evac_hq::officer::Outcome::Replied(r) if r.ok => {
             println!("ok: {}", r.message);
             Ok(())

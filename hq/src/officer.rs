@@ -45,6 +45,7 @@ pub fn send(
     key: &SecretKey,
     hq: &PublicKey,
     action: CommandAction,
+    reason: &str,
     timeout: Duration,
 ) -> Result<Outcome, HqError> {
     let now_ms = evac_protocol::time::now_ms();
@@ -53,6 +54,7 @@ pub fn send(
         id: now_ms,
         at_ms: now_ms,
         action,
+        reason: reason.to_owned(),
     };
     let payload = key.sign(&officer_signer(&login.officer), &cmd)?.to_json()?;
     let mut opts = MqttOptions::new(

@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS rejections (
 CREATE TABLE IF NOT EXISTS commands (
     officer TEXT NOT NULL, id INTEGER NOT NULL, at_ms INTEGER NOT NULL,
     received_ms INTEGER NOT NULL, action TEXT NOT NULL, ok INTEGER NOT NULL,
-    message TEXT NOT NULL, PRIMARY KEY (officer, id));
+    message TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', PRIMARY KEY (officer, id));
 CREATE TABLE IF NOT EXISTS found (
     resident INTEGER PRIMARY KEY, wall_ms INTEGER NOT NULL, logical INTEGER NOT NULL,
     officer TEXT NOT NULL, note TEXT NOT NULL);
@@ -101,6 +101,8 @@ pub struct CommandRecord {
     pub ok: bool,
     /// HQ's reply text.
     pub message: String,
+    /// The officer's reason.
+    pub reason: String,
 }
 
 /// A line of the order log.
@@ -168,7 +170,7 @@ impl Store {
             progress: HashMap::new(),
         };
         store.conn.execute_batch(SCHEMA).map_err(store.err())?;
-        store.add_walk_column()?;
+        store.add_new_columns()?;
         for ext in ["sqlite-wal", "sqlite-shm"] {
             let side = path.with_extension(ext);
             if side.exists() {
@@ -179,18 +181,24 @@ impl Store {
         Ok(store)
     }
 
-    /// A store made before orders kept their walk gains the column (NULL: not known).
-    fn add_walk_column(&self) -> Result<(), HqError> {
+    /// Columns added since the first schema, added to a store made before them: an order's
+    /// walk (NULL: not known), a command's reason (empty: not given).
+    fn add_new_columns(&self) -> Result<(), HqError> {
         let err = self.err();
-        let has = self
-            .conn
-            .prepare("SELECT 1 FROM pragma_table_info('orders') WHERE name = 'walk_m'")
-            .and_then(|mut s| s.exists([]))
-            .map_err(&err)?;
-        if !has {
-            self.conn
-                .execute_batch("ALTER TABLE orders ADD COLUMN walk_m INTEGER")
+        for (table, column, decl) in [
+            ("orders", "walk_m", "walk_m INTEGER"),
+            ("commands", "reason", "reason TEXT NOT NULL DEFAULT ''"),
+        ] {
+            let has = self
+                .conn
+                .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
+                .and_then(|mut s| s.exists([table, column]))
                 .map_err(&err)?;
+            if !has {
+                self.conn
+                    .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {decl}"))
+                    .map_err(&err)?;
+            }
         }
         Ok(())
     }
@@ -398,9 +406,18 @@ impl Store {
     pub fn record_command(&mut self, c: &CommandRecord) -> Result<(), HqError> {
         self.conn
             .execute(
-                "INSERT OR IGNORE INTO commands (officer, id, at_ms, received_ms, action, ok, message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![c.officer, i(c.id), i(c.at_ms), i(c.received_ms), c.action, c.ok, c.message],
+                "INSERT OR IGNORE INTO commands (officer, id, at_ms, received_ms, action, ok, message, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    c.officer,
+                    i(c.id),
+                    i(c.at_ms),
+                    i(c.received_ms),
+                    c.action,
+                    c.ok,
+                    c.message,
+                    c.reason
+                ],
             )
             .map(|_| ())
             .map_err(self.err())
@@ -411,7 +428,7 @@ impl Store {
         let err = self.err();
         let mut stmt = self
             .conn
-            .prepare("SELECT officer, id, at_ms, received_ms, action, ok, message FROM commands ORDER BY received_ms")
+            .prepare("SELECT officer, id, at_ms, received_ms, action, ok, message, reason FROM commands ORDER BY received_ms")
             .map_err(&err)?;
         let rows = stmt
             .query_map([], |r| {
@@ -423,6 +440,7 @@ impl Store {
                     action: r.get(4)?,
                     ok: r.get(5)?,
                     message: r.get(6)?,
+                    reason: r.get(7)?,
                 })
             })
             .map_err(&err)?;

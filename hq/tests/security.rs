@@ -295,8 +295,18 @@ async fn only_an_officer_with_a_key_commands() {
     assert_eq!(ids, [9], "only the keyed command was carried out");
 }
 
-/// `evac-hq cmd` with `extra` arguments; (exit code, stdout, stderr).
+/// `evac-hq cmd` with a reason and `extra` arguments; (exit code, stdout, stderr).
 fn cmd(d: &HqDir, key: &std::path::Path, password: &str, extra: &[&str]) -> (i32, String, String) {
+    cmd_why(d, key, password, "the road to it is under water", extra)
+}
+
+fn cmd_why(
+    d: &HqDir,
+    key: &std::path::Path,
+    password: &str,
+    reason: &str,
+    extra: &[&str],
+) -> (i32, String, String) {
     let pw = d.path(&format!("pw-{password}"));
     std::fs::write(&pw, format!("{password}\n")).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_evac-hq"))
@@ -309,6 +319,7 @@ fn cmd(d: &HqDir, key: &std::path::Path, password: &str, extra: &[&str]) -> (i32
         .arg(d.path("hq.pub"))
         .arg("--password-file")
         .arg(&pw)
+        .args(["--reason", reason])
         .args(extra)
         .env("RUST_LOG", "off")
         .output()
@@ -333,6 +344,26 @@ fn evac_hq_cmd_signs_sends_and_prints_hqs_reply() {
     assert!(out.starts_with("ok: "), "{out}");
     let (code, out, err) = cmd(&d, &key, PASSWORD, &["open-shelter", &shelter]);
     assert_eq!(code, 0, "{out}{err}");
+    // No reason: HQ refuses (the dashboard asks for one; HQ does not take its word for it).
+    let (code, out, err) = cmd_why(&d, &key, PASSWORD, "  ", &["close-shelter", &shelter]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("needs a reason"), "{err}");
+    let reasons: Vec<(String, bool)> = rusqlite::Connection::open(d.store_path())
+        .unwrap()
+        .prepare("SELECT reason, ok FROM commands ORDER BY received_ms")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("the road to it is under water".to_owned(), true),
+            ("the road to it is under water".to_owned(), true)
+        ],
+        "HQ keeps the reason of what it carried out"
+    );
     // Another key on the officer's login: HQ refuses, and says so.
     let other = d.path("stranger.key");
     std::fs::write(&other, SecretKey::from_seed(&[77; 32]).to_pem().unwrap()).unwrap();

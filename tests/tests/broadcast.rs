@@ -224,6 +224,7 @@ fn close_shelter(port: u16, key: &SecretKey, shelter: u32) {
         action: CommandAction::CloseShelter {
             shelter: ShelterId(shelter),
         },
+        reason: "the road to it is under water".to_owned(),
     };
     let body = key
         .sign(&officer_signer(&officer), &cmd)

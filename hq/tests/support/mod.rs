@@ -405,6 +405,7 @@ pub fn command(key: &SecretKey, officer: &str, id: u64, action: CommandAction) -
         id,
         at_ms: 1,
         action,
+        reason: "test".to_owned(),
     };
     key.sign(&officer_signer(&o), &cmd)
         .unwrap()

@@ -64,7 +64,14 @@ pub struct OfficerCommand {
     /// What to do.
     #[serde(flatten)]
     pub action: CommandAction,
+    /// Why, in the officer's words: HQ refuses a command without one and keeps it in its
+    /// command log.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
+
+/// The longest reason HQ keeps, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
 
 impl Signable for OfficerCommand {
     const KIND: &'static str = "command";
@@ -113,6 +120,7 @@ mod tests {
                 resident: ResidentId(1207),
                 note: "at her daughter's house, safe".into(),
             },
+            reason: "her daughter called the town hall".into(),
         };
         let wire = k
             .sign(&officer_signer(&officer), &cmd)
@@ -176,6 +184,7 @@ mod tests {
                 id: 1,
                 at_ms: 0,
                 action,
+                reason: String::new(),
             };
             let j = serde_json::to_string(&cmd).unwrap();
             assert_eq!(
