@@ -32,6 +32,9 @@ pub fn topics(town: &TownId, officer: Option<&OfficerId>) -> Vec<String> {
         Topic::Status(town.clone()).to_string(),
         Topic::Registry(town.clone()).to_string(),
         Topic::Orders(town.clone()).to_string(),
+        // HQ's sections for the air, retained: the orders in force for a dashboard started
+        // after they went out.
+        evac_protocol::topics::filter::air(town),
     ];
     if let Some(o) = officer {
         t.push(Topic::CommandReply(town.clone(), o.clone()).to_string());

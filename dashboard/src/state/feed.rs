@@ -78,6 +78,8 @@ pub mod limit {
     pub const ORDERS: usize = 16 << 20;
     /// A command reply.
     pub const REPLY: usize = 64 << 10;
+    /// One household group's sections for the air (at most 256 sections of 4 KB).
+    pub const AIR: usize = 2 << 20;
 }
 
 /// Opens an HQ-signed message: size, envelope, signer, signature, body.

@@ -8,7 +8,7 @@ mod feed;
 mod people;
 mod town;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use evac_protocol::{
@@ -167,6 +167,8 @@ pub enum Applied {
     Registry,
     /// Order batch.
     Orders,
+    /// A household group's orders as HQ put them on air.
+    Air,
     /// A command reply.
     Reply,
     /// A message already known (the same snapshot or registry again): nothing changed.
@@ -205,6 +207,11 @@ pub struct TownState {
     pub registry: Option<Registry>,
     /// Each household's order, by household id.
     pub orders: HashMap<u32, OrderInfo>,
+    /// The households whose order is known only from the air sections (a dashboard started
+    /// after the orders went out): an order batch replaces them, the air keeps them current.
+    pub air_sourced: HashSet<u32>,
+    /// Expiry and drill flag of the messages seen on the air sections.
+    air_notices: HashMap<u32, (i64, bool)>,
     /// Notices in force by message id.
     pub notices: BTreeMap<u32, Notice>,
     /// (HQ ms, accounted for, under order) after each status message.
@@ -246,6 +253,8 @@ impl TownState {
             statuses: Statuses::default(),
             registry: None,
             orders: HashMap::new(),
+            air_sourced: HashSet::new(),
+            air_notices: HashMap::new(),
             notices: BTreeMap::new(),
             curve: Vec::new(),
             history: HashMap::new(),
@@ -320,6 +329,9 @@ impl TownState {
                 let b: OrderBatch = feed::open_hq(payload, limit::ORDERS, &self.key)?;
                 self.on_orders(b)
             }
+            Topic::Air(_, group) => self.on_air(group, payload),
+            // Key announcements are for receivers; the dashboard trusts one configured key.
+            Topic::AirKeys(_) => Ok(Applied::Same),
             Topic::CommandReply(_, officer) => {
                 let r: CommandReply = feed::open_hq(payload, limit::REPLY, &self.key)?;
                 if r.officer != officer {
@@ -495,10 +507,14 @@ impl TownState {
         });
         for o in &b.orders {
             let h = o.household.0;
-            let newer = self
-                .orders
-                .get(&h)
-                .is_none_or(|old| o.version >= old.version);
+            // An order known from the air carries the air's version, not the order's: the
+            // batch, newer news, replaces it.
+            let from_air = self.air_sourced.remove(&h);
+            let newer = from_air
+                || self
+                    .orders
+                    .get(&h)
+                    .is_none_or(|old| o.version >= old.version);
             if !newer {
                 continue;
             }
@@ -521,7 +537,87 @@ impl TownState {
                 }
             }
         }
-        // Notices in force: every message some household's order still belongs to.
+        self.gather_notices(Some((b.message_id, b.expires, b.drill)));
+        Ok(Applied::Orders)
+    }
+
+    /// A household group's signed sections, as HQ keeps them retained for the air: every
+    /// household of the group with an order in force, so a dashboard started after the orders
+    /// knows where each was sent. Each section must verify under HQ's key and name this town;
+    /// one that does not refuses the whole message.
+    fn on_air(&mut self, group: u16, payload: &[u8]) -> Result<Applied, Reject> {
+        use evac_protocol::onair::{OVERLAY_TABLE_ID, decode_set};
+        use evac_protocol::overlay::{group_of, open_section};
+        if payload.len() > limit::AIR {
+            return Err(Reject::TooLarge);
+        }
+        let mut seen: HashMap<u32, Option<OrderInfo>> = HashMap::new();
+        if !payload.is_empty() {
+            for s in decode_set(payload).map_err(|_| Reject::Envelope)? {
+                if s.table_id != OVERLAY_TABLE_ID {
+                    continue;
+                }
+                let b = open_section(&s.body, &self.key).map_err(|e| match e {
+                    evac_protocol::OverlayError::BadSignature => Reject::Signature,
+                    _ => Reject::Body,
+                })?;
+                if b.town != self.town {
+                    return Err(Reject::Town);
+                }
+                if s.extension != group || b.group != group {
+                    return Err(Reject::Body);
+                }
+                self.air_notices.insert(b.message_id, (b.expires, b.drill));
+                for r in &b.records {
+                    if group_of(r.household) != group {
+                        return Err(Reject::Body);
+                    }
+                    let info = r.level.map(|level| OrderInfo {
+                        shelter: r.shelter,
+                        message_id: b.message_id,
+                        issued: b.issued,
+                        level,
+                        hazard: b.hazard,
+                        version: r.version,
+                    });
+                    seen.insert(r.household.0, info);
+                }
+            }
+        }
+        // Households of this group known only from the air and gone from it: no order now.
+        let gone: Vec<u32> = self
+            .air_sourced
+            .iter()
+            .copied()
+            .filter(|h| group_of(evac_protocol::HouseholdId(*h)) == group && !seen.contains_key(h))
+            .collect();
+        for h in gone {
+            self.air_sourced.remove(&h);
+            self.orders.remove(&h);
+        }
+        for (h, info) in seen {
+            let ours = self.air_sourced.contains(&h) || !self.orders.contains_key(&h);
+            if !ours {
+                continue;
+            }
+            match info {
+                Some(o) => {
+                    self.orders.insert(h, o);
+                    self.air_sourced.insert(h);
+                }
+                None => {
+                    self.orders.remove(&h);
+                    self.air_sourced.remove(&h);
+                }
+            }
+        }
+        self.gather_notices(None);
+        Ok(Applied::Air)
+    }
+
+    /// The notices in force: every message some household's order still belongs to; `latest`
+    /// is the expiry and drill flag of the message just received.
+    fn gather_notices(&mut self, latest: Option<(u32, i64, bool)>) {
         let mut notices: BTreeMap<u32, Notice> = BTreeMap::new();
         for (h, o) in &self.orders {
             let n = notices.entry(o.message_id).or_insert_with(|| Notice {
@@ -547,14 +643,18 @@ impl TownState {
             if let Some(old) = self.notices.get(&n.message_id) {
                 n.expires = old.expires;
                 n.drill = old.drill;
+            } else if let Some(&(expires, drill)) = self.air_notices.get(&n.message_id) {
+                n.expires = expires;
+                n.drill = drill;
             }
-            if n.message_id == b.message_id {
-                n.expires = b.expires;
-                n.drill = b.drill;
+            if let Some((id, expires, drill)) = latest
+                && n.message_id == id
+            {
+                n.expires = expires;
+                n.drill = drill;
             }
         }
         self.notices = notices;
-        Ok(Applied::Orders)
     }
 
     fn on_reply(&mut self, r: CommandReply, now_ms: u64) -> Result<Applied, Reject> {

@@ -371,3 +371,128 @@ fn a_reply_settles_its_command() {
         Outcome::Refused("no such shelter".into())
     );
 }
+
+/// HQ's retained message for household group `group`: its sections as HQ packs them
+/// (`pack_group`, the function HQ's air state uses), signed by `key`, for `town`.
+fn air(key: &SecretKey, town: &str, group: u16, records: &[(u32, Option<u32>)]) -> Vec<u8> {
+    use evac_protocol::onair::{encode_set, pack_group};
+    use evac_protocol::overlay::{OverlayBatch, OverlayRecord};
+    let header = OverlayBatch {
+        group,
+        message_id: 3,
+        kind: MessageKind::Alert,
+        references: None,
+        hazard: Hazard::Tsunami,
+        drill: true,
+        issued: 1_795_000_000,
+        expires: 1_795_003_600,
+        template: 0,
+        town: Slug::new(town).unwrap(),
+        key_id: [0; 8],
+        records: vec![],
+    };
+    let records = records
+        .iter()
+        .map(|&(h, shelter)| OverlayRecord {
+            household: HouseholdId(h),
+            level: shelter.map(|_| AlertLevel::Level4),
+            shelter: ShelterId(shelter.unwrap_or(0)),
+            version: 1_795_000_000,
+            needs_help: false,
+        })
+        .collect();
+    encode_set(&pack_group(group, &[(header, records)], key).unwrap()).unwrap()
+}
+
+#[test]
+fn a_dashboard_started_after_the_orders_learns_them_from_the_air() {
+    let mut s = live();
+    let topic = "evac/v1/minato/air/0";
+    s.on_message(
+        topic,
+        &air(&hq(), "minato", 0, &[(10, Some(2)), (11, Some(2))]),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(s.orders[&10].shelter, ShelterId(2));
+    assert_eq!(s.orders[&11].level, AlertLevel::Level4);
+    assert_eq!(s.notices[&3].households, 2);
+    assert_eq!(
+        (s.notices[&3].expires, s.notices[&3].drill),
+        (1_795_003_600, true)
+    );
+
+    // Not HQ's key, another town, another group's sections: refused, counted, not shown.
+    let before = s.orders.clone();
+    let other = SecretKey::from_seed(&[9; 32]);
+    let moved = [(10, Some(1))];
+    assert_eq!(
+        s.on_message(topic, &air(&other, "minato", 0, &moved), NOW),
+        Err(Reject::Signature)
+    );
+    assert_eq!(
+        s.on_message(topic, &air(&hq(), "kita", 0, &moved), NOW),
+        Err(Reject::Town)
+    );
+    assert_eq!(
+        s.on_message(topic, &air(&hq(), "minato", 1, &[(4097, Some(1))]), NOW),
+        Err(Reject::Body)
+    );
+    assert_eq!(
+        s.on_message(topic, b"EVS1\xB0\x00", NOW),
+        Err(Reject::Envelope)
+    );
+    assert_eq!(s.orders, before);
+    assert_eq!(s.rejected.total, 4);
+
+    // An order batch is newer news than the air: it replaces the air's order.
+    let batch = OrderBatch {
+        town: town(),
+        message_id: 4,
+        kind: MessageKind::Update,
+        references: Some(3),
+        hazard: Hazard::Tsunami,
+        issued: 1_795_000_100,
+        expires: 1_795_003_600,
+        drill: true,
+        orders: vec![Order {
+            household: HouseholdId(11),
+            shelter: ShelterId(1),
+            level: AlertLevel::Level5,
+            hazard: Hazard::Tsunami,
+            version: 2,
+            needs_help: false,
+        }],
+    };
+    s.on_message(
+        "evac/v1/minato/orders",
+        &wire(&hq(), HQ_SIGNER, &batch),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(s.orders[&11].shelter, ShelterId(1));
+    assert!(!s.air_sourced.contains(&11));
+
+    // The group again: household 10 lifted, 11 (known from the batch) untouched.
+    s.on_message(
+        topic,
+        &air(&hq(), "minato", 0, &[(10, None), (11, Some(2))]),
+        NOW,
+    )
+    .unwrap();
+    assert!(!s.orders.contains_key(&10));
+    assert_eq!(s.orders[&11].shelter, ShelterId(1));
+    // An empty message: the group has nothing on air.
+    s.on_message(topic, &air(&hq(), "minato", 0, &[(10, Some(2))]), NOW)
+        .unwrap();
+    assert!(s.orders.contains_key(&10));
+    s.on_message(topic, b"", NOW).unwrap();
+    assert!(!s.orders.contains_key(&10));
+    assert_eq!(s.orders.len(), 1);
+    // Key announcements are not for the dashboard, and not a fault either.
+    assert!(
+        s.on_message("evac/v1/minato/air/keys", b"EVS1", NOW)
+            .is_ok()
+    );
+    assert_eq!(s.rejected.total, 4);
+}

@@ -5,9 +5,9 @@
 //! | --- | --- | --- |
 //! | `hq` | everything | everything |
 //! | `shelter-{id}` | its own `shelter/{id}/events` and `/state` | its own `shelter/{id}/ack`, `registry` |
-//! | `officer-{name}` | `cmd/{name}` | `cmd/{name}/reply`, `status`, `orders`, `registry`, `alerts`, `shelter/+/state` |
+//! | `officer-{name}` | `cmd/{name}` | `cmd/{name}/reply`, `status`, `orders`, `air/+`, `registry`, `alerts`, `shelter/+/state` |
 //! | `broadcaster-{name}` | `alerts` | `orders`, `air/+` (HQ's signed sections), `alerts` |
-//! | `viewer`, `viewer-{name}` | nothing | `status`, `orders`, `registry`, `alerts`, `shelter/+/state` |
+//! | `viewer`, `viewer-{name}` | nothing | `status`, `orders`, `air/+`, `registry`, `alerts`, `shelter/+/state` |
 //!
 //! All topics are of HQ's own town. Any other login has no rights at all.
 
@@ -88,6 +88,8 @@ impl Rights {
         let dashboard = vec![
             t(Topic::Status(town.clone())),
             t(Topic::Orders(town.clone())),
+            // The orders in force, as HQ signed them for the air (retained).
+            evac_protocol::topics::filter::air(town),
             t(Topic::Registry(town.clone())),
             t(Topic::Alerts(town.clone())),
             all_states,
@@ -221,7 +223,12 @@ mod tests {
             !b.may_publish(&topic("air/3")),
             "only HQ writes what goes on air"
         );
-        assert!(!o.may_publish(&topic("air/3")) && !v.may_subscribe(&topic("air/+")));
+        assert!(!o.may_publish(&topic("air/3")) && !v.may_publish(&topic("air/3")));
+        // Dashboards read the air (what every TV receives: ids and shelters, no names), to
+        // know the orders in force when they start after them.
+        assert!(o.may_subscribe(&topic("air/+")) && v.may_subscribe(&topic("air/+")));
+        let s = Rights::of(&Role::Shelter(ShelterId(1)), &town());
+        assert!(!s.may_subscribe(&topic("air/+")));
         let hq = Rights::of(&Role::Hq, &town());
         assert!(hq.may_subscribe("#") && hq.may_publish(&topic("orders")));
     }
