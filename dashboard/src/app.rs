@@ -153,11 +153,13 @@ pub enum ShelterCol {
     Lag,
     /// Events not yet at HQ.
     Backlog,
+    /// Check-ins flagged for attention.
+    Flagged,
 }
 
 impl ShelterCol {
     /// The columns in order.
-    pub const ALL: [ShelterCol; 10] = [
+    pub const ALL: [ShelterCol; 11] = [
         ShelterCol::Id,
         ShelterCol::Name,
         ShelterCol::Occupancy,
@@ -168,6 +170,7 @@ impl ShelterCol {
         ShelterCol::Node,
         ShelterCol::Lag,
         ShelterCol::Backlog,
+        ShelterCol::Flagged,
     ];
 }
 
@@ -339,6 +342,7 @@ impl App {
                 ShelterCol::Node => u64::from(s.online),
                 ShelterCol::Lag => s.lag_ms.unwrap_or(0),
                 ShelterCol::Backlog => s.pending,
+                ShelterCol::Flagged => s.flagged,
             };
             let name = if self.sort == ShelterCol::Name {
                 r.name.clone().unwrap_or_default()

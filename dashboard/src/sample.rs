@@ -226,6 +226,9 @@ pub fn mid_evacuation(
                     online: i != 2,
                     lag_ms: (i != 2).then_some(300 + 10 * i as u64),
                     pending: if i == 2 { 17 } else { 0 },
+                    // The first shelter's card reader failed twice.
+                    flagged: if i == 0 { 2 } else { 0 },
+                    quiet_since_ms: None,
                 }
             })
             .collect();

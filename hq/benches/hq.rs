@@ -488,6 +488,8 @@ fn bench_snapshot() {
                 online: true,
                 lag_ms: Some(120),
                 pending: 0,
+                flagged: 0,
+                quiet_since_ms: None,
             })
             .collect(),
         residents: PackedStatuses::pack(ResidentId(1), &statuses),

@@ -354,6 +354,7 @@ impl Hq {
         if let Some(w) = newest {
             self.board.node_mut(shelter).lag_ms = Some(now_ms.saturating_sub(w));
         }
+        self.board.node_mut(shelter).last_seen_ms = Some(now_ms);
         let p = self.store.progress(shelter);
         tracing::debug!(
             shelter = shelter.0,
@@ -388,6 +389,10 @@ impl Hq {
                     node.online = st.online;
                     node.pending = st.pending;
                     node.last = (st.session, st.seq);
+                }
+                // A last will is the broker speaking for a node that is gone.
+                if st.online {
+                    node.last_seen_ms = Some(now_ms);
                 }
             }
             Ok(_) => self.reject(now_ms, &topic, "state names another shelter"),

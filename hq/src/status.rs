@@ -56,6 +56,10 @@ pub struct NodeInfo {
     pub last: (u64, u64),
     /// State messages missed (gaps in the sequence).
     pub state_gaps: u64,
+    /// Its check-ins flagged for attention (skewed ones included).
+    pub flagged: u64,
+    /// When HQ last heard from the node itself (HQ's clock, ms).
+    pub last_seen_ms: Option<u64>,
 }
 
 /// The derived picture at one moment.
@@ -183,7 +187,9 @@ impl StatusBoard {
     pub fn apply_received(&mut self, e: &CheckEvent, received_ms: u64) -> bool {
         if too_far_ahead(e, received_ms) {
             self.flagged += 1;
-            self.node_mut(e.id.shelter).skewed += 1;
+            let node = self.node_mut(e.id.shelter);
+            node.skewed += 1;
+            node.flagged += 1;
             return false;
         }
         self.apply(e);
@@ -205,6 +211,7 @@ impl StatusBoard {
         }
         if !e.flags.is_empty() {
             self.flagged += 1;
+            self.node_mut(e.id.shelter).flagged += 1;
         }
         let p = Presence {
             at: e.at,
@@ -406,6 +413,10 @@ impl StatusBoard {
                     online: node.is_some_and(|n| n.online),
                     lag_ms: node.and_then(|n| n.lag_ms),
                     pending: node.map_or(0, |n| n.pending),
+                    flagged: node.map_or(0, |n| n.flagged),
+                    quiet_since_ms: node.and_then(|n| n.last_seen_ms).filter(|&t| {
+                        now_ms.saturating_sub(t) > evac_protocol::messages::status::QUIET_MS
+                    }),
                 }
             })
             .collect();
@@ -713,6 +724,40 @@ mod tests {
             },
         );
         assert_eq!(picture(&board, &t).statuses[0], ResidentStatus::Found);
+    }
+
+    #[test]
+    fn each_shelter_reports_its_flagged_check_ins_and_since_when_it_has_been_quiet() {
+        let t = town();
+        let (a, b) = (t.shelters[0].id, t.shelters[1].id);
+        let mut board = StatusBoard::new(&t);
+        let now = 1_000_000;
+        let mut flagged = ev(a, 1, now, EventKind::CheckIn, Some(1), None);
+        flagged.flags = vec![evac_protocol::Flag::Expired];
+        board.apply_received(&flagged, now);
+        board.apply_received(&ev(b, 1, now, EventKind::CheckIn, Some(2), None), now);
+        board.node_mut(ShelterId(a)).last_seen_ms = Some(now);
+        board.node_mut(ShelterId(b)).last_seen_ms = Some(now + 50_000);
+        let n = t.shelters.len();
+        let p = board.picture(now + 90_000, 3_600_000, &[], &vec![true; n], &vec![0; n]);
+        let of = |s: u32| {
+            p.shelters
+                .iter()
+                .find(|x| x.shelter == ShelterId(s))
+                .unwrap()
+        };
+        assert_eq!((of(a).flagged, of(b).flagged), (1, 0));
+        assert_eq!(p.counts.flagged, 1);
+        // a said nothing for 90 s: since when; b spoke 40 s ago: nothing to say.
+        assert_eq!(of(a).quiet_since_ms, Some(now));
+        assert_eq!(of(b).quiet_since_ms, None);
+        // Never heard from: no time (the dashboard goes by "offline").
+        assert!(
+            p.shelters
+                .iter()
+                .filter(|x| ![a, b].contains(&x.shelter.0))
+                .all(|x| x.quiet_since_ms.is_none())
+        );
     }
 
     #[test]

@@ -88,7 +88,7 @@ fn views_cycle_and_sorting_inverts() {
     a.handle(Action::NextView);
     assert_eq!(a.view, View::Overview);
     a.handle(Action::SortColumn(-1));
-    assert_eq!(a.sort, ShelterCol::Backlog);
+    assert_eq!(a.sort, ShelterCol::Flagged);
     a.handle(Action::InvertSort);
     assert!(a.sort_invert);
 }

@@ -138,7 +138,13 @@ impl Derived {
         let mut silent = Vec::new();
         let mut full = Vec::new();
         for row in s.shelters.values() {
-            if let Some(since) = row.offline_since_ms {
+            // Silent: quiet since HQ last heard the node itself (its state comes every few
+            // seconds while connected), or offline since, when HQ gives no such time.
+            let quiet_since = match (row.status.quiet_since_ms, row.offline_since_ms) {
+                (Some(seen), _) => Some(seen),
+                (None, since) => since,
+            };
+            if let Some(since) = quiet_since {
                 let minutes = now_ms.saturating_sub(since) / 60_000;
                 if minutes >= s.silent_minutes {
                     silent.push(Warning::ShelterSilent {

@@ -32,6 +32,8 @@ fn shelter(id: u32, open: bool, cap: u32, present: u32) -> ShelterStatus {
         online: true,
         lag_ms: None,
         pending: 0,
+        flagged: 0,
+        quiet_since_ms: None,
     }
 }
 

@@ -61,6 +61,11 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
             l.t("Backlog", "未送信"),
             Constraint::Length(8),
         ));
+        cols.push((
+            ShelterCol::Flagged,
+            l.t("Flag", "要確認"),
+            Constraint::Length(6),
+        ));
     }
     let arrow = if app.sort_invert { "▼" } else { "▲" };
     let header = Row::new(cols.iter().enumerate().map(|(i, (c, t, _))| {
@@ -107,6 +112,11 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
                     format!("{:.1}s", ms as f64 / 1000.0)
                 })));
                 cells.push(Cell::from(num(s.pending)));
+                cells.push(if s.flagged > 0 {
+                    Cell::from(Span::styled(num(s.flagged), th.alarm()))
+                } else {
+                    Cell::from(num(s.flagged))
+                });
             }
             let row = Row::new(cells);
             if s.open {

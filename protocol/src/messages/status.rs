@@ -93,7 +93,21 @@ pub struct ShelterStatus {
     pub lag_ms: Option<u64>,
     /// Events recorded at the shelter but not yet stored at HQ, as the shelter last said.
     pub pending: u64,
+    /// Check-ins of this shelter flagged for attention (a failed card check, a clock far
+    /// ahead, ...), counted at HQ.
+    #[serde(default)]
+    pub flagged: u64,
+    /// When HQ last heard from the node itself (events or its own state; a last will is the
+    /// broker's word, not the node's), HQ's clock in Unix ms, given once the node has been
+    /// quiet for more than [`QUIET_MS`] (a connected node speaks every few seconds); none
+    /// while it speaks, or before it first spoke. Stable while nothing changes, so deltas
+    /// do not carry every shelter on every tick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_since_ms: Option<u64>,
 }
+
+/// How long a node may say nothing before HQ's status says since when it has been quiet.
+pub const QUIET_MS: u64 = 60_000;
 
 /// Every resident's status from `first` on, packed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,6 +307,8 @@ mod tests {
                 online: true,
                 lag_ms: Some(250),
                 pending: 0,
+                flagged: 1,
+                quiet_since_ms: Some(1_794_999_990_000),
             }],
             residents: PackedStatuses::pack(
                 ResidentId(1),
