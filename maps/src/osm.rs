@@ -352,18 +352,15 @@ fn split(
     let (walk, water): (Vec<Way>, Vec<Way>) = ways.into_iter().partition(Way::walkable);
     OsmData {
         roads: roads(walk, nodes, bounds),
-        water: roads(
-            water.into_iter().filter(Way::water).collect(),
-            nodes,
-            bounds,
-        )
-        .into_iter()
-        .map(|r| Water {
-            id: r.id,
-            points: r.points,
-            osm_id: r.osm_id,
-        })
-        .collect(),
+        // Kept ways that are not walkable are water.
+        water: roads(water, nodes, bounds)
+            .into_iter()
+            .map(|r| Water {
+                id: r.id,
+                points: r.points,
+                osm_id: r.osm_id,
+            })
+            .collect(),
     }
 }
 

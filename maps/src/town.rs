@@ -42,6 +42,36 @@ pub(crate) struct Violation {
     pub message: String,
 }
 
+/// Lines (roads, water): ids unique, at least two positions, every one within WGS 84; `what`
+/// names the kind in the violation, `noun` one line in its message.
+fn check_lines<'a>(
+    what: &'static str,
+    noun: &str,
+    lines: impl Iterator<Item = (u32, &'a [LonLat])>,
+) -> Result<(), Violation> {
+    let fail = |pos, id, message: String| {
+        Err(Violation {
+            what,
+            pos,
+            id,
+            message,
+        })
+    };
+    let mut seen = HashSet::new();
+    for (pos, (id, points)) in lines.enumerate() {
+        if !seen.insert(id) {
+            return fail(pos, id, format!("duplicate {what} id"));
+        }
+        if points.len() < 2 {
+            return fail(pos, id, format!("a {noun} needs at least 2 positions"));
+        }
+        if points.iter().any(|p| !p.is_valid()) {
+            return fail(pos, id, "position outside WGS 84".into());
+        }
+    }
+    Ok(())
+}
+
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: {}", self.what, self.id, self.message)
@@ -267,40 +297,16 @@ impl Town {
                 );
             }
         }
-        let mut seen = HashSet::new();
-        for (pos, r) in self.roads.iter().enumerate() {
-            if !seen.insert(r.id) {
-                return fail("road", pos, r.id, "duplicate road id".into());
-            }
-            if r.points.len() < 2 {
-                return fail(
-                    "road",
-                    pos,
-                    r.id,
-                    "a road needs at least 2 positions".into(),
-                );
-            }
-            if r.points.iter().any(|p| !p.is_valid()) {
-                return fail("road", pos, r.id, "position outside WGS 84".into());
-            }
-        }
-        let mut seen = HashSet::new();
-        for (pos, w) in self.water.iter().enumerate() {
-            if !seen.insert(w.id) {
-                return fail("water", pos, w.id, "duplicate water id".into());
-            }
-            if w.points.len() < 2 {
-                return fail(
-                    "water",
-                    pos,
-                    w.id,
-                    "a water line needs at least 2 positions".into(),
-                );
-            }
-            if w.points.iter().any(|p| !p.is_valid()) {
-                return fail("water", pos, w.id, "position outside WGS 84".into());
-            }
-        }
+        check_lines(
+            "road",
+            "road",
+            self.roads.iter().map(|r| (r.id, &r.points[..])),
+        )?;
+        check_lines(
+            "water",
+            "water line",
+            self.water.iter().map(|w| (w.id, &w.points[..])),
+        )?;
         Ok(())
     }
 }

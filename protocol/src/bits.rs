@@ -169,11 +169,7 @@ impl<'a> BitReader<'a> {
 
     /// An error for the field at body offset `offset`.
     pub(crate) fn invalid(&self, offset: usize, field: &'static str, detail: &str) -> OverlayError {
-        OverlayError::Invalid {
-            offset,
-            field,
-            detail: detail.to_owned(),
-        }
+        OverlayError::invalid(offset, field, detail)
     }
 }
 

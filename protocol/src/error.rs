@@ -154,3 +154,14 @@ pub enum OverlayError {
     #[error("overlay signature does not verify")]
     BadSignature,
 }
+
+impl OverlayError {
+    /// A field at byte `offset` that holds a value the format does not allow.
+    pub(crate) fn invalid(offset: usize, field: &'static str, detail: &str) -> OverlayError {
+        OverlayError::Invalid {
+            offset,
+            field,
+            detail: detail.to_owned(),
+        }
+    }
+}

@@ -88,11 +88,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn invalid(&self, offset: usize, field: &'static str, detail: &str) -> OverlayError {
-        OverlayError::Invalid {
-            offset,
-            field,
-            detail: detail.to_owned(),
-        }
+        OverlayError::invalid(offset, field, detail)
     }
 }
 

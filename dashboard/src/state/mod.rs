@@ -209,7 +209,8 @@ pub struct TownState {
     pub orders: HashMap<u32, OrderInfo>,
     /// The households whose order is known only from the air sections (a dashboard started
     /// after the orders went out): an order batch replaces them, the air keeps them current.
-    pub air_sourced: HashSet<u32>,
+    /// By household group, so that a group's message touches only its own households.
+    air_sourced: HashMap<u16, HashSet<u32>>,
     /// Expiry and drill flag of the messages seen on the air sections.
     air_notices: HashMap<u32, (i64, bool)>,
     /// Notices in force by message id.
@@ -253,7 +254,7 @@ impl TownState {
             statuses: Statuses::default(),
             registry: None,
             orders: HashMap::new(),
-            air_sourced: HashSet::new(),
+            air_sourced: HashMap::new(),
             air_notices: HashMap::new(),
             notices: BTreeMap::new(),
             curve: Vec::new(),
@@ -509,7 +510,7 @@ impl TownState {
             let h = o.household.0;
             // An order known from the air carries the air's version, not the order's: the
             // batch, newer news, replaces it.
-            let from_air = self.air_sourced.remove(&h);
+            let from_air = self.not_from_air(h);
             let newer = from_air
                 || self
                     .orders
@@ -585,34 +586,45 @@ impl TownState {
             }
         }
         // Households of this group known only from the air and gone from it: no order now.
-        let gone: Vec<u32> = self
-            .air_sourced
+        let mine = self.air_sourced.entry(group).or_default();
+        let gone: Vec<u32> = mine
             .iter()
             .copied()
-            .filter(|h| group_of(evac_protocol::HouseholdId(*h)) == group && !seen.contains_key(h))
+            .filter(|h| !seen.contains_key(h))
             .collect();
         for h in gone {
-            self.air_sourced.remove(&h);
+            mine.remove(&h);
             self.orders.remove(&h);
         }
         for (h, info) in seen {
-            let ours = self.air_sourced.contains(&h) || !self.orders.contains_key(&h);
-            if !ours {
+            if !mine.contains(&h) && self.orders.contains_key(&h) {
                 continue;
             }
             match info {
                 Some(o) => {
                     self.orders.insert(h, o);
-                    self.air_sourced.insert(h);
+                    mine.insert(h);
                 }
                 None => {
                     self.orders.remove(&h);
-                    self.air_sourced.remove(&h);
+                    mine.remove(&h);
                 }
             }
         }
         self.gather_notices(None);
         Ok(Applied::Air)
+    }
+
+    /// Whether household `h`'s order is known only from the air.
+    pub fn from_air(&self, h: u32) -> bool {
+        let g = evac_protocol::overlay::group_of(evac_protocol::HouseholdId(h));
+        self.air_sourced.get(&g).is_some_and(|s| s.contains(&h))
+    }
+
+    /// Household `h`'s order is no longer the air's; returns whether it was.
+    fn not_from_air(&mut self, h: u32) -> bool {
+        let g = evac_protocol::overlay::group_of(evac_protocol::HouseholdId(h));
+        self.air_sourced.get_mut(&g).is_some_and(|s| s.remove(&h))
     }
 
     /// The notices in force: every message some household's order still belongs to; `latest`

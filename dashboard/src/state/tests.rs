@@ -473,7 +473,7 @@ fn a_dashboard_started_after_the_orders_learns_them_from_the_air() {
     )
     .unwrap();
     assert_eq!(s.orders[&11].shelter, ShelterId(1));
-    assert!(!s.air_sourced.contains(&11));
+    assert!(!s.from_air(11));
 
     // The group again: household 10 lifted, 11 (known from the batch) untouched.
     s.on_message(

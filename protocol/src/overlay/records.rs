@@ -180,16 +180,13 @@ fn read_set(
     Ok(out)
 }
 
-/// Bits of a list of sorted distinct values (at least one), and its order k.
-fn plan_list(values: &[u64]) -> (u32, u64) {
-    let (k, bits) = best_k(&gaps_of(values));
-    (k, exp_golomb_len(values.len() as u64 - 1, 0) + 5 + bits)
-}
-
-fn write_list(w: &mut BitWriter, values: &[u64], k: u32) {
+/// Writes sorted distinct values (at least one) in the order k that takes the fewest bits.
+fn write_list(w: &mut BitWriter, values: &[u64]) {
+    let gaps = gaps_of(values);
+    let (k, _) = best_k(&gaps);
     w.exp_golomb(values.len() as u64 - 1, 0);
     w.put(u64::from(k), 5);
-    for g in gaps_of(values) {
+    for g in gaps {
         w.exp_golomb(g, k);
     }
 }
@@ -321,10 +318,8 @@ pub(super) fn encode(records: &[OverlayRecord], w: &mut BitWriter) -> Result<(),
     let levels: Vec<u64> = (0..4u64).filter(|i| mask & (8 >> i) != 0).collect();
     let shelters = sorted_distinct(records.iter().map(|r| u64::from(r.shelter.0)));
     let versions = sorted_distinct(records.iter().map(|r| u64::from(r.version)));
-    let (ks, _) = plan_list(&shelters);
-    write_list(w, &shelters, ks);
-    let (kv, _) = plan_list(&versions);
-    write_list(w, &versions, kv);
+    write_list(w, &shelters);
+    write_list(w, &versions);
 
     let (nl, ns) = (levels.len() as u64, shelters.len() as u64);
     let radix = u128::from(nl) * u128::from(ns) * versions.len() as u128;
