@@ -104,7 +104,8 @@ done
 for b in $(split "$broadcasters"); do
   node "broadcaster-$b" "broadcaster-$b" "$bc_bin"
   password "broadcaster-$b" > "$out/broadcaster-$b/password"
-  acl "user broadcaster-$b" "topic read evac/v1/+/orders" "topic readwrite evac/v1/+/alerts" ""
+  acl "user broadcaster-$b" "topic read evac/v1/+/orders" "topic read evac/v1/+/air/#" \
+      "topic readwrite evac/v1/+/alerts" ""
 done
 
 # The broker's TLS: a town CA (10 years) and the broker's certificate (2 years) for its host

@@ -116,23 +116,30 @@ async fn report(
     timeout_s: u64,
 ) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_s);
-    while !(town.has_data() && town.registry.is_some()) {
-        match tokio::time::timeout_at(deadline, feed.recv()).await {
-            Ok(Some(FeedEvent::Message(t, p))) => {
+    loop {
+        while !(town.has_data() && town.registry.is_some() && !town.waiting_snapshot) {
+            match tokio::time::timeout_at(deadline, feed.recv()).await {
+                Ok(Some(FeedEvent::Message(t, p))) => {
+                    let _ = town.on_message(&t, &p, net::wall_ms());
+                }
+                Ok(Some(FeedEvent::Link(l))) => town.link = l,
+                Ok(None) => bail!("the network task ended"),
+                Err(_) => bail!(
+                    "no current status snapshot and registry from HQ within {timeout_s} s ({} messages refused)",
+                    town.rejected.total
+                ),
+            }
+        }
+        // Whatever else is already waiting (orders sent at connection, deltas) is taken in
+        // too; a delta that shows the retained snapshot was behind means waiting for the next.
+        while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(300), feed.recv()).await
+        {
+            if let FeedEvent::Message(t, p) = ev {
                 let _ = town.on_message(&t, &p, net::wall_ms());
             }
-            Ok(Some(FeedEvent::Link(l))) => town.link = l,
-            Ok(None) => bail!("the network task ended"),
-            Err(_) => bail!(
-                "no status snapshot and registry from HQ within {timeout_s} s ({} messages refused)",
-                town.rejected.total
-            ),
         }
-    }
-    // Whatever else is already waiting (orders sent at connection) is taken in too.
-    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(300), feed.recv()).await {
-        if let FeedEvent::Message(t, p) = ev {
-            let _ = town.on_message(&t, &p, net::wall_ms());
+        if !town.waiting_snapshot {
+            break;
         }
     }
     town.refresh(net::wall_ms(), true);

@@ -24,6 +24,10 @@ use crate::store::{CommandRecord, Store};
 /// Orders per MQTT message: a batch for a whole town is split so no payload is huge.
 pub const ORDERS_PER_MESSAGE: usize = 5000;
 
+/// The least time (ms) between a snapshot and the one a quiet tick makes to catch the
+/// retained snapshot up with the deltas since: at 1,000,000 residents a snapshot is ~3 MB.
+pub const CATCH_UP_MS: u64 = 5_000;
+
 /// A message to publish.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -911,16 +915,17 @@ impl Hq {
             out.extend(self.publish_orders(&rerouted, now_ms)?);
         }
         let p = self.picture(now_ms);
+        let first = self.board.first_resident();
         if full {
-            let msg = self
-                .feed
-                .snapshot(&self.town_id, self.board.first_resident(), now_ms, p);
+            let msg = self.feed.snapshot(&self.town_id, first, now_ms, p);
             out.push(self.status_message(&msg, true)?);
-        } else if let Some(msg) =
-            self.feed
-                .delta(&self.town_id, self.board.first_resident(), now_ms, p)
-        {
+        } else if let Some(msg) = self.feed.delta(&self.town_id, first, now_ms, p) {
             out.push(self.status_message(&msg, false)?);
+        } else if self.feed.catch_up_due(now_ms, CATCH_UP_MS) {
+            // Quiet after changes: the retained snapshot catches up (see StatusFeed).
+            let p = self.picture(now_ms);
+            let msg = self.feed.snapshot(&self.town_id, first, now_ms, p);
+            out.push(self.status_message(&msg, true)?);
         }
         Ok(out)
     }

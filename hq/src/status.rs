@@ -449,12 +449,30 @@ impl StatusBoard {
 pub struct StatusFeed {
     seq: u64,
     last: Option<Picture>,
+    /// Deltas made since the last snapshot: what a dashboard joining now would miss, since
+    /// only the snapshot is retained.
+    since_snapshot: u64,
+    /// When the last snapshot was made (HQ's clock, ms).
+    snapshot_ms: Option<u64>,
 }
 
 impl StatusFeed {
     /// A feed that starts at `seq` (the last sequence published before a restart).
     pub fn starting_at(seq: u64) -> StatusFeed {
-        StatusFeed { seq, last: None }
+        StatusFeed {
+            seq,
+            ..StatusFeed::default()
+        }
+    }
+
+    /// Whether the retained snapshot misses deltas and `now_ms` is at least `spacing_ms`
+    /// after it: then a quiet tick should retain a fresh snapshot, so a dashboard that joins
+    /// while the town is quiet sees the present, not the last periodic snapshot.
+    pub fn catch_up_due(&self, now_ms: u64, spacing_ms: u64) -> bool {
+        self.since_snapshot > 0
+            && self
+                .snapshot_ms
+                .is_none_or(|t| now_ms.saturating_sub(t) >= spacing_ms)
     }
 
     /// The sequence of the last message made.
@@ -480,6 +498,8 @@ impl StatusFeed {
             residents: PackedStatuses::pack(first, &p.statuses),
         });
         self.last = Some(p);
+        self.since_snapshot = 0;
+        self.snapshot_ms = Some(now_ms);
         msg
     }
 
@@ -512,6 +532,7 @@ impl StatusFeed {
             return None;
         }
         self.seq += 1;
+        self.since_snapshot += 1;
         let msg = StatusMessage::Delta(StatusDelta {
             town: town.clone(),
             seq: self.seq,
@@ -806,5 +827,35 @@ mod tests {
         assert_eq!(d.residents.len(), 1);
         assert_eq!(d.residents[0].resident, ResidentId(7));
         assert_eq!(d.shelters.len(), 1);
+    }
+
+    #[test]
+    fn a_snapshot_is_due_only_after_deltas_and_spaced() {
+        let t = town();
+        let mut board = StatusBoard::new(&t);
+        let town_id = TownId::new("minato").unwrap();
+        let mut feed = StatusFeed::default();
+        let first = board.first_resident();
+        feed.snapshot(&town_id, first, 1_000, picture(&board, &t));
+        assert!(!feed.catch_up_due(100_000, 5_000), "nothing missed yet");
+        board.apply(&ev(
+            t.shelters[0].id,
+            1,
+            1_000,
+            EventKind::CheckIn,
+            Some(7),
+            None,
+        ));
+        assert!(
+            feed.delta(&town_id, first, 2_000, picture(&board, &t))
+                .is_some()
+        );
+        assert!(
+            !feed.catch_up_due(5_999, 5_000),
+            "too soon after the snapshot"
+        );
+        assert!(feed.catch_up_due(6_000, 5_000));
+        feed.snapshot(&town_id, first, 6_000, picture(&board, &t));
+        assert!(!feed.catch_up_due(60_000, 5_000), "caught up");
     }
 }

@@ -146,6 +146,7 @@ fn main() {
         host: "127.0.0.1".into(),
         port,
         password: None,
+        ca_pem: None,
         ack_timeout: Duration::from_secs(30),
         reconnect_max: Duration::from_secs(1),
         batch_events: 200,

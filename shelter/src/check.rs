@@ -164,6 +164,14 @@ fn broker(cfg: &Config) -> Result<String, FieldError> {
     if let Some(p) = &b.password {
         o.set_credentials(user.clone(), p.clone());
     }
+    if let Some(ca) = &b.ca {
+        let pem = std::fs::read(ca).map_err(|e| FieldError {
+            field: "broker.ca".into(),
+            value: ca.display().to_string(),
+            message: format!("cannot read the broker's CA certificate: {e}"),
+        })?;
+        o.set_transport(rumqttc::Transport::tls(pem, None, None));
+    }
     let (client, mut connection) = Client::new(o, 4);
     let end = std::time::Instant::now() + Duration::from_secs(5);
     loop {
@@ -181,7 +189,12 @@ fn broker(cfg: &Config) -> Result<String, FieldError> {
             }
             Ok(Err(e)) if closed_before_connack(&e) => {
                 return Err(fail(format!(
-                    "the broker closed the connection before accepting user {user}: a wrong [broker] password, or no password for {user} at the broker yet ({e})"
+                    "the broker closed the connection before accepting user {user}: a wrong [broker] password, no password for {user} at the broker yet, or a TLS-only listener (use mqtts:// with [broker] ca) ({e})"
+                )));
+            }
+            Ok(Err(e @ ConnectionError::Tls(_))) => {
+                return Err(fail(format!(
+                    "TLS with the broker failed: {e}; [broker] ca must be the CA that signed the broker's certificate, and the url's host must be named in that certificate"
                 )));
             }
             Ok(Err(e)) => return Err(fail(format!("cannot reach the broker: {e}"))),
@@ -232,16 +245,22 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, FieldError> {
 }
 
 /// Whether a connection that failed before CONNACK was closed by the broker: rumqttd closes
-/// without an answer when a login fails.
+/// without an answer when a login fails, and a TLS-only listener resets a plain connection.
 pub fn closed_before_connack(e: &rumqttc::ConnectionError) -> bool {
     use rumqttc::{ConnectionError, StateError};
     use std::io::ErrorKind;
-    match e {
-        ConnectionError::MqttState(StateError::ConnectionAborted) => true,
-        ConnectionError::Io(io) => matches!(
+    let closed = |io: &std::io::Error| {
+        matches!(
             io.kind(),
             ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof
-        ),
+        )
+    };
+    match e {
+        ConnectionError::MqttState(StateError::ConnectionAborted) => true,
+        ConnectionError::MqttState(StateError::Deserialization(rumqttc::Error::Io(io))) => {
+            closed(io)
+        }
+        ConnectionError::Io(io) => closed(io),
         _ => false,
     }
 }

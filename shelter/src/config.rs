@@ -63,8 +63,11 @@ fn default_debounce_ms() -> u64 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerConfig {
-    /// `mqtt://HOST:PORT` (or `HOST:PORT`).
+    /// `mqtt://HOST:PORT` (or `HOST:PORT`), or `mqtts://HOST:PORT` for TLS (needs `ca`).
     pub url: String,
+    /// The CA certificate (PEM) the broker's TLS certificate must chain to, for `mqtts://`.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
     /// Password for MQTT user `shelter-{id}`; none for an open test broker.
     #[serde(default)]
     pub password: Option<String>,
@@ -90,11 +93,32 @@ fn default_batch_events() -> usize {
 }
 
 impl BrokerConfig {
-    /// Host and port from the URL.
+    /// Whether the URL asks for TLS (`mqtts://`).
+    pub fn tls(&self) -> bool {
+        self.url.starts_with("mqtts://")
+    }
+
+    /// Host and port from the URL; TLS and its CA file agree.
     pub fn host_port(&self) -> Result<(String, u16), String> {
+        match (self.tls(), &self.ca) {
+            (true, None) => {
+                return Err(format!(
+                    "broker url {:?} is TLS: set [broker] ca to the broker's CA certificate (PEM)",
+                    self.url
+                ));
+            }
+            (false, Some(_)) => {
+                return Err(format!(
+                    "[broker] ca is set but url {:?} is not TLS: use mqtts://HOST:PORT",
+                    self.url
+                ));
+            }
+            _ => {}
+        }
         let rest = self
             .url
             .strip_prefix("mqtt://")
+            .or_else(|| self.url.strip_prefix("mqtts://"))
             .or_else(|| self.url.strip_prefix("tcp://"))
             .unwrap_or(&self.url);
         let (host, port) = rest
@@ -170,6 +194,9 @@ impl Config {
             fix(k);
         }
         c.card.ca.iter_mut().for_each(fix);
+        if let Some(ca) = c.broker.as_mut().and_then(|b| b.ca.as_mut()) {
+            fix(ca);
+        }
         if let Some(r) = c.card.revocation.as_mut() {
             fix(r);
         }
@@ -197,6 +224,28 @@ mod tests {
             b.host_port().unwrap(),
             ("hq.shiomihama.example".to_owned(), 1883)
         );
+    }
+
+    #[test]
+    fn tls_needs_its_ca_and_a_ca_needs_tls() {
+        let base = "town = \"minato\"\nshelter = 1\ndata_dir = \"d\"\nnode_key = \"k\"\n[card]\nreader = \"virtual\"\n[broker]\n";
+        let err =
+            Config::parse(&format!("{base}url = \"mqtts://h:8883\"\n"), "a.toml").unwrap_err();
+        assert!(err.to_string().contains("[broker] ca"), "{err}");
+        let err = Config::parse(
+            &format!("{base}url = \"mqtt://h:1883\"\nca = \"ca.crt\"\n"),
+            "a.toml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("mqtts://"), "{err}");
+        let c = Config::parse(
+            &format!("{base}url = \"mqtts://h:8883\"\nca = \"ca.crt\"\n"),
+            "a.toml",
+        )
+        .unwrap();
+        let b = c.broker.unwrap();
+        assert!(b.tls());
+        assert_eq!(b.host_port().unwrap(), ("h".to_owned(), 8883));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct ReplicatorConfig {
     pub port: u16,
     /// Password of MQTT user `shelter-{id}`.
     pub password: Option<String>,
+    /// The broker's CA certificate (PEM) for TLS; plain TCP when none.
+    pub ca_pem: Option<Vec<u8>>,
     /// Resend from the oldest unacknowledged event after this long without ack progress.
     pub ack_timeout: Duration,
     /// Longest wait between reconnects.
@@ -223,6 +225,9 @@ impl Replicator {
             ));
         if let Some(p) = &self.cfg.password {
             opts.set_credentials(format!("shelter-{}", self.cfg.shelter), p.clone());
+        }
+        if let Some(ca) = &self.cfg.ca_pem {
+            opts.set_transport(rumqttc::Transport::tls(ca.clone(), None, None));
         }
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
         // The event loop runs in a task of its own: a `poll()` dropped by `select!` while it

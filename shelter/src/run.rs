@@ -125,12 +125,22 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
                 );
             };
             let (host, port) = b.host_port().map_err(anyhow::Error::msg)?;
+            let ca_pem = match &b.ca {
+                Some(ca) => Some(std::fs::read(ca).with_context(|| {
+                    format!(
+                        "[broker] ca {}: cannot read the broker's CA certificate",
+                        ca.display()
+                    )
+                })?),
+                None => None,
+            };
             let rcfg = ReplicatorConfig {
                 town: cfg.town.clone(),
                 shelter: cfg.shelter,
                 host,
                 port,
                 password: b.password.clone(),
+                ca_pem,
                 ack_timeout: Duration::from_millis(b.ack_timeout_ms),
                 reconnect_max: Duration::from_millis(b.reconnect_max_ms),
                 batch_events: b.batch_events.max(1),

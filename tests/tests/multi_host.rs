@@ -8,40 +8,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use evac_maps::{GenerateParams, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
+use support::deploy::{stored, town_keys};
 use support::example::{example, s};
 use support::netns::Net;
 use support::*;
 
 const HQ_IP: &str = "198.51.100.1";
-
-/// Every tool the town's scripts call, from this build.
-fn tools(cmd: &mut Command) -> &mut Command {
-    cmd.env("EVAC_HQ", bin("evac-hq"))
-        .env("EVAC_SHELTER", bin("evac-shelter"))
-        .env("EVAC_BROADCASTER", bin("evac-broadcaster"))
-}
-
-/// `deploy/town-keys.sh` into `out`.
-pub fn town_keys(out: &Path, shelters: &[u32]) {
-    let list: Vec<String> = shelters.iter().map(u32::to_string).collect();
-    run(tools(
-        Command::new("bash")
-            .arg(workspace().join("deploy/town-keys.sh"))
-            .arg(out)
-            .args(["--shelters", &list.join(",")])
-            .args(["--broadcasters", "catv", "--officers", "tanaka"])
-            .args([
-                "--broker-host",
-                "hq.shiomihama.example",
-                "--broker-ip",
-                HQ_IP,
-            ]),
-    ));
-}
 
 struct Shelter {
     id: u32,
@@ -64,21 +40,6 @@ impl Shelter {
             assert!(line.contains(&format!("\"seq\":{}", self.taps)), "{line}");
         }
     }
-}
-
-/// The sequence numbers HQ stored for a shelter, in order.
-fn stored(store: &Path, shelter: u32) -> Vec<u64> {
-    let Ok(conn) = rusqlite::Connection::open(store) else {
-        return vec![];
-    };
-    let Ok(mut stmt) = conn.prepare("SELECT seq FROM events WHERE shelter = ?1 ORDER BY seq")
-    else {
-        return vec![];
-    };
-    stmt.query_map([shelter], |r| r.get::<_, i64>(0))
-        .unwrap()
-        .map(|r| r.unwrap() as u64)
-        .collect()
 }
 
 #[test]
@@ -104,7 +65,7 @@ fn a_town_on_four_hosts_survives_cut_links_and_an_hq_restart() {
     town.save(p("town.geojson")).unwrap();
     let ids: Vec<u32> = town.shelters.iter().take(2).map(|s| s.id).collect();
     let keys = p("keys");
-    town_keys(&keys, &ids);
+    town_keys(&keys, &ids, "hq.shiomihama.example", HQ_IP);
     let k = |x: &str| keys.join(x);
 
     // HQ from its example: only paths changed (it listens on 0.0.0.0:1883 as the example says).

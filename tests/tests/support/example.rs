@@ -4,8 +4,9 @@
 use super::workspace;
 
 /// The text of `deploy/{name}` with each `(key, value)` set: `key` is `field` for the top of
-/// the file or `section.field` inside `[section]`; `value` is TOML (`"\"x\""`, `3`). A key the
-/// example does not have is a test failure (the example changed: change the test too).
+/// the file or `section.field` inside `[section]`; `value` is TOML (`"\"x\""`, `3`). A field
+/// the example leaves commented out (`# field = ...`) is set in its place. A key the example
+/// does not have is a test failure (the example changed: change the test too).
 pub fn example(name: &str, set: &[(&str, String)]) -> String {
     let text = std::fs::read_to_string(workspace().join("deploy").join(name)).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -23,6 +24,8 @@ pub fn example(name: &str, set: &[(&str, String)]) -> String {
                 continue;
             }
             let is_field = t
+                .strip_prefix("# ")
+                .unwrap_or(t)
                 .strip_prefix(field)
                 .is_some_and(|r| r.trim_start().starts_with('='));
             if current == section && is_field {

@@ -1,0 +1,244 @@
+//! The memory of a real `evac-dashboard` process watching a town of about 1,000,000
+//! residents and 2,000 shelters (a generated town), mid-evacuation.
+//!
+//! The release binary runs in tmux at 160×48 against Debian's Mosquitto on loopback, with the
+//! town file (for the map and zone counts). Once its screen shows CONNECTED, the feed is
+//! published as HQ publishes it: the gzip registry, the order batches and eight status
+//! snapshots, every message in HQ's formats signed with the key the dashboard is given.
+//! When the screen shows every resident, the dashboard is walked through every view (the
+//! map included) and its resident set (VmRSS) and peak (VmHWM) are read from /proc.
+//!
+//! `cargo bench -p evac-dashboard --bench rss` (needs mosquitto and tmux:
+//! `bash deploy/packages.sh test`); `EVAC_BENCH_HOUSEHOLDS` sets the town's size.
+#![allow(missing_docs, clippy::unwrap_used)] // a benchmark binary: a panic is a failed run
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use evac_maps::{GenerateParams, generate};
+use evac_protocol::{SecretKey, Slug};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Tmux(PathBuf);
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S").arg(&self.0).arg("-f").arg("/dev/null");
+        c
+    }
+
+    fn out(&self, args: &[&str]) -> String {
+        let o = self.cmd().args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn wait(&self, secs: u64, what: &str, pred: impl Fn(&str) -> bool) {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut screen = String::new();
+        while Instant::now() < end {
+            screen = self.out(&["capture-pane", "-p", "-t", "dash"]);
+            if pred(&screen) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("timed out waiting for {what}; screen:\n{screen}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+/// `VmRSS` and `VmHWM` of `pid`, MB.
+fn memory(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> f64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        let kb: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kb * 1024.0 / 1e6
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn publish(port: u16, feed: &[(String, Vec<u8>)]) {
+    use rumqttc::{Client, Event, MqttOptions, Outgoing, QoS};
+    let mut o = MqttOptions::new("bench-hq", "127.0.0.1", port);
+    o.set_max_packet_size(256 << 20, 256 << 20);
+    o.set_keep_alive(Duration::from_secs(60));
+    let (client, mut conn) = Client::new(o, feed.len() + 8);
+    for (topic, payload) in feed {
+        client
+            .publish(topic, QoS::AtLeastOnce, false, payload.clone())
+            .unwrap();
+    }
+    let mut acked = 0;
+    for ev in conn.iter() {
+        match ev.unwrap() {
+            Event::Incoming(rumqttc::Packet::PubAck(_)) => {
+                acked += 1;
+                if acked == feed.len() {
+                    break;
+                }
+            }
+            Event::Outgoing(Outgoing::Disconnect) => break,
+            _ => {}
+        }
+    }
+    let _ = client.disconnect();
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is taken.
+    let households: u32 = std::env::var("EVAC_BENCH_HOUSEHOLDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(420_000);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |x: &str| d.join(x);
+
+    let t0 = Instant::now();
+    let town = generate(&GenerateParams {
+        households,
+        shelters: 2_000,
+        seed: 1,
+    });
+    let residents: usize = town.households.iter().map(|h| h.members.len()).sum();
+    town.save(p("town.geojson")).unwrap();
+    let key = SecretKey::from_seed(&[1; 32]);
+    std::fs::write(p("hq.pub"), key.public().to_pem().unwrap()).unwrap();
+    let now = evac_protocol::time::now_ms();
+    let feed =
+        evac_dashboard::sample::mid_evacuation(&town, &Slug::new("minato").unwrap(), &key, now)
+            .unwrap();
+    let registry = feed
+        .iter()
+        .find(|(t, _)| t.ends_with("/registry"))
+        .map_or(0, |(_, p)| p.len());
+    let snapshot = feed
+        .iter()
+        .rev()
+        .find(|(t, _)| t.ends_with("/status"))
+        .map_or(0, |(_, p)| p.len());
+    eprintln!(
+        "town: {} households, {residents} residents, {} shelters; town file {:.0} MB; registry \
+         (gzip) {:.1} MB, status snapshot {:.1} MB, feed {} messages; {:.1} s",
+        town.households.len(),
+        town.shelters.len(),
+        std::fs::metadata(p("town.geojson")).unwrap().len() as f64 / 1e6,
+        registry as f64 / 1e6,
+        snapshot as f64 / 1e6,
+        feed.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    drop(town);
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        p("mosquitto.conf"),
+        format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
+    let _broker = Killed(
+        Command::new("mosquitto")
+            .arg("-c")
+            .arg(p("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto (bash deploy/packages.sh test installs it)"),
+    );
+    std::fs::write(
+        p("dash.toml"),
+        format!(
+            "broker = \"mqtt://127.0.0.1:{port}\"\ntown = \"minato\"\nusername = \"viewer\"\n\
+             password = \"x\"\nhq_key = \"hq.pub\"\ntown_file = \"town.geojson\"\n\
+             log_file = \"dashboard.log\"\n"
+        ),
+    )
+    .unwrap();
+    let tmux = Tmux(p("tmux.sock"));
+    let start = Instant::now();
+    tmux.out(&[
+        "new-session",
+        "-d",
+        "-s",
+        "dash",
+        "-x",
+        "160",
+        "-y",
+        "48",
+        &format!(
+            "cd {} && exec {} --config dash.toml --lang en",
+            d.display(),
+            env!("CARGO_BIN_EXE_evac-dashboard")
+        ),
+    ]);
+    let pid: u32 = tmux
+        .out(&["display-message", "-p", "-t", "dash", "#{pane_pid}"])
+        .trim()
+        .parse()
+        .unwrap();
+    tmux.wait(120, "the dashboard connected", |s| s.contains("CONNECTED"));
+    let (rss, _) = memory(pid);
+    eprintln!(
+        "loaded the town file and connected: {:.1} s, VmRSS {rss:.0} MB",
+        start.elapsed().as_secs_f64()
+    );
+
+    let t = Instant::now();
+    publish(port, &feed);
+    let total = residents.to_string();
+    let grouped = {
+        let mut out = String::new();
+        for (i, c) in total.chars().enumerate() {
+            if i > 0 && (total.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    tmux.wait(300, "every resident on screen", |s| {
+        s.lines()
+            .any(|l| l.contains("Residents") && (l.contains(&grouped) || l.contains(&total)))
+    });
+    eprintln!(
+        "feed published and shown: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    // Every view once (the map included), then a few seconds of ticks.
+    for key in ["2", "3", "4", "6", "1"] {
+        tmux.out(&["send-keys", "-t", "dash", "-l", key]);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let (rss, hwm) = memory(pid);
+    println!(
+        "evac-dashboard, {residents} residents, 2,000 shelters, town file loaded, every view \
+         shown: VmRSS {rss:.0} MB, peak VmHWM {hwm:.0} MB"
+    );
+}

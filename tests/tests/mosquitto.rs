@@ -1,0 +1,430 @@
+//! A town on the deployment's Mosquitto: `deploy/mosquitto/mosquitto.conf` (TLS only, one
+//! client id per user) with the password file, ACL and certificates that
+//! `deploy/town-keys.sh` makes, and every node configured from its `deploy/` example. HQ, a
+//! shelter node, an officer's command, the broadcaster and the dashboard's report all go
+//! over TLS; a node that speaks plain MQTT or trusts another CA is refused with one line.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use evac_maps::{GenerateParams, Hazard, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
+use serde_json::Value;
+use support::deploy::{stored, town_keys};
+use support::example::{example, s};
+use support::*;
+
+const TOWN: &str = "shiomihama";
+
+struct Mosquitto(Child);
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `deploy/mosquitto/mosquitto.conf` with only its paths and port changed (and `user root`:
+/// started as root, Mosquitto would drop to user `mosquitto`, which cannot read the files
+/// of a checkout under a private directory).
+fn mosquitto_conf(keys: &Path, data: &Path, port: u16) -> String {
+    let text =
+        std::fs::read_to_string(workspace().join("deploy/mosquitto/mosquitto.conf")).unwrap();
+    let set: [(&str, String); 6] = [
+        ("listener", format!("{port} 127.0.0.1")),
+        (
+            "certfile",
+            keys.join("tls/broker.crt").display().to_string(),
+        ),
+        ("keyfile", keys.join("tls/broker.key").display().to_string()),
+        (
+            "password_file",
+            keys.join("mosquitto/passwd").display().to_string(),
+        ),
+        ("acl_file", keys.join("mosquitto/acl").display().to_string()),
+        ("persistence_location", format!("{}/", data.display())),
+    ];
+    let mut out = vec!["user root".to_owned()];
+    let mut done = 0;
+    for line in text.lines() {
+        match set
+            .iter()
+            .find(|(k, _)| line.split_whitespace().next() == Some(k))
+        {
+            Some((k, v)) => {
+                out.push(format!("{k} {v}"));
+                done += 1;
+            }
+            None => out.push(line.to_owned()),
+        }
+    }
+    assert_eq!(
+        done,
+        set.len(),
+        "deploy/mosquitto/mosquitto.conf changed: change the test too"
+    );
+    out.join("\n") + "\n"
+}
+
+/// `deploy/hq.example.toml` with its paths set and its commented external-broker section
+/// taken instead of the embedded broker.
+fn hq_conf(d: &Path, keys: &Path, port: u16) -> String {
+    let top = example(
+        "hq.example.toml",
+        &[
+            ("town_file", s(d.join("town.geojson").display())),
+            ("data_dir", s(d.join("hq-data").display())),
+            ("hq_key", s(keys.join("hq/hq.key").display())),
+            ("keys_dir", s(keys.join("hq/keys").display())),
+            ("cap_dir", s(d.join("hq-data/cap").display())),
+            ("status_interval_ms", "250".into()),
+        ],
+    );
+    let (head, broker) = top.split_once("\n[broker]\n").unwrap();
+    let external: Vec<String> = broker
+        .lines()
+        .skip_while(|l| *l != "# [broker]")
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches("# ").to_owned())
+        .collect();
+    assert!(
+        external.len() > 3,
+        "no external broker section in the example"
+    );
+    let mut section = external.join("\n") + "\n";
+    for (k, v) in [
+        ("host", s("127.0.0.1")),
+        ("port", port.to_string()),
+        ("ca", s(keys.join("hq/ca.crt").display())),
+    ] {
+        let line = section
+            .lines()
+            .find(|l| l.starts_with(&format!("{k} =")))
+            .unwrap_or_else(|| panic!("the external section has no {k}"))
+            .to_owned();
+        section = section.replace(&line, &format!("{k} = {v}"));
+    }
+    format!("{head}\n{section}")
+}
+
+fn shelter_conf(d: &Path, keys: &Path, id: u32, url: &str, ca: Option<&Path>) -> PathBuf {
+    let own = |x: &str| keys.join(format!("shelter-{id}/{x}"));
+    let mut set = vec![
+        ("shelter", id.to_string()),
+        ("data_dir", s(d.join(format!("shelter-{id}")).display())),
+        ("node_key", s(own(&format!("shelter-{id}.key")).display())),
+        ("hq_public_key", s(own("hq.pub").display())),
+        ("broker.url", s(url)),
+        (
+            "broker.password",
+            s(std::fs::read_to_string(own("password")).unwrap()),
+        ),
+        ("broker.ack_timeout_ms", "2000".into()),
+        ("broker.reconnect_max_ms", "500".into()),
+        ("card.ca", format!("[{}]", s(d.join("ca/ca.pem").display()))),
+    ];
+    if let Some(ca) = ca {
+        set.push(("broker.ca", s(ca.display())));
+    }
+    let name = format!(
+        "shelter-{id}-{}.toml",
+        if ca.is_some() { "tls" } else { "plain" }
+    );
+    let cfg = d.join(name);
+    std::fs::write(&cfg, example("shelter.example.toml", &set)).unwrap();
+    cfg
+}
+
+/// Runs a command that must fail; returns its one line of error.
+fn fails(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap();
+    assert!(!o.status.success(), "{cmd:?} succeeded");
+    let err = String::from_utf8_lossy(&o.stderr).trim().to_owned();
+    assert_eq!(err.lines().count(), 1, "one line, got: {err}");
+    err
+}
+
+#[test]
+fn a_town_on_the_deployments_mosquitto_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |x: &str| d.join(x);
+    let town = generate(&GenerateParams {
+        households: 200,
+        shelters: 12,
+        seed: 9,
+    });
+    town.save(p("town.geojson")).unwrap();
+    let node = town.shelters.iter().map(|s| s.id).min().unwrap();
+    let keys = p("keys");
+    town_keys(&keys, &[node], "broker.shiomihama.example", "127.0.0.1");
+    let k = |x: &str| keys.join(x);
+
+    let port = free_port();
+    std::fs::create_dir(p("mosquitto-data")).unwrap();
+    std::fs::write(
+        p("mosquitto.conf"),
+        mosquitto_conf(&keys, &p("mosquitto-data"), port),
+    )
+    .unwrap();
+    let _mosquitto = Mosquitto(
+        Command::new("mosquitto")
+            .arg("-c")
+            .arg(p("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(p("mosquitto.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+
+    // HQ from its example's external-broker section, its password from the environment.
+    std::fs::write(p("hq.toml"), hq_conf(d, &keys, port)).unwrap();
+    let hq_pw = std::fs::read_to_string(k("hq/mqtt-password")).unwrap();
+    let hq_bin = bin("evac-hq");
+    let hq_cmd = |sub: &str| {
+        let mut c = Command::new(&hq_bin);
+        c.env("EVAC_HQ_MQTT_PASSWORD", &hq_pw)
+            .args([sub, "--config"])
+            .arg(p("hq.toml"));
+        c
+    };
+    wait_until(20, "HQ's check to log in over TLS", || {
+        hq_cmd("check").output().unwrap().status.success()
+    });
+    let _hq = Proc::spawn("hq", &mut hq_cmd("run"));
+
+    // The shelter node over TLS with the CA from its key folder; plain MQTT and another
+    // town's CA are refused, each with one line saying what to change.
+    let shelter_bin = bin("evac-shelter");
+    let tls_url = format!("mqtts://127.0.0.1:{port}");
+    let own_ca = k(&format!("shelter-{node}/ca.crt"));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=another town CA",
+            "-keyout",
+        ])
+        .arg(p("other-ca.key"))
+        .arg("-out")
+        .arg(p("other-ca.crt"))
+        .stderr(Stdio::null()));
+    run(Command::new(&shelter_bin)
+        .args(["vcard", "ca", "--dir"])
+        .arg(p("ca"))
+        .args(["--key-id", SYNTHETIC_ISSUER_KEY_ID_HEX]));
+    let plain = shelter_conf(d, &keys, node, &format!("mqtt://127.0.0.1:{port}"), None);
+    let err = fails(
+        Command::new(&shelter_bin)
+            .args(["check", "--config"])
+            .arg(&plain),
+    );
+    assert!(err.contains("TLS-only listener"), "{err}");
+    let other = shelter_conf(d, &keys, node, &tls_url, Some(&p("other-ca.crt")));
+    let err = fails(
+        Command::new(&shelter_bin)
+            .args(["check", "--config"])
+            .arg(&other),
+    );
+    assert!(err.contains("TLS with the broker failed"), "{err}");
+    let cfg = shelter_conf(d, &keys, node, &tls_url, Some(&own_ca));
+    let ok = run(Command::new(&shelter_bin)
+        .args(["check", "--config"])
+        .arg(&cfg));
+    assert!(
+        ok.contains(&format!("accepted user shelter-{node}")),
+        "{ok}"
+    );
+    let mut shelter = Proc::spawn(
+        "shelter",
+        Command::new(&shelter_bin)
+            .args(["run", "--config"])
+            .arg(&cfg),
+    );
+
+    // The officer orders the tsunami zone from the command line, over TLS.
+    let zone = town
+        .zones
+        .iter()
+        .find(|z| z.hazard == Hazard::Tsunami)
+        .unwrap();
+    let at_risk: Vec<_> = town
+        .households
+        .iter()
+        .filter(|h| zone.contains(h.location))
+        .collect();
+    assert!(
+        at_risk.len() > 5,
+        "{} households in zone {}",
+        at_risk.len(),
+        zone.id
+    );
+    let officer = |x: &str| k(&format!("officer-tanaka/{x}"));
+    let reply = run(Command::new(&hq_bin)
+        .args([
+            "cmd",
+            "--broker",
+            &format!("127.0.0.1:{port}"),
+            "--town",
+            TOWN,
+        ])
+        .args(["--officer", "tanaka", "--key"])
+        .arg(officer("officer-tanaka.key"))
+        .arg("--hq-key")
+        .arg(officer("hq.pub"))
+        .arg("--password-file")
+        .arg(officer("password"))
+        .arg("--ca")
+        .arg(officer("ca.crt"))
+        .args(["--reason", "tsunami warning for the coast", "issue-order"])
+        .args([
+            "--hazard",
+            "tsunami",
+            "--level",
+            "4",
+            "--zones",
+            &zone.id.to_string(),
+        ]));
+    assert!(reply.starts_with("ok:"), "{reply}");
+
+    // Residents of the zone tap in; HQ stores each event once.
+    run(Command::new(&shelter_bin)
+        .args(["vcard", "key", "--out"])
+        .arg(p("card.key")));
+    let residents: Vec<_> = at_risk.iter().flat_map(|h| &h.members).collect();
+    let mut taps = 0;
+    for m in residents.iter().filter(|m| !m.cards.is_empty()).take(3) {
+        let card = p(&format!("card-{}.json", m.resident));
+        run(Command::new(&shelter_bin)
+            .args(["vcard", "issue", "--ca"])
+            .arg(p("ca"))
+            .args(["--serial", &hex::encode(&m.cards[0].serial), "--key"])
+            .arg(p("card.key"))
+            .arg("--out")
+            .arg(&card));
+        shelter.send(&format!("tap {}", card.display()));
+        let line = shelter.wait_line(20, "a recorded tap", |l| {
+            l.contains("\"result\":\"recorded\"") || l.contains("\"result\":\"error\"")
+        });
+        assert!(line.contains("\"result\":\"recorded\""), "{line}");
+        taps += 1;
+    }
+    let store = p("hq-data/hq.sqlite");
+    wait_until(30, "the taps at HQ", || {
+        stored(&store, node) == (1..=taps).collect::<Vec<u64>>()
+    });
+
+    // The broadcaster reads HQ's signed sections (the ACL town-keys.sh wrote lets it) and
+    // airs them: a TV of an ordered household not yet at the shelter shows its order.
+    let bc = |x: &str| k(&format!("broadcaster-catv/{x}"));
+    let o = Command::new(bin("evac-broadcaster"))
+        .current_dir(d)
+        .args([
+            "mux",
+            "--broker",
+            &format!("127.0.0.1:{port}"),
+            "--town",
+            TOWN,
+        ])
+        .args(["--user", "broadcaster-catv", "--password-file"])
+        .arg(bc("password"))
+        .arg("--ca")
+        .arg(bc("ca.crt"))
+        .args(["--carousel", "carousel.evs", "--health", "health.json"])
+        .args(["--connect-timeout", "10", "--live", "--duration", "3"])
+        .arg("--out")
+        .arg(p("on-air.ts"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "evac-broadcaster: {err}");
+    let health: Value = serde_json::from_slice(&std::fs::read(p("health.json")).unwrap()).unwrap();
+    assert_eq!(health["connected"], true, "{health}\n{err}");
+    let household = at_risk.last().unwrap().id;
+    let tv: Value = serde_json::from_str(&run(Command::new(bin("evac-stb"))
+        .arg("--input")
+        .arg(p("on-air.ts"))
+        .args([
+            "--household",
+            &household.to_string(),
+            "--town-name",
+            TOWN,
+            "--key",
+        ])
+        .arg(k("hq/hq.pub"))
+        .arg("--state")
+        .arg(p("stb.json"))
+        .arg("--json")))
+    .unwrap();
+    assert_eq!(tv["order"]["level"], 4, "household {household}: {tv}");
+
+    // The dashboard's report, logged in as the officer over TLS, from its example.
+    std::fs::write(
+        p("dashboard.toml"),
+        example(
+            "dashboard.example.toml",
+            &[
+                ("broker", s(&tls_url)),
+                ("ca", s(officer("ca.crt").display())),
+                ("town", s(TOWN)),
+                (
+                    "password",
+                    s(std::fs::read_to_string(officer("password")).unwrap()),
+                ),
+                ("hq_key", s(officer("hq.pub").display())),
+                ("town_file", s(p("town.geojson").display())),
+                ("officer_key", s(officer("officer-tanaka.key").display())),
+                ("log_file", s(p("dashboard.log").display())),
+            ],
+        ),
+    )
+    .unwrap();
+    // HQ retains a fresh snapshot once the town is quiet (at most 5 s after the last), so
+    // a report taken now shows the taps, though the example's periodic snapshot is 30 s.
+    let report = || -> Value {
+        serde_json::from_str(&run(Command::new(bin("evac-dashboard"))
+            .args(["--config"])
+            .arg(p("dashboard.toml"))
+            .args(["report", "--json"])))
+        .unwrap()
+    };
+    let mut last = Value::Null;
+    wait_until(15, "a report with the taps", || {
+        last = report();
+        last["counts"]["arrived"] == taps
+    });
+    let report = last;
+    let ordered: u64 = at_risk.iter().map(|h| h.members.len() as u64).sum();
+    assert_eq!(
+        report["counts"]["under_order"].as_u64().unwrap() + taps,
+        ordered,
+        "{report}"
+    );
+    let row = report["shelters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == node)
+        .unwrap();
+    assert_eq!(row["online"], true, "{row}");
+    let unaccounted = report["unaccounted"].as_array().unwrap();
+    assert_eq!(unaccounted.len() as u64, ordered - taps);
+    assert!(
+        unaccounted.iter().all(|r| r["shelter"].is_u64()),
+        "an unaccounted resident without the shelter HQ sent them to: {report}"
+    );
+}
