@@ -74,7 +74,7 @@ fn setup() -> Setup {
     eprintln!(
         "setup: {} residents, {} shelters, feed {:.0} MB, {:.1} s",
         residents,
-        map.town.shelters.len(),
+        map.shelters().len(),
         feed.iter().map(|(_, p)| p.len()).sum::<usize>() as f64 / 1e6,
         t0.elapsed().as_secs_f64()
     );

@@ -13,7 +13,7 @@
 #![allow(missing_docs, clippy::unwrap_used)] // a benchmark binary: a panic is a failed run
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -130,10 +130,15 @@ fn main() {
     let feed =
         evac_dashboard::sample::mid_evacuation(&town, &Slug::new("minato").unwrap(), &key, now)
             .unwrap();
-    let registry = feed
-        .iter()
-        .find(|(t, _)| t.ends_with("/registry"))
-        .map_or(0, |(_, p)| p.len());
+    let (registry, registry_json) =
+        feed.iter()
+            .find(|(t, _)| t.ends_with("/registry"))
+            .map_or((0, 0), |(_, p)| {
+                (
+                    p.len(),
+                    evac_protocol::packed::unpack(p, usize::MAX).map_or(0, |j| j.len()),
+                )
+            });
     let snapshot = feed
         .iter()
         .rev()
@@ -141,11 +146,12 @@ fn main() {
         .map_or(0, |(_, p)| p.len());
     eprintln!(
         "town: {} households, {residents} residents, {} shelters; town file {:.0} MB; registry \
-         (gzip) {:.1} MB, status snapshot {:.1} MB, feed {} messages; {:.1} s",
+         {:.1} MB (gzip; JSON {:.1} MB), status snapshot {:.1} MB, feed {} messages; {:.1} s",
         town.households.len(),
         town.shelters.len(),
         std::fs::metadata(p("town.geojson")).unwrap().len() as f64 / 1e6,
         registry as f64 / 1e6,
+        registry_json as f64 / 1e6,
         snapshot as f64 / 1e6,
         feed.len(),
         t0.elapsed().as_secs_f64()
@@ -212,19 +218,9 @@ fn main() {
     let t = Instant::now();
     publish(port, &feed);
     let total = residents.to_string();
-    let grouped = {
-        let mut out = String::new();
-        for (i, c) in total.chars().enumerate() {
-            if i > 0 && (total.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
-    };
     tmux.wait(300, "every resident on screen", |s| {
         s.lines()
-            .any(|l| l.contains("Residents") && (l.contains(&grouped) || l.contains(&total)))
+            .any(|l| l.contains("Residents") && l.replace(',', "").contains(&total))
     });
     eprintln!(
         "feed published and shown: {:.1} s",
@@ -237,6 +233,13 @@ fn main() {
     }
     std::thread::sleep(Duration::from_secs(3));
     let (rss, hwm) = memory(pid);
+    let log = std::fs::read_to_string(p("dashboard.log")).unwrap_or_default();
+    let refused: Vec<&str> = log.lines().filter(|l| l.contains("refused")).collect();
+    assert!(
+        refused.is_empty(),
+        "the dashboard refused messages: {refused:?}"
+    );
+    tmux.out(&["send-keys", "-t", "dash", "-l", "/"]);
     println!(
         "evac-dashboard, {residents} residents, 2,000 shelters, town file loaded, every view \
          shown: VmRSS {rss:.0} MB, peak VmHWM {hwm:.0} MB"

@@ -116,8 +116,8 @@ impl Derived {
                 let household = ((k >> 16) & 0xFFFF_FFFF) as u32;
                 if household != last {
                     last = household;
-                    if let Some(h) = map.household(household) {
-                        d.missing_points.push((h.location.lon, h.location.lat));
+                    if let Some(at) = map.household_location(household) {
+                        d.missing_points.push((at.lon, at.lat));
                     }
                 }
             }
@@ -128,7 +128,7 @@ impl Derived {
             .map(|(zone, mut z)| {
                 z.zone = zone;
                 z.name = zone
-                    .and_then(|id| s.map.as_ref()?.town.zone(id).map(|z| z.name.clone()))
+                    .and_then(|id| s.map.as_ref()?.zone(id).map(|z| z.name.clone()))
                     .unwrap_or_default();
                 z
             })

@@ -1,68 +1,143 @@
 //! The town's map, when the dashboard is given the town file: shelter names, each
 //! household's zone and location.
 
-use std::collections::HashMap;
+use evac_maps::{LonLat, Shelter, Town, Zone};
 
-use evac_maps::Town;
-
-/// The town file, with the look-ups the views need.
+/// What the views need of the town file: its shelters and zones, and each household's
+/// location and zone. Residents' names, addresses and cards, and the roads, are not kept:
+/// names come from HQ's signed registry, and at a million residents the whole town would
+/// hold several hundred megabytes.
 #[derive(Debug)]
 pub struct TownMap {
-    /// The town as loaded.
-    pub town: Town,
-    zone_of: HashMap<u32, u32>,
-    household_at: HashMap<u32, usize>,
+    shelters: Vec<Shelter>,
+    zones: Vec<Zone>,
+    /// Households by id: (id, location, zone or `NO_ZONE`).
+    households: Vec<(u32, LonLat, u32)>,
+    /// West, south, east, north over households and shelters.
+    extent: [f64; 4],
 }
+
+const NO_ZONE: u32 = u32::MAX;
 
 impl TownMap {
     /// Indexes `town`: each household's zone is the lowest-numbered zone that contains it.
     pub fn new(town: Town) -> TownMap {
-        let mut zones: Vec<&evac_maps::Zone> = town.zones.iter().collect();
+        let Town {
+            households,
+            mut shelters,
+            mut zones,
+            ..
+        } = town;
         zones.sort_by_key(|z| z.id);
-        let mut zone_of = HashMap::with_capacity(town.households.len());
-        let mut household_at = HashMap::with_capacity(town.households.len());
-        for (i, h) in town.households.iter().enumerate() {
-            household_at.insert(h.id, i);
-            if let Some(z) = zones.iter().find(|z| z.contains(h.location)) {
-                zone_of.insert(h.id, z.id);
-            }
+        shelters.sort_by_key(|s| s.id);
+        let mut hs: Vec<(u32, LonLat, u32)> = households
+            .iter()
+            .map(|h| {
+                let zone = zones
+                    .iter()
+                    .find(|z| z.contains(h.location))
+                    .map_or(NO_ZONE, |z| z.id);
+                (h.id, h.location, zone)
+            })
+            .collect();
+        drop(households);
+        hs.sort_unstable_by_key(|h| h.0);
+        let mut extent = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+        let points = hs
+            .iter()
+            .map(|h| h.1)
+            .chain(shelters.iter().map(|s| s.location));
+        for p in points {
+            extent = [
+                extent[0].min(p.lon),
+                extent[1].min(p.lat),
+                extent[2].max(p.lon),
+                extent[3].max(p.lat),
+            ];
+        }
+        if extent[0] > extent[2] {
+            extent = [0.0, 0.0, 1.0, 1.0];
         }
         TownMap {
-            town,
-            zone_of,
-            household_at,
+            shelters,
+            zones,
+            households: hs,
+            extent,
         }
+    }
+
+    fn find(&self, household: u32) -> Option<&(u32, LonLat, u32)> {
+        // Registers number households densely: try the slot the id would have first.
+        let first = self.households.first()?.0;
+        if let Some(h) = household
+            .checked_sub(first)
+            .and_then(|i| self.households.get(i as usize))
+            .filter(|h| h.0 == household)
+        {
+            return Some(h);
+        }
+        self.households
+            .binary_search_by_key(&household, |h| h.0)
+            .ok()
+            .map(|i| &self.households[i])
     }
 
     /// The zone of a household (none when outside every zone or unknown).
     pub fn zone_of(&self, household: u32) -> Option<u32> {
-        self.zone_of.get(&household).copied()
+        self.find(household).map(|h| h.2).filter(|&z| z != NO_ZONE)
     }
 
-    /// A household of the map.
-    pub fn household(&self, id: u32) -> Option<&evac_maps::Household> {
-        self.household_at
-            .get(&id)
-            .and_then(|&i| self.town.households.get(i))
+    /// Where a household of the map is.
+    pub fn household_location(&self, id: u32) -> Option<LonLat> {
+        self.find(id).map(|h| h.1)
     }
 
     /// A shelter's name.
     pub fn shelter_name(&self, id: u32) -> Option<&str> {
-        self.town.shelter(id).map(|s| s.name.as_str())
+        self.shelter(id).map(|s| s.name.as_str())
+    }
+
+    /// A shelter of the map.
+    pub fn shelter(&self, id: u32) -> Option<&Shelter> {
+        self.shelters
+            .binary_search_by_key(&id, |s| s.id)
+            .ok()
+            .map(|i| &self.shelters[i])
+    }
+
+    /// Every shelter, by id.
+    pub fn shelters(&self) -> &[Shelter] {
+        &self.shelters
+    }
+
+    /// Every zone, by id.
+    pub fn zones(&self) -> &[Zone] {
+        &self.zones
+    }
+
+    /// A zone by id.
+    pub fn zone(&self, id: u32) -> Option<&Zone> {
+        self.zones
+            .binary_search_by_key(&id, |z| z.id)
+            .ok()
+            .map(|i| &self.zones[i])
+    }
+
+    /// The town's extent: west, south, east, north (degrees).
+    pub fn extent(&self) -> [f64; 4] {
+        self.extent
     }
 
     /// Households inside any of `zones` (as HQ's order engine counts them).
     pub fn households_in_zones(&self, zones: &[u32]) -> usize {
-        let zones: Vec<&evac_maps::Zone> = self
-            .town
+        let zones: Vec<&Zone> = self
             .zones
             .iter()
             .filter(|z| zones.contains(&z.id))
             .collect();
-        self.town
-            .households
+        self.households
             .iter()
-            .filter(|h| zones.iter().any(|z| z.contains(h.location)))
+            .filter(|h| zones.iter().any(|z| z.contains(h.1)))
             .count()
     }
 }

@@ -26,21 +26,7 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
         );
         return;
     };
-    let town = &map.town;
-    // The town's extent.
-    let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
-    let mut grow = |x: f64, y: f64| {
-        b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
-    };
-    for h in &town.households {
-        grow(h.location.lon, h.location.lat);
-    }
-    for sh in &town.shelters {
-        grow(sh.location.lon, sh.location.lat);
-    }
-    if b[0] > b[2] {
-        b = [0.0, 0.0, 1.0, 1.0];
-    }
+    let b = map.extent();
     let scale = 0.5f64.powi(i32::from(app.map_zoom));
     let (w, h) = (
         ((b[2] - b[0]) * scale).max(1e-6),
@@ -57,7 +43,7 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
 
     let missing = &s.derived.missing_points;
     let mut shelters: Vec<(Crowding, (f64, f64))> = Vec::new();
-    for sh in &town.shelters {
+    for sh in map.shelters() {
         let level = s
             .shelters
             .get(&evac_protocol::ShelterId(sh.id))
@@ -80,7 +66,7 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
         .y_bounds([y0, y1])
         .paint(move |ctx| {
             let zc = if color { Color::Blue } else { Color::Reset };
-            for z in &town.zones {
+            for z in map.zones() {
                 for poly in &z.area.0 {
                     let ring: Vec<_> = poly.exterior().coords().collect();
                     for pair in ring.windows(2) {

@@ -16,13 +16,18 @@ use crate::state::{Link, TownMap, TownState};
 /// 2026-11-18 05:40 UTC (14:40 JST).
 const NOW: u64 = 1_795_412_400_000;
 
+fn town() -> &'static evac_maps::Town {
+    static TOWN: OnceLock<evac_maps::Town> = OnceLock::new();
+    TOWN.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../maps/data/town.geojson");
+        evac_maps::Town::load(path).unwrap()
+    })
+}
+
 fn map() -> Arc<TownMap> {
     static MAP: OnceLock<Arc<TownMap>> = OnceLock::new();
-    MAP.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../maps/data/town.geojson");
-        Arc::new(TownMap::new(evac_maps::Town::load(path).unwrap()))
-    })
-    .clone()
+    MAP.get_or_init(|| Arc::new(TownMap::new(town().clone())))
+        .clone()
 }
 
 fn hq() -> SecretKey {
@@ -32,8 +37,7 @@ fn hq() -> SecretKey {
 fn feed() -> &'static crate::sample::Feed {
     static FEED: OnceLock<crate::sample::Feed> = OnceLock::new();
     FEED.get_or_init(|| {
-        crate::sample::mid_evacuation(&map().town, &Slug::new("minato").unwrap(), &hq(), NOW)
-            .unwrap()
+        crate::sample::mid_evacuation(town(), &Slug::new("minato").unwrap(), &hq(), NOW).unwrap()
     })
 }
 
