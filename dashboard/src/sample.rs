@@ -229,6 +229,7 @@ pub fn mid_evacuation(
                     // The first shelter's card reader failed twice.
                     flagged: if i == 0 { 2 } else { 0 },
                     quiet_since_ms: None,
+                    conflicts: 0,
                 }
             })
             .collect();

@@ -490,6 +490,7 @@ fn bench_snapshot() {
                 pending: 0,
                 flagged: 0,
                 quiet_since_ms: None,
+                conflicts: 0,
             })
             .collect(),
         residents: PackedStatuses::pack(ResidentId(1), &statuses),

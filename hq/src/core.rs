@@ -19,7 +19,7 @@ use crate::keys::KeyRing;
 use crate::notice::{Area, Notice};
 use crate::rejections::Rejections;
 use crate::status::{Picture, StatusBoard, StatusFeed};
-use crate::store::{CommandRecord, Store};
+use crate::store::{CommandRecord, Store, Stored};
 
 /// Orders per MQTT message: a batch for a whole town is split so no payload is huge.
 pub const ORDERS_PER_MESSAGE: usize = 5000;
@@ -103,6 +103,9 @@ impl Hq {
         }
         for (card, resident) in store.card_links()? {
             board.link_card(&card, resident);
+        }
+        for (shelter, n) in store.conflicts_by_shelter()? {
+            board.node_mut(shelter).conflicts = n;
         }
         let mut book = OrderBook::new(engine_town.clone(), town_id.clone());
         let notices = store
@@ -340,8 +343,16 @@ impl Hq {
         let pairs: Vec<_> = checked.accepted.iter().map(|(s, e)| (s, e)).collect();
         let fresh = self.store.insert_events(&pairs, now_ms)?;
         let mut newest = None;
-        for ((_, e), new) in checked.accepted.iter().zip(fresh) {
-            if new {
+        for ((_, e), stored) in checked.accepted.iter().zip(fresh) {
+            if stored == Stored::Conflict {
+                self.board.node_mut(shelter).conflicts += 1;
+                tracing::error!(
+                    event = %e.id,
+                    "a different event under a number HQ already holds: kept aside in \
+                     `conflicts`, not applied (was the shelter's ledger restored or rebuilt?)"
+                );
+            }
+            if stored == Stored::New {
                 if self.board.apply_received(e, now_ms) {
                     let _ = self.clock.observe(e.at, now_ms);
                     newest = newest.max(Some(e.at.wall_ms));

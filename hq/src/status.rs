@@ -60,6 +60,8 @@ pub struct NodeInfo {
     pub flagged: u64,
     /// When HQ last heard from the node itself (HQ's clock, ms).
     pub last_seen_ms: Option<u64>,
+    /// Events it sent under a number HQ holds a different event for.
+    pub conflicts: u64,
 }
 
 /// The derived picture at one moment.
@@ -417,6 +419,7 @@ impl StatusBoard {
                     quiet_since_ms: node.and_then(|n| n.last_seen_ms).filter(|&t| {
                         now_ms.saturating_sub(t) > evac_protocol::messages::status::QUIET_MS
                     }),
+                    conflicts: node.map_or(0, |n| n.conflicts),
                 }
             })
             .collect();

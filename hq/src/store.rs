@@ -20,6 +20,10 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL, resident INTEGER, received_ms INTEGER NOT NULL,
     body TEXT NOT NULL, sig TEXT NOT NULL,
     PRIMARY KEY (shelter, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conflicts (
+    shelter INTEGER NOT NULL, seq INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+    body TEXT NOT NULL, sig TEXT NOT NULL,
+    PRIMARY KEY (shelter, seq, body)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rejections (
     id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commands (
@@ -45,6 +49,34 @@ CREATE TABLE IF NOT EXISTS cap_seen (
     sender TEXT NOT NULL, identifier TEXT NOT NULL, sent INTEGER NOT NULL, at_ms INTEGER NOT NULL,
     PRIMARY KEY (sender, identifier, sent)) WITHOUT ROWID;
 ";
+
+/// What became of an event handed to [`Store::insert_events`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored now.
+    New,
+    /// Already held, the same event (or the same conflicting one): ignored.
+    Repeat,
+    /// A different event under a number already held: kept in `conflicts`, not applied.
+    Conflict,
+}
+
+impl Store {
+    /// How many conflicting events each shelter sent (see [`Stored::Conflict`]).
+    pub fn conflicts_by_shelter(&self) -> Result<Vec<(ShelterId, u64)>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT shelter, COUNT(*) FROM conflicts GROUP BY shelter")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((ShelterId(r.get(0)?), r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+}
 
 /// Which events of one shelter are stored: the highest contiguous sequence and the ones above it.
 #[derive(Debug, Default, Clone)]
@@ -235,13 +267,14 @@ impl Store {
         &self.path
     }
 
-    /// Stores verified events in one transaction; returns, for each, whether it was new (a
-    /// repeat is ignored). When this returns `Ok`, the events are committed.
+    /// Stores verified events in one transaction; returns what became of each: new, a
+    /// repeat (ignored), or a different event under a number already held (kept aside in
+    /// `conflicts`, once). When this returns `Ok`, the events are committed.
     pub fn insert_events(
         &mut self,
         events: &[(&Signed<CheckEvent>, &CheckEvent)],
         received_ms: u64,
-    ) -> Result<Vec<bool>, HqError> {
+    ) -> Result<Vec<Stored>, HqError> {
         let err = self.err();
         let tx = self.conn.transaction().map_err(&err)?;
         let mut fresh = Vec::with_capacity(events.len());
@@ -273,12 +306,44 @@ impl Store {
                         signed.sig,
                     ])
                     .map_err(&err)?;
-                fresh.push(n == 1);
+                if n == 1 {
+                    fresh.push(Stored::New);
+                    continue;
+                }
+                let held: String = tx
+                    .query_row(
+                        "SELECT body FROM events WHERE shelter = ?1 AND seq = ?2",
+                        params![e.id.shelter.0, i(e.id.seq)],
+                        |r| r.get(0),
+                    )
+                    .map_err(&err)?;
+                if held == signed.body_json() {
+                    fresh.push(Stored::Repeat);
+                    continue;
+                }
+                let n = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO conflicts (shelter, seq, received_ms, body, sig)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![
+                            e.id.shelter.0,
+                            i(e.id.seq),
+                            i(received_ms),
+                            signed.body_json(),
+                            signed.sig
+                        ],
+                    )
+                    .map_err(&err)?;
+                fresh.push(if n == 1 {
+                    Stored::Conflict
+                } else {
+                    Stored::Repeat
+                });
             }
         }
         tx.commit().map_err(&err)?;
         for ((_, e), new) in events.iter().zip(&fresh) {
-            if *new {
+            if *new == Stored::New {
                 self.progress.entry(e.id.shelter).or_default().add(e.id.seq);
             }
         }
@@ -751,8 +816,11 @@ mod tests {
             .map(|e| key.sign(&shelter_signer(ShelterId(1)), e).unwrap())
             .collect();
         let pairs: Vec<_> = signed.iter().zip(&evs).collect();
-        assert_eq!(store.insert_events(&pairs, 5).unwrap(), [true; 4]);
-        assert_eq!(store.insert_events(&pairs[..2], 6).unwrap(), [false, false]);
+        assert_eq!(store.insert_events(&pairs, 5).unwrap(), [Stored::New; 4]);
+        assert_eq!(
+            store.insert_events(&pairs[..2], 6).unwrap(),
+            [Stored::Repeat; 2]
+        );
         let p = store.progress(ShelterId(1));
         assert_eq!((p.through, p.missing()), (2, 1));
         drop(store);
@@ -760,6 +828,38 @@ mod tests {
         assert_eq!(store.progress(ShelterId(1)).through, 2);
         assert_eq!(store.event_count().unwrap(), 4);
         assert_eq!(store.events().unwrap()[3].event, evs[3]);
+    }
+
+    #[test]
+    fn a_different_event_under_a_held_number_is_kept_aside_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("hq.sqlite")).unwrap();
+        let key = SecretKey::from_seed(&[1; 32]);
+        let held = ev(1, 3);
+        let mut other = ev(1, 3);
+        other.resident = Some(ResidentId(99));
+        let sign = |e: &CheckEvent| key.sign(&shelter_signer(ShelterId(1)), e).unwrap();
+        let (a, b) = (sign(&held), sign(&other));
+        assert_eq!(
+            store.insert_events(&[(&a, &held)], 1).unwrap(),
+            [Stored::New]
+        );
+        assert_eq!(
+            store.insert_events(&[(&b, &other)], 2).unwrap(),
+            [Stored::Conflict]
+        );
+        assert_eq!(
+            store
+                .insert_events(&[(&b, &other), (&a, &held)], 3)
+                .unwrap(),
+            [Stored::Repeat, Stored::Repeat]
+        );
+        assert_eq!(store.conflicts_by_shelter().unwrap(), [(ShelterId(1), 1)]);
+        assert_eq!(
+            store.events().unwrap()[0].event,
+            held,
+            "the first one stays"
+        );
     }
 
     #[test]

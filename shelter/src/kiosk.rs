@@ -62,6 +62,9 @@ pub struct KioskState {
     pub present: u32,
     /// Events not yet acknowledged by HQ.
     pub pending: u64,
+    /// HQ was found ahead of this ledger (restored or rebuilt) and it recovered: staff
+    /// should tell HQ and read the node's log.
+    pub ledger_recovered: bool,
 }
 
 /// A flag in plain words: (Japanese, English).
@@ -252,7 +255,7 @@ pub fn render(frame: &mut Frame, s: &KioskState) {
     frame.render_widget(title, top);
     // No key stops the node: a resident could press it. Staff stop it through the service
     // manager (SIGTERM).
-    let footer = Paragraph::new(format!(
+    let mut footer = vec![Span::raw(format!(
         "{}   {}",
         s.language.both(
             &format!("在所 {}", s.present),
@@ -262,9 +265,22 @@ pub fn render(frame: &mut Frame, s: &KioskState) {
             &format!("未送信 {}", s.pending),
             &format!("unsent {}", s.pending)
         ),
-    ))
-    .centered()
-    .block(framed(Block::default()));
+    ))];
+    if s.ledger_recovered {
+        footer.push(Span::styled(
+            format!(
+                "   ⚠ {}",
+                s.language.both(
+                    "台帳をHQに合わせて復旧しました(係員へ)",
+                    "ledger recovered to HQ's count: staff, see the log"
+                )
+            ),
+            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ));
+    }
+    let footer = Paragraph::new(Line::from(footer))
+        .centered()
+        .block(framed(Block::default()));
     frame.render_widget(footer, bottom);
 
     let outer = framed(Block::default());
@@ -391,6 +407,7 @@ mod tests {
             last,
             present: 5,
             pending: 1,
+            ledger_recovered: false,
         }
     }
 

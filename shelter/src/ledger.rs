@@ -7,7 +7,7 @@ use std::path::Path;
 use evac_protocol::{
     CheckEvent, Clock, EventId, SecretKey, ShelterId, Signed, Timestamp, shelter_signer,
 };
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
 
 use crate::door::EventDraft;
@@ -41,7 +41,7 @@ pub enum LedgerError {
         /// Shelter recorded in the file.
         found: String,
     },
-    /// The sequence has a gap: the file was tampered with.
+    /// The sequence has a gap that no recovery recorded: the file was tampered with.
     #[error("ledger {path}: sequence has gaps ({count} events, highest {max})")]
     Gap {
         /// The file.
@@ -177,7 +177,13 @@ impl Ledger {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .map_err(sql)?;
-        if count != max {
+        // Sequence numbers skipped when this ledger found HQ ahead of it (see recover_behind).
+        let skipped: u64 = get_meta(&conn, SKIPPED)
+            .map_err(sql)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let max = max.max(floor(&conn).map_err(sql)?);
+        if count + skipped != max {
             return Err(LedgerError::Gap {
                 path: p,
                 count,
@@ -202,13 +208,6 @@ impl Ledger {
         })
     }
 
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
-        |source| LedgerError::Sql {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
     /// The database file's path, for messages.
     pub fn path(&self) -> &str {
         &self.path
@@ -219,9 +218,12 @@ impl Ledger {
         self.shelter
     }
 
-    /// Highest sequence number recorded (0 when empty).
+    /// Highest sequence number recorded or skipped (0 when empty), as the file says: the
+    /// replicator may have added copies (see [`recover_behind`]).
     pub fn last_seq(&self) -> u64 {
-        self.next_seq - 1
+        max_seq(&self.conn)
+            .and_then(|m| Ok(m.max(floor(&self.conn)?)))
+            .unwrap_or(self.next_seq - 1)
     }
 
     /// Records an event: assigns the next sequence number and an HLC time, signs it, and
@@ -238,7 +240,23 @@ impl Ledger {
         corrects: Option<EventId>,
         note: Option<String>,
     ) -> Result<CheckEvent, LedgerError> {
-        let seq = self.next_seq;
+        // The file decides the number, in one write transaction: the replicator may have
+        // appended copies since (see recover_behind).
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|source| LedgerError::Sql {
+                path: self.path.clone(),
+                source,
+            })?;
+        let seq = max_seq(&tx)
+            .and_then(|m| Ok(m.max(floor(&tx)?)))
+            .map_err(|source| LedgerError::Sql {
+                path: self.path.clone(),
+                source,
+            })?
+            .max(self.next_seq - 1)
+            + 1;
         let event = CheckEvent {
             id: EventId {
                 shelter: self.shelter,
@@ -268,19 +286,23 @@ impl Ledger {
             seq,
             reason: e.to_string(),
         })?;
-        self.conn
-            .execute(
-                "INSERT INTO events(seq, wall_ms, logical, body, envelope) VALUES (?1,?2,?3,?4,?5)",
-                params![
-                    seq,
-                    event.at.wall_ms,
-                    event.at.logical,
-                    signed.body_json(),
-                    envelope
-                ],
-            )
-            .map_err(self.sql())?;
-        self.next_seq += 1;
+        let sql = |source| LedgerError::Sql {
+            path: self.path.clone(),
+            source,
+        };
+        tx.execute(
+            "INSERT INTO events(seq, wall_ms, logical, body, envelope) VALUES (?1,?2,?3,?4,?5)",
+            params![
+                seq,
+                event.at.wall_ms,
+                event.at.logical,
+                signed.body_json(),
+                envelope
+            ],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        self.next_seq = seq + 1;
         Ok(event)
     }
 
@@ -464,6 +486,115 @@ fn placeholder(shelter: ShelterId, seq: u64, wall_ms: u64, logical: u32, why: &s
     }
 }
 
+/// The `meta` key counting sequence numbers skipped by [`recover_behind`].
+const SKIPPED: &str = "seq_skipped";
+/// The `meta` key of the highest sequence number skipped: new events come after it.
+const FLOOR: &str = "seq_floor";
+
+fn floor(conn: &Connection) -> rusqlite::Result<u64> {
+    Ok(get_meta(conn, FLOOR)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
+/// What [`recover_behind`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// The ledger's highest sequence before.
+    pub last: u64,
+    /// What HQ acknowledged.
+    pub hq_through: u64,
+    /// Events this ledger had not had acknowledged, appended again after `hq_through`.
+    pub copied: u64,
+}
+
+/// Recovers a ledger that HQ is ahead of (HQ acknowledged `hq_through` events of this
+/// shelter, the ledger ends before: it was restored from a backup or rebuilt). The events
+/// of this ledger that HQ had not acknowledged may share their numbers with different
+/// events HQ holds, so HQ would keep them aside as conflicts: each is appended again as a
+/// copy numbered after `hq_through` (same tap, same time, a note saying so), the numbers
+/// between are recorded as skipped, and the ledger counts everything up to `hq_through` as
+/// acknowledged. New taps are numbered after the copies. `None` when HQ is not ahead.
+pub fn recover_behind(
+    conn: &mut Connection,
+    key: &SecretKey,
+    shelter: ShelterId,
+    hq_through: u64,
+) -> rusqlite::Result<Option<Recovery>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let last = max_seq(&tx)?.max(floor(&tx)?);
+    if hq_through <= last {
+        return Ok(None);
+    }
+    let number = |k: &str| -> rusqlite::Result<u64> {
+        Ok(get_meta(&tx, k)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    };
+    let acked = number("acked_through")?;
+    let skipped = number(SKIPPED)?;
+    let rows: Vec<(u64, u64, u32, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT seq, wall_ms, logical, body FROM events WHERE seq > ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([acked], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let renumbered: std::collections::HashMap<u64, u64> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.0, hq_through + 1 + i as u64))
+        .collect();
+    let mut copied = 0u64;
+    for (old, wall_ms, logical, body) in &rows {
+        let why = format!(
+            "copy of ledger event {old}: the ledger was behind HQ (restored or rebuilt), \
+             HQ had {hq_through}"
+        );
+        let mut event = match serde_json::from_str::<CheckEvent>(body) {
+            Ok(e) if e.id.shelter == shelter => e,
+            _ => placeholder(shelter, *old, *wall_ms, *logical, "unreadable when copied"),
+        };
+        event.id.seq = renumbered[old];
+        if let Some(c) = event.corrects.as_mut()
+            && c.shelter == shelter
+            && let Some(&new) = renumbered.get(&c.seq)
+        {
+            c.seq = new;
+        }
+        event.note = Some(match event.note.take() {
+            Some(n) => format!("{n} · {why}"),
+            None => why,
+        });
+        let signed = key
+            .sign(&shelter_signer(shelter), &event)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let envelope = signed
+            .to_json()
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        tx.execute(
+            "INSERT INTO events(seq, wall_ms, logical, body, envelope) VALUES (?1,?2,?3,?4,?5)",
+            params![
+                event.id.seq,
+                event.at.wall_ms,
+                event.at.logical,
+                signed.body_json(),
+                envelope
+            ],
+        )?;
+        copied += 1;
+    }
+    set_meta(&tx, SKIPPED, &(skipped + hq_through - last).to_string())?;
+    set_meta(&tx, FLOOR, &hq_through.to_string())?;
+    set_meta(&tx, "acked_through", &hq_through.to_string())?;
+    tx.commit()?;
+    Ok(Some(Recovery {
+        last,
+        hq_through,
+        copied,
+    }))
+}
+
 /// Highest sequence in the database.
 pub fn max_seq(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
@@ -498,6 +629,88 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let _conn = connect(&path).unwrap();
         assert_eq!(mode(&path), 0o640, "world read taken away");
+    }
+
+    #[test]
+    fn a_ledger_behind_hq_copies_what_hq_did_not_acknowledge_and_numbers_after_hq() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let key = || SecretKey::from_seed(&[1; 32]);
+        let mut l = Ledger::open(&path, ShelterId(4), key()).unwrap();
+        for t in 0..4 {
+            l.append(&draft(), 1_000 + t).unwrap();
+        }
+        set_meta(l.conn(), "acked_through", "2").unwrap();
+        // A correction of the unacknowledged event 3 is renumbered with it.
+        let d = EventDraft {
+            kind: EventKind::Correction,
+            ..draft()
+        };
+        l.append_with(
+            &d,
+            2_000,
+            Some(EventId {
+                shelter: ShelterId(4),
+                seq: 3,
+            }),
+            None,
+        )
+        .unwrap();
+        let mut conn = connect(&path).unwrap();
+        assert_eq!(
+            recover_behind(&mut conn, &key(), ShelterId(4), 5).unwrap(),
+            None
+        );
+        let r = recover_behind(&mut conn, &key(), ShelterId(4), 9)
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.last, r.hq_through, r.copied), (5, 9, 3));
+        // The node's next tap follows the copies, through its own connection.
+        let next = l.append(&draft(), 3_000).unwrap();
+        assert_eq!(next.id.seq, 13);
+        assert_eq!(l.last_seq(), 13);
+        assert_eq!(acked_through_meta(l.conn()), 9);
+        let events = l.events().unwrap();
+        let copies: Vec<&CheckEvent> = events.iter().filter(|e| e.id.seq > 9).collect();
+        assert_eq!(
+            copies.iter().map(|e| e.id.seq).collect::<Vec<_>>(),
+            [10, 11, 12, 13]
+        );
+        assert_eq!(copies[0].at, events[2].at, "a copy keeps the tap's time");
+        assert!(
+            copies[0]
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("copy of ledger event 3")
+        );
+        assert_eq!(copies[2].corrects.map(|c| c.seq), Some(10));
+        // The skipped numbers are recorded: the ledger opens again, and sends the copies.
+        drop(l);
+        let l = Ledger::open(&path, ShelterId(4), key()).unwrap();
+        assert_eq!(l.last_seq(), 13);
+        let (out, _) = signed_events_from(l.conn(), 10, 10, &key(), ShelterId(4)).unwrap();
+        assert_eq!(
+            out.iter().map(|o| o.0).collect::<Vec<_>>(),
+            [10, 11, 12, 13]
+        );
+        // HQ ahead again with nothing unacknowledged: only the numbers move on.
+        set_meta(l.conn(), "acked_through", "13").unwrap();
+        let r = recover_behind(&mut conn, &key(), ShelterId(4), 20)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.copied, 0);
+        drop(l);
+        let mut l = Ledger::open(&path, ShelterId(4), key()).unwrap();
+        assert_eq!(l.append(&draft(), 4_000).unwrap().id.seq, 21);
+    }
+
+    fn acked_through_meta(conn: &Connection) -> u64 {
+        get_meta(conn, "acked_through")
+            .unwrap()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //!   them with HQ's key and keeps them in SQLite.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use evac_protocol::{
@@ -70,6 +70,8 @@ pub struct Shared {
     pub repaired_rows: AtomicU64,
     /// Answers from HQ that it rejected a whole batch of ours.
     pub rejected_batches: AtomicU64,
+    /// Set when HQ was found ahead of this ledger (restored or rebuilt): what happened.
+    pub behind_hq: Mutex<Option<String>>,
     /// HQ's last reason for rejecting a batch of ours.
     pub last_rejection: std::sync::Mutex<Option<String>>,
 }
@@ -352,8 +354,14 @@ impl Replicator {
                 *last = Some(why.clone());
             }
         }
+        if ack.shelter != self.cfg.shelter {
+            let n = self.shared.rejected_acks.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(shelter = %ack.shelter, rejected = n, "ack for another shelter ignored");
+            return;
+        }
+        self.recover_if_behind(ack.through_seq, s);
         let last = max_seq(&self.conn).unwrap_or(0);
-        if ack.shelter != self.cfg.shelter || ack.through_seq > last {
+        if ack.through_seq > last {
             let n = self.shared.rejected_acks.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(
                 through = ack.through_seq,
@@ -376,6 +384,47 @@ impl Replicator {
             s.resend_after = self.cfg.ack_timeout;
             s.next_send = s.next_send.max(ack.through_seq + 1);
             tracing::debug!(through = ack.through_seq, "acked");
+        }
+    }
+
+    /// HQ acknowledged more of this shelter's events than this ledger holds: the ledger was
+    /// restored from a backup or rebuilt. Says so loudly and recovers (see
+    /// [`crate::ledger::recover_behind`]): the events HQ had not acknowledged go again under
+    /// new numbers, and new taps follow them, so none is lost and none collides.
+    fn recover_if_behind(&mut self, hq_through: u64, s: &mut Session) {
+        match crate::ledger::recover_behind(&mut self.conn, &self.key, self.cfg.shelter, hq_through)
+        {
+            Ok(None) => {}
+            Ok(Some(r)) => {
+                let msg = format!(
+                    "this ledger ends at event {} but HQ holds {} events of this shelter: the \
+                     ledger was restored or rebuilt; {} events not yet acknowledged are sent \
+                     again as {}..{}, new taps follow",
+                    r.last,
+                    r.hq_through,
+                    r.copied,
+                    r.hq_through + 1,
+                    r.hq_through + r.copied
+                );
+                tracing::error!(
+                    last = r.last,
+                    hq_through = r.hq_through,
+                    copied = r.copied,
+                    "{msg}"
+                );
+                if let Ok(mut b) = self.shared.behind_hq.lock() {
+                    *b = Some(msg);
+                }
+                self.shared
+                    .acked_through
+                    .store(r.hq_through, Ordering::Relaxed);
+                s.next_send = r.hq_through + 1;
+                s.last_progress = Instant::now();
+                self.shared.new_event.notify_one();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, hq_through, "HQ is ahead of this ledger and it cannot recover")
+            }
         }
     }
 

@@ -55,8 +55,12 @@ impl Output {
         if let Output::Kiosk(k) = self {
             let (term, state) = &mut **k;
             let (present, pending) = (node.door().present_count(), pending(node, shared));
-            if (state.present, state.pending) != (present, pending) {
-                (state.present, state.pending) = (present, pending);
+            let recovered = shared.behind_hq.lock().is_ok_and(|b| b.is_some());
+            if (state.present, state.pending, state.ledger_recovered)
+                != (present, pending, recovered)
+            {
+                (state.present, state.pending, state.ledger_recovered) =
+                    (present, pending, recovered);
                 let _ = term.draw(|f| evac_shelter::kiosk::render(f, state));
             }
         }
@@ -464,6 +468,7 @@ fn command(
                 "repaired_rows_sent": shared.repaired_rows.load(Ordering::Relaxed),
                 "rejected_batches": shared.rejected_batches.load(Ordering::Relaxed),
                 "hq_rejects": shared.last_rejection.lock().ok().and_then(|l| l.clone()),
+                "behind_hq": shared.behind_hq.lock().ok().and_then(|l| l.clone()),
                 "unreadable_rows": node.unreadable_rows,
             }));
             return;

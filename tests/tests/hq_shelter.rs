@@ -2,7 +2,8 @@
 //! and HQ run as separate `evac-hq` processes (so each can restart alone), then HQ with its
 //! embedded broker as one. Taps reach HQ's store exactly once through an HQ restart, a broker
 //! restart, one shelter's network cut and two restarts of the embedded HQ, and each shelter's
-//! outbox empties once HQ has acknowledged.
+//! outbox empties once HQ has acknowledged. A shelter whose ledger is restored from a backup
+//! while HQ holds more of its events loses none of the taps made since.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
 
@@ -12,6 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use evac_maps::{GenerateParams, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
+use support::deploy::stored;
 use support::*;
 
 const PW: &str = "pw";
@@ -53,29 +55,13 @@ impl Node {
     }
 }
 
-fn stored(store: &Path, shelter: u32) -> Vec<u64> {
-    let Ok(conn) = rusqlite::Connection::open(store) else {
-        return vec![];
-    };
-    let Ok(mut stmt) = conn.prepare("SELECT seq FROM events WHERE shelter = ?1 ORDER BY seq")
-    else {
-        return vec![];
-    };
-    stmt.query_map([shelter], |r| r.get::<_, i64>(0))
-        .unwrap()
-        .map(|r| r.unwrap() as u64)
-        .collect()
-}
-
-#[test]
-fn taps_reach_hq_once_through_restarts_and_a_network_cut() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// The town, HQ's key, two shelters' keys, the broker's users, configs for HQ's embedded
+/// broker (`broker.toml`) and for HQ on it as an external one (`hq.toml`), and 40 virtual
+/// cards of registered residents: (shelters, broker port, cards).
+fn setup(d: &Path) -> (Vec<u32>, u16, Vec<(u32, String)>) {
     let p = |s: &str| d.join(s);
     let hq_bin = bin("evac-hq");
     let shelter_bin = bin("evac-shelter");
-
-    // The town, HQ's key, the shelters' keys and the broker's users.
     let town = generate(&GenerateParams {
         households: 200,
         shelters: 12,
@@ -148,6 +134,18 @@ fn taps_reach_hq_once_through_restarts_and_a_network_cut() {
             .arg(&file));
         cards.push((*resident, file.display().to_string()));
     }
+
+    (shelters, port, cards)
+}
+
+#[test]
+fn taps_reach_hq_once_through_restarts_and_a_network_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |s: &str| d.join(s);
+    let hq_bin = bin("evac-hq");
+    let shelter_bin = bin("evac-shelter");
+    let (shelters, port, cards) = setup(d);
 
     let mut broker = Proc::spawn(
         "broker",
@@ -323,4 +321,134 @@ fn taps_reach_hq_once_through_restarts_and_a_network_cut() {
         }
     }
     hq.kill();
+}
+
+/// Taps `card` at a node; returns the sequence number the node recorded.
+fn tap(node: &mut Proc, card: &str) -> u64 {
+    node.send(&format!("tap {card}"));
+    let line = node.wait_line(20, "a recorded tap", |l| {
+        l.contains("\"result\":\"recorded\"") || l.contains("\"result\":\"error\"")
+    });
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["result"], "recorded", "{line}");
+    v["seq"].as_u64().unwrap()
+}
+
+/// The resident each stored event of `shelter` names, by sequence number.
+fn stored_residents(store: &Path, shelter: u32) -> Vec<(u64, Option<u32>)> {
+    let conn = rusqlite::Connection::open(store).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT seq, resident FROM events WHERE shelter = ?1 ORDER BY seq")
+        .unwrap();
+    stmt.query_map([shelter], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_ledger_restored_from_a_backup_loses_no_tap_made_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |s: &str| d.join(s);
+    let (shelters, port, cards) = setup(d);
+    let s = shelters[0];
+    std::fs::write(
+        p(&format!("shelter-{s}.toml")),
+        format!(
+            "town = \"minato\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\n\
+             hq_public_key = \"hq.pub\"\n[broker]\nurl = \"mqtt://127.0.0.1:{port}\"\npassword = \"{PW}\"\n\
+             ack_timeout_ms = 2000\nreconnect_max_ms = 500\n[card]\nreader = \"virtual\"\nca = [\"ca/ca.pem\"]\n"
+        ),
+    )
+    .unwrap();
+    let start_hq = || {
+        let mut hq = Proc::spawn(
+            "hq",
+            Command::new(bin("evac-hq"))
+                .current_dir(d)
+                .args(["run", "--config"])
+                .arg(p("broker.toml")),
+        );
+        hq.wait_line(20, "the embedded broker", |l| {
+            l.starts_with("evac-hq: broker listening on")
+        });
+        hq
+    };
+    let start_node = || {
+        Proc::spawn(
+            "shelter",
+            Command::new(bin("evac-shelter"))
+                .current_dir(d)
+                .args(["run", "--config"])
+                .arg(p(&format!("shelter-{s}.toml"))),
+        )
+    };
+    let status = |node: &mut Proc| -> serde_json::Value {
+        node.send("status");
+        let line = node.wait_line(10, "status", |l| l.contains("\"result\":\"status\""));
+        serde_json::from_str(&line).unwrap()
+    };
+    let store = p("hq-data/hq.sqlite");
+    let data = p(&format!("shelter-{s}"));
+    let backup = p("backup");
+
+    let mut hq = start_hq();
+    let mut node = start_node();
+    for (_, card) in &cards[..2] {
+        tap(&mut node, card);
+    }
+    wait_until(30, "the first taps at HQ", || stored(&store, s) == [1, 2]);
+    wait_until(10, "HQ's ack", || status(&mut node)["acked_through"] == 2);
+    // The night's backup of the node's data directory.
+    node.kill();
+    run(Command::new("cp").arg("-a").arg(&data).arg(&backup));
+    let mut node = start_node();
+    for (_, card) in &cards[2..5] {
+        tap(&mut node, card);
+    }
+    wait_until(30, "taps 3-5 at HQ", || {
+        stored(&store, s) == [1, 2, 3, 4, 5]
+    });
+
+    // The node's disk fails during the evacuation, HQ is unreachable; the node comes back
+    // from the backup and records two new residents offline, as 3 and 4 again.
+    node.kill();
+    hq.kill();
+    std::fs::remove_dir_all(&data).unwrap();
+    run(Command::new("cp").arg("-a").arg(&backup).arg(&data));
+    let mut node = start_node();
+    let new: Vec<&(u32, String)> = cards[5..7].iter().collect();
+    assert_eq!(tap(&mut node, &new[0].1), 3);
+    assert_eq!(tap(&mut node, &new[1].1), 4);
+
+    // HQ comes back: the node learns HQ is ahead, says so, and its new taps reach HQ.
+    let _hq = start_hq();
+    wait_until(30, "the new residents at HQ", || {
+        let at_hq = stored_residents(&store, s);
+        new.iter()
+            .all(|(r, _)| at_hq.iter().any(|(_, x)| *x == Some(*r)))
+    });
+    let st = status(&mut node);
+    assert!(
+        st["behind_hq"]
+            .as_str()
+            .is_some_and(|m| m.contains("restored or rebuilt")),
+        "{st}"
+    );
+    let next = tap(&mut node, &cards[7].1);
+    assert!(next > 5, "a new tap numbered {next}, under HQ's 5");
+    wait_until(30, "every event at HQ, numbered without a gap", || {
+        stored(&store, s) == (1..=next).collect::<Vec<u64>>()
+    });
+    wait_until(10, "the outbox empty", || {
+        let st = status(&mut node);
+        st["acked_through"] == next && st["last_seq"] == next
+    });
+    // HQ kept its own 3-5 (taps that happened), and whatever of the node's old 3 and 4 it
+    // received before the node recovered is kept aside, not over them.
+    let at_hq = stored_residents(&store, s);
+    for (i, (r, _)) in cards[2..5].iter().enumerate() {
+        assert_eq!(at_hq[2 + i], (3 + i as u64, Some(*r)));
+    }
 }

@@ -45,6 +45,14 @@ pub enum Warning {
         /// Minutes since the order.
         minutes: u64,
     },
+    /// A shelter sent events under numbers HQ already holds different events for (its
+    /// ledger was restored or rebuilt): HQ kept both.
+    Conflicts {
+        /// The shelter.
+        shelter: ShelterId,
+        /// How many.
+        count: u64,
+    },
     /// Check-ins flagged for attention (failed card checks and the like).
     Flagged {
         /// How many.
@@ -187,6 +195,16 @@ impl Derived {
         d.warnings.extend(late);
         d.warnings.extend(silent.into_iter().take(MAX_PER_KIND));
         d.warnings.extend(full.into_iter().take(MAX_PER_KIND));
+        d.warnings.extend(
+            s.shelters
+                .values()
+                .filter(|r| r.status.conflicts > 0)
+                .map(|r| Warning::Conflicts {
+                    shelter: r.status.shelter,
+                    count: r.status.conflicts,
+                })
+                .take(MAX_PER_KIND),
+        );
         if s.counts.flagged > 0 {
             d.warnings.push(Warning::Flagged {
                 count: s.counts.flagged,

@@ -34,6 +34,7 @@ fn shelter(id: u32, open: bool, cap: u32, present: u32) -> ShelterStatus {
         pending: 0,
         flagged: 0,
         quiet_since_ms: None,
+        conflicts: 0,
     }
 }
 

@@ -155,6 +155,17 @@ fn warning_line(app: &App, w: &Warning) -> Line<'static> {
             ),
             th.fg(Color::LightRed),
         ),
+        Warning::Conflicts { shelter, count } => Line::styled(
+            format!(
+                "⚠ {} {count} {}",
+                s.shelter_name(*shelter),
+                l.t(
+                    "events conflict with HQ's (ledger restored?)",
+                    "件の記録がHQと食い違い(台帳の復元?)"
+                )
+            ),
+            th.fg(Color::LightRed),
+        ),
         Warning::Flagged { count } => Line::styled(
             format!(
                 "⚑ {count} {}",

@@ -104,6 +104,14 @@ pub struct ShelterStatus {
     /// do not carry every shelter on every tick.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_since_ms: Option<u64>,
+    /// Events this shelter sent under a number HQ already holds a different event for (its
+    /// ledger was restored or rebuilt): HQ keeps both, officers should look.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conflicts: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How long a node may say nothing before HQ's status says since when it has been quiet.
@@ -309,6 +317,7 @@ mod tests {
                 pending: 0,
                 flagged: 1,
                 quiet_since_ms: Some(1_794_999_990_000),
+                conflicts: 0,
             }],
             residents: PackedStatuses::pack(
                 ResidentId(1),
