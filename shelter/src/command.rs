@@ -28,7 +28,7 @@ pub enum Command {
         /// Sleeps in their car.
         day_only: bool,
     },
-    /// PIN for the next PC/SC tap.
+    /// PIN for the next card tap (as if typed on the kiosk's PIN pad).
     Pin(String),
     /// The next PC/SC tap is day-only (the person sleeps in their car).
     DayOnly,

@@ -10,7 +10,8 @@
 //! [`KioskState`] holds no ratatui types; [`render`] draws it.
 
 use crate::node::TapReport;
-use evac_protocol::{EventKind, Flag};
+use crate::pinpad::{PIN_DIGITS, PadView};
+use evac_protocol::{Assurance, EventKind, Flag};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -65,6 +66,8 @@ pub struct KioskState {
     /// HQ was found ahead of this ledger (restored or rebuilt) and it recovered: staff
     /// should tell HQ and read the node's log.
     pub ledger_recovered: bool,
+    /// What the PIN pad holds (digits are never shown).
+    pub pad: PadView,
 }
 
 /// A flag in plain words: (Japanese, English).
@@ -209,6 +212,15 @@ fn body(s: &KioskState, (_, ja, en, colour): Headline) -> (Vec<Line<'static>>, V
     if r.result == "repeat" {
         lower.push(Line::from(lang.both("（同じタッチです）", "(same tap)")));
     }
+    if r.event
+        .as_ref()
+        .is_some_and(|e| e.assurance == Assurance::CardSigned)
+    {
+        lower.push(Line::from(Span::styled(
+            lang.both("暗証番号で本人確認済み", "identity confirmed with the PIN"),
+            bold.fg(Color::Green),
+        )));
+    }
     if let Some(n) = r.pin_tries_left {
         lower.push(Line::from(lang.both(
             &format!("暗証番号が違います（残り{n}回）"),
@@ -266,6 +278,30 @@ pub fn render(frame: &mut Frame, s: &KioskState) {
             &format!("unsent {}", s.pending)
         ),
     ))];
+    match s.pad {
+        PadView::Idle => {}
+        PadView::Typing(n) => footer.push(Span::styled(
+            format!(
+                "   {} {}{}",
+                s.language.both("暗証番号", "PIN"),
+                "●".repeat(n),
+                "○".repeat(PIN_DIGITS.saturating_sub(n))
+            ),
+            Style::default().add_modifier(Modifier::BOLD),
+        )),
+        PadView::Ready => footer.push(Span::styled(
+            format!(
+                "   {}",
+                s.language.both(
+                    "暗証番号 ●●●● 確定: カードをかざしてください",
+                    "PIN entered: tap your card"
+                )
+            ),
+            Style::default()
+                .fg(Color::Green)
+                .add_modifier(Modifier::BOLD),
+        )),
+    }
     if s.ledger_recovered {
         footer.push(Span::styled(
             format!(
@@ -408,6 +444,7 @@ mod tests {
             present: 5,
             pending: 1,
             ledger_recovered: false,
+            pad: PadView::Idle,
         }
     }
 

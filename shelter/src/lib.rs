@@ -36,6 +36,7 @@ pub mod jpki;
 pub mod kiosk;
 pub mod ledger;
 pub mod node;
+pub mod pinpad;
 pub mod registry;
 pub mod replicate;
 pub mod testca;

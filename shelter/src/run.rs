@@ -19,6 +19,7 @@ use evac_shelter::command::{Command, parse};
 use evac_shelter::config::Config;
 use evac_shelter::kiosk::{KioskState, Language};
 use evac_shelter::node::{Node, TapReport, TapTime};
+use evac_shelter::pinpad::{PadKey, PadView, PinPad};
 use evac_shelter::replicate::{Replicator, ReplicatorConfig, Shared};
 use serde_json::json;
 
@@ -27,6 +28,8 @@ enum Input {
     Registry(Vec<u8>),
     /// The terminal changed size: draw the kiosk again.
     Redraw,
+    /// A key of the door keypad (the PIN pad).
+    Pad(PadKey),
     Eof,
 }
 
@@ -61,6 +64,17 @@ impl Output {
             {
                 (state.present, state.pending, state.ledger_recovered) =
                     (present, pending, recovered);
+                let _ = term.draw(|f| evac_shelter::kiosk::render(f, state));
+            }
+        }
+    }
+
+    /// Shows what the PIN pad holds (never the digits).
+    fn pad(&mut self, view: PadView) {
+        if let Output::Kiosk(k) = self {
+            let (term, state) = &mut **k;
+            if state.pad != view {
+                state.pad = view;
                 let _ = term.draw(|f| evac_shelter::kiosk::render(f, state));
             }
         }
@@ -253,10 +267,23 @@ fn spawn_reader(tx: Sender<Input>, file: Option<PathBuf>) -> anyhow::Result<()> 
 /// through the service manager, which sends SIGTERM (see [`spawn_signals`]).
 fn spawn_keys(tx: Sender<Input>) {
     std::thread::spawn(move || {
-        use crossterm::event::{Event, read};
+        use crossterm::event::{Event, KeyCode, KeyEventKind, read};
         while let Ok(ev) = read() {
+            let input = match ev {
+                Event::Resize(..) => Input::Redraw,
+                Event::Key(k) if k.kind != KeyEventKind::Release => match k.code {
+                    KeyCode::Char(c) if c.is_ascii_digit() => {
+                        Input::Pad(PadKey::Digit(c as u8 - b'0'))
+                    }
+                    KeyCode::Backspace => Input::Pad(PadKey::Back),
+                    KeyCode::Esc | KeyCode::Delete => Input::Pad(PadKey::Clear),
+                    KeyCode::Enter => Input::Pad(PadKey::Enter),
+                    _ => continue,
+                },
+                _ => continue,
+            };
             // The main loop has ended: nobody is left to draw for.
-            if matches!(ev, Event::Resize(..)) && tx.send(Input::Redraw).is_err() {
+            if tx.send(input).is_err() {
                 return;
             }
         }
@@ -298,6 +325,7 @@ fn main_loop(
 ) -> anyhow::Result<()> {
     let mut cards: HashMap<PathBuf, (VirtualCard, CardFile)> = HashMap::new();
     let mut next_pin: Option<String> = None;
+    let mut pad = PinPad::default();
     let mut next_day_only = false;
     let mut card_handled = false;
     // Monotonic times (the door's debounce) count from here.
@@ -318,6 +346,9 @@ fn main_loop(
             },
         };
         out.refresh(node, shared);
+        if pad.forget_stale(origin.elapsed()) {
+            out.pad(pad.view());
+        }
         match input {
             // With a real reader, no commands is normal (a service's stdin is /dev/null): the
             // node runs on until stopped. Only a virtual reader's input ending ends the run.
@@ -330,6 +361,10 @@ fn main_loop(
             }
             Some(Input::Registry(_)) => {}
             Some(Input::Redraw) => out.redraw(),
+            Some(Input::Pad(k)) => {
+                pad.key(k, origin.elapsed());
+                out.pad(pad.view());
+            }
             Some(Input::Line(l)) => match parse(&l) {
                 Ok(None) => {}
                 Err(e) => out.info(json!({"result": "error", "message": e})),
@@ -338,7 +373,18 @@ fn main_loop(
                     next_day_only = true;
                     out.info(json!({"result": "day", "message": "the next card tap is day-only"}));
                 }
-                Ok(Some(cmd)) => command(node, cmd, &mut cards, &mut next_pin, out, shared, origin),
+                Ok(Some(cmd)) => {
+                    command(
+                        node,
+                        cmd,
+                        &mut cards,
+                        (&mut next_pin, &mut pad),
+                        out,
+                        shared,
+                        origin,
+                    );
+                    out.pad(pad.view());
+                }
             },
             None if !timed_out => return Ok(()),
             None => {}
@@ -348,7 +394,8 @@ fn main_loop(
             match reader.wait_for(want, Duration::from_millis(150)) {
                 Ok(ReaderEvent::CardPresent) => {
                     card_handled = true;
-                    let pin = next_pin.take();
+                    let pin = next_pin.take().or(pad.take(origin.elapsed()));
+                    out.pad(pad.view());
                     let r = match reader.connect() {
                         Ok(mut card) => {
                             let day_only = std::mem::take(&mut next_day_only);
@@ -376,7 +423,7 @@ fn command(
     node: &mut Node,
     cmd: Command,
     cards: &mut HashMap<PathBuf, (VirtualCard, CardFile)>,
-    next_pin: &mut Option<String>,
+    (next_pin, pad): (&mut Option<String>, &mut PinPad),
     out: &mut Output,
     shared: &Shared,
     origin: Instant,
@@ -405,6 +452,10 @@ fn command(
             };
             let mut reader = InProcessReader::new(vc);
             reader.pull_after = pull_after;
+            // A PIN given with the tap, else one set by `pin`, else one typed on the pad.
+            let pin = pin
+                .or_else(|| next_pin.take())
+                .or_else(|| pad.take(origin.elapsed()));
             let r = node.tap_card(&mut reader, pin.as_deref(), day_only, now);
             if pin.is_some() && file.pin_tries != vc.pin_tries() {
                 // The retry counter lives on the card: keep it in the card file too.

@@ -3,7 +3,8 @@
 //!
 //! Regressions of issue 13: `q` or Esc on the kiosk keyboard stopped the node (item 3); the
 //! "unsent" counter stayed at 1 after HQ acknowledged, the title showed "Shelter 3" instead
-//! of the shelter's name, and `language = "en"` left Japanese first (item 6).
+//! of the shelter's name, and `language = "en"` left Japanese first (item 6); the strong
+//! mode's PIN could only come as a `pin` command on stdin, not from the kiosk (item 5).
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 
 mod support;
@@ -144,6 +145,36 @@ fn kiosk_keys_never_stop_the_node_and_its_figures_follow_hq() {
     commands.write_all(tap.as_bytes()).unwrap();
     tmux.wait_screen("the check-out after the keys", |s| {
         screen_has(s, &["You are checked out", "present 0"])
+    });
+
+    // The strong mode: the resident types the card's PIN on the kiosk's keypad (shown as
+    // dots, never the digits), confirms, then taps; the card signs after the PIN.
+    tmux.run(&["send-keys", "-t", &tmux.0, "-l", "12"]);
+    tmux.wait_screen("two digits as dots", |s| s.contains("●●○○"));
+    tmux.run(&["send-keys", "-t", &tmux.0, "BSpace"]);
+    tmux.run(&["send-keys", "-t", &tmux.0, "-l", "234"]);
+    tmux.run(&["send-keys", "-t", &tmux.0, "Enter"]);
+    tmux.wait_screen("the PIN confirmed", |s| {
+        s.contains("PIN entered: tap your card")
+    });
+    assert!(!tmux.screen().contains("1234"), "the PIN is on the screen");
+    // Another resident's card (serial 02: resident 101), so no debounce applies.
+    let second = dir.path().join("card-2.json");
+    support::card_file(&support::valid_cert(&[0x02]))
+        .write(&second)
+        .unwrap();
+    commands
+        .write_all(format!("tap {}\n", second.display()).as_bytes())
+        .unwrap();
+    tmux.wait_screen("a check-in confirmed with the PIN", |s| {
+        screen_has(
+            s,
+            &[
+                "You are checked in",
+                "identity confirmed with the PIN",
+                "present 1",
+            ],
+        ) && !s.contains("PIN entered")
     });
 
     // Staff stop it through the service manager: SIGTERM ends it cleanly.
