@@ -320,14 +320,32 @@ impl Hq {
         checked: ingest::Checked,
         now_ms: u64,
     ) -> Result<Vec<Outgoing>, HqError> {
-        let topic = Topic::ShelterEvents(self.town_id.clone(), shelter).to_string();
-        self.reject_all(now_ms, &topic, &checked.rejected);
-        if checked.accepted.is_empty() {
+        self.on_checked_many(vec![(shelter, checked)], now_ms)
+    }
+
+    /// Several checked batches (of one shelter or many) at once: their events are committed
+    /// in one transaction, so batches that arrive together cost one fsync, then each shelter
+    /// gets its ack. Rejections and answers to batches refused whole are as for one.
+    pub fn on_checked_many(
+        &mut self,
+        batches: Vec<(ShelterId, ingest::Checked)>,
+        now_ms: u64,
+    ) -> Result<Vec<Outgoing>, HqError> {
+        let mut out = Vec::new();
+        let mut accepted = Vec::new();
+        for (shelter, checked) in batches {
+            let topic = Topic::ShelterEvents(self.town_id.clone(), shelter).to_string();
+            let reasons: Vec<String> = checked.rejected.iter().map(ToString::to_string).collect();
+            self.reject_all(now_ms, &topic, &reasons);
+            if !checked.accepted.is_empty() {
+                accepted.push((shelter, checked.accepted));
+                continue;
+            }
             // A batch rejected whole is answered too, saying why (the first reason), so the
             // shelter knows rather than resending in silence for ever.
-            let why = checked.rejected.first().map(|r| {
+            let why = reasons.first().map(|r| {
                 let r = crate::rejections::cut(r, 200);
-                match checked.rejected.len() - 1 {
+                match reasons.len() - 1 {
                     0 => r,
                     more => format!("{r} (and {more} more)"),
                 }
@@ -335,49 +353,66 @@ impl Hq {
             // At most one answer a second a shelter: a flood of junk costs no signatures.
             let last = self.rejection_answered.entry(shelter).or_insert(0);
             if *last != 0 && now_ms.saturating_sub(*last) < 1_000 {
-                return Ok(vec![]);
+                continue;
             }
             *last = now_ms.max(1);
-            return Ok(vec![self.ack_saying(shelter, now_ms, why)?]);
+            out.push(self.ack_saying(shelter, now_ms, why)?);
         }
-        let pairs: Vec<_> = checked.accepted.iter().map(|(s, e)| (s, e)).collect();
+        if accepted.is_empty() {
+            return Ok(out);
+        }
+        let pairs: Vec<_> = accepted
+            .iter()
+            .flat_map(|(_, a)| a.iter().map(|(s, e)| (s, e)))
+            .collect();
         let fresh = self.store.insert_events(&pairs, now_ms)?;
-        let mut newest = None;
-        for ((_, e), stored) in checked.accepted.iter().zip(fresh) {
-            if stored == Stored::Conflict {
-                self.board.node_mut(shelter).conflicts += 1;
-                tracing::error!(
-                    event = %e.id,
-                    "a different event under a number HQ already holds: kept aside in \
-                     `conflicts`, not applied (was the shelter's ledger restored or rebuilt?)"
-                );
-            }
-            if stored == Stored::New {
-                if self.board.apply_received(e, now_ms) {
-                    let _ = self.clock.observe(e.at, now_ms);
-                    newest = newest.max(Some(e.at.wall_ms));
-                } else {
-                    tracing::warn!(
+        let mut fresh = fresh.into_iter();
+        let mut acked: Vec<ShelterId> = Vec::new();
+        for (shelter, events) in &accepted {
+            let mut newest = None;
+            for ((_, e), stored) in events.iter().zip(fresh.by_ref()) {
+                if stored == Stored::Conflict {
+                    self.board.node_mut(*shelter).conflicts += 1;
+                    tracing::error!(
                         event = %e.id,
-                        at_ms = e.at.wall_ms,
-                        now_ms,
-                        "event dated beyond the clock-skew bound: kept and flagged, decides no presence"
+                        "a different event under a number HQ already holds: kept aside in \
+                         `conflicts`, not applied (was the shelter's ledger restored or rebuilt?)"
                     );
                 }
+                if stored == Stored::New {
+                    if self.board.apply_received(e, now_ms) {
+                        let _ = self.clock.observe(e.at, now_ms);
+                        newest = newest.max(Some(e.at.wall_ms));
+                    } else {
+                        tracing::warn!(
+                            event = %e.id,
+                            at_ms = e.at.wall_ms,
+                            now_ms,
+                            "event dated beyond the clock-skew bound: kept and flagged, decides no presence"
+                        );
+                    }
+                }
+            }
+            let node = self.board.node_mut(*shelter);
+            if let Some(w) = newest {
+                node.lag_ms = Some(now_ms.saturating_sub(w));
+            }
+            node.last_seen_ms = Some(now_ms);
+            if !acked.contains(shelter) {
+                acked.push(*shelter);
             }
         }
-        if let Some(w) = newest {
-            self.board.node_mut(shelter).lag_ms = Some(now_ms.saturating_sub(w));
+        for shelter in acked {
+            let p = self.store.progress(shelter);
+            tracing::debug!(
+                shelter = shelter.0,
+                through = p.through,
+                missing = p.missing(),
+                "events stored"
+            );
+            out.push(self.ack(shelter, now_ms)?);
         }
-        self.board.node_mut(shelter).last_seen_ms = Some(now_ms);
-        let p = self.store.progress(shelter);
-        tracing::debug!(
-            shelter = shelter.0,
-            through = p.through,
-            missing = p.missing(),
-            "events stored"
-        );
-        Ok(vec![self.ack(shelter, now_ms)?])
+        Ok(out)
     }
 
     /// A node's state on `.../shelter/{shelter}/state`.

@@ -10,7 +10,10 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
-use evac_protocol::{CheckEvent, EventBatch, ShelterId, Signed, shelter_signer};
+use evac_protocol::{
+    CheckEvent, EventBatch, EventId, ShelterId, SignError, Signed, shelter_signer,
+};
+use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::keys::KeyRing;
@@ -22,7 +25,70 @@ pub struct Checked {
     /// Events that passed every check, with their envelopes.
     pub accepted: Vec<(Signed<CheckEvent>, CheckEvent)>,
     /// Why each refused event (or the whole batch) was refused.
-    pub rejected: Vec<String>,
+    pub rejected: Vec<Rejection>,
+}
+
+/// Why HQ refused an event batch or one event of it. The text is what the rejection log and
+/// the shelter's answer say; what came from outside is cut short in it.
+#[derive(Debug, Error)]
+pub enum Rejection {
+    /// The payload is not an event batch.
+    #[error("malformed event batch: {0}")]
+    Malformed(serde_json::Error),
+    /// A protocol version HQ does not speak.
+    #[error("unsupported protocol version {0}")]
+    Version(u32),
+    /// The batch names another shelter than its topic.
+    #[error("batch names shelter {named} on shelter {topic}'s topic")]
+    WrongShelter {
+        /// The shelter the batch names.
+        named: ShelterId,
+        /// The shelter of the topic.
+        topic: ShelterId,
+    },
+    /// HQ holds no key for the topic's shelter.
+    #[error("no key configured for shelter {0}")]
+    NoKey(ShelterId),
+    /// An event signed as someone else than the topic's shelter (the name cut to 64 bytes).
+    #[error("event signed as {signer:?} on shelter {topic}'s topic")]
+    Signer {
+        /// Who it says signed it.
+        signer: String,
+        /// The shelter of the topic.
+        topic: ShelterId,
+    },
+    /// An event with fields too large to store.
+    #[error("event {event}: {what}")]
+    Oversized {
+        /// The event.
+        event: EventId,
+        /// Which field, how large.
+        what: String,
+    },
+    /// A correction of another shelter's event.
+    #[error("event {event} corrects another shelter's event {corrects}")]
+    ForeignCorrection {
+        /// The correction.
+        event: EventId,
+        /// The event it names.
+        corrects: EventId,
+    },
+    /// An event whose id names another shelter than its topic.
+    #[error("event {event} on shelter {topic}'s topic")]
+    ForeignEvent {
+        /// The event.
+        event: EventId,
+        /// The shelter of the topic.
+        topic: ShelterId,
+    },
+    /// A signature that does not verify, or a body that does not decode.
+    #[error("event from shelter {topic}: {source}")]
+    Signature {
+        /// The shelter of the topic.
+        topic: ShelterId,
+        /// What failed.
+        source: SignError,
+    },
 }
 
 /// The longest staff note HQ stores (bytes).
@@ -52,11 +118,10 @@ pub fn oversized(e: &CheckEvent) -> Option<String> {
 }
 
 /// Parses a batch from an MQTT payload.
-pub fn parse_batch(payload: &[u8]) -> Result<EventBatch, String> {
-    let batch: EventBatch =
-        serde_json::from_slice(payload).map_err(|e| format!("malformed event batch: {e}"))?;
+pub fn parse_batch(payload: &[u8]) -> Result<EventBatch, Rejection> {
+    let batch: EventBatch = serde_json::from_slice(payload).map_err(Rejection::Malformed)?;
     if batch.v != evac_protocol::PROTOCOL_VERSION {
-        return Err(format!("unsupported protocol version {}", batch.v));
+        return Err(Rejection::Version(batch.v));
     }
     Ok(batch)
 }
@@ -77,15 +142,14 @@ pub fn check_payload(topic_shelter: ShelterId, payload: &[u8], keys: &KeyRing) -
 pub fn check(topic_shelter: ShelterId, batch: EventBatch, keys: &KeyRing) -> Checked {
     let mut out = Checked::default();
     if batch.shelter != topic_shelter {
-        out.rejected.push(format!(
-            "batch names shelter {} on shelter {topic_shelter}'s topic",
-            batch.shelter
-        ));
+        out.rejected.push(Rejection::WrongShelter {
+            named: batch.shelter,
+            topic: topic_shelter,
+        });
         return out;
     }
     let Some(key) = keys.shelter(topic_shelter) else {
-        out.rejected
-            .push(format!("no key configured for shelter {topic_shelter}"));
+        out.rejected.push(Rejection::NoKey(topic_shelter));
         return out;
     };
     let signer = shelter_signer(topic_shelter);
@@ -94,10 +158,10 @@ pub fn check(topic_shelter: ShelterId, batch: EventBatch, keys: &KeyRing) -> Che
         if env.signer == signer {
             candidates.push(env);
         } else {
-            out.rejected.push(format!(
-                "event signed as {:?} on shelter {topic_shelter}'s topic",
-                crate::rejections::cut(&env.signer, 64)
-            ));
+            out.rejected.push(Rejection::Signer {
+                signer: crate::rejections::cut(&env.signer, 64),
+                topic: topic_shelter,
+            });
         }
     }
     // One batch verification for the common case; one by one only to find the culprits.
@@ -109,27 +173,33 @@ pub fn check(topic_shelter: ShelterId, batch: EventBatch, keys: &KeyRing) -> Che
         } else {
             env.open(key)
         };
-        match body {
-            Ok(event) if oversized(&event).is_some() => out.rejected.push(format!(
-                "event {}: {}",
-                event.id,
-                oversized(&event).unwrap_or_default()
-            )),
-            Ok(event) if event.corrects.is_some_and(|c| c.shelter != topic_shelter) => {
-                out.rejected.push(format!(
-                    "event {} corrects another shelter's event {}",
-                    event.id,
-                    event.corrects.map(|c| c.to_string()).unwrap_or_default()
-                ))
+        let event = match body {
+            Ok(event) => event,
+            Err(source) => {
+                out.rejected.push(Rejection::Signature {
+                    topic: topic_shelter,
+                    source,
+                });
+                continue;
             }
-            Ok(event) if event.id.shelter == topic_shelter => out.accepted.push((env, event)),
-            Ok(event) => out.rejected.push(format!(
-                "event {} on shelter {topic_shelter}'s topic",
-                event.id
-            )),
-            Err(e) => out
-                .rejected
-                .push(format!("event from shelter {topic_shelter}: {e}")),
+        };
+        if let Some(what) = oversized(&event) {
+            out.rejected.push(Rejection::Oversized {
+                event: event.id,
+                what,
+            });
+        } else if let Some(c) = event.corrects.filter(|c| c.shelter != topic_shelter) {
+            out.rejected.push(Rejection::ForeignCorrection {
+                event: event.id,
+                corrects: c,
+            });
+        } else if event.id.shelter == topic_shelter {
+            out.accepted.push((env, event));
+        } else {
+            out.rejected.push(Rejection::ForeignEvent {
+                event: event.id,
+                topic: topic_shelter,
+            });
         }
     }
     out
@@ -279,7 +349,8 @@ mod tests {
         );
         let c = check(ShelterId(1), batch, &ring);
         assert!(
-            c.accepted.is_empty() && c.rejected[0].contains("2:7"),
+            c.accepted.is_empty()
+                && matches!(c.rejected[0], Rejection::ForeignEvent { event, .. } if event.to_string() == "2:7"),
             "{:?}",
             c.rejected
         );
@@ -313,7 +384,9 @@ mod tests {
             [2]
         );
         assert!(
-            c.rejected[0].contains("another shelter's event 2:1"),
+            c.rejected[0]
+                .to_string()
+                .contains("another shelter's event 2:1"),
             "{:?}",
             c.rejected
         );
@@ -343,7 +416,7 @@ mod tests {
         );
         assert_eq!(c.rejected.len(), 3, "{:?}", c.rejected);
         assert!(
-            c.rejected.iter().all(|r| r.len() < 400),
+            c.rejected.iter().all(|r| r.to_string().len() < 400),
             "reasons stay short"
         );
     }

@@ -324,6 +324,9 @@ struct Watch {
     passwords: Option<Watched>,
 }
 
+/// The most checked event batches committed together.
+const GROUP_COMMIT: usize = 64;
+
 /// Runs HQ until interrupted (or the broker thread dies).
 pub async fn run(cfg: Config) -> Result<(), HqError> {
     let _lock = DataDirLock::acquire(&cfg.data_dir, "data_dir")?;
@@ -407,23 +410,50 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                     }
                 }
             }
-            Some((p, checked)) = checked_rx.recv() => {
-                in_flight = in_flight.saturating_sub(1);
-                let now = now_ms();
-                let handled = match checked {
-                    Some((shelter, c)) => hq.on_checked(shelter, c, now),
-                    None => dispatch(&mut hq, &p.topic, &p.payload, now),
-                };
-                match handled {
-                    Ok(msgs) => {
-                        send(&client, out_limit, msgs).await;
-                        // Only now, with the events committed, may the broker forget them.
-                        if let Err(e) = client.ack(&p).await {
-                            tracing::error!(error = %e, "cannot ack to broker");
-                        }
+            Some(first) = checked_rx.recv() => {
+                // Every event batch already checked goes into one commit (group commit: one
+                // fsync for the batches of many shelters); other messages keep their turn.
+                let mut ready = vec![first];
+                while ready.len() < GROUP_COMMIT {
+                    match checked_rx.try_recv() {
+                        Ok(item) => ready.push(item),
+                        Err(_) => break,
                     }
-                    // Not acked: the broker delivers it again.
-                    Err(e) => tracing::error!(topic = %p.topic, error = %e, "cannot handle message"),
+                }
+                in_flight = in_flight.saturating_sub(ready.len());
+                let mut items = ready.into_iter().peekable();
+                while let Some((p, checked)) = items.next() {
+                    let now = now_ms();
+                    let (packets, handled) = match checked {
+                        Some(batch) => {
+                            let mut packets = vec![p];
+                            let mut batches = vec![batch];
+                            while let Some((_, Some(_))) = items.peek() {
+                                if let Some((p, Some(b))) = items.next() {
+                                    packets.push(p);
+                                    batches.push(b);
+                                }
+                            }
+                            (packets, hq.on_checked_many(batches, now))
+                        }
+                        None => {
+                            let handled = dispatch(&mut hq, &p.topic, &p.payload, now);
+                            (vec![p], handled)
+                        }
+                    };
+                    match handled {
+                        Ok(msgs) => {
+                            send(&client, out_limit, msgs).await;
+                            // Only now, with the events committed, may the broker forget them.
+                            for p in &packets {
+                                if let Err(e) = client.ack(p).await {
+                                    tracing::error!(error = %e, "cannot ack to broker");
+                                }
+                            }
+                        }
+                        // Not acked: the broker delivers them again.
+                        Err(e) => tracing::error!(topic = %packets[0].topic, error = %e, "cannot handle message"),
+                    }
                 }
             }
             _ = tick.tick() => {

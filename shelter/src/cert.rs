@@ -43,7 +43,7 @@ pub enum TrustError {
         /// The file.
         path: String,
         /// What is wrong.
-        reason: String,
+        reason: TrustDataError,
     },
     /// The CRL is malformed or not signed by a configured CA.
     #[error("{path}: unusable CRL: {reason}")]
@@ -51,7 +51,7 @@ pub enum TrustError {
         /// The file.
         path: String,
         /// What is wrong.
-        reason: String,
+        reason: TrustDataError,
     },
     /// A line of the deny list is not `ISSUER_KEY_ID_HEX/SERIAL_HEX`.
     #[error("{path}:{line}: deny-list entries are ISSUER_KEY_ID_HEX/SERIAL_HEX, got {text:?}")]
@@ -63,6 +63,20 @@ pub enum TrustError {
         /// The line.
         text: String,
     },
+}
+
+/// What is wrong with a CA certificate or CRL given as DER.
+#[derive(Debug, Error)]
+pub enum TrustDataError {
+    /// Not DER the parser takes (its words).
+    #[error("{0}")]
+    Der(String),
+    /// A certificate that is not a CA's.
+    #[error("basicConstraints does not say CA")]
+    NotCa,
+    /// A CRL no pinned CA signed.
+    #[error("not signed by any configured CA")]
+    UnknownCrlIssuer,
 }
 
 struct TrustedCa {
@@ -182,10 +196,11 @@ impl TrustStore {
     }
 
     /// Pins a CA certificate (DER).
-    pub fn add_ca_der(&mut self, der: &[u8]) -> Result<(), String> {
-        let (_, ca) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+    pub fn add_ca_der(&mut self, der: &[u8]) -> Result<(), TrustDataError> {
+        let (_, ca) =
+            X509Certificate::from_der(der).map_err(|e| TrustDataError::Der(e.to_string()))?;
         if !ca.is_ca() {
-            return Err("basicConstraints does not say CA".into());
+            return Err(TrustDataError::NotCa);
         }
         self.cas.push(TrustedCa {
             key_id: subject_key_id(&ca),
@@ -250,8 +265,9 @@ impl TrustStore {
     }
 
     /// Loads a CRL (DER) whose signature verifies with a pinned CA.
-    pub fn add_crl_der(&mut self, der: &[u8]) -> Result<(), String> {
-        let (_, crl) = CertificateRevocationList::from_der(der).map_err(|e| e.to_string())?;
+    pub fn add_crl_der(&mut self, der: &[u8]) -> Result<(), TrustDataError> {
+        let (_, crl) = CertificateRevocationList::from_der(der)
+            .map_err(|e| TrustDataError::Der(e.to_string()))?;
         let aki = crl
             .extensions()
             .iter()
@@ -276,7 +292,7 @@ impl TrustStore {
                 )
         });
         let Some(ca) = signer else {
-            return Err("not signed by any configured CA".into());
+            return Err(TrustDataError::UnknownCrlIssuer);
         };
         let key_id = ca.key_id.clone().unwrap_or_default();
         for r in crl.iter_revoked_certificates() {

@@ -49,8 +49,46 @@ pub enum Command {
     Quit,
 }
 
+/// Why a command line was not understood; the text is what the node answers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// A verb the node does not know.
+    #[error("unknown command {0:?} (tap, staff, pin, day, here, correct, lookup, status, quit)")]
+    Unknown(String),
+    /// An option the verb does not take.
+    #[error("{verb}: unknown option {option}")]
+    UnknownOption {
+        /// The command.
+        verb: String,
+        /// The option.
+        option: String,
+    },
+    /// An option given without its value.
+    #[error("{0} needs a value")]
+    NoValue(String),
+    /// A required argument left out.
+    #[error("{verb}: missing {what}")]
+    Missing {
+        /// The command.
+        verb: String,
+        /// What is missing.
+        what: &'static str,
+    },
+    /// An argument that must be a number.
+    #[error("{verb}: {what} must be a number")]
+    NotANumber {
+        /// The command (or option).
+        verb: String,
+        /// Which argument.
+        what: &'static str,
+    },
+    /// A correction without its reason.
+    #[error("correct: say why (correct SEQ REASON)")]
+    NoReason,
+}
+
 /// Parses one line. Empty lines and `#` comments are `Ok(None)`.
-pub fn parse(line: &str) -> Result<Option<Command>, String> {
+pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return Ok(None);
@@ -59,15 +97,23 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
     let verb = words.next().unwrap_or_default();
     let rest: Vec<&str> = words.collect();
     let flag = |name: &str| rest.contains(&name);
-    let value = |name: &str| -> Result<Option<&str>, String> {
+    let value = |name: &str| -> Result<Option<&str>, CommandError> {
         match rest.iter().position(|w| *w == name) {
             None => Ok(None),
             Some(i) => rest
                 .get(i + 1)
                 .copied()
                 .map(Some)
-                .ok_or_else(|| format!("{name} needs a value")),
+                .ok_or_else(|| CommandError::NoValue(name.to_owned())),
         }
+    };
+    let missing = |what| CommandError::Missing {
+        verb: verb.to_owned(),
+        what,
+    };
+    let not_a_number = |what| CommandError::NotANumber {
+        verb: verb.to_owned(),
+        what,
     };
     let positional: Vec<&str> = {
         let mut out = Vec::new();
@@ -83,29 +129,29 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         }
         out
     };
-    let id = |s: Option<&&str>, what: &str| -> Result<u32, String> {
-        s.ok_or_else(|| format!("{verb}: missing {what}"))?
+    let id = |s: Option<&&str>, what| -> Result<u32, CommandError> {
+        s.ok_or_else(|| missing(what))?
             .parse()
-            .map_err(|_| format!("{verb}: {what} must be a number"))
+            .map_err(|_| not_a_number(what))
     };
-    let known = |allowed: &[&str]| -> Result<(), String> {
+    let known = |allowed: &[&str]| -> Result<(), CommandError> {
         match rest
             .iter()
             .find(|w| w.starts_with("--") && !allowed.contains(w))
         {
-            Some(w) => Err(format!("{verb}: unknown option {w}")),
+            Some(w) => Err(CommandError::UnknownOption {
+                verb: verb.to_owned(),
+                option: (*w).to_owned(),
+            }),
             None => Ok(()),
         }
     };
     Ok(Some(match verb {
         "tap" => {
             known(&["--pin", "--day-only", "--pull-after"])?;
-            let card = positional.first().ok_or("tap: missing card file")?;
+            let card = positional.first().ok_or_else(|| missing("card file"))?;
             let pull_after = value("--pull-after")?
-                .map(|v| {
-                    v.parse()
-                        .map_err(|_| "--pull-after must be a number".to_owned())
-                })
+                .map(|v| v.parse().map_err(|_| not_a_number("--pull-after")))
                 .transpose()?;
             Command::Tap {
                 card: PathBuf::from(card),
@@ -122,29 +168,30 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 day_only: flag("--day-only"),
             }
         }
-        "pin" => Command::Pin(positional.first().ok_or("pin: missing PIN")?.to_string()),
+        "pin" => Command::Pin(
+            positional
+                .first()
+                .ok_or_else(|| missing("PIN"))?
+                .to_string(),
+        ),
         "day" => Command::DayOnly,
         "here" => Command::Here,
         "correct" => {
             let seq = rest
                 .first()
-                .ok_or("correct: missing event number")?
+                .ok_or_else(|| missing("event number"))?
                 .parse::<u64>()
-                .map_err(|_| "correct: the event number must be a number".to_owned())?;
+                .map_err(|_| not_a_number("the event number"))?;
             let reason = rest.get(1..).unwrap_or_default().join(" ");
             if reason.trim().is_empty() {
-                return Err("correct: say why (correct SEQ REASON)".into());
+                return Err(CommandError::NoReason);
             }
             Command::Correct { seq, reason }
         }
         "lookup" => Command::Lookup(HouseholdId(id(positional.first(), "household")?)),
         "status" => Command::Status,
         "quit" | "exit" => Command::Quit,
-        other => {
-            return Err(format!(
-                "unknown command {other:?} (tap, staff, pin, day, here, correct, lookup, status, quit)"
-            ));
-        }
+        other => return Err(CommandError::Unknown(other.to_owned())),
     }))
 }
 

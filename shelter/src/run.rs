@@ -367,7 +367,7 @@ fn main_loop(
             }
             Some(Input::Line(l)) => match parse(&l) {
                 Ok(None) => {}
-                Err(e) => out.info(json!({"result": "error", "message": e})),
+                Err(e) => out.info(json!({"result": "error", "message": e.to_string()})),
                 Ok(Some(Command::Quit)) => return Ok(()),
                 Ok(Some(Command::DayOnly)) => {
                     next_day_only = true;
