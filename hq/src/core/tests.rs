@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use evac_maps::{GenerateParams, generate};
 use evac_protocol::{
-    Assurance, CheckEvent, EventBatch, EventId, EventKind, NodeState, PublicKey, ResidentId,
+    Ack, Assurance, CheckEvent, EventBatch, EventId, EventKind, NodeState, PublicKey, ResidentId,
     SecretKey, ShelterId, Signed, Timestamp, shelter_signer,
 };
 

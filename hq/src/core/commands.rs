@@ -1,0 +1,223 @@
+//! Officers' commands: checked, carried out, answered and kept in the command log.
+
+use evac_protocol::{
+    CommandAction, CommandReply, OfficerCommand, OfficerId, Signed, Topic, officer_signer,
+};
+
+use crate::error::HqError;
+use crate::notice::{Area, Notice};
+use crate::store::CommandRecord;
+
+use super::*;
+
+impl Hq {
+    /// An officer's command on `.../cmd/{officer}`; returns the reply and whatever the command
+    /// caused (orders, registry).
+    pub fn on_command(
+        &mut self,
+        officer: &OfficerId,
+        payload: &[u8],
+        now_ms: u64,
+    ) -> Result<Vec<Outgoing>, HqError> {
+        let topic = Topic::Command(self.town_id.clone(), officer.clone()).to_string();
+        let reply_topic = Topic::CommandReply(self.town_id.clone(), officer.clone()).to_string();
+        let refuse = |hq: &mut Hq, id: u64, why: String| -> Result<Vec<Outgoing>, HqError> {
+            hq.reject(now_ms, &topic, &why);
+            let reply = CommandReply {
+                officer: officer.clone(),
+                command_id: id,
+                ok: false,
+                message: why,
+                at_ms: now_ms,
+            };
+            Ok(vec![Outgoing {
+                topic: reply_topic.clone(),
+                payload: hq.sign(&reply)?,
+                retain: false,
+            }])
+        };
+        let env = match Signed::<OfficerCommand>::from_json(payload) {
+            Ok(e) => e,
+            Err(e) => return refuse(self, 0, format!("not a signed command: {e}")),
+        };
+        let claimed_id = env.body_unverified().map(|c| c.id).unwrap_or(0);
+        let Some(key) = self.keys.officer(officer) else {
+            return refuse(
+                self,
+                claimed_id,
+                format!("officer {officer} has no key at HQ: commands refused"),
+            );
+        };
+        if env.signer != officer_signer(officer) {
+            return refuse(
+                self,
+                claimed_id,
+                format!("signed as {:?}, not as officer {officer}", env.signer),
+            );
+        }
+        let cmd = match env.open(key) {
+            Ok(c) if &c.officer == officer => c,
+            Ok(c) => return refuse(self, c.id, format!("command names officer {}", c.officer)),
+            Err(e) => return refuse(self, claimed_id, format!("command signature: {e}")),
+        };
+        if self.store.command_seen(officer.as_str(), cmd.id)? {
+            tracing::info!(officer = %officer, id = cmd.id, "repeated command ignored");
+            return Ok(vec![]);
+        }
+        if cmd.reason.trim().is_empty() {
+            return refuse(
+                self,
+                cmd.id,
+                "a command needs a reason (it is kept in HQ's command log)".into(),
+            );
+        }
+        if cmd.reason.chars().count() > evac_protocol::messages::command::MAX_REASON_CHARS {
+            return refuse(
+                self,
+                cmd.id,
+                format!(
+                    "the reason is longer than {} characters",
+                    evac_protocol::messages::command::MAX_REASON_CHARS
+                ),
+            );
+        }
+        let (ok, message, mut out) = self.execute(officer, &cmd, now_ms)?;
+        self.store.record_command(&CommandRecord {
+            officer: officer.to_string(),
+            id: cmd.id,
+            at_ms: cmd.at_ms,
+            received_ms: now_ms,
+            action: serde_json::to_string(&cmd.action).unwrap_or_default(),
+            ok,
+            message: message.clone(),
+            reason: cmd.reason.clone(),
+        })?;
+        tracing::info!(officer = %officer, id = cmd.id, ok, message = %message, "command");
+        let reply = CommandReply {
+            officer: officer.clone(),
+            command_id: cmd.id,
+            ok,
+            message,
+            at_ms: now_ms,
+        };
+        out.insert(
+            0,
+            Outgoing {
+                topic: reply_topic,
+                payload: self.sign(&reply)?,
+                retain: false,
+            },
+        );
+        Ok(out)
+    }
+
+    fn execute(
+        &mut self,
+        officer: &OfficerId,
+        cmd: &OfficerCommand,
+        now_ms: u64,
+    ) -> Result<(bool, String, Vec<Outgoing>), HqError> {
+        let orders = |r: Result<(OrderReport, Vec<Outgoing>), String>, what: String| match r {
+            Ok((rep, msgs)) => {
+                let id = rep
+                    .message_id
+                    .map(|m| format!(" as message {m}"))
+                    .unwrap_or_default();
+                (
+                    true,
+                    format!(
+                        "{what}{id}: {} orders, {} households without room",
+                        rep.orders, rep.unassigned
+                    ),
+                    msgs,
+                )
+            }
+            Err(e) => (false, format!("{what}: {e}"), vec![]),
+        };
+        Ok(match &cmd.action {
+            CommandAction::IssueOrder {
+                hazard,
+                level,
+                zones,
+                expires,
+            } => {
+                let notice = Notice {
+                    name: format!("{hazard} level {level} by {officer}"),
+                    hazard: *hazard,
+                    level: *level,
+                    area: Area {
+                        zones: zones.clone(),
+                        ..Area::default()
+                    },
+                    issued: now_secs(now_ms),
+                    expires: *expires,
+                    drill: false,
+                    source: officer_signer(officer),
+                    cap: None,
+                };
+                orders(
+                    self.issue(notice, None, now_ms),
+                    format!("issued {hazard} level {level} for zones {zones:?}"),
+                )
+            }
+            CommandAction::LiftOrder { message_id } => orders(
+                self.lift(*message_id, now_ms),
+                format!("lifted message {message_id}"),
+            ),
+            CommandAction::CloseShelter { shelter } => orders(
+                self.set_shelter_open(*shelter, false, now_ms),
+                format!("closed shelter {shelter}"),
+            ),
+            CommandAction::OpenShelter { shelter } => orders(
+                self.set_shelter_open(*shelter, true, now_ms),
+                format!("opened shelter {shelter}"),
+            ),
+            CommandAction::MarkFound { resident, note } => {
+                if !self.board.knows(*resident) {
+                    (
+                        false,
+                        format!("no resident {resident} in the registry"),
+                        vec![],
+                    )
+                } else {
+                    let at = self.clock.now(now_ms);
+                    self.store
+                        .set_found(*resident, at, officer.as_str(), note)?;
+                    self.board.mark_found(*resident, at);
+                    (true, format!("resident {resident} marked found"), vec![])
+                }
+            }
+            CommandAction::LinkCard { card, resident } => {
+                if !self.board.knows(*resident) {
+                    (
+                        false,
+                        format!("no resident {resident} in the registry"),
+                        vec![],
+                    )
+                } else if let Some(other) = self.board.resident_of(card).filter(|r| r != resident) {
+                    (
+                        false,
+                        format!("card {card} is already linked to resident {other}"),
+                        vec![],
+                    )
+                } else {
+                    self.store
+                        .link_card(card, *resident, officer.as_str(), now_ms)?;
+                    self.board.link_card(card, *resident);
+                    self.registry_version += 1;
+                    self.store
+                        .set_meta("registry_version", &self.registry_version.to_string())?;
+                    let reg = self.registry()?;
+                    (
+                        true,
+                        format!(
+                            "card linked to resident {resident}; registry version {}",
+                            self.registry_version
+                        ),
+                        vec![reg],
+                    )
+                }
+            }
+        })
+    }
+}
