@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,14 +22,7 @@ impl Drop for Kill {
     }
 }
 
-fn free_port() -> u16 {
-    // Mosquitto cannot report an ephemeral port: take one the kernel hands out, then free it.
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use evac_testkit::free_port;
 
 /// Mosquitto with one user `broadcaster-catv` (password "s3cret") and HQ's user `hq`.
 fn mosquitto(w: &Work) -> (Kill, u16) {

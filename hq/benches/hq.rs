@@ -24,9 +24,9 @@ use evac_hq::notice::{Area, Notice};
 use evac_hq::store::Store;
 use evac_maps::{GenerateParams, generate};
 use evac_protocol::{
-    AlertLevel, Assurance, CheckEvent, EventBatch, EventId, EventKind, Hazard, PackedStatuses,
-    ResidentId, ResidentStatus, SecretKey, ShelterId, ShelterStatus, StatusCounts, StatusMessage,
-    StatusSnapshot, Timestamp, shelter_signer,
+    AlertLevel, Assurance, CheckEvent, EventBatch, EventKind, Hazard, PackedStatuses, ResidentId,
+    ResidentStatus, SecretKey, ShelterId, ShelterStatus, StatusCounts, StatusMessage,
+    StatusSnapshot, shelter_signer,
 };
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -292,21 +292,9 @@ fn bench_orders() {
 
 fn event(shelter: ShelterId, seq: u64, resident: u32) -> CheckEvent {
     CheckEvent {
-        id: EventId { shelter, seq },
-        at: Timestamp {
-            wall_ms: 1_795_000_000_000 + seq,
-            logical: 0,
-            node: shelter.0,
-        },
-        kind: EventKind::CheckIn,
-        card: None,
         resident: Some(ResidentId(resident)),
-        household: None,
         assurance: Assurance::CardRead,
-        flags: vec![],
-        day_only: false,
-        corrects: None,
-        note: None,
+        ..CheckEvent::new(shelter, seq, 1_795_000_000_000 + seq, EventKind::CheckIn)
     }
 }
 

@@ -277,29 +277,10 @@ impl<T> Drop for Checker<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use evac_protocol::{Assurance, EventId, EventKind, SecretKey, Timestamp};
+    use evac_protocol::{EventId, EventKind, SecretKey};
 
     fn ev(shelter: u32, seq: u64) -> CheckEvent {
-        CheckEvent {
-            id: EventId {
-                shelter: ShelterId(shelter),
-                seq,
-            },
-            at: Timestamp {
-                wall_ms: seq,
-                logical: 0,
-                node: shelter,
-            },
-            kind: EventKind::CheckIn,
-            card: None,
-            resident: None,
-            household: None,
-            assurance: Assurance::Staff,
-            flags: vec![],
-            day_only: false,
-            corrects: None,
-            note: None,
-        }
+        CheckEvent::new(ShelterId(shelter), seq, seq, EventKind::CheckIn)
     }
 
     fn ring() -> (KeyRing, SecretKey, SecretKey) {

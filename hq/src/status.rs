@@ -564,24 +564,10 @@ mod tests {
         card: Option<CardRef>,
     ) -> CheckEvent {
         CheckEvent {
-            id: EventId {
-                shelter: ShelterId(shelter),
-                seq,
-            },
-            at: Timestamp {
-                wall_ms: wall,
-                logical: 0,
-                node: shelter,
-            },
-            kind,
             card,
             resident: resident.map(ResidentId),
-            household: None,
             assurance: Assurance::CardRead,
-            flags: vec![],
-            day_only: false,
-            corrects: None,
-            note: None,
+            ..CheckEvent::new(ShelterId(shelter), seq, wall, kind)
         }
     }
 

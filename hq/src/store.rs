@@ -767,28 +767,12 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use evac_protocol::{Assurance, EventId, SecretKey, shelter_signer};
+    use evac_protocol::{SecretKey, shelter_signer};
 
     fn ev(shelter: u32, seq: u64) -> CheckEvent {
         CheckEvent {
-            id: EventId {
-                shelter: ShelterId(shelter),
-                seq,
-            },
-            at: Timestamp {
-                wall_ms: 1000 + seq,
-                logical: 0,
-                node: shelter,
-            },
-            kind: EventKind::CheckIn,
-            card: None,
             resident: Some(ResidentId(seq as u32)),
-            household: None,
-            assurance: Assurance::Staff,
-            flags: vec![],
-            day_only: false,
-            corrects: None,
-            note: None,
+            ..CheckEvent::new(ShelterId(shelter), seq, 1000 + seq, EventKind::CheckIn)
         }
     }
 

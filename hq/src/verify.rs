@@ -87,31 +87,10 @@ pub fn all_signed_by<T: Signable>(key: &PublicKey, envelopes: &[&Signed<T>]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use evac_protocol::{
-        Assurance, CheckEvent, EventId, EventKind, SecretKey, ShelterId, Timestamp, shelter_signer,
-    };
+    use evac_protocol::{CheckEvent, EventKind, SecretKey, ShelterId, shelter_signer};
 
     fn ev(seq: u64) -> CheckEvent {
-        CheckEvent {
-            id: EventId {
-                shelter: ShelterId(1),
-                seq,
-            },
-            at: Timestamp {
-                wall_ms: seq,
-                logical: 0,
-                node: 1,
-            },
-            kind: EventKind::CheckIn,
-            card: None,
-            resident: None,
-            household: None,
-            assurance: Assurance::Staff,
-            flags: vec![],
-            day_only: false,
-            corrects: None,
-            note: None,
-        }
+        CheckEvent::new(ShelterId(1), seq, seq, EventKind::CheckIn)
     }
 
     fn signed(key: &SecretKey, n: u64) -> Vec<Signed<CheckEvent>> {

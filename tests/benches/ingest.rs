@@ -12,7 +12,6 @@
 //! `cargo bench -p evac-tests --bench ingest` (`SHELTERS`, `EVENTS` change the first).
 #![allow(missing_docs, clippy::unwrap_used)] // a benchmark binary: a panic is a failed run
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -26,13 +25,7 @@ use evac_shelter::replicate::{Replicator, ReplicatorConfig, Shared};
 
 const PW: &str = "bench-password";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use evac_testkit::free_port;
 
 /// One round: a fresh HQ, `shelters` ledgers of `events` each, drained at once. Returns
 /// the wall time until every node holds HQ's ack for its last event.

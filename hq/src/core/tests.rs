@@ -2,8 +2,8 @@ use std::sync::Arc;
 
 use evac_maps::{GenerateParams, generate};
 use evac_protocol::{
-    Ack, Assurance, CheckEvent, EventBatch, EventId, EventKind, NodeState, PublicKey, ResidentId,
-    SecretKey, ShelterId, Signed, Timestamp, shelter_signer,
+    Ack, CheckEvent, EventBatch, EventKind, NodeState, PublicKey, ResidentId, SecretKey, ShelterId,
+    Signed, shelter_signer,
 };
 
 use super::*;
@@ -37,21 +37,8 @@ fn setup() -> (Hq, SecretKey, PublicKey, ShelterId, tempfile::TempDir) {
 
 fn ev(shelter: ShelterId, seq: u64, wall_ms: u64) -> CheckEvent {
     CheckEvent {
-        id: EventId { shelter, seq },
-        at: Timestamp {
-            wall_ms,
-            logical: 0,
-            node: shelter.0,
-        },
-        kind: EventKind::CheckIn,
-        card: None,
         resident: Some(ResidentId(seq as u32)),
-        household: None,
-        assurance: Assurance::Staff,
-        flags: vec![],
-        day_only: false,
-        corrects: None,
-        note: None,
+        ..CheckEvent::new(shelter, seq, wall_ms, EventKind::CheckIn)
     }
 }
 

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // test support: a panic is a failed test
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
@@ -13,9 +13,8 @@ use std::time::{Duration, Instant};
 use evac_hq::auth::Passwords;
 use evac_maps::{GenerateParams, Town, generate};
 use evac_protocol::{
-    Ack, Assurance, CheckEvent, CommandAction, EventBatch, EventId, EventKind, OfficerCommand,
-    PublicKey, ResidentId, SecretKey, ShelterId, Signed, Slug, Timestamp, officer_signer,
-    shelter_signer,
+    Ack, Assurance, CheckEvent, CommandAction, EventBatch, EventKind, OfficerCommand, PublicKey,
+    ResidentId, SecretKey, ShelterId, Signed, Slug, officer_signer, shelter_signer,
 };
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use tokio::sync::mpsc;
@@ -23,14 +22,8 @@ use tokio::sync::mpsc;
 pub const TOWN: &str = "minato";
 pub const PASSWORD: &str = "pw";
 
-/// A free TCP port on loopback (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // each test uses a part of it
+pub use evac_testkit::free_port;
 
 /// Everything HQ needs on disk, in a temporary directory.
 pub struct HqDir {
@@ -213,16 +206,9 @@ impl Drop for Proc {
     }
 }
 
-/// Polls `cond` every 50 ms until it holds or `secs` pass.
-pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
+/// Polls `cond` until it holds or `secs` pass.
+pub fn wait_until(secs: u64, what: &str, cond: impl FnMut() -> bool) {
+    evac_testkit::wait_until(Duration::from_secs(secs), what, cond);
 }
 
 /// A received message.
@@ -359,21 +345,9 @@ pub fn topic(rest: &str) -> String {
 /// A check-in event of `resident` at `shelter`.
 pub fn check_in(shelter: ShelterId, seq: u64, resident: u32, wall_ms: u64) -> CheckEvent {
     CheckEvent {
-        id: EventId { shelter, seq },
-        at: Timestamp {
-            wall_ms,
-            logical: 0,
-            node: shelter.0,
-        },
-        kind: EventKind::CheckIn,
-        card: None,
         resident: Some(ResidentId(resident)),
-        household: None,
         assurance: Assurance::CardRead,
-        flags: vec![],
-        day_only: false,
-        corrects: None,
-        note: None,
+        ..CheckEvent::new(shelter, seq, wall_ms, EventKind::CheckIn)
     }
 }
 

@@ -96,6 +96,31 @@ pub struct CheckEvent {
     pub note: Option<String>,
 }
 
+impl CheckEvent {
+    /// An event of `kind` as `shelter`'s `seq`-th, at `wall_ms` on the shelter's clock
+    /// (logical 0), with nothing else known: no card, resident or household, entered by
+    /// staff, unflagged. Set the fields a real event has on the result.
+    pub fn new(shelter: ShelterId, seq: u64, wall_ms: u64, kind: EventKind) -> CheckEvent {
+        CheckEvent {
+            id: EventId { shelter, seq },
+            at: Timestamp {
+                wall_ms,
+                logical: 0,
+                node: shelter.0,
+            },
+            kind,
+            card: None,
+            resident: None,
+            household: None,
+            assurance: Assurance::Staff,
+            flags: vec![],
+            day_only: false,
+            corrects: None,
+            note: None,
+        }
+    }
+}
+
 impl Signable for CheckEvent {
     const KIND: &'static str = "event";
 }

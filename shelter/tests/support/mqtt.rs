@@ -17,14 +17,8 @@ use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 use super::node::{hq_key, node_key, wait_until};
 
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // each test uses a part of it
+pub use evac_testkit::free_port;
 
 fn wait_listening(port: u16) {
     wait_until(Duration::from_secs(20), "broker to listen", || {

@@ -180,14 +180,8 @@ pub fn ledger_events(data: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Polls `cond` every 20 ms until it holds or `timeout` passes.
-pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+#[allow(unused_imports)] // each test uses a part of it
+pub use evac_testkit::wait_until;
 
 /// A system daemon's path: /usr/sbin is not on every PATH.
 pub fn sbin(name: &str) -> std::path::PathBuf {

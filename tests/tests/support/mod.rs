@@ -43,14 +43,8 @@ pub fn bin(name: &str) -> PathBuf {
     target.join("debug").join(name)
 }
 
-/// A free TCP port on loopback.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // each test uses a part of it
+pub use evac_testkit::free_port;
 
 /// Runs a command to completion, panicking with its stderr on failure; returns stdout.
 pub fn run(cmd: &mut Command) -> String {
@@ -63,16 +57,9 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Polls `cond` every 50 ms until it holds or `secs` pass.
-pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
+/// Polls `cond` until it holds or `secs` pass.
+pub fn wait_until(secs: u64, what: &str, cond: impl FnMut() -> bool) {
+    evac_testkit::wait_until(Duration::from_secs(secs), what, cond);
 }
 
 /// A child process killed on drop, with stdout lines collected and stdin kept open.
