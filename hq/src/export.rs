@@ -379,9 +379,7 @@ pub fn after_action_log(hq: &Hq) -> Result<String, HqError> {
 mod tests {
     use super::*;
     use evac_maps::{GenerateParams, generate};
-    use evac_protocol::{
-        Assurance, CheckEvent, EventBatch, EventId, ResidentId, Timestamp, shelter_signer,
-    };
+    use evac_protocol::{CheckEvent, EventBatch, ResidentId, shelter_signer};
 
     /// A town whose first residents have hostile names, one of them checked in.
     fn hq_with_hostile_names(dir: &Path) -> (Hq, Town) {
@@ -427,26 +425,9 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let e = CheckEvent {
-                    id: EventId {
-                        shelter,
-                        seq: i as u64 + 1,
-                    },
-                    at: Timestamp {
-                        wall_ms: 999_000,
-                        logical: i as u32,
-                        node: shelter.0,
-                    },
-                    kind: EventKind::CheckIn,
-                    card: None,
-                    resident: Some(ResidentId(*r)),
-                    household: None,
-                    assurance: Assurance::Staff,
-                    flags: vec![],
-                    day_only: false,
-                    corrects: None,
-                    note: None,
-                };
+                let mut e = CheckEvent::new(shelter, i as u64 + 1, 999_000, EventKind::CheckIn);
+                e.at.logical = i as u32;
+                e.resident = Some(ResidentId(*r));
                 node.sign(&shelter_signer(shelter), &e).unwrap()
             })
             .collect();

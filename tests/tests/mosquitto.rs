@@ -141,11 +141,7 @@ fn shelter_conf(d: &Path, keys: &Path, id: u32, url: &str, ca: Option<&Path>) ->
 
 /// Runs a command that must fail; returns its one line of error.
 fn fails(cmd: &mut Command) -> String {
-    let o = cmd.output().unwrap();
-    assert!(!o.status.success(), "{cmd:?} succeeded");
-    let err = String::from_utf8_lossy(&o.stderr).trim().to_owned();
-    assert_eq!(err.lines().count(), 1, "one line, got: {err}");
-    err
+    one_line_error(&cmd.output().unwrap())
 }
 
 #[test]

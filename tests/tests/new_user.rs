@@ -20,14 +20,6 @@ fn out(cmd: &mut Command) -> Output {
     cmd.output().unwrap()
 }
 
-/// The one line a failed command printed on stderr.
-fn one_line_error(o: &Output) -> String {
-    assert!(!o.status.success(), "expected a failure");
-    let err = String::from_utf8_lossy(&o.stderr).trim().to_owned();
-    assert_eq!(err.lines().count(), 1, "one line, got: {err}");
-    err
-}
-
 #[test]
 fn a_town_from_the_examples_and_a_shelter_added_while_hq_runs() {
     let dir = tempfile::tempdir().unwrap();

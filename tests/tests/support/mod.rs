@@ -57,6 +57,14 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The one line a failed command printed on stderr.
+pub fn one_line_error(o: &std::process::Output) -> String {
+    assert!(!o.status.success(), "expected a failure");
+    let err = String::from_utf8_lossy(&o.stderr).trim().to_owned();
+    assert_eq!(err.lines().count(), 1, "one line, got: {err}");
+    err
+}
+
 /// Polls `cond` until it holds or `secs` pass.
 pub fn wait_until(secs: u64, what: &str, cond: impl FnMut() -> bool) {
     evac_testkit::wait_until(Duration::from_secs(secs), what, cond);
