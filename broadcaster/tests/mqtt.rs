@@ -7,25 +7,14 @@
 
 mod support;
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use support::*;
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-use evac_testkit::free_port;
+use evac_testkit::{Mosquitto, free_port};
 
 /// Mosquitto with one user `broadcaster-catv` (password "s3cret") and HQ's user `hq`.
-fn mosquitto(w: &Work) -> (Kill, u16) {
+fn mosquitto(w: &Work) -> (Mosquitto, u16) {
     let port = free_port();
     let pw = w.path("passwd");
     run_ok(
@@ -49,21 +38,7 @@ fn mosquitto(w: &Work) -> (Kill, u16) {
         ),
     )
     .unwrap();
-    let broker = Kill(
-        Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is installed"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (broker, port)
+    (Mosquitto::start(&conf, port, None), port)
 }
 
 fn mux(w: &Work, port: u16, password: &str, extra: &[&str]) -> std::process::Output {

@@ -12,22 +12,12 @@
 //! `bash deploy/packages.sh test`); `EVAC_BENCH_HOUSEHOLDS` sets the town's size.
 #![allow(missing_docs, clippy::unwrap_used)] // a benchmark binary: a panic is a failed run
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use evac_maps::{GenerateParams, generate};
 use evac_protocol::{SecretKey, Slug};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Tmux(PathBuf);
 
@@ -158,25 +148,13 @@ fn main() {
     );
     drop(town);
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = evac_testkit::free_port();
     std::fs::write(
         p("mosquitto.conf"),
         format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
     )
     .unwrap();
-    let _broker = Killed(
-        Command::new("mosquitto")
-            .arg("-c")
-            .arg(p("mosquitto.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto (bash deploy/packages.sh test installs it)"),
-    );
+    let _broker = evac_testkit::Mosquitto::start(&p("mosquitto.conf"), port, None);
     std::fs::write(
         p("dash.toml"),
         format!(

@@ -12,14 +12,7 @@ use std::time::Duration;
 use evac_protocol::{SecretKey, ShelterId};
 use support::*;
 
-struct Mosquitto(std::process::Child);
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use evac_testkit::Mosquitto;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hq_works_through_mosquitto_with_the_example_acl() {
@@ -58,15 +51,7 @@ async fn hq_works_through_mosquitto_with_the_example_acl() {
         ),
     )
     .unwrap();
-    let _mosq = Mosquitto(
-        Command::new("mosquitto")
-            .arg("-c")
-            .arg(d.path("mosquitto.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _mosq = Mosquitto::start(&d.path("mosquitto.conf"), d.port, None);
     let cfg = d.write_config(
         "hq-mosquitto.toml",
         &format!("mode = \"external\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"hq\"\npassword = \"{PASSWORD}\"", d.port),

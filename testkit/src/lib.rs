@@ -1,7 +1,10 @@
-//! What every crate's tests and benchmarks share: a free loopback port, and waiting for a
-//! condition with a deadline. Test code only: these panic on failure.
+//! What every crate's tests and benchmarks share: a free loopback port, waiting for a
+//! condition with a deadline, and Debian's Mosquitto started with a config of the test's
+//! own. Test code only: these panic on failure.
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A TCP port on loopback that was free a moment ago (bound, then released): for a broker
@@ -25,6 +28,58 @@ pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool)
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A Mosquitto broker of the test's own (never the system service), killed on drop.
+pub struct Mosquitto {
+    child: Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl Mosquitto {
+    /// Starts `mosquitto -c conf`, whose listener is `port` on 127.0.0.1, and waits until it
+    /// accepts connections; its stderr goes to `log` (or nowhere). As root, Mosquitto drops to
+    /// user `mosquitto`, which cannot enter a private directory: the config should say
+    /// `user root` when its files lie in one.
+    ///
+    /// # Panics
+    /// When Mosquitto is not installed (`bash deploy/packages.sh test` installs it) or does
+    /// not listen within 20 s.
+    pub fn start(conf: &Path, port: u16, log: Option<&Path>) -> Mosquitto {
+        let bin = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("mosquitto");
+        let stderr = match log {
+            Some(p) => Stdio::from(std::fs::File::create(p).expect("creating the broker's log")),
+            None => Stdio::null(),
+        };
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(conf)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("mosquitto is not installed (bash deploy/packages.sh test)");
+        let m = Mosquitto { child, port };
+        wait_until(Duration::from_secs(20), "mosquitto to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        m
+    }
+
+    /// Stops it at once (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

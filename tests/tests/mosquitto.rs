@@ -9,7 +9,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use evac_testkit::Mosquitto;
 
 use evac_maps::{GenerateParams, Hazard, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
 use serde_json::Value;
@@ -18,15 +20,6 @@ use support::example::{example, s};
 use support::*;
 
 const TOWN: &str = "shiomihama";
-
-struct Mosquitto(Child);
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `deploy/mosquitto/mosquitto.conf` with only its paths and port changed (and `user root`:
 /// started as root, Mosquitto would drop to user `mosquitto`, which cannot read the files
@@ -167,15 +160,7 @@ fn a_town_on_the_deployments_mosquitto_over_tls() {
         mosquitto_conf(&keys, &p("mosquitto-data"), port),
     )
     .unwrap();
-    let _mosquitto = Mosquitto(
-        Command::new("mosquitto")
-            .arg("-c")
-            .arg(p("mosquitto.conf"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(p("mosquitto.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let _mosquitto = Mosquitto::start(&p("mosquitto.conf"), port, Some(&p("mosquitto.log")));
 
     // HQ from its example's external-broker section, its password from the environment.
     std::fs::write(p("hq.toml"), hq_conf(d, &keys, port)).unwrap();

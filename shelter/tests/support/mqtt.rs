@@ -28,8 +28,13 @@ fn wait_listening(port: u16) {
 
 /// A broker in a child process, killed on drop.
 pub struct BrokerProc {
-    child: Child,
+    child: Broker,
     pub port: u16,
+}
+
+enum Broker {
+    Rumqttd(Child),
+    Mosquitto(evac_testkit::Mosquitto),
 }
 
 impl BrokerProc {
@@ -50,7 +55,10 @@ impl BrokerProc {
             .spawn()
             .unwrap();
         wait_listening(port);
-        BrokerProc { child, port }
+        BrokerProc {
+            child: Broker::Rumqttd(child),
+            port,
+        }
     }
 
     /// Mosquitto with its own config (never the system service), anonymous on loopback.
@@ -65,21 +73,21 @@ impl BrokerProc {
             ),
         )
         .unwrap();
-        let child = Command::new(super::node::sbin("mosquitto"))
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto not installed (apt-get install mosquitto)");
-        wait_listening(port);
-        BrokerProc { child, port }
+        BrokerProc {
+            child: Broker::Mosquitto(evac_testkit::Mosquitto::start(&conf, port, None)),
+            port,
+        }
     }
 
     /// SIGKILL.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.child {
+            Broker::Rumqttd(c) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            Broker::Mosquitto(m) => m.kill(),
+        }
     }
 }
 
