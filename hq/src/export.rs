@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use evac_maps::Town;
-use evac_protocol::{EventKind, ResidentStatus, SecretKey, ShelterId, TownId};
+use evac_protocol::{CheckEvent, EventKind, ResidentStatus, SecretKey, ShelterId, TownId};
 
 use crate::core::Hq;
 use crate::error::HqError;
@@ -329,8 +329,7 @@ pub fn after_action_log(hq: &Hq) -> Result<String, HqError> {
             ),
         ));
     }
-    for e in hq.store().events()? {
-        let ev = e.event;
+    let describe = |ev: &CheckEvent| {
         let kind = serde_json::to_value(ev.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -345,13 +344,23 @@ pub fn after_action_log(hq: &Hq) -> Result<String, HqError> {
         } else {
             format!(" flags={:?}", ev.flags)
         };
+        format!(
+            "{} {kind} {who} at={}{flags}",
+            ev.id,
+            rfc3339_ms(ev.at.wall_ms)
+        )
+    };
+    for e in hq.store().events()? {
+        lines.push((e.received_ms, 1, format!("event {}", describe(&e.event))));
+    }
+    // A different event under a number already held (a restored ledger): both shown.
+    for (at, ev) in hq.store().conflicts()? {
         lines.push((
-            e.received_ms,
+            at,
             1,
             format!(
-                "event {} {kind} {who} at={}{flags}",
-                ev.id,
-                rfc3339_ms(ev.at.wall_ms)
+                "conflict {} (kept aside: HQ holds another event under this number)",
+                describe(&ev)
             ),
         ));
     }

@@ -409,6 +409,29 @@ impl Store {
         tx.commit().map_err(err)
     }
 
+    /// Events kept aside as conflicts (see [`Stored::Conflict`]): (received_ms, event), in the
+    /// order received; a body that no longer parses is left out.
+    pub fn conflicts(&self) -> Result<Vec<(u64, CheckEvent)>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT received_ms, body FROM conflicts ORDER BY received_ms, shelter, seq")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, String>(1)?))
+            })
+            .map_err(&err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at, body) = row.map_err(&err)?;
+            if let Ok(e) = serde_json::from_str(&body) {
+                out.push((at, e));
+            }
+        }
+        Ok(out)
+    }
+
     /// Rejections so far: (at_ms, topic, reason).
     pub fn rejections(&self) -> Result<Vec<(u64, String, String)>, HqError> {
         let err = self.err();
@@ -839,6 +862,7 @@ mod tests {
             [Stored::Repeat, Stored::Repeat]
         );
         assert_eq!(store.conflicts_by_shelter().unwrap(), [(ShelterId(1), 1)]);
+        assert_eq!(store.conflicts().unwrap(), [(2, other.clone())]);
         assert_eq!(
             store.events().unwrap()[0].event,
             held,
