@@ -181,15 +181,24 @@ pub fn der_total_len(head: &[u8]) -> Result<usize, JpkiError> {
 }
 
 /// Selects JPKI and EF `000A` and reads the user-authentication certificate (DER), its length
-/// taken from the DER header. Needs no PIN.
+/// taken from the DER header. Needs no PIN. A header that is not DER, or claims a length out of
+/// range, is no reason to refuse the person: what was read (at most [`MAX_CERT_LEN`] bytes)
+/// comes back as the certificate, which the certificate check then flags as malformed.
 pub fn read_auth_certificate<C: CardChannel + ?Sized>(ch: &mut C) -> Result<Vec<u8>, JpkiError> {
     select_jpki(ch)?;
     select_ef(ch, EF_AUTH_CERT)?;
     let head = read_binary(ch, 0, 4)?;
-    let total = der_total_len(&head)?;
-    if !(16..=MAX_CERT_LEN).contains(&total) {
-        return Err(JpkiError::AbsurdLength(total));
-    }
+    let total = match der_total_len(&head) {
+        Ok(n) if n > MAX_CERT_LEN => {
+            tracing::warn!(
+                claimed = n,
+                "certificate longer than {MAX_CERT_LEN} bytes: read cut short, flagged"
+            );
+            MAX_CERT_LEN
+        }
+        Ok(n) if n >= 16 => n,
+        _ => return Ok(head),
+    };
     let mut cert = Vec::with_capacity(total);
     while cert.len() < total {
         let chunk = (total - cert.len()).min(256);

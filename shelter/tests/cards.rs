@@ -441,6 +441,36 @@ fn node(dir: &std::path::Path) -> Node {
     n
 }
 
+/// Issue 12: a certificate over 8 KB gave an error at the door instead of a check-in.
+#[test]
+fn an_oversized_or_headless_certificate_is_a_flagged_check_in_not_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = node(dir.path());
+    let t0 = SystemTime::now();
+    let mut huge = vec![0x30, 0x82, 0x23, 0x24]; // a SEQUENCE of 8,996 bytes
+    huge.resize(9_000, 0x41);
+    for (i, cert) in [huge, b"not DER at all".to_vec(), vec![0x30, 0x03, 1, 2, 3]]
+        .into_iter()
+        .enumerate()
+    {
+        let mut card = card_with(cert);
+        let r = n.tap_card(
+            &mut InProcessReader::new(&mut card),
+            None,
+            false,
+            at(t0, 100 * i as u64),
+        );
+        assert_eq!(r.result, "recorded", "card {i}: {r:?}");
+        let e = r.event.unwrap();
+        assert_eq!(
+            (e.kind, e.assurance),
+            (EventKind::CheckIn, Assurance::Unverified)
+        );
+        // Malformed, and unregistered: no registry card matches what was read.
+        assert_eq!(e.flags, [Flag::Malformed, Flag::Unregistered], "card {i}");
+    }
+}
+
 #[test]
 fn taps_through_the_node_in_process() {
     let dir = tempfile::tempdir().unwrap();
