@@ -160,6 +160,7 @@ impl Hq {
             rejections: Rejections::default(),
             rejection_answered: std::collections::HashMap::new(),
         };
+        hq.bump_registry_if_changed(now_ms)?;
         hq.refresh_ordered_at();
         hq.sync_arrivals(now_ms);
         hq.reconcile_air(now_ms);
@@ -410,8 +411,8 @@ impl Hq {
         self.store.record_cap(sender, identifier, sent, now_ms)
     }
 
-    /// The registry replica for shelters (retained), with officers' card links.
-    pub fn registry(&self) -> Result<Outgoing, HqError> {
+    /// What shelters get as the registry: the town's residents with officers' card links.
+    fn registry_snapshot(&self) -> Result<RegistrySnapshot, HqError> {
         let links: Vec<(evac_protocol::CardRef, evac_protocol::ResidentId)> =
             self.store.card_links()?;
         let households = self
@@ -448,11 +449,54 @@ impl Hq {
                     .collect(),
             })
             .collect();
-        let snap = RegistrySnapshot {
+        Ok(RegistrySnapshot {
             town: self.town_id.clone(),
             version: self.registry_version,
             households,
-        };
+        })
+    }
+
+    /// A digest of the registry's content (not its version): a change of the town file or of
+    /// the card links changes it.
+    fn registry_digest(&self) -> Result<String, HqError> {
+        struct Digest(sha2::Sha256);
+        impl std::io::Write for Digest {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                sha2::Digest::update(&mut self.0, b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut snap = self.registry_snapshot()?;
+        snap.version = 0;
+        let mut d = Digest(sha2::Sha256::default());
+        serde_json::to_writer(&mut d, &snap)
+            .map_err(|e| HqError::Export(format!("registry digest: {e}")))?;
+        Ok(hex::encode(sha2::Digest::finalize(d.0)))
+    }
+
+    /// Gives the registry a new version when its content changed since the version was last
+    /// set (an edited town file, a card linked) or none was ever set (a new or reset store).
+    /// The version is at least HQ's clock in seconds, so a store reset cannot go back below a
+    /// version shelters already hold.
+    fn bump_registry_if_changed(&mut self, now_ms: u64) -> Result<bool, HqError> {
+        let digest = self.registry_digest()?;
+        if self.store.meta("registry_digest")?.as_deref() == Some(digest.as_str()) {
+            return Ok(false);
+        }
+        let clock = u64::try_from(now_secs(now_ms)).unwrap_or(0);
+        self.registry_version = (self.registry_version + 1).max(clock);
+        self.store
+            .set_meta("registry_version", &self.registry_version.to_string())?;
+        self.store.set_meta("registry_digest", &digest)?;
+        Ok(true)
+    }
+
+    /// The registry replica for shelters (retained), with officers' card links.
+    pub fn registry(&self) -> Result<Outgoing, HqError> {
+        let snap = self.registry_snapshot()?;
         Ok(Outgoing {
             topic: Topic::Registry(self.town_id.clone()).to_string(),
             // Gzip: a town's registry is about 380 B a household as JSON (38 MB for 100,000

@@ -464,12 +464,17 @@ async fn officer_commands_shelter_closure_status_and_exports() {
         .ok
     );
     let reg = officer
-        .wait_for(20, "registry version 2", |m| {
+        .wait_for(20, "a registry with the card linked", |m| {
             evac_protocol::packed::unpack(&m.payload, 1 << 28)
                 .ok()
                 .and_then(|json| Signed::<RegistrySnapshot>::from_json(&json).ok())
                 .and_then(|s| s.open(&d.hq_public).ok())
-                .is_some_and(|r| r.version == 2)
+                .is_some_and(|r| {
+                    r.households
+                        .iter()
+                        .flat_map(|h| &h.residents)
+                        .any(|r| r.cards.contains(&card))
+                })
         })
         .await;
     // HQ publishes the registry gzip-compressed.

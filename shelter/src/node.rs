@@ -107,6 +107,8 @@ pub struct Node {
     door: Door,
     trust: TrustStore,
     hq_key: Option<PublicKey>,
+    /// The town this node serves: a registry of another town is refused, even the first.
+    town: Option<evac_protocol::TownId>,
     present: Arc<AtomicU32>,
     /// Registry snapshots that failed verification (counted, logged, ignored).
     pub rejected_registries: u64,
@@ -135,6 +137,7 @@ impl Node {
             door: Door::new(debounce_ms),
             trust,
             hq_key,
+            town: None,
             present: Arc::new(AtomicU32::new(0)),
             rejected_registries: 0,
             unreadable_rows: Vec::new(),
@@ -147,6 +150,16 @@ impl Node {
         node.door = door;
         node.rebuild_presence()?;
         Ok(node)
+    }
+
+    /// Serves `town` only: a registry of another town is refused from now on, the first one
+    /// included, and a stored replica of another town is dropped.
+    pub fn set_town(&mut self, town: evac_protocol::TownId) {
+        if self.door.registry().town().is_some_and(|t| *t != town) {
+            tracing::warn!(town = %town, "stored registry replica is of another town: dropped");
+            self.door.set_registry(Registry::default());
+        }
+        self.town = Some(town);
     }
 
     fn verify_registry(&mut self, payload: &[u8]) -> Option<RegistrySnapshot> {
@@ -176,6 +189,11 @@ impl Node {
         let Some(reg) = self.verify_registry(payload) else {
             return false;
         };
+        if self.town.as_ref().is_some_and(|t| *t != reg.town) {
+            self.rejected_registries += 1;
+            tracing::warn!(town = %reg.town, rejected = self.rejected_registries, "registry of another town ignored");
+            return false;
+        }
         if self.door.registry().town().is_some_and(|t| *t != reg.town)
             || reg.version <= self.door.registry().version()
         {

@@ -126,6 +126,7 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
         hq_key.clone(),
         cfg.debounce_ms,
     )?;
+    node.set_town(cfg.town.clone());
     let shared = Arc::new(Shared {
         present: node.present_counter(),
         ..Shared::default()

@@ -576,6 +576,30 @@ fn taps_through_the_node_in_process() {
     );
 }
 
+/// Issue 12: a shelter with no registry yet took any town's.
+#[test]
+fn a_registry_of_another_town_is_refused_even_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let hq = SecretKey::from_seed(&[9; 32]);
+    let mut n = Node::open(
+        &dir.path().join("ledger.db"),
+        ShelterId(3),
+        SecretKey::from_seed(&[3; 32]),
+        trust(),
+        Some(hq.public()),
+        10_000,
+    )
+    .unwrap();
+    n.set_town(evac_protocol::Slug::new("minato").unwrap());
+    let mut other = registry(7);
+    other.town = evac_protocol::Slug::new("shiomihama").unwrap();
+    let signed = hq.sign("hq", &other).unwrap().to_json().unwrap();
+    assert!(!n.offer_registry(signed.as_bytes()));
+    assert_eq!(n.door().registry().version(), 0);
+    let own = hq.sign("hq", &registry(1)).unwrap().to_json().unwrap();
+    assert!(n.offer_registry(own.as_bytes()));
+}
+
 #[test]
 fn registry_from_a_stranger_is_ignored() {
     let dir = tempfile::tempdir().unwrap();

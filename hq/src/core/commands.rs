@@ -204,9 +204,7 @@ impl Hq {
                     self.store
                         .link_card(card, *resident, officer.as_str(), now_ms)?;
                     self.board.link_card(card, *resident);
-                    self.registry_version += 1;
-                    self.store
-                        .set_meta("registry_version", &self.registry_version.to_string())?;
+                    self.bump_registry_if_changed(now_ms)?;
                     let reg = self.registry()?;
                     (
                         true,

@@ -447,3 +447,45 @@ fn a_batch_rejected_whole_is_answered_with_the_reason() {
     // A good batch afterwards is acked plainly.
     assert_eq!(send(&mut hq, &node, s, &[2], 1_001_300), 2);
 }
+
+/// Issue 12: an edited town file never reached shelters (the registry kept its version), and
+/// a reset store started again at version 1, below what shelters held.
+#[test]
+fn the_registry_version_moves_on_with_its_content_and_past_a_reset_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hq.sqlite");
+    let mut town = generate(&GenerateParams {
+        households: 30,
+        shelters: 3,
+        seed: 4,
+    });
+    let open = |town: &evac_maps::Town, now_ms: u64| {
+        Hq::open(
+            "minato".parse().unwrap(),
+            Arc::new(town.clone()),
+            Store::open(&path).unwrap(),
+            KeyRing::default(),
+            SecretKey::from_seed(&[2; 32]),
+            60_000,
+            now_ms,
+        )
+        .unwrap()
+    };
+    let version = |hq: &Hq| hq.registry_snapshot().unwrap().version;
+    let first = version(&open(&town, 1_795_000_000_000));
+    assert!(
+        first >= 1_795_000_000,
+        "at least HQ's clock in seconds: {first}"
+    );
+    assert_eq!(
+        version(&open(&town, 1_795_000_100_000)),
+        first,
+        "unchanged town"
+    );
+    town.households[0].members[0].name = "新しい 名前".into();
+    let edited = version(&open(&town, 1_795_000_000_500));
+    assert!(edited > first, "edited town: {edited} after {first}");
+    std::fs::remove_file(&path).unwrap();
+    let reset = version(&open(&town, 1_795_000_200_000));
+    assert!(reset > edited, "reset store: {reset} after {edited}");
+}
