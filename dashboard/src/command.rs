@@ -215,6 +215,7 @@ impl Officer {
     ) -> Result<Outgoing, String> {
         let cmd = OfficerCommand {
             officer: self.name.clone(),
+            town: town.clone(),
             id,
             at_ms,
             action,

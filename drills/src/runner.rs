@@ -311,6 +311,7 @@ impl Officer {
     fn publish(&mut self, id: u64, action: CommandAction, now_ms: u64) -> anyhow::Result<()> {
         let cmd = OfficerCommand {
             officer: self.id.clone(),
+            town: self.town.clone(),
             id,
             at_ms: now_ms,
             action,

@@ -51,6 +51,7 @@ pub fn send(
     let now_ms = evac_protocol::time::now_ms();
     let cmd = OfficerCommand {
         officer: login.officer.clone(),
+        town: town.clone(),
         id: now_ms,
         at_ms: now_ms,
         action,

@@ -479,14 +479,22 @@ impl Store {
 
     /// Whether this officer's command number was already carried out or refused.
     pub fn command_seen(&self, officer: &str, id: u64) -> Result<bool, HqError> {
+        Ok(self.command_outcome(officer, id)?.is_some())
+    }
+
+    /// What became of an officer's command, if HQ has it: (carried out, HQ's reply text).
+    pub fn command_outcome(
+        &self,
+        officer: &str,
+        id: u64,
+    ) -> Result<Option<(bool, String)>, HqError> {
         self.conn
             .query_row(
-                "SELECT 1 FROM commands WHERE officer = ?1 AND id = ?2",
+                "SELECT ok, message FROM commands WHERE officer = ?1 AND id = ?2",
                 params![officer, i(id)],
-                |_| Ok(()),
+                |r| Ok((r.get::<_, i64>(0)? != 0, r.get::<_, String>(1)?)),
             )
             .optional()
-            .map(|r| r.is_some())
             .map_err(self.err())
     }
 

@@ -10,8 +10,8 @@ mod support;
 use std::time::Duration;
 
 use evac_protocol::{
-    Ack, CommandAction, CommandReply, OrderBatch, RegistrySnapshot, SecretKey, Signed,
-    StatusMessage,
+    Ack, CommandAction, CommandReply, OfficerCommand, OrderBatch, RegistrySnapshot, SecretKey,
+    Signed, Slug, StatusMessage, officer_signer,
 };
 use support::*;
 
@@ -282,6 +282,68 @@ async fn only_an_officer_with_a_key_commands() {
         })
         .await;
     assert!(reply(&m).unwrap().ok, "{:?}\n{}", reply(&m), hq.log());
+    // Issue 12: a command for another town, one given long ago (held at a broker, or
+    // replayed under a new number) and a repeated number are each answered, never carried out.
+    let signed = |cmd: &OfficerCommand| {
+        d.officer_key
+            .sign(&officer_signer(&cmd.officer), cmd)
+            .unwrap()
+            .to_json()
+            .unwrap()
+            .into_bytes()
+    };
+    let now = evac_protocol::time::now_ms();
+    let base = OfficerCommand {
+        officer: Slug::new("tanaka").unwrap(),
+        town: Slug::new(TOWN).unwrap(),
+        id: 10,
+        at_ms: now,
+        action: CommandAction::OpenShelter {
+            shelter: d.shelter_keys[0].0,
+        },
+        reason: "test".into(),
+    };
+    let other_town = OfficerCommand {
+        town: Slug::new("shiomihama").unwrap(),
+        ..base.clone()
+    };
+    let stale = OfficerCommand {
+        id: 11,
+        at_ms: now - 3_600_000,
+        ..base.clone()
+    };
+    for (cmd, why) in [
+        (&other_town, "command for town shiomihama"),
+        (&stale, "from HQ's clock"),
+    ] {
+        officer.publish(&topic("cmd/tanaka"), signed(cmd)).await;
+        let m = officer
+            .wait_for(10, why, |m| {
+                reply(m).is_some_and(|r| r.command_id == cmd.id)
+            })
+            .await;
+        let r = reply(&m).unwrap();
+        assert!(!r.ok && r.message.contains(why), "{r:?}");
+    }
+    officer
+        .publish(
+            &topic("cmd/tanaka"),
+            command(
+                &d.officer_key,
+                "tanaka",
+                9,
+                CommandAction::OpenShelter {
+                    shelter: d.shelter_keys[0].0,
+                },
+            ),
+        )
+        .await;
+    let m = officer
+        .wait_for(10, "the answer to a repeated number", |m| {
+            reply(m).is_some_and(|r| r.command_id == 9 && r.message.contains("handled already"))
+        })
+        .await;
+    assert!(reply(&m).unwrap().ok, "as the first time");
     viewer.drain();
     assert!(viewer.seen.is_empty(), "a viewer read an officer's replies");
     let conn = rusqlite::Connection::open(d.store_path()).unwrap();

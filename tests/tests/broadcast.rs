@@ -219,8 +219,9 @@ fn close_shelter(port: u16, key: &SecretKey, shelter: u32) {
     let officer = Slug::new("tanaka").unwrap();
     let cmd = OfficerCommand {
         officer: officer.clone(),
+        town: Slug::new("minato").unwrap(),
         id: 1,
-        at_ms: 1,
+        at_ms: evac_protocol::time::now_ms(),
         action: CommandAction::CloseShelter {
             shelter: ShelterId(shelter),
         },

@@ -60,9 +60,41 @@ impl Hq {
             Ok(c) => return refuse(self, c.id, format!("command names officer {}", c.officer)),
             Err(e) => return refuse(self, claimed_id, format!("command signature: {e}")),
         };
-        if self.store.command_seen(officer.as_str(), cmd.id)? {
-            tracing::info!(officer = %officer, id = cmd.id, "repeated command ignored");
-            return Ok(vec![]);
+        if let Some((ok, message)) = self.store.command_outcome(officer.as_str(), cmd.id)? {
+            // Carried out once only; the officer (a resend, a reused number) hears what became
+            // of it.
+            tracing::info!(officer = %officer, id = cmd.id, "repeated command answered, not carried out again");
+            let reply = CommandReply {
+                officer: officer.clone(),
+                command_id: cmd.id,
+                ok,
+                message: format!("command {} was handled already: {message}", cmd.id),
+                at_ms: now_ms,
+            };
+            return Ok(vec![Outgoing {
+                topic: reply_topic,
+                payload: self.sign(&reply)?,
+                retain: false,
+            }]);
+        }
+        if cmd.town != self.town_id {
+            return refuse(
+                self,
+                cmd.id,
+                format!("command for town {}, this is {}", cmd.town, self.town_id),
+            );
+        }
+        let skew = evac_protocol::messages::command::MAX_COMMAND_SKEW_MS;
+        if now_ms.abs_diff(cmd.at_ms) > skew {
+            return refuse(
+                self,
+                cmd.id,
+                format!(
+                    "command given {} min from HQ's clock (more than {} min): not carried out; give it again if still wanted",
+                    now_ms.abs_diff(cmd.at_ms) / 60_000,
+                    skew / 60_000
+                ),
+            );
         }
         if cmd.reason.trim().is_empty() {
             return refuse(

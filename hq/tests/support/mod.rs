@@ -376,8 +376,9 @@ pub fn command(key: &SecretKey, officer: &str, id: u64, action: CommandAction) -
     let o = Slug::new(officer).unwrap();
     let cmd = OfficerCommand {
         officer: o.clone(),
+        town: Slug::new(TOWN).unwrap(),
         id,
-        at_ms: 1,
+        at_ms: evac_protocol::time::now_ms(),
         action,
         reason: "test".to_owned(),
     };

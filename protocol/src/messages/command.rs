@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hazard::{AlertLevel, Hazard};
-use crate::ids::{CardRef, OfficerId, ResidentId, ShelterId};
+use crate::ids::{CardRef, OfficerId, ResidentId, ShelterId, TownId};
 use crate::sign::Signable;
 
 /// What an officer asks HQ to do.
@@ -57,6 +57,8 @@ pub enum CommandAction {
 pub struct OfficerCommand {
     /// The officer (must match the topic and the signing key).
     pub officer: OfficerId,
+    /// The town it is for: HQ refuses a command for another town.
+    pub town: TownId,
     /// The officer's own number for the command, echoed in the reply; a repeat is ignored.
     pub id: u64,
     /// When the officer gave it (Unix ms).
@@ -72,6 +74,10 @@ pub struct OfficerCommand {
 
 /// The longest reason HQ keeps, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
+
+/// How far (ms) a command's `at_ms` may lie from HQ's clock, either way: an older one (held
+/// by a broker while HQ was down, or replayed) is refused with a reply, not carried out late.
+pub const MAX_COMMAND_SKEW_MS: u64 = 15 * 60 * 1000;
 
 impl Signable for OfficerCommand {
     const KIND: &'static str = "command";
@@ -114,6 +120,7 @@ mod tests {
         let officer = Slug::new("tanaka").unwrap();
         let cmd = OfficerCommand {
             officer: officer.clone(),
+            town: Slug::new("minato").unwrap(),
             id: 12,
             at_ms: 1_795_000_000_000,
             action: CommandAction::MarkFound {
@@ -181,6 +188,7 @@ mod tests {
         for action in actions {
             let cmd = OfficerCommand {
                 officer: Slug::new("sato").unwrap(),
+                town: Slug::new("minato").unwrap(),
                 id: 1,
                 at_ms: 0,
                 action,
