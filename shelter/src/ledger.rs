@@ -465,25 +465,13 @@ pub struct RepairedRow {
 
 /// The event sent in place of a row nothing could be read from.
 fn placeholder(shelter: ShelterId, seq: u64, wall_ms: u64, logical: u32, why: &str) -> CheckEvent {
-    CheckEvent {
-        id: EventId { shelter, seq },
-        at: Timestamp {
-            wall_ms,
-            logical,
-            node: shelter.0,
-        },
-        kind: evac_protocol::EventKind::Correction,
-        card: None,
-        resident: None,
-        household: None,
-        assurance: evac_protocol::Assurance::Staff,
-        flags: vec![evac_protocol::Flag::Other],
-        day_only: false,
-        corrects: None,
-        note: Some(format!(
-            "ledger row {seq} unreadable at the shelter ({why}): check the shelter's paper list"
-        )),
-    }
+    let mut e = CheckEvent::new(shelter, seq, wall_ms, evac_protocol::EventKind::Correction);
+    e.at.logical = logical;
+    e.flags = vec![evac_protocol::Flag::Other];
+    e.note = Some(format!(
+        "ledger row {seq} unreadable at the shelter ({why}): check the shelter's paper list"
+    ));
+    e
 }
 
 /// The `meta` key counting sequence numbers skipped by [`recover_behind`].
@@ -521,6 +509,10 @@ pub fn recover_behind(
     shelter: ShelterId,
     hq_through: u64,
 ) -> rusqlite::Result<Option<Recovery>> {
+    // Every ack comes here: the common answer needs no write lock.
+    if hq_through <= max_seq(conn)?.max(floor(conn)?) {
+        return Ok(None);
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let last = max_seq(&tx)?.max(floor(&tx)?);
     if hq_through <= last {

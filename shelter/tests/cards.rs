@@ -581,15 +581,7 @@ fn taps_through_the_node_in_process() {
 fn a_registry_of_another_town_is_refused_even_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let hq = SecretKey::from_seed(&[9; 32]);
-    let mut n = Node::open(
-        &dir.path().join("ledger.db"),
-        ShelterId(3),
-        SecretKey::from_seed(&[3; 32]),
-        trust(),
-        Some(hq.public()),
-        10_000,
-    )
-    .unwrap();
+    let mut n = bare_node(dir.path());
     n.set_town(evac_protocol::Slug::new("minato").unwrap());
     let mut other = registry(7);
     other.town = evac_protocol::Slug::new("shiomihama").unwrap();
