@@ -36,9 +36,16 @@ pub enum Outcome {
     NoReply,
 }
 
+/// How often the same signed command is sent again while no reply has come: HQ carries out
+/// a command number once and answers a repeat with its first outcome, so a resend is safe,
+/// and it reaches an HQ that subscribed after the first copy went (a command topic is not
+/// retained, and a broker keeps nothing for a subscriber that has no session yet).
+const RESEND: Duration = Duration::from_secs(3);
+
 /// Signs `action` as `login.officer` with `key`, sends it to `town`'s HQ, and waits up to
 /// `timeout` for HQ's reply, believed only when `hq` signed it. The command's id is the time
-/// in milliseconds, so a repeat of this call is a new command while a resend by MQTT is not.
+/// in milliseconds, so a repeat of this call is a new command while a resend (by MQTT, or
+/// every few seconds by this call while no reply has come) is not.
 pub fn send(
     login: &OfficerLogin,
     town: &Slug,
@@ -85,11 +92,22 @@ pub fn send(
         }
     });
     let mut sent = false;
+    let mut resend_at = end;
     loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let ev = match rx.recv_timeout(left) {
+        let now = Instant::now();
+        if now >= end {
+            return Ok(Outcome::NoReply);
+        }
+        if sent && now >= resend_at {
+            client
+                .publish(cmd_topic.clone(), QoS::AtLeastOnce, false, payload.clone())
+                .map_err(|e| HqError::Broker(format!("publishing the command: {e}")))?;
+            resend_at = now + RESEND;
+        }
+        let ev = match rx.recv_timeout(resend_at.min(end).saturating_duration_since(now)) {
             Ok(ev) => ev,
-            Err(_) => return Ok(Outcome::NoReply),
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(Outcome::NoReply),
         };
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(_))) if !sent => {
@@ -101,6 +119,7 @@ pub fn send(
                     .publish(cmd_topic.clone(), QoS::AtLeastOnce, false, payload.clone())
                     .map_err(|e| HqError::Broker(format!("publishing the command: {e}")))?;
                 sent = true;
+                resend_at = Instant::now() + RESEND;
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == reply_topic => {
                 let Ok(reply) =

@@ -176,6 +176,59 @@ fn a_town_on_the_deployments_mosquitto_over_tls() {
     wait_until(20, "HQ's check to log in over TLS", || {
         hq_cmd("check").output().unwrap().status.success()
     });
+    // The officer orders the tsunami zone from the command line, over TLS, while HQ is still
+    // starting: the command is sent again until HQ answers (a command topic is not retained,
+    // and HQ's first session does not exist yet), and carried out once.
+    let zone = town
+        .zones
+        .iter()
+        .find(|z| z.hazard == Hazard::Tsunami)
+        .unwrap();
+    let at_risk: Vec<_> = town
+        .households
+        .iter()
+        .filter(|h| zone.contains(h.location))
+        .collect();
+    assert!(
+        at_risk.len() > 5,
+        "{} households in zone {}",
+        at_risk.len(),
+        zone.id
+    );
+    let officer = |x: &str| k(&format!("officer-tanaka/{x}"));
+    let officer_cmd = Command::new(&hq_bin)
+        .args([
+            "cmd",
+            "--broker",
+            &format!("127.0.0.1:{port}"),
+            "--town",
+            TOWN,
+        ])
+        .args(["--officer", "tanaka", "--key"])
+        .arg(officer("officer-tanaka.key"))
+        .arg("--hq-key")
+        .arg(officer("hq.pub"))
+        .arg("--password-file")
+        .arg(officer("password"))
+        .arg("--ca")
+        .arg(officer("ca.crt"))
+        .args(["--timeout", "90"])
+        .args(["--reason", "tsunami warning for the coast", "issue-order"])
+        .args([
+            "--hazard",
+            "tsunami",
+            "--level",
+            "4",
+            "--zones",
+            &zone.id.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(20, "the officer's login at the broker", || {
+        std::fs::read_to_string(p("mosquitto.log")).is_ok_and(|l| l.contains("u'officer-tanaka'"))
+    });
     let _hq = Proc::spawn("hq", &mut hq_cmd("run"));
 
     // The shelter node over TLS with the CA from its key folder; plain MQTT and another
@@ -237,50 +290,19 @@ fn a_town_on_the_deployments_mosquitto_over_tls() {
             .arg(&cfg),
     );
 
-    // The officer orders the tsunami zone from the command line, over TLS.
-    let zone = town
-        .zones
-        .iter()
-        .find(|z| z.hazard == Hazard::Tsunami)
-        .unwrap();
-    let at_risk: Vec<_> = town
-        .households
-        .iter()
-        .filter(|h| zone.contains(h.location))
-        .collect();
+    // The officer's command, sent before HQ was up, was carried out once.
+    let out = officer_cmd.wait_with_output().unwrap();
+    let reply = String::from_utf8_lossy(&out.stdout);
     assert!(
-        at_risk.len() > 5,
-        "{} households in zone {}",
-        at_risk.len(),
-        zone.id
+        out.status.success() && reply.starts_with("ok:"),
+        "evac-hq cmd: {reply}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let officer = |x: &str| k(&format!("officer-tanaka/{x}"));
-    let reply = run(Command::new(&hq_bin)
-        .args([
-            "cmd",
-            "--broker",
-            &format!("127.0.0.1:{port}"),
-            "--town",
-            TOWN,
-        ])
-        .args(["--officer", "tanaka", "--key"])
-        .arg(officer("officer-tanaka.key"))
-        .arg("--hq-key")
-        .arg(officer("hq.pub"))
-        .arg("--password-file")
-        .arg(officer("password"))
-        .arg("--ca")
-        .arg(officer("ca.crt"))
-        .args(["--reason", "tsunami warning for the coast", "issue-order"])
-        .args([
-            "--hazard",
-            "tsunami",
-            "--level",
-            "4",
-            "--zones",
-            &zone.id.to_string(),
-        ]));
-    assert!(reply.starts_with("ok:"), "{reply}");
+    let commands: i64 = rusqlite::Connection::open(p("hq-data/hq.sqlite"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM commands", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(commands, 1, "the resent command was carried out again");
 
     // Residents of the zone tap in; HQ stores each event once.
     run(Command::new(&shelter_bin)
