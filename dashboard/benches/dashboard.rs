@@ -109,6 +109,7 @@ fn delta(seq: u64, first: u32, residents: u32, round: u32) -> StatusMessage {
             status: if round.is_multiple_of(2) {
                 ResidentStatus::Arrived {
                     shelter: ShelterId(1 + i % 2_000),
+                    unverified: false,
                 }
             } else {
                 ResidentStatus::UnderOrder

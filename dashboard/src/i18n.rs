@@ -69,8 +69,24 @@ pub fn status(s: Option<ResidentStatus>, lang: Lang) -> &'static str {
         Some(ResidentStatus::NotOrdered) => lang.t("not ordered", "対象外"),
         Some(ResidentStatus::UnderOrder) => lang.t("under order", "避難指示中"),
         Some(ResidentStatus::Unaccounted) => lang.t("unaccounted", "所在不明"),
-        Some(ResidentStatus::Arrived { .. }) => lang.t("arrived", "避難済み"),
-        Some(ResidentStatus::CheckedOut { .. }) => lang.t("checked out", "退所"),
+        Some(ResidentStatus::Arrived {
+            unverified: false, ..
+        }) => lang.t("arrived", "避難済み"),
+        Some(ResidentStatus::CheckedOut {
+            unverified: false, ..
+        }) => lang.t("checked out", "退所"),
+        Some(ResidentStatus::Arrived {
+            unverified: true, ..
+        }) => lang.t(
+            "arrived (card failed a check: confirm who)",
+            "避難済み(カード確認失敗・本人確認を)",
+        ),
+        Some(ResidentStatus::CheckedOut {
+            unverified: true, ..
+        }) => lang.t(
+            "checked out (card failed a check: confirm who)",
+            "退所(カード確認失敗・本人確認を)",
+        ),
         Some(ResidentStatus::Found) => lang.t("found", "所在確認"),
     }
 }

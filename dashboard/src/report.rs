@@ -44,6 +44,18 @@ pub struct Missing {
     pub status: &'static str,
 }
 
+/// A resident counted at (or as having left) a shelter on the word of a card that failed a
+/// check (it may be a copy).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Unverified {
+    /// Resident id.
+    pub resident: u32,
+    /// The shelter.
+    pub shelter: u32,
+    /// `arrived` or `checked-out`.
+    pub status: &'static str,
+}
+
 /// The report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -59,6 +71,8 @@ pub struct Report {
     pub shelters: Vec<ShelterLine>,
     /// Everyone under order not yet accounted for, needs-help first.
     pub unaccounted: Vec<Missing>,
+    /// Everyone whose presence rests on a card that failed a check, by resident id.
+    pub unverified: Vec<Unverified>,
     /// Messages refused while collecting (bad signature, wrong town, ...).
     pub refused: u64,
 }
@@ -107,6 +121,20 @@ impl Report {
                     }
                 })
                 .collect(),
+            unverified: s
+                .statuses
+                .iter()
+                .filter(|&(_, c, _)| crate::state::is_unverified(c))
+                .map(|(r, c, shelter)| Unverified {
+                    resident: r.0,
+                    shelter,
+                    status: if c == crate::state::code::ARRIVED_UNVERIFIED {
+                        "arrived"
+                    } else {
+                        "checked-out"
+                    },
+                })
+                .collect(),
             refused: s.rejected.total,
         }
     }
@@ -150,6 +178,32 @@ impl Report {
             l.t("not accounted", "未確認"),
             c.under_order + c.unaccounted
         );
+        if !self.unverified.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} {}:",
+                self.unverified.len(),
+                l.t(
+                    "of these counted on a card that failed a check (confirm who)",
+                    "名はカード確認失敗のまま計上 (本人確認を)"
+                )
+            );
+            for u in &self.unverified {
+                let r = evac_protocol::ResidentId(u.resident);
+                let _ = writeln!(
+                    out,
+                    "  {:>8} {} {} {}",
+                    u.resident,
+                    s.resident_name(r).unwrap_or(unconfirmed),
+                    if u.status == "arrived" {
+                        l.t("at", "在所")
+                    } else {
+                        l.t("left", "退所")
+                    },
+                    s.shelter_name(evac_protocol::ShelterId(u.shelter))
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "\n{}",

@@ -166,8 +166,15 @@ pub fn mid_evacuation(
                     let shelter = ShelterId(shelter);
                     if fate < 63 && when <= step {
                         match fate {
-                            0..55 => ResidentStatus::Arrived { shelter },
-                            55..60 => ResidentStatus::CheckedOut { shelter },
+                            // One in a hundred taps with a card that fails a check.
+                            0..55 => ResidentStatus::Arrived {
+                                shelter,
+                                unverified: fate == 54,
+                            },
+                            55..60 => ResidentStatus::CheckedOut {
+                                shelter,
+                                unverified: false,
+                            },
                             _ => ResidentStatus::Found,
                         }
                     } else if fate.is_multiple_of(3) && step >= STEPS / 2 {
@@ -190,8 +197,12 @@ pub fn mid_evacuation(
                         *expected.entry(s).or_default() += 1;
                     }
                 }
-                ResidentStatus::Arrived { shelter } => {
+                ResidentStatus::Arrived {
+                    shelter,
+                    unverified,
+                } => {
                     counts.arrived += 1;
+                    counts.unverified += u32::from(unverified);
                     *present.entry(shelter.0).or_default() += 1;
                 }
                 ResidentStatus::CheckedOut { .. } => counts.checked_out += 1,

@@ -449,9 +449,11 @@ fn bench_snapshot() {
         .map(|i| match i % 100 {
             0..45 => ResidentStatus::Arrived {
                 shelter: ShelterId(1 + (i * 7919) % 2000),
+                unverified: false,
             },
             45..50 => ResidentStatus::CheckedOut {
                 shelter: ShelterId(1 + (i * 104_729) % 2000),
+                unverified: false,
             },
             50..51 => ResidentStatus::Found,
             51..55 => ResidentStatus::Unaccounted,

@@ -85,8 +85,22 @@ fn status_name(s: ResidentStatus) -> (&'static str, Option<u32>) {
         ResidentStatus::NotOrdered => ("not-ordered", None),
         ResidentStatus::UnderOrder => ("under-order", None),
         ResidentStatus::Unaccounted => ("unaccounted", None),
-        ResidentStatus::Arrived { shelter } => ("arrived", Some(shelter.0)),
-        ResidentStatus::CheckedOut { shelter } => ("checked-out", Some(shelter.0)),
+        ResidentStatus::Arrived {
+            shelter,
+            unverified: false,
+        } => ("arrived", Some(shelter.0)),
+        ResidentStatus::CheckedOut {
+            shelter,
+            unverified: false,
+        } => ("checked-out", Some(shelter.0)),
+        ResidentStatus::Arrived {
+            shelter,
+            unverified: true,
+        } => ("arrived-unverified-card", Some(shelter.0)),
+        ResidentStatus::CheckedOut {
+            shelter,
+            unverified: true,
+        } => ("checked-out-unverified-card", Some(shelter.0)),
         ResidentStatus::Found => ("found", None),
     }
 }

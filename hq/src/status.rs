@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use evac_maps::Town;
 use evac_protocol::{
-    CardRef, CheckEvent, EventId, EventKind, PackedStatuses, ResidentChange, ResidentId,
+    Assurance, CardRef, CheckEvent, EventId, EventKind, PackedStatuses, ResidentChange, ResidentId,
     ResidentStatus, ShelterId, ShelterStatus, StatusCounts, StatusDelta, StatusMessage,
     StatusSnapshot, Timestamp, TownId,
 };
@@ -26,6 +26,8 @@ struct Presence {
     event: EventId,
     inside: bool,
     day_only: bool,
+    /// From a card whose certificate or challenge failed a check.
+    unverified: bool,
 }
 
 impl Presence {
@@ -220,6 +222,7 @@ impl StatusBoard {
             event: e.id,
             inside: e.kind != EventKind::CheckOut,
             day_only: e.day_only,
+            unverified: e.assurance == Assurance::Unverified,
         };
         let resident = e
             .resident
@@ -347,13 +350,18 @@ impl StatusBoard {
                 (_, Some(f)) if latest.is_none_or(|p| p.at < *f) => ResidentStatus::Found,
                 (Some(p), _) => {
                     count_in(p);
+                    if p.unverified {
+                        counts.unverified += 1;
+                    }
                     if p.inside {
                         ResidentStatus::Arrived {
                             shelter: p.shelter(),
+                            unverified: p.unverified,
                         }
                     } else {
                         ResidentStatus::CheckedOut {
                             shelter: p.shelter(),
+                            unverified: p.unverified,
                         }
                     }
                 }
@@ -553,7 +561,7 @@ impl StatusFeed {
 mod tests {
     use super::*;
     use evac_maps::{GenerateParams, generate};
-    use evac_protocol::{Assurance, Flag};
+    use evac_protocol::Flag;
 
     fn ev(
         shelter: u32,
@@ -602,7 +610,8 @@ mod tests {
         assert_eq!(
             p.statuses[0],
             ResidentStatus::Arrived {
-                shelter: ShelterId(b)
+                shelter: ShelterId(b),
+                unverified: false,
             }
         );
         assert_eq!(p.shelters[0].present_day, 0);
@@ -643,7 +652,8 @@ mod tests {
         assert_eq!(
             p.statuses[1],
             ResidentStatus::CheckedOut {
-                shelter: ShelterId(s)
+                shelter: ShelterId(s),
+                unverified: false,
             }
         );
         assert_eq!(p.statuses[2], ResidentStatus::Found);
@@ -656,7 +666,8 @@ mod tests {
         assert_eq!(
             p.statuses[4],
             ResidentStatus::Arrived {
-                shelter: ShelterId(s)
+                shelter: ShelterId(s),
+                unverified: false,
             }
         );
         assert_eq!(p.counts.unregistered, 0);
@@ -665,9 +676,47 @@ mod tests {
         assert_eq!(
             picture(&board, &t).statuses[2],
             ResidentStatus::Arrived {
-                shelter: ShelterId(s)
+                shelter: ShelterId(s),
+                unverified: false,
             }
         );
+    }
+
+    #[test]
+    fn presence_decided_by_a_card_that_failed_a_check_is_shown_as_such() {
+        let t = town();
+        let s = t.shelters[0].id;
+        let mut board = StatusBoard::new(&t);
+        // A card whose challenge failed (a copy?) checks resident 1 in.
+        let mut copied = ev(s, 1, 1_000, EventKind::CheckIn, Some(1), None);
+        copied.assurance = Assurance::Unverified;
+        copied.flags = vec![Flag::CardSignatureFailed];
+        board.apply(&copied);
+        // A good card checks resident 2 in; then a copy of it checks them out.
+        board.apply(&ev(s, 2, 1_100, EventKind::CheckIn, Some(2), None));
+        let mut out = ev(s, 3, 1_200, EventKind::CheckOut, Some(2), None);
+        out.assurance = Assurance::Unverified;
+        board.apply(&out);
+        let p = picture(&board, &t);
+        let at = |unverified| ResidentStatus::Arrived {
+            shelter: ShelterId(s),
+            unverified,
+        };
+        assert_eq!(p.statuses[0], at(true));
+        assert_eq!(
+            p.statuses[1],
+            ResidentStatus::CheckedOut {
+                shelter: ShelterId(s),
+                unverified: true,
+            }
+        );
+        assert_eq!((p.counts.arrived, p.counts.checked_out), (1, 1));
+        assert_eq!(p.counts.unverified, 2);
+        // Resident 1 taps again with a card that passes: no longer in doubt.
+        board.apply(&ev(s, 4, 2_000, EventKind::CheckIn, Some(1), None));
+        let p = picture(&board, &t);
+        assert_eq!(p.statuses[0], at(false));
+        assert_eq!(p.counts.unverified, 1);
     }
 
     #[test]
@@ -689,6 +738,7 @@ mod tests {
         let p = picture(&board, &t);
         let at_b = ResidentStatus::Arrived {
             shelter: ShelterId(b),
+            unverified: false,
         };
         assert_eq!((p.statuses[0], p.statuses[1]), (at_b, at_b));
         assert_eq!(p.shelters[1].present_day, 2);
@@ -718,7 +768,8 @@ mod tests {
         assert_eq!(
             p.statuses[0],
             ResidentStatus::Arrived {
-                shelter: ShelterId(s)
+                shelter: ShelterId(s),
+                unverified: false,
             },
             "the check-out from the future decides nothing"
         );

@@ -356,11 +356,18 @@ async fn officer_commands_shelter_closure_status_and_exports() {
             match msg {
                 StatusMessage::Delta(dl) => dl.residents.iter().any(|c| {
                     c.resident == ResidentId(resident0)
-                        && c.status == ResidentStatus::Arrived { shelter: sid }
+                        && c.status
+                            == ResidentStatus::Arrived {
+                                shelter: sid,
+                                unverified: false,
+                            }
                 }),
                 StatusMessage::Snapshot(s) => s.residents.unpack().unwrap().contains(&(
                     ResidentId(resident0),
-                    ResidentStatus::Arrived { shelter: sid },
+                    ResidentStatus::Arrived {
+                        shelter: sid,
+                        unverified: false,
+                    },
                 )),
             }
         })

@@ -165,13 +165,27 @@ fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
     run(Command::new(&shelter_bin)
         .args(["vcard", "key", "--out"])
         .arg(p("cards/card.key")));
+    // The last card is a forgery: a resident's serial under a CA with the issuer's key id
+    // but not its key. The shelter lets the person in, flagged; HQ and the dashboard show
+    // that their presence rests on a card that failed a check.
+    run(Command::new(&shelter_bin)
+        .args(["vcard", "ca", "--dir"])
+        .arg(p("rogue-ca"))
+        .args(["--key-id", SYNTHETIC_ISSUER_KEY_ID_HEX]));
     let mut cards = Vec::new();
+    let mut forged = 0;
     for m in at_risk.iter().flat_map(|h| &h.members) {
         let Some(c) = m.cards.first() else { continue };
         let file = p(&format!("cards/r{}.json", m.resident));
+        let ca = if cards.len() == 5 {
+            forged = m.resident;
+            "rogue-ca"
+        } else {
+            "ca"
+        };
         run(Command::new(&shelter_bin)
             .args(["vcard", "issue", "--ca"])
-            .arg(p("ca"))
+            .arg(p(ca))
             .args(["--serial", &hex::encode(&c.serial), "--key"])
             .arg(p("cards/card.key"))
             .arg("--out")
@@ -323,7 +337,7 @@ fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
         let rec = rec.unwrap();
         let f: Vec<&str> = rec.iter().collect();
         *by_status.entry(f[4].to_owned()).or_default() += 1;
-        if f[4] == "arrived" {
+        if f[4] == "arrived" || f[4] == "arrived-unverified-card" {
             *present.entry(f[5].parse().unwrap()).or_default() += 1;
         }
         if f[4] == "under-order" || f[4] == "unaccounted" {
@@ -336,8 +350,14 @@ fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
     let c = &report["counts"];
     let n = |s: &str| by_status.get(s).copied().unwrap_or(0);
     assert_eq!(c["residents"], residents);
-    assert_eq!(c["arrived"], n("arrived"));
+    assert_eq!(c["arrived"], n("arrived") + n("arrived-unverified-card"));
     assert_eq!(c["arrived"], cards.len() as u64);
+    assert_eq!(n("arrived-unverified-card"), 1, "{by_status:?}");
+    assert_eq!(c["unverified"], 1, "{report}");
+    assert_eq!(
+        report["unverified"],
+        serde_json::json!([{"resident": forged, "shelter": node, "status": "arrived"}])
+    );
     assert_eq!(c["under_order"], n("under-order"));
     assert_eq!(c["unaccounted"], n("unaccounted"));
     assert_eq!(c["not_ordered"], n("not-ordered"));

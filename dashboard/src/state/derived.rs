@@ -4,7 +4,7 @@
 
 use evac_protocol::{ResidentId, ShelterId};
 
-use super::{TownState, code, is_missing};
+use super::{TownState, code, is_missing, is_unverified};
 
 /// Counts of one zone (or of households outside every zone, `zone: None`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +53,14 @@ pub enum Warning {
         /// How many.
         count: u64,
     },
+    /// A resident counted at (or as having left) a shelter on the word of a card that failed
+    /// a check: it may be a copy, and the resident may still be missing.
+    Unverified {
+        /// The resident.
+        resident: ResidentId,
+        /// The shelter.
+        shelter: ShelterId,
+    },
     /// Check-ins flagged for attention (failed card checks and the like).
     Flagged {
         /// How many.
@@ -94,8 +102,9 @@ impl Derived {
         let reg = s.registry.as_ref();
         // The unaccounted list, with its sort key.
         let mut keyed: Vec<(u64, u32)> = Vec::new();
+        let mut unverified = Vec::new();
         let mut zones: std::collections::BTreeMap<Option<u32>, ZoneCount> = Default::default();
-        for (r, c, _) in s.statuses.iter() {
+        for (r, c, shelter) in s.statuses.iter() {
             if c == code::NOT_ORDERED || c == code::UNKNOWN {
                 continue;
             }
@@ -113,6 +122,9 @@ impl Derived {
                 keyed.push((key, r.0));
             } else {
                 z.safe += 1;
+                if is_unverified(c) && unverified.len() < MAX_PER_KIND {
+                    unverified.push((r, ShelterId(shelter)));
+                }
             }
         }
         // Stable: residents of one household stay in id order.
@@ -204,6 +216,11 @@ impl Derived {
                     count: r.status.conflicts,
                 })
                 .take(MAX_PER_KIND),
+        );
+        d.warnings.extend(
+            unverified
+                .into_iter()
+                .map(|(resident, shelter)| Warning::Unverified { resident, shelter }),
         );
         if s.counts.flagged > 0 {
             d.warnings.push(Warning::Flagged {

@@ -19,7 +19,7 @@ use evac_protocol::{
 
 pub use derived::{Derived, Warning, ZoneCount};
 pub use feed::{Reject, Rejections, limit};
-pub use people::{MAX_RESIDENTS, Person, Registry, Statuses, code, is_missing};
+pub use people::{MAX_RESIDENTS, Person, Registry, Statuses, code, is_missing, is_unverified};
 pub use town::TownMap;
 
 /// The broker link, as the network task reports it.

@@ -17,6 +17,10 @@ pub mod code {
     pub const CHECKED_OUT: u8 = 4;
     /// Marked found by an officer.
     pub const FOUND: u8 = 5;
+    /// At a shelter, decided by a card that failed a check.
+    pub const ARRIVED_UNVERIFIED: u8 = 6;
+    /// Left a shelter, decided by a card that failed a check.
+    pub const CHECKED_OUT_UNVERIFIED: u8 = 7;
     /// HQ's status has not named this resident.
     pub const UNKNOWN: u8 = 255;
 }
@@ -27,8 +31,22 @@ pub fn encode(s: ResidentStatus) -> (u8, u32) {
         ResidentStatus::NotOrdered => (code::NOT_ORDERED, 0),
         ResidentStatus::UnderOrder => (code::UNDER_ORDER, 0),
         ResidentStatus::Unaccounted => (code::UNACCOUNTED, 0),
-        ResidentStatus::Arrived { shelter } => (code::ARRIVED, shelter.0),
-        ResidentStatus::CheckedOut { shelter } => (code::CHECKED_OUT, shelter.0),
+        ResidentStatus::Arrived {
+            shelter,
+            unverified: false,
+        } => (code::ARRIVED, shelter.0),
+        ResidentStatus::CheckedOut {
+            shelter,
+            unverified: false,
+        } => (code::CHECKED_OUT, shelter.0),
+        ResidentStatus::Arrived {
+            shelter,
+            unverified: true,
+        } => (code::ARRIVED_UNVERIFIED, shelter.0),
+        ResidentStatus::CheckedOut {
+            shelter,
+            unverified: true,
+        } => (code::CHECKED_OUT_UNVERIFIED, shelter.0),
         ResidentStatus::Found => (code::FOUND, 0),
     }
 }
@@ -39,15 +57,22 @@ pub fn decode(c: u8, shelter: u32) -> Option<ResidentStatus> {
         code::NOT_ORDERED => ResidentStatus::NotOrdered,
         code::UNDER_ORDER => ResidentStatus::UnderOrder,
         code::UNACCOUNTED => ResidentStatus::Unaccounted,
-        code::ARRIVED => ResidentStatus::Arrived {
+        code::ARRIVED | code::ARRIVED_UNVERIFIED => ResidentStatus::Arrived {
             shelter: ShelterId(shelter),
+            unverified: c == code::ARRIVED_UNVERIFIED,
         },
-        code::CHECKED_OUT => ResidentStatus::CheckedOut {
+        code::CHECKED_OUT | code::CHECKED_OUT_UNVERIFIED => ResidentStatus::CheckedOut {
             shelter: ShelterId(shelter),
+            unverified: c == code::CHECKED_OUT_UNVERIFIED,
         },
         code::FOUND => ResidentStatus::Found,
         _ => return None,
     })
+}
+
+/// Whether a code means presence decided by a card that failed a check.
+pub fn is_unverified(c: u8) -> bool {
+    c == code::ARRIVED_UNVERIFIED || c == code::CHECKED_OUT_UNVERIFIED
 }
 
 /// Whether a code means "under order and not yet accounted for".
@@ -221,6 +246,7 @@ mod tests {
                 ResidentId(11),
                 ResidentStatus::Arrived {
                     shelter: ShelterId(3),
+                    unverified: false,
                 },
             ),
         ];

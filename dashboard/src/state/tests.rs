@@ -52,6 +52,7 @@ fn snapshot(seq: u64, statuses: &[ResidentStatus]) -> StatusMessage {
             ResidentStatus::CheckedOut { .. } => counts.checked_out += 1,
             ResidentStatus::Found => counts.found += 1,
         }
+        counts.unverified += u32::from(s.unverified());
     }
     StatusMessage::Snapshot(StatusSnapshot {
         town: town(),
@@ -93,6 +94,7 @@ fn four() -> Vec<ResidentStatus> {
         ResidentStatus::UnderOrder,
         ResidentStatus::Arrived {
             shelter: ShelterId(1),
+            unverified: false,
         },
         ResidentStatus::NotOrdered,
     ]
@@ -131,6 +133,76 @@ fn live() -> TownState {
 }
 
 #[test]
+fn presence_on_a_card_that_failed_a_check_is_a_warning_and_in_the_report() {
+    let mut s = state();
+    let mut statuses = four();
+    statuses[0] = ResidentStatus::Arrived {
+        shelter: ShelterId(2),
+        unverified: true,
+    };
+    s.on_message(
+        STATUS,
+        &wire(&hq(), HQ_SIGNER, &snapshot(5, &statuses)),
+        NOW,
+    )
+    .unwrap();
+    s.on_message(REGISTRY, &wire(&hq(), HQ_SIGNER, &registry(1)), NOW)
+        .unwrap();
+    s.refresh(NOW, true);
+    assert_eq!(s.counts.unverified, 1);
+    assert!(
+        s.derived.warnings.contains(&Warning::Unverified {
+            resident: ResidentId(1),
+            shelter: ShelterId(2)
+        }),
+        "{:?}",
+        s.derived.warnings
+    );
+    // The one verified arrival is no warning.
+    let doubts = s.derived.warnings.iter();
+    assert_eq!(
+        doubts
+            .filter(|w| matches!(w, Warning::Unverified { .. }))
+            .count(),
+        1
+    );
+    let r = crate::report::Report::of(&s);
+    assert_eq!(
+        r.unverified,
+        [crate::report::Unverified {
+            resident: 1,
+            shelter: 2,
+            status: "arrived"
+        }]
+    );
+    let text = r.text(&s, crate::i18n::Lang::En, 540);
+    assert!(
+        text.contains("1 of these counted on a card that failed a check")
+            && text.contains("佐藤 一郎 at"),
+        "{text}"
+    );
+    // A delta: a good card checks resident 1 in again; the doubt is gone.
+    let good = ResidentStatus::Arrived {
+        shelter: ShelterId(2),
+        unverified: false,
+    };
+    s.on_message(
+        STATUS,
+        &wire(&hq(), HQ_SIGNER, &delta(6, &[(1, good)])),
+        NOW,
+    )
+    .unwrap();
+    s.refresh(NOW, true);
+    assert!(
+        !s.derived
+            .warnings
+            .iter()
+            .any(|w| matches!(w, Warning::Unverified { .. }))
+    );
+    assert_eq!(s.statuses.get(ResidentId(1)), Some(good));
+}
+
+#[test]
 fn snapshot_then_deltas_build_the_picture() {
     let mut s = live();
     assert_eq!(s.seq, Some(5));
@@ -138,6 +210,7 @@ fn snapshot_then_deltas_build_the_picture() {
     assert_eq!(s.shelters.len(), 2);
     let arrived = ResidentStatus::Arrived {
         shelter: ShelterId(2),
+        unverified: false,
     };
     let d = wire(&hq(), HQ_SIGNER, &delta(6, &[(1, arrived)]));
     assert_eq!(s.on_message(STATUS, &d, NOW), Ok(Applied::Delta));

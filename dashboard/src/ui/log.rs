@@ -93,12 +93,9 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
                 resident,
                 status,
             } => {
-                let place = match status {
-                    evac_protocol::ResidentStatus::Arrived { shelter }
-                    | evac_protocol::ResidentStatus::CheckedOut { shelter } => {
-                        format!(" @ {}", s.shelter_name(*shelter))
-                    }
-                    _ => String::new(),
+                let place = match status.shelter() {
+                    Some(shelter) => format!(" @ {}", s.shelter_name(shelter)),
+                    None => String::new(),
                 };
                 Line::raw(format!(
                     "{} {} {} {}{place}",

@@ -166,6 +166,19 @@ fn warning_line(app: &App, w: &Warning) -> Line<'static> {
             ),
             th.fg(Color::LightRed),
         ),
+        Warning::Unverified { resident, shelter } => Line::styled(
+            format!(
+                "⚑ {} {} @ {}: {}",
+                resident,
+                s.resident_name(*resident).unwrap_or(""),
+                s.shelter_name(*shelter),
+                l.t(
+                    "card failed a check, confirm who it is",
+                    "カード確認失敗・本人確認を"
+                )
+            ),
+            th.fg(Color::LightRed),
+        ),
         Warning::Flagged { count } => Line::styled(
             format!(
                 "⚑ {count} {}",

@@ -97,12 +97,9 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
                 )));
             }
         }
-        let place = match status {
-            Some(evac_protocol::ResidentStatus::Arrived { shelter })
-            | Some(evac_protocol::ResidentStatus::CheckedOut { shelter }) => {
-                format!(" @ {}", s.shelter_name(shelter))
-            }
-            _ => String::new(),
+        let place = match status.and_then(|s| s.shelter()) {
+            Some(shelter) => format!(" @ {}", s.shelter_name(shelter)),
+            None => String::new(),
         };
         lines.push(Line::raw(format!(
             "{}: {}{place}",
@@ -114,12 +111,9 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
         match s.history.get(&r) {
             Some(h) => {
                 for (at, st) in h.iter().rev() {
-                    let place = match st {
-                        evac_protocol::ResidentStatus::Arrived { shelter }
-                        | evac_protocol::ResidentStatus::CheckedOut { shelter } => {
-                            format!(" @ {}", s.shelter_name(*shelter))
-                        }
-                        _ => String::new(),
+                    let place = match st.shelter() {
+                        Some(shelter) => format!(" @ {}", s.shelter_name(shelter)),
+                        None => String::new(),
                     };
                     lines.push(Line::raw(format!(
                         "{} {}{place}",

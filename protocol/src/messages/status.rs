@@ -25,11 +25,18 @@ pub enum ResidentStatus {
     Arrived {
         /// The shelter.
         shelter: ShelterId,
+        /// The event that decided it came from a card whose certificate or challenge failed
+        /// a check (it may be a copy): the resident may not be there.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unverified: bool,
     },
     /// Checked out of a shelter.
     CheckedOut {
         /// The shelter they left.
         shelter: ShelterId,
+        /// As for [`ResidentStatus::Arrived`]: decided by a card that failed a check.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unverified: bool,
     },
     /// An officer marked them found.
     Found,
@@ -41,10 +48,43 @@ impl ResidentStatus {
             ResidentStatus::NotOrdered => 0,
             ResidentStatus::UnderOrder => 1,
             ResidentStatus::Unaccounted => 2,
-            ResidentStatus::Arrived { .. } => 3,
-            ResidentStatus::CheckedOut { .. } => 4,
+            ResidentStatus::Arrived {
+                unverified: false, ..
+            } => 3,
+            ResidentStatus::CheckedOut {
+                unverified: false, ..
+            } => 4,
             ResidentStatus::Found => 5,
+            ResidentStatus::Arrived {
+                unverified: true, ..
+            } => 6,
+            ResidentStatus::CheckedOut {
+                unverified: true, ..
+            } => 7,
         }
+    }
+
+    /// The shelter the resident is at or left, if any.
+    pub fn shelter(self) -> Option<ShelterId> {
+        match self {
+            ResidentStatus::Arrived { shelter, .. }
+            | ResidentStatus::CheckedOut { shelter, .. } => Some(shelter),
+            _ => None,
+        }
+    }
+
+    /// Whether the resident's presence was decided by a card that failed a check.
+    pub fn unverified(self) -> bool {
+        matches!(
+            self,
+            ResidentStatus::Arrived {
+                unverified: true,
+                ..
+            } | ResidentStatus::CheckedOut {
+                unverified: true,
+                ..
+            }
+        )
     }
 }
 
@@ -69,6 +109,10 @@ pub struct StatusCounts {
     pub unregistered: u32,
     /// Events flagged for attention.
     pub flagged: u32,
+    /// Of `arrived` and `checked_out`, those decided by a card that failed a check (it may
+    /// be a copy): officers should confirm who they are.
+    #[serde(default)]
+    pub unverified: u32,
 }
 
 /// One shelter's state as HQ sees it.
@@ -124,8 +168,9 @@ pub struct PackedStatuses {
     pub first: ResidentId,
     /// How many consecutive residents.
     pub count: u32,
-    /// Base64 of: per resident one code byte, followed for `arrived` and `checked-out` by the
-    /// shelter id as a varint.
+    /// Base64 of: per resident one code byte (0 not ordered, 1 under order, 2 unaccounted,
+    /// 3 arrived, 4 checked out, 5 found, 6 and 7 arrived and checked out decided by a card
+    /// that failed a check), followed for 3, 4, 6 and 7 by the shelter id as a varint.
     pub data: String,
 }
 
@@ -135,8 +180,7 @@ impl PackedStatuses {
         let mut bytes = Vec::with_capacity(statuses.len() + statuses.len() / 2);
         for s in statuses {
             bytes.push(s.code());
-            if let ResidentStatus::Arrived { shelter } | ResidentStatus::CheckedOut { shelter } = s
-            {
+            if let Some(shelter) = s.shelter() {
                 varint::put(&mut bytes, u64::from(shelter.0));
             }
         }
@@ -170,11 +214,13 @@ impl PackedStatuses {
                 0 => ResidentStatus::NotOrdered,
                 1 => ResidentStatus::UnderOrder,
                 2 => ResidentStatus::Unaccounted,
-                3 => ResidentStatus::Arrived {
+                c @ (3 | 6) => ResidentStatus::Arrived {
                     shelter: ShelterId(r.varint_u32("shelter")?),
+                    unverified: c == 6,
                 },
-                4 => ResidentStatus::CheckedOut {
+                c @ (4 | 7) => ResidentStatus::CheckedOut {
                     shelter: ShelterId(r.varint_u32("shelter")?),
+                    unverified: c == 7,
                 },
                 5 => ResidentStatus::Found,
                 _ => return Err(r.invalid(at, "status code", "unknown code")),
@@ -262,11 +308,13 @@ mod tests {
             Just(ResidentStatus::NotOrdered),
             Just(ResidentStatus::UnderOrder),
             Just(ResidentStatus::Unaccounted),
-            any::<u32>().prop_map(|s| ResidentStatus::Arrived {
-                shelter: ShelterId(s)
+            (any::<u32>(), any::<bool>()).prop_map(|(s, u)| ResidentStatus::Arrived {
+                shelter: ShelterId(s),
+                unverified: u,
             }),
-            any::<u32>().prop_map(|s| ResidentStatus::CheckedOut {
-                shelter: ShelterId(s)
+            (any::<u32>(), any::<bool>()).prop_map(|(s, u)| ResidentStatus::CheckedOut {
+                shelter: ShelterId(s),
+                unverified: u,
             }),
             Just(ResidentStatus::Found),
         ]
@@ -299,18 +347,19 @@ mod tests {
             seq: 1,
             at_ms: 1_795_000_000_000,
             counts: StatusCounts {
-                residents: 3,
+                residents: 4,
                 under_order: 1,
-                arrived: 1,
+                arrived: 2,
                 found: 1,
+                unverified: 1,
                 ..Default::default()
             },
             shelters: vec![ShelterStatus {
                 shelter: ShelterId(3),
                 open: true,
                 capacity: 120,
-                present_day: 1,
-                present_night: 1,
+                present_day: 2,
+                present_night: 2,
                 expected: 1,
                 online: true,
                 lag_ms: Some(250),
@@ -325,8 +374,13 @@ mod tests {
                     ResidentStatus::UnderOrder,
                     ResidentStatus::Arrived {
                         shelter: ShelterId(3),
+                        unverified: false,
                     },
                     ResidentStatus::Found,
+                    ResidentStatus::Arrived {
+                        shelter: ShelterId(3),
+                        unverified: true,
+                    },
                 ],
             ),
         });
@@ -345,18 +399,30 @@ mod tests {
             seq: 2,
             at_ms: 1_795_000_001_000,
             counts: StatusCounts {
-                residents: 3,
+                residents: 4,
                 arrived: 2,
+                checked_out: 1,
                 found: 1,
+                unverified: 1,
                 ..Default::default()
             },
             shelters: vec![],
-            residents: vec![ResidentChange {
-                resident: ResidentId(1),
-                status: ResidentStatus::Arrived {
-                    shelter: ShelterId(3),
+            residents: vec![
+                ResidentChange {
+                    resident: ResidentId(1),
+                    status: ResidentStatus::Arrived {
+                        shelter: ShelterId(3),
+                        unverified: false,
+                    },
                 },
-            }],
+                ResidentChange {
+                    resident: ResidentId(4),
+                    status: ResidentStatus::CheckedOut {
+                        shelter: ShelterId(3),
+                        unverified: true,
+                    },
+                },
+            ],
         });
         let wire = k.sign(HQ_SIGNER, &delta).unwrap().to_json().unwrap();
         golden::check("status_delta.json", &wire);
