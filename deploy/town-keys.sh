@@ -12,7 +12,8 @@
 #
 # OUT must not exist yet (keys are never overwritten). Layout:
 #   OUT/hq/        hq.key hq.pub keys/ mqtt-passwords          -> HQ's /etc/evac
-#   OUT/shelter-N/ shelter-N.key shelter-N.pub hq.pub ca.crt password  -> shelter N's /etc/evac
+#   OUT/shelter-N/ shelter-N.key shelter-N.pub hq.pub card.key ca.crt password
+#                                                                 -> shelter N's /etc/evac
 #   OUT/officer-NAME/, OUT/broadcaster-NAME/, OUT/viewer-NAME/ likewise
 #   OUT/tls/       ca.crt ca.key (keep the CA key offline) broker.crt broker.key
 #   OUT/mosquitto/ passwd acl                                   -> the town Mosquitto
@@ -81,6 +82,7 @@ node() {
 
 for s in $(split "$shelters"); do
   node "shelter-$s" "shelter-$s" "$shelter_bin"
+  "$hq_bin" card-key --hq-key "$out/hq/hq.key" --out "$out/shelter-$s/card.key" >/dev/null
   cp "$out/shelter-$s/shelter-$s.pub" "$out/hq/keys/"
   password "shelter-$s" > "$out/shelter-$s/password"
   acl "user shelter-$s" "topic write evac/v1/+/shelter/$s/events" "topic write evac/v1/+/shelter/$s/state" \

@@ -40,9 +40,11 @@ pub fn mid_evacuation(
         m(key).map(String::into_bytes).map_err(|e| e.to_string())
     };
     let mut feed = Feed::new();
+    let digests = evac_protocol::CardDigestKey::derive(key);
     let registry = RegistrySnapshot {
         town: id.clone(),
         version: 1,
+        card_check: digests.check_value(),
         households: town
             .households
             .iter()
@@ -55,12 +57,14 @@ pub fn mid_evacuation(
                         id: ResidentId(m.resident),
                         name: m.name.clone(),
                         needs_help: m.needs_help,
-                        cards: m
+                        card_digests: m
                             .cards
                             .iter()
-                            .map(|c| CardRef {
-                                issuer_key_id: c.issuer_key_id.clone(),
-                                serial: c.serial.clone(),
+                            .map(|c| {
+                                digests.digest(&CardRef {
+                                    issuer_key_id: c.issuer_key_id.clone(),
+                                    serial: c.serial.clone(),
+                                })
                             })
                             .collect(),
                     })

@@ -80,6 +80,10 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
         std::fs::create_dir_all(l.p(sub)).with_context(|| format!("creating {sub}"))?;
     }
     evac_protocol::write_key_pair(&l.p("hq")).context("writing HQ's key")?;
+    let hq_key = evac_protocol::SecretKey::read(&l.p("hq.key")).context("reading HQ's key")?;
+    let card_key = evac_protocol::CardDigestKey::derive(&hq_key).to_hex();
+    evac_hq::files::write_private(&l.p("card.key"), card_key.as_bytes())
+        .context("writing the card digest key")?;
     evac_protocol::write_key_pair(&l.p("nodes/officer")).context("writing the officer's key")?;
     std::fs::copy(
         l.p("nodes/officer.pub"),
@@ -133,7 +137,7 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
     for (s, proxy) in shelter_ports {
         let cfg = format!(
             "town = \"{town_slug}\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\n\
-             hq_public_key = \"hq.pub\"\ndebounce_ms = {debounce_ms}\n[broker]\nurl = \"mqtt://127.0.0.1:{proxy}\"\n\
+             hq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\ndebounce_ms = {debounce_ms}\n[broker]\nurl = \"mqtt://127.0.0.1:{proxy}\"\n\
              password = \"{PASSWORD}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 3000\nbatch_events = 200\n\
              [card]\nreader = \"virtual\"\nca = [{}]\n[kiosk]\nlanguage = \"ja\"\n",
             cas.join(", ")

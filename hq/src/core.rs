@@ -411,8 +411,10 @@ impl Hq {
         self.store.record_cap(sender, identifier, sent, now_ms)
     }
 
-    /// What shelters get as the registry: the town's residents with officers' card links.
+    /// What shelters get as the registry: the town's residents with officers' card links,
+    /// each card as a digest under the town's card key (no serial leaves HQ in it).
     fn registry_snapshot(&self) -> Result<RegistrySnapshot, HqError> {
+        let digests = evac_protocol::CardDigestKey::derive(&self.key);
         let links: Vec<(evac_protocol::CardRef, evac_protocol::ResidentId)> =
             self.store.card_links()?;
         let households = self
@@ -425,25 +427,27 @@ impl Hq {
                     .members
                     .iter()
                     .map(|m| {
-                        let mut cards: Vec<evac_protocol::CardRef> = m
+                        let mut card_digests: Vec<evac_protocol::CardDigest> = m
                             .cards
                             .iter()
-                            .map(|c| evac_protocol::CardRef {
-                                issuer_key_id: c.issuer_key_id.clone(),
-                                serial: c.serial.clone(),
+                            .map(|c| {
+                                digests.digest(&evac_protocol::CardRef {
+                                    issuer_key_id: c.issuer_key_id.clone(),
+                                    serial: c.serial.clone(),
+                                })
                             })
                             .collect();
-                        cards.extend(
+                        card_digests.extend(
                             links
                                 .iter()
                                 .filter(|(_, r)| r.0 == m.resident)
-                                .map(|(c, _)| c.clone()),
+                                .map(|(c, _)| digests.digest(c)),
                         );
                         RegistryResident {
                             id: evac_protocol::ResidentId(m.resident),
                             name: m.name.clone(),
                             needs_help: m.needs_help,
-                            cards,
+                            card_digests,
                         }
                     })
                     .collect(),
@@ -452,6 +456,7 @@ impl Hq {
         Ok(RegistrySnapshot {
             town: self.town_id.clone(),
             version: self.registry_version,
+            card_check: digests.check_value(),
             households,
         })
     }

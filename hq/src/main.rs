@@ -125,6 +125,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the town's card digest key (mode 0600) for shelters: the registry names cards
+    /// only by digests under it, derived from HQ's key (a new HQ key makes a new card key).
+    CardKey {
+        /// HQ's private key (`hq_key` of HQ's config).
+        #[arg(long)]
+        hq_key: PathBuf,
+        /// The file to write (a shelter's `card_digest_key`).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Set a broker user's password in a password file (the password is read from stdin).
     Passwd {
         /// The password file (created if missing).
@@ -333,6 +343,18 @@ fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Keygen { out } => {
             let public = evac_protocol::write_key_pair(&out)?;
             println!("{}", evac_protocol::keygen_line(&out, &public));
+        }
+        Command::CardKey { hq_key, out } => {
+            let hq = evac_protocol::SecretKey::read(&hq_key)
+                .with_context(|| format!("--hq-key {}", hq_key.display()))?;
+            let key = evac_protocol::CardDigestKey::derive(&hq);
+            evac_hq::files::write_private(&out, format!("{}\n", key.to_hex()).as_bytes())?;
+            println!(
+                "wrote {} (mode 0600): the card digest key, check value {:?}; give it to every \
+                 shelter as card_digest_key",
+                out.display(),
+                key.check_value()
+            );
         }
         Command::Passwd { file, user } => {
             let mut pw = String::new();

@@ -470,6 +470,11 @@ async fn officer_commands_shelter_closure_status_and_exports() {
         .unwrap()
         .ok
     );
+    // The registry names the card by its digest under the town's card key, never by serial.
+    let digests = evac_protocol::CardDigestKey::derive(
+        &evac_protocol::SecretKey::read(&d.path("hq.key")).unwrap(),
+    );
+    let digest = digests.digest(&card);
     let reg = officer
         .wait_for(20, "a registry with the card linked", |m| {
             evac_protocol::packed::unpack(&m.payload, 1 << 28)
@@ -480,13 +485,19 @@ async fn officer_commands_shelter_closure_status_and_exports() {
                     r.households
                         .iter()
                         .flat_map(|h| &h.residents)
-                        .any(|r| r.cards.contains(&card))
+                        .any(|r| r.card_digests.contains(&digest))
                 })
         })
         .await;
     // HQ publishes the registry gzip-compressed.
     assert!(reg.payload.starts_with(&[0x1f, 0x8b]));
     let json = evac_protocol::packed::unpack(&reg.payload, 1 << 28).unwrap();
+    let text = String::from_utf8_lossy(&json);
+    assert!(
+        !text.contains("serial") && !text.contains("issuer_key_id"),
+        "a card reference in the registry"
+    );
+    assert!(text.contains(&format!("{:?}", digests.check_value())));
     let reg = Signed::<RegistrySnapshot>::from_json(&json)
         .unwrap()
         .open(&d.hq_public)
@@ -495,7 +506,7 @@ async fn officer_commands_shelter_closure_status_and_exports() {
         reg.households
             .iter()
             .flat_map(|h| &h.residents)
-            .any(|r| r.id == ResidentId(someone) && r.cards.contains(&card))
+            .any(|r| r.id == ResidentId(someone) && r.card_digests.contains(&digest))
     );
     // A repeated command id is ignored.
     officer

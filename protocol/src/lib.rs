@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 mod bits;
+pub mod card_digest;
 pub mod error;
 pub mod hazard;
 pub mod hlc;
@@ -55,6 +56,7 @@ mod varint;
 /// The protocol version carried by every message and in every topic (`evac/v1/...`).
 pub const PROTOCOL_VERSION: u32 = 1;
 
+pub use card_digest::{CardDigest, CardDigestKey};
 pub use error::{ClockError, IdError, KeyError, OverlayError, PackedError, SignError, TopicError};
 pub use hazard::{AlertLevel, Hazard};
 pub use hlc::{Clock, Timestamp};

@@ -99,6 +99,11 @@ impl SecretKey {
         })
     }
 
+    /// The 32 secret bytes, for keys derived from this one (see [`crate::CardKey::derive`]).
+    pub(crate) fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
     /// Signs raw bytes under a domain name (for binary formats such as overlay sections).
     pub fn sign_bytes(&self, domain: &str, bytes: &[u8]) -> [u8; 64] {
         self.0.sign(&signed_bytes(domain, bytes)).to_bytes()

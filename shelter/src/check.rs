@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use evac_protocol::{PublicKey, SecretKey};
+use evac_protocol::{CardDigestKey, PublicKey, SecretKey};
 use thiserror::Error;
 
 use crate::cert::TrustStore;
@@ -68,6 +68,21 @@ pub fn hq_key(cfg: &Config) -> Result<Option<PublicKey>, FieldError> {
     PublicKey::read(path)
         .map(Some)
         .map_err(|e| field_error("hq_public_key", path, "copy HQ's hq.pub there", e))
+}
+
+/// The town's card digest key (`card_digest_key`), if configured.
+pub fn card_digest_key(cfg: &Config) -> Result<Option<CardDigestKey>, FieldError> {
+    let Some(path) = &cfg.card_digest_key else {
+        return Ok(None);
+    };
+    CardDigestKey::read(path).map(Some).map_err(|e| {
+        field_error(
+            "card_digest_key",
+            path,
+            "make it at HQ with evac-hq card-key --hq-key hq.key --out card.key and copy it here",
+            e,
+        )
+    })
 }
 
 /// The pinned JPKI CA certificates and the revocation data (`card.ca`, `card.revocation`).
@@ -219,6 +234,24 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, FieldError> {
                 field: "hq_public_key".into(),
                 value: String::new(),
                 message: "missing: a node with a broker needs HQ's public key to check acks".into(),
+            });
+        }
+        None => {}
+    }
+    match card_digest_key(cfg)? {
+        // The check value names the key without revealing it: `evac-hq card-key` prints HQ's.
+        Some(k) => report.push(format!(
+            "card_digest_key: check value {:?}",
+            k.check_value()
+        )),
+        None if cfg.broker.is_some() => {
+            return Err(FieldError {
+                field: "card_digest_key".into(),
+                value: String::new(),
+                message: "missing: a node with a broker needs the town's card digest key to find \
+                          cards in HQ's registry (evac-hq card-key --hq-key hq.key --out card.key \
+                          at HQ)"
+                    .into(),
             });
         }
         None => {}

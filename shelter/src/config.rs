@@ -42,6 +42,10 @@ pub struct Config {
     /// HQ's public key: acks and registry snapshots must verify with it.
     #[serde(default)]
     pub hq_public_key: Option<PathBuf>,
+    /// The town's card digest key (64 hex digits, from `evac-hq card-key` at HQ): the
+    /// registry names cards only by digests under it. Needed with a broker.
+    #[serde(default)]
+    pub card_digest_key: Option<PathBuf>,
     /// A repeat tap of the same card within this many milliseconds is the same tap.
     #[serde(default = "default_debounce_ms")]
     pub debounce_ms: u64,
@@ -191,6 +195,9 @@ impl Config {
         fix(&mut c.data_dir);
         fix(&mut c.node_key);
         if let Some(k) = c.hq_public_key.as_mut() {
+            fix(k);
+        }
+        if let Some(k) = c.card_digest_key.as_mut() {
             fix(k);
         }
         c.card.ca.iter_mut().for_each(fix);

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use evac_protocol::{
-    Assurance, CardRef, CheckEvent, EventId, EventKind, Flag, HouseholdId, ResidentId,
+    Assurance, CardDigestKey, CardRef, CheckEvent, EventId, EventKind, Flag, HouseholdId,
+    ResidentId,
 };
 
 use crate::registry::Registry;
@@ -165,6 +166,7 @@ pub struct Door {
     present: HashMap<Person, (u64, bool)>,
     last_tap: HashMap<CardRef, LastTap>,
     registry: Registry,
+    card_key: Option<CardDigestKey>,
 }
 
 impl Door {
@@ -176,13 +178,21 @@ impl Door {
             present: HashMap::new(),
             last_tap: HashMap::new(),
             registry: Registry::empty(),
+            card_key: None,
         }
+    }
+
+    /// The town's card digest key, which finds cards in every registry from now on.
+    pub fn set_card_key(&mut self, key: CardDigestKey) {
+        self.card_key = Some(key);
+        let registry = std::mem::take(&mut self.registry);
+        self.set_registry(registry);
     }
 
     /// Replaces the registry replica; presence is resolved again with it, so a card first
     /// tapped while the registry did not know it is the same person as its resident.
     pub fn set_registry(&mut self, registry: Registry) {
-        self.registry = registry;
+        self.registry = registry.with_key(self.card_key.clone());
         self.present.clear();
         let recorded: Vec<_> = self.recorded.iter().map(|(k, v)| (k.clone(), *v)).collect();
         for (key, (seq, inside)) in recorded {
@@ -364,16 +374,32 @@ mod tests {
         }
     }
 
+    fn key() -> CardDigestKey {
+        CardDigestKey::derive(&evac_protocol::SecretKey::from_seed(&[5; 32]))
+    }
+
+    fn digests(cards: &[CardRef]) -> Vec<evac_protocol::CardDigest> {
+        cards.iter().map(|c| key().digest(c)).collect()
+    }
+
+    /// A door that finds cards with [`key`].
+    fn new_door(debounce_ms: u64) -> Door {
+        let mut d = Door::new(debounce_ms);
+        d.set_card_key(key());
+        d
+    }
+
     fn registry() -> Registry {
         let res = |id, cards: Vec<CardRef>| RegistryResident {
             id: ResidentId(id),
             name: format!("r{id}"),
             needs_help: false,
-            cards,
+            card_digests: digests(&cards),
         };
         Registry::from_snapshot(&RegistrySnapshot {
             town: Slug::new("t").unwrap(),
             version: 3,
+            card_check: key().check_value(),
             households: vec![RegistryHousehold {
                 id: HouseholdId(7),
                 residents: vec![
@@ -419,7 +445,7 @@ mod tests {
 
     #[test]
     fn tap_toggles_and_debounces() {
-        let mut door = Door::new(10_000);
+        let mut door = new_door(10_000);
         door.set_registry(registry());
         let tap = TapInput::card(card(1), Assurance::CardRead, vec![]);
         let d = door.decide(&tap, ms(1_000));
@@ -455,7 +481,7 @@ mod tests {
 
     #[test]
     fn unknown_card_is_an_unregistered_evacuee() {
-        let mut door = Door::new(10_000);
+        let mut door = new_door(10_000);
         door.set_registry(registry());
         let d = door.decide(&TapInput::card(card(9), Assurance::CardRead, vec![]), ms(0));
         let draft = d.draft().unwrap();
@@ -466,7 +492,7 @@ mod tests {
 
     #[test]
     fn staff_walk_in_uses_the_registry() {
-        let mut door = Door::new(10_000);
+        let mut door = new_door(10_000);
         door.set_registry(registry());
         let mut tap = TapInput::staff(HouseholdId(7), ResidentId(71));
         tap.day_only = true;
@@ -497,13 +523,14 @@ mod tests {
         let snap = RegistrySnapshot {
             town: Slug::new("t").unwrap(),
             version: 4,
+            card_check: key().check_value(),
             households: vec![RegistryHousehold {
                 id: HouseholdId(7),
                 residents: vec![RegistryResident {
                     id: ResidentId(70),
                     name: "a".into(),
                     needs_help: false,
-                    cards: vec![card(1), card(3)],
+                    card_digests: digests(&[card(1), card(3)]),
                 }],
             }],
         };
@@ -512,7 +539,7 @@ mod tests {
         } else {
             reg
         };
-        let mut door = Door::new(10_000);
+        let mut door = new_door(10_000);
         door.set_registry(reg);
         let d = door.decide(&TapInput::card(card(1), Assurance::CardRead, vec![]), ms(0));
         record(&mut door, &d, 1, 0);

@@ -162,6 +162,22 @@ impl Node {
         self.town = Some(town);
     }
 
+    /// The town's card digest key: cards are found in the registry with it from now on.
+    pub fn set_card_key(&mut self, key: evac_protocol::CardDigestKey) {
+        self.door.set_card_key(key);
+        self.warn_if_key_differs();
+    }
+
+    fn warn_if_key_differs(&self) {
+        if self.door.registry().key_matches() == Some(false) {
+            tracing::error!(
+                "card_digest_key is not the key HQ made the registry with: every card reads as \
+                 not registered (still let in, flagged); copy the town's card.key from HQ \
+                 (evac-hq card-key)"
+            );
+        }
+    }
+
     fn verify_registry(&mut self, payload: &[u8]) -> Option<RegistrySnapshot> {
         let key = self.hq_key.as_ref()?;
         match Signed::<RegistrySnapshot>::from_json(payload).and_then(|s| s.open(key)) {
@@ -208,6 +224,7 @@ impl Node {
         }
         tracing::info!(version = reg.version, "registry replica updated");
         self.door.set_registry(Registry::from_snapshot(&reg));
+        self.warn_if_key_differs();
         true
     }
 

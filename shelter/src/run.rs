@@ -127,6 +127,10 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
         cfg.debounce_ms,
     )?;
     node.set_town(cfg.town.clone());
+    let card_key = check::card_digest_key(&cfg)?;
+    if let Some(k) = card_key.clone() {
+        node.set_card_key(k);
+    }
     let shared = Arc::new(Shared {
         present: node.present_counter(),
         ..Shared::default()
@@ -143,6 +147,13 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
                     config.display()
                 );
             };
+            if card_key.is_none() {
+                bail!(
+                    "{}: a broker needs card_digest_key to find cards in HQ's registry \
+                     (evac-hq card-key --hq-key hq.key --out card.key at HQ)",
+                    config.display()
+                );
+            }
             let (host, port) = b.host_port().map_err(anyhow::Error::msg)?;
             let ca_pem = match &b.ca {
                 Some(ca) => Some(std::fs::read(ca).with_context(|| {
@@ -516,6 +527,7 @@ fn command(
                 "acked_through": shared.acked_through.load(Ordering::Relaxed),
                 "present": node.door().present_count(),
                 "registry_version": node.door().registry().version(),
+                "card_key_matches": node.door().registry().key_matches(),
                 "sessions": shared.sessions.load(Ordering::Relaxed),
                 "repaired_rows_sent": shared.repaired_rows.load(Ordering::Relaxed),
                 "rejected_batches": shared.rejected_batches.load(Ordering::Relaxed),

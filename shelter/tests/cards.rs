@@ -315,7 +315,7 @@ fn at(t0: SystemTime, secs: u64) -> TapTime {
 
 /// A node with no registry yet.
 fn bare_node(dir: &std::path::Path) -> Node {
-    Node::open(
+    let mut n = Node::open(
         &dir.join("ledger.db"),
         ShelterId(3),
         SecretKey::from_seed(&[3; 32]),
@@ -323,7 +323,9 @@ fn bare_node(dir: &std::path::Path) -> Node {
         Some(SecretKey::from_seed(&[9; 32]).public()),
         10_000,
     )
-    .unwrap()
+    .unwrap();
+    n.set_card_key(support::card_digest_key());
+    n
 }
 
 fn offer_registry(n: &mut Node, version: u64) {
@@ -436,9 +438,47 @@ fn node(dir: &std::path::Path) -> Node {
         10_000,
     )
     .unwrap();
+    n.set_card_key(support::card_digest_key());
     let reg = hq.sign("hq", &registry(1)).unwrap().to_json().unwrap();
     assert!(n.offer_registry(reg.as_bytes()));
     n
+}
+
+/// Issue 12 item 6: the registry names cards by digests under the town's card key. With the
+/// key, a registered card is its resident; with another town's key (or none), the card
+/// reads as not registered, the person is still let in (flagged), and the node says why.
+#[test]
+fn cards_are_found_by_digest_only_with_the_towns_card_key() {
+    let t0 = SystemTime::now();
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = node(dir.path());
+    assert_eq!(n.door().registry().key_matches(), Some(true));
+    let r = n.tap_card(
+        &mut InProcessReader::new(&mut card_with(valid_cert(&[0x01]))),
+        None,
+        false,
+        at(t0, 0),
+    );
+    let e = r.event.unwrap();
+    assert_eq!(e.resident, Some(evac_protocol::ResidentId(100)));
+    assert!(e.flags.is_empty(), "{:?}", e.flags);
+
+    let other = tempfile::tempdir().unwrap();
+    let mut n = bare_node(other.path());
+    n.set_card_key(evac_protocol::CardDigestKey::derive(&SecretKey::from_seed(
+        &[77; 32],
+    )));
+    offer_registry(&mut n, 1);
+    assert_eq!(n.door().registry().key_matches(), Some(false));
+    let r = n.tap_card(
+        &mut InProcessReader::new(&mut card_with(valid_cert(&[0x01]))),
+        None,
+        false,
+        at(t0, 0),
+    );
+    assert_eq!(r.result, "recorded");
+    let e = r.event.unwrap();
+    assert_eq!((e.resident, e.flags), (None, vec![Flag::Unregistered]));
 }
 
 /// Issue 12: a certificate over 8 KB gave an error at the door instead of a check-in.

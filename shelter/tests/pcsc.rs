@@ -63,6 +63,7 @@ fn taps_through_pcscd_and_vpcd() {
         10_000,
     )
     .unwrap();
+    node.set_card_key(support::card_digest_key());
     let reg = hq_key()
         .sign("hq", &registry(1))
         .unwrap()

@@ -115,6 +115,11 @@ fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
         std::fs::create_dir_all(p(sub)).unwrap();
     }
     run(Command::new(&hq_bin).args(["keygen", "--out"]).arg(p("hq")));
+    run(Command::new(&hq_bin)
+        .args(["card-key", "--hq-key"])
+        .arg(p("hq.key"))
+        .arg("--out")
+        .arg(p("card.key")));
     let mut shelters: Vec<u32> = town.shelters.iter().map(|s| s.id).collect();
     shelters.sort_unstable();
     let node = shelters[0];
@@ -208,7 +213,7 @@ fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
     });
     let cfg = format!(
         "town = \"minato\"\nshelter = {node}\ndata_dir = \"shelter\"\nnode_key = \"nodes/shelter-{node}.key\"\n\
-         hq_public_key = \"hq.pub\"\ndebounce_ms = 10000\n[broker]\nurl = \"mqtt://127.0.0.1:{port}\"\n\
+         hq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\ndebounce_ms = 10000\n[broker]\nurl = \"mqtt://127.0.0.1:{port}\"\n\
          password = \"{PW}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 500\n[card]\nreader = \"virtual\"\n\
          ca = [\"ca/ca.pem\"]\n[kiosk]\nlanguage = \"ja\"\n"
     );

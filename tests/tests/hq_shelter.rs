@@ -72,6 +72,11 @@ fn setup(d: &Path) -> (Vec<u32>, u16, Vec<(u32, String)>) {
         std::fs::create_dir_all(p(sub)).unwrap();
     }
     run(Command::new(&hq_bin).args(["keygen", "--out"]).arg(p("hq")));
+    run(Command::new(&hq_bin)
+        .args(["card-key", "--hq-key"])
+        .arg(p("hq.key"))
+        .arg("--out")
+        .arg(p("card.key")));
     let shelters: Vec<u32> = town.shelters.iter().take(2).map(|s| s.id).collect();
     for s in &shelters {
         run(Command::new(&shelter_bin)
@@ -169,7 +174,7 @@ fn taps_reach_hq_once_through_restarts_and_a_network_cut() {
         // Shelter 2 reaches the broker through a link the test can cut.
         let broker_port = if i == 1 { proxy.port } else { port };
         let cfg = format!(
-            "town = \"minato\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\nhq_public_key = \"hq.pub\"\n\
+            "town = \"minato\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\nhq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\n\
              debounce_ms = 10000\n[broker]\nurl = \"mqtt://127.0.0.1:{broker_port}\"\npassword = \"{PW}\"\nack_timeout_ms = 2000\n\
              reconnect_max_ms = 500\nbatch_events = 200\n[card]\nreader = \"virtual\"\nca = [\"ca/ca.pem\"]\n[kiosk]\nlanguage = \"ja\"\n"
         );
@@ -357,7 +362,7 @@ fn a_ledger_restored_from_a_backup_loses_no_tap_made_since() {
         p(&format!("shelter-{s}.toml")),
         format!(
             "town = \"minato\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\n\
-             hq_public_key = \"hq.pub\"\n[broker]\nurl = \"mqtt://127.0.0.1:{port}\"\npassword = \"{PW}\"\n\
+             hq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\n[broker]\nurl = \"mqtt://127.0.0.1:{port}\"\npassword = \"{PW}\"\n\
              ack_timeout_ms = 2000\nreconnect_max_ms = 500\n[card]\nreader = \"virtual\"\nca = [\"ca/ca.pem\"]\n"
         ),
     )

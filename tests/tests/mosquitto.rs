@@ -111,6 +111,7 @@ fn shelter_conf(d: &Path, keys: &Path, id: u32, url: &str, ca: Option<&Path>) ->
         ("data_dir", s(d.join(format!("shelter-{id}")).display())),
         ("node_key", s(own(&format!("shelter-{id}.key")).display())),
         ("hq_public_key", s(own("hq.pub").display())),
+        ("card_digest_key", s(own("card.key").display())),
         ("broker.url", s(url)),
         (
             "broker.password",

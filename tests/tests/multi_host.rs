@@ -142,6 +142,7 @@ fn a_town_on_four_hosts_survives_cut_links_and_an_hq_restart() {
                     ("data_dir", s(p(&format!("shelter-{id}")).display())),
                     ("node_key", s(own(&format!("shelter-{id}.key")).display())),
                     ("hq_public_key", s(own("hq.pub").display())),
+                    ("card_digest_key", s(own("card.key").display())),
                     ("broker.url", s(format!("mqtt://{HQ_IP}:1883"))),
                     (
                         "broker.password",

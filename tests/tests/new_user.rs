@@ -182,6 +182,7 @@ fn a_town_from_the_examples_and_a_shelter_added_while_hq_runs() {
                     s(p(&format!("shelter-{shelter}.key")).display()),
                 ),
                 ("hq_public_key", s(p("hq.pub").display())),
+                ("card_digest_key", s(p("card.key").display())),
                 ("broker.url", s(format!("mqtt://127.0.0.1:{port}"))),
                 ("broker.password", s("door-3")),
                 ("broker.ack_timeout_ms", "2000".into()),
@@ -196,6 +197,35 @@ fn a_town_from_the_examples_and_a_shelter_added_while_hq_runs() {
             .args(["check", "--config"])
             .arg(&shelter_toml))
     };
+    // The card digest key comes from HQ's key, as the example says.
+    let err = one_line_error(&shelter_check());
+    assert!(
+        err.starts_with(&format!(
+            "evac-shelter: card_digest_key = {}: ",
+            p("card.key").display()
+        )) && err.contains("evac-hq card-key --hq-key hq.key --out card.key"),
+        "{err}"
+    );
+    let made = run(Command::new(&hq_bin)
+        .args(["card-key", "--hq-key"])
+        .arg(p("hq.key"))
+        .arg("--out")
+        .arg(p("card.key")));
+    let check_value = made
+        .split("check value ")
+        .nth(1)
+        .and_then(|t| t.split(';').next())
+        .unwrap()
+        .to_owned();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(p("card.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     let err = one_line_error(&shelter_check());
     assert!(
         err.starts_with(&format!(
@@ -214,6 +244,11 @@ fn a_town_from_the_examples_and_a_shelter_added_while_hq_runs() {
     wait_until(20, "HQ to take in the new password", || {
         shelter_check().status.success()
     });
+    let ok = String::from_utf8_lossy(&shelter_check().stdout).into_owned();
+    assert!(
+        ok.contains(&format!("card_digest_key: check value {check_value}")),
+        "{ok}"
+    );
     assert!(!shelter_data.exists(), "check created the data directory");
 
     let mut node = Proc::spawn(
@@ -222,8 +257,16 @@ fn a_town_from_the_examples_and_a_shelter_added_while_hq_runs() {
             .args(["run", "--config"])
             .arg(&shelter_toml),
     );
+    node.wait_line(20, "HQ's registry", |l| {
+        l.contains("\"result\":\"registry\"")
+    });
     node.send(&format!("tap {}", card.display()));
-    node.wait_line(20, "the tap", |l| l.contains("\"result\":\"recorded\""));
+    let tap = node.wait_line(20, "the tap", |l| l.contains("\"result\":\"recorded\""));
+    // Found in the registry by its digest: named, not flagged unregistered.
+    assert!(
+        tap.contains(&format!("\"resident\":{}", member.resident)) && !tap.contains("unregistered"),
+        "{tap}"
+    );
     let store = data.join("hq.sqlite");
     wait_until(30, "the tap at HQ under the new key", || {
         stored(&store, shelter).len() == 1

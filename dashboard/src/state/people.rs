@@ -264,6 +264,7 @@ mod tests {
     fn registry_finds_people_and_names() {
         let snap = RegistrySnapshot {
             town: Slug::new("minato").unwrap(),
+            card_check: evac_protocol::CardDigest([0; 16]),
             version: 2,
             households: vec![RegistryHousehold {
                 id: HouseholdId(5),
@@ -272,13 +273,13 @@ mod tests {
                         id: ResidentId(8),
                         name: "山田 花子".into(),
                         needs_help: true,
-                        cards: vec![],
+                        card_digests: vec![],
                     },
                     RegistryResident {
                         id: ResidentId(7),
                         name: "山田 太郎".into(),
                         needs_help: false,
-                        cards: vec![],
+                        card_digests: vec![],
                     },
                 ],
             }],

@@ -105,10 +105,11 @@ fn registry(version: u64) -> RegistrySnapshot {
         id: ResidentId(id),
         name: name.into(),
         needs_help,
-        cards: vec![],
+        card_digests: vec![],
     };
     RegistrySnapshot {
         town: town(),
+        card_check: evac_protocol::CardDigest([0; 16]),
         version,
         households: vec![
             RegistryHousehold {
@@ -274,6 +275,7 @@ fn another_signer_or_another_town_is_refused() {
         HQ_SIGNER,
         &RegistrySnapshot {
             town: Slug::new("kita").unwrap(),
+            card_check: evac_protocol::CardDigest([0; 16]),
             ..registry(7)
         },
     );

@@ -1,8 +1,10 @@
-//! The registry replica HQ gives shelters: which card belongs to which resident.
+//! The registry replica HQ gives shelters: which card belongs to which resident, by keyed
+//! digest (see [`crate::CardDigestKey`]): no card serial crosses the broker in the registry.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CardRef, HouseholdId, ResidentId, TownId};
+use crate::card_digest::CardDigest;
+use crate::ids::{HouseholdId, ResidentId, TownId};
 use crate::sign::Signable;
 
 /// Retained on `evac/v1/{town}/registry`: the whole registry at one version.
@@ -12,6 +14,9 @@ pub struct RegistrySnapshot {
     pub town: TownId,
     /// Grows with every change; a shelter keeps the newest it has seen.
     pub version: u64,
+    /// [`crate::CardDigestKey::check_value`] of the key HQ made the card digests with: a shelter
+    /// whose card key differs says so.
+    pub card_check: CardDigest,
     /// Every household with its residents.
     pub households: Vec<RegistryHousehold>,
 }
@@ -35,9 +40,10 @@ pub struct RegistryResident {
     /// Needs help to evacuate (避難行動要支援者).
     #[serde(default)]
     pub needs_help: bool,
-    /// The JPKI certificates linked to this resident (renewed cards, smartphone).
+    /// The JPKI certificates linked to this resident (renewed cards, smartphone), as keyed
+    /// digests of their references.
     #[serde(default)]
-    pub cards: Vec<CardRef>,
+    pub card_digests: Vec<CardDigest>,
 }
 
 impl Signable for RegistrySnapshot {
@@ -54,19 +60,21 @@ mod tests {
     #[test]
     fn golden_and_round_trip() {
         let k = golden::key();
+        let cards = crate::CardDigestKey::derive(&k);
         let reg = RegistrySnapshot {
             town: Slug::new("minato").unwrap(),
             version: 9,
+            card_check: cards.check_value(),
             households: vec![RegistryHousehold {
                 id: HouseholdId(455),
                 residents: vec![RegistryResident {
                     id: ResidentId(1207),
                     name: "山田 花子".into(),
                     needs_help: true,
-                    cards: vec![CardRef {
+                    card_digests: vec![cards.digest(&crate::CardRef {
                         issuer_key_id: vec![0x1a; 20],
                         serial: vec![0x01, 0x02, 0x03],
-                    }],
+                    })],
                 }],
             }],
         };

@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use evac_protocol::{
-    CardRef, HouseholdId, RegistryHousehold, RegistryResident, RegistrySnapshot, ResidentId, Slug,
+    CardDigestKey, CardRef, HouseholdId, RegistryHousehold, RegistryResident, RegistrySnapshot,
+    ResidentId, Slug,
 };
 use evac_shelter::card::virtual_card::{CardFile, VirtualCard};
 use evac_shelter::cert::TrustStore;
@@ -85,18 +86,25 @@ pub fn expired_cert(serial: &[u8]) -> Vec<u8> {
         .unwrap()
 }
 
+/// The card digest key of the tests' HQ (seed 9, as `node::hq_key`).
+pub fn card_digest_key() -> CardDigestKey {
+    CardDigestKey::derive(&evac_protocol::SecretKey::from_seed(&[9; 32]))
+}
+
 /// A registry with household 10 (residents 100 with serial 01, 101 with serial 02, 102 no
 /// card) and household 11 (resident 110 with serial 03).
 pub fn registry(version: u64) -> RegistrySnapshot {
+    let key = card_digest_key();
     let r = |id, name: &str, serials: &[&[u8]]| RegistryResident {
         id: ResidentId(id),
         name: name.into(),
         needs_help: false,
-        cards: serials.iter().map(|s| card_ref(s)).collect(),
+        card_digests: serials.iter().map(|s| key.digest(&card_ref(s))).collect(),
     };
     RegistrySnapshot {
         town: Slug::new("minato").unwrap(),
         version,
+        card_check: key.check_value(),
         households: vec![
             RegistryHousehold {
                 id: HouseholdId(10),

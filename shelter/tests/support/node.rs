@@ -36,6 +36,7 @@ pub fn node_files(
 ) -> NodeFiles {
     std::fs::write(dir.join("node.key"), node_key().to_pem().unwrap()).unwrap();
     std::fs::write(dir.join("hq.pub"), hq_key().public().to_pem().unwrap()).unwrap();
+    std::fs::write(dir.join("card.key"), super::card_digest_key().to_hex()).unwrap();
     std::fs::write(dir.join("ca.pem"), super::pki().ca.cert_pem()).unwrap();
     let card = dir.join("card.json");
     super::card_file(&super::valid_cert(&[0x01]))
@@ -54,7 +55,7 @@ pub fn node_files(
         &config,
         format!(
             "town = \"minato\"\nshelter = 3\ndata_dir = \"data\"\nnode_key = \"node.key\"\n\
-             hq_public_key = \"hq.pub\"\ndebounce_ms = {debounce_ms}\n{broker}\n\
+             hq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\ndebounce_ms = {debounce_ms}\n{broker}\n\
              [card]\nreader = \"virtual\"\nca = [\"ca.pem\"]\n"
         ),
     )
