@@ -39,6 +39,8 @@ pub struct BrokerLogin {
     pub user: String,
     /// Password.
     pub password: String,
+    /// PEM of the CA that signed the broker's certificate: TLS when given.
+    pub ca: Option<Vec<u8>>,
 }
 
 /// Settings of the broadcast.
@@ -90,7 +92,7 @@ pub fn orders_source(town: &Slug, broker: &BrokerLogin) -> mpsc::Receiver<Update
             port: broker.port,
             user: Some(broker.user.clone()),
             password: Some(broker.password.clone()),
-            ca: None,
+            ca: broker.ca.clone(),
             client_id: format!("evac-drill-broadcaster-{}", std::process::id()),
         },
         town.clone(),

@@ -44,6 +44,10 @@ enum Command {
         /// Show the live dashboard while the drill runs.
         #[arg(long)]
         dashboard: bool,
+        /// The broker listens on TLS only (a CA made for the run), as a town's does: every
+        /// node, the broadcaster, the officer and the dashboard connect over mqtts.
+        #[arg(long)]
+        tls: bool,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -79,6 +83,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         town,
         hazard,
         dashboard,
+        tls,
         quiet,
         bin_dir,
     } = cli.command;
@@ -98,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         progress: !quiet,
         bin_dir,
         dashboard,
+        tls,
     };
     let run = runner::run(&opts)?;
     let dir = out.join(if no_tv { "run-no-tv" } else { "run" });

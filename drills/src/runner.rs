@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub bin_dir: PathBuf,
     /// Show the live dashboard (`evac-dashboard`, read-only) on this terminal while it runs.
     pub dashboard: bool,
+    /// The broker listens on TLS only; every client trusts the CA made for the run.
+    pub tls: bool,
 }
 
 /// What happened to one fault.
@@ -257,7 +259,13 @@ struct Officer {
 }
 
 impl Officer {
-    fn connect(l: &Layout, town: &Slug, port: u16, hq: PublicKey) -> anyhow::Result<Officer> {
+    fn connect(
+        l: &Layout,
+        town: &Slug,
+        port: u16,
+        ca: Option<Vec<u8>>,
+        hq: PublicKey,
+    ) -> anyhow::Result<Officer> {
         use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
         let id: OfficerId = OFFICER.parse().context("officer id")?;
         let mut opts = MqttOptions::new(
@@ -267,6 +275,9 @@ impl Officer {
         );
         opts.set_keep_alive(Duration::from_secs(5));
         opts.set_credentials(format!("officer-{OFFICER}"), PASSWORD);
+        if let Some(ca) = ca {
+            opts.set_transport(rumqttc::Transport::tls(ca, None, None));
+        }
         let (client, mut conn) = Client::new(opts, 64);
         let reply_topic = Topic::CommandReply(town.clone(), id.clone()).to_string();
         let (tx, replies) = mpsc::channel();
@@ -469,8 +480,14 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             debounce_ms,
             ca_files: &ca_files,
             cap_senders: &senders,
+            tls: opts.tls,
         },
     )?;
+    let tls_ca = if opts.tls {
+        Some(std::fs::read(l.p(setup::TLS_CA)).context("reading the drill CA")?)
+    } else {
+        None
+    };
     let hq_pub = PublicKey::read(&l.p("hq.pub")).context("HQ's public key")?;
 
     // The clock every node runs on.
@@ -556,12 +573,13 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             port,
             user: "broadcaster-drill".into(),
             password: PASSWORD.into(),
+            ca: tls_ca.clone(),
         },
         overlay_bitrate: s.broadcast.overlay_bitrate,
         clock,
         ts_file: Some(l.p("broadcast.ts")),
     })?;
-    let mut officer = Officer::connect(&l, &slug, port, hq_pub.clone())?;
+    let mut officer = Officer::connect(&l, &slug, port, tls_ca.clone(), hq_pub.clone())?;
 
     // Ready when every shelter has HQ's registry.
     let mut with_registry: BTreeSet<u32> = shelter_ids.iter().copied().collect();
@@ -593,8 +611,14 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         std::fs::write(
             &cfg,
             format!(
-                "broker = \"mqtt://127.0.0.1:{port}\"\ntown = \"{slug}\"\nusername = \"officer-{OFFICER}\"\n\
+                "broker = \"{}://127.0.0.1:{port}\"\n{}town = \"{slug}\"\nusername = \"officer-{OFFICER}\"\n\
                  password = \"{PASSWORD}\"\nhq_key = \"hq.pub\"\ntown_file = {:?}\nlog_file = \"logs/dashboard.log\"\n",
+                if opts.tls { "mqtts" } else { "mqtt" },
+                if opts.tls {
+                    format!("ca = \"{}\"\n", setup::TLS_CA)
+                } else {
+                    String::new()
+                },
                 town_file.display().to_string()
             ),
         )

@@ -63,6 +63,41 @@ pub struct NodeSetup<'a> {
     pub ca_files: &'a [PathBuf],
     /// The CAP senders HQ takes alerts from.
     pub cap_senders: &'a [String],
+    /// The broker listens on TLS only, with a CA made for this run (`tls/ca.crt`), and every
+    /// node trusts that CA.
+    pub tls: bool,
+}
+
+/// The CA every node of a drill over TLS trusts (PEM), made by [`write_nodes`].
+pub const TLS_CA: &str = "tls/ca.crt";
+
+/// The broker's TLS files: a CA made for this run and a certificate for 127.0.0.1 and
+/// localhost signed by it. The CA's key is not kept.
+fn write_tls(l: &Layout) -> anyhow::Result<()> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose as U};
+    std::fs::create_dir_all(l.p("tls")).context("creating tls")?;
+    let ca_key = KeyPair::generate().context("making the drill CA's key")?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).context("the drill CA")?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![U::KeyCertSign, U::CrlSign, U::DigitalSignature];
+    ca.distinguished_name
+        .push(DnType::CommonName, "evac drill CA (this run only)");
+    let ca_cert = ca.self_signed(&ca_key).context("signing the drill CA")?;
+    let key = KeyPair::generate().context("making the broker's TLS key")?;
+    let mut broker = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .context("the broker's certificate")?;
+    broker
+        .distinguished_name
+        .push(DnType::CommonName, "evac drill broker");
+    let cert = broker
+        .signed_by(&key, &ca_cert, &ca_key)
+        .context("signing the broker's certificate")?;
+    std::fs::write(l.p(TLS_CA), ca_cert.pem()).context("writing the drill CA")?;
+    std::fs::write(l.p("tls/broker.crt"), cert.pem())
+        .context("writing the broker's certificate")?;
+    evac_hq::files::write_private(&l.p("tls/broker.key"), key.serialize_pem().as_bytes())
+        .context("writing the broker's TLS key")?;
+    Ok(())
 }
 
 /// Writes keys, passwords and configs.
@@ -75,7 +110,20 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
         debounce_ms,
         ca_files,
         cap_senders,
+        tls,
     } = *setup;
+    if tls {
+        write_tls(l)?;
+    }
+    let (scheme, broker_tls, client_ca) = if tls {
+        (
+            "mqtts",
+            "[broker.tls]\ncert = \"tls/broker.crt\"\nkey = \"tls/broker.key\"\n".to_owned(),
+            format!("ca = \"{TLS_CA}\"\n"),
+        )
+    } else {
+        ("mqtt", String::new(), String::new())
+    };
     for sub in ["keys", "nodes", "cards", "cap", "logs"] {
         std::fs::create_dir_all(l.p(sub)).with_context(|| format!("creating {sub}"))?;
     }
@@ -118,7 +166,7 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
     std::fs::write(
         l.p("broker.toml"),
         format!(
-            "{common}[broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\nmax_connections = {}\n",
+            "{common}[broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\nmax_connections = {}\n{broker_tls}",
             shelter_ports.len() + 20
         ),
     )
@@ -126,7 +174,7 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
     std::fs::write(
         l.p("hq.toml"),
         format!(
-            "{common}[broker]\nmode = \"external\"\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"hq\"\npassword = \"{PASSWORD}\"\n"
+            "{common}[broker]\nmode = \"external\"\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"hq\"\npassword = \"{PASSWORD}\"\n{client_ca}"
         ),
     )
     .context("writing hq.toml")?;
@@ -137,7 +185,7 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
     for (s, proxy) in shelter_ports {
         let cfg = format!(
             "town = \"{town_slug}\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\n\
-             hq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\ndebounce_ms = {debounce_ms}\n[broker]\nurl = \"mqtt://127.0.0.1:{proxy}\"\n\
+             hq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\ndebounce_ms = {debounce_ms}\n[broker]\nurl = \"{scheme}://127.0.0.1:{proxy}\"\n{client_ca}\
              password = \"{PASSWORD}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 3000\nbatch_events = 200\n\
              [card]\nreader = \"virtual\"\nca = [{}]\n[kiosk]\nlanguage = \"ja\"\n",
             cas.join(", ")

@@ -93,9 +93,30 @@ fn taps(out: &Path, name: &str) -> Vec<Vec<String>> {
 fn short_drill_survives_every_fault_with_nothing_lost_or_counted_twice() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path();
-    let (code, stdout) = drill(&[scenario("short.toml").to_str().unwrap()], out);
+    // Over TLS, as deploy/drill.sh runs it: every fault, the broker's restart included.
+    let (code, stdout) = drill(&[scenario("short.toml").to_str().unwrap(), "--tls"], out);
     let r = report(out, "report.json");
     assert_eq!(code, 0, "{stdout}");
+    let run = out.join("run");
+    let broker = std::fs::read_to_string(run.join("broker.toml")).unwrap();
+    assert!(broker.contains("[broker.tls]"), "{broker}");
+    let shelters: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("shelter-"))
+                && p.extension().is_some_and(|x| x == "toml")
+        })
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(!shelters.is_empty());
+    for cfg in &shelters {
+        assert!(
+            cfg.contains("url = \"mqtts://") && cfg.contains("ca = "),
+            "{cfg}"
+        );
+    }
     for key in [
         "households",
         "residents",
