@@ -212,6 +212,21 @@ async fn a_shelter_login_reads_and_writes_only_its_own_lanes() {
         assert!(hq_signed(m, &d), "junk reached a reader on {}", m.topic);
     }
 
+    // Issue 12: 20 payloads of 60 MB held HQ at 2 GB. A shelter's login now sends at most
+    // 1 MiB (four times the largest batch a shelter makes): a 2 MB message on its own topic
+    // closes its connection at the header, and nothing of it reaches HQ.
+    let big = Client::connect(d.port, "big", &a_user, PASSWORD, &[]).await;
+    let mut connects = big.connects.clone();
+    connects.wait_for(|n| *n >= 1).await.unwrap();
+    big.publish(&a_topic, vec![b'['; 2 << 20]).await;
+    tokio::time::timeout(Duration::from_secs(20), connects.wait_for(|n| *n >= 2))
+        .await
+        .expect("the broker did not close the connection of a 2 MB publish")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(d.rejections().len(), 2, "the 2 MB message reached HQ");
+    drop(big);
+
     // A wrong password does not get in.
     let intruder = Client::connect(d.port, "intruder", &a_user, "wrong", &[]).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -65,7 +65,10 @@ pub use ids::{CardRef, EventId, HouseholdId, OfficerId, ResidentId, ShelterId, S
 pub use messages::ack::{Ack, HQ_SIGNER};
 pub use messages::alert::Alert;
 pub use messages::command::{CommandAction, CommandReply, OfficerCommand, officer_signer};
-pub use messages::event::{Assurance, CheckEvent, EventBatch, EventKind, Flag, shelter_signer};
+pub use messages::event::{
+    Assurance, CheckEvent, EventBatch, EventKind, Flag, MAX_BATCH_BYTES, MAX_NOTE_CHARS,
+    shelter_signer,
+};
 pub use messages::order::{MessageKind, Order, OrderBatch};
 pub use messages::registry::{RegistryHousehold, RegistryResident, RegistrySnapshot};
 pub use messages::state::NodeState;

@@ -262,6 +262,13 @@ impl Node {
         if target.kind == EventKind::Correction {
             return TapReport::error(format!("event {seq} is itself a correction"));
         }
+        let chars = reason.chars().count();
+        if chars > evac_protocol::MAX_NOTE_CHARS {
+            return TapReport::error(format!(
+                "the reason has {chars} characters, at most {} (say it shorter)",
+                evac_protocol::MAX_NOTE_CHARS
+            ));
+        }
         let already = self.ledger.events().ok().is_some_and(|ev| {
             ev.iter()
                 .any(|e| e.kind == EventKind::Correction && e.corrects == Some(target.id))

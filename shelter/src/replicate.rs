@@ -445,7 +445,7 @@ impl Replicator {
     fn pump(&self, s: &mut Session) {
         let topic = self.topic(Topic::ShelterEvents);
         loop {
-            let batch = match signed_events_from(
+            let mut batch = match signed_events_from(
                 &self.conn,
                 s.next_send,
                 self.cfg.batch_events,
@@ -465,6 +465,7 @@ impl Replicator {
                     return;
                 }
             };
+            cut_to_size(&mut batch);
             let Some(&(last, _)) = batch.last() else {
                 return;
             };
@@ -490,11 +491,62 @@ impl Replicator {
     }
 }
 
+/// What an event's envelope adds to its body: signer, kind, version and the signature.
+const ENVELOPE_BYTES: usize = 256;
+
+/// Keeps the first events of `batch` that fit in [`evac_protocol::MAX_BATCH_BYTES`] (at least
+/// one): the broker refuses a much larger message from a shelter, and a batch it refused
+/// would be sent again for ever.
+fn cut_to_size(batch: &mut Vec<crate::ledger::OutboxEvent>) {
+    let mut bytes = 0;
+    let fits = batch
+        .iter()
+        .take_while(|(_, e)| {
+            bytes += e.body_json().len() + ENVELOPE_BYTES;
+            bytes <= evac_protocol::MAX_BATCH_BYTES
+        })
+        .count();
+    batch.truncate(fits.max(1));
+}
+
 /// Aborts a task when dropped (a session's event loop ends with the session).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use evac_protocol::{CheckEvent, EventBatch, EventKind, SecretKey, ShelterId, shelter_signer};
+
+    #[test]
+    fn a_batch_is_cut_to_fit_the_brokers_limit_for_shelters() {
+        let key = SecretKey::from_seed(&[3; 32]);
+        let event = |seq: u64| {
+            let mut e = CheckEvent::new(ShelterId(3), seq, 1_000 + seq, EventKind::Correction);
+            e.note = Some("訂正".repeat(evac_protocol::MAX_NOTE_CHARS / 2));
+            (seq, key.sign(&shelter_signer(ShelterId(3)), &e).unwrap())
+        };
+        let mut batch: Vec<_> = (1..=500).map(event).collect();
+        cut_to_size(&mut batch);
+        assert!(batch.len() > 50 && batch.len() < 500, "{}", batch.len());
+        let wire = serde_json::to_vec(&EventBatch::new(
+            ShelterId(3),
+            batch.into_iter().map(|(_, e)| e).collect(),
+        ))
+        .unwrap();
+        assert!(
+            wire.len() <= evac_protocol::MAX_BATCH_BYTES,
+            "{}",
+            wire.len()
+        );
+        // One event is always sent, however large.
+        let mut one = vec![event(1)];
+        cut_to_size(&mut one);
+        assert_eq!(one.len(), 1);
     }
 }

@@ -14,7 +14,8 @@
 //! - SUBSCRIBE to a filter that could match a topic the login may not read is refused with a
 //!   failure SUBACK, and nothing of it reaches the broker.
 //! - A packet larger than the broker's payload limit closes the connection when its header
-//!   arrives, before its body is read.
+//!   arrives, before its body is read; for every login but HQ's the limit is
+//!   [`super::rights::MAX_NODE_PACKET`] (1 MiB), as no other node sends more.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -167,6 +168,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         return Err(format!("{user}: no role"));
     };
     let rights = Rights::of(&role, &gate.town);
+    let max_packet = role.max_packet(gate.max_packet);
     if let Some(will) = &connect.last_will
         && !rights.may_publish(&will.topic)
     {
@@ -211,7 +213,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 
     let result = loop {
         let next = tokio::select! {
-            f = frame(&mut cr, &mut buf, gate.max_packet) => f,
+            f = frame(&mut cr, &mut buf, max_packet) => f,
             // The broker closed the connection (a will, a kick, a stop): so does the gate.
             _ = &mut downstream => break Ok(()),
         };
@@ -220,7 +222,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             Ok(None) => break Ok(()),
             Err(e) => break Err(format!("{user}: {e}")),
         };
-        let pass = match Packet::read(&mut f.clone(), gate.max_packet) {
+        let pass = match Packet::read(&mut f.clone(), max_packet) {
             Ok(Packet::Publish(p)) if !rights.may_publish(&p.topic) => {
                 tracing::warn!(user = %user, topic = %p.topic, "broker dropped a publish the login may not make");
                 match p.qos {

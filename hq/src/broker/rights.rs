@@ -80,6 +80,21 @@ fn covers(pattern: &str, filter: &str) -> bool {
     }
 }
 
+/// The largest packet a login other than HQ's may send: four times the largest event batch
+/// a shelter makes ([`evac_protocol::MAX_BATCH_BYTES`]); commands, states and alerts are far
+/// smaller. Only HQ publishes the big messages (registry, status snapshot).
+pub const MAX_NODE_PACKET: usize = 4 * evac_protocol::MAX_BATCH_BYTES;
+
+impl Role {
+    /// The largest packet this login may send, under the broker's own limit.
+    pub fn max_packet(&self, broker_max: usize) -> usize {
+        match self {
+            Role::Hq => broker_max,
+            _ => broker_max.min(MAX_NODE_PACKET),
+        }
+    }
+}
+
 impl Rights {
     /// The rights of `role` in `town`.
     pub fn of(role: &Role, town: &TownId) -> Rights {

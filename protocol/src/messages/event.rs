@@ -125,6 +125,14 @@ impl Signable for CheckEvent {
     const KIND: &'static str = "event";
 }
 
+/// The most bytes of signed events a shelter puts in one batch (the batch is cut before an
+/// event that would pass it; one event alone is far smaller): the broker refuses anything
+/// much larger from any login but HQ's.
+pub const MAX_BATCH_BYTES: usize = 256 << 10;
+
+/// The longest staff note on an event (a correction's reason), in characters.
+pub const MAX_NOTE_CHARS: usize = 500;
+
 /// The payload on `.../shelter/{id}/events`: a run of signed events, oldest first.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventBatch {
