@@ -91,8 +91,8 @@ pub enum Rejection {
     },
 }
 
-/// The longest staff note HQ stores (bytes).
-pub const MAX_NOTE: usize = 1024;
+/// The longest staff note HQ stores (bytes): the bound shelters keep when it is typed.
+pub const MAX_NOTE: usize = evac_protocol::MAX_NOTE_BYTES;
 /// The longest card issuer key id or serial HQ stores (bytes; real ones are 20 or fewer).
 pub const MAX_CARD_FIELD: usize = 64;
 /// The most flags on one event (there are fewer than 16 kinds).

@@ -66,7 +66,7 @@ pub use messages::ack::{Ack, HQ_SIGNER};
 pub use messages::alert::Alert;
 pub use messages::command::{CommandAction, CommandReply, OfficerCommand, officer_signer};
 pub use messages::event::{
-    Assurance, CheckEvent, EventBatch, EventKind, Flag, MAX_BATCH_BYTES, MAX_NOTE_CHARS,
+    Assurance, CheckEvent, EventBatch, EventKind, Flag, MAX_BATCH_BYTES, MAX_NOTE_BYTES,
     shelter_signer,
 };
 pub use messages::order::{MessageKind, Order, OrderBatch};

@@ -262,11 +262,13 @@ impl Node {
         if target.kind == EventKind::Correction {
             return TapReport::error(format!("event {seq} is itself a correction"));
         }
-        let chars = reason.chars().count();
-        if chars > evac_protocol::MAX_NOTE_CHARS {
+        if reason.len() > evac_protocol::MAX_NOTE_BYTES {
             return TapReport::error(format!(
-                "the reason has {chars} characters, at most {} (say it shorter)",
-                evac_protocol::MAX_NOTE_CHARS
+                "the reason is {} bytes, at most {} (about {} characters of Japanese): say it \
+                 shorter",
+                reason.len(),
+                evac_protocol::MAX_NOTE_BYTES,
+                evac_protocol::MAX_NOTE_BYTES / 3
             ));
         }
         let already = self.ledger.events().ok().is_some_and(|ev| {

@@ -528,7 +528,8 @@ mod size_tests {
         let key = SecretKey::from_seed(&[3; 32]);
         let event = |seq: u64| {
             let mut e = CheckEvent::new(ShelterId(3), seq, 1_000 + seq, EventKind::Correction);
-            e.note = Some("訂正".repeat(evac_protocol::MAX_NOTE_CHARS / 2));
+            // The longest note there is: 3-byte characters up to the bound.
+            e.note = Some("訂".repeat(evac_protocol::MAX_NOTE_BYTES / 3));
             (seq, key.sign(&shelter_signer(ShelterId(3)), &e).unwrap())
         };
         let mut batch: Vec<_> = (1..=500).map(event).collect();

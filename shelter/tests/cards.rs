@@ -659,6 +659,17 @@ fn staff_correct_a_wrong_tap_with_a_reason() {
     let r = n.tap_card(&mut InProcessReader::new(&mut card), None, false, at(t0, 0));
     assert_eq!(n.door().present_count(), 1);
     assert_eq!(n.door().present_people().len(), 1);
+    // A reason HQ would refuse (over 1 KB) is refused here, when it can still be retyped.
+    let long = n.correct(1, &"訂".repeat(400), at(t0, 1));
+    assert_eq!(long.result, "error");
+    assert!(
+        long.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("at most 1024"),
+        "{long:?}"
+    );
+    assert_eq!(n.door().present_count(), 1, "a refused correction counted");
     assert_eq!(
         n.correct(1, "", at(t0, 1)).result,
         "recorded",

@@ -130,8 +130,10 @@ impl Signable for CheckEvent {
 /// much larger from any login but HQ's.
 pub const MAX_BATCH_BYTES: usize = 256 << 10;
 
-/// The longest staff note on an event (a correction's reason), in characters.
-pub const MAX_NOTE_CHARS: usize = 500;
+/// The longest staff note on an event (a correction's reason), in bytes of UTF-8 (about 340
+/// characters of Japanese): a shelter refuses a longer one when it is typed, and HQ refuses
+/// an event that carries one.
+pub const MAX_NOTE_BYTES: usize = 1024;
 
 /// The payload on `.../shelter/{id}/events`: a run of signed events, oldest first.
 #[derive(Clone, Debug, Serialize, Deserialize)]
