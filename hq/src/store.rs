@@ -55,11 +55,16 @@ CREATE TABLE IF NOT EXISTS cap_seen (
 pub enum Stored {
     /// Stored now.
     New,
-    /// Already held, the same event (or the same conflicting one): ignored.
+    /// Already held, the same event (or the same conflicting one, or one past
+    /// [`MAX_CONFLICTS_PER_NUMBER`]): ignored.
     Repeat,
     /// A different event under a number already held: kept in `conflicts`, not applied.
     Conflict,
 }
+
+/// The most different events kept aside under one (shelter, number): enough for a ledger
+/// restored several times, bounded against a key that sends new bodies without end.
+pub const MAX_CONFLICTS_PER_NUMBER: u64 = 8;
 
 impl Store {
     /// How many conflicting events each shelter sent (see [`Stored::Conflict`]).
@@ -267,7 +272,8 @@ impl Store {
         &self.path
     }
 
-    /// Stores verified events in one transaction; returns what became of each: new, a
+    /// Stores verified events in one transaction (at most [`MAX_CONFLICTS_PER_NUMBER`]
+    /// conflicting bodies are kept under one number); returns what became of each: new, a
     /// repeat (ignored), or a different event under a number already held (kept aside in
     /// `conflicts`, once). When this returns `Ok`, the events are committed.
     pub fn insert_events(
@@ -318,6 +324,24 @@ impl Store {
                     )
                     .map_err(&err)?;
                 if held == signed.body_json() {
+                    fresh.push(Stored::Repeat);
+                    continue;
+                }
+                let kept: u64 = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM conflicts WHERE shelter = ?1 AND seq = ?2",
+                        params![e.id.shelter.0, i(e.id.seq)],
+                        |r| r.get(0),
+                    )
+                    .map_err(&err)?;
+                if kept >= MAX_CONFLICTS_PER_NUMBER {
+                    // A restored ledger reuses a number once or twice; a key that sends ever
+                    // new bodies under one number fills no disk.
+                    tracing::warn!(
+                        shelter = e.id.shelter.0,
+                        seq = e.id.seq,
+                        "another conflicting event under a number: not kept"
+                    );
                     fresh.push(Stored::Repeat);
                     continue;
                 }
@@ -875,6 +899,16 @@ mod tests {
             store.events().unwrap()[0].event,
             held,
             "the first one stays"
+        );
+        // A key sending new bodies under the number without end fills no disk.
+        for n in 0..50 {
+            let mut e = ev(1, 3);
+            e.resident = Some(ResidentId(1000 + n));
+            store.insert_events(&[(&sign(&e), &e)], 4).unwrap();
+        }
+        assert_eq!(
+            store.conflicts_by_shelter().unwrap(),
+            [(ShelterId(1), MAX_CONFLICTS_PER_NUMBER)]
         );
     }
 
