@@ -155,42 +155,51 @@ impl Config {
 
     /// The broker's host, port and whether it is TLS.
     pub fn broker_addr(&self) -> Result<BrokerAddr, String> {
-        let (tls, rest) = if let Some(r) = self.broker.strip_prefix("mqtts://") {
-            (true, r)
-        } else if let Some(r) = self.broker.strip_prefix("mqtt://") {
-            (false, r)
-        } else {
-            return Err(format!(
-                "{:?}: use mqtt://host:port or mqtts://host:port",
-                self.broker
-            ));
-        };
-        let (host, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| format!("{:?} has no port", self.broker))?;
-        let port = port
-            .trim_end_matches('/')
-            .parse()
-            .map_err(|_| format!("{:?}: bad port", self.broker))?;
-        if host.is_empty() {
-            return Err(format!("{:?} has no host", self.broker));
-        }
-        Ok(BrokerAddr {
-            host: host.to_owned(),
-            port,
-            tls,
-        })
+        broker_addr(&self.broker)
     }
 
     /// The password: `password`, or the variable `password_env` names.
     pub fn password(&self) -> Result<String, String> {
-        match (&self.password, &self.password_env) {
-            (Some(p), _) => Ok(p.clone()),
-            (None, Some(var)) => {
-                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-            }
-            (None, None) => Ok(String::new()),
+        password(self.password.as_ref(), self.password_env.as_ref())
+    }
+}
+
+/// A broker URL (`mqtt://host:port` or `mqtts://host:port`) taken apart.
+pub fn broker_addr(url: &str) -> Result<BrokerAddr, String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("mqtt://") {
+        (false, r)
+    } else {
+        return Err(format!(
+            "{url:?}: use mqtt://host:port or mqtts://host:port"
+        ));
+    };
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{url:?} has no port"))?;
+    let port = port
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|_| format!("{url:?}: bad port"))?;
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok(BrokerAddr {
+        host: host.to_owned(),
+        port,
+        tls,
+    })
+}
+
+/// A password given in the file, or in the environment variable the file names.
+pub fn password(given: Option<&String>, env: Option<&String>) -> Result<String, String> {
+    match (given, env) {
+        (Some(p), _) => Ok(p.clone()),
+        (None, Some(var)) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
         }
+        (None, None) => Ok(String::new()),
     }
 }
 

@@ -9,7 +9,8 @@
 //! - [`ui`]: `render(&App, frame)`, one module per panel;
 //! - [`command`]: the `:` command line, the confirmation text, signing;
 //! - [`net`]: the MQTT link; [`run`]: the one `select!` over input, feed and tick;
-//! - [`report`]: the FDMA-style situation report (text or JSON).
+//! - [`report`]: the FDMA-style situation report (text or JSON);
+//! - [`prefecture`]: several towns side by side, from a prefecture broker.
 //!
 //! ```
 //! use evac_dashboard::{app::{Action, App, View}, i18n::Lang, state::TownState};
@@ -32,6 +33,7 @@ pub mod config;
 pub mod i18n;
 pub mod keymap;
 pub mod net;
+pub mod prefecture;
 pub mod report;
 pub mod run;
 pub mod sample;

@@ -11,8 +11,9 @@ use evac_dashboard::command::Officer;
 use evac_dashboard::config::Config;
 use evac_dashboard::i18n::Lang;
 use evac_dashboard::net::{self, FeedEvent};
+use evac_dashboard::prefecture::{Prefecture, PrefectureConfig};
 use evac_dashboard::report::Report;
-use evac_dashboard::state::{TownMap, TownState};
+use evac_dashboard::state::{Link, TownMap, TownState};
 use evac_protocol::{PublicKey, SecretKey, Slug};
 
 // mimalloc gives memory freed after loading a large town file and registry back to the
@@ -24,7 +25,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "evac-dashboard", version, about)]
 struct Cli {
-    /// The configuration file (see deploy/dashboard.example.toml).
+    /// The configuration file (see deploy/dashboard.example.toml; for `prefecture`,
+    /// deploy/dashboard-prefecture.example.toml).
     #[arg(long)]
     config: PathBuf,
     /// Screen language: ja or en (default: from the locale).
@@ -45,6 +47,17 @@ enum Cmd {
         #[arg(long, default_value_t = 30)]
         timeout_s: u64,
     },
+    /// The prefecture view: one row a town, from the prefecture broker the towns bridge to
+    /// (the config is a prefecture one). q quits.
+    Prefecture {
+        /// Print the rows once as JSON when every town has sent its status (or after
+        /// --timeout-s) and exit, instead of the screen.
+        #[arg(long)]
+        json: bool,
+        /// With --json: wait at most this many seconds for every town.
+        #[arg(long, default_value_t = 30)]
+        timeout_s: u64,
+    },
 }
 
 fn main() {
@@ -56,28 +69,17 @@ fn main() {
 
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let cfg = Config::read(&cli.config)?;
     let lang = match &cli.lang {
         Some(l) => Lang::parse(l).with_context(|| format!("--lang {l:?}: use ja or en"))?,
         None => Lang::from_env(),
     };
-    let log = cfg
-        .log_file
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("evac-dashboard.log"));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .with_context(|| format!("opening the log file {}", log.display()))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .init();
+    if let Some(Cmd::Prefecture { json, timeout_s }) = cli.command {
+        let cfg = PrefectureConfig::read(&cli.config)?;
+        init_log(cfg.log_file.as_deref())?;
+        return prefecture(&cfg, json, timeout_s, lang);
+    }
+    let cfg = Config::read(&cli.config)?;
+    init_log(cfg.log_file.as_deref())?;
 
     let town_id = Slug::new(&cfg.town).context("town")?;
     let hq_key = PublicKey::read(&cfg.hq_key).context("hq_key")?;
@@ -108,7 +110,115 @@ fn real_main() -> anyhow::Result<()> {
                 report(town, feed, json, lang, cfg.utc_offset_minutes, timeout_s).await
             }
             None => screen(town, feed, client, officer, lang, cfg.utc_offset_minutes).await,
+            Some(Cmd::Prefecture { .. }) => unreachable!("handled above"),
         }
+    })
+}
+
+/// The log goes to a file (default `evac-dashboard.log`), never to the screen.
+fn init_log(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let log = path.map_or_else(|| PathBuf::from("evac-dashboard.log"), PathBuf::from);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("opening the log file {}", log.display()))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .init();
+    Ok(())
+}
+
+/// `evac-dashboard prefecture`: the rows once as JSON, or the screen until q.
+fn prefecture(
+    cfg: &PrefectureConfig,
+    json: bool,
+    timeout_s: u64,
+    lang: Lang,
+) -> anyhow::Result<()> {
+    let mut pref = Prefecture::new(cfg)?;
+    let login = cfg.login().map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let (_client, mut feed) = net::start_with(&login, "prefecture", pref.subscriptions())?;
+        let mut link = Link::Connecting;
+        if json {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_s);
+            // Every town's retained status first, then what else is already waiting (the
+            // bridges' retained states come with the subscription).
+            while !pref.complete() {
+                match tokio::time::timeout_at(deadline, feed.recv()).await {
+                    Ok(Some(FeedEvent::Message(t, p))) => pref.on_message(&t, &p, net::wall_ms()),
+                    Ok(Some(FeedEvent::Link(l))) => link = l,
+                    Ok(None) => bail!("the network task ended"),
+                    Err(_) => break,
+                }
+            }
+            while let Ok(Some(ev)) =
+                tokio::time::timeout(Duration::from_millis(500), feed.recv()).await
+            {
+                match ev {
+                    FeedEvent::Message(t, p) => pref.on_message(&t, &p, net::wall_ms()),
+                    FeedEvent::Link(l) => link = l,
+                }
+            }
+            if !matches!(link, Link::Connected { .. }) {
+                bail!("cannot reach the prefecture broker at {}", cfg.broker);
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "towns": pref.rows(net::wall_ms()),
+                    "refused": pref.refused,
+                }))
+                .context("encoding the rows")?
+            );
+            return Ok(());
+        }
+        let mut term = ratatui::init();
+        let (keys_tx, mut keys) = tokio::sync::mpsc::channel(16);
+        std::thread::spawn(move || {
+            while let Ok(ev) = crossterm::event::read() {
+                if keys_tx.blocking_send(ev).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let result = loop {
+            let rows = pref.rows(net::wall_ms());
+            if let Err(e) = term
+                .draw(|f| evac_dashboard::prefecture::render(f, &rows, &link, lang, pref.refused))
+            {
+                break Err(anyhow::anyhow!("drawing: {e}"));
+            }
+            tokio::select! {
+                ev = feed.recv() => match ev {
+                    Some(FeedEvent::Message(t, p)) => pref.on_message(&t, &p, net::wall_ms()),
+                    Some(FeedEvent::Link(l)) => link = l,
+                    None => break Err(anyhow::anyhow!("the network task ended")),
+                },
+                k = keys.recv() => {
+                    if let Some(crossterm::event::Event::Key(k)) = k
+                        && k.code == crossterm::event::KeyCode::Char('q')
+                    {
+                        break Ok(());
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+        };
+        ratatui::restore();
+        result
     })
 }
 

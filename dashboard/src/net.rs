@@ -48,10 +48,39 @@ pub fn start(
     town: &TownId,
     officer: Option<&OfficerId>,
 ) -> anyhow::Result<(AsyncClient, mpsc::Receiver<FeedEvent>)> {
+    let login = Login {
+        addr: cfg.broker_addr().map_err(anyhow::Error::msg)?,
+        ca: cfg.ca.clone(),
+        username: cfg.username.clone(),
+        password: cfg.password().map_err(anyhow::Error::msg)?,
+    };
+    start_with(&login, town.as_str(), topics(town, officer))
+}
+
+/// Who connects where.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// The broker.
+    pub addr: crate::config::BrokerAddr,
+    /// The CA certificate file, for TLS.
+    pub ca: Option<std::path::PathBuf>,
+    /// The user name (none: anonymous).
+    pub username: String,
+    /// Its password.
+    pub password: String,
+}
+
+/// Connects as `login` (in the background), subscribes to `subs` at every connection, and
+/// returns the client and the feed; `tag` goes into the client id.
+pub fn start_with(
+    login: &Login,
+    tag: &str,
+    subs: Vec<String>,
+) -> anyhow::Result<(AsyncClient, mpsc::Receiver<FeedEvent>)> {
     use anyhow::Context;
-    let addr = cfg.broker_addr().map_err(anyhow::Error::msg)?;
+    let addr = &login.addr;
     let id = format!(
-        "evac-dashboard-{town}-{}-{}",
+        "evac-dashboard-{tag}-{}-{}",
         std::process::id(),
         wall_ms() % 100_000
     );
@@ -61,19 +90,17 @@ pub fn start(
     // The registry of a large town is big; what is too big for its topic is refused later,
     // counted, rather than dropping the link.
     o.set_max_packet_size(limit::REGISTRY + 1024, 1 << 20);
-    let password = cfg.password().map_err(anyhow::Error::msg)?;
-    if !cfg.username.is_empty() {
-        o.set_credentials(cfg.username.clone(), password);
+    if !login.username.is_empty() {
+        o.set_credentials(login.username.clone(), login.password.clone());
     }
     if addr.tls {
-        let ca = cfg.ca.as_ref().context("mqtts:// needs `ca`")?;
+        let ca = login.ca.as_ref().context("mqtts:// needs `ca`")?;
         let pem =
             std::fs::read(ca).with_context(|| format!("reading the CA file {}", ca.display()))?;
         o.set_transport(Transport::tls(pem, None, None));
     }
     let (client, mut eventloop) = AsyncClient::new(o, 64);
     let (tx, rx) = mpsc::channel(4096);
-    let subs = topics(town, officer);
     let sub_client = client.clone();
     tokio::spawn(async move {
         let mut down_since: Option<u64> = None;

@@ -15,94 +15,11 @@ use evac_testkit::Mosquitto;
 
 use evac_maps::{GenerateParams, Hazard, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
 use serde_json::Value;
-use support::deploy::{stored, town_keys};
+use support::deploy::{hq_conf, mosquitto_conf, stored, town_keys};
 use support::example::{example, s};
 use support::*;
 
 const TOWN: &str = "shiomihama";
-
-/// `deploy/mosquitto/mosquitto.conf` with only its paths and port changed (and `user root`:
-/// started as root, Mosquitto would drop to user `mosquitto`, which cannot read the files
-/// of a checkout under a private directory).
-fn mosquitto_conf(keys: &Path, data: &Path, port: u16) -> String {
-    let text =
-        std::fs::read_to_string(workspace().join("deploy/mosquitto/mosquitto.conf")).unwrap();
-    let set: [(&str, String); 6] = [
-        ("listener", format!("{port} 127.0.0.1")),
-        (
-            "certfile",
-            keys.join("tls/broker.crt").display().to_string(),
-        ),
-        ("keyfile", keys.join("tls/broker.key").display().to_string()),
-        (
-            "password_file",
-            keys.join("mosquitto/passwd").display().to_string(),
-        ),
-        ("acl_file", keys.join("mosquitto/acl").display().to_string()),
-        ("persistence_location", format!("{}/", data.display())),
-    ];
-    let mut out = vec!["user root".to_owned()];
-    let mut done = 0;
-    for line in text.lines() {
-        match set
-            .iter()
-            .find(|(k, _)| line.split_whitespace().next() == Some(k))
-        {
-            Some((k, v)) => {
-                out.push(format!("{k} {v}"));
-                done += 1;
-            }
-            None => out.push(line.to_owned()),
-        }
-    }
-    assert_eq!(
-        done,
-        set.len(),
-        "deploy/mosquitto/mosquitto.conf changed: change the test too"
-    );
-    out.join("\n") + "\n"
-}
-
-/// `deploy/hq.example.toml` with its paths set and its commented external-broker section
-/// taken instead of the embedded broker.
-fn hq_conf(d: &Path, keys: &Path, port: u16) -> String {
-    let top = example(
-        "hq.example.toml",
-        &[
-            ("town_file", s(d.join("town.geojson").display())),
-            ("data_dir", s(d.join("hq-data").display())),
-            ("hq_key", s(keys.join("hq/hq.key").display())),
-            ("keys_dir", s(keys.join("hq/keys").display())),
-            ("cap_dir", s(d.join("hq-data/cap").display())),
-            ("status_interval_ms", "250".into()),
-        ],
-    );
-    let (head, broker) = top.split_once("\n[broker]\n").unwrap();
-    let external: Vec<String> = broker
-        .lines()
-        .skip_while(|l| *l != "# [broker]")
-        .take_while(|l| l.starts_with('#'))
-        .map(|l| l.trim_start_matches("# ").to_owned())
-        .collect();
-    assert!(
-        external.len() > 3,
-        "no external broker section in the example"
-    );
-    let mut section = external.join("\n") + "\n";
-    for (k, v) in [
-        ("host", s("127.0.0.1")),
-        ("port", port.to_string()),
-        ("ca", s(keys.join("hq/ca.crt").display())),
-    ] {
-        let line = section
-            .lines()
-            .find(|l| l.starts_with(&format!("{k} =")))
-            .unwrap_or_else(|| panic!("the external section has no {k}"))
-            .to_owned();
-        section = section.replace(&line, &format!("{k} = {v}"));
-    }
-    format!("{head}\n{section}")
-}
 
 fn shelter_conf(d: &Path, keys: &Path, id: u32, url: &str, ca: Option<&Path>) -> PathBuf {
     let own = |x: &str| keys.join(format!("shelter-{id}/{x}"));
@@ -158,13 +75,13 @@ fn a_town_on_the_deployments_mosquitto_over_tls() {
     std::fs::create_dir(p("mosquitto-data")).unwrap();
     std::fs::write(
         p("mosquitto.conf"),
-        mosquitto_conf(&keys, &p("mosquitto-data"), port),
+        mosquitto_conf(&keys, &p("mosquitto-data"), &format!("{port} 127.0.0.1")),
     )
     .unwrap();
     let _mosquitto = Mosquitto::start(&p("mosquitto.conf"), port, Some(&p("mosquitto.log")));
 
     // HQ from its example's external-broker section, its password from the environment.
-    std::fs::write(p("hq.toml"), hq_conf(d, &keys, port)).unwrap();
+    std::fs::write(p("hq.toml"), hq_conf(d, &keys, port, TOWN)).unwrap();
     let hq_pw = std::fs::read_to_string(k("hq/mqtt-password")).unwrap();
     let hq_bin = bin("evac-hq");
     let hq_cmd = |sub: &str| {
