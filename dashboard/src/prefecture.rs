@@ -39,8 +39,9 @@ pub struct PrefectureConfig {
     /// What every town's bridge puts before its topics, without the town: `pref/36` for
     /// `pref/36/{town}/evac/v1/{town}/status`.
     pub prefix: String,
-    /// A town is STALE when its status has not come for this long (HQ sends a fresh
-    /// snapshot at least every `snapshot_interval_s`, 30 s in its example).
+    /// A town is STALE when its newest status is older than this by HQ's clock (HQ sends a
+    /// fresh snapshot at least every `snapshot_interval_s`, 30 s in its example; both
+    /// clocks are wall clocks kept by NTP, and this leaves room for their drift).
     #[serde(default = "default_stale")]
     pub stale_after_s: u64,
     /// The log file (never the terminal).
@@ -262,7 +263,9 @@ impl Prefecture {
                 let why = if w.bridge_up == Some(false) {
                     Some("uplink down".to_owned())
                 } else {
-                    match s.received_ms {
+                    // HQ's time of the counts, not when they came: a retained snapshot of a
+                    // town gone quiet arrives fresh at every new subscriber.
+                    match s.status_at_ms {
                         None => Some("no status yet".to_owned()),
                         Some(t) if now_ms.saturating_sub(t) > self.stale_after_ms => Some(format!(
                             "no status for {} s",
@@ -402,7 +405,7 @@ mod tests {
         let m = StatusMessage::Snapshot(StatusSnapshot {
             town: Slug::new(town).unwrap(),
             seq,
-            at_ms: NOW,
+            at_ms: NOW + (seq - 1) * 62_000,
             counts: StatusCounts {
                 residents: 10,
                 not_ordered: 10 - ordered as u32,
