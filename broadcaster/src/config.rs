@@ -37,7 +37,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerConfig {
-    /// `mqtt://HOST:PORT`.
+    /// `mqtt://HOST:PORT`, or `mqtts://HOST:PORT` for TLS (then with `ca`).
     pub url: String,
     /// MQTT user (`broadcaster-{name}`).
     #[serde(default)]
@@ -51,13 +51,28 @@ pub struct BrokerConfig {
 }
 
 impl BrokerConfig {
-    /// `HOST:PORT` from the URL.
+    /// `HOST:PORT` from the URL; an `mqtts://` URL needs `ca`.
     pub fn host_port(&self) -> Result<(String, u16), String> {
-        let rest = self.url.strip_prefix("mqtt://").unwrap_or(&self.url);
-        let (host, port) = rest
-            .trim_end_matches('/')
-            .rsplit_once(':')
-            .ok_or_else(|| format!("broker.url {:?}: expected mqtt://HOST:PORT", self.url))?;
+        let rest = match self.url.strip_prefix("mqtts://") {
+            Some(_) if self.ca.is_none() => {
+                return Err(format!(
+                    "broker.url {:?}: mqtts:// needs broker.ca, the CA certificate that signed \
+                     the broker's",
+                    self.url
+                ));
+            }
+            Some(r) => r,
+            None => self.url.strip_prefix("mqtt://").unwrap_or(&self.url),
+        };
+        let (host, port) = rest.trim_end_matches('/').rsplit_once(':').ok_or_else(|| {
+            format!(
+                "broker.url {:?}: expected mqtt://HOST:PORT or mqtts://HOST:PORT",
+                self.url
+            )
+        })?;
+        if host.is_empty() || host.contains('/') {
+            return Err(format!("broker.url {:?}: no host", self.url));
+        }
         let port = port
             .parse()
             .map_err(|_| format!("broker.url {:?}: bad port", self.url))?;
@@ -149,6 +164,12 @@ mod tests {
             ("hq.shiomihama.example".to_owned(), 1883)
         );
         assert!(c.stream.out.starts_with("udp://"));
+        // TLS: mqtts:// with the CA; without it, one line saying what is missing.
+        let mut b = c.broker.clone();
+        b.url = "mqtts://198.51.100.1:8883".into();
+        assert!(b.host_port().unwrap_err().contains("needs broker.ca"));
+        b.ca = Some("/etc/evac/ca.crt".into());
+        assert_eq!(b.host_port().unwrap(), ("198.51.100.1".to_owned(), 8883));
         assert_eq!(
             c.alerts_dir(),
             Path::new("/var/lib/evac/broadcaster/alerts")

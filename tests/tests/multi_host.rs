@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use evac_maps::{GenerateParams, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
-use support::deploy::{stored, town_keys};
+use support::deploy::{hq_conf, mosquitto_conf, stored, town_keys};
 use support::example::{example, s};
 use support::netns::Net;
 use support::*;
@@ -44,11 +44,24 @@ impl Shelter {
 
 #[test]
 fn a_town_on_four_hosts_survives_cut_links_and_an_hq_restart() {
+    town_on_four_hosts(false);
+}
+
+/// The same town with the deployment's Mosquitto at town hall instead of HQ's embedded broker:
+/// TLS only, the ACL and passwords of `deploy/town-keys.sh`. The same cuts and restart lose
+/// nothing; the broker refuses a shelter's writes beyond its own topics, and a node that does
+/// not trust the town's CA cannot connect.
+#[test]
+fn the_same_town_on_mosquitto_over_tls() {
+    town_on_four_hosts(true);
+}
+
+fn town_on_four_hosts(mosquitto: bool) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let p = |x: &str| d.join(x);
     let net = Net::new(
-        "town",
+        if mosquitto { "mq" } else { "town" },
         &[
             ("hq", HQ_IP),
             ("s1", "198.51.100.11"),
@@ -68,33 +81,74 @@ fn a_town_on_four_hosts_survives_cut_links_and_an_hq_restart() {
     town_keys(&keys, &ids, "hq.shiomihama.example", HQ_IP);
     let k = |x: &str| keys.join(x);
 
-    // HQ from its example: only paths changed (it listens on 0.0.0.0:1883 as the example says).
-    std::fs::write(
-        p("hq.toml"),
-        example(
-            "hq.example.toml",
-            &[
-                ("town_file", s(p("town.geojson").display())),
-                ("data_dir", s(p("hq-data").display())),
-                ("hq_key", s(k("hq/hq.key").display())),
-                ("keys_dir", s(k("hq/keys").display())),
-                ("cap_dir", s(p("hq-data/cap").display())),
-                ("status_interval_ms", "250".into()),
-                ("broker.passwords", s(k("hq/mqtt-passwords").display())),
-            ],
-        ),
-    )
-    .unwrap();
+    // With Mosquitto: the town broker at town hall, on every address of HQ's host; HQ reaches
+    // it on loopback, every other node across the network, all over TLS.
+    let (scheme, port) = if mosquitto {
+        ("mqtts", 8883)
+    } else {
+        ("mqtt", 1883)
+    };
+    let _town_broker = mosquitto.then(|| {
+        std::fs::create_dir(p("mosquitto-data")).unwrap();
+        std::fs::write(
+            p("mosquitto.conf"),
+            mosquitto_conf(&keys, &p("mosquitto-data"), "8883"),
+        )
+        .unwrap();
+        Proc::spawn(
+            "mosquitto",
+            net.on("hq", "mosquitto")
+                .arg("-c")
+                .arg(p("mosquitto.conf"))
+                .stdout(std::process::Stdio::null()),
+        )
+    });
+    // HQ from its example: only paths changed (it listens on 0.0.0.0:1883 as the example
+    // says), or its external-broker section for Mosquitto.
+    let hq_pw = std::fs::read_to_string(k("hq/mqtt-password")).unwrap();
+    if mosquitto {
+        std::fs::write(p("hq.toml"), hq_conf(d, &keys, 8883, "shiomihama")).unwrap();
+        wait_until(20, "HQ's check to log in to Mosquitto", || {
+            net.on("hq", bin("evac-hq"))
+                .env("EVAC_HQ_MQTT_PASSWORD", &hq_pw)
+                .args(["check", "--config"])
+                .arg(p("hq.toml"))
+                .output()
+                .unwrap()
+                .status
+                .success()
+        });
+    } else {
+        std::fs::write(
+            p("hq.toml"),
+            example(
+                "hq.example.toml",
+                &[
+                    ("town_file", s(p("town.geojson").display())),
+                    ("data_dir", s(p("hq-data").display())),
+                    ("hq_key", s(k("hq/hq.key").display())),
+                    ("keys_dir", s(k("hq/keys").display())),
+                    ("cap_dir", s(p("hq-data/cap").display())),
+                    ("status_interval_ms", "250".into()),
+                    ("broker.passwords", s(k("hq/mqtt-passwords").display())),
+                ],
+            ),
+        )
+        .unwrap();
+    }
     let start_hq = || {
         let mut hq = Proc::spawn(
             "hq",
             net.on("hq", bin("evac-hq"))
+                .env("EVAC_HQ_MQTT_PASSWORD", &hq_pw)
                 .args(["run", "--config"])
                 .arg(p("hq.toml")),
         );
-        hq.wait_line(30, "HQ's broker", |l| {
-            l.starts_with("evac-hq: broker listening on")
-        });
+        if !mosquitto {
+            hq.wait_line(30, "HQ's broker", |l| {
+                l.starts_with("evac-hq: broker listening on")
+            });
+        }
         hq
     };
     let mut hq = start_hq();
@@ -133,28 +187,47 @@ fn a_town_on_four_hosts_survives_cut_links_and_an_hq_restart() {
     for (i, (id, host)) in ids.iter().zip(["s1", "s2"]).enumerate() {
         let own = |x: &str| k(&format!("shelter-{id}/{x}"));
         let cfg = p(&format!("shelter-{id}.toml"));
-        std::fs::write(
-            &cfg,
-            example(
-                "shelter.example.toml",
-                &[
-                    ("shelter", id.to_string()),
-                    ("data_dir", s(p(&format!("shelter-{id}")).display())),
-                    ("node_key", s(own(&format!("shelter-{id}.key")).display())),
-                    ("hq_public_key", s(own("hq.pub").display())),
-                    ("card_digest_key", s(own("card.key").display())),
-                    ("broker.url", s(format!("mqtt://{HQ_IP}:1883"))),
-                    (
-                        "broker.password",
-                        s(std::fs::read_to_string(own("password")).unwrap()),
-                    ),
-                    ("broker.ack_timeout_ms", "2000".into()),
-                    ("broker.reconnect_max_ms", "500".into()),
-                    ("card.ca", format!("[{}]", s(p("ca/ca.pem").display()))),
-                ],
+        let mut set = vec![
+            ("shelter", id.to_string()),
+            ("data_dir", s(p(&format!("shelter-{id}")).display())),
+            ("node_key", s(own(&format!("shelter-{id}.key")).display())),
+            ("hq_public_key", s(own("hq.pub").display())),
+            ("card_digest_key", s(own("card.key").display())),
+            ("broker.url", s(format!("{scheme}://{HQ_IP}:{port}"))),
+            (
+                "broker.password",
+                s(std::fs::read_to_string(own("password")).unwrap()),
             ),
-        )
-        .unwrap();
+            ("broker.ack_timeout_ms", "2000".into()),
+            ("broker.reconnect_max_ms", "500".into()),
+            ("card.ca", format!("[{}]", s(p("ca/ca.pem").display()))),
+        ];
+        if mosquitto {
+            set.push(("broker.ca", s(own("ca.crt").display())));
+        }
+        std::fs::write(&cfg, example("shelter.example.toml", &set)).unwrap();
+        if mosquitto && i == 0 {
+            // A node that trusts another CA is refused, with one line saying so.
+            let other = p("other.toml");
+            std::fs::write(
+                &other,
+                std::fs::read_to_string(&cfg)
+                    .unwrap()
+                    .replace(&s(own("ca.crt").display()), &s(p("ca/ca.pem").display())),
+            )
+            .unwrap();
+            let o = net
+                .on(host, &shelter_bin)
+                .args(["check", "--config"])
+                .arg(&other)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                !o.status.success() && err.contains("TLS with the broker failed"),
+                "{err}"
+            );
+        }
         // `check` from the shelter's host logs in to HQ across the network.
         let ok = run(net
             .on(host, &shelter_bin)
@@ -179,23 +252,20 @@ fn a_town_on_four_hosts_survives_cut_links_and_an_hq_restart() {
     // The broadcaster at the head-end, from its example: logs in as broadcaster-catv.
     let bc = p("broadcaster.toml");
     let own = |x: &str| k(&format!("broadcaster-catv/{x}"));
-    std::fs::write(
-        &bc,
-        example(
-            "broadcaster.example.toml",
-            &[
-                ("data_dir", s(p("bc-data").display())),
-                ("broadcaster_key", s(own("broadcaster-catv.key").display())),
-                ("broker.url", s(format!("mqtt://{HQ_IP}:1883"))),
-                (
-                    "broker.password",
-                    s(std::fs::read_to_string(own("password")).unwrap()),
-                ),
-                ("stream.out", s(p("on-air.ts").display())),
-            ],
+    let mut set = vec![
+        ("data_dir", s(p("bc-data").display())),
+        ("broadcaster_key", s(own("broadcaster-catv.key").display())),
+        ("broker.url", s(format!("{scheme}://{HQ_IP}:{port}"))),
+        (
+            "broker.password",
+            s(std::fs::read_to_string(own("password")).unwrap()),
         ),
-    )
-    .unwrap();
+        ("stream.out", s(p("on-air.ts").display())),
+    ];
+    if mosquitto {
+        set.push(("broker.ca", s(own("ca.crt").display())));
+    }
+    std::fs::write(&bc, example("broadcaster.example.toml", &set)).unwrap();
     let bc_bin = bin("evac-broadcaster");
     let ok = run(net.on("bc", &bc_bin).args(["check", "--config"]).arg(&bc));
     assert!(ok.contains("accepted user broadcaster-catv"), "{ok}");
@@ -215,6 +285,53 @@ fn a_town_on_four_hosts_survives_cut_links_and_an_hq_restart() {
         n.tap(3);
     }
     wait_until(30, "the first taps at HQ", || all_stored(&nodes));
+
+    if mosquitto {
+        // Shelter 1's own login, from its host, writes shelter 2's topic and the orders topic
+        // (retained): the broker lets neither through. HQ records a rejection for anything
+        // malformed that reaches it, and an officer would read a retained order.
+        let (a, b) = (nodes[0].id, nodes[1].id);
+        let own = |x: &str| k(&format!("shelter-{a}/{x}"));
+        let pw = std::fs::read_to_string(own("password")).unwrap();
+        for (topic, retain) in [
+            (format!("evac/v1/shiomihama/shelter/{b}/events"), false),
+            ("evac/v1/shiomihama/orders".to_owned(), true),
+        ] {
+            let mut c = net.on(nodes[0].host, "mosquitto_pub");
+            c.args(["-h", HQ_IP, "-p", "8883", "--cafile"])
+                .arg(own("ca.crt"))
+                .args(["-u", &format!("shelter-{a}"), "-P", pw.trim(), "-q", "1"])
+                .args(["-t", &topic, "-m", "{\"junk\":true}"]);
+            if retain {
+                c.arg("-r");
+            }
+            run(&mut c);
+        }
+        let officer = |x: &str| k(&format!("officer-tanaka/{x}"));
+        let o = net
+            .on("hq", "mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", "8883", "--cafile"])
+            .arg(officer("ca.crt"))
+            .args(["-u", "officer-tanaka", "-P"])
+            .arg(std::fs::read_to_string(officer("password")).unwrap().trim())
+            .args(["-t", "evac/v1/shiomihama/orders", "-W", "3", "-C", "1"])
+            .output()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("junk"),
+            "a shelter's retained junk on orders reached an officer"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let rejected: i64 = rusqlite::Connection::open(&store)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM rejections", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            rejected, 0,
+            "shelter 1's write on shelter 2's topic reached HQ"
+        );
+        assert_eq!(stored(&store, b).len(), 3);
+    }
 
     // Shelter 2's link goes down during taps; shelter 1 goes on.
     net.link(nodes[1].host, false);
