@@ -43,6 +43,19 @@ enum Command {
         /// The town GeoJSON file.
         path: PathBuf,
     },
+    /// Which card belongs to which resident: one line a card, `resident household
+    /// issuer_key_id serial` (hex), for making a virtual card of a resident
+    /// (`evac-shelter vcard issue --serial SERIAL`) or checking a reader at the door.
+    Cards {
+        /// The town GeoJSON file.
+        path: PathBuf,
+        /// Only this resident's cards.
+        #[arg(long)]
+        resident: Option<u32>,
+        /// Only this household's.
+        #[arg(long)]
+        household: Option<u32>,
+    },
     /// Read shelters from a GSI designated-site CSV (or GeoJSON, by its .geojson or
     /// .json extension) and write them as a town file, replacing the shelters of
     /// --town if given.
@@ -145,6 +158,48 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Summary { path } => {
             let town = Town::load(&path)?;
             write!(out, "{}", town.summary())?;
+        }
+        Command::Cards {
+            path,
+            resident,
+            household,
+        } => {
+            let town = Town::load(&path)?;
+            let mut n = 0;
+            for h in town
+                .households
+                .iter()
+                .filter(|h| household.is_none_or(|x| x == h.id))
+            {
+                for m in h
+                    .members
+                    .iter()
+                    .filter(|m| resident.is_none_or(|r| r == m.resident))
+                {
+                    for c in &m.cards {
+                        writeln!(
+                            out,
+                            "{} {} {} {}",
+                            m.resident,
+                            h.id,
+                            hex::encode(&c.issuer_key_id),
+                            hex::encode(&c.serial)
+                        )?;
+                        n += 1;
+                    }
+                }
+            }
+            if n == 0 {
+                anyhow::bail!(
+                    "{}: no card for {}",
+                    path.display(),
+                    match (resident, household) {
+                        (Some(r), _) => format!("resident {r}"),
+                        (None, Some(h)) => format!("household {h}"),
+                        (None, None) => "anyone".into(),
+                    }
+                );
+            }
         }
         Command::ImportGsi {
             csv,

@@ -285,3 +285,57 @@ fn malformed_gsi_csv_fails_with_one_line_naming_file_and_line() {
         assert!(!out_path.exists(), "{file}: wrote output despite the error");
     }
 }
+
+#[test]
+fn cards_says_which_card_belongs_to_which_resident() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "200", "6", "3");
+    let path = dir.path().join("town.geojson");
+    let town = evac_maps::Town::load(&path).unwrap();
+    let out = run(&["cards", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let cards: usize = town
+        .households
+        .iter()
+        .flat_map(|h| &h.members)
+        .map(|m| m.cards.len())
+        .sum();
+    assert_eq!(text.lines().count(), cards);
+    // One resident: exactly their cards, with their household.
+    let (h, m) = town
+        .households
+        .iter()
+        .flat_map(|h| h.members.iter().map(move |m| (h, m)))
+        .find(|(_, m)| !m.cards.is_empty())
+        .unwrap();
+    let out = run(&[
+        "cards",
+        path.to_str().unwrap(),
+        "--resident",
+        &m.resident.to_string(),
+    ]);
+    let want: Vec<String> = m
+        .cards
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {} {}",
+                m.resident,
+                h.id,
+                hex::encode(&c.issuer_key_id),
+                hex::encode(&c.serial)
+            )
+        })
+        .collect();
+    assert_eq!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .collect::<Vec<_>>(),
+        want
+    );
+    // Nobody with that id: one line saying so, exit 1.
+    let out = run(&["cards", path.to_str().unwrap(), "--resident", "4000000000"]);
+    assert!(one_line_error(&out).contains("no card for resident 4000000000"));
+}

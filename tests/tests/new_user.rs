@@ -156,17 +156,17 @@ fn a_town_from_the_examples_and_a_shelter_added_while_hq_runs() {
         .args(["vcard", "ca", "--dir"])
         .arg(p("ca"))
         .args(["--key-id", SYNTHETIC_ISSUER_KEY_ID_HEX]));
-    let member = town
-        .households
-        .iter()
-        .flat_map(|h| &h.members)
-        .find(|m| !m.cards.is_empty())
-        .unwrap();
+    // Which card is whose: `evac-maps cards` (resident, household, issuer, serial).
+    let cards = run(Command::new(bin("evac-maps"))
+        .arg("cards")
+        .arg(p("town.geojson")));
+    let first: Vec<&str> = cards.lines().next().unwrap().split(' ').collect();
+    let (resident, serial) = (first[0], first[3]);
     let card = p("card.json");
     run(Command::new(&shelter_bin)
         .args(["vcard", "issue", "--ca"])
         .arg(p("ca"))
-        .args(["--serial", &hex::encode(&member.cards[0].serial), "--out"])
+        .args(["--serial", serial, "--out"])
         .arg(&card));
     let shelter_toml = p("shelter.toml");
     let shelter_data = p("state/shelter");
@@ -264,7 +264,7 @@ fn a_town_from_the_examples_and_a_shelter_added_while_hq_runs() {
     let tap = node.wait_line(20, "the tap", |l| l.contains("\"result\":\"recorded\""));
     // Found in the registry by its digest: named, not flagged unregistered.
     assert!(
-        tap.contains(&format!("\"resident\":{}", member.resident)) && !tap.contains("unregistered"),
+        tap.contains(&format!("\"resident\":{resident}")) && !tap.contains("unregistered"),
         "{tap}"
     );
     let store = data.join("hq.sqlite");
@@ -305,7 +305,7 @@ fn a_town_from_the_examples_and_a_shelter_added_while_hq_runs() {
         .arg("--csv"));
     let row = csv
         .lines()
-        .find(|l| l.starts_with(&format!("{},", member.resident)))
+        .find(|l| l.starts_with(&format!("{resident},")))
         .unwrap();
     let f: Vec<&str> = row.split(',').collect();
     assert_eq!((f[4], f[5]), ("arrived", &*shelter.to_string()), "{row}");
