@@ -214,6 +214,8 @@ pub struct App {
     next_id: u64,
     /// Signed commands waiting to be published.
     pub outbox: Vec<Outgoing>,
+    /// Commands without HQ's answer yet: (number, the signed command, when last sent).
+    unanswered: Vec<(u64, Outgoing, u64)>,
     /// The clock (wall ms) the screen is drawn for.
     pub now_ms: u64,
     /// Offset of local time, minutes east of UTC.
@@ -221,6 +223,9 @@ pub struct App {
     /// Set when the officer confirmed quitting.
     pub quit: bool,
 }
+
+/// How long a command waits for HQ's answer before it is sent again.
+pub const RESEND_MS: u64 = 3_000;
 
 impl App {
     /// A dashboard on `town`.
@@ -245,6 +250,7 @@ impl App {
             // Command numbers must not repeat across runs (HQ ignores a repeated one).
             next_id: now_ms,
             outbox: vec![],
+            unanswered: vec![],
             now_ms,
             utc_offset_min: 540,
             quit: false,
@@ -270,10 +276,41 @@ impl App {
         self.town.link = link;
     }
 
-    /// Brings derived lists up to date before drawing.
+    /// Brings derived lists up to date before drawing, and sends again what HQ has not
+    /// answered.
     pub fn refresh(&mut self, force: bool) {
+        self.resend_unanswered();
         if self.town.refresh(self.now_ms, force) {
             self.filter_unaccounted();
+        }
+    }
+
+    /// Every command HQ has not answered goes out again each [`RESEND_MS`], as the same
+    /// signed message: HQ carries a number out once and answers a repeat with its first
+    /// outcome, so a command given while HQ was starting (before it had subscribed) or while
+    /// the link was down is neither lost nor done twice. Past HQ's freshness bound it stops:
+    /// HQ would refuse it, and the log keeps it as pending for the officer to give again.
+    fn resend_unanswered(&mut self) {
+        let now = self.now_ms;
+        let commands = &self.town.commands;
+        let pending = |id: u64| {
+            commands
+                .iter()
+                .any(|c| c.id == id && c.outcome == Outcome::Pending)
+        };
+        self.unanswered.retain(|(id, _, _)| pending(*id));
+        for (id, out, last) in &mut self.unanswered {
+            let given = commands
+                .iter()
+                .find(|c| c.id == *id)
+                .map_or(now, |c| c.at_ms);
+            if now.saturating_sub(given) > evac_protocol::messages::command::MAX_COMMAND_SKEW_MS {
+                continue;
+            }
+            if now.saturating_sub(*last) >= RESEND_MS {
+                *last = now;
+                self.outbox.push(out.clone());
+            }
         }
     }
 
@@ -445,6 +482,7 @@ impl App {
         match officer.sign(&self.town.town, id, self.now_ms, action.clone(), &reason) {
             Ok(out) => {
                 tracing::info!(officer = %officer.name, id, ?action, reason = %reason, "command sent");
+                self.unanswered.push((id, out.clone(), self.now_ms));
                 self.outbox.push(out);
                 let entry = CommandEntry {
                     officer: officer.name.clone(),

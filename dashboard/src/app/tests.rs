@@ -55,6 +55,74 @@ fn a_command_line_goes_through_confirmation_with_a_reason() {
     assert_eq!(a.town.commands[0].outcome, Outcome::Pending);
 }
 
+/// A command given before HQ had subscribed (HQ starting) was lost: it is sent again, the
+/// same signed message, until HQ answers, and not past HQ's freshness bound.
+#[test]
+fn an_unanswered_command_goes_out_again_until_hq_answers() {
+    let hq = SecretKey::from_seed(&[1; 32]);
+    let mut a = app(true);
+    a.handle(Action::StartCommand);
+    for c in "close 4".chars() {
+        a.handle(Action::Type(c));
+    }
+    a.handle(Action::Submit);
+    for c in "flooded road".chars() {
+        a.handle(Action::Type(c));
+    }
+    a.handle(Action::Submit);
+    let first = a.outbox.drain(..).collect::<Vec<_>>();
+    assert_eq!(first.len(), 1);
+    let t0 = a.now_ms;
+    a.now_ms = t0 + RESEND_MS - 1;
+    a.refresh(false);
+    assert!(a.outbox.is_empty(), "resent too early");
+    a.now_ms = t0 + RESEND_MS;
+    a.refresh(false);
+    assert_eq!(
+        a.outbox.drain(..).collect::<Vec<_>>(),
+        first,
+        "the same signed command"
+    );
+    // HQ's answer: no more copies.
+    let id = a.town.commands[0].id;
+    let reply = evac_protocol::CommandReply {
+        officer: Slug::new("tanaka").unwrap(),
+        command_id: id,
+        ok: true,
+        message: "closed".into(),
+        at_ms: a.now_ms,
+    };
+    let payload = hq
+        .sign(evac_protocol::HQ_SIGNER, &reply)
+        .unwrap()
+        .to_json()
+        .unwrap();
+    a.on_message(
+        "evac/v1/minato/cmd/tanaka/reply".into(),
+        payload.into_bytes(),
+    );
+    a.now_ms += 10 * RESEND_MS;
+    a.refresh(false);
+    assert!(a.outbox.is_empty());
+    assert_eq!(a.town.commands[0].outcome, Outcome::Done("closed".into()));
+
+    // A command HQ never answers stops going out once HQ would refuse it as stale.
+    a.handle(Action::StartCommand);
+    for c in "open 4".chars() {
+        a.handle(Action::Type(c));
+    }
+    a.handle(Action::Submit);
+    for c in "dry again".chars() {
+        a.handle(Action::Type(c));
+    }
+    a.handle(Action::Submit);
+    a.outbox.clear();
+    a.now_ms += evac_protocol::messages::command::MAX_COMMAND_SKEW_MS + 1;
+    a.refresh(false);
+    assert!(a.outbox.is_empty(), "resent past HQ's freshness bound");
+    assert_eq!(a.town.commands[1].outcome, Outcome::Pending);
+}
+
 #[test]
 fn a_bad_command_line_explains_itself() {
     let mut a = app(true);
