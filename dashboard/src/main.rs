@@ -98,11 +98,7 @@ fn real_main() -> anyhow::Result<()> {
     };
     let mut town = TownState::new(town_id.clone(), hq_key, map);
     town.silent_minutes = cfg.silent_minutes;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = runtime()?;
     rt.block_on(async move {
         let (client, feed) = net::start(&cfg, &town_id, officer.as_ref().map(|o| &o.name))?;
         match cli.command {
@@ -113,6 +109,15 @@ fn real_main() -> anyhow::Result<()> {
             Some(Cmd::Prefecture { .. }) => unreachable!("handled above"),
         }
     })
+}
+
+/// The runtime the network and the screen share.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")
 }
 
 /// The log goes to a file (default `evac-dashboard.log`), never to the screen.
@@ -143,11 +148,7 @@ fn prefecture(
 ) -> anyhow::Result<()> {
     let mut pref = Prefecture::new(cfg)?;
     let login = cfg.login().map_err(anyhow::Error::msg)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = runtime()?;
     rt.block_on(async move {
         let (_client, mut feed) = net::start_with(&login, "prefecture", pref.subscriptions())?;
         let mut link = Link::Connecting;

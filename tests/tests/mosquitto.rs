@@ -15,7 +15,7 @@ use evac_testkit::Mosquitto;
 
 use evac_maps::{GenerateParams, Hazard, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
 use serde_json::Value;
-use support::deploy::{hq_conf, mosquitto_conf, stored, town_keys};
+use support::deploy::{hq_conf, mosquitto_conf, officer_cmd, openssl_ca, stored, town_keys};
 use support::example::{example, s};
 use support::*;
 
@@ -114,36 +114,26 @@ fn a_town_on_the_deployments_mosquitto_over_tls() {
         zone.id
     );
     let officer = |x: &str| k(&format!("officer-tanaka/{x}"));
-    let officer_cmd = Command::new(&hq_bin)
-        .args([
-            "cmd",
-            "--broker",
-            &format!("127.0.0.1:{port}"),
-            "--town",
-            TOWN,
-        ])
-        .args(["--officer", "tanaka", "--key"])
-        .arg(officer("officer-tanaka.key"))
-        .arg("--hq-key")
-        .arg(officer("hq.pub"))
-        .arg("--password-file")
-        .arg(officer("password"))
-        .arg("--ca")
-        .arg(officer("ca.crt"))
-        .args(["--timeout", "90"])
-        .args(["--reason", "tsunami warning for the coast", "issue-order"])
-        .args([
-            "--hazard",
-            "tsunami",
-            "--level",
-            "4",
-            "--zones",
-            &zone.id.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let officer_cmd = officer_cmd(
+        &mut Command::new(&hq_bin),
+        &keys,
+        &format!("127.0.0.1:{port}"),
+        TOWN,
+    )
+    .args(["--timeout", "90"])
+    .args(["--reason", "tsunami warning for the coast", "issue-order"])
+    .args([
+        "--hazard",
+        "tsunami",
+        "--level",
+        "4",
+        "--zones",
+        &zone.id.to_string(),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     wait_until(20, "the officer's login at the broker", || {
         std::fs::read_to_string(p("mosquitto.log")).is_ok_and(|l| l.contains("u'officer-tanaka'"))
     });
@@ -154,27 +144,7 @@ fn a_town_on_the_deployments_mosquitto_over_tls() {
     let shelter_bin = bin("evac-shelter");
     let tls_url = format!("mqtts://127.0.0.1:{port}");
     let own_ca = k(&format!("shelter-{node}/ca.crt"));
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args([
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=another town CA",
-            "-keyout",
-        ])
-        .arg(p("other-ca.key"))
-        .arg("-out")
-        .arg(p("other-ca.crt"))
-        .stderr(Stdio::null()));
+    openssl_ca(d, "other-ca", "another town CA");
     run(Command::new(&shelter_bin)
         .args(["vcard", "ca", "--dir"])
         .arg(p("ca"))

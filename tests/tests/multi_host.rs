@@ -77,8 +77,16 @@ fn town_on_four_hosts(mosquitto: bool) {
     });
     town.save(p("town.geojson")).unwrap();
     let ids: Vec<u32> = town.shelters.iter().take(2).map(|s| s.id).collect();
+    // With Mosquitto, a third shelter's login that no node uses: the attacker below (a login
+    // in use would be kicked by its own node, Mosquitto binding client ids to logins).
+    let third = town.shelters[2].id;
     let keys = p("keys");
-    town_keys(&keys, &ids, "hq.shiomihama.example", HQ_IP);
+    let with_keys: Vec<u32> = ids
+        .iter()
+        .copied()
+        .chain(mosquitto.then_some(third))
+        .collect();
+    town_keys(&keys, &with_keys, "hq.shiomihama.example", HQ_IP);
     let k = |x: &str| keys.join(x);
 
     // With Mosquitto: the town broker at town hall, on every address of HQ's host; HQ reaches
@@ -287,10 +295,10 @@ fn town_on_four_hosts(mosquitto: bool) {
     wait_until(30, "the first taps at HQ", || all_stored(&nodes));
 
     if mosquitto {
-        // Shelter 1's own login, from its host, writes shelter 2's topic and the orders topic
-        // (retained): the broker lets neither through. HQ records a rejection for anything
+        // A third shelter's own valid login, from shelter 1's host, writes shelter 2's topic
+        // and the orders topic (retained): the broker lets neither through. HQ records a rejection for anything
         // malformed that reaches it, and an officer would read a retained order.
-        let (a, b) = (nodes[0].id, nodes[1].id);
+        let (a, b) = (third, nodes[1].id);
         let own = |x: &str| k(&format!("shelter-{a}/{x}"));
         let pw = std::fs::read_to_string(own("password")).unwrap();
         for (topic, retain) in [

@@ -15,7 +15,9 @@ use std::process::{Command, Stdio};
 
 use evac_maps::{GenerateParams, Hazard, generate};
 use serde_json::Value;
-use support::deploy::{hq_conf, mosquitto_conf, town_keys};
+use support::deploy::{
+    hq_conf, mosquitto_conf, mosquitto_file, officer_cmd, openssl_ca, town_keys,
+};
 use support::example::s;
 use support::netns::Net;
 use support::*;
@@ -24,29 +26,10 @@ const PREF_IP: &str = "198.51.100.30";
 const PREF_PORT: u16 = 8883;
 const TOWN_PORT: u16 = 8883;
 
-/// `deploy/mosquitto/{name}` with each line starting with a key of `set` replaced.
+/// `deploy/mosquitto/{name}` with each line starting with a key of `set` replaced, then
+/// `extra`.
 fn conf(name: &str, set: &[(&str, String)], extra: &str) -> String {
-    let text = std::fs::read_to_string(workspace().join("deploy/mosquitto").join(name)).unwrap();
-    let mut out = vec!["user root".to_owned()];
-    let mut done = 0;
-    for line in text.lines() {
-        match set
-            .iter()
-            .find(|(k, _)| line.split_whitespace().next() == Some(k))
-        {
-            Some((k, v)) => {
-                out.push(format!("{k} {v}"));
-                done += 1;
-            }
-            None => out.push(line.to_owned()),
-        }
-    }
-    assert_eq!(
-        done,
-        set.len(),
-        "deploy/mosquitto/{name} changed: change the test too"
-    );
-    out.join("\n") + "\n" + extra
+    mosquitto_file(name, set) + extra
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -97,26 +80,7 @@ fn a_prefecture_sees_both_towns_and_a_cut_town_stale_until_it_returns() {
     // The prefecture broker: its own CA and certificate, a login per town and a viewer.
     std::fs::create_dir(p("pref")).unwrap();
     let pd = p("pref");
-    openssl(
-        &pd,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=prefecture CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ],
-    );
+    openssl_ca(&pd, "ca", "prefecture CA");
     openssl(
         &pd,
         &[
@@ -349,33 +313,21 @@ fn a_prefecture_sees_both_towns_and_a_cut_town_stale_until_it_returns() {
 
     // Meanwhile town 2's officer orders its tsunami zone (on town 2's own network).
     let t2 = &towns[1];
-    let officer = |x: &str| t2.keys.join(format!("officer-tanaka/{x}"));
-    let reply = run(net
-        .on(t2.host, bin("evac-hq"))
-        .args([
-            "cmd",
-            "--broker",
-            &format!("127.0.0.1:{TOWN_PORT}"),
-            "--town",
-            t2.id,
-        ])
-        .args(["--officer", "tanaka", "--key"])
-        .arg(officer("officer-tanaka.key"))
-        .arg("--hq-key")
-        .arg(officer("hq.pub"))
-        .arg("--password-file")
-        .arg(officer("password"))
-        .arg("--ca")
-        .arg(officer("ca.crt"))
-        .args(["--reason", "tsunami warning", "issue-order"])
-        .args([
-            "--hazard",
-            "tsunami",
-            "--level",
-            "4",
-            "--zones",
-            &t2.zone.to_string(),
-        ]));
+    let reply = run(officer_cmd(
+        &mut net.on(t2.host, bin("evac-hq")),
+        &t2.keys,
+        &format!("127.0.0.1:{TOWN_PORT}"),
+        t2.id,
+    )
+    .args(["--reason", "tsunami warning", "issue-order"])
+    .args([
+        "--hazard",
+        "tsunami",
+        "--level",
+        "4",
+        "--zones",
+        &t2.zone.to_string(),
+    ]));
     assert!(reply.starts_with("ok:"), "{reply}");
     assert!(rows()["towns"][1]["counts"]["under_order"] == 0);
 

@@ -46,8 +46,6 @@ pub fn stored(store: &Path, shelter: u32) -> Vec<u64> {
 /// started as root, Mosquitto would drop to user `mosquitto`, which cannot read the files
 /// of a checkout under a private directory).
 pub fn mosquitto_conf(keys: &Path, data: &Path, listener: &str) -> String {
-    let text =
-        std::fs::read_to_string(workspace().join("deploy/mosquitto/mosquitto.conf")).unwrap();
     let set: [(&str, String); 6] = [
         ("listener", listener.to_owned()),
         (
@@ -62,6 +60,14 @@ pub fn mosquitto_conf(keys: &Path, data: &Path, listener: &str) -> String {
         ("acl_file", keys.join("mosquitto/acl").display().to_string()),
         ("persistence_location", format!("{}/", data.display())),
     ];
+    mosquitto_file("mosquitto.conf", &set)
+}
+
+/// `deploy/mosquitto/{name}` with each line whose first word is a key of `set` given that
+/// key's value, and `user root` first (see [`mosquitto_conf`]). A key the file lacks is a
+/// test failure (the file changed: change the test too).
+pub fn mosquitto_file(name: &str, set: &[(&str, String)]) -> String {
+    let text = std::fs::read_to_string(workspace().join("deploy/mosquitto").join(name)).unwrap();
     let mut out = vec!["user root".to_owned()];
     let mut done = 0;
     for line in text.lines() {
@@ -79,7 +85,7 @@ pub fn mosquitto_conf(keys: &Path, data: &Path, listener: &str) -> String {
     assert_eq!(
         done,
         set.len(),
-        "deploy/mosquitto/mosquitto.conf changed: change the test too"
+        "deploy/mosquitto/{name} changed: change the test too"
     );
     out.join("\n") + "\n"
 }
@@ -124,4 +130,52 @@ pub fn hq_conf(d: &Path, keys: &Path, port: u16, town: &str) -> String {
         section = section.replace(&line, &format!("{k} = {v}"));
     }
     format!("{head}\n{section}")
+}
+
+/// A self-signed EC P-256 CA made with openssl: `dir/{name}.key` and `dir/{name}.crt`.
+pub fn openssl_ca(dir: &Path, name: &str, common_name: &str) {
+    run(Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={common_name}"),
+        ])
+        .args([
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ]));
+}
+
+/// `evac-hq cmd` (on `c`, the evac-hq binary) as officer tanaka with the files
+/// `deploy/town-keys.sh` made in `keys`, to the broker at `broker` (HOST:PORT, TLS with the
+/// town's CA) for `town`; the caller adds `--reason` and the action.
+pub fn officer_cmd<'a>(
+    c: &'a mut Command,
+    keys: &Path,
+    broker: &str,
+    town: &str,
+) -> &'a mut Command {
+    let officer = |x: &str| keys.join(format!("officer-tanaka/{x}"));
+    c.args(["cmd", "--broker", broker, "--town", town])
+        .args(["--officer", "tanaka", "--key"])
+        .arg(officer("officer-tanaka.key"))
+        .arg("--hq-key")
+        .arg(officer("hq.pub"))
+        .arg("--password-file")
+        .arg(officer("password"))
+        .arg("--ca")
+        .arg(officer("ca.crt"))
 }
