@@ -34,6 +34,9 @@ pub enum Error {
     /// An order or batch could not be turned into overlay sections.
     #[error(transparent)]
     Overlay(#[from] evac_protocol::OverlayError),
+    /// A state file (the kept carousel) could not be written or set aside.
+    #[error("keeping the carousel: {0}")]
+    StateFile(#[from] evac_protocol::statefile::StateFileError),
     /// A plan or orders file that does not parse.
     #[error("orders: {0}")]
     Orders(String),

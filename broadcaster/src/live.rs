@@ -112,14 +112,29 @@ impl LiveCore {
     }
 
     /// Loads the carousel an earlier run kept; returns how many sections it had.
+    ///
+    /// The file only keeps what HQ's broker gives again on connection: one that does not
+    /// decode (torn by a power cut) is logged, set aside as `NAME.bad-NOW_MS` and the
+    /// broadcaster starts without it.
     pub fn restore(&mut self, carousel: &mut Carousel, now: i64) -> Result<usize, Error> {
         let Some(file) = &self.file else {
             return Ok(0);
         };
         let set = match std::fs::read(file) {
-            Ok(b) => {
-                decode_set(&b).map_err(|e| Error::Orders(format!("{}: {e}", file.display())))?
-            }
+            Ok(b) => match decode_set(&b) {
+                Ok(set) => set,
+                Err(e) => {
+                    let now_ms = u64::try_from(now).unwrap_or(0).saturating_mul(1000);
+                    let aside = evac_protocol::statefile::set_aside(file, now_ms)?;
+                    tracing::error!(
+                        file = %file.display(),
+                        aside = %aside.display(),
+                        error = %e,
+                        "the kept carousel does not decode: set aside, starting without it"
+                    );
+                    return Ok(0);
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(Error::Orders(format!("{}: {e}", file.display()))),
         };
@@ -220,10 +235,7 @@ impl LiveCore {
 
 fn save(file: &Path, set: &[AirSection]) -> Result<(), Error> {
     let bytes = encode_set(set).map_err(Error::Overlay)?;
-    let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, file))
-        .map_err(|e| Error::Orders(format!("keeping the carousel in {}: {e}", file.display())))
+    Ok(evac_protocol::statefile::write(file, &bytes)?)
 }
 
 /// The broadcaster's own alerts: the spool directory and the key that signs its tickers.
@@ -427,5 +439,24 @@ mod tests {
                 .unwrap(),
             0
         );
+    }
+
+    #[test]
+    fn a_torn_carousel_file_is_set_aside_and_the_broadcaster_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("carousel.evs");
+        let whole = payload(&set(1, 5_000, &[(7, 4, 3, 1)]));
+        std::fs::write(&file, &whole[..whole.len() / 2]).unwrap();
+        let mut core = LiveCore::new(Some(file.clone()), true);
+        let mut c = Carousel::new();
+        assert_eq!(core.restore(&mut c, 1_500).unwrap(), 0);
+        assert_eq!(c.tables(), 0);
+        assert!(!file.exists());
+        let aside = dir.path().join("carousel.evs.bad-1500000");
+        assert_eq!(std::fs::read(aside).unwrap(), whole[..whole.len() / 2]);
+        // The next change writes a whole file again.
+        core.apply(&mut c, Update::Group(0, whole.clone()), 1_500)
+            .unwrap();
+        assert_eq!(decode_set(&std::fs::read(&file).unwrap()).unwrap().len(), 1);
     }
 }

@@ -336,14 +336,9 @@ impl HealthOut {
     fn report(&mut self, h: &Health) {
         if let Some(f) = &self.file
             && let Ok(json) = serde_json::to_vec(h)
+            && let Err(e) = evac_protocol::statefile::write(f, &json)
         {
-            let tmp = f.with_extension("tmp");
-            if std::fs::write(&tmp, json)
-                .and_then(|()| std::fs::rename(&tmp, f))
-                .is_err()
-            {
-                tracing::warn!(file = %f.display(), "cannot write the health file");
-            }
+            tracing::warn!(error = %e, "cannot write the health file");
         }
         let ok = h.ok();
         if self.was_ok != Some(ok) {
@@ -596,9 +591,7 @@ fn alert(a: AlertArgs) -> Result<()> {
         _ => format!("alert-{id}.json"),
     };
     let path = a.spool.join(&name);
-    let tmp = a.spool.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, &json).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    evac_protocol::statefile::write(&path, json.as_bytes()).context("writing the alert")?;
     if let Some(broker) = &a.broker {
         publish_alert(broker, &a.town, &json)?;
     }

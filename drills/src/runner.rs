@@ -642,9 +642,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let mut commands: HashMap<u64, (CommandAction, Instant, Option<usize>)> = HashMap::new();
     match &cap_text {
         Some((text, _)) => {
-            let tmp = l.cap_dir().join(".drill.tmp");
-            std::fs::write(&tmp, text).context("writing the CAP file")?;
-            std::fs::rename(&tmp, l.cap_dir().join("drill.xml"))
+            evac_protocol::statefile::write(&l.cap_dir().join("drill.xml"), text.as_bytes())
                 .context("handing the CAP file to HQ")?;
         }
         None => {

@@ -96,16 +96,33 @@ impl AirState {
     }
 
     /// The air as last kept in `file` (only sections HQ's own key signed for this town).
-    pub fn load(town: TownId, file: &Path, hq: &SecretKey) -> Result<Self, HqError> {
+    ///
+    /// The file is derived: HQ rebuilds the air from its order book when it starts
+    /// (`reconcile_air`). So a file that does not decode (torn by a power cut, damaged) is
+    /// logged, set aside as `air.evs.bad-NOW_MS` and HQ starts with an empty air, never stays
+    /// down for it.
+    pub fn load(town: TownId, file: &Path, hq: &SecretKey, now_ms: u64) -> Result<Self, HqError> {
         let mut air = AirState::new(town, Some(file.to_owned()));
         let bytes = match std::fs::read(file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(air),
             Err(e) => return Err(HqError::io(file, "read")(e)),
         };
-        let bad = |m: String| HqError::Air(format!("{}: {m}", file.display()));
+        let set = match decode_set(&bytes) {
+            Ok(set) => set,
+            Err(e) => {
+                let aside = evac_protocol::statefile::set_aside(file, now_ms)?;
+                tracing::error!(
+                    file = %file.display(),
+                    aside = %aside.display(),
+                    error = %e,
+                    "the air file does not decode: set aside, rebuilding the air from the order book"
+                );
+                return Ok(air);
+            }
+        };
         let public = hq.public();
-        for s in decode_set(&bytes).map_err(|e| bad(e.to_string()))? {
+        for s in set {
             if s.table_id != OVERLAY_TABLE_ID {
                 continue;
             }
@@ -320,10 +337,7 @@ impl AirState {
         };
         let all: Vec<AirSection> = self.groups.values().flatten().cloned().collect();
         let bytes = encode_set(&all).map_err(|e| HqError::Air(format!("file: {e}")))?;
-        let tmp = file.with_extension("tmp");
-        std::fs::write(&tmp, bytes).map_err(HqError::io(&tmp, "write"))?;
-        std::fs::rename(&tmp, file).map_err(HqError::io(file, "write"))?;
-        Ok(())
+        Ok(evac_protocol::statefile::write(file, &bytes)?)
     }
 }
 
@@ -401,7 +415,7 @@ mod tests {
         air.apply(&batch(MessageKind::Cancel, 3, &[(5000, 4)]), 300);
         let msgs = air.publish(&hq).unwrap();
         assert_eq!(on_air(&msgs, &hq)[&5000].level, None);
-        let mut back = AirState::load(Slug::new("minato").unwrap(), &file, &hq).unwrap();
+        let mut back = AirState::load(Slug::new("minato").unwrap(), &file, &hq, 0).unwrap();
         assert_eq!(back.households(), 3);
         let all = back.all_messages(&hq, 2).unwrap();
         assert_eq!(all.len(), 3, "groups 0, 1 and the empty 2");

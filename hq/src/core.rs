@@ -134,7 +134,7 @@ impl Hq {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let air_file = store.path().with_file_name("air.evs");
-        let air = AirState::load(town_id.clone(), &air_file, &key)?;
+        let air = AirState::load(town_id.clone(), &air_file, &key, now_ms)?;
         let last_group = town
             .households
             .iter()

@@ -43,6 +43,9 @@ pub enum HqError {
     /// A key could not be read.
     #[error(transparent)]
     Key(#[from] evac_protocol::KeyError),
+    /// A state file could not be written or set aside.
+    #[error(transparent)]
+    StateFile(#[from] evac_protocol::statefile::StateFileError),
     /// A message could not be signed.
     #[error(transparent)]
     Sign(#[from] evac_protocol::SignError),

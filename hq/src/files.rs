@@ -1,7 +1,6 @@
 //! Files that hold secrets or personal data (HQ's store, password files) are created readable
 //! by their owner only (0600); an existing one keeps at most group read (0640), never more.
 
-use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -31,24 +30,9 @@ pub fn ensure_private(path: &Path) -> Result<(), HqError> {
     }
 }
 
-/// Writes `bytes` to `path` through a 0600 temporary file renamed over it.
+/// Writes `bytes` to `path` atomically and durably, readable by its owner only (0600).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), HqError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(HqError::io(&tmp, "create"))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(HqError::io(&tmp, "write"))?;
-    std::fs::rename(&tmp, path).map_err(HqError::io(path, "replace"))
+    Ok(evac_protocol::statefile::write_private(path, bytes)?)
 }
 
 #[cfg(test)]

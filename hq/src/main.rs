@@ -301,12 +301,11 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 );
             }
             let name = file.file_name().context("the CAP file has no name")?;
-            let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-            std::fs::copy(&file, &tmp)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            let text =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let dest = dir.join(Path::new(name).with_extension("xml"));
-            std::fs::rename(&tmp, &dest)
-                .with_context(|| format!("cannot write {}", dest.display()))?;
+            evac_protocol::statefile::write(&dest, &text)
+                .context("cannot hand the CAP file to HQ")?;
             println!("handed {} to HQ", dest.display());
         }
         Command::Export {
@@ -422,7 +421,7 @@ fn announce_key(
         body,
     }])
     .context("encoding the announcement")?;
-    std::fs::write(out, set).with_context(|| format!("cannot write {}", out.display()))?;
+    evac_protocol::statefile::write(out, &set).context("cannot write the sections")?;
     println!(
         "key {} announced by {} for {town_name}, valid {} to {}",
         new_key.fingerprint(),
@@ -486,7 +485,7 @@ fn plan(
         }
         let all = air.sections(&key)?;
         let bytes = evac_protocol::onair::encode_set(&all).context("encoding the sections")?;
-        std::fs::write(file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
+        evac_protocol::statefile::write(file, &bytes).context("cannot write the sections")?;
         eprintln!(
             "wrote {} sections ({} bytes, {} households) to {}",
             all.len(),

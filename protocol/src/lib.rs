@@ -12,7 +12,9 @@
 //! - [`time`]: where a node takes "now" from (the wall clock, or a drill's accelerated clock);
 //! - [`keyroll`]: HQ's announcement of its next key, signed by the key it has now;
 //! - [`packed`]: gzip for large retained messages (the town's registry);
-//! - [`onair`]: the framing of signed sections as HQ publishes them and files hold them.
+//! - [`onair`]: the framing of signed sections as HQ publishes them and files hold them;
+//! - [`statefile`]: writing a node's state files atomically and durably, and setting aside one
+//!   that does not decode.
 //!
 //! ```
 //! use evac_protocol::{CheckEvent, EventBatch, EventId, EventKind, Assurance, SecretKey,
@@ -48,6 +50,7 @@ pub mod onair;
 pub mod overlay;
 pub mod packed;
 pub mod sign;
+pub mod statefile;
 pub mod ticker;
 pub mod time;
 pub mod topics;

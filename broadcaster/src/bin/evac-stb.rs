@@ -247,8 +247,22 @@ fn run(cli: Cli) -> Result<()> {
         .or(config.as_ref().and_then(|c| c.state.clone()));
     let state = match &state_file {
         Some(f) => match std::fs::read(f) {
-            Ok(b) => serde_json::from_slice::<ReceiverState>(&b)
-                .with_context(|| format!("state file {}", f.display()))?,
+            // The state only remembers what was seen (versions, keys): one that does not
+            // decode is set aside and the box starts afresh rather than show nothing.
+            Ok(b) => match serde_json::from_slice::<ReceiverState>(&b) {
+                Ok(s) => s,
+                Err(e) => {
+                    let aside =
+                        evac_protocol::statefile::set_aside(f, evac_protocol::time::now_ms())?;
+                    eprintln!(
+                        "evac-stb: state file {} does not decode ({e}): set aside as {}, \
+                         starting afresh",
+                        f.display(),
+                        aside.display()
+                    );
+                    ReceiverState::default()
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => ReceiverState::default(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", f.display())),
         },
@@ -272,11 +286,8 @@ fn run(cli: Cli) -> Result<()> {
     );
     let save = |rx: &mut Receiver| -> Result<()> {
         if let (Some(f), true) = (&state_file, rx.take_state_change()) {
-            let tmp = f.with_extension("tmp");
             let json = serde_json::to_vec(&rx.state()).context("encoding the state")?;
-            std::fs::write(&tmp, json)
-                .and_then(|()| std::fs::rename(&tmp, f))
-                .with_context(|| format!("writing the state file {}", f.display()))?;
+            evac_protocol::statefile::write(f, &json).context("writing the state file")?;
         }
         Ok(())
     };

@@ -100,7 +100,8 @@ fn read_claimed(path: &Path) -> Result<String, String> {
 }
 
 /// Claims every `*.xml` entry of `dir` (moving it into `taking/` first), then reads and
-/// parses each. Entries that are not regular files are claimed too, and refused.
+/// parses each. Entries that are not regular files are claimed too, and refused. A name that
+/// starts with a dot is a file still being written (the sender renames it when it is whole).
 pub fn claim(dir: &Path) -> Vec<Claimed> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return vec![];
@@ -109,6 +110,7 @@ pub fn claim(dir: &Path) -> Vec<Claimed> {
         .flatten()
         .map(|e| e.file_name())
         .filter(|n| Path::new(n).extension().is_some_and(|x| x == "xml"))
+        .filter(|n| !n.as_encoded_bytes().starts_with(b"."))
         .collect();
     names.sort();
     let taking = dir.join(TAKING);
@@ -153,6 +155,8 @@ mod tests {
         std::fs::create_dir(dir.join("d.xml")).unwrap();
         std::fs::write(dir.join("e.xml"), vec![b' '; MAX_CAP_BYTES + 1]).unwrap();
         std::fs::write(dir.join("f.txt"), "ignored").unwrap();
+        // Still being written by a sender that renames it when whole.
+        std::fs::write(dir.join(".g.xml"), &GOOD[..100]).unwrap();
         let claimed = claim(dir);
         let names: Vec<_> = claimed.iter().map(|c| c.name.to_string_lossy()).collect();
         assert_eq!(names, ["a.xml", "b.xml", "c.xml", "d.xml", "e.xml"]);
@@ -168,7 +172,7 @@ mod tests {
                 "{n} left in the drop folder"
             );
         }
-        assert!(dir.join("f.txt").exists());
+        assert!(dir.join("f.txt").exists() && dir.join(".g.xml").exists());
         for c in &claimed {
             finish(dir, &c.name, c.parsed.is_ok(), "note");
         }
