@@ -177,9 +177,14 @@ fn load_config(path: &Path) -> Result<Config> {
     for k in &mut c.hq_keys {
         abs(&mut k.file);
     }
-    for p in [&mut c.hq_key, &mut c.broadcaster_key, &mut c.state]
-        .into_iter()
-        .flatten()
+    for p in [
+        &mut c.hq_key,
+        &mut c.broadcaster_key,
+        &mut c.state,
+        &mut c.town,
+    ]
+    .into_iter()
+    .flatten()
     {
         abs(p);
     }
@@ -492,5 +497,15 @@ mod tests {
         assert!(c.hq_keys[0].file.ends_with("deploy/keys/hq.pub"));
         assert_eq!(c.shelters.get("3").map(String::as_str), Some("港小学校"));
         assert!(c.state.is_some());
+    }
+
+    /// Issue 18 item 13: `town` is relative to the configuration file, as the example says.
+    #[test]
+    fn the_town_file_is_found_beside_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stb.toml");
+        std::fs::write(&path, "household = 1\ntown = \"maps/town.geojson\"\n").unwrap();
+        let c = load_config(&path).unwrap();
+        assert_eq!(c.town, Some(dir.path().join("maps/town.geojson")));
     }
 }
