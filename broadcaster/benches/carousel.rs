@@ -56,9 +56,11 @@ fn batch(id: u32, kind: MessageKind, orders: Vec<Order>) -> OrderBatch {
         message_id: id,
         kind,
         references: (kind != MessageKind::Alert).then_some(1),
+        notice: id,
         hazard: Hazard::Tsunami,
         issued: NOW,
         expires: NOW + 6 * 3600,
+        onset: None,
         drill: false,
         orders,
     }

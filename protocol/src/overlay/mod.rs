@@ -11,15 +11,17 @@
 //!
 //! ```text
 //! offset  size    field
-//! 0       1       format (4)
+//! 0       1       format (5)
 //! 1       1       flags: bits 0-1 kind (0 alert, 1 update, 2 cancel), bit 2 has references,
-//!                 bit 3 drill, bits 4-7 zero
+//!                 bit 3 drill, bit 4 has onset, bits 5-7 zero
 //! 2       2       household group (big-endian; the section's table_id_extension)
 //! 4       4       message id (big-endian)
 //! 8       4       references (big-endian), only when flag bit 2 is set
+//! ..      4       notice id (big-endian): the notice the message belongs to
 //! ..      1       hazard code (see Hazard::code)
-//! ..      varint  issued, Unix seconds
+//! ..      varint  issued (HQ's clock when it decided), Unix seconds
 //! ..      varint  expires - issued, seconds
+//! ..      varint  onset (when the hazard is expected), Unix seconds, only when flag bit 4 is set
 //! ..      varint  template id
 //! ..      1       town length (1-32), then the town's name (ASCII)
 //! ..      8       key id: the first 8 bytes of the signing HQ key's Ed25519 public key
@@ -30,14 +32,18 @@
 //! Households are split into groups of 4096 consecutive ids ([`group_of`]): a receiver
 //! filters its own group's sections by table_id_extension.
 //!
+//! Format 4 (before the notice id and the onset) is still read: its notice is its message id
+//! and it has no onset.
+//!
 //! ```
 //! use evac_protocol::overlay::{OverlayBatch, OverlayRecord, open_section, sign_section};
 //! use evac_protocol::{AlertLevel, Hazard, HouseholdId, MessageKind, SecretKey, ShelterId, Slug};
 //!
 //! let hq = SecretKey::from_seed(&[1; 32]);
 //! let batch = OverlayBatch {
-//!     group: 0, message_id: 1, kind: MessageKind::Alert, references: None,
+//!     group: 0, message_id: 1, kind: MessageKind::Alert, references: None, notice: 1,
 //!     hazard: Hazard::Tsunami, drill: false, issued: 1_795_000_000, expires: 1_795_003_600,
+//!     onset: Some(1_795_001_200),
 //!     template: 0, town: Slug::new("minato").unwrap(), key_id: hq.public().key_id(),
 //!     records: vec![OverlayRecord {
 //!         household: HouseholdId(42), level: Some(AlertLevel::Level4),
@@ -59,7 +65,9 @@ use crate::varint::{self, Reader};
 pub mod records;
 
 /// The format byte of this version of the overlay encoding.
-pub const FORMAT: u8 = 4;
+pub const FORMAT: u8 = 5;
+/// The format before the notice id and the onset, still read.
+pub const FORMAT_4: u8 = 4;
 /// Length of the signature that ends a signed section body.
 pub const SIGNATURE_LEN: usize = 64;
 /// The signature domain of overlay sections.
@@ -120,14 +128,18 @@ pub struct OverlayBatch {
     pub kind: MessageKind,
     /// The message this one updates or cancels.
     pub references: Option<u32>,
+    /// The notice the message belongs to (HQ's notice id; see [`OrderBatch::notice`]).
+    pub notice: u32,
     /// The hazard.
     pub hazard: Hazard,
     /// An exercise, labelled so on screen.
     pub drill: bool,
-    /// Issue time, Unix seconds.
+    /// Issue time: HQ's clock when it decided, Unix seconds.
     pub issued: i64,
     /// Expiry, Unix seconds, not before `issued`.
     pub expires: i64,
+    /// When the hazard is expected (the alert's onset), Unix seconds: shown, never judged by.
+    pub onset: Option<i64>,
     /// Which message template the receiver renders.
     pub template: u16,
     /// The town the orders are for: a receiver of another town shows nothing of it.
@@ -160,10 +172,16 @@ impl OverlayBatch {
             message_id: batch.message_id,
             kind: batch.kind,
             references: batch.references,
+            notice: if batch.notice == 0 {
+                batch.message_id
+            } else {
+                batch.notice
+            },
             hazard: batch.hazard,
             drill: batch.drill,
             issued: batch.issued,
             expires: batch.expires,
+            onset: batch.onset,
             template,
             town: batch.town.clone(),
             key_id,
@@ -189,10 +207,10 @@ impl OverlayBatch {
     }
 
     fn encode_header(&self, out: &mut Vec<u8>) -> Result<(), OverlayError> {
-        if self.issued < 0 || self.expires < self.issued {
+        if self.issued < 0 || self.expires < self.issued || self.onset.is_some_and(|t| t < 0) {
             return Err(OverlayError::Encode(format!(
-                "times out of range: issued {} expires {}",
-                self.issued, self.expires
+                "times out of range: issued {} expires {} onset {:?}",
+                self.issued, self.expires, self.onset
             )));
         }
         let kind = match self.kind {
@@ -200,8 +218,10 @@ impl OverlayBatch {
             MessageKind::Update => 1,
             MessageKind::Cancel => 2,
         };
-        let flags =
-            kind | if self.references.is_some() { 4 } else { 0 } | if self.drill { 8 } else { 0 };
+        let flags = kind
+            | if self.references.is_some() { 4 } else { 0 }
+            | if self.drill { 8 } else { 0 }
+            | if self.onset.is_some() { 16 } else { 0 };
         out.push(FORMAT);
         out.push(flags);
         out.extend_from_slice(&self.group.to_be_bytes());
@@ -209,9 +229,13 @@ impl OverlayBatch {
         if let Some(r) = self.references {
             out.extend_from_slice(&r.to_be_bytes());
         }
+        out.extend_from_slice(&self.notice.to_be_bytes());
         out.push(self.hazard.code());
         varint::put(out, self.issued as u64);
         varint::put(out, (self.expires - self.issued) as u64);
+        if let Some(t) = self.onset {
+            varint::put(out, t as u64);
+        }
         varint::put(out, u64::from(self.template));
         let town = self.town.as_str().as_bytes();
         out.push(town.len() as u8);
@@ -224,11 +248,12 @@ impl OverlayBatch {
     pub fn decode(bytes: &[u8]) -> Result<Self, OverlayError> {
         let mut r = Reader::new(bytes);
         let format = r.u8("format")?;
-        if format != FORMAT {
+        if format != FORMAT && format != FORMAT_4 {
             return Err(r.invalid(0, "format", &format!("unsupported format {format}")));
         }
         let flags = r.u8("flags")?;
-        if flags & 0xf0 != 0 || flags & 3 == 3 {
+        let reserved = if format == FORMAT { 0xe0 } else { 0xf0 };
+        if flags & reserved != 0 || flags & 3 == 3 {
             return Err(r.invalid(1, "flags", &format!("reserved bits set in {flags:#04x}")));
         }
         let kind = match flags & 3 {
@@ -243,6 +268,11 @@ impl OverlayBatch {
         } else {
             None
         };
+        let notice = if format == FORMAT {
+            r.u32("notice")?
+        } else {
+            message_id
+        };
         let at = r.pos();
         let hazard = Hazard::from_code(r.u8("hazard")?)
             .ok_or_else(|| r.invalid(at, "hazard", "unknown hazard code"))?;
@@ -254,6 +284,15 @@ impl OverlayBatch {
             .ok()
             .and_then(|d| issued.checked_add(d))
             .ok_or_else(|| r.invalid(at, "expiry", "out of range"))?;
+        let at = r.pos();
+        let onset = if flags & 16 != 0 {
+            Some(
+                i64::try_from(r.varint("onset")?)
+                    .map_err(|_| r.invalid(at, "onset", "out of range"))?,
+            )
+        } else {
+            None
+        };
         let at = r.pos();
         let template = u16::try_from(r.varint("template")?)
             .map_err(|_| r.invalid(at, "template", "exceeds 16 bits"))?;
@@ -275,10 +314,12 @@ impl OverlayBatch {
             message_id,
             kind,
             references,
+            notice,
             hazard,
             drill: flags & 8 != 0,
             issued,
             expires,
+            onset,
             template,
             town,
             key_id,
@@ -388,11 +429,18 @@ pub fn section_key_id(body: &[u8]) -> Result<KeyId, OverlayError> {
             field: "signature",
         })?;
     let mut r = Reader::new(payload);
-    let _ = r.u8("format")?;
+    let format = r.u8("format")?;
     let flags = r.u8("flags")?;
-    r.take(6 + if flags & 4 != 0 { 4 } else { 0 } + 1, "header")?;
+    let notice = if format == FORMAT { 4 } else { 0 };
+    r.take(
+        6 + if flags & 4 != 0 { 4 } else { 0 } + notice + 1,
+        "header",
+    )?;
     r.varint("issued")?;
     r.varint("expiry")?;
+    if format == FORMAT && flags & 16 != 0 {
+        r.varint("onset")?;
+    }
     r.varint("template")?;
     let n = usize::from(r.u8("town length")?);
     r.take(n, "town")?;
@@ -449,10 +497,12 @@ mod tests {
             message_id: 17,
             kind: MessageKind::Update,
             references: Some(16),
+            notice: 12,
             hazard: Hazard::Tsunami,
             drill: true,
             issued: 1_795_000_000,
             expires: 1_795_021_600,
+            onset: Some(1_795_001_200),
             template: 2,
             town: crate::ids::Slug::new("minato").unwrap(),
             key_id: [0xAA; 8],
@@ -511,14 +561,16 @@ mod tests {
     fn golden_bytes() {
         let bytes = sample().encode().unwrap();
         let header = concat!(
-            "04",
-            "0d",
+            "05",
+            "1d", // update, references, drill, onset
             "0007",
             "00000011",
             "00000010",
+            "0000000c", // notice 12
             "04",
             "c08df6d706",
             "e0a801",
+            "f096f6d706", // onset
             "02",
             "066d696e61746f",
             "aaaaaaaaaaaaaaaa",
@@ -551,9 +603,41 @@ mod tests {
         ]);
         assert_eq!(
             hex::encode(&bytes),
-            format!("{header}{}", hex::encode(records))
+            format!("{header}{}", hex::encode(&records))
         );
         assert_eq!(OverlayBatch::decode(&bytes).unwrap(), sample());
+        // The same batch in format 4, as an HQ before the notice id and onset wrote it: still
+        // read, its notice being its message id.
+        let v4 = concat!(
+            "04",
+            "0d",
+            "0007",
+            "00000011",
+            "00000010",
+            "04",
+            "c08df6d706",
+            "e0a801",
+            "02",
+            "066d696e61746f",
+            "aaaaaaaaaaaaaaaa",
+        );
+        let old = hex::decode(format!("{v4}{}", hex::encode(&records))).unwrap();
+        let read = OverlayBatch::decode(&old).unwrap();
+        assert_eq!(
+            read,
+            OverlayBatch {
+                notice: 17,
+                onset: None,
+                ..sample()
+            }
+        );
+        let hq = SecretKey::from_seed(&[7; 32]);
+        let body = append_signature(old.clone(), SIGN_DOMAIN, &hq);
+        assert_eq!(section_key_id(&body).unwrap(), [0xAA; 8]);
+        // A reserved flag bit of format 4 is refused there.
+        let mut bad = old.clone();
+        bad[1] |= 0x10;
+        assert!(OverlayBatch::decode(&bad).is_err());
     }
 
     #[test]
@@ -645,11 +729,11 @@ mod tests {
             }
         );
         let mut bad = bytes.clone();
-        bad[12] = 99;
+        bad[16] = 99;
         assert!(matches!(
             OverlayBatch::decode(&bad),
             Err(OverlayError::Invalid {
-                offset: 12,
+                offset: 16,
                 field: "hazard",
                 ..
             })
@@ -812,6 +896,7 @@ mod tests {
             any::<u16>(),
             proptest::collection::vec(record(), 0..200),
             any::<[u8; 8]>(),
+            (any::<u32>(), proptest::option::of(0i64..4_000_000_000)),
         )
             .prop_map(
                 |(
@@ -826,6 +911,7 @@ mod tests {
                     template,
                     recs,
                     key_id,
+                    (notice, onset),
                 )| {
                     let mut household = 0u32;
                     let records = recs
@@ -848,10 +934,12 @@ mod tests {
                         message_id,
                         kind,
                         references,
+                        notice,
                         hazard: Hazard::ALL[h as usize],
                         drill,
                         issued,
                         expires: issued + dur,
+                        onset,
                         template,
                         town: crate::ids::Slug::new("minato").unwrap(),
                         key_id,
