@@ -227,6 +227,7 @@ fn naive() -> (f64, usize) {
             version: 1,
             issued: NOW,
             expires: NOW + 3600,
+            onset: None,
             needs_help: o.needs_help,
             drill: false,
             message_id: 1,
