@@ -33,8 +33,8 @@
 //! // At HQ: the orders packed and signed.
 //! let hq = SecretKey::from_seed(&[1; 32]);
 //! let header = OverlayBatch { group: 0, message_id: 1, kind: MessageKind::Alert,
-//!     references: None, hazard: Hazard::Tsunami, drill: false, issued: 1_000,
-//!     expires: 9_000, template: 0, town: Slug::new("minato").unwrap(), key_id: [0; 8],
+//!     references: None, notice: 1, hazard: Hazard::Tsunami, drill: false, issued: 1_000,
+//!     expires: 9_000, onset: Some(1_600), template: 0, town: Slug::new("minato").unwrap(), key_id: [0; 8],
 //!     records: vec![] };
 //! let record = OverlayRecord { household: HouseholdId(42), level: Some(AlertLevel::Level4),
 //!     shelter: ShelterId(3), version: 1, needs_help: false };

@@ -5,9 +5,12 @@
 //! "EVAC", reads that PMT's emergency descriptor and the time table on PID 0x0014, reassembles
 //! the overlay PID's sections and, for its household's group only, checks in turn: CRC, that
 //! the section names a trusted HQ key (valid when the order was issued) and verifies under
-//! it, that it is for this box's town, that it was not issued in the future, that it has not
-//! expired (by the stream's time when the stream carries one), and that the household's order
-//! is strictly newer than the one it holds, or the identical order again.
+//! it, that it is for this box's town, that it was not issued in the future, and that the
+//! household's order is strictly newer than the one it holds, or the identical order again.
+//! Expiry is judged whenever the order is looked at, by the box's notion of now: the stream's
+//! time table as far as it can be believed ([`clock`]), so an order is never hidden for good
+//! by a wrong time, and a time that cannot be believed reads "cannot verify the time", never
+//! "no order".
 //!
 //! HQ's key announcements (signed by a key the box trusts now) add keys to the trusted set.
 //! What the box must remember across restarts (the version it holds, keys learnt, the town)
@@ -32,6 +35,12 @@ use serde::{Deserialize, Serialize};
 use crate::psi::{EmergencyEntry, read_pmt};
 use crate::section::{OVERLAY_TABLE_ID, SectionFault, group_of, receive};
 use crate::timetable::{TIME_PID, read_time};
+
+pub mod clock;
+mod report;
+
+use clock::{DEFAULT_MARGIN_S, StreamClock};
+pub use report::{EmergencyReport, Report, ReportOrder, ServiceReport, rfc3339};
 
 /// Seconds an order's `issued` may lie ahead of the receiver's time before it is refused.
 pub const DEFAULT_SKEW_S: i64 = 120;
@@ -117,7 +126,7 @@ pub struct Rejected {
     pub stale: u64,
     /// Orders for this household issued in the future, beyond the allowed skew.
     pub future: u64,
-    /// Orders for this household already expired.
+    /// Orders for this household already expired when they came (by the time then).
     pub expired: u64,
     /// Sections that are not well-formed overlay or ticker sections.
     pub malformed: u64,
@@ -138,6 +147,8 @@ pub struct Shown {
     pub issued: i64,
     /// Expiry, Unix seconds.
     pub expires: i64,
+    /// When the hazard is expected (the alert's onset), Unix seconds.
+    pub onset: Option<i64>,
     /// Someone in the household needs help to evacuate.
     pub needs_help: bool,
     /// An exercise.
@@ -149,10 +160,12 @@ pub struct Shown {
 }
 
 impl Shown {
-    /// The canonical text the state file keeps.
+    /// The canonical text the state file keeps (the onset only when there is one, so what a
+    /// box kept before onsets existed still reads as the same order).
     fn canonical(&self) -> String {
+        let onset = self.onset.map(|t| format!(" o{t}")).unwrap_or_default();
         format!(
-            "v{} l{} s{} h{} n{} d{} m{} k{:?} i{} e{}",
+            "v{} l{} s{} h{} n{} d{} m{} k{:?} i{} e{}{onset}",
             self.version,
             self.level.map_or(0, |l| l.number()),
             self.shelter.0,
@@ -197,6 +210,9 @@ pub enum Status {
     /// Orders for this household's group are on air but cannot be verified (unknown or wrong
     /// key, bad signature, another town, an order from the future): a fault, never "safe".
     CannotVerify,
+    /// No order in force can be shown, and the stream's time cannot be believed (it jumped
+    /// beyond what the box can vouch for): never "no order".
+    CannotVerifyTime,
 }
 
 /// Where the receiver's time comes from.
@@ -228,7 +244,7 @@ pub struct Receiver {
     ended_tickers: BTreeMap<u32, i64>,
     rejected: Rejected,
     clock: i64,
-    stream_time: Option<i64>,
+    time: StreamClock,
     packets: u64,
     dirty: bool,
 }
@@ -299,7 +315,7 @@ impl Receiver {
             ended_tickers: BTreeMap::new(),
             rejected: Rejected::default(),
             clock: now,
-            stream_time: None,
+            time: StreamClock::default(),
             packets: 0,
             dirty: false,
         }
@@ -310,18 +326,24 @@ impl Receiver {
         self.clock = now;
     }
 
-    /// The time the receiver judges by: the stream's, else its own clock.
+    /// The time the receiver judges by: the stream's as far as it is believed ([`clock`]),
+    /// else its own clock.
     pub fn now(&self) -> i64 {
-        self.stream_time.unwrap_or(self.clock)
+        self.time.now(self.clock, self.cfg.skew_s)
     }
 
     /// Where [`Receiver::now`] comes from.
     pub fn time_source(&self) -> TimeSource {
-        if self.stream_time.is_some() {
+        if self.time.from_stream() {
             TimeSource::Stream
         } else {
             TimeSource::Clock
         }
+    }
+
+    /// Whether the stream's latest time is believed (or the stream carries none).
+    pub fn time_believed(&self) -> bool {
+        self.time.believed()
     }
 
     /// What the box must remember across restarts.
@@ -366,7 +388,8 @@ impl Receiver {
                 .feed(ts.payload.unwrap_or(&[]), ts.header.pusi);
             while let Some(s) = self.time_pid.pop_section() {
                 if let Some(t) = read_time(&s) {
-                    self.stream_time = Some(t);
+                    self.time
+                        .read(t, self.clock, self.cfg.skew_s, DEFAULT_MARGIN_S);
                 }
             }
             return;
@@ -499,6 +522,11 @@ impl Receiver {
                 self.dirty = true;
             }
         }
+        // HQ's signed time bounds how far back the stream's time may go (an order from the
+        // future does not: it is refused below).
+        if batch.issued <= self.now().saturating_add(self.cfg.skew_s) {
+            self.time.signed(batch.issued);
+        }
         self.take(&batch)
     }
 
@@ -512,9 +540,10 @@ impl Receiver {
             self.unverified += 1;
             return Outcome::Retry;
         }
+        // Expired by the time now: counted, and still kept as the order held (judged again
+        // by the time whenever it is shown: the time may have been wrong).
         if batch.expires <= now {
             self.rejected.expired += 1;
-            return Outcome::Final;
         }
         let shown = Shown {
             level: rec.level,
@@ -523,6 +552,7 @@ impl Receiver {
             version: rec.version,
             issued: batch.issued,
             expires: batch.expires,
+            onset: batch.onset,
             needs_help: rec.needs_help,
             drill: batch.drill,
             message_id: batch.message_id,
@@ -643,6 +673,7 @@ impl Receiver {
             Some(s) if s.level.is_some() => Status::Order,
             Some(_) => Status::Lifted,
             None if self.unverified > 0 => Status::CannotVerify,
+            None if !self.time.believed() => Status::CannotVerifyTime,
             None => Status::NoOrder,
         }
     }
@@ -687,6 +718,7 @@ impl Receiver {
                 shelter: s.shelter,
                 version: s.version,
                 expires: rfc3339(s.expires),
+                onset: s.onset.map(rfc3339),
                 needs_help: s.needs_help,
                 drill: s.drill,
             }),
@@ -709,6 +741,8 @@ impl Receiver {
             rejected: self.rejected,
             time_source: self.time_source(),
             time: rfc3339(self.now()),
+            time_believed: self.time.believed(),
+            stream_time: self.time.doubted().map(rfc3339),
             town: self.town.as_ref().map(|t| t.as_str().to_owned()),
             service: self.service().map(|(program, overlay_pid)| ServiceReport {
                 program,
@@ -719,373 +753,5 @@ impl Receiver {
     }
 }
 
-/// Unix seconds as RFC 3339 (UTC); out-of-range times as the number.
-pub fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
-}
-
-/// `evac-stb --json` output.
-#[derive(Clone, Debug, Serialize)]
-pub struct Report {
-    /// The household.
-    pub household: HouseholdId,
-    /// `order`, `lifted`, `no-order` or `cannot-verify` (a fault: never "no order").
-    pub status: Status,
-    /// Its order in force, or `null` (also when nothing may be shown: see `status`).
-    pub order: Option<ReportOrder>,
-    /// Its order was lifted (then `order` is `null`).
-    pub lifted: bool,
-    /// The emergency descriptor's state.
-    pub emergency: EmergencyReport,
-    /// Broadcasters' tickers in force (only with the broadcaster's key).
-    pub tickers: Vec<ShownTicker>,
-    /// Sections not shown, by reason.
-    pub rejected: Rejected,
-    /// Where the time judged by comes from: `stream` (TDT/TOT) or `clock`.
-    pub time_source: TimeSource,
-    /// That time, RFC 3339.
-    pub time: String,
-    /// The town the box is bound to, once known.
-    pub town: Option<String>,
-    /// The program and overlay PID found.
-    pub service: Option<ServiceReport>,
-    /// Packets read.
-    pub packets: u64,
-}
-
-/// The order part of [`Report`].
-#[derive(Clone, Debug, Serialize)]
-pub struct ReportOrder {
-    /// Alert level 3, 4 or 5.
-    pub level: u8,
-    /// Hazard name.
-    pub hazard: Hazard,
-    /// Shelter id.
-    pub shelter: ShelterId,
-    /// Order version.
-    pub version: u32,
-    /// Expiry, RFC 3339.
-    pub expires: String,
-    /// Someone needs help to evacuate.
-    pub needs_help: bool,
-    /// An exercise.
-    pub drill: bool,
-}
-
-/// The emergency part of [`Report`].
-#[derive(Clone, Debug, Serialize)]
-pub struct EmergencyReport {
-    /// A start signal is on for our program.
-    pub active: bool,
-    /// Its area codes.
-    pub areas: Vec<u16>,
-    /// Its signal level (0 first kind, 1 second kind).
-    pub signal_level: Option<u8>,
-}
-
-/// The service part of [`Report`].
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct ServiceReport {
-    /// Program number.
-    pub program: u16,
-    /// Overlay PID.
-    pub overlay_pid: u16,
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::carousel::Carousel;
-    use crate::mux::{Generator, MuxConfig, Packet};
-    use crate::psi::ServiceLayout;
-    use evac_protocol::keyroll::{KeyAnnouncement, sign_announcement};
-    use evac_protocol::onair::{AirSection, pack_group};
-    use evac_protocol::overlay::OverlayRecord;
-    use evac_protocol::{SecretKey, Slug};
-    use proptest::prelude::*;
-
-    const NOW: i64 = 1_795_000_000;
-
-    fn hq() -> SecretKey {
-        SecretKey::from_seed(&[5; 32])
-    }
-
-    /// HQ's sections for households 1..=n (shelter h % 5 + 1), as `key` signs them for `town`.
-    fn signed(key: &SecretKey, town: &str, issued: i64, version: u32, n: u32) -> Vec<AirSection> {
-        let header = OverlayBatch {
-            group: 0,
-            message_id: version,
-            kind: MessageKind::Alert,
-            references: None,
-            hazard: Hazard::Flood,
-            drill: false,
-            issued,
-            expires: issued + 3600,
-            template: 0,
-            town: Slug::new(town).unwrap(),
-            key_id: [0; 8],
-            records: vec![],
-        };
-        let records: Vec<OverlayRecord> = (1..=n)
-            .map(|h| OverlayRecord {
-                household: HouseholdId(h),
-                level: Some(AlertLevel::Level4),
-                shelter: ShelterId(h % 5 + 1 + version - 1),
-                version,
-                needs_help: false,
-            })
-            .collect();
-        pack_group(0, &[(header, records)], key).unwrap()
-    }
-
-    fn stream(sets: &[Vec<AirSection>], start: i64, packets: usize) -> Vec<Packet> {
-        let mut c = Carousel::new();
-        for s in sets {
-            c.apply_set(s, start);
-        }
-        let cfg = MuxConfig {
-            layout: ServiceLayout::default(),
-            bitrate: 1_000_000,
-            overlay_bitrate: 800_000,
-            transport_stream_id: 1,
-            start_unix: start,
-        };
-        let mut g = Generator::new(cfg, c).unwrap();
-        (0..packets).map(|_| g.next_packet()).collect()
-    }
-
-    fn config(household: u32) -> ReceiverConfig {
-        ReceiverConfig {
-            household: HouseholdId(household),
-            town: Some(Slug::new("minato").unwrap()),
-            hq: vec![TrustedKey::always(hq().public())],
-            broadcaster: Some(SecretKey::from_seed(&[6; 32]).public()),
-            program: None,
-            skew_s: DEFAULT_SKEW_S,
-        }
-    }
-
-    fn receive_all(rx: &mut Receiver, packets: &[Packet]) {
-        for p in packets {
-            rx.feed(p);
-        }
-    }
-
-    #[test]
-    fn a_clean_stream_shows_the_order_by_the_streams_time() {
-        // The box's clock is a day behind: the stream's time table decides.
-        let mut rx = Receiver::new(config(77), NOW - 86_400);
-        receive_all(
-            &mut rx,
-            &stream(&[signed(&hq(), "minato", NOW, 1, 300)], NOW, 800),
-        );
-        let o = rx.order_now().unwrap();
-        assert_eq!(
-            (o.shelter, o.level),
-            (ShelterId(3), Some(AlertLevel::Level4))
-        );
-        assert_eq!(rx.rejected(), Rejected::default());
-        assert_eq!(rx.service(), Some((0x0EAC, 0x0FE1)));
-        assert_eq!(rx.time_source(), TimeSource::Stream);
-        assert_eq!(rx.status(), Status::Order);
-        // An hour of stream later the order has expired, whatever the box's clock says.
-        // A recording aired again an hour later: the time table says so.
-        let mut late = Receiver::new(config(77), NOW);
-        receive_all(&mut late, &stream(&[], NOW + 3600, 800));
-        let old: Vec<Packet> = stream(&[signed(&hq(), "minato", NOW, 1, 300)], NOW, 800)
-            .into_iter()
-            .filter(|p| crate::mux::pid_of(p) != TIME_PID)
-            .collect();
-        receive_all(&mut late, &old);
-        assert!(late.order_now().is_none());
-        assert!(late.rejected().expired >= 1);
-        assert_eq!(late.status(), Status::NoOrder);
-        let clock_only = Receiver::new(config(77), NOW);
-        assert_eq!(clock_only.time_source(), TimeSource::Clock);
-    }
-
-    #[test]
-    fn another_key_another_town_and_a_forged_signature_are_faults_not_no_order() {
-        let other = SecretKey::from_seed(&[66; 32]);
-        let mut rx = Receiver::new(config(77), NOW);
-        receive_all(
-            &mut rx,
-            &stream(&[signed(&other, "minato", NOW, 1, 300)], NOW, 800),
-        );
-        assert!(rx.order_now().is_none());
-        assert!(rx.rejected().key >= 1);
-        assert_eq!(rx.status(), Status::CannotVerify);
-
-        let mut rx = Receiver::new(config(77), NOW);
-        receive_all(
-            &mut rx,
-            &stream(&[signed(&hq(), "yamada", NOW, 1, 300)], NOW, 800),
-        );
-        assert_eq!(rx.rejected().town, 1);
-        assert_eq!(rx.status(), Status::CannotVerify);
-
-        // Names HQ's key id but is signed by another key.
-        let mut forged = signed(&other, "minato", NOW, 1, 300);
-        for s in &mut forged {
-            let n = s.body.len() - 64;
-            let mut b = OverlayBatch::decode(&s.body[..n]).unwrap();
-            b.key_id = hq().public().key_id();
-            let mut bytes = b.encode().unwrap();
-            bytes.extend_from_slice(&other.sign_bytes("overlay", &bytes));
-            s.body = bytes;
-        }
-        let mut rx = Receiver::new(config(77), NOW);
-        receive_all(&mut rx, &stream(&[forged], NOW, 800));
-        assert_eq!(rx.rejected().signature, 1);
-        assert_eq!(rx.status(), Status::CannotVerify);
-        assert_eq!(rx.report().order.map(|o| o.level), None);
-    }
-
-    #[test]
-    fn older_and_same_version_replays_are_refused_also_after_a_restart() {
-        let v1 = signed(&hq(), "minato", NOW, 1, 300);
-        let v2 = signed(&hq(), "minato", NOW + 10, 2, 300);
-        let mut rx = Receiver::new(config(77), NOW);
-        receive_all(&mut rx, &stream(std::slice::from_ref(&v2), NOW + 10, 800));
-        assert_eq!(rx.order_now().unwrap().version, 2);
-        assert_eq!(
-            rx.rejected().stale,
-            0,
-            "the identical section again is fine"
-        );
-        receive_all(&mut rx, &stream(std::slice::from_ref(&v1), NOW + 20, 800));
-        assert_eq!(rx.order_now().unwrap().version, 2);
-        assert_eq!(rx.rejected().stale, 1);
-        // Same version, different body (another expiry): a replay, refused.
-        let mut other_expiry = v2.clone();
-        for s in &mut other_expiry {
-            let n = s.body.len() - 64;
-            let mut b = OverlayBatch::decode(&s.body[..n]).unwrap();
-            b.expires += 7200;
-            s.body = evac_protocol::overlay::sign_section(&b, &hq()).unwrap();
-        }
-        receive_all(&mut rx, &stream(&[other_expiry], NOW + 30, 800));
-        assert_eq!(rx.rejected().stale, 2);
-        assert!(rx.take_state_change());
-        let state = rx.state();
-        assert_eq!(state.version, Some(2));
-        // A reboot: the box keeps refusing version 1.
-        let text = serde_json::to_string(&state).unwrap();
-        let back: ReceiverState = serde_json::from_str(&text).unwrap();
-        let mut rx = Receiver::with_state(config(77), back.clone(), NOW);
-        receive_all(&mut rx, &stream(&[v1], NOW + 40, 800));
-        assert!(rx.order_now().is_none());
-        assert_eq!(rx.rejected().stale, 1);
-        // ...and shows version 2 again.
-        receive_all(&mut rx, &stream(&[v2], NOW + 50, 800));
-        assert_eq!(rx.order_now().unwrap().version, 2);
-        // A state kept for another household is not taken.
-        let rx = Receiver::with_state(config(78), back, NOW);
-        assert_eq!(rx.state().version, None);
-    }
-
-    #[test]
-    fn an_order_issued_in_the_future_is_refused() {
-        let mut rx = Receiver::new(config(77), NOW);
-        receive_all(
-            &mut rx,
-            &stream(&[signed(&hq(), "minato", NOW + 3000, 1, 300)], NOW, 800),
-        );
-        assert!(rx.order_now().is_none());
-        assert!(rx.rejected().future >= 1);
-        assert_eq!(rx.status(), Status::CannotVerify);
-        // Within the skew it is shown.
-        let mut rx = Receiver::new(config(77), NOW);
-        receive_all(
-            &mut rx,
-            &stream(&[signed(&hq(), "minato", NOW + 60, 1, 300)], NOW, 800),
-        );
-        assert!(rx.order_now().is_some());
-    }
-
-    #[test]
-    fn a_new_key_is_trusted_after_its_announcement_not_before() {
-        let new = SecretKey::from_seed(&[77; 32]);
-        let orders = signed(&new, "minato", NOW, 1, 300);
-        let mut rx = Receiver::new(config(77), NOW);
-        receive_all(&mut rx, &stream(std::slice::from_ref(&orders), NOW, 800));
-        assert!(rx.order_now().is_none(), "not before the announcement");
-        assert_eq!(rx.status(), Status::CannotVerify);
-        let a = KeyAnnouncement {
-            town: Slug::new("minato").unwrap(),
-            key: new.public(),
-            valid_from: NOW - 10,
-            valid_until: NOW + 86_400,
-            signer: [0; 8],
-        };
-        let ann = AirSection {
-            table_id: KEY_TABLE_ID,
-            extension: 0,
-            body: sign_announcement(&a, &hq()).unwrap(),
-        };
-        // An announcement signed by the new key itself is not enough.
-        let selfish = AirSection {
-            body: sign_announcement(&a, &new).unwrap(),
-            ..ann.clone()
-        };
-        receive_all(&mut rx, &stream(&[orders.clone(), vec![selfish]], NOW, 800));
-        assert!(rx.order_now().is_none());
-        receive_all(&mut rx, &stream(&[orders.clone(), vec![ann]], NOW, 1600));
-        assert_eq!(rx.order_now().unwrap().version, 1, "after the announcement");
-        assert_eq!(
-            rx.state().keys.len(),
-            1,
-            "the new key is kept across restarts"
-        );
-        let mut again = Receiver::with_state(config(77), rx.state(), NOW);
-        receive_all(&mut again, &stream(&[orders], NOW, 800));
-        assert!(again.order_now().is_some());
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-        #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..6000), sync in any::<bool>()) {
-            let mut rx = Receiver::new(config(1), NOW);
-            for chunk in bytes.chunks(188) {
-                let mut p = chunk.to_vec();
-                if sync && !p.is_empty() {
-                    p[0] = 0x47;
-                }
-                rx.feed(&p);
-            }
-            let _ = rx.report();
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
-
-        #[test]
-        fn a_damaged_stream_shows_the_truth_or_nothing(
-            damage in proptest::collection::vec((any::<usize>(), 0usize..188, any::<u8>()), 1..40),
-        ) {
-            let mut packets = stream(&[signed(&hq(), "minato", NOW, 1, 300)], NOW, 240);
-            let n = packets.len();
-            for (i, at, byte) in damage {
-                packets[i % n][at] = byte;
-            }
-            let mut rx = Receiver::new(config(77), NOW);
-            for p in &packets {
-                rx.feed(p);
-            }
-            if let Some(o) = rx.order_now() {
-                prop_assert_eq!(o.shelter, ShelterId(3));
-                prop_assert_eq!(o.version, 1);
-                prop_assert_eq!(o.level, Some(AlertLevel::Level4));
-            }
-        }
-    }
-}
+mod tests;

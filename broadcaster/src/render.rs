@@ -6,6 +6,7 @@
 use std::str::FromStr;
 
 use evac_protocol::{AlertLevel, Hazard};
+use time::{OffsetDateTime, UtcOffset};
 
 use crate::receiver::Shown;
 
@@ -203,10 +204,97 @@ fn to_shelter(
     }
 }
 
+/// When the hazard is expected, in the box's local time (`offset`), with the minutes left at
+/// `now` (Unix seconds): "tsunami expected at 14:32 (in 18 min)". The time is the alert's own
+/// (a fact about the hazard, on its sender's clock); the countdown is by the box's time.
+pub fn onset_line(
+    lang: Language,
+    hazard: Hazard,
+    onset: i64,
+    now: i64,
+    offset: UtcOffset,
+) -> String {
+    let at = OffsetDateTime::from_unix_timestamp(onset)
+        .map(|t| t.to_offset(offset))
+        .map(|t| (t.hour(), t.minute()))
+        .unwrap_or((0, 0));
+    let (h, m) = at;
+    let name = hazard_name(hazard, lang);
+    let left = onset.saturating_sub(now);
+    // Rounded up: "in 1 min" until the minute is out, never "in 0 min" before the time.
+    let min = (left.saturating_add(59)) / 60;
+    match (lang, left > 0) {
+        (Language::Japanese, true) => format!("{name}の到達予想 {h}時{m:02}分（あと{min}分）"),
+        (Language::Japanese, false) => {
+            format!("{name}の到達予想 {h}時{m:02}分（予想時刻を過ぎています）")
+        }
+        (Language::English, true) => format!("{name} expected at {h:02}:{m:02} (in {min} min)"),
+        (Language::English, false) => {
+            format!("{name} expected at {h:02}:{m:02} (that time has come)")
+        }
+        (Language::EasyJapanese, true) => {
+            format!("{name}が くる じかん {h}じ{m:02}ふん（あと {min}ふん）")
+        }
+        (Language::EasyJapanese, false) => {
+            format!("{name}が くる じかん {h}じ{m:02}ふん（もう きて いるかも しれません）")
+        }
+    }
+}
+
+/// "This box cannot verify the time": the stream's time table jumped beyond what the box can
+/// vouch for, so it cannot tell whether an order is still in force. Never "no order".
+pub fn cannot_verify_time(lang: Language) -> &'static str {
+    match lang {
+        Language::Japanese => {
+            "【受信エラー】放送の時刻を確認できません。避難指示の有無を判断できません。\
+             この表示は「避難不要」ではありません。テレビ・ラジオ・防災無線の情報に従ってください。"
+        }
+        Language::English => {
+            "[RECEIVER FAULT] This box cannot verify the time the broadcast gives, so it cannot \
+             tell whether an evacuation order is in force. This does NOT mean you are safe: follow \
+             TV, radio and the town's loudspeakers."
+        }
+        Language::EasyJapanese => {
+            "【こしょう】いまの じかんが わかりません。にげる ひつようが あるか わかりません。\
+             あんぜん という いみでは ありません。テレビや ラジオを きいて ください。"
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use evac_protocol::{MessageKind, ShelterId};
+
+    #[test]
+    fn the_onset_shows_in_local_time_with_the_minutes_left() {
+        let jst = UtcOffset::from_hms(9, 0, 0).unwrap();
+        // 2026-11-18 05:32 UTC is 14:32 in Japan.
+        let onset = 1_795_411_920;
+        let en = onset_line(
+            Language::English,
+            Hazard::Tsunami,
+            onset,
+            onset - 18 * 60 + 5,
+            jst,
+        );
+        assert_eq!(en, "tsunami expected at 14:32 (in 18 min)");
+        let ja = onset_line(Language::Japanese, Hazard::Tsunami, onset, onset - 60, jst);
+        assert_eq!(ja, "津波の到達予想 14時32分（あと1分）");
+        let past = onset_line(Language::English, Hazard::Tsunami, onset, onset + 1, jst);
+        assert!(past.contains("that time has come"), "{past}");
+        let easy = onset_line(
+            Language::EasyJapanese,
+            Hazard::Tsunami,
+            onset,
+            onset - 600,
+            jst,
+        );
+        assert!(
+            easy.contains("14じ32ふん") && easy.contains("あと 10ふん"),
+            "{easy}"
+        );
+    }
 
     fn order(level: Option<AlertLevel>) -> Shown {
         Shown {
@@ -216,6 +304,7 @@ mod tests {
             version: 1,
             issued: 0,
             expires: 10,
+            onset: None,
             needs_help: true,
             drill: false,
             message_id: 1,

@@ -122,9 +122,11 @@ pub fn mid_evacuation(
             message_id: 1,
             kind: MessageKind::Alert,
             references: None,
+            notice: 1,
             hazard: Hazard::Tsunami,
             issued: (start_ms / 1000) as i64,
             expires: (start_ms / 1000) as i64 + 6 * 3600,
+            onset: None,
             drill: false,
             orders: chunk.to_vec(),
         };

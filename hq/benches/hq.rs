@@ -55,6 +55,8 @@ fn notice(hazard: Hazard) -> Notice {
         area: whole_town(),
         issued: 0,
         expires: 1,
+        onset: None,
+        effective: None,
         drill: true,
         source: "bench".into(),
         cap: None,

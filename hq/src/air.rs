@@ -33,10 +33,12 @@ struct Header {
     message_id: u32,
     kind: u8,
     references: Option<u32>,
+    notice: u32,
     hazard: evac_protocol::Hazard,
     drill: bool,
     issued: i64,
     expires: i64,
+    onset: Option<i64>,
 }
 
 const KINDS: [MessageKind; 3] = [MessageKind::Alert, MessageKind::Update, MessageKind::Cancel];
@@ -47,10 +49,12 @@ impl Header {
             message_id: b.message_id,
             kind: KINDS.iter().position(|k| *k == b.kind).unwrap_or(0) as u8,
             references: b.references,
+            notice: b.notice,
             hazard: b.hazard,
             drill: b.drill,
             issued: b.issued,
             expires: b.expires,
+            onset: b.onset,
         }
     }
 
@@ -60,10 +64,12 @@ impl Header {
             message_id: self.message_id,
             kind: KINDS[usize::from(self.kind.min(2))],
             references: self.references,
+            notice: self.notice,
             hazard: self.hazard,
             drill: self.drill,
             issued: self.issued,
             expires: self.expires,
+            onset: self.onset,
             template: TEMPLATE_ORDER,
             town: town.clone(),
             key_id: [0; 8],
@@ -158,10 +164,16 @@ impl AirState {
             message_id: batch.message_id,
             kind: KINDS.iter().position(|k| *k == batch.kind).unwrap_or(0) as u8,
             references: batch.references,
+            notice: if batch.notice == 0 {
+                batch.message_id
+            } else {
+                batch.notice
+            },
             hazard: batch.hazard,
             drill: batch.drill,
             issued: batch.issued,
             expires: batch.expires,
+            onset: batch.onset,
         });
         let stamp = u32::try_from(now.max(1)).unwrap_or(u32::MAX);
         for o in &batch.orders {
@@ -284,9 +296,11 @@ impl AirState {
                 message_id: head.message_id,
                 kind: MessageKind::Cancel,
                 references: Some(head.message_id),
+                notice: head.notice,
                 hazard: head.hazard,
                 issued: head.issued,
                 expires: head.expires,
+                onset: head.onset,
                 drill: head.drill,
                 orders,
             })
@@ -352,9 +366,11 @@ mod tests {
             message_id: id,
             kind,
             references: None,
+            notice: id,
             hazard: Hazard::Tsunami,
             issued: 1_000,
             expires: 5_000,
+            onset: None,
             drill: false,
             orders: orders
                 .iter()

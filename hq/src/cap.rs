@@ -575,13 +575,21 @@ pub fn parse(text: &str, file: &str) -> Result<CapMessage, HqError> {
             )
         })?,
     };
-    let issued = match info.child("effective").or_else(|| info.child("onset")) {
-        Some(el) => parse_time(&ctx, el, &format!("alert/info/{}", el.name))?,
-        None => sent,
-    };
+    // `<effective>` and `<onset>` are facts about the hazard, on the sender's clock: they are
+    // kept and shown, never the date of HQ's orders (HQ dates them by its own clock when it
+    // issues them; `issued` here is the sender's `<sent>` until then).
+    let effective = info
+        .child("effective")
+        .map(|el| parse_time(&ctx, el, "alert/info/effective"))
+        .transpose()?;
+    let onset = info
+        .child("onset")
+        .map(|el| parse_time(&ctx, el, "alert/info/onset"))
+        .transpose()?;
+    // Without `<expires>`, six hours from what the alert says is its start, as before.
     let expires = match info.child("expires") {
         Some(el) => parse_time(&ctx, el, "alert/info/expires")?,
-        None => issued + 6 * 3600,
+        None => effective.or(onset).unwrap_or(sent) + 6 * 3600,
     };
     let area = parse_area(&ctx, info)?;
     let name = info
@@ -595,8 +603,10 @@ pub fn parse(text: &str, file: &str) -> Result<CapMessage, HqError> {
         hazard,
         level,
         area,
-        issued,
+        issued: sent,
         expires,
+        onset,
+        effective,
         drill,
         source: format!("cap:{sender}"),
         cap: Some(id.clone()),

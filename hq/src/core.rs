@@ -318,13 +318,15 @@ impl Hq {
     }
 
     /// Issues a notice (from CAP, a file or an officer), optionally replacing message
-    /// `references`.
+    /// `references`. The orders are dated `now_ms`, HQ's clock as it decides them, whatever
+    /// time the notice's source gave (see [`Notice::issued`]).
     pub fn issue(
         &mut self,
-        notice: Notice,
+        mut notice: Notice,
         references: Option<u32>,
         now_ms: u64,
     ) -> Result<(OrderReport, Vec<Outgoing>), String> {
+        notice.issued = now_secs(now_ms);
         self.book.set_now_ms(now_ms);
         // Who is already safe where, as of now: they stay (see OrderBook::set_at).
         self.sync_arrivals(now_ms);

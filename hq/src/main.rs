@@ -456,7 +456,7 @@ fn plan(
         .with_context(|| format!("cannot read {}", hazard.display()))?;
     let name = hazard.display().to_string();
     let now = i64::try_from(service::now_ms() / 1000).unwrap_or(0);
-    let notice = if text.trim_start().starts_with('<') {
+    let mut notice = if text.trim_start().starts_with('<') {
         let msg = cap::parse(&text, &name)?;
         cap::refuse_expired(&msg, &name, service::now_ms()).map_err(anyhow::Error::msg)?;
         match msg.action {
@@ -473,8 +473,11 @@ fn plan(
     };
     let town = evac_maps::Town::load(town)?;
     let mut book = OrderBook::new(Arc::new(EngineTown::new(&town)), slug.clone());
+    // The plan is dated by HQ's clock as it plans, as `Hq::issue` dates a running HQ's orders:
+    // an alert's own times (a wave 20 minutes away, a sender's fast clock) never hold it back.
+    notice.issued = now;
     let hazard_name = notice.hazard;
-    let (issued, expires) = (notice.issued, notice.expires);
+    let (issued, expires, onset) = (notice.issued, notice.expires, notice.onset);
     let out = book.issue(notice, None)?;
     if let Some((key, file)) = sections {
         // The same packing HQ's service publishes: every group, signed with HQ's key.
@@ -529,6 +532,7 @@ fn plan(
             "unreachable": ids(&out.unreachable),
             "issued": issued,
             "expires": expires,
+            "onset": onset,
         });
         println!("{doc}");
     } else {

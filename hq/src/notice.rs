@@ -1,6 +1,12 @@
 //! A hazard notice: what the order engine acts on. It comes from a hazard TOML file, a CAP 1.2
 //! message or an officer's command, and names the hazard, the level, the area (town zones,
-//! polygons, circles) and the issue and expiry times.
+//! polygons, circles), its expiry and, from CAP, when the hazard is expected (`onset`).
+//!
+//! The issue time of the orders is HQ's own clock when HQ decides them ([`Notice::issued`] is
+//! set by `Hq::issue` and `evac-hq plan`); the times an alert gives (CAP's `<sent>`,
+//! `<effective>`, `<onset>`) are facts about its source and the hazard, shown, never the date
+//! of an order: a sender's clock a few minutes fast, or a wave 20 minutes away, must not hold
+//! an order back (receivers refuse orders dated ahead of their clock).
 //!
 //! The hazard TOML file:
 //!
@@ -11,8 +17,9 @@
 //! zones = [1]                 # zone ids of the town
 //! polygons = [[[141.96, 39.63], [141.98, 39.63], [141.98, 39.65], [141.96, 39.63]]]  # lon, lat
 //! circles = [{ lon = 141.97, lat = 39.64, radius_m = 800.0 }]
-//! issued = "2026-11-18T05:00:00Z"   # or Unix seconds
+//! issued = "2026-11-18T05:00:00Z"   # or Unix seconds; HQ dates the orders by its own clock
 //! expires = "2026-11-18T11:00:00Z"
+//! onset = "2026-11-18T05:20:00Z"    # when the hazard is expected, shown on TVs (optional)
 //! drill = false
 //! ```
 
@@ -74,10 +81,18 @@ pub struct Notice {
     pub level: AlertLevel,
     /// The area.
     pub area: Area,
-    /// Issue time (Unix seconds).
+    /// Issue time (Unix seconds): HQ's clock when it decided the orders (what a file or a CAP
+    /// message says is replaced by it when HQ issues the notice).
     pub issued: i64,
     /// Expiry (Unix seconds).
     pub expires: i64,
+    /// When the hazard is expected (CAP `<onset>`, Unix seconds), shown to residents and
+    /// officers; never the date of an order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onset: Option<i64>,
+    /// When the alert says its information takes effect (CAP `<effective>`), kept as said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective: Option<i64>,
     /// An exercise or test.
     #[serde(default)]
     pub drill: bool,
@@ -112,6 +127,8 @@ struct HazardFile {
     issued: Option<Time>,
     #[serde(default)]
     expires: Option<Time>,
+    #[serde(default)]
+    onset: Option<Time>,
     #[serde(default)]
     drill: bool,
 }
@@ -172,6 +189,11 @@ impl Notice {
             .transpose()
             .map_err(|e| bad(format!("expires: {e}")))?
             .unwrap_or(issued + 6 * 3600);
+        let onset = f
+            .onset
+            .map(time_of)
+            .transpose()
+            .map_err(|e| bad(format!("onset: {e}")))?;
         for (i, ring) in f.polygons.iter().enumerate() {
             check_ring(ring).map_err(|e| bad(format!("polygons[{i}]: {e}")))?;
         }
@@ -200,6 +222,8 @@ impl Notice {
             area,
             issued,
             expires,
+            onset,
+            effective: None,
             drill: f.drill,
             source: format!("file:{name}"),
             cap: None,

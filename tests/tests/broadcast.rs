@@ -397,3 +397,105 @@ fn a_new_hq_key_is_shown_after_its_announcement_not_before() {
     let again = stb(&mux("again.ts", &["new.evs"]), h, &key, &t.p("state.json"));
     assert_eq!(again["order"]["level"], 4, "{again}");
 }
+
+/// Issue 18 item 1: a CAP warning that says when the wave arrives (`<onset>` 20 minutes
+/// ahead), sent by a sender whose clock is 5 minutes fast (`<sent>` and `<effective>` ahead
+/// too), planned with `evac-hq plan --sections`, aired by `evac-broadcaster mux` and read by
+/// `evac-stb`: the order is shown at once, with the time the wave is expected.
+#[test]
+fn an_alert_whose_wave_is_20_minutes_away_is_on_tv_at_once_with_the_expected_time() {
+    let t = town();
+    let now = unix_now();
+    let onset = now + 20 * 60;
+    let fast = rfc3339(now + 5 * 60);
+    let warning = std::fs::read_to_string(t.p("warning.xml")).unwrap();
+    let sent_at = warning
+        .split("<sent>")
+        .nth(1)
+        .and_then(|s| s.split("</sent>").next())
+        .unwrap()
+        .to_owned();
+    let text = warning
+        .replace(
+            &format!("<sent>{sent_at}</sent>"),
+            &format!("<sent>{fast}</sent>"),
+        )
+        .replace(
+            "<expires>",
+            &format!(
+                "<effective>{fast}</effective><onset>{}</onset><expires>",
+                rfc3339(onset)
+            ),
+        );
+    std::fs::write(t.p("onset.xml"), text).unwrap();
+    let hq_bin = bin("evac-hq");
+    let planned = run(Command::new(&hq_bin).current_dir(t.dir.path()).args([
+        "plan",
+        "--town",
+        "town.geojson",
+        "--hazard",
+        "onset.xml",
+        "--json",
+    ]));
+    let v: Value = serde_json::from_str(&planned).unwrap();
+    let issued = v["issued"].as_i64().unwrap();
+    assert!(
+        (now - 5..=unix_now() + 5).contains(&issued),
+        "the plan is dated {issued}, not by HQ's clock at planning ({now})"
+    );
+    assert_eq!(v["onset"], onset, "{v}");
+    let h = v["orders"][0]["household"].as_u64().unwrap() as u32;
+    run(Command::new(&hq_bin)
+        .current_dir(t.dir.path())
+        .args(["plan", "--town", "town.geojson", "--hazard", "onset.xml"])
+        .args([
+            "--town-name",
+            "minato",
+            "--key",
+            "hq.key",
+            "--sections",
+            "onset.evs",
+        ]));
+    run(Command::new(bin("evac-broadcaster"))
+        .current_dir(t.dir.path())
+        .args([
+            "mux",
+            "--sections",
+            "onset.evs",
+            "--out",
+            "onset.ts",
+            "--duration",
+            "2",
+        ]));
+    let key = t.p("hq.pub");
+    let r = stb(&t.p("onset.ts"), h, &key, &t.p("state.json"));
+    assert_eq!(r["status"], "order", "{r}");
+    assert_eq!(r["order"]["level"], 4, "{r}");
+    assert_eq!(r["order"]["onset"], rfc3339(onset), "{r}");
+    // The screen says when the wave is expected and how long is left.
+    let screen = run(Command::new(bin("evac-stb"))
+        .arg("--input")
+        .arg(t.p("onset.ts"))
+        .args([
+            "--household",
+            &h.to_string(),
+            "--town-name",
+            "minato",
+            "--lang",
+            "en",
+        ])
+        .arg("--key")
+        .arg(&key));
+    let local = time::OffsetDateTime::from_unix_timestamp(onset)
+        .unwrap()
+        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap());
+    let hhmm = format!("{:02}:{:02}", local.hour(), local.minute());
+    assert!(
+        screen.contains(&format!("expected at {hhmm}")),
+        "no expected time {hhmm} on screen:\n{screen}"
+    );
+    assert!(
+        screen.contains("in 19 min") || screen.contains("in 20 min"),
+        "no countdown on screen:\n{screen}"
+    );
+}

@@ -15,7 +15,7 @@ use evac_broadcaster::receiver::{
     DEFAULT_SKEW_S, Receiver, ReceiverConfig, ReceiverState, Status, TimeSource, TrustedKey,
     rfc3339,
 };
-use evac_broadcaster::render::{Language, render};
+use evac_broadcaster::render::{Language, cannot_verify_time, onset_line, render};
 use evac_maps::{LonLat, Town};
 use evac_protocol::TownId;
 use evac_protocol::{Hazard, HouseholdId, PublicKey, ShelterId};
@@ -136,6 +136,24 @@ struct Config {
     town: Option<PathBuf>,
     /// The household's location, [longitude, latitude], for `--route`.
     location: Option<[f64; 2]>,
+    /// The box's local time offset, "+09:00" (the default, Japan): the hazard's expected time
+    /// is shown in it.
+    #[serde(default)]
+    utc_offset: Option<String>,
+}
+
+/// A "+HH:MM" or "-HH:MM" offset from UTC.
+fn parse_offset(s: &str) -> Result<time::UtcOffset> {
+    let bad = || anyhow::anyhow!("utc_offset: {s:?} is not +HH:MM or -HH:MM");
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1i8, &s[1..]),
+        Some(b'-') => (-1i8, &s[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+    let h: i8 = h.parse().map_err(|_| bad())?;
+    let m: i8 = m.parse().map_err(|_| bad())?;
+    time::UtcOffset::from_hms(sign * h, sign * m, 0).map_err(|_| bad())
 }
 
 fn main() {
@@ -177,9 +195,14 @@ fn load_config(path: &Path) -> Result<Config> {
     for k in &mut c.hq_keys {
         abs(&mut k.file);
     }
-    for p in [&mut c.hq_key, &mut c.broadcaster_key, &mut c.state]
-        .into_iter()
-        .flatten()
+    for p in [
+        &mut c.hq_key,
+        &mut c.broadcaster_key,
+        &mut c.state,
+        &mut c.town,
+    ]
+    .into_iter()
+    .flatten()
     {
         abs(p);
     }
@@ -362,6 +385,10 @@ fn run(cli: Cli) -> Result<()> {
         .map(|c| c.name.clone())
         .filter(|n| !n.is_empty());
     let name = name.unwrap_or_else(|| format!("#{household}"));
+    let offset = match config.as_ref().and_then(|c| c.utc_offset.as_deref()) {
+        Some(o) => parse_offset(o)?,
+        None => time::UtcOffset::from_hms(9, 0, 0).context("the default offset")?,
+    };
     let mut text = String::new();
     match (rx.order_now(), report.status) {
         (Some(order), _) => {
@@ -372,6 +399,10 @@ fn run(cli: Cli) -> Result<()> {
                 .and_then(|c| c.shelters.get(&order.shelter.0.to_string()))
                 .map(String::as_str);
             text.push_str(&render(lang, &name, order, shelter));
+            if let (Some(onset), Some(_)) = (order.onset, order.level) {
+                text.push_str("\n  ");
+                text.push_str(&onset_line(lang, order.hazard, onset, rx.now(), offset));
+            }
             text.push_str(&format!(
                 "\n  (v{} until {})\n",
                 order.version,
@@ -380,6 +411,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         (None, Status::CannotVerify) => {
             text.push_str(cannot_verify(lang));
+            text.push('\n');
+        }
+        (None, Status::CannotVerifyTime) => {
+            text.push_str(cannot_verify_time(lang));
             text.push('\n');
         }
         (None, _) => {
@@ -416,9 +451,14 @@ fn run(cli: Cli) -> Result<()> {
     text.push_str(&format!(
         "time: {} ({})\n",
         report.time,
-        match report.time_source {
-            TimeSource::Stream => "from the stream",
-            TimeSource::Clock => "from this box's clock: the stream carries no time table",
+        match (report.time_source, &report.stream_time) {
+            (_, Some(said)) => format!(
+                "cannot verify the time: the stream says {said}, beyond what this box can \
+                 vouch for; judged by its last believed time"
+            ),
+            (TimeSource::Stream, None) => "from the stream".to_owned(),
+            (TimeSource::Clock, None) =>
+                "from this box's clock: the stream carries no time table".to_owned(),
         }
     ));
     out.write_all(text.as_bytes())
@@ -503,5 +543,20 @@ mod tests {
         assert!(c.hq_keys[0].file.ends_with("deploy/keys/hq.pub"));
         assert_eq!(c.shelters.get("3").map(String::as_str), Some("港小学校"));
         assert!(c.state.is_some());
+        assert_eq!(
+            parse_offset(c.utc_offset.as_deref().unwrap()).unwrap(),
+            time::UtcOffset::from_hms(9, 0, 0).unwrap()
+        );
+        assert!(parse_offset("09:00").is_err() && parse_offset("+9").is_err());
+    }
+
+    /// Issue 18 item 13: `town` is relative to the configuration file, as the example says.
+    #[test]
+    fn the_town_file_is_found_beside_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stb.toml");
+        std::fs::write(&path, "household = 1\ntown = \"maps/town.geojson\"\n").unwrap();
+        let c = load_config(&path).unwrap();
+        assert_eq!(c.town, Some(dir.path().join("maps/town.geojson")));
     }
 }

@@ -59,8 +59,12 @@ pub struct OrderInfo {
     pub shelter: ShelterId,
     /// The order message it belongs to.
     pub message_id: u32,
+    /// The notice (HQ's notice id) the message belongs to.
+    pub notice: u32,
     /// When its notice was issued (Unix seconds).
     pub issued: i64,
+    /// When the hazard is expected (the alert's onset, Unix seconds).
+    pub onset: Option<i64>,
     /// The level.
     pub level: AlertLevel,
     /// The hazard.
@@ -69,11 +73,12 @@ pub struct OrderInfo {
     pub version: u32,
 }
 
-/// A notice in force, gathered from the order batches.
+/// A notice in force (one hazard warning), gathered from the order batches: every batch of
+/// it (its re-routes too) names it by HQ's notice id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
-    /// The order message id.
-    pub message_id: u32,
+    /// HQ's notice id (the message id of its first batch; what `:lift` takes).
+    pub id: u32,
     /// The hazard.
     pub hazard: Hazard,
     /// The highest level among its orders.
@@ -82,6 +87,8 @@ pub struct Notice {
     pub issued: i64,
     /// When it lapses (Unix seconds).
     pub expires: i64,
+    /// When the hazard is expected (the alert's onset, Unix seconds).
+    pub onset: Option<i64>,
     /// Households under it.
     pub households: usize,
     /// The zones its households lie in (with a town file).
@@ -211,9 +218,9 @@ pub struct TownState {
     /// after the orders went out): an order batch replaces them, the air keeps them current.
     /// By household group, so that a group's message touches only its own households.
     air_sourced: HashMap<u16, HashSet<u32>>,
-    /// Expiry and drill flag of the messages seen on the air sections.
+    /// Expiry and drill flag of the notices seen on the air sections.
     air_notices: HashMap<u32, (i64, bool)>,
-    /// Notices in force by message id.
+    /// Notices in force by HQ's notice id.
     pub notices: BTreeMap<u32, Notice>,
     /// (HQ ms, accounted for, under order) after each status message.
     pub curve: Vec<(u64, u32, u32)>,
@@ -529,7 +536,9 @@ impl TownState {
                         OrderInfo {
                             shelter: o.shelter,
                             message_id: b.message_id,
+                            notice: notice_of(&b),
                             issued: b.issued,
+                            onset: b.onset,
                             level: o.level,
                             hazard: o.hazard,
                             version: o.version,
@@ -538,7 +547,7 @@ impl TownState {
                 }
             }
         }
-        self.gather_notices(Some((b.message_id, b.expires, b.drill)));
+        self.gather_notices(Some((notice_of(&b), b.expires, b.drill)));
         Ok(Applied::Orders)
     }
 
@@ -568,7 +577,7 @@ impl TownState {
                 if s.extension != group || b.group != group {
                     return Err(Reject::Body);
                 }
-                self.air_notices.insert(b.message_id, (b.expires, b.drill));
+                self.air_notices.insert(b.notice, (b.expires, b.drill));
                 for r in &b.records {
                     if group_of(r.household) != group {
                         return Err(Reject::Body);
@@ -576,7 +585,9 @@ impl TownState {
                     let info = r.level.map(|level| OrderInfo {
                         shelter: r.shelter,
                         message_id: b.message_id,
+                        notice: b.notice,
                         issued: b.issued,
+                        onset: b.onset,
                         level,
                         hazard: b.hazard,
                         version: r.version,
@@ -627,17 +638,19 @@ impl TownState {
         self.air_sourced.get_mut(&g).is_some_and(|s| s.remove(&h))
     }
 
-    /// The notices in force: every message some household's order still belongs to; `latest`
-    /// is the expiry and drill flag of the message just received.
+    /// The notices in force: every notice some household's order still belongs to, one however
+    /// many re-route batches it took; `latest` is the notice, expiry and drill flag of the
+    /// message just received.
     fn gather_notices(&mut self, latest: Option<(u32, i64, bool)>) {
         let mut notices: BTreeMap<u32, Notice> = BTreeMap::new();
         for (h, o) in &self.orders {
-            let n = notices.entry(o.message_id).or_insert_with(|| Notice {
-                message_id: o.message_id,
+            let n = notices.entry(o.notice).or_insert_with(|| Notice {
+                id: o.notice,
                 hazard: o.hazard,
                 level: o.level,
                 issued: o.issued,
                 expires: 0,
+                onset: o.onset,
                 households: 0,
                 zones: vec![],
                 drill: false,
@@ -652,15 +665,15 @@ impl TownState {
         }
         for n in notices.values_mut() {
             n.zones.sort_unstable();
-            if let Some(old) = self.notices.get(&n.message_id) {
+            if let Some(old) = self.notices.get(&n.id) {
                 n.expires = old.expires;
                 n.drill = old.drill;
-            } else if let Some(&(expires, drill)) = self.air_notices.get(&n.message_id) {
+            } else if let Some(&(expires, drill)) = self.air_notices.get(&n.id) {
                 n.expires = expires;
                 n.drill = drill;
             }
             if let Some((id, expires, drill)) = latest
-                && n.message_id == id
+                && n.id == id
             {
                 n.expires = expires;
                 n.drill = drill;
@@ -753,3 +766,13 @@ impl TownState {
 
 #[cfg(test)]
 mod tests;
+
+/// The notice a batch belongs to; a batch of an HQ older than the notice id names none (0):
+/// its message id then.
+fn notice_of(b: &OrderBatch) -> u32 {
+    if b.notice == 0 {
+        b.message_id
+    } else {
+        b.notice
+    }
+}

@@ -386,9 +386,11 @@ fn orders_make_notices_and_a_cancel_lifts_them() {
         message_id: 3,
         kind,
         references: None,
+        notice: 3,
         hazard: Hazard::Tsunami,
         issued: 1_795_000_000,
         expires: 1_795_003_600,
+        onset: None,
         drill: false,
         orders,
     };
@@ -412,6 +414,55 @@ fn orders_make_notices_and_a_cancel_lifts_them() {
     s.on_message("evac/v1/minato/orders", &c, NOW).unwrap();
     assert!(s.notices.is_empty());
     assert!(s.orders.is_empty());
+}
+
+/// Issue 18 ("one warning shows as many notices"): the re-routes of one tsunami warning are
+/// batches of their own, and the header lists the warning once, with its onset.
+#[test]
+fn re_route_batches_of_one_warning_are_one_notice() {
+    let mut s = live();
+    let order = |h: u32, shelter: u32, v: u32| Order {
+        household: HouseholdId(h),
+        shelter: ShelterId(shelter),
+        level: AlertLevel::Level4,
+        hazard: Hazard::Tsunami,
+        version: v,
+        needs_help: false,
+    };
+    let batch = |id: u32, kind, orders| OrderBatch {
+        town: town(),
+        message_id: id,
+        kind,
+        references: (id != 1).then_some(1),
+        notice: 1,
+        hazard: Hazard::Tsunami,
+        issued: 1_795_000_000,
+        expires: 1_795_003_600,
+        onset: Some(1_795_001_200),
+        drill: false,
+        orders,
+    };
+    let first = batch(
+        1,
+        MessageKind::Alert,
+        vec![order(10, 2, 1), order(11, 2, 1), order(12, 2, 1)],
+    );
+    s.on_message(
+        "evac/v1/minato/orders",
+        &wire(&hq(), HQ_SIGNER, &first),
+        NOW,
+    )
+    .unwrap();
+    // Shelter 2 closes, then fills: households re-routed in batches 24 and 25.
+    for (id, h, to) in [(24, 10, 3), (25, 11, 4)] {
+        let b = batch(id, MessageKind::Update, vec![order(h, to, 2)]);
+        s.on_message("evac/v1/minato/orders", &wire(&hq(), HQ_SIGNER, &b), NOW)
+            .unwrap();
+    }
+    assert_eq!(s.notices.len(), 1, "{:?}", s.notices);
+    let n = &s.notices[&1];
+    assert_eq!(n.households, 3);
+    assert_eq!(n.onset, Some(1_795_001_200));
 }
 
 #[test]
@@ -460,10 +511,12 @@ fn air(key: &SecretKey, town: &str, group: u16, records: &[(u32, Option<u32>)]) 
         message_id: 3,
         kind: MessageKind::Alert,
         references: None,
+        notice: 3,
         hazard: Hazard::Tsunami,
         drill: true,
         issued: 1_795_000_000,
         expires: 1_795_003_600,
+        onset: None,
         template: 0,
         town: Slug::new(town).unwrap(),
         key_id: [0; 8],
@@ -529,9 +582,11 @@ fn a_dashboard_started_after_the_orders_learns_them_from_the_air() {
         message_id: 4,
         kind: MessageKind::Update,
         references: Some(3),
+        notice: 3,
         hazard: Hazard::Tsunami,
         issued: 1_795_000_100,
         expires: 1_795_003_600,
+        onset: None,
         drill: true,
         orders: vec![Order {
             household: HouseholdId(11),

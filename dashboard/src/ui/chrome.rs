@@ -118,15 +118,27 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
             let z: Vec<String> = n.zones.iter().map(u32::to_string).collect();
             format!(" {}{}", l.t("zones ", "ゾーン"), z.join(","))
         };
+        // When the hazard is expected (the alert's onset, a fact about it): the time and what
+        // is left, or that the time has come.
+        let onset = n.onset.map_or_else(String::new, |t| {
+            let at = u64::try_from(t).unwrap_or(0) * 1000;
+            let hhmm = &clock(at, app.utc_offset_min)[..5];
+            let left = if at > app.now_ms {
+                format!("{} {}", l.t("in", "あと"), age(at - app.now_ms))
+            } else {
+                l.t("due", "到達予想時刻を経過").to_owned()
+            };
+            format!(" · {} {hhmm} ({left})", l.t("expected", "到達予想"))
+        });
         notices.push(Span::styled(
             format!(
-                "{}{} {} Lv{}{zones} · {} {} ",
+                "{}{} {} Lv{}{zones}{onset} · {} {} ",
                 if n.drill {
                     l.t("[DRILL] ", "[訓練] ")
                 } else {
                     ""
                 },
-                n.message_id,
+                n.id,
                 i18n::hazard(n.hazard, l),
                 n.level.number(),
                 age(app.now_ms.saturating_sub(issued)),

@@ -219,3 +219,23 @@ fn freeze_holds_messages_until_unfrozen() {
     assert_eq!(app.town.rejected.total, 1, "taken in once unfrozen");
     assert!(!draw(&app, 80, 24).contains("FROZEN"));
 }
+
+/// Issue 18: the header lists each notice in force once, with when its hazard is expected and
+/// how long is left.
+#[test]
+fn the_header_shows_when_the_wave_is_expected() {
+    let mut app = fixture(Lang::En, false);
+    assert_eq!(app.town.notices.len(), 1);
+    for n in app.town.notices.values_mut() {
+        n.onset = Some((NOW / 1000) as i64 + 18 * 60);
+    }
+    let screen = draw(&app, 160, 48);
+    let header: String = screen.lines().take(3).collect();
+    assert!(header.contains("expected 14:58 (in 18m00s)"), "{header}");
+    let mut app = fixture(Lang::Ja, false);
+    for n in app.town.notices.values_mut() {
+        n.onset = Some((NOW / 1000) as i64 - 60);
+    }
+    let header: String = draw(&app, 160, 48).lines().take(3).collect();
+    assert!(header.contains("到達予想 14:39"), "{header}");
+}

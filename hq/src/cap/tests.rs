@@ -20,6 +20,7 @@ fn alert_update_and_cancel_parse() {
         "CAP is lat,lon; areas are lon,lat"
     );
     assert_eq!(n.expires - n.issued, 6 * 3600);
+    assert_eq!((n.onset, n.effective), (None, None));
     assert_eq!(n.cap.as_ref().unwrap().identifier, "JMA-TSUNAMI-0001");
     let u = parse(&read("tsunami-update.xml"), "u.xml").unwrap();
     let CapAction::Update { notice, references } = &u.action else {
@@ -32,6 +33,27 @@ fn alert_update_and_cancel_parse() {
         panic!()
     };
     assert_eq!(references.len(), 2);
+}
+
+/// Issue 18 item 1: `<onset>` and `<effective>` are facts about the hazard, kept as such;
+/// the expiry is the alert's `<expires>`.
+#[test]
+fn onset_and_effective_are_kept_not_taken_for_the_issue_time() {
+    let text = read("tsunami-alert.xml").replace(
+        "<expires>",
+        "<effective>2036-11-18T05:05:00+09:00</effective>\
+         <onset>2036-11-18T05:20:00+09:00</onset><expires>",
+    );
+    let CapAction::Alert(n) = parse(&text, "x").unwrap().action else {
+        panic!()
+    };
+    let sent = parse_rfc3339("2036-11-18T05:00:00+09:00").unwrap();
+    assert_eq!(n.onset, Some(sent + 20 * 60));
+    assert_eq!(n.effective, Some(sent + 5 * 60));
+    assert_eq!(n.expires, sent + 6 * 3600);
+    let bad = text.replace("05:20:00+09:00</onset>", "soon</onset>");
+    let err = parse(&bad, "x").unwrap_err().to_string();
+    assert!(err.contains("<alert/info/onset>"), "{err}");
 }
 
 #[test]
@@ -275,5 +297,44 @@ mod hq {
         assert!(err.contains("already taken in"), "{err}");
         let notices = hq.book().notices().len();
         assert_eq!(notices, 1, "no second notice");
+    }
+
+    /// Issue 18 item 1: an alert whose sender's clock runs 5 minutes fast and whose wave is
+    /// expected in 20 minutes is dated by HQ's clock when HQ takes it in.
+    #[test]
+    fn the_order_is_dated_by_hqs_clock_not_the_alerts_times() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut hq, circle) = open(d.path());
+        let at = |ms: u64| {
+            time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let alert = with_area("tsunami-alert.xml", &circle)
+            .replace(
+                "<sent>2036-11-18T05:00:00+09:00</sent>",
+                &format!("<sent>{}</sent>", at(NOW + 300_000)),
+            )
+            .replace(
+                "<expires>",
+                &format!(
+                    "<effective>{}</effective><onset>{}</onset><expires>",
+                    at(NOW + 300_000),
+                    at(NOW + 1_200_000)
+                ),
+            );
+        take_in(&mut hq, &alert, "a.xml", &senders(), NOW).unwrap();
+        let id = hq
+            .notice_for_cap("jma@example.jp", "JMA-TSUNAMI-0001")
+            .unwrap();
+        let n = &hq.book().notices()[&id].notice;
+        assert_eq!(n.issued, (NOW / 1000) as i64, "HQ's clock");
+        assert_eq!(
+            n.onset,
+            Some((NOW / 1000) as i64 + 1200),
+            "the wave, as said"
+        );
+        assert_eq!(n.effective, Some((NOW / 1000) as i64 + 300));
     }
 }

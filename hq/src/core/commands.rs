@@ -183,6 +183,8 @@ impl Hq {
                     },
                     issued: now_secs(now_ms),
                     expires: *expires,
+                    onset: None,
+                    effective: None,
                     drill: false,
                     source: officer_signer(officer),
                     cap: None,

@@ -15,6 +15,8 @@ fn notice(hazard: Hazard, level: AlertLevel, area: Area) -> Notice {
         area,
         issued: 1_000,
         expires: 100_000,
+        onset: None,
+        effective: None,
         drill: false,
         source: "test".into(),
         cap: None,
@@ -719,4 +721,39 @@ fn after_a_restart_households_without_a_shelter_are_tried_at_the_first_tick() {
     present[s] = 0;
     let out = r.set_present(&present);
     check_retry(&r, &t, (sid, s), &out, (&on, &none), 60 - people(&t, &on));
+}
+
+/// Issue 18 ("one warning shows as many notices"): every batch of one notice, the re-routes
+/// of a closed shelter among them, names that notice, and carries its onset.
+#[test]
+fn re_route_batches_name_the_notice_they_belong_to() {
+    let t = town(2000, 30);
+    let mut b = book(&t);
+    let n = Notice {
+        onset: Some(2_200),
+        ..notice(Hazard::Tsunami, AlertLevel::Level4, zone1())
+    };
+    let out = b.issue(n, None).unwrap();
+    let id = out.message_id.unwrap();
+    assert_eq!(
+        (out.batches[0].notice, out.batches[0].onset),
+        (id, Some(2_200))
+    );
+    let busy = out.batches[0]
+        .orders
+        .iter()
+        .find(|o| o.shelter != ShelterId::NONE)
+        .unwrap()
+        .shelter;
+    let moved = b.close_shelter(busy).unwrap();
+    assert!(!moved.batches.is_empty());
+    for batch in &moved.batches {
+        assert_ne!(batch.message_id, id, "a re-route is a message of its own");
+        assert_eq!((batch.notice, batch.onset), (id, Some(2_200)), "{batch:?}");
+    }
+    assert!(
+        b.current_batches()
+            .iter()
+            .all(|c| c.notice == id && c.onset == Some(2_200))
+    );
 }

@@ -89,6 +89,8 @@ fn whole(hazard: Hazard) -> Notice {
         },
         issued: 1_000,
         expires: 100_000,
+        onset: None,
+        effective: None,
         drill: false,
         source: "test".into(),
         cap: None,

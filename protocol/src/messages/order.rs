@@ -50,8 +50,18 @@ pub struct OrderBatch {
     pub references: Option<u32>,
     /// The hazard of the batch.
     pub hazard: Hazard,
-    /// When the orders were issued (Unix seconds).
+    /// The notice the batch belongs to: HQ's notice id (the message id of the notice's own
+    /// first batch). Every re-route of one warning names it, so readers group by it; 0 in
+    /// batches of an HQ older than this field (readers then take `message_id`).
+    #[serde(default)]
+    pub notice: u32,
+    /// When the orders were issued: HQ's clock when HQ decided them (Unix seconds), never a
+    /// time the alert's sender gave.
     pub issued: i64,
+    /// When the hazard is expected (the alert's `<onset>`, Unix seconds): a fact about the
+    /// hazard, shown to residents ("wave expected 14:32"), never the date of the orders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onset: Option<i64>,
     /// When they lapse unless renewed (Unix seconds).
     pub expires: i64,
     /// An exercise or test, not a real emergency: receivers label it so.
@@ -81,7 +91,9 @@ mod tests {
             kind: MessageKind::Update,
             references: Some(16),
             hazard: Hazard::Tsunami,
+            notice: 12,
             issued: 1_795_000_000,
+            onset: Some(1_795_001_200),
             expires: 1_795_021_600,
             drill: true,
             orders: vec![Order {
@@ -102,5 +114,13 @@ mod tests {
                 .unwrap(),
             b
         );
+    }
+
+    #[test]
+    fn a_batch_of_an_older_hq_still_decodes() {
+        let old = r#"{"town":"minato","message_id":3,"kind":"alert","hazard":"flood",
+            "issued":1795000000,"expires":1795021600,"orders":[]}"#;
+        let b: OrderBatch = serde_json::from_str(old).unwrap();
+        assert_eq!((b.notice, b.onset), (0, None));
     }
 }

@@ -100,9 +100,11 @@ impl OrderBook {
             message_id: id,
             kind,
             references,
+            notice,
             hazard: n.hazard,
             issued: n.issued,
             expires: n.expires,
+            onset: n.onset,
             drill: n.drill,
             orders,
         }
@@ -128,9 +130,11 @@ impl OrderBook {
                     message_id: id,
                     kind: MessageKind::Alert,
                     references: None,
+                    notice: id,
                     hazard: n.hazard,
                     issued: n.issued,
                     expires: n.expires,
+                    onset: n.onset,
                     drill: n.drill,
                     orders,
                 })
