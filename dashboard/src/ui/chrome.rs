@@ -37,14 +37,14 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
             format!(
                 "○ {} {}",
                 l.t("RECONNECTING in", "再接続まで"),
-                age(retry_ms.saturating_sub(app.now_ms).max(1000))
+                age(retry_ms.saturating_sub(app.mono_ms).max(1000))
             ),
             th.fg(Color::Yellow),
         )),
     }
     if s.stale() && s.has_data() {
         let since = match s.link {
-            Link::Reconnecting { since_ms, .. } => app.now_ms.saturating_sub(since_ms),
+            Link::Reconnecting { since_ms, .. } => app.mono_ms.saturating_sub(since_ms),
             _ => 0,
         };
         top.push(Span::raw(" "));
@@ -59,7 +59,7 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
             format!(
                 " {} {} (f) ",
                 l.t("FROZEN", "停止中"),
-                age(app.now_ms.saturating_sub(since))
+                age(app.mono_ms.saturating_sub(since))
             ),
             th.fg(Color::Black)
                 .bg(if app.color { Color::Cyan } else { Color::Reset })
@@ -75,11 +75,13 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
     }
 
     top.push(Span::raw(" │ "));
-    match (s.status_at_ms, s.received_ms) {
-        (Some(at), Some(_)) => top.push(Span::raw(format!(
+    // The age of HQ's data on HQ's clock (its newest time plus the monotonic time since),
+    // never the dashboard's own: through an outage it grows with the outage.
+    match (s.status_at_ms, app.hq_now_ms()) {
+        (Some(at), Some(hq_now)) => top.push(Span::raw(format!(
             "{} {}",
             l.t("data", "データ"),
-            age(app.now_ms.saturating_sub(at))
+            age(hq_now.saturating_sub(at))
         ))),
         _ => top.push(Span::styled(
             l.t("waiting for HQ's snapshot", "HQ のスナップショット待ち"),
@@ -212,7 +214,7 @@ pub(super) fn keybar(app: &App, f: &mut Frame, area: Rect) {
                 spans.push(Span::raw(format!(" {what}")));
             }
             if let Some(c) = app.town.commands.last() {
-                let recent = c.replied_ms.is_none_or(|r| app.now_ms.saturating_sub(r) < 60_000);
+                let recent = c.replied_ms.is_none_or(|r| app.mono_ms.saturating_sub(r) < 60_000);
                 if recent {
                     let (style, text) = match &c.outcome {
                         Outcome::Pending => (th.fg(Color::Yellow), format!("  #{} {}", c.id % 10_000, l.t("sent, waiting for HQ", "送信済み・HQ 応答待ち"))),
