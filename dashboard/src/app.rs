@@ -291,6 +291,16 @@ impl App {
         self.town.link = link;
     }
 
+    /// Notes that `out` was handed to the link now: its next re-send is due [`RESEND_MS`]
+    /// from now.
+    pub fn handed(&mut self, out: &Outgoing) {
+        for u in &mut self.unanswered {
+            if u.out == *out {
+                u.sent_mono = Some(self.mono_ms);
+            }
+        }
+    }
+
     /// HQ's clock now, as far as this dashboard knows it (HQ's newest time plus the monotonic
     /// time since it arrived): what every HQ time on screen is judged against.
     pub fn hq_now_ms(&self) -> Option<u64> {

@@ -105,7 +105,7 @@ fn hand_over(app: &mut App, client: &AsyncClient) {
             false,
             out.payload.clone(),
         ) {
-            Ok(()) => {}
+            Ok(()) => app.handed(&out),
             Err(ClientError::TryRequest(_) | ClientError::Request(_)) => {
                 // Full: it goes on the next turn (and again while HQ has not answered).
                 app.outbox.insert(0, out);

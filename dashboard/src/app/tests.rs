@@ -208,3 +208,41 @@ fn a_long_freeze_is_bounded_by_bytes_and_keeps_the_newest_registry() {
         "{taken} messages of 1 KiB held"
     );
 }
+
+/// Issue 18 item 4: while the link is down a pending command is not handed to the link
+/// again and again (it would fill the MQTT client's queue); it waits, once, and goes out as
+/// soon as the link is back.
+#[test]
+fn a_command_given_while_the_link_is_down_waits_once_and_goes_when_it_is_back() {
+    let mut a = app(true);
+    a.on_link(Link::Reconnecting {
+        since_ms: 0,
+        retry_ms: 500,
+    });
+    a.handle(Action::StartCommand);
+    for c in "close 4".chars() {
+        a.handle(Action::Type(c));
+    }
+    a.handle(Action::Submit);
+    for c in "road flooded".chars() {
+        a.handle(Action::Type(c));
+    }
+    a.handle(Action::Submit);
+    for i in 1..=200 {
+        a.mono_ms = i * RESEND_MS;
+        a.refresh(false);
+    }
+    assert_eq!(a.outbox.len(), 1, "one copy waits");
+    a.on_link(Link::Connected {
+        since_ms: a.mono_ms,
+    });
+    a.refresh(false);
+    assert_eq!(a.outbox.len(), 1, "still one copy");
+    let out = a.outbox.remove(0);
+    a.handed(&out);
+    a.refresh(false);
+    assert!(a.outbox.is_empty(), "not again at once");
+    a.mono_ms += RESEND_MS;
+    a.refresh(false);
+    assert_eq!(a.outbox, vec![out], "again after {RESEND_MS} ms");
+}
