@@ -226,7 +226,13 @@ pub struct App {
     pub utc_offset_min: i32,
     /// Set when the officer confirmed quitting.
     pub quit: bool,
+    /// When the derived lists were last recomputed (monotonic ms).
+    derived_mono: u64,
 }
+
+/// The derived lists (warnings with their minutes) are recomputed at least this often, so
+/// ages keep moving on HQ's clock when no message comes (an outage).
+pub const DERIVED_EVERY_MS: u64 = 10_000;
 
 /// How long a command waits for HQ's answer before it is sent again.
 pub const RESEND_MS: u64 = 3_000;
@@ -268,6 +274,7 @@ impl App {
             mono_ms: 0,
             utc_offset_min: 540,
             quit: false,
+            derived_mono: 0,
         }
     }
 
@@ -311,7 +318,9 @@ impl App {
     /// answered.
     pub fn refresh(&mut self, force: bool) {
         self.resend_unanswered();
+        let force = force || self.mono_ms.saturating_sub(self.derived_mono) >= DERIVED_EVERY_MS;
         if self.town.refresh(self.mono_ms, force) {
+            self.derived_mono = self.mono_ms;
             self.filter_unaccounted();
         }
     }

@@ -265,3 +265,20 @@ fn a_dashboard_clock_ten_minutes_off_shows_the_same_ages_and_warnings() {
         }
     }
 }
+
+/// Through an outage (no message at all) the warnings' ages keep moving on HQ's clock.
+#[test]
+fn warnings_age_through_an_outage_without_messages() {
+    let mut app = fixture(Lang::En, true);
+    let minutes = |app: &App| {
+        app.town.derived.warnings.iter().find_map(|w| match w {
+            crate::state::Warning::NeedsHelpLate { minutes, .. } => Some(*minutes),
+            _ => None,
+        })
+    };
+    assert_eq!(minutes(&app), Some(40));
+    app.mono_ms += 10 * 60_000;
+    app.refresh(false);
+    assert_eq!(minutes(&app), Some(50));
+    assert!(draw(&app, 160, 48).contains("data 10m00s"));
+}
