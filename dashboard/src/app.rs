@@ -1,8 +1,6 @@
 //! The dashboard as a whole: the town's state plus what the officer is looking at, and
 //! `handle` that turns an [`Action`] into a change. Rendering lives in [`crate::ui`].
 
-use std::collections::VecDeque;
-
 use evac_protocol::{CommandAction, ResidentId, ShelterId};
 
 use crate::command::{self, Officer, Outgoing};
@@ -174,8 +172,10 @@ impl ShelterCol {
     ];
 }
 
-/// Messages held while the screen is frozen, at most.
-const MAX_QUEUED: usize = 100_000;
+/// Bytes of messages held while the screen is frozen, at most, besides the newest registry
+/// and status snapshot (kept whatever their size: they are the picture the screen comes back
+/// to).
+pub const MAX_QUEUED_BYTES: usize = 64 << 20;
 
 /// The dashboard.
 #[derive(Debug)]
@@ -190,9 +190,9 @@ pub struct App {
     pub view: View,
     /// What keys go to.
     pub mode: Mode,
-    /// Frozen since (wall ms).
+    /// Frozen since (monotonic ms).
     pub frozen_since: Option<u64>,
-    queued: VecDeque<(String, Vec<u8>)>,
+    queued: crate::freeze::Held,
     /// Shelter sort column.
     pub sort: ShelterCol,
     /// Sort descending.
@@ -214,18 +214,37 @@ pub struct App {
     next_id: u64,
     /// Signed commands waiting to be published.
     pub outbox: Vec<Outgoing>,
-    /// Commands without HQ's answer yet: (number, the signed command, when last sent).
-    unanswered: Vec<(u64, Outgoing, u64)>,
-    /// The clock (wall ms) the screen is drawn for.
+    /// Commands without HQ's answer yet: the number, the signed command, when given and when
+    /// last handed to the link (monotonic ms; none: to send as soon as the link is up).
+    unanswered: Vec<Unanswered>,
+    /// The node's clock (Unix ms, `--clock`): the header's clock and the date of commands.
     pub now_ms: u64,
+    /// The monotonic clock (ms): durations, and HQ's clock through
+    /// [`TownState::hq_now_ms`].
+    pub mono_ms: u64,
     /// Offset of local time, minutes east of UTC.
     pub utc_offset_min: i32,
     /// Set when the officer confirmed quitting.
     pub quit: bool,
+    /// When the derived lists were last recomputed (monotonic ms).
+    derived_mono: u64,
 }
+
+/// The derived lists (warnings with their minutes) are recomputed at least this often, so
+/// ages keep moving on HQ's clock when no message comes (an outage).
+pub const DERIVED_EVERY_MS: u64 = 10_000;
 
 /// How long a command waits for HQ's answer before it is sent again.
 pub const RESEND_MS: u64 = 3_000;
+
+/// A command without HQ's answer yet.
+#[derive(Debug)]
+struct Unanswered {
+    id: u64,
+    out: Outgoing,
+    given_mono: u64,
+    sent_mono: Option<u64>,
+}
 
 impl App {
     /// A dashboard on `town`.
@@ -237,7 +256,7 @@ impl App {
             view: View::Overview,
             mode: Mode::Normal,
             frozen_since: None,
-            queued: VecDeque::new(),
+            queued: crate::freeze::Held::new(MAX_QUEUED_BYTES),
             sort: ShelterCol::Id,
             sort_invert: false,
             cursor: [0; 6],
@@ -252,64 +271,92 @@ impl App {
             outbox: vec![],
             unanswered: vec![],
             now_ms,
+            mono_ms: 0,
             utc_offset_min: 540,
             quit: false,
+            derived_mono: 0,
         }
     }
 
     /// Takes a message from the broker (held while frozen).
     pub fn on_message(&mut self, topic: String, payload: Vec<u8>) {
         if self.frozen_since.is_some() {
-            if self.queued.len() < MAX_QUEUED {
-                self.queued.push_back((topic, payload));
-            } else {
-                // Dropping a delta makes a gap: the state waits for the next snapshot.
-                tracing::warn!("freeze queue full: message dropped");
-            }
+            self.queued.push(topic, payload, self.mono_ms);
             return;
         }
-        let _ = self.town.on_message(&topic, &payload, self.now_ms);
+        let _ = self.town.on_message(&topic, &payload, self.mono_ms);
     }
 
-    /// Takes the link state from the network task.
+    /// Takes the link state from the network task. On a new connection every command HQ has
+    /// not answered goes out at once.
     pub fn on_link(&mut self, link: Link) {
+        if matches!(link, Link::Connected { .. }) && !self.connected() {
+            for u in &mut self.unanswered {
+                u.sent_mono = None;
+            }
+        }
         self.town.link = link;
+    }
+
+    /// Notes that `out` was handed to the link now: its next re-send is due [`RESEND_MS`]
+    /// from now.
+    pub fn handed(&mut self, out: &Outgoing) {
+        for u in &mut self.unanswered {
+            if u.out == *out {
+                u.sent_mono = Some(self.mono_ms);
+            }
+        }
+    }
+
+    /// HQ's clock now, as far as this dashboard knows it (HQ's newest time plus the monotonic
+    /// time since it arrived): what every HQ time on screen is judged against.
+    pub fn hq_now_ms(&self) -> Option<u64> {
+        self.town.hq_now_ms(self.mono_ms)
     }
 
     /// Brings derived lists up to date before drawing, and sends again what HQ has not
     /// answered.
     pub fn refresh(&mut self, force: bool) {
         self.resend_unanswered();
-        if self.town.refresh(self.now_ms, force) {
+        let force = force || self.mono_ms.saturating_sub(self.derived_mono) >= DERIVED_EVERY_MS;
+        if self.town.refresh(self.mono_ms, force) {
+            self.derived_mono = self.mono_ms;
             self.filter_unaccounted();
         }
     }
 
-    /// Every command HQ has not answered goes out again each [`RESEND_MS`], as the same
-    /// signed message: HQ carries a number out once and answers a repeat with its first
-    /// outcome, so a command given while HQ was starting (before it had subscribed) or while
-    /// the link was down is neither lost nor done twice. Past HQ's freshness bound it stops:
-    /// HQ would refuse it, and the log keeps it as pending for the officer to give again.
+    /// Every command HQ has not answered goes out again each [`RESEND_MS`] while the link
+    /// is up (and at once when it comes back), as the same signed message: HQ carries a
+    /// number out once and answers a repeat with its first outcome, so a command given while
+    /// HQ was starting (before it had subscribed) or while the link was down is neither lost
+    /// nor done twice. While the link is down nothing is handed to it: the command stays
+    /// pending here, never piling up in the MQTT client's queue. Past HQ's freshness bound it
+    /// stops: HQ would refuse it, and the log keeps it as pending for the officer to give
+    /// again.
     fn resend_unanswered(&mut self) {
-        let now = self.now_ms;
+        let now = self.mono_ms;
         let commands = &self.town.commands;
         let pending = |id: u64| {
             commands
                 .iter()
                 .any(|c| c.id == id && c.outcome == Outcome::Pending)
         };
-        self.unanswered.retain(|(id, _, _)| pending(*id));
-        for (id, out, last) in &mut self.unanswered {
-            let given = commands
-                .iter()
-                .find(|c| c.id == *id)
-                .map_or(now, |c| c.at_ms);
-            if now.saturating_sub(given) > evac_protocol::messages::command::MAX_COMMAND_SKEW_MS {
+        self.unanswered.retain(|u| pending(u.id));
+        if !self.connected() {
+            return;
+        }
+        for u in &mut self.unanswered {
+            if now.saturating_sub(u.given_mono)
+                > evac_protocol::messages::command::MAX_COMMAND_SKEW_MS
+            {
                 continue;
             }
-            if now.saturating_sub(*last) >= RESEND_MS {
-                *last = now;
-                self.outbox.push(out.clone());
+            let due = u
+                .sent_mono
+                .is_none_or(|last| now.saturating_sub(last) >= RESEND_MS);
+            if due && !self.outbox.contains(&u.out) {
+                u.sent_mono = Some(now);
+                self.outbox.push(u.out.clone());
             }
         }
     }
@@ -482,7 +529,12 @@ impl App {
         match officer.sign(&self.town.town, id, self.now_ms, action.clone(), &reason) {
             Ok(out) => {
                 tracing::info!(officer = %officer.name, id, ?action, reason = %reason, "command sent");
-                self.unanswered.push((id, out.clone(), self.now_ms));
+                self.unanswered.push(Unanswered {
+                    id,
+                    out: out.clone(),
+                    given_mono: self.mono_ms,
+                    sent_mono: Some(self.mono_ms),
+                });
                 self.outbox.push(out);
                 let entry = CommandEntry {
                     officer: officer.name.clone(),
@@ -594,11 +646,11 @@ impl App {
             Action::Close => {}
             Action::Freeze => {
                 if self.frozen_since.take().is_some() {
-                    while let Some((t, p)) = self.queued.pop_front() {
-                        let _ = self.town.on_message(&t, &p, self.now_ms);
+                    for (t, p, at) in self.queued.take() {
+                        let _ = self.town.on_message(&t, &p, at);
                     }
                 } else {
-                    self.frozen_since = Some(self.now_ms);
+                    self.frozen_since = Some(self.mono_ms);
                 }
             }
             Action::StartFilter => self.mode = Mode::Filter(self.filter[v].clone()),

@@ -8,6 +8,7 @@
 //!   [`app::Action`] (from [`keymap`]) into a change;
 //! - [`ui`]: `render(&App, frame)`, one module per panel;
 //! - [`command`]: the `:` command line, the confirmation text, signing;
+//! - [`clock`]: the node's clock (`--clock`) and the monotonic one HQ's times are judged by;
 //! - [`net`]: the MQTT link; [`run`]: the one `select!` over input, feed and tick;
 //! - [`report`]: the FDMA-style situation report (text or JSON);
 //! - [`prefecture`]: several towns side by side, from a prefecture broker.
@@ -28,8 +29,10 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod clock;
 pub mod command;
 pub mod config;
+pub mod freeze;
 pub mod i18n;
 pub mod keymap;
 pub mod net;

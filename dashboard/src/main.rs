@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use evac_dashboard::app::App;
+use evac_dashboard::clock::Clock;
 use evac_dashboard::command::Officer;
 use evac_dashboard::config::Config;
 use evac_dashboard::i18n::Lang;
@@ -32,6 +33,12 @@ struct Cli {
     /// Screen language: ja or en (default: from the locale).
     #[arg(long)]
     lang: Option<String>,
+    /// Where "now" comes from, like every node: `wall` (default) or a drill's clock
+    /// `drill:START_MS@WALL_MSxSPEED`. Only the clock shown and the date of commands follow
+    /// it: HQ's times are judged on HQ's clock (its newest time plus the monotonic time
+    /// since it arrived).
+    #[arg(long, default_value = "wall", global = true)]
+    clock: evac_protocol::time::TimeSource,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -69,6 +76,9 @@ fn main() {
 
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The first and only install: a second would be refused, the clock never jumps.
+    let _ = evac_protocol::time::install(cli.clock);
+    let clock = Clock::new(cli.clock);
     let lang = match &cli.lang {
         Some(l) => Lang::parse(l).with_context(|| format!("--lang {l:?}: use ja or en"))?,
         None => Lang::from_env(),
@@ -76,7 +86,7 @@ fn real_main() -> anyhow::Result<()> {
     if let Some(Cmd::Prefecture { json, timeout_s }) = cli.command {
         let cfg = PrefectureConfig::read(&cli.config)?;
         init_log(cfg.log_file.as_deref())?;
-        return prefecture(&cfg, json, timeout_s, lang);
+        return prefecture(&cfg, json, timeout_s, lang, clock);
     }
     let cfg = Config::read(&cli.config)?;
     init_log(cfg.log_file.as_deref())?;
@@ -100,12 +110,32 @@ fn real_main() -> anyhow::Result<()> {
     town.silent_minutes = cfg.silent_minutes;
     let rt = runtime()?;
     rt.block_on(async move {
-        let (client, feed) = net::start(&cfg, &town_id, officer.as_ref().map(|o| &o.name))?;
+        let (client, feed) = net::start(&cfg, &town_id, officer.as_ref().map(|o| &o.name), clock)?;
         match cli.command {
             Some(Cmd::Report { json, timeout_s }) => {
-                report(town, feed, json, lang, cfg.utc_offset_minutes, timeout_s).await
+                report(
+                    town,
+                    feed,
+                    json,
+                    lang,
+                    cfg.utc_offset_minutes,
+                    timeout_s,
+                    clock,
+                )
+                .await
             }
-            None => screen(town, feed, client, officer, lang, cfg.utc_offset_minutes).await,
+            None => {
+                screen(
+                    town,
+                    feed,
+                    client,
+                    officer,
+                    lang,
+                    cfg.utc_offset_minutes,
+                    clock,
+                )
+                .await
+            }
             Some(Cmd::Prefecture { .. }) => unreachable!("handled above"),
         }
     })
@@ -145,12 +175,14 @@ fn prefecture(
     json: bool,
     timeout_s: u64,
     lang: Lang,
+    clock: Clock,
 ) -> anyhow::Result<()> {
     let mut pref = Prefecture::new(cfg)?;
     let login = cfg.login().map_err(anyhow::Error::msg)?;
     let rt = runtime()?;
     rt.block_on(async move {
-        let (_client, mut feed) = net::start_with(&login, "prefecture", pref.subscriptions())?;
+        let (_client, mut feed) =
+            net::start_with(&login, "prefecture", pref.subscriptions(), clock)?;
         let mut link = Link::Connecting;
         if json {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_s);
@@ -158,7 +190,7 @@ fn prefecture(
             // bridges' retained states come with the subscription).
             while !pref.complete() {
                 match tokio::time::timeout_at(deadline, feed.recv()).await {
-                    Ok(Some(FeedEvent::Message(t, p))) => pref.on_message(&t, &p, net::wall_ms()),
+                    Ok(Some(FeedEvent::Message(t, p))) => pref.on_message(&t, &p, clock.now()),
                     Ok(Some(FeedEvent::Link(l))) => link = l,
                     Ok(None) => bail!("the network task ended"),
                     Err(_) => break,
@@ -168,7 +200,7 @@ fn prefecture(
                 tokio::time::timeout(Duration::from_millis(500), feed.recv()).await
             {
                 match ev {
-                    FeedEvent::Message(t, p) => pref.on_message(&t, &p, net::wall_ms()),
+                    FeedEvent::Message(t, p) => pref.on_message(&t, &p, clock.now()),
                     FeedEvent::Link(l) => link = l,
                 }
             }
@@ -178,7 +210,7 @@ fn prefecture(
             println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
-                    "towns": pref.rows(net::wall_ms()),
+                    "towns": pref.rows(clock.now()),
                     "refused": pref.refused,
                 }))
                 .context("encoding the rows")?
@@ -196,7 +228,7 @@ fn prefecture(
         });
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let result = loop {
-            let rows = pref.rows(net::wall_ms());
+            let rows = pref.rows(clock.now());
             if let Err(e) = term
                 .draw(|f| evac_dashboard::prefecture::render(f, &rows, &link, lang, pref.refused))
             {
@@ -204,7 +236,7 @@ fn prefecture(
             }
             tokio::select! {
                 ev = feed.recv() => match ev {
-                    Some(FeedEvent::Message(t, p)) => pref.on_message(&t, &p, net::wall_ms()),
+                    Some(FeedEvent::Message(t, p)) => pref.on_message(&t, &p, clock.now()),
                     Some(FeedEvent::Link(l)) => link = l,
                     None => break Err(anyhow::anyhow!("the network task ended")),
                 },
@@ -230,13 +262,14 @@ async fn report(
     lang: Lang,
     offset: i32,
     timeout_s: u64,
+    clock: Clock,
 ) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_s);
     loop {
         while !(town.has_data() && town.registry.is_some() && !town.waiting_snapshot) {
             match tokio::time::timeout_at(deadline, feed.recv()).await {
                 Ok(Some(FeedEvent::Message(t, p))) => {
-                    let _ = town.on_message(&t, &p, net::wall_ms());
+                    let _ = town.on_message(&t, &p, clock.now().mono_ms);
                 }
                 Ok(Some(FeedEvent::Link(l))) => town.link = l,
                 Ok(None) => bail!("the network task ended"),
@@ -251,14 +284,14 @@ async fn report(
         while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(300), feed.recv()).await
         {
             if let FeedEvent::Message(t, p) = ev {
-                let _ = town.on_message(&t, &p, net::wall_ms());
+                let _ = town.on_message(&t, &p, clock.now().mono_ms);
             }
         }
         if !town.waiting_snapshot {
             break;
         }
     }
-    town.refresh(net::wall_ms(), true);
+    town.refresh(clock.now().mono_ms, true);
     let r = Report::of(&town);
     if json {
         println!(
@@ -278,9 +311,12 @@ async fn screen(
     officer: Option<Officer>,
     lang: Lang,
     offset: i32,
+    clock: Clock,
 ) -> anyhow::Result<()> {
     use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
-    let mut app = App::new(town, lang, officer, net::wall_ms());
+    let now = clock.now();
+    let mut app = App::new(town, lang, officer, now.wall_ms);
+    app.mono_ms = now.mono_ms;
     app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     app.utc_offset_min = offset;
     crossterm::terminal::enable_raw_mode().context("the terminal")?;
@@ -301,7 +337,7 @@ async fn screen(
             keys,
             feed,
             Some(client),
-            net::wall_ms,
+            move || clock.now(),
         )
         .await
     }

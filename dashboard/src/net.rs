@@ -7,6 +7,7 @@ use evac_protocol::{OfficerId, Topic, TownId};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, Transport};
 use tokio::sync::mpsc;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::state::{Link, limit};
 
@@ -17,13 +18,6 @@ pub enum FeedEvent {
     Message(String, Vec<u8>),
     /// The link changed.
     Link(Link),
-}
-
-/// Wall clock in Unix ms: the one clock input of the binary.
-pub fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The topics a dashboard of `town` reads.
@@ -42,11 +36,13 @@ pub fn topics(town: &TownId, officer: Option<&OfficerId>) -> Vec<String> {
     t
 }
 
-/// Connects (in the background) and returns the client for publishing and the feed.
+/// Connects (in the background) and returns the client for publishing and the feed; the
+/// link's times are on `clock`'s monotonic clock.
 pub fn start(
     cfg: &Config,
     town: &TownId,
     officer: Option<&OfficerId>,
+    clock: Clock,
 ) -> anyhow::Result<(AsyncClient, mpsc::Receiver<FeedEvent>)> {
     let login = Login {
         addr: cfg.broker_addr().map_err(anyhow::Error::msg)?,
@@ -54,7 +50,7 @@ pub fn start(
         username: cfg.username.clone(),
         password: cfg.password().map_err(anyhow::Error::msg)?,
     };
-    start_with(&login, town.as_str(), topics(town, officer))
+    start_with(&login, town.as_str(), topics(town, officer), clock)
 }
 
 /// Who connects where.
@@ -71,18 +67,20 @@ pub struct Login {
 }
 
 /// Connects as `login` (in the background), subscribes to `subs` at every connection, and
-/// returns the client and the feed; `tag` goes into the client id.
+/// returns the client and the feed; `tag` goes into the client id. The link's times
+/// ([`Link`]) are on `clock`'s monotonic clock.
 pub fn start_with(
     login: &Login,
     tag: &str,
     subs: Vec<String>,
+    clock: Clock,
 ) -> anyhow::Result<(AsyncClient, mpsc::Receiver<FeedEvent>)> {
     use anyhow::Context;
     let addr = &login.addr;
     let id = format!(
         "evac-dashboard-{tag}-{}-{}",
         std::process::id(),
-        wall_ms() % 100_000
+        evac_protocol::time::wall_ms() % 100_000
     );
     let mut o = MqttOptions::new(id, addr.host.clone(), addr.port);
     o.set_keep_alive(Duration::from_secs(5));
@@ -117,7 +115,7 @@ pub fn start_with(
                         }
                     }
                     let link = Link::Connected {
-                        since_ms: wall_ms(),
+                        since_ms: clock.now().mono_ms,
                     };
                     if tx.send(FeedEvent::Link(link)).await.is_err() {
                         return;
@@ -131,12 +129,12 @@ pub fn start_with(
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    let now = wall_ms();
+                    let now = clock.now().mono_ms;
                     let since = *down_since.get_or_insert(now);
                     tracing::warn!(error = %e, "broker link down; retrying");
                     let link = Link::Reconnecting {
                         since_ms: since,
-                        retry_ms: now + backoff.as_millis() as u64,
+                        retry_ms: now + clock.duration_ms(backoff),
                     };
                     if tx.send(FeedEvent::Link(link)).await.is_err() {
                         return;

@@ -3,6 +3,14 @@
 //! (`deploy/mosquitto/bridge-prefecture.conf`). Each town's status is checked with that
 //! town's HQ key, exactly as the town dashboard checks it; a town whose bridge is down, or
 //! whose status has not come for `stale_after_s`, is shown STALE with its last counts.
+//!
+//! "Has not come for" is judged as DESIGN.md (Time) says a screen judges HQ's data: on the
+//! town's HQ clock, its newest time plus the monotonic time since it arrived, never by the
+//! prefecture's own clock. One bounded exception, in [`Prefecture::rows`]: a retained status
+//! of a town gone quiet arrives fresh at every new subscriber, and only the prefecture's own
+//! clock can tell at once that it is old; it is taken as stale on that clock only when it is
+//! older than `stale_after_s` plus [`CLOCK_TOLERANCE_MS`], more than NTP-kept clocks ever
+//! drift, so a clock off by less can never make a live town STALE.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +21,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Now;
 use crate::config::{BrokerAddr, ConfigError};
 use crate::i18n::Lang;
 use crate::net::Login;
@@ -39,9 +48,9 @@ pub struct PrefectureConfig {
     /// What every town's bridge puts before its topics, without the town: `pref/36` for
     /// `pref/36/{town}/evac/v1/{town}/status`.
     pub prefix: String,
-    /// A town is STALE when its newest status is older than this by HQ's clock (HQ sends a
-    /// fresh snapshot at least every `snapshot_interval_s`, 30 s in its example; both
-    /// clocks are wall clocks kept by NTP, and this leaves room for their drift).
+    /// A town is STALE when no newer status has come for this long (HQ sends a fresh
+    /// snapshot at least every `snapshot_interval_s`, 30 s in its example), judged on its HQ's
+    /// clock (its newest time plus the monotonic time since).
     #[serde(default = "default_stale")]
     pub stale_after_s: u64,
     /// The log file (never the terminal).
@@ -146,6 +155,13 @@ pub struct Watched {
     pub bridge_up: Option<bool>,
 }
 
+/// How far the prefecture's own clock may disagree with a town's HQ (an unsynchronised
+/// laptop is minutes off, never half an hour) before a status that
+/// arrives already older than `stale_after_s` by more than this is taken as stale at once
+/// (a retained status of a town gone quiet). The one place the prefecture's clock is held
+/// against HQ's (see the module doc).
+pub const CLOCK_TOLERANCE_MS: u64 = 30 * 60_000;
+
 /// Every town of the prefecture.
 #[derive(Debug)]
 pub struct Prefecture {
@@ -219,8 +235,8 @@ impl Prefecture {
             .collect()
     }
 
-    /// Takes one message from the prefecture broker, received at `now_ms`.
-    pub fn on_message(&mut self, topic: &str, payload: &[u8], now_ms: u64) {
+    /// Takes one message from the prefecture broker, received at `now`.
+    pub fn on_message(&mut self, topic: &str, payload: &[u8], now: Now) {
         let Some(rest) = topic
             .strip_prefix(self.prefix.as_str())
             .and_then(|r| r.strip_prefix('/'))
@@ -249,13 +265,13 @@ impl Prefecture {
         }
         // The inner topic must be this town's own: a town's bridge cannot speak for another
         // (and the town's HQ key decides what is believed).
-        if w.state.on_message(inner, payload, now_ms).is_err() {
+        if w.state.on_message(inner, payload, now.mono_ms).is_err() {
             self.refused += 1;
         }
     }
 
-    /// One row a town, at `now_ms`.
-    pub fn rows(&self, now_ms: u64) -> Vec<TownRow> {
+    /// One row a town, at `now`.
+    pub fn rows(&self, now: Now) -> Vec<TownRow> {
         self.towns
             .iter()
             .map(|w| {
@@ -263,15 +279,24 @@ impl Prefecture {
                 let why = if w.bridge_up == Some(false) {
                     Some("uplink down".to_owned())
                 } else {
-                    // HQ's time of the counts, not when they came: a retained snapshot of a
-                    // town gone quiet arrives fresh at every new subscriber.
-                    match s.status_at_ms {
-                        None => Some("no status yet".to_owned()),
-                        Some(t) if now_ms.saturating_sub(t) > self.stale_after_ms => Some(format!(
-                            "no status for {} s",
-                            now_ms.saturating_sub(t) / 1000
-                        )),
-                        Some(_) => None,
+                    // The age on the town's HQ clock; then the bounded exception (module doc):
+                    // a retained status already far older than our own clock allows.
+                    let hq_age = s
+                        .status_at_ms
+                        .zip(s.hq_now_ms(now.mono_ms))
+                        .map(|(t, hq_now)| hq_now.saturating_sub(t));
+                    let own_age = s.status_at_ms.map(|t| now.wall_ms.saturating_sub(t));
+                    match (hq_age, own_age) {
+                        (Some(a), _) if a > self.stale_after_ms => {
+                            Some(format!("no status for {} s", a / 1000))
+                        }
+                        (Some(_), Some(a))
+                            if a > self.stale_after_ms.saturating_add(CLOCK_TOLERANCE_MS) =>
+                        {
+                            Some(format!("no status for {} s", a / 1000))
+                        }
+                        (Some(_), _) => None,
+                        (None, _) => Some("no status yet".to_owned()),
                     }
                 };
                 TownRow {
@@ -422,6 +447,14 @@ mod tests {
             .into_bytes()
     }
 
+    /// Both clocks at `ms`.
+    fn at(ms: u64) -> Now {
+        Now {
+            wall_ms: ms,
+            mono_ms: ms,
+        }
+    }
+
     fn prefecture(dir: &Path) -> (Prefecture, SecretKey, SecretKey) {
         let (a, b) = (
             SecretKey::from_seed(&[1; 32]),
@@ -456,35 +489,39 @@ mod tests {
         let a_topic = "pref/36/minato/evac/v1/minato/status";
         let b_topic = "pref/36/shiomihama/evac/v1/shiomihama/status";
         // Town B's key on town A's status, town B's status under A's prefix, junk: refused.
-        p.on_message(a_topic, &snapshot("minato", &b, 3), NOW);
+        p.on_message(a_topic, &snapshot("minato", &b, 3), at(NOW));
         p.on_message(
             "pref/36/minato/evac/v1/shiomihama/status",
             &snapshot("shiomihama", &b, 3),
-            NOW,
+            at(NOW),
         );
-        p.on_message("pref/36/minato/bridge/state", b"maybe", NOW);
-        p.on_message("elsewhere/status", b"x", NOW);
+        p.on_message("pref/36/minato/bridge/state", b"maybe", at(NOW));
+        p.on_message("elsewhere/status", b"x", at(NOW));
         assert_eq!(p.refused, 4);
         assert!(!p.complete());
-        p.on_message(a_topic, &snapshot("minato", &a, 3), NOW);
-        p.on_message(b_topic, &snapshot("shiomihama", &b, 7), NOW);
-        p.on_message("pref/36/shiomihama/bridge/state", b"1", NOW);
+        p.on_message(a_topic, &snapshot("minato", &a, 3), at(NOW));
+        p.on_message(b_topic, &snapshot("shiomihama", &b, 7), at(NOW));
+        p.on_message("pref/36/shiomihama/bridge/state", b"1", at(NOW));
         assert!(p.complete());
-        let rows = p.rows(NOW + 1_000);
+        let rows = p.rows(at(NOW + 1_000));
         assert_eq!(rows[0].name, "港町");
         assert_eq!(rows[0].counts.as_ref().unwrap().under_order, 3);
         assert_eq!(rows[1].counts.as_ref().unwrap().under_order, 7);
         assert!(rows.iter().all(|r| !r.stale), "{rows:?}");
         // B's uplink drops: STALE at once, its last counts kept. A goes quiet: STALE later.
-        p.on_message("pref/36/shiomihama/bridge/state", b"0", NOW + 2_000);
-        let rows = p.rows(NOW + 61_000);
+        p.on_message("pref/36/shiomihama/bridge/state", b"0", at(NOW + 2_000));
+        let rows = p.rows(at(NOW + 61_000));
         assert_eq!(rows[1].why.as_deref(), Some("uplink down"));
         assert_eq!(rows[1].counts.as_ref().unwrap().under_order, 7);
         assert_eq!(rows[0].why.as_deref(), Some("no status for 61 s"));
         // B comes back with new counts.
-        p.on_message("pref/36/shiomihama/bridge/state", b"1", NOW + 62_000);
-        p.on_message(b_topic, &snapshot_seq("shiomihama", &b, 9, 2), NOW + 62_000);
-        let rows = p.rows(NOW + 62_500);
+        p.on_message("pref/36/shiomihama/bridge/state", b"1", at(NOW + 62_000));
+        p.on_message(
+            b_topic,
+            &snapshot_seq("shiomihama", &b, 9, 2),
+            at(NOW + 62_000),
+        );
+        let rows = p.rows(at(NOW + 62_500));
         assert!(!rows[1].stale);
         assert_eq!(rows[1].counts.as_ref().unwrap().under_order, 9);
 
@@ -493,6 +530,45 @@ mod tests {
             .unwrap();
         let screen = format!("{}", term.backend());
         assert!(screen.contains("shiomihama") && screen.contains("STALE (no status for 62 s)"));
+    }
+
+    /// Issue 18 item 10: a prefecture clock 10 minutes off (either way) judges every town
+    /// as a right one does: by HQ's newest time plus the monotonic time since.
+    #[test]
+    fn a_prefecture_clock_ten_minutes_off_judges_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let topic = "pref/36/minato/evac/v1/minato/status";
+        for off in [-600_000i64, 0, 600_000] {
+            let (mut p, a, _) = prefecture(dir.path());
+            let clock = |ms: u64| Now {
+                wall_ms: ms.saturating_add_signed(off),
+                mono_ms: ms - NOW,
+            };
+            p.on_message(topic, &snapshot("minato", &a, 3), clock(NOW));
+            let rows = p.rows(clock(NOW + 30_000));
+            assert!(!rows[0].stale, "{off}: {rows:?}");
+            let rows = p.rows(clock(NOW + 61_000));
+            assert_eq!(rows[0].why.as_deref(), Some("no status for 61 s"), "{off}");
+        }
+    }
+
+    /// The bounded exception: a retained status of a town gone quiet an hour ago is STALE as
+    /// soon as it arrives.
+    #[test]
+    fn a_status_retained_from_an_hour_ago_is_stale_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut p, a, _) = prefecture(dir.path());
+        let late = Now {
+            wall_ms: NOW + 3_600_000,
+            mono_ms: 5,
+        };
+        p.on_message(
+            "pref/36/minato/evac/v1/minato/status",
+            &snapshot("minato", &a, 3),
+            late,
+        );
+        let rows = p.rows(late);
+        assert_eq!(rows[0].why.as_deref(), Some("no status for 3600 s"));
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The dashboard's loop: one `select!` over the keyboard, the MQTT feed and a tick,
 //! generic over the terminal backend so tests drive it with `TestBackend`.
+//!
+//! Nothing in it waits on the network: commands are handed to the MQTT client only while the
+//! link is up and only as far as its queue has room (`try_publish`); what does not fit waits
+//! in the app's outbox for the next turn, so an outage never stops the screen.
 
 use std::time::Duration;
 
@@ -7,24 +11,25 @@ use crossterm::event::{Event, KeyEventKind};
 use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use rumqttc::{AsyncClient, QoS};
+use rumqttc::{AsyncClient, ClientError, QoS};
 use tokio::sync::mpsc;
 
 use crate::app::App;
+use crate::clock::Now;
 use crate::net::FeedEvent;
 use crate::{keymap, ui};
 
 /// How often the screen is redrawn without input (ages, link countdown).
 pub const TICK: Duration = Duration::from_millis(250);
 
-/// Runs until the officer quits (or the input ends). `now` is the clock.
+/// Runs until the officer quits (or the input ends). `now` reads the clocks.
 pub async fn run<B, K>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     mut keys: K,
     mut feed: mpsc::Receiver<FeedEvent>,
     client: Option<AsyncClient>,
-    now: impl Fn() -> u64,
+    now: impl Fn() -> Now,
 ) -> anyhow::Result<()>
 where
     B: Backend,
@@ -35,7 +40,7 @@ where
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut feed_open = true;
     loop {
-        app.now_ms = now();
+        set_now(app, now());
         app.refresh(false);
         terminal.draw(|f| ui::render(app, f))?;
         // Feed messages are taken in without a redraw each; the tick or a key redraws.
@@ -58,10 +63,11 @@ where
                 }
                 m = feed.recv(), if feed_open => match m {
                     Some(FeedEvent::Message(t, p)) => {
-                        app.now_ms = now();
+                        set_now(app, now());
                         app.on_message(t, p);
                     }
                     Some(FeedEvent::Link(l)) => {
+                        set_now(app, now());
                         app.on_link(l);
                         break;
                     }
@@ -70,17 +76,41 @@ where
                 _ = tick.tick() => break,
             }
         }
-        for out in app.outbox.drain(..) {
-            if let Some(c) = &client
-                && let Err(e) = c
-                    .publish(out.topic, QoS::AtLeastOnce, false, out.payload)
-                    .await
-            {
-                tracing::warn!(error = %e, "command not published");
-            }
+        if let Some(c) = &client {
+            hand_over(app, c);
         }
         if app.quit {
             return Ok(());
+        }
+    }
+}
+
+fn set_now(app: &mut App, now: Now) {
+    app.now_ms = now.wall_ms;
+    app.mono_ms = now.mono_ms;
+}
+
+/// Hands the outbox to the MQTT client while the link is up, as far as its queue takes it;
+/// the rest waits (the queue is drained only while connected: waiting on it would stop the
+/// screen for the whole outage).
+fn hand_over(app: &mut App, client: &AsyncClient) {
+    if !app.connected() {
+        return;
+    }
+    while !app.outbox.is_empty() {
+        let out = app.outbox.remove(0);
+        match client.try_publish(
+            out.topic.clone(),
+            QoS::AtLeastOnce,
+            false,
+            out.payload.clone(),
+        ) {
+            Ok(()) => app.handed(&out),
+            Err(ClientError::TryRequest(_) | ClientError::Request(_)) => {
+                // Full: it goes on the next turn (and again while HQ has not answered).
+                app.outbox.insert(0, out);
+                return;
+            }
         }
     }
 }
@@ -123,9 +153,12 @@ mod tests {
             }
             tx
         });
-        run(&mut term, &mut app, keys, rx, None, || 1_000)
-            .await
-            .unwrap();
+        run(&mut term, &mut app, keys, rx, None, || Now {
+            wall_ms: 1_000,
+            mono_ms: 1_000,
+        })
+        .await
+        .unwrap();
         let _tx = driver.await.unwrap();
         assert!(app.quit);
         assert_eq!(app.town.rejected.total, 1);

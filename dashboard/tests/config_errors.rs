@@ -25,3 +25,19 @@ fn a_missing_config_file_is_one_clear_line_and_no_panic() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `--clock` takes the node's clock spec like every other node; a bad one is one clear line.
+#[test]
+fn a_bad_clock_is_one_clear_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_evac-dashboard"))
+        .args(["--clock", "tomorrow", "--config", "x.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--clock") && stderr.contains("drill:START_MS@WALL_MSxSPEED"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -43,6 +43,7 @@ pub mod ingest;
 pub mod keys;
 pub mod notice;
 pub mod officer;
+pub mod outbox;
 pub mod rejections;
 pub mod reload;
 pub mod service;

@@ -5,13 +5,17 @@
 //! the events are committed, so a batch that arrives while HQ restarts is delivered again. On
 //! every connection it publishes again what it owns and a broker restart loses: acks, the
 //! registry, the status snapshot and the orders in force.
+//!
+//! Nothing in the loop waits on the network: what HQ publishes (and its acks to the broker)
+//! goes through [`Outbox`], handed to the MQTT client with `try_*` calls while connected,
+//! so a broker outage never stops CAP intake, the checker or the ticks.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use evac_protocol::{DataDirLock, Topic, topics::filter};
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS, Transport};
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Transport};
 use tokio::sync::mpsc;
 
 use crate::broker;
@@ -21,6 +25,7 @@ use crate::config::{BrokerConfig, Config};
 use crate::core::{Hq, Outgoing};
 use crate::error::HqError;
 use crate::ingest::Checker;
+use crate::outbox::Outbox;
 use crate::reload::Watched;
 use crate::store::Store;
 
@@ -155,26 +160,6 @@ fn outgoing_limit(cfg: &Config) -> usize {
     match &cfg.broker {
         BrokerConfig::Embedded(b) => b.max_payload_size,
         BrokerConfig::External(_) => 256 << 20,
-    }
-}
-
-async fn send(client: &AsyncClient, limit: usize, msgs: Vec<Outgoing>) {
-    for m in msgs {
-        // The broker drops the connection on a packet over its limit, and HQ would send it
-        // again on every reconnection: never send it, say so.
-        if m.payload.len() > limit {
-            tracing::error!(
-                topic = %m.topic, bytes = m.payload.len(), limit,
-                "message larger than the broker takes: not published (raise [broker] max_payload_size)"
-            );
-            continue;
-        }
-        if let Err(e) = client
-            .publish(m.topic.clone(), QoS::AtLeastOnce, m.retain, m.payload)
-            .await
-        {
-            tracing::error!(topic = %m.topic, error = %e, "cannot publish");
-        }
     }
 }
 
@@ -346,7 +331,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
     // Store open, broker (if embedded) listening: systemd may start what depends on HQ.
     evac_protocol::notify_ready();
     let (client, eventloop) = AsyncClient::new(opts, 1000);
-    let out_limit = outgoing_limit(&cfg);
+    let mut outbox = Outbox::new(outgoing_limit(&cfg));
     let (tx, mut rx) = mpsc::channel(1000);
     tokio::spawn(pump(eventloop, tx));
     let mut tick = tokio::time::interval(Duration::from_millis(cfg.status_interval_ms));
@@ -358,7 +343,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
     let snapshot_every = Duration::from_secs(cfg.snapshot_interval_s.max(1));
     let mut last_snapshot = tokio::time::Instant::now();
     let town = cfg.town.clone();
-    let subscriptions = [
+    let subscriptions = vec![
         filter::all_shelter_events(&town),
         filter::all_shelter_states(&town),
         filter::all_commands(&town),
@@ -376,13 +361,10 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                     Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                         connected = true;
                         tracing::info!(session_present = ack.session_present, "connected to broker");
-                        for f in &subscriptions {
-                            if let Err(e) = client.subscribe(f.clone(), QoS::AtLeastOnce).await {
-                                tracing::error!(filter = %f, error = %e, "cannot subscribe");
-                            }
-                        }
+                        // Subscriptions first; what waited is superseded by what HQ owns now.
+                        outbox.connected(&subscriptions);
                         match hq.on_connect(now_ms()) {
-                            Ok(msgs) => send(&client, out_limit, msgs).await,
+                            Ok(msgs) => outbox.publish(msgs),
                             Err(e) => tracing::error!(error = %e, "cannot prepare retained messages"),
                         }
                         last_snapshot = tokio::time::Instant::now();
@@ -404,7 +386,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                     Ok(_) => {}
                     Err(e) => {
                         if connected {
-                            tracing::warn!(error = %e, "broker connection lost");
+                            tracing::warn!(error = %e, waiting = outbox.len(), "broker connection lost");
                         }
                         connected = false;
                     }
@@ -443,12 +425,10 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                     };
                     match handled {
                         Ok(msgs) => {
-                            send(&client, out_limit, msgs).await;
+                            outbox.publish(msgs);
                             // Only now, with the events committed, may the broker forget them.
-                            for p in &packets {
-                                if let Err(e) = client.ack(p).await {
-                                    tracing::error!(error = %e, "cannot ack to broker");
-                                }
+                            for p in packets {
+                                outbox.ack(p);
                             }
                         }
                         // Not acked: the broker delivers them again.
@@ -464,7 +444,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                 let full = last_snapshot.elapsed() >= snapshot_every;
                 if full { last_snapshot = tokio::time::Instant::now(); }
                 match hq.tick(now_ms(), full) {
-                    Ok(msgs) => send(&client, out_limit, msgs).await,
+                    Ok(msgs) => outbox.publish(msgs),
                     Err(e) => tracing::error!(error = %e, "tick failed"),
                 }
             }
@@ -472,14 +452,19 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
             Some(c) = async { match cap_rx.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
                 if let Some(dir) = &cfg.cap_dir {
                     let msgs = take_in_claimed(&mut hq, &cfg, dir, c);
-                    send(&client, out_limit, msgs).await;
+                    outbox.publish(msgs);
                 }
             }
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("interrupted");
-                let _ = client.disconnect().await;
+                let _ = client.try_disconnect();
                 return Ok(());
             }
+        }
+        // Whatever the turn produced goes to the client as far as it has room; the rest on a
+        // later turn (every packet the client sends comes back as an event, a turn).
+        if connected {
+            outbox.flush(&client);
         }
     }
 }

@@ -52,8 +52,13 @@ pub struct NodeInfo {
     pub pending: u64,
     /// Events dated too far ahead of HQ's receipt: kept, flagged, not counted as presence.
     pub skewed: u64,
-    /// Receipt time minus event time of the last event stored (ms).
+    /// How far behind HQ is on this node's events (ms), on HQ's clock only: how long HQ has
+    /// known (from the node's state) of events it has not stored, or took to store the last
+    /// such; 0 when it had everything the node said it recorded.
     pub lag_ms: Option<u64>,
+    /// The highest sequence the node said it had recorded beyond what HQ had stored, and
+    /// HQ's time when it first said so.
+    pub behind: Option<(u64, u64)>,
     /// Session and sequence of the last state message.
     pub last: (u64, u64),
     /// State messages missed (gaps in the sequence).

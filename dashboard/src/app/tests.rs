@@ -61,6 +61,7 @@ fn a_command_line_goes_through_confirmation_with_a_reason() {
 fn an_unanswered_command_goes_out_again_until_hq_answers() {
     let hq = SecretKey::from_seed(&[1; 32]);
     let mut a = app(true);
+    a.on_link(Link::Connected { since_ms: 0 });
     a.handle(Action::StartCommand);
     for c in "close 4".chars() {
         a.handle(Action::Type(c));
@@ -72,11 +73,11 @@ fn an_unanswered_command_goes_out_again_until_hq_answers() {
     a.handle(Action::Submit);
     let first = a.outbox.drain(..).collect::<Vec<_>>();
     assert_eq!(first.len(), 1);
-    let t0 = a.now_ms;
-    a.now_ms = t0 + RESEND_MS - 1;
+    let t0 = a.mono_ms;
+    a.mono_ms = t0 + RESEND_MS - 1;
     a.refresh(false);
     assert!(a.outbox.is_empty(), "resent too early");
-    a.now_ms = t0 + RESEND_MS;
+    a.mono_ms = t0 + RESEND_MS;
     a.refresh(false);
     assert_eq!(
         a.outbox.drain(..).collect::<Vec<_>>(),
@@ -101,7 +102,7 @@ fn an_unanswered_command_goes_out_again_until_hq_answers() {
         "evac/v1/minato/cmd/tanaka/reply".into(),
         payload.into_bytes(),
     );
-    a.now_ms += 10 * RESEND_MS;
+    a.mono_ms += 10 * RESEND_MS;
     a.refresh(false);
     assert!(a.outbox.is_empty());
     assert_eq!(a.town.commands[0].outcome, Outcome::Done("closed".into()));
@@ -117,7 +118,7 @@ fn an_unanswered_command_goes_out_again_until_hq_answers() {
     }
     a.handle(Action::Submit);
     a.outbox.clear();
-    a.now_ms += evac_protocol::messages::command::MAX_COMMAND_SKEW_MS + 1;
+    a.mono_ms += evac_protocol::messages::command::MAX_COMMAND_SKEW_MS + 1;
     a.refresh(false);
     assert!(a.outbox.is_empty(), "resent past HQ's freshness bound");
     assert_eq!(a.town.commands[1].outcome, Outcome::Pending);
@@ -159,4 +160,89 @@ fn views_cycle_and_sorting_inverts() {
     assert_eq!(a.sort, ShelterCol::Flagged);
     a.handle(Action::InvertSort);
     assert!(a.sort_invert);
+}
+
+/// Issue 18 item 12: a long freeze holds messages bounded by bytes, not count, and never
+/// drops the newest registry (nor the newest status): after 100,000 other messages, the
+/// registry that came last is applied on unfreeze.
+#[test]
+fn a_long_freeze_is_bounded_by_bytes_and_keeps_the_newest_registry() {
+    use evac_protocol::{HouseholdId, RegistryHousehold, RegistryResident, RegistrySnapshot};
+    let hq = SecretKey::from_seed(&[1; 32]);
+    let mut a = app(false);
+    a.handle(Action::Freeze);
+    // 100,000 order messages of 1 KiB (junk: refused once taken in).
+    for _ in 0..100_000 {
+        a.on_message("evac/v1/minato/orders".into(), vec![b' '; 1024]);
+    }
+    let registry = RegistrySnapshot {
+        town: Slug::new("minato").unwrap(),
+        card_check: evac_protocol::CardDigest([0; 16]),
+        version: 7,
+        households: vec![RegistryHousehold {
+            id: HouseholdId(10),
+            residents: vec![RegistryResident {
+                id: ResidentId(1),
+                name: "佐藤 一郎".into(),
+                needs_help: false,
+                card_digests: vec![],
+            }],
+        }],
+    };
+    let wire = hq
+        .sign(evac_protocol::HQ_SIGNER, &registry)
+        .unwrap()
+        .to_json()
+        .unwrap();
+    a.on_message("evac/v1/minato/registry".into(), wire.into_bytes());
+    a.handle(Action::Freeze);
+    assert_eq!(
+        a.town.registry.as_ref().map(|r| r.version),
+        Some(7),
+        "the newest registry was dropped"
+    );
+    // What was held stayed within the bound: the rest was dropped, oldest first.
+    let taken = a.town.rejected.total as usize;
+    assert!(
+        taken * 1024 <= MAX_QUEUED_BYTES,
+        "{taken} messages of 1 KiB held"
+    );
+}
+
+/// Issue 18 item 4: while the link is down a pending command is not handed to the link
+/// again and again (it would fill the MQTT client's queue); it waits, once, and goes out as
+/// soon as the link is back.
+#[test]
+fn a_command_given_while_the_link_is_down_waits_once_and_goes_when_it_is_back() {
+    let mut a = app(true);
+    a.on_link(Link::Reconnecting {
+        since_ms: 0,
+        retry_ms: 500,
+    });
+    a.handle(Action::StartCommand);
+    for c in "close 4".chars() {
+        a.handle(Action::Type(c));
+    }
+    a.handle(Action::Submit);
+    for c in "road flooded".chars() {
+        a.handle(Action::Type(c));
+    }
+    a.handle(Action::Submit);
+    for i in 1..=200 {
+        a.mono_ms = i * RESEND_MS;
+        a.refresh(false);
+    }
+    assert_eq!(a.outbox.len(), 1, "one copy waits");
+    a.on_link(Link::Connected {
+        since_ms: a.mono_ms,
+    });
+    a.refresh(false);
+    assert_eq!(a.outbox.len(), 1, "still one copy");
+    let out = a.outbox.remove(0);
+    a.handed(&out);
+    a.refresh(false);
+    assert!(a.outbox.is_empty(), "not again at once");
+    a.mono_ms += RESEND_MS;
+    a.refresh(false);
+    assert_eq!(a.outbox, vec![out], "again after {RESEND_MS} ms");
 }

@@ -96,7 +96,8 @@ pub const NEEDS_HELP_LATE_MIN: u64 = 30;
 const MAX_PER_KIND: usize = 50;
 
 impl Derived {
-    /// Computes everything from `s` at wall time `now_ms`.
+    /// Computes everything from `s` at `now_ms` on HQ's clock ([`TownState::hq_now_ms`]):
+    /// every time compared here is HQ's.
     pub fn compute(s: &TownState, now_ms: u64) -> Derived {
         let mut d = Derived::default();
         let reg = s.registry.as_ref();

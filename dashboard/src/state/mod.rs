@@ -27,12 +27,12 @@ pub use town::TownMap;
 pub enum Link {
     /// Not yet connected.
     Connecting,
-    /// Connected since (wall ms).
+    /// Connected since (monotonic ms, [`crate::clock::Now::mono_ms`]).
     Connected {
         /// When the link came up.
         since_ms: u64,
     },
-    /// Lost; the next attempt is at `retry_ms` (wall ms).
+    /// Lost; the next attempt is at `retry_ms` (monotonic ms).
     Reconnecting {
         /// When the link went down.
         since_ms: u64,
@@ -159,7 +159,7 @@ pub struct CommandEntry {
     pub reason: String,
     /// The outcome.
     pub outcome: Outcome,
-    /// When the reply came (wall ms).
+    /// When the reply came (monotonic ms).
     pub replied_ms: Option<u64>,
 }
 
@@ -202,8 +202,11 @@ pub struct TownState {
     pub waiting_snapshot: bool,
     /// HQ's time of the newest status (ms).
     pub status_at_ms: Option<u64>,
-    /// Wall time when the last accepted message arrived (ms).
+    /// When the last accepted message arrived (monotonic ms).
     pub received_ms: Option<u64>,
+    /// HQ's newest time seen and when it arrived (monotonic ms): HQ's clock as far as this
+    /// dashboard can know it ([`TownState::hq_now_ms`]).
+    hq_time: Option<(u64, u64)>,
     /// Town totals.
     pub counts: StatusCounts,
     /// Shelters by id.
@@ -256,6 +259,7 @@ impl TownState {
             waiting_snapshot: false,
             status_at_ms: None,
             received_ms: None,
+            hq_time: None,
             counts: StatusCounts::default(),
             shelters: BTreeMap::new(),
             statuses: Statuses::default(),
@@ -285,17 +289,34 @@ impl TownState {
         !matches!(self.link, Link::Connected { .. })
     }
 
-    /// Takes one MQTT message; a refused one is counted and changes nothing else.
+    /// HQ's clock now, as this dashboard can know it: HQ's newest time plus the monotonic
+    /// time since it arrived (DESIGN.md, Time), never the dashboard's own clock, so a laptop
+    /// a few minutes off judges every age the same. None before HQ's first status.
+    pub fn hq_now_ms(&self, mono_ms: u64) -> Option<u64> {
+        self.hq_time
+            .map(|(hq, at)| hq.saturating_add(mono_ms.saturating_sub(at)))
+    }
+
+    /// Takes HQ's time `hq_ms`, arrived at `mono_ms`: kept when it is ahead of what the
+    /// newest one already said (a late or retained message never moves HQ's clock back).
+    fn saw_hq_time(&mut self, hq_ms: u64, mono_ms: u64) {
+        if self.hq_now_ms(mono_ms).is_none_or(|now| hq_ms > now) {
+            self.hq_time = Some((hq_ms, mono_ms));
+        }
+    }
+
+    /// Takes one MQTT message, arrived at `mono_ms` (the monotonic clock); a refused one is
+    /// counted and changes nothing else.
     pub fn on_message(
         &mut self,
         topic: &str,
         payload: &[u8],
-        now_ms: u64,
+        mono_ms: u64,
     ) -> Result<Applied, Reject> {
-        let r = self.apply(topic, payload, now_ms);
+        let r = self.apply(topic, payload, mono_ms);
         match r {
             Ok(a) => {
-                self.received_ms = Some(now_ms);
+                self.received_ms = Some(mono_ms);
                 if a != Applied::Same {
                     self.dirty = true;
                 }
@@ -313,7 +334,7 @@ impl TownState {
         r
     }
 
-    fn apply(&mut self, topic: &str, payload: &[u8], now_ms: u64) -> Result<Applied, Reject> {
+    fn apply(&mut self, topic: &str, payload: &[u8], mono_ms: u64) -> Result<Applied, Reject> {
         let topic: Topic = topic.parse().map_err(|_| Reject::Topic)?;
         if topic.town() != &self.town {
             return Err(Reject::Town);
@@ -321,7 +342,13 @@ impl TownState {
         match topic {
             Topic::Status(_) => {
                 let m: StatusMessage = feed::open_hq(payload, limit::STATUS, &self.key)?;
-                self.on_status(m)
+                let at = match &m {
+                    StatusMessage::Snapshot(s) => s.at_ms,
+                    StatusMessage::Delta(d) => d.at_ms,
+                };
+                let applied = self.on_status(m)?;
+                self.saw_hq_time(at, mono_ms);
+                Ok(applied)
             }
             Topic::Registry(_) => {
                 let json = evac_protocol::packed::unpack(payload, limit::REGISTRY).map_err(
@@ -345,7 +372,7 @@ impl TownState {
                 if r.officer != officer {
                     return Err(Reject::Body);
                 }
-                self.on_reply(r, now_ms)
+                self.on_reply(r, mono_ms)
             }
             _ => Err(Reject::Topic),
         }
@@ -682,7 +709,7 @@ impl TownState {
         self.notices = notices;
     }
 
-    fn on_reply(&mut self, r: CommandReply, now_ms: u64) -> Result<Applied, Reject> {
+    fn on_reply(&mut self, r: CommandReply, mono_ms: u64) -> Result<Applied, Reject> {
         let Some(c) = self
             .commands
             .iter_mut()
@@ -699,7 +726,7 @@ impl TownState {
         } else {
             Outcome::Refused(r.message)
         };
-        c.replied_ms = Some(now_ms);
+        c.replied_ms = Some(mono_ms);
         Ok(Applied::Reply)
     }
 
@@ -709,11 +736,14 @@ impl TownState {
         self.dirty = true;
     }
 
-    /// Recomputes the derived lists if anything changed (or always with `force`), for the
-    /// clock time `now_ms` (wall ms); true when they were recomputed.
-    pub fn refresh(&mut self, now_ms: u64, force: bool) -> bool {
+    /// Recomputes the derived lists if anything changed (or always with `force`), at
+    /// `mono_ms` on the monotonic clock (ages are judged on HQ's clock,
+    /// [`TownState::hq_now_ms`]); true when they were recomputed.
+    pub fn refresh(&mut self, mono_ms: u64, force: bool) -> bool {
         if self.dirty || force {
-            self.derived = Derived::compute(self, now_ms);
+            // Before HQ's first status there is nothing to age: HQ's epoch, every age zero.
+            let hq_now = self.hq_now_ms(mono_ms).unwrap_or(0);
+            self.derived = Derived::compute(self, hq_now);
             self.dirty = false;
             return true;
         }

@@ -37,14 +37,14 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
             format!(
                 "○ {} {}",
                 l.t("RECONNECTING in", "再接続まで"),
-                age(retry_ms.saturating_sub(app.now_ms).max(1000))
+                age(retry_ms.saturating_sub(app.mono_ms).max(1000))
             ),
             th.fg(Color::Yellow),
         )),
     }
     if s.stale() && s.has_data() {
         let since = match s.link {
-            Link::Reconnecting { since_ms, .. } => app.now_ms.saturating_sub(since_ms),
+            Link::Reconnecting { since_ms, .. } => app.mono_ms.saturating_sub(since_ms),
             _ => 0,
         };
         top.push(Span::raw(" "));
@@ -59,7 +59,7 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
             format!(
                 " {} {} (f) ",
                 l.t("FROZEN", "停止中"),
-                age(app.now_ms.saturating_sub(since))
+                age(app.mono_ms.saturating_sub(since))
             ),
             th.fg(Color::Black)
                 .bg(if app.color { Color::Cyan } else { Color::Reset })
@@ -75,11 +75,13 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
     }
 
     top.push(Span::raw(" │ "));
-    match (s.status_at_ms, s.received_ms) {
-        (Some(at), Some(_)) => top.push(Span::raw(format!(
+    // The age of HQ's data on HQ's clock (its newest time plus the monotonic time since),
+    // never the dashboard's own: through an outage it grows with the outage.
+    match (s.status_at_ms, app.hq_now_ms()) {
+        (Some(at), Some(hq_now)) => top.push(Span::raw(format!(
             "{} {}",
             l.t("data", "データ"),
-            age(app.now_ms.saturating_sub(at))
+            age(hq_now.saturating_sub(at))
         ))),
         _ => top.push(Span::styled(
             l.t("waiting for HQ's snapshot", "HQ のスナップショット待ち"),
@@ -110,6 +112,9 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
             th.fg(Color::DarkGray),
         ));
     }
+    // Times in the notices are HQ's (and the alert's): judged on HQ's clock, the dashboard's
+    // own only before the first status has come.
+    let hq_now = app.hq_now_ms().unwrap_or(app.now_ms);
     for n in s.notices.values() {
         let issued = u64::try_from(n.issued).unwrap_or(0) * 1000;
         let zones = if n.zones.is_empty() {
@@ -123,8 +128,8 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
         let onset = n.onset.map_or_else(String::new, |t| {
             let at = u64::try_from(t).unwrap_or(0) * 1000;
             let hhmm = &clock(at, app.utc_offset_min)[..5];
-            let left = if at > app.now_ms {
-                format!("{} {}", l.t("in", "あと"), age(at - app.now_ms))
+            let left = if at > hq_now {
+                format!("{} {}", l.t("in", "あと"), age(at - hq_now))
             } else {
                 l.t("due", "到達予想時刻を経過").to_owned()
             };
@@ -141,7 +146,7 @@ pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
                 n.id,
                 i18n::hazard(n.hazard, l),
                 n.level.number(),
-                age(app.now_ms.saturating_sub(issued)),
+                age(hq_now.saturating_sub(issued)),
                 l.t("ago", "前"),
             ),
             th.fg(match n.level.number() {
@@ -224,7 +229,7 @@ pub(super) fn keybar(app: &App, f: &mut Frame, area: Rect) {
                 spans.push(Span::raw(format!(" {what}")));
             }
             if let Some(c) = app.town.commands.last() {
-                let recent = c.replied_ms.is_none_or(|r| app.now_ms.saturating_sub(r) < 60_000);
+                let recent = c.replied_ms.is_none_or(|r| app.mono_ms.saturating_sub(r) < 60_000);
                 if recent {
                     let (style, text) = match &c.outcome {
                         Outcome::Pending => (th.fg(Color::Yellow), format!("  #{} {}", c.id % 10_000, l.t("sent, waiting for HQ", "送信済み・HQ 応答待ち"))),

@@ -210,7 +210,7 @@ fn curve(app: &App, f: &mut Frame, area: Rect) {
         })
         .collect();
     let end_min = (pts.last().map_or(0.0, |p| p.0))
-        .max(app.now_ms.saturating_sub(start) as f64 / 60_000.0)
+        .max(app.hq_now_ms().unwrap_or(start).saturating_sub(start) as f64 / 60_000.0)
         .max(10.0);
     let mark = |t: Option<u64>, pct: f64| -> Vec<(f64, f64)> {
         t.map(|t| {

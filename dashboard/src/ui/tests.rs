@@ -48,14 +48,17 @@ fn fixture(lang: Lang, stale: bool) -> App {
     s.link = Link::Connected {
         since_ms: NOW - 3_600_000,
     };
+    // The newest status (HQ's time NOW) arrives at NOW on the monotonic clock.
     for (t, p) in feed() {
-        s.on_message(t, p, NOW - 60_000).unwrap();
+        s.on_message(t, p, NOW).unwrap();
     }
     let officer = Officer {
         name: Slug::new("tanaka").unwrap(),
         key: SecretKey::from_seed(&[3; 32]),
     };
     let mut app = App::new(s, lang, Some(officer), NOW - 120_000);
+    // The monotonic clock reads the same numbers as the wall here: messages came a minute ago.
+    app.mono_ms = NOW - 120_000;
     app.color = false;
     // Close the second shelter from the Shelters view, with a reason; HQ answers.
     app.handle(Action::Show(View::Shelters));
@@ -78,6 +81,7 @@ fn fixture(lang: Lang, stale: bool) -> App {
     let wire = hq().sign(HQ_SIGNER, &reply).unwrap().to_json().unwrap();
     app.on_message("evac/v1/minato/cmd/tanaka/reply".into(), wire.into_bytes());
     app.now_ms = NOW;
+    app.mono_ms = NOW;
     if stale {
         app.on_link(Link::Reconnecting {
             since_ms: NOW - 95_000,
@@ -238,4 +242,63 @@ fn the_header_shows_when_the_wave_is_expected() {
     }
     let header: String = draw(&app, 160, 48).lines().take(3).collect();
     assert!(header.contains("到達予想 14:39"), "{header}");
+}
+
+/// Issue 18 item 9: a dashboard whose own clock is 10 minutes off (either way) shows the
+/// same data age, warnings (needs-help late, silent shelters), minutes since the order and
+/// curve as one with a right clock: HQ's times are judged on HQ's clock (its newest time plus
+/// the monotonic time since it arrived). Only the clock in the header differs. (The notices
+/// line is left out: helper h1 reworks it.)
+#[test]
+fn a_dashboard_clock_ten_minutes_off_shows_the_same_ages_and_warnings() {
+    let body = |off: i64, view: View| {
+        let mut app = fixture(Lang::En, false);
+        app.now_ms = NOW.saturating_add_signed(off);
+        // Five minutes pass on the monotonic clock: ages grow alike.
+        app.mono_ms += 300_000;
+        app.refresh(true);
+        app.handle(Action::Show(view));
+        let screen = draw(&app, 160, 48);
+        let mut lines: Vec<String> = screen.lines().map(str::to_owned).collect();
+        // The header: the clock (the dashboard's own) out, the rest (link, data age) in.
+        let head = &lines[0];
+        let data = head[head.find('│').unwrap()..].to_owned();
+        lines[0] = data;
+        lines.remove(1);
+        (lines.join("\n"), app.town.derived.warnings.clone())
+    };
+    for view in [View::Overview, View::Unaccounted, View::Shelters] {
+        let (right, warnings) = body(0, view);
+        assert!(right.contains("data 5m00s"), "{right}");
+        if view == View::Overview {
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| matches!(w, crate::state::Warning::NeedsHelpLate { .. })),
+                "{warnings:?}"
+            );
+        }
+        for off in [-600_000, 600_000] {
+            let (skewed, w) = body(off, view);
+            assert_eq!(skewed, right, "clock off by {off} ms, {view:?}");
+            assert_eq!(w, warnings);
+        }
+    }
+}
+
+/// Through an outage (no message at all) the warnings' ages keep moving on HQ's clock.
+#[test]
+fn warnings_age_through_an_outage_without_messages() {
+    let mut app = fixture(Lang::En, true);
+    let minutes = |app: &App| {
+        app.town.derived.warnings.iter().find_map(|w| match w {
+            crate::state::Warning::NeedsHelpLate { minutes, .. } => Some(*minutes),
+            _ => None,
+        })
+    };
+    assert_eq!(minutes(&app), Some(40));
+    app.mono_ms += 10 * 60_000;
+    app.refresh(false);
+    assert_eq!(minutes(&app), Some(50));
+    assert!(draw(&app, 160, 48).contains("data 10m00s"));
 }

@@ -19,6 +19,7 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
     let cursor = app.cursor[View::Unaccounted.index()].min(list.len().saturating_sub(1));
     let first = scroll(cursor, height);
     let wide = area.width >= 120;
+    let hq_now = app.hq_now_ms();
     let rows: Vec<Row> = list
         .iter()
         .skip(first)
@@ -38,9 +39,10 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
                     s.shelter_name(o.shelter)
                 }
             });
-            let minutes = order.map_or("—".to_owned(), |o| {
+            // On HQ's clock: the issue time is HQ's.
+            let minutes = order.zip(hq_now).map_or("—".to_owned(), |(o, now)| {
                 let issued = u64::try_from(o.issued).unwrap_or(0) * 1000;
-                format!("{}", app.now_ms.saturating_sub(issued) / 60_000)
+                format!("{}", now.saturating_sub(issued) / 60_000)
             });
             let mut cells = vec![
                 Cell::from(if needs_help { "★" } else { "" }),

@@ -130,7 +130,6 @@ impl Hq {
         let mut fresh = fresh.into_iter();
         let mut acked: Vec<ShelterId> = Vec::new();
         for (shelter, events) in &accepted {
-            let mut newest = None;
             for ((_, e), stored) in events.iter().zip(fresh.by_ref()) {
                 if stored == Stored::Conflict {
                     self.board.node_mut(*shelter).conflicts += 1;
@@ -143,7 +142,6 @@ impl Hq {
                 if stored == Stored::New {
                     if self.board.apply_received(e, now_ms) {
                         let _ = self.clock.observe(e.at, now_ms);
-                        newest = newest.max(Some(e.at.wall_ms));
                     } else {
                         tracing::warn!(
                             event = %e.id,
@@ -154,10 +152,9 @@ impl Hq {
                     }
                 }
             }
+            let through = self.store.progress(*shelter).through;
             let node = self.board.node_mut(*shelter);
-            if let Some(w) = newest {
-                node.lag_ms = Some(now_ms.saturating_sub(w));
-            }
+            catch_up(node, None, through, now_ms);
             node.last_seen_ms = Some(now_ms);
             if !acked.contains(shelter) {
                 acked.push(*shelter);
@@ -200,6 +197,9 @@ impl Hq {
                     node.online = st.online;
                     node.pending = st.pending;
                     node.last = (st.session, st.seq);
+                    let through = self.store.progress(shelter).through;
+                    let recorded = st.acked_through.saturating_add(st.pending);
+                    catch_up(node, Some(recorded), through, now_ms);
                 }
                 // A last will is the broker speaking for a node that is gone.
                 if st.online {
@@ -209,5 +209,28 @@ impl Hq {
             Ok(_) => self.reject(now_ms, &topic, "state names another shelter"),
             Err(e) => self.reject(now_ms, &topic, &format!("state: {e}")),
         }
+    }
+}
+
+/// The node's replication lag on HQ's clock only (DESIGN.md, Time: a shelter's HLC stamp is
+/// never held against HQ's wall clock, so a shelter clock minutes off moves nothing here).
+/// `recorded` is the highest sequence the node says it has recorded (its state: acked plus
+/// pending), `through` what HQ has stored contiguously. HQ is behind from the first state
+/// that names events it lacks until it has stored them; the lag is how long that has been.
+fn catch_up(node: &mut crate::status::NodeInfo, recorded: Option<u64>, through: u64, now_ms: u64) {
+    if let Some(r) = recorded.filter(|&r| r > through) {
+        let since = node.behind.map_or(now_ms, |(_, since)| since);
+        let target = node.behind.map_or(r, |(t, _)| t.max(r));
+        node.behind = Some((target, since));
+    }
+    match node.behind {
+        Some((target, since)) => {
+            node.lag_ms = Some(now_ms.saturating_sub(since));
+            if through >= target {
+                node.behind = None;
+            }
+        }
+        None if recorded.is_some() || node.lag_ms.is_none() => node.lag_ms = Some(0),
+        None => {}
     }
 }

@@ -77,7 +77,46 @@ fn acks_cover_only_contiguous_events_and_lag_is_measured() {
         "a resend changes nothing"
     );
     assert_eq!(hq.store().event_count().unwrap(), 4);
-    assert_eq!(hq.board().nodes()[&s].lag_ms, Some(1_000_500 - 900_003));
+}
+
+/// Issue 18 item 10: the replication lag is measured on HQ's clock only, from the node's
+/// state naming events HQ lacks to HQ storing them; the events' HLC stamps (here from a
+/// shelter clock 100 s behind HQ's) play no part.
+#[test]
+fn lag_is_how_long_hq_lacked_events_the_node_had_on_hqs_clock() {
+    let (mut hq, node, _, s, _dir) = setup();
+    let state = |seq, acked_through, pending| {
+        let st = NodeState {
+            shelter: s,
+            online: true,
+            session: 1,
+            seq,
+            present: 0,
+            pending,
+            acked_through,
+            at_ms: 0,
+        };
+        node.sign(&shelter_signer(s), &st)
+            .unwrap()
+            .to_json()
+            .unwrap()
+            .into_bytes()
+    };
+    assert_eq!(send(&mut hq, &node, s, &[1, 2], 1_000_000), 2);
+    assert_eq!(hq.board().nodes()[&s].lag_ms, Some(0), "nothing lacking");
+    // The node says it recorded 4; HQ has 2: behind from now.
+    hq.on_state(s, &state(1, 2, 2), 1_000_100);
+    assert_eq!(hq.board().nodes()[&s].lag_ms, Some(0));
+    assert_eq!(send(&mut hq, &node, s, &[4], 1_000_300), 2, "4 waits for 3");
+    assert_eq!(hq.board().nodes()[&s].lag_ms, Some(200), "still behind");
+    assert_eq!(send(&mut hq, &node, s, &[3], 1_000_500), 4);
+    assert_eq!(
+        hq.board().nodes()[&s].lag_ms,
+        Some(400),
+        "caught up after 400 ms"
+    );
+    hq.on_state(s, &state(2, 4, 0), 1_000_600);
+    assert_eq!(hq.board().nodes()[&s].lag_ms, Some(0));
 }
 
 #[test]
