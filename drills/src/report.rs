@@ -78,9 +78,10 @@ pub struct Report {
     pub arrived: usize,
     /// Mean time from the order to a resident's check-in (s).
     pub mean_evacuation_s: Option<f64>,
-    /// Median of the same (the curve's T50).
+    /// Median of the same, among those who arrived (the curve's T50 counts every resident
+    /// under order, so it comes later when some stayed home).
     pub median_evacuation_s: Option<f64>,
-    /// 90th percentile of the same (the curve's T90).
+    /// 90th percentile of the same, among those who arrived (see the curve's T90).
     pub p90_evacuation_s: Option<f64>,
     /// From the last arrival until HQ held every tap (drill s).
     pub accounted_s: Option<f64>,
@@ -278,7 +279,7 @@ pub fn summary(r: &Report) -> String {
     );
     let _ = writeln!(
         o,
-        "evacuation time: mean {}, median {}, 90th percentile {}",
+        "evacuation time of those who arrived: mean {}, median {}, 90th percentile {}",
         mins(r.mean_evacuation_s),
         mins(r.median_evacuation_s),
         mins(r.p90_evacuation_s)
