@@ -14,7 +14,8 @@
 //! - [`residents`]: behaviour drawn from the seed (Rayleigh departure, walking speeds);
 //! - [`tv`], [`broadcast`]: the broadcast and the town's TVs;
 //! - [`nodes`], [`setup`]: the child processes, proxies, keys, configs and cards;
-//! - [`runner`]: the drill's clock-driven loop; [`truth`]: ground truth against HQ;
+//! - [`runner`]: the drill's clock-driven loop; [`answers`]: the shelters' answers paired with
+//!   the taps by id; [`truth`]: ground truth against HQ;
 //! - [`report`], [`plot`]: `report.json`, `arrivals.csv`, the summary and the SVG curve.
 //!
 //! ```
@@ -25,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod answers;
 pub mod broadcast;
 pub mod error;
 pub mod nodes;

@@ -2,7 +2,7 @@
 //! moves the simulated residents, taps their cards at the shelters, injects the faults, and
 //! collects what happened for the report.
 
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -19,6 +19,7 @@ use evac_protocol::{
     Signed, Slug, Topic, officer_signer,
 };
 
+use crate::answers::Outstanding;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
 use crate::nodes::{Proc, Proxy, free_port, node_bin};
 use crate::residents::{HouseholdPlan, along, plan};
@@ -158,6 +159,7 @@ struct Pending {
     household: u32,
     card: bool,
     sim_ms: u64,
+    sent_ms: u64,
     pulled: Option<usize>,
 }
 
@@ -699,7 +701,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let mut last_progress = ((0usize, 0usize), Instant::now());
     let mut checked_in_at: HashMap<u32, Instant> = HashMap::new();
     let debounce_real = Duration::from_millis(debounce_ms);
-    let mut pending: BTreeMap<u32, VecDeque<Pending>> = BTreeMap::new();
+    let mut pending: Outstanding<Pending> = Outstanding::default();
     let mut taps: Vec<Tap> = Vec::new();
     let mut checked_out: BTreeSet<u32> = BTreeSet::new();
     let mut armed_pull: Option<usize> = None;
@@ -806,9 +808,12 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             if !matches!(result, "recorded" | "repeat" | "error" | "refused") {
                 continue;
             }
-            let Some(p) = pending.get_mut(&shelter).and_then(VecDeque::pop_front) else {
-                anomalies.push(format!("shelter {shelter}: unexpected answer {line}"));
-                continue;
+            let p = match pending.answer(shelter, &v) {
+                Ok(p) => p,
+                Err(e) => {
+                    anomalies.push(format!("shelter {shelter}: {e}: {line}"));
+                    continue;
+                }
             };
             match (result, p.pulled) {
                 ("recorded", _) => {
@@ -831,6 +836,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                         recorded_resident: ev["resident"].as_u64().map(|r| r as u32),
                         card: p.card,
                         sim_ms: p.sim_ms,
+                        sent_ms: p.sent_ms,
                         event_ms: ev["at"]["wall_ms"].as_u64().unwrap_or(0),
                     });
                 }
@@ -954,6 +960,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                                 &mut shelters,
                                 &mut pending,
                                 &l,
+                                &clock,
                                 to,
                                 h,
                                 m.resident,
@@ -966,6 +973,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                             &mut shelters,
                             &mut pending,
                             &l,
+                            &clock,
                             to,
                             h,
                             m.resident,
@@ -998,6 +1006,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                         &mut shelters,
                         &mut pending,
                         &l,
+                        &clock,
                         at,
                         h,
                         m.resident,
@@ -1094,7 +1103,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             let moving = heap.iter().any(|std::cmp::Reverse((t, _, e))| {
                 *t <= end_ms && matches!(e, Ev::Depart(_) | Ev::Arrive(..) | Ev::CheckOut(..))
             });
-            let answered = pending.values().all(VecDeque::is_empty);
+            let answered = pending.is_empty();
             if accounted_ms.is_none()
                 && (!moving || now >= end_ms)
                 && answered
@@ -1137,6 +1146,12 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         std::thread::sleep(Duration::from_millis(5));
     }
     progress.finish_and_clear();
+    for (shelter, id, p) in pending.waiting() {
+        anomalies.push(format!(
+            "shelter {shelter}: no answer to tap {id} (resident {})",
+            p.resident
+        ));
+    }
     if let Some(d) = dashboard.as_mut() {
         // The town stays up until the officer quits the dashboard (q), so the end can be read.
         let _ = d.wait();
@@ -1306,8 +1321,9 @@ fn wait_line(
 #[allow(clippy::too_many_arguments)] // one call site each way; a struct would only rename them
 fn send_tap(
     shelters: &mut BTreeMap<u32, Proc>,
-    pending: &mut BTreeMap<u32, VecDeque<Pending>>,
+    pending: &mut Outstanding<Pending>,
     l: &Layout,
+    clock: &TimeSource,
     shelter: u32,
     household: u32,
     resident: u32,
@@ -1323,13 +1339,17 @@ fn send_tap(
         (true, None) => format!("tap {}", l.card(resident).display()),
         (false, _) => format!("staff {household} {resident}"),
     };
-    p.send(&line)?;
-    pending.entry(shelter).or_default().push_back(Pending {
-        resident,
-        household,
-        card,
-        sim_ms,
-        pulled,
-    });
-    Ok(())
+    let line = pending.send(
+        shelter,
+        &line,
+        Pending {
+            resident,
+            household,
+            card,
+            sim_ms,
+            sent_ms: clock.now_ms(),
+            pulled,
+        },
+    );
+    p.send(&line)
 }
