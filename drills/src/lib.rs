@@ -12,6 +12,7 @@
 //!
 //! - [`scenario`]: the TOML scenario (`drills/scenarios/`);
 //! - [`residents`]: behaviour drawn from the seed (Rayleigh departure, walking speeds);
+//! - [`calibration`]: the with/without-TV figures without the nodes, on any town;
 //! - [`tv`], [`broadcast`]: the broadcast and the town's TVs;
 //! - [`nodes`], [`setup`]: the child processes, proxies, keys, configs and cards;
 //! - [`runner`]: the drill's clock-driven loop; [`answers`]: the shelters' answers paired with
@@ -28,6 +29,7 @@
 
 pub mod answers;
 pub mod broadcast;
+pub mod calibration;
 pub mod error;
 pub mod nodes;
 pub mod plot;

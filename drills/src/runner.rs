@@ -167,7 +167,7 @@ const BROKER: usize = usize::MAX;
 const HQ: usize = usize::MAX - 1;
 
 /// The hazard notice and when the drill clock starts.
-fn hazard_notice(
+pub(crate) fn hazard_notice(
     s: &Scenario,
     cap_override: Option<&Path>,
 ) -> anyhow::Result<(Notice, Option<(String, String)>)> {
@@ -198,7 +198,7 @@ fn hazard_notice(
 
 /// The `n` households under `notice` nearest to a shelter suited to its hazard (or to shelter
 /// `around`), and every shelter and zone of the town.
-fn keep_nearest(
+pub(crate) fn keep_nearest(
     town: Town,
     notice: &Notice,
     slug: &Slug,
@@ -231,6 +231,28 @@ fn keep_nearest(
     let mut town = town;
     town.households.retain(|h| keep.contains(&h.id));
     Ok(town)
+}
+
+/// Where a household leaving `home` heads: the shelter its TV shows (`on_screen`) unless that is
+/// closed, else the nearest open shelter suited to the hazard; one that goes elsewhere
+/// (`other_shelter`) takes the nearest other than the one it was sent to.
+pub(crate) fn destination(
+    town: &Town,
+    hazard: evac_maps::Hazard,
+    home: LonLat,
+    closed: &BTreeSet<u32>,
+    on_screen: Option<ShelterId>,
+    other_shelter: bool,
+) -> Option<u32> {
+    match on_screen {
+        Some(sh) if !sh.is_none() && !other_shelter && !closed.contains(&sh.0) => Some(sh.0),
+        Some(sh) if other_shelter => nearest(town, hazard, home, closed, Some(sh.0)),
+        _ if other_shelter => {
+            let n = nearest(town, hazard, home, closed, None);
+            nearest(town, hazard, home, closed, n)
+        }
+        _ => nearest(town, hazard, home, closed, None),
+    }
 }
 
 /// The nearest open shelter suited to the hazard, skipping `closed` and `skip`.
@@ -895,24 +917,16 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                         continue;
                     }
                     let ordered = x.tv.filter(|_| x.plan.watches_tv).map(|o| o.shelter);
-                    let dest = match ordered {
-                        Some(sh)
-                            if !sh.is_none()
-                                && !x.plan.other_shelter
-                                && !closed.contains(&sh.0) =>
-                        {
-                            Some(sh.0)
-                        }
-                        Some(sh) if x.plan.other_shelter => {
-                            nearest(&town, hazard, x.plan.home, &closed, Some(sh.0))
-                        }
-                        _ if x.plan.other_shelter => {
-                            let n = nearest(&town, hazard, x.plan.home, &closed, None);
-                            nearest(&town, hazard, x.plan.home, &closed, n)
-                        }
-                        _ => nearest(&town, hazard, x.plan.home, &closed, None),
+                    let Some(dest) = destination(
+                        &town,
+                        hazard,
+                        x.plan.home,
+                        &closed,
+                        ordered,
+                        x.plan.other_shelter,
+                    ) else {
+                        continue;
                     };
-                    let Some(dest) = dest else { continue };
                     let arrive = t + (walk_s(x.plan.home, dest, x.plan.speed_mps) * 1000.0) as u64;
                     x.generation += 1;
                     x.at = Where::Walking {
