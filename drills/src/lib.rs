@@ -12,9 +12,11 @@
 //!
 //! - [`scenario`]: the TOML scenario (`drills/scenarios/`);
 //! - [`residents`]: behaviour drawn from the seed (Rayleigh departure, walking speeds);
+//! - [`calibration`]: the with/without-TV figures without the nodes, on any town;
 //! - [`tv`], [`broadcast`]: the broadcast and the town's TVs;
 //! - [`nodes`], [`setup`]: the child processes, proxies, keys, configs and cards;
-//! - [`runner`]: the drill's clock-driven loop; [`truth`]: ground truth against HQ;
+//! - [`runner`]: the drill's clock-driven loop; [`answers`]: the shelters' answers paired with
+//!   the taps by id; [`truth`]: ground truth against HQ;
 //! - [`report`], [`plot`]: `report.json`, `arrivals.csv`, the summary and the SVG curve.
 //!
 //! ```
@@ -25,7 +27,9 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod answers;
 pub mod broadcast;
+pub mod calibration;
 pub mod error;
 pub mod nodes;
 pub mod plot;

@@ -1,6 +1,7 @@
 //! The evacuation curve (SVG, plotters): share of residents under order who have checked in at
-//! a shelter, over minutes after the order, with T50 and T90 marked; the `--no-tv` run's curve
-//! beside it when both runs are in the folder.
+//! a shelter, over minutes after the order, with T50 and T90 marked where the curve reaches 50 %
+//! and 90 % of that axis (a mark the curve never reaches is named in the legend); the `--no-tv`
+//! run's curve beside it when both runs are in the folder.
 
 use std::path::Path;
 
@@ -60,13 +61,39 @@ impl Series {
         }))
     }
 
-    /// Time (s) by which a share `q` of those who arrived had arrived.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
-        if self.times_s.is_empty() {
-            return None;
+    /// Time (s) by which a share `q` of the residents under order (what the axis shows) had
+    /// checked in; `None` if the curve never gets there (those who stayed home count too).
+    pub fn reaches(&self, q: f64) -> Option<f64> {
+        // (Less a hair, so 0.9 × 30 that comes out as 27.000…04 needs 27, not 28.)
+        let needed = (q * self.total as f64 - 1e-9).ceil() as usize;
+        match needed {
+            0 => Some(0.0),
+            n => self.times_s.get(n - 1).copied(),
         }
-        let i = ((self.times_s.len() - 1) as f64 * q).round() as usize;
-        self.times_s.get(i).copied()
+    }
+
+    /// The plotted curve: (minutes after the order, % on the axis), a step at each check-in,
+    /// held flat to `until_min`.
+    pub fn points(&self, until_min: f64) -> Vec<(f64, f64)> {
+        let total = self.total.max(1) as f64;
+        let mut pts = vec![(0.0, 0.0)];
+        for (n, t) in self.times_s.iter().enumerate() {
+            pts.push((t / 60.0, (n + 1) as f64 * 100.0 / total));
+        }
+        if let Some(last) = pts.last().copied() {
+            pts.push((until_min.max(last.0), last.1));
+        }
+        pts
+    }
+
+    /// The marked times, minutes after the order: T50 and T90, when the curve reaches 50 % and
+    /// 90 % of the axis (residents under order), not of those who arrived (the report's median
+    /// and 90th percentile): a mark must sit where the curve crosses its line.
+    pub fn marks(&self) -> [(&'static str, f64, Option<f64>); 2] {
+        [
+            ("T50", 0.5, self.reaches(0.5).map(|t| t / 60.0)),
+            ("T90", 0.9, self.reaches(0.9).map(|t| t / 60.0)),
+        ]
     }
 }
 
@@ -95,22 +122,29 @@ pub fn draw(out: &Path, series: &[Series]) -> anyhow::Result<()> {
     let colours = [RGBColor(0, 90, 180), RGBColor(200, 60, 30)];
     for (i, s) in series.iter().enumerate() {
         let c = colours[i % colours.len()];
-        let total = s.total.max(1) as f64;
-        let mut pts = vec![(0.0, 0.0)];
-        for (n, t) in s.times_s.iter().enumerate() {
-            pts.push((t / 60.0, (n + 1) as f64 * 100.0 / total));
-        }
-        if let Some(last) = pts.last().copied() {
-            pts.push((max_min, last.1));
-        }
+        let pts = s.points(max_min);
+        let unreached: Vec<&str> = s
+            .marks()
+            .iter()
+            .filter(|m| m.2.is_none())
+            .map(|m| m.0)
+            .collect();
+        let label = match unreached.as_slice() {
+            [] => s.label.clone(),
+            names => format!(
+                "{} ({} not reached: {:.0} % checked in)",
+                s.label,
+                names.join(", "),
+                pts.last().map_or(0.0, |p| p.1)
+            ),
+        };
         chart
             .draw_series(LineSeries::new(pts, c.stroke_width(2)))
             .context("drawing the curve")?
-            .label(s.label.clone())
+            .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        for (q, name) in [(0.5, "T50"), (0.9, "T90")] {
-            if let Some(t) = s.quantile(q) {
-                let x = t / 60.0;
+        for (name, q, at) in s.marks() {
+            if let Some(x) = at {
                 chart
                     .draw_series(LineSeries::new(vec![(x, 0.0), (x, 100.0)], c.mix(0.5)))
                     .context("drawing the curve")?;
@@ -127,6 +161,16 @@ pub fn draw(out: &Path, series: &[Series]) -> anyhow::Result<()> {
             }
         }
     }
+    // What the marks count, in the legend: all residents under order (the axis), those who
+    // stayed home included, so a mark sits where its curve crosses 50 % or 90 %.
+    let grey = RGBColor(120, 120, 120);
+    chart
+        .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
+        .context("drawing the curve")?
+        .label("T50, T90: 50 %, 90 % of all residents under order checked in")
+        .legend(move |(x, y)| {
+            PathElement::new(vec![(x + 10, y - 6), (x + 10, y + 6)], grey.mix(0.8))
+        });
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
@@ -136,4 +180,38 @@ pub fn draw(out: &Path, series: &[Series]) -> anyhow::Result<()> {
         .context("drawing the curve")?;
     root.present().context("writing the curve")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The curve's height (% on the axis) just after minute `x`, as plotted.
+    fn height_at(pts: &[(f64, f64)], x: f64) -> f64 {
+        pts.iter()
+            .take_while(|p| p.0 <= x)
+            .last()
+            .map_or(0.0, |p| p.1)
+    }
+
+    #[test]
+    fn marks_sit_where_the_plotted_curve_reaches_their_share_of_the_axis() {
+        // 10 residents under order, 6 arrived (at minutes 1..=6): the curve ends at 60 %.
+        let s = Series {
+            label: "with TV orders".into(),
+            times_s: (1..=6).map(|m| m as f64 * 60.0).collect(),
+            total: 10,
+        };
+        let pts = s.points(10.0);
+        let marks = s.marks();
+        let (name, q, at) = marks[0];
+        assert_eq!(name, "T50");
+        let x = at.expect("the curve reaches 50 %");
+        // At the mark the curve has reached 50 % of the axis, and not a moment before.
+        assert!(height_at(&pts, x) >= q * 100.0, "{x}: {pts:?}");
+        assert!(height_at(&pts, x - 1e-6) < q * 100.0, "{x}: {pts:?}");
+        // The curve never reaches 90 % of residents under order: no T90 mark.
+        assert_eq!(marks[1].0, "T90");
+        assert_eq!(marks[1].2, None, "{pts:?}");
+    }
 }

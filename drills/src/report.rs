@@ -10,7 +10,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::runner::{DrillRun, FaultOutcome, HouseholdEnd};
-use crate::truth::{StoredEvent, compare};
+use crate::truth::{StoredEvent, Tap, compare};
 
 /// Residents under order whom HQ does not show at a shelter at the end, by reason.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -40,7 +40,8 @@ pub struct ShelterPeak {
     pub capacity: u32,
 }
 
-/// Seconds from an event's time at the shelter to its storing at HQ.
+/// Seconds from the drill's tap to HQ's storing the event, on the drill clock (see
+/// [`replication_lag`]).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Lag {
     /// Median, drill seconds.
@@ -78,9 +79,10 @@ pub struct Report {
     pub arrived: usize,
     /// Mean time from the order to a resident's check-in (s).
     pub mean_evacuation_s: Option<f64>,
-    /// Median of the same (the curve's T50).
+    /// Median of the same, among those who arrived (the curve's T50 counts every resident
+    /// under order, so it comes later when some stayed home).
     pub median_evacuation_s: Option<f64>,
-    /// 90th percentile of the same (the curve's T90).
+    /// 90th percentile of the same, among those who arrived (see the curve's T90).
     pub p90_evacuation_s: Option<f64>,
     /// From the last arrival until HQ held every tap (drill s).
     pub accounted_s: Option<f64>,
@@ -149,6 +151,32 @@ fn hq_statuses(csv: &str) -> HashMap<u32, String> {
         .collect()
 }
 
+/// Replication lag of the taps HQ holds: from the moment the drill wrote the tap to the
+/// shelter's input until HQ stored the event.
+///
+/// Both ends are readings of the one drill clock: the drill's own, and HQ's `received_ms`
+/// (HQ takes "now" through `--clock` with the drill's spec, on this machine's clock), so
+/// their difference is a duration on one clock. The event's own time is not used: it is the
+/// shelter's hybrid-logical-clock stamp, which runs ahead of any clock once the node has seen
+/// a later time, and DESIGN.md (Time) never compares one with a wall clock.
+pub fn replication_lag(taps: &[Tap], held: &[StoredEvent]) -> Lag {
+    let stored: HashMap<(u32, u64), u64> = held
+        .iter()
+        .map(|e| ((e.shelter, e.seq), e.received_ms))
+        .collect();
+    let mut lags: Vec<f64> = taps
+        .iter()
+        .filter_map(|t| stored.get(&(t.shelter, t.seq)).map(|r| (t, r)))
+        .map(|(t, r)| r.saturating_sub(t.sent_ms) as f64 / 1000.0)
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    Lag {
+        median_s: percentile(&lags, 0.5).unwrap_or(0.0),
+        p90_s: percentile(&lags, 0.9).unwrap_or(0.0),
+        max_s: lags.last().copied().unwrap_or(0.0),
+    }
+}
+
 /// Builds the report; `hq_csv` is HQ's resident export at the end.
 pub fn build(run: &DrillRun, held: &[StoredEvent], hq_csv: &str) -> Report {
     let cmp = compare(&run.taps, held);
@@ -209,11 +237,6 @@ pub fn build(run: &DrillRun, held: &[StoredEvent], hq_csv: &str) -> Report {
             capacity: s.capacity,
         })
         .collect();
-    let mut lags: Vec<f64> = held
-        .iter()
-        .map(|e| e.received_ms.saturating_sub(e.wall_ms) as f64 / 1000.0)
-        .collect();
-    lags.sort_by(f64::total_cmp);
     Report {
         scenario: run.name.clone(),
         no_tv: run.no_tv,
@@ -241,11 +264,7 @@ pub fn build(run: &DrillRun, held: &[StoredEvent], hq_csv: &str) -> Report {
         unaccounted: un,
         wrong_shelter: wrong,
         shelters,
-        replication_lag: Lag {
-            median_s: percentile(&lags, 0.5).unwrap_or(0.0),
-            p90_s: percentile(&lags, 0.9).unwrap_or(0.0),
-            max_s: lags.last().copied().unwrap_or(0.0),
-        },
+        replication_lag: replication_lag(&run.taps, held),
         faults: run.faults.clone(),
         rerouted_by_tv: run.rerouted_by_tv,
         redirected_at_door: run.redirected_at_door,
@@ -278,7 +297,7 @@ pub fn summary(r: &Report) -> String {
     );
     let _ = writeln!(
         o,
-        "evacuation time: mean {}, median {}, 90th percentile {}",
+        "evacuation time of those who arrived: mean {}, median {}, 90th percentile {}",
         mins(r.mean_evacuation_s),
         mins(r.median_evacuation_s),
         mins(r.p90_evacuation_s)
@@ -378,4 +397,44 @@ pub fn write(dir: &Path, run: &DrillRun, r: &Report, held: &[StoredEvent]) -> an
     let p = dir.join(format!("arrivals{suffix}.csv"));
     std::fs::write(&p, csv).with_context(|| format!("writing {}", p.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_lag_is_from_the_tap_to_hq_on_one_clock() {
+        // Tapped at 10 s and 20 s on the drill clock, stored by HQ at 12 s and 21 s on the
+        // same clock. The shelter's HLC stamps ran ahead of any clock (it had seen a later
+        // time), and must not count: the lags are 2 s and 1 s.
+        let tap = |seq, sent_ms, event_ms| Tap {
+            shelter: 1,
+            seq,
+            resident: seq as u32,
+            household: 1,
+            kind: "check-in".into(),
+            recorded_resident: Some(seq as u32),
+            card: true,
+            sim_ms: sent_ms,
+            sent_ms,
+            event_ms,
+        };
+        let taps = [tap(1, 10_000, 15_000), tap(2, 20_000, 30_000)];
+        let held: Vec<StoredEvent> = [(1, 12_000), (2, 21_000), (3, 40_000)]
+            .iter()
+            .map(|&(seq, received_ms)| StoredEvent {
+                shelter: 1,
+                seq,
+                kind: "check-in".into(),
+                resident: Some(seq as u32),
+                wall_ms: taps.get(seq as usize - 1).map_or(0, |t| t.event_ms),
+                received_ms,
+            })
+            .collect();
+        let lag = replication_lag(&taps, &held);
+        // Seq 3 is no tap of the drill's: it has no tap time and no lag.
+        assert_eq!((lag.median_s, lag.max_s), (2.0, 2.0), "{lag:?}");
+        assert_eq!(percentile(&[1.0, 2.0], 0.0), Some(1.0));
+    }
 }

@@ -2,7 +2,7 @@
 //! moves the simulated residents, taps their cards at the shelters, injects the faults, and
 //! collects what happened for the report.
 
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -19,6 +19,7 @@ use evac_protocol::{
     Signed, Slug, Topic, officer_signer,
 };
 
+use crate::answers::Outstanding;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
 use crate::nodes::{Proc, Proxy, free_port, node_bin};
 use crate::residents::{HouseholdPlan, along, plan};
@@ -158,6 +159,7 @@ struct Pending {
     household: u32,
     card: bool,
     sim_ms: u64,
+    sent_ms: u64,
     pulled: Option<usize>,
 }
 
@@ -165,7 +167,7 @@ const BROKER: usize = usize::MAX;
 const HQ: usize = usize::MAX - 1;
 
 /// The hazard notice and when the drill clock starts.
-fn hazard_notice(
+pub(crate) fn hazard_notice(
     s: &Scenario,
     cap_override: Option<&Path>,
 ) -> anyhow::Result<(Notice, Option<(String, String)>)> {
@@ -196,7 +198,7 @@ fn hazard_notice(
 
 /// The `n` households under `notice` nearest to a shelter suited to its hazard (or to shelter
 /// `around`), and every shelter and zone of the town.
-fn keep_nearest(
+pub(crate) fn keep_nearest(
     town: Town,
     notice: &Notice,
     slug: &Slug,
@@ -229,6 +231,28 @@ fn keep_nearest(
     let mut town = town;
     town.households.retain(|h| keep.contains(&h.id));
     Ok(town)
+}
+
+/// Where a household leaving `home` heads: the shelter its TV shows (`on_screen`) unless that is
+/// closed, else the nearest open shelter suited to the hazard; one that goes elsewhere
+/// (`other_shelter`) takes the nearest other than the one it was sent to.
+pub(crate) fn destination(
+    town: &Town,
+    hazard: evac_maps::Hazard,
+    home: LonLat,
+    closed: &BTreeSet<u32>,
+    on_screen: Option<ShelterId>,
+    other_shelter: bool,
+) -> Option<u32> {
+    match on_screen {
+        Some(sh) if !sh.is_none() && !other_shelter && !closed.contains(&sh.0) => Some(sh.0),
+        Some(sh) if other_shelter => nearest(town, hazard, home, closed, Some(sh.0)),
+        _ if other_shelter => {
+            let n = nearest(town, hazard, home, closed, None);
+            nearest(town, hazard, home, closed, n)
+        }
+        _ => nearest(town, hazard, home, closed, None),
+    }
 }
 
 /// The nearest open shelter suited to the hazard, skipping `closed` and `skip`.
@@ -697,7 +721,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let mut last_progress = ((0usize, 0usize), Instant::now());
     let mut checked_in_at: HashMap<u32, Instant> = HashMap::new();
     let debounce_real = Duration::from_millis(debounce_ms);
-    let mut pending: BTreeMap<u32, VecDeque<Pending>> = BTreeMap::new();
+    let mut pending: Outstanding<Pending> = Outstanding::default();
     let mut taps: Vec<Tap> = Vec::new();
     let mut checked_out: BTreeSet<u32> = BTreeSet::new();
     let mut armed_pull: Option<usize> = None;
@@ -804,9 +828,12 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             if !matches!(result, "recorded" | "repeat" | "error" | "refused") {
                 continue;
             }
-            let Some(p) = pending.get_mut(&shelter).and_then(VecDeque::pop_front) else {
-                anomalies.push(format!("shelter {shelter}: unexpected answer {line}"));
-                continue;
+            let p = match pending.answer(shelter, &v) {
+                Ok(p) => p,
+                Err(e) => {
+                    anomalies.push(format!("shelter {shelter}: {e}: {line}"));
+                    continue;
+                }
             };
             match (result, p.pulled) {
                 ("recorded", _) => {
@@ -829,6 +856,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                         recorded_resident: ev["resident"].as_u64().map(|r| r as u32),
                         card: p.card,
                         sim_ms: p.sim_ms,
+                        sent_ms: p.sent_ms,
                         event_ms: ev["at"]["wall_ms"].as_u64().unwrap_or(0),
                     });
                 }
@@ -887,24 +915,16 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                         continue;
                     }
                     let ordered = x.tv.filter(|_| x.plan.watches_tv).map(|o| o.shelter);
-                    let dest = match ordered {
-                        Some(sh)
-                            if !sh.is_none()
-                                && !x.plan.other_shelter
-                                && !closed.contains(&sh.0) =>
-                        {
-                            Some(sh.0)
-                        }
-                        Some(sh) if x.plan.other_shelter => {
-                            nearest(&town, hazard, x.plan.home, &closed, Some(sh.0))
-                        }
-                        _ if x.plan.other_shelter => {
-                            let n = nearest(&town, hazard, x.plan.home, &closed, None);
-                            nearest(&town, hazard, x.plan.home, &closed, n)
-                        }
-                        _ => nearest(&town, hazard, x.plan.home, &closed, None),
+                    let Some(dest) = destination(
+                        &town,
+                        hazard,
+                        x.plan.home,
+                        &closed,
+                        ordered,
+                        x.plan.other_shelter,
+                    ) else {
+                        continue;
                     };
-                    let Some(dest) = dest else { continue };
                     let arrive = t + (walk_s(x.plan.home, dest, x.plan.speed_mps) * 1000.0) as u64;
                     x.generation += 1;
                     x.at = Where::Walking {
@@ -952,6 +972,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                                 &mut shelters,
                                 &mut pending,
                                 &l,
+                                &clock,
                                 to,
                                 h,
                                 m.resident,
@@ -964,6 +985,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                             &mut shelters,
                             &mut pending,
                             &l,
+                            &clock,
                             to,
                             h,
                             m.resident,
@@ -996,6 +1018,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                         &mut shelters,
                         &mut pending,
                         &l,
+                        &clock,
                         at,
                         h,
                         m.resident,
@@ -1092,7 +1115,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             let moving = heap.iter().any(|std::cmp::Reverse((t, _, e))| {
                 *t <= end_ms && matches!(e, Ev::Depart(_) | Ev::Arrive(..) | Ev::CheckOut(..))
             });
-            let answered = pending.values().all(VecDeque::is_empty);
+            let answered = pending.is_empty();
             if accounted_ms.is_none()
                 && (!moving || now >= end_ms)
                 && answered
@@ -1135,6 +1158,12 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         std::thread::sleep(Duration::from_millis(5));
     }
     progress.finish_and_clear();
+    for (shelter, id, p) in pending.waiting() {
+        anomalies.push(format!(
+            "shelter {shelter}: no answer to tap {id} (resident {})",
+            p.resident
+        ));
+    }
     if let Some(d) = dashboard.as_mut() {
         // The town stays up until the officer quits the dashboard (q), so the end can be read.
         let _ = d.wait();
@@ -1304,8 +1333,9 @@ fn wait_line(
 #[allow(clippy::too_many_arguments)] // one call site each way; a struct would only rename them
 fn send_tap(
     shelters: &mut BTreeMap<u32, Proc>,
-    pending: &mut BTreeMap<u32, VecDeque<Pending>>,
+    pending: &mut Outstanding<Pending>,
     l: &Layout,
+    clock: &TimeSource,
     shelter: u32,
     household: u32,
     resident: u32,
@@ -1321,13 +1351,17 @@ fn send_tap(
         (true, None) => format!("tap {}", l.card(resident).display()),
         (false, _) => format!("staff {household} {resident}"),
     };
-    p.send(&line)?;
-    pending.entry(shelter).or_default().push_back(Pending {
-        resident,
-        household,
-        card,
-        sim_ms,
-        pulled,
-    });
-    Ok(())
+    let line = pending.send(
+        shelter,
+        &line,
+        Pending {
+            resident,
+            household,
+            card,
+            sim_ms,
+            sent_ms: clock.now_ms(),
+            pulled,
+        },
+    );
+    p.send(&line)
 }

@@ -24,8 +24,10 @@ pub struct Tap {
     pub recorded_resident: Option<u32>,
     /// A card (else a staff entry).
     pub card: bool,
-    /// When the simulator tapped, drill ms.
+    /// When the simulator tapped, drill ms (the resident's arrival, as scheduled).
     pub sim_ms: u64,
+    /// When the drill wrote the tap to the shelter's input, read on the drill's clock.
+    pub sent_ms: u64,
     /// The event's time as the shelter stamped it (HLC wall part), drill ms.
     pub event_ms: u64,
 }
@@ -179,6 +181,7 @@ mod tests {
             recorded_resident: Some(resident),
             card: true,
             sim_ms: seq,
+            sent_ms: seq,
             event_ms: seq,
         }
     }

@@ -165,7 +165,10 @@ fn short_drill_survives_every_fault_with_nothing_lost_or_counted_twice() {
     );
     // Households on their way to the closed shelter were re-routed by their TV.
     assert!(r["rerouted_by_tv"].as_u64().unwrap() > 0, "{stdout}");
-    assert!(stdout.contains("evacuation time: mean"), "{stdout}");
+    assert!(
+        stdout.contains("evacuation time of those who arrived: mean"),
+        "{stdout}"
+    );
 
     // Every node stamped events on the drill clock: each event's time is its tap's, give or
     // take the loop's latency, never the wall clock's date.

@@ -195,6 +195,22 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
     }))
 }
 
+/// Parses one line that may carry `--id TOKEN` (any command): the node echoes the token in
+/// each answer to that line (`"id"`), so a program feeding many lines pairs every answer with
+/// its line (the drill does) and a missing answer shifts nothing.
+pub fn parse_tagged(line: &str) -> (Option<String>, Result<Option<Command>, CommandError>) {
+    let mut words: Vec<&str> = line.split_whitespace().collect();
+    let Some(i) = words.iter().position(|w| *w == "--id") else {
+        return (None, parse(line));
+    };
+    if i + 1 >= words.len() {
+        return (None, Err(CommandError::NoValue("--id".into())));
+    }
+    let id = words.remove(i + 1).to_owned();
+    words.remove(i);
+    (Some(id), parse(&words.join(" ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,10 +254,35 @@ mod tests {
         assert_eq!(parse("day").unwrap(), Some(Command::DayOnly));
     }
 
+    #[test]
+    fn an_id_is_taken_off_any_command_and_the_rest_parses_as_before() {
+        assert_eq!(
+            parse_tagged("tap cards/a.json --pull-after 3 --id 17"),
+            (Some("17".into()), parse("tap cards/a.json --pull-after 3"))
+        );
+        assert_eq!(
+            parse_tagged("staff 10 102 --id t-9"),
+            (Some("t-9".into()), parse("staff 10 102"))
+        );
+        assert_eq!(
+            parse_tagged("--id 3 status"),
+            (Some("3".into()), Ok(Some(Command::Status)))
+        );
+        let (id, r) = parse_tagged("staff 10 --id 4");
+        assert_eq!(id.as_deref(), Some("4"));
+        assert!(r.is_err(), "the command's own error, answered under its id");
+        assert_eq!(parse_tagged("staff 10 102"), (None, parse("staff 10 102")));
+        assert!(matches!(
+            parse_tagged("staff 10 102 --id"),
+            (None, Err(CommandError::NoValue(_)))
+        ));
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(s in ".{0,60}") {
             let _ = parse(&s);
+            let _ = parse_tagged(&s);
         }
     }
 }

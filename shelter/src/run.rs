@@ -15,7 +15,7 @@ use evac_protocol::SecretKey;
 use evac_shelter::card::pcsc_backend::{PcscReader, ReaderEvent};
 use evac_shelter::card::virtual_card::{CardFile, InProcessReader, VirtualCard};
 use evac_shelter::check;
-use evac_shelter::command::{Command, parse};
+use evac_shelter::command::{Command, parse_tagged};
 use evac_shelter::config::Config;
 use evac_shelter::kiosk::{KioskState, Language};
 use evac_shelter::node::{Node, TapReport, TapTime};
@@ -35,14 +35,15 @@ enum Input {
 
 /// Where results go: JSON lines on stdout, or the kiosk screen.
 enum Output {
-    Json,
+    /// JSON lines; with the `--id` of the command line being answered, echoed in each answer.
+    Json(Option<String>),
     Kiosk(Box<(ratatui::DefaultTerminal, KioskState)>),
 }
 
 impl Output {
     fn report(&mut self, r: &TapReport, node: &Node, shared: &Shared) {
         match self {
-            Output::Json => line(&serde_json::to_value(r).unwrap_or_default()),
+            Output::Json(id) => line(serde_json::to_value(r).unwrap_or_default(), id),
             Output::Kiosk(k) => {
                 let (term, state) = &mut **k;
                 state.last = Some(r.clone());
@@ -89,8 +90,15 @@ impl Output {
     }
 
     fn info(&mut self, v: serde_json::Value) {
-        if let Output::Json = self {
-            line(&v);
+        if let Output::Json(id) = self {
+            line(v, id);
+        }
+    }
+
+    /// The id the answers to the next command line carry (`None` after it).
+    fn answering(&mut self, id: Option<String>) {
+        if let Output::Json(current) = self {
+            *current = id;
         }
     }
 }
@@ -102,7 +110,10 @@ fn pending(node: &Node, shared: &Shared) -> u64 {
         .saturating_sub(shared.acked_through.load(Ordering::Relaxed))
 }
 
-fn line(v: &serde_json::Value) {
+fn line(mut v: serde_json::Value, id: &Option<String>) {
+    if let (Some(id), Some(fields)) = (id, v.as_object_mut()) {
+        fields.insert("id".into(), id.clone().into());
+    }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{v}");
     let _ = out.flush();
@@ -215,7 +226,7 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
         spawn_keys(tx.clone());
         Output::Kiosk(Box::new((term, state)))
     } else {
-        Output::Json
+        Output::Json(None)
     };
     let pcsc = if cfg.card.reader == "virtual" {
         None
@@ -347,7 +358,7 @@ fn main_loop(
         let wait = match (pcsc, &out) {
             (Some(_), _) => Some(Duration::from_millis(20)),
             (None, Output::Kiosk(_)) => Some(Duration::from_millis(250)),
-            (None, Output::Json) => None,
+            (None, Output::Json(_)) => None,
         };
         let (input, timed_out) = match wait {
             None => (rx.recv().ok(), false),
@@ -377,27 +388,34 @@ fn main_loop(
                 pad.key(k, origin.elapsed());
                 out.pad(pad.view());
             }
-            Some(Input::Line(l)) => match parse(&l) {
-                Ok(None) => {}
-                Err(e) => out.info(json!({"result": "error", "message": e.to_string()})),
-                Ok(Some(Command::Quit)) => return Ok(()),
-                Ok(Some(Command::DayOnly)) => {
-                    next_day_only = true;
-                    out.info(json!({"result": "day", "message": "the next card tap is day-only"}));
+            Some(Input::Line(l)) => {
+                let (id, parsed) = parse_tagged(&l);
+                out.answering(id);
+                match parsed {
+                    Ok(None) => {}
+                    Err(e) => out.info(json!({"result": "error", "message": e.to_string()})),
+                    Ok(Some(Command::Quit)) => return Ok(()),
+                    Ok(Some(Command::DayOnly)) => {
+                        next_day_only = true;
+                        out.info(
+                            json!({"result": "day", "message": "the next card tap is day-only"}),
+                        );
+                    }
+                    Ok(Some(cmd)) => {
+                        command(
+                            node,
+                            cmd,
+                            &mut cards,
+                            (&mut next_pin, &mut pad),
+                            out,
+                            shared,
+                            origin,
+                        );
+                        out.pad(pad.view());
+                    }
                 }
-                Ok(Some(cmd)) => {
-                    command(
-                        node,
-                        cmd,
-                        &mut cards,
-                        (&mut next_pin, &mut pad),
-                        out,
-                        shared,
-                        origin,
-                    );
-                    out.pad(pad.view());
-                }
-            },
+                out.answering(None);
+            }
             None if !timed_out => return Ok(()),
             None => {}
         }

@@ -48,7 +48,9 @@ fn sigkill_during_a_burst_of_taps_loses_nothing_acknowledged() {
     }
     // Taps alternate in and out: the restarted node goes on from the ledger.
     let mut node = NodeProc::start(&files.config);
-    let next = node.ask(&tap);
+    // (A line may carry an id; the answer echoes it, as the drill pairs them.)
+    let next = node.ask(&format!("{tap} --id t-1"));
+    assert_eq!(next["id"], "t-1", "{next}");
     assert_eq!(next["seq"].as_u64().unwrap(), seqs.len() as u64 + 1);
     let expected = if seqs.len().is_multiple_of(2) {
         "check-in"
