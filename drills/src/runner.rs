@@ -651,6 +651,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             std::process::Command::new(bin)
                 .arg("--config")
                 .arg(&cfg)
+                .args(["--clock", &spec])
                 .spawn()
                 .context("starting evac-dashboard")?,
         )
