@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS rejections (
 CREATE TABLE IF NOT EXISTS commands (
     officer TEXT NOT NULL, id INTEGER NOT NULL, at_ms INTEGER NOT NULL,
     received_ms INTEGER NOT NULL, action TEXT NOT NULL, ok INTEGER NOT NULL,
-    message TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', PRIMARY KEY (officer, id));
+    message TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', body_digest TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (officer, id));
 CREATE TABLE IF NOT EXISTS found (
     resident INTEGER PRIMARY KEY, wall_ms INTEGER NOT NULL, logical INTEGER NOT NULL,
     officer TEXT NOT NULL, note TEXT NOT NULL);
@@ -140,6 +141,26 @@ pub struct CommandRecord {
     pub message: String,
     /// The officer's reason.
     pub reason: String,
+    /// SHA-256 (hex) of the signed body: a repeat of the number must be the same command
+    /// (empty for a command kept before digests were).
+    pub body_digest: String,
+}
+
+const COMMAND_COLUMNS: &str =
+    "officer, id, at_ms, received_ms, action, ok, message, reason, body_digest";
+
+fn command_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CommandRecord> {
+    Ok(CommandRecord {
+        officer: r.get(0)?,
+        id: r.get::<_, i64>(1)?.max(0) as u64,
+        at_ms: r.get::<_, i64>(2)?.max(0) as u64,
+        received_ms: r.get::<_, i64>(3)?.max(0) as u64,
+        action: r.get(4)?,
+        ok: r.get(5)?,
+        message: r.get(6)?,
+        reason: r.get(7)?,
+        body_digest: r.get(8)?,
+    })
 }
 
 /// A line of the order log.
@@ -219,12 +240,18 @@ impl Store {
     }
 
     /// Columns added since the first schema, added to a store made before them: an order's
-    /// walk (NULL: not known), a command's reason (empty: not given).
+    /// walk (NULL: not known), a command's reason (empty: not given), a command's body digest
+    /// (empty: not known).
     fn add_new_columns(&self) -> Result<(), HqError> {
         let err = self.err();
         for (table, column, decl) in [
             ("orders", "walk_m", "walk_m INTEGER"),
             ("commands", "reason", "reason TEXT NOT NULL DEFAULT ''"),
+            (
+                "commands",
+                "body_digest",
+                "body_digest TEXT NOT NULL DEFAULT ''",
+            ),
         ] {
             let has = self
                 .conn
@@ -501,22 +528,13 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Whether this officer's command number was already carried out or refused.
-    pub fn command_seen(&self, officer: &str, id: u64) -> Result<bool, HqError> {
-        Ok(self.command_outcome(officer, id)?.is_some())
-    }
-
-    /// What became of an officer's command, if HQ has it: (carried out, HQ's reply text).
-    pub fn command_outcome(
-        &self,
-        officer: &str,
-        id: u64,
-    ) -> Result<Option<(bool, String)>, HqError> {
+    /// The command an officer gave under a number, if HQ has one.
+    pub fn command(&self, officer: &str, id: u64) -> Result<Option<CommandRecord>, HqError> {
         self.conn
             .query_row(
-                "SELECT ok, message FROM commands WHERE officer = ?1 AND id = ?2",
+                &format!("SELECT {COMMAND_COLUMNS} FROM commands WHERE officer = ?1 AND id = ?2"),
                 params![officer, i(id)],
-                |r| Ok((r.get::<_, i64>(0)? != 0, r.get::<_, String>(1)?)),
+                command_record,
             )
             .optional()
             .map_err(self.err())
@@ -526,8 +544,10 @@ impl Store {
     pub fn record_command(&mut self, c: &CommandRecord) -> Result<(), HqError> {
         self.conn
             .execute(
-                "INSERT OR IGNORE INTO commands (officer, id, at_ms, received_ms, action, ok, message, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                &format!(
+                    "INSERT OR IGNORE INTO commands ({COMMAND_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ),
                 params![
                     c.officer,
                     i(c.id),
@@ -536,7 +556,8 @@ impl Store {
                     c.action,
                     c.ok,
                     c.message,
-                    c.reason
+                    c.reason,
+                    c.body_digest
                 ],
             )
             .map(|_| ())
@@ -548,22 +569,11 @@ impl Store {
         let err = self.err();
         let mut stmt = self
             .conn
-            .prepare("SELECT officer, id, at_ms, received_ms, action, ok, message, reason FROM commands ORDER BY received_ms")
+            .prepare(&format!(
+                "SELECT {COMMAND_COLUMNS} FROM commands ORDER BY received_ms"
+            ))
             .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(CommandRecord {
-                    officer: r.get(0)?,
-                    id: r.get::<_, i64>(1)?.max(0) as u64,
-                    at_ms: r.get::<_, i64>(2)?.max(0) as u64,
-                    received_ms: r.get::<_, i64>(3)?.max(0) as u64,
-                    action: r.get(4)?,
-                    ok: r.get(5)?,
-                    message: r.get(6)?,
-                    reason: r.get(7)?,
-                })
-            })
-            .map_err(&err)?;
+        let rows = stmt.query_map([], command_record).map_err(&err)?;
         rows.collect::<Result<_, _>>().map_err(err)
     }
 

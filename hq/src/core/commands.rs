@@ -60,15 +60,37 @@ impl Hq {
             Ok(c) => return refuse(self, c.id, format!("command names officer {}", c.officer)),
             Err(e) => return refuse(self, claimed_id, format!("command signature: {e}")),
         };
-        if let Some((ok, message)) = self.store.command_outcome(officer.as_str(), cmd.id)? {
-            // Carried out once only; the officer (a resend, a reused number) hears what became
-            // of it.
+        let body_digest = hex::encode(sha2::Digest::finalize(
+            <sha2::Sha256 as sha2::Digest>::new_with_prefix(env.body_json()),
+        ));
+        let action = serde_json::to_string(&cmd.action).unwrap_or_default();
+        if let Some(held) = self.store.command(officer.as_str(), cmd.id)? {
+            // A command kept before digests were is compared by what it did, when and why.
+            let same = if held.body_digest.is_empty() {
+                held.action == action && held.at_ms == cmd.at_ms && held.reason == cmd.reason
+            } else {
+                held.body_digest == body_digest
+            };
+            if !same {
+                // A reused number (a dashboard whose clock stepped back numbers commands by
+                // its `now_ms`) must not be answered with another command's outcome.
+                tracing::warn!(officer = %officer, id = cmd.id, "command number used already for another command: refused, not carried out");
+                return refuse(
+                    self,
+                    cmd.id,
+                    format!(
+                        "command number {} was used already for another command ({}, given at {} ms): this one is refused and not carried out; give it again under a new number",
+                        cmd.id, held.action, held.at_ms
+                    ),
+                );
+            }
+            // Carried out once only; the officer (a resend) hears what became of it.
             tracing::info!(officer = %officer, id = cmd.id, "repeated command answered, not carried out again");
             let reply = CommandReply {
                 officer: officer.clone(),
                 command_id: cmd.id,
-                ok,
-                message: format!("command {} was handled already: {message}", cmd.id),
+                ok: held.ok,
+                message: format!("command {} was handled already: {}", cmd.id, held.message),
                 at_ms: now_ms,
             };
             return Ok(vec![Outgoing {
@@ -119,10 +141,11 @@ impl Hq {
             id: cmd.id,
             at_ms: cmd.at_ms,
             received_ms: now_ms,
-            action: serde_json::to_string(&cmd.action).unwrap_or_default(),
+            action,
             ok,
             message: message.clone(),
             reason: cmd.reason.clone(),
+            body_digest,
         })?;
         tracing::info!(officer = %officer, id = cmd.id, ok, message = %message, "command");
         let reply = CommandReply {

@@ -489,3 +489,90 @@ fn the_registry_version_moves_on_with_its_content_and_past_a_reset_store() {
     let reset = version(&open(&town, 1_795_000_200_000));
     assert!(reset > edited, "reset store: {reset} after {edited}");
 }
+
+/// An officer's signed command for `hq`'s town, as a dashboard sends it.
+fn officer_command(
+    key: &SecretKey,
+    officer: &evac_protocol::OfficerId,
+    id: u64,
+    at_ms: u64,
+    action: evac_protocol::CommandAction,
+) -> Vec<u8> {
+    let cmd = evac_protocol::OfficerCommand {
+        officer: officer.clone(),
+        town: "minato".parse().unwrap(),
+        id,
+        at_ms,
+        action,
+        reason: "test".into(),
+    };
+    key.sign(&evac_protocol::officer_signer(officer), &cmd)
+        .unwrap()
+        .to_json()
+        .unwrap()
+        .into_bytes()
+}
+
+fn reply_of(out: &[Outgoing]) -> evac_protocol::CommandReply {
+    let r = out
+        .iter()
+        .find(|o| o.topic.ends_with("/reply"))
+        .expect("a reply");
+    Signed::<evac_protocol::CommandReply>::from_json(&r.payload)
+        .unwrap()
+        .body_unverified()
+        .unwrap()
+}
+
+/// Issue 18 item 3: HQ answered a repeated (officer, id) with the first outcome before looking
+/// at the body, so a dashboard whose clock stepped back (ids are its `now_ms`) showed Done for
+/// a close-shelter that never happened.
+#[test]
+fn a_reused_command_number_with_another_body_is_refused_not_answered_done() {
+    use evac_protocol::CommandAction;
+    let (mut hq, _, _, s, _dir) = setup();
+    let officer: evac_protocol::OfficerId = "tanaka".parse().unwrap();
+    let key = SecretKey::from_seed(&[7; 32]);
+    let mut keys = hq.keys().clone();
+    keys.add_officer(officer.clone(), key.public());
+    hq.set_keys(keys);
+    let resident = hq.board().first_resident();
+    let found = officer_command(
+        &key,
+        &officer,
+        42,
+        1_000_000,
+        CommandAction::MarkFound {
+            resident,
+            note: "safe".into(),
+        },
+    );
+    let first = reply_of(&hq.on_command(&officer, &found, 1_000_000).unwrap());
+    assert!(first.ok, "{first:?}");
+    // The same signed body again (a resend): the first outcome, not carried out again.
+    let again = reply_of(&hq.on_command(&officer, &found, 1_000_500).unwrap());
+    assert!(
+        again.ok && again.message.contains("handled already"),
+        "{again:?}"
+    );
+    assert_eq!(hq.store().commands().unwrap().len(), 1);
+    // Another command under the same number: refused, said so, and not carried out.
+    let close = officer_command(
+        &key,
+        &officer,
+        42,
+        1_000_900,
+        CommandAction::CloseShelter { shelter: s },
+    );
+    let refused = reply_of(&hq.on_command(&officer, &close, 1_001_000).unwrap());
+    assert!(!refused.ok, "{refused:?}");
+    assert!(
+        refused.message.contains("used already"),
+        "{}",
+        refused.message
+    );
+    let idx = hq.book().shelter_idx(s).unwrap();
+    assert!(hq.book().is_open(idx), "the shelter was closed");
+    assert_eq!(hq.store().commands().unwrap().len(), 1);
+    assert_eq!(hq.rejected(), 1);
+}
