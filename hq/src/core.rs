@@ -129,10 +129,16 @@ impl Hq {
             .meta("registry_version")?
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
+        // At least HQ's clock in ms, as the registry version is at least it in seconds: a
+        // store restored from an older copy (or reset) cannot go back below a sequence
+        // dashboards already saw, which they would refuse as a replay. HQ makes far fewer than
+        // one status message a millisecond, so the floor at a restart is past any sequence
+        // given before it.
         let status_seq = store
             .meta("status_seq")?
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .max(now_ms);
         let air_file = store.path().with_file_name("air.evs");
         let air = AirState::load(town_id.clone(), &air_file, &key)?;
         let last_group = town

@@ -576,3 +576,70 @@ fn a_reused_command_number_with_another_body_is_refused_not_answered_done() {
     assert_eq!(hq.store().commands().unwrap().len(), 1);
     assert_eq!(hq.rejected(), 1);
 }
+
+fn status_seq(o: &Outgoing) -> u64 {
+    match Signed::<evac_protocol::StatusMessage>::from_json(&o.payload)
+        .unwrap()
+        .body_unverified()
+        .unwrap()
+    {
+        evac_protocol::StatusMessage::Snapshot(s) => s.seq,
+        evac_protocol::StatusMessage::Delta(d) => d.seq,
+    }
+}
+
+/// Issue 18 item 5: a store restored from an older copy resumed the status sequence below what
+/// dashboards had seen, and they refused every newer status as a replay. The protocol's rule
+/// (a dashboard's too): a snapshot whose `seq` is below the last one seen is a replay.
+#[test]
+fn a_store_restored_from_an_older_copy_still_makes_statuses_dashboards_take() {
+    let (mut hq, node, _, s, dir) = setup();
+    let path = dir.path().join("hq.sqlite");
+    let mut seen = status_seq(&hq.snapshot(1_000_000).unwrap());
+    drop(hq);
+    let copy = dir.path().join("copy.sqlite");
+    std::fs::copy(&path, &copy).unwrap();
+    let open = |now_ms: u64| {
+        let mut keys = KeyRing::default();
+        keys.add_shelter(s, node.public());
+        let town = generate(&GenerateParams {
+            households: 100,
+            shelters: 4,
+            seed: 2,
+        });
+        Hq::open(
+            "minato".parse().unwrap(),
+            Arc::new(town),
+            Store::open(&path).unwrap(),
+            keys,
+            SecretKey::from_seed(&[2; 32]),
+            60_000,
+            now_ms,
+        )
+        .unwrap()
+    };
+    // The store lives on: a dashboard sees many statuses.
+    let mut hq = open(1_000_100);
+    for i in 0..50u64 {
+        send(&mut hq, &node, s, &[i + 1], 1_000_200 + i * 1000);
+        for o in hq.tick(1_000_200 + i * 1000, i % 10 == 0).unwrap() {
+            if o.topic.ends_with("/status") {
+                let seq = status_seq(&o);
+                assert!(seq > seen, "{seq} after {seen}");
+                seen = seq;
+            }
+        }
+    }
+    drop(hq);
+    // The disk is lost; the older copy comes back.
+    for ext in ["sqlite-wal", "sqlite-shm"] {
+        let _ = std::fs::remove_file(path.with_extension(ext));
+    }
+    std::fs::copy(&copy, &path).unwrap();
+    let mut hq = open(1_120_000);
+    let seq = status_seq(&hq.snapshot(1_120_000).unwrap());
+    assert!(
+        seq > seen,
+        "the restored HQ's snapshot {seq} is not after {seen}: a dashboard refuses it as a replay"
+    );
+}
