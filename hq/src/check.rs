@@ -154,9 +154,25 @@ pub fn check(cfg: &Config) -> Result<Report, HqError> {
         } else {
             format!("cap_dir: {} will be created", dir.display())
         });
+        report.push(cap_senders(cfg, dir));
     }
     report.push(broker(cfg)?);
     Ok(report)
+}
+
+/// From whom CAP files are taken in, or that none will be. Not an error: the unit runs
+/// `check` before HQ starts, and HQ without CAP still serves shelters and officers.
+fn cap_senders(cfg: &Config, dir: &Path) -> String {
+    if cfg.cap_senders.is_empty() {
+        return format!(
+            "cap_senders: WARNING none listed: no CAP file in cap_dir will be taken in (each is \
+             refused and moved to {}); list the <sender> of each CAP source, e.g. \
+             cap_senders = [\"jma@example.jp\"], or remove cap_dir",
+            dir.join("rejected").display()
+        );
+    }
+    let names: Vec<String> = cfg.cap_senders.iter().map(|s| format!("{s:?}")).collect();
+    format!("cap_senders: CAP taken in from {} only", names.join(", "))
 }
 
 fn store(cfg: &Config) -> Result<String, HqError> {

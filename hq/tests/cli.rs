@@ -8,6 +8,8 @@ use std::process::Command;
 
 use evac_maps::{GenerateParams, generate};
 
+mod support;
+
 fn hq(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_evac-hq"))
         .args(args)
@@ -197,4 +199,39 @@ fn keygen_writes_a_private_key_only_the_owner_reads() {
     evac_protocol::PublicKey::read(&dir.path().join("officer-sato.pub")).unwrap();
     let again = hq(&["keygen", "--out", prefix.to_str().unwrap()]);
     assert!(!again.status.success(), "overwrote a key");
+}
+
+/// Issue 18 item 17: with `cap_dir` set and no `cap_senders`, `check` said "ok" and every CAP
+/// file was then refused. `check` says from whom CAP is taken in, or that none will be (a
+/// warning, not a failure: the unit runs `check` before HQ starts).
+#[test]
+fn check_says_from_whom_cap_is_taken_in_or_that_none_will_be() {
+    let d = support::HqDir::new(50);
+    let check = |cfg: &std::path::Path| {
+        let out = hq(&["check", "--config", cfg.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let cfg = d.path("hq.toml");
+    let text = check(&cfg);
+    assert!(
+        text.contains("cap_senders: CAP taken in from \"jma@example.jp\" only"),
+        "{text}"
+    );
+    let config = std::fs::read_to_string(&cfg).unwrap();
+    let nobody = d.path("nobody.toml");
+    std::fs::write(
+        &nobody,
+        config.replace("cap_senders = [\"jma@example.jp\"]\n", ""),
+    )
+    .unwrap();
+    let text = check(&nobody);
+    assert!(
+        text.contains("cap_senders: WARNING none listed: no CAP file in cap_dir will be taken in"),
+        "{text}"
+    );
 }
