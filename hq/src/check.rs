@@ -200,7 +200,17 @@ fn store(cfg: &Config) -> Result<String, HqError> {
     let events: i64 = conn
         .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
         .map_err(err)?;
-    Ok(format!("data_dir: store writable, {events} events"))
+    // What HQ would start without: a row that does not read is never a reason to stay down,
+    // but the operator hears of it here, before the officers do.
+    let unread = match crate::store::scan_unreadable(&conn) {
+        Ok(u) if u.is_empty() => String::new(),
+        Ok(u) => format!(
+            "; WARNING unreadable, HQ starts without them: {}",
+            u.describe()
+        ),
+        Err(e) => format!("; WARNING cannot read it through: {e}"),
+    };
+    Ok(format!("data_dir: store writable, {events} events{unread}"))
 }
 
 fn broker(cfg: &Config) -> Result<String, HqError> {

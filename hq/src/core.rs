@@ -69,6 +69,8 @@ pub struct Hq {
     air: AirState,
     last_group: u16,
     announcements: Vec<evac_protocol::onair::AirSection>,
+    /// What of the store did not read at start (see [`crate::store::Unreadable`]).
+    unreadable: crate::store::Unreadable,
 }
 
 fn now_secs(now_ms: u64) -> i64 {
@@ -90,7 +92,10 @@ impl Hq {
         let mut board = StatusBoard::new(&town);
         let mut clock = Clock::new(0);
         clock.now(now_ms);
-        for e in store.events()? {
+        let mut unreadable = crate::store::Unreadable::default();
+        let (events, bad_events) = store.events_read()?;
+        unreadable.events = bad_events;
+        for e in events {
             if board.apply_received(&e.event, e.received_ms) {
                 let _ = clock.observe(e.event.at, now_ms);
             }
@@ -99,46 +104,60 @@ impl Hq {
             let _ = clock.observe(at, now_ms);
             board.mark_found(resident, at);
         }
-        for (card, resident) in store.card_links()? {
+        let (links, bad_links) = store.card_links_read()?;
+        unreadable.card_links = bad_links;
+        for (card, resident) in links {
             board.link_card(&card, resident);
         }
         for (shelter, n) in store.conflicts_by_shelter()? {
             board.node_mut(shelter).conflicts = n;
         }
         let mut book = OrderBook::new(engine_town.clone(), town_id.clone());
-        let notices = store
-            .notices()?
-            .into_iter()
-            .filter_map(|(id, json, active)| {
-                serde_json::from_str::<Notice>(&json)
-                    .ok()
-                    .map(|n| (id, n, active))
+        let mut notices = Vec::new();
+        let mut last_notice = 0;
+        for (id, json, active) in store.notices()? {
+            last_notice = last_notice.max(id);
+            match serde_json::from_str::<Notice>(&json) {
+                Ok(n) => notices.push((id, n, active)),
+                Err(e) => {
+                    tracing::warn!(message_id = id, active, error = %e, "stored notice does not parse: its orders are not in force at HQ");
+                    unreadable.notices.push(id);
+                }
+            }
+        }
+        let mut meta = |key: &str, default: u64| -> Result<u64, HqError> {
+            Ok(match store.meta_number(key)? {
+                Ok(v) => v.unwrap_or(default),
+                Err(text) => {
+                    tracing::warn!(key, value = %crate::rejections::cut(&text, 80), default, "stored meta value is not a number: started from the default");
+                    unreadable.meta.push(key.to_owned());
+                    default
+                }
             })
-            .collect();
-        let next_message = store
-            .meta("next_message")?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        book.restore(
-            notices,
-            &store.orders()?,
-            &store.shelter_open()?,
-            next_message,
-        );
-        let registry_version = store
-            .meta("registry_version")?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
+        };
+        // Past every notice kept, readable or not: a message id is never used twice.
+        let next_message = meta("next_message", u64::from(last_notice) + 1)?;
+        let registry_version = meta("registry_version", 1)?;
         // At least HQ's clock in ms, as the registry version is at least it in seconds: a
         // store restored from an older copy (or reset) cannot go back below a sequence
         // dashboards already saw, which they would refuse as a replay. HQ makes far fewer than
         // one status message a millisecond, so the floor at a restart is past any sequence
         // given before it.
-        let status_seq = store
-            .meta("status_seq")?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-            .max(now_ms);
+        let status_seq = meta("status_seq", 0)?.max(now_ms);
+        book.restore(
+            notices,
+            &store.orders()?,
+            &store.shelter_open()?,
+            u32::try_from(next_message)
+                .unwrap_or(u32::MAX)
+                .max(last_notice.saturating_add(1)),
+        );
+        if !unreadable.is_empty() {
+            tracing::warn!(
+                what = %unreadable.describe(),
+                "parts of the store do not read: HQ starts without them (officers see the counts in the status)"
+            );
+        }
         let air_file = store.path().with_file_name("air.evs");
         let air = AirState::load(town_id.clone(), &air_file, &key)?;
         let last_group = town
@@ -148,6 +167,7 @@ impl Hq {
             .max()
             .unwrap_or(0);
         let mut hq = Hq {
+            unreadable,
             air,
             last_group,
             announcements: Vec::new(),
@@ -245,6 +265,11 @@ impl Hq {
         &self.board
     }
 
+    /// What of the store did not read when HQ started: skipped or defaulted, each logged.
+    pub fn unreadable(&self) -> &crate::store::Unreadable {
+        &self.unreadable
+    }
+
     /// Messages refused since start (bad signatures, wrong shelter, malformed, unknown officer).
     pub fn rejected(&self) -> u64 {
         self.rejections.total()
@@ -266,13 +291,15 @@ impl Hq {
     fn picture(&self, now_ms: u64) -> Picture {
         let t = self.book.town();
         let open: Vec<bool> = (0..t.shelters()).map(|s| self.book.is_open(s)).collect();
-        self.board.picture(
+        let mut p = self.board.picture(
             now_ms,
             self.overdue_ms,
             &self.ordered_at,
             &open,
             self.book.expected(),
-        )
+        );
+        p.counts.unreadable_at_start = self.unreadable.counts();
+        p
     }
 
     /// Persists the book's changes, then signs its batches (split into messages).

@@ -235,3 +235,31 @@ fn check_says_from_whom_cap_is_taken_in_or_that_none_will_be() {
         "{text}"
     );
 }
+
+/// Issue 18 item 11: what of the store would not read at start is listed by `check` (HQ
+/// starts without it, and says so to officers in its status).
+#[test]
+fn check_lists_what_of_the_store_would_not_read() {
+    let d = support::HqDir::new(50);
+    let store = evac_hq::store::Store::open(&d.store_path()).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(d.store_path()).unwrap();
+    conn.execute_batch(
+        "INSERT INTO notices (message_id, spec, active) VALUES (7, 'torn', 1);
+         INSERT INTO meta (key, value) VALUES ('status_seq', 'x');",
+    )
+    .unwrap();
+    drop(conn);
+    let cfg = d.path("hq.toml");
+    let out = hq(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("WARNING unreadable, HQ starts without them: 1 notices (message 7), 1 meta values (status_seq)"),
+        "{text}"
+    );
+}
