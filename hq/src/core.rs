@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use evac_maps::Town;
 use evac_protocol::{
-    Clock, HQ_SIGNER, OrderBatch, RegistryHousehold, RegistryResident, RegistrySnapshot, SecretKey,
-    ShelterId, Signable, Topic, TownId,
+    Clock, HQ_SIGNER, OrderBatch, RegistrySnapshot, SecretKey, ShelterId, Signable, Topic, TownId,
 };
 
 use crate::air::AirState;
@@ -52,16 +51,15 @@ pub struct OrderReport {
 /// HQ's state and decisions.
 pub struct Hq {
     town_id: TownId,
-    town: Arc<Town>,
     store: Store,
     keys: KeyRing,
-    key: SecretKey,
+    key: Arc<SecretKey>,
     board: StatusBoard,
     book: OrderBook,
     feed: StatusFeed,
     clock: Clock,
     overdue_ms: u64,
-    registry_version: u64,
+    registry: registry::Registry,
     rejections: Rejections,
     ordered_at: Vec<Option<u64>>,
     /// When each shelter was last told its batch was rejected (see `on_checked`).
@@ -71,6 +69,8 @@ pub struct Hq {
     announcements: Vec<evac_protocol::onair::AirSection>,
     /// What of the store did not read at start (see [`crate::store::Unreadable`]).
     unreadable: crate::store::Unreadable,
+    /// A card link the command being carried out made (see `commands.rs`).
+    pending_link: Option<commands::PendingLink>,
 }
 
 fn now_secs(now_ms: u64) -> i64 {
@@ -106,8 +106,8 @@ impl Hq {
         }
         let (links, bad_links) = store.card_links_read()?;
         unreadable.card_links = bad_links;
-        for (card, resident) in links {
-            board.link_card(&card, resident);
+        for (card, resident) in &links {
+            board.link_card(card, *resident);
         }
         for (shelter, n) in store.conflicts_by_shelter()? {
             board.node_mut(shelter).conflicts = n;
@@ -160,6 +160,12 @@ impl Hq {
         }
         let air_file = store.path().with_file_name("air.evs");
         let air = AirState::load(town_id.clone(), &air_file, &key)?;
+        let key = Arc::new(key);
+        let mut registry =
+            registry::Registry::new(town_id.clone(), &town, key.clone(), registry_version)?;
+        for (card, resident) in &links {
+            registry.link(card, *resident);
+        }
         let last_group = town
             .households
             .iter()
@@ -168,12 +174,12 @@ impl Hq {
             .unwrap_or(0);
         let mut hq = Hq {
             unreadable,
+            pending_link: None,
             air,
             last_group,
             announcements: Vec::new(),
             ordered_at: vec![None; engine_town.households()],
             town_id,
-            town,
             store,
             keys,
             key,
@@ -182,7 +188,7 @@ impl Hq {
             feed: StatusFeed::starting_at(status_seq),
             clock,
             overdue_ms,
-            registry_version,
+            registry,
             rejections: Rejections::default(),
             rejection_answered: std::collections::HashMap::new(),
         };
@@ -444,104 +450,38 @@ impl Hq {
         self.store.record_cap(sender, identifier, sent, now_ms)
     }
 
-    /// What shelters get as the registry: the town's residents with officers' card links,
-    /// each card as a digest under the town's card key (no serial leaves HQ in it).
-    fn registry_snapshot(&self) -> Result<RegistrySnapshot, HqError> {
-        let digests = evac_protocol::CardDigestKey::derive(&self.key);
-        let links: Vec<(evac_protocol::CardRef, evac_protocol::ResidentId)> =
-            self.store.card_links()?;
-        let households = self
-            .town
-            .households
-            .iter()
-            .map(|h| RegistryHousehold {
-                id: evac_protocol::HouseholdId(h.id),
-                residents: h
-                    .members
-                    .iter()
-                    .map(|m| {
-                        let mut card_digests: Vec<evac_protocol::CardDigest> = m
-                            .cards
-                            .iter()
-                            .map(|c| {
-                                digests.digest(&evac_protocol::CardRef {
-                                    issuer_key_id: c.issuer_key_id.clone(),
-                                    serial: c.serial.clone(),
-                                })
-                            })
-                            .collect();
-                        card_digests.extend(
-                            links
-                                .iter()
-                                .filter(|(_, r)| r.0 == m.resident)
-                                .map(|(c, _)| digests.digest(c)),
-                        );
-                        RegistryResident {
-                            id: evac_protocol::ResidentId(m.resident),
-                            name: m.name.clone(),
-                            needs_help: m.needs_help,
-                            card_digests,
-                        }
-                    })
-                    .collect(),
-            })
-            .collect();
-        Ok(RegistrySnapshot {
-            town: self.town_id.clone(),
-            version: self.registry_version,
-            card_check: digests.check_value(),
-            households,
-        })
+    /// What shelters get as the registry (built here: for tests and tools).
+    pub fn registry_snapshot(&self) -> RegistrySnapshot {
+        self.registry.snapshot()
     }
 
-    /// A digest of the registry's content (not its version): a change of the town file or of
-    /// the card links changes it.
-    fn registry_digest(&self) -> Result<String, HqError> {
-        struct Digest(sha2::Sha256);
-        impl std::io::Write for Digest {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                sha2::Digest::update(&mut self.0, b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut snap = self.registry_snapshot()?;
-        snap.version = 0;
-        let mut d = Digest(sha2::Sha256::default());
-        serde_json::to_writer(&mut d, &snap)
-            .map_err(|e| HqError::Export(format!("registry digest: {e}")))?;
-        Ok(hex::encode(sha2::Digest::finalize(d.0)))
+    /// The registry's version now.
+    pub fn registry_version(&self) -> u64 {
+        self.registry.version
     }
 
     /// Gives the registry a new version when its content changed since the version was last
     /// set (an edited town file, a card linked) or none was ever set (a new or reset store).
     /// The version is at least HQ's clock in seconds, so a store reset cannot go back below a
-    /// version shelters already hold.
+    /// version shelters already hold. Costs no more than the change: see [`registry`].
     fn bump_registry_if_changed(&mut self, now_ms: u64) -> Result<bool, HqError> {
-        let digest = self.registry_digest()?;
+        let digest = self.registry.digest();
         if self.store.meta("registry_digest")?.as_deref() == Some(digest.as_str()) {
             return Ok(false);
         }
         let clock = u64::try_from(now_secs(now_ms)).unwrap_or(0);
-        self.registry_version = (self.registry_version + 1).max(clock);
-        self.store
-            .set_meta("registry_version", &self.registry_version.to_string())?;
-        self.store.set_meta("registry_digest", &digest)?;
+        self.registry.version = (self.registry.version + 1).max(clock);
+        self.store.set_metas(&[
+            ("registry_version", &self.registry.version.to_string()),
+            ("registry_digest", &digest),
+        ])?;
         Ok(true)
     }
 
-    /// The registry replica for shelters (retained), with officers' card links.
-    pub fn registry(&self) -> Result<Outgoing, HqError> {
-        let snap = self.registry_snapshot()?;
-        Ok(Outgoing {
-            topic: Topic::Registry(self.town_id.clone()).to_string(),
-            // Gzip: a town's registry is about 380 B a household as JSON (38 MB for 100,000
-            // households), beyond what a broker takes in one message.
-            payload: evac_protocol::packed::pack(&self.sign(&snap)?),
-            retain: true,
-        })
+    /// The registry replica for shelters (retained), with officers' card links: the newest
+    /// made (see [`registry`]; a newer one follows from a tick).
+    pub fn registry(&mut self) -> Result<Outgoing, HqError> {
+        self.registry.latest()
     }
 
     /// Everything HQ owns that a broker restart may have lost: every shelter's ack, the
@@ -609,6 +549,7 @@ impl Hq {
         self.flush_rejections(now_ms);
         self.book.set_now_ms(now_ms);
         let mut out = Vec::new();
+        out.extend(self.registry.poll());
         let expired = self.book.expire(now_secs(now_ms));
         if !expired.batches.is_empty() {
             out.extend(self.publish_orders(&expired, now_ms)?);
@@ -653,6 +594,7 @@ impl Hq {
 
 mod commands;
 mod events;
+mod registry;
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::HqError;
 
+mod commands;
+mod meta;
 mod unreadable;
+pub use commands::CardLinkWrite;
 pub use unreadable::{Unreadable, scan as scan_unreadable};
 
 const SCHEMA: &str = "
@@ -147,23 +150,6 @@ pub struct CommandRecord {
     /// SHA-256 (hex) of the signed body: a repeat of the number must be the same command
     /// (empty for a command kept before digests were).
     pub body_digest: String,
-}
-
-const COMMAND_COLUMNS: &str =
-    "officer, id, at_ms, received_ms, action, ok, message, reason, body_digest";
-
-fn command_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CommandRecord> {
-    Ok(CommandRecord {
-        officer: r.get(0)?,
-        id: r.get::<_, i64>(1)?.max(0) as u64,
-        at_ms: r.get::<_, i64>(2)?.max(0) as u64,
-        received_ms: r.get::<_, i64>(3)?.max(0) as u64,
-        action: r.get(4)?,
-        ok: r.get(5)?,
-        message: r.get(6)?,
-        reason: r.get(7)?,
-        body_digest: r.get(8)?,
-    })
 }
 
 /// A line of the order log.
@@ -510,55 +496,6 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// The command an officer gave under a number, if HQ has one.
-    pub fn command(&self, officer: &str, id: u64) -> Result<Option<CommandRecord>, HqError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {COMMAND_COLUMNS} FROM commands WHERE officer = ?1 AND id = ?2"),
-                params![officer, i(id)],
-                command_record,
-            )
-            .optional()
-            .map_err(self.err())
-    }
-
-    /// Keeps a command with who, when, what and the outcome.
-    pub fn record_command(&mut self, c: &CommandRecord) -> Result<(), HqError> {
-        self.conn
-            .execute(
-                &format!(
-                    "INSERT OR IGNORE INTO commands ({COMMAND_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                ),
-                params![
-                    c.officer,
-                    i(c.id),
-                    i(c.at_ms),
-                    i(c.received_ms),
-                    c.action,
-                    c.ok,
-                    c.message,
-                    c.reason,
-                    c.body_digest
-                ],
-            )
-            .map(|_| ())
-            .map_err(self.err())
-    }
-
-    /// Every command, in the order received.
-    pub fn commands(&self) -> Result<Vec<CommandRecord>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {COMMAND_COLUMNS} FROM commands ORDER BY received_ms"
-            ))
-            .map_err(&err)?;
-        let rows = stmt.query_map([], command_record).map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-
     /// Marks a resident found at HQ time `at`.
     pub fn set_found(
         &mut self,
@@ -621,25 +558,6 @@ impl Store {
     /// Every card link made by officers that reads (see [`Store::card_links_read`]).
     pub fn card_links(&self) -> Result<Vec<(CardRef, ResidentId)>, HqError> {
         Ok(self.card_links_read()?.0)
-    }
-
-    /// A value of the meta table.
-    pub fn meta(&self, key: &str) -> Result<Option<String>, HqError> {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .map_err(self.err())
-    }
-
-    /// Sets a value of the meta table.
-    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), HqError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-                [key, value],
-            )
-            .map(|_| ())
-            .map_err(self.err())
     }
 
     /// Saves notices (message id, spec JSON, active) and order rows and appends the order log,

@@ -6,7 +6,18 @@ use evac_protocol::{
 
 use crate::error::HqError;
 use crate::notice::{Area, Notice};
-use crate::store::CommandRecord;
+use crate::store::{CardLinkWrite, CommandRecord};
+
+/// A card link decided by a command, written with the command's record (see
+/// [`Hq::on_command`]).
+pub(super) struct PendingLink {
+    card: evac_protocol::CardRef,
+    resident: evac_protocol::ResidentId,
+    /// The registry's version with the link.
+    version: u64,
+    /// The registry's content digest with it, when the link is new.
+    digest: Option<String>,
+}
 
 use super::*;
 
@@ -135,8 +146,9 @@ impl Hq {
                 ),
             );
         }
+        self.pending_link = None;
         let (ok, message, mut out) = self.execute(officer, &cmd, now_ms)?;
-        self.store.record_command(&CommandRecord {
+        let record = CommandRecord {
             officer: officer.to_string(),
             id: cmd.id,
             at_ms: cmd.at_ms,
@@ -146,7 +158,11 @@ impl Hq {
             message: message.clone(),
             reason: cmd.reason.clone(),
             body_digest,
-        })?;
+        };
+        match self.pending_link.take() {
+            Some(l) => self.link_recorded(&record, l)?,
+            None => self.store.record_command(&record)?,
+        }
         tracing::info!(officer = %officer, id = cmd.id, ok, message = %message, "command");
         let reply = CommandReply {
             officer: officer.clone(),
@@ -164,6 +180,28 @@ impl Hq {
             },
         );
         Ok(out)
+    }
+
+    /// Keeps a card link with the command that made it (one commit), then takes it into the
+    /// board and the registry.
+    fn link_recorded(&mut self, record: &CommandRecord, l: PendingLink) -> Result<(), HqError> {
+        let version = l.version.to_string();
+        let meta: Vec<(&str, &str)> = match &l.digest {
+            Some(d) => vec![("registry_version", &version), ("registry_digest", d)],
+            None => vec![],
+        };
+        self.store.record_command_with(
+            record,
+            &CardLinkWrite {
+                card: &l.card,
+                resident: l.resident,
+                meta: &meta,
+            },
+        )?;
+        self.board.link_card(&l.card, l.resident);
+        self.registry.link(&l.card, l.resident);
+        self.registry.version = l.version;
+        Ok(())
     }
 
     fn execute(
@@ -256,18 +294,25 @@ impl Hq {
                         vec![],
                     )
                 } else {
-                    self.store
-                        .link_card(card, *resident, officer.as_str(), now_ms)?;
-                    self.board.link_card(card, *resident);
-                    self.bump_registry_if_changed(now_ms)?;
-                    let reg = self.registry()?;
+                    // Written with the command's record in one commit, then applied (see
+                    // on_command); the registry message follows from a tick, made off this loop.
+                    let (version, digest) = match self.registry.digest_with(card, *resident) {
+                        Some(d) => {
+                            let clock = u64::try_from(now_secs(now_ms)).unwrap_or(0);
+                            ((self.registry.version + 1).max(clock), Some(d))
+                        }
+                        None => (self.registry.version, None),
+                    };
+                    self.pending_link = Some(PendingLink {
+                        card: card.clone(),
+                        resident: *resident,
+                        version,
+                        digest,
+                    });
                     (
                         true,
-                        format!(
-                            "card linked to resident {resident}; registry version {}",
-                            self.registry_version
-                        ),
-                        vec![reg],
+                        format!("card linked to resident {resident}; registry version {version}"),
+                        vec![],
                     )
                 }
             }
