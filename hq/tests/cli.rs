@@ -234,6 +234,21 @@ fn check_says_from_whom_cap_is_taken_in_or_that_none_will_be() {
         text.contains("cap_senders: WARNING none listed: no CAP file in cap_dir will be taken in"),
         "{text}"
     );
+    // A file refused for its sender: check names the sender to list.
+    std::fs::create_dir_all(d.path("cap/rejected")).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/cap/tsunami-alert.xml"
+        ),
+        d.path("cap/rejected/alert.xml"),
+    )
+    .unwrap();
+    let text = check(&nobody);
+    assert!(
+        text.contains("from senders not listed: \"jma@example.jp\" (1 files)"),
+        "{text}"
+    );
 }
 
 /// Issue 18 item 11: what of the store would not read at start is listed by `check` (HQ

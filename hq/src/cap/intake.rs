@@ -171,6 +171,30 @@ pub fn claim(dir: &Path) -> Vec<Claimed> {
     out
 }
 
+/// The `<sender>` of each CAP file in `dir` (at most `limit` files read, each as [`claim`]
+/// would: regular files within [`MAX_CAP_BYTES`]), with how many files each sent; for
+/// `evac-hq check`, to say whom `cap_senders` leaves out.
+pub fn senders_in(dir: &Path, limit: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let files = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .take(limit);
+    for path in files {
+        let label = path.display().to_string();
+        if let Ok(msg) =
+            read_claimed(&path).and_then(|t| parse(&t, &label).map_err(|e| e.to_string()))
+        {
+            *out.entry(msg.id.sender).or_default() += 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
