@@ -8,6 +8,9 @@
 //! 2. Event ingest into the SQLite store with signature checks (batch verification), through
 //!    `Hq::on_events`: the path a shelter's batch takes.
 //! 3. The size of a signed status snapshot for 1,000,000 residents.
+//! 4. An officer's card link in a town of 100,000 households (`-- link`): `Hq::on_command`
+//!    from the signed command to HQ's reply (signature check, SQLite commits, the registry's
+//!    new version), then how long until a tick hands over the rebuilt registry message.
 //!
 //! Set `EVAC_BENCH_HOUSEHOLDS` to change the town size of 1.
 #![allow(missing_docs)] // a bench binary
@@ -500,6 +503,96 @@ fn bench_snapshot() {
     );
 }
 
+fn bench_link() {
+    use evac_protocol::{CardRef, CommandAction, OfficerCommand, OfficerId, officer_signer};
+    let households = std::env::var("EVAC_BENCH_LINK_HOUSEHOLDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let town = generate(&GenerateParams {
+        households,
+        shelters: 60,
+        seed: 3,
+    });
+    let residents: Vec<u32> = town
+        .households
+        .iter()
+        .flat_map(|h| h.members.iter().map(|m| m.resident))
+        .collect();
+    let officer: OfficerId = "bench".parse().unwrap();
+    let officer_key = SecretKey::from_seed(&[7; 32]);
+    let mut keys = KeyRing::default();
+    keys.add_officer(officer.clone(), officer_key.public());
+    let dir = tempfile::tempdir().unwrap();
+    let now = 1_795_000_000_000;
+    let t = Instant::now();
+    let mut hq = Hq::open(
+        "bench".parse().unwrap(),
+        Arc::new(town),
+        Store::open(&dir.path().join("hq.sqlite")).unwrap(),
+        keys,
+        SecretKey::from_seed(&[6; 32]),
+        1_800_000,
+        now,
+    )
+    .unwrap();
+    let opened = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let connect = hq.on_connect(now).unwrap().len();
+    let connected = t.elapsed().as_secs_f64();
+    const LINKS: u64 = 15;
+    let (mut link_ms, mut publish_ms) = (Vec::new(), Vec::new());
+    for i in 1..=LINKS {
+        let cmd = OfficerCommand {
+            officer: officer.clone(),
+            town: "bench".parse().unwrap(),
+            id: i,
+            at_ms: now + i,
+            action: CommandAction::LinkCard {
+                card: CardRef {
+                    issuer_key_id: vec![0xbe; 20],
+                    serial: i.to_be_bytes().to_vec(),
+                },
+                resident: ResidentId(residents[(i as usize * 7919) % residents.len()]),
+            },
+            reason: "bench".into(),
+        };
+        let payload = officer_key
+            .sign(&officer_signer(&officer), &cmd)
+            .unwrap()
+            .to_json()
+            .unwrap();
+        let t = Instant::now();
+        let out = hq
+            .on_command(&officer, payload.as_bytes(), now + i)
+            .unwrap();
+        link_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let mut published = out.iter().any(|o| o.topic.ends_with("/registry"));
+        // The registry message: with the link's reply, or from a later tick.
+        while !published {
+            published = hq
+                .tick(now + i, false)
+                .unwrap()
+                .iter()
+                .any(|o| o.topic.ends_with("/registry"));
+            if !published {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        publish_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "link ({households} households, {} residents; Hq::open {opened:.2} s, on_connect {connected:.2} s, {connect} messages): one card link, Hq::on_command (signature check, store commits, registry version): median {:.2} ms of {LINKS} ({:.2?})",
+        residents.len(),
+        median(link_ms.clone()),
+        link_ms
+    );
+    println!(
+        "link: until the registry message with the link is handed over (reply, then ticks as needed): median {:.0} ms",
+        median(publish_ms)
+    );
+}
+
 fn main() {
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let run = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
@@ -508,6 +601,9 @@ fn main() {
     }
     if run("ingest") {
         bench_ingest();
+    }
+    if run("link") {
+        bench_link();
     }
     if run("orders") {
         walking_ratio();

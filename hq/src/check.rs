@@ -154,9 +154,50 @@ pub fn check(cfg: &Config) -> Result<Report, HqError> {
         } else {
             format!("cap_dir: {} will be created", dir.display())
         });
+        report.push(cap_senders(cfg, dir));
     }
     report.push(broker(cfg)?);
     Ok(report)
+}
+
+/// From whom CAP files are taken in, or that none will be, and the senders of CAP files
+/// waiting in `cap_dir` or refused in `rejected/` whom `cap_senders` leaves out. Not an
+/// error: the unit runs `check` before HQ starts, and HQ without CAP still serves shelters
+/// and officers.
+fn cap_senders(cfg: &Config, dir: &Path) -> String {
+    let mut left_out = std::collections::BTreeMap::<String, usize>::new();
+    for d in [dir.to_path_buf(), dir.join("rejected")] {
+        for (sender, n) in crate::cap::intake::senders_in(&d, 200) {
+            if !cfg.cap_senders.contains(&sender) {
+                *left_out.entry(sender).or_default() += n;
+            }
+        }
+    }
+    let left_out = if left_out.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = left_out
+            .iter()
+            .map(|(s, n)| format!("{s:?} ({n} files)"))
+            .collect();
+        format!(
+            "; CAP files in cap_dir from senders not listed: {}",
+            names.join(", ")
+        )
+    };
+    if cfg.cap_senders.is_empty() {
+        return format!(
+            "cap_senders: WARNING none listed: no CAP file in cap_dir will be taken in (each is \
+             refused and moved to {}); list the <sender> of each CAP source, e.g. \
+             cap_senders = [\"jma@example.jp\"], or remove cap_dir{left_out}",
+            dir.join("rejected").display()
+        );
+    }
+    let names: Vec<String> = cfg.cap_senders.iter().map(|s| format!("{s:?}")).collect();
+    format!(
+        "cap_senders: CAP taken in from {} only{left_out}",
+        names.join(", ")
+    )
 }
 
 fn store(cfg: &Config) -> Result<String, HqError> {
@@ -184,7 +225,17 @@ fn store(cfg: &Config) -> Result<String, HqError> {
     let events: i64 = conn
         .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
         .map_err(err)?;
-    Ok(format!("data_dir: store writable, {events} events"))
+    // What HQ would start without: a row that does not read is never a reason to stay down,
+    // but the operator hears of it here, before the officers do.
+    let unread = match crate::store::scan_unreadable(&conn) {
+        Ok(u) if u.is_empty() => String::new(),
+        Ok(u) => format!(
+            "; WARNING unreadable, HQ starts without them: {}",
+            u.describe()
+        ),
+        Err(e) => format!("; WARNING cannot read it through: {e}"),
+    };
+    Ok(format!("data_dir: store writable, {events} events{unread}"))
 }
 
 fn broker(cfg: &Config) -> Result<String, HqError> {

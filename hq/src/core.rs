@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use evac_maps::Town;
 use evac_protocol::{
-    Clock, HQ_SIGNER, OrderBatch, RegistryHousehold, RegistryResident, RegistrySnapshot, SecretKey,
-    ShelterId, Signable, Topic, TownId,
+    Clock, HQ_SIGNER, OrderBatch, RegistrySnapshot, SecretKey, ShelterId, Signable, Topic, TownId,
 };
 
 use crate::air::AirState;
@@ -52,16 +51,15 @@ pub struct OrderReport {
 /// HQ's state and decisions.
 pub struct Hq {
     town_id: TownId,
-    town: Arc<Town>,
     store: Store,
     keys: KeyRing,
-    key: SecretKey,
+    key: Arc<SecretKey>,
     board: StatusBoard,
     book: OrderBook,
     feed: StatusFeed,
     clock: Clock,
     overdue_ms: u64,
-    registry_version: u64,
+    registry: registry::Registry,
     rejections: Rejections,
     ordered_at: Vec<Option<u64>>,
     /// When each shelter was last told its batch was rejected (see `on_checked`).
@@ -69,6 +67,10 @@ pub struct Hq {
     air: AirState,
     last_group: u16,
     announcements: Vec<evac_protocol::onair::AirSection>,
+    /// What of the store did not read at start (see [`crate::store::Unreadable`]).
+    unreadable: crate::store::Unreadable,
+    /// A card link the command being carried out made (see `commands.rs`).
+    pending_link: Option<commands::PendingLink>,
 }
 
 fn now_secs(now_ms: u64) -> i64 {
@@ -90,7 +92,10 @@ impl Hq {
         let mut board = StatusBoard::new(&town);
         let mut clock = Clock::new(0);
         clock.now(now_ms);
-        for e in store.events()? {
+        let mut unreadable = crate::store::Unreadable::default();
+        let (events, bad_events) = store.events_read()?;
+        unreadable.events = bad_events;
+        for e in events {
             if board.apply_received(&e.event, e.received_ms) {
                 let _ = clock.observe(e.event.at, now_ms);
             }
@@ -99,42 +104,68 @@ impl Hq {
             let _ = clock.observe(at, now_ms);
             board.mark_found(resident, at);
         }
-        for (card, resident) in store.card_links()? {
-            board.link_card(&card, resident);
+        let (links, bad_links) = store.card_links_read()?;
+        unreadable.card_links = bad_links;
+        for (card, resident) in &links {
+            board.link_card(card, *resident);
         }
         for (shelter, n) in store.conflicts_by_shelter()? {
             board.node_mut(shelter).conflicts = n;
         }
         let mut book = OrderBook::new(engine_town.clone(), town_id.clone());
-        let notices = store
-            .notices()?
-            .into_iter()
-            .filter_map(|(id, json, active)| {
-                serde_json::from_str::<Notice>(&json)
-                    .ok()
-                    .map(|n| (id, n, active))
+        let mut notices = Vec::new();
+        let mut last_notice = 0;
+        for (id, json, active) in store.notices()? {
+            last_notice = last_notice.max(id);
+            match serde_json::from_str::<Notice>(&json) {
+                Ok(n) => notices.push((id, n, active)),
+                Err(e) => {
+                    tracing::warn!(message_id = id, active, error = %e, "stored notice does not parse: its orders are not in force at HQ");
+                    unreadable.notices.push(id);
+                }
+            }
+        }
+        let mut meta = |key: &str, default: u64| -> Result<u64, HqError> {
+            Ok(match store.meta_number(key)? {
+                Ok(v) => v.unwrap_or(default),
+                Err(text) => {
+                    tracing::warn!(key, value = %crate::rejections::cut(&text, 80), default, "stored meta value is not a number: started from the default");
+                    unreadable.meta.push(key.to_owned());
+                    default
+                }
             })
-            .collect();
-        let next_message = store
-            .meta("next_message")?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
+        };
+        // Past every notice kept, readable or not: a message id is never used twice.
+        let next_message = meta("next_message", u64::from(last_notice) + 1)?;
+        let registry_version = meta("registry_version", 1)?;
+        // At least HQ's clock in ms, as the registry version is at least it in seconds: a
+        // store restored from an older copy (or reset) cannot go back below a sequence
+        // dashboards already saw, which they would refuse as a replay. HQ makes far fewer than
+        // one status message a millisecond, so the floor at a restart is past any sequence
+        // given before it.
+        let status_seq = meta("status_seq", 0)?.max(now_ms);
         book.restore(
             notices,
             &store.orders()?,
             &store.shelter_open()?,
-            next_message,
+            u32::try_from(next_message)
+                .unwrap_or(u32::MAX)
+                .max(last_notice.saturating_add(1)),
         );
-        let registry_version = store
-            .meta("registry_version")?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        let status_seq = store
-            .meta("status_seq")?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        if !unreadable.is_empty() {
+            tracing::warn!(
+                what = %unreadable.describe(),
+                "parts of the store do not read: HQ starts without them (officers see the counts in the status)"
+            );
+        }
         let air_file = store.path().with_file_name("air.evs");
         let air = AirState::load(town_id.clone(), &air_file, &key, now_ms)?;
+        let key = Arc::new(key);
+        let mut registry =
+            registry::Registry::new(town_id.clone(), &town, key.clone(), registry_version)?;
+        for (card, resident) in &links {
+            registry.link(card, *resident);
+        }
         let last_group = town
             .households
             .iter()
@@ -142,12 +173,13 @@ impl Hq {
             .max()
             .unwrap_or(0);
         let mut hq = Hq {
+            unreadable,
+            pending_link: None,
             air,
             last_group,
             announcements: Vec::new(),
             ordered_at: vec![None; engine_town.households()],
             town_id,
-            town,
             store,
             keys,
             key,
@@ -156,7 +188,7 @@ impl Hq {
             feed: StatusFeed::starting_at(status_seq),
             clock,
             overdue_ms,
-            registry_version,
+            registry,
             rejections: Rejections::default(),
             rejection_answered: std::collections::HashMap::new(),
         };
@@ -239,6 +271,11 @@ impl Hq {
         &self.board
     }
 
+    /// What of the store did not read when HQ started: skipped or defaulted, each logged.
+    pub fn unreadable(&self) -> &crate::store::Unreadable {
+        &self.unreadable
+    }
+
     /// Messages refused since start (bad signatures, wrong shelter, malformed, unknown officer).
     pub fn rejected(&self) -> u64 {
         self.rejections.total()
@@ -260,13 +297,15 @@ impl Hq {
     fn picture(&self, now_ms: u64) -> Picture {
         let t = self.book.town();
         let open: Vec<bool> = (0..t.shelters()).map(|s| self.book.is_open(s)).collect();
-        self.board.picture(
+        let mut p = self.board.picture(
             now_ms,
             self.overdue_ms,
             &self.ordered_at,
             &open,
             self.book.expected(),
-        )
+        );
+        p.counts.unreadable_at_start = self.unreadable.counts();
+        p
     }
 
     /// Persists the book's changes, then signs its batches (split into messages).
@@ -413,104 +452,38 @@ impl Hq {
         self.store.record_cap(sender, identifier, sent, now_ms)
     }
 
-    /// What shelters get as the registry: the town's residents with officers' card links,
-    /// each card as a digest under the town's card key (no serial leaves HQ in it).
-    fn registry_snapshot(&self) -> Result<RegistrySnapshot, HqError> {
-        let digests = evac_protocol::CardDigestKey::derive(&self.key);
-        let links: Vec<(evac_protocol::CardRef, evac_protocol::ResidentId)> =
-            self.store.card_links()?;
-        let households = self
-            .town
-            .households
-            .iter()
-            .map(|h| RegistryHousehold {
-                id: evac_protocol::HouseholdId(h.id),
-                residents: h
-                    .members
-                    .iter()
-                    .map(|m| {
-                        let mut card_digests: Vec<evac_protocol::CardDigest> = m
-                            .cards
-                            .iter()
-                            .map(|c| {
-                                digests.digest(&evac_protocol::CardRef {
-                                    issuer_key_id: c.issuer_key_id.clone(),
-                                    serial: c.serial.clone(),
-                                })
-                            })
-                            .collect();
-                        card_digests.extend(
-                            links
-                                .iter()
-                                .filter(|(_, r)| r.0 == m.resident)
-                                .map(|(c, _)| digests.digest(c)),
-                        );
-                        RegistryResident {
-                            id: evac_protocol::ResidentId(m.resident),
-                            name: m.name.clone(),
-                            needs_help: m.needs_help,
-                            card_digests,
-                        }
-                    })
-                    .collect(),
-            })
-            .collect();
-        Ok(RegistrySnapshot {
-            town: self.town_id.clone(),
-            version: self.registry_version,
-            card_check: digests.check_value(),
-            households,
-        })
+    /// What shelters get as the registry (built here: for tests and tools).
+    pub fn registry_snapshot(&self) -> RegistrySnapshot {
+        self.registry.snapshot()
     }
 
-    /// A digest of the registry's content (not its version): a change of the town file or of
-    /// the card links changes it.
-    fn registry_digest(&self) -> Result<String, HqError> {
-        struct Digest(sha2::Sha256);
-        impl std::io::Write for Digest {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                sha2::Digest::update(&mut self.0, b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut snap = self.registry_snapshot()?;
-        snap.version = 0;
-        let mut d = Digest(sha2::Sha256::default());
-        serde_json::to_writer(&mut d, &snap)
-            .map_err(|e| HqError::Export(format!("registry digest: {e}")))?;
-        Ok(hex::encode(sha2::Digest::finalize(d.0)))
+    /// The registry's version now.
+    pub fn registry_version(&self) -> u64 {
+        self.registry.version
     }
 
     /// Gives the registry a new version when its content changed since the version was last
     /// set (an edited town file, a card linked) or none was ever set (a new or reset store).
     /// The version is at least HQ's clock in seconds, so a store reset cannot go back below a
-    /// version shelters already hold.
+    /// version shelters already hold. Costs no more than the change: see [`registry`].
     fn bump_registry_if_changed(&mut self, now_ms: u64) -> Result<bool, HqError> {
-        let digest = self.registry_digest()?;
+        let digest = self.registry.digest();
         if self.store.meta("registry_digest")?.as_deref() == Some(digest.as_str()) {
             return Ok(false);
         }
         let clock = u64::try_from(now_secs(now_ms)).unwrap_or(0);
-        self.registry_version = (self.registry_version + 1).max(clock);
-        self.store
-            .set_meta("registry_version", &self.registry_version.to_string())?;
-        self.store.set_meta("registry_digest", &digest)?;
+        self.registry.version = (self.registry.version + 1).max(clock);
+        self.store.set_metas(&[
+            ("registry_version", &self.registry.version.to_string()),
+            ("registry_digest", &digest),
+        ])?;
         Ok(true)
     }
 
-    /// The registry replica for shelters (retained), with officers' card links.
-    pub fn registry(&self) -> Result<Outgoing, HqError> {
-        let snap = self.registry_snapshot()?;
-        Ok(Outgoing {
-            topic: Topic::Registry(self.town_id.clone()).to_string(),
-            // Gzip: a town's registry is about 380 B a household as JSON (38 MB for 100,000
-            // households), beyond what a broker takes in one message.
-            payload: evac_protocol::packed::pack(&self.sign(&snap)?),
-            retain: true,
-        })
+    /// The registry replica for shelters (retained), with officers' card links: the newest
+    /// made (see [`registry`]; a newer one follows from a tick).
+    pub fn registry(&mut self) -> Result<Outgoing, HqError> {
+        self.registry.latest()
     }
 
     /// Everything HQ owns that a broker restart may have lost: every shelter's ack, the
@@ -578,6 +551,7 @@ impl Hq {
         self.flush_rejections(now_ms);
         self.book.set_now_ms(now_ms);
         let mut out = Vec::new();
+        out.extend(self.registry.poll());
         let expired = self.book.expire(now_secs(now_ms));
         if !expired.batches.is_empty() {
             out.extend(self.publish_orders(&expired, now_ms)?);
@@ -622,6 +596,7 @@ impl Hq {
 
 mod commands;
 mod events;
+mod registry;
 
 #[cfg(test)]
 mod tests;

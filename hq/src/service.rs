@@ -250,8 +250,11 @@ fn take_in_claimed(
             msgs
         }
         Err(e) => {
-            tracing::warn!(file = %label, error = %e, "CAP file rejected");
-            cap::intake::finish(dir, &c.name, false, &e);
+            if cap::intake::finish(dir, &c.name, false, &e) == cap::intake::Filed::RejectedAgain {
+                tracing::debug!(file = %label, "the same CAP file refused again (reported once)");
+            } else {
+                tracing::warn!(file = %label, error = %e, "CAP file rejected");
+            }
             vec![]
         }
     }

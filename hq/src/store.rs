@@ -10,6 +10,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::HqError;
 
+mod commands;
+mod meta;
+mod unreadable;
+pub use commands::CardLinkWrite;
+pub use unreadable::{Unreadable, scan as scan_unreadable};
+
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
@@ -29,7 +35,8 @@ CREATE TABLE IF NOT EXISTS rejections (
 CREATE TABLE IF NOT EXISTS commands (
     officer TEXT NOT NULL, id INTEGER NOT NULL, at_ms INTEGER NOT NULL,
     received_ms INTEGER NOT NULL, action TEXT NOT NULL, ok INTEGER NOT NULL,
-    message TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', PRIMARY KEY (officer, id));
+    message TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', body_digest TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (officer, id));
 CREATE TABLE IF NOT EXISTS found (
     resident INTEGER PRIMARY KEY, wall_ms INTEGER NOT NULL, logical INTEGER NOT NULL,
     officer TEXT NOT NULL, note TEXT NOT NULL);
@@ -140,6 +147,9 @@ pub struct CommandRecord {
     pub message: String,
     /// The officer's reason.
     pub reason: String,
+    /// SHA-256 (hex) of the signed body: a repeat of the number must be the same command
+    /// (empty for a command kept before digests were).
+    pub body_digest: String,
 }
 
 /// A line of the order log.
@@ -219,12 +229,18 @@ impl Store {
     }
 
     /// Columns added since the first schema, added to a store made before them: an order's
-    /// walk (NULL: not known), a command's reason (empty: not given).
+    /// walk (NULL: not known), a command's reason (empty: not given), a command's body digest
+    /// (empty: not known).
     fn add_new_columns(&self) -> Result<(), HqError> {
         let err = self.err();
         for (table, column, decl) in [
             ("orders", "walk_m", "walk_m INTEGER"),
             ("commands", "reason", "reason TEXT NOT NULL DEFAULT ''"),
+            (
+                "commands",
+                "body_digest",
+                "body_digest TEXT NOT NULL DEFAULT ''",
+            ),
         ] {
             let has = self
                 .conn
@@ -392,30 +408,9 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Every stored event, in HLC order.
+    /// Every stored event that decodes, in HLC order (see [`Store::events_read`]).
     pub fn events(&self) -> Result<Vec<StoredEvent>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT body, received_ms FROM events ORDER BY wall_ms, logical, node, shelter, seq")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(&err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (body, received) = row.map_err(&err)?;
-            // Bodies were decoded before they were stored; one that no longer decodes (a newer
-            // HQ's format) is skipped rather than stopping the replay.
-            match serde_json::from_str::<CheckEvent>(&body) {
-                Ok(event) => out.push(StoredEvent {
-                    event,
-                    received_ms: received.max(0) as u64,
-                }),
-                Err(e) => tracing::warn!(error = %e, "stored event no longer decodes"),
-            }
-        }
-        Ok(out)
+        Ok(self.events_read()?.0)
     }
 
     /// Records rejected messages (kept for the after-action log) in one transaction.
@@ -501,72 +496,6 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Whether this officer's command number was already carried out or refused.
-    pub fn command_seen(&self, officer: &str, id: u64) -> Result<bool, HqError> {
-        Ok(self.command_outcome(officer, id)?.is_some())
-    }
-
-    /// What became of an officer's command, if HQ has it: (carried out, HQ's reply text).
-    pub fn command_outcome(
-        &self,
-        officer: &str,
-        id: u64,
-    ) -> Result<Option<(bool, String)>, HqError> {
-        self.conn
-            .query_row(
-                "SELECT ok, message FROM commands WHERE officer = ?1 AND id = ?2",
-                params![officer, i(id)],
-                |r| Ok((r.get::<_, i64>(0)? != 0, r.get::<_, String>(1)?)),
-            )
-            .optional()
-            .map_err(self.err())
-    }
-
-    /// Keeps a command with who, when, what and the outcome.
-    pub fn record_command(&mut self, c: &CommandRecord) -> Result<(), HqError> {
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO commands (officer, id, at_ms, received_ms, action, ok, message, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    c.officer,
-                    i(c.id),
-                    i(c.at_ms),
-                    i(c.received_ms),
-                    c.action,
-                    c.ok,
-                    c.message,
-                    c.reason
-                ],
-            )
-            .map(|_| ())
-            .map_err(self.err())
-    }
-
-    /// Every command, in the order received.
-    pub fn commands(&self) -> Result<Vec<CommandRecord>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT officer, id, at_ms, received_ms, action, ok, message, reason FROM commands ORDER BY received_ms")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(CommandRecord {
-                    officer: r.get(0)?,
-                    id: r.get::<_, i64>(1)?.max(0) as u64,
-                    at_ms: r.get::<_, i64>(2)?.max(0) as u64,
-                    received_ms: r.get::<_, i64>(3)?.max(0) as u64,
-                    action: r.get(4)?,
-                    ok: r.get(5)?,
-                    message: r.get(6)?,
-                    reason: r.get(7)?,
-                })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-
     /// Marks a resident found at HQ time `at`.
     pub fn set_found(
         &mut self,
@@ -626,43 +555,9 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Every card link made by officers.
+    /// Every card link made by officers that reads (see [`Store::card_links_read`]).
     pub fn card_links(&self) -> Result<Vec<(CardRef, ResidentId)>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT card, resident FROM card_links ORDER BY at_ms")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, ResidentId(r.get(1)?))))
-            .map_err(&err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (card, resident) = row.map_err(&err)?;
-            if let Ok(card) = serde_json::from_str::<CardRef>(&card) {
-                out.push((card, resident));
-            }
-        }
-        Ok(out)
-    }
-
-    /// A value of the meta table.
-    pub fn meta(&self, key: &str) -> Result<Option<String>, HqError> {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .map_err(self.err())
-    }
-
-    /// Sets a value of the meta table.
-    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), HqError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-                [key, value],
-            )
-            .map(|_| ())
-            .map_err(self.err())
+        Ok(self.card_links_read()?.0)
     }
 
     /// Saves notices (message id, spec JSON, active) and order rows and appends the order log,
@@ -820,106 +715,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use evac_protocol::{SecretKey, shelter_signer};
-
-    fn ev(shelter: u32, seq: u64) -> CheckEvent {
-        CheckEvent {
-            resident: Some(ResidentId(seq as u32)),
-            ..CheckEvent::new(ShelterId(shelter), seq, 1000 + seq, EventKind::CheckIn)
-        }
-    }
-
-    #[test]
-    fn the_store_is_created_owner_only() {
-        use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().unwrap();
-        let path = d.path().join("hq.sqlite");
-        let _s = Store::open(&path).unwrap();
-        for p in [path.clone(), path.with_extension("sqlite-wal")] {
-            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{}", p.display());
-        }
-    }
-
-    #[test]
-    fn events_are_stored_once_and_progress_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hq.sqlite");
-        let key = SecretKey::from_seed(&[1; 32]);
-        let mut store = Store::open(&path).unwrap();
-        let evs: Vec<CheckEvent> = [1, 2, 4, 5].iter().map(|s| ev(1, *s)).collect();
-        let signed: Vec<_> = evs
-            .iter()
-            .map(|e| key.sign(&shelter_signer(ShelterId(1)), e).unwrap())
-            .collect();
-        let pairs: Vec<_> = signed.iter().zip(&evs).collect();
-        assert_eq!(store.insert_events(&pairs, 5).unwrap(), [Stored::New; 4]);
-        assert_eq!(
-            store.insert_events(&pairs[..2], 6).unwrap(),
-            [Stored::Repeat; 2]
-        );
-        let p = store.progress(ShelterId(1));
-        assert_eq!((p.through, p.missing()), (2, 1));
-        drop(store);
-        let store = Store::open(&path).unwrap();
-        assert_eq!(store.progress(ShelterId(1)).through, 2);
-        assert_eq!(store.event_count().unwrap(), 4);
-        assert_eq!(store.events().unwrap()[3].event, evs[3]);
-    }
-
-    #[test]
-    fn a_different_event_under_a_held_number_is_kept_aside_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("hq.sqlite")).unwrap();
-        let key = SecretKey::from_seed(&[1; 32]);
-        let held = ev(1, 3);
-        let mut other = ev(1, 3);
-        other.resident = Some(ResidentId(99));
-        let sign = |e: &CheckEvent| key.sign(&shelter_signer(ShelterId(1)), e).unwrap();
-        let (a, b) = (sign(&held), sign(&other));
-        assert_eq!(
-            store.insert_events(&[(&a, &held)], 1).unwrap(),
-            [Stored::New]
-        );
-        assert_eq!(
-            store.insert_events(&[(&b, &other)], 2).unwrap(),
-            [Stored::Conflict]
-        );
-        assert_eq!(
-            store
-                .insert_events(&[(&b, &other), (&a, &held)], 3)
-                .unwrap(),
-            [Stored::Repeat, Stored::Repeat]
-        );
-        assert_eq!(store.conflicts_by_shelter().unwrap(), [(ShelterId(1), 1)]);
-        assert_eq!(store.conflicts().unwrap(), [(2, other.clone())]);
-        assert_eq!(
-            store.events().unwrap()[0].event,
-            held,
-            "the first one stays"
-        );
-        // A key sending new bodies under the number without end fills no disk.
-        for n in 0..50 {
-            let mut e = ev(1, 3);
-            e.resident = Some(ResidentId(1000 + n));
-            store.insert_events(&[(&sign(&e), &e)], 4).unwrap();
-        }
-        assert_eq!(
-            store.conflicts_by_shelter().unwrap(),
-            [(ShelterId(1), MAX_CONFLICTS_PER_NUMBER)]
-        );
-    }
-
-    #[test]
-    fn progress_fills_gaps() {
-        let mut p = Progress::default();
-        for s in [3, 1, 5, 2] {
-            p.add(s);
-        }
-        assert_eq!((p.through, p.missing()), (3, 1));
-        p.add(4);
-        assert_eq!((p.through, p.missing(), p.above.len()), (5, 0, 0));
-    }
-}
+mod tests;

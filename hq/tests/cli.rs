@@ -8,6 +8,8 @@ use std::process::Command;
 
 use evac_maps::{GenerateParams, generate};
 
+mod support;
+
 fn hq(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_evac-hq"))
         .args(args)
@@ -197,4 +199,82 @@ fn keygen_writes_a_private_key_only_the_owner_reads() {
     evac_protocol::PublicKey::read(&dir.path().join("officer-sato.pub")).unwrap();
     let again = hq(&["keygen", "--out", prefix.to_str().unwrap()]);
     assert!(!again.status.success(), "overwrote a key");
+}
+
+/// Issue 18 item 17: with `cap_dir` set and no `cap_senders`, `check` said "ok" and every CAP
+/// file was then refused. `check` says from whom CAP is taken in, or that none will be (a
+/// warning, not a failure: the unit runs `check` before HQ starts).
+#[test]
+fn check_says_from_whom_cap_is_taken_in_or_that_none_will_be() {
+    let d = support::HqDir::new(50);
+    let check = |cfg: &std::path::Path| {
+        let out = hq(&["check", "--config", cfg.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let cfg = d.path("hq.toml");
+    let text = check(&cfg);
+    assert!(
+        text.contains("cap_senders: CAP taken in from \"jma@example.jp\" only"),
+        "{text}"
+    );
+    let config = std::fs::read_to_string(&cfg).unwrap();
+    let nobody = d.path("nobody.toml");
+    std::fs::write(
+        &nobody,
+        config.replace("cap_senders = [\"jma@example.jp\"]\n", ""),
+    )
+    .unwrap();
+    let text = check(&nobody);
+    assert!(
+        text.contains("cap_senders: WARNING none listed: no CAP file in cap_dir will be taken in"),
+        "{text}"
+    );
+    // A file refused for its sender: check names the sender to list.
+    std::fs::create_dir_all(d.path("cap/rejected")).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/cap/tsunami-alert.xml"
+        ),
+        d.path("cap/rejected/alert.xml"),
+    )
+    .unwrap();
+    let text = check(&nobody);
+    assert!(
+        text.contains("from senders not listed: \"jma@example.jp\" (1 files)"),
+        "{text}"
+    );
+}
+
+/// Issue 18 item 11: what of the store would not read at start is listed by `check` (HQ
+/// starts without it, and says so to officers in its status).
+#[test]
+fn check_lists_what_of_the_store_would_not_read() {
+    let d = support::HqDir::new(50);
+    let store = evac_hq::store::Store::open(&d.store_path()).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(d.store_path()).unwrap();
+    conn.execute_batch(
+        "INSERT INTO notices (message_id, spec, active) VALUES (7, 'torn', 1);
+         INSERT INTO meta (key, value) VALUES ('status_seq', 'x');",
+    )
+    .unwrap();
+    drop(conn);
+    let cfg = d.path("hq.toml");
+    let out = hq(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("WARNING unreadable, HQ starts without them: 1 notices (message 7), 1 meta values (status_seq)"),
+        "{text}"
+    );
 }

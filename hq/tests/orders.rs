@@ -508,7 +508,8 @@ async fn officer_commands_shelter_closure_status_and_exports() {
             .flat_map(|h| &h.residents)
             .any(|r| r.id == ResidentId(someone) && r.card_digests.contains(&digest))
     );
-    // A repeated command id is ignored.
+    // A command number used again for another command is refused, said so, not carried out
+    // (issue 18 item 3: it was answered with the first command's outcome).
     officer
         .publish(
             &topic("cmd/tanaka"),
@@ -521,6 +522,16 @@ async fn officer_commands_shelter_closure_status_and_exports() {
             ),
         )
         .await;
+    let again = reply_ok(
+        &officer
+            .wait_for(20, "reply 3, refused", |m| {
+                reply_ok(m, 3).is_some_and(|r| !r.ok)
+            })
+            .await,
+        3,
+    )
+    .unwrap();
+    assert!(again.message.contains("used already"), "{}", again.message);
     officer
         .wait_for(20, "resident found in status", |m| {
             let Some(StatusMessage::Delta(dl)) = Signed::<StatusMessage>::from_json(&m.payload)

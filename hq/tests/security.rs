@@ -285,12 +285,8 @@ async fn only_an_officer_with_a_key_commands() {
         })
         .await;
     assert!(!reply(&m).unwrap().ok);
-    officer
-        .publish(
-            &topic("cmd/tanaka"),
-            command(&d.officer_key, "tanaka", 9, close),
-        )
-        .await;
+    let nine = command(&d.officer_key, "tanaka", 9, close);
+    officer.publish(&topic("cmd/tanaka"), nine.clone()).await;
     let m = officer
         .wait_for(10, "the officer's reply", |m| {
             reply(m).is_some_and(|r| r.command_id == 9)
@@ -298,7 +294,7 @@ async fn only_an_officer_with_a_key_commands() {
         .await;
     assert!(reply(&m).unwrap().ok, "{:?}\n{}", reply(&m), hq.log());
     // Issue 12: a command for another town, one given long ago (held at a broker, or
-    // replayed under a new number) and a repeated number are each answered, never carried out.
+    // replayed under a new number) and a reused number are each answered, never carried out.
     let signed = |cmd: &OfficerCommand| {
         d.officer_key
             .sign(&officer_signer(&cmd.officer), cmd)
@@ -353,8 +349,17 @@ async fn only_an_officer_with_a_key_commands() {
             ),
         )
         .await;
+    // Issue 18: another command under a used number is refused, not answered with the first
+    // one's outcome; the same signed command again (a resend) is.
     let m = officer
-        .wait_for(10, "the answer to a repeated number", |m| {
+        .wait_for(10, "the refusal of a reused number", |m| {
+            reply(m).is_some_and(|r| r.command_id == 9 && r.message.contains("used already"))
+        })
+        .await;
+    assert!(!reply(&m).unwrap().ok, "another command under number 9");
+    officer.publish(&topic("cmd/tanaka"), nine).await;
+    let m = officer
+        .wait_for(10, "the answer to a repeated command", |m| {
             reply(m).is_some_and(|r| r.command_id == 9 && r.message.contains("handled already"))
         })
         .await;

@@ -77,7 +77,7 @@ pub use messages::registry::{RegistryHousehold, RegistryResident, RegistrySnapsh
 pub use messages::state::NodeState;
 pub use messages::status::{
     PackedStatuses, ResidentChange, ResidentStatus, ShelterStatus, StatusCounts, StatusDelta,
-    StatusMessage, StatusSnapshot,
+    StatusMessage, StatusSnapshot, StoreUnreadable,
 };
 pub use sign::{KeyId, PublicKey, SecretKey, Signable, Signed, keygen_line, write_key_pair};
 pub use topics::Topic;

@@ -120,6 +120,13 @@ pub enum LogEntry {
         /// Online now.
         online: bool,
     },
+    /// HQ started without parts of its store that did not read (from HQ's status counts).
+    HqStore {
+        /// HQ time (ms).
+        at_ms: u64,
+        /// How many rows of each kind.
+        unreadable: evac_protocol::StoreUnreadable,
+    },
     /// An order message arrived.
     Orders {
         /// Issue time (s).
@@ -486,6 +493,14 @@ impl TownState {
         self.seq = Some(seq);
         self.status_at_ms = Some(at_ms);
         let (safe, ordered) = accounted(&counts);
+        if let Some(u) = &counts.unreadable_at_start
+            && self.counts.unreadable_at_start.as_ref() != Some(u)
+        {
+            self.push_log(LogEntry::HqStore {
+                at_ms,
+                unreadable: u.clone(),
+            });
+        }
         self.counts = counts;
         if self.curve.last().map(|&(_, s, o)| (s, o)) != Some((safe, ordered)) {
             if self.curve.len() >= CURVE_LEN {

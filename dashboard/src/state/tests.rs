@@ -629,3 +629,35 @@ fn a_dashboard_started_after_the_orders_learns_them_from_the_air() {
     );
     assert_eq!(s.rejected.total, 4);
 }
+
+/// Issue 18 item 11: what HQ could not read of its store at start reaches the officer's log,
+/// once (not with every status that repeats it).
+#[test]
+fn what_hq_could_not_read_at_start_is_logged_once() {
+    let mut s = live();
+    let unreadable = evac_protocol::StoreUnreadable {
+        events: 2,
+        notices: 1,
+        ..Default::default()
+    };
+    for seq in [6, 7] {
+        let StatusMessage::Snapshot(mut snap) = snapshot(seq, &four()) else {
+            unreachable!()
+        };
+        snap.counts.unreadable_at_start = Some(unreadable.clone());
+        let m = wire(&hq(), HQ_SIGNER, &StatusMessage::Snapshot(snap));
+        assert_eq!(s.on_message(STATUS, &m, NOW), Ok(Applied::Snapshot));
+    }
+    let logged: Vec<_> = s
+        .log
+        .iter()
+        .filter(|e| matches!(e, LogEntry::HqStore { .. }))
+        .collect();
+    assert_eq!(
+        logged,
+        [&LogEntry::HqStore {
+            at_ms: NOW + 6,
+            unreadable
+        }]
+    );
+}

@@ -128,6 +128,25 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
                 ),
                 th.fg(Color::Yellow),
             ),
+            LogEntry::HqStore { at_ms, unreadable } => Line::styled(
+                format!(
+                    "{} {}: {} {}, {} {}, {} {}, {} {}",
+                    clock(*at_ms, app.utc_offset_min),
+                    l.t(
+                        "HQ started without unreadable store rows",
+                        "HQ は読めない記録を除いて起動",
+                    ),
+                    unreadable.events,
+                    l.t("events", "件の記録"),
+                    unreadable.notices,
+                    l.t("notices", "件の発令"),
+                    unreadable.card_links,
+                    l.t("card links", "件のカード"),
+                    unreadable.meta,
+                    l.t("counters (see HQ's log)", "件のカウンタ (HQ のログ参照)"),
+                ),
+                th.fg(Color::Red),
+            ),
             LogEntry::Orders {
                 issued,
                 message_id,

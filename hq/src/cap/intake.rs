@@ -38,9 +38,28 @@ fn note_and_move(dir: &Path, sub: &str, from: &Path, name: &OsString, note: &str
     }
 }
 
+/// What [`finish`] did with a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filed {
+    /// Moved to `done/`.
+    Done,
+    /// Moved to `rejected/`: report it.
+    Rejected,
+    /// The same file (name and content) was refused for the same reason before and is in
+    /// `rejected/` already: this copy is removed, and it need not be reported again (a feed
+    /// that drops the same file every few seconds).
+    RejectedAgain,
+}
+
 /// Moves a claimed file to `done/` (taken in) or `rejected/`, with `note` beside it.
-pub fn finish(dir: &Path, name: &OsString, taken: bool, note: &str) {
+pub fn finish(dir: &Path, name: &OsString, taken: bool, note: &str) -> Filed {
     let from = dir.join(TAKING).join(name);
+    if !taken && refused_before(dir, &from, name, note) {
+        if let Err(e) = std::fs::remove_file(&from) {
+            tracing::error!(file = %from.display(), error = %e, "cannot remove CAP file");
+        }
+        return Filed::RejectedAgain;
+    }
     note_and_move(
         dir,
         if taken { "done" } else { "rejected" },
@@ -48,6 +67,22 @@ pub fn finish(dir: &Path, name: &OsString, taken: bool, note: &str) {
         name,
         note,
     );
+    if taken { Filed::Done } else { Filed::Rejected }
+}
+
+/// Whether `rejected/` holds this very file (same name, same bytes) refused for the same reason.
+fn refused_before(dir: &Path, from: &Path, name: &OsString, note: &str) -> bool {
+    let held = dir.join("rejected").join(name);
+    let same_note = std::fs::read_to_string(held.with_extension("txt"))
+        .is_ok_and(|n| n.trim_end() == note.trim_end());
+    // Both are at most MAX_CAP_BYTES, or refused unread (a link or folder is not read here).
+    let bytes = |p: &Path| {
+        std::fs::symlink_metadata(p)
+            .ok()
+            .filter(|m| m.is_file() && m.len() <= MAX_CAP_BYTES as u64)
+            .and_then(|_| std::fs::read(p).ok())
+    };
+    same_note && bytes(from).is_some_and(|b| Some(b) == bytes(&held))
 }
 
 /// At start: files left in `taking/` were being taken in when HQ stopped; they go to
@@ -138,6 +173,30 @@ pub fn claim(dir: &Path) -> Vec<Claimed> {
     out
 }
 
+/// The `<sender>` of each CAP file in `dir` (at most `limit` files read, each as [`claim`]
+/// would: regular files within [`MAX_CAP_BYTES`]), with how many files each sent; for
+/// `evac-hq check`, to say whom `cap_senders` leaves out.
+pub fn senders_in(dir: &Path, limit: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let files = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .take(limit);
+    for path in files {
+        let label = path.display().to_string();
+        if let Ok(msg) =
+            read_claimed(&path).and_then(|t| parse(&t, &label).map_err(|e| e.to_string()))
+        {
+            *out.entry(msg.id.sender).or_default() += 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +254,36 @@ mod tests {
         assert!(dir.join("rejected/crash.xml").exists());
         let why = std::fs::read_to_string(dir.join("rejected/crash.txt")).unwrap();
         assert!(why.contains("HQ stopped"), "{why}");
+    }
+
+    /// Issue 18 item 17: a feed that drops the same refused file again and again (every 3 s)
+    /// got the same warning every time. The same file (name, content) refused for the same
+    /// reason is reported once.
+    #[test]
+    fn the_same_file_refused_again_is_reported_once() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        let refuse = |why: &str| {
+            let c = claim(dir);
+            assert_eq!(c.len(), 1);
+            finish(dir, &c[0].name, false, why)
+        };
+        std::fs::write(dir.join("feed.xml"), GOOD).unwrap();
+        assert_eq!(refuse("sender not listed"), Filed::Rejected);
+        std::fs::write(dir.join("feed.xml"), GOOD).unwrap();
+        assert_eq!(refuse("sender not listed"), Filed::RejectedAgain);
+        assert!(!dir.join(TAKING).join("feed.xml").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("rejected/feed.xml")).unwrap(),
+            GOOD
+        );
+        // Another reason, or other content under the name, is news.
+        std::fs::write(dir.join("feed.xml"), GOOD).unwrap();
+        assert_eq!(refuse("expired"), Filed::Rejected);
+        std::fs::write(dir.join("feed.xml"), GOOD.replace("Tsunami", "tsunami")).unwrap();
+        assert_eq!(refuse("expired"), Filed::Rejected);
+        std::fs::write(dir.join("feed.xml"), GOOD).unwrap();
+        let c = claim(dir);
+        assert_eq!(finish(dir, &c[0].name, true, "taken in"), Filed::Done);
     }
 }

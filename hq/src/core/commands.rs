@@ -6,7 +6,18 @@ use evac_protocol::{
 
 use crate::error::HqError;
 use crate::notice::{Area, Notice};
-use crate::store::CommandRecord;
+use crate::store::{CardLinkWrite, CommandRecord};
+
+/// A card link decided by a command, written with the command's record (see
+/// [`Hq::on_command`]).
+pub(super) struct PendingLink {
+    card: evac_protocol::CardRef,
+    resident: evac_protocol::ResidentId,
+    /// The registry's version with the link.
+    version: u64,
+    /// The registry's content digest with it, when the link is new.
+    digest: Option<String>,
+}
 
 use super::*;
 
@@ -60,15 +71,37 @@ impl Hq {
             Ok(c) => return refuse(self, c.id, format!("command names officer {}", c.officer)),
             Err(e) => return refuse(self, claimed_id, format!("command signature: {e}")),
         };
-        if let Some((ok, message)) = self.store.command_outcome(officer.as_str(), cmd.id)? {
-            // Carried out once only; the officer (a resend, a reused number) hears what became
-            // of it.
+        let body_digest = hex::encode(sha2::Digest::finalize(
+            <sha2::Sha256 as sha2::Digest>::new_with_prefix(env.body_json()),
+        ));
+        let action = serde_json::to_string(&cmd.action).unwrap_or_default();
+        if let Some(held) = self.store.command(officer.as_str(), cmd.id)? {
+            // A command kept before digests were is compared by what it did, when and why.
+            let same = if held.body_digest.is_empty() {
+                held.action == action && held.at_ms == cmd.at_ms && held.reason == cmd.reason
+            } else {
+                held.body_digest == body_digest
+            };
+            if !same {
+                // A reused number (a dashboard whose clock stepped back numbers commands by
+                // its `now_ms`) must not be answered with another command's outcome.
+                tracing::warn!(officer = %officer, id = cmd.id, "command number used already for another command: refused, not carried out");
+                return refuse(
+                    self,
+                    cmd.id,
+                    format!(
+                        "command number {} was used already for another command ({}, given at {} ms): this one is refused and not carried out; give it again under a new number",
+                        cmd.id, held.action, held.at_ms
+                    ),
+                );
+            }
+            // Carried out once only; the officer (a resend) hears what became of it.
             tracing::info!(officer = %officer, id = cmd.id, "repeated command answered, not carried out again");
             let reply = CommandReply {
                 officer: officer.clone(),
                 command_id: cmd.id,
-                ok,
-                message: format!("command {} was handled already: {message}", cmd.id),
+                ok: held.ok,
+                message: format!("command {} was handled already: {}", cmd.id, held.message),
                 at_ms: now_ms,
             };
             return Ok(vec![Outgoing {
@@ -113,17 +146,23 @@ impl Hq {
                 ),
             );
         }
+        self.pending_link = None;
         let (ok, message, mut out) = self.execute(officer, &cmd, now_ms)?;
-        self.store.record_command(&CommandRecord {
+        let record = CommandRecord {
             officer: officer.to_string(),
             id: cmd.id,
             at_ms: cmd.at_ms,
             received_ms: now_ms,
-            action: serde_json::to_string(&cmd.action).unwrap_or_default(),
+            action,
             ok,
             message: message.clone(),
             reason: cmd.reason.clone(),
-        })?;
+            body_digest,
+        };
+        match self.pending_link.take() {
+            Some(l) => self.link_recorded(&record, l)?,
+            None => self.store.record_command(&record)?,
+        }
         tracing::info!(officer = %officer, id = cmd.id, ok, message = %message, "command");
         let reply = CommandReply {
             officer: officer.clone(),
@@ -141,6 +180,28 @@ impl Hq {
             },
         );
         Ok(out)
+    }
+
+    /// Keeps a card link with the command that made it (one commit), then takes it into the
+    /// board and the registry.
+    fn link_recorded(&mut self, record: &CommandRecord, l: PendingLink) -> Result<(), HqError> {
+        let version = l.version.to_string();
+        let meta: Vec<(&str, &str)> = match &l.digest {
+            Some(d) => vec![("registry_version", &version), ("registry_digest", d)],
+            None => vec![],
+        };
+        self.store.record_command_with(
+            record,
+            &CardLinkWrite {
+                card: &l.card,
+                resident: l.resident,
+                meta: &meta,
+            },
+        )?;
+        self.board.link_card(&l.card, l.resident);
+        self.registry.link(&l.card, l.resident);
+        self.registry.version = l.version;
+        Ok(())
     }
 
     fn execute(
@@ -235,18 +296,25 @@ impl Hq {
                         vec![],
                     )
                 } else {
-                    self.store
-                        .link_card(card, *resident, officer.as_str(), now_ms)?;
-                    self.board.link_card(card, *resident);
-                    self.bump_registry_if_changed(now_ms)?;
-                    let reg = self.registry()?;
+                    // Written with the command's record in one commit, then applied (see
+                    // on_command); the registry message follows from a tick, made off this loop.
+                    let (version, digest) = match self.registry.digest_with(card, *resident) {
+                        Some(d) => {
+                            let clock = u64::try_from(now_secs(now_ms)).unwrap_or(0);
+                            ((self.registry.version + 1).max(clock), Some(d))
+                        }
+                        None => (self.registry.version, None),
+                    };
+                    self.pending_link = Some(PendingLink {
+                        card: card.clone(),
+                        resident: *resident,
+                        version,
+                        digest,
+                    });
                     (
                         true,
-                        format!(
-                            "card linked to resident {resident}; registry version {}",
-                            self.registry_version
-                        ),
-                        vec![reg],
+                        format!("card linked to resident {resident}; registry version {version}"),
+                        vec![],
                     )
                 }
             }

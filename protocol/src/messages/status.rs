@@ -113,6 +113,23 @@ pub struct StatusCounts {
     /// be a copy): officers should confirm who they are.
     #[serde(default)]
     pub unverified: u32,
+    /// What HQ could not read of its own store when it last started (skipped or defaulted),
+    /// if anything: HQ's log names each row, `evac-hq check` lists them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable_at_start: Option<StoreUnreadable>,
+}
+
+/// Rows of HQ's store that did not read when HQ started, by kind: HQ went on without them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreUnreadable {
+    /// Shelter events whose body does not decode: left out of the picture.
+    pub events: u32,
+    /// Notices whose spec does not parse: their orders are not in force at HQ.
+    pub notices: u32,
+    /// Officers' card links whose card does not parse: the card is not in the registry.
+    pub card_links: u32,
+    /// Counters and versions that did not parse: started again from their default.
+    pub meta: u32,
 }
 
 /// One shelter's state as HQ sees it.
@@ -336,6 +353,23 @@ mod tests {
         fn unpacking_garbage_never_panics(data in ".{0,64}", count in 0u32..100, first in any::<u32>()) {
             let _ = PackedStatuses { first: ResidentId(first), count, data }.unpack();
         }
+    }
+
+    #[test]
+    fn unreadable_counts_are_left_out_when_none_and_round_trip_when_some() {
+        let none = StatusCounts::default();
+        let json = serde_json::to_string(&none).unwrap();
+        assert!(!json.contains("unreadable"), "{json}");
+        let some = StatusCounts {
+            unreadable_at_start: Some(StoreUnreadable {
+                events: 3,
+                meta: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&some).unwrap();
+        assert_eq!(serde_json::from_str::<StatusCounts>(&json).unwrap(), some);
     }
 
     #[test]

@@ -514,7 +514,7 @@ fn the_registry_version_moves_on_with_its_content_and_past_a_reset_store() {
         )
         .unwrap()
     };
-    let version = |hq: &Hq| hq.registry_snapshot().unwrap().version;
+    let version = |hq: &Hq| hq.registry_version();
     let first = version(&open(&town, 1_795_000_000_000));
     assert!(
         first >= 1_795_000_000,
@@ -532,3 +532,40 @@ fn the_registry_version_moves_on_with_its_content_and_past_a_reset_store() {
     let reset = version(&open(&town, 1_795_000_200_000));
     assert!(reset > edited, "reset store: {reset} after {edited}");
 }
+
+/// An officer's signed command for `hq`'s town, as a dashboard sends it.
+fn officer_command(
+    key: &SecretKey,
+    officer: &evac_protocol::OfficerId,
+    id: u64,
+    at_ms: u64,
+    action: evac_protocol::CommandAction,
+) -> Vec<u8> {
+    let cmd = evac_protocol::OfficerCommand {
+        officer: officer.clone(),
+        town: "minato".parse().unwrap(),
+        id,
+        at_ms,
+        action,
+        reason: "test".into(),
+    };
+    key.sign(&evac_protocol::officer_signer(officer), &cmd)
+        .unwrap()
+        .to_json()
+        .unwrap()
+        .into_bytes()
+}
+
+fn reply_of(out: &[Outgoing]) -> evac_protocol::CommandReply {
+    let r = out
+        .iter()
+        .find(|o| o.topic.ends_with("/reply"))
+        .expect("a reply");
+    Signed::<evac_protocol::CommandReply>::from_json(&r.payload)
+        .unwrap()
+        .body_unverified()
+        .unwrap()
+}
+
+mod commands;
+mod restart;
