@@ -1,8 +1,8 @@
 //! A login flood must not lock the shelters out (issue 18 item 6). Six real `evac-shelter`
 //! nodes on HQ's embedded broker; HQ (the real `evac-hq`) is killed and started again, once
 //! alone and once while wrong-password CONNECTs for the shelters' own logins arrive from four
-//! other loopback addresses. Every shelter must be logged in again within 30 s of HQ's broker
-//! being back. The times are printed (`--nocapture`).
+//! other loopback addresses. Every shelter must be logged in again within 10 s of HQ's broker
+//! being back (the issue asks 30 s: see `BACK_WITHIN`). The times are printed (`--nocapture`).
 //!
 //! The flood keeps 3,000 CONNECTs waiting for their answer: far more than HQ checks within the
 //! gate's 10 s limit (two 20-30 ms Argon2 checks at a time), so before the fix HQ's check
@@ -33,8 +33,11 @@ const FLOOD: usize = 60_000;
 /// CONNECTs the flood keeps waiting for their answer.
 const WINDOW: usize = 3_000;
 const FLOOD_FOR: Duration = Duration::from_secs(40);
-/// How soon after HQ's broker is back every shelter must be logged in again.
-const BACK_WITHIN: Duration = Duration::from_secs(30);
+/// How soon after HQ's broker is back every shelter must be logged in again. The issue asks
+/// for 30 s; before the fix, under this flood, the shelters took 18 and 21 s with HQ's Argon2
+/// checks at 11 ms (an idle machine) and over 30 s at 19 ms; after it under 1 s. 10 s leaves
+/// room for a shelter's reconnect wait (5 s at most) and a loaded machine.
+const BACK_WITHIN: Duration = Duration::from_secs(10);
 
 /// An MQTT 3.1.1 CONNECT with a login (clean session, keep-alive 60 s).
 fn connect_packet(client: &str, user: &str, password: &str) -> Vec<u8> {
