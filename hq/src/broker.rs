@@ -11,19 +11,21 @@
 //! matters is still signed and checked by HQ.
 
 pub mod gate;
+pub mod limit;
+pub mod login;
 pub mod rights;
+pub mod verified;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use evac_protocol::TownId;
 use rumqttc::tokio_rustls::TlsAcceptor;
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use subtle::ConstantTimeEq;
 
 use crate::auth::Passwords;
-use crate::config::{EmbeddedBroker, TlsFiles};
+use crate::config::{Config as HqConfig, EmbeddedBroker, TlsFiles};
 use crate::error::HqError;
 
 /// A running embedded broker.
@@ -44,13 +46,13 @@ pub struct RunningBroker {
 
 impl RunningBroker {
     /// Replaces who may log in, for every later login (a new shelter joins without a restart;
-    /// a removed user can no longer log in, though a session already open stays).
+    /// a removed user can no longer log in, though a session already open stays). Verified
+    /// logins stay known while the user's hash line is unchanged.
     pub fn set_passwords(&self, passwords: Passwords) {
         let mut current = match self.passwords.write() {
             Ok(p) => p,
             Err(poisoned) => poisoned.into_inner(),
         };
-        passwords.keep_verified_from(&current);
         *current = passwords;
     }
 
@@ -141,15 +143,29 @@ pub fn run_token() -> Result<String, HqError> {
     Ok(hex::encode(b))
 }
 
+/// Where the gate remembers verified logins: `broker-logins` in HQ's data folder under a key
+/// derived from HQ's signing key, or in memory only when that key does not read.
+fn verified_logins(hq: &HqConfig) -> verified::Verified {
+    match crate::check::hq_key(hq) {
+        Ok(key) => verified::Verified::persisted(hq.data_dir.join("broker-logins"), &key),
+        Err(e) => {
+            tracing::warn!(error = %e, "verified broker logins are kept in memory only: after a restart each node's first login costs an Argon2 check again");
+            verified::Verified::in_memory()
+        }
+    }
+}
+
 /// Starts the broker and its gate on threads of their own; `passwords` says who may log in
-/// through the gate, `town` bounds every right, and `token` is the password HQ logs in to
-/// rumqttd's loopback listener with (as user `hq`).
+/// through the gate, `hq`'s town bounds every right (its data folder and key keep the
+/// verified logins), and `token` is the password HQ logs in to rumqttd's loopback listener
+/// with (as user `hq`).
 pub fn start(
     cfg: &EmbeddedBroker,
     passwords: Passwords,
-    town: &TownId,
+    hq: &HqConfig,
     token: &str,
 ) -> Result<RunningBroker, HqError> {
+    let town = &hq.town;
     let tls = cfg.tls.as_ref().map(tls_acceptor).transpose()?;
     let public_listener = std::net::TcpListener::bind(cfg.listen)
         .map_err(|e| HqError::Broker(format!("cannot bind {}: {e}", cfg.listen)))?;
@@ -175,7 +191,7 @@ pub fn start(
     let passwords = Arc::new(std::sync::RwLock::new(passwords));
     let gate = Arc::new(gate::Gate {
         town: town.clone(),
-        passwords: passwords.clone(),
+        logins: Arc::new(login::Logins::new(passwords.clone(), verified_logins(hq))),
         token: token.to_string(),
         upstream: internal,
         tls,

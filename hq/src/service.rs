@@ -54,7 +54,7 @@ pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
     let passwords = check::passwords(&b.passwords)?;
     let mut watch = Watched::new(&b.passwords);
     // HQ connects through the gate with the `hq` login of the password file.
-    let running = broker::start(b, passwords, &cfg.town, &broker::run_token()?)?;
+    let running = broker::start(b, passwords, cfg, &broker::run_token()?)?;
     println!("evac-hq: broker listening on {}", running.public);
     evac_protocol::notify_ready();
     // Taking in password changes while the broker runs, like `run` does.
@@ -84,7 +84,7 @@ fn connection(cfg: &Config) -> Result<Connection, HqError> {
             let passwords = check::passwords(&b.passwords)?;
             // HQ's own login to rumqttd's loopback listener exists only in memory for this run.
             let password = broker::run_token()?;
-            let running = broker::start(b, passwords, &cfg.town, &password)?;
+            let running = broker::start(b, passwords, cfg, &password)?;
             println!("evac-hq: broker listening on {}", running.public);
             let host = running.internal.ip().to_string();
             let port = running.internal.port();

@@ -5,8 +5,9 @@
 //!
 //! rumqttd has no topic ACL and no hook on publish or subscribe (only a login callback), so the
 //! rules are enforced here, on the MQTT 3.1.1 packets (read with rumqttc's codec):
-//! - CONNECT: the password is checked against the password file; a login whose name follows no
-//!   convention is refused (`NotAuthorized`), as is a will on a topic the login may not write.
+//! - CONNECT: the password is checked against the password file, within each peer's bounds
+//!   ([`super::login`]); a login whose name follows no convention is refused (`NotAuthorized`),
+//!   as is a will on a topic the login may not write.
 //!   The client id is forwarded as `{user}:{client id}`, so no login can take over another's
 //!   session (a shelter once kicked HQ off the broker with HQ's predictable client id).
 //! - PUBLISH on a topic the login may not write is dropped (acknowledged at QoS 1, as Mosquitto
@@ -17,7 +18,7 @@
 //!   arrives, before its body is read; for every login but HQ's the limit is
 //!   [`super::rights::MAX_NODE_PACKET`] (1 MiB), as no other node sends more.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,20 +33,18 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use super::login::{Logins, Pending, Verdict};
 use super::rights::{Rights, Role};
-use crate::auth::Passwords;
 
 /// How long a client has to finish TLS and send CONNECT.
 const HANDSHAKE: Duration = Duration::from_secs(10);
-/// How many Argon2 login checks run at once (each takes ~19 MiB and tens of milliseconds).
-static ARGON2_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// What the gate needs to decide.
 pub struct Gate {
     /// HQ's town: every right is within it.
     pub town: TownId,
-    /// Who may log in; replaced while the broker runs when the password file changes.
-    pub passwords: Arc<std::sync::RwLock<Passwords>>,
+    /// Who may log in, what was verified before, and each peer's bounds.
+    pub logins: Arc<Logins>,
     /// The password the gate logs in to rumqttd with, for every client (made for this run).
     pub token: String,
     /// rumqttd's loopback listener.
@@ -61,18 +60,23 @@ pub async fn serve(listener: TcpListener, gate: Arc<Gate>) {
     loop {
         match listener.accept().await {
             Ok((tcp, peer)) => {
+                // A peer with too many connections not yet logged in gets no more.
+                let Some(pending) = gate.logins.open(peer.ip()) else {
+                    drop(tcp);
+                    continue;
+                };
                 let gate = gate.clone();
                 tokio::spawn(async move {
                     let _ = tcp.set_nodelay(true);
                     let result = match gate.tls.clone() {
                         Some(acceptor) => {
                             match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
-                                Ok(Ok(tls)) => client(tls, &gate).await,
+                                Ok(Ok(tls)) => client(tls, &gate, pending).await,
                                 Ok(Err(e)) => Err(format!("TLS: {e}")),
                                 Err(_) => Err("TLS handshake timed out".into()),
                             }
                         }
-                        None => client(tcp, &gate).await,
+                        None => client(tcp, &gate, pending).await,
                     };
                     if let Err(e) = result {
                         tracing::debug!(%peer, error = %e, "broker gate closed a connection");
@@ -122,6 +126,7 @@ async fn refuse<W: AsyncWrite + Unpin>(w: &mut W, code: ConnectReturnCode) {
 async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     gate: &Gate,
+    pending: Pending,
 ) -> Result<(), String> {
     let (mut cr, mut cw) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(4096);
@@ -137,26 +142,16 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         return Err("no login".into());
     };
     let user = login.username.clone();
-    // Argon2 is memory-hard by design (tens of milliseconds): off the gate's async threads.
-    let cached = gate
-        .passwords
-        .read()
-        .is_ok_and(|p| p.checked_before(&user, &login.password));
-    let ok = if cached {
-        true
-    } else {
-        // A bounded number of Argon2 checks at a time, each waiting a bounded time: a storm
-        // of logins (every node after a broker restart, or an attacker) queues no unbounded
-        // work, and a client that gave up is not checked long after it left.
-        let Ok(Ok(_permit)) = tokio::time::timeout(HANDSHAKE, ARGON2_CHECKS.acquire()).await else {
-            refuse(&mut cw, ConnectReturnCode::ServiceUnavailable).await;
-            return Err(format!("{user}: too many logins being checked"));
-        };
-        let (passwords, u, pw) = (gate.passwords.clone(), user.clone(), login.password.clone());
-        tokio::task::spawn_blocking(move || passwords.read().is_ok_and(|p| p.check(&u, &pw)))
-            .await
-            .unwrap_or(false)
-    };
+    let ip: IpAddr = pending.ip();
+    let verdict = gate.logins.check(ip, &user, &login.password).await;
+    drop(pending);
+    if verdict == Verdict::Busy {
+        refuse(&mut cw, ConnectReturnCode::ServiceUnavailable).await;
+        return Err(format!(
+            "{user}: login not checked now (too many from {ip}, or queue full)"
+        ));
+    }
+    let ok = verdict == Verdict::Accepted;
     if !ok {
         tracing::warn!(user = %user, "broker refused a login");
         refuse(&mut cw, ConnectReturnCode::BadUserNamePassword).await;
