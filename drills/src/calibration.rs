@@ -18,8 +18,9 @@ use evac_maps::{LonLat, Town};
 use evac_protocol::{ShelterId, Slug};
 
 use crate::residents::plan;
-use crate::runner::{destination, hazard_notice, keep_nearest};
+use crate::runner::{hazard_notice, keep_nearest};
 use crate::scenario::Scenario;
+use crate::sim::destination;
 use crate::walks::Walks;
 
 /// Time from the order to the TV showing it in the calibration drill (HQ, MQTT, carousel at

@@ -15,6 +15,7 @@
 //! - [`calibration`]: the with/without-TV figures without the nodes, on any town;
 //! - [`tv`], [`broadcast`]: the broadcast and the town's TVs;
 //! - [`nodes`], [`setup`]: the child processes, proxies, keys, configs and cards;
+//! - [`sim`]: the simulation, no I/O: residents, walks and TV orders in, taps out;
 //! - [`runner`]: the drill's clock-driven loop; [`answers`]: the shelters' answers paired with
 //!   the taps by id; [`truth`]: ground truth against HQ;
 //! - [`report`], [`plot`]: `report.json`, `arrivals.csv`, the summary and the SVG curve.
@@ -38,6 +39,7 @@ pub mod residents;
 pub mod runner;
 pub mod scenario;
 pub mod setup;
+pub mod sim;
 pub mod truth;
 pub mod tv;
 pub mod walks;

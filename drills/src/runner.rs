@@ -2,7 +2,7 @@
 //! moves the simulated residents, taps their cards at the shelters, injects the faults, and
 //! collects what happened for the report.
 
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use evac_hq::cap::{self, CapAction};
 use evac_hq::engine::{EngineTown, OrderBook, maps_hazard};
 use evac_hq::notice::Notice;
-use evac_maps::{LonLat, Town};
+use evac_maps::Town;
 use evac_protocol::time::TimeSource;
 use evac_protocol::{
     CommandAction, CommandReply, OfficerCommand, OfficerId, PublicKey, SecretKey, ShelterId,
@@ -22,11 +22,12 @@ use evac_protocol::{
 use crate::answers::Outstanding;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
 use crate::nodes::{Proc, Proxy, free_port, node_bin};
-use crate::residents::{HouseholdPlan, along, plan};
+use crate::residents::{HouseholdPlan, plan};
 use crate::scenario::{Fault, Scenario};
 use crate::setup::{self, Layout, OFFICER, PASSWORD};
+pub use crate::sim::HouseholdEnd;
+use crate::sim::{Sim, Step, TapOrder, nearest};
 use crate::truth::{Tap, hq_events};
-use crate::tv::OnScreen;
 use crate::walks::Walks;
 
 /// How to run a drill.
@@ -113,47 +114,6 @@ pub struct DrillRun {
     pub anomalies: Vec<String>,
 }
 
-/// Where a household ended.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum HouseholdEnd {
-    /// Did not go.
-    Stayed,
-    /// Still at home or walking when the drill ended.
-    StillWalking,
-    /// At a shelter.
-    Arrived(u32),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Ev {
-    Depart(u32),
-    Arrive(u32, u32),
-    CheckOut(u32, usize),
-    FaultStart(usize),
-    FaultEnd(usize),
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Where {
-    Home,
-    Stayed,
-    Walking {
-        from: LonLat,
-        to: u32,
-        start_ms: u64,
-        arrive_ms: u64,
-    },
-    Arrived(u32),
-}
-
-struct Hh {
-    plan: HouseholdPlan,
-    at: Where,
-    generation: u32,
-    tv: Option<OnScreen>,
-    follows_tv: bool,
-}
-
 struct Pending {
     resident: u32,
     household: u32,
@@ -231,46 +191,6 @@ pub(crate) fn keep_nearest(
     let mut town = town;
     town.households.retain(|h| keep.contains(&h.id));
     Ok(town)
-}
-
-/// Where a household leaving `home` heads: the shelter its TV shows (`on_screen`) unless that is
-/// closed, else the nearest open shelter suited to the hazard; one that goes elsewhere
-/// (`other_shelter`) takes the nearest other than the one it was sent to.
-pub(crate) fn destination(
-    town: &Town,
-    hazard: evac_maps::Hazard,
-    home: LonLat,
-    closed: &BTreeSet<u32>,
-    on_screen: Option<ShelterId>,
-    other_shelter: bool,
-) -> Option<u32> {
-    match on_screen {
-        Some(sh) if !sh.is_none() && !other_shelter && !closed.contains(&sh.0) => Some(sh.0),
-        Some(sh) if other_shelter => nearest(town, hazard, home, closed, Some(sh.0)),
-        _ if other_shelter => {
-            let n = nearest(town, hazard, home, closed, None);
-            nearest(town, hazard, home, closed, n)
-        }
-        _ => nearest(town, hazard, home, closed, None),
-    }
-}
-
-/// The nearest open shelter suited to the hazard, skipping `closed` and `skip`.
-fn nearest(
-    town: &Town,
-    hazard: evac_maps::Hazard,
-    from: LonLat,
-    closed: &BTreeSet<u32>,
-    skip: Option<u32>,
-) -> Option<u32> {
-    town.shelters
-        .iter()
-        .filter(|s| s.open && s.suits(hazard) && !closed.contains(&s.id) && Some(s.id) != skip)
-        .min_by(|a, b| {
-            from.distance_m(a.location)
-                .total_cmp(&from.distance_m(b.location))
-        })
-        .map(|s| s.id)
 }
 
 struct Officer {
@@ -456,29 +376,22 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     if first_order.is_empty() {
         bail!("the hazard covers no household of the town");
     }
-    let mut hh: BTreeMap<u32, Hh> = BTreeMap::new();
-    for h in &town.households {
-        if first_order.contains_key(&h.id) {
+    let mut plans: Vec<HouseholdPlan> = town
+        .households
+        .iter()
+        .filter(|h| first_order.contains_key(&h.id))
+        .map(|h| {
             let mut p = plan(&s.behaviour, opts.seed, h);
             if opts.no_tv {
                 p.watches_tv = false;
             }
-            let follows = p.watches_tv && !p.other_shelter;
-            hh.insert(
-                h.id,
-                Hh {
-                    plan: p,
-                    at: Where::Home,
-                    generation: 0,
-                    tv: None,
-                    follows_tv: follows,
-                },
-            );
-        }
-    }
-    let card_residents: Vec<u32> = hh
-        .values()
-        .flat_map(|h| h.plan.members.iter().filter(|m| m.card).map(|m| m.resident))
+            p
+        })
+        .collect();
+    plans.sort_by_key(|p| p.household);
+    let card_residents: Vec<u32> = plans
+        .iter()
+        .flat_map(|h| h.members.iter().filter(|m| m.card).map(|m| m.resident))
         .collect();
 
     // Drill time starts `lead_s` before the order's issue time.
@@ -682,27 +595,6 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         }
     }
 
-    let mut heap: BinaryHeap<std::cmp::Reverse<(u64, u64, Ev)>> = BinaryHeap::new();
-    let mut counter = 0u64;
-    let mut push = |heap: &mut BinaryHeap<std::cmp::Reverse<(u64, u64, Ev)>>, at: u64, ev: Ev| {
-        counter += 1;
-        heap.push(std::cmp::Reverse((at, counter, ev)));
-    };
-    for (id, h) in hh.iter_mut() {
-        if h.plan.stays {
-            h.at = Where::Stayed;
-        } else {
-            // Without a TV order (or before it airs) residents leave after the longer delay.
-            push(
-                &mut heap,
-                order_ms + (h.plan.delay_no_tv_s * 1000.0) as u64,
-                Ev::Depart(*id),
-            );
-        }
-    }
-    for (i, f) in s.faults.iter().enumerate() {
-        push(&mut heap, order_ms + f.at_s() * 1000, Ev::FaultStart(i));
-    }
     let end_ms = order_ms + s.clock.duration_min * 60_000;
     let progress = if opts.progress && !opts.dashboard {
         let pb = indicatif::ProgressBar::new(s.clock.duration_min * 60);
@@ -717,7 +609,6 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         indicatif::ProgressBar::hidden()
     };
 
-    let mut closed: BTreeSet<u32> = BTreeSet::new();
     let mut at_hq_last = 0usize;
     let mut last_progress = ((0usize, 0usize), Instant::now());
     let mut checked_in_at: HashMap<u32, Instant> = HashMap::new();
@@ -725,7 +616,6 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let mut pending: Outstanding<Pending> = Outstanding::default();
     let mut taps: Vec<Tap> = Vec::new();
     let mut checked_out: BTreeSet<u32> = BTreeSet::new();
-    let mut armed_pull: Option<usize> = None;
     let mut fault_state: Vec<FaultOutcome> = s
         .faults
         .iter()
@@ -739,76 +629,28 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         .collect();
     let mut fault_notes: Vec<BTreeMap<&'static str, u64>> = vec![BTreeMap::new(); s.faults.len()];
     let mut anomalies = Vec::new();
-    let mut redirected = 0usize;
-    let mut rerouted = 0usize;
-    let mut last_arrival_ms = order_ms;
     let mut accounted_ms: Option<u64> = None;
     let mut last_poll = Instant::now();
     let mut ended_at: Option<u64> = None;
     let mut broker_back = true;
 
-    let shelter_loc: HashMap<u32, LonLat> =
-        town.shelters.iter().map(|s| (s.id, s.location)).collect();
     // Residents walk over the town's roads, avoiding the hazard's zones where they can.
     let net = town.network();
     let cost = net.costs(Some(hazard));
     let walks = Walks::new(
         &net,
         &cost,
-        shelter_loc.iter().map(|(id, at)| (*id, *at)),
+        town.shelters.iter().map(|s| (s.id, s.location)),
         s.behaviour.detour,
     );
-    let walk_s = |from: LonLat, to: u32, speed_mps: f64| {
-        walks.metres(from, to, shelter_loc[&to]) / speed_mps
-    };
+    let mut sim = Sim::new(&town, hazard, &walks, &s.faults, plans, order_ms, end_ms);
 
     loop {
         interrupted()?;
         let now = clock.now_ms();
         // TV screens.
         while let Ok(TvEvent::Changed(h, on, seen)) = broadcast.events.try_recv() {
-            let Some(x) = hh.get_mut(&h) else { continue };
-            let was = x.tv;
-            x.tv = Some(on);
-            if !x.plan.watches_tv || on.level.is_none() {
-                continue;
-            }
-            match x.at {
-                Where::Home if was.is_none() => {
-                    push(
-                        &mut heap,
-                        seen + (x.plan.delay_tv_s * 1000.0) as u64,
-                        Ev::Depart(h),
-                    );
-                }
-                Where::Walking {
-                    from,
-                    to,
-                    start_ms,
-                    arrive_ms,
-                } if x.follows_tv && !on.shelter.is_none() && on.shelter.0 != to => {
-                    // Re-routed on the way: from where they are now to the new shelter.
-                    let f = (seen.saturating_sub(start_ms)) as f64
-                        / (arrive_ms.saturating_sub(start_ms)).max(1) as f64;
-                    let to_loc = shelter_loc.get(&to).copied().unwrap_or(from);
-                    let here = along(from, to_loc, f);
-                    if !shelter_loc.contains_key(&on.shelter.0) {
-                        continue;
-                    }
-                    let t = walk_s(here, on.shelter.0, x.plan.speed_mps);
-                    let at = seen.max(start_ms) + (t * 1000.0) as u64;
-                    x.generation += 1;
-                    x.at = Where::Walking {
-                        from: here,
-                        to: on.shelter.0,
-                        start_ms: seen.max(start_ms),
-                        arrive_ms: at,
-                    };
-                    rerouted += 1;
-                    push(&mut heap, at, Ev::Arrive(h, x.generation));
-                }
-                _ => {}
-            }
+            sim.tv_changed(h, on, seen);
         }
 
         // Shelter answers, node lines.
@@ -899,178 +741,51 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         }
 
         // Due events.
-        while heap
-            .peek()
-            .is_some_and(|std::cmp::Reverse((t, _, _))| *t <= now)
-        {
-            let Some(std::cmp::Reverse((t, _, ev))) = heap.pop() else {
-                break;
-            };
-            if t > end_ms && !matches!(ev, Ev::FaultEnd(_)) {
-                continue;
-            }
-            match ev {
-                Ev::Depart(h) => {
-                    let Some(x) = hh.get_mut(&h) else { continue };
-                    if !matches!(x.at, Where::Home) {
-                        continue;
+        let settled = |resident: u32| {
+            checked_in_at
+                .get(&resident)
+                .is_some_and(|w: &Instant| w.elapsed() > debounce_real * 3)
+        };
+        for step in sim.step(now, settled) {
+            match step {
+                Step::Tap(tap) => {
+                    if let Some(fi) = tap.pulled {
+                        fault_state[fi].happened = true;
                     }
-                    let ordered = x.tv.filter(|_| x.plan.watches_tv).map(|o| o.shelter);
-                    let Some(dest) = destination(
-                        &town,
-                        hazard,
-                        x.plan.home,
-                        &closed,
-                        ordered,
-                        x.plan.other_shelter,
-                    ) else {
-                        continue;
-                    };
-                    let arrive = t + (walk_s(x.plan.home, dest, x.plan.speed_mps) * 1000.0) as u64;
-                    x.generation += 1;
-                    x.at = Where::Walking {
-                        from: x.plan.home,
-                        to: dest,
-                        start_ms: t,
-                        arrive_ms: arrive,
-                    };
-                    push(&mut heap, arrive, Ev::Arrive(h, x.generation));
+                    send_tap(&mut shelters, &mut pending, &l, &clock, &tap)?;
                 }
-                Ev::Arrive(h, g) => {
-                    let Some(x) = hh.get_mut(&h) else { continue };
-                    if x.generation != g {
-                        continue;
-                    }
-                    let Where::Walking { to, .. } = x.at else {
-                        continue;
+                Step::Close {
+                    fault,
+                    shelter,
+                    on_way,
+                } => {
+                    let action = CommandAction::CloseShelter {
+                        shelter: ShelterId(shelter),
                     };
-                    if closed.contains(&to) {
-                        // Staff at the closed shelter's door send them to the nearest open one.
-                        let here = shelter_loc[&to];
-                        let Some(dest) = nearest(&town, hazard, here, &closed, None) else {
-                            continue;
-                        };
-                        let arrive = t + (walk_s(here, dest, x.plan.speed_mps) * 1000.0) as u64;
-                        x.generation += 1;
-                        x.at = Where::Walking {
-                            from: here,
-                            to: dest,
-                            start_ms: t,
-                            arrive_ms: arrive,
-                        };
-                        redirected += 1;
-                        push(&mut heap, arrive, Ev::Arrive(h, x.generation));
-                        continue;
-                    }
-                    x.at = Where::Arrived(to);
-                    last_arrival_ms = last_arrival_ms.max(t);
-                    let members = x.plan.members.clone();
-                    for (i, m) in members.iter().enumerate() {
-                        let pulled = if m.card { armed_pull.take() } else { None };
-                        if let Some(fi) = pulled {
-                            fault_state[fi].happened = true;
-                            send_tap(
-                                &mut shelters,
-                                &mut pending,
-                                &l,
-                                &clock,
-                                to,
-                                h,
-                                m.resident,
-                                true,
-                                t,
-                                Some(fi),
-                            )?;
-                        }
-                        send_tap(
-                            &mut shelters,
-                            &mut pending,
-                            &l,
-                            &clock,
-                            to,
-                            h,
-                            m.resident,
-                            m.card,
-                            t,
-                            None,
-                        )?;
-                        if let Some(after) = m.check_out_after_s {
-                            push(&mut heap, t + (after * 1000.0) as u64, Ev::CheckOut(h, i));
-                        }
-                    }
+                    let id = officer.send(action.clone(), now)?;
+                    commands.insert(id, (action, Instant::now(), Some(fault)));
+                    fault_state[fault].happened = true;
+                    fault_notes[fault].insert("on_way", on_way);
                 }
-                Ev::CheckOut(h, i) => {
-                    let Some(x) = hh.get(&h) else { continue };
-                    let Where::Arrived(at) = x.at else { continue };
-                    let Some(m) = x.plan.members.get(i) else {
-                        continue;
-                    };
-                    // A node behind on its input would take the two taps for one (its debounce
-                    // runs on real time): leave only once the check-in is answered, and a
-                    // debounce window of real time later.
-                    let settled = checked_in_at
-                        .get(&m.resident)
-                        .is_some_and(|w: &Instant| w.elapsed() > debounce_real * 3);
-                    if !settled {
-                        push(&mut heap, t + 30_000, Ev::CheckOut(h, i));
-                        continue;
-                    }
-                    send_tap(
-                        &mut shelters,
-                        &mut pending,
-                        &l,
-                        &clock,
-                        at,
-                        h,
-                        m.resident,
-                        m.card,
-                        t,
-                        None,
-                    )?;
-                }
-                Ev::FaultStart(i) => {
-                    let f = &s.faults[i];
-                    match f {
-                        Fault::NetCut {
-                            shelter, until_s, ..
-                        } => {
-                            if let Some(p) = proxies.get(shelter) {
-                                p.cut();
-                                fault_state[i].happened = true;
-                            }
-                            push(&mut heap, order_ms + until_s * 1000, Ev::FaultEnd(i));
-                        }
-                        Fault::BrokerRestart { down_s, .. } => {
-                            broker.kill();
-                            broker_back = false;
+                Step::FaultStart(i) => match &s.faults[i] {
+                    Fault::NetCut { shelter, .. } => {
+                        if let Some(p) = proxies.get(shelter) {
+                            p.cut();
                             fault_state[i].happened = true;
-                            push(&mut heap, t + down_s * 1000, Ev::FaultEnd(i));
                         }
-                        Fault::HqRestart { down_s, .. } => {
-                            hq.kill();
-                            fault_state[i].happened = true;
-                            push(&mut heap, t + down_s * 1000, Ev::FaultEnd(i));
-                        }
-                        Fault::CloseShelter { shelter, .. } => {
-                            let action = CommandAction::CloseShelter {
-                                shelter: ShelterId(*shelter),
-                            };
-                            let id = officer.send(action.clone(), now)?;
-                            commands.insert(id, (action, Instant::now(), Some(i)));
-                            closed.insert(*shelter);
-                            fault_state[i].happened = true;
-                            let on_way = hh
-                                .values()
-                                .filter(
-                                    |x| matches!(x.at, Where::Walking { to, .. } if to == *shelter),
-                                )
-                                .count();
-                            fault_notes[i].insert("on_way", on_way as u64);
-                        }
-                        Fault::CardPulled { .. } => armed_pull = Some(i),
                     }
-                }
-                Ev::FaultEnd(i) => match &s.faults[i] {
+                    Fault::BrokerRestart { .. } => {
+                        broker.kill();
+                        broker_back = false;
+                        fault_state[i].happened = true;
+                    }
+                    Fault::HqRestart { .. } => {
+                        hq.kill();
+                        fault_state[i].happened = true;
+                    }
+                    Fault::CloseShelter { .. } | Fault::CardPulled { .. } => {}
+                },
+                Step::FaultEnd(i) => match &s.faults[i] {
                     Fault::NetCut { shelter, .. } => {
                         if let Some(p) = proxies.get(shelter) {
                             p.restore();
@@ -1113,9 +828,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             }
             let at_hq = crate::truth::hq_count(&l.hq_store());
             at_hq_last = at_hq;
-            let moving = heap.iter().any(|std::cmp::Reverse((t, _, e))| {
-                *t <= end_ms && matches!(e, Ev::Depart(_) | Ev::Arrive(..) | Ev::CheckOut(..))
-            });
+            let moving = sim.moving();
             let answered = pending.is_empty();
             if accounted_ms.is_none()
                 && (!moving || now >= end_ms)
@@ -1129,21 +842,15 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             if (!moving || now >= end_ms) && ended_at.is_none() {
                 ended_at = Some(now.min(end_ms));
             }
-            let arrived = hh
-                .values()
-                .filter(|x| matches!(x.at, Where::Arrived(_)))
-                .count();
             progress.set_position(now.saturating_sub(order_ms) / 1000);
             progress.set_message(format!(
-                "households arrived {arrived}/{} · taps {} · at HQ {at_hq}",
-                hh.len(),
+                "households arrived {}/{} · taps {} · at HQ {at_hq}",
+                sim.arrived(),
+                sim.households(),
                 taps.len()
             ));
         }
-        let faults_done = !heap
-            .iter()
-            .any(|std::cmp::Reverse((_, _, e))| matches!(e, Ev::FaultEnd(_)));
-        if accounted_ms.is_some() && faults_done && commands.is_empty() {
+        if accounted_ms.is_some() && sim.faults_done() && commands.is_empty() {
             break;
         }
         // HQ (or a node) no longer catching up: five wall minutes without progress after the
@@ -1180,6 +887,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let broadcast = broadcast.finish()?;
 
     // Fault outcomes that need the final picture.
+    let (rerouted, redirected) = (sim.rerouted(), sim.redirected());
     let held = hq_events(&l.hq_store())?;
     let cmp = crate::truth::compare(&taps, &held);
     for (i, f) in s.faults.iter().enumerate() {
@@ -1263,40 +971,20 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         }
     }
 
-    for (id, x) in &hh {
-        // Walking with an arrival due inside the drill, yet the drill ended: a simulator bug.
-        if matches!(x.at, Where::Walking { arrive_ms, .. } if arrive_ms <= end) {
-            anomalies.push(format!(
-                "household {id} ended {:?} before the drill's end (TV {:?})",
-                x.at, x.tv
-            ));
-        }
-    }
-    let outcome = hh
-        .iter()
-        .map(|(id, x)| {
-            (
-                *id,
-                match x.at {
-                    Where::Stayed => HouseholdEnd::Stayed,
-                    Where::Arrived(s) => HouseholdEnd::Arrived(s),
-                    _ => HouseholdEnd::StillWalking,
-                },
-            )
-        })
-        .collect();
+    let ended = sim.finish(end);
+    anomalies.extend(ended.anomalies);
     Ok(DrillRun {
         name: s.name.clone(),
         no_tv: opts.no_tv,
         seed: opts.seed,
         speed,
         town,
-        plans: hh.into_values().map(|x| x.plan).collect(),
+        plans: ended.plans,
         first_order,
         order_ms,
         end_ms: end,
         taps,
-        outcome,
+        outcome: ended.outcome,
         checked_out,
         accounted_ms,
         faults: fault_state,
@@ -1331,37 +1019,31 @@ fn wait_line(
 }
 
 /// Sends one tap (card, or a staff entry) to a shelter and remembers what to expect.
-#[allow(clippy::too_many_arguments)] // one call site each way; a struct would only rename them
 fn send_tap(
     shelters: &mut BTreeMap<u32, Proc>,
     pending: &mut Outstanding<Pending>,
     l: &Layout,
     clock: &TimeSource,
-    shelter: u32,
-    household: u32,
-    resident: u32,
-    card: bool,
-    sim_ms: u64,
-    pulled: Option<usize>,
+    tap: &TapOrder,
 ) -> anyhow::Result<()> {
-    let Some(p) = shelters.get_mut(&shelter) else {
-        bail!("no node for shelter {shelter}");
+    let Some(p) = shelters.get_mut(&tap.shelter) else {
+        bail!("no node for shelter {}", tap.shelter);
     };
-    let line = match (card, pulled) {
-        (true, Some(_)) => format!("tap {} --pull-after 3", l.card(resident).display()),
-        (true, None) => format!("tap {}", l.card(resident).display()),
-        (false, _) => format!("staff {household} {resident}"),
+    let line = match (tap.card, tap.pulled) {
+        (true, Some(_)) => format!("tap {} --pull-after 3", l.card(tap.resident).display()),
+        (true, None) => format!("tap {}", l.card(tap.resident).display()),
+        (false, _) => format!("staff {} {}", tap.household, tap.resident),
     };
     let line = pending.send(
-        shelter,
+        tap.shelter,
         &line,
         Pending {
-            resident,
-            household,
-            card,
-            sim_ms,
+            resident: tap.resident,
+            household: tap.household,
+            card: tap.card,
+            sim_ms: tap.sim_ms,
             sent_ms: clock.now_ms(),
-            pulled,
+            pulled: tap.pulled,
         },
     );
     p.send(&line)
