@@ -14,7 +14,8 @@
 //! - [`residents`]: behaviour drawn from the seed (Rayleigh departure, walking speeds);
 //! - [`calibration`]: the with/without-TV figures without the nodes, on any town;
 //! - [`tv`], [`broadcast`]: the broadcast and the town's TVs;
-//! - [`nodes`], [`setup`]: the child processes, proxies, keys, configs and cards;
+//! - [`nodes`], [`setup`]: the child processes, proxies, keys, configs and cards; `processes`:
+//!   the town's running nodes and what the faults do to them;
 //! - [`sim`]: the simulation, no I/O: residents, walks and TV orders in, taps out;
 //! - [`runner`]: the drill's clock-driven loop; [`answers`]: the shelters' answers paired with
 //!   the taps by id; [`truth`]: ground truth against HQ;
@@ -34,6 +35,7 @@ pub mod calibration;
 pub mod error;
 pub mod nodes;
 pub mod plot;
+mod processes;
 pub mod report;
 pub mod residents;
 pub mod runner;

@@ -4,8 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -21,7 +20,8 @@ use evac_protocol::{
 
 use crate::answers::Outstanding;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
-use crate::nodes::{Proc, Proxy, free_port, node_bin};
+use crate::nodes::{Proxy, free_port, node_bin};
+use crate::processes::{Processes, interrupted};
 use crate::residents::{HouseholdPlan, plan};
 use crate::scenario::{Fault, Scenario};
 use crate::setup::{self, Layout, OFFICER, PASSWORD};
@@ -122,9 +122,6 @@ struct Pending {
     sent_ms: u64,
     pulled: Option<usize>,
 }
-
-const BROKER: usize = usize::MAX;
-const HQ: usize = usize::MAX - 1;
 
 /// The hazard notice and when the drill clock starts.
 pub(crate) fn hazard_notice(
@@ -286,29 +283,6 @@ impl Officer {
     }
 }
 
-/// Set by SIGINT, SIGTERM or SIGHUP: the drill stops, and its nodes (killed when their
-/// handles drop) with it, rather than leaving HQ, the broker and the shelters running.
-fn interrupted() -> anyhow::Result<()> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    let flag = FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        for sig in [
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGHUP,
-        ] {
-            if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
-                tracing::warn!(signal = sig, error = %e, "cannot catch the signal");
-            }
-        }
-        flag
-    });
-    if flag.load(Ordering::Relaxed) {
-        bail!("interrupted: the drill's nodes were stopped");
-    }
-    Ok(())
-}
-
 /// Runs a drill to its end.
 pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     interrupted()?;
@@ -430,78 +404,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     // The clock every node runs on.
     let clock = TimeSource::drill_from_now(start_ms, speed);
     let spec = clock.to_string();
-    let hq_bin = node_bin(&opts.bin_dir, "evac-hq")?;
-    let shelter_bin = node_bin(&opts.bin_dir, "evac-shelter")?;
-    let (lines_tx, lines) = mpsc::channel::<(usize, String)>();
-    let log = |n: &str| l.p(&format!("logs/{n}.log"));
-    let broker_args = vec![
-        "broker".into(),
-        "--config".into(),
-        l.p("broker.toml").display().to_string(),
-    ];
-    let hq_args = vec![
-        "run".into(),
-        "--config".into(),
-        l.p("hq.toml").display().to_string(),
-        "--clock".into(),
-        spec.clone(),
-    ];
-    let mut broker = Proc::spawn(
-        "broker",
-        &hq_bin,
-        &broker_args,
-        BROKER,
-        lines_tx.clone(),
-        &log("broker"),
-    )?;
-    wait_line(&lines, BROKER, "broker listening", 30)?;
-    let mut hq = Proc::spawn("hq", &hq_bin, &hq_args, HQ, lines_tx.clone(), &log("hq"))?;
     let shelter_ids: Vec<u32> = town.shelters.iter().map(|s| s.id).collect();
-    let mut shelters: BTreeMap<u32, Proc> = BTreeMap::new();
-    for (i, id) in shelter_ids.iter().enumerate() {
-        let args = vec![
-            "run".into(),
-            "--config".into(),
-            l.shelter_config(*id).display().to_string(),
-            "--clock".into(),
-            spec.clone(),
-        ];
-        shelters.insert(
-            *id,
-            Proc::spawn(
-                &format!("shelter {id}"),
-                &shelter_bin,
-                &args,
-                i,
-                lines_tx.clone(),
-                &log(&format!("shelter-{id}")),
-            )?,
-        );
-        // One at a time, each once it has HQ's registry (so HQ is up): the broker checks every
-        // login's Argon2 hash, and a dozen at once on two busy cores outlast the clients'
-        // connect timeouts, which then retry and never get in.
-        let by = Instant::now() + Duration::from_secs(120);
-        loop {
-            interrupted()?;
-            let left = by
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(500));
-            match lines.recv_timeout(left) {
-                Ok((t, line)) if t == i && line.contains("\"result\":\"registry\"") => break,
-                Ok(_) => {}
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < by => {}
-                Err(_) => bail!(
-                    "shelter {id} never got HQ's registry (see {})",
-                    l.p("logs").display()
-                ),
-            }
-        }
-    }
-    let tag_of: HashMap<usize, u32> = shelter_ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (i, *s))
-        .collect();
+    let mut procs = Processes::start(&l, &opts.bin_dir, &spec, &shelter_ids, proxies)?;
     let broadcast = Broadcast::start(BroadcastConfig {
         town: slug.clone(),
         hq: hq_pub.clone(),
@@ -519,27 +423,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let mut officer = Officer::connect(&l, &slug, port, tls_ca.clone(), hq_pub.clone())?;
 
     // Ready when every shelter has HQ's registry.
-    let mut with_registry: BTreeSet<u32> = shelter_ids.iter().copied().collect();
-    let ready_by = Instant::now() + Duration::from_secs(300);
-    while with_registry.len() < shelter_ids.len() {
-        let left = ready_by.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            bail!(
-                "shelters {:?} never got HQ's registry (see {})",
-                shelter_ids
-                    .iter()
-                    .filter(|s| !with_registry.contains(*s))
-                    .collect::<Vec<_>>(),
-                l.p("logs").display()
-            );
-        }
-        if let Ok((tag, line)) = lines.recv_timeout(left)
-            && line.contains("\"result\":\"registry\"")
-            && let Some(s) = tag_of.get(&tag)
-        {
-            with_registry.insert(*s);
-        }
-    }
+    procs.wait_ready()?;
 
     // The officers' dashboard on this terminal, read-only, on HQ's feed.
     let mut dashboard = if opts.dashboard {
@@ -632,7 +516,6 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let mut accounted_ms: Option<u64> = None;
     let mut last_poll = Instant::now();
     let mut ended_at: Option<u64> = None;
-    let mut broker_back = true;
 
     // Residents walk over the town's roads, avoiding the hazard's zones where they can.
     let net = town.network();
@@ -654,16 +537,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         }
 
         // Shelter answers, node lines.
-        while let Ok((tag, line)) = lines.try_recv() {
-            if tag == BROKER {
-                if line.contains("broker listening") {
-                    broker_back = true;
-                }
-                continue;
-            }
-            let Some(shelter) = tag_of.get(&tag).copied() else {
-                continue;
-            };
+        while let Some((shelter, line)) = procs.next_shelter_line() {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
@@ -752,7 +626,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                     if let Some(fi) = tap.pulled {
                         fault_state[fi].happened = true;
                     }
-                    send_tap(&mut shelters, &mut pending, &l, &clock, &tap)?;
+                    send_tap(&mut procs, &mut pending, &l, &clock, &tap)?;
                 }
                 Step::Close {
                     fault,
@@ -769,27 +643,23 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                 }
                 Step::FaultStart(i) => match &s.faults[i] {
                     Fault::NetCut { shelter, .. } => {
-                        if let Some(p) = proxies.get(shelter) {
-                            p.cut();
+                        if procs.cut(*shelter) {
                             fault_state[i].happened = true;
                         }
                     }
                     Fault::BrokerRestart { .. } => {
-                        broker.kill();
-                        broker_back = false;
+                        procs.kill_broker();
                         fault_state[i].happened = true;
                     }
                     Fault::HqRestart { .. } => {
-                        hq.kill();
+                        procs.kill_hq();
                         fault_state[i].happened = true;
                     }
                     Fault::CloseShelter { .. } | Fault::CardPulled { .. } => {}
                 },
                 Step::FaultEnd(i) => match &s.faults[i] {
                     Fault::NetCut { shelter, .. } => {
-                        if let Some(p) = proxies.get(shelter) {
-                            p.restore();
-                        }
+                        procs.restore(*shelter);
                         // What HQ lacked of this shelter when the link came back.
                         let held = hq_events(&l.hq_store())?
                             .iter()
@@ -800,18 +670,10 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                             .insert("waiting_at_restore", made.saturating_sub(held) as u64);
                     }
                     Fault::BrokerRestart { .. } => {
-                        broker = Proc::spawn(
-                            "broker",
-                            &hq_bin,
-                            &broker_args,
-                            BROKER,
-                            lines_tx.clone(),
-                            &log("broker"),
-                        )?;
+                        procs.start_broker()?;
                     }
                     Fault::HqRestart { .. } => {
-                        hq =
-                            Proc::spawn("hq", &hq_bin, &hq_args, HQ, lines_tx.clone(), &log("hq"))?;
+                        procs.start_hq()?;
                     }
                     _ => {}
                 },
@@ -833,7 +695,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             if accounted_ms.is_none()
                 && (!moving || now >= end_ms)
                 && answered
-                && broker_back
+                && procs.broker_up()
                 && at_hq >= taps.len()
                 && crate::truth::compare(&taps, &hq_events(&l.hq_store())?).lost == 0
             {
@@ -879,11 +741,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let end = ended_at.unwrap_or_else(|| clock.now_ms()).min(end_ms);
 
     // Close the nodes: shelters end on end of input, HQ and broker are killed.
-    for p in shelters.values_mut() {
-        p.finish(5);
-    }
-    hq.kill();
-    broker.kill();
+    procs.finish();
     let broadcast = broadcast.finish()?;
 
     // Fault outcomes that need the final picture.
@@ -996,39 +854,14 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     })
 }
 
-/// Waits for a line from `tag` containing `what`.
-fn wait_line(
-    lines: &mpsc::Receiver<(usize, String)>,
-    tag: usize,
-    what: &str,
-    secs: u64,
-) -> anyhow::Result<()> {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        interrupted()?;
-        let left = end
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(500));
-        match lines.recv_timeout(left) {
-            Ok((t, l)) if t == tag && l.contains(what) => return Ok(()),
-            Ok(_) => {}
-            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < end => {}
-            Err(_) => bail!("timed out waiting for \"{what}\""),
-        }
-    }
-}
-
 /// Sends one tap (card, or a staff entry) to a shelter and remembers what to expect.
 fn send_tap(
-    shelters: &mut BTreeMap<u32, Proc>,
+    procs: &mut Processes,
     pending: &mut Outstanding<Pending>,
     l: &Layout,
     clock: &TimeSource,
     tap: &TapOrder,
 ) -> anyhow::Result<()> {
-    let Some(p) = shelters.get_mut(&tap.shelter) else {
-        bail!("no node for shelter {}", tap.shelter);
-    };
     let line = match (tap.card, tap.pulled) {
         (true, Some(_)) => format!("tap {} --pull-after 3", l.card(tap.resident).display()),
         (true, None) => format!("tap {}", l.card(tap.resident).display()),
@@ -1046,5 +879,5 @@ fn send_tap(
             pulled: tap.pulled,
         },
     );
-    p.send(&line)
+    procs.send(tap.shelter, &line)
 }
