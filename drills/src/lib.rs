@@ -17,6 +17,7 @@
 //! - [`nodes`], [`setup`]: the child processes, proxies, keys, configs and cards; `processes`:
 //!   the town's running nodes and what the faults do to them;
 //! - [`sim`]: the simulation, no I/O: residents, walks and TV orders in, taps out;
+//! - [`faults`]: each fault against the real nodes, and whether it was survived;
 //! - [`runner`]: the drill's clock-driven loop; [`answers`]: the shelters' answers paired with
 //!   the taps by id; [`truth`]: ground truth against HQ;
 //! - [`report`], [`plot`]: `report.json`, `arrivals.csv`, the summary and the SVG curve.
@@ -33,6 +34,7 @@ pub mod answers;
 pub mod broadcast;
 pub mod calibration;
 pub mod error;
+pub mod faults;
 pub mod nodes;
 pub mod plot;
 mod processes;

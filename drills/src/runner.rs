@@ -20,10 +20,12 @@ use evac_protocol::{
 
 use crate::answers::Outstanding;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
+use crate::faults::FaultLog;
+pub use crate::faults::FaultOutcome;
 use crate::nodes::{Proxy, free_port, node_bin};
 use crate::processes::{Processes, interrupted};
 use crate::residents::{HouseholdPlan, plan};
-use crate::scenario::{Fault, Scenario};
+use crate::scenario::Scenario;
 use crate::setup::{self, Layout, OFFICER, PASSWORD};
 pub use crate::sim::HouseholdEnd;
 use crate::sim::{Sim, Step, TapOrder, nearest};
@@ -54,21 +56,6 @@ pub struct RunOptions {
     pub dashboard: bool,
     /// The broker listens on TLS only; every client trusts the CA made for the run.
     pub tls: bool,
-}
-
-/// What happened to one fault.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FaultOutcome {
-    /// Its kind.
-    pub kind: String,
-    /// Drill seconds after the order.
-    pub at_s: u64,
-    /// Whether the system came through it (see `what`).
-    pub survived: bool,
-    /// Whether the fault was injected at all.
-    pub happened: bool,
-    /// What it did.
-    pub what: String,
 }
 
 /// Everything a finished drill hands to the report.
@@ -500,18 +487,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let mut pending: Outstanding<Pending> = Outstanding::default();
     let mut taps: Vec<Tap> = Vec::new();
     let mut checked_out: BTreeSet<u32> = BTreeSet::new();
-    let mut fault_state: Vec<FaultOutcome> = s
-        .faults
-        .iter()
-        .map(|f| FaultOutcome {
-            kind: f.kind().into(),
-            at_s: f.at_s(),
-            survived: false,
-            happened: false,
-            what: String::new(),
-        })
-        .collect();
-    let mut fault_notes: Vec<BTreeMap<&'static str, u64>> = vec![BTreeMap::new(); s.faults.len()];
+    let mut faults = FaultLog::new(&s.faults);
     let mut anomalies = Vec::new();
     let mut accounted_ms: Option<u64> = None;
     let mut last_poll = Instant::now();
@@ -562,7 +538,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                         checked_in_at.insert(p.resident, Instant::now());
                     }
                     if let Some(i) = p.pulled {
-                        fault_notes[i].insert("recorded_anyway", 1);
+                        faults.recorded_anyway(i);
                     }
                     taps.push(Tap {
                         shelter,
@@ -578,12 +554,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                     });
                 }
                 ("error", Some(i)) => {
-                    fault_notes[i].insert("error_shown", 1);
-                    fault_state[i].what = format!(
-                        "resident {}'s card pulled mid-read at shelter {shelter}: \"{}\"; nothing recorded, tapped again",
-                        p.resident,
-                        v["message"].as_str().unwrap_or("")
-                    );
+                    let message = v["message"].as_str().unwrap_or("");
+                    faults.error_shown(i, p.resident, shelter, message);
                 }
                 _ => anomalies.push(format!(
                     "shelter {shelter}, resident {}: {line}",
@@ -595,9 +567,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         // Officer replies.
         while let Ok(r) = officer.replies.try_recv() {
             if let Some((_, _, Some(i))) = commands.remove(&r.command_id) {
-                fault_state[i].survived = r.ok;
-                fault_state[i].what = format!("HQ: {}", r.message);
-                fault_notes[i].insert("replied", 1);
+                faults.replied(i, r.ok, &r.message);
             } else {
                 commands.remove(&r.command_id);
                 if !r.ok {
@@ -623,8 +593,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         for step in sim.step(now, settled) {
             match step {
                 Step::Tap(tap) => {
-                    if let Some(fi) = tap.pulled {
-                        fault_state[fi].happened = true;
+                    if let Some(i) = tap.pulled {
+                        faults.pulled(i);
                     }
                     send_tap(&mut procs, &mut pending, &l, &clock, &tap)?;
                 }
@@ -638,45 +608,10 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                     };
                     let id = officer.send(action.clone(), now)?;
                     commands.insert(id, (action, Instant::now(), Some(fault)));
-                    fault_state[fault].happened = true;
-                    fault_notes[fault].insert("on_way", on_way);
+                    faults.closed(fault, on_way);
                 }
-                Step::FaultStart(i) => match &s.faults[i] {
-                    Fault::NetCut { shelter, .. } => {
-                        if procs.cut(*shelter) {
-                            fault_state[i].happened = true;
-                        }
-                    }
-                    Fault::BrokerRestart { .. } => {
-                        procs.kill_broker();
-                        fault_state[i].happened = true;
-                    }
-                    Fault::HqRestart { .. } => {
-                        procs.kill_hq();
-                        fault_state[i].happened = true;
-                    }
-                    Fault::CloseShelter { .. } | Fault::CardPulled { .. } => {}
-                },
-                Step::FaultEnd(i) => match &s.faults[i] {
-                    Fault::NetCut { shelter, .. } => {
-                        procs.restore(*shelter);
-                        // What HQ lacked of this shelter when the link came back.
-                        let held = hq_events(&l.hq_store())?
-                            .iter()
-                            .filter(|e| e.shelter == *shelter)
-                            .count();
-                        let made = taps.iter().filter(|x| x.shelter == *shelter).count();
-                        fault_notes[i]
-                            .insert("waiting_at_restore", made.saturating_sub(held) as u64);
-                    }
-                    Fault::BrokerRestart { .. } => {
-                        procs.start_broker()?;
-                    }
-                    Fault::HqRestart { .. } => {
-                        procs.start_hq()?;
-                    }
-                    _ => {}
-                },
+                Step::FaultStart(i) => faults.start(i, &mut procs),
+                Step::FaultEnd(i) => faults.end(i, &mut procs, &l.hq_store(), &taps)?,
             }
         }
 
@@ -745,89 +680,10 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let broadcast = broadcast.finish()?;
 
     // Fault outcomes that need the final picture.
-    let (rerouted, redirected) = (sim.rerouted(), sim.redirected());
     let held = hq_events(&l.hq_store())?;
     let cmp = crate::truth::compare(&taps, &held);
-    for (i, f) in s.faults.iter().enumerate() {
-        let o = &mut fault_state[i];
-        let n = &fault_notes[i];
-        match f {
-            Fault::NetCut {
-                shelter,
-                at_s,
-                until_s,
-            } => {
-                let during = taps
-                    .iter()
-                    .filter(|x| {
-                        x.shelter == *shelter
-                            && x.sim_ms >= order_ms + at_s * 1000
-                            && x.sim_ms < order_ms + until_s * 1000
-                    })
-                    .count();
-                let lost = taps
-                    .iter()
-                    .filter(|x| x.shelter == *shelter)
-                    .filter(|x| {
-                        !held
-                            .iter()
-                            .any(|e| e.shelter == x.shelter && e.seq == x.seq)
-                    })
-                    .count();
-                o.survived = o.happened && lost == 0;
-                o.what = format!(
-                    "shelter {shelter} cut off for {} s: {during} taps recorded meanwhile, {} still in its outbox when the link came back; {} missing at HQ at the end",
-                    until_s - at_s,
-                    n.get("waiting_at_restore").copied().unwrap_or(0),
-                    lost
-                );
-            }
-            Fault::BrokerRestart { down_s, .. } | Fault::HqRestart { down_s, .. } => {
-                let t0 = order_ms + f.at_s() * 1000;
-                let during = taps
-                    .iter()
-                    .filter(|x| x.sim_ms >= t0 && x.sim_ms < t0 + down_s * 1000)
-                    .count();
-                o.survived = o.happened && cmp.lost == 0 && cmp.duplicated == 0;
-                o.what = format!(
-                    "{} killed (SIGKILL) and started again {down_s} s later: {during} taps made while it was down; lost {}, duplicated {} at HQ at the end",
-                    if f.kind() == "hq-restart" {
-                        "HQ"
-                    } else {
-                        "the broker"
-                    },
-                    cmp.lost,
-                    cmp.duplicated
-                );
-            }
-            Fault::CloseShelter { shelter, at_s } => {
-                let after = taps
-                    .iter()
-                    .filter(|x| {
-                        x.shelter == *shelter
-                            && crate::report::is_arrival(&x.kind)
-                            && x.sim_ms > order_ms + at_s * 1000
-                    })
-                    .count();
-                o.survived = o.survived && after == 0;
-                o.what = format!(
-                    "{}; {} households were on their way; {rerouted} re-routed by their TV, {redirected} sent on at the door; {after} check-ins there after the close",
-                    if o.what.is_empty() {
-                        "HQ never answered".to_owned()
-                    } else {
-                        o.what.clone()
-                    },
-                    n.get("on_way").copied().unwrap_or(0)
-                );
-            }
-            Fault::CardPulled { .. } => {
-                o.survived = n.contains_key("error_shown") && !n.contains_key("recorded_anyway");
-                if !o.happened {
-                    o.what = "no card was tapped after its time".into();
-                }
-            }
-        }
-    }
+    let moved = (sim.rerouted(), sim.redirected());
+    let fault_outcomes = faults.judge(&taps, &held, &cmp, order_ms, moved);
 
     let ended = sim.finish(end);
     anomalies.extend(ended.anomalies);
@@ -845,11 +701,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         outcome: ended.outcome,
         checked_out,
         accounted_ms,
-        faults: fault_state,
+        faults: fault_outcomes,
         broadcast,
         wall_s: started.elapsed().as_secs_f64(),
-        redirected_at_door: redirected,
-        rerouted_by_tv: rerouted,
+        redirected_at_door: moved.1,
+        rerouted_by_tv: moved.0,
         anomalies,
     })
 }
