@@ -36,6 +36,7 @@ pub mod calibration;
 pub mod error;
 pub mod faults;
 pub mod nodes;
+mod officer;
 pub mod plot;
 mod processes;
 pub mod report;

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -13,16 +12,14 @@ use evac_hq::engine::{EngineTown, OrderBook, maps_hazard};
 use evac_hq::notice::Notice;
 use evac_maps::Town;
 use evac_protocol::time::TimeSource;
-use evac_protocol::{
-    CommandAction, CommandReply, OfficerCommand, OfficerId, PublicKey, SecretKey, ShelterId,
-    Signed, Slug, Topic, officer_signer,
-};
+use evac_protocol::{CommandAction, PublicKey, ShelterId, Slug};
 
 use crate::answers::Outstanding;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
 use crate::faults::FaultLog;
 pub use crate::faults::FaultOutcome;
 use crate::nodes::{Proxy, free_port, node_bin};
+use crate::officer::Officer;
 use crate::processes::{Processes, interrupted};
 use crate::residents::{HouseholdPlan, plan};
 use crate::scenario::Scenario;
@@ -175,99 +172,6 @@ pub(crate) fn keep_nearest(
     let mut town = town;
     town.households.retain(|h| keep.contains(&h.id));
     Ok(town)
-}
-
-struct Officer {
-    client: rumqttc::Client,
-    key: SecretKey,
-    id: OfficerId,
-    town: Slug,
-    replies: mpsc::Receiver<CommandReply>,
-    next: u64,
-}
-
-impl Officer {
-    fn connect(
-        l: &Layout,
-        town: &Slug,
-        port: u16,
-        ca: Option<Vec<u8>>,
-        hq: PublicKey,
-    ) -> anyhow::Result<Officer> {
-        use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-        let id: OfficerId = OFFICER.parse().context("officer id")?;
-        let mut opts = MqttOptions::new(
-            format!("evac-drill-officer-{}", std::process::id()),
-            "127.0.0.1",
-            port,
-        );
-        opts.set_keep_alive(Duration::from_secs(5));
-        opts.set_credentials(format!("officer-{OFFICER}"), PASSWORD);
-        if let Some(ca) = ca {
-            opts.set_transport(rumqttc::Transport::tls(ca, None, None));
-        }
-        let (client, mut conn) = Client::new(opts, 64);
-        let reply_topic = Topic::CommandReply(town.clone(), id.clone()).to_string();
-        let (tx, replies) = mpsc::channel();
-        let sub = client.clone();
-        std::thread::spawn(move || {
-            for ev in conn.iter() {
-                match ev {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        let _ = sub.try_subscribe(reply_topic.clone(), QoS::AtLeastOnce);
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        if let Ok(env) = Signed::<CommandReply>::from_json(&p.payload)
-                            && let Ok(r) = env.open(&hq)
-                            && tx.send(r).is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
-                }
-            }
-        });
-        let key = SecretKey::read(&l.p("nodes/officer.key")).context("officer key")?;
-        Ok(Officer {
-            client,
-            key,
-            id,
-            town: town.clone(),
-            replies,
-            next: 1,
-        })
-    }
-
-    fn send(&mut self, action: CommandAction, now_ms: u64) -> anyhow::Result<u64> {
-        let id = self.next;
-        self.next += 1;
-        self.publish(id, action, now_ms)?;
-        Ok(id)
-    }
-
-    fn publish(&mut self, id: u64, action: CommandAction, now_ms: u64) -> anyhow::Result<()> {
-        let cmd = OfficerCommand {
-            officer: self.id.clone(),
-            town: self.town.clone(),
-            id,
-            at_ms: now_ms,
-            action,
-            reason: "drill scenario".to_owned(),
-        };
-        let json = self
-            .key
-            .sign(&officer_signer(&self.id), &cmd)
-            .context("signing a command")?
-            .to_json()
-            .context("encoding a command")?;
-        let topic = Topic::Command(self.town.clone(), self.id.clone()).to_string();
-        self.client
-            .try_publish(topic, rumqttc::QoS::AtLeastOnce, false, json.into_bytes())
-            .context("publishing a command")?;
-        Ok(())
-    }
 }
 
 /// Runs a drill to its end.
@@ -448,7 +352,6 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     while clock.now_ms() < order_ms {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut commands: HashMap<u64, (CommandAction, Instant, Option<usize>)> = HashMap::new();
     match &cap_text {
         Some((text, _)) => {
             evac_protocol::statefile::write(&l.cap_dir().join("drill.xml"), text.as_bytes())
@@ -461,8 +364,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                 zones: s.hazard.zones.clone(),
                 expires: (order_ms / 1000) as i64 + (s.hazard.expires_min * 60) as i64,
             };
-            let id = officer.send(action.clone(), clock.now_ms())?;
-            commands.insert(id, (action, Instant::now(), None));
+            officer.issue(action, clock.now_ms(), None)?;
         }
     }
 
@@ -565,22 +467,12 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         }
 
         // Officer replies.
-        while let Ok(r) = officer.replies.try_recv() {
-            if let Some((_, _, Some(i))) = commands.remove(&r.command_id) {
-                faults.replied(i, r.ok, &r.message);
-            } else {
-                commands.remove(&r.command_id);
-                if !r.ok {
-                    // The order itself: without it there is no drill to report.
-                    bail!("HQ refused the drill's order: {}", r.message);
-                }
-            }
-        }
-        // A command lost with a broker restart is sent again (HQ ignores a repeat).
-        for (id, (action, sent, _)) in commands.iter_mut() {
-            if sent.elapsed() > Duration::from_secs(3) {
-                *sent = Instant::now();
-                let _ = officer.publish(*id, action.clone(), now);
+        for (fault, r) in officer.answers(now) {
+            match fault {
+                Some(i) => faults.replied(i, r.ok, &r.message),
+                // The order itself: without it there is no drill to report.
+                None if !r.ok => bail!("HQ refused the drill's order: {}", r.message),
+                None => {}
             }
         }
 
@@ -606,8 +498,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                     let action = CommandAction::CloseShelter {
                         shelter: ShelterId(shelter),
                     };
-                    let id = officer.send(action.clone(), now)?;
-                    commands.insert(id, (action, Instant::now(), Some(fault)));
+                    officer.issue(action, now, Some(fault))?;
                     faults.closed(fault, on_way);
                 }
                 Step::FaultStart(i) => faults.start(i, &mut procs),
@@ -647,7 +538,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                 taps.len()
             ));
         }
-        if accounted_ms.is_some() && sim.faults_done() && commands.is_empty() {
+        if accounted_ms.is_some() && sim.faults_done() && officer.idle() {
             break;
         }
         // HQ (or a node) no longer catching up: five wall minutes without progress after the
