@@ -17,8 +17,8 @@ use evac_hq::engine::{EngineTown, OrderBook, maps_hazard};
 use evac_maps::{LonLat, Town};
 use evac_protocol::{ShelterId, Slug};
 
+use crate::prepare::{hazard_notice, keep_nearest};
 use crate::residents::plan;
-use crate::runner::{hazard_notice, keep_nearest};
 use crate::scenario::Scenario;
 use crate::sim::destination;
 use crate::walks::Walks;

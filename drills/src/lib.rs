@@ -38,6 +38,7 @@ pub mod faults;
 pub mod nodes;
 mod officer;
 pub mod plot;
+mod prepare;
 mod processes;
 pub mod report;
 pub mod residents;

@@ -3,16 +3,13 @@
 //! collects what happened for the report.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use evac_hq::cap::{self, CapAction};
-use evac_hq::engine::{EngineTown, OrderBook, maps_hazard};
-use evac_hq::notice::Notice;
 use evac_maps::Town;
 use evac_protocol::time::TimeSource;
-use evac_protocol::{CommandAction, PublicKey, ShelterId, Slug};
+use evac_protocol::{CommandAction, PublicKey, ShelterId};
 
 use crate::answers::Outstanding;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
@@ -20,12 +17,13 @@ use crate::faults::FaultLog;
 pub use crate::faults::FaultOutcome;
 use crate::nodes::{Proxy, free_port, node_bin};
 use crate::officer::Officer;
+use crate::prepare::{Prepared, prepare, run_folder};
 use crate::processes::{Processes, interrupted};
-use crate::residents::{HouseholdPlan, plan};
+use crate::residents::HouseholdPlan;
 use crate::scenario::Scenario;
 use crate::setup::{self, Layout, OFFICER, PASSWORD};
 pub use crate::sim::HouseholdEnd;
-use crate::sim::{Sim, Step, TapOrder, nearest};
+use crate::sim::{Sim, Step, TapOrder};
 use crate::truth::{Tap, hq_events};
 use crate::walks::Walks;
 
@@ -107,153 +105,23 @@ struct Pending {
     pulled: Option<usize>,
 }
 
-/// The hazard notice and when the drill clock starts.
-pub(crate) fn hazard_notice(
-    s: &Scenario,
-    cap_override: Option<&Path>,
-) -> anyhow::Result<(Notice, Option<(String, String)>)> {
-    let cap_path = cap_override.map(Path::to_path_buf).or(s.hazard.cap.clone());
-    if let Some(p) = cap_path {
-        let text =
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        let msg = cap::parse(&text, &p.display().to_string())?;
-        let sender = msg.id.sender.clone();
-        let n = match msg.action {
-            CapAction::Alert(n) | CapAction::Update { notice: n, .. } => n,
-            CapAction::Cancel { .. } => bail!("{}: a Cancel orders nothing", p.display()),
-        };
-        return Ok((n, Some((text, sender))));
-    }
-    let start = evac_hq::notice::parse_rfc3339(&s.clock.start)
-        .map_err(|e| anyhow::anyhow!("clock.start: {e}"))?;
-    let text = format!(
-        "hazard = {:?}\nlevel = {}\nzones = {:?}\n",
-        s.hazard.hazard.clone().unwrap_or_default(),
-        s.hazard.level.unwrap_or(4),
-        s.hazard.zones
-    );
-    let mut n = Notice::from_toml(&text, "scenario [hazard]", start)?;
-    n.expires = start + (s.hazard.expires_min * 60) as i64;
-    Ok((n, None))
-}
-
-/// The `n` households under `notice` nearest to a shelter suited to its hazard (or to shelter
-/// `around`), and every shelter and zone of the town.
-pub(crate) fn keep_nearest(
-    town: Town,
-    notice: &Notice,
-    slug: &Slug,
-    n: usize,
-    around: Option<u32>,
-) -> anyhow::Result<Town> {
-    let mut book = OrderBook::new(std::sync::Arc::new(EngineTown::new(&town)), slug.clone());
-    let out = book
-        .issue(notice.clone(), None)
-        .map_err(|e| anyhow::anyhow!("the hazard orders nothing: {e}"))?;
-    let covered: BTreeSet<u32> = out
-        .batches
-        .iter()
-        .flat_map(|b| b.orders.iter().map(|o| o.household.0))
-        .collect();
-    let hazard = maps_hazard(notice.hazard);
-    let none = BTreeSet::new();
-    let mut by_distance: Vec<(f64, u32)> = town
-        .households
-        .iter()
-        .filter(|h| covered.contains(&h.id))
-        .filter_map(|h| {
-            let s = around.or_else(|| nearest(&town, hazard, h.location, &none, None))?;
-            let loc = town.shelter(s)?.location;
-            Some((h.location.distance_m(loc), h.id))
-        })
-        .collect();
-    by_distance.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let keep: BTreeSet<u32> = by_distance.iter().take(n).map(|x| x.1).collect();
-    let mut town = town;
-    town.households.retain(|h| keep.contains(&h.id));
-    Ok(town)
-}
-
 /// Runs a drill to its end.
 pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     interrupted()?;
     let started = Instant::now();
     let s = &opts.scenario;
-    std::fs::create_dir_all(&opts.out)
-        .with_context(|| format!("creating {}", opts.out.display()))?;
-    // Absolute: the nodes take relative paths in their configs from the config's folder.
-    let out = std::fs::canonicalize(&opts.out)
-        .with_context(|| format!("finding {}", opts.out.display()))?;
-    let l = Layout {
-        dir: out.join(if opts.no_tv { "run-no-tv" } else { "run" }),
-    };
-    if l.dir.exists() {
-        std::fs::remove_dir_all(&l.dir).with_context(|| format!("clearing {}", l.dir.display()))?;
-    }
-    std::fs::create_dir_all(&l.dir).context("creating the run folder")?;
-
-    // The town and the hazard.
-    let town_file = match (&opts.town, &s.town.file, &s.town.generate) {
-        (Some(f), _, _) | (None, Some(f), _) => f.clone(),
-        (None, None, Some(g)) => {
-            let t = evac_maps::generate(&evac_maps::GenerateParams {
-                households: g.households,
-                shelters: g.shelters,
-                seed: g.seed,
-            });
-            let f = l.p("town.geojson");
-            t.save(&f).context("writing the generated town")?;
-            f
-        }
-        (None, None, None) => bail!("the scenario names no town"),
-    };
-    let town_file = std::fs::canonicalize(&town_file)
-        .with_context(|| format!("town {}", town_file.display()))?;
-    let mut town =
-        Town::load(&town_file).with_context(|| format!("loading {}", town_file.display()))?;
-    let slug: Slug = Slug::new(&s.town.slug).context("town.slug")?;
-    let (notice, cap_text) = hazard_notice(s, opts.hazard.as_deref())?;
-    let hazard = maps_hazard(notice.hazard);
-    let town_file = match s.town.keep_nearest {
-        Some(n) => {
-            town = keep_nearest(town, &notice, &slug, n, s.town.around_shelter)?;
-            let f = l.p("town.geojson");
-            town.save(&f).context("writing the town")?;
-            f
-        }
-        None => town_file,
-    };
-    let speed = opts.speed.unwrap_or(s.clock.speed);
-    if !(speed.is_finite() && speed > 0.0 && speed <= 10_000.0) {
-        bail!("--speed {speed}: must be above 0 and at most 10000");
-    }
-    // The engine's own plan: who is under order (HQ computes the same from the same notice).
-    let mut book = OrderBook::new(std::sync::Arc::new(EngineTown::new(&town)), slug.clone());
-    let first = book
-        .issue(notice.clone(), None)
-        .map_err(|e| anyhow::anyhow!("the hazard orders nothing: {e}"))?;
-    let mut first_order: HashMap<u32, u32> = HashMap::new();
-    for b in &first.batches {
-        for o in &b.orders {
-            first_order.insert(o.household.0, o.shelter.0);
-        }
-    }
-    if first_order.is_empty() {
-        bail!("the hazard covers no household of the town");
-    }
-    let mut plans: Vec<HouseholdPlan> = town
-        .households
-        .iter()
-        .filter(|h| first_order.contains_key(&h.id))
-        .map(|h| {
-            let mut p = plan(&s.behaviour, opts.seed, h);
-            if opts.no_tv {
-                p.watches_tv = false;
-            }
-            p
-        })
-        .collect();
-    plans.sort_by_key(|p| p.household);
+    let l = run_folder(opts)?;
+    let Prepared {
+        town,
+        town_file,
+        slug,
+        notice,
+        cap_text,
+        hazard,
+        speed,
+        first_order,
+        plans,
+    } = prepare(opts, &l)?;
     let card_residents: Vec<u32> = plans
         .iter()
         .flat_map(|h| h.members.iter().filter(|m| m.card).map(|m| m.resident))
