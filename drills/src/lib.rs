@@ -33,6 +33,7 @@
 pub mod answers;
 pub mod broadcast;
 pub mod calibration;
+mod doors;
 pub mod error;
 pub mod faults;
 pub mod nodes;

@@ -11,8 +11,8 @@ use evac_maps::Town;
 use evac_protocol::time::TimeSource;
 use evac_protocol::{CommandAction, PublicKey, ShelterId};
 
-use crate::answers::Outstanding;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
+use crate::doors::Doors;
 use crate::faults::FaultLog;
 pub use crate::faults::FaultOutcome;
 use crate::nodes::{Proxy, free_port, node_bin};
@@ -21,9 +21,9 @@ use crate::prepare::{Prepared, prepare, run_folder};
 use crate::processes::{Processes, interrupted};
 use crate::residents::HouseholdPlan;
 use crate::scenario::Scenario;
-use crate::setup::{self, Layout, OFFICER, PASSWORD};
+use crate::setup::{self, OFFICER, PASSWORD};
 pub use crate::sim::HouseholdEnd;
-use crate::sim::{Sim, Step, TapOrder};
+use crate::sim::{Sim, Step};
 use crate::truth::{Tap, hq_events};
 use crate::walks::Walks;
 
@@ -94,15 +94,6 @@ pub struct DrillRun {
     /// Shelter answers that were not a recorded event (errors other than the pulled card,
     /// refusals, repeats).
     pub anomalies: Vec<String>,
-}
-
-struct Pending {
-    resident: u32,
-    household: u32,
-    card: bool,
-    sim_ms: u64,
-    sent_ms: u64,
-    pulled: Option<usize>,
 }
 
 /// Runs a drill to its end.
@@ -252,13 +243,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
 
     let mut at_hq_last = 0usize;
     let mut last_progress = ((0usize, 0usize), Instant::now());
-    let mut checked_in_at: HashMap<u32, Instant> = HashMap::new();
-    let debounce_real = Duration::from_millis(debounce_ms);
-    let mut pending: Outstanding<Pending> = Outstanding::default();
-    let mut taps: Vec<Tap> = Vec::new();
-    let mut checked_out: BTreeSet<u32> = BTreeSet::new();
+    let mut doors = Doors::new(Duration::from_millis(debounce_ms));
     let mut faults = FaultLog::new(&s.faults);
-    let mut anomalies = Vec::new();
     let mut accounted_ms: Option<u64> = None;
     let mut last_poll = Instant::now();
     let mut ended_at: Option<u64> = None;
@@ -284,54 +270,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
 
         // Shelter answers, node lines.
         while let Some((shelter, line)) = procs.next_shelter_line() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            let result = v["result"].as_str().unwrap_or("");
-            if !matches!(result, "recorded" | "repeat" | "error" | "refused") {
-                continue;
-            }
-            let p = match pending.answer(shelter, &v) {
-                Ok(p) => p,
-                Err(e) => {
-                    anomalies.push(format!("shelter {shelter}: {e}: {line}"));
-                    continue;
-                }
-            };
-            match (result, p.pulled) {
-                ("recorded", _) => {
-                    let ev = &v["event"];
-                    let kind = v["kind"].as_str().unwrap_or("").to_owned();
-                    if kind == "check-out" {
-                        checked_out.insert(p.resident);
-                    } else {
-                        checked_in_at.insert(p.resident, Instant::now());
-                    }
-                    if let Some(i) = p.pulled {
-                        faults.recorded_anyway(i);
-                    }
-                    taps.push(Tap {
-                        shelter,
-                        seq: v["seq"].as_u64().unwrap_or(0),
-                        resident: p.resident,
-                        household: p.household,
-                        kind,
-                        recorded_resident: ev["resident"].as_u64().map(|r| r as u32),
-                        card: p.card,
-                        sim_ms: p.sim_ms,
-                        sent_ms: p.sent_ms,
-                        event_ms: ev["at"]["wall_ms"].as_u64().unwrap_or(0),
-                    });
-                }
-                ("error", Some(i)) => {
-                    let message = v["message"].as_str().unwrap_or("");
-                    faults.error_shown(i, p.resident, shelter, message);
-                }
-                _ => anomalies.push(format!(
-                    "shelter {shelter}, resident {}: {line}",
-                    p.resident
-                )),
-            }
+            doors.answer(shelter, &line, &mut faults);
         }
 
         // Officer replies.
@@ -345,18 +284,13 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         }
 
         // Due events.
-        let settled = |resident: u32| {
-            checked_in_at
-                .get(&resident)
-                .is_some_and(|w: &Instant| w.elapsed() > debounce_real * 3)
-        };
-        for step in sim.step(now, settled) {
+        for step in sim.step(now, |resident| doors.settled(resident)) {
             match step {
                 Step::Tap(tap) => {
                     if let Some(i) = tap.pulled {
                         faults.pulled(i);
                     }
-                    send_tap(&mut procs, &mut pending, &l, &clock, &tap)?;
+                    doors.send(&mut procs, &l, &clock, &tap)?;
                 }
                 Step::Close {
                     fault,
@@ -370,7 +304,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                     faults.closed(fault, on_way);
                 }
                 Step::FaultStart(i) => faults.start(i, &mut procs),
-                Step::FaultEnd(i) => faults.end(i, &mut procs, &l.hq_store(), &taps)?,
+                Step::FaultEnd(i) => faults.end(i, &mut procs, &l.hq_store(), doors.taps())?,
             }
         }
 
@@ -385,13 +319,13 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             let at_hq = crate::truth::hq_count(&l.hq_store());
             at_hq_last = at_hq;
             let moving = sim.moving();
-            let answered = pending.is_empty();
+            let answered = doors.answered();
             if accounted_ms.is_none()
                 && (!moving || now >= end_ms)
                 && answered
                 && procs.broker_up()
-                && at_hq >= taps.len()
-                && crate::truth::compare(&taps, &hq_events(&l.hq_store())?).lost == 0
+                && at_hq >= doors.taps().len()
+                && crate::truth::compare(doors.taps(), &hq_events(&l.hq_store())?).lost == 0
             {
                 accounted_ms = Some(now);
             }
@@ -403,7 +337,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                 "households arrived {}/{} · taps {} · at HQ {at_hq}",
                 sim.arrived(),
                 sim.households(),
-                taps.len()
+                doors.taps().len()
             ));
         }
         if accounted_ms.is_some() && sim.faults_done() && officer.idle() {
@@ -411,23 +345,18 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         }
         // HQ (or a node) no longer catching up: five wall minutes without progress after the
         // end, then report what HQ has.
-        let progress_now = (taps.len(), at_hq_last);
+        let progress_now = (doors.taps().len(), at_hq_last);
         if progress_now != last_progress.0 {
             last_progress = (progress_now, Instant::now());
         }
         if ended_at.is_some() && last_progress.1.elapsed() > Duration::from_secs(300) {
-            anomalies.push("HQ did not hold every tap by the end".into());
+            doors.note("HQ did not hold every tap by the end".into());
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     progress.finish_and_clear();
-    for (shelter, id, p) in pending.waiting() {
-        anomalies.push(format!(
-            "shelter {shelter}: no answer to tap {id} (resident {})",
-            p.resident
-        ));
-    }
+    let (taps, checked_out, mut anomalies) = doors.finish();
     if let Some(d) = dashboard.as_mut() {
         // The town stays up until the officer quits the dashboard (q), so the end can be read.
         let _ = d.wait();
@@ -467,32 +396,4 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         rerouted_by_tv: moved.0,
         anomalies,
     })
-}
-
-/// Sends one tap (card, or a staff entry) to a shelter and remembers what to expect.
-fn send_tap(
-    procs: &mut Processes,
-    pending: &mut Outstanding<Pending>,
-    l: &Layout,
-    clock: &TimeSource,
-    tap: &TapOrder,
-) -> anyhow::Result<()> {
-    let line = match (tap.card, tap.pulled) {
-        (true, Some(_)) => format!("tap {} --pull-after 3", l.card(tap.resident).display()),
-        (true, None) => format!("tap {}", l.card(tap.resident).display()),
-        (false, _) => format!("staff {} {}", tap.household, tap.resident),
-    };
-    let line = pending.send(
-        tap.shelter,
-        &line,
-        Pending {
-            resident: tap.resident,
-            household: tap.household,
-            card: tap.card,
-            sim_ms: tap.sim_ms,
-            sent_ms: clock.now_ms(),
-            pulled: tap.pulled,
-        },
-    );
-    procs.send(tap.shelter, &line)
 }
