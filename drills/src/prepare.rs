@@ -2,7 +2,7 @@
 //! households nearest their shelters), the hazard notice (a CAP file or the scenario's inline
 //! hazard), the speed, who is under order by the engine's own plan, and their plans.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -10,12 +10,13 @@ use evac_hq::cap::{self, CapAction};
 use evac_hq::engine::{EngineTown, OrderBook, maps_hazard};
 use evac_hq::notice::Notice;
 use evac_maps::{Hazard, Town};
-use evac_protocol::Slug;
+use evac_protocol::{PublicKey, Slug};
 
+use crate::nodes::{Proxy, free_port};
 use crate::residents::{HouseholdPlan, plan};
 use crate::runner::RunOptions;
 use crate::scenario::Scenario;
-use crate::setup::Layout;
+use crate::setup::{self, Layout};
 use crate::sim::nearest;
 
 /// What a drill runs on, ready before any node starts.
@@ -133,6 +134,71 @@ pub(crate) fn prepare(opts: &RunOptions, l: &Layout) -> anyhow::Result<Prepared>
         speed,
         first_order,
         plans,
+    })
+}
+
+/// What the nodes' files give the drill.
+pub(crate) struct Wired {
+    /// The broker's port.
+    pub port: u16,
+    /// Each shelter's proxy to the broker, by shelter.
+    pub proxies: BTreeMap<u32, Proxy>,
+    /// The shelters' debounce window, real ms.
+    pub debounce_ms: u64,
+    /// The run's CA, when the broker is on TLS.
+    pub tls_ca: Option<Vec<u8>>,
+    /// HQ's public key.
+    pub hq_pub: PublicKey,
+}
+
+/// The cards of the residents under order (valid around `start_ms`), a proxy per shelter, and
+/// every node's keys and config in `l`.
+pub(crate) fn wire(
+    opts: &RunOptions,
+    l: &Layout,
+    p: &Prepared,
+    start_ms: u64,
+) -> anyhow::Result<Wired> {
+    let card_residents: Vec<u32> = p
+        .plans
+        .iter()
+        .flat_map(|h| h.members.iter().filter(|m| m.card).map(|m| m.resident))
+        .collect();
+    let ca_files = setup::write_cards(l, &p.town, &card_residents, start_ms, opts.seed)?;
+    let port = free_port()?;
+    let mut proxies = BTreeMap::new();
+    for sh in &p.town.shelters {
+        proxies.insert(sh.id, Proxy::start(([127, 0, 0, 1], port).into())?);
+    }
+    let ports: BTreeMap<u32, u16> = proxies.iter().map(|(k, p)| (*k, p.port)).collect();
+    let debounce_ms = ((10_000.0 / p.speed) as u64).max(100);
+    // HQ takes CAP messages only from the senders its config names: the drill's CAP's.
+    let senders: Vec<String> = p.cap_text.iter().map(|c| c.1.clone()).collect();
+    setup::write_nodes(
+        l,
+        &setup::NodeSetup {
+            town_slug: p.slug.as_str(),
+            town_file: &p.town_file,
+            port,
+            shelter_ports: &ports,
+            debounce_ms,
+            ca_files: &ca_files,
+            cap_senders: &senders,
+            tls: opts.tls,
+        },
+    )?;
+    let tls_ca = if opts.tls {
+        Some(std::fs::read(l.p(setup::TLS_CA)).context("reading the drill CA")?)
+    } else {
+        None
+    };
+    let hq_pub = PublicKey::read(&l.p("hq.pub")).context("HQ's public key")?;
+    Ok(Wired {
+        port,
+        proxies,
+        debounce_ms,
+        tls_ca,
+        hq_pub,
     })
 }
 

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 use crate::nodes::{Proc, Proxy, node_bin};
-use crate::setup::Layout;
+use crate::setup::{self, Layout, OFFICER, PASSWORD};
 
 const BROKER: usize = usize::MAX;
 const HQ: usize = usize::MAX - 1;
@@ -246,6 +246,41 @@ impl Processes {
         self.hq.kill();
         self.broker.kill();
     }
+}
+
+/// The officers' dashboard (`evac-dashboard`, read-only, on HQ's feed) on this terminal.
+pub(crate) fn start_dashboard(
+    l: &Layout,
+    bin_dir: &std::path::Path,
+    port: u16,
+    slug: &evac_protocol::Slug,
+    tls: bool,
+    town_file: &std::path::Path,
+    spec: &str,
+) -> anyhow::Result<std::process::Child> {
+    let bin = node_bin(bin_dir, "evac-dashboard")?;
+    let cfg = l.p("dashboard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "broker = \"{}://127.0.0.1:{port}\"\n{}town = \"{slug}\"\nusername = \"officer-{OFFICER}\"\n\
+             password = \"{PASSWORD}\"\nhq_key = \"hq.pub\"\ntown_file = {:?}\nlog_file = \"logs/dashboard.log\"\n",
+            if tls { "mqtts" } else { "mqtt" },
+            if tls {
+                format!("ca = \"{}\"\n", setup::TLS_CA)
+            } else {
+                String::new()
+            },
+            town_file.display().to_string()
+        ),
+    )
+    .context("writing dashboard.toml")?;
+    std::process::Command::new(bin)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--clock", spec])
+        .spawn()
+        .context("starting evac-dashboard")
 }
 
 /// Set by SIGINT, SIGTERM or SIGHUP: the drill stops, and its nodes (killed when their

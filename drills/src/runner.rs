@@ -2,26 +2,25 @@
 //! moves the simulated residents, taps their cards at the shelters, injects the faults, and
 //! collects what happened for the report.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use evac_maps::Town;
 use evac_protocol::time::TimeSource;
-use evac_protocol::{CommandAction, PublicKey, ShelterId};
+use evac_protocol::{CommandAction, ShelterId};
 
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
 use crate::doors::Doors;
 use crate::faults::FaultLog;
 pub use crate::faults::FaultOutcome;
-use crate::nodes::{Proxy, free_port, node_bin};
 use crate::officer::Officer;
-use crate::prepare::{Prepared, prepare, run_folder};
-use crate::processes::{Processes, interrupted};
+use crate::prepare::{Prepared, Wired, prepare, run_folder, wire};
+use crate::processes::{Processes, interrupted, start_dashboard};
 use crate::residents::HouseholdPlan;
 use crate::scenario::Scenario;
-use crate::setup::{self, OFFICER, PASSWORD};
+use crate::setup::PASSWORD;
 pub use crate::sim::HouseholdEnd;
 use crate::sim::{Sim, Step};
 use crate::truth::{Tap, hq_events};
@@ -102,6 +101,17 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let started = Instant::now();
     let s = &opts.scenario;
     let l = run_folder(opts)?;
+    let prepared = prepare(opts, &l)?;
+    // Drill time starts `lead_s` before the order's issue time.
+    let issued_ms = u64::try_from(prepared.notice.issued).unwrap_or(0) * 1000;
+    let start_ms = issued_ms.saturating_sub(s.clock.lead_s * 1000);
+    let Wired {
+        port,
+        proxies,
+        debounce_ms,
+        tls_ca,
+        hq_pub,
+    } = wire(opts, &l, &prepared, start_ms)?;
     let Prepared {
         town,
         town_file,
@@ -112,45 +122,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         speed,
         first_order,
         plans,
-    } = prepare(opts, &l)?;
-    let card_residents: Vec<u32> = plans
-        .iter()
-        .flat_map(|h| h.members.iter().filter(|m| m.card).map(|m| m.resident))
-        .collect();
-
-    // Drill time starts `lead_s` before the order's issue time.
-    let issued_ms = u64::try_from(notice.issued).unwrap_or(0) * 1000;
-    let start_ms = issued_ms.saturating_sub(s.clock.lead_s * 1000);
-    let ca_files = setup::write_cards(&l, &town, &card_residents, start_ms, opts.seed)?;
-    let port = free_port()?;
-    let mut proxies = BTreeMap::new();
-    for sh in &town.shelters {
-        proxies.insert(sh.id, Proxy::start(([127, 0, 0, 1], port).into())?);
-    }
-    let ports: BTreeMap<u32, u16> = proxies.iter().map(|(k, p)| (*k, p.port)).collect();
-    let debounce_ms = ((10_000.0 / speed) as u64).max(100);
-    // HQ takes CAP messages only from the senders its config names: the drill's CAP's.
-    let senders: Vec<String> = cap_text.iter().map(|c| c.1.clone()).collect();
-    setup::write_nodes(
-        &l,
-        &setup::NodeSetup {
-            town_slug: slug.as_str(),
-            town_file: &town_file,
-            port,
-            shelter_ports: &ports,
-            debounce_ms,
-            ca_files: &ca_files,
-            cap_senders: &senders,
-            tls: opts.tls,
-        },
-    )?;
-    let tls_ca = if opts.tls {
-        Some(std::fs::read(l.p(setup::TLS_CA)).context("reading the drill CA")?)
-    } else {
-        None
-    };
-    let hq_pub = PublicKey::read(&l.p("hq.pub")).context("HQ's public key")?;
-
+    } = prepared;
     // The clock every node runs on.
     let clock = TimeSource::drill_from_now(start_ms, speed);
     let spec = clock.to_string();
@@ -177,31 +149,15 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
 
     // The officers' dashboard on this terminal, read-only, on HQ's feed.
     let mut dashboard = if opts.dashboard {
-        let bin = node_bin(&opts.bin_dir, "evac-dashboard")?;
-        let cfg = l.p("dashboard.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "broker = \"{}://127.0.0.1:{port}\"\n{}town = \"{slug}\"\nusername = \"officer-{OFFICER}\"\n\
-                 password = \"{PASSWORD}\"\nhq_key = \"hq.pub\"\ntown_file = {:?}\nlog_file = \"logs/dashboard.log\"\n",
-                if opts.tls { "mqtts" } else { "mqtt" },
-                if opts.tls {
-                    format!("ca = \"{}\"\n", setup::TLS_CA)
-                } else {
-                    String::new()
-                },
-                town_file.display().to_string()
-            ),
-        )
-        .context("writing dashboard.toml")?;
-        Some(
-            std::process::Command::new(bin)
-                .arg("--config")
-                .arg(&cfg)
-                .args(["--clock", &spec])
-                .spawn()
-                .context("starting evac-dashboard")?,
-        )
+        Some(start_dashboard(
+            &l,
+            &opts.bin_dir,
+            port,
+            &slug,
+            opts.tls,
+            &town_file,
+            &spec,
+        )?)
     } else {
         None
     };
@@ -228,18 +184,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     }
 
     let end_ms = order_ms + s.clock.duration_min * 60_000;
-    let progress = if opts.progress && !opts.dashboard {
-        let pb = indicatif::ProgressBar::new(s.clock.duration_min * 60);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] T+{pos}s/{len}s {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        pb.set_prefix(if opts.no_tv { "drill (no TV)" } else { "drill" });
-        pb
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let progress = progress_bar(opts);
 
     let mut at_hq_last = 0usize;
     let mut last_progress = ((0usize, 0usize), Instant::now());
@@ -396,4 +341,21 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         rerouted_by_tv: moved.0,
         anomalies,
     })
+}
+
+/// The progress bar on stderr, hidden unless asked for (and under the dashboard).
+fn progress_bar(opts: &RunOptions) -> indicatif::ProgressBar {
+    let s = &opts.scenario;
+    if opts.progress && !opts.dashboard {
+        let pb = indicatif::ProgressBar::new(s.clock.duration_min * 60);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] T+{pos}s/{len}s {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        pb.set_prefix(if opts.no_tv { "drill (no TV)" } else { "drill" });
+        pb
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
 }
