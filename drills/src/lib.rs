@@ -30,6 +30,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod accounting;
 pub mod answers;
 pub mod broadcast;
 pub mod calibration;

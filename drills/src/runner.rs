@@ -7,20 +7,22 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use evac_hq::notice::Notice;
 use evac_maps::Town;
 use evac_protocol::time::TimeSource;
 use evac_protocol::{CommandAction, ShelterId};
 
+use crate::accounting::Accounting;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
 use crate::doors::Doors;
 use crate::faults::FaultLog;
 pub use crate::faults::FaultOutcome;
 use crate::officer::Officer;
-use crate::prepare::{Prepared, Wired, prepare, run_folder, wire};
+use crate::prepare::{prepare, run_folder, wire};
 use crate::processes::{Processes, interrupted, start_dashboard};
 use crate::residents::HouseholdPlan;
 use crate::scenario::Scenario;
-use crate::setup::PASSWORD;
+use crate::setup::{Layout, PASSWORD};
 pub use crate::sim::HouseholdEnd;
 use crate::sim::{Sim, Step};
 use crate::truth::{Tap, hq_events};
@@ -105,44 +107,28 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     // Drill time starts `lead_s` before the order's issue time.
     let issued_ms = u64::try_from(prepared.notice.issued).unwrap_or(0) * 1000;
     let start_ms = issued_ms.saturating_sub(s.clock.lead_s * 1000);
-    let Wired {
-        port,
-        proxies,
-        debounce_ms,
-        tls_ca,
-        hq_pub,
-    } = wire(opts, &l, &prepared, start_ms)?;
-    let Prepared {
-        town,
-        town_file,
-        slug,
-        notice,
-        cap_text,
-        hazard,
-        speed,
-        first_order,
-        plans,
-    } = prepared;
+    let w = wire(opts, &l, &prepared, start_ms)?;
+    let p = prepared;
     // The clock every node runs on.
-    let clock = TimeSource::drill_from_now(start_ms, speed);
+    let clock = TimeSource::drill_from_now(start_ms, p.speed);
     let spec = clock.to_string();
-    let shelter_ids: Vec<u32> = town.shelters.iter().map(|s| s.id).collect();
-    let mut procs = Processes::start(&l, &opts.bin_dir, &spec, &shelter_ids, proxies)?;
+    let shelter_ids: Vec<u32> = p.town.shelters.iter().map(|s| s.id).collect();
+    let mut procs = Processes::start(&l, &opts.bin_dir, &spec, &shelter_ids, w.proxies)?;
     let broadcast = Broadcast::start(BroadcastConfig {
-        town: slug.clone(),
-        hq: hq_pub.clone(),
+        town: p.slug.clone(),
+        hq: w.hq_pub.clone(),
         broker: BrokerLogin {
             host: "127.0.0.1".into(),
-            port,
+            port: w.port,
             user: "broadcaster-drill".into(),
             password: PASSWORD.into(),
-            ca: tls_ca.clone(),
+            ca: w.tls_ca.clone(),
         },
         overlay_bitrate: s.broadcast.overlay_bitrate,
         clock,
         ts_file: Some(l.p("broadcast.ts")),
     })?;
-    let mut officer = Officer::connect(&l, &slug, port, tls_ca.clone(), hq_pub.clone())?;
+    let mut officer = Officer::connect(&l, &p.slug, w.port, w.tls_ca.clone(), w.hq_pub.clone())?;
 
     // Ready when every shelter has HQ's registry.
     procs.wait_ready()?;
@@ -152,10 +138,10 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         Some(start_dashboard(
             &l,
             &opts.bin_dir,
-            port,
-            &slug,
+            w.port,
+            &p.slug,
             opts.tls,
-            &town_file,
+            &p.town_file,
             &spec,
         )?)
     } else {
@@ -167,43 +153,35 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     while clock.now_ms() < order_ms {
         std::thread::sleep(Duration::from_millis(5));
     }
-    match &cap_text {
-        Some((text, _)) => {
-            evac_protocol::statefile::write(&l.cap_dir().join("drill.xml"), text.as_bytes())
-                .context("handing the CAP file to HQ")?;
-        }
-        None => {
-            let action = CommandAction::IssueOrder {
-                hazard: notice.hazard,
-                level: notice.level,
-                zones: s.hazard.zones.clone(),
-                expires: (order_ms / 1000) as i64 + (s.hazard.expires_min * 60) as i64,
-            };
-            officer.issue(action, clock.now_ms(), None)?;
-        }
-    }
+    give_order(
+        &mut officer,
+        &l,
+        s,
+        &p.notice,
+        p.cap_text.as_ref(),
+        order_ms,
+        &clock,
+    )?;
 
     let end_ms = order_ms + s.clock.duration_min * 60_000;
     let progress = progress_bar(opts);
 
-    let mut at_hq_last = 0usize;
-    let mut last_progress = ((0usize, 0usize), Instant::now());
-    let mut doors = Doors::new(Duration::from_millis(debounce_ms));
+    let mut doors = Doors::new(Duration::from_millis(w.debounce_ms));
     let mut faults = FaultLog::new(&s.faults);
-    let mut accounted_ms: Option<u64> = None;
-    let mut last_poll = Instant::now();
-    let mut ended_at: Option<u64> = None;
+    let mut hq_store = Accounting::new(end_ms);
 
     // Residents walk over the town's roads, avoiding the hazard's zones where they can.
-    let net = town.network();
-    let cost = net.costs(Some(hazard));
+    let net = p.town.network();
+    let cost = net.costs(Some(p.hazard));
     let walks = Walks::new(
         &net,
         &cost,
-        town.shelters.iter().map(|s| (s.id, s.location)),
+        p.town.shelters.iter().map(|s| (s.id, s.location)),
         s.behaviour.detour,
     );
-    let mut sim = Sim::new(&town, hazard, &walks, &s.faults, plans, order_ms, end_ms);
+    let mut sim = Sim::new(
+        &p.town, p.hazard, &walks, &s.faults, p.plans, order_ms, end_ms,
+    );
 
     loop {
         interrupted()?;
@@ -254,29 +232,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         }
 
         // HQ's store, now and then.
-        if last_poll.elapsed() > Duration::from_millis(500) {
-            last_poll = Instant::now();
-            let refused = l.cap_dir().join("rejected/drill.txt");
-            if refused.exists() {
-                let why = std::fs::read_to_string(&refused).unwrap_or_default();
-                bail!("HQ refused the drill's CAP file: {}", why.trim());
-            }
-            let at_hq = crate::truth::hq_count(&l.hq_store());
-            at_hq_last = at_hq;
-            let moving = sim.moving();
-            let answered = doors.answered();
-            if accounted_ms.is_none()
-                && (!moving || now >= end_ms)
-                && answered
-                && procs.broker_up()
-                && at_hq >= doors.taps().len()
-                && crate::truth::compare(doors.taps(), &hq_events(&l.hq_store())?).lost == 0
-            {
-                accounted_ms = Some(now);
-            }
-            if (!moving || now >= end_ms) && ended_at.is_none() {
-                ended_at = Some(now.min(end_ms));
-            }
+        let settled = doors.answered() && procs.broker_up();
+        if let Some(at_hq) = hq_store.poll(&l, now, || sim.moving(), settled, doors.taps())? {
             progress.set_position(now.saturating_sub(order_ms) / 1000);
             progress.set_message(format!(
                 "households arrived {}/{} · taps {} · at HQ {at_hq}",
@@ -285,16 +242,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
                 doors.taps().len()
             ));
         }
-        if accounted_ms.is_some() && sim.faults_done() && officer.idle() {
+        if hq_store.accounted_ms().is_some() && sim.faults_done() && officer.idle() {
             break;
         }
-        // HQ (or a node) no longer catching up: five wall minutes without progress after the
-        // end, then report what HQ has.
-        let progress_now = (doors.taps().len(), at_hq_last);
-        if progress_now != last_progress.0 {
-            last_progress = (progress_now, Instant::now());
-        }
-        if ended_at.is_some() && last_progress.1.elapsed() > Duration::from_secs(300) {
+        // HQ (or a node) no longer catching up: report what HQ has.
+        if hq_store.stalled(doors.taps().len()) {
             doors.note("HQ did not hold every tap by the end".into());
             break;
         }
@@ -306,7 +258,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         // The town stays up until the officer quits the dashboard (q), so the end can be read.
         let _ = d.wait();
     }
-    let end = ended_at.unwrap_or_else(|| clock.now_ms()).min(end_ms);
+    let end = hq_store.end(clock.now_ms());
 
     // Close the nodes: shelters end on end of input, HQ and broker are killed.
     procs.finish();
@@ -324,16 +276,16 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         name: s.name.clone(),
         no_tv: opts.no_tv,
         seed: opts.seed,
-        speed,
-        town,
+        speed: p.speed,
+        town: p.town,
         plans: ended.plans,
-        first_order,
+        first_order: p.first_order,
         order_ms,
         end_ms: end,
         taps,
         outcome: ended.outcome,
         checked_out,
-        accounted_ms,
+        accounted_ms: hq_store.accounted_ms(),
         faults: fault_outcomes,
         broadcast,
         wall_s: started.elapsed().as_secs_f64(),
@@ -358,4 +310,33 @@ fn progress_bar(opts: &RunOptions) -> indicatif::ProgressBar {
     } else {
         indicatif::ProgressBar::hidden()
     }
+}
+
+/// Gives the drill's order at `order_ms`: hands HQ the CAP file, or, for the scenario's inline
+/// hazard, sends the officer's signed `issue-order`.
+fn give_order(
+    officer: &mut Officer,
+    l: &Layout,
+    s: &Scenario,
+    notice: &Notice,
+    cap_text: Option<&(String, String)>,
+    order_ms: u64,
+    clock: &TimeSource,
+) -> anyhow::Result<()> {
+    match cap_text {
+        Some((text, _)) => {
+            evac_protocol::statefile::write(&l.cap_dir().join("drill.xml"), text.as_bytes())
+                .context("handing the CAP file to HQ")?;
+        }
+        None => {
+            let action = CommandAction::IssueOrder {
+                hazard: notice.hazard,
+                level: notice.level,
+                zones: s.hazard.zones.clone(),
+                expires: (order_ms / 1000) as i64 + (s.hazard.expires_min * 60) as i64,
+            };
+            officer.issue(action, clock.now_ms(), None)?;
+        }
+    }
+    Ok(())
 }
