@@ -113,7 +113,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let clock = TimeSource::drill_from_now(start_ms, p.speed);
     let spec = clock.to_string();
     let shelter_ids: Vec<u32> = p.town.shelters.iter().map(|s| s.id).collect();
-    let mut procs = Processes::start(&l, &opts.bin_dir, &spec, &shelter_ids, w.proxies)?;
+    let procs = Processes::start(&l, &opts.bin_dir, &spec, &shelter_ids, w.proxies)?;
     let broadcast = Broadcast::start(BroadcastConfig {
         town: p.slug.clone(),
         hq: w.hq_pub.clone(),
@@ -166,8 +166,14 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let end_ms = order_ms + s.clock.duration_min * 60_000;
     let progress = progress_bar(opts);
 
-    let mut doors = Doors::new(Duration::from_millis(w.debounce_ms));
-    let mut faults = FaultLog::new(&s.faults);
+    let mut live = Live {
+        l: &l,
+        clock,
+        procs,
+        officer,
+        doors: Doors::new(Duration::from_millis(w.debounce_ms)),
+        faults: FaultLog::new(&s.faults),
+    };
     let mut hq_store = Accounting::new(end_ms);
 
     // Residents walk over the town's roads, avoiding the hazard's zones where they can.
@@ -191,68 +197,41 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
             sim.tv_changed(h, on, seen);
         }
 
-        // Shelter answers, node lines.
-        while let Some((shelter, line)) = procs.next_shelter_line() {
-            doors.answer(shelter, &line, &mut faults);
-        }
-
-        // Officer replies.
-        for (fault, r) in officer.answers(now) {
-            match fault {
-                Some(i) => faults.replied(i, r.ok, &r.message),
-                // The order itself: without it there is no drill to report.
-                None if !r.ok => bail!("HQ refused the drill's order: {}", r.message),
-                None => {}
-            }
-        }
-
-        // Due events.
-        for step in sim.step(now, |resident| doors.settled(resident)) {
-            match step {
-                Step::Tap(tap) => {
-                    if let Some(i) = tap.pulled {
-                        faults.pulled(i);
-                    }
-                    doors.send(&mut procs, &l, &clock, &tap)?;
-                }
-                Step::Close {
-                    fault,
-                    shelter,
-                    on_way,
-                } => {
-                    let action = CommandAction::CloseShelter {
-                        shelter: ShelterId(shelter),
-                    };
-                    officer.issue(action, now, Some(fault))?;
-                    faults.closed(fault, on_way);
-                }
-                Step::FaultStart(i) => faults.start(i, &mut procs),
-                Step::FaultEnd(i) => faults.end(i, &mut procs, &l.hq_store(), doors.taps())?,
-            }
+        // Shelter answers, HQ's replies, then what falls due.
+        live.hear(now)?;
+        for step in sim.step(now, |resident| live.doors.settled(resident)) {
+            live.apply(step, now)?;
         }
 
         // HQ's store, now and then.
-        let settled = doors.answered() && procs.broker_up();
-        if let Some(at_hq) = hq_store.poll(&l, now, || sim.moving(), settled, doors.taps())? {
+        let settled = live.doors.answered() && live.procs.broker_up();
+        if let Some(at_hq) = hq_store.poll(&l, now, || sim.moving(), settled, live.doors.taps())? {
             progress.set_position(now.saturating_sub(order_ms) / 1000);
             progress.set_message(format!(
                 "households arrived {}/{} · taps {} · at HQ {at_hq}",
                 sim.arrived(),
                 sim.households(),
-                doors.taps().len()
+                live.doors.taps().len()
             ));
         }
-        if hq_store.accounted_ms().is_some() && sim.faults_done() && officer.idle() {
+        if hq_store.accounted_ms().is_some() && sim.faults_done() && live.officer.idle() {
             break;
         }
         // HQ (or a node) no longer catching up: report what HQ has.
-        if hq_store.stalled(doors.taps().len()) {
-            doors.note("HQ did not hold every tap by the end".into());
+        if hq_store.stalled(live.doors.taps().len()) {
+            live.doors
+                .note("HQ did not hold every tap by the end".into());
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     progress.finish_and_clear();
+    let Live {
+        procs,
+        doors,
+        faults,
+        ..
+    } = live;
     let (taps, checked_out, mut anomalies) = doors.finish();
     if let Some(d) = dashboard.as_mut() {
         // The town stays up until the officer quits the dashboard (q), so the end can be read.
@@ -339,4 +318,64 @@ fn give_order(
         }
     }
     Ok(())
+}
+
+/// The drill's side that talks to the nodes: their processes, the officer, the taps sent and
+/// answered, and what was seen of the faults.
+struct Live<'a> {
+    l: &'a Layout,
+    clock: TimeSource,
+    procs: Processes,
+    officer: Officer,
+    doors: Doors,
+    faults: FaultLog<'a>,
+}
+
+impl Live<'_> {
+    /// The shelters' answers and HQ's replies to the officer since the last call.
+    fn hear(&mut self, now: u64) -> anyhow::Result<()> {
+        while let Some((shelter, line)) = self.procs.next_shelter_line() {
+            self.doors.answer(shelter, &line, &mut self.faults);
+        }
+        for (fault, r) in self.officer.answers(now) {
+            match fault {
+                Some(i) => self.faults.replied(i, r.ok, &r.message),
+                // The order itself: without it there is no drill to report.
+                None if !r.ok => bail!("HQ refused the drill's order: {}", r.message),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Does what the simulation asks at drill time `now`.
+    fn apply(&mut self, step: Step, now: u64) -> anyhow::Result<()> {
+        match step {
+            Step::Tap(tap) => {
+                if let Some(i) = tap.pulled {
+                    self.faults.pulled(i);
+                }
+                self.doors
+                    .send(&mut self.procs, self.l, &self.clock, &tap)?;
+            }
+            Step::Close {
+                fault,
+                shelter,
+                on_way,
+            } => {
+                let action = CommandAction::CloseShelter {
+                    shelter: ShelterId(shelter),
+                };
+                self.officer.issue(action, now, Some(fault))?;
+                self.faults.closed(fault, on_way);
+            }
+            Step::FaultStart(i) => self.faults.start(i, &mut self.procs),
+            Step::FaultEnd(i) => {
+                let store = self.l.hq_store();
+                self.faults
+                    .end(i, &mut self.procs, &store, self.doors.taps())?;
+            }
+        }
+        Ok(())
+    }
 }
