@@ -18,7 +18,7 @@ use crate::doors::Doors;
 use crate::faults::FaultLog;
 pub use crate::faults::FaultOutcome;
 use crate::officer::Officer;
-use crate::prepare::{prepare, run_folder, wire};
+use crate::prepare::{Prepared, Wired, prepare, run_folder, wire};
 use crate::processes::{Processes, interrupted, start_dashboard};
 use crate::residents::HouseholdPlan;
 use crate::scenario::Scenario;
@@ -103,31 +103,23 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let started = Instant::now();
     let s = &opts.scenario;
     let l = run_folder(opts)?;
-    let prepared = prepare(opts, &l)?;
+    let p = prepare(opts, &l)?;
     // Drill time starts `lead_s` before the order's issue time.
-    let issued_ms = u64::try_from(prepared.notice.issued).unwrap_or(0) * 1000;
+    let issued_ms = u64::try_from(p.notice.issued).unwrap_or(0) * 1000;
     let start_ms = issued_ms.saturating_sub(s.clock.lead_s * 1000);
-    let w = wire(opts, &l, &prepared, start_ms)?;
-    let p = prepared;
+    let mut w = wire(opts, &l, &p, start_ms)?;
     // The clock every node runs on.
     let clock = TimeSource::drill_from_now(start_ms, p.speed);
     let spec = clock.to_string();
     let shelter_ids: Vec<u32> = p.town.shelters.iter().map(|s| s.id).collect();
-    let procs = Processes::start(&l, &opts.bin_dir, &spec, &shelter_ids, w.proxies)?;
-    let broadcast = Broadcast::start(BroadcastConfig {
-        town: p.slug.clone(),
-        hq: w.hq_pub.clone(),
-        broker: BrokerLogin {
-            host: "127.0.0.1".into(),
-            port: w.port,
-            user: "broadcaster-drill".into(),
-            password: PASSWORD.into(),
-            ca: w.tls_ca.clone(),
-        },
-        overlay_bitrate: s.broadcast.overlay_bitrate,
-        clock,
-        ts_file: Some(l.p("broadcast.ts")),
-    })?;
+    let procs = Processes::start(
+        &l,
+        &opts.bin_dir,
+        &spec,
+        &shelter_ids,
+        std::mem::take(&mut w.proxies),
+    )?;
+    let broadcast = start_broadcast(&l, s, &p, &w, clock)?;
     let mut officer = Officer::connect(&l, &p.slug, w.port, w.tls_ca.clone(), w.hq_pub.clone())?;
 
     // Ready when every shelter has HQ's registry.
@@ -378,4 +370,29 @@ impl Live<'_> {
         }
         Ok(())
     }
+}
+
+/// The broadcaster, in process, on HQ's orders through the broker; the stream also in
+/// `run/broadcast.ts`.
+fn start_broadcast(
+    l: &Layout,
+    s: &Scenario,
+    p: &Prepared,
+    w: &Wired,
+    clock: TimeSource,
+) -> anyhow::Result<Broadcast> {
+    Broadcast::start(BroadcastConfig {
+        town: p.slug.clone(),
+        hq: w.hq_pub.clone(),
+        broker: BrokerLogin {
+            host: "127.0.0.1".into(),
+            port: w.port,
+            user: "broadcaster-drill".into(),
+            password: PASSWORD.into(),
+            ca: w.tls_ca.clone(),
+        },
+        overlay_bitrate: s.broadcast.overlay_bitrate,
+        clock,
+        ts_file: Some(l.p("broadcast.ts")),
+    })
 }
