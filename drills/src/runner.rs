@@ -1,6 +1,8 @@
-//! The drill runner: starts the real nodes on loopback on one drill clock, gives the order,
-//! moves the simulated residents, taps their cards at the shelters, injects the faults, and
-//! collects what happened for the report.
+//! The drill runner: the story of a drill. It prepares the town and the nodes' files
+//! (`prepare`), starts the real nodes on loopback on one drill clock (`processes`), gives the
+//! order, then steps the simulation ([`crate::sim`]) with the drill clock: what it asks goes to
+//! the nodes (taps through `doors`, faults through [`crate::faults`], the officer's commands),
+//! until HQ's store holds every tap (`accounting`); and collects what happened for the report.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
