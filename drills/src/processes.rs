@@ -248,17 +248,18 @@ impl Processes {
     }
 }
 
-/// The officers' dashboard (`evac-dashboard`, read-only, on HQ's feed) on this terminal.
+/// The officers' dashboard (`evac-dashboard`, read-only, on HQ's feed) on this terminal, when
+/// the drill runs with `--dashboard`.
 pub(crate) fn start_dashboard(
     l: &Layout,
-    bin_dir: &std::path::Path,
+    opts: &crate::runner::RunOptions,
     port: u16,
     slug: &evac_protocol::Slug,
-    tls: bool,
     town_file: &std::path::Path,
     spec: &str,
 ) -> anyhow::Result<std::process::Child> {
-    let bin = node_bin(bin_dir, "evac-dashboard")?;
+    let tls = opts.tls;
+    let bin = node_bin(&opts.bin_dir, "evac-dashboard")?;
     let cfg = l.p("dashboard.toml");
     std::fs::write(
         &cfg,

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use evac_hq::notice::Notice;
 use evac_maps::Town;
 use evac_protocol::time::TimeSource;
 use evac_protocol::{CommandAction, ShelterId};
@@ -128,34 +127,12 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     procs.wait_ready()?;
 
     // The officers' dashboard on this terminal, read-only, on HQ's feed.
-    let mut dashboard = if opts.dashboard {
-        Some(start_dashboard(
-            &l,
-            &opts.bin_dir,
-            w.port,
-            &p.slug,
-            opts.tls,
-            &p.town_file,
-            &spec,
-        )?)
-    } else {
-        None
-    };
+    let mut dashboard = (opts.dashboard)
+        .then(|| start_dashboard(&l, opts, w.port, &p.slug, &p.town_file, &spec))
+        .transpose()?;
 
-    // The order.
-    let order_ms = clock.now_ms().max(issued_ms);
-    while clock.now_ms() < order_ms {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    give_order(
-        &mut officer,
-        &l,
-        s,
-        &p.notice,
-        p.cap_text.as_ref(),
-        order_ms,
-        &clock,
-    )?;
+    // The order, at its issue time.
+    let order_ms = give_order(&mut officer, &l, s, &p, issued_ms, &clock)?;
 
     let end_ms = order_ms + s.clock.duration_min * 60_000;
     let progress = progress_bar(opts);
@@ -220,12 +197,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         std::thread::sleep(Duration::from_millis(5));
     }
     progress.finish_and_clear();
-    let Live {
-        procs,
-        doors,
-        faults,
-        ..
-    } = live;
+    let (procs, doors, faults) = (live.procs, live.doors, live.faults);
     let (taps, checked_out, mut anomalies) = doors.finish();
     if let Some(d) = dashboard.as_mut() {
         // The town stays up until the officer quits the dashboard (q), so the end can be read.
@@ -285,33 +257,37 @@ fn progress_bar(opts: &RunOptions) -> indicatif::ProgressBar {
     }
 }
 
-/// Gives the drill's order at `order_ms`: hands HQ the CAP file, or, for the scenario's inline
-/// hazard, sends the officer's signed `issue-order`.
+/// Gives the drill's order once the clock reaches `issued_ms` (now if past), and returns when:
+/// hands HQ the CAP file, or, for the scenario's inline hazard, sends the officer's signed
+/// `issue-order`.
 fn give_order(
     officer: &mut Officer,
     l: &Layout,
     s: &Scenario,
-    notice: &Notice,
-    cap_text: Option<&(String, String)>,
-    order_ms: u64,
+    p: &Prepared,
+    issued_ms: u64,
     clock: &TimeSource,
-) -> anyhow::Result<()> {
-    match cap_text {
+) -> anyhow::Result<u64> {
+    let order_ms = clock.now_ms().max(issued_ms);
+    while clock.now_ms() < order_ms {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    match &p.cap_text {
         Some((text, _)) => {
             evac_protocol::statefile::write(&l.cap_dir().join("drill.xml"), text.as_bytes())
                 .context("handing the CAP file to HQ")?;
         }
         None => {
             let action = CommandAction::IssueOrder {
-                hazard: notice.hazard,
-                level: notice.level,
+                hazard: p.notice.hazard,
+                level: p.notice.level,
                 zones: s.hazard.zones.clone(),
                 expires: (order_ms / 1000) as i64 + (s.hazard.expires_min * 60) as i64,
             };
             officer.issue(action, clock.now_ms(), None)?;
         }
     }
-    Ok(())
+    Ok(order_ms)
 }
 
 /// The drill's side that talks to the nodes: their processes, the officer, the taps sent and
