@@ -17,9 +17,10 @@ use evac_hq::engine::{EngineTown, OrderBook, maps_hazard};
 use evac_maps::{LonLat, Town};
 use evac_protocol::{ShelterId, Slug};
 
+use crate::prepare::{hazard_notice, keep_nearest};
 use crate::residents::plan;
-use crate::runner::{destination, hazard_notice, keep_nearest};
 use crate::scenario::Scenario;
+use crate::sim::destination;
 use crate::walks::Walks;
 
 /// Time from the order to the TV showing it in the calibration drill (HQ, MQTT, carousel at

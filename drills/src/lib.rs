@@ -12,11 +12,20 @@
 //!
 //! - [`scenario`]: the TOML scenario (`drills/scenarios/`);
 //! - [`residents`]: behaviour drawn from the seed (Rayleigh departure, walking speeds);
+//! - [`walks`]: how far a resident walks to a shelter, over the town's roads;
+//! - [`sim`]: the simulation, no I/O: households, walks and TV orders in, taps, faults due and
+//!   where each household ended out, stepped by the drill clock (unit-tested without a node);
 //! - [`calibration`]: the with/without-TV figures without the nodes, on any town;
 //! - [`tv`], [`broadcast`]: the broadcast and the town's TVs;
 //! - [`nodes`], [`setup`]: the child processes, proxies, keys, configs and cards;
-//! - [`runner`]: the drill's clock-driven loop; [`answers`]: the shelters' answers paired with
-//!   the taps by id; [`truth`]: ground truth against HQ;
+//! - `prepare`: the run folder, the town, the hazard and the plans before any node starts, and
+//!   the nodes' files; `processes`: the running nodes (start, kill, restart, cut, the lines
+//!   they print); `officer`: the officer's signed commands and HQ's replies;
+//! - [`runner`]: the story of a drill: set up, start, give the order, step the simulation on
+//!   the drill clock until HQ holds every tap, judge; `doors`: the taps sent to the shelters
+//!   and their answers, paired by id ([`answers`]); [`faults`]: each fault against the real
+//!   nodes, and whether it was survived; `accounting`: HQ's store watched while it runs;
+//!   [`truth`]: ground truth against HQ;
 //! - [`report`], [`plot`]: `report.json`, `arrivals.csv`, the summary and the SVG curve.
 //!
 //! ```
@@ -27,17 +36,24 @@
 //! ```
 #![deny(missing_docs)]
 
+mod accounting;
 pub mod answers;
 pub mod broadcast;
 pub mod calibration;
+mod doors;
 pub mod error;
+pub mod faults;
 pub mod nodes;
+mod officer;
 pub mod plot;
+mod prepare;
+mod processes;
 pub mod report;
 pub mod residents;
 pub mod runner;
 pub mod scenario;
 pub mod setup;
+pub mod sim;
 pub mod truth;
 pub mod tv;
 pub mod walks;

@@ -1,32 +1,32 @@
-//! The drill runner: starts the real nodes on loopback on one drill clock, gives the order,
-//! moves the simulated residents, taps their cards at the shelters, injects the faults, and
-//! collects what happened for the report.
+//! The drill runner: the story of a drill. It prepares the town and the nodes' files
+//! (`prepare`), starts the real nodes on loopback on one drill clock (`processes`), gives the
+//! order, then steps the simulation ([`crate::sim`]) with the drill clock: what it asks goes to
+//! the nodes (taps through `doors`, faults through [`crate::faults`], the officer's commands),
+//! until HQ's store holds every tap (`accounting`); and collects what happened for the report.
 
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use evac_hq::cap::{self, CapAction};
-use evac_hq::engine::{EngineTown, OrderBook, maps_hazard};
-use evac_hq::notice::Notice;
-use evac_maps::{LonLat, Town};
+use evac_maps::Town;
 use evac_protocol::time::TimeSource;
-use evac_protocol::{
-    CommandAction, CommandReply, OfficerCommand, OfficerId, PublicKey, SecretKey, ShelterId,
-    Signed, Slug, Topic, officer_signer,
-};
+use evac_protocol::{CommandAction, ShelterId};
 
-use crate::answers::Outstanding;
+use crate::accounting::Accounting;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
-use crate::nodes::{Proc, Proxy, free_port, node_bin};
-use crate::residents::{HouseholdPlan, along, plan};
-use crate::scenario::{Fault, Scenario};
-use crate::setup::{self, Layout, OFFICER, PASSWORD};
+use crate::doors::Doors;
+use crate::faults::FaultLog;
+pub use crate::faults::FaultOutcome;
+use crate::officer::Officer;
+use crate::prepare::{Prepared, Wired, prepare, run_folder, wire};
+use crate::processes::{Processes, interrupted, start_dashboard};
+use crate::residents::HouseholdPlan;
+use crate::scenario::Scenario;
+use crate::setup::{Layout, PASSWORD};
+pub use crate::sim::HouseholdEnd;
+use crate::sim::{Sim, Step};
 use crate::truth::{Tap, hq_events};
-use crate::tv::OnScreen;
 use crate::walks::Walks;
 
 /// How to run a drill.
@@ -53,21 +53,6 @@ pub struct RunOptions {
     pub dashboard: bool,
     /// The broker listens on TLS only; every client trusts the CA made for the run.
     pub tls: bool,
-}
-
-/// What happened to one fault.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FaultOutcome {
-    /// Its kind.
-    pub kind: String,
-    /// Drill seconds after the order.
-    pub at_s: u64,
-    /// Whether the system came through it (see `what`).
-    pub survived: bool,
-    /// Whether the fault was injected at all.
-    pub happened: bool,
-    /// What it did.
-    pub what: String,
 }
 
 /// Everything a finished drill hands to the report.
@@ -113,598 +98,152 @@ pub struct DrillRun {
     pub anomalies: Vec<String>,
 }
 
-/// Where a household ended.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum HouseholdEnd {
-    /// Did not go.
-    Stayed,
-    /// Still at home or walking when the drill ended.
-    StillWalking,
-    /// At a shelter.
-    Arrived(u32),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Ev {
-    Depart(u32),
-    Arrive(u32, u32),
-    CheckOut(u32, usize),
-    FaultStart(usize),
-    FaultEnd(usize),
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Where {
-    Home,
-    Stayed,
-    Walking {
-        from: LonLat,
-        to: u32,
-        start_ms: u64,
-        arrive_ms: u64,
-    },
-    Arrived(u32),
-}
-
-struct Hh {
-    plan: HouseholdPlan,
-    at: Where,
-    generation: u32,
-    tv: Option<OnScreen>,
-    follows_tv: bool,
-}
-
-struct Pending {
-    resident: u32,
-    household: u32,
-    card: bool,
-    sim_ms: u64,
-    sent_ms: u64,
-    pulled: Option<usize>,
-}
-
-const BROKER: usize = usize::MAX;
-const HQ: usize = usize::MAX - 1;
-
-/// The hazard notice and when the drill clock starts.
-pub(crate) fn hazard_notice(
-    s: &Scenario,
-    cap_override: Option<&Path>,
-) -> anyhow::Result<(Notice, Option<(String, String)>)> {
-    let cap_path = cap_override.map(Path::to_path_buf).or(s.hazard.cap.clone());
-    if let Some(p) = cap_path {
-        let text =
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        let msg = cap::parse(&text, &p.display().to_string())?;
-        let sender = msg.id.sender.clone();
-        let n = match msg.action {
-            CapAction::Alert(n) | CapAction::Update { notice: n, .. } => n,
-            CapAction::Cancel { .. } => bail!("{}: a Cancel orders nothing", p.display()),
-        };
-        return Ok((n, Some((text, sender))));
-    }
-    let start = evac_hq::notice::parse_rfc3339(&s.clock.start)
-        .map_err(|e| anyhow::anyhow!("clock.start: {e}"))?;
-    let text = format!(
-        "hazard = {:?}\nlevel = {}\nzones = {:?}\n",
-        s.hazard.hazard.clone().unwrap_or_default(),
-        s.hazard.level.unwrap_or(4),
-        s.hazard.zones
-    );
-    let mut n = Notice::from_toml(&text, "scenario [hazard]", start)?;
-    n.expires = start + (s.hazard.expires_min * 60) as i64;
-    Ok((n, None))
-}
-
-/// The `n` households under `notice` nearest to a shelter suited to its hazard (or to shelter
-/// `around`), and every shelter and zone of the town.
-pub(crate) fn keep_nearest(
-    town: Town,
-    notice: &Notice,
-    slug: &Slug,
-    n: usize,
-    around: Option<u32>,
-) -> anyhow::Result<Town> {
-    let mut book = OrderBook::new(std::sync::Arc::new(EngineTown::new(&town)), slug.clone());
-    let out = book
-        .issue(notice.clone(), None)
-        .map_err(|e| anyhow::anyhow!("the hazard orders nothing: {e}"))?;
-    let covered: BTreeSet<u32> = out
-        .batches
-        .iter()
-        .flat_map(|b| b.orders.iter().map(|o| o.household.0))
-        .collect();
-    let hazard = maps_hazard(notice.hazard);
-    let none = BTreeSet::new();
-    let mut by_distance: Vec<(f64, u32)> = town
-        .households
-        .iter()
-        .filter(|h| covered.contains(&h.id))
-        .filter_map(|h| {
-            let s = around.or_else(|| nearest(&town, hazard, h.location, &none, None))?;
-            let loc = town.shelter(s)?.location;
-            Some((h.location.distance_m(loc), h.id))
-        })
-        .collect();
-    by_distance.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let keep: BTreeSet<u32> = by_distance.iter().take(n).map(|x| x.1).collect();
-    let mut town = town;
-    town.households.retain(|h| keep.contains(&h.id));
-    Ok(town)
-}
-
-/// Where a household leaving `home` heads: the shelter its TV shows (`on_screen`) unless that is
-/// closed, else the nearest open shelter suited to the hazard; one that goes elsewhere
-/// (`other_shelter`) takes the nearest other than the one it was sent to.
-pub(crate) fn destination(
-    town: &Town,
-    hazard: evac_maps::Hazard,
-    home: LonLat,
-    closed: &BTreeSet<u32>,
-    on_screen: Option<ShelterId>,
-    other_shelter: bool,
-) -> Option<u32> {
-    match on_screen {
-        Some(sh) if !sh.is_none() && !other_shelter && !closed.contains(&sh.0) => Some(sh.0),
-        Some(sh) if other_shelter => nearest(town, hazard, home, closed, Some(sh.0)),
-        _ if other_shelter => {
-            let n = nearest(town, hazard, home, closed, None);
-            nearest(town, hazard, home, closed, n)
-        }
-        _ => nearest(town, hazard, home, closed, None),
-    }
-}
-
-/// The nearest open shelter suited to the hazard, skipping `closed` and `skip`.
-fn nearest(
-    town: &Town,
-    hazard: evac_maps::Hazard,
-    from: LonLat,
-    closed: &BTreeSet<u32>,
-    skip: Option<u32>,
-) -> Option<u32> {
-    town.shelters
-        .iter()
-        .filter(|s| s.open && s.suits(hazard) && !closed.contains(&s.id) && Some(s.id) != skip)
-        .min_by(|a, b| {
-            from.distance_m(a.location)
-                .total_cmp(&from.distance_m(b.location))
-        })
-        .map(|s| s.id)
-}
-
-struct Officer {
-    client: rumqttc::Client,
-    key: SecretKey,
-    id: OfficerId,
-    town: Slug,
-    replies: mpsc::Receiver<CommandReply>,
-    next: u64,
-}
-
-impl Officer {
-    fn connect(
-        l: &Layout,
-        town: &Slug,
-        port: u16,
-        ca: Option<Vec<u8>>,
-        hq: PublicKey,
-    ) -> anyhow::Result<Officer> {
-        use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-        let id: OfficerId = OFFICER.parse().context("officer id")?;
-        let mut opts = MqttOptions::new(
-            format!("evac-drill-officer-{}", std::process::id()),
-            "127.0.0.1",
-            port,
-        );
-        opts.set_keep_alive(Duration::from_secs(5));
-        opts.set_credentials(format!("officer-{OFFICER}"), PASSWORD);
-        if let Some(ca) = ca {
-            opts.set_transport(rumqttc::Transport::tls(ca, None, None));
-        }
-        let (client, mut conn) = Client::new(opts, 64);
-        let reply_topic = Topic::CommandReply(town.clone(), id.clone()).to_string();
-        let (tx, replies) = mpsc::channel();
-        let sub = client.clone();
-        std::thread::spawn(move || {
-            for ev in conn.iter() {
-                match ev {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        let _ = sub.try_subscribe(reply_topic.clone(), QoS::AtLeastOnce);
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        if let Ok(env) = Signed::<CommandReply>::from_json(&p.payload)
-                            && let Ok(r) = env.open(&hq)
-                            && tx.send(r).is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
-                }
-            }
-        });
-        let key = SecretKey::read(&l.p("nodes/officer.key")).context("officer key")?;
-        Ok(Officer {
-            client,
-            key,
-            id,
-            town: town.clone(),
-            replies,
-            next: 1,
-        })
-    }
-
-    fn send(&mut self, action: CommandAction, now_ms: u64) -> anyhow::Result<u64> {
-        let id = self.next;
-        self.next += 1;
-        self.publish(id, action, now_ms)?;
-        Ok(id)
-    }
-
-    fn publish(&mut self, id: u64, action: CommandAction, now_ms: u64) -> anyhow::Result<()> {
-        let cmd = OfficerCommand {
-            officer: self.id.clone(),
-            town: self.town.clone(),
-            id,
-            at_ms: now_ms,
-            action,
-            reason: "drill scenario".to_owned(),
-        };
-        let json = self
-            .key
-            .sign(&officer_signer(&self.id), &cmd)
-            .context("signing a command")?
-            .to_json()
-            .context("encoding a command")?;
-        let topic = Topic::Command(self.town.clone(), self.id.clone()).to_string();
-        self.client
-            .try_publish(topic, rumqttc::QoS::AtLeastOnce, false, json.into_bytes())
-            .context("publishing a command")?;
-        Ok(())
-    }
-}
-
-/// Set by SIGINT, SIGTERM or SIGHUP: the drill stops, and its nodes (killed when their
-/// handles drop) with it, rather than leaving HQ, the broker and the shelters running.
-fn interrupted() -> anyhow::Result<()> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    let flag = FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        for sig in [
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGHUP,
-        ] {
-            if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
-                tracing::warn!(signal = sig, error = %e, "cannot catch the signal");
-            }
-        }
-        flag
-    });
-    if flag.load(Ordering::Relaxed) {
-        bail!("interrupted: the drill's nodes were stopped");
-    }
-    Ok(())
-}
-
 /// Runs a drill to its end.
 pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     interrupted()?;
     let started = Instant::now();
     let s = &opts.scenario;
-    std::fs::create_dir_all(&opts.out)
-        .with_context(|| format!("creating {}", opts.out.display()))?;
-    // Absolute: the nodes take relative paths in their configs from the config's folder.
-    let out = std::fs::canonicalize(&opts.out)
-        .with_context(|| format!("finding {}", opts.out.display()))?;
-    let l = Layout {
-        dir: out.join(if opts.no_tv { "run-no-tv" } else { "run" }),
-    };
-    if l.dir.exists() {
-        std::fs::remove_dir_all(&l.dir).with_context(|| format!("clearing {}", l.dir.display()))?;
-    }
-    std::fs::create_dir_all(&l.dir).context("creating the run folder")?;
-
-    // The town and the hazard.
-    let town_file = match (&opts.town, &s.town.file, &s.town.generate) {
-        (Some(f), _, _) | (None, Some(f), _) => f.clone(),
-        (None, None, Some(g)) => {
-            let t = evac_maps::generate(&evac_maps::GenerateParams {
-                households: g.households,
-                shelters: g.shelters,
-                seed: g.seed,
-            });
-            let f = l.p("town.geojson");
-            t.save(&f).context("writing the generated town")?;
-            f
-        }
-        (None, None, None) => bail!("the scenario names no town"),
-    };
-    let town_file = std::fs::canonicalize(&town_file)
-        .with_context(|| format!("town {}", town_file.display()))?;
-    let mut town =
-        Town::load(&town_file).with_context(|| format!("loading {}", town_file.display()))?;
-    let slug: Slug = Slug::new(&s.town.slug).context("town.slug")?;
-    let (notice, cap_text) = hazard_notice(s, opts.hazard.as_deref())?;
-    let hazard = maps_hazard(notice.hazard);
-    let town_file = match s.town.keep_nearest {
-        Some(n) => {
-            town = keep_nearest(town, &notice, &slug, n, s.town.around_shelter)?;
-            let f = l.p("town.geojson");
-            town.save(&f).context("writing the town")?;
-            f
-        }
-        None => town_file,
-    };
-    let speed = opts.speed.unwrap_or(s.clock.speed);
-    if !(speed.is_finite() && speed > 0.0 && speed <= 10_000.0) {
-        bail!("--speed {speed}: must be above 0 and at most 10000");
-    }
-    // The engine's own plan: who is under order (HQ computes the same from the same notice).
-    let mut book = OrderBook::new(std::sync::Arc::new(EngineTown::new(&town)), slug.clone());
-    let first = book
-        .issue(notice.clone(), None)
-        .map_err(|e| anyhow::anyhow!("the hazard orders nothing: {e}"))?;
-    let mut first_order: HashMap<u32, u32> = HashMap::new();
-    for b in &first.batches {
-        for o in &b.orders {
-            first_order.insert(o.household.0, o.shelter.0);
-        }
-    }
-    if first_order.is_empty() {
-        bail!("the hazard covers no household of the town");
-    }
-    let mut hh: BTreeMap<u32, Hh> = BTreeMap::new();
-    for h in &town.households {
-        if first_order.contains_key(&h.id) {
-            let mut p = plan(&s.behaviour, opts.seed, h);
-            if opts.no_tv {
-                p.watches_tv = false;
-            }
-            let follows = p.watches_tv && !p.other_shelter;
-            hh.insert(
-                h.id,
-                Hh {
-                    plan: p,
-                    at: Where::Home,
-                    generation: 0,
-                    tv: None,
-                    follows_tv: follows,
-                },
-            );
-        }
-    }
-    let card_residents: Vec<u32> = hh
-        .values()
-        .flat_map(|h| h.plan.members.iter().filter(|m| m.card).map(|m| m.resident))
-        .collect();
-
+    let l = run_folder(opts)?;
+    let p = prepare(opts, &l)?;
     // Drill time starts `lead_s` before the order's issue time.
-    let issued_ms = u64::try_from(notice.issued).unwrap_or(0) * 1000;
+    let issued_ms = u64::try_from(p.notice.issued).unwrap_or(0) * 1000;
     let start_ms = issued_ms.saturating_sub(s.clock.lead_s * 1000);
-    let ca_files = setup::write_cards(&l, &town, &card_residents, start_ms, opts.seed)?;
-    let port = free_port()?;
-    let mut proxies = BTreeMap::new();
-    for sh in &town.shelters {
-        proxies.insert(sh.id, Proxy::start(([127, 0, 0, 1], port).into())?);
-    }
-    let ports: BTreeMap<u32, u16> = proxies.iter().map(|(k, p)| (*k, p.port)).collect();
-    let debounce_ms = ((10_000.0 / speed) as u64).max(100);
-    // HQ takes CAP messages only from the senders its config names: the drill's CAP's.
-    let senders: Vec<String> = cap_text.iter().map(|c| c.1.clone()).collect();
-    setup::write_nodes(
-        &l,
-        &setup::NodeSetup {
-            town_slug: slug.as_str(),
-            town_file: &town_file,
-            port,
-            shelter_ports: &ports,
-            debounce_ms,
-            ca_files: &ca_files,
-            cap_senders: &senders,
-            tls: opts.tls,
-        },
-    )?;
-    let tls_ca = if opts.tls {
-        Some(std::fs::read(l.p(setup::TLS_CA)).context("reading the drill CA")?)
-    } else {
-        None
-    };
-    let hq_pub = PublicKey::read(&l.p("hq.pub")).context("HQ's public key")?;
-
+    let mut w = wire(opts, &l, &p, start_ms)?;
     // The clock every node runs on.
-    let clock = TimeSource::drill_from_now(start_ms, speed);
+    let clock = TimeSource::drill_from_now(start_ms, p.speed);
     let spec = clock.to_string();
-    let hq_bin = node_bin(&opts.bin_dir, "evac-hq")?;
-    let shelter_bin = node_bin(&opts.bin_dir, "evac-shelter")?;
-    let (lines_tx, lines) = mpsc::channel::<(usize, String)>();
-    let log = |n: &str| l.p(&format!("logs/{n}.log"));
-    let broker_args = vec![
-        "broker".into(),
-        "--config".into(),
-        l.p("broker.toml").display().to_string(),
-    ];
-    let hq_args = vec![
-        "run".into(),
-        "--config".into(),
-        l.p("hq.toml").display().to_string(),
-        "--clock".into(),
-        spec.clone(),
-    ];
-    let mut broker = Proc::spawn(
-        "broker",
-        &hq_bin,
-        &broker_args,
-        BROKER,
-        lines_tx.clone(),
-        &log("broker"),
+    let shelter_ids: Vec<u32> = p.town.shelters.iter().map(|s| s.id).collect();
+    let procs = Processes::start(
+        &l,
+        &opts.bin_dir,
+        &spec,
+        &shelter_ids,
+        std::mem::take(&mut w.proxies),
     )?;
-    wait_line(&lines, BROKER, "broker listening", 30)?;
-    let mut hq = Proc::spawn("hq", &hq_bin, &hq_args, HQ, lines_tx.clone(), &log("hq"))?;
-    let shelter_ids: Vec<u32> = town.shelters.iter().map(|s| s.id).collect();
-    let mut shelters: BTreeMap<u32, Proc> = BTreeMap::new();
-    for (i, id) in shelter_ids.iter().enumerate() {
-        let args = vec![
-            "run".into(),
-            "--config".into(),
-            l.shelter_config(*id).display().to_string(),
-            "--clock".into(),
-            spec.clone(),
-        ];
-        shelters.insert(
-            *id,
-            Proc::spawn(
-                &format!("shelter {id}"),
-                &shelter_bin,
-                &args,
-                i,
-                lines_tx.clone(),
-                &log(&format!("shelter-{id}")),
-            )?,
-        );
-        // One at a time, each once it has HQ's registry (so HQ is up): the broker checks every
-        // login's Argon2 hash, and a dozen at once on two busy cores outlast the clients'
-        // connect timeouts, which then retry and never get in.
-        let by = Instant::now() + Duration::from_secs(120);
-        loop {
-            interrupted()?;
-            let left = by
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(500));
-            match lines.recv_timeout(left) {
-                Ok((t, line)) if t == i && line.contains("\"result\":\"registry\"") => break,
-                Ok(_) => {}
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < by => {}
-                Err(_) => bail!(
-                    "shelter {id} never got HQ's registry (see {})",
-                    l.p("logs").display()
-                ),
-            }
-        }
-    }
-    let tag_of: HashMap<usize, u32> = shelter_ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (i, *s))
-        .collect();
-    let broadcast = Broadcast::start(BroadcastConfig {
-        town: slug.clone(),
-        hq: hq_pub.clone(),
-        broker: BrokerLogin {
-            host: "127.0.0.1".into(),
-            port,
-            user: "broadcaster-drill".into(),
-            password: PASSWORD.into(),
-            ca: tls_ca.clone(),
-        },
-        overlay_bitrate: s.broadcast.overlay_bitrate,
-        clock,
-        ts_file: Some(l.p("broadcast.ts")),
-    })?;
-    let mut officer = Officer::connect(&l, &slug, port, tls_ca.clone(), hq_pub.clone())?;
+    let broadcast = start_broadcast(&l, s, &p, &w, clock)?;
+    let mut officer = Officer::connect(&l, &p.slug, w.port, w.tls_ca.clone(), w.hq_pub.clone())?;
 
     // Ready when every shelter has HQ's registry.
-    let mut with_registry: BTreeSet<u32> = shelter_ids.iter().copied().collect();
-    let ready_by = Instant::now() + Duration::from_secs(300);
-    while with_registry.len() < shelter_ids.len() {
-        let left = ready_by.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            bail!(
-                "shelters {:?} never got HQ's registry (see {})",
-                shelter_ids
-                    .iter()
-                    .filter(|s| !with_registry.contains(*s))
-                    .collect::<Vec<_>>(),
-                l.p("logs").display()
-            );
-        }
-        if let Ok((tag, line)) = lines.recv_timeout(left)
-            && line.contains("\"result\":\"registry\"")
-            && let Some(s) = tag_of.get(&tag)
-        {
-            with_registry.insert(*s);
-        }
-    }
+    procs.wait_ready()?;
 
     // The officers' dashboard on this terminal, read-only, on HQ's feed.
-    let mut dashboard = if opts.dashboard {
-        let bin = node_bin(&opts.bin_dir, "evac-dashboard")?;
-        let cfg = l.p("dashboard.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "broker = \"{}://127.0.0.1:{port}\"\n{}town = \"{slug}\"\nusername = \"officer-{OFFICER}\"\n\
-                 password = \"{PASSWORD}\"\nhq_key = \"hq.pub\"\ntown_file = {:?}\nlog_file = \"logs/dashboard.log\"\n",
-                if opts.tls { "mqtts" } else { "mqtt" },
-                if opts.tls {
-                    format!("ca = \"{}\"\n", setup::TLS_CA)
-                } else {
-                    String::new()
-                },
-                town_file.display().to_string()
-            ),
-        )
-        .context("writing dashboard.toml")?;
-        Some(
-            std::process::Command::new(bin)
-                .arg("--config")
-                .arg(&cfg)
-                .args(["--clock", &spec])
-                .spawn()
-                .context("starting evac-dashboard")?,
-        )
-    } else {
-        None
-    };
+    let mut dashboard = (opts.dashboard)
+        .then(|| start_dashboard(&l, opts, w.port, &p.slug, &p.town_file, &spec))
+        .transpose()?;
 
-    // The order.
-    let order_ms = clock.now_ms().max(issued_ms);
-    while clock.now_ms() < order_ms {
+    // The order, at its issue time.
+    let order_ms = give_order(&mut officer, &l, s, &p, issued_ms, &clock)?;
+
+    let end_ms = order_ms + s.clock.duration_min * 60_000;
+    let progress = progress_bar(opts);
+
+    let mut live = Live {
+        l: &l,
+        clock,
+        procs,
+        officer,
+        doors: Doors::new(Duration::from_millis(w.debounce_ms)),
+        faults: FaultLog::new(&s.faults),
+    };
+    let mut hq_store = Accounting::new(end_ms);
+
+    // Residents walk over the town's roads, avoiding the hazard's zones where they can.
+    let net = p.town.network();
+    let cost = net.costs(Some(p.hazard));
+    let walks = Walks::new(
+        &net,
+        &cost,
+        p.town.shelters.iter().map(|s| (s.id, s.location)),
+        s.behaviour.detour,
+    );
+    let mut sim = Sim::new(
+        &p.town, p.hazard, &walks, &s.faults, p.plans, order_ms, end_ms,
+    );
+
+    loop {
+        interrupted()?;
+        let now = clock.now_ms();
+        // TV screens.
+        while let Ok(TvEvent::Changed(h, on, seen)) = broadcast.events.try_recv() {
+            sim.tv_changed(h, on, seen);
+        }
+
+        // Shelter answers, HQ's replies, then what falls due.
+        live.hear(now)?;
+        for step in sim.step(now, |resident| live.doors.settled(resident)) {
+            live.apply(step, now)?;
+        }
+
+        // HQ's store, now and then.
+        let settled = live.doors.answered() && live.procs.broker_up();
+        if let Some(at_hq) = hq_store.poll(&l, now, || sim.moving(), settled, live.doors.taps())? {
+            progress.set_position(now.saturating_sub(order_ms) / 1000);
+            progress.set_message(format!(
+                "households arrived {}/{} · taps {} · at HQ {at_hq}",
+                sim.arrived(),
+                sim.households(),
+                live.doors.taps().len()
+            ));
+        }
+        if hq_store.accounted_ms().is_some() && sim.faults_done() && live.officer.idle() {
+            break;
+        }
+        // HQ (or a node) no longer catching up: report what HQ has.
+        if hq_store.stalled(live.doors.taps().len()) {
+            live.doors
+                .note("HQ did not hold every tap by the end".into());
+            break;
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut commands: HashMap<u64, (CommandAction, Instant, Option<usize>)> = HashMap::new();
-    match &cap_text {
-        Some((text, _)) => {
-            evac_protocol::statefile::write(&l.cap_dir().join("drill.xml"), text.as_bytes())
-                .context("handing the CAP file to HQ")?;
-        }
-        None => {
-            let action = CommandAction::IssueOrder {
-                hazard: notice.hazard,
-                level: notice.level,
-                zones: s.hazard.zones.clone(),
-                expires: (order_ms / 1000) as i64 + (s.hazard.expires_min * 60) as i64,
-            };
-            let id = officer.send(action.clone(), clock.now_ms())?;
-            commands.insert(id, (action, Instant::now(), None));
-        }
+    progress.finish_and_clear();
+    let (procs, doors, faults) = (live.procs, live.doors, live.faults);
+    let (taps, checked_out, mut anomalies) = doors.finish();
+    if let Some(d) = dashboard.as_mut() {
+        // The town stays up until the officer quits the dashboard (q), so the end can be read.
+        let _ = d.wait();
     }
+    let end = hq_store.end(clock.now_ms());
 
-    let mut heap: BinaryHeap<std::cmp::Reverse<(u64, u64, Ev)>> = BinaryHeap::new();
-    let mut counter = 0u64;
-    let mut push = |heap: &mut BinaryHeap<std::cmp::Reverse<(u64, u64, Ev)>>, at: u64, ev: Ev| {
-        counter += 1;
-        heap.push(std::cmp::Reverse((at, counter, ev)));
-    };
-    for (id, h) in hh.iter_mut() {
-        if h.plan.stays {
-            h.at = Where::Stayed;
-        } else {
-            // Without a TV order (or before it airs) residents leave after the longer delay.
-            push(
-                &mut heap,
-                order_ms + (h.plan.delay_no_tv_s * 1000.0) as u64,
-                Ev::Depart(*id),
-            );
-        }
-    }
-    for (i, f) in s.faults.iter().enumerate() {
-        push(&mut heap, order_ms + f.at_s() * 1000, Ev::FaultStart(i));
-    }
-    let end_ms = order_ms + s.clock.duration_min * 60_000;
-    let progress = if opts.progress && !opts.dashboard {
+    // Close the nodes: shelters end on end of input, HQ and broker are killed.
+    procs.finish();
+    let broadcast = broadcast.finish()?;
+
+    // Fault outcomes that need the final picture.
+    let held = hq_events(&l.hq_store())?;
+    let cmp = crate::truth::compare(&taps, &held);
+    let moved = (sim.rerouted(), sim.redirected());
+    let fault_outcomes = faults.judge(&taps, &held, &cmp, order_ms, moved);
+
+    let ended = sim.finish(end);
+    anomalies.extend(ended.anomalies);
+    Ok(DrillRun {
+        name: s.name.clone(),
+        no_tv: opts.no_tv,
+        seed: opts.seed,
+        speed: p.speed,
+        town: p.town,
+        plans: ended.plans,
+        first_order: p.first_order,
+        order_ms,
+        end_ms: end,
+        taps,
+        outcome: ended.outcome,
+        checked_out,
+        accounted_ms: hq_store.accounted_ms(),
+        faults: fault_outcomes,
+        broadcast,
+        wall_s: started.elapsed().as_secs_f64(),
+        redirected_at_door: moved.1,
+        rerouted_by_tv: moved.0,
+        anomalies,
+    })
+}
+
+/// The progress bar on stderr, hidden unless asked for (and under the dashboard).
+fn progress_bar(opts: &RunOptions) -> indicatif::ProgressBar {
+    let s = &opts.scenario;
+    if opts.progress && !opts.dashboard {
         let pb = indicatif::ProgressBar::new(s.clock.duration_min * 60);
         pb.set_style(
             indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] T+{pos}s/{len}s {msg}")
@@ -715,654 +254,123 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         pb
     } else {
         indicatif::ProgressBar::hidden()
-    };
+    }
+}
 
-    let mut closed: BTreeSet<u32> = BTreeSet::new();
-    let mut at_hq_last = 0usize;
-    let mut last_progress = ((0usize, 0usize), Instant::now());
-    let mut checked_in_at: HashMap<u32, Instant> = HashMap::new();
-    let debounce_real = Duration::from_millis(debounce_ms);
-    let mut pending: Outstanding<Pending> = Outstanding::default();
-    let mut taps: Vec<Tap> = Vec::new();
-    let mut checked_out: BTreeSet<u32> = BTreeSet::new();
-    let mut armed_pull: Option<usize> = None;
-    let mut fault_state: Vec<FaultOutcome> = s
-        .faults
-        .iter()
-        .map(|f| FaultOutcome {
-            kind: f.kind().into(),
-            at_s: f.at_s(),
-            survived: false,
-            happened: false,
-            what: String::new(),
-        })
-        .collect();
-    let mut fault_notes: Vec<BTreeMap<&'static str, u64>> = vec![BTreeMap::new(); s.faults.len()];
-    let mut anomalies = Vec::new();
-    let mut redirected = 0usize;
-    let mut rerouted = 0usize;
-    let mut last_arrival_ms = order_ms;
-    let mut accounted_ms: Option<u64> = None;
-    let mut last_poll = Instant::now();
-    let mut ended_at: Option<u64> = None;
-    let mut broker_back = true;
-
-    let shelter_loc: HashMap<u32, LonLat> =
-        town.shelters.iter().map(|s| (s.id, s.location)).collect();
-    // Residents walk over the town's roads, avoiding the hazard's zones where they can.
-    let net = town.network();
-    let cost = net.costs(Some(hazard));
-    let walks = Walks::new(
-        &net,
-        &cost,
-        shelter_loc.iter().map(|(id, at)| (*id, *at)),
-        s.behaviour.detour,
-    );
-    let walk_s = |from: LonLat, to: u32, speed_mps: f64| {
-        walks.metres(from, to, shelter_loc[&to]) / speed_mps
-    };
-
-    loop {
-        interrupted()?;
-        let now = clock.now_ms();
-        // TV screens.
-        while let Ok(TvEvent::Changed(h, on, seen)) = broadcast.events.try_recv() {
-            let Some(x) = hh.get_mut(&h) else { continue };
-            let was = x.tv;
-            x.tv = Some(on);
-            if !x.plan.watches_tv || on.level.is_none() {
-                continue;
-            }
-            match x.at {
-                Where::Home if was.is_none() => {
-                    push(
-                        &mut heap,
-                        seen + (x.plan.delay_tv_s * 1000.0) as u64,
-                        Ev::Depart(h),
-                    );
-                }
-                Where::Walking {
-                    from,
-                    to,
-                    start_ms,
-                    arrive_ms,
-                } if x.follows_tv && !on.shelter.is_none() && on.shelter.0 != to => {
-                    // Re-routed on the way: from where they are now to the new shelter.
-                    let f = (seen.saturating_sub(start_ms)) as f64
-                        / (arrive_ms.saturating_sub(start_ms)).max(1) as f64;
-                    let to_loc = shelter_loc.get(&to).copied().unwrap_or(from);
-                    let here = along(from, to_loc, f);
-                    if !shelter_loc.contains_key(&on.shelter.0) {
-                        continue;
-                    }
-                    let t = walk_s(here, on.shelter.0, x.plan.speed_mps);
-                    let at = seen.max(start_ms) + (t * 1000.0) as u64;
-                    x.generation += 1;
-                    x.at = Where::Walking {
-                        from: here,
-                        to: on.shelter.0,
-                        start_ms: seen.max(start_ms),
-                        arrive_ms: at,
-                    };
-                    rerouted += 1;
-                    push(&mut heap, at, Ev::Arrive(h, x.generation));
-                }
-                _ => {}
-            }
-        }
-
-        // Shelter answers, node lines.
-        while let Ok((tag, line)) = lines.try_recv() {
-            if tag == BROKER {
-                if line.contains("broker listening") {
-                    broker_back = true;
-                }
-                continue;
-            }
-            let Some(shelter) = tag_of.get(&tag).copied() else {
-                continue;
-            };
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            let result = v["result"].as_str().unwrap_or("");
-            if !matches!(result, "recorded" | "repeat" | "error" | "refused") {
-                continue;
-            }
-            let p = match pending.answer(shelter, &v) {
-                Ok(p) => p,
-                Err(e) => {
-                    anomalies.push(format!("shelter {shelter}: {e}: {line}"));
-                    continue;
-                }
-            };
-            match (result, p.pulled) {
-                ("recorded", _) => {
-                    let ev = &v["event"];
-                    let kind = v["kind"].as_str().unwrap_or("").to_owned();
-                    if kind == "check-out" {
-                        checked_out.insert(p.resident);
-                    } else {
-                        checked_in_at.insert(p.resident, Instant::now());
-                    }
-                    if let Some(i) = p.pulled {
-                        fault_notes[i].insert("recorded_anyway", 1);
-                    }
-                    taps.push(Tap {
-                        shelter,
-                        seq: v["seq"].as_u64().unwrap_or(0),
-                        resident: p.resident,
-                        household: p.household,
-                        kind,
-                        recorded_resident: ev["resident"].as_u64().map(|r| r as u32),
-                        card: p.card,
-                        sim_ms: p.sim_ms,
-                        sent_ms: p.sent_ms,
-                        event_ms: ev["at"]["wall_ms"].as_u64().unwrap_or(0),
-                    });
-                }
-                ("error", Some(i)) => {
-                    fault_notes[i].insert("error_shown", 1);
-                    fault_state[i].what = format!(
-                        "resident {}'s card pulled mid-read at shelter {shelter}: \"{}\"; nothing recorded, tapped again",
-                        p.resident,
-                        v["message"].as_str().unwrap_or("")
-                    );
-                }
-                _ => anomalies.push(format!(
-                    "shelter {shelter}, resident {}: {line}",
-                    p.resident
-                )),
-            }
-        }
-
-        // Officer replies.
-        while let Ok(r) = officer.replies.try_recv() {
-            if let Some((_, _, Some(i))) = commands.remove(&r.command_id) {
-                fault_state[i].survived = r.ok;
-                fault_state[i].what = format!("HQ: {}", r.message);
-                fault_notes[i].insert("replied", 1);
-            } else {
-                commands.remove(&r.command_id);
-                if !r.ok {
-                    // The order itself: without it there is no drill to report.
-                    bail!("HQ refused the drill's order: {}", r.message);
-                }
-            }
-        }
-        // A command lost with a broker restart is sent again (HQ ignores a repeat).
-        for (id, (action, sent, _)) in commands.iter_mut() {
-            if sent.elapsed() > Duration::from_secs(3) {
-                *sent = Instant::now();
-                let _ = officer.publish(*id, action.clone(), now);
-            }
-        }
-
-        // Due events.
-        while heap
-            .peek()
-            .is_some_and(|std::cmp::Reverse((t, _, _))| *t <= now)
-        {
-            let Some(std::cmp::Reverse((t, _, ev))) = heap.pop() else {
-                break;
-            };
-            if t > end_ms && !matches!(ev, Ev::FaultEnd(_)) {
-                continue;
-            }
-            match ev {
-                Ev::Depart(h) => {
-                    let Some(x) = hh.get_mut(&h) else { continue };
-                    if !matches!(x.at, Where::Home) {
-                        continue;
-                    }
-                    let ordered = x.tv.filter(|_| x.plan.watches_tv).map(|o| o.shelter);
-                    let Some(dest) = destination(
-                        &town,
-                        hazard,
-                        x.plan.home,
-                        &closed,
-                        ordered,
-                        x.plan.other_shelter,
-                    ) else {
-                        continue;
-                    };
-                    let arrive = t + (walk_s(x.plan.home, dest, x.plan.speed_mps) * 1000.0) as u64;
-                    x.generation += 1;
-                    x.at = Where::Walking {
-                        from: x.plan.home,
-                        to: dest,
-                        start_ms: t,
-                        arrive_ms: arrive,
-                    };
-                    push(&mut heap, arrive, Ev::Arrive(h, x.generation));
-                }
-                Ev::Arrive(h, g) => {
-                    let Some(x) = hh.get_mut(&h) else { continue };
-                    if x.generation != g {
-                        continue;
-                    }
-                    let Where::Walking { to, .. } = x.at else {
-                        continue;
-                    };
-                    if closed.contains(&to) {
-                        // Staff at the closed shelter's door send them to the nearest open one.
-                        let here = shelter_loc[&to];
-                        let Some(dest) = nearest(&town, hazard, here, &closed, None) else {
-                            continue;
-                        };
-                        let arrive = t + (walk_s(here, dest, x.plan.speed_mps) * 1000.0) as u64;
-                        x.generation += 1;
-                        x.at = Where::Walking {
-                            from: here,
-                            to: dest,
-                            start_ms: t,
-                            arrive_ms: arrive,
-                        };
-                        redirected += 1;
-                        push(&mut heap, arrive, Ev::Arrive(h, x.generation));
-                        continue;
-                    }
-                    x.at = Where::Arrived(to);
-                    last_arrival_ms = last_arrival_ms.max(t);
-                    let members = x.plan.members.clone();
-                    for (i, m) in members.iter().enumerate() {
-                        let pulled = if m.card { armed_pull.take() } else { None };
-                        if let Some(fi) = pulled {
-                            fault_state[fi].happened = true;
-                            send_tap(
-                                &mut shelters,
-                                &mut pending,
-                                &l,
-                                &clock,
-                                to,
-                                h,
-                                m.resident,
-                                true,
-                                t,
-                                Some(fi),
-                            )?;
-                        }
-                        send_tap(
-                            &mut shelters,
-                            &mut pending,
-                            &l,
-                            &clock,
-                            to,
-                            h,
-                            m.resident,
-                            m.card,
-                            t,
-                            None,
-                        )?;
-                        if let Some(after) = m.check_out_after_s {
-                            push(&mut heap, t + (after * 1000.0) as u64, Ev::CheckOut(h, i));
-                        }
-                    }
-                }
-                Ev::CheckOut(h, i) => {
-                    let Some(x) = hh.get(&h) else { continue };
-                    let Where::Arrived(at) = x.at else { continue };
-                    let Some(m) = x.plan.members.get(i) else {
-                        continue;
-                    };
-                    // A node behind on its input would take the two taps for one (its debounce
-                    // runs on real time): leave only once the check-in is answered, and a
-                    // debounce window of real time later.
-                    let settled = checked_in_at
-                        .get(&m.resident)
-                        .is_some_and(|w: &Instant| w.elapsed() > debounce_real * 3);
-                    if !settled {
-                        push(&mut heap, t + 30_000, Ev::CheckOut(h, i));
-                        continue;
-                    }
-                    send_tap(
-                        &mut shelters,
-                        &mut pending,
-                        &l,
-                        &clock,
-                        at,
-                        h,
-                        m.resident,
-                        m.card,
-                        t,
-                        None,
-                    )?;
-                }
-                Ev::FaultStart(i) => {
-                    let f = &s.faults[i];
-                    match f {
-                        Fault::NetCut {
-                            shelter, until_s, ..
-                        } => {
-                            if let Some(p) = proxies.get(shelter) {
-                                p.cut();
-                                fault_state[i].happened = true;
-                            }
-                            push(&mut heap, order_ms + until_s * 1000, Ev::FaultEnd(i));
-                        }
-                        Fault::BrokerRestart { down_s, .. } => {
-                            broker.kill();
-                            broker_back = false;
-                            fault_state[i].happened = true;
-                            push(&mut heap, t + down_s * 1000, Ev::FaultEnd(i));
-                        }
-                        Fault::HqRestart { down_s, .. } => {
-                            hq.kill();
-                            fault_state[i].happened = true;
-                            push(&mut heap, t + down_s * 1000, Ev::FaultEnd(i));
-                        }
-                        Fault::CloseShelter { shelter, .. } => {
-                            let action = CommandAction::CloseShelter {
-                                shelter: ShelterId(*shelter),
-                            };
-                            let id = officer.send(action.clone(), now)?;
-                            commands.insert(id, (action, Instant::now(), Some(i)));
-                            closed.insert(*shelter);
-                            fault_state[i].happened = true;
-                            let on_way = hh
-                                .values()
-                                .filter(
-                                    |x| matches!(x.at, Where::Walking { to, .. } if to == *shelter),
-                                )
-                                .count();
-                            fault_notes[i].insert("on_way", on_way as u64);
-                        }
-                        Fault::CardPulled { .. } => armed_pull = Some(i),
-                    }
-                }
-                Ev::FaultEnd(i) => match &s.faults[i] {
-                    Fault::NetCut { shelter, .. } => {
-                        if let Some(p) = proxies.get(shelter) {
-                            p.restore();
-                        }
-                        // What HQ lacked of this shelter when the link came back.
-                        let held = hq_events(&l.hq_store())?
-                            .iter()
-                            .filter(|e| e.shelter == *shelter)
-                            .count();
-                        let made = taps.iter().filter(|x| x.shelter == *shelter).count();
-                        fault_notes[i]
-                            .insert("waiting_at_restore", made.saturating_sub(held) as u64);
-                    }
-                    Fault::BrokerRestart { .. } => {
-                        broker = Proc::spawn(
-                            "broker",
-                            &hq_bin,
-                            &broker_args,
-                            BROKER,
-                            lines_tx.clone(),
-                            &log("broker"),
-                        )?;
-                    }
-                    Fault::HqRestart { .. } => {
-                        hq =
-                            Proc::spawn("hq", &hq_bin, &hq_args, HQ, lines_tx.clone(), &log("hq"))?;
-                    }
-                    _ => {}
-                },
-            }
-        }
-
-        // HQ's store, now and then.
-        if last_poll.elapsed() > Duration::from_millis(500) {
-            last_poll = Instant::now();
-            let refused = l.cap_dir().join("rejected/drill.txt");
-            if refused.exists() {
-                let why = std::fs::read_to_string(&refused).unwrap_or_default();
-                bail!("HQ refused the drill's CAP file: {}", why.trim());
-            }
-            let at_hq = crate::truth::hq_count(&l.hq_store());
-            at_hq_last = at_hq;
-            let moving = heap.iter().any(|std::cmp::Reverse((t, _, e))| {
-                *t <= end_ms && matches!(e, Ev::Depart(_) | Ev::Arrive(..) | Ev::CheckOut(..))
-            });
-            let answered = pending.is_empty();
-            if accounted_ms.is_none()
-                && (!moving || now >= end_ms)
-                && answered
-                && broker_back
-                && at_hq >= taps.len()
-                && crate::truth::compare(&taps, &hq_events(&l.hq_store())?).lost == 0
-            {
-                accounted_ms = Some(now);
-            }
-            if (!moving || now >= end_ms) && ended_at.is_none() {
-                ended_at = Some(now.min(end_ms));
-            }
-            let arrived = hh
-                .values()
-                .filter(|x| matches!(x.at, Where::Arrived(_)))
-                .count();
-            progress.set_position(now.saturating_sub(order_ms) / 1000);
-            progress.set_message(format!(
-                "households arrived {arrived}/{} · taps {} · at HQ {at_hq}",
-                hh.len(),
-                taps.len()
-            ));
-        }
-        let faults_done = !heap
-            .iter()
-            .any(|std::cmp::Reverse((_, _, e))| matches!(e, Ev::FaultEnd(_)));
-        if accounted_ms.is_some() && faults_done && commands.is_empty() {
-            break;
-        }
-        // HQ (or a node) no longer catching up: five wall minutes without progress after the
-        // end, then report what HQ has.
-        let progress_now = (taps.len(), at_hq_last);
-        if progress_now != last_progress.0 {
-            last_progress = (progress_now, Instant::now());
-        }
-        if ended_at.is_some() && last_progress.1.elapsed() > Duration::from_secs(300) {
-            anomalies.push("HQ did not hold every tap by the end".into());
-            break;
-        }
+/// Gives the drill's order once the clock reaches `issued_ms` (now if past), and returns when:
+/// hands HQ the CAP file, or, for the scenario's inline hazard, sends the officer's signed
+/// `issue-order`.
+fn give_order(
+    officer: &mut Officer,
+    l: &Layout,
+    s: &Scenario,
+    p: &Prepared,
+    issued_ms: u64,
+    clock: &TimeSource,
+) -> anyhow::Result<u64> {
+    let order_ms = clock.now_ms().max(issued_ms);
+    while clock.now_ms() < order_ms {
         std::thread::sleep(Duration::from_millis(5));
     }
-    progress.finish_and_clear();
-    for (shelter, id, p) in pending.waiting() {
-        anomalies.push(format!(
-            "shelter {shelter}: no answer to tap {id} (resident {})",
-            p.resident
-        ));
+    match &p.cap_text {
+        Some((text, _)) => {
+            evac_protocol::statefile::write(&l.cap_dir().join("drill.xml"), text.as_bytes())
+                .context("handing the CAP file to HQ")?;
+        }
+        None => {
+            let action = CommandAction::IssueOrder {
+                hazard: p.notice.hazard,
+                level: p.notice.level,
+                zones: s.hazard.zones.clone(),
+                expires: (order_ms / 1000) as i64 + (s.hazard.expires_min * 60) as i64,
+            };
+            officer.issue(action, clock.now_ms(), None)?;
+        }
     }
-    if let Some(d) = dashboard.as_mut() {
-        // The town stays up until the officer quits the dashboard (q), so the end can be read.
-        let _ = d.wait();
-    }
-    let end = ended_at.unwrap_or_else(|| clock.now_ms()).min(end_ms);
+    Ok(order_ms)
+}
 
-    // Close the nodes: shelters end on end of input, HQ and broker are killed.
-    for p in shelters.values_mut() {
-        p.finish(5);
-    }
-    hq.kill();
-    broker.kill();
-    let broadcast = broadcast.finish()?;
+/// The drill's side that talks to the nodes: their processes, the officer, the taps sent and
+/// answered, and what was seen of the faults.
+struct Live<'a> {
+    l: &'a Layout,
+    clock: TimeSource,
+    procs: Processes,
+    officer: Officer,
+    doors: Doors,
+    faults: FaultLog<'a>,
+}
 
-    // Fault outcomes that need the final picture.
-    let held = hq_events(&l.hq_store())?;
-    let cmp = crate::truth::compare(&taps, &held);
-    for (i, f) in s.faults.iter().enumerate() {
-        let o = &mut fault_state[i];
-        let n = &fault_notes[i];
-        match f {
-            Fault::NetCut {
-                shelter,
-                at_s,
-                until_s,
-            } => {
-                let during = taps
-                    .iter()
-                    .filter(|x| {
-                        x.shelter == *shelter
-                            && x.sim_ms >= order_ms + at_s * 1000
-                            && x.sim_ms < order_ms + until_s * 1000
-                    })
-                    .count();
-                let lost = taps
-                    .iter()
-                    .filter(|x| x.shelter == *shelter)
-                    .filter(|x| {
-                        !held
-                            .iter()
-                            .any(|e| e.shelter == x.shelter && e.seq == x.seq)
-                    })
-                    .count();
-                o.survived = o.happened && lost == 0;
-                o.what = format!(
-                    "shelter {shelter} cut off for {} s: {during} taps recorded meanwhile, {} still in its outbox when the link came back; {} missing at HQ at the end",
-                    until_s - at_s,
-                    n.get("waiting_at_restore").copied().unwrap_or(0),
-                    lost
-                );
+impl Live<'_> {
+    /// The shelters' answers and HQ's replies to the officer since the last call.
+    fn hear(&mut self, now: u64) -> anyhow::Result<()> {
+        while let Some((shelter, line)) = self.procs.next_shelter_line() {
+            self.doors.answer(shelter, &line, &mut self.faults);
+        }
+        for (fault, r) in self.officer.answers(now) {
+            match fault {
+                Some(i) => self.faults.replied(i, r.ok, &r.message),
+                // The order itself: without it there is no drill to report.
+                None if !r.ok => bail!("HQ refused the drill's order: {}", r.message),
+                None => {}
             }
-            Fault::BrokerRestart { down_s, .. } | Fault::HqRestart { down_s, .. } => {
-                let t0 = order_ms + f.at_s() * 1000;
-                let during = taps
-                    .iter()
-                    .filter(|x| x.sim_ms >= t0 && x.sim_ms < t0 + down_s * 1000)
-                    .count();
-                o.survived = o.happened && cmp.lost == 0 && cmp.duplicated == 0;
-                o.what = format!(
-                    "{} killed (SIGKILL) and started again {down_s} s later: {during} taps made while it was down; lost {}, duplicated {} at HQ at the end",
-                    if f.kind() == "hq-restart" {
-                        "HQ"
-                    } else {
-                        "the broker"
-                    },
-                    cmp.lost,
-                    cmp.duplicated
-                );
-            }
-            Fault::CloseShelter { shelter, at_s } => {
-                let after = taps
-                    .iter()
-                    .filter(|x| {
-                        x.shelter == *shelter
-                            && crate::report::is_arrival(&x.kind)
-                            && x.sim_ms > order_ms + at_s * 1000
-                    })
-                    .count();
-                o.survived = o.survived && after == 0;
-                o.what = format!(
-                    "{}; {} households were on their way; {rerouted} re-routed by their TV, {redirected} sent on at the door; {after} check-ins there after the close",
-                    if o.what.is_empty() {
-                        "HQ never answered".to_owned()
-                    } else {
-                        o.what.clone()
-                    },
-                    n.get("on_way").copied().unwrap_or(0)
-                );
-            }
-            Fault::CardPulled { .. } => {
-                o.survived = n.contains_key("error_shown") && !n.contains_key("recorded_anyway");
-                if !o.happened {
-                    o.what = "no card was tapped after its time".into();
+        }
+        Ok(())
+    }
+
+    /// Does what the simulation asks at drill time `now`.
+    fn apply(&mut self, step: Step, now: u64) -> anyhow::Result<()> {
+        match step {
+            Step::Tap(tap) => {
+                if let Some(i) = tap.pulled {
+                    self.faults.pulled(i);
                 }
+                self.doors
+                    .send(&mut self.procs, self.l, &self.clock, &tap)?;
+            }
+            Step::Close {
+                fault,
+                shelter,
+                on_way,
+            } => {
+                let action = CommandAction::CloseShelter {
+                    shelter: ShelterId(shelter),
+                };
+                self.officer.issue(action, now, Some(fault))?;
+                self.faults.closed(fault, on_way);
+            }
+            Step::FaultStart(i) => self.faults.start(i, &mut self.procs),
+            Step::FaultEnd(i) => {
+                let store = self.l.hq_store();
+                self.faults
+                    .end(i, &mut self.procs, &store, self.doors.taps())?;
             }
         }
-    }
-
-    for (id, x) in &hh {
-        // Walking with an arrival due inside the drill, yet the drill ended: a simulator bug.
-        if matches!(x.at, Where::Walking { arrive_ms, .. } if arrive_ms <= end) {
-            anomalies.push(format!(
-                "household {id} ended {:?} before the drill's end (TV {:?})",
-                x.at, x.tv
-            ));
-        }
-    }
-    let outcome = hh
-        .iter()
-        .map(|(id, x)| {
-            (
-                *id,
-                match x.at {
-                    Where::Stayed => HouseholdEnd::Stayed,
-                    Where::Arrived(s) => HouseholdEnd::Arrived(s),
-                    _ => HouseholdEnd::StillWalking,
-                },
-            )
-        })
-        .collect();
-    Ok(DrillRun {
-        name: s.name.clone(),
-        no_tv: opts.no_tv,
-        seed: opts.seed,
-        speed,
-        town,
-        plans: hh.into_values().map(|x| x.plan).collect(),
-        first_order,
-        order_ms,
-        end_ms: end,
-        taps,
-        outcome,
-        checked_out,
-        accounted_ms,
-        faults: fault_state,
-        broadcast,
-        wall_s: started.elapsed().as_secs_f64(),
-        redirected_at_door: redirected,
-        rerouted_by_tv: rerouted,
-        anomalies,
-    })
-}
-
-/// Waits for a line from `tag` containing `what`.
-fn wait_line(
-    lines: &mpsc::Receiver<(usize, String)>,
-    tag: usize,
-    what: &str,
-    secs: u64,
-) -> anyhow::Result<()> {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        interrupted()?;
-        let left = end
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(500));
-        match lines.recv_timeout(left) {
-            Ok((t, l)) if t == tag && l.contains(what) => return Ok(()),
-            Ok(_) => {}
-            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < end => {}
-            Err(_) => bail!("timed out waiting for \"{what}\""),
-        }
+        Ok(())
     }
 }
 
-/// Sends one tap (card, or a staff entry) to a shelter and remembers what to expect.
-#[allow(clippy::too_many_arguments)] // one call site each way; a struct would only rename them
-fn send_tap(
-    shelters: &mut BTreeMap<u32, Proc>,
-    pending: &mut Outstanding<Pending>,
+/// The broadcaster, in process, on HQ's orders through the broker; the stream also in
+/// `run/broadcast.ts`.
+fn start_broadcast(
     l: &Layout,
-    clock: &TimeSource,
-    shelter: u32,
-    household: u32,
-    resident: u32,
-    card: bool,
-    sim_ms: u64,
-    pulled: Option<usize>,
-) -> anyhow::Result<()> {
-    let Some(p) = shelters.get_mut(&shelter) else {
-        bail!("no node for shelter {shelter}");
-    };
-    let line = match (card, pulled) {
-        (true, Some(_)) => format!("tap {} --pull-after 3", l.card(resident).display()),
-        (true, None) => format!("tap {}", l.card(resident).display()),
-        (false, _) => format!("staff {household} {resident}"),
-    };
-    let line = pending.send(
-        shelter,
-        &line,
-        Pending {
-            resident,
-            household,
-            card,
-            sim_ms,
-            sent_ms: clock.now_ms(),
-            pulled,
+    s: &Scenario,
+    p: &Prepared,
+    w: &Wired,
+    clock: TimeSource,
+) -> anyhow::Result<Broadcast> {
+    Broadcast::start(BroadcastConfig {
+        town: p.slug.clone(),
+        hq: w.hq_pub.clone(),
+        broker: BrokerLogin {
+            host: "127.0.0.1".into(),
+            port: w.port,
+            user: "broadcaster-drill".into(),
+            password: PASSWORD.into(),
+            ca: w.tls_ca.clone(),
         },
-    );
-    p.send(&line)
+        overlay_bitrate: s.broadcast.overlay_bitrate,
+        clock,
+        ts_file: Some(l.p("broadcast.ts")),
+    })
 }

@@ -1,0 +1,330 @@
+//! The drill's running nodes: the broker, HQ and one shelter node per shelter as child
+//! processes on the drill clock, the proxies on the shelters' links, the lines they print, and
+//! what the faults do to them (kill, start again, cut, restore). Stopped when the drill is
+//! interrupted: their handles kill them when dropped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::nodes::{Proc, Proxy, node_bin};
+use crate::setup::{self, Layout, OFFICER, PASSWORD};
+
+const BROKER: usize = usize::MAX;
+const HQ: usize = usize::MAX - 1;
+
+/// The town's node processes and what they print.
+pub(crate) struct Processes {
+    l: Layout,
+    hq_bin: PathBuf,
+    broker_args: Vec<String>,
+    hq_args: Vec<String>,
+    lines_tx: mpsc::Sender<(usize, String)>,
+    lines: mpsc::Receiver<(usize, String)>,
+    broker: Proc,
+    hq: Proc,
+    shelters: BTreeMap<u32, Proc>,
+    proxies: BTreeMap<u32, Proxy>,
+    tag_of: HashMap<usize, u32>,
+    broker_back: bool,
+}
+
+impl Processes {
+    /// Starts the broker, then HQ, then each shelter node of `shelter_ids` in turn (each once
+    /// the one before has HQ's registry), every one on the clock `spec`; `proxies` carry the
+    /// shelters' links.
+    pub(crate) fn start(
+        l: &Layout,
+        bin_dir: &std::path::Path,
+        spec: &str,
+        shelter_ids: &[u32],
+        proxies: BTreeMap<u32, Proxy>,
+    ) -> anyhow::Result<Processes> {
+        let hq_bin = node_bin(bin_dir, "evac-hq")?;
+        let shelter_bin = node_bin(bin_dir, "evac-shelter")?;
+        let (lines_tx, lines) = mpsc::channel::<(usize, String)>();
+        let log = |n: &str| l.p(&format!("logs/{n}.log"));
+        let broker_args = vec![
+            "broker".into(),
+            "--config".into(),
+            l.p("broker.toml").display().to_string(),
+        ];
+        let hq_args = vec![
+            "run".into(),
+            "--config".into(),
+            l.p("hq.toml").display().to_string(),
+            "--clock".into(),
+            spec.to_owned(),
+        ];
+        let broker = Proc::spawn(
+            "broker",
+            &hq_bin,
+            &broker_args,
+            BROKER,
+            lines_tx.clone(),
+            &log("broker"),
+        )?;
+        wait_line(&lines, BROKER, "broker listening", 30)?;
+        let hq = Proc::spawn("hq", &hq_bin, &hq_args, HQ, lines_tx.clone(), &log("hq"))?;
+        let mut shelters: BTreeMap<u32, Proc> = BTreeMap::new();
+        for (i, id) in shelter_ids.iter().enumerate() {
+            let args = vec![
+                "run".into(),
+                "--config".into(),
+                l.shelter_config(*id).display().to_string(),
+                "--clock".into(),
+                spec.to_owned(),
+            ];
+            shelters.insert(
+                *id,
+                Proc::spawn(
+                    &format!("shelter {id}"),
+                    &shelter_bin,
+                    &args,
+                    i,
+                    lines_tx.clone(),
+                    &log(&format!("shelter-{id}")),
+                )?,
+            );
+            // One at a time, each once it has HQ's registry (so HQ is up): the broker checks
+            // every login's Argon2 hash, and a dozen at once on two busy cores outlast the
+            // clients' connect timeouts, which then retry and never get in.
+            let by = Instant::now() + Duration::from_secs(120);
+            loop {
+                interrupted()?;
+                let left = by
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(500));
+                match lines.recv_timeout(left) {
+                    Ok((t, line)) if t == i && line.contains("\"result\":\"registry\"") => break,
+                    Ok(_) => {}
+                    Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < by => {}
+                    Err(_) => bail!(
+                        "shelter {id} never got HQ's registry (see {})",
+                        l.p("logs").display()
+                    ),
+                }
+            }
+        }
+        let tag_of = shelter_ids
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, *s))
+            .collect();
+        Ok(Processes {
+            l: l.clone(),
+            hq_bin,
+            broker_args,
+            hq_args,
+            lines_tx,
+            lines,
+            broker,
+            hq,
+            shelters,
+            proxies,
+            tag_of,
+            broker_back: true,
+        })
+    }
+
+    /// Waits until every shelter node says it has HQ's registry.
+    pub(crate) fn wait_ready(&self) -> anyhow::Result<()> {
+        let shelter_ids: Vec<u32> = self.shelters.keys().copied().collect();
+        let mut with_registry: std::collections::BTreeSet<u32> =
+            shelter_ids.iter().copied().collect();
+        let ready_by = Instant::now() + Duration::from_secs(300);
+        while with_registry.len() < shelter_ids.len() {
+            let left = ready_by.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!(
+                    "shelters {:?} never got HQ's registry (see {})",
+                    shelter_ids
+                        .iter()
+                        .filter(|s| !with_registry.contains(*s))
+                        .collect::<Vec<_>>(),
+                    self.l.p("logs").display()
+                );
+            }
+            if let Ok((tag, line)) = self.lines.recv_timeout(left)
+                && line.contains("\"result\":\"registry\"")
+                && let Some(s) = self.tag_of.get(&tag)
+            {
+                with_registry.insert(*s);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next line a shelter node printed, with its shelter, if one is waiting; notes the
+    /// broker's coming back on the way.
+    pub(crate) fn next_shelter_line(&mut self) -> Option<(u32, String)> {
+        while let Ok((tag, line)) = self.lines.try_recv() {
+            if tag == BROKER {
+                if line.contains("broker listening") {
+                    self.broker_back = true;
+                }
+                continue;
+            }
+            if let Some(shelter) = self.tag_of.get(&tag).copied() {
+                return Some((shelter, line));
+            }
+        }
+        None
+    }
+
+    /// Whether the broker is listening (not killed, or said so since it was started again).
+    pub(crate) fn broker_up(&self) -> bool {
+        self.broker_back
+    }
+
+    /// Writes one line to a shelter node's input.
+    pub(crate) fn send(&mut self, shelter: u32, line: &str) -> anyhow::Result<()> {
+        let Some(p) = self.shelters.get_mut(&shelter) else {
+            bail!("no node for shelter {shelter}");
+        };
+        p.send(line)
+    }
+
+    /// Kills the broker (SIGKILL).
+    pub(crate) fn kill_broker(&mut self) {
+        self.broker.kill();
+        self.broker_back = false;
+    }
+
+    /// Starts the broker again.
+    pub(crate) fn start_broker(&mut self) -> anyhow::Result<()> {
+        self.broker = Proc::spawn(
+            "broker",
+            &self.hq_bin,
+            &self.broker_args,
+            BROKER,
+            self.lines_tx.clone(),
+            &self.l.p("logs/broker.log"),
+        )?;
+        Ok(())
+    }
+
+    /// Kills HQ (SIGKILL).
+    pub(crate) fn kill_hq(&mut self) {
+        self.hq.kill();
+    }
+
+    /// Starts HQ again.
+    pub(crate) fn start_hq(&mut self) -> anyhow::Result<()> {
+        self.hq = Proc::spawn(
+            "hq",
+            &self.hq_bin,
+            &self.hq_args,
+            HQ,
+            self.lines_tx.clone(),
+            &self.l.p("logs/hq.log"),
+        )?;
+        Ok(())
+    }
+
+    /// Cuts a shelter's link; false when it has no proxy.
+    pub(crate) fn cut(&self, shelter: u32) -> bool {
+        self.proxies.get(&shelter).map(Proxy::cut).is_some()
+    }
+
+    /// Restores a shelter's link.
+    pub(crate) fn restore(&self, shelter: u32) {
+        if let Some(p) = self.proxies.get(&shelter) {
+            p.restore();
+        }
+    }
+
+    /// Closes the nodes: shelters end on end of input, HQ and broker are killed.
+    pub(crate) fn finish(mut self) {
+        for p in self.shelters.values_mut() {
+            p.finish(5);
+        }
+        self.hq.kill();
+        self.broker.kill();
+    }
+}
+
+/// The officers' dashboard (`evac-dashboard`, read-only, on HQ's feed) on this terminal, when
+/// the drill runs with `--dashboard`.
+pub(crate) fn start_dashboard(
+    l: &Layout,
+    opts: &crate::runner::RunOptions,
+    port: u16,
+    slug: &evac_protocol::Slug,
+    town_file: &std::path::Path,
+    spec: &str,
+) -> anyhow::Result<std::process::Child> {
+    let tls = opts.tls;
+    let bin = node_bin(&opts.bin_dir, "evac-dashboard")?;
+    let cfg = l.p("dashboard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "broker = \"{}://127.0.0.1:{port}\"\n{}town = \"{slug}\"\nusername = \"officer-{OFFICER}\"\n\
+             password = \"{PASSWORD}\"\nhq_key = \"hq.pub\"\ntown_file = {:?}\nlog_file = \"logs/dashboard.log\"\n",
+            if tls { "mqtts" } else { "mqtt" },
+            if tls {
+                format!("ca = \"{}\"\n", setup::TLS_CA)
+            } else {
+                String::new()
+            },
+            town_file.display().to_string()
+        ),
+    )
+    .context("writing dashboard.toml")?;
+    std::process::Command::new(bin)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--clock", spec])
+        .spawn()
+        .context("starting evac-dashboard")
+}
+
+/// Set by SIGINT, SIGTERM or SIGHUP: the drill stops, and its nodes (killed when their
+/// handles drop) with it, rather than leaving HQ, the broker and the shelters running.
+pub(crate) fn interrupted() -> anyhow::Result<()> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    let flag = FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        for sig in [
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ] {
+            if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
+                tracing::warn!(signal = sig, error = %e, "cannot catch the signal");
+            }
+        }
+        flag
+    });
+    if flag.load(Ordering::Relaxed) {
+        bail!("interrupted: the drill's nodes were stopped");
+    }
+    Ok(())
+}
+
+/// Waits for a line from `tag` containing `what`.
+fn wait_line(
+    lines: &mpsc::Receiver<(usize, String)>,
+    tag: usize,
+    what: &str,
+    secs: u64,
+) -> anyhow::Result<()> {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        interrupted()?;
+        let left = end
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(500));
+        match lines.recv_timeout(left) {
+            Ok((t, l)) if t == tag && l.contains(what) => return Ok(()),
+            Ok(_) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < end => {}
+            Err(_) => bail!("timed out waiting for \"{what}\""),
+        }
+    }
+}
