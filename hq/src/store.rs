@@ -1,6 +1,13 @@
 //! HQ's SQLite store: every shelter event exactly once, plus commands, orders, found marks,
 //! card links and rejections. An event is acknowledged to its shelter only after the
 //! transaction that stored it has committed.
+//!
+//! This file holds the schema, opening and what every part shares; each concern has a file:
+//! `events` (shelters' events, progress per shelter, conflicts), `commands` (officers'
+//! commands and the links they make), `orders` (notices, orders, the order log, open
+//! shelters), `residents` (found marks and card links), `refusals` (rejected messages, CAP
+//! messages already taken in), `meta` (counters and versions) and `unreadable` (what does not
+//! read back at start).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -11,9 +18,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::HqError;
 
 mod commands;
+mod events;
 mod meta;
+mod orders;
+mod refusals;
+mod residents;
 mod unreadable;
 pub use commands::CardLinkWrite;
+pub use events::{MAX_CONFLICTS_PER_NUMBER, StoredEvent};
+pub use orders::{OrderLogRecord, OrderRow};
 pub use unreadable::{Unreadable, scan as scan_unreadable};
 
 const SCHEMA: &str = "
@@ -69,27 +82,6 @@ pub enum Stored {
     Conflict,
 }
 
-/// The most different events kept aside under one (shelter, number): enough for a ledger
-/// restored several times, bounded against a key that sends new bodies without end.
-pub const MAX_CONFLICTS_PER_NUMBER: u64 = 8;
-
-impl Store {
-    /// How many conflicting events each shelter sent (see [`Stored::Conflict`]).
-    pub fn conflicts_by_shelter(&self) -> Result<Vec<(ShelterId, u64)>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT shelter, COUNT(*) FROM conflicts GROUP BY shelter")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((ShelterId(r.get(0)?), r.get::<_, i64>(1)? as u64))
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-}
-
 /// Which events of one shelter are stored: the highest contiguous sequence and the ones above it.
 #[derive(Debug, Default, Clone)]
 pub struct Progress {
@@ -119,15 +111,6 @@ impl Progress {
     }
 }
 
-/// One stored event as read back for replay or export.
-#[derive(Debug, Clone)]
-pub struct StoredEvent {
-    /// The event.
-    pub event: CheckEvent,
-    /// When HQ stored it (Unix ms).
-    pub received_ms: u64,
-}
-
 /// A command as kept in the store.
 #[derive(Debug, Clone)]
 pub struct CommandRecord {
@@ -150,42 +133,6 @@ pub struct CommandRecord {
     /// SHA-256 (hex) of the signed body: a repeat of the number must be the same command
     /// (empty for a command kept before digests were).
     pub body_digest: String,
-}
-
-/// A line of the order log.
-#[derive(Debug, Clone)]
-pub struct OrderLogRecord {
-    /// When (Unix ms).
-    pub at_ms: u64,
-    /// The message id.
-    pub message_id: u32,
-    /// `alert`, `update` or `cancel`.
-    pub kind: String,
-    /// The household.
-    pub household: u32,
-    /// The shelter.
-    pub shelter: u32,
-    /// Alert level.
-    pub level: u8,
-    /// Hazard name.
-    pub hazard: String,
-    /// Order version.
-    pub version: u32,
-}
-
-/// A stored order row (the order book's persistent form).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderRow {
-    /// Household id.
-    pub household: u32,
-    /// The assignment, when the household has an active order: shelter, level, hazard, message.
-    pub active: Option<(u32, u8, String, u32)>,
-    /// The household's order version.
-    pub version: u32,
-    /// Someone in the household needs help.
-    pub needs_help: bool,
-    /// The walk to the shelter in metres, when the order was routed over the town's roads.
-    pub walk_m: Option<u32>,
 }
 
 /// The SQLite store.
@@ -264,453 +211,9 @@ impl Store {
         }
     }
 
-    fn load_progress(&mut self) -> Result<(), HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT shelter, seq FROM events ORDER BY shelter, seq")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(&err)?;
-        for row in rows {
-            let (shelter, seq) = row.map_err(&err)?;
-            self.progress
-                .entry(ShelterId(shelter))
-                .or_default()
-                .add(seq.max(0) as u64);
-        }
-        Ok(())
-    }
-
     /// The store's file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Stores verified events in one transaction (at most [`MAX_CONFLICTS_PER_NUMBER`]
-    /// conflicting bodies are kept under one number); returns what became of each: new, a
-    /// repeat (ignored), or a different event under a number already held (kept aside in
-    /// `conflicts`, once). When this returns `Ok`, the events are committed.
-    pub fn insert_events(
-        &mut self,
-        events: &[(&Signed<CheckEvent>, &CheckEvent)],
-        received_ms: u64,
-    ) -> Result<Vec<Stored>, HqError> {
-        let err = self.err();
-        let tx = self.conn.transaction().map_err(&err)?;
-        let mut fresh = Vec::with_capacity(events.len());
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO events (shelter, seq, wall_ms, logical, node, kind, resident,
-                     received_ms, body, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(&err)?;
-            for (signed, e) in events {
-                let kind = match e.kind {
-                    EventKind::CheckIn => "check-in",
-                    EventKind::CheckOut => "check-out",
-                    EventKind::StaffRegistration => "staff-registration",
-                    EventKind::Correction => "correction",
-                };
-                let n = stmt
-                    .execute(params![
-                        e.id.shelter.0,
-                        i(e.id.seq),
-                        i(e.at.wall_ms),
-                        e.at.logical,
-                        e.at.node,
-                        kind,
-                        e.resident.map(|r| r.0),
-                        i(received_ms),
-                        signed.body_json(),
-                        signed.sig,
-                    ])
-                    .map_err(&err)?;
-                if n == 1 {
-                    fresh.push(Stored::New);
-                    continue;
-                }
-                let held: String = tx
-                    .query_row(
-                        "SELECT body FROM events WHERE shelter = ?1 AND seq = ?2",
-                        params![e.id.shelter.0, i(e.id.seq)],
-                        |r| r.get(0),
-                    )
-                    .map_err(&err)?;
-                if held == signed.body_json() {
-                    fresh.push(Stored::Repeat);
-                    continue;
-                }
-                let kept: u64 = tx
-                    .query_row(
-                        "SELECT COUNT(*) FROM conflicts WHERE shelter = ?1 AND seq = ?2",
-                        params![e.id.shelter.0, i(e.id.seq)],
-                        |r| r.get(0),
-                    )
-                    .map_err(&err)?;
-                if kept >= MAX_CONFLICTS_PER_NUMBER {
-                    // A restored ledger reuses a number once or twice; a key that sends ever
-                    // new bodies under one number fills no disk.
-                    tracing::warn!(
-                        shelter = e.id.shelter.0,
-                        seq = e.id.seq,
-                        "another conflicting event under a number: not kept"
-                    );
-                    fresh.push(Stored::Repeat);
-                    continue;
-                }
-                let n = tx
-                    .execute(
-                        "INSERT OR IGNORE INTO conflicts (shelter, seq, received_ms, body, sig)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![
-                            e.id.shelter.0,
-                            i(e.id.seq),
-                            i(received_ms),
-                            signed.body_json(),
-                            signed.sig
-                        ],
-                    )
-                    .map_err(&err)?;
-                fresh.push(if n == 1 {
-                    Stored::Conflict
-                } else {
-                    Stored::Repeat
-                });
-            }
-        }
-        tx.commit().map_err(&err)?;
-        for ((_, e), new) in events.iter().zip(&fresh) {
-            if *new == Stored::New {
-                self.progress.entry(e.id.shelter).or_default().add(e.id.seq);
-            }
-        }
-        Ok(fresh)
-    }
-
-    /// What is stored of a shelter's events.
-    pub fn progress(&self, shelter: ShelterId) -> Progress {
-        self.progress.get(&shelter).cloned().unwrap_or_default()
-    }
-
-    /// Every shelter that has sent events, with its progress.
-    pub fn all_progress(&self) -> impl Iterator<Item = (ShelterId, &Progress)> {
-        self.progress.iter().map(|(s, p)| (*s, p))
-    }
-
-    /// How many events are stored.
-    pub fn event_count(&self) -> Result<u64, HqError> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))
-            .map(|n| n.max(0) as u64)
-            .map_err(self.err())
-    }
-
-    /// Every stored event that decodes, in HLC order (see [`Store::events_read`]).
-    pub fn events(&self) -> Result<Vec<StoredEvent>, HqError> {
-        Ok(self.events_read()?.0)
-    }
-
-    /// Records rejected messages (kept for the after-action log) in one transaction.
-    pub fn record_rejections(&mut self, rows: &[(u64, String, String)]) -> Result<(), HqError> {
-        let err = self.err();
-        let tx = self.conn.transaction().map_err(&err)?;
-        {
-            let mut stmt = tx
-                .prepare_cached("INSERT INTO rejections (at_ms, topic, reason) VALUES (?1, ?2, ?3)")
-                .map_err(&err)?;
-            for (at, topic, reason) in rows {
-                stmt.execute(params![i(*at), topic, reason]).map_err(&err)?;
-            }
-        }
-        tx.commit().map_err(err)
-    }
-
-    /// Events kept aside as conflicts (see [`Stored::Conflict`]): (received_ms, event), in the
-    /// order received; a body that no longer parses is left out.
-    pub fn conflicts(&self) -> Result<Vec<(u64, CheckEvent)>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT received_ms, body FROM conflicts ORDER BY received_ms, shelter, seq")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, String>(1)?))
-            })
-            .map_err(&err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (at, body) = row.map_err(&err)?;
-            if let Ok(e) = serde_json::from_str(&body) {
-                out.push((at, e));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Rejections so far: (at_ms, topic, reason).
-    pub fn rejections(&self) -> Result<Vec<(u64, String, String)>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT at_ms, topic, reason FROM rejections ORDER BY id")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?, r.get(2)?))
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-
-    /// Whether a CAP message (sender, identifier, sent) was taken in already.
-    pub fn cap_seen(&self, sender: &str, identifier: &str, sent: i64) -> Result<bool, HqError> {
-        self.conn
-            .query_row(
-                "SELECT 1 FROM cap_seen WHERE sender = ?1 AND identifier = ?2 AND sent = ?3",
-                params![sender, identifier, sent],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|r| r.is_some())
-            .map_err(self.err())
-    }
-
-    /// Remembers a CAP message as taken in.
-    pub fn record_cap(
-        &mut self,
-        sender: &str,
-        identifier: &str,
-        sent: i64,
-        at_ms: u64,
-    ) -> Result<(), HqError> {
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO cap_seen (sender, identifier, sent, at_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![sender, identifier, sent, i(at_ms)],
-            )
-            .map(|_| ())
-            .map_err(self.err())
-    }
-
-    /// Marks a resident found at HQ time `at`.
-    pub fn set_found(
-        &mut self,
-        resident: ResidentId,
-        at: Timestamp,
-        officer: &str,
-        note: &str,
-    ) -> Result<(), HqError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO found (resident, wall_ms, logical, officer, note) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![resident.0, i(at.wall_ms), at.logical, officer, note],
-            )
-            .map(|_| ())
-            .map_err(self.err())
-    }
-
-    /// Every found mark: resident, time, officer, note.
-    pub fn found(&self) -> Result<Vec<(ResidentId, Timestamp, String, String)>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT resident, wall_ms, logical, officer, note FROM found")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    ResidentId(r.get(0)?),
-                    Timestamp {
-                        wall_ms: r.get::<_, i64>(1)?.max(0) as u64,
-                        logical: r.get(2)?,
-                        node: 0,
-                    },
-                    r.get(3)?,
-                    r.get(4)?,
-                ))
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-
-    /// Links a card to a resident.
-    pub fn link_card(
-        &mut self,
-        card: &CardRef,
-        resident: ResidentId,
-        officer: &str,
-        at_ms: u64,
-    ) -> Result<(), HqError> {
-        let json = serde_json::to_string(card).unwrap_or_default();
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO card_links (card, resident, officer, at_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![json, resident.0, officer, i(at_ms)],
-            )
-            .map(|_| ())
-            .map_err(self.err())
-    }
-
-    /// Every card link made by officers that reads (see [`Store::card_links_read`]).
-    pub fn card_links(&self) -> Result<Vec<(CardRef, ResidentId)>, HqError> {
-        Ok(self.card_links_read()?.0)
-    }
-
-    /// Saves notices (message id, spec JSON, active) and order rows and appends the order log,
-    /// all in one transaction.
-    pub fn save_orders(
-        &mut self,
-        notices: &[(u32, String, bool)],
-        rows: &[OrderRow],
-        log: &[OrderLogRecord],
-        shelter_open: &[(u32, bool)],
-    ) -> Result<(), HqError> {
-        let err = self.err();
-        let tx = self.conn.transaction().map_err(&err)?;
-        {
-            let mut n = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO notices (message_id, spec, active) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(&err)?;
-            for (id, spec, active) in notices {
-                n.execute(params![id, spec, active]).map_err(&err)?;
-            }
-            let mut o = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO orders (household, shelter, level, hazard, message_id, version, needs_help, walk_m)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(&err)?;
-            for r in rows {
-                let (s, l, h, m) = match &r.active {
-                    Some((s, l, h, m)) => (Some(*s), Some(*l), Some(h.as_str()), Some(*m)),
-                    None => (None, None, None, None),
-                };
-                o.execute(params![
-                    r.household,
-                    s,
-                    l,
-                    h,
-                    m,
-                    r.version,
-                    r.needs_help,
-                    r.walk_m
-                ])
-                .map_err(&err)?;
-            }
-            let mut g = tx
-                .prepare_cached(
-                    "INSERT INTO order_log (at_ms, message_id, kind, household, shelter, level, hazard, version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(&err)?;
-            for l in log {
-                g.execute(params![
-                    i(l.at_ms),
-                    l.message_id,
-                    l.kind,
-                    l.household,
-                    l.shelter,
-                    l.level,
-                    l.hazard,
-                    l.version
-                ])
-                .map_err(&err)?;
-            }
-            let mut s = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO shelter_open (shelter, open) VALUES (?1, ?2)",
-                )
-                .map_err(&err)?;
-            for (id, open) in shelter_open {
-                s.execute(params![id, open]).map_err(&err)?;
-            }
-        }
-        tx.commit().map_err(err)
-    }
-
-    /// Stored notices: message id, spec JSON, active.
-    pub fn notices(&self) -> Result<Vec<(u32, String, bool)>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT message_id, spec, active FROM notices ORDER BY message_id")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-
-    /// Stored order rows.
-    pub fn orders(&self) -> Result<Vec<OrderRow>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT household, shelter, level, hazard, message_id, version, needs_help, walk_m FROM orders")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                let s: Option<u32> = r.get(1)?;
-                let l: Option<u8> = r.get(2)?;
-                let h: Option<String> = r.get(3)?;
-                let m: Option<u32> = r.get(4)?;
-                let active = match (s, l, h, m) {
-                    (Some(s), Some(l), Some(h), Some(m)) => Some((s, l, h, m)),
-                    _ => None,
-                };
-                Ok(OrderRow {
-                    household: r.get(0)?,
-                    active,
-                    version: r.get(5)?,
-                    needs_help: r.get(6)?,
-                    walk_m: r.get(7)?,
-                })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-
-    /// The order log, in time order.
-    pub fn order_log(&self) -> Result<Vec<OrderLogRecord>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT at_ms, message_id, kind, household, shelter, level, hazard, version FROM order_log ORDER BY id")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(OrderLogRecord {
-                    at_ms: r.get::<_, i64>(0)?.max(0) as u64,
-                    message_id: r.get(1)?,
-                    kind: r.get(2)?,
-                    household: r.get(3)?,
-                    shelter: r.get(4)?,
-                    level: r.get(5)?,
-                    hazard: r.get(6)?,
-                    version: r.get(7)?,
-                })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-
-    /// Shelters whose open/closed state an officer set.
-    pub fn shelter_open(&self) -> Result<Vec<(u32, bool)>, HqError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT shelter, open FROM shelter_open")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
     }
 }
 

@@ -2,6 +2,7 @@
 //! JPKI card speaking vpcd's protocol. pcscd is one per machine and vpcd has two readers, so
 //! every scenario runs in this one test function, in order.
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+#![allow(clippy::disallowed_methods)] // fixtures (certificates, CAP files) dated by the wall clock, as a real CA or sender dates them
 
 mod support;
 

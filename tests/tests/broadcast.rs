@@ -6,6 +6,7 @@
 //! rolls HQ's key: orders under the new key are shown after its announcement, not before.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns: a panic is a failed test
+#![allow(clippy::disallowed_methods)] // fixtures (certificates, CAP files) dated by the wall clock, as a real CA or sender dates them
 
 mod support;
 

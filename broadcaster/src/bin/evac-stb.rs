@@ -293,7 +293,7 @@ fn run(cli: Cli) -> Result<()> {
     };
     let now = || {
         cli.now
-            .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp())
+            .unwrap_or_else(|| (evac_protocol::time::now_ms() / 1000) as i64)
     };
     let mut rx = Receiver::with_state(
         ReceiverConfig {

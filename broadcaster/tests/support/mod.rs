@@ -1,6 +1,7 @@
 //! Helpers for the cross-process tests: keys, plans, the two binaries, ffprobe, the CRC
 //! checker. Missing tools fail the test (the test script installs them).
 #![allow(dead_code)] // each test file uses its own subset
+#![allow(clippy::disallowed_methods)] // fixtures (certificates, CAP files) dated by the wall clock, as a real CA or sender dates them
 #![allow(clippy::unwrap_used)] // test helpers: a panic here is a failed test
 
 use std::path::{Path, PathBuf};

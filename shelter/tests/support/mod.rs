@@ -1,6 +1,7 @@
 //! Shared test fixtures: a JPKI-shaped test CA, a second (wrong) CA and one card key,
 //! generated once per test binary (RSA-2048 key generation is slow).
 #![allow(dead_code)] // each test binary uses a different part of the support module
+#![allow(clippy::disallowed_methods)] // fixtures (certificates, CAP files) dated by the wall clock, as a real CA or sender dates them
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
