@@ -236,7 +236,27 @@ fn close_shelter(port: u16, key: &SecretKey, shelter: u32) {
         .subscribe("evac/v1/minato/cmd/tanaka/reply", QoS::AtLeastOnce)
         .unwrap();
     let mut sent = false;
-    for ev in conn.iter() {
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            std::time::Instant::now() < end,
+            "no reply from HQ to the close"
+        );
+        // A command topic is not retained: one sent before the restarted HQ has subscribed is
+        // lost, so the same command (HQ answers a repeat once) goes again, as `evac-hq cmd` does.
+        let Ok(ev) = conn.recv_timeout(Duration::from_secs(3)) else {
+            if sent {
+                client
+                    .publish(
+                        "evac/v1/minato/cmd/tanaka",
+                        QoS::AtLeastOnce,
+                        false,
+                        body.clone(),
+                    )
+                    .unwrap();
+            }
+            continue;
+        };
         match ev {
             Ok(Event::Incoming(Packet::SubAck(_))) if !sent => {
                 client
