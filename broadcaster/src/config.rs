@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use evac_net::BrokerUrl;
 use evac_protocol::Slug;
 use serde::Deserialize;
 
@@ -37,7 +38,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerConfig {
-    /// `mqtt://HOST:PORT`, or `mqtts://HOST:PORT` for TLS (then with `ca`).
+    /// `mqtt://HOST:PORT` (or `HOST:PORT`), or `mqtts://HOST:PORT` for TLS (then with `ca`);
+    /// see [`BrokerUrl`].
     pub url: String,
     /// MQTT user (`broadcaster-{name}`).
     #[serde(default)]
@@ -51,32 +53,17 @@ pub struct BrokerConfig {
 }
 
 impl BrokerConfig {
-    /// `HOST:PORT` from the URL; an `mqtts://` URL needs `ca`.
-    pub fn host_port(&self) -> Result<(String, u16), String> {
-        let rest = match self.url.strip_prefix("mqtts://") {
-            Some(_) if self.ca.is_none() => {
-                return Err(format!(
-                    "broker.url {:?}: mqtts:// needs broker.ca, the CA certificate that signed \
-                     the broker's",
-                    self.url
-                ));
-            }
-            Some(r) => r,
-            None => self.url.strip_prefix("mqtt://").unwrap_or(&self.url),
-        };
-        let (host, port) = rest.trim_end_matches('/').rsplit_once(':').ok_or_else(|| {
-            format!(
-                "broker.url {:?}: expected mqtt://HOST:PORT or mqtts://HOST:PORT",
+    /// The broker from the URL; an `mqtts://` URL needs `ca`.
+    pub fn url(&self) -> Result<BrokerUrl, String> {
+        let url = BrokerUrl::parse(&self.url).map_err(|e| format!("broker.url {e}"))?;
+        if url.tls && self.ca.is_none() {
+            return Err(format!(
+                "broker.url {:?}: mqtts:// needs broker.ca, the CA certificate that signed \
+                 the broker's",
                 self.url
-            )
-        })?;
-        if host.is_empty() || host.contains('/') {
-            return Err(format!("broker.url {:?}: no host", self.url));
+            ));
         }
-        let port = port
-            .parse()
-            .map_err(|_| format!("broker.url {:?}: bad port", self.url))?;
-        Ok((host.to_owned(), port))
+        Ok(url)
     }
 }
 
@@ -117,7 +104,7 @@ impl Config {
             ))
         })?;
         cfg.broker
-            .host_port()
+            .url()
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let abs = |p: &mut PathBuf| {
@@ -160,16 +147,16 @@ mod tests {
         let c = Config::load(&path).unwrap();
         assert_eq!(c.town.as_str(), "shiomihama");
         assert_eq!(
-            c.broker.host_port().unwrap(),
-            ("hq.shiomihama.example".to_owned(), 1883)
+            c.broker.url().unwrap().to_string(),
+            "mqtt://hq.shiomihama.example:1883"
         );
         assert!(c.stream.out.starts_with("udp://"));
         // TLS: mqtts:// with the CA; without it, one line saying what is missing.
         let mut b = c.broker.clone();
         b.url = "mqtts://198.51.100.1:8883".into();
-        assert!(b.host_port().unwrap_err().contains("needs broker.ca"));
+        assert!(b.url().unwrap_err().contains("needs broker.ca"));
         b.ca = Some("/etc/evac/ca.crt".into());
-        assert_eq!(b.host_port().unwrap(), ("198.51.100.1".to_owned(), 8883));
+        assert_eq!(b.url().unwrap().to_string(), "mqtts://198.51.100.1:8883");
         assert_eq!(
             c.alerts_dir(),
             Path::new("/var/lib/evac/broadcaster/alerts")

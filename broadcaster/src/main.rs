@@ -15,7 +15,7 @@ use evac_broadcaster::io::{Endpoint, PacketReader, PacketWriter};
 use evac_broadcaster::live::{
     Alerts, Health, LiveCore, Loop, Update, laps_duration, run_generated,
 };
-use evac_broadcaster::mqtt::{BrokerLogin, split_host_port, subscribe_air};
+use evac_broadcaster::mqtt::{BrokerLogin, broker_url, subscribe_air};
 use evac_broadcaster::mux::{Generator, MuxConfig, PACKET_BITS};
 use evac_broadcaster::psi::ServiceLayout;
 use evac_protocol::onair::decode_set;
@@ -114,7 +114,8 @@ struct MuxArgs {
     /// The broadcaster's own key (signs tickers; its public half checks the alert spool).
     #[arg(long)]
     broadcaster_key: Option<PathBuf>,
-    /// MQTT broker HOST:PORT to take HQ's sections from (`evac/v1/{town}/air/+`).
+    /// HQ's broker (`mqtt://HOST:PORT`, `mqtts://HOST:PORT` with --ca, or `HOST:PORT`) to take
+    /// HQ's sections from (`evac/v1/{town}/air/+`).
     #[arg(long)]
     broker: Option<String>,
     /// MQTT user (`broadcaster-NAME`).
@@ -192,7 +193,7 @@ struct AlertArgs {
     /// Who issues it (`broadcaster:NAME`).
     #[arg(long, default_value = "broadcaster:local")]
     source: String,
-    /// Also publish it on MQTT (HOST:PORT) to `evac/v1/{town}/alerts`.
+    /// Also publish it on MQTT (`mqtt://HOST:PORT` or `HOST:PORT`) to `evac/v1/{town}/alerts`.
     #[arg(long)]
     broker: Option<String>,
     /// Town for the MQTT topic.
@@ -269,14 +270,17 @@ fn password(a: &MuxArgs) -> Result<Option<String>> {
 
 /// Connects to the broker and waits until HQ's orders can come, or says loudly why not.
 fn connect(a: &MuxArgs, broker: &str, town: &Slug, kept: usize) -> Result<mpsc::Receiver<Update>> {
-    let (host, port) = split_host_port(broker)?;
+    let url = broker_url(broker)?;
     let ca = match &a.ca {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("reading --ca {}", p.display()))?),
         None => None,
     };
+    if url.tls && ca.is_none() {
+        bail!("--broker {url} is TLS: give --ca, the CA certificate that signed the broker's");
+    }
     let login = BrokerLogin {
-        host,
-        port,
+        host: url.host,
+        port: url.port,
         user: a.user.clone(),
         password: password(a)?,
         ca,
@@ -600,9 +604,10 @@ fn alert(a: AlertArgs) -> Result<()> {
 }
 
 fn publish_alert(broker: &str, town: &str, json: &str) -> Result<()> {
-    use rumqttc::{Client, Event, MqttOptions, Outgoing, Packet, QoS};
-    let (host, port) = split_host_port(broker)?;
-    let opts = MqttOptions::new(format!("evac-alert-{}", std::process::id()), host, port);
+    use rumqttc::{Client, Event, Outgoing, Packet, QoS};
+    let url = broker_url(broker)?;
+    let login = evac_net::Login::new(format!("evac-alert-{}", std::process::id()));
+    let opts = evac_net::mqtt_options(&url, &login).context("--broker")?;
     let (client, mut connection) = Client::new(opts, 8);
     let topic = Topic::Alerts(Slug::new(town).context("--town")?).to_string();
     client
@@ -632,7 +637,7 @@ fn run_service(path: &Path) -> Result<()> {
         )
     })?;
     check_keys(&cfg)?;
-    let (host, port) = cfg.broker.host_port().map_err(anyhow::Error::msg)?;
+    let url = cfg.broker.url().map_err(anyhow::Error::msg)?;
     let args = MuxArgs {
         sections: Vec::new(),
         out: cfg.stream.out.clone(),
@@ -648,7 +653,7 @@ fn run_service(path: &Path) -> Result<()> {
         town: cfg.town.to_string(),
         alerts: cfg.broadcaster_key.as_ref().map(|_| alerts.clone()),
         broadcaster_key: cfg.broadcaster_key.clone(),
-        broker: Some(format!("{host}:{port}")),
+        broker: Some(url.to_string()),
         user: cfg.broker.username.clone(),
         password_file: None,
         password_env: None,
@@ -719,7 +724,7 @@ fn check(cfg: &Config) -> Result<Vec<String>> {
         Endpoint::parse(i).with_context(|| format!("stream.input = {i}"))?;
     }
     out.push(format!("stream.out: {}", cfg.stream.out));
-    let (host, port) = cfg.broker.host_port().map_err(anyhow::Error::msg)?;
+    let url = cfg.broker.url().map_err(anyhow::Error::msg)?;
     let ca = match &cfg.broker.ca {
         Some(p) => Some(std::fs::read(p).with_context(|| {
             format!(
@@ -733,8 +738,7 @@ fn check(cfg: &Config) -> Result<Vec<String>> {
         out.push("broker.ca: read (TLS)".to_owned());
     }
     broker_login(
-        &host,
-        port,
+        &url,
         cfg.broker.username.as_deref(),
         cfg.broker.password.as_deref(),
         ca,
@@ -750,21 +754,19 @@ fn check(cfg: &Config) -> Result<Vec<String>> {
 
 /// Logs in to the broker and out again, with a client id of its own.
 fn broker_login(
-    host: &str,
-    port: u16,
+    url: &evac_net::BrokerUrl,
     user: Option<&str>,
     password: Option<&str>,
     ca: Option<Vec<u8>>,
 ) -> std::result::Result<(), String> {
-    use rumqttc::{Client, ConnectionError, Event, MqttOptions, Packet, Transport};
-    let mut o = MqttOptions::new(format!("evac-check-{}", std::process::id()), host, port);
-    o.set_keep_alive(Duration::from_secs(5));
-    if let Some(ca) = ca {
-        o.set_transport(Transport::tls(ca, None, None));
-    }
+    use rumqttc::{Client, ConnectionError, Event, Packet};
+    let mut login = evac_net::Login::new(format!("evac-check-{}", std::process::id()))
+        .keep_alive(Duration::from_secs(5))
+        .ca(ca);
     if let Some(u) = user {
-        o.set_credentials(u, password.unwrap_or_default());
+        login = login.user(u, password.unwrap_or_default());
     }
+    let o = evac_net::mqtt_options(url, &login).map_err(|e| e.to_string())?;
     let (client, mut connection) = Client::new(o, 4);
     let end = std::time::Instant::now() + Duration::from_secs(5);
     loop {

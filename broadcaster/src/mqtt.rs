@@ -5,10 +5,9 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
+use evac_net::BrokerUrl;
 use evac_protocol::{Topic, TownId, topics::filter};
-use rumqttc::{
-    Client, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS, Transport,
-};
+use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Packet, QoS};
 
 use crate::error::Error;
 use crate::live::Update;
@@ -30,31 +29,37 @@ pub struct BrokerLogin {
     pub client_id: String,
 }
 
-/// Splits `HOST:PORT`.
-pub fn split_host_port(s: &str) -> Result<(String, u16), Error> {
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| Error::Config(format!("broker {s:?}: expected HOST:PORT")))?;
-    let port = port
-        .parse()
-        .map_err(|e| Error::Config(format!("broker port in {s:?}: {e}")))?;
-    Ok((host.to_owned(), port))
+/// The broker of `--broker`: `mqtt://HOST:PORT`, `mqtts://HOST:PORT` or `HOST:PORT`, as
+/// every node takes it ([`BrokerUrl`]).
+pub fn broker_url(s: &str) -> Result<BrokerUrl, Error> {
+    BrokerUrl::parse(s).map_err(|e| Error::Config(format!("broker {e}")))
 }
 
 /// Connects on a thread of its own and sends every update; the thread ends when the
 /// receiver is dropped.
 pub fn subscribe_air(login: BrokerLogin, town: TownId) -> mpsc::Receiver<Update> {
-    let mut opts = MqttOptions::new(login.client_id.clone(), login.host.clone(), login.port);
-    opts.set_keep_alive(Duration::from_secs(10));
-    opts.set_max_packet_size(64 << 20, 64 << 20);
-    if let Some(user) = &login.user {
-        opts.set_credentials(user.clone(), login.password.clone().unwrap_or_default());
-    }
-    if let Some(ca) = &login.ca {
-        opts.set_transport(Transport::tls(ca.clone(), None, None));
-    }
-    let (client, mut connection) = Client::new(opts, 64);
     let (tx, rx) = mpsc::channel();
+    // TLS when a CA is given (the login has no URL; callers check an mqtts:// URL has one).
+    let url = BrokerUrl {
+        host: login.host.clone(),
+        port: login.port,
+        tls: false,
+    };
+    let mut l = evac_net::Login::new(login.client_id.clone())
+        .keep_alive(Duration::from_secs(10))
+        .max_packet(64 << 20, 64 << 20)
+        .ca(login.ca.clone());
+    if let Some(user) = &login.user {
+        l = l.user(user.clone(), login.password.clone().unwrap_or_default());
+    }
+    let opts = match evac_net::mqtt_options(&url, &l) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = tx.send(Update::Refused(e.to_string()));
+            return rx;
+        }
+    };
+    let (client, mut connection) = Client::new(opts, 64);
     let subscription = filter::air(&town);
     std::thread::spawn(move || {
         for event in connection.iter() {
@@ -112,11 +117,18 @@ mod tests {
 
     #[test]
     fn host_and_port() {
-        assert_eq!(
-            split_host_port("127.0.0.1:1883").unwrap(),
-            ("127.0.0.1".into(), 1883)
-        );
-        assert!(split_host_port("nohost").is_err());
-        assert!(split_host_port("h:99999").is_err());
+        let u = broker_url("127.0.0.1:1883").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.tls), ("127.0.0.1", 1883, false));
+        assert!(broker_url("nohost").is_err());
+        assert!(broker_url("h:99999").is_err());
+    }
+
+    /// `--broker mqtt://h:1883` was taken as the host `mqtt://h` (issue 19 item 5).
+    #[test]
+    fn broker_takes_the_url_forms_every_node_takes() {
+        let u = broker_url("mqtt://h:1883").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("h", 1883));
+        assert!(broker_url("http://h:1883").is_err());
+        assert!(broker_url("mqtts://h:8883").unwrap().tls);
     }
 }

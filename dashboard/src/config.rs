@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use evac_net::{BrokerUrl, UrlError};
 use serde::Deserialize;
 
 /// A configuration that cannot be used, and why.
@@ -40,7 +41,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// `mqtt://host:port` or `mqtts://host:port`.
+    /// `mqtt://host:port`, `mqtts://host:port` or `host:port` (see [`BrokerUrl`]).
     pub broker: String,
     /// The CA certificate (PEM) for `mqtts://`.
     #[serde(default)]
@@ -86,17 +87,6 @@ fn default_offset() -> i32 {
     540
 }
 
-/// Where the broker is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerAddr {
-    /// Host name or address.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// TLS.
-    pub tls: bool,
-}
-
 impl Config {
     /// Parses `text`; `origin` names it in errors, `base` resolves relative paths.
     pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigError> {
@@ -109,7 +99,7 @@ impl Config {
             field,
             message,
         };
-        c.broker_addr().map_err(|m| field("broker", m))?;
+        let url = c.broker_url().map_err(|e| field("broker", e.to_string()))?;
         evac_protocol::Slug::new(&c.town).map_err(|e| field("town", e.to_string()))?;
         match (&c.officer_key, &c.officer) {
             (Some(_), None) => {
@@ -123,7 +113,7 @@ impl Config {
             }
             _ => {}
         }
-        if c.broker.starts_with("mqtts://") && c.ca.is_none() {
+        if url.tls && c.ca.is_none() {
             return Err(field("ca", "mqtts:// needs the CA certificate file".into()));
         }
         for p in [
@@ -154,42 +144,14 @@ impl Config {
     }
 
     /// The broker's host, port and whether it is TLS.
-    pub fn broker_addr(&self) -> Result<BrokerAddr, String> {
-        broker_addr(&self.broker)
+    pub fn broker_url(&self) -> Result<BrokerUrl, UrlError> {
+        BrokerUrl::parse(&self.broker)
     }
 
     /// The password: `password`, or the variable `password_env` names.
     pub fn password(&self) -> Result<String, String> {
         password(self.password.as_ref(), self.password_env.as_ref())
     }
-}
-
-/// A broker URL (`mqtt://host:port` or `mqtts://host:port`) taken apart.
-pub fn broker_addr(url: &str) -> Result<BrokerAddr, String> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("mqtt://") {
-        (false, r)
-    } else {
-        return Err(format!(
-            "{url:?}: use mqtt://host:port or mqtts://host:port"
-        ));
-    };
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{url:?} has no port"))?;
-    let port = port
-        .trim_end_matches('/')
-        .parse()
-        .map_err(|_| format!("{url:?}: bad port"))?;
-    if host.is_empty() {
-        return Err(format!("{url:?} has no host"));
-    }
-    Ok(BrokerAddr {
-        host: host.to_owned(),
-        port,
-        tls,
-    })
 }
 
 /// A password given in the file, or in the environment variable the file names.
@@ -215,7 +177,16 @@ mod tests {
         let c = Config::parse(&text, "example", Path::new("/etc/evac")).unwrap();
         assert_eq!(c.hq_key, Path::new("/etc/evac/hq.pub"));
         assert!(c.officer_key.is_some());
-        assert_eq!(c.broker_addr().unwrap().port, 1883);
+        assert_eq!(c.broker_url().unwrap().port, 1883);
+    }
+
+    /// Every node takes the same broker URLs: a bare HOST:PORT is plain MQTT (issue 19 item 5).
+    #[test]
+    fn bare_host_port_is_mqtt() {
+        let text = "town = \"minato\"\nhq_key = \"hq.pub\"\nbroker = \"127.0.0.1:1883\"\n";
+        let c = Config::parse(text, "t.toml", Path::new(".")).unwrap();
+        let a = c.broker_url().unwrap();
+        assert_eq!((a.host.as_str(), a.port, a.tls), ("127.0.0.1", 1883, false));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use evac_protocol::{OfficerId, Topic, TownId};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, Transport};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
@@ -45,7 +45,7 @@ pub fn start(
     clock: Clock,
 ) -> anyhow::Result<(AsyncClient, mpsc::Receiver<FeedEvent>)> {
     let login = Login {
-        addr: cfg.broker_addr().map_err(anyhow::Error::msg)?,
+        addr: cfg.broker_url()?,
         ca: cfg.ca.clone(),
         username: cfg.username.clone(),
         password: cfg.password().map_err(anyhow::Error::msg)?,
@@ -57,7 +57,7 @@ pub fn start(
 #[derive(Debug, Clone)]
 pub struct Login {
     /// The broker.
-    pub addr: crate::config::BrokerAddr,
+    pub addr: evac_net::BrokerUrl,
     /// The CA certificate file, for TLS.
     pub ca: Option<std::path::PathBuf>,
     /// The user name (none: anonymous).
@@ -82,21 +82,21 @@ pub fn start_with(
         std::process::id(),
         evac_protocol::time::wall_ms() % 100_000
     );
-    let mut o = MqttOptions::new(id, addr.host.clone(), addr.port);
-    o.set_keep_alive(Duration::from_secs(5));
-    o.set_clean_session(true);
     // The registry of a large town is big; what is too big for its topic is refused later,
     // counted, rather than dropping the link.
-    o.set_max_packet_size(limit::REGISTRY + 1024, 1 << 20);
+    let mut l = evac_net::Login::new(id)
+        .keep_alive(Duration::from_secs(5))
+        .max_packet(limit::REGISTRY + 1024, 1 << 20);
     if !login.username.is_empty() {
-        o.set_credentials(login.username.clone(), login.password.clone());
+        l = l.user(login.username.clone(), login.password.clone());
     }
+    // The CA only for mqtts://: the dashboard has always taken a plain URL as plain, CA or not.
     if addr.tls {
         let ca = login.ca.as_ref().context("mqtts:// needs `ca`")?;
-        let pem =
-            std::fs::read(ca).with_context(|| format!("reading the CA file {}", ca.display()))?;
-        o.set_transport(Transport::tls(pem, None, None));
+        l = l.ca(Some(evac_net::read_ca(ca)?));
     }
+    let mut o = evac_net::mqtt_options(addr, &l)?;
+    o.set_clean_session(true);
     let (client, mut eventloop) = AsyncClient::new(o, 64);
     let (tx, rx) = mpsc::channel(4096);
     let sub_client = client.clone();

@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
+use evac_net::BrokerUrl;
 use evac_protocol::{PublicKey, Slug, StatusCounts};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
@@ -22,7 +23,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Now;
-use crate::config::{BrokerAddr, ConfigError};
+use crate::config::ConfigError;
 use crate::i18n::Lang;
 use crate::net::Login;
 use crate::state::{Link, TownState};
@@ -31,7 +32,7 @@ use crate::state::{Link, TownState};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrefectureConfig {
-    /// The prefecture broker, `mqtt://host:port` or `mqtts://host:port`.
+    /// The prefecture broker, `mqtt://host:port`, `mqtts://host:port` or `host:port`.
     pub broker: String,
     /// The CA certificate (PEM) for `mqtts://`.
     #[serde(default)]
@@ -95,8 +96,8 @@ impl PrefectureConfig {
             field,
             message,
         };
-        crate::config::broker_addr(&c.broker).map_err(|m| field("broker", m))?;
-        if c.broker.starts_with("mqtts://") && c.ca.is_none() {
+        let url = BrokerUrl::parse(&c.broker).map_err(|e| field("broker", e.to_string()))?;
+        if url.tls && c.ca.is_none() {
             return Err(field("ca", "mqtts:// needs the CA certificate file".into()));
         }
         if c.towns.is_empty() {
@@ -124,7 +125,7 @@ impl PrefectureConfig {
 
     /// The login to the prefecture broker.
     pub fn login(&self) -> Result<Login, String> {
-        let addr: BrokerAddr = crate::config::broker_addr(&self.broker)?;
+        let addr = BrokerUrl::parse(&self.broker).map_err(|e| e.to_string())?;
         Ok(Login {
             addr,
             ca: self.ca.clone(),

@@ -318,15 +318,20 @@ pub fn mqtt_login(
     password: &str,
     ca: Option<Vec<u8>>,
 ) -> Result<(), String> {
-    use rumqttc::{Client, ConnectionError, Event, MqttOptions, Packet, Transport};
-    let mut o = MqttOptions::new(format!("evac-check-{}", std::process::id()), host, port);
-    o.set_keep_alive(Duration::from_secs(5));
+    use rumqttc::{Client, ConnectionError, Event, Packet};
+    // HQ's config gives host and port apart; TLS exactly when a CA is given.
+    let url = evac_net::BrokerUrl {
+        host: host.to_owned(),
+        port,
+        tls: ca.is_some(),
+    };
+    let mut login = evac_net::Login::new(format!("evac-check-{}", std::process::id()))
+        .keep_alive(Duration::from_secs(5))
+        .ca(ca);
     if !user.is_empty() {
-        o.set_credentials(user, password);
+        login = login.user(user, password);
     }
-    if let Some(pem) = ca {
-        o.set_transport(Transport::tls(pem, None, None));
-    }
+    let o = evac_net::mqtt_options(&url, &login).map_err(|e| e.to_string())?;
     let (client, mut connection) = Client::new(o, 4);
     let end = std::time::Instant::now() + Duration::from_secs(5);
     loop {

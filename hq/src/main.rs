@@ -149,7 +149,7 @@ enum Command {
 /// `evac-hq cmd`: where to send, as whom, and what.
 #[derive(clap::Args)]
 struct CmdArgs {
-    /// HQ's broker, HOST:PORT.
+    /// HQ's broker: `mqtt://HOST:PORT`, `mqtts://HOST:PORT` (with --ca) or `HOST:PORT`.
     #[arg(long)]
     broker: String,
     /// The town (as in HQ's config).
@@ -594,11 +594,7 @@ fn officer_command(a: CmdArgs) -> anyhow::Result<()> {
             note,
         },
     };
-    let (host, port) = a
-        .broker
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-        .with_context(|| format!("--broker {}: expected HOST:PORT", a.broker))?;
+    let broker: evac_net::BrokerUrl = a.broker.parse().context("--broker")?;
     let town = evac_protocol::Slug::new(&a.town).with_context(|| format!("--town {}", a.town))?;
     let officer: evac_protocol::OfficerId = a
         .officer
@@ -624,8 +620,7 @@ fn officer_command(a: CmdArgs) -> anyhow::Result<()> {
         None => None,
     };
     let login = evac_hq::officer::OfficerLogin {
-        host,
-        port,
+        broker,
         officer,
         password,
         ca,

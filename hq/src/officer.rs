@@ -5,20 +5,19 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use evac_net::BrokerUrl;
 use evac_protocol::{
     CommandAction, CommandReply, OfficerCommand, OfficerId, PublicKey, SecretKey, Signed, Slug,
     Topic, officer_signer,
 };
-use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS};
+use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Packet, QoS};
 
 use crate::error::HqError;
 
 /// Where and as whom the command goes.
 pub struct OfficerLogin {
-    /// HQ's broker host.
-    pub host: String,
-    /// Its port.
-    pub port: u16,
+    /// HQ's broker (`mqtts://` needs `ca`).
+    pub broker: BrokerUrl,
     /// The officer; logs in as `officer-{officer}`.
     pub officer: OfficerId,
     /// The officer's broker password.
@@ -65,19 +64,17 @@ pub fn send(
         reason: reason.to_owned(),
     };
     let payload = key.sign(&officer_signer(&login.officer), &cmd)?.to_json()?;
-    let mut opts = MqttOptions::new(
-        format!("evac-hq-cmd-{}", std::process::id()),
-        login.host.clone(),
-        login.port,
-    );
-    opts.set_keep_alive(Duration::from_secs(10));
-    opts.set_credentials(
-        format!("officer-{}", login.officer),
-        login.password.clone().unwrap_or_default(),
-    );
-    if let Some(ca) = &login.ca {
-        opts.set_transport(rumqttc::Transport::tls(ca.clone(), None, None));
-    }
+    let opts = evac_net::mqtt_options(
+        &login.broker,
+        &evac_net::Login::new(format!("evac-hq-cmd-{}", std::process::id()))
+            .keep_alive(Duration::from_secs(10))
+            .user(
+                format!("officer-{}", login.officer),
+                login.password.clone().unwrap_or_default(),
+            )
+            .ca(login.ca.clone()),
+    )
+    .map_err(|e| HqError::Broker(e.to_string()))?;
     let (client, mut connection) = Client::new(opts, 16);
     let reply_topic = Topic::CommandReply(town.clone(), login.officer.clone()).to_string();
     let cmd_topic = Topic::Command(town.clone(), login.officer.clone()).to_string();
@@ -147,8 +144,8 @@ pub fn send(
             }
             Err(e) => {
                 return Err(HqError::Broker(format!(
-                    "cannot reach HQ's broker at {}:{}: {e}",
-                    login.host, login.port
+                    "cannot reach HQ's broker at {}: {e}",
+                    login.broker
                 )));
             }
         }

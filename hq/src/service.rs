@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use evac_net::BrokerUrl;
 use evac_protocol::{DataDirLock, Topic, topics::filter};
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Transport};
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions};
 use tokio::sync::mpsc;
 
 use crate::broker;
@@ -38,8 +39,8 @@ pub fn now_ms() -> u64 {
 /// Where HQ's MQTT client connects, and how.
 struct Connection {
     broker: Option<broker::RunningBroker>,
-    host: String,
-    port: u16,
+    /// TLS exactly when `ca` is set (the config has host and port, no URL).
+    url: BrokerUrl,
     user: String,
     password: String,
     ca: Option<PathBuf>,
@@ -86,12 +87,14 @@ fn connection(cfg: &Config) -> Result<Connection, HqError> {
             let password = broker::run_token()?;
             let running = broker::start(b, passwords, cfg, &password)?;
             println!("evac-hq: broker listening on {}", running.public);
-            let host = running.internal.ip().to_string();
-            let port = running.internal.port();
+            let url = BrokerUrl {
+                host: running.internal.ip().to_string(),
+                port: running.internal.port(),
+                tls: false,
+            };
             Ok(Connection {
                 broker: Some(running),
-                host,
-                port,
+                url,
                 user: "hq".into(),
                 password,
                 ca: None,
@@ -107,8 +110,11 @@ fn connection(cfg: &Config) -> Result<Connection, HqError> {
             };
             Ok(Connection {
                 broker: None,
-                host: b.host.clone(),
-                port: b.port,
+                url: BrokerUrl {
+                    host: b.host.clone(),
+                    port: b.port,
+                    tls: b.ca.is_some(),
+                },
                 user: b.username.clone(),
                 password,
                 ca: b.ca.clone(),
@@ -118,26 +124,28 @@ fn connection(cfg: &Config) -> Result<Connection, HqError> {
 }
 
 fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
-    let mut o = MqttOptions::new(format!("evac-hq-{}", cfg.town), c.host.clone(), c.port);
-    o.set_keep_alive(Duration::from_secs(10));
-    o.set_clean_session(false);
-    o.set_manual_acks(true);
+    let mut login =
+        evac_net::Login::new(format!("evac-hq-{}", cfg.town)).keep_alive(Duration::from_secs(10));
     // Incoming: no larger than the broker takes (an external broker's limit is its own
     // config's, so HQ bounds what it reads to the default); outgoing: the registry.
     let incoming = match &cfg.broker {
         BrokerConfig::Embedded(b) => b.max_payload_size,
         BrokerConfig::External(_) => crate::config::DEFAULT_MAX_PAYLOAD,
     };
-    o.set_max_packet_size(incoming + 4096, outgoing_limit(cfg) + 4096);
-    o.set_inflight(100);
+    login = login.max_packet(incoming + 4096, outgoing_limit(cfg) + 4096);
     if !c.user.is_empty() {
-        o.set_credentials(c.user.clone(), c.password.clone());
+        login = login.user(c.user.clone(), c.password.clone());
     }
     if let Some(ca) = &c.ca {
         let pem = std::fs::read(ca)
             .map_err(|e| check::field_error("broker.ca", ca, "copy the town's ca.crt there", e))?;
-        o.set_transport(Transport::tls(pem, None, None));
+        login = login.ca(Some(pem));
     }
+    let mut o =
+        evac_net::mqtt_options(&c.url, &login).map_err(|e| HqError::Broker(e.to_string()))?;
+    o.set_clean_session(false);
+    o.set_manual_acks(true);
+    o.set_inflight(100);
     Ok(o)
 }
 

@@ -389,11 +389,29 @@ fn cmd_why(
     reason: &str,
     extra: &[&str],
 ) -> (i32, String, String) {
+    cmd_at(
+        d,
+        &format!("127.0.0.1:{}", d.port),
+        key,
+        password,
+        reason,
+        extra,
+    )
+}
+
+fn cmd_at(
+    d: &HqDir,
+    broker: &str,
+    key: &std::path::Path,
+    password: &str,
+    reason: &str,
+    extra: &[&str],
+) -> (i32, String, String) {
     let pw = d.path(&format!("pw-{password}"));
     std::fs::write(&pw, format!("{password}\n")).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_evac-hq"))
         .arg("cmd")
-        .args(["--broker", &format!("127.0.0.1:{}", d.port), "--town", TOWN])
+        .args(["--broker", broker, "--town", TOWN])
         .args(["--officer", "tanaka", "--timeout", "10"])
         .arg("--key")
         .arg(key)
@@ -446,6 +464,18 @@ fn evac_hq_cmd_signs_sends_and_prints_hqs_reply() {
         ],
         "HQ keeps the reason of what it carried out"
     );
+    // The broker as a URL, as every node takes it (issue 19 item 5: it was read as the host
+    // `mqtt://127.0.0.1`).
+    let url = format!("mqtt://127.0.0.1:{}", d.port);
+    let (code, out, err) = cmd_at(
+        &d,
+        &url,
+        &key,
+        PASSWORD,
+        "a url",
+        &["open-shelter", &shelter],
+    );
+    assert_eq!(code, 0, "{out}{err}");
     // Another key on the officer's login: HQ refuses, and says so.
     let other = d.path("stranger.key");
     std::fs::write(&other, SecretKey::from_seed(&[77; 32]).to_pem().unwrap()).unwrap();

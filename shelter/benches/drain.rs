@@ -143,8 +143,7 @@ fn main() {
     let cfg = ReplicatorConfig {
         town,
         shelter,
-        host: "127.0.0.1".into(),
-        port,
+        broker: format!("127.0.0.1:{port}").parse().unwrap(),
         password: None,
         ca_pem: None,
         ack_timeout: Duration::from_secs(30),

@@ -162,7 +162,7 @@ fn ledger(cfg: &Config) -> Result<String, FieldError> {
 
 /// Logs in to the configured broker as `shelter-{id}` and out again.
 fn broker(cfg: &Config) -> Result<String, FieldError> {
-    use rumqttc::{Client, ConnectionError, Event, MqttOptions, Packet};
+    use rumqttc::{Client, ConnectionError, Event, Packet};
     let Some(b) = &cfg.broker else {
         return Ok("broker: none (the node records offline only)".into());
     };
@@ -171,13 +171,13 @@ fn broker(cfg: &Config) -> Result<String, FieldError> {
         value: b.url.clone(),
         message,
     };
-    let (host, port) = b.host_port().map_err(fail)?;
+    let url = b.url().map_err(fail)?;
     let user = format!("shelter-{}", cfg.shelter);
     // A client id of its own: a running node keeps its session.
-    let mut o = MqttOptions::new(format!("evac-check-{}", std::process::id()), host, port);
-    o.set_keep_alive(Duration::from_secs(5));
+    let mut login = evac_net::Login::new(format!("evac-check-{}", std::process::id()))
+        .keep_alive(Duration::from_secs(5));
     if let Some(p) = &b.password {
-        o.set_credentials(user.clone(), p.clone());
+        login = login.user(user.clone(), p.clone());
     }
     if let Some(ca) = &b.ca {
         let pem = std::fs::read(ca).map_err(|e| FieldError {
@@ -185,8 +185,9 @@ fn broker(cfg: &Config) -> Result<String, FieldError> {
             value: ca.display().to_string(),
             message: format!("cannot read the broker's CA certificate: {e}"),
         })?;
-        o.set_transport(rumqttc::Transport::tls(pem, None, None));
+        login = login.ca(Some(pem));
     }
+    let o = evac_net::mqtt_options(&url, &login).map_err(|e| fail(e.to_string()))?;
     let (client, mut connection) = Client::new(o, 4);
     let end = std::time::Instant::now() + Duration::from_secs(5);
     loop {

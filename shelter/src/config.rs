@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use evac_net::BrokerUrl;
 use evac_protocol::{ShelterId, TownId};
 use serde::Deserialize;
 use thiserror::Error;
@@ -67,7 +68,8 @@ fn default_debounce_ms() -> u64 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerConfig {
-    /// `mqtt://HOST:PORT` (or `HOST:PORT`), or `mqtts://HOST:PORT` for TLS (needs `ca`).
+    /// `mqtt://HOST:PORT` (or `HOST:PORT`), or `mqtts://HOST:PORT` for TLS (needs `ca`); see
+    /// [`BrokerUrl`].
     pub url: String,
     /// The CA certificate (PEM) the broker's TLS certificate must chain to, for `mqtts://`.
     #[serde(default)]
@@ -97,14 +99,10 @@ fn default_batch_events() -> usize {
 }
 
 impl BrokerConfig {
-    /// Whether the URL asks for TLS (`mqtts://`).
-    pub fn tls(&self) -> bool {
-        self.url.starts_with("mqtts://")
-    }
-
-    /// Host and port from the URL; TLS and its CA file agree.
-    pub fn host_port(&self) -> Result<(String, u16), String> {
-        match (self.tls(), &self.ca) {
+    /// The broker from the URL; TLS and its CA file agree.
+    pub fn url(&self) -> Result<BrokerUrl, String> {
+        let url = BrokerUrl::parse(&self.url).map_err(|e| format!("broker url {e}"))?;
+        match (url.tls, &self.ca) {
             (true, None) => {
                 return Err(format!(
                     "broker url {:?} is TLS: set [broker] ca to the broker's CA certificate (PEM)",
@@ -119,20 +117,7 @@ impl BrokerConfig {
             }
             _ => {}
         }
-        let rest = self
-            .url
-            .strip_prefix("mqtt://")
-            .or_else(|| self.url.strip_prefix("mqtts://"))
-            .or_else(|| self.url.strip_prefix("tcp://"))
-            .unwrap_or(&self.url);
-        let (host, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| format!("broker url {:?} has no port", self.url))?;
-        let port = port
-            .trim_end_matches('/')
-            .parse()
-            .map_err(|_| format!("broker url {:?}: bad port", self.url))?;
-        Ok((host.to_owned(), port))
+        Ok(url)
     }
 }
 
@@ -170,7 +155,7 @@ impl Config {
             reason: e.to_string(),
         })?;
         if let Some(b) = &c.broker {
-            b.host_port().map_err(|reason| ConfigError::Invalid {
+            b.url().map_err(|reason| ConfigError::Invalid {
                 path: origin.to_owned(),
                 reason,
             })?;
@@ -228,8 +213,8 @@ mod tests {
         assert_eq!(c.debounce_ms, 10_000);
         let b = c.broker.unwrap();
         assert_eq!(
-            b.host_port().unwrap(),
-            ("hq.shiomihama.example".to_owned(), 1883)
+            b.url().unwrap().to_string(),
+            "mqtt://hq.shiomihama.example:1883"
         );
     }
 
@@ -251,8 +236,30 @@ mod tests {
         )
         .unwrap();
         let b = c.broker.unwrap();
-        assert!(b.tls());
-        assert_eq!(b.host_port().unwrap(), ("h".to_owned(), 8883));
+        assert_eq!(b.url().unwrap().to_string(), "mqtts://h:8883");
+    }
+
+    /// Every node takes the same broker URLs; `http://h:1883` was read as the host `http://h`
+    /// (issue 19 item 5).
+    #[test]
+    fn broker_url_forms() {
+        let base = "town = \"minato\"\nshelter = 1\ndata_dir = \"d\"\nnode_key = \"k\"\n[card]\nreader = \"virtual\"\n[broker]\n";
+        for bad in [
+            "http://h:1883",
+            "tcp://h:1883",
+            "mqtt://:1883",
+            "mqtt://h:0",
+        ] {
+            let err = Config::parse(&format!("{base}url = \"{bad}\"\n"), "a.toml").unwrap_err();
+            assert!(err.to_string().contains(bad), "{bad}: {err}");
+        }
+        for good in ["h:1883", "mqtt://h:1883", "mqtt://h:1883/"] {
+            let c = Config::parse(&format!("{base}url = \"{good}\"\n"), "a.toml").unwrap();
+            assert_eq!(
+                c.broker.unwrap().url().unwrap().to_string(),
+                "mqtt://h:1883"
+            );
+        }
     }
 
     #[test]

@@ -19,10 +19,11 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use evac_net::BrokerUrl;
 use evac_protocol::{
     Ack, EventBatch, NodeState, PublicKey, SecretKey, ShelterId, Topic, TownId, shelter_signer,
 };
-use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, Packet, QoS};
 use rusqlite::Connection;
 use tokio::sync::{Notify, watch};
 
@@ -35,10 +36,8 @@ pub struct ReplicatorConfig {
     pub town: TownId,
     /// This shelter.
     pub shelter: ShelterId,
-    /// Broker host.
-    pub host: String,
-    /// Broker port.
-    pub port: u16,
+    /// The broker.
+    pub broker: BrokerUrl,
     /// Password of MQTT user `shelter-{id}`.
     pub password: Option<String>,
     /// The broker's CA certificate (PEM) for TLS; plain TCP when none.
@@ -207,17 +206,25 @@ impl Replicator {
         // a link the broker has not yet seen drop) would, when it ends, fire and consume this
         // session's will, and a node killed later would never be reported offline. An old
         // session's will carries its older session number, which HQ ignores.
-        let mut opts = MqttOptions::new(
-            format!(
-                "evac-shelter-{}-{}-s{session}",
-                self.cfg.town, self.cfg.shelter
-            ),
-            self.cfg.host.clone(),
-            self.cfg.port,
-        );
-        opts.set_keep_alive(Duration::from_secs(5))
-            .set_clean_session(true)
-            .set_max_packet_size(16 << 20, 8 << 20)
+        let mut login = evac_net::Login::new(format!(
+            "evac-shelter-{}-{}-s{session}",
+            self.cfg.town, self.cfg.shelter
+        ))
+        .keep_alive(Duration::from_secs(5))
+        .max_packet(16 << 20, 8 << 20)
+        .ca(self.cfg.ca_pem.clone());
+        if let Some(p) = &self.cfg.password {
+            login = login.user(format!("shelter-{}", self.cfg.shelter), p.clone());
+        }
+        let mut opts = match evac_net::mqtt_options(&self.cfg.broker, &login) {
+            Ok(o) => o,
+            Err(e) => {
+                // The config was checked at start (an mqtts:// URL has its CA): never here.
+                tracing::error!(error = %e, "cannot connect");
+                return;
+            }
+        };
+        opts.set_clean_session(true)
             .set_request_channel_capacity(64)
             .set_last_will(LastWill::new(
                 self.topic(Topic::ShelterState),
@@ -225,12 +232,6 @@ impl Replicator {
                 QoS::AtLeastOnce,
                 true,
             ));
-        if let Some(p) = &self.cfg.password {
-            opts.set_credentials(format!("shelter-{}", self.cfg.shelter), p.clone());
-        }
-        if let Some(ca) = &self.cfg.ca_pem {
-            opts.set_transport(rumqttc::Transport::tls(ca.clone(), None, None));
-        }
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
         // The event loop runs in a task of its own: a `poll()` dropped by `select!` while it
         // connects (every tap wakes the loop below) abandons a connection the broker has

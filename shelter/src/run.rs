@@ -165,7 +165,7 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
                     config.display()
                 );
             }
-            let (host, port) = b.host_port().map_err(anyhow::Error::msg)?;
+            let broker = b.url().map_err(anyhow::Error::msg)?;
             let ca_pem = match &b.ca {
                 Some(ca) => Some(std::fs::read(ca).with_context(|| {
                     format!(
@@ -178,8 +178,7 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
             let rcfg = ReplicatorConfig {
                 town: cfg.town.clone(),
                 shelter: cfg.shelter,
-                host,
-                port,
+                broker,
                 password: b.password.clone(),
                 ca_pem,
                 ack_timeout: Duration::from_millis(b.ack_timeout_ms),

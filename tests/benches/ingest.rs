@@ -117,8 +117,7 @@ fn round(dir: &Path, town: &evac_maps::Town, shelters: usize, events: u64) -> Du
             ReplicatorConfig {
                 town: town_id.clone(),
                 shelter: id,
-                host: "127.0.0.1".into(),
-                port,
+                broker: format!("127.0.0.1:{port}").parse().unwrap(),
                 password: Some(PW.into()),
                 ca_pem: None,
                 ack_timeout: Duration::from_secs(10),

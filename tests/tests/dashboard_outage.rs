@@ -182,7 +182,7 @@ async fn the_screen_answers_through_a_five_minute_outage_and_the_command_is_done
     let officer_name = officer.name.clone();
     let mut app = App::new(state, Lang::En, Some(officer), now().wall_ms);
     let login = net::Login {
-        addr: evac_dashboard::config::broker_addr(&format!("mqtt://127.0.0.1:{port}")).unwrap(),
+        addr: format!("mqtt://127.0.0.1:{port}").parse().unwrap(),
         ca: None,
         username: "officer-tanaka".into(),
         password: PW.into(),
