@@ -15,6 +15,8 @@
 //! - [`psi`], [`section`], [`timetable`]: PAT/PMT/descriptors, private sections, TDT/TOT;
 //! - [`live`], [`mqtt`]: the live loop (HQ's sections from the broker, the carousel on disk,
 //!   health) and its MQTT side; [`alerts`]: the broadcaster's own alerts;
+//! - [`dsmcc`], [`bml`]: the data-broadcasting (BML) carousel for stock TVs, built from
+//!   orders whose HQ signature the head-end has checked;
 //! - [`receiver`], [`render`]: the reference receiver and its templates;
 //! - [`config`]: the service's config file (`run --config`, `check --config`).
 //!
@@ -57,8 +59,10 @@
 #![deny(missing_docs)]
 
 pub mod alerts;
+pub mod bml;
 pub mod carousel;
 pub mod config;
+pub mod dsmcc;
 pub mod error;
 pub mod insert;
 pub mod io;

@@ -151,6 +151,17 @@ impl ServiceLayout {
     /// The PMT section of the service, with the emergency descriptor while `emergency` has
     /// entries.
     pub fn pmt(&self, version: u8, emergency: &[EmergencyEntry]) -> Result<Vec<u8>, Error> {
+        self.pmt_with(version, emergency, Vec::new())
+    }
+
+    /// The PMT section of the service with `extra` elementary streams after the overlay (the
+    /// data-broadcasting carousel, [`crate::dsmcc::pmt`]).
+    pub fn pmt_with(
+        &self,
+        version: u8,
+        emergency: &[EmergencyEntry],
+        extra: Vec<PmtStream>,
+    ) -> Result<Vec<u8>, Error> {
         let program_info = if emergency.is_empty() {
             Vec::new()
         } else {
@@ -166,11 +177,13 @@ impl ServiceLayout {
             0,
             Pid::new(self.pcr_pid.unwrap_or(NULL_PID)),
             DescriptorLoop::new(&program_info),
-            vec![PmtStream::new(
+            std::iter::once(PmtStream::new(
                 StreamType::PrivateSections,
                 Pid::new(self.overlay_pid),
                 DescriptorLoop::new(&registration),
-            )],
+            ))
+            .chain(extra)
+            .collect(),
         );
         pmt.try_to_bytes()
             .map_err(|e| Error::Build(format!("PMT: {e}")))
