@@ -203,3 +203,164 @@ fn a_number_typed_with_the_remote_is_kept_and_a_stranger_is_told_plainly() {
     );
     assert!(ok, "{log}");
 }
+
+/// The carousel as readers we did not write see it: ffprobe (PAT/PMT), Python's crcmod (every
+/// section's CRC), `mpeg-ts`'s reassembler and `dvb-si`'s DSM-CC parser and module
+/// reassembler (DII, DDB, modules), zlib by flate2, EUC-JP by encoding_rs.
+#[test]
+fn the_carousel_reads_back_with_readers_we_did_not_write() {
+    use broadcast_common::Parse;
+    use dvb_si::carousel::ModuleReassembler;
+    use dvb_si::carousel::messages::{DownloadDataBlock, UnMessage};
+    use dvb_si::tables::dsmcc::DsmccSection;
+    use std::collections::BTreeMap;
+
+    let town = town();
+    let w = Work::new();
+    let now = unix_now();
+    let plan = w.plan("plan.evs", &orders(&town, 0));
+    let svc = service(&w, &town, &plan, now);
+    let h = town.households[2_500].id;
+    let area_module = svc.module_of(h);
+    let area_size = svc.area_size();
+    let ts = w.path("bml.ts");
+    write_ts(svc, &ts, 2, now);
+
+    // ffprobe: one program with the overlay and the data stream (stream_type 0x0D).
+    let probe = ffprobe(&ts);
+    let streams = probe["programs"][0]["streams"].as_array().unwrap();
+    assert!(
+        streams
+            .iter()
+            .any(|s| s["id"] == "0xfe3" && s["codec_tag"] == "0x000d"),
+        "{probe}"
+    );
+    // crcmod: every section's CRC, DII (0x3b) and DDB (0x3c) among them.
+    let crc = crc_check(&ts);
+    assert_eq!(crc["bad"], 0, "{crc}");
+    assert!(crc["by_table"]["0x3b"]["ok"].as_u64().unwrap() > 0, "{crc}");
+    assert!(crc["by_table"]["0x3c"]["ok"].as_u64().unwrap() > 0, "{crc}");
+
+    // The PMT's data stream as dvb-si reads it: component tag 0x40, data_component_id
+    // 0x000C, entry point + auto-start + 960x540.
+    let mut pmt = mpeg_ts::ts::SectionReassembler::default();
+    let mut es_info = None;
+    for p in packets(&ts).iter().filter(|p| pid(p) == 0x0FE0).take(4) {
+        let tp = mpeg_ts::TsPacket::parse(p).unwrap();
+        pmt.feed(tp.payload.unwrap_or(&[]), tp.header.pusi);
+        while let Some(raw) = pmt.pop_section() {
+            let s = dvb_si::tables::pmt::PmtSection::parse(&raw).unwrap();
+            let data = s
+                .streams
+                .iter()
+                .find(|x| x.elementary_pid.value() == DEFAULT_DATA_PID)
+                .expect("the data stream in the PMT");
+            assert_eq!(data.stream_type.to_u8(), 0x0D);
+            es_info = Some(data.es_info.raw().to_vec());
+        }
+    }
+    let es_info = es_info.expect("a PMT");
+    let mut tags = BTreeMap::new();
+    let mut at = 0;
+    while at + 2 <= es_info.len() {
+        let len = usize::from(es_info[at + 1]);
+        tags.insert(es_info[at], es_info[at + 2..at + 2 + len].to_vec());
+        at += 2 + len;
+    }
+    assert_eq!(
+        tags[&0x52],
+        vec![0x40],
+        "stream_identifier: component tag 0x40"
+    );
+    let dc = &tags[&0xFD];
+    assert_eq!(&dc[..2], &[0x00, 0x0C], "data_component_id 0x000C");
+    assert_eq!(dc[2] >> 6, 0, "transmission_format: carousel");
+    assert_eq!(dc[2] & 0x30, 0x30, "entry point and auto-start");
+    assert_eq!(dc[2] & 0x0F, 0b0011, "960x540");
+
+    let mut reasm = mpeg_ts::ts::SectionReassembler::default();
+    let mut modules = ModuleReassembler::new();
+    let mut done: BTreeMap<u16, Vec<u8>> = BTreeMap::new();
+    let mut types: BTreeMap<u16, Vec<u8>> = BTreeMap::new();
+    for p in packets(&ts) {
+        if pid(&p) != DEFAULT_DATA_PID {
+            continue;
+        }
+        let tp = mpeg_ts::TsPacket::parse(&p).unwrap();
+        let payload = tp.payload.unwrap_or(&[]);
+        if tp.header.pusi {
+            assert_eq!(payload[0], 0, "a section starts in a packet of its own");
+        }
+        reasm.feed(payload, tp.header.pusi);
+        while let Some(raw) = reasm.pop_section() {
+            let s = DsmccSection::parse(&raw).unwrap();
+            assert!(s.section_syntax_indicator && !s.private_indicator);
+            match s.table_id {
+                0x3B => {
+                    let UnMessage::Dii(dii) = UnMessage::parse(s.payload).unwrap() else {
+                        panic!("a DII section that is not a DII");
+                    };
+                    assert_eq!(dii.download_id >> 28, 1, "data_event_id");
+                    assert_eq!(dii.download_id & 0x0FFF_FFFF, 0x0FFF_FFFF);
+                    assert_eq!(dii.block_size, 4066);
+                    assert!(dii.modules.len() <= 64);
+                    for m in &dii.modules {
+                        types.insert(m.module_id, m.module_info.to_vec());
+                    }
+                    modules.note_dii(&dii);
+                }
+                0x3C => {
+                    let ddb = DownloadDataBlock::parse(s.payload).unwrap();
+                    assert_eq!(s.extension_id, ddb.module_id);
+                    assert_eq!(s.version_number, ddb.module_version & 0x1F);
+                    if let Some(m) = modules.feed_ddb(&ddb) {
+                        done.insert(m.key.module_id, m.data);
+                    }
+                }
+                t => panic!("table {t:#x} on the data PID"),
+            }
+        }
+    }
+    // Module 0x0000: startup.bml, multipart, EUC-JP, with the Type descriptor.
+    let startup = done.get(&0).expect("the startup module aired");
+    assert_eq!(&types[&0][..2], &[0x01, 15]);
+    assert_eq!(&types[&0][2..17], b"multipart/mixed");
+    let (text, _, bad) = encoding_rs::EUC_JP.decode(startup);
+    assert!(!bad);
+    assert!(text.contains("Content-Location: startup.bml"));
+    assert!(text.contains("世帯番号を入力してください"));
+    assert!(
+        text.trim_end().ends_with("--"),
+        "closed by the final boundary"
+    );
+    // The household's area module: zlib (Compression Type descriptor 0xC2), its row.
+    let info = &types[&area_module];
+    let z = info
+        .windows(3)
+        .position(|w| w == [0xC2, 5, 0])
+        .expect("0xC2");
+    let size = u32::from_be_bytes(info[z + 3..z + 7].try_into().unwrap());
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::ZlibDecoder::new(&done[&area_module][..]),
+        &mut body,
+    )
+    .unwrap();
+    assert_eq!(body.len() as u32, size);
+    let at = body
+        .windows(23)
+        .position(|w| w == b"Content-Location: order")
+        .unwrap();
+    let rows = &body[at..];
+    let rows = &rows[rows.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
+    let row = &rows[(h % area_size) as usize * 4..][..4];
+    let order = orders(&town, 0)
+        .into_iter()
+        .find(|o| o.household == h)
+        .unwrap();
+    assert_eq!(row[0], order.level, "household {h}'s level");
+    assert_ne!(row[1], 255, "a shelter is named");
+    let shelter = town.shelter(order.shelter).unwrap();
+    let name = evac_broadcaster::bml::table::euc_jp(&shelter.name);
+    assert!(body.windows(name.len()).any(|w| w == name));
+}
