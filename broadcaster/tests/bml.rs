@@ -17,7 +17,7 @@ use evac_broadcaster::bml::{BmlConfig, BmlService, Verifier};
 use evac_broadcaster::psi::ServiceLayout;
 use evac_broadcaster::receiver::TrustedKey;
 use evac_maps::Town;
-use evac_protocol::onair::decode_set;
+use evac_protocol::onair::{AirSection, decode_set};
 use evac_protocol::{PublicKey, Slug};
 use support::*;
 
@@ -66,6 +66,17 @@ fn service(w: &Work, town: &Town, sections: &Path, now: i64) -> BmlService {
 
 /// `seconds` of the service's stream at 2 Mbit/s, 1 Mbit/s of it for the carousel.
 fn write_ts(service: BmlService, out: &Path, seconds: u64, start: i64) {
+    write_ts_changing(service, out, seconds, start, None);
+}
+
+/// The same, with HQ's `set` coming in `at` seconds into the stream.
+fn write_ts_changing(
+    service: BmlService,
+    out: &Path,
+    seconds: u64,
+    start: i64,
+    change: Option<(u64, Vec<AirSection>)>,
+) {
     let cfg = StreamConfig {
         layout: ServiceLayout::default(),
         data_pid: DEFAULT_DATA_PID,
@@ -75,9 +86,15 @@ fn write_ts(service: BmlService, out: &Path, seconds: u64, start: i64) {
         start_unix: start,
     };
     let mut s = BmlStream::new(cfg, service).unwrap();
-    let n = seconds * 2_000_000 / (188 * 8);
-    let mut bytes = Vec::with_capacity(n as usize * 188);
-    for _ in 0..n {
+    let per_s = 2_000_000 / (188 * 8);
+    let mut bytes = Vec::with_capacity((seconds * per_s) as usize * 188);
+    let mut change = change;
+    for i in 0..seconds * per_s {
+        if let Some((at, set)) = change.take_if(|(at, _)| i == *at * per_s) {
+            let now = start + at as i64;
+            let changed = s.service_mut().apply_set(&set, now).unwrap();
+            assert_eq!(changed.len(), 1, "one area module re-airs");
+        }
         bytes.extend_from_slice(&s.next_packet());
     }
     std::fs::write(out, &bytes).unwrap();
@@ -202,6 +219,88 @@ fn a_number_typed_with_the_remote_is_kept_and_a_stranger_is_told_plainly() {
         ],
     );
     assert!(ok, "{log}");
+}
+
+#[test]
+fn a_changed_order_reaches_the_page_and_stale_or_missing_orders_say_so() {
+    let town = town();
+    let w = Work::new();
+    let now = unix_now();
+    let h = &town.households[7];
+    // Household h has no order in the first plan: its area's table says so.
+    let first: Vec<PlanOrder> = orders(&town, 0)
+        .into_iter()
+        .filter(|o| o.household != h.id)
+        .collect();
+    let plan = w.plan("plan.evs", &first);
+    let ts = w.path("none.ts");
+    write_ts(service(&w, &town, &plan, now), &ts, 3, now);
+    let (ok, log) = bmlview(
+        &ts,
+        &[
+            "--nvram-local0",
+            &h.id.to_string(),
+            "--expect",
+            "あなたの世帯への避難指示等はありません",
+        ],
+    );
+    assert!(ok, "{log}");
+
+    // The officer closes a shelter: HQ sends household h elsewhere (version 2), 3 s in.
+    let before = orders(&town, 0);
+    let after = orders(&town, 1);
+    let old = town.shelter(before.iter().find(|o| o.household == h.id).unwrap().shelter);
+    let new = town.shelter(after.iter().find(|o| o.household == h.id).unwrap().shelter);
+    let mut changed = before.clone();
+    for o in &mut changed {
+        if o.household == h.id {
+            *o = after.iter().find(|a| a.household == h.id).unwrap().clone();
+        }
+    }
+    let plan1 = w.plan("plan1.evs", &before);
+    let plan2 = w.plan("plan2.evs", &changed);
+    let set2 = decode_set(&std::fs::read(&plan2).unwrap()).unwrap();
+    let ts = w.path("change.ts");
+    write_ts_changing(
+        service(&w, &town, &plan1, now),
+        &ts,
+        8,
+        now,
+        Some((3, set2)),
+    );
+    let (ok, log) = bmlview(
+        &ts,
+        &[
+            "--nvram-local0",
+            &h.id.to_string(),
+            "--expect",
+            &old.unwrap().name,
+            "--keys",
+            "ArrowUp",
+            "--expect-after",
+            &new.unwrap().name,
+        ],
+    );
+    assert!(ok, "{log}");
+
+    // Tables last confirmed an hour ago (the bound is 10 minutes): cannot confirm.
+    let old_plan = w.plan_signed("old.evs", &before, "hq", now - 4_000, now + 20_000);
+    let ts = w.path("stale.ts");
+    write_ts(service(&w, &town, &old_plan, now - 3_600), &ts, 3, now);
+    let (ok, log) = bmlview(
+        &ts,
+        &[
+            "--nvram-local0",
+            &h.id.to_string(),
+            "--expect",
+            "確認できません",
+        ],
+    );
+    assert!(ok, "{log}");
+    assert!(
+        !log.contains(&old.unwrap().name),
+        "no order shown from stale tables: {log}"
+    );
 }
 
 /// The carousel as readers we did not write see it: ffprobe (PAT/PMT), Python's crcmod (every

@@ -6,7 +6,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | 0x0000 | `startup.bml` ([`page`]) |
-//! | 0x0001 | `status.bin`: when the tables were last confirmed current, the freshness bound, the area size |
+//! | 0x0001 | `status.bin`: when the tables stop being current (last confirmed + the freshness bound, as [`table::minute_key`]), the bound, the area size |
 //! | 0x0100 + area | the area's orders, notices and shelters ([`table`]), zlib-compressed |
 //!
 //! A household's area is its number divided by the area size; a changed order re-airs only its
@@ -132,7 +132,8 @@ impl BmlService {
 
     fn status(&mut self) -> Result<(), Error> {
         let mut row = Vec::new();
-        row.extend_from_slice(&(self.as_of.clamp(0, i64::from(i32::MAX)) as u32).to_be_bytes());
+        let stale = self.as_of + i64::from(self.cfg.fresh_s);
+        row.extend_from_slice(&table::minute_key(stale).to_be_bytes());
         row.extend_from_slice(&self.cfg.fresh_s.to_be_bytes());
         row.extend_from_slice(&self.area_size.to_be_bytes());
         let m = multipart(&[("status.bin", TABLE_TYPE, &row)]);

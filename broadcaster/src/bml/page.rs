@@ -6,6 +6,8 @@
 //! `nvram://local/0` (`U:4B`, 0 = none), reads the status module for the tables' age and the
 //! area size, loads its own area's module and shows the household's order in Japanese, easy
 //! Japanese or English (blue key). Digits start a new number at any time, Enter stores it.
+//! When its area's module or the status module gets a new version (ModuleUpdated), the page
+//! reads the tables again.
 
 use evac_protocol::Hazard;
 
@@ -27,6 +29,10 @@ function hex4(n) {
   var h = "0123456789abcdef"; var s = ""; var i;
   for (i = 0; i < 4; i++) { s = h.charAt(n % 16) + s; n = div(n, 16); }
   return s;
+}
+function nowKey() {
+  var d = new Date();
+  return ((((d.getUTCFullYear() - 2000) * 12 + d.getUTCMonth()) * 31 + d.getUTCDate() - 1) * 24 + d.getUTCHours()) * 60 + d.getUTCMinutes();
 }
 function two(n) { if (n < 10) return "0" + n; return "" + n; }
 function when(m, d, hh, mm) {
@@ -70,12 +76,12 @@ function show() {
   put("hd", tr("世帯番号 ", "いえの ばんごう ", "Household No. ") + num);
   var st = new BinaryTable("/40/0001/status.bin", "0,U:4B,U:4B,U:4B");
   if (st == null || st.nrow < 1) { cannot(tr("情報がまだ届いていません", "じょうほうが まだ きて いません", "No information received yet")); return; }
-  var asof = st.toNumber(0, 0);
-  var fresh = st.toNumber(0, 1);
+  var stale = st.toNumber(0, 0);
   var area = st.toNumber(0, 2);
-  var now = div(new Date().getTime(), 1000);
+  var now = nowKey();
   var a = div(num, area);
   var base = "/40/" + hex4(256 + a) + "/";
+  document.getElementById("upd").moduleRef = "/40/" + hex4(256 + a);
   var t = new BinaryTable(base + "orders.bin", "0,U:1B,U:1B,U:1B,U:1B");
   var row = num - a * area;
   var level = NOT_A_HOUSEHOLD;
@@ -85,7 +91,7 @@ function show() {
     put("l1", tr("番号を確かめて、もう一度入力してください", "ばんごうを たしかめて ください", "Check the number and enter it again"));
     return;
   }
-  if (now - asof > fresh) { cannot(tr("情報が古くなっています", "じょうほうが ふるく なって います", "The information is out of date")); return; }
+  if (now >= stale) { cannot(tr("情報が古くなっています", "じょうほうが ふるく なって います", "The information is out of date")); return; }
   if (level == 0) {
     put("lv", tr("あなたの世帯への避難指示等はありません", "あなたの いえへの ひなんの しじは ありません", "No order for your household"));
     band(10);
@@ -119,6 +125,9 @@ function show() {
   }
   put("l4", hazardName(hz) + tr(" 発令 ", " でた じかん ", ", issued ") + when(nt.toNumber(ni, 3), nt.toNumber(ni, 4), nt.toNumber(ni, 5), nt.toNumber(ni, 6)));
   if (nt.toNumber(ni, 7) == 1) put("l5", tr("予想される時刻 ", "きけんが くる じかん ", "Expected at ") + when(nt.toNumber(ni, 8), nt.toNumber(ni, 9), nt.toNumber(ni, 10), nt.toNumber(ni, 11)));
+}
+function updated() {
+  if (document.currentEvent.status == 0 || document.currentEvent.status == 2) show();
 }
 function key() {
   var k = document.currentEvent.keyCode;
@@ -200,6 +209,8 @@ p {{ color-index: 7; }}
 <body onload="init();">
 <div id="k" style="left:0px;top:0px;width:960px;height:540px;nav-index:0;background-color-index:16;" onkeydown="key();">
 {body}</div>
+<beitem id="upd" type="ModuleUpdated" onoccur="updated();" subscribe="subscribe"/>
+<beitem id="st" type="ModuleUpdated" onoccur="updated();" module_ref="/40/0001" subscribe="subscribe"/>
 </body>
 </bml>
 "#,

@@ -10,7 +10,7 @@
 //!               U:1B shelter row (255 none: go to high ground or the nearest safe place),
 //!               U:1B walking distance in 20 m (255 unknown or farther than 5 km),
 //!               U:1B notice row (255 none)
-//! notices.bin   U:1B hazard code, U:1B drill, U:4B expires (Unix s), issued and onset in
+//! notices.bin   U:1B hazard code, U:1B drill, U:4B expires ([`minute_key`]), issued and onset in
 //!               the town's local time: U:1B month, day, hour, minute each, U:1B has onset
 //! shelters.bin  S:1V name, S:1V address (EUC-JP)
 //! ```
@@ -136,6 +136,25 @@ pub fn order_of<'a>(
         .into_iter()
         .filter_map(|b| b.batch().record(HouseholdId(household)).map(|r| (b, r)))
         .max_by_key(|(_, r)| r.version)
+}
+
+/// A time as the page can compare it: minutes in UTC counted as
+/// ((((year - 2000) × 12 + month - 1) × 31 + day - 1) × 24 + hour) × 60 + minute. Orders like the
+/// time and fits the 32-bit integers of BML's ECMAScript (which has no `Math` and wraps
+/// milliseconds since 1970); the page computes it from `new Date()`'s UTC fields.
+pub fn minute_key(t: i64) -> u32 {
+    match OffsetDateTime::from_unix_timestamp(t) {
+        Ok(d) => {
+            let y = i64::from(d.year() - 2000).clamp(0, 4000);
+            let k = (((y * 12 + i64::from(u8::from(d.month())) - 1) * 31 + i64::from(d.day()) - 1)
+                * 24
+                + i64::from(d.hour()))
+                * 60
+                + i64::from(d.minute());
+            k as u32
+        }
+        Err(_) => 0,
+    }
 }
 
 fn local(t: i64, offset: UtcOffset) -> [u8; 4] {
@@ -293,6 +312,18 @@ mod tests {
         assert_eq!(area_size(300_000), 8192);
         assert!(300_000 / area_size(300_000) < MAX_AREAS);
         assert_eq!(module_of(3_000, 1024), 0x0102);
+    }
+
+    #[test]
+    fn minute_keys_order_like_time() {
+        // 2026-12-06T09:30:00Z
+        let t = 1_796_549_400;
+        assert_eq!(
+            minute_key(t),
+            ((((26 * 12 + 11) * 31 + 5) * 24 + 9) * 60 + 30) as u32
+        );
+        assert!(minute_key(t + 60) > minute_key(t));
+        assert!(minute_key(t + 86_400 * 40) > minute_key(t + 86_400 * 30));
     }
 
     #[test]
