@@ -234,6 +234,12 @@ fn run(n: u32) {
     let warm = air(&mut svc, 0, cycle_packets);
     let start = warm.last().map_or(0, |a| a.end);
     let aired = air(&mut svc, start, cycle_packets * 3);
+    let firsts: Vec<u64> = aired
+        .iter()
+        .filter(|a| a.table == DDB_TABLE_ID && a.module == areas[0] && a.block == 0)
+        .map(|a| a.start)
+        .collect();
+    let period = secs(firsts[1] - firsts[0]);
     let step = (0.1 / secs(1)) as u64;
     let mut waits = Vec::new();
     let mut t0 = start;
@@ -292,7 +298,7 @@ fn run(n: u32) {
         svc.area_size()
     );
     println!(
-        "  area modules: {} bytes on air (zlib; {} raw), largest {} bytes; whole cycle {} bytes = {:.2} s",
+        "  area modules: {} bytes on air (zlib; {} raw), largest {} bytes; every module once {} bytes = {:.2} s; on air with DIIs, repeats and packets a module comes round every {period:.2} s",
         area_bytes.iter().sum::<usize>(),
         raw,
         area_bytes.iter().max().unwrap_or(&0),

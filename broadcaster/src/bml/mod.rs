@@ -49,6 +49,8 @@ pub struct BmlConfig {
     pub block_size: u16,
     /// The DII goes out again after this many bytes of blocks.
     pub dii_every: usize,
+    /// The startup and status modules go out again after this many bytes of other blocks.
+    pub repeat_every: usize,
 }
 
 impl Default for BmlConfig {
@@ -57,7 +59,8 @@ impl Default for BmlConfig {
             fresh_s: 600,
             utc_offset: UtcOffset::from_hms(9, 0, 0).unwrap_or(UtcOffset::UTC),
             block_size: crate::dsmcc::MAX_BLOCK_SIZE,
-            dii_every: 12_000,
+            dii_every: 40_000,
+            repeat_every: 64_000,
         }
     }
 }
@@ -96,9 +99,13 @@ impl BmlService {
             STARTUP_MODULE,
             "multipart/mixed",
             page::startup_module(),
-            false,
+            true,
         )?;
         s.status()?;
+        // A TV tuned in cold needs the page and the status whatever its area: they come round
+        // again after every `repeat_every` bytes of area modules.
+        s.carousel
+            .repeat(vec![STARTUP_MODULE, STATUS_MODULE], cfg.repeat_every);
         for area in 0..=s.directory.last_household() / area_size {
             s.rebuild_area(area)?;
         }

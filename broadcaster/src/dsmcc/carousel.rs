@@ -34,6 +34,9 @@ pub struct DataCarousel {
     dii_every: usize,
     since_dii: usize,
     dii_due: bool,
+    repeat: Vec<u16>,
+    repeat_every: usize,
+    since_repeat: usize,
 }
 
 impl DataCarousel {
@@ -59,6 +62,9 @@ impl DataCarousel {
             dii_every: dii_every.max(1),
             since_dii: 0,
             dii_due: true,
+            repeat: Vec::new(),
+            repeat_every: usize::MAX,
+            since_repeat: 0,
         };
         c.rebuild_dii()?;
         Ok(c)
@@ -113,6 +119,14 @@ impl DataCarousel {
         self.modules.insert(id, Entry { module, blocks });
         self.changed(id)?;
         Ok(true)
+    }
+
+    /// Airs `modules` (those every receiver needs first, such as the startup document) again
+    /// after every `every` bytes of other blocks, so a TV tuned in cold waits for them no
+    /// longer than that.
+    pub fn repeat(&mut self, modules: Vec<u16>, every: usize) {
+        self.repeat = modules;
+        self.repeat_every = every.max(1);
     }
 
     /// Takes module `id` off the air.
@@ -185,14 +199,28 @@ impl DataCarousel {
             return self.dii.clone();
         }
         if self.current.is_empty() {
-            let next = self.urgent.pop_front().or_else(|| self.next_in_cycle());
-            if let Some(e) = next.and_then(|id| self.modules.get(&id)) {
-                self.current.extend(e.blocks.iter().cloned());
+            if self.since_repeat >= self.repeat_every {
+                self.since_repeat = 0;
+                for id in &self.repeat {
+                    if let Some(e) = self.modules.get(id) {
+                        self.current.extend(e.blocks.iter().cloned());
+                    }
+                }
+            }
+            if self.current.is_empty() {
+                let next = self.urgent.pop_front().or_else(|| self.next_in_cycle());
+                if let Some(e) = next.and_then(|id| self.modules.get(&id)) {
+                    if self.repeat.contains(&e.module.id) {
+                        self.since_repeat = 0;
+                    }
+                    self.current.extend(e.blocks.iter().cloned());
+                }
             }
         }
         match self.current.pop_front() {
             Some(s) => {
                 self.since_dii += s.len();
+                self.since_repeat += s.len();
                 s
             }
             None => {
@@ -324,6 +352,26 @@ mod tests {
             } else {
                 since += s.len();
                 assert!(since <= 3000 + 1100, "{since}");
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_modules_come_round_within_their_interval() {
+        let mut c = DataCarousel::new(1, 1000, 1_000_000).unwrap();
+        c.set_module(0, "a/b", vec![1; 500], false).unwrap();
+        for m in 1..20 {
+            c.set_module(m, "a/b", vec![m as u8; 3000], false).unwrap();
+        }
+        c.repeat(vec![0], 5000);
+        let mut since = 0;
+        for _ in 0..500 {
+            let s = c.next_section();
+            if s[0] == DDB_TABLE_ID && s[3..5] == [0, 0] {
+                since = 0;
+            } else {
+                since += s.len();
+                assert!(since <= 5000 + 3 * 1100, "{since}");
             }
         }
     }
