@@ -17,9 +17,9 @@
 //!
 //! No resident's name or address is in any of them: a household is its number.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use evac_maps::{LonLat, Town};
+use evac_maps::{Field, LonLat, Town};
 use evac_protocol::overlay::OverlayRecord;
 use evac_protocol::{HouseholdId, ShelterId};
 use time::{OffsetDateTime, UtcOffset};
@@ -60,7 +60,13 @@ pub struct ShelterInfo {
 pub struct Directory {
     households: BTreeMap<u32, LonLat>,
     shelters: BTreeMap<u32, ShelterInfo>,
+    /// Walking metres over the town's roads, (household, shelter): where known.
+    walks: HashMap<(u32, u32), f32>,
 }
+
+/// Most (household, shelter) pairs whose road distance [`Directory::from_town`] works out;
+/// a larger town gets great-circle × [`DETOUR_FACTOR`].
+pub const MAX_ROAD_PAIRS: usize = 2_000_000;
 
 impl Directory {
     /// A directory of `households` (number, location) and `shelters` (id, info).
@@ -71,12 +77,43 @@ impl Directory {
         Directory {
             households: households.into_iter().collect(),
             shelters: shelters.into_iter().collect(),
+            walks: HashMap::new(),
         }
     }
 
     /// The town file's household numbers and locations and its shelters (no resident's name
-    /// or address is taken).
+    /// or address is taken), with walking distances over its roads (the network HQ's engine
+    /// and `evac-stb --route` use) when it has roads and at most [`MAX_ROAD_PAIRS`] pairs.
     pub fn from_town(town: &Town) -> Self {
+        let mut d = Directory::town_only(town);
+        if town.households.len() * town.shelters.len() > MAX_ROAD_PAIRS {
+            return d;
+        }
+        let net = town.network();
+        if net.is_empty() {
+            return d;
+        }
+        let cost = net.costs(None);
+        let snaps: Vec<_> = town
+            .households
+            .iter()
+            .filter_map(|h| Some((h.id, net.snap(h.location)?)))
+            .collect();
+        for s in &town.shelters {
+            let Some(at) = net.snap(s.location) else {
+                continue;
+            };
+            let field = Field::new(&net, &cost, [(s.id, at)]);
+            for (h, snap) in &snaps {
+                if let Some(r) = field.nearest(snap) {
+                    d.walks.insert((*h, s.id), r.walk_m as f32);
+                }
+            }
+        }
+        d
+    }
+
+    fn town_only(town: &Town) -> Self {
         Directory::new(
             town.households.iter().map(|h| (h.id, h.location)),
             town.shelters.iter().map(|s| {
@@ -107,8 +144,12 @@ impl Directory {
         self.shelters.get(&id)
     }
 
-    /// Walking metres from `household` to shelter `shelter` (straight line × detour factor).
+    /// Walking metres from `household` to shelter `shelter`: over the roads where known,
+    /// else straight line × [`DETOUR_FACTOR`].
     pub fn walk_m(&self, household: u32, shelter: u32) -> Option<f64> {
+        if let Some(m) = self.walks.get(&(household, shelter)) {
+            return Some(f64::from(*m));
+        }
         let from = self.households.get(&household)?;
         let to = self.shelters.get(&shelter)?;
         Some(from.distance_m(to.location) * DETOUR_FACTOR)
@@ -312,6 +353,26 @@ mod tests {
         assert_eq!(area_size(300_000), 8192);
         assert!(300_000 / area_size(300_000) < MAX_AREAS);
         assert_eq!(module_of(3_000, 1024), 0x0102);
+    }
+
+    #[test]
+    fn walking_distances_follow_the_sample_towns_roads() {
+        let town = Town::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../maps/data/town.geojson"
+        ))
+        .unwrap();
+        let d = Directory::from_town(&town);
+        let (h, s) = (&town.households[10], &town.shelters[3]);
+        let road = d.walk_m(h.id, s.id).unwrap();
+        let line = h.location.distance_m(s.location);
+        assert!(road >= line * 0.99, "{road} vs {line}");
+        assert_ne!(
+            road,
+            line * DETOUR_FACTOR,
+            "a road distance, not the fallback"
+        );
+        assert!(d.walks.len() > town.households.len() * town.shelters.len() / 2);
     }
 
     #[test]
