@@ -19,7 +19,9 @@ use evac_protocol::{
 
 pub use derived::{Derived, Warning, ZoneCount};
 pub use feed::{Reject, Rejections, limit};
-pub use people::{MAX_RESIDENTS, Person, Registry, Statuses, code, is_missing, is_unverified};
+pub use people::{
+    MAX_RESIDENTS, PackedRegistry, Person, Statuses, code, is_missing, is_unverified,
+};
 pub use town::TownMap;
 
 /// The broker link, as the network task reports it.
@@ -142,7 +144,7 @@ pub enum LogEntry {
 
 /// What became of a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CommandOutcome {
     /// Sent, no reply yet.
     Pending,
     /// HQ carried it out.
@@ -165,7 +167,7 @@ pub struct CommandEntry {
     /// The officer's reason.
     pub reason: String,
     /// The outcome.
-    pub outcome: Outcome,
+    pub outcome: CommandOutcome,
     /// When the reply came (monotonic ms).
     pub replied_ms: Option<u64>,
 }
@@ -221,7 +223,7 @@ pub struct TownState {
     /// Residents' statuses.
     pub statuses: Statuses,
     /// The registry, once received.
-    pub registry: Option<Registry>,
+    pub registry: Option<PackedRegistry>,
     /// Each household's order, by household id.
     pub orders: HashMap<u32, OrderInfo>,
     /// The households whose order is known only from the air sections (a dashboard started
@@ -541,7 +543,7 @@ impl TownState {
             Some(old) if old.version > r.version => return Err(Reject::Replay),
             _ => {}
         }
-        self.registry = Some(Registry::from_snapshot(r));
+        self.registry = Some(PackedRegistry::from_snapshot(r));
         Ok(Applied::Registry)
     }
 
@@ -733,13 +735,13 @@ impl TownState {
             // A reply to a command of another dashboard of the same officer: nothing to show.
             return Ok(Applied::Same);
         };
-        if c.outcome != Outcome::Pending {
+        if c.outcome != CommandOutcome::Pending {
             return Ok(Applied::Same);
         }
         c.outcome = if r.ok {
-            Outcome::Done(r.message)
+            CommandOutcome::Done(r.message)
         } else {
-            Outcome::Refused(r.message)
+            CommandOutcome::Refused(r.message)
         };
         c.replied_ms = Some(mono_ms);
         Ok(Applied::Reply)
