@@ -3,8 +3,8 @@
 
 use super::*;
 use evac_protocol::{
-    HQ_SIGNER, HouseholdId, Order, PackedStatuses, RegistryHousehold, RegistryResident,
-    ResidentChange, SecretKey, Slug, StatusDelta, StatusSnapshot,
+    AlertLevel, HQ_SIGNER, Hazard, HouseholdId, Order, PackedStatuses, RegistryHousehold,
+    RegistryResident, ResidentChange, SecretKey, Slug, StatusDelta, StatusSnapshot,
 };
 
 const NOW: u64 = 1_795_000_000_000;
