@@ -293,7 +293,7 @@ mod tests {
         assert!(shown.contains("STALE (no status yet)"), "{shown}");
     }
 
-    /// The prefecture view stops when its feed ends; the town view goes on.
+    /// The prefecture view stops when its feed ends (its rows would only grow stale).
     #[tokio::test]
     async fn the_prefecture_view_stops_when_the_feed_ends() {
         let dir = tempfile::tempdir().unwrap();
