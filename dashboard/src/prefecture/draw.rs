@@ -107,10 +107,10 @@ mod tests {
     use ratatui::backend::TestBackend;
 
     use super::*;
-    use crate::prefecture::fixture::{NOW, at, prefecture, snapshot, snapshot_seq};
+    use crate::prefecture::fixture::{NOW, at, prefecture, snapshot, snapshot_arrived};
 
-    /// The rows and the refused count: minato's second snapshot 62 s after its first,
-    /// shiomihama's uplink down since, one message refused.
+    /// The rows and the refused count: minato's second snapshot 62 s after its first (six of
+    /// its nine ordered arrived), shiomihama's uplink down since, one message refused.
     fn rows() -> (Vec<TownRow>, u64) {
         let dir = tempfile::tempdir().unwrap();
         let (mut p, a, b) = prefecture(dir.path());
@@ -127,7 +127,7 @@ mod tests {
         p.on_message("pref/36/shiomihama/bridge/state", b"0", at(NOW + 2_000));
         p.on_message(
             "pref/36/minato/evac/v1/minato/status",
-            &snapshot_seq("minato", &a, 9, 2),
+            &snapshot_arrived("minato", &a, 9, 6, 2),
             at(NOW + 62_000),
         );
         p.on_message("elsewhere/status", b"x", at(NOW + 62_000));

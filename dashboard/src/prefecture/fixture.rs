@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use evac_protocol::{
-    HQ_SIGNER, PackedStatuses, ResidentId, ResidentStatus, SecretKey, Slug, StatusCounts,
-    StatusMessage, StatusSnapshot,
+    HQ_SIGNER, PackedStatuses, ResidentId, ResidentStatus, SecretKey, ShelterId, Slug,
+    StatusCounts, StatusMessage, StatusSnapshot,
 };
 
 use super::{Prefecture, PrefectureConfig};
@@ -22,9 +22,28 @@ pub fn snapshot(town: &str, key: &SecretKey, ordered: usize) -> Vec<u8> {
 
 /// Snapshot number `seq`, 62 s of HQ time after the one before.
 pub fn snapshot_seq(town: &str, key: &SecretKey, ordered: usize, seq: u64) -> Vec<u8> {
+    snapshot_arrived(town, key, ordered, 0, seq)
+}
+
+/// Snapshot number `seq` in which the first `arrived` of the `ordered` residents have
+/// arrived at a shelter.
+pub fn snapshot_arrived(
+    town: &str,
+    key: &SecretKey,
+    ordered: usize,
+    arrived: usize,
+    seq: u64,
+) -> Vec<u8> {
     let mut statuses = vec![ResidentStatus::NotOrdered; 10];
-    for s in statuses.iter_mut().take(ordered) {
-        *s = ResidentStatus::UnderOrder;
+    for (i, s) in statuses.iter_mut().take(ordered).enumerate() {
+        *s = if i < arrived {
+            ResidentStatus::Arrived {
+                shelter: ShelterId(1),
+                unverified: false,
+            }
+        } else {
+            ResidentStatus::UnderOrder
+        };
     }
     let m = StatusMessage::Snapshot(StatusSnapshot {
         town: Slug::new(town).unwrap(),
@@ -33,7 +52,8 @@ pub fn snapshot_seq(town: &str, key: &SecretKey, ordered: usize, seq: u64) -> Ve
         counts: StatusCounts {
             residents: 10,
             not_ordered: 10 - ordered as u32,
-            under_order: ordered as u32,
+            under_order: (ordered - arrived) as u32,
+            arrived: arrived as u32,
             ..Default::default()
         },
         shelters: vec![],
