@@ -5,7 +5,7 @@ use evac_protocol::{CommandAction, ResidentId, ShelterId};
 
 use crate::command::{self, Officer, Outgoing};
 use crate::i18n::Lang;
-use crate::state::{CommandEntry, Link, Outcome, ShelterRow, TownState};
+use crate::state::{CommandEntry, CommandOutcome, Link, ShelterRow, TownState};
 
 /// The views, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,7 +339,7 @@ impl App {
         let pending = |id: u64| {
             commands
                 .iter()
-                .any(|c| c.id == id && c.outcome == Outcome::Pending)
+                .any(|c| c.id == id && c.outcome == CommandOutcome::Pending)
         };
         self.unanswered.retain(|u| pending(u.id));
         if !self.connected() {
@@ -542,7 +542,7 @@ impl App {
                     at_ms: self.now_ms,
                     action,
                     reason,
-                    outcome: Outcome::Pending,
+                    outcome: CommandOutcome::Pending,
                     replied_ms: None,
                 };
                 self.town.command_sent(entry);
