@@ -185,12 +185,7 @@ impl CommandSender {
     /// sent [`RESEND_MS`] ago or more, and still within [`CommandSender::resend_within`].
     /// Call [`CommandSender::sent`] for each one handed over.
     pub fn due(&self, mono_ms: u64) -> Vec<SignedCommand> {
-        self.unanswered
-            .iter()
-            .filter(|u| {
-                self.resend_within_ms
-                    .is_none_or(|within| mono_ms.saturating_sub(u.given_mono) <= within)
-            })
+        self.still_sent(mono_ms)
             .filter(|u| {
                 u.sent_mono
                     .is_none_or(|last| mono_ms.saturating_sub(last) >= RESEND_MS)
@@ -203,14 +198,18 @@ impl CommandSender {
     /// then); none when nothing is unanswered. Commands past
     /// [`CommandSender::resend_within`] are left out.
     pub fn next_due(&self, mono_ms: u64) -> Option<u64> {
-        self.unanswered
-            .iter()
-            .filter(|u| {
-                self.resend_within_ms
-                    .is_none_or(|within| mono_ms.saturating_sub(u.given_mono) <= within)
-            })
+        self.still_sent(mono_ms)
             .map(|u| u.sent_mono.map_or(mono_ms, |last| last + RESEND_MS))
             .min()
+    }
+
+    /// The unanswered commands still sent at `mono_ms` (within
+    /// [`CommandSender::resend_within`] of being given).
+    fn still_sent(&self, mono_ms: u64) -> impl Iterator<Item = &Unanswered> {
+        self.unanswered.iter().filter(move |u| {
+            self.resend_within_ms
+                .is_none_or(|within| mono_ms.saturating_sub(u.given_mono) <= within)
+        })
     }
 
     /// Notes that command `id` was handed to the link at `mono_ms`: it is due again
