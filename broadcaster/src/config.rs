@@ -57,7 +57,7 @@ pub struct BrokerConfig {
 pub enum BrokerUrlError {
     /// Not a broker URL.
     #[error("broker.url {0}")]
-    Parse(#[from] UrlError),
+    Parse(UrlError),
     /// `mqtts://` without `broker.ca`.
     #[error(
         "broker.url {0:?}: mqtts:// needs broker.ca, the CA certificate that signed the broker's"
@@ -68,7 +68,7 @@ pub enum BrokerUrlError {
 impl BrokerConfig {
     /// The broker from the URL; an `mqtts://` URL needs `ca`.
     pub fn url(&self) -> Result<BrokerUrl, BrokerUrlError> {
-        let url = BrokerUrl::parse(&self.url)?;
+        let url = BrokerUrl::parse(&self.url).map_err(BrokerUrlError::Parse)?;
         if url.tls && self.ca.is_none() {
             return Err(BrokerUrlError::NeedsCa(self.url.clone()));
         }

@@ -60,21 +60,21 @@ pub enum ServiceError {
     /// The broker URL does not work.
     #[error(transparent)]
     Url(#[from] BrokerUrlError),
-    /// The CA file cannot be read.
-    #[error("broker.ca = {}", path.display())]
+    /// The CA file cannot be read (evac-net's error names the file and the cause).
+    #[error("broker.ca = {}: {why}", path.display())]
     Ca {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: evac_net::NetError,
+        why: evac_net::NetError,
     },
     /// The broker did not take our login.
-    #[error("broker.url = {url}: {source}")]
+    #[error("broker.url = {url}: {why}")]
     Login {
         /// The URL as configured.
         url: String,
         /// Why (in the message: it is the whole story).
-        source: MqttError,
+        why: MqttError,
     },
     /// The mux stopped.
     #[error(transparent)]
@@ -190,9 +190,9 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, ServiceError> {
     out.push(format!("stream.out: {}", cfg.stream.out));
     let url = cfg.broker.url()?;
     let ca = match &cfg.broker.ca {
-        Some(p) => Some(evac_net::read_ca(p).map_err(|source| ServiceError::Ca {
+        Some(p) => Some(evac_net::read_ca(p).map_err(|why| ServiceError::Ca {
             path: p.clone(),
-            source,
+            why,
         })?),
         None => None,
     };
@@ -205,9 +205,9 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, ServiceError> {
     if let Some(u) = &cfg.broker.username {
         login = login.user(u, cfg.broker.password.clone().unwrap_or_default());
     }
-    probe_login(&url, &login).map_err(|source| ServiceError::Login {
+    probe_login(&url, &login).map_err(|why| ServiceError::Login {
         url: cfg.broker.url.clone(),
-        source,
+        why,
     })?;
     out.push(format!(
         "broker: {} accepted user {}",

@@ -76,9 +76,9 @@ pub enum ConnectError {
     /// The URL does not parse.
     #[error(transparent)]
     Url(#[from] Error),
-    /// The CA file cannot be read.
-    #[error("--ca")]
-    Ca(#[source] evac_net::NetError),
+    /// The CA file cannot be read (evac-net's error names the file and the cause).
+    #[error("--ca: {0}")]
+    Ca(evac_net::NetError),
     /// An `mqtts://` URL without `--ca`.
     #[error("--broker {0} is TLS: give --ca, the CA certificate that signed the broker's")]
     NeedsCa(BrokerUrl),
