@@ -16,14 +16,17 @@
 //!
 //! Every update from HQ goes through [`LiveCore::apply`] in two steps: [`LiveCore::check`]
 //! decodes it and keeps only the sections the topic speaks for (a [`TableUpdate`]), then
-//! [`LiveCore::air`] hands that table to the overlay carousel (and keeps it on disk). A second
-//! output fed by the same sections (a data-broadcast carousel) takes the same
-//! [`TableUpdate`] in [`LiveCore::apply`], between the two steps.
+//! [`LiveCore::air`] puts that table on air and keeps the carousel on disk. The carousel kept
+//! on disk ([`LiveCore::restore`]) and `--sections` files ([`LiveCore::add_file`]) come as
+//! [`TableUpdate`]s too ([`TableUpdate::from_set`]). All three reach the air through one
+//! private function, `LiveCore::put`, which hands each table to the overlay carousel: a second
+//! output fed by the same sections (a data-broadcast carousel) is added there.
 //!
 //! The carousel is kept in one file (a section set, [`evac_protocol::onair`]), rewritten on
 //! every change, so a broadcaster restarted while HQ or the broker is unreachable airs every
 //! order it had.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use evac_protocol::keyroll::KEY_TABLE_ID;
@@ -66,6 +69,26 @@ pub struct TableUpdate {
     pub extension: u16,
     /// The section bodies, as HQ signed them.
     pub bodies: Vec<Vec<u8>>,
+}
+
+impl TableUpdate {
+    /// The tables a section set names, each with its sections in the set's order (as
+    /// [`Carousel::apply_set`] takes them).
+    pub fn from_set(set: &[AirSection]) -> Vec<TableUpdate> {
+        let mut by: BTreeMap<(u8, u16), Vec<Vec<u8>>> = BTreeMap::new();
+        for s in set {
+            by.entry((s.table_id, s.extension))
+                .or_default()
+                .push(s.body.clone());
+        }
+        by.into_iter()
+            .map(|((table_id, extension), bodies)| TableUpdate {
+                table_id,
+                extension,
+                bodies,
+            })
+            .collect()
+    }
 }
 
 /// Where the orders on air came from.
@@ -170,7 +193,9 @@ impl LiveCore {
             Err(e) => return Err(Error::Orders(format!("{}: {e}", file.display()))),
         };
         let n = set.len();
-        carousel.apply_set(&set, now);
+        for table in TableUpdate::from_set(&set) {
+            Self::put(carousel, table, now);
+        }
         if carousel.tables() > 0 {
             self.health.source = Source::Disk;
         }
@@ -185,7 +210,10 @@ impl LiveCore {
         set: &[AirSection],
         now: i64,
     ) -> Result<Applied, Error> {
-        let done = carousel.apply_set(set, now);
+        let mut done = Applied::default();
+        for table in TableUpdate::from_set(set) {
+            done += Self::put(carousel, table, now);
+        }
         if self.health.source != Source::Broker {
             self.health.source = Source::File;
         }
@@ -204,7 +232,6 @@ impl LiveCore {
         let Some(table) = self.check(u) else {
             return Ok(Applied::default());
         };
-        // A second output fed by HQ's sections (a data-broadcast carousel) takes `table` here.
         self.air(carousel, table, now)
     }
 
@@ -264,11 +291,18 @@ impl LiveCore {
         table: TableUpdate,
         now: i64,
     ) -> Result<Applied, Error> {
-        let done = carousel.set_table(table.table_id, table.extension, table.bodies, now);
+        let done = Self::put(carousel, table, now);
         if done.changed > 0 {
             self.changed(carousel, now)?;
         }
         Ok(done)
+    }
+
+    /// The one place HQ's tables reach the air, whichever way they came (the carousel kept
+    /// on disk, `--sections` files, the broker): the overlay carousel. A second output fed by
+    /// the same sections (a data-broadcast carousel) takes `table` here too.
+    fn put(carousel: &mut Carousel, table: TableUpdate, now: i64) -> Applied {
+        carousel.set_table(table.table_id, table.extension, table.bodies, now)
     }
 
     fn count(&mut self, carousel: &Carousel, now: i64) {

@@ -233,3 +233,26 @@ fn inserting_takes_updates_on_the_way_without_a_broker() {
     assert!(shown_at.unwrap() >= INSERT_STEP, "{shown_at:?}");
     assert!(core.health().ok());
 }
+
+#[test]
+fn files_and_the_disk_copy_come_as_the_tables_they_name() {
+    let mut s = set(1, 5_000, &[(7, 4, 3, 1)]);
+    s.extend(set(1, 5_000, &[(300, 4, 5, 1)]));
+    let tables = TableUpdate::from_set(&s);
+    let names: Vec<_> = tables
+        .iter()
+        .map(|t| (t.table_id, t.extension, t.bodies.len()))
+        .collect();
+    let mut want = std::collections::BTreeMap::new();
+    for x in &s {
+        *want.entry((x.table_id, x.extension)).or_insert(0) += 1;
+    }
+    let want: Vec<_> = want.into_iter().map(|((t, e), n)| (t, e, n)).collect();
+    assert_eq!(names, want);
+    assert_eq!(tables[0].bodies[1], s[1].body, "in the set's order");
+    let mut core = LiveCore::new(None, false);
+    let mut c = Carousel::new();
+    let done = core.add_file(&mut c, &s, 1_500).unwrap();
+    assert_eq!((done.changed, c.tables()), (tables.len(), tables.len()));
+    assert_eq!(core.health().source, Source::File);
+}
