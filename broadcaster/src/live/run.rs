@@ -317,3 +317,80 @@ pub fn run(s: MuxSettings) -> Result<(), MuxError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::carousel::tests::{hq, set};
+    use crate::receiver::{Receiver, ReceiverConfig, TrustedKey};
+    use evac_protocol::onair::encode_set;
+    use evac_protocol::{HouseholdId, ShelterId};
+
+    fn settings(dir: &std::path::Path, expires: i64) -> MuxSettings {
+        let plan = dir.join("plan.evs");
+        std::fs::write(
+            &plan,
+            encode_set(&set(1, expires, &[(7, 4, 3, 1)])).unwrap(),
+        )
+        .unwrap();
+        MuxSettings {
+            sections: vec![plan],
+            out: dir.join("out.ts").display().to_string(),
+            input: None,
+            bitrate: None,
+            overlay_bitrate: 500_000,
+            layout: ServiceLayout::default(),
+            duration: Some(2.0),
+            start: Some(1_500),
+            town: Slug::new("minato").unwrap(),
+            alerts: None,
+            broadcaster_key: None,
+            broker: None,
+            carousel: Some(dir.join("carousel.evs")),
+            health: Some(dir.join("health.json")),
+            live: false,
+        }
+    }
+
+    #[test]
+    fn sections_files_become_a_stream_a_box_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        run(settings(dir.path(), 5_000)).unwrap();
+        let ts = std::fs::read(dir.path().join("out.ts")).unwrap();
+        assert_eq!(ts.len() % 188, 0);
+        let mut stb = Receiver::new(
+            ReceiverConfig {
+                household: HouseholdId(7),
+                town: Some(Slug::new("minato").unwrap()),
+                hq: vec![TrustedKey::always(hq().public())],
+                broadcaster: None,
+                program: None,
+                skew_s: 120,
+            },
+            1_500,
+        );
+        for p in ts.chunks(188) {
+            stb.feed(p);
+        }
+        assert_eq!(stb.order_now().unwrap().shelter, ShelterId(3));
+        // Kept on disk, health written.
+        assert!(dir.path().join("carousel.evs").exists());
+        let h: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("health.json")).unwrap())
+                .unwrap();
+        assert_eq!(h["source"], "file");
+    }
+
+    #[test]
+    fn nothing_to_air_is_refused_before_any_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let expired = settings(dir.path(), 1_000);
+        assert!(matches!(run(expired.clone()), Err(MuxError::AllExpired)));
+        let none = MuxSettings {
+            sections: vec![],
+            ..expired
+        };
+        assert!(matches!(run(none), Err(MuxError::NothingToAir)));
+        assert!(!dir.path().join("out.ts").exists());
+    }
+}
