@@ -199,7 +199,11 @@ pub fn main(cli: Cli) -> Result<()> {
             println!("{}", evac_protocol::keygen_line(&out, &public));
             Ok(())
         }
-        Cmd::Mux(args) => Ok(run(args.settings()?)?),
+        Cmd::Mux(args) => {
+            // Installed once, first thing: every "now" of this process comes from it.
+            let _ = evac_protocol::time::install(args.clock);
+            Ok(run(args.settings()?)?)
+        }
         Cmd::Run { config } => Ok(service::serve(&Config::load(&config)?)?),
         Cmd::Check { config } => {
             let cfg = Config::load(&config)?;
