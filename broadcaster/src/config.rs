@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use evac_net::BrokerUrl;
+use evac_net::{BrokerUrl, UrlError};
 use evac_protocol::Slug;
 use serde::Deserialize;
 
@@ -52,16 +52,25 @@ pub struct BrokerConfig {
     pub ca: Option<PathBuf>,
 }
 
+/// Why `broker.url` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerUrlError {
+    /// Not a broker URL.
+    #[error("broker.url {0}")]
+    Parse(UrlError),
+    /// `mqtts://` without `broker.ca`.
+    #[error(
+        "broker.url {0:?}: mqtts:// needs broker.ca, the CA certificate that signed the broker's"
+    )]
+    NeedsCa(String),
+}
+
 impl BrokerConfig {
     /// The broker from the URL; an `mqtts://` URL needs `ca`.
-    pub fn url(&self) -> Result<BrokerUrl, String> {
-        let url = BrokerUrl::parse(&self.url).map_err(|e| format!("broker.url {e}"))?;
+    pub fn url(&self) -> Result<BrokerUrl, BrokerUrlError> {
+        let url = BrokerUrl::parse(&self.url).map_err(BrokerUrlError::Parse)?;
         if url.tls && self.ca.is_none() {
-            return Err(format!(
-                "broker.url {:?}: mqtts:// needs broker.ca, the CA certificate that signed \
-                 the broker's",
-                self.url
-            ));
+            return Err(BrokerUrlError::NeedsCa(self.url.clone()));
         }
         Ok(url)
     }
@@ -154,7 +163,7 @@ mod tests {
         // TLS: mqtts:// with the CA; without it, one line saying what is missing.
         let mut b = c.broker.clone();
         b.url = "mqtts://198.51.100.1:8883".into();
-        assert!(b.url().unwrap_err().contains("needs broker.ca"));
+        assert!(b.url().unwrap_err().to_string().contains("needs broker.ca"));
         b.ca = Some("/etc/evac/ca.crt".into());
         assert_eq!(b.url().unwrap().to_string(), "mqtts://198.51.100.1:8883");
         assert_eq!(

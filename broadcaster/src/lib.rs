@@ -14,11 +14,13 @@
 //! - [`insert`]: insertion into an existing stream's null packets ([`insert::Inserter`]);
 //! - [`psi`], [`section`], [`timetable`]: PAT/PMT/descriptors, private sections, TDT/TOT;
 //! - [`live`], [`mqtt`]: the live loop (HQ's sections from the broker, the carousel on disk,
-//!   health) and its MQTT side; [`alerts`]: the broadcaster's own alerts;
+//!   health, `mux` as a whole in [`live::run`]) and its MQTT side; [`alerts`]: the
+//!   broadcaster's own alerts, and issuing one;
 //! - [`dsmcc`], [`bml`]: the data-broadcasting (BML) carousel for stock TVs, built from
 //!   orders whose HQ signature the head-end has checked;
 //! - [`receiver`], [`render`]: the reference receiver and its templates;
-//! - [`config`]: the service's config file (`run --config`, `check --config`).
+//! - [`config`], [`service`]: the service's config file, and the service run and checked from
+//!   it (`run --config`, `check --config`).
 //!
 //! The cores do no I/O: packets come out for a packet clock that goes in, which keeps them
 //! testable and fast; the binaries wrap them with files, stdin/stdout, UDP and MQTT.
@@ -73,6 +75,7 @@ pub mod psi;
 pub mod receiver;
 pub mod render;
 pub mod section;
+pub mod service;
 pub mod timetable;
 
 pub use error::Error;

@@ -1,33 +1,21 @@
 //! HQ's air topics from the broker, as [`Update`]s: the broadcaster logs in like every node
 //! (user, password, the CA it trusts for TLS) and subscribes to `evac/v1/{town}/air/+` on
 //! every connection, so the broker's retained messages give it every group in force at once.
+//!
+//! Also the broadcaster's two short visits to a broker: [`publish_alert`] (`evac-broadcaster
+//! alert --broker`) and [`probe_login`] (`check --config`). Options are built by `evac-net`,
+//! as for every node.
 
 use std::sync::mpsc;
 use std::time::Duration;
 
-use evac_net::BrokerUrl;
+// Re-exported: they are the types of this module's functions.
+pub use evac_net::{BrokerUrl, Login};
 use evac_protocol::{Topic, TownId, topics::filter};
 use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Packet, QoS};
 
 use crate::error::Error;
 use crate::live::Update;
-
-/// How the broadcaster reaches the broker.
-#[derive(Clone, Debug)]
-pub struct BrokerLogin {
-    /// Host name or address.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// MQTT user (`broadcaster-NAME` by the evac convention).
-    pub user: Option<String>,
-    /// Its password.
-    pub password: Option<String>,
-    /// PEM of the CA that signed the broker's certificate: TLS when given.
-    pub ca: Option<Vec<u8>>,
-    /// MQTT client id.
-    pub client_id: String,
-}
 
 /// The broker of `--broker`: `mqtt://HOST:PORT`, `mqtts://HOST:PORT` or `HOST:PORT`, as
 /// every node takes it ([`BrokerUrl`]).
@@ -35,24 +23,40 @@ pub fn broker_url(s: &str) -> Result<BrokerUrl, Error> {
     BrokerUrl::parse(s).map_err(|e| Error::Config(format!("broker {e}")))
 }
 
-/// Connects on a thread of its own and sends every update; the thread ends when the
-/// receiver is dropped.
-pub fn subscribe_air(login: BrokerLogin, town: TownId) -> mpsc::Receiver<Update> {
+/// Why the broker could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    /// The options cannot be built (an `mqtts://` URL without a CA).
+    #[error(transparent)]
+    Options(#[from] evac_net::NetError),
+    /// The alert's `--broker` cannot be used.
+    #[error("--broker")]
+    AlertBroker(#[source] evac_net::NetError),
+    /// Publishing the alert failed.
+    #[error("publishing the alert")]
+    Publish(#[source] rumqttc::ClientError),
+    /// The connection failed while publishing the alert.
+    #[error("publishing the alert")]
+    Connection(#[source] Box<ConnectionError>),
+    /// The broker refused the login of `check`.
+    #[error(
+        "the broker refused the login or closed the connection before accepting it: a wrong \
+         broker.password, or a user the broker does not know ({0})"
+    )]
+    LoginRefused(Box<ConnectionError>),
+    /// The login of `check` failed otherwise.
+    #[error("cannot log in: {0}")]
+    Login(Box<ConnectionError>),
+    /// No CONNACK in time.
+    #[error("no answer from the broker within 5 s")]
+    NoAnswer,
+}
+
+/// Connects to `url` as `login` on a thread of its own and sends every update; the thread
+/// ends when the receiver is dropped.
+pub fn subscribe_air(url: &BrokerUrl, login: &Login, town: TownId) -> mpsc::Receiver<Update> {
     let (tx, rx) = mpsc::channel();
-    // TLS when a CA is given (the login has no URL; callers check an mqtts:// URL has one).
-    let url = BrokerUrl {
-        host: login.host.clone(),
-        port: login.port,
-        tls: false,
-    };
-    let mut l = evac_net::Login::new(login.client_id.clone())
-        .keep_alive(Duration::from_secs(10))
-        .max_packet(64 << 20, 64 << 20)
-        .ca(login.ca.clone());
-    if let Some(user) = &login.user {
-        l = l.user(user.clone(), login.password.clone().unwrap_or_default());
-    }
-    let opts = match evac_net::mqtt_options(&url, &l) {
+    let opts = match evac_net::mqtt_options(url, login) {
         Ok(o) => o,
         Err(e) => {
             let _ = tx.send(Update::Refused(e.to_string()));
@@ -109,6 +113,64 @@ pub fn subscribe_air(login: BrokerLogin, town: TownId) -> mpsc::Receiver<Update>
         }
     });
     rx
+}
+
+/// The login the broadcaster takes HQ's orders with: large packets (a town's whole group), a
+/// keep-alive of 10 s.
+pub fn air_login(client_id: String, user: Option<&str>, password: Option<&str>) -> Login {
+    let l = Login::new(client_id)
+        .keep_alive(Duration::from_secs(10))
+        .max_packet(64 << 20, 64 << 20);
+    match user {
+        Some(u) => l.user(u, password.unwrap_or_default()),
+        None => l,
+    }
+}
+
+/// Publishes a signed alert (JSON) on `evac/v1/{town}/alerts` and waits for the broker's
+/// acknowledgement.
+pub fn publish_alert(url: &BrokerUrl, town: &TownId, json: &str) -> Result<(), MqttError> {
+    use rumqttc::Outgoing;
+    let login = Login::new(format!("evac-alert-{}", std::process::id()));
+    let opts = evac_net::mqtt_options(url, &login).map_err(MqttError::AlertBroker)?;
+    let (client, mut connection) = Client::new(opts, 8);
+    let topic = Topic::Alerts(town.clone()).to_string();
+    client
+        .publish(topic, QoS::AtLeastOnce, false, json.as_bytes().to_vec())
+        .map_err(MqttError::Publish)?;
+    for event in connection.iter() {
+        match event.map_err(|e| MqttError::Connection(Box::new(e)))? {
+            Event::Incoming(Packet::PubAck(_)) => {
+                let _ = client.disconnect();
+            }
+            Event::Outgoing(Outgoing::Disconnect) => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Logs in to the broker as `login` and out again (`check --config`), waiting 5 s at most.
+pub fn probe_login(url: &BrokerUrl, login: &Login) -> Result<(), MqttError> {
+    let o = evac_net::mqtt_options(url, login)?;
+    let (client, mut connection) = Client::new(o, 4);
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        match connection.recv_timeout(left) {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                let _ = client.disconnect();
+                return Ok(());
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(
+                e @ (ConnectionError::MqttState(rumqttc::StateError::ConnectionAborted)
+                | ConnectionError::ConnectionRefused(_)),
+            )) => return Err(MqttError::LoginRefused(Box::new(e))),
+            Ok(Err(e)) => return Err(MqttError::Login(Box::new(e))),
+            Err(_) => return Err(MqttError::NoAnswer),
+        }
+    }
 }
 
 #[cfg(test)]

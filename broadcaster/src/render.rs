@@ -24,14 +24,19 @@ pub enum Language {
     EasyJapanese,
 }
 
+/// A language name that is none of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown language {0:?} (ja, en, ja-easy)")]
+pub struct UnknownLanguage(pub String);
+
 impl FromStr for Language {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownLanguage;
+    fn from_str(s: &str) -> Result<Self, UnknownLanguage> {
         match s {
             "ja" => Ok(Language::Japanese),
             "en" => Ok(Language::English),
             "ja-easy" | "easy" | "やさしい日本語" => Ok(Language::EasyJapanese),
-            _ => Err(format!("unknown language {s:?} (ja, en, ja-easy)")),
+            _ => Err(UnknownLanguage(s.to_owned())),
         }
     }
 }

@@ -420,3 +420,30 @@ fn the_alerts_expiry_is_carried_to_the_order_on_air() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("expired"), "{err}");
 }
+
+/// `mux --clock` is the process's one clock: without `--start`, "now" (the first packet's
+/// time, what has expired) comes from the drill's clock, not the wall.
+#[test]
+fn mux_takes_now_from_its_clock_flag() {
+    let w = Work::new();
+    let plan = w.plan_signed(
+        "plan.evs",
+        &synthetic(100, 1),
+        "hq",
+        1_800_000_000,
+        1_800_001_234,
+    );
+    let wall_ms = unix_now() * 1000;
+    let out = Command::new(BROADCASTER)
+        .arg("mux")
+        .arg("--sections")
+        .arg(&plan)
+        .arg("--out")
+        .arg(w.path("late.ts"))
+        .arg("--clock")
+        .arg(format!("drill:1800001300000@{wall_ms}x1"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("expired"), "{err}");
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use evac_broadcaster::carousel::Carousel;
 use evac_broadcaster::live::{LiveCore, Update};
-use evac_broadcaster::mqtt::subscribe_air;
+use evac_broadcaster::mqtt::{air_login, subscribe_air};
 use evac_broadcaster::mux::{Generator, MuxConfig, PACKET_BITS};
 use evac_broadcaster::psi::ServiceLayout;
 use evac_protocol::time::TimeSource;
@@ -86,17 +86,18 @@ pub struct Broadcast {
 /// `evac/v1/{town}/air/+`), through the broadcaster's own MQTT side, as `evac-broadcaster
 /// mux --broker` takes them.
 pub fn orders_source(town: &Slug, broker: &BrokerLogin) -> mpsc::Receiver<Update> {
-    subscribe_air(
-        evac_broadcaster::mqtt::BrokerLogin {
-            host: broker.host.clone(),
-            port: broker.port,
-            user: Some(broker.user.clone()),
-            password: Some(broker.password.clone()),
-            ca: broker.ca.clone(),
-            client_id: format!("evac-drill-broadcaster-{}", std::process::id()),
-        },
-        town.clone(),
+    let url = evac_broadcaster::mqtt::BrokerUrl {
+        host: broker.host.clone(),
+        port: broker.port,
+        tls: false,
+    };
+    let login = air_login(
+        format!("evac-drill-broadcaster-{}", std::process::id()),
+        Some(&broker.user),
+        Some(&broker.password),
     )
+    .ca(broker.ca.clone());
+    subscribe_air(&url, &login, town.clone())
 }
 
 /// Most bytes of stream written to the `.ts` file.

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use evac_broadcaster::io::{Endpoint, PacketReader};
 use evac_broadcaster::receiver::{
-    DEFAULT_SKEW_S, Receiver, ReceiverConfig, ReceiverState, Status, TimeSource, TrustedKey,
+    DEFAULT_SKEW_S, Receiver, ReceiverConfig, ReceiverState, Status, TimeOrigin, TrustedKey,
     rfc3339,
 };
 use evac_broadcaster::render::{Language, cannot_verify_time, onset_line, render};
@@ -456,8 +456,8 @@ fn run(cli: Cli) -> Result<()> {
                 "cannot verify the time: the stream says {said}, beyond what this box can \
                  vouch for; judged by its last believed time"
             ),
-            (TimeSource::Stream, None) => "from the stream".to_owned(),
-            (TimeSource::Clock, None) =>
+            (TimeOrigin::Stream, None) => "from the stream".to_owned(),
+            (TimeOrigin::Clock, None) =>
                 "from this box's clock: the stream carries no time table".to_owned(),
         }
     ));

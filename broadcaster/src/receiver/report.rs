@@ -3,7 +3,7 @@
 use evac_protocol::{Hazard, HouseholdId, ShelterId};
 use serde::Serialize;
 
-use super::{Rejected, ShownTicker, Status, TimeSource};
+use super::{Receiver, Rejected, ShownTicker, Status, TimeOrigin};
 
 /// Unix seconds as RFC 3339 (UTC); out-of-range times as the number.
 pub fn rfc3339(t: i64) -> String {
@@ -35,7 +35,7 @@ pub struct Report {
     /// Sections not shown, by reason.
     pub rejected: Rejected,
     /// Where the time judged by comes from: `stream` (TDT/TOT) or `clock`.
-    pub time_source: TimeSource,
+    pub time_source: TimeOrigin,
     /// That time, RFC 3339.
     pub time: String,
     /// Whether the stream's latest time is believed; when not, `time` is the last believed
@@ -90,4 +90,52 @@ pub struct ServiceReport {
     pub program: u16,
     /// Overlay PID.
     pub overlay_pid: u16,
+}
+
+impl Receiver {
+    /// The machine-readable report (`evac-stb --json`).
+    pub fn report(&self) -> Report {
+        let order = self.order_now();
+        Report {
+            household: self.cfg.household,
+            status: self.status(),
+            order: order.filter(|s| s.level.is_some()).map(|s| ReportOrder {
+                level: s.level.map_or(0, |l| l.number()),
+                hazard: s.hazard,
+                shelter: s.shelter,
+                version: s.version,
+                expires: rfc3339(s.expires),
+                onset: s.onset.map(rfc3339),
+                needs_help: s.needs_help,
+                drill: s.drill,
+            }),
+            lifted: order.is_some_and(|s| s.level.is_none()),
+            emergency: EmergencyReport {
+                active: self.emergency.iter().any(|e| e.start),
+                areas: self
+                    .emergency
+                    .iter()
+                    .filter(|e| e.start)
+                    .flat_map(|e| e.areas.iter().copied())
+                    .collect(),
+                signal_level: self
+                    .emergency
+                    .iter()
+                    .find(|e| e.start)
+                    .map(|e| e.signal_level),
+            },
+            tickers: self.tickers_now().into_iter().cloned().collect(),
+            rejected: self.rejected,
+            time_source: self.time_origin(),
+            time: rfc3339(self.now()),
+            time_believed: self.time.believed(),
+            stream_time: self.time.doubted().map(rfc3339),
+            town: self.town.as_ref().map(|t| t.as_str().to_owned()),
+            service: self.service().map(|(program, overlay_pid)| ServiceReport {
+                program,
+                overlay_pid,
+            }),
+            packets: self.packets,
+        }
+    }
 }

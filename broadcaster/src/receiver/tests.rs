@@ -2,9 +2,12 @@ use super::*;
 use crate::carousel::Carousel;
 use crate::mux::{Generator, MuxConfig, Packet};
 use crate::psi::ServiceLayout;
+use crate::timetable::TIME_PID;
 use evac_protocol::keyroll::{KeyAnnouncement, sign_announcement};
 use evac_protocol::onair::{AirSection, pack_group};
+use evac_protocol::overlay::OverlayBatch;
 use evac_protocol::overlay::OverlayRecord;
+use evac_protocol::{AlertLevel, Hazard, MessageKind, ShelterId};
 use evac_protocol::{SecretKey, Slug};
 use proptest::prelude::*;
 
@@ -92,7 +95,7 @@ fn a_clean_stream_shows_the_order_by_the_streams_time() {
     );
     assert_eq!(rx.rejected(), Rejected::default());
     assert_eq!(rx.service(), Some((0x0EAC, 0x0FE1)));
-    assert_eq!(rx.time_source(), TimeSource::Stream);
+    assert_eq!(rx.time_origin(), TimeOrigin::Stream);
     assert_eq!(rx.status(), Status::Order);
     // An hour of stream later the order has expired, whatever the box's clock says.
     // A recording aired again an hour later: the time table says so.
@@ -107,7 +110,7 @@ fn a_clean_stream_shows_the_order_by_the_streams_time() {
     assert!(late.rejected().expired >= 1);
     assert_eq!(late.status(), Status::NoOrder);
     let clock_only = Receiver::new(config(77), NOW);
-    assert_eq!(clock_only.time_source(), TimeSource::Clock);
+    assert_eq!(clock_only.time_origin(), TimeOrigin::Clock);
 }
 
 #[test]

@@ -5,6 +5,9 @@
 //! areas; after the last is cancelled the end signal stays on for [`END_HOLD`] seconds, then
 //! the descriptor goes. Each alert airs as a signed ticker section (table 0xB1) on the
 //! overlay PID; a cancel airs as a cancel ticker until the alert would have expired.
+//!
+//! [`issue`]: an alert drafted by the operator (`evac-broadcaster alert`), signed and
+//! written to the spool.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,6 +19,8 @@ use crate::carousel::SectionBytes;
 use crate::error::Error;
 use crate::psi::EmergencyEntry;
 use crate::section::private_section;
+
+pub mod issue;
 
 /// Seconds the end signal stays in the PMT after the last alert ends.
 pub const END_HOLD: i64 = 30;
