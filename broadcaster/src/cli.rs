@@ -237,6 +237,7 @@ impl MuxArgs {
                 pmt_pid: self.pmt_pid,
                 overlay_pid: self.pid,
                 pcr_pid: Some(self.pcr_pid),
+                data_pid: None,
             },
             duration: self.duration,
             start: self.start,

@@ -109,6 +109,7 @@ fn settings(cfg: &Config, alerts: PathBuf) -> Result<MuxSettings, ServiceError> 
             pmt_pid: 0x0FE0,
             overlay_pid: 0x0FE1,
             pcr_pid: Some(0x0FE2),
+            data_pid: None,
         },
         duration: None,
         start: None,

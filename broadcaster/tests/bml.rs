@@ -11,9 +11,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use evac_broadcaster::bml::stream::{BmlStream, DEFAULT_DATA_PID, StreamConfig};
 use evac_broadcaster::bml::table::Directory;
-use evac_broadcaster::bml::{BmlConfig, BmlService, Verifier};
+use evac_broadcaster::bml::{BmlConfig, BmlService, DEFAULT_DATA_PID, Verifier};
+use evac_broadcaster::carousel::Carousel;
+use evac_broadcaster::mux::{Generator, MuxConfig};
 use evac_broadcaster::psi::ServiceLayout;
 use evac_broadcaster::receiver::TrustedKey;
 use evac_maps::Town;
@@ -69,7 +70,8 @@ fn write_ts(service: BmlService, out: &Path, seconds: u64, start: i64) {
     write_ts_changing(service, out, seconds, start, None);
 }
 
-/// The same, with HQ's `set` coming in `at` seconds into the stream.
+/// The same, with HQ's `set` coming in `at` seconds into the stream. The muxer's own
+/// generator (PAT, PMT, TDT, PCR, the overlay with the same signed sections, the data PID).
 fn write_ts_changing(
     service: BmlService,
     out: &Path,
@@ -77,26 +79,33 @@ fn write_ts_changing(
     start: i64,
     change: Option<(u64, Vec<AirSection>)>,
 ) {
-    let cfg = StreamConfig {
-        layout: ServiceLayout::default(),
-        data_pid: DEFAULT_DATA_PID,
+    let cfg = MuxConfig {
+        layout: ServiceLayout {
+            data_pid: Some(DEFAULT_DATA_PID),
+            ..ServiceLayout::default()
+        },
         bitrate: 2_000_000,
-        data_bitrate: 1_000_000,
+        overlay_bitrate: 200_000,
         transport_stream_id: 1,
         start_unix: start,
     };
-    let mut s = BmlStream::new(cfg, service).unwrap();
+    let mut g = Generator::new(cfg, Carousel::new()).unwrap();
+    g.ours().set_bml(service, 1_000_000).unwrap();
     let per_s = 2_000_000 / (188 * 8);
     let mut bytes = Vec::with_capacity((seconds * per_s) as usize * 188);
     let mut change = change;
     for i in 0..seconds * per_s {
         if let Some((at, set)) = change.take_if(|(at, _)| i == *at * per_s) {
             let now = start + at as i64;
-            let changed = s.service_mut().apply_set(&set, now).unwrap();
+            let changed = g.ours().bml_mut().unwrap().apply_set(&set, now).unwrap();
             assert_eq!(changed.len(), 1, "one area module re-airs");
         }
-        bytes.extend_from_slice(&s.next_packet());
+        bytes.extend_from_slice(&g.next_packet());
     }
+    assert!(
+        g.ours().stats().data > seconds * per_s / 3,
+        "the carousel's share"
+    );
     std::fs::write(out, &bytes).unwrap();
     if let Ok(keep) = std::env::var("BML_KEEP_TS") {
         std::fs::write(keep, &bytes).unwrap();

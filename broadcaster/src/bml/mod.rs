@@ -23,7 +23,6 @@ use crate::dsmcc::DataCarousel;
 use crate::error::Error;
 
 pub mod page;
-pub mod stream;
 pub mod table;
 pub mod verify;
 
@@ -31,6 +30,10 @@ pub use verify::{BmlRejected, CheckedBatch, Verifier};
 
 use table::{AREA_MODULE_BASE, Directory, area_size, area_tables, multipart};
 
+/// Where the data carousel goes by default: next to the overlay PID.
+pub const DEFAULT_DATA_PID: u16 = 0x0FE3;
+/// The carousel's default bitrate budget, bit/s.
+pub const DEFAULT_BITRATE: u64 = 1_000_000;
 /// The startup module.
 pub const STARTUP_MODULE: u16 = 0x0000;
 /// The status module.
@@ -241,5 +244,90 @@ impl BmlService {
         ]);
         self.carousel
             .set_module(AREA_MODULE_BASE + area as u16, "multipart/mixed", m, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::carousel::Carousel;
+    use crate::mux::{Generator, MuxConfig, PACKET_BITS, pid_of};
+    use crate::psi::ServiceLayout;
+    use crate::receiver::TrustedKey;
+    use evac_maps::LonLat;
+    use evac_protocol::{SecretKey, Slug};
+
+    fn service(hq: &SecretKey) -> BmlService {
+        let dir = Directory::new((1..=100).map(|h| (h, LonLat::new(134.0, 33.0))), []);
+        let v = Verifier::new(
+            vec![TrustedKey::always(hq.public())],
+            Slug::new("minato").unwrap(),
+            120,
+        );
+        BmlService::new(BmlConfig::default(), v, dir, 1_000).unwrap()
+    }
+
+    #[test]
+    fn a_group_with_a_forged_section_keeps_what_it_had() {
+        let hq = SecretKey::from_seed(&[1; 32]);
+        let mut s = service(&hq);
+        let good = verify::tests::signed(&hq, "minato", 1_000);
+        assert_eq!(s.apply_set(&good, 1_000).unwrap(), vec![AREA_MODULE_BASE]);
+        let version = s.carousel().module(AREA_MODULE_BASE).unwrap().version;
+        let forged = verify::tests::signed(&SecretKey::from_seed(&[9; 32]), "minato", 1_001);
+        assert!(s.apply_set(&forged, 1_001).unwrap().is_empty());
+        assert_eq!(s.rejected().key, 1);
+        assert_eq!(
+            s.carousel().module(AREA_MODULE_BASE).unwrap().version,
+            version
+        );
+        // An empty set for the group: nothing in force, the table says so.
+        assert_eq!(
+            s.apply_group(0, &[], 1_002).unwrap(),
+            vec![AREA_MODULE_BASE]
+        );
+    }
+
+    #[test]
+    fn the_muxer_airs_the_carousel_within_its_budget_and_announces_it() {
+        let hq = SecretKey::from_seed(&[1; 32]);
+        let layout = ServiceLayout {
+            data_pid: Some(DEFAULT_DATA_PID),
+            ..ServiceLayout::default()
+        };
+        let cfg = MuxConfig {
+            layout,
+            bitrate: 2_000_000,
+            overlay_bitrate: 300_000,
+            transport_stream_id: 1,
+            start_unix: 1_000,
+        };
+        let mut g = Generator::new(cfg.clone(), Carousel::new()).unwrap();
+        g.ours().set_bml(service(&hq), 600_000).unwrap();
+        let per_s = 2_000_000 / PACKET_BITS;
+        let data = (0..per_s)
+            .filter(|_| pid_of(&g.next_packet()) == DEFAULT_DATA_PID)
+            .count() as u64;
+        let budget = 600_000 / PACKET_BITS;
+        assert!(
+            data <= budget + 8 && data + 2 >= budget,
+            "{data} vs {budget}"
+        );
+        let pmt = crate::psi::read_pmt(&layout.pmt(0, &[]).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(pmt.overlay_pid, layout.overlay_pid);
+        // Without a data PID, or beyond the multiplex: refused.
+        let mut g = Generator::new(
+            MuxConfig {
+                layout: ServiceLayout::default(),
+                ..cfg.clone()
+            },
+            Carousel::new(),
+        )
+        .unwrap();
+        assert!(g.ours().set_bml(service(&hq), 600_000).is_err());
+        let mut g = Generator::new(cfg, Carousel::new()).unwrap();
+        assert!(g.ours().set_bml(service(&hq), 1_800_000).is_err());
     }
 }

@@ -167,7 +167,7 @@ impl Verifier {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use evac_protocol::onair::pack_group;
     use evac_protocol::overlay::OverlayRecord;
