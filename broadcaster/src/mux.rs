@@ -220,6 +220,11 @@ impl<S: SectionSource> Ours<S> {
         self.bml.as_mut().map(|b| &mut b.service)
     }
 
+    /// The overlay's source and the stock-TV service together: both take HQ's tables.
+    pub fn outputs_mut(&mut self) -> (&mut S, Option<&mut BmlService>) {
+        (&mut self.source, self.bml.as_mut().map(|b| &mut b.service))
+    }
+
     /// The section source (the carousel), to feed it orders.
     pub fn source_mut(&mut self) -> &mut S {
         &mut self.source

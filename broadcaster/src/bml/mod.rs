@@ -23,9 +23,11 @@ use crate::dsmcc::DataCarousel;
 use crate::error::Error;
 
 pub mod page;
+pub mod settings;
 pub mod table;
 pub mod verify;
 
+pub use settings::{BmlSettings, BmlSetupError};
 pub use verify::{BmlRejected, CheckedBatch, Verifier};
 
 use table::{AREA_MODULE_BASE, Directory, area_size, area_tables, multipart};
@@ -221,6 +223,33 @@ impl BmlService {
         }
         self.confirm(now)?;
         Ok(changed)
+    }
+
+    /// Takes one of HQ's tables as the live head-end hands them on (a household group's order
+    /// sections, or the key announcements): the same check, then the group's area modules.
+    pub fn apply_table(
+        &mut self,
+        table_id: u8,
+        extension: u16,
+        bodies: &[Vec<u8>],
+        now: i64,
+    ) -> Result<Vec<u16>, Error> {
+        let set: Vec<AirSection> = bodies
+            .iter()
+            .map(|b| AirSection {
+                table_id,
+                extension,
+                body: b.clone(),
+            })
+            .collect();
+        match table_id {
+            OVERLAY_TABLE_ID => self.apply_group(extension, &set, now),
+            KEY_TABLE_ID => {
+                self.verifier.check_set(&set, now);
+                Ok(Vec::new())
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 
     fn rebuild_area(&mut self, area: u32) -> Result<bool, Error> {
