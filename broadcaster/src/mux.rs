@@ -192,19 +192,18 @@ impl<S: SectionSource> Ours<S> {
     }
 
     /// Airs `service`'s data carousel on the layout's data PID within `bitrate` bit/s (the
-    /// PMT announces it when the layout has a data PID).
+    /// PMT announces it when the layout has a data PID). The caller sizes a generated
+    /// multiplex for it; an inserter checks the input's null packets carry it.
     pub fn set_bml(&mut self, service: BmlService, bitrate: u64) -> Result<(), Error> {
         let Some(pid) = self.cfg.layout.data_pid else {
             return Err(Error::Config(
                 "the data-broadcasting carousel needs a data PID in the layout".into(),
             ));
         };
-        if bitrate == 0 || bitrate + self.cfg.overlay_bitrate > self.cfg.bitrate {
-            return Err(Error::Config(format!(
-                "data bitrate {bitrate} with the overlay's {} must be positive and within the \
-                 multiplex bitrate {}",
-                self.cfg.overlay_bitrate, self.cfg.bitrate
-            )));
+        if bitrate == 0 {
+            return Err(Error::Config(
+                "the data-broadcasting carousel needs a positive bitrate".into(),
+            ));
         }
         self.bml = Some(BmlAir {
             service,
@@ -218,6 +217,11 @@ impl<S: SectionSource> Ours<S> {
     /// The stock-TV service, when it is on air (to feed it HQ's sections).
     pub fn bml_mut(&mut self) -> Option<&mut BmlService> {
         self.bml.as_mut().map(|b| &mut b.service)
+    }
+
+    /// The stock-TV carousel's bitrate budget (0 when it is off).
+    pub fn data_bitrate(&self) -> u64 {
+        self.bml.as_ref().map_or(0, |b| b.bitrate)
     }
 
     /// The overlay's source and the stock-TV service together: both take HQ's tables.

@@ -346,7 +346,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(pmt.overlay_pid, layout.overlay_pid);
-        // Without a data PID, or beyond the multiplex: refused.
+        // Without a data PID, or without a bitrate: refused.
         let mut g = Generator::new(
             MuxConfig {
                 layout: ServiceLayout::default(),
@@ -357,6 +357,55 @@ mod tests {
         .unwrap();
         assert!(g.ours().set_bml(service(&hq), 600_000).is_err());
         let mut g = Generator::new(cfg, Carousel::new()).unwrap();
-        assert!(g.ours().set_bml(service(&hq), 1_800_000).is_err());
+        assert!(g.ours().set_bml(service(&hq), 0).is_err());
+    }
+
+    #[test]
+    fn an_input_must_have_room_for_the_carousel() {
+        use crate::error::Error;
+        use crate::insert::Inserter;
+        let hq = SecretKey::from_seed(&[1; 32]);
+        // The input: a 2 Mbit/s programme of its own, mostly null packets.
+        let input_cfg = MuxConfig {
+            layout: ServiceLayout {
+                program: 1,
+                pmt_pid: 0x100,
+                overlay_pid: 0x101,
+                pcr_pid: Some(0x102),
+                data_pid: None,
+            },
+            bitrate: 2_000_000,
+            overlay_bitrate: 100_000,
+            transport_stream_id: 9,
+            start_unix: 1_000,
+        };
+        let mut src = Generator::new(input_cfg, Carousel::new()).unwrap();
+        let input: Vec<_> = (0..3_000).map(|_| src.next_packet()).collect();
+        let ours = MuxConfig {
+            layout: ServiceLayout {
+                data_pid: Some(DEFAULT_DATA_PID),
+                ..ServiceLayout::default()
+            },
+            bitrate: 2_000_000,
+            overlay_bitrate: 100_000,
+            transport_stream_id: 1,
+            start_unix: 1_000,
+        };
+        let run = |data: u64| {
+            let mut ins = Inserter::new(ours.clone(), Carousel::new(), Some(2_000_000)).unwrap();
+            ins.ours().set_bml(service(&hq), data).unwrap();
+            let mut out = Vec::new();
+            let mut data_packets = 0;
+            for p in &input {
+                ins.push(p, &mut out)?;
+                data_packets += out
+                    .drain(..)
+                    .filter(|q| pid_of(q) == DEFAULT_DATA_PID)
+                    .count();
+            }
+            Ok::<usize, Error>(data_packets)
+        };
+        assert!(run(500_000).unwrap() > 0);
+        assert!(matches!(run(1_900_000), Err(Error::TooFewNulls { .. })));
     }
 }
