@@ -234,6 +234,11 @@ impl<S: SectionSource> Ours<S> {
         &mut self.source
     }
 
+    /// The section source (the carousel).
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
     /// The configuration.
     pub fn config(&self) -> &MuxConfig {
         &self.cfg

@@ -474,3 +474,86 @@ fn inflate(info: &[u8], data: &[u8]) -> Vec<u8> {
     assert_eq!(body.len() as u32, size, "original_size");
     body
 }
+
+/// `evac-broadcaster mux --bml`: the real binary makes the stream from HQ-signed sections; a
+/// stock TV shows the household's order. Sections signed by a key the head-end does not
+/// trust never reach the carousel: the TV cannot confirm, and never says "no order".
+#[test]
+fn mux_bml_airs_checked_orders_and_keeps_forged_ones_off() {
+    let town = town();
+    let w = Work::new();
+    let plan = w.plan("plan.evs", &orders(&town, 0));
+    let town_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../maps/data/town.geojson");
+    let hq_pub = w.path("hq.pub");
+    let bml = [
+        "--bml",
+        "--town-file",
+        town_file,
+        "--hq-key",
+        hq_pub.to_str().unwrap(),
+        "--duration",
+        "3",
+    ];
+    let ts = w.mux(&plan, "mux.ts", &bml);
+    let h = &town.households[2_222];
+    let order = orders(&town, 0)
+        .into_iter()
+        .find(|o| o.household == h.id)
+        .unwrap();
+    let shelter = town.shelter(order.shelter).unwrap();
+    let (ok, log) = bmlview(
+        &ts,
+        &[
+            "--nvram-local0",
+            &h.id.to_string(),
+            "--expect",
+            &shelter.name,
+            "--keys",
+            "b",
+            "--expect-after",
+            "にげる ところ",
+        ],
+    );
+    assert!(ok, "{log}");
+    // The overlay is there too, for boxes that check signatures themselves.
+    let r = w.stb(&ts, h.id);
+    assert_eq!(r["order"]["shelter"], order.shelter);
+
+    // Signed by a key HQ's public key does not match: kept off, counted, the TV cannot confirm.
+    w.keygen("other");
+    let forged = w.plan_signed(
+        "forged.evs",
+        &orders(&town, 0),
+        "other",
+        unix_now(),
+        unix_now() + 3_600,
+    );
+    let out = run(Command::new(BROADCASTER)
+        .args(["mux", "--sections"])
+        .arg(&forged)
+        .arg("--out")
+        .arg(w.path("forged.ts"))
+        .args(bml));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kept off the stock-TV carousel"), "{err}");
+    let (ok, log) = bmlview(
+        &w.path("forged.ts"),
+        &[
+            "--nvram-local0",
+            &h.id.to_string(),
+            "--expect",
+            "確認できません",
+        ],
+    );
+    assert!(ok, "{log}");
+    assert!(
+        !log.contains("避難指示等はありません"),
+        "never 'no order': {log}"
+    );
+    assert!(!log.contains(&shelter.name), "no forged order shown: {log}");
+}

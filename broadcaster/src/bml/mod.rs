@@ -76,6 +76,7 @@ pub struct BmlService {
     verifier: Verifier,
     directory: Directory,
     groups: BTreeMap<u16, Vec<CheckedBatch>>,
+    unconfirmed: BTreeSet<u16>,
     area_size: u32,
     carousel: DataCarousel,
     as_of: i64,
@@ -97,6 +98,7 @@ impl BmlService {
             verifier,
             directory,
             groups: BTreeMap::new(),
+            unconfirmed: BTreeSet::new(),
             area_size,
             as_of: now,
         };
@@ -188,8 +190,9 @@ impl BmlService {
 
     /// Replaces household group `group`'s orders with `sections` (HQ's retained set for the
     /// group; empty: nothing in force). When any of its order sections fails the check, the
-    /// group keeps what it had (the failures are counted). Returns the area modules that
-    /// changed.
+    /// group keeps what it had (the failures are counted), and a group with nothing checked
+    /// in hand reads "cannot confirm" on the TVs, never "no order". Returns the area modules
+    /// that changed.
     pub fn apply_group(
         &mut self,
         group: u16,
@@ -199,16 +202,20 @@ impl BmlService {
         let before = self.verifier.rejected.total();
         let checked = self.verifier.check_set(sections, now);
         if self.verifier.rejected.total() != before {
-            return Ok(Vec::new());
-        }
-        let checked: Vec<CheckedBatch> = checked
-            .into_iter()
-            .filter(|b| b.batch().group == group)
-            .collect();
-        if checked.is_empty() {
-            self.groups.remove(&group);
+            if self.groups.contains_key(&group) || !self.unconfirmed.insert(group) {
+                return Ok(Vec::new());
+            }
         } else {
-            self.groups.insert(group, checked);
+            self.unconfirmed.remove(&group);
+            let checked: Vec<CheckedBatch> = checked
+                .into_iter()
+                .filter(|b| b.batch().group == group)
+                .collect();
+            if checked.is_empty() {
+                self.groups.remove(&group);
+            } else {
+                self.groups.insert(group, checked);
+            }
         }
         let first = u32::from(group) << GROUP_SHIFT;
         let last = first + (1 << GROUP_SHIFT) - 1;
@@ -253,16 +260,22 @@ impl BmlService {
     }
 
     fn rebuild_area(&mut self, area: u32) -> Result<bool, Error> {
-        let groups = &self.groups;
+        let (groups, unconfirmed) = (&self.groups, &self.unconfirmed);
         let [orders, notices, shelters] = area_tables(
             area,
             self.area_size,
             &self.directory,
             |h| {
-                groups
-                    .get(&((h >> GROUP_SHIFT) as u16))
-                    .map(|v| v.iter().collect())
-                    .unwrap_or_default()
+                let g = (h >> GROUP_SHIFT) as u16;
+                if unconfirmed.contains(&g) {
+                    return None;
+                }
+                Some(
+                    groups
+                        .get(&g)
+                        .map(|v| v.iter().collect())
+                        .unwrap_or_default(),
+                )
             },
             self.cfg.utc_offset,
         )?;
@@ -315,6 +328,24 @@ mod tests {
             s.apply_group(0, &[], 1_002).unwrap(),
             vec![AREA_MODULE_BASE]
         );
+        assert_eq!(row(&s, 42)[0], 0, "no order");
+        // Now a forged set with nothing checked in hand: cannot confirm, never "no order".
+        assert_eq!(s.apply_set(&forged, 1_003).unwrap(), vec![AREA_MODULE_BASE]);
+        assert_eq!(row(&s, 42)[0], table::UNCONFIRMED);
+    }
+
+    /// Household `h`'s row of its area's orders table, as aired.
+    fn row(s: &BmlService, h: u32) -> [u8; 4] {
+        let m = s.carousel().module(s.module_of(h)).unwrap();
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&m.data[..]), &mut body)
+            .unwrap();
+        let at = body.windows(10).position(|w| w == b"orders.bin").unwrap();
+        let rows = &body[at..];
+        let rows = &rows[rows.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
+        rows[(h % s.area_size()) as usize * 4..][..4]
+            .try_into()
+            .unwrap()
     }
 
     #[test]

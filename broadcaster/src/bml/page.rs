@@ -11,7 +11,7 @@
 
 use evac_protocol::Hazard;
 
-use super::table::{LIFTED, NOT_A_HOUSEHOLD, euc_jp, multipart};
+use super::table::{LIFTED, NOT_A_HOUSEHOLD, UNCONFIRMED, euc_jp, multipart};
 use crate::render::{Language, hazard_name};
 
 /// The NVRAM block the household number is kept in.
@@ -91,6 +91,7 @@ function show() {
     put("l1", tr("番号を確かめて、もう一度入力してください", "ばんごうを たしかめて ください", "Check the number and enter it again"));
     return;
   }
+  if (level == UNCONFIRMED) { cannot(tr("この世帯の情報を確認できません", "あなたの いえの じょうほうが たしかめられません", "Cannot confirm the information for your household")); return; }
   if (now >= stale) { cannot(tr("情報が古くなっています", "じょうほうが ふるく なって います", "The information is out of date")); return; }
   if (level == 0) {
     put("lv", tr("あなたの世帯への避難指示等はありません", "あなたの いえへの ひなんの しじは ありません", "No order for your household"));
@@ -181,6 +182,7 @@ pub fn startup_bml() -> String {
     let script = SCRIPT
         .replace("NOT_A_HOUSEHOLD", &NOT_A_HOUSEHOLD.to_string())
         .replace("LIFTED", &LIFTED.to_string())
+        .replace("UNCONFIRMED", &UNCONFIRMED.to_string())
         .replace("\"NVRAM\"", &format!("\"{NVRAM_BLOCK}\""));
     let mut body = String::new();
     body.push_str(&line("hd", 20, 40, 28));

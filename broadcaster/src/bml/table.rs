@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! orders.bin    a row per household number of the area from its first, in order:
-//!               U:1B level (255 not a household of the town, 0 no order, 1 lifted, 3/4/5),
+//!               U:1B level (255 not a household of the town, 254 cannot confirm, 0 no order,
+//!               1 lifted, 3/4/5),
 //!               U:1B shelter row (255 none: go to high ground or the nearest safe place),
 //!               U:1B walking distance in 20 m (255 unknown or farther than 5 km),
 //!               U:1B notice row (255 none)
@@ -42,6 +43,9 @@ pub const DETOUR_FACTOR: f64 = 1.3;
 pub const NOT_A_HOUSEHOLD: u8 = 255;
 /// Level byte: lifted.
 pub const LIFTED: u8 = 1;
+/// Level byte: HQ's latest sections for the household's group failed the head-end's check
+/// and nothing checked is in hand: the page cannot confirm (never "no order").
+pub const UNCONFIRMED: u8 = 254;
 
 /// A shelter as the page shows it (public information).
 #[derive(Clone, Debug, PartialEq)]
@@ -239,12 +243,13 @@ fn string_field(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&b);
 }
 
-/// The three tables of area `area` from the orders in force: (orders, notices, shelters).
+/// The three tables of area `area` from the orders in force (`batches` of a household: `None`
+/// when its group cannot be confirmed): (orders, notices, shelters).
 pub fn area_tables<'a>(
     area: u32,
     area_size: u32,
     directory: &Directory,
-    batches: impl Fn(u32) -> Vec<&'a CheckedBatch>,
+    batches: impl Fn(u32) -> Option<Vec<&'a CheckedBatch>>,
     offset: UtcOffset,
 ) -> Result<[Vec<u8>; 3], Error> {
     let first = area * area_size;
@@ -257,7 +262,16 @@ pub fn area_tables<'a>(
     let mut shelters: Vec<u32> = Vec::new();
     let mut shelter_rows = Vec::new();
     for h in first..=last {
-        let order = order_of(batches(h), h);
+        let Some(in_force) = batches(h) else {
+            let level = if directory.has(h) {
+                UNCONFIRMED
+            } else {
+                NOT_A_HOUSEHOLD
+            };
+            orders.extend_from_slice(&[level, 255, 255, 255]);
+            continue;
+        };
+        let order = order_of(in_force, h);
         let Some((b, r)) = order else {
             orders.extend_from_slice(&[
                 if directory.has(h) { 0 } else { NOT_A_HOUSEHOLD },
