@@ -198,7 +198,7 @@ fn run(n: u32) {
         120,
     );
     let t = Instant::now();
-    let mut svc = BmlService::new(BmlConfig::default(), verifier, dir, NOW).unwrap();
+    let mut svc = BmlService::new(BmlConfig::default(), verifier, dir, Some(NOW)).unwrap();
     let sets = sections(&hq, &records);
     for (g, set) in &sets {
         svc.apply_group(*g, set, NOW).unwrap();

@@ -192,7 +192,7 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, ServiceError> {
     out.push(format!("stream.out: {}", cfg.stream.out));
     if let Some(b) = &cfg.bml {
         let svc = b
-            .service(&cfg.town, 0)
+            .service(&cfg.town)
             .map_err(|e| ServiceError::Mux(MuxError::Bml(e)))?;
         out.push(format!(
             "bml: {} HQ key(s), town {}, {} area modules of {} numbers, PID {:#06x}, {} bit/s",

@@ -57,7 +57,7 @@ fn service(w: &Work, town: &Town, sections: &Path, now: i64) -> BmlService {
         BmlConfig::default(),
         verifier,
         Directory::from_town(town),
-        now,
+        Some(now),
     )
     .unwrap();
     let set = decode_set(&std::fs::read(sections).unwrap()).unwrap();
@@ -556,4 +556,95 @@ fn mux_bml_airs_checked_orders_and_keeps_forged_ones_off() {
         "never 'no order': {log}"
     );
     assert!(!log.contains(&shelter.name), "no forged order shown: {log}");
+}
+
+/// Live from HQ's broker (Mosquitto): the retained group reaches the stock-TV carousel, and a
+/// changed order HQ publishes while the broadcaster runs reaches the TV's page.
+#[test]
+fn live_from_the_broker_a_change_reaches_the_stock_tv() {
+    use evac_protocol::onair::encode_set;
+    use evac_testkit::{Mosquitto, free_port};
+
+    let town = town();
+    let w = Work::new();
+    let port = free_port();
+    let conf = w.path("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n"),
+    )
+    .unwrap();
+    let _broker = Mosquitto::start(&conf, port, None);
+    let publish = |file: &Path| {
+        run_ok(
+            Command::new("mosquitto_pub")
+                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-r"])
+                .args(["-t", "evac/v1/town/air/0", "-f"])
+                .arg(file),
+        );
+    };
+    let h = &town.households[99];
+    let before = orders(&town, 0);
+    let mut changed = before.clone();
+    let after = orders(&town, 5);
+    let i = changed.iter().position(|o| o.household == h.id).unwrap();
+    changed[i] = after.iter().find(|o| o.household == h.id).unwrap().clone();
+    let old = town.shelter(before[i].shelter).unwrap();
+    let new = town.shelter(changed[i].shelter).unwrap();
+    assert_ne!(old.name, new.name);
+    // One retained message for group 0 (the whole sample town), as HQ publishes it.
+    let group0 = |plan: &Path, name: &str| {
+        let set = decode_set(&std::fs::read(plan).unwrap()).unwrap();
+        assert!(set.iter().all(|s| s.extension == 0));
+        let f = w.path(name);
+        std::fs::write(&f, encode_set(&set).unwrap()).unwrap();
+        f
+    };
+    publish(&group0(&w.plan("p1.evs", &before), "g1.evs"));
+    let ts = w.path("live.ts");
+    let town_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../maps/data/town.geojson");
+    let child = Command::new(BROADCASTER)
+        .args([
+            "mux",
+            "--broker",
+            &format!("127.0.0.1:{port}"),
+            "--town",
+            "town",
+        ])
+        .args([
+            "--connect-timeout",
+            "5",
+            "--live",
+            "--duration",
+            "7",
+            "--out",
+        ])
+        .arg(&ts)
+        .args(["--bml", "--town-file", town_file, "--hq-key"])
+        .arg(w.path("hq.pub"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    publish(&group0(&w.plan("p2.evs", &changed), "g2.evs"));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, log) = bmlview(
+        &ts,
+        &[
+            "--nvram-local0",
+            &h.id.to_string(),
+            "--expect",
+            &old.name,
+            "--keys",
+            "ArrowUp",
+            "--expect-after",
+            &new.name,
+        ],
+    );
+    assert!(ok, "{log}\n{}", String::from_utf8_lossy(&out.stderr));
 }

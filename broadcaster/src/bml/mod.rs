@@ -79,17 +79,18 @@ pub struct BmlService {
     unconfirmed: BTreeSet<u16>,
     area_size: u32,
     carousel: DataCarousel,
-    as_of: i64,
+    as_of: Option<i64>,
 }
 
 impl BmlService {
-    /// The service for the town of `verifier`, its households and shelters in `directory`, the
-    /// tables confirmed current at `now` (empty until orders come).
+    /// The service for the town of `verifier`, its households and shelters in `directory`
+    /// (empty until orders come), its tables confirmed current at `confirmed` (`None`: not
+    /// yet: TVs cannot confirm until [`BmlService::confirm`]).
     pub fn new(
         cfg: BmlConfig,
         verifier: Verifier,
         directory: Directory,
-        now: i64,
+        confirmed: Option<i64>,
     ) -> Result<Self, Error> {
         let area_size = area_size(directory.last_household());
         let mut s = BmlService {
@@ -100,7 +101,7 @@ impl BmlService {
             groups: BTreeMap::new(),
             unconfirmed: BTreeSet::new(),
             area_size,
-            as_of: now,
+            as_of: confirmed,
         };
         s.carousel.set_module(
             STARTUP_MODULE,
@@ -146,8 +147,11 @@ impl BmlService {
 
     fn status(&mut self) -> Result<(), Error> {
         let mut row = Vec::new();
-        let stale = self.as_of + i64::from(self.cfg.fresh_s);
-        row.extend_from_slice(&table::minute_key(stale).to_be_bytes());
+        // Never confirmed: stale from the start (key 0 is long past).
+        let stale = self
+            .as_of
+            .map_or(0, |t| table::minute_key(t + i64::from(self.cfg.fresh_s)));
+        row.extend_from_slice(&stale.to_be_bytes());
         row.extend_from_slice(&self.cfg.fresh_s.to_be_bytes());
         row.extend_from_slice(&self.area_size.to_be_bytes());
         let m = multipart(&[("status.bin", TABLE_TYPE, &row)]);
@@ -157,11 +161,14 @@ impl BmlService {
     }
 
     /// The tables are current as of `now` (HQ's broker is connected, or a `--sections` file
-    /// is what is to air): the status module says so when a quarter of the freshness bound
-    /// has passed since it last did.
+    /// is what is to air): the status module says so at once the first time, then when a
+    /// quarter of the freshness bound has passed since it last did.
     pub fn confirm(&mut self, now: i64) -> Result<(), Error> {
-        if now - self.as_of >= i64::from(self.cfg.fresh_s / 4).max(1) {
-            self.as_of = now;
+        if self
+            .as_of
+            .is_none_or(|t| now - t >= i64::from(self.cfg.fresh_s / 4).max(1))
+        {
+            self.as_of = Some(now);
             self.status()?;
         }
         Ok(())
@@ -228,7 +235,6 @@ impl BmlService {
                 changed.push(AREA_MODULE_BASE + a as u16);
             }
         }
-        self.confirm(now)?;
         Ok(changed)
     }
 
@@ -306,7 +312,7 @@ mod tests {
             Slug::new("minato").unwrap(),
             120,
         );
-        BmlService::new(BmlConfig::default(), v, dir, 1_000).unwrap()
+        BmlService::new(BmlConfig::default(), v, dir, Some(1_000)).unwrap()
     }
 
     #[test]

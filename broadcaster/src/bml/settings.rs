@@ -73,8 +73,9 @@ pub enum BmlSetupError {
 }
 
 impl BmlSettings {
-    /// The service for `town`, empty until orders come, its tables current at `now`.
-    pub fn service(&self, town: &TownId, now: i64) -> Result<BmlService, BmlSetupError> {
+    /// The service for `town`, empty until orders come, not yet confirmed current (the live
+    /// loop confirms it while HQ's orders are current).
+    pub fn service(&self, town: &TownId) -> Result<BmlService, BmlSetupError> {
         if self.hq_keys.is_empty() {
             return Err(BmlSetupError::NoKey);
         }
@@ -102,7 +103,7 @@ impl BmlSettings {
             cfg,
             Verifier::new(keys, town.clone(), DEFAULT_SKEW_S),
             Directory::from_town(&map),
-            now,
+            None,
         )
         .map_err(BmlSetupError::Build)
     }

@@ -203,7 +203,7 @@ pub fn run(s: MuxSettings) -> Result<(), MuxError> {
     // section checked against HQ's keys; from here on, every update reaches both.
     let bml = match &s.bml {
         Some(b) => {
-            let mut svc = b.service(&s.town, now)?;
+            let mut svc = b.service(&s.town)?;
             svc.apply_set(&carousel.snapshot(), now)?;
             let r = svc.rejected();
             if r.total() > 0 {
