@@ -12,8 +12,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use evac_protocol::{CardRef, CheckEvent, EventKind, ResidentId, ShelterId, Signed, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
+use evac_protocol::ShelterId;
+use rusqlite::Connection;
 
 use crate::error::HqError;
 
