@@ -24,7 +24,7 @@ use evac_protocol::overlay::{
 };
 use evac_protocol::{HouseholdId, MessageKind, OrderBatch, SecretKey, Topic, TownId};
 
-use crate::core::Outgoing;
+use crate::core::Publication;
 use crate::error::HqError;
 
 /// Everything households of one batch share: the overlay header, ordered for grouping.
@@ -219,7 +219,7 @@ impl AirState {
 
     /// Packs and signs the dirty groups; returns their messages (retained; empty for a group
     /// with nothing on air) and keeps the file up to date.
-    pub fn publish(&mut self, hq: &SecretKey) -> Result<Vec<Outgoing>, HqError> {
+    pub fn publish(&mut self, hq: &SecretKey) -> Result<Vec<Publication>, HqError> {
         let dirty = std::mem::take(&mut self.dirty);
         let mut out = Vec::new();
         for group in dirty {
@@ -243,7 +243,7 @@ impl AirState {
         &mut self,
         hq: &SecretKey,
         last_group: u16,
-    ) -> Result<Vec<Outgoing>, HqError> {
+    ) -> Result<Vec<Publication>, HqError> {
         let mut out = self.publish(hq)?;
         let last = last_group.max(self.groups.keys().last().copied().unwrap_or(0));
         for g in 0..=last {
@@ -312,13 +312,13 @@ impl AirState {
         self.records.len()
     }
 
-    fn message(&self, group: u16, sections: &[AirSection]) -> Result<Outgoing, HqError> {
+    fn message(&self, group: u16, sections: &[AirSection]) -> Result<Publication, HqError> {
         let payload = if sections.is_empty() {
             Vec::new()
         } else {
             encode_set(sections).map_err(|e| HqError::Air(format!("group {group}: {e}")))?
         };
-        Ok(Outgoing {
+        Ok(Publication {
             topic: Topic::Air(self.town.clone(), group).to_string(),
             payload,
             retain: true,
@@ -386,7 +386,7 @@ mod tests {
         }
     }
 
-    fn on_air(msgs: &[Outgoing], hq: &SecretKey) -> BTreeMap<u32, OverlayRecord> {
+    fn on_air(msgs: &[Publication], hq: &SecretKey) -> BTreeMap<u32, OverlayRecord> {
         let mut out = BTreeMap::new();
         for m in msgs {
             if m.payload.is_empty() {

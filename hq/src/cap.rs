@@ -20,7 +20,7 @@
 use evac_protocol::{AlertLevel, Hazard};
 use quick_xml::events::Event;
 
-use crate::core::{Hq, Outgoing};
+use crate::core::{Hq, Publication};
 use crate::error::HqError;
 use crate::notice::{Area, CapRef, Circle, Notice, check_ring, parse_rfc3339};
 
@@ -655,7 +655,7 @@ pub fn take_in(
     file: &str,
     senders: &[String],
     now_ms: u64,
-) -> Result<(String, Vec<Outgoing>), String> {
+) -> Result<(String, Vec<Publication>), String> {
     let msg = parse(text, file).map_err(|e| e.to_string())?;
     take_in_parsed(hq, msg, file, senders, now_ms)
 }
@@ -673,7 +673,7 @@ pub fn take_in_parsed(
     file: &str,
     senders: &[String],
     now_ms: u64,
-) -> Result<(String, Vec<Outgoing>), String> {
+) -> Result<(String, Vec<Publication>), String> {
     let drill = if msg.drill { " (drill)" } else { "" };
     if !senders.iter().any(|s| s == &msg.id.sender) {
         return Err(format!(

@@ -51,6 +51,6 @@ pub mod status;
 pub mod store;
 pub mod verify;
 
-pub use crate::core::{Hq, Outgoing};
+pub use crate::core::{Hq, Publication};
 pub use config::Config;
 pub use error::HqError;

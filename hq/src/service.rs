@@ -23,11 +23,11 @@ use crate::broker;
 use crate::cap;
 use crate::check;
 use crate::config::{BrokerConfig, Config};
-use crate::core::{Hq, Outgoing};
+use crate::core::{Hq, Publication};
 use crate::error::HqError;
 use crate::ingest::Checker;
 use crate::outbox::Outbox;
-use crate::reload::Watched;
+use crate::reload::ReloadedPath;
 use crate::store::Store;
 
 /// Now, Unix milliseconds, on the process's clock (the wall clock, or the drill clock that
@@ -53,7 +53,7 @@ pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
         return Err(HqError::Broker("broker.mode is not \"embedded\"".into()));
     };
     let passwords = check::passwords(&b.passwords)?;
-    let mut watch = Watched::new(&b.passwords);
+    let mut watch = ReloadedPath::new(&b.passwords);
     // HQ connects through the gate with the `hq` login of the password file.
     let running = broker::start(b, passwords, cfg, &broker::run_token()?)?;
     println!("evac-hq: broker listening on {}", running.public);
@@ -203,7 +203,12 @@ pub fn open_hq(cfg: &Config) -> Result<Hq, HqError> {
     Ok(hq)
 }
 
-fn dispatch(hq: &mut Hq, topic: &str, payload: &[u8], now: u64) -> Result<Vec<Outgoing>, HqError> {
+fn dispatch(
+    hq: &mut Hq,
+    topic: &str,
+    payload: &[u8],
+    now: u64,
+) -> Result<Vec<Publication>, HqError> {
     match topic.parse::<Topic>() {
         Ok(Topic::ShelterEvents(t, s)) if &t == hq.town_id() => hq.on_events(s, payload, now),
         Ok(Topic::ShelterState(t, s)) if &t == hq.town_id() => {
@@ -246,7 +251,7 @@ fn take_in_claimed(
     cfg: &Config,
     dir: &Path,
     c: cap::intake::Claimed,
-) -> Vec<Outgoing> {
+) -> Vec<Publication> {
     let label = dir.join(&c.name).display().to_string();
     let result = c
         .parsed
@@ -316,8 +321,8 @@ fn reload(
 
 /// What HQ watches for changes while it runs.
 struct Watch {
-    keys: Watched,
-    passwords: Option<Watched>,
+    keys: ReloadedPath,
+    passwords: Option<ReloadedPath>,
 }
 
 /// The most checked event batches committed together.
@@ -330,9 +335,9 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
         check::ensure_dir("cap_dir", dir)?;
     }
     let mut watch = Watch {
-        keys: Watched::new(&cfg.keys_dir),
+        keys: ReloadedPath::new(&cfg.keys_dir),
         passwords: match &cfg.broker {
-            BrokerConfig::Embedded(b) => Some(Watched::new(&b.passwords)),
+            BrokerConfig::Embedded(b) => Some(ReloadedPath::new(&b.passwords)),
             BrokerConfig::External(_) => None,
         },
     };
