@@ -11,7 +11,7 @@ use evac_protocol::{
 
 use crate::air::AirState;
 use crate::engine::{BookChange, EngineTown, OrderBook};
-use crate::error::HqError;
+use crate::error::{HqError, OrderError};
 use crate::keys::KeyRing;
 use crate::notice::Notice;
 use crate::rejections::Rejections;
@@ -372,18 +372,13 @@ impl Hq {
         mut notice: Notice,
         references: Option<u32>,
         now_ms: u64,
-    ) -> Result<(OrderReport, Vec<Publication>), String> {
+    ) -> Result<(OrderReport, Vec<Publication>), OrderError> {
         notice.issued = now_secs(now_ms);
         self.book.set_now_ms(now_ms);
         // Who is already safe where, as of now: they stay (see OrderBook::set_at).
         self.sync_arrivals(now_ms);
-        let out = self
-            .book
-            .issue(notice, references)
-            .map_err(|e| e.to_string())?;
-        let msgs = self
-            .publish_orders(&out, now_ms)
-            .map_err(|e| e.to_string())?;
+        let out = self.book.issue(notice, references)?;
+        let msgs = self.publish_orders(&out, now_ms)?;
         Ok((Self::report(&out), msgs))
     }
 
@@ -411,12 +406,10 @@ impl Hq {
         &mut self,
         message_id: u32,
         now_ms: u64,
-    ) -> Result<(OrderReport, Vec<Publication>), String> {
+    ) -> Result<(OrderReport, Vec<Publication>), OrderError> {
         self.book.set_now_ms(now_ms);
-        let out = self.book.lift(message_id).map_err(|e| e.to_string())?;
-        let msgs = self
-            .publish_orders(&out, now_ms)
-            .map_err(|e| e.to_string())?;
+        let out = self.book.lift(message_id)?;
+        let msgs = self.publish_orders(&out, now_ms)?;
         Ok((Self::report(&out), msgs))
     }
 
@@ -426,17 +419,14 @@ impl Hq {
         shelter: ShelterId,
         open: bool,
         now_ms: u64,
-    ) -> Result<(OrderReport, Vec<Publication>), String> {
+    ) -> Result<(OrderReport, Vec<Publication>), OrderError> {
         self.book.set_now_ms(now_ms);
         let out = if open {
             self.book.open_shelter(shelter)
         } else {
             self.book.close_shelter(shelter)
-        }
-        .map_err(|e| e.to_string())?;
-        let msgs = self
-            .publish_orders(&out, now_ms)
-            .map_err(|e| e.to_string())?;
+        }?;
+        let msgs = self.publish_orders(&out, now_ms)?;
         Ok((Self::report(&out), msgs))
     }
 

@@ -110,3 +110,14 @@ impl HqError {
         }
     }
 }
+
+/// Why an order change (an issue, a lift, a shelter closed or opened) was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// The order book refused it (an unknown message, shelter or zone).
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// The change was decided but could not be kept or signed.
+    #[error(transparent)]
+    Hq(#[from] HqError),
+}

@@ -53,4 +53,4 @@ pub mod verify;
 
 pub use crate::core::{Hq, Publication};
 pub use config::Config;
-pub use error::HqError;
+pub use error::{HqError, OrderError};

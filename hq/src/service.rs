@@ -255,6 +255,7 @@ fn take_in_claimed(
     let label = dir.join(&c.name).display().to_string();
     let result = c
         .parsed
+        .map_err(cap::CapRefused::from)
         .and_then(|m| cap::take_in_parsed(hq, m, &label, &cfg.cap_senders, now_ms()));
     match result {
         Ok((line, msgs)) => {
@@ -263,7 +264,8 @@ fn take_in_claimed(
             msgs
         }
         Err(e) => {
-            if cap::intake::finish(dir, &c.name, false, &e) == cap::intake::Filed::RejectedAgain {
+            let why = e.to_string();
+            if cap::intake::finish(dir, &c.name, false, &why) == cap::intake::Filed::RejectedAgain {
                 tracing::debug!(file = %label, "the same CAP file refused again (reported once)");
             } else {
                 tracing::warn!(file = %label, error = %e, "CAP file rejected");

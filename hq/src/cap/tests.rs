@@ -200,6 +200,7 @@ mod hq {
 
     use super::super::*;
     use super::read;
+    use crate::core::Hq;
     use crate::keys::KeyRing;
     use crate::store::Store;
 
@@ -243,7 +244,9 @@ mod hq {
         let d = tempfile::tempdir().unwrap();
         let (mut hq, circle) = open(d.path());
         let alert = with_area("tsunami-alert.xml", &circle);
-        let err = take_in(&mut hq, &alert, "a.xml", &["other@example.jp".into()], NOW).unwrap_err();
+        let err = take_in(&mut hq, &alert, "a.xml", &["other@example.jp".into()], NOW)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not in the config's cap_senders"), "{err}");
         assert!(hq.book().notices().is_empty());
     }
@@ -264,18 +267,24 @@ mod hq {
             "<sender>jma@example.jp</sender>",
             "<sender>pref@example.jp</sender>",
         );
-        let err = take_in(&mut hq, &foreign, "c.xml", &senders(), NOW).unwrap_err();
+        let err = take_in(&mut hq, &foreign, "c.xml", &senders(), NOW)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("own alerts"), "{err}");
         // Naming the identifier under the foreign sender's own name finds nothing either.
         let foreign = foreign.replace("jma@example.jp,JMA", "pref@example.jp,JMA");
-        let err = take_in(&mut hq, &foreign, "c.xml", &senders(), NOW).unwrap_err();
+        let err = take_in(&mut hq, &foreign, "c.xml", &senders(), NOW)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no active message"), "{err}");
         assert_eq!(
             hq.notice_for_cap("jma@example.jp", "JMA-TSUNAMI-0001"),
             Some(live),
             "still in force"
         );
-        let err = take_in(&mut hq, &alert, "a2.xml", &senders(), NOW).unwrap_err();
+        let err = take_in(&mut hq, &alert, "a2.xml", &senders(), NOW)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("already taken in"), "{err}");
         // The sender's own cancel lifts it; the alert sent again is still not issued again,
         // even by an HQ restarted over the same store.
@@ -293,7 +302,9 @@ mod hq {
         );
         drop(hq);
         let (mut hq, _) = open(d.path());
-        let err = take_in(&mut hq, &alert, "a3.xml", &senders(), NOW).unwrap_err();
+        let err = take_in(&mut hq, &alert, "a3.xml", &senders(), NOW)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("already taken in"), "{err}");
         let notices = hq.book().notices().len();
         assert_eq!(notices, 1, "no second notice");

@@ -4,7 +4,7 @@ use evac_protocol::{
     CommandAction, CommandReply, OfficerCommand, OfficerId, Signed, Topic, officer_signer,
 };
 
-use crate::error::HqError;
+use crate::error::{HqError, OrderError};
 use crate::notice::{Area, Notice};
 use crate::store::{CardLinkWrite, CommandRecord};
 
@@ -210,7 +210,8 @@ impl Hq {
         cmd: &OfficerCommand,
         now_ms: u64,
     ) -> Result<(bool, String, Vec<Publication>), HqError> {
-        let orders = |r: Result<(OrderReport, Vec<Publication>), String>, what: String| match r {
+        let orders = |r: Result<(OrderReport, Vec<Publication>), OrderError>, what: String| match r
+        {
             Ok((rep, msgs)) => {
                 let id = rep
                     .message_id
