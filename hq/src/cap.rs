@@ -379,7 +379,8 @@ fn parse_area(ctx: &Ctx<'_>, info: &El) -> Result<Area, HqError> {
                     "first and last points differ (the polygon is not closed)",
                 ));
             }
-            check_ring(&ring).map_err(|e| ctx.err("alert/info/area/polygon", p.line, e))?;
+            check_ring(&ring)
+                .map_err(|e| ctx.err("alert/info/area/polygon", p.line, e.to_string()))?;
             area.polygons.push(ring);
         }
         for c in a.all("circle") {
@@ -431,7 +432,7 @@ fn parse_area(ctx: &Ctx<'_>, info: &El) -> Result<Area, HqError> {
 }
 
 fn parse_time(ctx: &Ctx<'_>, el: &El, path: &str) -> Result<i64, HqError> {
-    parse_rfc3339(el.value()).map_err(|e| ctx.err(path, el.line, e))
+    parse_rfc3339(el.value()).map_err(|e| ctx.err(path, el.line, e.to_string()))
 }
 
 /// Parses a CAP 1.2 message; `file` names it in errors.
@@ -625,6 +626,8 @@ pub fn parse(text: &str, file: &str) -> Result<CapMessage, HqError> {
         action,
     })
 }
+
+pub mod hand_in;
 
 pub mod intake;
 

@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod air;
+pub mod announce;
 pub mod auth;
 pub mod broker;
 pub mod cap;
@@ -44,6 +45,7 @@ pub mod keys;
 pub mod notice;
 pub mod officer;
 pub mod outbox;
+pub mod plan;
 pub mod rejections;
 pub mod reload;
 pub mod service;
