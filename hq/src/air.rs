@@ -25,7 +25,7 @@ use evac_protocol::overlay::{
 use evac_protocol::{HouseholdId, MessageKind, OrderBatch, SecretKey, Topic, TownId};
 
 use crate::core::Publication;
-use crate::error::HqError;
+use crate::error::{AirError, HqError};
 
 /// Everything households of one batch share: the overlay header, ordered for grouping.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -316,7 +316,7 @@ impl AirState {
         let payload = if sections.is_empty() {
             Vec::new()
         } else {
-            encode_set(sections).map_err(|e| HqError::Air(format!("group {group}: {e}")))?
+            encode_set(sections).map_err(|cause| AirError::Group { group, cause })?
         };
         Ok(Publication {
             topic: Topic::Air(self.town.clone(), group).to_string(),
@@ -342,7 +342,7 @@ impl AirState {
             .into_iter()
             .map(|(h, r)| (h.batch(&self.town), r))
             .collect();
-        pack_group(group, &list, hq).map_err(|e| HqError::Air(format!("group {group}: {e}")))
+        Ok(pack_group(group, &list, hq).map_err(|cause| AirError::Group { group, cause })?)
     }
 
     fn save(&self) -> Result<(), HqError> {
@@ -350,7 +350,7 @@ impl AirState {
             return Ok(());
         };
         let all: Vec<AirSection> = self.groups.values().flatten().cloned().collect();
-        let bytes = encode_set(&all).map_err(|e| HqError::Air(format!("file: {e}")))?;
+        let bytes = encode_set(&all).map_err(AirError::File)?;
         Ok(evac_protocol::statefile::write(file, &bytes)?)
     }
 }

@@ -11,7 +11,7 @@ use evac_protocol::{
 
 use crate::air::AirState;
 use crate::engine::{BookChange, EngineTown, OrderBook};
-use crate::error::{HqError, OrderError};
+use crate::error::{AirError, HqError, OrderError};
 use crate::keys::KeyRing;
 use crate::notice::Notice;
 use crate::rejections::Rejections;
@@ -128,8 +128,8 @@ impl Hq {
         let mut meta = |key: &str, default: u64| -> Result<u64, HqError> {
             Ok(match store.meta_number(key)? {
                 Ok(v) => v.unwrap_or(default),
-                Err(text) => {
-                    tracing::warn!(key, value = %crate::rejections::cut(&text, 80), default, "stored meta value is not a number: started from the default");
+                Err(e) => {
+                    tracing::warn!(key, value = %crate::rejections::cut(&e.value, 80), default, "stored meta value is not a number: started from the default");
                     unreadable.meta.push(key.to_owned());
                     default
                 }
@@ -512,7 +512,7 @@ impl Hq {
             out.push(Publication {
                 topic: Topic::AirKeys(self.town_id.clone()).to_string(),
                 payload: evac_protocol::onair::encode_set(&self.announcements)
-                    .map_err(|e| HqError::Air(format!("key announcement: {e}")))?,
+                    .map_err(AirError::KeyAnnouncement)?,
                 retain: true,
             });
         }

@@ -12,7 +12,7 @@ use evac_protocol::{
 };
 use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Packet, QoS};
 
-use crate::error::HqError;
+use crate::error::{BrokerError, HqError};
 
 /// Where and as whom the command goes.
 pub struct OfficerLogin {
@@ -74,7 +74,7 @@ pub fn send(
             )
             .ca(login.ca.clone()),
     )
-    .map_err(|e| HqError::Broker(e.to_string()))?;
+    .map_err(BrokerError::Options)?;
     let (client, mut connection) = Client::new(opts, 16);
     let reply_topic = Topic::CommandReply(town.clone(), login.officer.clone()).to_string();
     let cmd_topic = Topic::Command(town.clone(), login.officer.clone()).to_string();
@@ -98,7 +98,10 @@ pub fn send(
         if sent && now >= resend_at {
             client
                 .publish(cmd_topic.clone(), QoS::AtLeastOnce, false, payload.clone())
-                .map_err(|e| HqError::Broker(format!("publishing the command: {e}")))?;
+                .map_err(|cause| BrokerError::Client {
+                    doing: "publishing the command",
+                    cause,
+                })?;
             resend_at = now + RESEND;
         }
         let ev = match rx.recv_timeout(resend_at.min(end).saturating_duration_since(now)) {
@@ -111,10 +114,16 @@ pub fn send(
                 // Subscribe first: the reply may come at once.
                 client
                     .subscribe(reply_topic.clone(), QoS::AtLeastOnce)
-                    .map_err(|e| HqError::Broker(format!("subscribing to the replies: {e}")))?;
+                    .map_err(|cause| BrokerError::Client {
+                        doing: "subscribing to the replies",
+                        cause,
+                    })?;
                 client
                     .publish(cmd_topic.clone(), QoS::AtLeastOnce, false, payload.clone())
-                    .map_err(|e| HqError::Broker(format!("publishing the command: {e}")))?;
+                    .map_err(|cause| BrokerError::Client {
+                        doing: "publishing the command",
+                        cause,
+                    })?;
                 sent = true;
                 resend_at = Instant::now() + RESEND;
             }
@@ -134,19 +143,18 @@ pub fn send(
             Err(ConnectionError::ConnectionRefused(code)) => {
                 let why = match code {
                     ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => {
-                        "the broker refused the officer's login: check the password and that \
-                         HQ's password file has user officer-NAME (evac-hq passwd)"
-                            .to_owned()
+                        BrokerError::OfficerRefused
                     }
-                    other => format!("the broker refused the connection: {other:?}"),
+                    other => BrokerError::Refused(other),
                 };
-                return Err(HqError::Broker(why));
+                return Err(why.into());
             }
             Err(e) => {
-                return Err(HqError::Broker(format!(
-                    "cannot reach HQ's broker at {}: {e}",
-                    login.broker
-                )));
+                return Err(BrokerError::Unreachable {
+                    broker: login.broker.clone(),
+                    cause: e,
+                }
+                .into());
             }
         }
     }

@@ -24,7 +24,7 @@ use crate::cap;
 use crate::check;
 use crate::config::{BrokerConfig, Config};
 use crate::core::{Hq, Publication};
-use crate::error::HqError;
+use crate::error::{AirError, BrokerError, HqError};
 use crate::ingest::Checker;
 use crate::outbox::Outbox;
 use crate::reload::ReloadedPath;
@@ -50,7 +50,7 @@ struct Connection {
 /// asked; returns when the broker stops.
 pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
     let BrokerConfig::Embedded(b) = &cfg.broker else {
-        return Err(HqError::Broker("broker.mode is not \"embedded\"".into()));
+        return Err(BrokerError::NotEmbedded.into());
     };
     let passwords = check::passwords(&b.passwords)?;
     let mut watch = ReloadedPath::new(&b.passwords);
@@ -76,7 +76,7 @@ pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
             }
         }
     }
-    Err(HqError::Broker("broker stopped".into()))
+    Err(BrokerError::Stopped.into())
 }
 
 fn connection(cfg: &Config) -> Result<Connection, HqError> {
@@ -102,9 +102,9 @@ fn connection(cfg: &Config) -> Result<Connection, HqError> {
         }
         BrokerConfig::External(b) => {
             let password = match (&b.password_env, &b.password) {
-                (Some(var), _) => std::env::var(var).map_err(|_| {
-                    HqError::Broker(format!("environment variable {var} is not set"))
-                })?,
+                (Some(var), _) => {
+                    std::env::var(var).map_err(|_| BrokerError::NoPasswordVariable(var.clone()))?
+                }
                 (None, Some(p)) => p.clone(),
                 (None, None) => String::new(),
             };
@@ -141,19 +141,18 @@ fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
             .map_err(|e| check::field_error("broker.ca", ca, "copy the town's ca.crt there", e))?;
         login = login.ca(Some(pem));
     }
-    let mut o =
-        evac_net::mqtt_options(&c.url, &login).map_err(|e| HqError::Broker(e.to_string()))?;
+    let mut o = evac_net::mqtt_options(&c.url, &login).map_err(BrokerError::Options)?;
     o.set_clean_session(false);
     o.set_manual_acks(true);
     o.set_inflight(100);
     Ok(o)
 }
 
-async fn pump(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, String>>) {
+async fn pump(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, rumqttc::ConnectionError>>) {
     loop {
         let ev = eventloop.poll().await;
         let failed = ev.is_err();
-        if tx.send(ev.map_err(|e| e.to_string())).await.is_err() {
+        if tx.send(ev).await.is_err() {
             return;
         }
         if failed {
@@ -196,8 +195,12 @@ pub fn open_hq(cfg: &Config) -> Result<Hq, HqError> {
     )?;
     if let Some(file) = &cfg.key_announcement {
         let bytes = std::fs::read(file).map_err(HqError::io(file, "read"))?;
-        let set = evac_protocol::onair::decode_set(&bytes)
-            .map_err(|e| HqError::Air(format!("{}: {e}", file.display())))?;
+        let set = evac_protocol::onair::decode_set(&bytes).map_err(|cause| {
+            AirError::KeyAnnouncementFile {
+                path: file.clone(),
+                cause,
+            }
+        })?;
         hq.set_announcements(set);
     }
     Ok(hq)
@@ -241,7 +244,10 @@ fn start_cap_reader(dir: PathBuf) -> Result<mpsc::Receiver<cap::intake::Claimed>
                 std::thread::sleep(Duration::from_secs(1));
             }
         })
-        .map_err(|e| HqError::Broker(format!("cannot start the CAP reader thread: {e}")))?;
+        .map_err(|cause| BrokerError::Thread {
+            what: "the CAP reader thread",
+            cause,
+        })?;
     Ok(rx)
 }
 
@@ -374,7 +380,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
     loop {
         tokio::select! {
             ev = rx.recv(), if in_flight < CHECK_QUEUE => {
-                let Some(ev) = ev else { return Err(HqError::Broker("MQTT loop ended".into())) };
+                let Some(ev) = ev else { return Err(BrokerError::LoopEnded.into()) };
                 match ev {
                     Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                         connected = true;
@@ -397,7 +403,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                             _ => None,
                         };
                         if !checker.submit(p, job) {
-                            return Err(HqError::Broker("the event checker stopped".into()));
+                            return Err(BrokerError::CheckerStopped.into());
                         }
                         in_flight += 1;
                     }
@@ -456,7 +462,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
             }
             _ = tick.tick() => {
                 if conn.broker.as_ref().is_some_and(|b| b.is_finished()) {
-                    return Err(HqError::Broker("the embedded broker stopped (see the log above)".into()));
+                    return Err(BrokerError::EmbeddedStopped.into());
                 }
                 if !connected { continue; }
                 let full = last_snapshot.elapsed() >= snapshot_every;

@@ -27,7 +27,7 @@ mod unreadable;
 pub use commands::CardLinkWrite;
 pub use events::{MAX_CONFLICTS_PER_NUMBER, StoredEvent};
 pub use orders::{OrderLogRecord, OrderRow};
-pub use unreadable::{Unreadable, scan as scan_unreadable};
+pub use unreadable::{NotANumber, Unreadable, scan as scan_unreadable};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;

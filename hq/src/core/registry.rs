@@ -20,7 +20,7 @@ use evac_protocol::{
 use sha2::{Digest as _, Sha256};
 
 use super::Publication;
-use crate::error::HqError;
+use crate::error::{ExportError, HqError};
 
 /// Writes into a SHA-256 (for hashing a serialisation without keeping it).
 struct HashWriter(Sha256);
@@ -100,7 +100,7 @@ impl RegistryPublisher {
             .collect();
         let mut w = HashWriter(Sha256::new());
         serde_json::to_writer(&mut w, &(&town_id, digests.check_value(), &base))
-            .map_err(|e| HqError::Export(format!("registry digest: {e}")))?;
+            .map_err(ExportError::RegistryDigest)?;
         Ok(RegistryPublisher {
             town: town_id,
             key,
@@ -245,7 +245,7 @@ impl RegistryPublisher {
             }
         }
         let out = self.built.as_ref().map(|(_, o)| o.clone());
-        out.ok_or_else(|| HqError::Export("no registry message".into()))
+        Ok(out.ok_or(ExportError::NoRegistry)?)
     }
 }
 
