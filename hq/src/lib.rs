@@ -7,6 +7,8 @@
 //! - [`status`]: each resident's status and each shelter's occupancy, as snapshot and deltas;
 //! - [`engine`]: the order engine (nearest open, suitable shelter with room);
 //! - [`air`]: the orders on air, packed and signed by HQ for the broadcaster;
+//! - [`plan`]: the orders for a hazard without a broker (`evac-hq plan`); [`announce`]: HQ's
+//!   next key announced to receivers (`evac-hq announce-key`);
 //! - [`notice`]: hazard notices from hazard files; [`cap`]: from CAP 1.2 messages;
 //! - [`core`]: all of it driven by messages and a clock; [`service`]: the MQTT loop around it;
 //! - [`export`]: CSV, PFIF 1.4 and the after-action log;
