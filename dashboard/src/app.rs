@@ -3,9 +3,11 @@
 
 use evac_protocol::{CommandAction, ResidentId, ShelterId};
 
-use crate::command::{self, Officer, Outgoing};
+use evac_net::command::{CommandSender, SignedCommand};
+
+use crate::command::{self, Officer};
 use crate::i18n::Lang;
-use crate::state::{CommandEntry, Link, Outcome, ShelterRow, TownState};
+use crate::state::{CommandEntry, CommandOutcome, Link, ShelterRow, TownState};
 
 /// The views, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,14 +211,11 @@ pub struct App {
     pub map_zoom: u8,
     /// Map pan in steps of a quarter span (east, north).
     pub map_pan: (i32, i32),
-    /// The officer, when commands may be given.
-    pub officer: Option<Officer>,
-    next_id: u64,
-    /// Signed commands waiting to be published.
-    pub outbox: Vec<Outgoing>,
-    /// Commands without HQ's answer yet: the number, the signed command, when given and when
-    /// last handed to the link (monotonic ms; none: to send as soon as the link is up).
-    unanswered: Vec<Unanswered>,
+    /// The officer's command sender, when commands may be given: it numbers and signs each
+    /// command and keeps it until HQ answers.
+    pub officer: Option<CommandSender>,
+    /// Signed commands waiting to be handed to the link (each at most once).
+    pub outbox: Vec<SignedCommand>,
     /// The node's clock (Unix ms, `--clock`): the header's clock and the date of commands.
     pub now_ms: u64,
     /// The monotonic clock (ms): durations, and HQ's clock through
@@ -235,20 +234,16 @@ pub struct App {
 pub const DERIVED_EVERY_MS: u64 = 10_000;
 
 /// How long a command waits for HQ's answer before it is sent again.
-pub const RESEND_MS: u64 = 3_000;
-
-/// A command without HQ's answer yet.
-#[derive(Debug)]
-struct Unanswered {
-    id: u64,
-    out: Outgoing,
-    given_mono: u64,
-    sent_mono: Option<u64>,
-}
+pub use evac_net::command::RESEND_MS;
 
 impl App {
     /// A dashboard on `town`.
     pub fn new(town: TownState, lang: Lang, officer: Option<Officer>, now_ms: u64) -> App {
+        // Past HQ's freshness bound a command is no longer sent: HQ would refuse it.
+        let officer = officer.map(|o| {
+            CommandSender::new(o, town.town.clone())
+                .resend_within(evac_protocol::messages::command::MAX_COMMAND_SKEW_MS)
+        });
         App {
             town,
             lang,
@@ -266,10 +261,7 @@ impl App {
             map_zoom: 0,
             map_pan: (0, 0),
             officer,
-            // Command numbers must not repeat across runs (HQ ignores a repeated one).
-            next_id: now_ms,
             outbox: vec![],
-            unanswered: vec![],
             now_ms,
             mono_ms: 0,
             utc_offset_min: 540,
@@ -290,21 +282,20 @@ impl App {
     /// Takes the link state from the network task. On a new connection every command HQ has
     /// not answered goes out at once.
     pub fn on_link(&mut self, link: Link) {
-        if matches!(link, Link::Connected { .. }) && !self.connected() {
-            for u in &mut self.unanswered {
-                u.sent_mono = None;
-            }
+        if matches!(link, Link::Connected { .. })
+            && !self.connected()
+            && let Some(sender) = &mut self.officer
+        {
+            sender.link_up();
         }
         self.town.link = link;
     }
 
     /// Notes that `out` was handed to the link now: its next re-send is due [`RESEND_MS`]
     /// from now.
-    pub fn handed(&mut self, out: &Outgoing) {
-        for u in &mut self.unanswered {
-            if u.out == *out {
-                u.sent_mono = Some(self.mono_ms);
-            }
+    pub fn handed(&mut self, out: &SignedCommand) {
+        if let Some(sender) = &mut self.officer {
+            sender.sent(out.id, self.mono_ms);
         }
     }
 
@@ -335,28 +326,31 @@ impl App {
     /// again.
     fn resend_unanswered(&mut self) {
         let now = self.mono_ms;
-        let commands = &self.town.commands;
-        let pending = |id: u64| {
-            commands
-                .iter()
-                .any(|c| c.id == id && c.outcome == Outcome::Pending)
+        let connected = self.connected();
+        let Some(sender) = &mut self.officer else {
+            return;
         };
-        self.unanswered.retain(|u| pending(u.id));
-        if !self.connected() {
+        // HQ's reply reaches the town state (which checks its signature): what it no longer
+        // shows pending is answered.
+        let commands = &self.town.commands;
+        let answered: Vec<u64> = sender
+            .unanswered()
+            .filter(|&id| {
+                !commands
+                    .iter()
+                    .any(|c| c.id == id && c.outcome == CommandOutcome::Pending)
+            })
+            .collect();
+        for id in answered {
+            sender.forget(id);
+        }
+        if !connected {
             return;
         }
-        for u in &mut self.unanswered {
-            if now.saturating_sub(u.given_mono)
-                > evac_protocol::messages::command::MAX_COMMAND_SKEW_MS
-            {
-                continue;
-            }
-            let due = u
-                .sent_mono
-                .is_none_or(|last| now.saturating_sub(last) >= RESEND_MS);
-            if due && !self.outbox.contains(&u.out) {
-                u.sent_mono = Some(now);
-                self.outbox.push(u.out.clone());
+        for out in sender.due(now) {
+            if !self.outbox.contains(&out) {
+                sender.sent(out.id, now);
+                self.outbox.push(out);
             }
         }
     }
@@ -516,7 +510,7 @@ impl App {
     }
 
     fn send(&mut self, mut action: CommandAction, reason: String) {
-        let Some(officer) = &self.officer else {
+        let Some(sender) = &mut self.officer else {
             return;
         };
         if let CommandAction::MarkFound { note, .. } = &mut action
@@ -524,25 +518,20 @@ impl App {
         {
             note.clone_from(&reason);
         }
-        self.next_id += 1;
-        let id = self.next_id;
-        match officer.sign(&self.town.town, id, self.now_ms, action.clone(), &reason) {
+        match sender.give(action.clone(), &reason, self.now_ms, self.mono_ms) {
             Ok(out) => {
-                tracing::info!(officer = %officer.name, id, ?action, reason = %reason, "command sent");
-                self.unanswered.push(Unanswered {
-                    id,
-                    out: out.clone(),
-                    given_mono: self.mono_ms,
-                    sent_mono: Some(self.mono_ms),
-                });
+                let (officer, id) = (sender.officer().name.clone(), out.id);
+                tracing::info!(officer = %officer, id, ?action, reason = %reason, "command sent");
+                // Into the outbox at once, link up or not: it waits there once.
+                sender.sent(id, self.mono_ms);
                 self.outbox.push(out);
                 let entry = CommandEntry {
-                    officer: officer.name.clone(),
+                    officer,
                     id,
                     at_ms: self.now_ms,
                     action,
                     reason,
-                    outcome: Outcome::Pending,
+                    outcome: CommandOutcome::Pending,
                     replied_ms: None,
                 };
                 self.town.command_sent(entry);

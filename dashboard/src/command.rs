@@ -1,11 +1,12 @@
 //! Officer commands: the `:` command line parsed into an action, the sentence the
-//! confirmation popup shows (what it will do, how many households it touches), and the
-//! signed message that goes to HQ.
+//! confirmation popup shows (what it will do, how many households it touches). Signing,
+//! numbering and sending again until HQ answers are `evac_net::command`'s, shared with
+//! `evac-hq cmd` and the drill.
 
-use evac_protocol::{
-    AlertLevel, CardRef, CommandAction, Hazard, OfficerCommand, OfficerId, ResidentId, SecretKey,
-    ShelterId, Topic, TownId, officer_signer,
-};
+use evac_protocol::{AlertLevel, CardRef, CommandAction, Hazard, ResidentId, ShelterId};
+
+/// An officer's signing identity (the one sender's).
+pub use evac_net::command::Officer;
 
 use crate::i18n::Lang;
 use crate::state::TownState;
@@ -185,53 +186,6 @@ pub fn describe(action: &CommandAction, s: &TownState, lang: Lang) -> String {
     }
 }
 
-/// An officer's signing identity.
-#[derive(Debug)]
-pub struct Officer {
-    /// The officer's name.
-    pub name: OfficerId,
-    /// The secret key.
-    pub key: SecretKey,
-}
-
-/// A signed command ready to publish.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    /// The topic.
-    pub topic: String,
-    /// The payload.
-    pub payload: Vec<u8>,
-}
-
-impl Officer {
-    /// Signs command number `id` for `town`, with the officer's reason.
-    pub fn sign(
-        &self,
-        town: &TownId,
-        id: u64,
-        at_ms: u64,
-        action: CommandAction,
-        reason: &str,
-    ) -> Result<Outgoing, String> {
-        let cmd = OfficerCommand {
-            officer: self.name.clone(),
-            town: town.clone(),
-            id,
-            at_ms,
-            action,
-            reason: reason.to_owned(),
-        };
-        let env = self
-            .key
-            .sign(&officer_signer(&self.name), &cmd)
-            .map_err(|e| e.to_string())?;
-        Ok(Outgoing {
-            topic: Topic::Command(town.clone(), self.name.clone()).to_string(),
-            payload: env.to_json().map_err(|e| e.to_string())?.into_bytes(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
@@ -282,30 +236,5 @@ mod tests {
             let e = parse(bad, 0).unwrap_err();
             assert!(e.contains(says), "{bad:?}: {e}");
         }
-    }
-
-    #[test]
-    fn a_signed_command_opens_with_the_officer_key() {
-        let o = Officer {
-            name: evac_protocol::Slug::new("tanaka").unwrap(),
-            key: SecretKey::from_seed(&[4; 32]),
-        };
-        let town = evac_protocol::Slug::new("minato").unwrap();
-        let out = o
-            .sign(
-                &town,
-                9,
-                5,
-                CommandAction::OpenShelter {
-                    shelter: ShelterId(1),
-                },
-                "the gym is dry again",
-            )
-            .unwrap();
-        assert_eq!(out.topic, "evac/v1/minato/cmd/tanaka");
-        let env = evac_protocol::Signed::<OfficerCommand>::from_json(&out.payload).unwrap();
-        assert_eq!(env.signer, "officer:tanaka");
-        let cmd = env.open(&o.key.public()).unwrap();
-        assert_eq!((cmd.id, cmd.reason.as_str()), (9, "the gym is dry again"));
     }
 }

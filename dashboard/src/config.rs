@@ -2,9 +2,13 @@
 //! example). Relative paths are taken from the file's directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use evac_net::{BrokerUrl, UrlError};
+use evac_protocol::{IdError, KeyError, PublicKey, Slug};
 use serde::Deserialize;
+
+use crate::state::{TownMap, TownState};
 
 /// A configuration that cannot be used, and why.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +38,26 @@ pub enum ConfigError {
         field: &'static str,
         /// What is wrong.
         message: String,
+    },
+}
+
+/// The town's picture cannot be set up from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum TownSetupError {
+    /// `town` is not a town id.
+    #[error("town")]
+    Town(#[source] IdError),
+    /// HQ's key cannot be read.
+    #[error("hq_key")]
+    HqKey(#[source] KeyError),
+    /// The town file cannot be loaded.
+    #[error("town_file {}", path.display())]
+    TownFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: evac_maps::MapsError,
     },
 }
 
@@ -148,19 +172,44 @@ impl Config {
         BrokerUrl::parse(&self.broker)
     }
 
+    /// The town's picture before any message: its id, HQ's key, the town file when given, and
+    /// when a shelter counts as silent.
+    pub fn town_state(&self) -> Result<TownState, TownSetupError> {
+        let town = Slug::new(&self.town).map_err(TownSetupError::Town)?;
+        let hq_key = PublicKey::read(&self.hq_key).map_err(TownSetupError::HqKey)?;
+        let map = match &self.town_file {
+            Some(p) => Some(Arc::new(TownMap::new(evac_maps::Town::load(p).map_err(
+                |source| TownSetupError::TownFile {
+                    path: p.clone(),
+                    source,
+                },
+            )?))),
+            None => None,
+        };
+        let mut state = TownState::new(town, hq_key, map);
+        state.silent_minutes = self.silent_minutes;
+        Ok(state)
+    }
+
     /// The password: `password`, or the variable `password_env` names.
-    pub fn password(&self) -> Result<String, String> {
+    pub fn password(&self) -> Result<String, PasswordUnset> {
         password(self.password.as_ref(), self.password_env.as_ref())
     }
 }
 
+/// The configuration names an environment variable for the password that is not set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {var} is not set")]
+pub struct PasswordUnset {
+    /// The variable.
+    pub var: String,
+}
+
 /// A password given in the file, or in the environment variable the file names.
-pub fn password(given: Option<&String>, env: Option<&String>) -> Result<String, String> {
+pub fn password(given: Option<&String>, env: Option<&String>) -> Result<String, PasswordUnset> {
     match (given, env) {
         (Some(p), _) => Ok(p.clone()),
-        (None, Some(var)) => {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-        }
+        (None, Some(var)) => std::env::var(var).map_err(|_| PasswordUnset { var: var.clone() }),
         (None, None) => Ok(String::new()),
     }
 }
@@ -187,6 +236,26 @@ mod tests {
         let c = Config::parse(text, "t.toml", Path::new(".")).unwrap();
         let a = c.broker_url().unwrap();
         assert_eq!((a.host.as_str(), a.port, a.tls), ("127.0.0.1", 1883, false));
+    }
+
+    #[test]
+    fn the_town_state_names_what_cannot_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = evac_protocol::SecretKey::from_seed(&[1; 32]);
+        std::fs::write(dir.path().join("hq.pub"), key.public().to_pem().unwrap()).unwrap();
+        let text = "town = \"minato\"\nhq_key = \"hq.pub\"\nbroker = \"mqtt://x:1\"\n\
+                    silent_minutes = 7\n";
+        let c = Config::parse(text, "t.toml", dir.path()).unwrap();
+        let s = c.town_state().unwrap();
+        assert_eq!((s.town.as_str(), s.silent_minutes), ("minato", 7));
+        let mut c2 = c.clone();
+        c2.town_file = Some(dir.path().join("no-town.geojson"));
+        let e = c2.town_state().unwrap_err();
+        assert!(matches!(e, TownSetupError::TownFile { .. }), "{e:?}");
+        assert!(e.to_string().ends_with("no-town.geojson"), "{e}");
+        let mut c3 = c;
+        c3.hq_key = dir.path().join("none.pub");
+        assert!(matches!(c3.town_state(), Err(TownSetupError::HqKey(_))));
     }
 
     #[test]

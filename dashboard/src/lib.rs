@@ -9,9 +9,11 @@
 //! - [`ui`]: `render(&App, frame)`, one module per panel;
 //! - [`command`]: the `:` command line, the confirmation text, signing;
 //! - [`clock`]: the node's clock (`--clock`) and the monotonic one HQ's times are judged by;
-//! - [`net`]: the MQTT link; [`run`]: the one `select!` over input, feed and tick;
+//! - [`net`]: the MQTT link; [`run`]: the one `select!` over input, feed and tick, for
+//!   either view (a [`run::Screen`]);
 //! - [`report`]: the FDMA-style situation report (text or JSON);
-//! - [`prefecture`]: several towns side by side, from a prefecture broker.
+//! - [`prefecture`]: several towns side by side, from a prefecture broker (its config, its
+//!   state without drawing, its drawing).
 //!
 //! ```
 //! use evac_dashboard::{app::{Action, App, View}, i18n::Lang, state::TownState};

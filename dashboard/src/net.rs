@@ -8,8 +8,25 @@ use rumqttc::{AsyncClient, Event, Packet, QoS};
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, PasswordUnset};
 use crate::state::{Link, limit};
+
+/// Why the link cannot be started.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The broker URL is not one.
+    #[error(transparent)]
+    Url(#[from] evac_net::UrlError),
+    /// The password's environment variable is not set.
+    #[error(transparent)]
+    Password(#[from] PasswordUnset),
+    /// `mqtts://` without a CA file in the login.
+    #[error("mqtts:// needs `ca`")]
+    NeedsCa,
+    /// The MQTT options cannot be built (the CA file cannot be read).
+    #[error(transparent)]
+    Options(#[from] evac_net::NetError),
+}
 
 /// What the network task reports.
 #[derive(Debug)]
@@ -43,12 +60,12 @@ pub fn start(
     town: &TownId,
     officer: Option<&OfficerId>,
     clock: Clock,
-) -> anyhow::Result<(AsyncClient, mpsc::Receiver<FeedEvent>)> {
+) -> Result<(AsyncClient, mpsc::Receiver<FeedEvent>), LinkError> {
     let login = Login {
         addr: cfg.broker_url()?,
         ca: cfg.ca.clone(),
         username: cfg.username.clone(),
-        password: cfg.password().map_err(anyhow::Error::msg)?,
+        password: cfg.password()?,
     };
     start_with(&login, town.as_str(), topics(town, officer), clock)
 }
@@ -74,8 +91,7 @@ pub fn start_with(
     tag: &str,
     subs: Vec<String>,
     clock: Clock,
-) -> anyhow::Result<(AsyncClient, mpsc::Receiver<FeedEvent>)> {
-    use anyhow::Context;
+) -> Result<(AsyncClient, mpsc::Receiver<FeedEvent>), LinkError> {
     let addr = &login.addr;
     let id = format!(
         "evac-dashboard-{tag}-{}-{}",
@@ -92,7 +108,7 @@ pub fn start_with(
     }
     // The CA only for mqtts://: the dashboard has always taken a plain URL as plain, CA or not.
     if addr.tls {
-        let ca = login.ca.as_ref().context("mqtts:// needs `ca`")?;
+        let ca = login.ca.as_ref().ok_or(LinkError::NeedsCa)?;
         l = l.ca(Some(evac_net::read_ca(ca)?));
     }
     let mut o = evac_net::mqtt_options(addr, &l)?;

@@ -3,11 +3,15 @@
 //! needs-help first. What is not known is marked 未確認 (unconfirmed), never guessed.
 
 use std::fmt::Write;
+use std::time::Duration;
 
 use evac_protocol::StatusCounts;
 use serde::Serialize;
+use tokio::sync::mpsc;
 
+use crate::clock::Now;
 use crate::i18n::Lang;
+use crate::net::FeedEvent;
 use crate::state::TownState;
 
 /// One shelter of the report.
@@ -262,5 +266,126 @@ impl Report {
             );
         }
         out
+    }
+}
+
+/// Why [`gather`] has no current picture to report.
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    /// The network task stopped.
+    #[error("the network task ended")]
+    FeedEnded,
+    /// No current snapshot and registry came in time.
+    #[error(
+        "no current status snapshot and registry from HQ within {timeout_s} s ({refused} messages refused)"
+    )]
+    NoSnapshot {
+        /// How long was waited (s).
+        timeout_s: u64,
+        /// Messages refused meanwhile.
+        refused: u64,
+    },
+}
+
+/// Takes the feed into `town` until it holds HQ's current snapshot and the registry (or
+/// `timeout_s` has passed), then what else is already waiting, and refreshes what is derived:
+/// `town` is then ready for [`Report::of`].
+pub async fn gather(
+    town: &mut TownState,
+    feed: &mut mpsc::Receiver<FeedEvent>,
+    timeout_s: u64,
+    now: impl Fn() -> Now,
+) -> Result<(), GatherError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_s);
+    loop {
+        while !(town.has_data() && town.registry.is_some() && !town.waiting_snapshot) {
+            match tokio::time::timeout_at(deadline, feed.recv()).await {
+                Ok(Some(FeedEvent::Message(t, p))) => {
+                    let _ = town.on_message(&t, &p, now().mono_ms);
+                }
+                Ok(Some(FeedEvent::Link(l))) => town.link = l,
+                Ok(None) => return Err(GatherError::FeedEnded),
+                Err(_) => {
+                    return Err(GatherError::NoSnapshot {
+                        timeout_s,
+                        refused: town.rejected.total,
+                    });
+                }
+            }
+        }
+        // Whatever else is already waiting (orders sent at connection, deltas) is taken in
+        // too; a delta that shows the retained snapshot was behind means waiting for the next.
+        while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(300), feed.recv()).await
+        {
+            if let FeedEvent::Message(t, p) = ev {
+                let _ = town.on_message(&t, &p, now().mono_ms);
+            }
+        }
+        if !town.waiting_snapshot {
+            break;
+        }
+    }
+    town.refresh(now().mono_ms, true);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+    use super::*;
+    use evac_protocol::{SecretKey, Slug};
+
+    const NOW: u64 = 1_795_412_400_000;
+
+    fn town() -> TownState {
+        TownState::new(
+            Slug::new("minato").unwrap(),
+            SecretKey::from_seed(&[1; 32]).public(),
+            None,
+        )
+    }
+
+    #[tokio::test]
+    async fn gather_takes_the_snapshot_and_the_registry_then_reports() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../maps/data/town.geojson");
+        let map = evac_maps::Town::load(path).unwrap();
+        let hq = SecretKey::from_seed(&[1; 32]);
+        let feed =
+            crate::sample::mid_evacuation(&map, &Slug::new("minato").unwrap(), &hq, NOW).unwrap();
+        let (tx, mut rx) = mpsc::channel(feed.len() + 1);
+        for (t, p) in feed {
+            tx.send(FeedEvent::Message(t, p)).await.unwrap();
+        }
+        let mut s = town();
+        let now = || Now {
+            wall_ms: NOW,
+            mono_ms: NOW,
+        };
+        gather(&mut s, &mut rx, 5, now).await.unwrap();
+        let r = Report::of(&s);
+        assert!(!r.unaccounted.is_empty() && !r.shelters.is_empty(), "{r:?}");
+        assert_eq!(s.rejected.total, 0);
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn gather_says_what_did_not_come() {
+        let (tx, mut rx) = mpsc::channel(4);
+        tx.send(FeedEvent::Message(
+            "evac/v1/minato/status".into(),
+            b"{".to_vec(),
+        ))
+        .await
+        .unwrap();
+        let mut s = town();
+        let e = gather(&mut s, &mut rx, 0, Now::default).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no current status snapshot and registry from HQ within 0 s (1 messages refused)"
+        );
+        drop(tx);
+        let e = gather(&mut s, &mut rx, 5, Now::default).await.unwrap_err();
+        assert!(matches!(e, GatherError::FeedEnded), "{e:?}");
+        assert_eq!(s.rejected.total, 1);
     }
 }

@@ -35,9 +35,9 @@ pub fn mid_evacuation(
     id: &TownId,
     key: &SecretKey,
     now_ms: u64,
-) -> Result<Feed, String> {
+) -> Result<Feed, evac_protocol::SignError> {
     let sign = |m: &dyn Fn(&SecretKey) -> Result<String, evac_protocol::SignError>| {
-        m(key).map(String::into_bytes).map_err(|e| e.to_string())
+        m(key).map(String::into_bytes)
     };
     let mut feed = Feed::new();
     let digests = evac_protocol::CardDigestKey::derive(key);

@@ -1,31 +1,31 @@
 //! The drill's officer: signed `OfficerCommand`s on MQTT (the inline hazard's order, the
-//! close-shelter fault), numbered in turn, sent again until HQ answers, and HQ's signed replies.
+//! close-shelter fault) given through the one sender ([`evac_net::command`]: numbered by the
+//! drill's clock, sent again until HQ answers), and HQ's signed replies.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use evac_net::command::{CommandSender, Officer, SignedCommand};
 use evac_protocol::{
-    CommandAction, CommandReply, OfficerCommand, OfficerId, PublicKey, SecretKey, Signed, Slug,
-    Topic, officer_signer,
+    CommandAction, CommandReply, OfficerId, PublicKey, SecretKey, Signed, Slug, Topic,
 };
 
 use crate::setup::{Layout, OFFICER, PASSWORD};
 
-/// The drill's officer on MQTT, and the commands HQ has not answered yet.
-pub(crate) struct Officer {
+/// The drill's officer on MQTT: its command sender and the fault each command is for.
+pub(crate) struct DrillOfficer {
     client: rumqttc::Client,
-    key: SecretKey,
-    id: OfficerId,
-    town: Slug,
+    sender: CommandSender,
+    /// The monotonic clock the sender is stepped by.
+    start: Instant,
     replies: mpsc::Receiver<CommandReply>,
-    next: u64,
-    /// Sent and not answered: the action, when last sent, the fault it is for.
-    waiting: HashMap<u64, (CommandAction, Instant, Option<usize>)>,
+    /// The fault each unanswered command is for (none: the drill's order).
+    faults: HashMap<u64, Option<usize>>,
 }
 
-impl Officer {
+impl DrillOfficer {
     /// Connects as the drill's officer to the broker on `port`, taking HQ's replies.
     pub(crate) fn connect(
         l: &Layout,
@@ -33,7 +33,7 @@ impl Officer {
         port: u16,
         ca: Option<Vec<u8>>,
         hq: PublicKey,
-    ) -> anyhow::Result<Officer> {
+    ) -> anyhow::Result<DrillOfficer> {
         use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
         let id: OfficerId = OFFICER.parse().context("officer id")?;
         let mut opts = MqttOptions::new(
@@ -70,80 +70,70 @@ impl Officer {
             }
         });
         let key = SecretKey::read(&l.p("nodes/officer.key")).context("officer key")?;
-        Ok(Officer {
+        Ok(DrillOfficer {
             client,
-            key,
-            id,
-            town: town.clone(),
+            sender: CommandSender::new(Officer { name: id, key }, town.clone()),
+            start: Instant::now(),
             replies,
-            next: 1,
-            waiting: HashMap::new(),
+            faults: HashMap::new(),
         })
     }
 
-    /// Sends a signed command, for fault `fault` (none: the drill's order), and keeps it until
-    /// HQ answers.
+    /// Sends a signed command given at drill time `now_ms`, for fault `fault` (none: the
+    /// drill's order), and keeps it until HQ answers.
     pub(crate) fn issue(
         &mut self,
         action: CommandAction,
         now_ms: u64,
         fault: Option<usize>,
     ) -> anyhow::Result<()> {
-        let id = self.next;
-        self.next += 1;
-        self.publish(id, action.clone(), now_ms)?;
-        self.waiting.insert(id, (action, Instant::now(), fault));
+        let out = self
+            .sender
+            .give(action, "drill scenario", now_ms, self.mono())
+            .context("signing a command")?;
+        self.faults.insert(out.id, fault);
+        self.publish(&out)?;
+        self.sender.sent(out.id, self.mono());
         Ok(())
     }
 
-    /// HQ's replies since the last call, each with the fault its command was for (none: the
-    /// drill's order, or a command no longer waited for); then sends again what is still
-    /// unanswered after 3 s: a command lost with a broker restart (HQ ignores a repeat).
-    pub(crate) fn answers(&mut self, now_ms: u64) -> Vec<(Option<usize>, CommandReply)> {
+    /// HQ's replies to commands still waited for since the last call, each with the fault
+    /// its command was for (none: the drill's order); then sends again what is still
+    /// unanswered after 3 s, the same signed command: one lost with a broker restart (HQ
+    /// carries a command out once and answers a repeat with its first outcome).
+    pub(crate) fn answers(&mut self) -> Vec<(Option<usize>, CommandReply)> {
         let mut out = Vec::new();
         while let Ok(r) = self.replies.try_recv() {
-            let fault = self.waiting.remove(&r.command_id).and_then(|w| w.2);
-            out.push((fault, r));
+            if self.sender.answered(&r) {
+                let fault = self.faults.remove(&r.command_id).flatten();
+                out.push((fault, r));
+            }
         }
-        let due: Vec<(u64, CommandAction)> = self
-            .waiting
-            .iter_mut()
-            .filter(|(_, (_, sent, _))| sent.elapsed() > Duration::from_secs(3))
-            .map(|(id, (action, sent, _))| {
-                *sent = Instant::now();
-                (*id, action.clone())
-            })
-            .collect();
-        for (id, action) in due {
-            let _ = self.publish(id, action, now_ms);
+        let now = self.mono();
+        for cmd in self.sender.due(now) {
+            let _ = self.publish(&cmd);
+            self.sender.sent(cmd.id, now);
         }
         out
     }
 
     /// Whether every command has its answer.
     pub(crate) fn idle(&self) -> bool {
-        self.waiting.is_empty()
+        self.sender.is_idle()
     }
 
-    fn publish(&mut self, id: u64, action: CommandAction, now_ms: u64) -> anyhow::Result<()> {
-        let cmd = OfficerCommand {
-            officer: self.id.clone(),
-            town: self.town.clone(),
-            id,
-            at_ms: now_ms,
-            action,
-            reason: "drill scenario".to_owned(),
-        };
-        let json = self
-            .key
-            .sign(&officer_signer(&self.id), &cmd)
-            .context("signing a command")?
-            .to_json()
-            .context("encoding a command")?;
-        let topic = Topic::Command(self.town.clone(), self.id.clone()).to_string();
+    fn mono(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn publish(&self, cmd: &SignedCommand) -> anyhow::Result<()> {
         self.client
-            .try_publish(topic, rumqttc::QoS::AtLeastOnce, false, json.into_bytes())
-            .context("publishing a command")?;
-        Ok(())
+            .try_publish(
+                cmd.topic.clone(),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                cmd.payload.clone(),
+            )
+            .context("publishing a command")
     }
 }

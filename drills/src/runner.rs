@@ -18,7 +18,7 @@ use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, 
 use crate::doors::Doors;
 use crate::faults::FaultLog;
 pub use crate::faults::FaultOutcome;
-use crate::officer::Officer;
+use crate::officer::DrillOfficer;
 use crate::prepare::{Prepared, Wired, prepare, run_folder, wire};
 use crate::processes::{Processes, interrupted, start_dashboard};
 use crate::residents::HouseholdPlan;
@@ -121,7 +121,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         std::mem::take(&mut w.proxies),
     )?;
     let broadcast = start_broadcast(&l, s, &p, &w, clock)?;
-    let mut officer = Officer::connect(&l, &p.slug, w.port, w.tls_ca.clone(), w.hq_pub.clone())?;
+    let mut officer =
+        DrillOfficer::connect(&l, &p.slug, w.port, w.tls_ca.clone(), w.hq_pub.clone())?;
 
     // Ready when every shelter has HQ's registry.
     procs.wait_ready()?;
@@ -169,7 +170,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
         }
 
         // Shelter answers, HQ's replies, then what falls due.
-        live.hear(now)?;
+        live.hear()?;
         for step in sim.step(now, |resident| live.doors.settled(resident)) {
             live.apply(step, now)?;
         }
@@ -261,7 +262,7 @@ fn progress_bar(opts: &RunOptions) -> indicatif::ProgressBar {
 /// hands HQ the CAP file, or, for the scenario's inline hazard, sends the officer's signed
 /// `issue-order`.
 fn give_order(
-    officer: &mut Officer,
+    officer: &mut DrillOfficer,
     l: &Layout,
     s: &Scenario,
     p: &Prepared,
@@ -296,18 +297,18 @@ struct Live<'a> {
     l: &'a Layout,
     clock: TimeSource,
     procs: Processes,
-    officer: Officer,
+    officer: DrillOfficer,
     doors: Doors,
     faults: FaultLog<'a>,
 }
 
 impl Live<'_> {
     /// The shelters' answers and HQ's replies to the officer since the last call.
-    fn hear(&mut self, now: u64) -> anyhow::Result<()> {
+    fn hear(&mut self) -> anyhow::Result<()> {
         while let Some((shelter, line)) = self.procs.next_shelter_line() {
             self.doors.answer(shelter, &line, &mut self.faults);
         }
-        for (fault, r) in self.officer.answers(now) {
+        for (fault, r) in self.officer.answers() {
             match fault {
                 Some(i) => self.faults.replied(i, r.ok, &r.message),
                 // The order itself: without it there is no drill to report.

@@ -1,14 +1,15 @@
 //! An officer's command from the command line (`evac-hq cmd`): signed with the officer's key,
 //! published on the officer's own command topic like the dashboard's, and HQ's signed reply
-//! waited for, for scripts and for when the dashboard is not at hand.
+//! waited for, for scripts and for when the dashboard is not at hand. Signing, numbering and
+//! sending again are the one sender's ([`evac_net::command`]); this file is its blocking I/O.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use evac_net::BrokerUrl;
+use evac_net::command::{CommandSender, Officer};
 use evac_protocol::{
-    CommandAction, CommandReply, OfficerCommand, OfficerId, PublicKey, SecretKey, Signed, Slug,
-    Topic, officer_signer,
+    CommandAction, CommandReply, OfficerId, PublicKey, SecretKey, Signed, Slug, Topic,
 };
 use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Packet, QoS};
 
@@ -26,44 +27,41 @@ pub struct OfficerLogin {
     pub ca: Option<Vec<u8>>,
 }
 
-/// What became of a command.
+/// What HQ said to a command, or that it said nothing in time.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum HqAnswer {
     /// HQ answered (carried out, or refused with its reason).
     Replied(CommandReply),
     /// No reply from HQ in time (HQ down, or the command never reached it).
     NoReply,
 }
 
-/// How often the same signed command is sent again while no reply has come: HQ carries out
-/// a command number once and answers a repeat with its first outcome, so a resend is safe,
-/// and it reaches an HQ that subscribed after the first copy went (a command topic is not
-/// retained, and a broker keeps nothing for a subscriber that has no session yet).
-const RESEND: Duration = Duration::from_secs(3);
-
 /// Signs `action` as `login.officer` with `key`, sends it to `town`'s HQ, and waits up to
-/// `timeout` for HQ's reply, believed only when `hq` signed it. The command's id is the time
-/// in milliseconds, so a repeat of this call is a new command while a resend (by MQTT, or
-/// every few seconds by this call while no reply has come) is not.
+/// `timeout` for HQ's reply, believed only when `hq` signed it. The command is numbered by
+/// the one sender's rule (the node's clock in ms), so a repeat of this call is a new command;
+/// while no reply has come it is sent again every [`evac_net::command::RESEND_MS`] as the
+/// same signed message, which HQ carries out once: a copy reaches an HQ that subscribed
+/// after the first went (a command topic is not retained, and a broker keeps nothing for a
+/// subscriber that has no session yet).
 pub fn send(
     login: &OfficerLogin,
     town: &Slug,
-    key: &SecretKey,
+    key: SecretKey,
     hq: &PublicKey,
     action: CommandAction,
     reason: &str,
     timeout: Duration,
-) -> Result<Outcome, HqError> {
-    let now_ms = evac_protocol::time::now_ms();
-    let cmd = OfficerCommand {
-        officer: login.officer.clone(),
-        town: town.clone(),
-        id: now_ms,
-        at_ms: now_ms,
-        action,
-        reason: reason.to_owned(),
-    };
-    let payload = key.sign(&officer_signer(&login.officer), &cmd)?.to_json()?;
+) -> Result<HqAnswer, HqError> {
+    let start = Instant::now();
+    let mono = || start.elapsed().as_millis() as u64;
+    let mut sender = CommandSender::new(
+        Officer {
+            name: login.officer.clone(),
+            key,
+        },
+        town.clone(),
+    );
+    sender.give(action, reason, evac_protocol::time::now_ms(), mono())?;
     let opts = evac_net::mqtt_options(
         &login.broker,
         &evac_net::Login::new(format!("evac-hq-cmd-{}", std::process::id()))
@@ -77,8 +75,7 @@ pub fn send(
     .map_err(BrokerError::Options)?;
     let (client, mut connection) = Client::new(opts, 16);
     let reply_topic = Topic::CommandReply(town.clone(), login.officer.clone()).to_string();
-    let cmd_topic = Topic::Command(town.clone(), login.officer.clone()).to_string();
-    let end = Instant::now() + timeout;
+    let end = start + timeout;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for ev in connection.iter() {
@@ -88,29 +85,35 @@ pub fn send(
             }
         }
     });
-    let mut sent = false;
-    let mut resend_at = end;
+    let mut subscribed = false;
     loop {
         let now = Instant::now();
         if now >= end {
-            return Ok(Outcome::NoReply);
+            return Ok(HqAnswer::NoReply);
         }
-        if sent && now >= resend_at {
-            client
-                .publish(cmd_topic.clone(), QoS::AtLeastOnce, false, payload.clone())
-                .map_err(|cause| BrokerError::Client {
-                    doing: "publishing the command",
-                    cause,
-                })?;
-            resend_at = now + RESEND;
+        // Nothing goes before the broker took the login and the reply topic.
+        let mut wake = end;
+        if subscribed {
+            for out in sender.due(mono()) {
+                client
+                    .publish(out.topic, QoS::AtLeastOnce, false, out.payload)
+                    .map_err(|cause| BrokerError::Client {
+                        doing: "publishing the command",
+                        cause,
+                    })?;
+                sender.sent(out.id, mono());
+            }
+            if let Some(at) = sender.next_due(mono()) {
+                wake = wake.min(start + Duration::from_millis(at));
+            }
         }
-        let ev = match rx.recv_timeout(resend_at.min(end).saturating_duration_since(now)) {
+        let ev = match rx.recv_timeout(wake.saturating_duration_since(now)) {
             Ok(ev) => ev,
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(Outcome::NoReply),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(HqAnswer::NoReply),
         };
         match ev {
-            Ok(Event::Incoming(Packet::ConnAck(_))) if !sent => {
+            Ok(Event::Incoming(Packet::ConnAck(_))) if !subscribed => {
                 // Subscribe first: the reply may come at once.
                 client
                     .subscribe(reply_topic.clone(), QoS::AtLeastOnce)
@@ -118,14 +121,7 @@ pub fn send(
                         doing: "subscribing to the replies",
                         cause,
                     })?;
-                client
-                    .publish(cmd_topic.clone(), QoS::AtLeastOnce, false, payload.clone())
-                    .map_err(|cause| BrokerError::Client {
-                        doing: "publishing the command",
-                        cause,
-                    })?;
-                sent = true;
-                resend_at = Instant::now() + RESEND;
+                subscribed = true;
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == reply_topic => {
                 let Ok(reply) =
@@ -134,9 +130,9 @@ pub fn send(
                     tracing::warn!("a reply not signed by HQ's key: ignored");
                     continue;
                 };
-                if reply.command_id == cmd.id && reply.officer == login.officer {
+                if sender.answered(&reply) {
                     let _ = client.disconnect();
-                    return Ok(Outcome::Replied(reply));
+                    return Ok(HqAnswer::Replied(reply));
                 }
             }
             Ok(_) => {}

@@ -1,6 +1,7 @@
 //! Reaching the broker: the one broker URL every node and tool takes ([`BrokerUrl`]) and the
 //! one place MQTT options are built from it ([`mqtt_options`]: client id, login, keep-alive,
-//! TLS with the town's CA, packet limits).
+//! TLS with the town's CA, packet limits); and the one sender of an officer's commands
+//! ([`command::CommandSender`]: signing, numbering, sending again until HQ answers).
 //!
 //! Why a crate of its own: `evac-protocol` has no MQTT client and no network I/O by design
 //! (the set-top box, the fuzzers and the maps link it without tokio), and building
@@ -30,6 +31,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod command;
 mod options;
 mod url;
 

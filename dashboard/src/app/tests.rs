@@ -52,7 +52,7 @@ fn a_command_line_goes_through_confirmation_with_a_reason() {
     assert_eq!(a.mode, Mode::Normal);
     assert_eq!(a.outbox.len(), 1);
     assert_eq!(a.town.commands[0].reason, "water bac");
-    assert_eq!(a.town.commands[0].outcome, Outcome::Pending);
+    assert_eq!(a.town.commands[0].outcome, CommandOutcome::Pending);
 }
 
 /// A command given before HQ had subscribed (HQ starting) was lost: it is sent again, the
@@ -105,7 +105,10 @@ fn an_unanswered_command_goes_out_again_until_hq_answers() {
     a.mono_ms += 10 * RESEND_MS;
     a.refresh(false);
     assert!(a.outbox.is_empty());
-    assert_eq!(a.town.commands[0].outcome, Outcome::Done("closed".into()));
+    assert_eq!(
+        a.town.commands[0].outcome,
+        CommandOutcome::Done("closed".into())
+    );
 
     // A command HQ never answers stops going out once HQ would refuse it as stale.
     a.handle(Action::StartCommand);
@@ -121,7 +124,7 @@ fn an_unanswered_command_goes_out_again_until_hq_answers() {
     a.mono_ms += evac_protocol::messages::command::MAX_COMMAND_SKEW_MS + 1;
     a.refresh(false);
     assert!(a.outbox.is_empty(), "resent past HQ's freshness bound");
-    assert_eq!(a.town.commands[1].outcome, Outcome::Pending);
+    assert_eq!(a.town.commands[1].outcome, CommandOutcome::Pending);
 }
 
 #[test]

@@ -170,7 +170,7 @@ pub struct Person {
 
 /// The registry, packed: names in one string, residents sorted by id.
 #[derive(Debug, Clone, Default)]
-pub struct Registry {
+pub struct PackedRegistry {
     /// The registry version HQ gave.
     pub version: u64,
     names: String,
@@ -178,9 +178,9 @@ pub struct Registry {
     households: usize,
 }
 
-impl Registry {
+impl PackedRegistry {
     /// Packs a verified registry snapshot.
-    pub fn from_snapshot(snap: &RegistrySnapshot) -> Registry {
+    pub fn from_snapshot(snap: &RegistrySnapshot) -> PackedRegistry {
         let n: usize = snap.households.iter().map(|h| h.residents.len()).sum();
         let mut names = String::with_capacity(n * 12);
         let mut people = Vec::with_capacity(n);
@@ -199,7 +199,7 @@ impl Registry {
         }
         people.sort_unstable_by_key(|p| p.resident);
         people.dedup_by_key(|p| p.resident);
-        Registry {
+        PackedRegistry {
             version: snap.version,
             names,
             people,
@@ -284,7 +284,7 @@ mod tests {
                 ],
             }],
         };
-        let r = Registry::from_snapshot(&snap);
+        let r = PackedRegistry::from_snapshot(&snap);
         let p = r.person(ResidentId(8)).unwrap();
         assert_eq!(
             (r.name(p), p.household, p.needs_help),

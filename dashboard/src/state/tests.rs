@@ -3,8 +3,8 @@
 
 use super::*;
 use evac_protocol::{
-    HQ_SIGNER, HouseholdId, Order, PackedStatuses, RegistryHousehold, RegistryResident,
-    ResidentChange, SecretKey, Slug, StatusDelta, StatusSnapshot,
+    AlertLevel, HQ_SIGNER, Hazard, HouseholdId, Order, PackedStatuses, RegistryHousehold,
+    RegistryResident, ResidentChange, SecretKey, Slug, StatusDelta, StatusSnapshot,
 };
 
 const NOW: u64 = 1_795_000_000_000;
@@ -477,7 +477,7 @@ fn a_reply_settles_its_command() {
             shelter: ShelterId(1),
         },
         reason: "roof damage".into(),
-        outcome: Outcome::Pending,
+        outcome: CommandOutcome::Pending,
         replied_ms: None,
     });
     let reply = CommandReply {
@@ -497,7 +497,7 @@ fn a_reply_settles_its_command() {
     assert_eq!(s.on_message(topic, &m, NOW + 5), Ok(Applied::Reply));
     assert_eq!(
         s.commands[0].outcome,
-        Outcome::Refused("no such shelter".into())
+        CommandOutcome::Refused("no such shelter".into())
     );
 }
 

@@ -10,7 +10,7 @@ use ratatui::widgets::{Paragraph, Tabs};
 use super::{Theme, age, clock};
 use crate::app::{App, Mode, View};
 use crate::i18n;
-use crate::state::{Link, Outcome};
+use crate::state::{CommandOutcome, Link};
 
 pub(super) fn header(app: &App, f: &mut Frame, area: Rect) {
     let th = Theme::of(app);
@@ -232,9 +232,9 @@ pub(super) fn keybar(app: &App, f: &mut Frame, area: Rect) {
                 let recent = c.replied_ms.is_none_or(|r| app.mono_ms.saturating_sub(r) < 60_000);
                 if recent {
                     let (style, text) = match &c.outcome {
-                        Outcome::Pending => (th.fg(Color::Yellow), format!("  #{} {}", c.id % 10_000, l.t("sent, waiting for HQ", "送信済み・HQ 応答待ち"))),
-                        Outcome::Done(m) => (th.fg(Color::Green), format!("  HQ ✔ {m}")),
-                        Outcome::Refused(m) => (th.alarm(), format!("  HQ ✘ {m}")),
+                        CommandOutcome::Pending => (th.fg(Color::Yellow), format!("  #{} {}", c.id % 10_000, l.t("sent, waiting for HQ", "送信済み・HQ 応答待ち"))),
+                        CommandOutcome::Done(m) => (th.fg(Color::Green), format!("  HQ ✔ {m}")),
+                        CommandOutcome::Refused(m) => (th.alarm(), format!("  HQ ✘ {m}")),
                     };
                     spans.push(Span::styled(text, style));
                 }

@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Paragraph};
 use super::{Theme, clock, scroll};
 use crate::app::{App, View};
 use crate::i18n::{self, Lang};
-use crate::state::{LogEntry, Outcome};
+use crate::state::{CommandOutcome, LogEntry};
 
 /// A command in a few words.
 pub(crate) fn action_text(a: &CommandAction, l: Lang) -> String {
@@ -54,9 +54,11 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
         .take(cmd_h.saturating_sub(2) as usize)
         .map(|c| {
             let (style, outcome) = match &c.outcome {
-                Outcome::Pending => (th.fg(Color::Yellow), l.t("pending", "応答待ち").to_owned()),
-                Outcome::Done(m) => (th.fg(Color::Green), format!("✔ {m}")),
-                Outcome::Refused(m) => (th.fg(Color::Red), format!("✘ {m}")),
+                CommandOutcome::Pending => {
+                    (th.fg(Color::Yellow), l.t("pending", "応答待ち").to_owned())
+                }
+                CommandOutcome::Done(m) => (th.fg(Color::Green), format!("✔ {m}")),
+                CommandOutcome::Refused(m) => (th.fg(Color::Red), format!("✘ {m}")),
             };
             Line::from(vec![
                 Span::raw(format!(

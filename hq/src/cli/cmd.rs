@@ -145,13 +145,13 @@ pub(super) fn officer_command(a: CmdArgs) -> anyhow::Result<()> {
         ca,
     };
     let timeout = std::time::Duration::from_secs_f64(a.timeout.clamp(0.1, 3600.0));
-    match evac_hq::officer::send(&login, &town, &key, &hq, action, &a.reason, timeout)? {
-        evac_hq::officer::Outcome::Replied(r) if r.ok => {
+    match evac_hq::officer::send(&login, &town, key, &hq, action, &a.reason, timeout)? {
+        evac_hq::officer::HqAnswer::Replied(r) if r.ok => {
             println!("ok: {}", r.message);
             Ok(())
         }
-        evac_hq::officer::Outcome::Replied(r) => bail!("HQ refused the command: {}", r.message),
-        evac_hq::officer::Outcome::NoReply => bail!(
+        evac_hq::officer::HqAnswer::Replied(r) => bail!("HQ refused the command: {}", r.message),
+        evac_hq::officer::HqAnswer::NoReply => bail!(
             "no reply from HQ within {} s: HQ may be down; the command may still be carried out \
              when it comes back (check the dashboard before sending it again)",
             a.timeout
