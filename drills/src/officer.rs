@@ -69,7 +69,7 @@ impl Officer {
                 }
             }
         });
-        let key = SecretKey::read(&l.p("nodes/officer.key")).context("officer key")?;
+        let key = SecretKey::read(&l.path("nodes/officer.key")).context("officer key")?;
         Ok(Officer {
             client,
             key,

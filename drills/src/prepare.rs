@@ -48,19 +48,20 @@ pub(crate) fn run_folder(opts: &RunOptions) -> anyhow::Result<Layout> {
     // Absolute: the nodes take relative paths in their configs from the config's folder.
     let out = std::fs::canonicalize(&opts.out)
         .with_context(|| format!("finding {}", opts.out.display()))?;
-    let l = Layout {
+    let layout = Layout {
         dir: out.join(if opts.no_tv { "run-no-tv" } else { "run" }),
     };
-    if l.dir.exists() {
-        std::fs::remove_dir_all(&l.dir).with_context(|| format!("clearing {}", l.dir.display()))?;
+    if layout.dir.exists() {
+        std::fs::remove_dir_all(&layout.dir)
+            .with_context(|| format!("clearing {}", layout.dir.display()))?;
     }
-    std::fs::create_dir_all(&l.dir).context("creating the run folder")?;
+    std::fs::create_dir_all(&layout.dir).context("creating the run folder")?;
 
-    Ok(l)
+    Ok(layout)
 }
 
 /// The town, the hazard, the speed and the households under order with their plans.
-pub(crate) fn prepare(opts: &RunOptions, l: &Layout) -> anyhow::Result<Prepared> {
+pub(crate) fn prepare(opts: &RunOptions, layout: &Layout) -> anyhow::Result<Prepared> {
     let s = &opts.scenario;
     // The town and the hazard.
     let town_file = match (&opts.town, &s.town.file, &s.town.generate) {
@@ -71,7 +72,7 @@ pub(crate) fn prepare(opts: &RunOptions, l: &Layout) -> anyhow::Result<Prepared>
                 shelters: g.shelters,
                 seed: g.seed,
             });
-            let f = l.p("town.geojson");
+            let f = layout.path("town.geojson");
             t.save(&f).context("writing the generated town")?;
             f
         }
@@ -87,7 +88,7 @@ pub(crate) fn prepare(opts: &RunOptions, l: &Layout) -> anyhow::Result<Prepared>
     let town_file = match s.town.keep_nearest {
         Some(n) => {
             town = keep_nearest(town, &notice, &slug, n, s.town.around_shelter)?;
-            let f = l.p("town.geojson");
+            let f = layout.path("town.geojson");
             town.save(&f).context("writing the town")?;
             f
         }
@@ -152,10 +153,10 @@ pub(crate) struct Wired {
 }
 
 /// The cards of the residents under order (valid around `start_ms`), a proxy per shelter, and
-/// every node's keys and config in `l`.
+/// every node's keys and config in `layout`.
 pub(crate) fn wire(
     opts: &RunOptions,
-    l: &Layout,
+    layout: &Layout,
     p: &Prepared,
     start_ms: u64,
 ) -> anyhow::Result<Wired> {
@@ -164,7 +165,7 @@ pub(crate) fn wire(
         .iter()
         .flat_map(|h| h.members.iter().filter(|m| m.card).map(|m| m.resident))
         .collect();
-    let ca_files = setup::write_cards(l, &p.town, &card_residents, start_ms, opts.seed)?;
+    let ca_files = setup::write_cards(layout, &p.town, &card_residents, start_ms, opts.seed)?;
     let port = free_port()?;
     let mut proxies = BTreeMap::new();
     for sh in &p.town.shelters {
@@ -175,7 +176,7 @@ pub(crate) fn wire(
     // HQ takes CAP messages only from the senders its config names: the drill's CAP's.
     let senders: Vec<String> = p.cap_text.iter().map(|c| c.1.clone()).collect();
     setup::write_nodes(
-        l,
+        layout,
         &setup::NodeSetup {
             town_slug: p.slug.as_str(),
             town_file: &p.town_file,
@@ -188,11 +189,11 @@ pub(crate) fn wire(
         },
     )?;
     let tls_ca = if opts.tls {
-        Some(std::fs::read(l.p(setup::TLS_CA)).context("reading the drill CA")?)
+        Some(std::fs::read(layout.path(setup::TLS_CA)).context("reading the drill CA")?)
     } else {
         None
     };
-    let hq_pub = PublicKey::read(&l.p("hq.pub")).context("HQ's public key")?;
+    let hq_pub = PublicKey::read(&layout.path("hq.pub")).context("HQ's public key")?;
     Ok(Wired {
         port,
         proxies,

@@ -19,7 +19,7 @@ const HQ: usize = usize::MAX - 1;
 
 /// The town's node processes and what they print.
 pub(crate) struct Processes {
-    l: Layout,
+    layout: Layout,
     hq_bin: PathBuf,
     broker_args: Vec<String>,
     hq_args: Vec<String>,
@@ -38,7 +38,7 @@ impl Processes {
     /// the one before has HQ's registry), every one on the clock `spec`; `proxies` carry the
     /// shelters' links.
     pub(crate) fn start(
-        l: &Layout,
+        layout: &Layout,
         bin_dir: &std::path::Path,
         spec: &str,
         shelter_ids: &[u32],
@@ -47,16 +47,16 @@ impl Processes {
         let hq_bin = node_bin(bin_dir, "evac-hq")?;
         let shelter_bin = node_bin(bin_dir, "evac-shelter")?;
         let (lines_tx, lines) = mpsc::channel::<(usize, String)>();
-        let log = |n: &str| l.p(&format!("logs/{n}.log"));
+        let log = |n: &str| layout.path(&format!("logs/{n}.log"));
         let broker_args = vec![
             "broker".into(),
             "--config".into(),
-            l.p("broker.toml").display().to_string(),
+            layout.path("broker.toml").display().to_string(),
         ];
         let hq_args = vec![
             "run".into(),
             "--config".into(),
-            l.p("hq.toml").display().to_string(),
+            layout.path("hq.toml").display().to_string(),
             "--clock".into(),
             spec.to_owned(),
         ];
@@ -75,7 +75,7 @@ impl Processes {
             let args = vec![
                 "run".into(),
                 "--config".into(),
-                l.shelter_config(*id).display().to_string(),
+                layout.shelter_config(*id).display().to_string(),
                 "--clock".into(),
                 spec.to_owned(),
             ];
@@ -105,7 +105,7 @@ impl Processes {
                     Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < by => {}
                     Err(_) => bail!(
                         "shelter {id} never got HQ's registry (see {})",
-                        l.p("logs").display()
+                        layout.path("logs").display()
                     ),
                 }
             }
@@ -116,7 +116,7 @@ impl Processes {
             .map(|(i, s)| (i, *s))
             .collect();
         Ok(Processes {
-            l: l.clone(),
+            layout: layout.clone(),
             hq_bin,
             broker_args,
             hq_args,
@@ -146,7 +146,7 @@ impl Processes {
                         .iter()
                         .filter(|s| !with_registry.contains(*s))
                         .collect::<Vec<_>>(),
-                    self.l.p("logs").display()
+                    self.layout.path("logs").display()
                 );
             }
             if let Ok((tag, line)) = self.lines.recv_timeout(left)
@@ -203,7 +203,7 @@ impl Processes {
             &self.broker_args,
             BROKER,
             self.lines_tx.clone(),
-            &self.l.p("logs/broker.log"),
+            &self.layout.path("logs/broker.log"),
         )?;
         Ok(())
     }
@@ -221,7 +221,7 @@ impl Processes {
             &self.hq_args,
             HQ,
             self.lines_tx.clone(),
-            &self.l.p("logs/hq.log"),
+            &self.layout.path("logs/hq.log"),
         )?;
         Ok(())
     }
@@ -251,7 +251,7 @@ impl Processes {
 /// The officers' dashboard (`evac-dashboard`, read-only, on HQ's feed) on this terminal, when
 /// the drill runs with `--dashboard`.
 pub(crate) fn start_dashboard(
-    l: &Layout,
+    layout: &Layout,
     opts: &crate::runner::RunOptions,
     port: u16,
     slug: &evac_protocol::Slug,
@@ -260,7 +260,7 @@ pub(crate) fn start_dashboard(
 ) -> anyhow::Result<std::process::Child> {
     let tls = opts.tls;
     let bin = node_bin(&opts.bin_dir, "evac-dashboard")?;
-    let cfg = l.p("dashboard.toml");
+    let cfg = layout.path("dashboard.toml");
     std::fs::write(
         &cfg,
         format!(
@@ -321,7 +321,7 @@ fn wait_line(
             .saturating_duration_since(Instant::now())
             .min(Duration::from_millis(500));
         match lines.recv_timeout(left) {
-            Ok((t, l)) if t == tag && l.contains(what) => return Ok(()),
+            Ok((t, line)) if t == tag && line.contains(what) => return Ok(()),
             Ok(_) => {}
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < end => {}
             Err(_) => bail!("timed out waiting for \"{what}\""),

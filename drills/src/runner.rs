@@ -103,42 +103,43 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     interrupted()?;
     let started = Instant::now();
     let s = &opts.scenario;
-    let l = run_folder(opts)?;
-    let p = prepare(opts, &l)?;
+    let layout = run_folder(opts)?;
+    let p = prepare(opts, &layout)?;
     // Drill time starts `lead_s` before the order's issue time.
     let issued_ms = u64::try_from(p.notice.issued).unwrap_or(0) * 1000;
     let start_ms = issued_ms.saturating_sub(s.clock.lead_s * 1000);
-    let mut w = wire(opts, &l, &p, start_ms)?;
+    let mut w = wire(opts, &layout, &p, start_ms)?;
     // The clock every node runs on.
     let clock = TimeSource::drill_from_now(start_ms, p.speed);
     let spec = clock.to_string();
     let shelter_ids: Vec<u32> = p.town.shelters.iter().map(|s| s.id).collect();
     let procs = Processes::start(
-        &l,
+        &layout,
         &opts.bin_dir,
         &spec,
         &shelter_ids,
         std::mem::take(&mut w.proxies),
     )?;
-    let broadcast = start_broadcast(&l, s, &p, &w, clock)?;
-    let mut officer = Officer::connect(&l, &p.slug, w.port, w.tls_ca.clone(), w.hq_pub.clone())?;
+    let broadcast = start_broadcast(&layout, s, &p, &w, clock)?;
+    let mut officer =
+        Officer::connect(&layout, &p.slug, w.port, w.tls_ca.clone(), w.hq_pub.clone())?;
 
     // Ready when every shelter has HQ's registry.
     procs.wait_ready()?;
 
     // The officers' dashboard on this terminal, read-only, on HQ's feed.
     let mut dashboard = (opts.dashboard)
-        .then(|| start_dashboard(&l, opts, w.port, &p.slug, &p.town_file, &spec))
+        .then(|| start_dashboard(&layout, opts, w.port, &p.slug, &p.town_file, &spec))
         .transpose()?;
 
     // The order, at its issue time.
-    let order_ms = give_order(&mut officer, &l, s, &p, issued_ms, &clock)?;
+    let order_ms = give_order(&mut officer, &layout, s, &p, issued_ms, &clock)?;
 
     let end_ms = order_ms + s.clock.duration_min * 60_000;
     let progress = progress_bar(opts);
 
     let mut live = Live {
-        l: &l,
+        layout: &layout,
         clock,
         procs,
         officer,
@@ -176,7 +177,9 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
 
         // HQ's store, now and then.
         let settled = live.doors.answered() && live.procs.broker_up();
-        if let Some(at_hq) = hq_store.poll(&l, now, || sim.moving(), settled, live.doors.taps())? {
+        if let Some(at_hq) =
+            hq_store.poll(&layout, now, || sim.moving(), settled, live.doors.taps())?
+        {
             progress.set_position(now.saturating_sub(order_ms) / 1000);
             progress.set_message(format!(
                 "households arrived {}/{} · taps {} · at HQ {at_hq}",
@@ -210,7 +213,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let broadcast = broadcast.finish()?;
 
     // Fault outcomes that need the final picture.
-    let held = hq_events(&l.hq_store())?;
+    let held = hq_events(&layout.hq_store())?;
     let cmp = crate::truth::compare(&taps, &held);
     let moved = (sim.rerouted(), sim.redirected());
     let fault_outcomes = faults.judge(&taps, &held, &cmp, order_ms, moved);
@@ -262,7 +265,7 @@ fn progress_bar(opts: &RunOptions) -> indicatif::ProgressBar {
 /// `issue-order`.
 fn give_order(
     officer: &mut Officer,
-    l: &Layout,
+    layout: &Layout,
     s: &Scenario,
     p: &Prepared,
     issued_ms: u64,
@@ -274,7 +277,7 @@ fn give_order(
     }
     match &p.cap_text {
         Some((text, _)) => {
-            evac_protocol::statefile::write(&l.cap_dir().join("drill.xml"), text.as_bytes())
+            evac_protocol::statefile::write(&layout.cap_dir().join("drill.xml"), text.as_bytes())
                 .context("handing the CAP file to HQ")?;
         }
         None => {
@@ -293,7 +296,7 @@ fn give_order(
 /// The drill's side that talks to the nodes: their processes, the officer, the taps sent and
 /// answered, and what was seen of the faults.
 struct Live<'a> {
-    l: &'a Layout,
+    layout: &'a Layout,
     clock: TimeSource,
     procs: Processes,
     officer: Officer,
@@ -326,7 +329,7 @@ impl Live<'_> {
                     self.faults.pulled(i);
                 }
                 self.doors
-                    .send(&mut self.procs, self.l, &self.clock, &tap)?;
+                    .send(&mut self.procs, self.layout, &self.clock, &tap)?;
             }
             Step::Close {
                 fault,
@@ -341,7 +344,7 @@ impl Live<'_> {
             }
             Step::FaultStart(i) => self.faults.start(i, &mut self.procs),
             Step::FaultEnd(i) => {
-                let store = self.l.hq_store();
+                let store = self.layout.hq_store();
                 self.faults
                     .end(i, &mut self.procs, &store, self.doors.taps())?;
             }
@@ -353,7 +356,7 @@ impl Live<'_> {
 /// The broadcaster, in process, on HQ's orders through the broker; the stream also in
 /// `run/broadcast.ts`.
 fn start_broadcast(
-    l: &Layout,
+    layout: &Layout,
     s: &Scenario,
     p: &Prepared,
     w: &Wired,
@@ -371,6 +374,6 @@ fn start_broadcast(
         },
         overlay_bitrate: s.broadcast.overlay_bitrate,
         clock,
-        ts_file: Some(l.p("broadcast.ts")),
+        ts_file: Some(layout.path("broadcast.ts")),
     })
 }

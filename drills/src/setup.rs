@@ -26,24 +26,24 @@ pub struct Layout {
 
 impl Layout {
     /// A path in the drill folder.
-    pub fn p(&self, s: &str) -> PathBuf {
+    pub fn path(&self, s: &str) -> PathBuf {
         self.dir.join(s)
     }
     /// HQ's store.
     pub fn hq_store(&self) -> PathBuf {
-        self.p("hq-data/hq.sqlite")
+        self.path("hq-data/hq.sqlite")
     }
     /// HQ's CAP folder.
     pub fn cap_dir(&self) -> PathBuf {
-        self.p("cap")
+        self.path("cap")
     }
     /// A shelter's config.
     pub fn shelter_config(&self, s: u32) -> PathBuf {
-        self.p(&format!("shelter-{s}.toml"))
+        self.path(&format!("shelter-{s}.toml"))
     }
     /// A resident's card file.
     pub fn card(&self, resident: u32) -> PathBuf {
-        self.p(&format!("cards/r{resident}.json"))
+        self.path(&format!("cards/r{resident}.json"))
     }
 }
 
@@ -73,9 +73,9 @@ pub const TLS_CA: &str = "tls/ca.crt";
 
 /// The broker's TLS files: a CA made for this run and a certificate for 127.0.0.1 and
 /// localhost signed by it. The CA's key is not kept.
-fn write_tls(l: &Layout) -> anyhow::Result<()> {
+fn write_tls(layout: &Layout) -> anyhow::Result<()> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose as U};
-    std::fs::create_dir_all(l.p("tls")).context("creating tls")?;
+    std::fs::create_dir_all(layout.path("tls")).context("creating tls")?;
     let ca_key = KeyPair::generate().context("making the drill CA's key")?;
     let mut ca = CertificateParams::new(Vec::<String>::new()).context("the drill CA")?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -92,16 +92,19 @@ fn write_tls(l: &Layout) -> anyhow::Result<()> {
     let cert = broker
         .signed_by(&key, &ca_cert, &ca_key)
         .context("signing the broker's certificate")?;
-    std::fs::write(l.p(TLS_CA), ca_cert.pem()).context("writing the drill CA")?;
-    std::fs::write(l.p("tls/broker.crt"), cert.pem())
+    std::fs::write(layout.path(TLS_CA), ca_cert.pem()).context("writing the drill CA")?;
+    std::fs::write(layout.path("tls/broker.crt"), cert.pem())
         .context("writing the broker's certificate")?;
-    evac_hq::files::write_private(&l.p("tls/broker.key"), key.serialize_pem().as_bytes())
-        .context("writing the broker's TLS key")?;
+    evac_hq::files::write_private(
+        &layout.path("tls/broker.key"),
+        key.serialize_pem().as_bytes(),
+    )
+    .context("writing the broker's TLS key")?;
     Ok(())
 }
 
 /// Writes keys, passwords and configs.
-pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
+pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
     let NodeSetup {
         town_slug,
         town_file,
@@ -113,7 +116,7 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
         tls,
     } = *setup;
     if tls {
-        write_tls(l)?;
+        write_tls(layout)?;
     }
     let (scheme, broker_tls, client_ca) = if tls {
         (
@@ -125,17 +128,19 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
         ("mqtt", String::new(), String::new())
     };
     for sub in ["keys", "nodes", "cards", "cap", "logs"] {
-        std::fs::create_dir_all(l.p(sub)).with_context(|| format!("creating {sub}"))?;
+        std::fs::create_dir_all(layout.path(sub)).with_context(|| format!("creating {sub}"))?;
     }
-    evac_protocol::write_key_pair(&l.p("hq")).context("writing HQ's key")?;
-    let hq_key = evac_protocol::SecretKey::read(&l.p("hq.key")).context("reading HQ's key")?;
+    evac_protocol::write_key_pair(&layout.path("hq")).context("writing HQ's key")?;
+    let hq_key =
+        evac_protocol::SecretKey::read(&layout.path("hq.key")).context("reading HQ's key")?;
     let card_key = evac_protocol::CardDigestKey::derive(&hq_key).to_hex();
-    evac_hq::files::write_private(&l.p("card.key"), card_key.as_bytes())
+    evac_hq::files::write_private(&layout.path("card.key"), card_key.as_bytes())
         .context("writing the card digest key")?;
-    evac_protocol::write_key_pair(&l.p("nodes/officer")).context("writing the officer's key")?;
+    evac_protocol::write_key_pair(&layout.path("nodes/officer"))
+        .context("writing the officer's key")?;
     std::fs::copy(
-        l.p("nodes/officer.pub"),
-        l.p(&format!("keys/officer-{OFFICER}.pub")),
+        layout.path("nodes/officer.pub"),
+        layout.path(&format!("keys/officer-{OFFICER}.pub")),
     )
     .context("copying the officer's public key")?;
     let mut pw = evac_hq::auth::Passwords::default();
@@ -147,16 +152,16 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
         pw.set(&user, PASSWORD)?;
     }
     for s in shelter_ports.keys() {
-        evac_protocol::write_key_pair(&l.p(&format!("nodes/shelter-{s}")))
+        evac_protocol::write_key_pair(&layout.path(&format!("nodes/shelter-{s}")))
             .with_context(|| format!("writing shelter {s}'s key"))?;
         std::fs::copy(
-            l.p(&format!("nodes/shelter-{s}.pub")),
-            l.p(&format!("keys/shelter-{s}.pub")),
+            layout.path(&format!("nodes/shelter-{s}.pub")),
+            layout.path(&format!("keys/shelter-{s}.pub")),
         )
         .context("copying a shelter's public key")?;
         pw.set(&format!("shelter-{s}"), PASSWORD)?;
     }
-    std::fs::write(l.p("passwords"), pw.to_text()).context("writing the passwords")?;
+    std::fs::write(layout.path("passwords"), pw.to_text()).context("writing the passwords")?;
     let common = format!(
         "town = \"{town_slug}\"\ntown_file = {:?}\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\nkeys_dir = \"keys\"\n\
          status_interval_ms = 250\nsnapshot_interval_s = 5\noverdue_after_s = 86400\ncap_dir = \"cap\"\ncap_senders = {:?}\n",
@@ -164,7 +169,7 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
         cap_senders
     );
     std::fs::write(
-        l.p("broker.toml"),
+        layout.path("broker.toml"),
         format!(
             "{common}[broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\nmax_connections = {}\n{broker_tls}",
             shelter_ports.len() + 20
@@ -172,7 +177,7 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
     )
     .context("writing broker.toml")?;
     std::fs::write(
-        l.p("hq.toml"),
+        layout.path("hq.toml"),
         format!(
             "{common}[broker]\nmode = \"external\"\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"hq\"\npassword = \"{PASSWORD}\"\n{client_ca}"
         ),
@@ -190,7 +195,7 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
              [card]\nreader = \"virtual\"\nca = [{}]\n[kiosk]\nlanguage = \"ja\"\n",
             cas.join(", ")
         );
-        std::fs::write(l.shelter_config(*s), cfg).context("writing a shelter config")?;
+        std::fs::write(layout.shelter_config(*s), cfg).context("writing a shelter config")?;
     }
     Ok(())
 }
@@ -200,13 +205,13 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
 /// CA certificate files. The CA and all cards share one RSA key: generating RSA keys is slow,
 /// and no check in the drill depends on the keys differing.
 pub fn write_cards(
-    l: &Layout,
+    layout: &Layout,
     town: &Town,
     residents: &[u32],
     start_ms: u64,
     seed: u64,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(l.p("cards")).context("creating cards")?;
+    std::fs::create_dir_all(layout.path("cards")).context("creating cards")?;
     let mut s = [0u8; 32];
     s[..8].copy_from_slice(&seed.to_be_bytes());
     let key = generate_rsa_key(Some(s)).context("making the card key")?;
@@ -255,7 +260,7 @@ pub fn write_cards(
                         let der = ca.issue(&spec, public).context("issuing a card")?;
                         CardFile::new(&der, key, PIN)
                             .context("making a card file")?
-                            .write(&l.card(*r))
+                            .write(&layout.card(*r))
                             .context("writing a card file")?;
                     }
                     Ok(())
@@ -270,7 +275,7 @@ pub fn write_cards(
     })?;
     let mut files = Vec::new();
     for (i, ca) in cas.values().enumerate() {
-        let f = l.p(&format!("ca-{i}.pem"));
+        let f = layout.path(&format!("ca-{i}.pem"));
         std::fs::write(&f, ca.cert_pem()).context("writing a CA certificate")?;
         files.push(f);
     }
