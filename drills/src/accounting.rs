@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use crate::error::DrillError;
 
 use crate::setup::Layout;
 use crate::truth::{Tap, compare, hq_count, hq_events};
@@ -44,7 +44,7 @@ impl Accounting {
         moving: impl FnOnce() -> bool,
         settled: bool,
         taps: &[Tap],
-    ) -> anyhow::Result<Option<usize>> {
+    ) -> Result<Option<usize>, DrillError> {
         if self.last_poll.elapsed() <= Duration::from_millis(500) {
             return Ok(None);
         }
@@ -52,7 +52,7 @@ impl Accounting {
         let refused = layout.cap_dir().join("rejected/drill.txt");
         if refused.exists() {
             let why = std::fs::read_to_string(&refused).unwrap_or_default();
-            bail!("HQ refused the drill's CAP file: {}", why.trim());
+            return Err(DrillError::CapRefused(why.trim().to_owned()));
         }
         let at_hq = hq_count(&layout.hq_store());
         self.at_hq = at_hq;

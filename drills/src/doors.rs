@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use evac_protocol::time::TimeSource;
 
 use crate::answers::Outstanding;
+use crate::error::DrillError;
 use crate::faults::FaultLog;
 use crate::processes::Processes;
 use crate::setup::Layout;
@@ -54,7 +55,7 @@ impl Doors {
         layout: &Layout,
         clock: &TimeSource,
         tap: &TapOrder,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), DrillError> {
         let line = match (tap.card, tap.pulled) {
             (true, Some(_)) => {
                 format!("tap {} --pull-after 3", layout.card(tap.resident).display())

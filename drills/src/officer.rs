@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use crate::error::{DrillError, StepContext};
 use evac_protocol::{
     CommandAction, CommandReply, OfficerCommand, OfficerId, PublicKey, SecretKey, Signed, Slug,
     Topic, officer_signer,
@@ -33,9 +33,9 @@ impl Officer {
         port: u16,
         ca: Option<Vec<u8>>,
         hq: PublicKey,
-    ) -> anyhow::Result<Officer> {
+    ) -> Result<Officer, DrillError> {
         use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-        let id: OfficerId = OFFICER.parse().context("officer id")?;
+        let id: OfficerId = OFFICER.parse().step("officer id")?;
         let mut opts = MqttOptions::new(
             format!("evac-drill-officer-{}", std::process::id()),
             "127.0.0.1",
@@ -69,7 +69,7 @@ impl Officer {
                 }
             }
         });
-        let key = SecretKey::read(&l.path("nodes/officer.key")).context("officer key")?;
+        let key = SecretKey::read(&l.path("nodes/officer.key")).step("officer key")?;
         Ok(Officer {
             client,
             key,
@@ -88,7 +88,7 @@ impl Officer {
         action: CommandAction,
         now_ms: u64,
         fault: Option<usize>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), DrillError> {
         let id = self.next;
         self.next += 1;
         self.publish(id, action.clone(), now_ms)?;
@@ -125,7 +125,7 @@ impl Officer {
         self.waiting.is_empty()
     }
 
-    fn publish(&mut self, id: u64, action: CommandAction, now_ms: u64) -> anyhow::Result<()> {
+    fn publish(&mut self, id: u64, action: CommandAction, now_ms: u64) -> Result<(), DrillError> {
         let cmd = OfficerCommand {
             officer: self.id.clone(),
             town: self.town.clone(),
@@ -137,13 +137,13 @@ impl Officer {
         let json = self
             .key
             .sign(&officer_signer(&self.id), &cmd)
-            .context("signing a command")?
+            .step("signing a command")?
             .to_json()
-            .context("encoding a command")?;
+            .step("encoding a command")?;
         let topic = Topic::Command(self.town.clone(), self.id.clone()).to_string();
         self.client
             .try_publish(topic, rumqttc::QoS::AtLeastOnce, false, json.into_bytes())
-            .context("publishing a command")?;
+            .step("publishing a command")?;
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use crate::error::{DrillError, StepContext};
 
 use crate::nodes::{Proc, Proxy, node_bin};
 use crate::setup::{self, Layout, OFFICER, PASSWORD};
@@ -43,7 +43,7 @@ impl Processes {
         spec: &str,
         shelter_ids: &[u32],
         proxies: BTreeMap<u32, Proxy>,
-    ) -> anyhow::Result<Processes> {
+    ) -> Result<Processes, DrillError> {
         let hq_bin = node_bin(bin_dir, "evac-hq")?;
         let shelter_bin = node_bin(bin_dir, "evac-shelter")?;
         let (lines_tx, lines) = mpsc::channel::<(usize, String)>();
@@ -103,10 +103,12 @@ impl Processes {
                     Ok((t, line)) if t == i && line.contains("\"result\":\"registry\"") => break,
                     Ok(_) => {}
                     Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < by => {}
-                    Err(_) => bail!(
-                        "shelter {id} never got HQ's registry (see {})",
-                        layout.path("logs").display()
-                    ),
+                    Err(_) => {
+                        return Err(DrillError::NotReady {
+                            what: format!("shelter {id} never got HQ's registry"),
+                            logs: layout.path("logs"),
+                        });
+                    }
                 }
             }
         }
@@ -132,7 +134,7 @@ impl Processes {
     }
 
     /// Waits until every shelter node says it has HQ's registry.
-    pub(crate) fn wait_ready(&self) -> anyhow::Result<()> {
+    pub(crate) fn wait_ready(&self) -> Result<(), DrillError> {
         let shelter_ids: Vec<u32> = self.shelters.keys().copied().collect();
         let mut with_registry: std::collections::BTreeSet<u32> =
             shelter_ids.iter().copied().collect();
@@ -140,14 +142,14 @@ impl Processes {
         while with_registry.len() < shelter_ids.len() {
             let left = ready_by.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                bail!(
-                    "shelters {:?} never got HQ's registry (see {})",
-                    shelter_ids
-                        .iter()
-                        .filter(|s| !with_registry.contains(*s))
-                        .collect::<Vec<_>>(),
-                    self.layout.path("logs").display()
-                );
+                let missing: Vec<_> = shelter_ids
+                    .iter()
+                    .filter(|s| !with_registry.contains(*s))
+                    .collect();
+                return Err(DrillError::NotReady {
+                    what: format!("shelters {missing:?} never got HQ's registry"),
+                    logs: self.layout.path("logs"),
+                });
             }
             if let Ok((tag, line)) = self.lines.recv_timeout(left)
                 && line.contains("\"result\":\"registry\"")
@@ -182,9 +184,9 @@ impl Processes {
     }
 
     /// Writes one line to a shelter node's input.
-    pub(crate) fn send(&mut self, shelter: u32, line: &str) -> anyhow::Result<()> {
+    pub(crate) fn send(&mut self, shelter: u32, line: &str) -> Result<(), DrillError> {
         let Some(p) = self.shelters.get_mut(&shelter) else {
-            bail!("no node for shelter {shelter}");
+            return Err(DrillError::NoNode(shelter));
         };
         p.send(line)
     }
@@ -196,7 +198,7 @@ impl Processes {
     }
 
     /// Starts the broker again.
-    pub(crate) fn start_broker(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn start_broker(&mut self) -> Result<(), DrillError> {
         self.broker = Proc::spawn(
             "broker",
             &self.hq_bin,
@@ -214,7 +216,7 @@ impl Processes {
     }
 
     /// Starts HQ again.
-    pub(crate) fn start_hq(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn start_hq(&mut self) -> Result<(), DrillError> {
         self.hq = Proc::spawn(
             "hq",
             &self.hq_bin,
@@ -257,7 +259,7 @@ pub(crate) fn start_dashboard(
     slug: &evac_protocol::Slug,
     town_file: &std::path::Path,
     spec: &str,
-) -> anyhow::Result<std::process::Child> {
+) -> Result<std::process::Child, DrillError> {
     let tls = opts.tls;
     let bin = node_bin(&opts.bin_dir, "evac-dashboard")?;
     let cfg = layout.path("dashboard.toml");
@@ -275,18 +277,18 @@ pub(crate) fn start_dashboard(
             town_file.display().to_string()
         ),
     )
-    .context("writing dashboard.toml")?;
+    .step("writing dashboard.toml")?;
     std::process::Command::new(bin)
         .arg("--config")
         .arg(&cfg)
         .args(["--clock", spec])
         .spawn()
-        .context("starting evac-dashboard")
+        .step("starting evac-dashboard")
 }
 
 /// Set by SIGINT, SIGTERM or SIGHUP: the drill stops, and its nodes (killed when their
 /// handles drop) with it, rather than leaving HQ, the broker and the shelters running.
-pub(crate) fn interrupted() -> anyhow::Result<()> {
+pub(crate) fn interrupted() -> Result<(), DrillError> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
     let flag = FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
@@ -302,7 +304,7 @@ pub(crate) fn interrupted() -> anyhow::Result<()> {
         flag
     });
     if flag.load(Ordering::Relaxed) {
-        bail!("interrupted: the drill's nodes were stopped");
+        return Err(DrillError::Interrupted);
     }
     Ok(())
 }
@@ -313,7 +315,7 @@ fn wait_line(
     tag: usize,
     what: &str,
     secs: u64,
-) -> anyhow::Result<()> {
+) -> Result<(), DrillError> {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {
         interrupted()?;
@@ -324,7 +326,7 @@ fn wait_line(
             Ok((t, line)) if t == tag && line.contains(what) => return Ok(()),
             Ok(_) => {}
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < end => {}
-            Err(_) => bail!("timed out waiting for \"{what}\""),
+            Err(_) => return Err(DrillError::Timeout(what.to_owned())),
         }
     }
 }

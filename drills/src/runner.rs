@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use crate::error::{DrillError, StepContext};
 use evac_maps::Town;
 use evac_protocol::time::TimeSource;
 use evac_protocol::{CommandAction, ShelterId};
@@ -99,7 +99,7 @@ pub struct DrillRun {
 }
 
 /// Runs a drill to its end.
-pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
+pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     interrupted()?;
     let started = Instant::now();
     let s = &opts.scenario;
@@ -270,7 +270,7 @@ fn give_order(
     p: &Prepared,
     issued_ms: u64,
     clock: &TimeSource,
-) -> anyhow::Result<u64> {
+) -> Result<u64, DrillError> {
     let order_ms = clock.now_ms().max(issued_ms);
     while clock.now_ms() < order_ms {
         std::thread::sleep(Duration::from_millis(5));
@@ -278,7 +278,7 @@ fn give_order(
     match &p.cap_text {
         Some((text, _)) => {
             evac_protocol::statefile::write(&layout.cap_dir().join("drill.xml"), text.as_bytes())
-                .context("handing the CAP file to HQ")?;
+                .step("handing the CAP file to HQ")?;
         }
         None => {
             let action = CommandAction::IssueOrder {
@@ -306,7 +306,7 @@ struct Live<'a> {
 
 impl Live<'_> {
     /// The shelters' answers and HQ's replies to the officer since the last call.
-    fn hear(&mut self, now: u64) -> anyhow::Result<()> {
+    fn hear(&mut self, now: u64) -> Result<(), DrillError> {
         while let Some((shelter, line)) = self.procs.next_shelter_line() {
             self.doors.answer(shelter, &line, &mut self.faults);
         }
@@ -314,7 +314,7 @@ impl Live<'_> {
             match fault {
                 Some(i) => self.faults.replied(i, r.ok, &r.message),
                 // The order itself: without it there is no drill to report.
-                None if !r.ok => bail!("HQ refused the drill's order: {}", r.message),
+                None if !r.ok => return Err(DrillError::OrderRefused(r.message)),
                 None => {}
             }
         }
@@ -322,7 +322,7 @@ impl Live<'_> {
     }
 
     /// Does what the simulation asks at drill time `now`.
-    fn apply(&mut self, step: Step, now: u64) -> anyhow::Result<()> {
+    fn apply(&mut self, step: Step, now: u64) -> Result<(), DrillError> {
         match step {
             Step::Tap(tap) => {
                 if let Some(i) = tap.pulled {
@@ -361,7 +361,7 @@ fn start_broadcast(
     p: &Prepared,
     w: &Wired,
     clock: TimeSource,
-) -> anyhow::Result<Broadcast> {
+) -> Result<Broadcast, DrillError> {
     Broadcast::start(BroadcastConfig {
         town: p.slug.clone(),
         hq: w.hq_pub.clone(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::Context;
+use crate::error::{DrillError, StepContext};
 use evac_maps::Town;
 use evac_shelter::card::virtual_card::CardFile;
 use evac_shelter::testca::{TestCa, Usage, UserCert, generate_rsa_key};
@@ -73,38 +73,38 @@ pub const TLS_CA: &str = "tls/ca.crt";
 
 /// The broker's TLS files: a CA made for this run and a certificate for 127.0.0.1 and
 /// localhost signed by it. The CA's key is not kept.
-fn write_tls(layout: &Layout) -> anyhow::Result<()> {
+fn write_tls(layout: &Layout) -> Result<(), DrillError> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose as U};
-    std::fs::create_dir_all(layout.path("tls")).context("creating tls")?;
-    let ca_key = KeyPair::generate().context("making the drill CA's key")?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).context("the drill CA")?;
+    std::fs::create_dir_all(layout.path("tls")).step("creating tls")?;
+    let ca_key = KeyPair::generate().step("making the drill CA's key")?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).step("the drill CA")?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![U::KeyCertSign, U::CrlSign, U::DigitalSignature];
     ca.distinguished_name
         .push(DnType::CommonName, "evac drill CA (this run only)");
-    let ca_cert = ca.self_signed(&ca_key).context("signing the drill CA")?;
-    let key = KeyPair::generate().context("making the broker's TLS key")?;
+    let ca_cert = ca.self_signed(&ca_key).step("signing the drill CA")?;
+    let key = KeyPair::generate().step("making the broker's TLS key")?;
     let mut broker = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .context("the broker's certificate")?;
+        .step("the broker's certificate")?;
     broker
         .distinguished_name
         .push(DnType::CommonName, "evac drill broker");
     let cert = broker
         .signed_by(&key, &ca_cert, &ca_key)
-        .context("signing the broker's certificate")?;
-    std::fs::write(layout.path(TLS_CA), ca_cert.pem()).context("writing the drill CA")?;
+        .step("signing the broker's certificate")?;
+    std::fs::write(layout.path(TLS_CA), ca_cert.pem()).step("writing the drill CA")?;
     std::fs::write(layout.path("tls/broker.crt"), cert.pem())
-        .context("writing the broker's certificate")?;
+        .step("writing the broker's certificate")?;
     evac_hq::files::write_private(
         &layout.path("tls/broker.key"),
         key.serialize_pem().as_bytes(),
     )
-    .context("writing the broker's TLS key")?;
+    .step("writing the broker's TLS key")?;
     Ok(())
 }
 
 /// Writes keys, passwords and configs.
-pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
+pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> Result<(), DrillError> {
     let NodeSetup {
         town_slug,
         town_file,
@@ -128,21 +128,20 @@ pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
         ("mqtt", String::new(), String::new())
     };
     for sub in ["keys", "nodes", "cards", "cap", "logs"] {
-        std::fs::create_dir_all(layout.path(sub)).with_context(|| format!("creating {sub}"))?;
+        std::fs::create_dir_all(layout.path(sub)).with_step(|| format!("creating {sub}"))?;
     }
-    evac_protocol::write_key_pair(&layout.path("hq")).context("writing HQ's key")?;
-    let hq_key =
-        evac_protocol::SecretKey::read(&layout.path("hq.key")).context("reading HQ's key")?;
+    evac_protocol::write_key_pair(&layout.path("hq")).step("writing HQ's key")?;
+    let hq_key = evac_protocol::SecretKey::read(&layout.path("hq.key")).step("reading HQ's key")?;
     let card_key = evac_protocol::CardDigestKey::derive(&hq_key).to_hex();
     evac_hq::files::write_private(&layout.path("card.key"), card_key.as_bytes())
-        .context("writing the card digest key")?;
+        .step("writing the card digest key")?;
     evac_protocol::write_key_pair(&layout.path("nodes/officer"))
-        .context("writing the officer's key")?;
+        .step("writing the officer's key")?;
     std::fs::copy(
         layout.path("nodes/officer.pub"),
         layout.path(&format!("keys/officer-{OFFICER}.pub")),
     )
-    .context("copying the officer's public key")?;
+    .step("copying the officer's public key")?;
     let mut pw = evac_hq::auth::Passwords::default();
     for user in [
         "hq".to_owned(),
@@ -153,15 +152,15 @@ pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
     }
     for s in shelter_ports.keys() {
         evac_protocol::write_key_pair(&layout.path(&format!("nodes/shelter-{s}")))
-            .with_context(|| format!("writing shelter {s}'s key"))?;
+            .with_step(|| format!("writing shelter {s}'s key"))?;
         std::fs::copy(
             layout.path(&format!("nodes/shelter-{s}.pub")),
             layout.path(&format!("keys/shelter-{s}.pub")),
         )
-        .context("copying a shelter's public key")?;
+        .step("copying a shelter's public key")?;
         pw.set(&format!("shelter-{s}"), PASSWORD)?;
     }
-    std::fs::write(layout.path("passwords"), pw.to_text()).context("writing the passwords")?;
+    std::fs::write(layout.path("passwords"), pw.to_text()).step("writing the passwords")?;
     let common = format!(
         "town = \"{town_slug}\"\ntown_file = {:?}\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\nkeys_dir = \"keys\"\n\
          status_interval_ms = 250\nsnapshot_interval_s = 5\noverdue_after_s = 86400\ncap_dir = \"cap\"\ncap_senders = {:?}\n",
@@ -175,14 +174,14 @@ pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
             shelter_ports.len() + 20
         ),
     )
-    .context("writing broker.toml")?;
+    .step("writing broker.toml")?;
     std::fs::write(
         layout.path("hq.toml"),
         format!(
             "{common}[broker]\nmode = \"external\"\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"hq\"\npassword = \"{PASSWORD}\"\n{client_ca}"
         ),
     )
-    .context("writing hq.toml")?;
+    .step("writing hq.toml")?;
     let cas: Vec<String> = ca_files
         .iter()
         .map(|p| format!("{:?}", p.display().to_string()))
@@ -195,7 +194,7 @@ pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
              [card]\nreader = \"virtual\"\nca = [{}]\n[kiosk]\nlanguage = \"ja\"\n",
             cas.join(", ")
         );
-        std::fs::write(layout.shelter_config(*s), cfg).context("writing a shelter config")?;
+        std::fs::write(layout.shelter_config(*s), cfg).step("writing a shelter config")?;
     }
     Ok(())
 }
@@ -210,11 +209,11 @@ pub fn write_cards(
     residents: &[u32],
     start_ms: u64,
     seed: u64,
-) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(layout.path("cards")).context("creating cards")?;
+) -> Result<Vec<PathBuf>, DrillError> {
+    std::fs::create_dir_all(layout.path("cards")).step("creating cards")?;
     let mut s = [0u8; 32];
     s[..8].copy_from_slice(&seed.to_be_bytes());
-    let key = generate_rsa_key(Some(s)).context("making the card key")?;
+    let key = generate_rsa_key(Some(s)).step("making the card key")?;
     let start = UNIX_EPOCH + Duration::from_millis(start_ms);
     let year = Duration::from_secs(365 * 86_400);
     let registry = town.registry();
@@ -234,7 +233,7 @@ pub fn write_cards(
                 start - year,
                 start + 10 * year,
             )
-            .context("making the test CA")?;
+            .step("making the test CA")?;
             cas.insert(card.issuer_key_id.clone(), ca);
         }
         wanted.push((*r, card.issuer_key_id.clone(), card.serial.clone()));
@@ -242,14 +241,17 @@ pub fn write_cards(
     // Two threads: issuing is one RSA signature a card.
     let public = key.to_public_key();
     let chunks: Vec<_> = wanted.chunks(wanted.len().div_ceil(2).max(1)).collect();
-    std::thread::scope(|scope| -> anyhow::Result<()> {
+    std::thread::scope(|scope| -> Result<(), DrillError> {
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| {
                 let (cas, key, public) = (&cas, &key, &public);
-                scope.spawn(move || -> anyhow::Result<()> {
+                scope.spawn(move || -> Result<(), DrillError> {
                     for (r, issuer, serial) in chunk {
-                        let ca = cas.get(issuer).context("no CA")?;
+                        let ca = cas
+                            .get(issuer)
+                            .ok_or_else(|| std::io::Error::other("no CA"))
+                            .step("issuing a card")?;
                         let spec = UserCert {
                             serial: serial.clone(),
                             not_before: start - year,
@@ -257,26 +259,25 @@ pub fn write_cards(
                             usage: Usage::UserAuthentication,
                             bad_signature: false,
                         };
-                        let der = ca.issue(&spec, public).context("issuing a card")?;
+                        let der = ca.issue(&spec, public).step("issuing a card")?;
                         CardFile::new(&der, key, PIN)
-                            .context("making a card file")?
+                            .step("making a card file")?
                             .write(&layout.card(*r))
-                            .context("writing a card file")?;
+                            .step("writing a card file")?;
                     }
                     Ok(())
                 })
             })
             .collect();
         for h in handles {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("a card thread panicked"))??;
+            h.join().map_err(|_| DrillError::Panicked("card"))??;
         }
         Ok(())
     })?;
     let mut files = Vec::new();
     for (i, ca) in cas.values().enumerate() {
         let f = layout.path(&format!("ca-{i}.pem"));
-        std::fs::write(&f, ca.cert_pem()).context("writing a CA certificate")?;
+        std::fs::write(&f, ca.cert_pem()).step("writing a CA certificate")?;
         files.push(f);
     }
     Ok(files)
