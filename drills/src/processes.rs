@@ -266,9 +266,9 @@ pub(crate) fn start_dashboard(
     std::fs::write(
         &cfg,
         format!(
-            "broker = \"{}://127.0.0.1:{port}\"\n{}town = \"{slug}\"\nusername = \"officer-{OFFICER}\"\n\
+            "broker = \"{}\"\n{}town = \"{slug}\"\nusername = \"officer-{OFFICER}\"\n\
              password = \"{PASSWORD}\"\nhq_key = \"hq.pub\"\ntown_file = {:?}\nlog_file = \"logs/dashboard.log\"\n",
-            if tls { "mqtts" } else { "mqtt" },
+            setup::loopback_broker(port, tls),
             if tls {
                 format!("ca = \"{}\"\n", setup::TLS_CA)
             } else {

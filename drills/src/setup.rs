@@ -7,6 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::error::{DrillError, StepContext};
 use evac_maps::Town;
+use evac_net::BrokerUrl;
 use evac_shelter::card::virtual_card::CardFile;
 use evac_shelter::testca::{TestCa, Usage, UserCert, generate_rsa_key};
 
@@ -68,6 +69,15 @@ pub struct NodeSetup<'a> {
     pub tls: bool,
 }
 
+/// The broker (or a shelter's proxy to it) on loopback at `port`, over TLS when the run is.
+pub fn loopback_broker(port: u16, tls: bool) -> BrokerUrl {
+    BrokerUrl {
+        host: "127.0.0.1".to_owned(),
+        port,
+        tls,
+    }
+}
+
 /// The CA every node of a drill over TLS trusts (PEM), made by [`write_nodes`].
 pub const TLS_CA: &str = "tls/ca.crt";
 
@@ -118,14 +128,13 @@ pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> Result<(), DrillError>
     if tls {
         write_tls(layout)?;
     }
-    let (scheme, broker_tls, client_ca) = if tls {
+    let (broker_tls, client_ca) = if tls {
         (
-            "mqtts",
             "[broker.tls]\ncert = \"tls/broker.crt\"\nkey = \"tls/broker.key\"\n".to_owned(),
             format!("ca = \"{TLS_CA}\"\n"),
         )
     } else {
-        ("mqtt", String::new(), String::new())
+        (String::new(), String::new())
     };
     for sub in ["keys", "nodes", "cards", "cap", "logs"] {
         std::fs::create_dir_all(layout.path(sub)).with_step(|| format!("creating {sub}"))?;
@@ -187,9 +196,10 @@ pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> Result<(), DrillError>
         .map(|p| format!("{:?}", p.display().to_string()))
         .collect();
     for (s, proxy) in shelter_ports {
+        let url = loopback_broker(*proxy, tls);
         let cfg = format!(
             "town = \"{town_slug}\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\n\
-             hq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\ndebounce_ms = {debounce_ms}\n[broker]\nurl = \"{scheme}://127.0.0.1:{proxy}\"\n{client_ca}\
+             hq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\ndebounce_ms = {debounce_ms}\n[broker]\nurl = \"{url}\"\n{client_ca}\
              password = \"{PASSWORD}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 3000\nbatch_events = 200\n\
              [card]\nreader = \"virtual\"\nca = [{}]\n[kiosk]\nlanguage = \"ja\"\n",
             cas.join(", ")
@@ -281,4 +291,41 @@ pub fn write_cards(
         files.push(f);
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+    use super::*;
+
+    #[test]
+    fn shelters_reach_their_proxy_by_a_broker_url_over_tls_when_the_run_is() {
+        for tls in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let layout = Layout {
+                dir: dir.path().to_owned(),
+            };
+            let ports = BTreeMap::from([(3, 40_003)]);
+            let setup = NodeSetup {
+                town_slug: "minato",
+                town_file: Path::new("town.geojson"),
+                port: 40_000,
+                shelter_ports: &ports,
+                debounce_ms: 100,
+                ca_files: &[],
+                cap_senders: &[],
+                tls,
+            };
+            write_nodes(&layout, &setup).unwrap();
+            let cfg = std::fs::read_to_string(layout.shelter_config(3)).unwrap();
+            let url = cfg
+                .lines()
+                .find_map(|l| l.strip_prefix("url = "))
+                .unwrap()
+                .trim_matches('"');
+            let url: BrokerUrl = url.parse().unwrap();
+            assert_eq!(url, loopback_broker(40_003, tls), "{cfg}");
+            assert_eq!(url.to_string().starts_with("mqtts://"), tls);
+        }
+    }
 }
