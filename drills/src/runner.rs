@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::error::{DrillError, StepContext};
@@ -136,7 +137,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     let order_ms = give_order(&mut officer, &layout, s, &p, issued_ms, &clock)?;
 
     let end_ms = order_ms + s.clock.duration_min * 60_000;
-    let progress = progress_bar(opts);
+    let progress = Progress::new(opts, order_ms);
 
     let mut live = Live {
         layout: &layout,
@@ -164,42 +165,21 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     loop {
         interrupted()?;
         let now = clock.now_ms();
-        // TV screens.
-        while let Ok(TvEvent::Changed(h, on, seen)) = broadcast.events.try_recv() {
-            sim.tv_changed(h, on, seen);
-        }
-
-        // Shelter answers, HQ's replies, then what falls due.
-        live.hear(now)?;
-        for step in sim.step(now, |resident| live.doors.settled(resident)) {
-            live.apply(step, now)?;
-        }
+        live.turn(&mut sim, &broadcast.events, now)?;
 
         // HQ's store, now and then.
         let settled = live.doors.answered() && live.procs.broker_up();
         if let Some(at_hq) =
             hq_store.poll(&layout, now, || sim.moving(), settled, live.doors.taps())?
         {
-            progress.set_position(now.saturating_sub(order_ms) / 1000);
-            progress.set_message(format!(
-                "households arrived {}/{} · taps {} · at HQ {at_hq}",
-                sim.arrived(),
-                sim.households(),
-                live.doors.taps().len()
-            ));
+            progress.show(now, &sim, live.doors.taps().len(), at_hq);
         }
-        if hq_store.accounted_ms().is_some() && sim.faults_done() && live.officer.idle() {
-            break;
-        }
-        // HQ (or a node) no longer catching up: report what HQ has.
-        if hq_store.stalled(live.doors.taps().len()) {
-            live.doors
-                .note("HQ did not hold every tap by the end".into());
+        if live.over(&mut hq_store, &sim) {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    progress.finish_and_clear();
+    progress.bar.finish_and_clear();
     let (procs, doors, faults) = (live.procs, live.doors, live.faults);
     let (taps, checked_out, mut anomalies) = doors.finish();
     if let Some(d) = dashboard.as_mut() {
@@ -244,19 +224,42 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
 }
 
 /// The progress bar on stderr, hidden unless asked for (and under the dashboard).
-fn progress_bar(opts: &RunOptions) -> indicatif::ProgressBar {
-    let s = &opts.scenario;
-    if opts.progress && !opts.dashboard {
-        let pb = indicatif::ProgressBar::new(s.clock.duration_min * 60);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] T+{pos}s/{len}s {msg}")
+struct Progress {
+    bar: indicatif::ProgressBar,
+    order_ms: u64,
+}
+
+impl Progress {
+    /// The bar of a drill whose order is given at `order_ms`.
+    fn new(opts: &RunOptions, order_ms: u64) -> Progress {
+        let s = &opts.scenario;
+        let bar = if opts.progress && !opts.dashboard {
+            let pb = indicatif::ProgressBar::new(s.clock.duration_min * 60);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] T+{pos}s/{len}s {msg}",
+                )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("=> "),
-        );
-        pb.set_prefix(if opts.no_tv { "drill (no TV)" } else { "drill" });
-        pb
-    } else {
-        indicatif::ProgressBar::hidden()
+            );
+            pb.set_prefix(if opts.no_tv { "drill (no TV)" } else { "drill" });
+            pb
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        Progress { bar, order_ms }
+    }
+
+    /// Shows drill time `now`, the households arrived, the `taps` made and the events HQ
+    /// holds (`at_hq`).
+    fn show(&self, now: u64, sim: &Sim, taps: usize, at_hq: usize) {
+        self.bar
+            .set_position(now.saturating_sub(self.order_ms) / 1000);
+        self.bar.set_message(format!(
+            "households arrived {}/{} · taps {taps} · at HQ {at_hq}",
+            sim.arrived(),
+            sim.households(),
+        ));
     }
 }
 
@@ -305,6 +308,39 @@ struct Live<'a> {
 }
 
 impl Live<'_> {
+    /// One turn of the drill at drill time `now`: the TV screens that changed, the shelters'
+    /// answers and HQ's replies, then what the simulation has falling due.
+    fn turn(
+        &mut self,
+        sim: &mut Sim,
+        tv: &mpsc::Receiver<TvEvent>,
+        now: u64,
+    ) -> Result<(), DrillError> {
+        while let Ok(TvEvent::Changed(h, on, seen)) = tv.try_recv() {
+            sim.tv_changed(h, on, seen);
+        }
+        self.hear(now)?;
+        for step in sim.step(now, |resident| self.doors.settled(resident)) {
+            self.apply(step, now)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the drill is over: HQ holds every tap, every fault has run its course and HQ
+    /// has answered every command; or HQ (or a node) no longer catches up, noted so that the
+    /// report says what HQ has.
+    fn over(&mut self, hq_store: &mut Accounting, sim: &Sim) -> bool {
+        if hq_store.accounted_ms().is_some() && sim.faults_done() && self.officer.idle() {
+            return true;
+        }
+        if hq_store.stalled(self.doors.taps().len()) {
+            self.doors
+                .note("HQ did not hold every tap by the end".into());
+            return true;
+        }
+        false
+    }
+
     /// The shelters' answers and HQ's replies to the officer since the last call.
     fn hear(&mut self, now: u64) -> Result<(), DrillError> {
         while let Some((shelter, line)) = self.procs.next_shelter_line() {
