@@ -129,12 +129,7 @@ fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
         PW,
     );
     let port = free_port();
-    let hq = HqConfig {
-        status_interval_ms: 200,
-        snapshot_interval_s: Some(2),
-        ..HqConfig::default()
-    };
-    std::fs::write(p("hq.toml"), hq.embedded(port)).unwrap();
+    std::fs::write(p("hq.toml"), HqConfig::for_dashboard().embedded(port)).unwrap();
     std::fs::write(
         p("dash.toml"),
         format!(

@@ -150,12 +150,7 @@ async fn the_screen_answers_through_a_five_minute_outage_and_the_command_is_done
     officer_key(d, "tanaka");
     passwords(d, ["hq", "officer-tanaka"], PW);
     let port = free_port();
-    let hq = HqConfig {
-        status_interval_ms: 200,
-        snapshot_interval_s: Some(2),
-        ..HqConfig::default()
-    };
-    std::fs::write(p("hq.toml"), hq.embedded(port)).unwrap();
+    std::fs::write(p("hq.toml"), HqConfig::for_dashboard().embedded(port)).unwrap();
     let mut hq = start_hq(d, "hq");
 
     // The dashboard: its own loop, state and link, on a clock SPEED times as fast as the wall.

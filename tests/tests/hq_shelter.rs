@@ -76,11 +76,7 @@ fn setup(d: &Path) -> (Vec<u32>, u16, Vec<(u32, String)>) {
     let users = shelters.iter().map(|s| format!("shelter-{s}"));
     passwords(d, users.chain(["hq".to_owned()]), PW);
     let port = free_port();
-    let hq = HqConfig {
-        cap_dir: true,
-        max_connections: Some(50),
-        ..HqConfig::default()
-    };
+    let hq = HqConfig::for_shelters();
     std::fs::write(d.join("broker.toml"), hq.embedded(port)).unwrap();
     std::fs::write(d.join("hq.toml"), hq.external(port, PW)).unwrap();
 

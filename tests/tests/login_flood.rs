@@ -257,12 +257,7 @@ fn a_login_flood_during_an_hq_restart_does_not_lock_the_shelters_out() {
     }
     passwords(d, shelters.iter().map(|s| format!("shelter-{s}")), PW);
     let port = free_port();
-    let hq = HqConfig {
-        cap_dir: true,
-        max_connections: Some(50),
-        ..HqConfig::default()
-    };
-    std::fs::write(p("hq.toml"), hq.embedded(port)).unwrap();
+    std::fs::write(p("hq.toml"), HqConfig::for_shelters().embedded(port)).unwrap();
 
     let mut hq = start_hq(d, 0);
     // The shelters as deployed: the example's reconnect settings (the wait doubles up to 5 s).

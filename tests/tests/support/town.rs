@@ -90,6 +90,26 @@ impl Default for HqConfig {
 }
 
 impl HqConfig {
+    /// HQ for the dashboard tests: a status every 200 ms and a snapshot every 2 s, so the
+    /// screen follows quickly.
+    pub fn for_dashboard() -> HqConfig {
+        HqConfig {
+            status_interval_ms: 200,
+            snapshot_interval_s: Some(2),
+            ..HqConfig::default()
+        }
+    }
+
+    /// HQ for the shelter tests: CAP files from `cap/`, room for 50 connections on its
+    /// broker.
+    pub fn for_shelters() -> HqConfig {
+        HqConfig {
+            cap_dir: true,
+            max_connections: Some(50),
+            ..HqConfig::default()
+        }
+    }
+
     fn settings(&self) -> String {
         let mut s = format!(
             "town = \"minato\"\ntown_file = \"town.geojson\"\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\n\
