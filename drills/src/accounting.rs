@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use crate::error::DrillError;
 
 use crate::setup::Layout;
 use crate::truth::{Tap, compare, hq_count, hq_events};
@@ -39,29 +39,29 @@ impl Accounting {
     /// holds when it read them. An error when HQ refused the drill's CAP file.
     pub(crate) fn poll(
         &mut self,
-        l: &Layout,
+        layout: &Layout,
         now: u64,
         moving: impl FnOnce() -> bool,
         settled: bool,
         taps: &[Tap],
-    ) -> anyhow::Result<Option<usize>> {
+    ) -> Result<Option<usize>, DrillError> {
         if self.last_poll.elapsed() <= Duration::from_millis(500) {
             return Ok(None);
         }
         self.last_poll = Instant::now();
-        let refused = l.cap_dir().join("rejected/drill.txt");
+        let refused = layout.cap_dir().join("rejected/drill.txt");
         if refused.exists() {
             let why = std::fs::read_to_string(&refused).unwrap_or_default();
-            bail!("HQ refused the drill's CAP file: {}", why.trim());
+            return Err(DrillError::CapRefused(why.trim().to_owned()));
         }
-        let at_hq = hq_count(&l.hq_store());
+        let at_hq = hq_count(&layout.hq_store());
         self.at_hq = at_hq;
         let moving = moving();
         if self.accounted_ms.is_none()
             && (!moving || now >= self.end_ms)
             && settled
             && at_hq >= taps.len()
-            && compare(taps, &hq_events(&l.hq_store())?).lost == 0
+            && compare(taps, &hq_events(&layout.hq_store())?).lost == 0
         {
             self.accounted_ms = Some(now);
         }

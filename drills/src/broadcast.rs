@@ -11,7 +11,7 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use crate::error::{DrillError, StepContext};
 use evac_broadcaster::carousel::Carousel;
 use evac_broadcaster::live::{LiveCore, Update};
 use evac_broadcaster::mqtt::{air_login, subscribe_air};
@@ -77,7 +77,7 @@ pub struct BroadcastStats {
 /// The running broadcast.
 pub struct Broadcast {
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<anyhow::Result<BroadcastStats>>>,
+    handle: Option<JoinHandle<Result<BroadcastStats, DrillError>>>,
     /// Screen changes.
     pub events: mpsc::Receiver<TvEvent>,
 }
@@ -105,17 +105,17 @@ const TS_FILE_LIMIT: u64 = 64 << 20;
 
 impl Broadcast {
     /// Starts the broadcast thread.
-    pub fn start(cfg: BroadcastConfig) -> anyhow::Result<Broadcast> {
+    pub fn start(cfg: BroadcastConfig) -> Result<Broadcast, DrillError> {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, events) = mpsc::channel();
         let stop2 = stop.clone();
         let mut file = match &cfg.ts_file {
             Some(p) => Some(std::io::BufWriter::new(
-                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+                std::fs::File::create(p).with_step(|| format!("creating {}", p.display()))?,
             )),
             None => None,
         };
-        let handle = std::thread::spawn(move || -> anyhow::Result<BroadcastStats> {
+        let handle = std::thread::spawn(move || -> Result<BroadcastStats, DrillError> {
             let orders = orders_source(&cfg.town, &cfg.broker);
             let mut core = LiveCore::new(None, true);
             let now = cfg.clock.now_secs();
@@ -127,7 +127,7 @@ impl Broadcast {
                 transport_stream_id: 1,
                 start_unix: now,
             };
-            let mut g = Generator::new(mux_cfg, Carousel::new()).context("setting up the muxer")?;
+            let mut g = Generator::new(mux_cfg, Carousel::new()).step("setting up the muxer")?;
             let mut tv = TownTv::new(cfg.hq, now);
             let mut stats = BroadcastStats::default();
             let started = Instant::now();
@@ -138,7 +138,7 @@ impl Broadcast {
                 while let Ok(update) = orders.try_recv() {
                     let group = matches!(update, Update::Group(..));
                     core.apply(g.ours().source_mut(), update, now)
-                        .context("taking in HQ's sections")?;
+                        .step("taking in HQ's sections")?;
                     stats.batches += u64::from(group);
                 }
                 tv.set_now(now);
@@ -151,7 +151,7 @@ impl Broadcast {
                     if let Some(f) = file.as_mut()
                         && written < TS_FILE_LIMIT
                     {
-                        f.write_all(&p).context("writing broadcast.ts")?;
+                        f.write_all(&p).step("writing broadcast.ts")?;
                         written += p.len() as u64;
                     }
                 }
@@ -164,7 +164,7 @@ impl Broadcast {
                 std::thread::sleep(Duration::from_millis(10));
             }
             if let Some(f) = file.as_mut() {
-                f.flush().context("writing broadcast.ts")?;
+                f.flush().step("writing broadcast.ts")?;
             }
             stats.packets = g.packets();
             stats.refused_messages = core.health().refused;
@@ -180,12 +180,10 @@ impl Broadcast {
     }
 
     /// Stops the broadcast and returns its figures.
-    pub fn finish(mut self) -> anyhow::Result<BroadcastStats> {
+    pub fn finish(mut self) -> Result<BroadcastStats, DrillError> {
         self.stop.store(true, Ordering::Relaxed);
         match self.handle.take() {
-            Some(h) => h
-                .join()
-                .map_err(|_| anyhow::anyhow!("the broadcast thread panicked"))?,
+            Some(h) => h.join().map_err(|_| DrillError::Panicked("broadcast"))?,
             None => Ok(BroadcastStats::default()),
         }
     }

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use anyhow::Context;
+use crate::error::{DrillError, StepContext};
 use evac_hq::engine::{EngineTown, OrderBook, maps_hazard};
 use evac_maps::{LonLat, Town};
 use evac_protocol::{ShelterId, Slug};
@@ -59,8 +59,13 @@ impl Prediction {
 
 /// The scenario's evacuation figures on `town` with behaviour `seed`, as a drill without
 /// faults gives them (arrivals after `duration_min` left out, as the drill ends there).
-pub fn predict(s: &Scenario, town: Town, seed: u64, tv_after_s: f64) -> anyhow::Result<Prediction> {
-    let slug = Slug::new(&s.town.slug).context("town.slug")?;
+pub fn predict(
+    s: &Scenario,
+    town: Town,
+    seed: u64,
+    tv_after_s: f64,
+) -> Result<Prediction, DrillError> {
+    let slug = Slug::new(&s.town.slug).step("town.slug")?;
     let (notice, _) = hazard_notice(s, None)?;
     let hazard = maps_hazard(notice.hazard);
     let town = match s.town.keep_nearest {
@@ -70,7 +75,7 @@ pub fn predict(s: &Scenario, town: Town, seed: u64, tv_after_s: f64) -> anyhow::
     let mut book = OrderBook::new(std::sync::Arc::new(EngineTown::new(&town)), slug);
     let first = book
         .issue(notice, None)
-        .map_err(|e| anyhow::anyhow!("the hazard orders nothing: {e}"))?;
+        .map_err(|e| DrillError::NothingOrdered(e.to_string()))?;
     let ordered: HashMap<u32, ShelterId> = first
         .batches
         .iter()

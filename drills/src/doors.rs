@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use evac_protocol::time::TimeSource;
 
 use crate::answers::Outstanding;
+use crate::error::DrillError;
 use crate::faults::FaultLog;
 use crate::processes::Processes;
 use crate::setup::Layout;
@@ -51,13 +52,15 @@ impl Doors {
     pub(crate) fn send(
         &mut self,
         procs: &mut Processes,
-        l: &Layout,
+        layout: &Layout,
         clock: &TimeSource,
         tap: &TapOrder,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), DrillError> {
         let line = match (tap.card, tap.pulled) {
-            (true, Some(_)) => format!("tap {} --pull-after 3", l.card(tap.resident).display()),
-            (true, None) => format!("tap {}", l.card(tap.resident).display()),
+            (true, Some(_)) => {
+                format!("tap {} --pull-after 3", layout.card(tap.resident).display())
+            }
+            (true, None) => format!("tap {}", layout.card(tap.resident).display()),
             (false, _) => format!("staff {} {}", tap.household, tap.resident),
         };
         let line = self.pending.send(

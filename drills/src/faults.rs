@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::error::DrillError;
 use crate::processes::Processes;
 use crate::scenario::Fault;
 use crate::truth::{Comparison, StoredEvent, Tap, hq_events};
@@ -79,7 +80,7 @@ impl<'a> FaultLog<'a> {
         procs: &mut Processes,
         store: &Path,
         taps: &[Tap],
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), DrillError> {
         match &self.faults[i] {
             Fault::NetCut { shelter, .. } => {
                 procs.restore(*shelter);

@@ -114,7 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let series: Vec<Series> = [false, true]
         .into_iter()
         .filter_map(|n| Series::read(&out, n).transpose())
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<Result<_, evac_drills::DrillError>>()?;
     plot::draw(&out.join("curve.svg"), &series)?;
     print!("{}", report::summary(&r));
     println!("report: {}", out.display());

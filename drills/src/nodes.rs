@@ -10,14 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use crate::error::{DrillError, StepContext};
 
 /// Where the node binaries are: beside `evac-drill` (a `deps/` folder's parent for tests).
-pub fn bin_dir() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("cannot find evac-drill's own path")?;
+pub fn bin_dir() -> Result<PathBuf, DrillError> {
+    let exe = std::env::current_exe().step("cannot find evac-drill's own path")?;
     let mut dir = exe
         .parent()
-        .context("evac-drill has no parent folder")?
+        .ok_or_else(|| std::io::Error::other("evac-drill has no parent folder"))
+        .step("finding the node binaries")?
         .to_owned();
     if dir.ends_with("deps") {
         dir.pop();
@@ -26,23 +27,20 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// A node binary, checked to exist.
-pub fn node_bin(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    let p = dir.join(name);
-    if !p.is_file() {
-        bail!(
-            "{} is missing: build the nodes first (cargo build -p evac-hq -p evac-shelter)",
-            p.display()
-        );
+pub fn node_bin(dir: &Path, name: &str) -> Result<PathBuf, DrillError> {
+    let path = dir.join(name);
+    if !path.is_file() {
+        return Err(DrillError::MissingBinary { path });
     }
-    Ok(p)
+    Ok(path)
 }
 
 /// A free TCP port on loopback.
-pub fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> Result<u16, DrillError> {
     Ok(TcpListener::bind("127.0.0.1:0")
-        .context("cannot bind a loopback port")?
+        .step("cannot bind a loopback port")?
         .local_addr()
-        .context("no local address")?
+        .step("no local address")?
         .port())
 }
 
@@ -65,20 +63,31 @@ impl Proc {
         tag: usize,
         lines: mpsc::Sender<(usize, String)>,
         log: &Path,
-    ) -> anyhow::Result<Proc> {
+    ) -> Result<Proc, DrillError> {
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
-            .with_context(|| format!("opening {}", log.display()))?;
+            .with_step(|| format!("opening {}", log.display()))?;
         let mut child = Command::new(bin)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(err)
             .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let out = child.stdout.take().context("no stdout")?;
+            .map_err(|source| DrillError::Process {
+                doing: "starting",
+                process: bin.display().to_string(),
+                source,
+            })?;
+        // Piped just above: always there.
+        let Some(out) = child.stdout.take() else {
+            return Err(DrillError::Process {
+                doing: "reading the output of",
+                process: bin.display().to_string(),
+                source: std::io::ErrorKind::BrokenPipe.into(),
+            });
+        };
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if lines.send((tag, line)).is_err() {
@@ -98,12 +107,17 @@ impl Proc {
     }
 
     /// Writes a line to its stdin.
-    pub fn send(&mut self, line: &str) -> anyhow::Result<()> {
-        let stdin = self.stdin.as_mut().context("no stdin")?;
-        writeln!(stdin, "{line}").with_context(|| format!("writing to {}", self.name))?;
-        stdin
-            .flush()
-            .with_context(|| format!("writing to {}", self.name))
+    pub fn send(&mut self, line: &str) -> Result<(), DrillError> {
+        let written = match self.stdin.as_mut() {
+            Some(stdin) => writeln!(stdin, "{line}").and_then(|()| stdin.flush()),
+            // Closed by `finish`.
+            None => Err(std::io::ErrorKind::BrokenPipe.into()),
+        };
+        written.map_err(|source| DrillError::Process {
+            doing: "writing to",
+            process: self.name.clone(),
+            source,
+        })
     }
 
     /// Kills it (SIGKILL) and reaps it.
@@ -148,9 +162,9 @@ pub struct Proxy {
 
 impl Proxy {
     /// Starts a proxy to `target`.
-    pub fn start(target: SocketAddr) -> anyhow::Result<Proxy> {
-        let listener = TcpListener::bind("127.0.0.1:0").context("proxy: cannot bind")?;
-        let port = listener.local_addr().context("proxy: no address")?.port();
+    pub fn start(target: SocketAddr) -> Result<Proxy, DrillError> {
+        let listener = TcpListener::bind("127.0.0.1:0").step("proxy: cannot bind")?;
+        let port = listener.local_addr().step("proxy: no address")?.port();
         let up = Arc::new(AtomicBool::new(true));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let (up2, conns2) = (up.clone(), conns.clone());

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use evac_net::command::{CommandSender, Officer, SignedCommand};
 use evac_protocol::{
     CommandAction, CommandReply, OfficerId, PublicKey, SecretKey, Signed, Slug, Topic,
 };
 
+use crate::error::{DrillError, StepContext};
 use crate::setup::{Layout, OFFICER, PASSWORD};
 
 /// The drill's officer on MQTT: its command sender and the fault each command is for.
@@ -33,9 +33,9 @@ impl DrillOfficer {
         port: u16,
         ca: Option<Vec<u8>>,
         hq: PublicKey,
-    ) -> anyhow::Result<DrillOfficer> {
+    ) -> Result<DrillOfficer, DrillError> {
         use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-        let id: OfficerId = OFFICER.parse().context("officer id")?;
+        let id: OfficerId = OFFICER.parse().step("officer id")?;
         let mut opts = MqttOptions::new(
             format!("evac-drill-officer-{}", std::process::id()),
             "127.0.0.1",
@@ -69,7 +69,7 @@ impl DrillOfficer {
                 }
             }
         });
-        let key = SecretKey::read(&l.p("nodes/officer.key")).context("officer key")?;
+        let key = SecretKey::read(&l.path("nodes/officer.key")).step("officer key")?;
         Ok(DrillOfficer {
             client,
             sender: CommandSender::new(Officer { name: id, key }, town.clone()),
@@ -86,11 +86,11 @@ impl DrillOfficer {
         action: CommandAction,
         now_ms: u64,
         fault: Option<usize>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), DrillError> {
         let out = self
             .sender
             .give(action, "drill scenario", now_ms, self.mono())
-            .context("signing a command")?;
+            .step("signing a command")?;
         self.faults.insert(out.id, fault);
         self.publish(&out)?;
         self.sender.sent(out.id, self.mono());
@@ -126,7 +126,7 @@ impl DrillOfficer {
         self.start.elapsed().as_millis() as u64
     }
 
-    fn publish(&self, cmd: &SignedCommand) -> anyhow::Result<()> {
+    fn publish(&self, cmd: &SignedCommand) -> Result<(), DrillError> {
         self.client
             .try_publish(
                 cmd.topic.clone(),
@@ -134,6 +134,6 @@ impl DrillOfficer {
                 false,
                 cmd.payload.clone(),
             )
-            .context("publishing a command")
+            .step("publishing a command")
     }
 }

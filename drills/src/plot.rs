@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::Context;
+use crate::error::{DrillError, StepContext};
 use plotters::prelude::*;
 
 /// One curve.
@@ -20,7 +20,7 @@ pub struct Series {
 
 impl Series {
     /// Reads a run's curve from its `arrivals*.csv` and `report*.json`; `None` if absent.
-    pub fn read(dir: &Path, no_tv: bool) -> anyhow::Result<Option<Series>> {
+    pub fn read(dir: &Path, no_tv: bool) -> Result<Option<Series>, DrillError> {
         let suffix = if no_tv { "-no-tv" } else { "" };
         let (csv, json) = (
             dir.join(format!("arrivals{suffix}.csv")),
@@ -30,13 +30,12 @@ impl Series {
             return Ok(None);
         }
         let report: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&json)
-                .with_context(|| format!("reading {}", json.display()))?,
+            &std::fs::read_to_string(&json).with_step(|| format!("reading {}", json.display()))?,
         )
-        .with_context(|| format!("reading {}", json.display()))?;
+        .with_step(|| format!("reading {}", json.display()))?;
         let total = report["residents"].as_u64().unwrap_or(0) as usize;
         let text =
-            std::fs::read_to_string(&csv).with_context(|| format!("reading {}", csv.display()))?;
+            std::fs::read_to_string(&csv).with_step(|| format!("reading {}", csv.display()))?;
         let mut seen = std::collections::HashSet::new();
         let mut times_s: Vec<f64> = text
             .lines()
@@ -98,27 +97,27 @@ impl Series {
 }
 
 /// Draws the curves into `out` (SVG).
-pub fn draw(out: &Path, series: &[Series]) -> anyhow::Result<()> {
+pub fn draw(out: &Path, series: &[Series]) -> Result<(), DrillError> {
     let max_min = series
         .iter()
         .filter_map(|s| s.times_s.last())
         .fold(10.0f64, |m, t| m.max(t / 60.0))
         .ceil();
     let root = SVGBackend::new(out, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).context("drawing the curve")?;
+    root.fill(&WHITE).step("drawing the curve")?;
     let mut chart = ChartBuilder::on(&root)
         .caption("Residents at a shelter after the order", ("sans-serif", 22))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(55)
         .build_cartesian_2d(0f64..max_min, 0f64..100f64)
-        .context("drawing the curve")?;
+        .step("drawing the curve")?;
     chart
         .configure_mesh()
         .x_desc("minutes after the order")
         .y_desc("% of residents under order checked in")
         .draw()
-        .context("drawing the curve")?;
+        .step("drawing the curve")?;
     let colours = [RGBColor(0, 90, 180), RGBColor(200, 60, 30)];
     for (i, s) in series.iter().enumerate() {
         let c = colours[i % colours.len()];
@@ -140,14 +139,14 @@ pub fn draw(out: &Path, series: &[Series]) -> anyhow::Result<()> {
         };
         chart
             .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-            .context("drawing the curve")?
+            .step("drawing the curve")?
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
         for (name, q, at) in s.marks() {
             if let Some(x) = at {
                 chart
                     .draw_series(LineSeries::new(vec![(x, 0.0), (x, 100.0)], c.mix(0.5)))
-                    .context("drawing the curve")?;
+                    .step("drawing the curve")?;
                 chart
                     .draw_series(std::iter::once(Text::new(
                         format!("{name} {x:.1} min"),
@@ -157,7 +156,7 @@ pub fn draw(out: &Path, series: &[Series]) -> anyhow::Result<()> {
                         ),
                         ("sans-serif", 13).into_font().color(&c),
                     )))
-                    .context("drawing the curve")?;
+                    .step("drawing the curve")?;
             }
         }
     }
@@ -166,7 +165,7 @@ pub fn draw(out: &Path, series: &[Series]) -> anyhow::Result<()> {
     let grey = RGBColor(120, 120, 120);
     chart
         .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
-        .context("drawing the curve")?
+        .step("drawing the curve")?
         .label("T50, T90: 50 %, 90 % of all residents under order checked in")
         .legend(move |(x, y)| {
             PathElement::new(vec![(x + 10, y - 6), (x + 10, y + 6)], grey.mix(0.8))
@@ -177,8 +176,8 @@ pub fn draw(out: &Path, series: &[Series]) -> anyhow::Result<()> {
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .context("drawing the curve")?;
-    root.present().context("writing the curve")?;
+        .step("drawing the curve")?;
+    root.present().step("writing the curve")?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::error::{DrillError, StepContext};
 use evac_hq::cap::{self, CapAction};
 use evac_hq::engine::{EngineTown, OrderBook, maps_hazard};
 use evac_hq::notice::Notice;
@@ -42,25 +42,25 @@ pub(crate) struct Prepared {
 }
 
 /// The run's folder (`run/`, `run-no-tv/`) in the output folder, made empty.
-pub(crate) fn run_folder(opts: &RunOptions) -> anyhow::Result<Layout> {
-    std::fs::create_dir_all(&opts.out)
-        .with_context(|| format!("creating {}", opts.out.display()))?;
+pub(crate) fn run_folder(opts: &RunOptions) -> Result<Layout, DrillError> {
+    std::fs::create_dir_all(&opts.out).with_step(|| format!("creating {}", opts.out.display()))?;
     // Absolute: the nodes take relative paths in their configs from the config's folder.
-    let out = std::fs::canonicalize(&opts.out)
-        .with_context(|| format!("finding {}", opts.out.display()))?;
-    let l = Layout {
+    let out =
+        std::fs::canonicalize(&opts.out).with_step(|| format!("finding {}", opts.out.display()))?;
+    let layout = Layout {
         dir: out.join(if opts.no_tv { "run-no-tv" } else { "run" }),
     };
-    if l.dir.exists() {
-        std::fs::remove_dir_all(&l.dir).with_context(|| format!("clearing {}", l.dir.display()))?;
+    if layout.dir.exists() {
+        std::fs::remove_dir_all(&layout.dir)
+            .with_step(|| format!("clearing {}", layout.dir.display()))?;
     }
-    std::fs::create_dir_all(&l.dir).context("creating the run folder")?;
+    std::fs::create_dir_all(&layout.dir).step("creating the run folder")?;
 
-    Ok(l)
+    Ok(layout)
 }
 
 /// The town, the hazard, the speed and the households under order with their plans.
-pub(crate) fn prepare(opts: &RunOptions, l: &Layout) -> anyhow::Result<Prepared> {
+pub(crate) fn prepare(opts: &RunOptions, layout: &Layout) -> Result<Prepared, DrillError> {
     let s = &opts.scenario;
     // The town and the hazard.
     let town_file = match (&opts.town, &s.town.file, &s.town.generate) {
@@ -71,37 +71,37 @@ pub(crate) fn prepare(opts: &RunOptions, l: &Layout) -> anyhow::Result<Prepared>
                 shelters: g.shelters,
                 seed: g.seed,
             });
-            let f = l.p("town.geojson");
-            t.save(&f).context("writing the generated town")?;
+            let f = layout.path("town.geojson");
+            t.save(&f).step("writing the generated town")?;
             f
         }
-        (None, None, None) => bail!("the scenario names no town"),
+        (None, None, None) => return Err(DrillError::NoTown),
     };
-    let town_file = std::fs::canonicalize(&town_file)
-        .with_context(|| format!("town {}", town_file.display()))?;
+    let town_file =
+        std::fs::canonicalize(&town_file).with_step(|| format!("town {}", town_file.display()))?;
     let mut town =
-        Town::load(&town_file).with_context(|| format!("loading {}", town_file.display()))?;
-    let slug: Slug = Slug::new(&s.town.slug).context("town.slug")?;
+        Town::load(&town_file).with_step(|| format!("loading {}", town_file.display()))?;
+    let slug: Slug = Slug::new(&s.town.slug).step("town.slug")?;
     let (notice, cap_text) = hazard_notice(s, opts.hazard.as_deref())?;
     let hazard = maps_hazard(notice.hazard);
     let town_file = match s.town.keep_nearest {
         Some(n) => {
             town = keep_nearest(town, &notice, &slug, n, s.town.around_shelter)?;
-            let f = l.p("town.geojson");
-            town.save(&f).context("writing the town")?;
+            let f = layout.path("town.geojson");
+            town.save(&f).step("writing the town")?;
             f
         }
         None => town_file,
     };
     let speed = opts.speed.unwrap_or(s.clock.speed);
     if !(speed.is_finite() && speed > 0.0 && speed <= 10_000.0) {
-        bail!("--speed {speed}: must be above 0 and at most 10000");
+        return Err(DrillError::Speed(speed));
     }
     // The engine's own plan: who is under order (HQ computes the same from the same notice).
     let mut book = OrderBook::new(std::sync::Arc::new(EngineTown::new(&town)), slug.clone());
     let first = book
         .issue(notice.clone(), None)
-        .map_err(|e| anyhow::anyhow!("the hazard orders nothing: {e}"))?;
+        .map_err(|e| DrillError::NothingOrdered(e.to_string()))?;
     let mut first_order: HashMap<u32, u32> = HashMap::new();
     for b in &first.batches {
         for o in &b.orders {
@@ -109,7 +109,7 @@ pub(crate) fn prepare(opts: &RunOptions, l: &Layout) -> anyhow::Result<Prepared>
         }
     }
     if first_order.is_empty() {
-        bail!("the hazard covers no household of the town");
+        return Err(DrillError::NoHousehold);
     }
     let mut plans: Vec<HouseholdPlan> = town
         .households
@@ -152,19 +152,19 @@ pub(crate) struct Wired {
 }
 
 /// The cards of the residents under order (valid around `start_ms`), a proxy per shelter, and
-/// every node's keys and config in `l`.
+/// every node's keys and config in `layout`.
 pub(crate) fn wire(
     opts: &RunOptions,
-    l: &Layout,
+    layout: &Layout,
     p: &Prepared,
     start_ms: u64,
-) -> anyhow::Result<Wired> {
+) -> Result<Wired, DrillError> {
     let card_residents: Vec<u32> = p
         .plans
         .iter()
         .flat_map(|h| h.members.iter().filter(|m| m.card).map(|m| m.resident))
         .collect();
-    let ca_files = setup::write_cards(l, &p.town, &card_residents, start_ms, opts.seed)?;
+    let ca_files = setup::write_cards(layout, &p.town, &card_residents, start_ms, opts.seed)?;
     let port = free_port()?;
     let mut proxies = BTreeMap::new();
     for sh in &p.town.shelters {
@@ -175,7 +175,7 @@ pub(crate) fn wire(
     // HQ takes CAP messages only from the senders its config names: the drill's CAP's.
     let senders: Vec<String> = p.cap_text.iter().map(|c| c.1.clone()).collect();
     setup::write_nodes(
-        l,
+        layout,
         &setup::NodeSetup {
             town_slug: p.slug.as_str(),
             town_file: &p.town_file,
@@ -188,11 +188,11 @@ pub(crate) fn wire(
         },
     )?;
     let tls_ca = if opts.tls {
-        Some(std::fs::read(l.p(setup::TLS_CA)).context("reading the drill CA")?)
+        Some(std::fs::read(layout.path(setup::TLS_CA)).step("reading the drill CA")?)
     } else {
         None
     };
-    let hq_pub = PublicKey::read(&l.p("hq.pub")).context("HQ's public key")?;
+    let hq_pub = PublicKey::read(&layout.path("hq.pub")).step("HQ's public key")?;
     Ok(Wired {
         port,
         proxies,
@@ -206,21 +206,20 @@ pub(crate) fn wire(
 pub(crate) fn hazard_notice(
     s: &Scenario,
     cap_override: Option<&Path>,
-) -> anyhow::Result<(Notice, Option<(String, String)>)> {
+) -> Result<(Notice, Option<(String, String)>), DrillError> {
     let cap_path = cap_override.map(Path::to_path_buf).or(s.hazard.cap.clone());
     if let Some(p) = cap_path {
-        let text =
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let text = std::fs::read_to_string(&p).with_step(|| format!("reading {}", p.display()))?;
         let msg = cap::parse(&text, &p.display().to_string())?;
         let sender = msg.id.sender.clone();
         let n = match msg.action {
             CapAction::Alert(n) | CapAction::Update { notice: n, .. } => n,
-            CapAction::Cancel { .. } => bail!("{}: a Cancel orders nothing", p.display()),
+            CapAction::Cancel { .. } => return Err(DrillError::CapCancel { path: p }),
         };
         return Ok((n, Some((text, sender))));
     }
     let start = evac_hq::notice::parse_rfc3339(&s.clock.start)
-        .map_err(|e| anyhow::anyhow!("clock.start: {e}"))?;
+        .map_err(|e| DrillError::ClockStart(e.to_string()))?;
     let text = format!(
         "hazard = {:?}\nlevel = {}\nzones = {:?}\n",
         s.hazard.hazard.clone().unwrap_or_default(),
@@ -240,11 +239,11 @@ pub(crate) fn keep_nearest(
     slug: &Slug,
     n: usize,
     around: Option<u32>,
-) -> anyhow::Result<Town> {
+) -> Result<Town, DrillError> {
     let mut book = OrderBook::new(std::sync::Arc::new(EngineTown::new(&town)), slug.clone());
     let out = book
         .issue(notice.clone(), None)
-        .map_err(|e| anyhow::anyhow!("the hazard orders nothing: {e}"))?;
+        .map_err(|e| DrillError::NothingOrdered(e.to_string()))?;
     let covered: BTreeSet<u32> = out
         .batches
         .iter()

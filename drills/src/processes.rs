@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use crate::error::{DrillError, StepContext};
 
 use crate::nodes::{Proc, Proxy, node_bin};
 use crate::setup::{self, Layout, OFFICER, PASSWORD};
@@ -19,7 +19,7 @@ const HQ: usize = usize::MAX - 1;
 
 /// The town's node processes and what they print.
 pub(crate) struct Processes {
-    l: Layout,
+    layout: Layout,
     hq_bin: PathBuf,
     broker_args: Vec<String>,
     hq_args: Vec<String>,
@@ -38,25 +38,25 @@ impl Processes {
     /// the one before has HQ's registry), every one on the clock `spec`; `proxies` carry the
     /// shelters' links.
     pub(crate) fn start(
-        l: &Layout,
+        layout: &Layout,
         bin_dir: &std::path::Path,
         spec: &str,
         shelter_ids: &[u32],
         proxies: BTreeMap<u32, Proxy>,
-    ) -> anyhow::Result<Processes> {
+    ) -> Result<Processes, DrillError> {
         let hq_bin = node_bin(bin_dir, "evac-hq")?;
         let shelter_bin = node_bin(bin_dir, "evac-shelter")?;
         let (lines_tx, lines) = mpsc::channel::<(usize, String)>();
-        let log = |n: &str| l.p(&format!("logs/{n}.log"));
+        let log = |n: &str| layout.path(&format!("logs/{n}.log"));
         let broker_args = vec![
             "broker".into(),
             "--config".into(),
-            l.p("broker.toml").display().to_string(),
+            layout.path("broker.toml").display().to_string(),
         ];
         let hq_args = vec![
             "run".into(),
             "--config".into(),
-            l.p("hq.toml").display().to_string(),
+            layout.path("hq.toml").display().to_string(),
             "--clock".into(),
             spec.to_owned(),
         ];
@@ -75,7 +75,7 @@ impl Processes {
             let args = vec![
                 "run".into(),
                 "--config".into(),
-                l.shelter_config(*id).display().to_string(),
+                layout.shelter_config(*id).display().to_string(),
                 "--clock".into(),
                 spec.to_owned(),
             ];
@@ -103,10 +103,12 @@ impl Processes {
                     Ok((t, line)) if t == i && line.contains("\"result\":\"registry\"") => break,
                     Ok(_) => {}
                     Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < by => {}
-                    Err(_) => bail!(
-                        "shelter {id} never got HQ's registry (see {})",
-                        l.p("logs").display()
-                    ),
+                    Err(_) => {
+                        return Err(DrillError::NotReady {
+                            what: format!("shelter {id} never got HQ's registry"),
+                            logs: layout.path("logs"),
+                        });
+                    }
                 }
             }
         }
@@ -116,7 +118,7 @@ impl Processes {
             .map(|(i, s)| (i, *s))
             .collect();
         Ok(Processes {
-            l: l.clone(),
+            layout: layout.clone(),
             hq_bin,
             broker_args,
             hq_args,
@@ -132,7 +134,7 @@ impl Processes {
     }
 
     /// Waits until every shelter node says it has HQ's registry.
-    pub(crate) fn wait_ready(&self) -> anyhow::Result<()> {
+    pub(crate) fn wait_ready(&self) -> Result<(), DrillError> {
         let shelter_ids: Vec<u32> = self.shelters.keys().copied().collect();
         let mut with_registry: std::collections::BTreeSet<u32> =
             shelter_ids.iter().copied().collect();
@@ -140,14 +142,14 @@ impl Processes {
         while with_registry.len() < shelter_ids.len() {
             let left = ready_by.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                bail!(
-                    "shelters {:?} never got HQ's registry (see {})",
-                    shelter_ids
-                        .iter()
-                        .filter(|s| !with_registry.contains(*s))
-                        .collect::<Vec<_>>(),
-                    self.l.p("logs").display()
-                );
+                let missing: Vec<_> = shelter_ids
+                    .iter()
+                    .filter(|s| !with_registry.contains(*s))
+                    .collect();
+                return Err(DrillError::NotReady {
+                    what: format!("shelters {missing:?} never got HQ's registry"),
+                    logs: self.layout.path("logs"),
+                });
             }
             if let Ok((tag, line)) = self.lines.recv_timeout(left)
                 && line.contains("\"result\":\"registry\"")
@@ -182,9 +184,9 @@ impl Processes {
     }
 
     /// Writes one line to a shelter node's input.
-    pub(crate) fn send(&mut self, shelter: u32, line: &str) -> anyhow::Result<()> {
+    pub(crate) fn send(&mut self, shelter: u32, line: &str) -> Result<(), DrillError> {
         let Some(p) = self.shelters.get_mut(&shelter) else {
-            bail!("no node for shelter {shelter}");
+            return Err(DrillError::NoNode(shelter));
         };
         p.send(line)
     }
@@ -196,14 +198,14 @@ impl Processes {
     }
 
     /// Starts the broker again.
-    pub(crate) fn start_broker(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn start_broker(&mut self) -> Result<(), DrillError> {
         self.broker = Proc::spawn(
             "broker",
             &self.hq_bin,
             &self.broker_args,
             BROKER,
             self.lines_tx.clone(),
-            &self.l.p("logs/broker.log"),
+            &self.layout.path("logs/broker.log"),
         )?;
         Ok(())
     }
@@ -214,14 +216,14 @@ impl Processes {
     }
 
     /// Starts HQ again.
-    pub(crate) fn start_hq(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn start_hq(&mut self) -> Result<(), DrillError> {
         self.hq = Proc::spawn(
             "hq",
             &self.hq_bin,
             &self.hq_args,
             HQ,
             self.lines_tx.clone(),
-            &self.l.p("logs/hq.log"),
+            &self.layout.path("logs/hq.log"),
         )?;
         Ok(())
     }
@@ -251,22 +253,22 @@ impl Processes {
 /// The officers' dashboard (`evac-dashboard`, read-only, on HQ's feed) on this terminal, when
 /// the drill runs with `--dashboard`.
 pub(crate) fn start_dashboard(
-    l: &Layout,
+    layout: &Layout,
     opts: &crate::runner::RunOptions,
     port: u16,
     slug: &evac_protocol::Slug,
     town_file: &std::path::Path,
     spec: &str,
-) -> anyhow::Result<std::process::Child> {
+) -> Result<std::process::Child, DrillError> {
     let tls = opts.tls;
     let bin = node_bin(&opts.bin_dir, "evac-dashboard")?;
-    let cfg = l.p("dashboard.toml");
+    let cfg = layout.path("dashboard.toml");
     std::fs::write(
         &cfg,
         format!(
-            "broker = \"{}://127.0.0.1:{port}\"\n{}town = \"{slug}\"\nusername = \"officer-{OFFICER}\"\n\
+            "broker = \"{}\"\n{}town = \"{slug}\"\nusername = \"officer-{OFFICER}\"\n\
              password = \"{PASSWORD}\"\nhq_key = \"hq.pub\"\ntown_file = {:?}\nlog_file = \"logs/dashboard.log\"\n",
-            if tls { "mqtts" } else { "mqtt" },
+            setup::loopback_broker(port, tls),
             if tls {
                 format!("ca = \"{}\"\n", setup::TLS_CA)
             } else {
@@ -275,18 +277,18 @@ pub(crate) fn start_dashboard(
             town_file.display().to_string()
         ),
     )
-    .context("writing dashboard.toml")?;
+    .step("writing dashboard.toml")?;
     std::process::Command::new(bin)
         .arg("--config")
         .arg(&cfg)
         .args(["--clock", spec])
         .spawn()
-        .context("starting evac-dashboard")
+        .step("starting evac-dashboard")
 }
 
 /// Set by SIGINT, SIGTERM or SIGHUP: the drill stops, and its nodes (killed when their
 /// handles drop) with it, rather than leaving HQ, the broker and the shelters running.
-pub(crate) fn interrupted() -> anyhow::Result<()> {
+pub(crate) fn interrupted() -> Result<(), DrillError> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
     let flag = FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
@@ -302,7 +304,7 @@ pub(crate) fn interrupted() -> anyhow::Result<()> {
         flag
     });
     if flag.load(Ordering::Relaxed) {
-        bail!("interrupted: the drill's nodes were stopped");
+        return Err(DrillError::Interrupted);
     }
     Ok(())
 }
@@ -313,7 +315,7 @@ fn wait_line(
     tag: usize,
     what: &str,
     secs: u64,
-) -> anyhow::Result<()> {
+) -> Result<(), DrillError> {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {
         interrupted()?;
@@ -321,10 +323,10 @@ fn wait_line(
             .saturating_duration_since(Instant::now())
             .min(Duration::from_millis(500));
         match lines.recv_timeout(left) {
-            Ok((t, l)) if t == tag && l.contains(what) => return Ok(()),
+            Ok((t, line)) if t == tag && line.contains(what) => return Ok(()),
             Ok(_) => {}
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < end => {}
-            Err(_) => bail!("timed out waiting for \"{what}\""),
+            Err(_) => return Err(DrillError::Timeout(what.to_owned())),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context;
+use crate::error::{DrillError, StepContext};
 use serde::Serialize;
 
 use crate::runner::{DrillRun, FaultOutcome, HouseholdEnd};
@@ -363,11 +363,16 @@ pub fn summary(r: &Report) -> String {
 }
 
 /// Writes `report[-no-tv].json` and `arrivals[-no-tv].csv` into `dir`.
-pub fn write(dir: &Path, run: &DrillRun, r: &Report, held: &[StoredEvent]) -> anyhow::Result<()> {
+pub fn write(
+    dir: &Path,
+    run: &DrillRun,
+    r: &Report,
+    held: &[StoredEvent],
+) -> Result<(), DrillError> {
     let suffix = if run.no_tv { "-no-tv" } else { "" };
-    let json = serde_json::to_string_pretty(r).context("encoding the report")?;
+    let json = serde_json::to_string_pretty(r).step("encoding the report")?;
     let p = dir.join(format!("report{suffix}.json"));
-    std::fs::write(&p, json).with_context(|| format!("writing {}", p.display()))?;
+    std::fs::write(&p, json).with_step(|| format!("writing {}", p.display()))?;
     let at_hq: HashMap<(u32, u64), u64> = held
         .iter()
         .map(|e| ((e.shelter, e.seq), e.received_ms))
@@ -395,7 +400,7 @@ pub fn write(dir: &Path, run: &DrillRun, r: &Report, held: &[StoredEvent]) -> an
         );
     }
     let p = dir.join(format!("arrivals{suffix}.csv"));
-    std::fs::write(&p, csv).with_context(|| format!("writing {}", p.display()))?;
+    std::fs::write(&p, csv).with_step(|| format!("writing {}", p.display()))?;
     Ok(())
 }
 

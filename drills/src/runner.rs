@@ -6,9 +6,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use crate::error::{DrillError, StepContext};
 use evac_maps::Town;
 use evac_protocol::time::TimeSource;
 use evac_protocol::{CommandAction, ShelterId};
@@ -99,47 +100,47 @@ pub struct DrillRun {
 }
 
 /// Runs a drill to its end.
-pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
+pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     interrupted()?;
     let started = Instant::now();
     let s = &opts.scenario;
-    let l = run_folder(opts)?;
-    let p = prepare(opts, &l)?;
+    let layout = run_folder(opts)?;
+    let p = prepare(opts, &layout)?;
     // Drill time starts `lead_s` before the order's issue time.
     let issued_ms = u64::try_from(p.notice.issued).unwrap_or(0) * 1000;
     let start_ms = issued_ms.saturating_sub(s.clock.lead_s * 1000);
-    let mut w = wire(opts, &l, &p, start_ms)?;
+    let mut w = wire(opts, &layout, &p, start_ms)?;
     // The clock every node runs on.
     let clock = TimeSource::drill_from_now(start_ms, p.speed);
     let spec = clock.to_string();
     let shelter_ids: Vec<u32> = p.town.shelters.iter().map(|s| s.id).collect();
     let procs = Processes::start(
-        &l,
+        &layout,
         &opts.bin_dir,
         &spec,
         &shelter_ids,
         std::mem::take(&mut w.proxies),
     )?;
-    let broadcast = start_broadcast(&l, s, &p, &w, clock)?;
+    let broadcast = start_broadcast(&layout, s, &p, &w, clock)?;
     let mut officer =
-        DrillOfficer::connect(&l, &p.slug, w.port, w.tls_ca.clone(), w.hq_pub.clone())?;
+        DrillOfficer::connect(&layout, &p.slug, w.port, w.tls_ca.clone(), w.hq_pub.clone())?;
 
     // Ready when every shelter has HQ's registry.
     procs.wait_ready()?;
 
     // The officers' dashboard on this terminal, read-only, on HQ's feed.
     let mut dashboard = (opts.dashboard)
-        .then(|| start_dashboard(&l, opts, w.port, &p.slug, &p.town_file, &spec))
+        .then(|| start_dashboard(&layout, opts, w.port, &p.slug, &p.town_file, &spec))
         .transpose()?;
 
     // The order, at its issue time.
-    let order_ms = give_order(&mut officer, &l, s, &p, issued_ms, &clock)?;
+    let order_ms = give_order(&mut officer, &layout, s, &p, issued_ms, &clock)?;
 
     let end_ms = order_ms + s.clock.duration_min * 60_000;
-    let progress = progress_bar(opts);
+    let progress = Progress::new(opts, order_ms);
 
     let mut live = Live {
-        l: &l,
+        layout: &layout,
         clock,
         procs,
         officer,
@@ -164,40 +165,21 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     loop {
         interrupted()?;
         let now = clock.now_ms();
-        // TV screens.
-        while let Ok(TvEvent::Changed(h, on, seen)) = broadcast.events.try_recv() {
-            sim.tv_changed(h, on, seen);
-        }
-
-        // Shelter answers, HQ's replies, then what falls due.
-        live.hear()?;
-        for step in sim.step(now, |resident| live.doors.settled(resident)) {
-            live.apply(step, now)?;
-        }
+        live.turn(&mut sim, &broadcast.events, now)?;
 
         // HQ's store, now and then.
         let settled = live.doors.answered() && live.procs.broker_up();
-        if let Some(at_hq) = hq_store.poll(&l, now, || sim.moving(), settled, live.doors.taps())? {
-            progress.set_position(now.saturating_sub(order_ms) / 1000);
-            progress.set_message(format!(
-                "households arrived {}/{} · taps {} · at HQ {at_hq}",
-                sim.arrived(),
-                sim.households(),
-                live.doors.taps().len()
-            ));
+        if let Some(at_hq) =
+            hq_store.poll(&layout, now, || sim.moving(), settled, live.doors.taps())?
+        {
+            progress.show(now, &sim, live.doors.taps().len(), at_hq);
         }
-        if hq_store.accounted_ms().is_some() && sim.faults_done() && live.officer.idle() {
-            break;
-        }
-        // HQ (or a node) no longer catching up: report what HQ has.
-        if hq_store.stalled(live.doors.taps().len()) {
-            live.doors
-                .note("HQ did not hold every tap by the end".into());
+        if live.over(&mut hq_store, &sim) {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    progress.finish_and_clear();
+    progress.bar.finish_and_clear();
     let (procs, doors, faults) = (live.procs, live.doors, live.faults);
     let (taps, checked_out, mut anomalies) = doors.finish();
     if let Some(d) = dashboard.as_mut() {
@@ -211,7 +193,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
     let broadcast = broadcast.finish()?;
 
     // Fault outcomes that need the final picture.
-    let held = hq_events(&l.hq_store())?;
+    let held = hq_events(&layout.hq_store())?;
     let cmp = crate::truth::compare(&taps, &held);
     let moved = (sim.rerouted(), sim.redirected());
     let fault_outcomes = faults.judge(&taps, &held, &cmp, order_ms, moved);
@@ -242,19 +224,42 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<DrillRun> {
 }
 
 /// The progress bar on stderr, hidden unless asked for (and under the dashboard).
-fn progress_bar(opts: &RunOptions) -> indicatif::ProgressBar {
-    let s = &opts.scenario;
-    if opts.progress && !opts.dashboard {
-        let pb = indicatif::ProgressBar::new(s.clock.duration_min * 60);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] T+{pos}s/{len}s {msg}")
+struct Progress {
+    bar: indicatif::ProgressBar,
+    order_ms: u64,
+}
+
+impl Progress {
+    /// The bar of a drill whose order is given at `order_ms`.
+    fn new(opts: &RunOptions, order_ms: u64) -> Progress {
+        let s = &opts.scenario;
+        let bar = if opts.progress && !opts.dashboard {
+            let pb = indicatif::ProgressBar::new(s.clock.duration_min * 60);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] T+{pos}s/{len}s {msg}",
+                )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("=> "),
-        );
-        pb.set_prefix(if opts.no_tv { "drill (no TV)" } else { "drill" });
-        pb
-    } else {
-        indicatif::ProgressBar::hidden()
+            );
+            pb.set_prefix(if opts.no_tv { "drill (no TV)" } else { "drill" });
+            pb
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        Progress { bar, order_ms }
+    }
+
+    /// Shows drill time `now`, the households arrived, the `taps` made and the events HQ
+    /// holds (`at_hq`).
+    fn show(&self, now: u64, sim: &Sim, taps: usize, at_hq: usize) {
+        self.bar
+            .set_position(now.saturating_sub(self.order_ms) / 1000);
+        self.bar.set_message(format!(
+            "households arrived {}/{} · taps {taps} · at HQ {at_hq}",
+            sim.arrived(),
+            sim.households(),
+        ));
     }
 }
 
@@ -263,20 +268,20 @@ fn progress_bar(opts: &RunOptions) -> indicatif::ProgressBar {
 /// `issue-order`.
 fn give_order(
     officer: &mut DrillOfficer,
-    l: &Layout,
+    layout: &Layout,
     s: &Scenario,
     p: &Prepared,
     issued_ms: u64,
     clock: &TimeSource,
-) -> anyhow::Result<u64> {
+) -> Result<u64, DrillError> {
     let order_ms = clock.now_ms().max(issued_ms);
     while clock.now_ms() < order_ms {
         std::thread::sleep(Duration::from_millis(5));
     }
     match &p.cap_text {
         Some((text, _)) => {
-            evac_protocol::statefile::write(&l.cap_dir().join("drill.xml"), text.as_bytes())
-                .context("handing the CAP file to HQ")?;
+            evac_protocol::statefile::write(&layout.cap_dir().join("drill.xml"), text.as_bytes())
+                .step("handing the CAP file to HQ")?;
         }
         None => {
             let action = CommandAction::IssueOrder {
@@ -294,7 +299,7 @@ fn give_order(
 /// The drill's side that talks to the nodes: their processes, the officer, the taps sent and
 /// answered, and what was seen of the faults.
 struct Live<'a> {
-    l: &'a Layout,
+    layout: &'a Layout,
     clock: TimeSource,
     procs: Processes,
     officer: DrillOfficer,
@@ -303,8 +308,41 @@ struct Live<'a> {
 }
 
 impl Live<'_> {
+    /// One turn of the drill at drill time `now`: the TV screens that changed, the shelters'
+    /// answers and HQ's replies, then what the simulation has falling due.
+    fn turn(
+        &mut self,
+        sim: &mut Sim,
+        tv: &mpsc::Receiver<TvEvent>,
+        now: u64,
+    ) -> Result<(), DrillError> {
+        while let Ok(TvEvent::Changed(h, on, seen)) = tv.try_recv() {
+            sim.tv_changed(h, on, seen);
+        }
+        self.hear()?;
+        for step in sim.step(now, |resident| self.doors.settled(resident)) {
+            self.apply(step, now)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the drill is over: HQ holds every tap, every fault has run its course and HQ
+    /// has answered every command; or HQ (or a node) no longer catches up, noted so that the
+    /// report says what HQ has.
+    fn over(&mut self, hq_store: &mut Accounting, sim: &Sim) -> bool {
+        if hq_store.accounted_ms().is_some() && sim.faults_done() && self.officer.idle() {
+            return true;
+        }
+        if hq_store.stalled(self.doors.taps().len()) {
+            self.doors
+                .note("HQ did not hold every tap by the end".into());
+            return true;
+        }
+        false
+    }
+
     /// The shelters' answers and HQ's replies to the officer since the last call.
-    fn hear(&mut self) -> anyhow::Result<()> {
+    fn hear(&mut self) -> Result<(), DrillError> {
         while let Some((shelter, line)) = self.procs.next_shelter_line() {
             self.doors.answer(shelter, &line, &mut self.faults);
         }
@@ -312,7 +350,7 @@ impl Live<'_> {
             match fault {
                 Some(i) => self.faults.replied(i, r.ok, &r.message),
                 // The order itself: without it there is no drill to report.
-                None if !r.ok => bail!("HQ refused the drill's order: {}", r.message),
+                None if !r.ok => return Err(DrillError::OrderRefused(r.message)),
                 None => {}
             }
         }
@@ -320,14 +358,14 @@ impl Live<'_> {
     }
 
     /// Does what the simulation asks at drill time `now`.
-    fn apply(&mut self, step: Step, now: u64) -> anyhow::Result<()> {
+    fn apply(&mut self, step: Step, now: u64) -> Result<(), DrillError> {
         match step {
             Step::Tap(tap) => {
                 if let Some(i) = tap.pulled {
                     self.faults.pulled(i);
                 }
                 self.doors
-                    .send(&mut self.procs, self.l, &self.clock, &tap)?;
+                    .send(&mut self.procs, self.layout, &self.clock, &tap)?;
             }
             Step::Close {
                 fault,
@@ -342,7 +380,7 @@ impl Live<'_> {
             }
             Step::FaultStart(i) => self.faults.start(i, &mut self.procs),
             Step::FaultEnd(i) => {
-                let store = self.l.hq_store();
+                let store = self.layout.hq_store();
                 self.faults
                     .end(i, &mut self.procs, &store, self.doors.taps())?;
             }
@@ -354,12 +392,12 @@ impl Live<'_> {
 /// The broadcaster, in process, on HQ's orders through the broker; the stream also in
 /// `run/broadcast.ts`.
 fn start_broadcast(
-    l: &Layout,
+    layout: &Layout,
     s: &Scenario,
     p: &Prepared,
     w: &Wired,
     clock: TimeSource,
-) -> anyhow::Result<Broadcast> {
+) -> Result<Broadcast, DrillError> {
     Broadcast::start(BroadcastConfig {
         town: p.slug.clone(),
         hq: w.hq_pub.clone(),
@@ -372,6 +410,6 @@ fn start_broadcast(
         },
         overlay_bitrate: s.broadcast.overlay_bitrate,
         clock,
-        ts_file: Some(l.p("broadcast.ts")),
+        ts_file: Some(layout.path("broadcast.ts")),
     })
 }

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::Context;
+use crate::error::{DrillError, StepContext};
 use evac_maps::Town;
+use evac_net::BrokerUrl;
 use evac_shelter::card::virtual_card::CardFile;
 use evac_shelter::testca::{TestCa, Usage, UserCert, generate_rsa_key};
 
@@ -26,24 +27,24 @@ pub struct Layout {
 
 impl Layout {
     /// A path in the drill folder.
-    pub fn p(&self, s: &str) -> PathBuf {
+    pub fn path(&self, s: &str) -> PathBuf {
         self.dir.join(s)
     }
     /// HQ's store.
     pub fn hq_store(&self) -> PathBuf {
-        self.p("hq-data/hq.sqlite")
+        self.path("hq-data/hq.sqlite")
     }
     /// HQ's CAP folder.
     pub fn cap_dir(&self) -> PathBuf {
-        self.p("cap")
+        self.path("cap")
     }
     /// A shelter's config.
     pub fn shelter_config(&self, s: u32) -> PathBuf {
-        self.p(&format!("shelter-{s}.toml"))
+        self.path(&format!("shelter-{s}.toml"))
     }
     /// A resident's card file.
     pub fn card(&self, resident: u32) -> PathBuf {
-        self.p(&format!("cards/r{resident}.json"))
+        self.path(&format!("cards/r{resident}.json"))
     }
 }
 
@@ -68,40 +69,52 @@ pub struct NodeSetup<'a> {
     pub tls: bool,
 }
 
+/// The broker (or a shelter's proxy to it) on loopback at `port`, over TLS when the run is.
+pub fn loopback_broker(port: u16, tls: bool) -> BrokerUrl {
+    BrokerUrl {
+        host: "127.0.0.1".to_owned(),
+        port,
+        tls,
+    }
+}
+
 /// The CA every node of a drill over TLS trusts (PEM), made by [`write_nodes`].
 pub const TLS_CA: &str = "tls/ca.crt";
 
 /// The broker's TLS files: a CA made for this run and a certificate for 127.0.0.1 and
 /// localhost signed by it. The CA's key is not kept.
-fn write_tls(l: &Layout) -> anyhow::Result<()> {
+fn write_tls(layout: &Layout) -> Result<(), DrillError> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose as U};
-    std::fs::create_dir_all(l.p("tls")).context("creating tls")?;
-    let ca_key = KeyPair::generate().context("making the drill CA's key")?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).context("the drill CA")?;
+    std::fs::create_dir_all(layout.path("tls")).step("creating tls")?;
+    let ca_key = KeyPair::generate().step("making the drill CA's key")?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).step("the drill CA")?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![U::KeyCertSign, U::CrlSign, U::DigitalSignature];
     ca.distinguished_name
         .push(DnType::CommonName, "evac drill CA (this run only)");
-    let ca_cert = ca.self_signed(&ca_key).context("signing the drill CA")?;
-    let key = KeyPair::generate().context("making the broker's TLS key")?;
+    let ca_cert = ca.self_signed(&ca_key).step("signing the drill CA")?;
+    let key = KeyPair::generate().step("making the broker's TLS key")?;
     let mut broker = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .context("the broker's certificate")?;
+        .step("the broker's certificate")?;
     broker
         .distinguished_name
         .push(DnType::CommonName, "evac drill broker");
     let cert = broker
         .signed_by(&key, &ca_cert, &ca_key)
-        .context("signing the broker's certificate")?;
-    std::fs::write(l.p(TLS_CA), ca_cert.pem()).context("writing the drill CA")?;
-    std::fs::write(l.p("tls/broker.crt"), cert.pem())
-        .context("writing the broker's certificate")?;
-    evac_hq::files::write_private(&l.p("tls/broker.key"), key.serialize_pem().as_bytes())
-        .context("writing the broker's TLS key")?;
+        .step("signing the broker's certificate")?;
+    std::fs::write(layout.path(TLS_CA), ca_cert.pem()).step("writing the drill CA")?;
+    std::fs::write(layout.path("tls/broker.crt"), cert.pem())
+        .step("writing the broker's certificate")?;
+    evac_hq::files::write_private(
+        &layout.path("tls/broker.key"),
+        key.serialize_pem().as_bytes(),
+    )
+    .step("writing the broker's TLS key")?;
     Ok(())
 }
 
 /// Writes keys, passwords and configs.
-pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
+pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> Result<(), DrillError> {
     let NodeSetup {
         town_slug,
         town_file,
@@ -113,31 +126,31 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
         tls,
     } = *setup;
     if tls {
-        write_tls(l)?;
+        write_tls(layout)?;
     }
-    let (scheme, broker_tls, client_ca) = if tls {
+    let (broker_tls, client_ca) = if tls {
         (
-            "mqtts",
             "[broker.tls]\ncert = \"tls/broker.crt\"\nkey = \"tls/broker.key\"\n".to_owned(),
             format!("ca = \"{TLS_CA}\"\n"),
         )
     } else {
-        ("mqtt", String::new(), String::new())
+        (String::new(), String::new())
     };
     for sub in ["keys", "nodes", "cards", "cap", "logs"] {
-        std::fs::create_dir_all(l.p(sub)).with_context(|| format!("creating {sub}"))?;
+        std::fs::create_dir_all(layout.path(sub)).with_step(|| format!("creating {sub}"))?;
     }
-    evac_protocol::write_key_pair(&l.p("hq")).context("writing HQ's key")?;
-    let hq_key = evac_protocol::SecretKey::read(&l.p("hq.key")).context("reading HQ's key")?;
+    evac_protocol::write_key_pair(&layout.path("hq")).step("writing HQ's key")?;
+    let hq_key = evac_protocol::SecretKey::read(&layout.path("hq.key")).step("reading HQ's key")?;
     let card_key = evac_protocol::CardDigestKey::derive(&hq_key).to_hex();
-    evac_hq::files::write_private(&l.p("card.key"), card_key.as_bytes())
-        .context("writing the card digest key")?;
-    evac_protocol::write_key_pair(&l.p("nodes/officer")).context("writing the officer's key")?;
+    evac_hq::files::write_private(&layout.path("card.key"), card_key.as_bytes())
+        .step("writing the card digest key")?;
+    evac_protocol::write_key_pair(&layout.path("nodes/officer"))
+        .step("writing the officer's key")?;
     std::fs::copy(
-        l.p("nodes/officer.pub"),
-        l.p(&format!("keys/officer-{OFFICER}.pub")),
+        layout.path("nodes/officer.pub"),
+        layout.path(&format!("keys/officer-{OFFICER}.pub")),
     )
-    .context("copying the officer's public key")?;
+    .step("copying the officer's public key")?;
     let mut pw = evac_hq::auth::Passwords::default();
     for user in [
         "hq".to_owned(),
@@ -147,16 +160,16 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
         pw.set(&user, PASSWORD)?;
     }
     for s in shelter_ports.keys() {
-        evac_protocol::write_key_pair(&l.p(&format!("nodes/shelter-{s}")))
-            .with_context(|| format!("writing shelter {s}'s key"))?;
+        evac_protocol::write_key_pair(&layout.path(&format!("nodes/shelter-{s}")))
+            .with_step(|| format!("writing shelter {s}'s key"))?;
         std::fs::copy(
-            l.p(&format!("nodes/shelter-{s}.pub")),
-            l.p(&format!("keys/shelter-{s}.pub")),
+            layout.path(&format!("nodes/shelter-{s}.pub")),
+            layout.path(&format!("keys/shelter-{s}.pub")),
         )
-        .context("copying a shelter's public key")?;
+        .step("copying a shelter's public key")?;
         pw.set(&format!("shelter-{s}"), PASSWORD)?;
     }
-    std::fs::write(l.p("passwords"), pw.to_text()).context("writing the passwords")?;
+    std::fs::write(layout.path("passwords"), pw.to_text()).step("writing the passwords")?;
     let common = format!(
         "town = \"{town_slug}\"\ntown_file = {:?}\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\nkeys_dir = \"keys\"\n\
          status_interval_ms = 250\nsnapshot_interval_s = 5\noverdue_after_s = 86400\ncap_dir = \"cap\"\ncap_senders = {:?}\n",
@@ -164,33 +177,34 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
         cap_senders
     );
     std::fs::write(
-        l.p("broker.toml"),
+        layout.path("broker.toml"),
         format!(
             "{common}[broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\nmax_connections = {}\n{broker_tls}",
             shelter_ports.len() + 20
         ),
     )
-    .context("writing broker.toml")?;
+    .step("writing broker.toml")?;
     std::fs::write(
-        l.p("hq.toml"),
+        layout.path("hq.toml"),
         format!(
             "{common}[broker]\nmode = \"external\"\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"hq\"\npassword = \"{PASSWORD}\"\n{client_ca}"
         ),
     )
-    .context("writing hq.toml")?;
+    .step("writing hq.toml")?;
     let cas: Vec<String> = ca_files
         .iter()
         .map(|p| format!("{:?}", p.display().to_string()))
         .collect();
     for (s, proxy) in shelter_ports {
+        let url = loopback_broker(*proxy, tls);
         let cfg = format!(
             "town = \"{town_slug}\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\n\
-             hq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\ndebounce_ms = {debounce_ms}\n[broker]\nurl = \"{scheme}://127.0.0.1:{proxy}\"\n{client_ca}\
+             hq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\ndebounce_ms = {debounce_ms}\n[broker]\nurl = \"{url}\"\n{client_ca}\
              password = \"{PASSWORD}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 3000\nbatch_events = 200\n\
              [card]\nreader = \"virtual\"\nca = [{}]\n[kiosk]\nlanguage = \"ja\"\n",
             cas.join(", ")
         );
-        std::fs::write(l.shelter_config(*s), cfg).context("writing a shelter config")?;
+        std::fs::write(layout.shelter_config(*s), cfg).step("writing a shelter config")?;
     }
     Ok(())
 }
@@ -200,16 +214,16 @@ pub fn write_nodes(l: &Layout, setup: &NodeSetup) -> anyhow::Result<()> {
 /// CA certificate files. The CA and all cards share one RSA key: generating RSA keys is slow,
 /// and no check in the drill depends on the keys differing.
 pub fn write_cards(
-    l: &Layout,
+    layout: &Layout,
     town: &Town,
     residents: &[u32],
     start_ms: u64,
     seed: u64,
-) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(l.p("cards")).context("creating cards")?;
+) -> Result<Vec<PathBuf>, DrillError> {
+    std::fs::create_dir_all(layout.path("cards")).step("creating cards")?;
     let mut s = [0u8; 32];
     s[..8].copy_from_slice(&seed.to_be_bytes());
-    let key = generate_rsa_key(Some(s)).context("making the card key")?;
+    let key = generate_rsa_key(Some(s)).step("making the card key")?;
     let start = UNIX_EPOCH + Duration::from_millis(start_ms);
     let year = Duration::from_secs(365 * 86_400);
     let registry = town.registry();
@@ -229,7 +243,7 @@ pub fn write_cards(
                 start - year,
                 start + 10 * year,
             )
-            .context("making the test CA")?;
+            .step("making the test CA")?;
             cas.insert(card.issuer_key_id.clone(), ca);
         }
         wanted.push((*r, card.issuer_key_id.clone(), card.serial.clone()));
@@ -237,14 +251,17 @@ pub fn write_cards(
     // Two threads: issuing is one RSA signature a card.
     let public = key.to_public_key();
     let chunks: Vec<_> = wanted.chunks(wanted.len().div_ceil(2).max(1)).collect();
-    std::thread::scope(|scope| -> anyhow::Result<()> {
+    std::thread::scope(|scope| -> Result<(), DrillError> {
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| {
                 let (cas, key, public) = (&cas, &key, &public);
-                scope.spawn(move || -> anyhow::Result<()> {
+                scope.spawn(move || -> Result<(), DrillError> {
                     for (r, issuer, serial) in chunk {
-                        let ca = cas.get(issuer).context("no CA")?;
+                        let ca = cas
+                            .get(issuer)
+                            .ok_or_else(|| std::io::Error::other("no CA"))
+                            .step("issuing a card")?;
                         let spec = UserCert {
                             serial: serial.clone(),
                             not_before: start - year,
@@ -252,27 +269,63 @@ pub fn write_cards(
                             usage: Usage::UserAuthentication,
                             bad_signature: false,
                         };
-                        let der = ca.issue(&spec, public).context("issuing a card")?;
+                        let der = ca.issue(&spec, public).step("issuing a card")?;
                         CardFile::new(&der, key, PIN)
-                            .context("making a card file")?
-                            .write(&l.card(*r))
-                            .context("writing a card file")?;
+                            .step("making a card file")?
+                            .write(&layout.card(*r))
+                            .step("writing a card file")?;
                     }
                     Ok(())
                 })
             })
             .collect();
         for h in handles {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("a card thread panicked"))??;
+            h.join().map_err(|_| DrillError::Panicked("card"))??;
         }
         Ok(())
     })?;
     let mut files = Vec::new();
     for (i, ca) in cas.values().enumerate() {
-        let f = l.p(&format!("ca-{i}.pem"));
-        std::fs::write(&f, ca.cert_pem()).context("writing a CA certificate")?;
+        let f = layout.path(&format!("ca-{i}.pem"));
+        std::fs::write(&f, ca.cert_pem()).step("writing a CA certificate")?;
         files.push(f);
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+    use super::*;
+
+    #[test]
+    fn shelters_reach_their_proxy_by_a_broker_url_over_tls_when_the_run_is() {
+        for tls in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let layout = Layout {
+                dir: dir.path().to_owned(),
+            };
+            let ports = BTreeMap::from([(3, 40_003)]);
+            let setup = NodeSetup {
+                town_slug: "minato",
+                town_file: Path::new("town.geojson"),
+                port: 40_000,
+                shelter_ports: &ports,
+                debounce_ms: 100,
+                ca_files: &[],
+                cap_senders: &[],
+                tls,
+            };
+            write_nodes(&layout, &setup).unwrap();
+            let cfg = std::fs::read_to_string(layout.shelter_config(3)).unwrap();
+            let url = cfg
+                .lines()
+                .find_map(|l| l.strip_prefix("url = "))
+                .unwrap()
+                .trim_matches('"');
+            let url: BrokerUrl = url.parse().unwrap();
+            assert_eq!(url, loopback_broker(40_003, tls), "{cfg}");
+            assert_eq!(url.to_string().starts_with("mqtts://"), tls);
+        }
+    }
 }

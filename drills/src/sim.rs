@@ -64,8 +64,10 @@ pub struct TapOrder {
     pub pulled: Option<usize>,
 }
 
+/// What the simulation has scheduled for a drill time (in its queue): a household leaving or
+/// arriving at a shelter, a resident checking out, a fault starting or ending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Ev {
+enum Scheduled {
     Depart(u32),
     Arrive(u32, u32),
     CheckOut(u32, usize),
@@ -114,7 +116,7 @@ pub struct Sim<'a> {
     order_ms: u64,
     end_ms: u64,
     hh: BTreeMap<u32, Walker>,
-    heap: BinaryHeap<Reverse<(u64, u64, Ev)>>,
+    heap: BinaryHeap<Reverse<(u64, u64, Scheduled)>>,
     counter: u64,
     closed: BTreeSet<u32>,
     armed_pull: Option<usize>,
@@ -176,15 +178,15 @@ impl<'a> Sim<'a> {
             }
         }
         for (at, id) in departures {
-            sim.push(at, Ev::Depart(id));
+            sim.push(at, Scheduled::Depart(id));
         }
         for (i, f) in faults.iter().enumerate() {
-            sim.push(order_ms + f.at_s() * 1000, Ev::FaultStart(i));
+            sim.push(order_ms + f.at_s() * 1000, Scheduled::FaultStart(i));
         }
         sim
     }
 
-    fn push(&mut self, at: u64, ev: Ev) {
+    fn push(&mut self, at: u64, ev: Scheduled) {
         self.counter += 1;
         self.heap.push(Reverse((at, self.counter, ev)));
     }
@@ -205,7 +207,7 @@ impl<'a> Sim<'a> {
         match x.at {
             Where::Home if was.is_none() => {
                 let at = seen + (x.plan.delay_tv_s * 1000.0) as u64;
-                self.push(at, Ev::Depart(h));
+                self.push(at, Scheduled::Depart(h));
             }
             Where::Walking {
                 from,
@@ -234,7 +236,7 @@ impl<'a> Sim<'a> {
                 };
                 let g = x.generation;
                 self.rerouted += 1;
-                self.push(at, Ev::Arrive(h, g));
+                self.push(at, Scheduled::Arrive(h, g));
             }
             _ => {}
         }
@@ -249,20 +251,20 @@ impl<'a> Sim<'a> {
             let Some(Reverse((t, _, ev))) = self.heap.pop() else {
                 break;
             };
-            if t > self.end_ms && !matches!(ev, Ev::FaultEnd(_)) {
+            if t > self.end_ms && !matches!(ev, Scheduled::FaultEnd(_)) {
                 continue;
             }
             match ev {
-                Ev::Depart(h) => self.depart(h, t),
-                Ev::Arrive(h, g) => self.arrive(h, g, t, &mut out),
-                Ev::CheckOut(h, i) => {
+                Scheduled::Depart(h) => self.depart(h, t),
+                Scheduled::Arrive(h, g) => self.arrive(h, g, t, &mut out),
+                Scheduled::CheckOut(h, i) => {
                     let Some(x) = self.hh.get(&h) else { continue };
                     let Where::Arrived(at) = x.at else { continue };
                     let Some(m) = x.plan.members.get(i) else {
                         continue;
                     };
                     if !settled(m.resident) {
-                        self.push(t + 30_000, Ev::CheckOut(h, i));
+                        self.push(t + 30_000, Scheduled::CheckOut(h, i));
                         continue;
                     }
                     out.push(Step::Tap(TapOrder {
@@ -274,8 +276,8 @@ impl<'a> Sim<'a> {
                         pulled: None,
                     }));
                 }
-                Ev::FaultStart(i) => self.fault_start(i, t, &mut out),
-                Ev::FaultEnd(i) => out.push(Step::FaultEnd(i)),
+                Scheduled::FaultStart(i) => self.fault_start(i, t, &mut out),
+                Scheduled::FaultEnd(i) => out.push(Step::FaultEnd(i)),
             }
         }
         out
@@ -308,7 +310,7 @@ impl<'a> Sim<'a> {
             arrive_ms: arrive,
         };
         let g = x.generation;
-        self.push(arrive, Ev::Arrive(h, g));
+        self.push(arrive, Scheduled::Arrive(h, g));
     }
 
     fn arrive(&mut self, h: u32, g: u32, t: u64, out: &mut Vec<Step>) {
@@ -337,7 +339,7 @@ impl<'a> Sim<'a> {
             };
             let g = x.generation;
             self.redirected += 1;
-            self.push(arrive, Ev::Arrive(h, g));
+            self.push(arrive, Scheduled::Arrive(h, g));
             return;
         }
         let Some(x) = self.hh.get_mut(&h) else { return };
@@ -360,7 +362,7 @@ impl<'a> Sim<'a> {
             }
             out.push(tap(None));
             if let Some(after) = m.check_out_after_s {
-                self.push(t + (after * 1000.0) as u64, Ev::CheckOut(h, i));
+                self.push(t + (after * 1000.0) as u64, Scheduled::CheckOut(h, i));
             }
         }
     }
@@ -370,11 +372,11 @@ impl<'a> Sim<'a> {
         match *f {
             Fault::NetCut { until_s, .. } => {
                 out.push(Step::FaultStart(i));
-                self.push(self.order_ms + until_s * 1000, Ev::FaultEnd(i));
+                self.push(self.order_ms + until_s * 1000, Scheduled::FaultEnd(i));
             }
             Fault::BrokerRestart { down_s, .. } | Fault::HqRestart { down_s, .. } => {
                 out.push(Step::FaultStart(i));
-                self.push(t + down_s * 1000, Ev::FaultEnd(i));
+                self.push(t + down_s * 1000, Scheduled::FaultEnd(i));
             }
             Fault::CloseShelter { shelter, .. } => {
                 self.closed.insert(shelter);
@@ -396,7 +398,11 @@ impl<'a> Sim<'a> {
     /// Whether a household is still to leave, arrive or check out before the drill's end.
     pub fn moving(&self) -> bool {
         self.heap.iter().any(|Reverse((t, _, e))| {
-            *t <= self.end_ms && matches!(e, Ev::Depart(_) | Ev::Arrive(..) | Ev::CheckOut(..))
+            *t <= self.end_ms
+                && matches!(
+                    e,
+                    Scheduled::Depart(_) | Scheduled::Arrive(..) | Scheduled::CheckOut(..)
+                )
         })
     }
 
@@ -405,7 +411,7 @@ impl<'a> Sim<'a> {
         !self
             .heap
             .iter()
-            .any(|Reverse((_, _, e))| matches!(e, Ev::FaultEnd(_)))
+            .any(|Reverse((_, _, e))| matches!(e, Scheduled::FaultEnd(_)))
     }
 
     /// Households under order.

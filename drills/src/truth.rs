@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use anyhow::Context;
+use crate::error::{DrillError, StepContext};
 use serde::Serialize;
 
 /// One recorded tap, as the simulator made it and the shelter answered it.
@@ -50,7 +50,7 @@ pub struct StoredEvent {
 }
 
 /// Reads HQ's events (read-only; HQ may be running). A missing store reads as empty.
-pub fn hq_events(store: &Path) -> anyhow::Result<Vec<StoredEvent>> {
+pub fn hq_events(store: &Path) -> Result<Vec<StoredEvent>, DrillError> {
     if !store.exists() {
         return Ok(vec![]);
     }
@@ -58,9 +58,9 @@ pub fn hq_events(store: &Path) -> anyhow::Result<Vec<StoredEvent>> {
         store,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .with_context(|| format!("opening {}", store.display()))?;
+    .with_step(|| format!("opening {}", store.display()))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
-        .context("busy timeout")?;
+        .with_step(|| format!("opening {}", store.display()))?;
     let mut stmt = match conn
         .prepare("SELECT shelter, seq, kind, resident, wall_ms, received_ms FROM events")
     {
@@ -79,9 +79,9 @@ pub fn hq_events(store: &Path) -> anyhow::Result<Vec<StoredEvent>> {
                 received_ms: r.get::<_, i64>(5)? as u64,
             })
         })
-        .context("reading HQ's events")?;
+        .with_step(|| format!("reading HQ's events in {}", store.display()))?;
     rows.collect::<Result<Vec<_>, _>>()
-        .context("reading HQ's events")
+        .with_step(|| format!("reading HQ's events in {}", store.display()))
 }
 
 /// How many events HQ's store holds (0 before HQ made its tables).

@@ -24,8 +24,8 @@ use evac_protocol::overlay::{
 };
 use evac_protocol::{HouseholdId, MessageKind, OrderBatch, SecretKey, Topic, TownId};
 
-use crate::core::Outgoing;
-use crate::error::HqError;
+use crate::core::Publication;
+use crate::error::{AirError, HqError};
 
 /// Everything households of one batch share: the overlay header, ordered for grouping.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -219,7 +219,7 @@ impl AirState {
 
     /// Packs and signs the dirty groups; returns their messages (retained; empty for a group
     /// with nothing on air) and keeps the file up to date.
-    pub fn publish(&mut self, hq: &SecretKey) -> Result<Vec<Outgoing>, HqError> {
+    pub fn publish(&mut self, hq: &SecretKey) -> Result<Vec<Publication>, HqError> {
         let dirty = std::mem::take(&mut self.dirty);
         let mut out = Vec::new();
         for group in dirty {
@@ -243,7 +243,7 @@ impl AirState {
         &mut self,
         hq: &SecretKey,
         last_group: u16,
-    ) -> Result<Vec<Outgoing>, HqError> {
+    ) -> Result<Vec<Publication>, HqError> {
         let mut out = self.publish(hq)?;
         let last = last_group.max(self.groups.keys().last().copied().unwrap_or(0));
         for g in 0..=last {
@@ -312,13 +312,13 @@ impl AirState {
         self.records.len()
     }
 
-    fn message(&self, group: u16, sections: &[AirSection]) -> Result<Outgoing, HqError> {
+    fn message(&self, group: u16, sections: &[AirSection]) -> Result<Publication, HqError> {
         let payload = if sections.is_empty() {
             Vec::new()
         } else {
-            encode_set(sections).map_err(|e| HqError::Air(format!("group {group}: {e}")))?
+            encode_set(sections).map_err(|cause| AirError::Group { group, cause })?
         };
-        Ok(Outgoing {
+        Ok(Publication {
             topic: Topic::Air(self.town.clone(), group).to_string(),
             payload,
             retain: true,
@@ -342,7 +342,7 @@ impl AirState {
             .into_iter()
             .map(|(h, r)| (h.batch(&self.town), r))
             .collect();
-        pack_group(group, &list, hq).map_err(|e| HqError::Air(format!("group {group}: {e}")))
+        Ok(pack_group(group, &list, hq).map_err(|cause| AirError::Group { group, cause })?)
     }
 
     fn save(&self) -> Result<(), HqError> {
@@ -350,7 +350,7 @@ impl AirState {
             return Ok(());
         };
         let all: Vec<AirSection> = self.groups.values().flatten().cloned().collect();
-        let bytes = encode_set(&all).map_err(|e| HqError::Air(format!("file: {e}")))?;
+        let bytes = encode_set(&all).map_err(AirError::File)?;
         Ok(evac_protocol::statefile::write(file, &bytes)?)
     }
 }
@@ -386,7 +386,7 @@ mod tests {
         }
     }
 
-    fn on_air(msgs: &[Outgoing], hq: &SecretKey) -> BTreeMap<u32, OverlayRecord> {
+    fn on_air(msgs: &[Publication], hq: &SecretKey) -> BTreeMap<u32, OverlayRecord> {
         let mut out = BTreeMap::new();
         for m in msgs {
             if m.payload.is_empty() {

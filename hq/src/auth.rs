@@ -13,7 +13,7 @@ use std::path::Path;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
-use crate::error::HqError;
+use crate::error::{BrokerError, HqError};
 
 /// Password hashes (PHC strings) by user name.
 #[derive(Debug, Default, Clone)]
@@ -68,12 +68,20 @@ impl Passwords {
     /// Sets `user`'s password (Argon2id with a fresh random salt).
     pub fn set(&mut self, user: &str, password: &str) -> Result<(), HqError> {
         let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| HqError::Broker(format!("random salt: {e}")))?;
-        let salt =
-            SaltString::encode_b64(&salt).map_err(|e| HqError::Broker(format!("salt: {e}")))?;
+        getrandom::fill(&mut salt).map_err(|cause| BrokerError::Random {
+            what: "salt",
+            cause,
+        })?;
+        let salt = SaltString::encode_b64(&salt).map_err(|cause| BrokerError::Password {
+            doing: "salt",
+            cause,
+        })?;
         let phc = Argon2::default()
             .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| HqError::Broker(format!("hashing a password: {e}")))?
+            .map_err(|cause| BrokerError::Password {
+                doing: "hashing a password",
+                cause,
+            })?
             .to_string();
         self.users.insert(user.to_owned(), phc);
         Ok(())

@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::Passwords;
 use crate::config::{Config as HqConfig, EmbeddedBroker, TlsFiles};
-use crate::error::HqError;
+use crate::error::{BrokerError, HqError};
 
 /// A running embedded broker.
 #[derive(Debug)]
@@ -68,10 +68,12 @@ fn concrete(addr: SocketAddr) -> Result<SocketAddr, HqError> {
     if addr.port() != 0 {
         return Ok(addr);
     }
-    let l =
-        TcpListener::bind(addr).map_err(|e| HqError::Broker(format!("cannot bind {addr}: {e}")))?;
-    l.local_addr()
-        .map_err(|e| HqError::Broker(format!("cannot bind {addr}: {e}")))
+    let bind = |cause| BrokerError::Bind {
+        addr: addr.to_string(),
+        cause,
+    };
+    let l = TcpListener::bind(addr).map_err(bind)?;
+    Ok(l.local_addr().map_err(bind)?)
 }
 
 /// rumqttd's connection settings: it takes only HQ and the gate, which log in with `token`;
@@ -126,20 +128,29 @@ fn tls_acceptor(t: &TlsFiles) -> Result<TlsAcceptor, HqError> {
     use rumqttc::tokio_rustls::rustls::{self, pki_types};
     let certs = pki_types::CertificateDer::pem_file_iter(&t.cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| HqError::Broker(format!("{}: {e}", t.cert.display())))?;
-    let key = pki_types::PrivateKeyDer::from_pem_file(&t.key)
-        .map_err(|e| HqError::Broker(format!("{}: {e}", t.key.display())))?;
+        .map_err(|cause| BrokerError::Pem {
+            path: t.cert.clone(),
+            cause,
+        })?;
+    let key =
+        pki_types::PrivateKeyDer::from_pem_file(&t.key).map_err(|cause| BrokerError::Pem {
+            path: t.key.clone(),
+            cause,
+        })?;
     let config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| HqError::Broker(format!("TLS certificate and key: {e}")))?;
+        .map_err(BrokerError::Tls)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// A random secret for one run (HQ's and the gate's login to rumqttd).
 pub fn run_token() -> Result<String, HqError> {
     let mut b = [0u8; 24];
-    getrandom::fill(&mut b).map_err(|e| HqError::Broker(format!("random token: {e}")))?;
+    getrandom::fill(&mut b).map_err(|cause| BrokerError::Random {
+        what: "token",
+        cause,
+    })?;
     Ok(hex::encode(b))
 }
 
@@ -167,14 +178,15 @@ pub fn start(
 ) -> Result<RunningBroker, HqError> {
     let town = &hq.town;
     let tls = cfg.tls.as_ref().map(tls_acceptor).transpose()?;
-    let public_listener = std::net::TcpListener::bind(cfg.listen)
-        .map_err(|e| HqError::Broker(format!("cannot bind {}: {e}", cfg.listen)))?;
-    let public = public_listener
-        .local_addr()
-        .map_err(|e| HqError::Broker(format!("cannot bind {}: {e}", cfg.listen)))?;
+    let bind = |cause| BrokerError::Bind {
+        addr: cfg.listen.to_string(),
+        cause,
+    };
+    let public_listener = std::net::TcpListener::bind(cfg.listen).map_err(bind)?;
+    let public = public_listener.local_addr().map_err(bind)?;
     public_listener
         .set_nonblocking(true)
-        .map_err(|e| HqError::Broker(format!("listener: {e}")))?;
+        .map_err(BrokerError::Listener)?;
     let internal = concrete(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let token = Arc::new(token.to_owned());
     let config = rumqttd_config(cfg, internal, token.clone());
@@ -187,7 +199,10 @@ pub fn start(
                 Err(e) => tracing::error!(error = %e, "broker failed"),
             }
         })
-        .map_err(|e| HqError::Broker(format!("cannot start broker thread: {e}")))?;
+        .map_err(|cause| BrokerError::Thread {
+            what: "broker thread",
+            cause,
+        })?;
     let passwords = Arc::new(std::sync::RwLock::new(passwords));
     let gate = Arc::new(gate::Gate {
         town: town.clone(),
@@ -219,14 +234,15 @@ pub fn start(
                 }
             });
         })
-        .map_err(|e| HqError::Broker(format!("cannot start the broker gate thread: {e}")))?;
+        .map_err(|cause| BrokerError::Thread {
+            what: "the broker gate thread",
+            cause,
+        })?;
     // rumqttd binds its listener on its own thread: wait until it takes connections.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::net::TcpStream::connect(internal).is_err() {
         if std::time::Instant::now() > deadline || thread.is_finished() {
-            return Err(HqError::Broker(format!(
-                "the broker did not listen on {internal}"
-            )));
+            return Err(BrokerError::NotListening(internal).into());
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

@@ -20,7 +20,6 @@
 use evac_protocol::{AlertLevel, Hazard};
 use quick_xml::events::Event;
 
-use crate::core::{Hq, Outgoing};
 use crate::error::HqError;
 use crate::notice::{Area, CapRef, Circle, Notice, check_ring, parse_rfc3339};
 
@@ -380,7 +379,8 @@ fn parse_area(ctx: &Ctx<'_>, info: &El) -> Result<Area, HqError> {
                     "first and last points differ (the polygon is not closed)",
                 ));
             }
-            check_ring(&ring).map_err(|e| ctx.err("alert/info/area/polygon", p.line, e))?;
+            check_ring(&ring)
+                .map_err(|e| ctx.err("alert/info/area/polygon", p.line, e.to_string()))?;
             area.polygons.push(ring);
         }
         for c in a.all("circle") {
@@ -432,7 +432,7 @@ fn parse_area(ctx: &Ctx<'_>, info: &El) -> Result<Area, HqError> {
 }
 
 fn parse_time(ctx: &Ctx<'_>, el: &El, path: &str) -> Result<i64, HqError> {
-    parse_rfc3339(el.value()).map_err(|e| ctx.err(path, el.line, e))
+    parse_rfc3339(el.value()).map_err(|e| ctx.err(path, el.line, e.to_string()))
 }
 
 /// Parses a CAP 1.2 message; `file` names it in errors.
@@ -627,135 +627,14 @@ pub fn parse(text: &str, file: &str) -> Result<CapMessage, HqError> {
     })
 }
 
-/// Refuses an Alert or Update whose `<expires>` is not after `now_ms`, with a line naming
-/// the element and the time (an expired alert must never produce orders, on any path: the
-/// running HQ, `evac-hq cap` and `evac-hq plan`).
-pub fn refuse_expired(msg: &CapMessage, file: &str, now_ms: u64) -> Result<(), String> {
-    if let CapAction::Alert(n) | CapAction::Update { notice: n, .. } = &msg.action
-        && n.expires.saturating_mul(1000) <= i64::try_from(now_ms).unwrap_or(i64::MAX)
-    {
-        let when = time::OffsetDateTime::from_unix_timestamp(n.expires)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_else(|| n.expires.to_string());
-        return Err(format!(
-            "cap {file}: <alert/info/expires>: the message expired at {when}: not taken in"
-        ));
-    }
-    Ok(())
-}
-
-/// Takes a CAP message into a running HQ (parsing it first: see [`take_in_parsed`]).
-pub fn take_in(
-    hq: &mut Hq,
-    text: &str,
-    file: &str,
-    senders: &[String],
-    now_ms: u64,
-) -> Result<(String, Vec<Outgoing>), String> {
-    let msg = parse(text, file).map_err(|e| e.to_string())?;
-    take_in_parsed(hq, msg, file, senders, now_ms)
-}
-
-/// Takes a parsed CAP message into a running HQ; returns a line saying what was done and the
-/// messages to publish, or why it was refused.
-///
-/// - The sender must be in `senders` (the config's `cap_senders`).
-/// - A message already taken in (same sender, identifier and sent time) is refused, across
-///   restarts (the store remembers).
-/// - An Update or Cancel acts only on an alert of its own sender.
-pub fn take_in_parsed(
-    hq: &mut Hq,
-    msg: CapMessage,
-    file: &str,
-    senders: &[String],
-    now_ms: u64,
-) -> Result<(String, Vec<Outgoing>), String> {
-    let drill = if msg.drill { " (drill)" } else { "" };
-    if !senders.iter().any(|s| s == &msg.id.sender) {
-        return Err(format!(
-            "cap {file}: <alert/sender>: {:?} is not in the config's cap_senders: not taken in",
-            msg.id.sender
-        ));
-    }
-    let seen = hq
-        .store()
-        .cap_seen(&msg.id.sender, &msg.id.identifier, msg.sent)
-        .map_err(|e| e.to_string())?;
-    if seen
-        || hq
-            .notice_for_cap(&msg.id.sender, &msg.id.identifier)
-            .is_some()
-    {
-        return Err(format!(
-            "cap {file}: <alert/identifier>: {} from {} already taken in",
-            msg.id.identifier, msg.id.sender
-        ));
-    }
-    refuse_expired(&msg, file, now_ms)?;
-    let sender = msg.id.sender.clone();
-    let find = |hq: &Hq, refs: &[CapRef]| {
-        let own: Vec<&CapRef> = refs.iter().filter(|r| r.sender == sender).collect();
-        if own.is_empty() {
-            return Err(format!(
-                "cap {file}: <alert/references>: an Update or Cancel from {sender:?} may only \
-                 reference that sender's own alerts"
-            ));
-        }
-        own.iter()
-            .rev()
-            .find_map(|r| hq.notice_for_cap(&r.sender, &r.identifier))
-            .ok_or_else(|| {
-                let names: Vec<&str> = own.iter().map(|r| r.identifier.as_str()).collect();
-                format!("cap {file}: <alert/references>: no active message among {names:?}")
-            })
-    };
-    let (line, out) = match &msg.action {
-        CapAction::Alert(notice) => {
-            let (rep, out) = hq.issue(notice.clone(), None, now_ms)?;
-            (
-                format!(
-                    "CAP alert {}{drill}: message {:?}, {} orders, {} unassigned",
-                    msg.id.identifier, rep.message_id, rep.orders, rep.unassigned
-                ),
-                out,
-            )
-        }
-        CapAction::Update { notice, references } => {
-            let old = find(hq, references)?;
-            let (rep, out) = hq.issue(notice.clone(), Some(old), now_ms)?;
-            (
-                format!(
-                    "CAP update {}{drill} of message {old}: {} orders, {} unassigned",
-                    msg.id.identifier, rep.orders, rep.unassigned
-                ),
-                out,
-            )
-        }
-        CapAction::Cancel { references } => {
-            let old = find(hq, references)?;
-            let (rep, out) = hq.lift(old, now_ms)?;
-            (
-                format!(
-                    "CAP cancel {}{drill} of message {old}: {} orders lifted",
-                    msg.id.identifier, rep.orders
-                ),
-                out,
-            )
-        }
-    };
-    if let Err(e) = hq.record_cap(&msg.id.sender, &msg.id.identifier, msg.sent, now_ms) {
-        tracing::error!(error = %e, "cannot remember a CAP message as taken in");
-    }
-    Ok((line, out))
-}
+pub mod hand_in;
 
 pub mod intake;
 
 pub mod level;
+
+mod take_in;
+pub use take_in::{CapRefused, Expired, refuse_expired, take_in, take_in_parsed};
 
 #[cfg(test)]
 mod tests;

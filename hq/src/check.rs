@@ -294,11 +294,11 @@ fn broker(cfg: &Config) -> Result<String, HqError> {
                 })?),
                 None => None,
             };
-            mqtt_login(&b.host, b.port, &b.username, &password, ca).map_err(|message| {
+            mqtt_login(&b.host, b.port, &b.username, &password, ca).map_err(|e| {
                 HqError::Field {
                     field: "broker".into(),
                     path: PathBuf::from(&addr),
-                    message,
+                    message: e.to_string(),
                 }
             })?;
             Ok(format!(
@@ -309,6 +309,40 @@ fn broker(cfg: &Config) -> Result<String, HqError> {
     }
 }
 
+/// Why a trial login to a broker failed: what the broker (or the network) answered.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The MQTT options could not be built (a bad CA).
+    #[error("{0}")]
+    Options(evac_net::NetError),
+    /// The broker answered CONNACK with a refusal.
+    #[error(
+        "the broker refused user {user:?}: {code:?}; check the password and the broker's password file"
+    )]
+    Refused {
+        /// The user.
+        user: String,
+        /// The broker's answer.
+        code: rumqttc::ConnectReturnCode,
+    },
+    /// The broker closed the connection before answering (rumqttd's way to refuse a login).
+    #[error(
+        "the broker closed the connection before accepting user {user:?}: a wrong password, or a user the broker does not know ({cause})"
+    )]
+    Closed {
+        /// The user.
+        user: String,
+        /// rumqttc's error (boxed: it is large).
+        cause: Box<rumqttc::ConnectionError>,
+    },
+    /// The connection failed otherwise.
+    #[error("cannot log in: {0}")]
+    Connection(Box<rumqttc::ConnectionError>),
+    /// No answer in time.
+    #[error("no answer from the broker within 5 s")]
+    NoAnswer,
+}
+
 /// Logs in to an MQTT broker and out again; the error says what the broker (or the network)
 /// answered. The client id is a fresh one, so a running HQ keeps its session.
 pub fn mqtt_login(
@@ -317,7 +351,7 @@ pub fn mqtt_login(
     user: &str,
     password: &str,
     ca: Option<Vec<u8>>,
-) -> Result<(), String> {
+) -> Result<(), LoginError> {
     use rumqttc::{Client, ConnectionError, Event, Packet};
     // HQ's config gives host and port apart; TLS exactly when a CA is given.
     let url = evac_net::BrokerUrl {
@@ -331,7 +365,7 @@ pub fn mqtt_login(
     if !user.is_empty() {
         login = login.user(user, password);
     }
-    let o = evac_net::mqtt_options(&url, &login).map_err(|e| e.to_string())?;
+    let o = evac_net::mqtt_options(&url, &login).map_err(LoginError::Options)?;
     let (client, mut connection) = Client::new(o, 4);
     let end = std::time::Instant::now() + Duration::from_secs(5);
     loop {
@@ -343,17 +377,19 @@ pub fn mqtt_login(
             }
             Ok(Ok(_)) => {}
             Ok(Err(ConnectionError::ConnectionRefused(code))) => {
-                return Err(format!(
-                    "the broker refused user {user:?}: {code:?}; check the password and the broker's password file"
-                ));
+                return Err(LoginError::Refused {
+                    user: user.to_owned(),
+                    code,
+                });
             }
             Ok(Err(e)) if closed_before_connack(&e) => {
-                return Err(format!(
-                    "the broker closed the connection before accepting user {user:?}: a wrong password, or a user the broker does not know ({e})"
-                ));
+                return Err(LoginError::Closed {
+                    user: user.to_owned(),
+                    cause: Box::new(e),
+                });
             }
-            Ok(Err(e)) => return Err(format!("cannot log in: {e}")),
-            Err(_) => return Err("no answer from the broker within 5 s".into()),
+            Ok(Err(e)) => return Err(LoginError::Connection(Box::new(e))),
+            Err(_) => return Err(LoginError::NoAnswer),
         }
     }
 }

@@ -10,8 +10,8 @@ use evac_protocol::{
 };
 
 use crate::air::AirState;
-use crate::engine::{EngineTown, OrderBook, Outcome};
-use crate::error::HqError;
+use crate::engine::{BookChange, EngineTown, OrderBook};
+use crate::error::{AirError, HqError, OrderError};
 use crate::keys::KeyRing;
 use crate::notice::Notice;
 use crate::rejections::Rejections;
@@ -27,7 +27,7 @@ pub const CATCH_UP_MS: u64 = 5_000;
 
 /// A message to publish.
 #[derive(Debug, Clone)]
-pub struct Outgoing {
+pub struct Publication {
     /// The topic.
     pub topic: String,
     /// The payload (JSON).
@@ -59,7 +59,7 @@ pub struct Hq {
     feed: StatusFeed,
     clock: Clock,
     overdue_ms: u64,
-    registry: registry::Registry,
+    registry: registry::RegistryPublisher,
     rejections: Rejections,
     ordered_at: Vec<Option<u64>>,
     /// When each shelter was last told its batch was rejected (see `on_checked`).
@@ -128,8 +128,8 @@ impl Hq {
         let mut meta = |key: &str, default: u64| -> Result<u64, HqError> {
             Ok(match store.meta_number(key)? {
                 Ok(v) => v.unwrap_or(default),
-                Err(text) => {
-                    tracing::warn!(key, value = %crate::rejections::cut(&text, 80), default, "stored meta value is not a number: started from the default");
+                Err(e) => {
+                    tracing::warn!(key, value = %crate::rejections::cut(&e.value, 80), default, "stored meta value is not a number: started from the default");
                     unreadable.meta.push(key.to_owned());
                     default
                 }
@@ -161,8 +161,12 @@ impl Hq {
         let air_file = store.path().with_file_name("air.evs");
         let air = AirState::load(town_id.clone(), &air_file, &key, now_ms)?;
         let key = Arc::new(key);
-        let mut registry =
-            registry::Registry::new(town_id.clone(), &town, key.clone(), registry_version)?;
+        let mut registry = registry::RegistryPublisher::new(
+            town_id.clone(),
+            &town,
+            key.clone(),
+            registry_version,
+        )?;
         for (card, resident) in &links {
             registry.link(card, *resident);
         }
@@ -309,7 +313,11 @@ impl Hq {
     }
 
     /// Persists the book's changes, then signs its batches (split into messages).
-    fn publish_orders(&mut self, out: &Outcome, now_ms: u64) -> Result<Vec<Outgoing>, HqError> {
+    fn publish_orders(
+        &mut self,
+        out: &BookChange,
+        now_ms: u64,
+    ) -> Result<Vec<Publication>, HqError> {
         let p = self.book.take_persist();
         self.store
             .save_orders(&p.notices, &p.rows, &p.log, &p.open)?;
@@ -324,7 +332,7 @@ impl Hq {
         Ok(msgs)
     }
 
-    fn order_messages(&self, batches: &[OrderBatch]) -> Result<Vec<Outgoing>, HqError> {
+    fn order_messages(&self, batches: &[OrderBatch]) -> Result<Vec<Publication>, HqError> {
         let topic = Topic::Orders(self.town_id.clone()).to_string();
         let mut msgs = Vec::new();
         for b in batches {
@@ -338,7 +346,7 @@ impl Hq {
                     orders: chunk.to_vec(),
                     ..b.clone()
                 };
-                msgs.push(Outgoing {
+                msgs.push(Publication {
                     topic: topic.clone(),
                     payload: self.sign(&part)?,
                     retain: false,
@@ -348,7 +356,7 @@ impl Hq {
         Ok(msgs)
     }
 
-    fn report(out: &Outcome) -> OrderReport {
+    fn report(out: &BookChange) -> OrderReport {
         OrderReport {
             message_id: out.message_id,
             orders: out.batches.iter().map(|b| b.orders.len()).sum(),
@@ -364,18 +372,13 @@ impl Hq {
         mut notice: Notice,
         references: Option<u32>,
         now_ms: u64,
-    ) -> Result<(OrderReport, Vec<Outgoing>), String> {
+    ) -> Result<(OrderReport, Vec<Publication>), OrderError> {
         notice.issued = now_secs(now_ms);
         self.book.set_now_ms(now_ms);
         // Who is already safe where, as of now: they stay (see OrderBook::set_at).
         self.sync_arrivals(now_ms);
-        let out = self
-            .book
-            .issue(notice, references)
-            .map_err(|e| e.to_string())?;
-        let msgs = self
-            .publish_orders(&out, now_ms)
-            .map_err(|e| e.to_string())?;
+        let out = self.book.issue(notice, references)?;
+        let msgs = self.publish_orders(&out, now_ms)?;
         Ok((Self::report(&out), msgs))
     }
 
@@ -403,12 +406,10 @@ impl Hq {
         &mut self,
         message_id: u32,
         now_ms: u64,
-    ) -> Result<(OrderReport, Vec<Outgoing>), String> {
+    ) -> Result<(OrderReport, Vec<Publication>), OrderError> {
         self.book.set_now_ms(now_ms);
-        let out = self.book.lift(message_id).map_err(|e| e.to_string())?;
-        let msgs = self
-            .publish_orders(&out, now_ms)
-            .map_err(|e| e.to_string())?;
+        let out = self.book.lift(message_id)?;
+        let msgs = self.publish_orders(&out, now_ms)?;
         Ok((Self::report(&out), msgs))
     }
 
@@ -418,17 +419,14 @@ impl Hq {
         shelter: ShelterId,
         open: bool,
         now_ms: u64,
-    ) -> Result<(OrderReport, Vec<Outgoing>), String> {
+    ) -> Result<(OrderReport, Vec<Publication>), OrderError> {
         self.book.set_now_ms(now_ms);
         let out = if open {
             self.book.open_shelter(shelter)
         } else {
             self.book.close_shelter(shelter)
-        }
-        .map_err(|e| e.to_string())?;
-        let msgs = self
-            .publish_orders(&out, now_ms)
-            .map_err(|e| e.to_string())?;
+        }?;
+        let msgs = self.publish_orders(&out, now_ms)?;
         Ok((Self::report(&out), msgs))
     }
 
@@ -482,14 +480,14 @@ impl Hq {
 
     /// The registry replica for shelters (retained), with officers' card links: the newest
     /// made (see [`registry`]; a newer one follows from a tick).
-    pub fn registry(&mut self) -> Result<Outgoing, HqError> {
+    pub fn registry(&mut self) -> Result<Publication, HqError> {
         self.registry.latest()
     }
 
     /// Everything HQ owns that a broker restart may have lost: every shelter's ack, the
     /// registry, a status snapshot (all retained), the orders in force, and the air: every
     /// household group's signed sections and HQ's key announcements (retained).
-    pub fn on_connect(&mut self, now_ms: u64) -> Result<Vec<Outgoing>, HqError> {
+    pub fn on_connect(&mut self, now_ms: u64) -> Result<Vec<Publication>, HqError> {
         // Every shelter with a key gets an ack, even "through 0": a shelter that sent while HQ
         // was away learns that HQ is back and what to send again.
         let mut shelters: Vec<ShelterId> = self
@@ -511,10 +509,10 @@ impl Hq {
         self.air.expire(now_secs(now_ms));
         out.extend(self.air.all_messages(&self.key, self.last_group)?);
         if !self.announcements.is_empty() {
-            out.push(Outgoing {
+            out.push(Publication {
                 topic: Topic::AirKeys(self.town_id.clone()).to_string(),
                 payload: evac_protocol::onair::encode_set(&self.announcements)
-                    .map_err(|e| HqError::Air(format!("key announcement: {e}")))?,
+                    .map_err(AirError::KeyAnnouncement)?,
                 retain: true,
             });
         }
@@ -525,10 +523,10 @@ impl Hq {
         &mut self,
         msg: &evac_protocol::StatusMessage,
         retain: bool,
-    ) -> Result<Outgoing, HqError> {
+    ) -> Result<Publication, HqError> {
         self.store
             .set_meta("status_seq", &self.feed.seq().to_string())?;
-        Ok(Outgoing {
+        Ok(Publication {
             topic: Topic::Status(self.town_id.clone()).to_string(),
             payload: self.sign(msg)?,
             retain,
@@ -536,7 +534,7 @@ impl Hq {
     }
 
     /// A full status snapshot (retained).
-    pub fn snapshot(&mut self, now_ms: u64) -> Result<Outgoing, HqError> {
+    pub fn snapshot(&mut self, now_ms: u64) -> Result<Publication, HqError> {
         let p = self.picture(now_ms);
         let msg = self
             .feed
@@ -547,7 +545,7 @@ impl Hq {
     /// The periodic work: expire notices, take in arrivals and occupancy (re-routing from
     /// shelters that filled, and to shelters people left, households ordered to no shelter),
     /// then a status delta (or a snapshot when `full`).
-    pub fn tick(&mut self, now_ms: u64, full: bool) -> Result<Vec<Outgoing>, HqError> {
+    pub fn tick(&mut self, now_ms: u64, full: bool) -> Result<Vec<Publication>, HqError> {
         self.flush_rejections(now_ms);
         self.book.set_now_ms(now_ms);
         let mut out = Vec::new();

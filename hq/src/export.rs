@@ -9,7 +9,7 @@ use evac_maps::Town;
 use evac_protocol::{CheckEvent, EventKind, ResidentStatus, SecretKey, ShelterId, TownId};
 
 use crate::core::Hq;
-use crate::error::HqError;
+use crate::error::{ExportError, HqError};
 use crate::keys::KeyRing;
 use crate::store::Store;
 
@@ -113,7 +113,7 @@ pub fn csv(hq: &Hq, town: &Town, now_ms: u64) -> Result<String, HqError> {
     let p = hq.current_picture(now_ms);
     let first = hq.board().first_resident().0;
     let mut w = ::csv::Writer::from_writer(Vec::new());
-    let bad = |e: ::csv::Error| HqError::Export(format!("csv: {e}"));
+    let bad = ExportError::Csv;
     w.write_record([
         "resident",
         "household",
@@ -168,8 +168,13 @@ pub fn csv(hq: &Hq, town: &Town, now_ms: u64) -> Result<String, HqError> {
     }
     let bytes = w
         .into_inner()
-        .map_err(|e| HqError::Export(format!("csv: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| HqError::Export(format!("csv: {e}")))
+        .map_err(|e| ExportError::CsvFlush(e.into_error()))?;
+    Ok(
+        String::from_utf8(bytes).map_err(|cause| ExportError::NotUtf8 {
+            format: "csv",
+            cause,
+        })?,
+    )
 }
 
 /// One PFIF note, before it is written.
@@ -186,8 +191,8 @@ struct PfifNote {
 
 type XmlWriter = quick_xml::Writer<Vec<u8>>;
 
-fn xml_err(e: impl std::fmt::Display) -> HqError {
-    HqError::Export(format!("pfif: {e}"))
+fn xml_err(e: std::io::Error) -> HqError {
+    ExportError::Pfif(e).into()
 }
 
 /// `<pfif:NAME>text</pfif:NAME>` (quick-xml escapes the text).
@@ -317,7 +322,10 @@ pub fn pfif(hq: &Hq, town: &Town, now_ms: u64) -> Result<String, HqError> {
         end(&mut w, "pfif:person")?;
     }
     end(&mut w, "pfif:pfif")?;
-    let mut out = String::from_utf8(w.into_inner()).map_err(xml_err)?;
+    let mut out = String::from_utf8(w.into_inner()).map_err(|cause| ExportError::NotUtf8 {
+        format: "pfif",
+        cause,
+    })?;
     out.push('\n');
     Ok(out)
 }

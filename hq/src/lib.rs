@@ -7,6 +7,8 @@
 //! - [`status`]: each resident's status and each shelter's occupancy, as snapshot and deltas;
 //! - [`engine`]: the order engine (nearest open, suitable shelter with room);
 //! - [`air`]: the orders on air, packed and signed by HQ for the broadcaster;
+//! - [`plan`]: the orders for a hazard without a broker (`evac-hq plan`); [`announce`]: HQ's
+//!   next key announced to receivers (`evac-hq announce-key`);
 //! - [`notice`]: hazard notices from hazard files; [`cap`]: from CAP 1.2 messages;
 //! - [`core`]: all of it driven by messages and a clock; [`service`]: the MQTT loop around it;
 //! - [`export`]: CSV, PFIF 1.4 and the after-action log;
@@ -29,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod air;
+pub mod announce;
 pub mod auth;
 pub mod broker;
 pub mod cap;
@@ -44,6 +47,7 @@ pub mod keys;
 pub mod notice;
 pub mod officer;
 pub mod outbox;
+pub mod plan;
 pub mod rejections;
 pub mod reload;
 pub mod service;
@@ -51,6 +55,6 @@ pub mod status;
 pub mod store;
 pub mod verify;
 
-pub use crate::core::{Hq, Outgoing};
+pub use crate::core::{Hq, Publication};
 pub use config::Config;
-pub use error::HqError;
+pub use error::{HqError, OrderError};

@@ -133,35 +133,69 @@ struct HazardFile {
     drill: bool,
 }
 
-/// Parses an RFC 3339 time to Unix seconds.
-pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map(|t| t.unix_timestamp())
-        .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))
+/// A time that is neither RFC 3339 nor (where allowed) Unix seconds.
+#[derive(Debug, thiserror::Error)]
+#[error("{text:?} is not an RFC 3339 time: {cause}")]
+pub struct BadTime {
+    /// The text given.
+    pub text: String,
+    /// What the RFC 3339 parser said (in the message, so not also a `source()`).
+    pub cause: time::error::Parse,
 }
 
-fn time_of(t: Time) -> Result<i64, String> {
+/// Parses an RFC 3339 time to Unix seconds.
+pub fn parse_rfc3339(s: &str) -> Result<i64, BadTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|cause| BadTime {
+            text: s.to_owned(),
+            cause,
+        })
+}
+
+/// Parses a time given on a command line: Unix seconds, or RFC 3339.
+pub fn parse_unix_or_rfc3339(s: &str) -> Result<i64, BadTime> {
+    match s.parse::<i64>() {
+        Ok(t) => Ok(t),
+        Err(_) => parse_rfc3339(s),
+    }
+}
+
+fn time_of(t: Time) -> Result<i64, BadTime> {
     match t {
         Time::Secs(s) => Ok(s),
         Time::Text(s) => parse_rfc3339(&s),
     }
 }
 
+/// Why a ring of points is not a polygon HQ takes.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RingError {
+    /// Fewer than 3 points.
+    #[error("a polygon needs at least 3 points, found {0}")]
+    TooFewPoints(usize),
+    /// A point that is not a WGS 84 longitude and latitude.
+    #[error("point ({lon}, {lat}) is outside WGS 84")]
+    OutsideWgs84 {
+        /// The longitude given.
+        lon: f64,
+        /// The latitude given.
+        lat: f64,
+    },
+}
+
 /// Checks a ring of (lon, lat): at least 3 distinct points, all in WGS 84 ranges.
-pub fn check_ring(ring: &[[f64; 2]]) -> Result<(), String> {
+pub fn check_ring(ring: &[[f64; 2]]) -> Result<(), RingError> {
     if ring.len() < 3 {
-        return Err(format!(
-            "a polygon needs at least 3 points, found {}",
-            ring.len()
-        ));
+        return Err(RingError::TooFewPoints(ring.len()));
     }
-    for [lon, lat] in ring {
+    for &[lon, lat] in ring {
         if !(lon.is_finite()
             && lat.is_finite()
-            && (-180.0..=180.0).contains(lon)
-            && (-90.0..=90.0).contains(lat))
+            && (-180.0..=180.0).contains(&lon)
+            && (-90.0..=90.0).contains(&lat))
         {
-            return Err(format!("point ({lon}, {lat}) is outside WGS 84"));
+            return Err(RingError::OutsideWgs84 { lon, lat });
         }
     }
     Ok(())
@@ -274,5 +308,38 @@ mod tests {
                 .to_string();
             assert!(err.contains("h.toml") && err.contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn a_command_line_time_is_unix_seconds_or_rfc_3339() {
+        assert_eq!(parse_unix_or_rfc3339("100").unwrap(), 100);
+        assert_eq!(
+            parse_unix_or_rfc3339("2026-01-01T00:00:00Z").unwrap(),
+            1_767_225_600
+        );
+        let err = parse_unix_or_rfc3339("yesterday").unwrap_err();
+        assert_eq!(err.text, "yesterday");
+        assert_eq!(
+            err.to_string(),
+            "\"yesterday\" is not an RFC 3339 time: the 'year' component could not be parsed"
+        );
+    }
+
+    #[test]
+    fn a_ring_says_what_is_wrong_with_it() {
+        assert_eq!(
+            check_ring(&[[0.0, 0.0], [1.0, 1.0]]),
+            Err(RingError::TooFewPoints(2))
+        );
+        let err = check_ring(&[[0.0, 0.0], [1.0, 91.0], [2.0, 0.0]]).unwrap_err();
+        assert_eq!(
+            err,
+            RingError::OutsideWgs84 {
+                lon: 1.0,
+                lat: 91.0
+            }
+        );
+        assert_eq!(err.to_string(), "point (1, 91) is outside WGS 84");
+        assert_eq!(check_ring(&[[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]]), Ok(()));
     }
 }

@@ -13,7 +13,7 @@ use evac_protocol::{
 };
 use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Packet, QoS};
 
-use crate::error::HqError;
+use crate::error::{BrokerError, HqError};
 
 /// Where and as whom the command goes.
 pub struct OfficerLogin {
@@ -72,7 +72,7 @@ pub fn send(
             )
             .ca(login.ca.clone()),
     )
-    .map_err(|e| HqError::Broker(e.to_string()))?;
+    .map_err(BrokerError::Options)?;
     let (client, mut connection) = Client::new(opts, 16);
     let reply_topic = Topic::CommandReply(town.clone(), login.officer.clone()).to_string();
     let end = start + timeout;
@@ -97,7 +97,10 @@ pub fn send(
             for out in sender.due(mono()) {
                 client
                     .publish(out.topic, QoS::AtLeastOnce, false, out.payload)
-                    .map_err(|e| HqError::Broker(format!("publishing the command: {e}")))?;
+                    .map_err(|cause| BrokerError::Client {
+                        doing: "publishing the command",
+                        cause,
+                    })?;
                 sender.sent(out.id, mono());
             }
             if let Some(at) = sender.next_due(mono()) {
@@ -114,7 +117,10 @@ pub fn send(
                 // Subscribe first: the reply may come at once.
                 client
                     .subscribe(reply_topic.clone(), QoS::AtLeastOnce)
-                    .map_err(|e| HqError::Broker(format!("subscribing to the replies: {e}")))?;
+                    .map_err(|cause| BrokerError::Client {
+                        doing: "subscribing to the replies",
+                        cause,
+                    })?;
                 subscribed = true;
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == reply_topic => {
@@ -133,19 +139,18 @@ pub fn send(
             Err(ConnectionError::ConnectionRefused(code)) => {
                 let why = match code {
                     ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => {
-                        "the broker refused the officer's login: check the password and that \
-                         HQ's password file has user officer-NAME (evac-hq passwd)"
-                            .to_owned()
+                        BrokerError::OfficerRefused
                     }
-                    other => format!("the broker refused the connection: {other:?}"),
+                    other => BrokerError::Refused(other),
                 };
-                return Err(HqError::Broker(why));
+                return Err(why.into());
             }
             Err(e) => {
-                return Err(HqError::Broker(format!(
-                    "cannot reach HQ's broker at {}: {e}",
-                    login.broker
-                )));
+                return Err(BrokerError::Unreachable {
+                    broker: login.broker.clone(),
+                    cause: e,
+                }
+                .into());
             }
         }
     }

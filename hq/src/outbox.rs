@@ -22,12 +22,12 @@ use std::collections::VecDeque;
 
 use rumqttc::{AsyncClient, ClientError, Publish, QoS, Request};
 
-use crate::core::Outgoing;
+use crate::core::Publication;
 
 /// One thing for the client to send.
 #[derive(Debug)]
 enum Item {
-    Publish(Outgoing),
+    Publish(Publication),
     Ack(Publish),
     Subscribe(String),
 }
@@ -49,7 +49,7 @@ impl Outbox {
     }
 
     /// Queues messages to publish.
-    pub fn publish(&mut self, msgs: Vec<Outgoing>) {
+    pub fn publish(&mut self, msgs: Vec<Publication>) {
         for m in msgs {
             // The broker drops the connection on a packet over its limit, and HQ would send it
             // again on every reconnection: never send it, say so.
@@ -89,7 +89,7 @@ impl Outbox {
         while let Some(item) = self.queue.pop_front() {
             let back = match item {
                 Item::Publish(m) => {
-                    let Outgoing {
+                    let Publication {
                         topic,
                         payload,
                         retain,
@@ -100,7 +100,7 @@ impl Outbox {
                         Err(
                             ClientError::TryRequest(Request::Publish(p))
                             | ClientError::Request(Request::Publish(p)),
-                        ) => Some(Item::Publish(Outgoing {
+                        ) => Some(Item::Publish(Publication {
                             topic,
                             payload: Vec::from(p.payload),
                             retain,
@@ -160,8 +160,8 @@ mod tests {
 
     use super::*;
 
-    fn msg(topic: &str, byte: u8, retain: bool) -> Outgoing {
-        Outgoing {
+    fn msg(topic: &str, byte: u8, retain: bool) -> Publication {
+        Publication {
             topic: topic.into(),
             payload: vec![byte; 10],
             retain,
@@ -214,7 +214,7 @@ mod tests {
             .collect();
         assert_eq!(kinds, ["sub a/#", "orders:2", "status:5", "registry:6"]);
         // Too large for the broker: never queued.
-        out.publish(vec![Outgoing {
+        out.publish(vec![Publication {
             topic: "big".into(),
             payload: vec![0; (1 << 20) + 1],
             retain: true,

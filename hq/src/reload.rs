@@ -2,7 +2,7 @@
 //! `shelter-{id}.pub` dropped into `keys_dir`, its password set with `evac-hq passwd`) can join
 //! a running HQ without a restart.
 //!
-//! A [`Watched`] path is summarised by the names, sizes and modification times of what is
+//! A [`ReloadedPath`] path is summarised by the names, sizes and modification times of what is
 //! there; HQ looks every few seconds and reloads only when the summary changed.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 /// A file or directory whose contents HQ reloads when they change.
 #[derive(Debug)]
-pub struct Watched {
+pub struct ReloadedPath {
     path: PathBuf,
     seen: Vec<(String, u64, Option<SystemTime>)>,
 }
@@ -33,16 +33,16 @@ fn summary(path: &Path) -> Vec<(String, u64, Option<SystemTime>)> {
     out
 }
 
-impl Watched {
+impl ReloadedPath {
     /// Starts watching `path` as it is now.
-    pub fn new(path: &Path) -> Watched {
-        Watched {
+    pub fn new(path: &Path) -> ReloadedPath {
+        ReloadedPath {
             path: path.to_owned(),
             seen: summary(path),
         }
     }
 
-    /// Whether the path changed since the last call (or since [`Watched::new`]).
+    /// Whether the path changed since the last call (or since [`ReloadedPath::new`]).
     pub fn changed(&mut self) -> bool {
         let now = summary(&self.path);
         if now == self.seen {
@@ -60,14 +60,14 @@ mod tests {
     #[test]
     fn a_new_file_in_a_directory_or_a_rewritten_file_is_a_change() {
         let dir = tempfile::tempdir().unwrap();
-        let mut keys = Watched::new(dir.path());
+        let mut keys = ReloadedPath::new(dir.path());
         assert!(!keys.changed());
         std::fs::write(dir.path().join("shelter-4.pub"), "k").unwrap();
         assert!(keys.changed());
         assert!(!keys.changed());
 
         let file = dir.path().join("passwords");
-        let mut pw = Watched::new(&file);
+        let mut pw = ReloadedPath::new(&file);
         std::fs::write(&file, "a:b:c\n").unwrap();
         assert!(pw.changed());
         std::fs::write(&file, "a:b:c\nd:e:f\n").unwrap();

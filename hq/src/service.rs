@@ -23,11 +23,11 @@ use crate::broker;
 use crate::cap;
 use crate::check;
 use crate::config::{BrokerConfig, Config};
-use crate::core::{Hq, Outgoing};
-use crate::error::HqError;
+use crate::core::{Hq, Publication};
+use crate::error::{AirError, BrokerError, HqError};
 use crate::ingest::Checker;
 use crate::outbox::Outbox;
-use crate::reload::Watched;
+use crate::reload::ReloadedPath;
 use crate::store::Store;
 
 /// Now, Unix milliseconds, on the process's clock (the wall clock, or the drill clock that
@@ -50,10 +50,10 @@ struct Connection {
 /// asked; returns when the broker stops.
 pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
     let BrokerConfig::Embedded(b) = &cfg.broker else {
-        return Err(HqError::Broker("broker.mode is not \"embedded\"".into()));
+        return Err(BrokerError::NotEmbedded.into());
     };
     let passwords = check::passwords(&b.passwords)?;
-    let mut watch = Watched::new(&b.passwords);
+    let mut watch = ReloadedPath::new(&b.passwords);
     // HQ connects through the gate with the `hq` login of the password file.
     let running = broker::start(b, passwords, cfg, &broker::run_token()?)?;
     println!("evac-hq: broker listening on {}", running.public);
@@ -76,7 +76,7 @@ pub fn run_broker_only(cfg: &Config) -> Result<(), HqError> {
             }
         }
     }
-    Err(HqError::Broker("broker stopped".into()))
+    Err(BrokerError::Stopped.into())
 }
 
 fn connection(cfg: &Config) -> Result<Connection, HqError> {
@@ -102,9 +102,9 @@ fn connection(cfg: &Config) -> Result<Connection, HqError> {
         }
         BrokerConfig::External(b) => {
             let password = match (&b.password_env, &b.password) {
-                (Some(var), _) => std::env::var(var).map_err(|_| {
-                    HqError::Broker(format!("environment variable {var} is not set"))
-                })?,
+                (Some(var), _) => {
+                    std::env::var(var).map_err(|_| BrokerError::NoPasswordVariable(var.clone()))?
+                }
                 (None, Some(p)) => p.clone(),
                 (None, None) => String::new(),
             };
@@ -141,19 +141,18 @@ fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
             .map_err(|e| check::field_error("broker.ca", ca, "copy the town's ca.crt there", e))?;
         login = login.ca(Some(pem));
     }
-    let mut o =
-        evac_net::mqtt_options(&c.url, &login).map_err(|e| HqError::Broker(e.to_string()))?;
+    let mut o = evac_net::mqtt_options(&c.url, &login).map_err(BrokerError::Options)?;
     o.set_clean_session(false);
     o.set_manual_acks(true);
     o.set_inflight(100);
     Ok(o)
 }
 
-async fn pump(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, String>>) {
+async fn pump(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, rumqttc::ConnectionError>>) {
     loop {
         let ev = eventloop.poll().await;
         let failed = ev.is_err();
-        if tx.send(ev.map_err(|e| e.to_string())).await.is_err() {
+        if tx.send(ev).await.is_err() {
             return;
         }
         if failed {
@@ -196,14 +195,23 @@ pub fn open_hq(cfg: &Config) -> Result<Hq, HqError> {
     )?;
     if let Some(file) = &cfg.key_announcement {
         let bytes = std::fs::read(file).map_err(HqError::io(file, "read"))?;
-        let set = evac_protocol::onair::decode_set(&bytes)
-            .map_err(|e| HqError::Air(format!("{}: {e}", file.display())))?;
+        let set = evac_protocol::onair::decode_set(&bytes).map_err(|cause| {
+            AirError::KeyAnnouncementFile {
+                path: file.clone(),
+                cause,
+            }
+        })?;
         hq.set_announcements(set);
     }
     Ok(hq)
 }
 
-fn dispatch(hq: &mut Hq, topic: &str, payload: &[u8], now: u64) -> Result<Vec<Outgoing>, HqError> {
+fn dispatch(
+    hq: &mut Hq,
+    topic: &str,
+    payload: &[u8],
+    now: u64,
+) -> Result<Vec<Publication>, HqError> {
     match topic.parse::<Topic>() {
         Ok(Topic::ShelterEvents(t, s)) if &t == hq.town_id() => hq.on_events(s, payload, now),
         Ok(Topic::ShelterState(t, s)) if &t == hq.town_id() => {
@@ -236,7 +244,10 @@ fn start_cap_reader(dir: PathBuf) -> Result<mpsc::Receiver<cap::intake::Claimed>
                 std::thread::sleep(Duration::from_secs(1));
             }
         })
-        .map_err(|e| HqError::Broker(format!("cannot start the CAP reader thread: {e}")))?;
+        .map_err(|cause| BrokerError::Thread {
+            what: "the CAP reader thread",
+            cause,
+        })?;
     Ok(rx)
 }
 
@@ -246,10 +257,11 @@ fn take_in_claimed(
     cfg: &Config,
     dir: &Path,
     c: cap::intake::Claimed,
-) -> Vec<Outgoing> {
+) -> Vec<Publication> {
     let label = dir.join(&c.name).display().to_string();
     let result = c
         .parsed
+        .map_err(cap::CapRefused::from)
         .and_then(|m| cap::take_in_parsed(hq, m, &label, &cfg.cap_senders, now_ms()));
     match result {
         Ok((line, msgs)) => {
@@ -258,7 +270,8 @@ fn take_in_claimed(
             msgs
         }
         Err(e) => {
-            if cap::intake::finish(dir, &c.name, false, &e) == cap::intake::Filed::RejectedAgain {
+            let why = e.to_string();
+            if cap::intake::finish(dir, &c.name, false, &why) == cap::intake::Filed::RejectedAgain {
                 tracing::debug!(file = %label, "the same CAP file refused again (reported once)");
             } else {
                 tracing::warn!(file = %label, error = %e, "CAP file rejected");
@@ -316,8 +329,8 @@ fn reload(
 
 /// What HQ watches for changes while it runs.
 struct Watch {
-    keys: Watched,
-    passwords: Option<Watched>,
+    keys: ReloadedPath,
+    passwords: Option<ReloadedPath>,
 }
 
 /// The most checked event batches committed together.
@@ -330,9 +343,9 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
         check::ensure_dir("cap_dir", dir)?;
     }
     let mut watch = Watch {
-        keys: Watched::new(&cfg.keys_dir),
+        keys: ReloadedPath::new(&cfg.keys_dir),
         passwords: match &cfg.broker {
-            BrokerConfig::Embedded(b) => Some(Watched::new(&b.passwords)),
+            BrokerConfig::Embedded(b) => Some(ReloadedPath::new(&b.passwords)),
             BrokerConfig::External(_) => None,
         },
     };
@@ -367,7 +380,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
     loop {
         tokio::select! {
             ev = rx.recv(), if in_flight < CHECK_QUEUE => {
-                let Some(ev) = ev else { return Err(HqError::Broker("MQTT loop ended".into())) };
+                let Some(ev) = ev else { return Err(BrokerError::LoopEnded.into()) };
                 match ev {
                     Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                         connected = true;
@@ -390,7 +403,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
                             _ => None,
                         };
                         if !checker.submit(p, job) {
-                            return Err(HqError::Broker("the event checker stopped".into()));
+                            return Err(BrokerError::CheckerStopped.into());
                         }
                         in_flight += 1;
                     }
@@ -449,7 +462,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
             }
             _ = tick.tick() => {
                 if conn.broker.as_ref().is_some_and(|b| b.is_finished()) {
-                    return Err(HqError::Broker("the embedded broker stopped (see the log above)".into()));
+                    return Err(BrokerError::EmbeddedStopped.into());
                 }
                 if !connected { continue; }
                 let full = last_snapshot.elapsed() >= snapshot_every;

@@ -12,8 +12,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use evac_protocol::{CardRef, CheckEvent, EventKind, ResidentId, ShelterId, Signed, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
+use evac_protocol::ShelterId;
+use rusqlite::Connection;
 
 use crate::error::HqError;
 
@@ -27,7 +27,7 @@ mod unreadable;
 pub use commands::CardLinkWrite;
 pub use events::{MAX_CONFLICTS_PER_NUMBER, StoredEvent};
 pub use orders::{OrderLogRecord, OrderRow};
-pub use unreadable::{Unreadable, scan as scan_unreadable};
+pub use unreadable::{NotANumber, Unreadable, scan as scan_unreadable};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;

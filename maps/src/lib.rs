@@ -87,7 +87,7 @@ pub use model::{
 };
 pub use network::{Edge, Field, Network, Reach, Route, Snap, ZONE_WEIGHT};
 pub use roads::Road;
-pub use town::{Registry, Summary, Town};
+pub use town::{ResidentIndex, Summary, Town};
 
 /// The `geo` crate, whose `MultiPolygon` is [`Zone::area`]'s type.
 pub use geo;

@@ -165,7 +165,7 @@ impl Town {
 
     /// An index from resident id and from card to household and member; build it once
     /// and keep it while the town does not change.
-    pub fn registry(&self) -> Registry<'_> {
+    pub fn registry(&self) -> ResidentIndex<'_> {
         let mut residents = foldhash::HashMap::default();
         let mut cards = foldhash::HashMap::default();
         for h in &self.households {
@@ -176,7 +176,7 @@ impl Town {
                 }
             }
         }
-        Registry { residents, cards }
+        ResidentIndex { residents, cards }
     }
 
     /// Counts of what the town holds.
@@ -370,12 +370,12 @@ fn find<T>(items: &[T], id: u32, key: impl Fn(&T) -> u32) -> Option<&T> {
 
 /// Lookups of residents by id and by card, built by [`Town::registry`].
 #[derive(Debug)]
-pub struct Registry<'t> {
+pub struct ResidentIndex<'t> {
     residents: foldhash::HashMap<u32, (&'t Household, &'t Member)>,
     cards: foldhash::HashMap<&'t CardRef, (&'t Household, &'t Member)>,
 }
 
-impl<'t> Registry<'t> {
+impl<'t> ResidentIndex<'t> {
     /// The resident with this id and their household.
     pub fn resident(&self, resident: u32) -> Option<(&'t Household, &'t Member)> {
         self.residents.get(&resident).copied()

@@ -114,7 +114,7 @@ struct Town {
 }
 
 impl Town {
-    fn p(&self, s: &str) -> PathBuf {
+    fn path(&self, s: &str) -> PathBuf {
         self.dir.path().join(s)
     }
 
@@ -234,25 +234,25 @@ fn hq_to_broadcaster_to_tv_through_restarts_and_a_re_route() {
         .copied()
         .filter(|(_, s)| *s != 0)
         .collect();
-    let key = t.p("hq.pub");
+    let key = t.path("hq.pub");
 
     let mut hq = t.hq();
     run(Command::new(bin("evac-hq"))
         .current_dir(t.dir.path())
         .args(["cap", "warning.xml", "--config", "hq.toml"]));
     wait_until(30, "HQ to keep the air", || {
-        t.p("hq-data/air.evs")
+        t.path("hq-data/air.evs")
             .metadata()
             .is_ok_and(|m| m.len() > 100)
     });
 
     // 1. A broadcaster joining now gets every order in force from the broker.
-    let err = broadcast(t.dir.path(), t.port, &t.p("1.ts"), "3");
+    let err = broadcast(t.dir.path(), t.port, &t.path("1.ts"), "3");
     let health: Value =
-        serde_json::from_slice(&std::fs::read(t.p("health.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(t.path("health.json")).unwrap()).unwrap();
     assert_eq!(health["connected"], true, "{health}\n{err}");
     for (h, s) in &samples {
-        let r = stb(&t.p("1.ts"), *h, &key, &t.p(&format!("stb-{h}.json")));
+        let r = stb(&t.path("1.ts"), *h, &key, &t.path(&format!("stb-{h}.json")));
         assert_eq!(r["order"]["shelter"], *s, "household {h}: {r}");
         assert_eq!(r["order"]["level"], 4);
         assert_eq!(r["order"]["drill"], true);
@@ -261,10 +261,10 @@ fn hq_to_broadcaster_to_tv_through_restarts_and_a_re_route() {
 
     // 2. HQ (and its broker) down: the broadcaster restarted airs the carousel it kept.
     hq.kill();
-    let err = broadcast(t.dir.path(), t.port, &t.p("2.ts"), "2");
+    let err = broadcast(t.dir.path(), t.port, &t.path("2.ts"), "2");
     assert!(err.contains("kept on disk"), "{err}");
     for (h, s) in &samples {
-        let r = stb(&t.p("2.ts"), *h, &key, &t.p(&format!("stb-{h}.json")));
+        let r = stb(&t.path("2.ts"), *h, &key, &t.path(&format!("stb-{h}.json")));
         assert_eq!(r["order"]["shelter"], *s, "household {h}: {r}");
     }
 
@@ -272,12 +272,12 @@ fn hq_to_broadcaster_to_tv_through_restarts_and_a_re_route() {
     let mut hq = t.hq();
     let (moved, closed) = samples[0];
     close_shelter(&t, closed);
-    let err = broadcast(t.dir.path(), t.port, &t.p("3.ts"), "3");
+    let err = broadcast(t.dir.path(), t.port, &t.path("3.ts"), "3");
     let r = stb(
-        &t.p("3.ts"),
+        &t.path("3.ts"),
         moved,
         &key,
-        &t.p(&format!("stb-{moved}.json")),
+        &t.path(&format!("stb-{moved}.json")),
     );
     let now_at = r["order"]["shelter"].as_u64().unwrap() as u32;
     assert_ne!(
@@ -289,21 +289,21 @@ fn hq_to_broadcaster_to_tv_through_restarts_and_a_re_route() {
     // 4. And down again: the restarted broadcaster airs the re-routed orders it kept, and the
     // box (its state kept) refuses the older order of the first stream.
     hq.kill();
-    let err = broadcast(t.dir.path(), t.port, &t.p("4.ts"), "2");
+    let err = broadcast(t.dir.path(), t.port, &t.path("4.ts"), "2");
     assert!(err.contains("kept on disk"), "{err}");
     let r = stb(
-        &t.p("4.ts"),
+        &t.path("4.ts"),
         moved,
         &key,
-        &t.p(&format!("stb-{moved}.json")),
+        &t.path(&format!("stb-{moved}.json")),
     );
     assert_eq!(r["order"]["shelter"], now_at, "{r}");
     assert_eq!(r["order"]["version"], v3);
     let r = stb(
-        &t.p("1.ts"),
+        &t.path("1.ts"),
         moved,
         &key,
-        &t.p(&format!("stb-{moved}.json")),
+        &t.path(&format!("stb-{moved}.json")),
     );
     assert!(r["order"].is_null(), "the older order is shown again: {r}");
     assert!(r["rejected"]["stale"].as_u64().unwrap() >= 1, "{r}");
@@ -316,7 +316,7 @@ fn a_new_hq_key_is_shown_after_its_announcement_not_before() {
     let bc = bin("evac-broadcaster");
     run(Command::new(&hq_bin)
         .args(["keygen", "--out"])
-        .arg(t.p("hq2")));
+        .arg(t.path("hq2")));
     run(Command::new(&hq_bin)
         .current_dir(t.dir.path())
         .args(["plan", "--town", "town.geojson", "--hazard", "warning.xml"])
@@ -342,21 +342,31 @@ fn a_new_hq_key_is_shown_after_its_announcement_not_before() {
             c.args(["--sections", f]);
         }
         run(&mut c);
-        t.p(out)
+        t.path(out)
     };
-    let key = t.p("hq.pub");
-    let before = stb(&mux("before.ts", &["new.evs"]), h, &key, &t.p("state.json"));
+    let key = t.path("hq.pub");
+    let before = stb(
+        &mux("before.ts", &["new.evs"]),
+        h,
+        &key,
+        &t.path("state.json"),
+    );
     assert!(before["order"].is_null(), "{before}");
     assert_eq!(before["status"], "cannot-verify");
     let after = stb(
         &mux("after.ts", &["new.evs", "announce.evs"]),
         h,
         &key,
-        &t.p("state.json"),
+        &t.path("state.json"),
     );
     assert_eq!(after["order"]["level"], 4, "{after}");
     // The box keeps the key it learnt.
-    let again = stb(&mux("again.ts", &["new.evs"]), h, &key, &t.p("state.json"));
+    let again = stb(
+        &mux("again.ts", &["new.evs"]),
+        h,
+        &key,
+        &t.path("state.json"),
+    );
     assert_eq!(again["order"]["level"], 4, "{again}");
 }
 
@@ -370,7 +380,7 @@ fn an_alert_whose_wave_is_20_minutes_away_is_on_tv_at_once_with_the_expected_tim
     let now = unix_now();
     let onset = now + 20 * 60;
     let fast = rfc3339(now + 5 * 60);
-    let warning = std::fs::read_to_string(t.p("warning.xml")).unwrap();
+    let warning = std::fs::read_to_string(t.path("warning.xml")).unwrap();
     let sent_at = warning
         .split("<sent>")
         .nth(1)
@@ -389,7 +399,7 @@ fn an_alert_whose_wave_is_20_minutes_away_is_on_tv_at_once_with_the_expected_tim
                 rfc3339(onset)
             ),
         );
-    std::fs::write(t.p("onset.xml"), text).unwrap();
+    std::fs::write(t.path("onset.xml"), text).unwrap();
     let hq_bin = bin("evac-hq");
     let planned = run(Command::new(&hq_bin).current_dir(t.dir.path()).args([
         "plan",
@@ -429,15 +439,15 @@ fn an_alert_whose_wave_is_20_minutes_away_is_on_tv_at_once_with_the_expected_tim
             "--duration",
             "2",
         ]));
-    let key = t.p("hq.pub");
-    let r = stb(&t.p("onset.ts"), h, &key, &t.p("state.json"));
+    let key = t.path("hq.pub");
+    let r = stb(&t.path("onset.ts"), h, &key, &t.path("state.json"));
     assert_eq!(r["status"], "order", "{r}");
     assert_eq!(r["order"]["level"], 4, "{r}");
     assert_eq!(r["order"]["onset"], rfc3339(onset), "{r}");
     // The screen says when the wave is expected and how long is left.
     let screen = run(Command::new(bin("evac-stb"))
         .arg("--input")
-        .arg(t.p("onset.ts"))
+        .arg(t.path("onset.ts"))
         .args([
             "--household",
             &h.to_string(),

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use evac_maps::{GenerateParams, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
+use evac_maps::{GenerateParams, generate};
+use support::town::{Cards, HqConfig, card_key, hq_key, officer_key, passwords, shelter_key};
 use support::*;
 
 const PW: &str = "pw";
@@ -111,47 +112,24 @@ fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
         .households_at_risk(evac_maps::Hazard::Tsunami)
         .collect();
     assert!(at_risk.len() > 10);
-    for sub in ["keys", "nodes", "cards"] {
-        std::fs::create_dir_all(p(sub)).unwrap();
-    }
-    run(Command::new(&hq_bin).args(["keygen", "--out"]).arg(p("hq")));
-    run(Command::new(&hq_bin)
-        .args(["card-key", "--hq-key"])
-        .arg(p("hq.key"))
-        .arg("--out")
-        .arg(p("card.key")));
+    hq_key(d);
+    card_key(d);
     let mut shelters: Vec<u32> = town.shelters.iter().map(|s| s.id).collect();
     shelters.sort_unstable();
     let node = shelters[0];
-    run(Command::new(&shelter_bin)
-        .args(["keygen", "--out"])
-        .arg(p(&format!("nodes/shelter-{node}"))));
-    std::fs::copy(
-        p(&format!("nodes/shelter-{node}.pub")),
-        p(&format!("keys/shelter-{node}.pub")),
-    )
-    .unwrap();
-    evac_protocol::write_key_pair(&p("officer-tanaka")).unwrap();
-    std::fs::copy(p("officer-tanaka.pub"), p("keys/officer-tanaka.pub")).unwrap();
-    let mut pw = evac_hq::auth::Passwords::default();
-    for user in [
-        format!("shelter-{node}"),
-        "hq".into(),
-        "officer-tanaka".into(),
-    ] {
-        pw.set(&user, PW).unwrap();
-    }
-    std::fs::write(p("passwords"), pw.to_text()).unwrap();
+    shelter_key(d, node);
+    officer_key(d, "tanaka");
+    passwords(
+        d,
+        [
+            format!("shelter-{node}"),
+            "hq".into(),
+            "officer-tanaka".into(),
+        ],
+        PW,
+    );
     let port = free_port();
-    std::fs::write(
-        p("hq.toml"),
-        format!(
-            "town = \"minato\"\ntown_file = \"town.geojson\"\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\n\
-             keys_dir = \"keys\"\nstatus_interval_ms = 200\nsnapshot_interval_s = 2\n\
-             [broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(p("hq.toml"), HqConfig::for_dashboard().embedded(port)).unwrap();
     std::fs::write(
         p("dash.toml"),
         format!(
@@ -163,38 +141,22 @@ fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
     .unwrap();
 
     // Virtual cards of residents in the tsunami zone.
-    run(Command::new(&shelter_bin)
-        .args(["vcard", "ca", "--dir"])
-        .arg(p("ca"))
-        .args(["--key-id", SYNTHETIC_ISSUER_KEY_ID_HEX]));
-    run(Command::new(&shelter_bin)
-        .args(["vcard", "key", "--out"])
-        .arg(p("cards/card.key")));
+    let issuer = Cards::new(d);
     // The last card is a forgery: a resident's serial under a CA with the issuer's key id
     // but not its key. The shelter lets the person in, flagged; HQ and the dashboard show
     // that their presence rests on a card that failed a check.
-    run(Command::new(&shelter_bin)
-        .args(["vcard", "ca", "--dir"])
-        .arg(p("rogue-ca"))
-        .args(["--key-id", SYNTHETIC_ISSUER_KEY_ID_HEX]));
+    issuer.ca("rogue-ca");
     let mut cards = Vec::new();
     let mut forged = 0;
     for m in at_risk.iter().flat_map(|h| &h.members) {
         let Some(c) = m.cards.first() else { continue };
-        let file = p(&format!("cards/r{}.json", m.resident));
         let ca = if cards.len() == 5 {
             forged = m.resident;
             "rogue-ca"
         } else {
             "ca"
         };
-        run(Command::new(&shelter_bin)
-            .args(["vcard", "issue", "--ca"])
-            .arg(p(ca))
-            .args(["--serial", &hex::encode(&c.serial), "--key"])
-            .arg(p("cards/card.key"))
-            .arg("--out")
-            .arg(&file));
+        let file = issuer.issue(ca, m.resident, &c.serial);
         cards.push(file.display().to_string());
         if cards.len() == 6 {
             break;

@@ -27,6 +27,7 @@ use evac_protocol::{PublicKey, SecretKey, Slug};
 use ratatui::backend::{Backend, ClearType, TestBackend, WindowSize};
 use ratatui::buffer::Cell;
 use ratatui::layout::{Position, Size};
+use support::town::{HqConfig, hq_key, officer_key, passwords};
 use support::*;
 
 const PW: &str = "pw";
@@ -136,7 +137,6 @@ async fn the_screen_answers_through_a_five_minute_outage_and_the_command_is_done
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let p = |s: &str| d.join(s);
-    let hq_bin = bin("evac-hq");
     let town = generate(&GenerateParams {
         households: 60,
         shelters: 4,
@@ -146,25 +146,11 @@ async fn the_screen_answers_through_a_five_minute_outage_and_the_command_is_done
     let mut shelters: Vec<u32> = town.shelters.iter().map(|s| s.id).collect();
     shelters.sort_unstable();
     let target = shelters[0];
-    std::fs::create_dir_all(p("keys")).unwrap();
-    run(Command::new(&hq_bin).args(["keygen", "--out"]).arg(p("hq")));
-    evac_protocol::write_key_pair(&p("officer-tanaka")).unwrap();
-    std::fs::copy(p("officer-tanaka.pub"), p("keys/officer-tanaka.pub")).unwrap();
-    let mut pw = evac_hq::auth::Passwords::default();
-    for user in ["hq", "officer-tanaka"] {
-        pw.set(user, PW).unwrap();
-    }
-    std::fs::write(p("passwords"), pw.to_text()).unwrap();
+    hq_key(d);
+    officer_key(d, "tanaka");
+    passwords(d, ["hq", "officer-tanaka"], PW);
     let port = free_port();
-    std::fs::write(
-        p("hq.toml"),
-        format!(
-            "town = \"minato\"\ntown_file = \"town.geojson\"\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\n\
-             keys_dir = \"keys\"\nstatus_interval_ms = 200\nsnapshot_interval_s = 2\n\
-             [broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(p("hq.toml"), HqConfig::for_dashboard().embedded(port)).unwrap();
     let mut hq = start_hq(d, "hq");
 
     // The dashboard: its own loop, state and link, on a clock SPEED times as fast as the wall.

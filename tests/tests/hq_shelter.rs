@@ -12,8 +12,9 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use evac_maps::{GenerateParams, SYNTHETIC_ISSUER_KEY_ID_HEX, generate};
+use evac_maps::{GenerateParams, generate};
 use support::deploy::stored;
+use support::town::{Cards, HqConfig, card_key, hq_key, passwords, shelter_key};
 use support::*;
 
 const PW: &str = "pw";
@@ -59,86 +60,40 @@ impl Node {
 /// broker (`broker.toml`) and for HQ on it as an external one (`hq.toml`), and 40 virtual
 /// cards of registered residents: (shelters, broker port, cards).
 fn setup(d: &Path) -> (Vec<u32>, u16, Vec<(u32, String)>) {
-    let p = |s: &str| d.join(s);
-    let hq_bin = bin("evac-hq");
-    let shelter_bin = bin("evac-shelter");
     let town = generate(&GenerateParams {
         households: 200,
         shelters: 12,
         seed: 9,
     });
-    town.save(p("town.geojson")).unwrap();
-    for sub in ["keys", "nodes", "cards", "cap"] {
-        std::fs::create_dir_all(p(sub)).unwrap();
-    }
-    run(Command::new(&hq_bin).args(["keygen", "--out"]).arg(p("hq")));
-    run(Command::new(&hq_bin)
-        .args(["card-key", "--hq-key"])
-        .arg(p("hq.key"))
-        .arg("--out")
-        .arg(p("card.key")));
+    town.save(d.join("town.geojson")).unwrap();
+    std::fs::create_dir_all(d.join("cap")).unwrap();
+    hq_key(d);
+    card_key(d);
     let shelters: Vec<u32> = town.shelters.iter().take(2).map(|s| s.id).collect();
     for s in &shelters {
-        run(Command::new(&shelter_bin)
-            .args(["keygen", "--out"])
-            .arg(p(&format!("nodes/shelter-{s}"))));
-        std::fs::copy(
-            p(&format!("nodes/shelter-{s}.pub")),
-            p(&format!("keys/shelter-{s}.pub")),
-        )
-        .unwrap();
+        shelter_key(d, *s);
     }
-    let mut pw = evac_hq::auth::Passwords::default();
-    for s in &shelters {
-        pw.set(&format!("shelter-{s}"), PW).unwrap();
-    }
-    pw.set("hq", PW).unwrap();
-    std::fs::write(p("passwords"), pw.to_text()).unwrap();
+    let users = shelters.iter().map(|s| format!("shelter-{s}"));
+    passwords(d, users.chain(["hq".to_owned()]), PW);
     let port = free_port();
-    let common = "town = \"minato\"\ntown_file = \"town.geojson\"\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\nkeys_dir = \"keys\"\nstatus_interval_ms = 250\ncap_dir = \"cap\"\n";
-    std::fs::write(
-        p("broker.toml"),
-        format!("{common}[broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\nmax_connections = 50\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        p("hq.toml"),
-        format!("{common}[broker]\nmode = \"external\"\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"hq\"\npassword = \"{PW}\"\n"),
-    )
-    .unwrap();
+    let hq = HqConfig::for_shelters();
+    std::fs::write(d.join("broker.toml"), hq.embedded(port)).unwrap();
+    std::fs::write(d.join("hq.toml"), hq.external(port, PW)).unwrap();
 
     // Virtual cards for residents of the registry, from a test CA with the registry's issuer
     // key id.
-    run(Command::new(&shelter_bin)
-        .args(["vcard", "ca", "--dir"])
-        .arg(p("ca"))
-        .args(["--key-id", SYNTHETIC_ISSUER_KEY_ID_HEX]));
-    run(Command::new(&shelter_bin)
-        .args(["vcard", "key", "--out"])
-        .arg(p("cards/card.key")));
-    let with_card: Vec<(u32, String)> = town
+    let issuer = Cards::new(d);
+    let cards = town
         .households
         .iter()
         .flat_map(|h| &h.members)
-        .filter_map(|m| {
-            m.cards
-                .first()
-                .map(|c| (m.resident, hex::encode(&c.serial)))
-        })
+        .filter_map(|m| m.cards.first().map(|c| (m.resident, c)))
         .take(40)
+        .map(|(resident, c)| {
+            let file = issuer.issue("ca", resident, &c.serial);
+            (resident, file.display().to_string())
+        })
         .collect();
-    let mut cards = Vec::new();
-    for (resident, serial) in &with_card {
-        let file = p(&format!("cards/r{resident}.json"));
-        run(Command::new(&shelter_bin)
-            .args(["vcard", "issue", "--ca"])
-            .arg(p("ca"))
-            .args(["--serial", serial, "--key"])
-            .arg(p("cards/card.key"))
-            .arg("--out")
-            .arg(&file));
-        cards.push((*resident, file.display().to_string()));
-    }
 
     (shelters, port, cards)
 }

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use evac_maps::{GenerateParams, generate};
+use support::town::{HqConfig, card_key, hq_key, passwords, shelter_key};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -240,46 +241,23 @@ fn a_login_flood_during_an_hq_restart_does_not_lock_the_shelters_out() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let p = |s: &str| d.join(s);
-    let (hq_bin, shelter_bin) = (bin("evac-hq"), bin("evac-shelter"));
+    let shelter_bin = bin("evac-shelter");
     let town = generate(&GenerateParams {
         households: 100,
         shelters: 12,
         seed: 9,
     });
     town.save(p("town.geojson")).unwrap();
-    for sub in ["keys", "nodes", "cap"] {
-        std::fs::create_dir_all(p(sub)).unwrap();
-    }
-    run(Command::new(&hq_bin).args(["keygen", "--out"]).arg(p("hq")));
-    run(Command::new(&hq_bin)
-        .args(["card-key", "--hq-key"])
-        .arg(p("hq.key"))
-        .arg("--out")
-        .arg(p("card.key")));
+    std::fs::create_dir_all(p("cap")).unwrap();
+    hq_key(d);
+    card_key(d);
     let shelters: Vec<u32> = town.shelters.iter().take(SHELTERS).map(|s| s.id).collect();
-    let mut pw = evac_hq::auth::Passwords::default();
     for s in &shelters {
-        run(Command::new(&shelter_bin)
-            .args(["keygen", "--out"])
-            .arg(p(&format!("nodes/shelter-{s}"))));
-        std::fs::copy(
-            p(&format!("nodes/shelter-{s}.pub")),
-            p(&format!("keys/shelter-{s}.pub")),
-        )
-        .unwrap();
-        pw.set(&format!("shelter-{s}"), PW).unwrap();
+        shelter_key(d, *s);
     }
-    std::fs::write(p("passwords"), pw.to_text()).unwrap();
+    passwords(d, shelters.iter().map(|s| format!("shelter-{s}")), PW);
     let port = free_port();
-    std::fs::write(
-        p("hq.toml"),
-        format!(
-            "town = \"minato\"\ntown_file = \"town.geojson\"\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\nkeys_dir = \"keys\"\n\
-             status_interval_ms = 250\ncap_dir = \"cap\"\n[broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\n\
-             passwords = \"passwords\"\nmax_connections = 50\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(p("hq.toml"), HqConfig::for_shelters().embedded(port)).unwrap();
 
     let mut hq = start_hq(d, 0);
     // The shelters as deployed: the example's reconnect settings (the wait doubles up to 5 s).

@@ -72,8 +72,8 @@ pub async fn serve(listener: TcpListener, gate: Arc<Gate>) {
                         Some(acceptor) => {
                             match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
                                 Ok(Ok(tls)) => client(tls, &gate, pending).await,
-                                Ok(Err(e)) => Err(format!("TLS: {e}")),
-                                Err(_) => Err("TLS handshake timed out".into()),
+                                Ok(Err(e)) => Err(Closed::Tls(e)),
+                                Err(_) => Err(Closed::TlsTimeout),
                             }
                         }
                         None => client(tcp, &gate, pending).await,
@@ -91,19 +91,70 @@ pub async fn serve(listener: TcpListener, gate: Arc<Gate>) {
     }
 }
 
+/// Why the gate closed a connection (logged at debug: a client's fault, or the network's).
+#[derive(Debug, thiserror::Error)]
+enum Closed {
+    #[error("TLS: {0}")]
+    Tls(std::io::Error),
+    #[error("TLS handshake timed out")]
+    TlsTimeout,
+    #[error("no CONNECT in time")]
+    NoConnect,
+    #[error("closed before CONNECT")]
+    EndedBeforeConnect,
+    #[error("the first packet is not CONNECT")]
+    NotConnect,
+    #[error(transparent)]
+    FirstFrame(Frame),
+    #[error("no login")]
+    NoLogin,
+    #[error("{user}: login not checked now (too many from {ip}, or queue full)")]
+    Busy { user: String, ip: IpAddr },
+    #[error("wrong password for {user}")]
+    WrongPassword { user: String },
+    #[error("{user}: no role")]
+    NoRole { user: String },
+    #[error("will on a foreign topic")]
+    ForeignWill,
+    #[error("cannot reach the broker: {0}")]
+    Upstream(std::io::Error),
+    #[error("broker write: {0}")]
+    UpstreamWrite(std::io::Error),
+    #[error("{user}: {cause}")]
+    ClientFrame { user: String, cause: Frame },
+    #[error("{user}: QoS 2 publish refused")]
+    Qos2 { user: String },
+    #[error("{user}: a second CONNECT")]
+    SecondConnect { user: String },
+    #[error("{user}: bad packet: {cause:?}")]
+    BadPacket {
+        user: String,
+        cause: mqttbytes::Error,
+    },
+}
+
+/// Why a packet frame could not be read.
+#[derive(Debug, thiserror::Error)]
+enum Frame {
+    #[error("bad packet: {0:?}")]
+    Bad(mqttbytes::Error),
+    #[error("read: {0}")]
+    Read(std::io::Error),
+}
+
 /// Reads one whole packet frame (fixed header and body) into `buf`'s front and returns it.
 async fn frame<R: AsyncRead + Unpin>(
     r: &mut R,
     buf: &mut BytesMut,
     max: usize,
-) -> Result<Option<BytesMut>, String> {
+) -> Result<Option<BytesMut>, Frame> {
     loop {
         match mqttbytes::check(buf.iter(), max) {
             Ok(h) => return Ok(Some(buf.split_to(h.frame_length()))),
             Err(mqttbytes::Error::InsufficientBytes(_)) => {}
-            Err(e) => return Err(format!("bad packet: {e:?}")),
+            Err(e) => return Err(Frame::Bad(e)),
         }
-        let n = r.read_buf(buf).await.map_err(|e| format!("read: {e}"))?;
+        let n = r.read_buf(buf).await.map_err(Frame::Read)?;
         if n == 0 {
             return Ok(None);
         }
@@ -127,19 +178,20 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     gate: &Gate,
     pending: Pending,
-) -> Result<(), String> {
+) -> Result<(), Closed> {
     let (mut cr, mut cw) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(4096);
     let first = tokio::time::timeout(HANDSHAKE, frame(&mut cr, &mut buf, 64 * 1024))
         .await
-        .map_err(|_| "no CONNECT in time".to_owned())??
-        .ok_or("closed before CONNECT")?;
+        .map_err(|_| Closed::NoConnect)?
+        .map_err(Closed::FirstFrame)?
+        .ok_or(Closed::EndedBeforeConnect)?;
     let Ok(Packet::Connect(mut connect)) = Packet::read(&mut first.clone(), 64 * 1024) else {
-        return Err("the first packet is not CONNECT".into());
+        return Err(Closed::NotConnect);
     };
     let Some(login) = connect.login.take() else {
         refuse(&mut cw, ConnectReturnCode::BadUserNamePassword).await;
-        return Err("no login".into());
+        return Err(Closed::NoLogin);
     };
     let user = login.username.clone();
     let ip: IpAddr = pending.ip();
@@ -147,20 +199,18 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     drop(pending);
     if verdict == Verdict::Busy {
         refuse(&mut cw, ConnectReturnCode::ServiceUnavailable).await;
-        return Err(format!(
-            "{user}: login not checked now (too many from {ip}, or queue full)"
-        ));
+        return Err(Closed::Busy { user, ip });
     }
     let ok = verdict == Verdict::Accepted;
     if !ok {
         tracing::warn!(user = %user, "broker refused a login");
         refuse(&mut cw, ConnectReturnCode::BadUserNamePassword).await;
-        return Err(format!("wrong password for {user}"));
+        return Err(Closed::WrongPassword { user });
     }
     let Some(role) = Role::of(&user) else {
         tracing::warn!(user = %user, "broker refused a login that follows no naming convention");
         refuse(&mut cw, ConnectReturnCode::NotAuthorized).await;
-        return Err(format!("{user}: no role"));
+        return Err(Closed::NoRole { user });
     };
     let rights = Rights::of(&role, &gate.town);
     let max_packet = role.max_packet(gate.max_packet);
@@ -169,7 +219,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     {
         tracing::warn!(user = %user, topic = %will.topic, "broker refused a will on a foreign topic");
         refuse(&mut cw, ConnectReturnCode::NotAuthorized).await;
-        return Err("will on a foreign topic".into());
+        return Err(Closed::ForeignWill);
     }
     connect.client_id = format!("{user}:{}", connect.client_id);
     connect.login = Some(rumqttc::mqttbytes::v4::Login::new(
@@ -178,12 +228,12 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     ));
     let upstream = TcpStream::connect(gate.upstream)
         .await
-        .map_err(|e| format!("cannot reach the broker: {e}"))?;
+        .map_err(Closed::Upstream)?;
     let _ = upstream.set_nodelay(true);
     let (mut br, mut bw) = upstream.into_split();
     bw.write_all(&encode(&Packet::Connect(connect)))
         .await
-        .map_err(|e| format!("broker write: {e}"))?;
+        .map_err(Closed::UpstreamWrite)?;
 
     // Everything to the client goes through one writer, so the gate's own answers never
     // land inside a packet of the broker's.
@@ -215,7 +265,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let f = match next {
             Ok(Some(f)) => f,
             Ok(None) => break Ok(()),
-            Err(e) => break Err(format!("{user}: {e}")),
+            Err(cause) => break Err(Closed::ClientFrame { user, cause }),
         };
         let pass = match Packet::read(&mut f.clone(), max_packet) {
             Ok(Packet::Publish(p)) if !rights.may_publish(&p.topic) => {
@@ -227,7 +277,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                             .send(encode(&Packet::PubAck(PubAck::new(p.pkid))))
                             .await;
                     }
-                    QoS::ExactlyOnce => break Err(format!("{user}: QoS 2 publish refused")),
+                    QoS::ExactlyOnce => break Err(Closed::Qos2 { user }),
                 }
                 false
             }
@@ -242,9 +292,9 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     .await;
                 false
             }
-            Ok(Packet::Connect(_)) => break Err(format!("{user}: a second CONNECT")),
+            Ok(Packet::Connect(_)) => break Err(Closed::SecondConnect { user }),
             Ok(_) => true,
-            Err(e) => break Err(format!("{user}: bad packet: {e:?}")),
+            Err(cause) => break Err(Closed::BadPacket { user, cause }),
         };
         if pass && bw.write_all(&f).await.is_err() {
             break Ok(());

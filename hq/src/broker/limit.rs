@@ -70,7 +70,7 @@ pub enum Admission {
 
 /// How a login that was admitted ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum PasswordCheck {
     /// The password was right.
     Accepted,
     /// The password was wrong (or the user unknown).
@@ -180,10 +180,10 @@ impl Limits {
     }
 
     /// An admitted login from `ip` ended with `outcome`.
-    pub fn ended(&mut self, ip: IpAddr, outcome: Outcome, now: Instant) {
+    pub fn ended(&mut self, ip: IpAddr, outcome: PasswordCheck, now: Instant) {
         let (_, s) = self.state(ip, now);
         s.checking = s.checking.saturating_sub(1);
-        if outcome == Outcome::Wrong {
+        if outcome == PasswordCheck::Wrong {
             if s.debt == 0 {
                 s.since = now;
             }
@@ -220,7 +220,7 @@ mod tests {
                     Admission::Suspect
                 }
             );
-            l.ended(a, Outcome::Wrong, t0);
+            l.ended(a, PasswordCheck::Wrong, t0);
         }
         assert_eq!(l.admit(a, t0), (Admission::Refused, true));
         assert_eq!(l.admit(a, t0), (Admission::Refused, false), "logged once");
@@ -231,7 +231,7 @@ mod tests {
         );
         let later = t0 + FORGIVE;
         assert_eq!(l.admit(a, later).0, Admission::Suspect, "one forgiven");
-        l.ended(a, Outcome::Wrong, later);
+        l.ended(a, PasswordCheck::Wrong, later);
         assert_eq!(l.admit(a, later).0, Admission::Refused);
         let (adm, _) = l.admit(a, t0 + FORGIVE * (BURST + 2));
         assert_eq!(adm, Admission::Clean, "all forgiven");
@@ -243,7 +243,7 @@ mod tests {
         let (t0, a) = (Instant::now(), ip("10.0.0.1"));
         for _ in 0..3 * BURST {
             assert_eq!(l.admit(a, t0).0, Admission::Clean);
-            l.ended(a, Outcome::Accepted, t0);
+            l.ended(a, PasswordCheck::Accepted, t0);
         }
         assert_eq!(l.admit(a, t0).0, Admission::Clean);
         assert_eq!(l.admit(a, t0).0, Admission::Clean);
@@ -252,7 +252,7 @@ mod tests {
             Admission::Refused,
             "{MAX_CHECKING} at once"
         );
-        l.ended(a, Outcome::Undecided, t0);
+        l.ended(a, PasswordCheck::Undecided, t0);
         assert_eq!(l.admit(a, t0).0, Admission::Clean);
     }
 
@@ -285,7 +285,7 @@ mod tests {
         for i in 0..MAX_PEERS as u32 + 100 {
             let a = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             let _ = l.admit(a, t0);
-            l.ended(a, Outcome::Wrong, t0);
+            l.ended(a, PasswordCheck::Wrong, t0);
         }
         assert_eq!(l.peers(), MAX_PEERS + 1, "the newest share one entry");
         let fresh = IpAddr::from(std::net::Ipv4Addr::new(192, 168, 0, 1));

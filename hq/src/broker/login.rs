@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::limit::{Admission, Limits, Outcome};
+use super::limit::{Admission, Limits, PasswordCheck};
 use super::verified::Verified;
 use crate::auth::Passwords;
 
@@ -85,9 +85,9 @@ impl Logins {
         }
         let verdict = self.decide(admission, user, password).await;
         let outcome = match verdict {
-            Verdict::Accepted => Outcome::Accepted,
-            Verdict::Wrong => Outcome::Wrong,
-            Verdict::Busy => Outcome::Undecided,
+            Verdict::Accepted => PasswordCheck::Accepted,
+            Verdict::Wrong => PasswordCheck::Wrong,
+            Verdict::Busy => PasswordCheck::Undecided,
         };
         self.limits().ended(ip, outcome, Instant::now());
         verdict

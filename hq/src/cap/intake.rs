@@ -12,6 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{CapMessage, MAX_CAP_BYTES, parse};
+use crate::error::HqError;
 
 /// Where files wait while they are read and taken in.
 pub const TAKING: &str = "taking";
@@ -22,7 +23,7 @@ pub struct Claimed {
     /// The file's name in the drop directory.
     pub name: OsString,
     /// The parsed message, or why the file was refused.
-    pub parsed: Result<CapMessage, String>,
+    pub parsed: Result<CapMessage, ClaimError>,
 }
 
 fn note_and_move(dir: &Path, sub: &str, from: &Path, name: &OsString, note: &str) {
@@ -107,31 +108,73 @@ pub fn recover(dir: &Path) -> usize {
     n
 }
 
-fn read_claimed(path: &Path) -> Result<String, String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot stat: {e}"))?;
+/// Why a claimed file was not read as a CAP message.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// The file could not be read, or is not one HQ reads.
+    #[error("cap {file}: {why}")]
+    Unreadable {
+        /// The file's path in the drop directory.
+        file: String,
+        /// What kept it from being read.
+        why: Unreadable,
+    },
+    /// It was read but does not parse (see [`parse`]).
+    #[error(transparent)]
+    Invalid(#[from] HqError),
+}
+
+/// What kept a file in the drop directory from being read.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    /// Its metadata could not be read.
+    #[error("cannot stat: {0}")]
+    Stat(std::io::Error),
+    /// A symbolic link.
+    #[error("a symbolic link: not followed")]
+    Symlink,
+    /// A directory, a FIFO, a device...
+    #[error("not a regular file")]
+    NotRegular,
+    /// A file with other names (its content could change under another name).
+    #[error("a file with other hard links: not read")]
+    HardLinked,
+    /// Larger than [`MAX_CAP_BYTES`] before reading.
+    #[error("{0} bytes: larger than the {MAX_CAP_BYTES} bytes HQ reads")]
+    TooLarge(u64),
+    /// Grew past [`MAX_CAP_BYTES`] while read.
+    #[error("larger than the {MAX_CAP_BYTES} bytes HQ reads")]
+    Grew,
+    /// Reading failed.
+    #[error("cannot read: {0}")]
+    Read(std::io::Error),
+    /// The content is not UTF-8.
+    #[error("not UTF-8: {0}")]
+    NotUtf8(std::string::FromUtf8Error),
+}
+
+fn read_claimed(path: &Path) -> Result<String, Unreadable> {
+    let meta = std::fs::symlink_metadata(path).map_err(Unreadable::Stat)?;
     if meta.file_type().is_symlink() {
-        return Err("a symbolic link: not followed".into());
+        return Err(Unreadable::Symlink);
     }
     if !meta.file_type().is_file() {
-        return Err("not a regular file".into());
+        return Err(Unreadable::NotRegular);
     }
     if meta.nlink() > 1 {
-        return Err("a file with other hard links: not read".into());
+        return Err(Unreadable::HardLinked);
     }
     if meta.len() > MAX_CAP_BYTES as u64 {
-        return Err(format!(
-            "{} bytes: larger than the {MAX_CAP_BYTES} bytes HQ reads",
-            meta.len()
-        ));
+        return Err(Unreadable::TooLarge(meta.len()));
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_CAP_BYTES as u64 + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(Unreadable::Read)?;
     if bytes.len() > MAX_CAP_BYTES {
-        return Err(format!("larger than the {MAX_CAP_BYTES} bytes HQ reads"));
+        return Err(Unreadable::Grew);
     }
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))
+    String::from_utf8(bytes).map_err(Unreadable::NotUtf8)
 }
 
 /// Claims every `*.xml` entry of `dir` (moving it into `taking/` first), then reads and
@@ -166,8 +209,11 @@ pub fn claim(dir: &Path) -> Vec<Claimed> {
         }
         let label = from.display().to_string();
         let parsed = read_claimed(&to)
-            .map_err(|e| format!("cap {label}: {e}"))
-            .and_then(|text| parse(&text, &label).map_err(|e| e.to_string()));
+            .map_err(|why| ClaimError::Unreadable {
+                file: label.clone(),
+                why,
+            })
+            .and_then(|text| Ok(parse(&text, &label)?));
         out.push(Claimed { name, parsed });
     }
     out
@@ -188,9 +234,7 @@ pub fn senders_in(dir: &Path, limit: usize) -> std::collections::BTreeMap<String
         .take(limit);
     for path in files {
         let label = path.display().to_string();
-        if let Ok(msg) =
-            read_claimed(&path).and_then(|t| parse(&t, &label).map_err(|e| e.to_string()))
-        {
+        if let Ok(Ok(msg)) = read_claimed(&path).map(|t| parse(&t, &label)) {
             *out.entry(msg.id.sender).or_default() += 1;
         }
     }
@@ -220,7 +264,7 @@ mod tests {
         let names: Vec<_> = claimed.iter().map(|c| c.name.to_string_lossy()).collect();
         assert_eq!(names, ["a.xml", "b.xml", "c.xml", "d.xml", "e.xml"]);
         assert!(claimed[0].parsed.is_ok());
-        let why = |i: usize| claimed[i].parsed.as_ref().unwrap_err().clone();
+        let why = |i: usize| claimed[i].parsed.as_ref().unwrap_err().to_string();
         assert!(why(1).contains("symbolic link"), "{}", why(1));
         assert!(why(2).contains("hard links"), "{}", why(2));
         assert!(why(3).contains("not a regular file"), "{}", why(3));

@@ -200,6 +200,7 @@ mod hq {
 
     use super::super::*;
     use super::read;
+    use crate::core::Hq;
     use crate::keys::KeyRing;
     use crate::store::Store;
 
@@ -244,7 +245,11 @@ mod hq {
         let (mut hq, circle) = open(d.path());
         let alert = with_area("tsunami-alert.xml", &circle);
         let err = take_in(&mut hq, &alert, "a.xml", &["other@example.jp".into()], NOW).unwrap_err();
-        assert!(err.contains("not in the config's cap_senders"), "{err}");
+        assert!(matches!(err, CapRefused::Sender { .. }), "{err}");
+        assert!(
+            err.to_string().contains("not in the config's cap_senders"),
+            "{err}"
+        );
         assert!(hq.book().notices().is_empty());
     }
 
@@ -265,18 +270,21 @@ mod hq {
             "<sender>pref@example.jp</sender>",
         );
         let err = take_in(&mut hq, &foreign, "c.xml", &senders(), NOW).unwrap_err();
-        assert!(err.contains("own alerts"), "{err}");
+        assert!(matches!(err, CapRefused::ForeignReference { .. }), "{err}");
+        assert!(err.to_string().contains("own alerts"), "{err}");
         // Naming the identifier under the foreign sender's own name finds nothing either.
         let foreign = foreign.replace("jma@example.jp,JMA", "pref@example.jp,JMA");
         let err = take_in(&mut hq, &foreign, "c.xml", &senders(), NOW).unwrap_err();
-        assert!(err.contains("no active message"), "{err}");
+        assert!(matches!(err, CapRefused::NoActiveReference { .. }), "{err}");
+        assert!(err.to_string().contains("no active message"), "{err}");
         assert_eq!(
             hq.notice_for_cap("jma@example.jp", "JMA-TSUNAMI-0001"),
             Some(live),
             "still in force"
         );
         let err = take_in(&mut hq, &alert, "a2.xml", &senders(), NOW).unwrap_err();
-        assert!(err.contains("already taken in"), "{err}");
+        assert!(matches!(err, CapRefused::Again { .. }), "{err}");
+        assert!(err.to_string().contains("already taken in"), "{err}");
         // The sender's own cancel lifts it; the alert sent again is still not issued again,
         // even by an HQ restarted over the same store.
         take_in(
@@ -294,7 +302,8 @@ mod hq {
         drop(hq);
         let (mut hq, _) = open(d.path());
         let err = take_in(&mut hq, &alert, "a3.xml", &senders(), NOW).unwrap_err();
-        assert!(err.contains("already taken in"), "{err}");
+        assert!(matches!(err, CapRefused::Again { .. }), "{err}");
+        assert!(err.to_string().contains("already taken in"), "{err}");
         let notices = hq.book().notices().len();
         assert_eq!(notices, 1, "no second notice");
     }

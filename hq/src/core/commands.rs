@@ -4,7 +4,7 @@ use evac_protocol::{
     CommandAction, CommandReply, OfficerCommand, OfficerId, Signed, Topic, officer_signer,
 };
 
-use crate::error::HqError;
+use crate::error::{HqError, OrderError};
 use crate::notice::{Area, Notice};
 use crate::store::{CardLinkWrite, CommandRecord};
 
@@ -29,10 +29,10 @@ impl Hq {
         officer: &OfficerId,
         payload: &[u8],
         now_ms: u64,
-    ) -> Result<Vec<Outgoing>, HqError> {
+    ) -> Result<Vec<Publication>, HqError> {
         let topic = Topic::Command(self.town_id.clone(), officer.clone()).to_string();
         let reply_topic = Topic::CommandReply(self.town_id.clone(), officer.clone()).to_string();
-        let refuse = |hq: &mut Hq, id: u64, why: String| -> Result<Vec<Outgoing>, HqError> {
+        let refuse = |hq: &mut Hq, id: u64, why: String| -> Result<Vec<Publication>, HqError> {
             hq.reject(now_ms, &topic, &why);
             let reply = CommandReply {
                 officer: officer.clone(),
@@ -41,7 +41,7 @@ impl Hq {
                 message: why,
                 at_ms: now_ms,
             };
-            Ok(vec![Outgoing {
+            Ok(vec![Publication {
                 topic: reply_topic.clone(),
                 payload: hq.sign(&reply)?,
                 retain: false,
@@ -104,7 +104,7 @@ impl Hq {
                 message: format!("command {} was handled already: {}", cmd.id, held.message),
                 at_ms: now_ms,
             };
-            return Ok(vec![Outgoing {
+            return Ok(vec![Publication {
                 topic: reply_topic,
                 payload: self.sign(&reply)?,
                 retain: false,
@@ -173,7 +173,7 @@ impl Hq {
         };
         out.insert(
             0,
-            Outgoing {
+            Publication {
                 topic: reply_topic,
                 payload: self.sign(&reply)?,
                 retain: false,
@@ -209,8 +209,9 @@ impl Hq {
         officer: &OfficerId,
         cmd: &OfficerCommand,
         now_ms: u64,
-    ) -> Result<(bool, String, Vec<Outgoing>), HqError> {
-        let orders = |r: Result<(OrderReport, Vec<Outgoing>), String>, what: String| match r {
+    ) -> Result<(bool, String, Vec<Publication>), HqError> {
+        let orders = |r: Result<(OrderReport, Vec<Publication>), OrderError>, what: String| match r
+        {
             Ok((rep, msgs)) => {
                 let id = rep
                     .message_id

@@ -37,7 +37,7 @@ impl Hq {
         }
     }
 
-    pub(super) fn ack(&self, shelter: ShelterId, now_ms: u64) -> Result<Outgoing, HqError> {
+    pub(super) fn ack(&self, shelter: ShelterId, now_ms: u64) -> Result<Publication, HqError> {
         self.ack_saying(shelter, now_ms, None)
     }
 
@@ -46,14 +46,14 @@ impl Hq {
         shelter: ShelterId,
         now_ms: u64,
         rejected: Option<String>,
-    ) -> Result<Outgoing, HqError> {
+    ) -> Result<Publication, HqError> {
         let ack = Ack {
             shelter,
             through_seq: self.store.progress(shelter).through,
             at_ms: now_ms,
             rejected,
         };
-        Ok(Outgoing {
+        Ok(Publication {
             topic: Topic::ShelterAck(self.town_id.clone(), shelter).to_string(),
             payload: self.sign(&ack)?,
             retain: true,
@@ -67,7 +67,7 @@ impl Hq {
         shelter: ShelterId,
         payload: &[u8],
         now_ms: u64,
-    ) -> Result<Vec<Outgoing>, HqError> {
+    ) -> Result<Vec<Publication>, HqError> {
         let checked = ingest::check_payload(shelter, payload, &self.keys);
         self.on_checked(shelter, checked, now_ms)
     }
@@ -80,7 +80,7 @@ impl Hq {
         shelter: ShelterId,
         checked: ingest::Checked,
         now_ms: u64,
-    ) -> Result<Vec<Outgoing>, HqError> {
+    ) -> Result<Vec<Publication>, HqError> {
         self.on_checked_many(vec![(shelter, checked)], now_ms)
     }
 
@@ -91,7 +91,7 @@ impl Hq {
         &mut self,
         batches: Vec<(ShelterId, ingest::Checked)>,
         now_ms: u64,
-    ) -> Result<Vec<Outgoing>, HqError> {
+    ) -> Result<Vec<Publication>, HqError> {
         let mut out = Vec::new();
         let mut accepted = Vec::new();
         for (shelter, checked) in batches {

@@ -19,8 +19,8 @@ use evac_protocol::{
 };
 use sha2::{Digest as _, Sha256};
 
-use super::Outgoing;
-use crate::error::HqError;
+use super::Publication;
+use crate::error::{ExportError, HqError};
 
 /// Writes into a SHA-256 (for hashing a serialisation without keeping it).
 struct HashWriter(Sha256);
@@ -36,7 +36,7 @@ impl std::io::Write for HashWriter {
 }
 
 /// The registry's content and its latest publication.
-pub(super) struct Registry {
+pub(super) struct RegistryPublisher {
     town: TownId,
     key: Arc<SecretKey>,
     digests: CardDigestKey,
@@ -51,9 +51,9 @@ pub(super) struct Registry {
     /// The version the next publication carries.
     pub(super) version: u64,
     /// The newest publication made, and its version.
-    built: Option<(u64, Outgoing)>,
+    built: Option<(u64, Publication)>,
     /// A publication being made on its thread, and its version.
-    building: Option<(u64, mpsc::Receiver<Result<Outgoing, HqError>>)>,
+    building: Option<(u64, mpsc::Receiver<Result<Publication, HqError>>)>,
 }
 
 fn link_hash(resident: u32, digest: &CardDigest) -> [u8; 32] {
@@ -63,14 +63,14 @@ fn link_hash(resident: u32, digest: &CardDigest) -> [u8; 32] {
     h.finalize().into()
 }
 
-impl Registry {
+impl RegistryPublisher {
     /// The town's part, built once; `version` is the one stored (see [`Registry::digest`]).
     pub(super) fn new(
         town_id: TownId,
         town: &Town,
         key: Arc<SecretKey>,
         version: u64,
-    ) -> Result<Registry, HqError> {
+    ) -> Result<RegistryPublisher, HqError> {
         let digests = CardDigestKey::derive(&key);
         let base: Vec<RegistryHousehold> = town
             .households
@@ -100,8 +100,8 @@ impl Registry {
             .collect();
         let mut w = HashWriter(Sha256::new());
         serde_json::to_writer(&mut w, &(&town_id, digests.check_value(), &base))
-            .map_err(|e| HqError::Export(format!("registry digest: {e}")))?;
-        Ok(Registry {
+            .map_err(ExportError::RegistryDigest)?;
+        Ok(RegistryPublisher {
             town: town_id,
             key,
             base_digest: w.0.finalize().into(),
@@ -179,7 +179,7 @@ impl Registry {
 
     /// Takes a finished build and starts the next one when the content has moved on; returns
     /// a publication to send, if one was finished now.
-    pub(super) fn poll(&mut self) -> Option<Outgoing> {
+    pub(super) fn poll(&mut self) -> Option<Publication> {
         let mut fresh = None;
         if let Some((version, rx)) = &self.building {
             match rx.try_recv() {
@@ -228,7 +228,7 @@ impl Registry {
     /// The newest publication, waiting for the one being built when there is none yet (at
     /// start) or building it here when none is under way: for a (re)connection, which must
     /// retain a registry.
-    pub(super) fn latest(&mut self) -> Result<Outgoing, HqError> {
+    pub(super) fn latest(&mut self) -> Result<Publication, HqError> {
         if self.built.is_none() {
             match self.building.take() {
                 Some((version, rx)) => {
@@ -245,7 +245,7 @@ impl Registry {
             }
         }
         let out = self.built.as_ref().map(|(_, o)| o.clone());
-        out.ok_or_else(|| HqError::Export("no registry message".into()))
+        Ok(out.ok_or(ExportError::NoRegistry)?)
     }
 }
 
@@ -282,9 +282,9 @@ impl Build {
         }
     }
 
-    fn message(&self) -> Result<Outgoing, HqError> {
+    fn message(&self) -> Result<Publication, HqError> {
         let signed = self.key.sign(HQ_SIGNER, &self.snapshot())?.to_json()?;
-        Ok(Outgoing {
+        Ok(Publication {
             topic: Topic::Registry(self.town.clone()).to_string(),
             // Gzip: a town's registry is about 380 B a household as JSON (38 MB for 100,000
             // households), beyond what a broker takes in one message.

@@ -48,7 +48,7 @@ pub struct NoticeState {
 
 /// What a change to the book produced.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub struct BookChange {
     /// Batches to publish, in order.
     pub batches: Vec<OrderBatch>,
     /// Households that should have an order but found no shelter with room: they were given
@@ -313,7 +313,7 @@ impl OrderBook {
         &mut self,
         notice: Notice,
         references: Option<u32>,
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<BookChange, EngineError> {
         let area =
             CompiledArea::new(&notice.area, &self.town).map_err(EngineError::UnknownZones)?;
         let old = references.map(|r| self.resolve(r)).transpose()?;
@@ -348,7 +348,7 @@ impl OrderBook {
 
     /// Lifts a message's orders (CAP Cancel, an officer's lift): households it covered that
     /// another notice covers move to that one.
-    pub fn lift(&mut self, message_id: u32) -> Result<Outcome, EngineError> {
+    pub fn lift(&mut self, message_id: u32) -> Result<BookChange, EngineError> {
         let id = self.resolve(message_id)?;
         if let Some(n) = self.notices.get_mut(&id) {
             n.active = false;
@@ -359,14 +359,14 @@ impl OrderBook {
     }
 
     /// Lifts every notice whose expiry is at or before `now_s`.
-    pub fn expire(&mut self, now_s: i64) -> Outcome {
+    pub fn expire(&mut self, now_s: i64) -> BookChange {
         let due: Vec<u32> = self
             .notices
             .iter()
             .filter(|(_, n)| n.active && n.notice.expires <= now_s)
             .map(|(id, _)| *id)
             .collect();
-        let mut out = Outcome::default();
+        let mut out = BookChange::default();
         for id in due {
             if let Ok(o) = self.lift(id) {
                 out.batches.extend(o.batches);
@@ -378,7 +378,7 @@ impl OrderBook {
     }
 
     /// Closes a shelter: the households sent there and not yet arrived are re-routed.
-    pub fn close_shelter(&mut self, shelter: ShelterId) -> Result<Outcome, EngineError> {
+    pub fn close_shelter(&mut self, shelter: ShelterId) -> Result<BookChange, EngineError> {
         let s = self.shelter_index(shelter)?;
         self.open[s] = false;
         self.dirty_open.insert(s as u32);
@@ -393,7 +393,7 @@ impl OrderBook {
 
     /// Opens a shelter again; households still without a shelter (no order, or an order to
     /// [`ShelterId::NONE`]) are assigned where there is room.
-    pub fn open_shelter(&mut self, shelter: ShelterId) -> Result<Outcome, EngineError> {
+    pub fn open_shelter(&mut self, shelter: ShelterId) -> Result<BookChange, EngineError> {
         let s = self.shelter_index(shelter)?;
         self.open[s] = true;
         self.dirty_open.insert(s as u32);
@@ -430,7 +430,7 @@ impl OrderBook {
     /// Sets the people present at each shelter (by shelter index) and re-routes households not
     /// yet arrived from shelters that are now over capacity (the lowest priority first). When
     /// people left a shelter (room grew), households without a shelter are tried again.
-    pub fn set_present(&mut self, present: &[u32]) -> Outcome {
+    pub fn set_present(&mut self, present: &[u32]) -> BookChange {
         for (s, p) in present.iter().enumerate().take(self.present.len()) {
             self.present[s] = *p;
         }
@@ -459,7 +459,7 @@ impl OrderBook {
         }
         if force.is_empty() && !self.room_freed() {
             self.settle();
-            return Outcome::default();
+            return BookChange::default();
         }
         let f = force.clone();
         self.reconcile(force, &f, None)

@@ -25,7 +25,7 @@ pub mod naive;
 mod town;
 
 pub use area::CompiledArea;
-pub use book::{Assign, NoticeState, OrderBook, Outcome, Persist};
+pub use book::{Assign, BookChange, NoticeState, OrderBook, Persist};
 pub use town::{EngineTown, Walk, chord2, maps_hazard};
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ fn book(t: &Town) -> OrderBook {
     OrderBook::new(Arc::new(EngineTown::new(t)), "minato".parse().unwrap())
 }
 
-fn orders_by_household(out: &Outcome) -> HashMap<u32, (u32, u32)> {
+fn orders_by_household(out: &BookChange) -> HashMap<u32, (u32, u32)> {
     out.batches
         .iter()
         .flat_map(|b| &b.orders)
@@ -555,7 +555,7 @@ fn check_retry(
     b: &OrderBook,
     t: &Town,
     (sid, s): (u32, usize),
-    out: &Outcome,
+    out: &BookChange,
     (on, none): (&[u32], &[u32]),
     room: u32,
 ) -> Vec<u32> {
@@ -643,7 +643,7 @@ fn lifting_another_notice_moves_households_without_a_shelter_to_the_freed_room()
         on_a.len(),
         "the lifted orders are cancelled"
     );
-    let updates = Outcome {
+    let updates = BookChange {
         batches: out
             .batches
             .iter()
@@ -651,7 +651,7 @@ fn lifting_another_notice_moves_households_without_a_shelter_to_the_freed_room()
             .cloned()
             .collect(),
         unassigned: out.unassigned.clone(),
-        ..Outcome::default()
+        ..BookChange::default()
     };
     let room = 60 - people(&t, &on);
     check_retry(&b, &t, (sid, s), &updates, (&on, &none), room);

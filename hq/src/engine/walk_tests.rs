@@ -97,14 +97,14 @@ fn whole(hazard: Hazard) -> Notice {
     }
 }
 
-fn plan(t: &Town, hazard: Hazard) -> (OrderBook, Outcome) {
+fn plan(t: &Town, hazard: Hazard) -> (OrderBook, BookChange) {
     let mut b = OrderBook::new(Arc::new(EngineTown::new(t)), "minato".parse().unwrap());
     let out = b.issue(whole(hazard), None).unwrap();
     (b, out)
 }
 
 /// Household id -> (shelter id, walk in metres).
-fn orders(b: &OrderBook, out: &Outcome) -> HashMap<u32, (u32, Option<u32>)> {
+fn orders(b: &OrderBook, out: &BookChange) -> HashMap<u32, (u32, Option<u32>)> {
     out.batches
         .iter()
         .flat_map(|x| &x.orders)

@@ -1,7 +1,11 @@
 //! Shelters' events: each stored once, in order of arrival, with what is stored per shelter
 //! and the conflicting bodies kept aside under a number already held.
 
-use super::*;
+use evac_protocol::{CheckEvent, EventKind, ShelterId, Signed};
+use rusqlite::params;
+
+use super::{Progress, Store, Stored, i};
+use crate::error::HqError;
 
 /// The most different events kept aside under one (shelter, number): enough for a ledger
 /// restored several times, bounded against a key that sends new bodies without end.

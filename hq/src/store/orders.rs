@@ -1,7 +1,10 @@
 //! The order book's persistent form: notices, each household's order, the order log and which
 //! shelters are open.
 
-use super::*;
+use rusqlite::params;
+
+use super::{Store, i};
+use crate::error::HqError;
 
 /// A line of the order log.
 #[derive(Debug, Clone)]

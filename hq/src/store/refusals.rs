@@ -1,7 +1,10 @@
 //! What HQ refused (rejected messages, kept for the after-action log) and the CAP messages
 //! already taken in (so a message is never taken in twice, across restarts).
 
-use super::*;
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, i};
+use crate::error::HqError;
 
 impl Store {
     /// Records rejected messages (kept for the after-action log) in one transaction.

@@ -1,6 +1,10 @@
 //! What officers said of residents: found marks and card links.
 
-use super::*;
+use evac_protocol::{CardRef, ResidentId, Timestamp};
+use rusqlite::params;
+
+use super::{Store, i};
+use crate::error::HqError;
 
 impl Store {
     /// Marks a resident found at HQ time `at`.

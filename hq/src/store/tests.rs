@@ -1,5 +1,6 @@
-use super::*;
-use evac_protocol::{SecretKey, shelter_signer};
+use evac_protocol::{CheckEvent, EventKind, ResidentId, SecretKey, ShelterId, shelter_signer};
+
+use super::{MAX_CONFLICTS_PER_NUMBER, Progress, Store, Stored};
 
 fn ev(shelter: u32, seq: u64) -> CheckEvent {
     CheckEvent {

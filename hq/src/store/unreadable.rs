@@ -126,14 +126,30 @@ fn read_card_links(conn: &Connection) -> rusqlite::Result<CardLinksRead> {
     Ok((good, bad))
 }
 
-/// A numeric meta value: `Ok(None)` when not set, `Err(text)` when set but not a number.
-fn read_meta_number(conn: &Connection, key: &str) -> rusqlite::Result<Result<Option<u64>, String>> {
+/// A meta value that should be a number and is not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("meta {key}: {value:?} is not a number")]
+pub struct NotANumber {
+    /// The meta key.
+    pub key: String,
+    /// The value stored.
+    pub value: String,
+}
+
+/// A numeric meta value: `Ok(None)` when not set, `Err` when set but not a number.
+fn read_meta_number(
+    conn: &Connection,
+    key: &str,
+) -> rusqlite::Result<Result<Option<u64>, NotANumber>> {
     let v: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?;
     Ok(match v {
         None => Ok(None),
-        Some(v) => v.trim().parse().map(Some).map_err(|_| v),
+        Some(value) => value.trim().parse().map(Some).map_err(|_| NotANumber {
+            key: key.to_owned(),
+            value,
+        }),
     })
 }
 
@@ -181,9 +197,9 @@ impl Store {
         read_card_links(&self.conn).map_err(self.err())
     }
 
-    /// A numeric meta value: `Ok(None)` when not set, `Ok(Err(text))` when set but not a
+    /// A numeric meta value: `Ok(None)` when not set, `Ok(Err(_))` when set but not a
     /// number.
-    pub fn meta_number(&self, key: &str) -> Result<Result<Option<u64>, String>, HqError> {
+    pub fn meta_number(&self, key: &str) -> Result<Result<Option<u64>, NotANumber>, HqError> {
         read_meta_number(&self.conn, key).map_err(self.err())
     }
 }

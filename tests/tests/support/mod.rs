@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 pub mod deploy;
 pub mod example;
 pub mod netns;
+pub mod town;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {

@@ -90,7 +90,7 @@ fn a_card_link_is_answered_at_once_and_its_registry_follows_from_a_tick() {
         !out.iter().any(|o| o.topic.ends_with("/registry")),
         "the registry was built on HQ's loop"
     );
-    let registry = |o: &Outgoing| -> RegistrySnapshot {
+    let registry = |o: &Publication| -> RegistrySnapshot {
         let json = evac_protocol::packed::unpack(&o.payload, 64 << 20).unwrap();
         Signed::<RegistrySnapshot>::from_json(&json)
             .unwrap()

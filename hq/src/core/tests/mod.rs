@@ -273,7 +273,7 @@ fn lifting_orders_publishes_shelter_0_households_moved_to_the_freed_room() {
         source: "test".into(),
         cap: None,
     };
-    let batches = |msgs: &[Outgoing]| -> Vec<OrderBatch> {
+    let batches = |msgs: &[Publication]| -> Vec<OrderBatch> {
         msgs.iter()
             .filter(|m| m.topic.ends_with("/orders"))
             .map(|m| {
@@ -556,7 +556,7 @@ fn officer_command(
         .into_bytes()
 }
 
-fn reply_of(out: &[Outgoing]) -> evac_protocol::CommandReply {
+fn reply_of(out: &[Publication]) -> evac_protocol::CommandReply {
     let r = out
         .iter()
         .find(|o| o.topic.ends_with("/reply"))

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn status_seq(o: &Outgoing) -> u64 {
+fn status_seq(o: &Publication) -> u64 {
     match Signed::<evac_protocol::StatusMessage>::from_json(&o.payload)
         .unwrap()
         .body_unverified()

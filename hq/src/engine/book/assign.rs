@@ -19,7 +19,7 @@ impl OrderBook {
         mut candidates: Vec<u32>,
         force: &[u32],
         issuing: Option<(u32, Option<u32>)>,
-    ) -> Outcome {
+    ) -> BookChange {
         candidates.sort_unstable();
         candidates.dedup();
         let force: BTreeSet<u32> = force.iter().copied().collect();

@@ -19,7 +19,7 @@ impl OrderBook {
         lifted: Vec<(u32, Assign)>,
         unassigned: Vec<u32>,
         issuing: Option<(u32, Option<u32>)>,
-    ) -> Outcome {
+    ) -> BookChange {
         let mut by_notice: BTreeMap<u32, Vec<Order>> = BTreeMap::new();
         for h in changed.iter().chain(&retagged) {
             let h = *h as usize;
@@ -40,7 +40,7 @@ impl OrderBook {
                     .push(self.order_of(*h as usize, *a));
             }
         }
-        let mut out = Outcome::default();
+        let mut out = BookChange::default();
         // The issued notice's own batch comes first, even when empty, so receivers learn of it.
         if let Some((id, old)) = issuing {
             let orders = by_notice.remove(&id).unwrap_or_default();
