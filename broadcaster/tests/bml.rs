@@ -228,6 +228,31 @@ fn a_number_typed_with_the_remote_is_kept_and_a_stranger_is_told_plainly() {
         ],
     );
     assert!(ok, "{log}");
+    // A number kept, then changed with the remote: the other household's own order.
+    let other = &town.households[45];
+    let other_order = orders(&town, 0)
+        .into_iter()
+        .find(|o| o.household == other.id)
+        .unwrap();
+    let other_shelter = town.shelter(other_order.shelter).unwrap();
+    assert_ne!(other_shelter.name, shelter.name);
+    let keys: Vec<String> = other.id.to_string().chars().map(String::from).collect();
+    let (ok, log) = bmlview(
+        &ts,
+        &[
+            "--nvram-local0",
+            &h.id.to_string(),
+            "--expect",
+            &shelter.name,
+            "--keys",
+            &(keys.join(",") + ",Enter"),
+            "--expect-after",
+            &other_shelter.name,
+            "--reload-expect",
+            &format!("世帯番号 {}", other.id),
+        ],
+    );
+    assert!(ok, "{log}");
 }
 
 #[test]
