@@ -101,25 +101,11 @@ pub fn ensure_dir(field: &str, path: &Path) -> Result<(), HqError> {
 /// Whether `dir` (or, if missing, its nearest existing parent) lets this user create files,
 /// tried by creating and removing a file. Returns the directory tried.
 fn writable(field: &str, dir: &Path) -> Result<PathBuf, HqError> {
-    let mut at = dir.to_path_buf();
-    while !at.exists() {
-        match at.parent() {
-            Some(p) if !p.as_os_str().is_empty() => at = p.to_path_buf(),
-            _ => at = PathBuf::from("."),
-        }
-    }
-    let probe = at.join(format!(".evac-check-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .map_err(|e| HqError::Field {
-            field: field.to_owned(),
-            path: dir.to_owned(),
-            message: format!("{} is not writable: {e}", at.display()),
-        })?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(at)
+    evac_protocol::statefile::writable_dir(dir).map_err(|e| HqError::Field {
+        field: field.to_owned(),
+        path: dir.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// What `check` found, one line each.

@@ -113,25 +113,11 @@ pub fn trust_store(cfg: &Config) -> Result<TrustStore, FieldError> {
 
 /// Whether `dir` (or its nearest existing parent) lets this user create files.
 fn writable(dir: &Path) -> Result<PathBuf, FieldError> {
-    let mut at = dir.to_path_buf();
-    while !at.exists() {
-        match at.parent() {
-            Some(p) if !p.as_os_str().is_empty() => at = p.to_path_buf(),
-            _ => at = PathBuf::from("."),
-        }
-    }
-    let probe = at.join(format!(".evac-check-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .map_err(|e| FieldError {
-            field: "data_dir".into(),
-            value: dir.display().to_string(),
-            message: format!("{} is not writable: {e}", at.display()),
-        })?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(at)
+    evac_protocol::statefile::writable_dir(dir).map_err(|e| FieldError {
+        field: "data_dir".into(),
+        value: dir.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 fn ledger(cfg: &Config) -> Result<String, FieldError> {
