@@ -5,7 +5,8 @@
 set -euo pipefail
 
 run_pkgs=(pkg-config libpcsclite-dev)
-test_pkgs=(pcscd vsmartcard-vpcd mosquitto mosquitto-clients ffmpeg python3 python3-crcmod openssl tmux iproute2 systemd)
+# chromium and nodejs: the stock-TV tests run web-bml in headless Chromium (broadcaster/tests/bml.rs)
+test_pkgs=(pcscd vsmartcard-vpcd mosquitto mosquitto-clients ffmpeg python3 python3-crcmod openssl tmux iproute2 systemd chromium nodejs)
 
 case "${1:-run}" in
   run) wanted=("${run_pkgs[@]}") ;;

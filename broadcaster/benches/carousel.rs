@@ -361,6 +361,7 @@ fn programme(n: usize) -> Vec<Packet> {
         pmt_pid: 0x100,
         overlay_pid: 0x101,
         pcr_pid: None,
+        data_pid: None,
     }
     .pat(1, 0)
     .unwrap();

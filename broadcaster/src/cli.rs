@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use evac_broadcaster::alerts::issue::{AlertDraft, issue};
+use evac_broadcaster::bml::BmlSettings;
 use evac_broadcaster::config::Config;
 use evac_broadcaster::live::connect::{BrokerSettings, Password};
 use evac_broadcaster::live::run::{MuxSettings, run};
@@ -135,6 +136,25 @@ struct MuxArgs {
     /// Send in real time (the default for UDP output).
     #[arg(long)]
     live: bool,
+    /// Also airs the stock-TV (BML data broadcasting) carousel beside the overlay, built
+    /// only from sections that verify under --hq-key, for the households of --town-file.
+    #[arg(long, requires_all = ["town_file", "hq_key"])]
+    bml: bool,
+    /// The town file (HQ's GeoJSON): household numbers, shelters, roads (with --bml).
+    #[arg(long)]
+    town_file: Option<PathBuf>,
+    /// HQ's public key, repeatable (with --bml: the head-end checks every section with it).
+    #[arg(long)]
+    hq_key: Vec<PathBuf>,
+    /// The stock-TV carousel's bitrate budget.
+    #[arg(long, value_parser = number, default_value = "1000000")]
+    bml_bitrate: u64,
+    /// The stock-TV carousel's PID.
+    #[arg(long, value_parser = pid, default_value = "0x0FE3")]
+    data_pid: u16,
+    /// Seconds after the head-end last confirmed the tables before TVs say "cannot confirm".
+    #[arg(long, default_value = "600")]
+    bml_fresh: u32,
     /// Where "now" comes from (issue times, expiry): `wall`, or a drill's accelerated clock
     /// `drill:START_MS@WALL_MSxSPEED` (as `evac-drill` passes it to every node).
     #[arg(long, default_value = "wall")]
@@ -237,6 +257,7 @@ impl MuxArgs {
                 pmt_pid: self.pmt_pid,
                 overlay_pid: self.pid,
                 pcr_pid: Some(self.pcr_pid),
+                data_pid: None,
             },
             duration: self.duration,
             start: self.start,
@@ -253,6 +274,16 @@ impl MuxArgs {
             carousel: self.carousel,
             health: self.health,
             live: self.live,
+            bml: match (self.bml, self.town_file) {
+                (true, Some(town_file)) => Some(BmlSettings {
+                    town_file,
+                    hq_keys: self.hq_key,
+                    bitrate: self.bml_bitrate,
+                    data_pid: self.data_pid,
+                    fresh_s: self.bml_fresh,
+                }),
+                _ => None,
+            },
         })
     }
 }

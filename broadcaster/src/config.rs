@@ -32,6 +32,9 @@ pub struct Config {
     pub broker: BrokerConfig,
     /// The stream.
     pub stream: StreamConfig,
+    /// The stock-TV (BML data broadcasting) carousel beside the overlay, when present.
+    #[serde(default)]
+    pub bml: Option<crate::bml::BmlSettings>,
 }
 
 /// Where the orders come from.
@@ -125,6 +128,10 @@ impl Config {
         cfg.broker.ca.as_mut().map(abs);
         cfg.broadcaster_key.as_mut().map(abs);
         cfg.alerts_dir.as_mut().map(abs);
+        if let Some(b) = cfg.bml.as_mut() {
+            abs(&mut b.town_file);
+            b.hq_keys.iter_mut().for_each(abs);
+        }
         Ok(cfg)
     }
 
@@ -170,6 +177,22 @@ mod tests {
             c.alerts_dir(),
             Path::new("/var/lib/evac/broadcaster/alerts")
         );
+    }
+
+    #[test]
+    fn the_bml_section_takes_paths_from_the_config_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.toml");
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/broadcaster.example.toml"),
+        )
+        .unwrap()
+            + "[bml]\ntown_file = \"town.geojson\"\nhq_keys = [\"hq.pub\"]\n";
+        std::fs::write(&p, text).unwrap();
+        let b = Config::load(&p).unwrap().bml.unwrap();
+        assert_eq!(b.town_file, dir.path().join("town.geojson"));
+        assert_eq!(b.hq_keys, vec![dir.path().join("hq.pub")]);
+        assert_eq!((b.bitrate, b.data_pid, b.fresh_s), (1_000_000, 0x0FE3, 600));
     }
 
     #[test]

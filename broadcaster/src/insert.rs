@@ -205,7 +205,7 @@ impl<S: SectionSource> Inserter<S> {
             .count() as u64;
         let null_bps = (u128::from(nulls) * u128::from(bitrate) / u128::from(window.max(1))) as u64;
         let cfg = self.ours.config();
-        let need_bps = cfg.overlay_bitrate + cfg.psi_bitrate();
+        let need_bps = cfg.overlay_bitrate + cfg.psi_bitrate() + self.ours.data_bitrate();
         if null_bps < need_bps {
             return Err(Error::TooFewNulls { null_bps, need_bps });
         }

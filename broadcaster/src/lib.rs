@@ -16,6 +16,8 @@
 //! - [`live`], [`mqtt`]: the live loop (HQ's sections from the broker, the carousel on disk,
 //!   health, `mux` as a whole in [`live::run`]) and its MQTT side; [`alerts`]: the
 //!   broadcaster's own alerts, and issuing one;
+//! - [`dsmcc`], [`bml`]: the data-broadcasting (BML) carousel for stock TVs, built from
+//!   orders whose HQ signature the head-end has checked;
 //! - [`receiver`], [`render`]: the reference receiver and its templates;
 //! - [`config`], [`service`]: the service's config file, and the service run and checked from
 //!   it (`run --config`, `check --config`).
@@ -59,8 +61,10 @@
 #![deny(missing_docs)]
 
 pub mod alerts;
+pub mod bml;
 pub mod carousel;
 pub mod config;
+pub mod dsmcc;
 pub mod error;
 pub mod insert;
 pub mod io;

@@ -13,7 +13,9 @@ use mpeg_ts::Pcr;
 use mpeg_ts::mux::SectionPacketiser;
 use mpeg_ts::pid::Pid;
 
+use crate::bml::BmlService;
 use crate::carousel::{SectionBytes, SectionSource};
+use crate::dsmcc::carousel::DataPid;
 use crate::error::Error;
 use crate::psi::{EmergencyEntry, NULL_PID, ServiceLayout};
 use crate::timetable::{TDT_INTERVAL_MS, TIME_PID, tdt_section};
@@ -115,6 +117,8 @@ pub struct MuxStats {
     pub sections: u64,
     /// Time-table (TDT) packets.
     pub tdt: u64,
+    /// Packets of the stock-TV (BML) data carousel.
+    pub data: u64,
 }
 
 /// What goes into our free slots: PSI when due, PCR when due, overlay within its budget.
@@ -139,6 +143,15 @@ pub struct Ours<S> {
     credit: u128,
     last: u64,
     stats: MuxStats,
+    bml: Option<BmlAir>,
+}
+
+/// The stock-TV (BML) data carousel's share of our slots: its own PID and bitrate budget.
+struct BmlAir {
+    service: BmlService,
+    pid: DataPid,
+    bitrate: u64,
+    credit: u128,
 }
 
 impl<S: SectionSource> Ours<S> {
@@ -174,12 +187,56 @@ impl<S: SectionSource> Ours<S> {
             credit: 0,
             last: 0,
             stats: MuxStats::default(),
+            bml: None,
         })
+    }
+
+    /// Airs `service`'s data carousel on the layout's data PID within `bitrate` bit/s (the
+    /// PMT announces it when the layout has a data PID). The caller sizes a generated
+    /// multiplex for it; an inserter checks the input's null packets carry it.
+    pub fn set_bml(&mut self, service: BmlService, bitrate: u64) -> Result<(), Error> {
+        let Some(pid) = self.cfg.layout.data_pid else {
+            return Err(Error::Config(
+                "the data-broadcasting carousel needs a data PID in the layout".into(),
+            ));
+        };
+        if bitrate == 0 {
+            return Err(Error::Config(
+                "the data-broadcasting carousel needs a positive bitrate".into(),
+            ));
+        }
+        self.bml = Some(BmlAir {
+            service,
+            pid: DataPid::new(pid),
+            bitrate,
+            credit: 0,
+        });
+        Ok(())
+    }
+
+    /// The stock-TV service, when it is on air (to feed it HQ's sections).
+    pub fn bml_mut(&mut self) -> Option<&mut BmlService> {
+        self.bml.as_mut().map(|b| &mut b.service)
+    }
+
+    /// The stock-TV carousel's bitrate budget (0 when it is off).
+    pub fn data_bitrate(&self) -> u64 {
+        self.bml.as_ref().map_or(0, |b| b.bitrate)
+    }
+
+    /// The overlay's source and the stock-TV service together: both take HQ's tables.
+    pub fn outputs_mut(&mut self) -> (&mut S, Option<&mut BmlService>) {
+        (&mut self.source, self.bml.as_mut().map(|b| &mut b.service))
     }
 
     /// The section source (the carousel), to feed it orders.
     pub fn source_mut(&mut self) -> &mut S {
         &mut self.source
+    }
+
+    /// The section source (the carousel).
+    pub fn source(&self) -> &S {
+        &self.source
     }
 
     /// The configuration.
@@ -239,6 +296,9 @@ impl<S: SectionSource> Ours<S> {
         let cost = u128::from(PACKET_BITS) * u128::from(CLOCK_HZ);
         self.credit =
             (self.credit + u128::from(dt) * u128::from(self.cfg.overlay_bitrate)).min(8 * cost);
+        if let Some(b) = self.bml.as_mut() {
+            b.credit = (b.credit + u128::from(dt) * u128::from(b.bitrate)).min(8 * cost);
+        }
         if t >= self.next_psi {
             self.next_psi = t + PSI_INTERVAL_MS * CLOCK_HZ / 1000;
             let mut tmp = std::mem::take(&mut self.scratch);
@@ -278,16 +338,23 @@ impl<S: SectionSource> Ours<S> {
             self.stats.pcr += 1;
             return Some(pcr_packet(pcr_pid, t));
         }
-        if self.credit < cost {
+        if self.credit >= cost {
+            if self.overlay_queue.is_empty() {
+                self.refill(t);
+            }
+            if let Some(p) = self.overlay_queue.pop_front() {
+                self.credit -= cost;
+                self.stats.overlay += 1;
+                return Some(p);
+            }
+        }
+        let b = self.bml.as_mut()?;
+        if b.credit < cost {
             return None;
         }
-        if self.overlay_queue.is_empty() {
-            self.refill(t);
-        }
-        let p = self.overlay_queue.pop_front()?;
-        self.credit -= cost;
-        self.stats.overlay += 1;
-        Some(p)
+        b.credit -= cost;
+        self.stats.data += 1;
+        Some(b.pid.next_packet(b.service.carousel_mut()))
     }
 
     fn refill(&mut self, t: u64) {

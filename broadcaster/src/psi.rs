@@ -111,6 +111,9 @@ pub struct ServiceLayout {
     pub overlay_pid: u16,
     /// PID carrying the PCR, or `None` when the program has no clock of its own.
     pub pcr_pid: Option<u16>,
+    /// PID of the data-broadcasting (BML) carousel for stock TVs, when it is on
+    /// ([`crate::dsmcc::pmt`]: stream_type 0x0D, entry component 0x40).
+    pub data_pid: Option<u16>,
 }
 
 impl Default for ServiceLayout {
@@ -120,6 +123,7 @@ impl Default for ServiceLayout {
             pmt_pid: 0x0FE0,
             overlay_pid: 0x0FE1,
             pcr_pid: Some(0x0FE2),
+            data_pid: None,
         }
     }
 }
@@ -129,6 +133,7 @@ impl ServiceLayout {
     pub fn check(&self) -> Result<(), Error> {
         let mut pids = vec![self.pmt_pid, self.overlay_pid];
         pids.extend(self.pcr_pid);
+        pids.extend(self.data_pid);
         for p in &pids {
             if !(0x0020..=0x1FFE).contains(p) {
                 return Err(Error::Config(format!(
@@ -149,8 +154,23 @@ impl ServiceLayout {
     }
 
     /// The PMT section of the service, with the emergency descriptor while `emergency` has
-    /// entries.
+    /// entries, and the data carousel's stream when [`Self::data_pid`] is set.
     pub fn pmt(&self, version: u8, emergency: &[EmergencyEntry]) -> Result<Vec<u8>, Error> {
+        let info = crate::dsmcc::pmt::data_es_info(crate::dsmcc::pmt::ENTRY_COMPONENT_TAG);
+        let data = self
+            .data_pid
+            .map(|pid| crate::dsmcc::pmt::data_stream(pid, &info));
+        self.pmt_with(version, emergency, data.into_iter().collect())
+    }
+
+    /// The PMT section of the service with `extra` elementary streams after the overlay (the
+    /// data-broadcasting carousel, [`crate::dsmcc::pmt`]).
+    pub fn pmt_with(
+        &self,
+        version: u8,
+        emergency: &[EmergencyEntry],
+        extra: Vec<PmtStream>,
+    ) -> Result<Vec<u8>, Error> {
         let program_info = if emergency.is_empty() {
             Vec::new()
         } else {
@@ -166,11 +186,13 @@ impl ServiceLayout {
             0,
             Pid::new(self.pcr_pid.unwrap_or(NULL_PID)),
             DescriptorLoop::new(&program_info),
-            vec![PmtStream::new(
+            std::iter::once(PmtStream::new(
                 StreamType::PrivateSections,
                 Pid::new(self.overlay_pid),
                 DescriptorLoop::new(&registration),
-            )],
+            ))
+            .chain(extra)
+            .collect(),
         );
         pmt.try_to_bytes()
             .map_err(|e| Error::Build(format!("PMT: {e}")))

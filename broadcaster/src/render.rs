@@ -41,7 +41,7 @@ impl FromStr for Language {
     }
 }
 
-fn hazard_name(h: Hazard, lang: Language) -> &'static str {
+pub(crate) fn hazard_name(h: Hazard, lang: Language) -> &'static str {
     use Hazard::*;
     match lang {
         Language::Japanese => match h {

@@ -109,6 +109,7 @@ fn settings(cfg: &Config, alerts: PathBuf) -> Result<MuxSettings, ServiceError> 
             pmt_pid: 0x0FE0,
             overlay_pid: 0x0FE1,
             pcr_pid: Some(0x0FE2),
+            data_pid: None,
         },
         duration: None,
         start: None,
@@ -129,6 +130,7 @@ fn settings(cfg: &Config, alerts: PathBuf) -> Result<MuxSettings, ServiceError> 
         carousel: Some(cfg.carousel()),
         health: Some(cfg.health()),
         live: cfg.stream.live,
+        bml: cfg.bml.clone(),
     })
 }
 
@@ -188,6 +190,20 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, ServiceError> {
         endpoint("stream.input", i)?;
     }
     out.push(format!("stream.out: {}", cfg.stream.out));
+    if let Some(b) = &cfg.bml {
+        let svc = b
+            .service(&cfg.town)
+            .map_err(|e| ServiceError::Mux(MuxError::Bml(e)))?;
+        out.push(format!(
+            "bml: {} HQ key(s), town {}, {} area modules of {} numbers, PID {:#06x}, {} bit/s",
+            b.hq_keys.len(),
+            b.town_file.display(),
+            svc.carousel().modules().count() - 2,
+            svc.area_size(),
+            b.data_pid,
+            b.bitrate
+        ));
+    }
     let url = cfg.broker.url()?;
     let ca = match &cfg.broker.ca {
         Some(p) => Some(evac_net::read_ca(p).map_err(|why| ServiceError::Ca {

@@ -19,8 +19,8 @@
 //! [`LiveCore::air`] puts that table on air and keeps the carousel on disk. The carousel kept
 //! on disk ([`LiveCore::restore`]) and `--sections` files ([`LiveCore::add_file`]) come as
 //! [`TableUpdate`]s too ([`TableUpdate::from_set`]). All three reach the air through one
-//! private function, `LiveCore::put`, which hands each table to the overlay carousel: a second
-//! output fed by the same sections (a data-broadcast carousel) is added there.
+//! private function, `LiveCore::put`, which hands each table to the [`Outputs`]: the overlay
+//! carousel and, with `--bml`, the stock-TV carousel, which checks HQ's signature first.
 //!
 //! The carousel is kept in one file (a section set, [`evac_protocol::onair`]), rewritten on
 //! every change, so a broadcaster restarted while HQ or the broker is unreachable airs every
@@ -35,6 +35,7 @@ use serde::Serialize;
 
 use crate::carousel::{Applied, Carousel};
 use crate::error::Error;
+use crate::mux::Ours;
 
 pub mod connect;
 pub mod health;
@@ -88,6 +89,55 @@ impl TableUpdate {
                 bodies,
             })
             .collect()
+    }
+}
+
+/// What HQ's tables go on air through: the overlay carousel alone ([`Carousel`]), or the
+/// muxer's side with the stock-TV carousel beside it ([`Ours`]).
+pub trait Outputs {
+    /// Puts one of HQ's tables on air; what changed on the overlay.
+    fn put(&mut self, table: TableUpdate, now: i64) -> Applied;
+    /// The overlay carousel (kept on disk, counted in the health).
+    fn overlay(&self) -> &Carousel;
+}
+
+impl Outputs for Carousel {
+    fn put(&mut self, table: TableUpdate, now: i64) -> Applied {
+        self.set_table(table.table_id, table.extension, table.bodies, now)
+    }
+
+    fn overlay(&self) -> &Carousel {
+        self
+    }
+}
+
+impl Outputs for Ours<Carousel> {
+    fn put(&mut self, table: TableUpdate, now: i64) -> Applied {
+        let (overlay, bml) = self.outputs_mut();
+        if let Some(bml) = bml {
+            let before = bml.rejected().total();
+            let result = bml.apply_table(table.table_id, table.extension, &table.bodies, now);
+            if bml.rejected().total() > before {
+                tracing::warn!(
+                    group = table.extension,
+                    rejected = ?bml.rejected(),
+                    "sections kept off the stock-TV carousel: they do not verify under HQ's keys, \
+                     or are for another town, expired or from the future"
+                );
+            }
+            match result {
+                Ok(modules) if !modules.is_empty() => {
+                    tracing::info!(group = table.extension, ?modules, "stock-TV tables changed");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "stock-TV tables not rebuilt"),
+            }
+        }
+        overlay.put(table, now)
+    }
+
+    fn overlay(&self) -> &Carousel {
+        self.source()
     }
 }
 
@@ -170,7 +220,7 @@ impl LiveCore {
     /// The file only keeps what HQ's broker gives again on connection: one that does not
     /// decode (torn by a power cut) is logged, set aside as `NAME.bad-NOW_MS` and the
     /// broadcaster starts without it.
-    pub fn restore(&mut self, carousel: &mut Carousel, now: i64) -> Result<usize, Error> {
+    pub fn restore(&mut self, carousel: &mut impl Outputs, now: i64) -> Result<usize, Error> {
         let Some(file) = &self.file else {
             return Ok(0);
         };
@@ -196,17 +246,17 @@ impl LiveCore {
         for table in TableUpdate::from_set(&set) {
             Self::put(carousel, table, now);
         }
-        if carousel.tables() > 0 {
+        if carousel.overlay().tables() > 0 {
             self.health.source = Source::Disk;
         }
-        self.count(carousel, now);
+        self.count(carousel.overlay(), now);
         Ok(n)
     }
 
     /// Takes in `--sections` files' contents.
     pub fn add_file(
         &mut self,
-        carousel: &mut Carousel,
+        carousel: &mut impl Outputs,
         set: &[AirSection],
         now: i64,
     ) -> Result<Applied, Error> {
@@ -217,7 +267,7 @@ impl LiveCore {
         if self.health.source != Source::Broker {
             self.health.source = Source::File;
         }
-        self.changed(carousel, now)?;
+        self.changed(carousel.overlay(), now)?;
         Ok(done)
     }
 
@@ -225,7 +275,7 @@ impl LiveCore {
     /// [`LiveCore::air`].
     pub fn apply(
         &mut self,
-        carousel: &mut Carousel,
+        carousel: &mut impl Outputs,
         u: Update,
         now: i64,
     ) -> Result<Applied, Error> {
@@ -287,22 +337,22 @@ impl LiveCore {
     /// disk when it changed.
     pub fn air(
         &mut self,
-        carousel: &mut Carousel,
+        carousel: &mut impl Outputs,
         table: TableUpdate,
         now: i64,
     ) -> Result<Applied, Error> {
         let done = Self::put(carousel, table, now);
         if done.changed > 0 {
-            self.changed(carousel, now)?;
+            self.changed(carousel.overlay(), now)?;
         }
         Ok(done)
     }
 
     /// The one place HQ's tables reach the air, whichever way they came (the carousel kept
-    /// on disk, `--sections` files, the broker): the overlay carousel. A second output fed by
-    /// the same sections (a data-broadcast carousel) takes `table` here too.
-    fn put(carousel: &mut Carousel, table: TableUpdate, now: i64) -> Applied {
-        carousel.set_table(table.table_id, table.extension, table.bodies, now)
+    /// on disk, `--sections` files, the broker): the overlay carousel and, when it is on, the
+    /// stock-TV (BML) carousel, which checks HQ's signature first ([`Outputs`]).
+    fn put(carousel: &mut impl Outputs, table: TableUpdate, now: i64) -> Applied {
+        carousel.put(table, now)
     }
 
     fn count(&mut self, carousel: &Carousel, now: i64) {

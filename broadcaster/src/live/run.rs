@@ -13,10 +13,12 @@ use super::LiveCore;
 use super::connect::{BrokerSettings, ConnectError, connect};
 use super::health::HealthReporter;
 use super::stream::{Alerts, InsertLoop, Loop, laps_duration, run_generated, run_inserted};
+use crate::bml::{BmlService, BmlSettings, BmlSetupError};
 use crate::carousel::Carousel;
 use crate::error::Error;
 use crate::insert::Inserter;
 use crate::io::{Endpoint, PacketReader, PacketWriter};
+use crate::mux::Ours;
 use crate::mux::{Generator, MuxConfig, PACKET_BITS};
 use crate::psi::ServiceLayout;
 
@@ -54,6 +56,8 @@ pub struct MuxSettings {
     pub health: Option<PathBuf>,
     /// Send in real time (always for UDP output).
     pub live: bool,
+    /// The stock-TV (BML) data carousel beside the overlay, when on (`--bml`, `[bml]`).
+    pub bml: Option<BmlSettings>,
 }
 
 /// Why `mux` stopped.
@@ -142,11 +146,21 @@ pub enum MuxError {
     /// The live core failed (the kept carousel, an alert spool).
     #[error(transparent)]
     Live(#[from] Error),
+    /// The stock-TV service cannot start.
+    #[error(transparent)]
+    Bml(#[from] BmlSetupError),
 }
 
 /// Now, Unix seconds, on the process's clock (the wall clock unless `mux --clock` set a drill's).
 fn unix_now() -> i64 {
     evac_protocol::time::now_secs()
+}
+
+fn add_bml(ours: &mut Ours<Carousel>, bml: Option<(BmlService, u64)>) -> Result<(), MuxError> {
+    match bml {
+        Some((svc, bitrate)) => ours.set_bml(svc, bitrate).map_err(MuxError::Setup),
+        None => Ok(()),
+    }
 }
 
 /// Runs `mux` with `s` until the stream ends.
@@ -185,6 +199,29 @@ pub fn run(s: MuxSettings) -> Result<(), MuxError> {
     if s.broker.is_none() && carousel.tables() == 0 {
         return Err(MuxError::AllExpired);
     }
+    // The stock-TV carousel takes what the overlay took (the kept carousel, the files), each
+    // section checked against HQ's keys; from here on, every update reaches both.
+    let bml = match &s.bml {
+        Some(b) => {
+            let mut svc = b.service(&s.town)?;
+            svc.apply_set(&carousel.snapshot(), now)?;
+            let r = svc.rejected();
+            if r.total() > 0 {
+                eprintln!(
+                    "evac-broadcaster: {} sections kept off the stock-TV carousel (key {}, signature {}, town {}, expired {}, future {}, malformed {})",
+                    r.total(),
+                    r.key,
+                    r.signature,
+                    r.town,
+                    r.expired,
+                    r.future,
+                    r.malformed
+                );
+            }
+            Some((svc, b.bitrate))
+        }
+        None => None,
+    };
     let alerts = match (&s.alerts, &s.broadcaster_key) {
         (Some(dir), Some(k)) => Some(Alerts {
             dir: dir.clone(),
@@ -201,8 +238,13 @@ pub fn run(s: MuxSettings) -> Result<(), MuxError> {
         None => None,
     };
     let cfg = MuxConfig {
-        layout: s.layout,
-        bitrate: s.bitrate.unwrap_or(s.overlay_bitrate + 200_000),
+        layout: ServiceLayout {
+            data_pid: s.bml.as_ref().map(|b| b.data_pid),
+            ..s.layout
+        },
+        bitrate: s
+            .bitrate
+            .unwrap_or(s.overlay_bitrate + bml.as_ref().map_or(0, |b| b.1) + 200_000),
         overlay_bitrate: s.overlay_bitrate,
         transport_stream_id: 1,
         start_unix: now,
@@ -226,6 +268,7 @@ pub fn run(s: MuxSettings) -> Result<(), MuxError> {
             (None, None) => Some(laps_duration(&carousel, cfg.overlay_bitrate, 2.0)),
         };
         let mut g = Generator::new(cfg.clone(), carousel).map_err(MuxError::Setup)?;
+        add_bml(g.ours(), bml)?;
         if live {
             out.pace(cfg.bitrate);
         }
@@ -274,6 +317,7 @@ pub fn run(s: MuxSettings) -> Result<(), MuxError> {
         })?;
     let mut ins =
         Inserter::new(cfg.clone(), carousel, s.bitrate).map_err(MuxError::SetupInserter)?;
+    add_bml(ins.ours(), bml)?;
     if let Some(al) = &alerts {
         al.refresh(ins.ours(), now)?;
     }
@@ -349,6 +393,7 @@ mod tests {
             carousel: Some(dir.join("carousel.evs")),
             health: Some(dir.join("health.json")),
             live: false,
+            bml: None,
         }
     }
 

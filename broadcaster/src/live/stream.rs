@@ -48,15 +48,15 @@ pub struct Loop<'a> {
     pub report: &'a mut dyn FnMut(&Health),
 }
 
-/// Takes every update waiting on `rx` into the carousel.
+/// Takes every update waiting on `rx` into the carousels.
 fn take_updates(
     core: &mut LiveCore,
-    carousel: &mut Carousel,
+    outputs: &mut Ours<Carousel>,
     rx: &mpsc::Receiver<Update>,
     now: i64,
 ) -> Result<(), Error> {
     while let Ok(u) = rx.try_recv() {
-        let done = core.apply(carousel, u, now)?;
+        let done = core.apply(outputs, u, now)?;
         if done.changed > 0 {
             tracing::info!(
                 changed = done.changed,
@@ -65,6 +65,18 @@ fn take_updates(
                 "orders from HQ"
             );
         }
+    }
+    Ok(())
+}
+
+/// The stock-TV tables count as current while HQ's orders are (connected to HQ's broker, or
+/// `--sections` files without one): TVs say "cannot confirm" once the tables are older than
+/// their bound.
+fn confirm_bml(core: &LiveCore, ours: &mut Ours<Carousel>, now: i64) -> Result<(), Error> {
+    if core.health().ok()
+        && let Some(bml) = ours.bml_mut()
+    {
+        bml.confirm(now)?;
     }
     Ok(())
 }
@@ -88,8 +100,9 @@ pub fn run_generated(
             }
             let now = g.ours().unix_at(t);
             if let Some(rx) = l.updates {
-                take_updates(core, g.ours().source_mut(), rx, now)?;
+                take_updates(core, g.ours(), rx, now)?;
             }
+            confirm_bml(core, g.ours(), now)?;
             if let Some(a) = l.alerts {
                 a.refresh(g.ours(), now)?;
             }
@@ -126,13 +139,16 @@ pub fn run_inserted(
 ) -> Result<u64, MuxError> {
     let mut buf = Vec::new();
     let mut n = 0u64;
+    // The stock-TV tables count as current from the first packet when HQ's orders are.
+    confirm_bml(core, ins.ours(), (l.clock)()).map_err(MuxError::Live)?;
     while let Some(p) = read()? {
         n += 1;
         if n.is_multiple_of(INSERT_STEP) {
             if let Some(rx) = l.updates {
-                take_updates(core, ins.ours().source_mut(), rx, (l.clock)())?;
+                take_updates(core, ins.ours(), rx, (l.clock)())?;
                 (l.report)(core.health());
             }
+            confirm_bml(core, ins.ours(), (l.clock)()).map_err(MuxError::Live)?;
             if let Some(al) = l.alerts {
                 al.refresh(ins.ours(), (l.clock)())?;
             }

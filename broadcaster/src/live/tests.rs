@@ -172,6 +172,7 @@ fn programme(packets: usize) -> Vec<Packet> {
             pmt_pid: 0x0100,
             overlay_pid: 0x0101,
             pcr_pid: Some(0x0102),
+            data_pid: None,
         },
         bitrate: 2_000_000,
         overlay_bitrate: 100_000,

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Independent CRC-32/MPEG-2 check of every PSI and private section in a transport stream.
 
-Follows PAT -> PMTs -> PIDs of stream_type 0x05 (private sections), reassembles their
+Follows PAT -> PMTs -> PIDs of stream_type 0x05 (private sections) and 0x0D (DSM-CC
+data carousels), reassembles their
 sections with its own code, and checks each CRC with crcmod's 'crc-32-mpeg'. Prints a JSON
 summary; exits 1 when any section fails or no section was found.
 
@@ -112,7 +113,7 @@ def main(path):
                     st = s[j]
                     epid = ((s[j + 1] & 0x1F) << 8) | s[j + 2]
                     esl = ((s[j + 3] & 0x0F) << 8) | s[j + 4]
-                    if st == 0x05:
+                    if st in (0x05, 0x0D):
                         watched.setdefault(epid, "private")
                         if epid not in result["private_pids"]:
                             result["private_pids"].append(epid)
