@@ -16,7 +16,8 @@
 //! - [`live`], [`mqtt`]: the live loop (HQ's sections from the broker, the carousel on disk,
 //!   health, `mux` as a whole in [`live::run`]) and its MQTT side; [`alerts`]: the
 //!   broadcaster's own alerts, and issuing one;
-//! - [`receiver`], [`render`]: the reference receiver and its templates;
+//! - [`receiver`], [`render`]: the reference receiver and its templates; [`stb`]: the
+//!   reference box `evac-stb` around them (its configuration, read loop and answers);
 //! - [`config`], [`service`]: the service's config file, and the service run and checked from
 //!   it (`run --config`, `check --config`).
 //!
@@ -72,6 +73,7 @@ pub mod receiver;
 pub mod render;
 pub mod section;
 pub mod service;
+pub mod stb;
 pub mod timetable;
 
 pub use error::Error;
