@@ -18,7 +18,8 @@
 //!   broadcaster's own alerts, and issuing one;
 //! - [`dsmcc`], [`bml`]: the data-broadcasting (BML) carousel for stock TVs, built from
 //!   orders whose HQ signature the head-end has checked;
-//! - [`receiver`], [`render`]: the reference receiver and its templates;
+//! - [`receiver`], [`render`]: the reference receiver and its templates; [`stb`]: the
+//!   reference box `evac-stb` around them (its configuration, read loop and answers);
 //! - [`config`], [`service`]: the service's config file, and the service run and checked from
 //!   it (`run --config`, `check --config`).
 //!
@@ -76,6 +77,7 @@ pub mod receiver;
 pub mod render;
 pub mod section;
 pub mod service;
+pub mod stb;
 pub mod timetable;
 
 pub use error::Error;

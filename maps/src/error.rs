@@ -57,6 +57,15 @@ pub enum MapsError {
         /// What was wrong, with the byte offset for XML.
         message: String,
     },
+    /// A directory to write into could not be created.
+    #[error("cannot create {}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A town built in code breaks a rule (duplicate id, bad coordinates, ...).
     #[error("invalid town: {what} {id}: {message}")]
     Invalid {

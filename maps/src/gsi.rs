@@ -40,6 +40,20 @@ const LANDSLIDE_ALIASES: [&str; 2] = ["崖崩れ、土石流及び地滑り", "�
 const CAPACITY_COLUMNS: [&str; 3] = ["想定収容人数", "収容人数", "capacity"];
 const AREA_COLUMNS: [&str; 4] = ["面積", "床面積", "面積(㎡)", "floor_area_m2"];
 
+/// Reads shelters from a GSI file: GeoJSON by its `.geojson` or `.json` extension, CSV
+/// otherwise.
+pub fn import(path: impl AsRef<Path>) -> Result<Vec<Shelter>, MapsError> {
+    let path = path.as_ref();
+    let geojson = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("geojson") || e.eq_ignore_ascii_case("json"));
+    if geojson {
+        import_geojson(path)
+    } else {
+        import_csv(path)
+    }
+}
+
 /// Reads shelters from a GSI designated-site CSV file.
 pub fn import_csv(path: impl AsRef<Path>) -> Result<Vec<Shelter>, MapsError> {
     let path = path.as_ref();
@@ -283,6 +297,21 @@ fn flag(value: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_reads_geojson_by_its_extension_and_csv_otherwise() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gsi");
+        let csv = import(fixtures.join("shiomihama_2.csv")).unwrap();
+        let geojson = import(fixtures.join("shiomihama_2.geojson")).unwrap();
+        assert_eq!(csv, import_csv(fixtures.join("shiomihama_2.csv")).unwrap());
+        assert_eq!(
+            geojson,
+            import_geojson(fixtures.join("shiomihama_2.geojson")).unwrap()
+        );
+        assert!(!csv.is_empty() && !geojson.is_empty());
+        // Read the other way, each file fails: the extension decides.
+        assert!(import_csv(fixtures.join("shiomihama_2.geojson")).is_err());
+    }
 
     const HEADER: &str = "NO,共通ID,施設・場所名,住所,洪水,崖崩れ、土石流及び地滑り,高潮,地震,津波,大規模な火事,内水氾濫,火山現象,指定避難所との住所同一,緯度,経度,備考\n";
 

@@ -62,6 +62,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod cards;
 mod error;
 pub mod generate;
 mod geojson_io;
@@ -71,9 +72,11 @@ mod index;
 mod model;
 mod network;
 pub mod osm;
+mod road_import;
 mod roads;
 mod town;
 
+pub use cards::CardHolder;
 pub use error::MapsError;
 pub use generate::{
     GenerateParams, SAMPLE_HOUSEHOLDS, SAMPLE_SEED, SAMPLE_SHELTERS, SYNTHETIC_ISSUER_KEY_ID,
@@ -86,6 +89,7 @@ pub use model::{
     Member, Shelter, Zone, capacity_from_floor_area,
 };
 pub use network::{Edge, Field, Network, Reach, Route, Snap, ZONE_WEIGHT};
+pub use road_import::{IMPORT_MARGIN_M, RoadCounts};
 pub use roads::Road;
 pub use town::{ResidentIndex, Summary, Town};
 

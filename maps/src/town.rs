@@ -125,6 +125,18 @@ impl Town {
         fs::rename(&tmp, path).map_err(io_err)
     }
 
+    /// Saves the town as `dir/town.geojson`, creating `dir` if missing; returns the file.
+    pub fn save_in(&self, dir: impl AsRef<Path>) -> Result<std::path::PathBuf, MapsError> {
+        let dir = dir.as_ref();
+        fs::create_dir_all(dir).map_err(|source| MapsError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let file = dir.join("town.geojson");
+        self.save(&file)?;
+        Ok(file)
+    }
+
     /// The household with this id.
     pub fn household(&self, id: u32) -> Option<&Household> {
         find(&self.households, id, |h| h.id)
@@ -428,6 +440,25 @@ impl fmt::Display for Summary {
 mod tests {
     use super::*;
     use crate::generate::{GenerateParams, generate};
+
+    #[test]
+    fn save_in_creates_the_directory_or_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let town = generate(&GenerateParams {
+            households: 3,
+            shelters: 1,
+            seed: 4,
+        });
+        let file = town.save_in(dir.path().join("a/b")).unwrap();
+        assert_eq!(file, dir.path().join("a/b/town.geojson"));
+        assert_eq!(Town::load(&file).unwrap(), town);
+        let err = town.save_in(file.join("c")).unwrap_err();
+        assert!(matches!(err, MapsError::CreateDir { .. }));
+        assert_eq!(
+            err.to_string(),
+            format!("cannot create {}", file.join("c").display())
+        );
+    }
 
     fn small() -> Town {
         generate(&GenerateParams {

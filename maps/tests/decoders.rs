@@ -12,7 +12,7 @@ fn has_location(e: &MapsError) -> bool {
         MapsError::Json { line, column, .. } => *line >= 1 && *column >= 1,
         MapsError::Feature { .. } | MapsError::Csv { .. } => true,
         MapsError::Osm { message, .. } => message.starts_with("byte "),
-        MapsError::Io { .. } | MapsError::Invalid { .. } => false,
+        MapsError::Io { .. } | MapsError::CreateDir { .. } | MapsError::Invalid { .. } => false,
     }
 }
 

@@ -1,0 +1,224 @@
+//! The subcommands of `evac-maps`: arguments checked, the library called, its answers
+//! printed; errors reported with `anyhow`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use evac_maps::generate::MAX_HOUSEHOLDS;
+use evac_maps::{GenerateParams, Hazard, LonLat, ShelterFilter, ShelterIndex, Town, generate, gsi};
+
+#[derive(Parser)]
+#[command(
+    name = "evac-maps",
+    version,
+    about = "Town data for evac: households, shelters, hazard zones"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a synthetic town and write DIR/town.geojson (same arguments, same bytes).
+    Generate {
+        /// Number of households.
+        #[arg(long, default_value_t = evac_maps::SAMPLE_HOUSEHOLDS)]
+        households: u32,
+        /// Number of shelters.
+        #[arg(long, default_value_t = evac_maps::SAMPLE_SHELTERS)]
+        shelters: u32,
+        /// Random seed.
+        #[arg(long, default_value_t = evac_maps::SAMPLE_SEED)]
+        seed: u64,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print counts of a town file, one `name: value` a line.
+    Summary {
+        /// The town GeoJSON file.
+        path: PathBuf,
+    },
+    /// Which card belongs to which resident: one line a card, `resident household
+    /// issuer_key_id serial` (hex), for making a virtual card of a resident
+    /// (`evac-shelter vcard issue --serial SERIAL`) or checking a reader at the door.
+    Cards {
+        /// The town GeoJSON file.
+        path: PathBuf,
+        /// Only this resident's cards.
+        #[arg(long)]
+        resident: Option<u32>,
+        /// Only this household's.
+        #[arg(long)]
+        household: Option<u32>,
+    },
+    /// Read shelters from a GSI designated-site CSV (or GeoJSON, by its .geojson or
+    /// .json extension) and write them as a town file, replacing the shelters of
+    /// --town if given.
+    ImportGsi {
+        /// The GSI CSV or GeoJSON file.
+        csv: PathBuf,
+        /// A town whose households and zones to keep.
+        #[arg(long)]
+        town: Option<PathBuf>,
+        /// Output GeoJSON file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The town's roads (its walking network).
+    Roads {
+        #[command(subcommand)]
+        command: RoadsCommand,
+    },
+    /// List the nearest shelters to a point.
+    Nearest {
+        /// The town GeoJSON file.
+        path: PathBuf,
+        /// Longitude of the point.
+        #[arg(long, allow_negative_numbers = true)]
+        lon: f64,
+        /// Latitude of the point.
+        #[arg(long, allow_negative_numbers = true)]
+        lat: f64,
+        /// Only open shelters designated for this hazard.
+        #[arg(long)]
+        hazard: Option<Hazard>,
+        /// Only accessible shelters.
+        #[arg(long)]
+        accessible: bool,
+        /// How many to list.
+        #[arg(short, long, default_value_t = 5)]
+        k: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoadsCommand {
+    /// Read the walkable ways of an OpenStreetMap file (.osm XML or .osm.pbf) around the
+    /// town and write DIR/town.geojson: the town with these roads (replacing any it had).
+    Import {
+        /// The OSM file (.osm, or .osm.pbf / .pbf).
+        map: PathBuf,
+        /// The town whose households, shelters and zones to keep; only ways with a node
+        /// within 2 km of them are imported.
+        #[arg(long)]
+        town: PathBuf,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs one subcommand, its output on stdout.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Generate {
+            households,
+            shelters,
+            seed,
+            out: dir,
+        } => {
+            anyhow::ensure!(
+                households <= MAX_HOUSEHOLDS,
+                "--households {households} is more than {MAX_HOUSEHOLDS}, the most this generates"
+            );
+            anyhow::ensure!(
+                shelters <= MAX_HOUSEHOLDS,
+                "--shelters {shelters} is more than {MAX_HOUSEHOLDS}, the most this generates"
+            );
+            let town = generate(&GenerateParams {
+                households,
+                shelters,
+                seed,
+            });
+            town.save_in(&dir)?;
+        }
+        Command::Summary { path } => {
+            let town = Town::load(&path)?;
+            write!(out, "{}", town.summary())?;
+        }
+        Command::Cards {
+            path,
+            resident,
+            household,
+        } => {
+            let town = Town::load(&path)?;
+            let mut n = 0;
+            for card in town.card_holders(resident, household) {
+                writeln!(out, "{card}")?;
+                n += 1;
+            }
+            if n == 0 {
+                anyhow::bail!(
+                    "{}: no card for {}",
+                    path.display(),
+                    match (resident, household) {
+                        (Some(r), _) => format!("resident {r}"),
+                        (None, Some(h)) => format!("household {h}"),
+                        (None, None) => "anyone".into(),
+                    }
+                );
+            }
+        }
+        Command::ImportGsi {
+            csv,
+            town,
+            out: path,
+        } => {
+            let shelters = gsi::import(&csv)?;
+            let mut town = match town {
+                Some(p) => Town::load(&p)?,
+                None => Town::default(),
+            };
+            town.shelters = shelters;
+            town.save(&path)?;
+            writeln!(out, "shelters: {}", town.shelters.len())?;
+        }
+        Command::Roads {
+            command:
+                RoadsCommand::Import {
+                    map,
+                    town,
+                    out: dir,
+                },
+        } => {
+            let mut town = Town::load(&town)?;
+            let counts = town.import_roads(&map)?;
+            town.save_in(&dir)?;
+            writeln!(out, "{counts}")?;
+        }
+        Command::Nearest {
+            path,
+            lon,
+            lat,
+            hazard,
+            accessible,
+            k,
+        } => {
+            let from = LonLat::new(lon, lat);
+            anyhow::ensure!(
+                from.is_valid(),
+                "--lon {lon} --lat {lat} is not a WGS 84 position"
+            );
+            let town = Town::load(&path)?;
+            let filter = ShelterFilter {
+                hazard,
+                open_only: hazard.is_some(),
+                accessible_only: accessible,
+            };
+            let index = ShelterIndex::new(&town.shelters);
+            for n in index.nearest_matching(from, filter, k) {
+                writeln!(
+                    out,
+                    "{}\t{:.0} m\t{}\tcapacity {}",
+                    n.shelter.id, n.distance_m, n.shelter.name, n.shelter.capacity
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
