@@ -447,3 +447,26 @@ fn mux_takes_now_from_its_clock_flag() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("expired"), "{err}");
 }
+
+/// A number of seconds the box cannot hold is refused in one line, never a panic.
+#[test]
+fn evac_stb_refuses_seconds_it_cannot_hold() {
+    let w = Work::new();
+    for (flag, value) in [
+        ("--idle", "-1"),
+        ("--idle", "NaN"),
+        ("--timeout", "inf"),
+        ("--timeout", "1e300"),
+    ] {
+        let out = run(Command::new(STB)
+            .args(["--input", "udp://127.0.0.1:0", "--household", "1", "--key"])
+            .arg(w.path("hq.pub"))
+            .arg(format!("{flag}={value}")));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(
+            err.contains("seconds") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+}

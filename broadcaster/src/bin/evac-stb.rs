@@ -4,6 +4,7 @@
 //! town's road network (the overlay carries only the shelter: the box knows where it is).
 //! The box itself is the library's [`evac_broadcaster::stb`]; this file is its command line.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -52,10 +53,10 @@ struct Cli {
     #[arg(long)]
     json: bool,
     /// UDP input: stop when no packet has come for this many seconds.
-    #[arg(long, default_value = "2")]
+    #[arg(long, default_value = "2", value_parser = seconds)]
     idle: f64,
     /// Stop after this many seconds in all.
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     timeout: Option<f64>,
     /// Print the walking route to the ordered shelter as GeoJSON (needs the town and the
     /// household's location).
@@ -78,6 +79,18 @@ fn main() {
             eprintln!("evac-stb: {e:#}");
             std::process::exit(1);
         }
+    }
+}
+
+/// A number of seconds a `Duration` can hold: 0 or more, finite (`--idle -1` panicked).
+fn seconds(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    match std::time::Duration::try_from_secs_f64(v) {
+        Ok(_) => Ok(v),
+        Err(_) => Err(format!("{s:?}: seconds must be 0 or more and finite")),
     }
 }
 
@@ -105,7 +118,7 @@ fn run(cli: Cli) -> Result<()> {
     let got = receive(&settings, |notice| eprintln!("evac-stb: {notice}"))?;
     if cli.route {
         let doc = got.route(cli.town, cli.location)?;
-        println!("{doc}");
+        writeln!(std::io::stdout().lock(), "{doc}")?;
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
