@@ -5,7 +5,7 @@
 set -euo pipefail
 
 run_pkgs=(pkg-config libpcsclite-dev)
-test_pkgs=(pcscd vsmartcard-vpcd mosquitto mosquitto-clients ffmpeg python3 python3-crcmod openssl tmux iproute2 systemd)
+test_pkgs=(pcscd vsmartcard-vpcd mosquitto mosquitto-clients ffmpeg python3 python3-crcmod openssl tmux iproute2 systemd libxml2-utils python3-rnc2rng)
 
 case "${1:-run}" in
   run) wanted=("${run_pkgs[@]}") ;;
