@@ -5,8 +5,9 @@
 set -euo pipefail
 
 run_pkgs=(pkg-config libpcsclite-dev)
-# chromium and nodejs: the stock-TV tests run web-bml in headless Chromium (broadcaster/tests/bml.rs)
-test_pkgs=(pcscd vsmartcard-vpcd mosquitto mosquitto-clients ffmpeg python3 python3-crcmod openssl tmux iproute2 systemd chromium nodejs)
+# chromium and nodejs: the stock-TV tests run web-bml in headless Chromium (broadcaster/tests/bml.rs);
+# libxml2-utils and python3-rnc2rng: the PFIF export is validated against the PFIF 1.4 schema
+test_pkgs=(pcscd vsmartcard-vpcd mosquitto mosquitto-clients ffmpeg python3 python3-crcmod openssl tmux iproute2 systemd chromium nodejs libxml2-utils python3-rnc2rng)
 
 case "${1:-run}" in
   run) wanted=("${run_pkgs[@]}") ;;

@@ -583,6 +583,21 @@ async fn officer_commands_shelter_closure_status_and_exports() {
     assert!(
         pfif.contains("at her daughter&apos;s, safe") || pfif.contains("at her daughter's, safe")
     );
+    // Valid by the PFIF 1.4 specification's own schema (RELAX NG, through xmllint).
+    let file = d.path("export.pfif.xml");
+    std::fs::write(&file, &pfif).unwrap();
+    let check = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/pfif/validate.sh"
+    ))
+    .arg(&file)
+    .output()
+    .expect("rnc2rng and xmllint are installed (deploy/packages.sh test)");
+    assert!(
+        check.status.success(),
+        "{}\n{pfif}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let log = export("--log");
     let kinds: Vec<&str> = log
         .lines()
