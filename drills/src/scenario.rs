@@ -170,6 +170,10 @@ pub struct Behaviour {
     pub share_card: f64,
     /// Share of households watching TV when the order airs (with `--no-tv`: none).
     pub share_tv: f64,
+    /// Of those, the share watching on a stock TV (no box): they learn their order from the
+    /// data-broadcasting page (BML) when their area's module has aired. Default 0: all boxes.
+    #[serde(default)]
+    pub share_bml: f64,
 }
 
 /// The broadcast.
@@ -179,16 +183,24 @@ pub struct BroadcastSpec {
     /// The overlay PID's bitrate (bit/s).
     #[serde(default = "default_overlay_bitrate")]
     pub overlay_bitrate: u64,
+    /// The stock-TV (BML) data carousel's bitrate (bit/s), beside the overlay.
+    #[serde(default = "default_bml_bitrate")]
+    pub bml_bitrate: u64,
 }
 
 fn default_overlay_bitrate() -> u64 {
     1_000_000
 }
 
+fn default_bml_bitrate() -> u64 {
+    evac_broadcaster::bml::DEFAULT_BITRATE
+}
+
 impl Default for BroadcastSpec {
     fn default() -> Self {
         BroadcastSpec {
             overlay_bitrate: default_overlay_bitrate(),
+            bml_bitrate: default_bml_bitrate(),
         }
     }
 }
@@ -311,6 +323,7 @@ impl Scenario {
             ("share_check_out", b.share_check_out),
             ("share_card", b.share_card),
             ("share_tv", b.share_tv),
+            ("share_bml", b.share_bml),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("behaviour.{name} = {v}: must be between 0 and 1"));

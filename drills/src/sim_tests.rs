@@ -57,6 +57,7 @@ fn household(
         home: at(140.001),
         stays: false,
         watches_tv,
+        stock_tv: false,
         other_shelter: false,
         delay_tv_s: 10.0,
         delay_no_tv_s,
