@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn committed_scenarios_parse() {
-        for name in ["sample-tsunami.toml", "calibration.toml"] {
+        for name in ["sample-tsunami.toml", "calibration.toml", "short.toml"] {
             let s = Scenario::load(&scenarios_dir().join(name)).unwrap();
             assert!(!s.name.is_empty(), "{name}");
         }
@@ -394,6 +394,10 @@ mod tests {
         ] {
             assert!(kinds.contains(&k), "sample lacks {k}");
         }
+        // deploy/drill.sh's drill and the drill tests have households on stock TVs.
+        assert!(s.behaviour.share_bml > 0.0);
+        let short = Scenario::load(&scenarios_dir().join("short.toml")).unwrap();
+        assert!(short.behaviour.share_bml > 0.0);
     }
 
     #[test]
@@ -404,6 +408,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("x.toml") && e.contains("share_card"), "{e}");
+        let bad = base.replace("share_tv = ", "share_bml = 1.5\nshare_tv = ");
+        let e = Scenario::parse(&bad, Path::new("x.toml"), &scenarios_dir())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("share_bml"), "{e}");
         let bad = format!("{base}\n[[faults]]\nkind = \"meteor\"\nat_s = 1\n");
         let e = Scenario::parse(&bad, Path::new("x.toml"), &scenarios_dir())
             .unwrap_err()
