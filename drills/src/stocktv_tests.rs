@@ -240,3 +240,29 @@ fn multipart_parts_and_string_tables_read_back() {
         vec![b"ab".to_vec(), b"d".to_vec()]
     );
 }
+
+/// By hand, against web-bml on a drill's stream (its clock fixed at the same time):
+/// `STOCKTV_RUN=OUT/run STOCKTV_AT=UNIX STOCKTV_HOUSEHOLDS=236,12 cargo test -p evac-drills --lib
+/// stocktv::tests::pages_of_a_drill_stream -- --ignored --nocapture`.
+#[test]
+#[ignore = "a drill's stream, by hand"]
+fn pages_of_a_drill_stream() {
+    let run = std::path::PathBuf::from(std::env::var("STOCKTV_RUN").unwrap());
+    let at: i64 = std::env::var("STOCKTV_AT").unwrap().parse().unwrap();
+    let town = Town::load(run.join("town.geojson")).unwrap();
+    let mut tv = StockTvs::new(town.shelters.iter().map(|s| (s.id, s.name.as_str())), at);
+    let ts = std::fs::read(run.join("broadcast.ts")).unwrap();
+    let mut changed = Vec::new();
+    for p in ts.chunks_exact(188) {
+        tv.feed(p, &mut changed);
+    }
+    for h in std::env::var("STOCKTV_HOUSEHOLDS").unwrap().split(',') {
+        let h: u32 = h.parse().unwrap();
+        let page = tv.page(h);
+        let shelter = match page {
+            Page::Order(on) => town.shelter(on.shelter.0).map(|s| s.name.clone()),
+            _ => None,
+        };
+        println!("household {h}: {page:?} {shelter:?}");
+    }
+}
