@@ -152,25 +152,16 @@ pub fn publish_alert(url: &BrokerUrl, town: &TownId, json: &str) -> Result<(), M
 
 /// Logs in to the broker as `login` and out again (`check --config`), waiting 5 s at most.
 pub fn probe_login(url: &BrokerUrl, login: &Login) -> Result<(), MqttError> {
-    let o = evac_net::mqtt_options(url, login)?;
-    let (client, mut connection) = Client::new(o, 4);
-    let end = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = end.saturating_duration_since(std::time::Instant::now());
-        match connection.recv_timeout(left) {
-            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
-                let _ = client.disconnect();
-                return Ok(());
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(
-                e @ (ConnectionError::MqttState(rumqttc::StateError::ConnectionAborted)
-                | ConnectionError::ConnectionRefused(_)),
-            )) => return Err(MqttError::LoginRefused(Box::new(e))),
-            Ok(Err(e)) => return Err(MqttError::Login(Box::new(e))),
-            Err(_) => return Err(MqttError::NoAnswer),
+    use evac_net::probe::{LoginFailure, try_login};
+    try_login(url, login, Duration::from_secs(5)).map_err(|e| match e {
+        LoginFailure::Options(e) => MqttError::Options(e),
+        LoginFailure::Refused(code) => {
+            MqttError::LoginRefused(Box::new(ConnectionError::ConnectionRefused(code)))
         }
-    }
+        LoginFailure::Closed(e) => MqttError::LoginRefused(e),
+        LoginFailure::Tls(e) | LoginFailure::Unreachable(e) => MqttError::Login(e),
+        LoginFailure::NoAnswer(_) => MqttError::NoAnswer,
+    })
 }
 
 #[cfg(test)]

@@ -228,6 +228,31 @@ fn a_number_typed_with_the_remote_is_kept_and_a_stranger_is_told_plainly() {
         ],
     );
     assert!(ok, "{log}");
+    // A number kept, then changed with the remote: the other household's own order.
+    let other = &town.households[45];
+    let other_order = orders(&town, 0)
+        .into_iter()
+        .find(|o| o.household == other.id)
+        .unwrap();
+    let other_shelter = town.shelter(other_order.shelter).unwrap();
+    assert_ne!(other_shelter.name, shelter.name);
+    let keys: Vec<String> = other.id.to_string().chars().map(String::from).collect();
+    let (ok, log) = bmlview(
+        &ts,
+        &[
+            "--nvram-local0",
+            &h.id.to_string(),
+            "--expect",
+            &shelter.name,
+            "--keys",
+            &(keys.join(",") + ",Enter"),
+            "--expect-after",
+            &other_shelter.name,
+            "--reload-expect",
+            &format!("世帯番号 {}", other.id),
+        ],
+    );
+    assert!(ok, "{log}");
 }
 
 #[test]
@@ -647,4 +672,83 @@ fn live_from_the_broker_a_change_reaches_the_stock_tv() {
         ],
     );
     assert!(ok, "{log}\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Inserted into a programme on air (ffmpeg's): the stock-TV carousel rides its null
+/// packets; a TV on the evac service (0x0EAC) shows the household's order.
+#[test]
+fn inserted_into_a_programme_the_stock_tv_still_shows_the_order() {
+    let town = town();
+    let w = Work::new();
+    let input = w.path("in.ts");
+    run_ok(
+        Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=160x120:rate=25",
+            ])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t", "4"])
+            .args([
+                "-c:v",
+                "mpeg2video",
+                "-b:v",
+                "500k",
+                "-c:a",
+                "mp2",
+                "-b:a",
+                "64k",
+            ])
+            .args(["-f", "mpegts", "-muxrate", "3000000"])
+            .arg(&input),
+    );
+    let plan = w.plan("plan.evs", &orders(&town, 0));
+    let town_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../maps/data/town.geojson");
+    let out = w.path("inserted.ts");
+    run_ok(
+        Command::new(BROADCASTER)
+            .args(["mux", "--sections"])
+            .arg(&plan)
+            .arg("--input")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out)
+            .args([
+                "--overlay-bitrate",
+                "300000",
+                "--bml",
+                "--bml-bitrate",
+                "800000",
+            ])
+            .args(["--town-file", town_file, "--hq-key"])
+            .arg(w.path("hq.pub")),
+    );
+    if let Ok(keep) = std::env::var("BML_KEEP_TS") {
+        std::fs::copy(&out, keep).unwrap();
+    }
+    let h = &town.households[555];
+    let order = orders(&town, 0)
+        .into_iter()
+        .find(|o| o.household == h.id)
+        .unwrap();
+    let shelter = town.shelter(order.shelter).unwrap();
+    let (ok, log) = bmlview(
+        &out,
+        &[
+            "--service-id",
+            "3756",
+            // ffmpeg's SDT names original_network_id 0xFF01: NVRAM is keyed by it.
+            "--onid",
+            "65281",
+            "--nvram-local0",
+            &h.id.to_string(),
+            "--expect",
+            &shelter.name,
+        ],
+    );
+    assert!(ok, "{log}");
 }

@@ -101,25 +101,11 @@ pub fn ensure_dir(field: &str, path: &Path) -> Result<(), HqError> {
 /// Whether `dir` (or, if missing, its nearest existing parent) lets this user create files,
 /// tried by creating and removing a file. Returns the directory tried.
 fn writable(field: &str, dir: &Path) -> Result<PathBuf, HqError> {
-    let mut at = dir.to_path_buf();
-    while !at.exists() {
-        match at.parent() {
-            Some(p) if !p.as_os_str().is_empty() => at = p.to_path_buf(),
-            _ => at = PathBuf::from("."),
-        }
-    }
-    let probe = at.join(format!(".evac-check-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .map_err(|e| HqError::Field {
-            field: field.to_owned(),
-            path: dir.to_owned(),
-            message: format!("{} is not writable: {e}", at.display()),
-        })?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(at)
+    evac_protocol::statefile::writable_dir(dir).map_err(|e| HqError::Field {
+        field: field.to_owned(),
+        path: dir.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// What `check` found, one line each.
@@ -352,7 +338,6 @@ pub fn mqtt_login(
     password: &str,
     ca: Option<Vec<u8>>,
 ) -> Result<(), LoginError> {
-    use rumqttc::{Client, ConnectionError, Event, Packet};
     // HQ's config gives host and port apart; TLS exactly when a CA is given.
     let url = evac_net::BrokerUrl {
         host: host.to_owned(),
@@ -365,46 +350,18 @@ pub fn mqtt_login(
     if !user.is_empty() {
         login = login.user(user, password);
     }
-    let o = evac_net::mqtt_options(&url, &login).map_err(LoginError::Options)?;
-    let (client, mut connection) = Client::new(o, 4);
-    let end = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = end.saturating_duration_since(std::time::Instant::now());
-        match connection.recv_timeout(left) {
-            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
-                let _ = client.disconnect();
-                return Ok(());
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(ConnectionError::ConnectionRefused(code))) => {
-                return Err(LoginError::Refused {
-                    user: user.to_owned(),
-                    code,
-                });
-            }
-            Ok(Err(e)) if closed_before_connack(&e) => {
-                return Err(LoginError::Closed {
-                    user: user.to_owned(),
-                    cause: Box::new(e),
-                });
-            }
-            Ok(Err(e)) => return Err(LoginError::Connection(Box::new(e))),
-            Err(_) => return Err(LoginError::NoAnswer),
-        }
-    }
-}
-
-/// Whether a connection that failed before CONNACK was closed by the broker: rumqttd closes
-/// without an answer when a login fails.
-pub fn closed_before_connack(e: &rumqttc::ConnectionError) -> bool {
-    use rumqttc::{ConnectionError, StateError};
-    use std::io::ErrorKind;
-    match e {
-        ConnectionError::MqttState(StateError::ConnectionAborted) => true,
-        ConnectionError::Io(io) => matches!(
-            io.kind(),
-            ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof
-        ),
-        _ => false,
-    }
+    use evac_net::probe::{LoginFailure, try_login};
+    try_login(&url, &login, Duration::from_secs(5)).map_err(|e| match e {
+        LoginFailure::Options(e) => LoginError::Options(e),
+        LoginFailure::Refused(code) => LoginError::Refused {
+            user: user.to_owned(),
+            code,
+        },
+        LoginFailure::Closed(cause) => LoginError::Closed {
+            user: user.to_owned(),
+            cause,
+        },
+        LoginFailure::Tls(e) | LoginFailure::Unreachable(e) => LoginError::Connection(e),
+        LoginFailure::NoAnswer(_) => LoginError::NoAnswer,
+    })
 }

@@ -1,7 +1,8 @@
 //! Reaching the broker: the one broker URL every node and tool takes ([`BrokerUrl`]) and the
 //! one place MQTT options are built from it ([`mqtt_options`]: client id, login, keep-alive,
 //! TLS with the town's CA, packet limits); and the one sender of an officer's commands
-//! ([`command::CommandSender`]: signing, numbering, sending again until HQ answers).
+//! ([`command::CommandSender`]: signing, numbering, sending again until HQ answers); and the
+//! one login check the nodes' `check` commands run ([`probe::try_login`]).
 //!
 //! Why a crate of its own: `evac-protocol` has no MQTT client and no network I/O by design
 //! (the set-top box, the fuzzers and the maps link it without tokio), and building
@@ -33,6 +34,7 @@
 
 pub mod command;
 mod options;
+pub mod probe;
 mod url;
 
 pub use options::{Login, NetError, mqtt_options, read_ca};

@@ -118,6 +118,61 @@ fn sync_folder(path: &Path) -> Result<(), StateFileError> {
         .map_err(StateFileError::at(dir, "flush folder"))
 }
 
+/// Creates `path` empty with mode 0600 if it does not exist; otherwise takes away any right
+/// beyond owner read-write and group read (0640). For files that hold secrets or personal
+/// data (HQ's store, a shelter's ledger): SQLite gives its `-wal` and `-shm` files the mode
+/// of the database file, so making the database private first covers them.
+pub fn ensure_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+            if mode & !0o640 != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o640))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A folder this user cannot create files in: [`writable_dir`]'s answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{} is not writable: {source}", at.display())]
+pub struct NotWritable {
+    /// The folder tried (the nearest existing one at or above the folder asked about).
+    pub at: PathBuf,
+    /// Why creating a file there failed.
+    pub source: std::io::Error,
+}
+
+/// Whether `dir` (or, if it does not exist yet, its nearest existing parent, where a node
+/// would create it) lets this user create files, tried by creating and removing one. Returns
+/// the folder tried. What a node's `check` runs before it is trusted with a data folder.
+pub fn writable_dir(dir: &Path) -> Result<PathBuf, NotWritable> {
+    let mut at = dir.to_path_buf();
+    while !at.exists() {
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p.to_path_buf(),
+            _ => at = PathBuf::from("."),
+        }
+    }
+    let probe = at.join(format!(".evac-check-{}", std::process::id()));
+    match OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(at)
+        }
+        Err(source) => Err(NotWritable { at, source }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +234,37 @@ mod tests {
         assert_eq!(to, dir.path().join("state.json.bad-42"));
         assert_eq!(std::fs::read(&to).unwrap(), b"{torn");
         assert!(!path.exists());
+    }
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn new_private_files_are_owner_only_and_old_ones_lose_world_rights() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let new = d.path().join("new");
+        ensure_private(&new).unwrap();
+        assert_eq!(mode(&new), 0o600);
+        let old = d.path().join("old");
+        std::fs::write(&old, "x").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o664)).unwrap();
+        ensure_private(&old).unwrap();
+        assert_eq!(mode(&old), 0o640);
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "x");
+    }
+
+    #[test]
+    fn a_folder_yet_to_be_made_is_judged_by_its_parent() {
+        let d = tempfile::tempdir().unwrap();
+        let at = writable_dir(&d.path().join("a/b")).unwrap();
+        assert_eq!(at, d.path());
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            0,
+            "the probe is removed"
+        );
     }
 }

@@ -113,25 +113,11 @@ pub fn trust_store(cfg: &Config) -> Result<TrustStore, FieldError> {
 
 /// Whether `dir` (or its nearest existing parent) lets this user create files.
 fn writable(dir: &Path) -> Result<PathBuf, FieldError> {
-    let mut at = dir.to_path_buf();
-    while !at.exists() {
-        match at.parent() {
-            Some(p) if !p.as_os_str().is_empty() => at = p.to_path_buf(),
-            _ => at = PathBuf::from("."),
-        }
-    }
-    let probe = at.join(format!(".evac-check-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .map_err(|e| FieldError {
-            field: "data_dir".into(),
-            value: dir.display().to_string(),
-            message: format!("{} is not writable: {e}", at.display()),
-        })?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(at)
+    evac_protocol::statefile::writable_dir(dir).map_err(|e| FieldError {
+        field: "data_dir".into(),
+        value: dir.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 fn ledger(cfg: &Config) -> Result<String, FieldError> {
@@ -162,7 +148,6 @@ fn ledger(cfg: &Config) -> Result<String, FieldError> {
 
 /// Logs in to the configured broker as `shelter-{id}` and out again.
 fn broker(cfg: &Config) -> Result<String, FieldError> {
-    use rumqttc::{Client, ConnectionError, Event, Packet};
     let Some(b) = &cfg.broker else {
         return Ok("broker: none (the node records offline only)".into());
     };
@@ -187,35 +172,24 @@ fn broker(cfg: &Config) -> Result<String, FieldError> {
         })?;
         login = login.ca(Some(pem));
     }
-    let o = evac_net::mqtt_options(&url, &login).map_err(|e| fail(e.to_string()))?;
-    let (client, mut connection) = Client::new(o, 4);
-    let end = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = end.saturating_duration_since(std::time::Instant::now());
-        match connection.recv_timeout(left) {
-            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
-                let _ = client.disconnect();
-                return Ok(format!("broker: {} accepted user {user}", b.url));
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e @ ConnectionError::ConnectionRefused(_))) => {
-                return Err(fail(format!(
-                    "the broker refused user {user}: {e}; check [broker] password and the broker's password file"
-                )));
-            }
-            Ok(Err(e)) if closed_before_connack(&e) => {
-                return Err(fail(format!(
-                    "the broker closed the connection before accepting user {user}: a wrong [broker] password, no password for {user} at the broker yet, or a TLS-only listener (use mqtts:// with [broker] ca) ({e})"
-                )));
-            }
-            Ok(Err(e @ ConnectionError::Tls(_))) => {
-                return Err(fail(format!(
-                    "TLS with the broker failed: {e}; [broker] ca must be the CA that signed the broker's certificate, and the url's host must be named in that certificate"
-                )));
-            }
-            Ok(Err(e)) => return Err(fail(format!("cannot reach the broker: {e}"))),
-            Err(_) => return Err(fail("no answer from the broker within 5 s".into())),
+    use evac_net::probe::{LoginFailure, try_login};
+    match try_login(&url, &login, Duration::from_secs(5)) {
+        Ok(()) => Ok(format!("broker: {} accepted user {user}", b.url)),
+        Err(LoginFailure::Options(e)) => Err(fail(e.to_string())),
+        Err(LoginFailure::Refused(code)) => {
+            let e = rumqttc::ConnectionError::ConnectionRefused(code);
+            Err(fail(format!(
+                "the broker refused user {user}: {e}; check [broker] password and the broker's password file"
+            )))
         }
+        Err(LoginFailure::Closed(e)) => Err(fail(format!(
+            "the broker closed the connection before accepting user {user}: a wrong [broker] password, no password for {user} at the broker yet, or a TLS-only listener (use mqtts:// with [broker] ca) ({e})"
+        ))),
+        Err(LoginFailure::Tls(e)) => Err(fail(format!(
+            "TLS with the broker failed: {e}; [broker] ca must be the CA that signed the broker's certificate, and the url's host must be named in that certificate"
+        ))),
+        Err(LoginFailure::Unreachable(e)) => Err(fail(format!("cannot reach the broker: {e}"))),
+        Err(e @ LoginFailure::NoAnswer(_)) => Err(fail(e.to_string())),
     }
 }
 
@@ -276,25 +250,4 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, FieldError> {
         report.push(format!("card.reader: pcscd has reader {:?}", r.name()));
     }
     Ok(report)
-}
-
-/// Whether a connection that failed before CONNACK was closed by the broker: rumqttd closes
-/// without an answer when a login fails, and a TLS-only listener resets a plain connection.
-pub fn closed_before_connack(e: &rumqttc::ConnectionError) -> bool {
-    use rumqttc::{ConnectionError, StateError};
-    use std::io::ErrorKind;
-    let closed = |io: &std::io::Error| {
-        matches!(
-            io.kind(),
-            ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof
-        )
-    };
-    match e {
-        ConnectionError::MqttState(StateError::ConnectionAborted) => true,
-        ConnectionError::MqttState(StateError::Deserialization(rumqttc::Error::Io(io))) => {
-            closed(io)
-        }
-        ConnectionError::Io(io) => closed(io),
-        _ => false,
-    }
 }

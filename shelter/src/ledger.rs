@@ -78,35 +78,13 @@ BEGIN SELECT RAISE(ABORT, 'ledger events are append-only'); END;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
-/// Creates the ledger file 0600 if it is new, or takes away any right beyond owner read-write
-/// and group read from an existing one (SQLite gives its `-wal` and `-shm` the same mode).
-fn make_private(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-            if mode & !0o640 != 0 {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o640))?;
-            }
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// Opens the database with the pragmas every connection to it uses; the file is owner-only.
 pub fn connect(path: &Path) -> Result<Connection, LedgerError> {
     let sql = |source| LedgerError::Sql {
         path: path.display().to_string(),
         source,
     };
-    make_private(path).map_err(|source| LedgerError::Private {
+    evac_protocol::statefile::ensure_private(path).map_err(|source| LedgerError::Private {
         path: path.display().to_string(),
         source,
     })?;

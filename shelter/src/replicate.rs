@@ -101,7 +101,7 @@ fn next_session(conn: &Connection) -> u64 {
 /// refusal (Mosquitto), or the broker closing the connection at once (rumqttd).
 fn refused_login(e: &rumqttc::ConnectionError) -> bool {
     matches!(e, rumqttc::ConnectionError::ConnectionRefused(_))
-        || crate::check::closed_before_connack(e)
+        || evac_net::probe::closed_before_connack(e)
 }
 
 fn now_ms() -> u64 {

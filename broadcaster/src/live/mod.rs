@@ -115,7 +115,17 @@ impl Outputs for Ours<Carousel> {
     fn put(&mut self, table: TableUpdate, now: i64) -> Applied {
         let (overlay, bml) = self.outputs_mut();
         if let Some(bml) = bml {
-            match bml.apply_table(table.table_id, table.extension, &table.bodies, now) {
+            let before = bml.rejected().total();
+            let result = bml.apply_table(table.table_id, table.extension, &table.bodies, now);
+            if bml.rejected().total() > before {
+                tracing::warn!(
+                    group = table.extension,
+                    rejected = ?bml.rejected(),
+                    "sections kept off the stock-TV carousel: they do not verify under HQ's keys, \
+                     or are for another town, expired or from the future"
+                );
+            }
+            match result {
                 Ok(modules) if !modules.is_empty() => {
                     tracing::info!(group = table.extension, ?modules, "stock-TV tables changed");
                 }

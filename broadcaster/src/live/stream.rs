@@ -139,6 +139,8 @@ pub fn run_inserted(
 ) -> Result<u64, MuxError> {
     let mut buf = Vec::new();
     let mut n = 0u64;
+    // The stock-TV tables count as current from the first packet when HQ's orders are.
+    confirm_bml(core, ins.ours(), (l.clock)()).map_err(MuxError::Live)?;
     while let Some(p) = read()? {
         n += 1;
         if n.is_multiple_of(INSERT_STEP) {
