@@ -2,7 +2,10 @@
 //! (`evac/v1/{town}/air/+`, retained per household group) go into the broadcaster's carousel
 //! through the broadcaster's own live core, are muxed into a real MPEG-2 transport stream at its
 //! bitrate in real time; every packet goes to [`TownTv`] (which trusts HQ's key, as a TV does),
-//! and to `broadcast.ts` in the drill's folder (up to a size limit) for ffprobe.
+//! to [`StockTvs`] (the data-broadcasting page of the TVs without a box: the broadcaster's
+//! stock-TV service is on, as `evac-broadcaster mux --bml`, checking HQ's signature at the
+//! head-end) and to `broadcast.ts` in the drill's folder (up to a size limit) for ffprobe and
+//! web-bml.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{DrillError, StepContext};
+use evac_broadcaster::bml::{BmlRejected, BmlSettings};
 use evac_broadcaster::carousel::Carousel;
 use evac_broadcaster::live::{LiveCore, Update};
 use evac_broadcaster::mqtt::{air_login, subscribe_air};
@@ -20,12 +24,16 @@ use evac_broadcaster::psi::ServiceLayout;
 use evac_protocol::time::TimeSource;
 use evac_protocol::{PublicKey, Slug};
 
+use crate::stocktv::{StockRefused, StockTvs};
 use crate::tv::{OnScreen, Refused, TownTv};
 
 /// What the broadcast thread reports.
 pub enum TvEvent {
-    /// Household's screen changed, at drill time (ms).
+    /// Household's box (the overlay) changed, at drill time (ms).
     Changed(u32, OnScreen, u64),
+    /// Household's stock TV (the data-broadcasting page) came to show a new order, at drill
+    /// time (ms).
+    StockTv(u32, OnScreen, u64),
 }
 
 /// Where the broadcaster connects.
@@ -57,6 +65,11 @@ pub struct BroadcastConfig {
     pub clock: TimeSource,
     /// Where to write the stream.
     pub ts_file: Option<PathBuf>,
+    /// The stock-TV service (`mux --bml`'s settings: the town file, HQ's key file, the
+    /// carousel's PID and bitrate).
+    pub bml: BmlSettings,
+    /// The town's shelters (id, name): a resident reading a name on the page walks there.
+    pub shelters: Vec<(u32, String)>,
 }
 
 /// Figures of a finished broadcast.
@@ -72,6 +85,14 @@ pub struct BroadcastStats {
     pub tv_refused: Refused,
     /// Households whose TV shows an order in force at the end.
     pub households_on_air: usize,
+    /// Packets of the stock-TV (BML) data carousel.
+    pub bml_packets: u64,
+    /// Sections the head-end kept off the stock-TV carousel (HQ's signature, key, town, time).
+    pub bml_rejected: BmlRejected,
+    /// Sections and modules the stock TVs refused.
+    pub stock_tv_refused: StockRefused,
+    /// Households whose stock TV's page shows an order at the end.
+    pub households_on_stock_tv: usize,
 }
 
 /// The running broadcast.
@@ -115,39 +136,68 @@ impl Broadcast {
             )),
             None => None,
         };
+        // The stock-TV service (the town file read, walking distances worked out) before the
+        // stream starts, so that it does not hold the first packets back.
+        let bml = cfg
+            .bml
+            .service(&cfg.town)
+            .step("setting up the stock-TV service")?;
         let handle = std::thread::spawn(move || -> Result<BroadcastStats, DrillError> {
             let orders = orders_source(&cfg.town, &cfg.broker);
             let mut core = LiveCore::new(None, true);
             let now = cfg.clock.now_secs();
-            let bitrate = cfg.overlay_bitrate + 200_000;
+            let bitrate = cfg.overlay_bitrate + cfg.bml.bitrate + 200_000;
             let mux_cfg = MuxConfig {
-                layout: ServiceLayout::default(),
+                layout: ServiceLayout {
+                    data_pid: Some(cfg.bml.data_pid),
+                    ..ServiceLayout::default()
+                },
                 bitrate,
                 overlay_bitrate: cfg.overlay_bitrate,
                 transport_stream_id: 1,
                 start_unix: now,
             };
             let mut g = Generator::new(mux_cfg, Carousel::new()).step("setting up the muxer")?;
+            g.ours()
+                .set_bml(bml, cfg.bml.bitrate)
+                .step("setting up the stock-TV service")?;
             let mut tv = TownTv::new(cfg.hq, now);
+            let mut stock = StockTvs::new(
+                cfg.shelters.iter().map(|(id, name)| (*id, name.as_str())),
+                now,
+            );
             let mut stats = BroadcastStats::default();
             let started = Instant::now();
             let mut written = 0u64;
-            let mut changed = Vec::new();
+            let (mut changed, mut stock_changed) = (Vec::new(), Vec::new());
             while !stop2.load(Ordering::Relaxed) {
                 let now = cfg.clock.now_secs();
+                // The stream's time table follows the drill clock, as a live head-end's follows
+                // the wall clock: the stock TVs' page judges its tables' age by it.
+                let t = g.time();
+                g.ours().set_unix_at(t, now);
                 while let Ok(update) = orders.try_recv() {
                     let group = matches!(update, Update::Group(..));
-                    core.apply(g.ours().source_mut(), update, now)
+                    // The overlay, and the stock-TV carousel after its check of HQ's signature.
+                    core.apply(g.ours(), update, now)
                         .step("taking in HQ's sections")?;
                     stats.batches += u64::from(group);
                 }
+                // The stock-TV tables are current while HQ's orders are (as `mux --bml`).
+                if core.health().ok()
+                    && let Some(bml) = g.ours().bml_mut()
+                {
+                    bml.confirm(now).step("confirming the stock-TV tables")?;
+                }
                 tv.set_now(now);
+                stock.set_now(now);
                 // Real time: as many packets as the bitrate allows since the start.
                 let due =
                     (started.elapsed().as_secs_f64() * bitrate as f64 / PACKET_BITS as f64) as u64;
                 while g.packets() < due {
                     let p = g.next_packet();
                     tv.feed(&p, &mut changed);
+                    stock.feed(&p, &mut stock_changed);
                     if let Some(f) = file.as_mut()
                         && written < TS_FILE_LIMIT
                     {
@@ -155,10 +205,13 @@ impl Broadcast {
                         written += p.len() as u64;
                     }
                 }
-                if !changed.is_empty() {
+                if !changed.is_empty() || !stock_changed.is_empty() {
                     let at = cfg.clock.now_ms();
                     for (h, on) in changed.drain(..) {
                         let _ = tx.send(TvEvent::Changed(h, on, at));
+                    }
+                    for (h, on) in stock_changed.drain(..) {
+                        let _ = tx.send(TvEvent::StockTv(h, on, at));
                     }
                 }
                 std::thread::sleep(Duration::from_millis(10));
@@ -170,6 +223,10 @@ impl Broadcast {
             stats.refused_messages = core.health().refused;
             stats.tv_refused = tv.refused();
             stats.households_on_air = tv.households_shown();
+            stats.bml_packets = g.ours().stats().data;
+            stats.bml_rejected = g.ours().bml_mut().map(|b| b.rejected()).unwrap_or_default();
+            stats.stock_tv_refused = stock.refused();
+            stats.households_on_stock_tv = stock.households_shown();
             Ok(stats)
         });
         Ok(Broadcast {

@@ -162,6 +162,9 @@ pub enum Cause {
     /// The broadcaster's muxer or live core.
     #[error(transparent)]
     Broadcaster(#[from] evac_broadcaster::Error),
+    /// The broadcaster's stock-TV (BML) service cannot start.
+    #[error(transparent)]
+    Bml(#[from] evac_broadcaster::bml::BmlSetupError),
     /// Drawing the curve (the plotting library's error, as text: its type is generic over the
     /// backend).
     #[error("{0}")]

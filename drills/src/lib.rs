@@ -54,6 +54,7 @@ pub mod runner;
 pub mod scenario;
 pub mod setup;
 pub mod sim;
+pub mod stocktv;
 pub mod truth;
 pub mod tv;
 pub mod walks;

@@ -52,6 +52,56 @@ pub struct Lag {
     pub max_s: f64,
 }
 
+/// How long one kind of TV took to show its households their order: from the order to the
+/// household's own TV showing it (drill seconds).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TvShown {
+    /// Households under order watching on this kind of TV.
+    pub households: usize,
+    /// Of those, the households whose TV showed them an order.
+    pub shown: usize,
+    /// Median, drill seconds after the order.
+    pub median_s: Option<f64>,
+    /// Longest.
+    pub max_s: Option<f64>,
+}
+
+/// Boxes (the overlay, `evac-stb`) against stock TVs (the data-broadcasting page).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Screens {
+    /// Households with a box.
+    pub boxes: TvShown,
+    /// Households watching on a stock TV.
+    pub stock_tvs: TvShown,
+}
+
+/// From the order to each TV-watching household's own TV showing it, by kind of TV.
+pub fn screens(run: &DrillRun) -> Screens {
+    let kind = |stock: bool| {
+        let watching: Vec<_> = run
+            .plans
+            .iter()
+            .filter(|p| p.watches_tv && !run.no_tv && p.stock_tv == stock)
+            .collect();
+        let mut secs: Vec<f64> = watching
+            .iter()
+            .filter_map(|p| run.tv_shown.get(&p.household))
+            .map(|ms| ms.saturating_sub(run.order_ms) as f64 / 1000.0)
+            .collect();
+        secs.sort_by(f64::total_cmp);
+        TvShown {
+            households: watching.len(),
+            shown: secs.len(),
+            median_s: percentile(&secs, 0.5),
+            max_s: secs.last().copied(),
+        }
+    };
+    Screens {
+        boxes: kind(false),
+        stock_tvs: kind(true),
+    }
+}
+
 /// `report.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -100,6 +150,8 @@ pub struct Report {
     pub rerouted_by_tv: usize,
     /// Households sent on at a closed shelter's door.
     pub redirected_at_door: usize,
+    /// How long boxes and stock TVs took to show households their order.
+    pub tvs: Screens,
     /// The broadcast.
     pub broadcast: crate::broadcast::BroadcastStats,
     /// Wall time of the drill (s), setup included.
@@ -268,6 +320,7 @@ pub fn build(run: &DrillRun, held: &[StoredEvent], hq_csv: &str) -> Report {
         faults: run.faults.clone(),
         rerouted_by_tv: run.rerouted_by_tv,
         redirected_at_door: run.redirected_at_door,
+        tvs: screens(run),
         broadcast: run.broadcast.clone(),
         wall_s: run.wall_s,
         anomalies: run.anomalies.clone(),
@@ -328,6 +381,23 @@ pub fn summary(r: &Report) -> String {
             } else {
                 ""
             }
+        );
+    }
+    if !r.no_tv {
+        let tv = |t: &TvShown| {
+            format!(
+                "{} of {} households, median {}, max {}",
+                t.shown,
+                t.households,
+                t.median_s.map_or("-".into(), |s| format!("{s:.1} s")),
+                t.max_s.map_or("-".into(), |s| format!("{s:.1} s"))
+            )
+        };
+        let _ = writeln!(
+            o,
+            "order on the TV (from the order, drill time): boxes {}; stock TVs (data broadcasting) {}",
+            tv(&r.tvs.boxes),
+            tv(&r.tvs.stock_tvs)
         );
     }
     let l = &r.replication_lag;

@@ -64,6 +64,9 @@ pub struct HouseholdPlan {
     pub stays: bool,
     /// Watches TV (sees its order on air), unless the drill runs without TV.
     pub watches_tv: bool,
+    /// Its TV is a stock one (no box): it learns its order from the data-broadcasting page
+    /// (BML, the `d` button), not from the overlay.
+    pub stock_tv: bool,
     /// Goes to another shelter than the one it is sent to.
     pub other_shelter: bool,
     /// Departure delay after seeing the TV order (s).
@@ -117,11 +120,14 @@ pub fn plan(b: &Behaviour, seed: u64, h: &Household) -> HouseholdPlan {
             }
         })
         .collect();
+    // Drawn last, so that every other draw is the same whatever the share of stock TVs.
+    let stock_tv = d.chance(b.share_bml) && watches_tv;
     HouseholdPlan {
         household: h.id,
         home: h.location,
         stays,
         watches_tv,
+        stock_tv,
         other_shelter,
         delay_tv_s: rayleigh(b.delay_tv_mean_s, f),
         delay_no_tv_s: rayleigh(b.delay_no_tv_mean_s, f),
@@ -156,6 +162,7 @@ mod tests {
             check_out_after_min: 20.0,
             share_card: 0.9,
             share_tv: 1.0,
+            share_bml: 0.0,
         }
     }
 

@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::error::{DrillError, StepContext};
+use evac_broadcaster::bml::{BmlConfig, BmlSettings, DEFAULT_DATA_PID};
 use evac_maps::Town;
 use evac_protocol::time::TimeSource;
 use evac_protocol::{CommandAction, ShelterId};
@@ -94,6 +95,8 @@ pub struct DrillRun {
     pub redirected_at_door: usize,
     /// Households re-routed on the way by a changed TV order.
     pub rerouted_by_tv: usize,
+    /// When each household's own TV (box or stock) first showed it an order, drill ms.
+    pub tv_shown: HashMap<u32, u64>,
     /// Shelter answers that were not a recorded event (errors other than the pulled card,
     /// refusals, repeats).
     pub anomalies: Vec<String>,
@@ -219,6 +222,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         wall_s: started.elapsed().as_secs_f64(),
         redirected_at_door: moved.1,
         rerouted_by_tv: moved.0,
+        tv_shown: ended.tv_shown,
         anomalies,
     })
 }
@@ -316,8 +320,11 @@ impl Live<'_> {
         tv: &mpsc::Receiver<TvEvent>,
         now: u64,
     ) -> Result<(), DrillError> {
-        while let Ok(TvEvent::Changed(h, on, seen)) = tv.try_recv() {
-            sim.tv_changed(h, on, seen);
+        while let Ok(e) = tv.try_recv() {
+            match e {
+                TvEvent::Changed(h, on, seen) => sim.tv_changed(h, on, seen),
+                TvEvent::StockTv(h, on, seen) => sim.stock_tv_changed(h, on, seen),
+            }
         }
         self.hear()?;
         for step in sim.step(now, |resident| self.doors.settled(resident)) {
@@ -411,5 +418,19 @@ fn start_broadcast(
         overlay_bitrate: s.broadcast.overlay_bitrate,
         clock,
         ts_file: Some(layout.path("broadcast.ts")),
+        // As `evac-broadcaster mux --bml --town-file … --hq-key hq.pub`.
+        bml: BmlSettings {
+            town_file: p.town_file.clone(),
+            hq_keys: vec![layout.path("hq.pub")],
+            bitrate: s.broadcast.bml_bitrate,
+            data_pid: DEFAULT_DATA_PID,
+            fresh_s: BmlConfig::default().fresh_s,
+        },
+        shelters: p
+            .town
+            .shelters
+            .iter()
+            .map(|s| (s.id, s.name.clone()))
+            .collect(),
     })
 }

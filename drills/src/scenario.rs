@@ -170,6 +170,10 @@ pub struct Behaviour {
     pub share_card: f64,
     /// Share of households watching TV when the order airs (with `--no-tv`: none).
     pub share_tv: f64,
+    /// Of those, the share watching on a stock TV (no box): they learn their order from the
+    /// data-broadcasting page (BML) when their area's module has aired. Default 0: all boxes.
+    #[serde(default)]
+    pub share_bml: f64,
 }
 
 /// The broadcast.
@@ -179,16 +183,24 @@ pub struct BroadcastSpec {
     /// The overlay PID's bitrate (bit/s).
     #[serde(default = "default_overlay_bitrate")]
     pub overlay_bitrate: u64,
+    /// The stock-TV (BML) data carousel's bitrate (bit/s), beside the overlay.
+    #[serde(default = "default_bml_bitrate")]
+    pub bml_bitrate: u64,
 }
 
 fn default_overlay_bitrate() -> u64 {
     1_000_000
 }
 
+fn default_bml_bitrate() -> u64 {
+    evac_broadcaster::bml::DEFAULT_BITRATE
+}
+
 impl Default for BroadcastSpec {
     fn default() -> Self {
         BroadcastSpec {
             overlay_bitrate: default_overlay_bitrate(),
+            bml_bitrate: default_bml_bitrate(),
         }
     }
 }
@@ -311,6 +323,7 @@ impl Scenario {
             ("share_check_out", b.share_check_out),
             ("share_card", b.share_card),
             ("share_tv", b.share_tv),
+            ("share_bml", b.share_bml),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("behaviour.{name} = {v}: must be between 0 and 1"));
@@ -366,7 +379,7 @@ mod tests {
 
     #[test]
     fn committed_scenarios_parse() {
-        for name in ["sample-tsunami.toml", "calibration.toml"] {
+        for name in ["sample-tsunami.toml", "calibration.toml", "short.toml"] {
             let s = Scenario::load(&scenarios_dir().join(name)).unwrap();
             assert!(!s.name.is_empty(), "{name}");
         }
@@ -381,6 +394,10 @@ mod tests {
         ] {
             assert!(kinds.contains(&k), "sample lacks {k}");
         }
+        // deploy/drill.sh's drill and the drill tests have households on stock TVs.
+        assert!(s.behaviour.share_bml > 0.0);
+        let short = Scenario::load(&scenarios_dir().join("short.toml")).unwrap();
+        assert!(short.behaviour.share_bml > 0.0);
     }
 
     #[test]
@@ -391,6 +408,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("x.toml") && e.contains("share_card"), "{e}");
+        let bad = base.replace("share_tv = ", "share_bml = 1.5\nshare_tv = ");
+        let e = Scenario::parse(&bad, Path::new("x.toml"), &scenarios_dir())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("share_bml"), "{e}");
         let bad = format!("{base}\n[[faults]]\nkind = \"meteor\"\nat_s = 1\n");
         let e = Scenario::parse(&bad, Path::new("x.toml"), &scenarios_dir())
             .unwrap_err()

@@ -94,6 +94,8 @@ struct Walker {
     generation: u32,
     tv: Option<OnScreen>,
     follows_tv: bool,
+    /// When its own TV (box or stock) first showed it an order, drill ms.
+    shown_ms: Option<u64>,
 }
 
 /// How a finished simulation ended.
@@ -104,6 +106,8 @@ pub struct SimEnd {
     pub outcome: HashMap<u32, HouseholdEnd>,
     /// Households still walking with an arrival due before the end: a simulator bug.
     pub anomalies: Vec<String>,
+    /// When each household's own TV (box or stock) first showed it an order, drill ms.
+    pub tv_shown: HashMap<u32, u64>,
 }
 
 /// The households under order on their way, on the drill clock.
@@ -148,6 +152,7 @@ impl<'a> Sim<'a> {
                     generation: 0,
                     tv: None,
                     follows_tv,
+                    shown_ms: None,
                 };
                 (id, w)
             })
@@ -195,15 +200,30 @@ impl<'a> Sim<'a> {
         self.walks.metres(from, to, self.shelter_loc[&to]) / speed_mps
     }
 
-    /// Household `h`'s screen shows `on` since `seen` (drill ms): a first order starts its
+    /// Household `h`'s box shows `on` since `seen` (drill ms): a first order starts its
     /// (shorter) TV delay; a changed shelter re-routes one that follows its TV from where it is.
+    /// A household on a stock TV has no box: this does not reach it.
     pub fn tv_changed(&mut self, h: u32, on: OnScreen, seen: u64) {
+        self.screen_changed(h, false, on, seen);
+    }
+
+    /// Household `h`'s stock TV (its data-broadcasting page) shows `on` since `seen`: as
+    /// [`Sim::tv_changed`], for the households that watch on one.
+    pub fn stock_tv_changed(&mut self, h: u32, on: OnScreen, seen: u64) {
+        self.screen_changed(h, true, on, seen);
+    }
+
+    fn screen_changed(&mut self, h: u32, stock: bool, on: OnScreen, seen: u64) {
         let Some(x) = self.hh.get_mut(&h) else { return };
+        if x.plan.stock_tv != stock {
+            return;
+        }
         let was = x.tv;
         x.tv = Some(on);
         if !x.plan.watches_tv || on.level.is_none() {
             return;
         }
+        x.shown_ms.get_or_insert(seen);
         match x.at {
             Where::Home if was.is_none() => {
                 let at = seen + (x.plan.delay_tv_s * 1000.0) as u64;
@@ -463,7 +483,13 @@ impl<'a> Sim<'a> {
                 )
             })
             .collect();
+        let tv_shown = self
+            .hh
+            .iter()
+            .filter_map(|(id, x)| Some((*id, x.shown_ms?)))
+            .collect();
         SimEnd {
+            tv_shown,
             plans: self.hh.into_values().map(|x| x.plan).collect(),
             outcome,
             anomalies,

@@ -57,6 +57,7 @@ fn household(
         home: at(140.001),
         stays: false,
         watches_tv,
+        stock_tv: false,
         other_shelter: false,
         delay_tv_s: 10.0,
         delay_no_tv_s,
@@ -228,5 +229,36 @@ fn a_check_out_waits_until_the_check_in_is_settled() {
             (ORDER + 181_000..ORDER + 182_000).contains(&t[0].sim_ms),
             "{t:?}"
         );
+    });
+}
+
+#[test]
+fn a_household_on_a_stock_tv_follows_its_page_not_the_overlay() {
+    let town = town();
+    with_walks(&town, |walks| {
+        let mut stock = household(8, true, 600.0, &[(80, true)]);
+        stock.stock_tv = true;
+        let plans = [household(7, true, 600.0, &[(70, true)]), stock];
+        let mut sim = Sim::new(&town, Hazard::Tsunami, walks, &[], plans, ORDER, END);
+        // The overlay shows both their orders at once; the stock TV's household has no box.
+        sim.tv_changed(7, on(1), ORDER + 1_000);
+        sim.tv_changed(8, on(1), ORDER + 1_000);
+        // Household 7's page would say shelter 2: it has a box, it never looks at the page.
+        sim.stock_tv_changed(7, on(2), ORDER + 2_000);
+        // Household 8's page shows shelter 2 three seconds after the order.
+        sim.stock_tv_changed(8, on(2), ORDER + 3_000);
+        let t = taps(&run(&mut sim, ORDER, END))
+            .into_iter()
+            .cloned()
+            .collect::<Vec<_>>();
+        let tap = |r| t.iter().find(|x| x.resident == r).unwrap();
+        assert_eq!(tap(70).shelter, 1);
+        assert_eq!(tap(80).shelter, 2);
+        // Left 10 s after its page showed the order (not 600 s, nor after the overlay's).
+        let walk_ms = (sim.walk_s(at(140.001), 2, 1.0) * 1000.0) as u64;
+        assert_eq!(tap(80).sim_ms, ORDER + 3_000 + 10_000 + walk_ms);
+        let end = sim.finish(END);
+        assert_eq!(end.tv_shown[&7], ORDER + 1_000);
+        assert_eq!(end.tv_shown[&8], ORDER + 3_000);
     });
 }

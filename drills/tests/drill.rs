@@ -165,6 +165,18 @@ fn short_drill_survives_every_fault_with_nothing_lost_or_counted_twice() {
     );
     // Households on their way to the closed shelter were re-routed by their TV.
     assert!(r["rerouted_by_tv"].as_u64().unwrap() > 0, "{stdout}");
+    // Half the households watch on a stock TV: each kind of TV showed every household on it
+    // its order, read from the stream (the overlay, the data-broadcasting carousel).
+    for kind in ["boxes", "stock_tvs"] {
+        let t = &r["tvs"][kind];
+        let n = t["households"].as_u64().unwrap();
+        assert!(n > 20, "{kind}: {t}");
+        assert_eq!(t["shown"], n, "{kind}: {t}");
+        assert!(t["median_s"].as_f64().unwrap() <= t["max_s"].as_f64().unwrap());
+    }
+    assert!(r["broadcast"]["bml_packets"].as_u64().unwrap() > 0);
+    assert_eq!(r["broadcast"]["bml_rejected"]["signature"], 0);
+    assert!(stdout.contains("stock TVs (data broadcasting)"), "{stdout}");
     assert!(
         stdout.contains("evacuation time of those who arrived: mean"),
         "{stdout}"
