@@ -316,9 +316,8 @@ pub fn area_tables<'a>(
                 notices.push(key);
                 notice_rows.push(b.hazard.code());
                 notice_rows.push(u8::from(b.drill));
-                notice_rows.extend_from_slice(
-                    &(b.expires.clamp(0, i64::from(i32::MAX)) as u32).to_be_bytes(),
-                );
+                // A minute key, as the page's clock is: never seconds.
+                notice_rows.extend_from_slice(&minute_key(b.expires).to_be_bytes());
                 notice_rows.extend_from_slice(&local(b.issued, offset));
                 notice_rows.push(u8::from(b.onset.is_some()));
                 notice_rows.extend_from_slice(&b.onset.map_or([0; 4], |t| local(t, offset)));

@@ -79,8 +79,8 @@ fn aired(s: &BmlService) -> (Vec<(u32, [u8; 3], u32, u16, u8, String)>, Vec<Stri
         let rest = &body[at..];
         let start = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         let end = rest[start..]
-            .windows(4)
-            .position(|w| w == b"\r\n--")
+            .windows(17)
+            .position(|w| w == b"\r\n--evac-bml-part")
             .unwrap();
         rest[start..start + end].to_vec()
     };
