@@ -155,6 +155,10 @@ struct MuxArgs {
     /// Seconds after the head-end last confirmed the tables before TVs say "cannot confirm".
     #[arg(long, default_value = "600")]
     bml_fresh: u32,
+    /// The postal-code table, `zipcode,district` CSV (with --bml): TVs with no household
+    /// number stored show their district's orders by the TV's postal code.
+    #[arg(long, requires = "bml")]
+    postal_codes: Option<PathBuf>,
     /// Where "now" comes from (issue times, expiry): `wall`, or a drill's accelerated clock
     /// `drill:START_MS@WALL_MSxSPEED` (as `evac-drill` passes it to every node).
     #[arg(long, default_value = "wall")]
@@ -281,6 +285,7 @@ impl MuxArgs {
                     bitrate: self.bml_bitrate,
                     data_pid: self.data_pid,
                     fresh_s: self.bml_fresh,
+                    postal_codes: self.postal_codes,
                 }),
                 _ => None,
             },

@@ -131,6 +131,7 @@ impl Config {
         if let Some(b) = cfg.bml.as_mut() {
             abs(&mut b.town_file);
             b.hq_keys.iter_mut().for_each(abs);
+            b.postal_codes.as_mut().map(abs);
         }
         Ok(cfg)
     }
@@ -187,11 +188,13 @@ mod tests {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/broadcaster.example.toml"),
         )
         .unwrap()
-            + "[bml]\ntown_file = \"town.geojson\"\nhq_keys = [\"hq.pub\"]\n";
+            + "[bml]\ntown_file = \"town.geojson\"\nhq_keys = [\"hq.pub\"]\n"
+            + "postal_codes = \"postal-codes.csv\"\n";
         std::fs::write(&p, text).unwrap();
         let b = Config::load(&p).unwrap().bml.unwrap();
         assert_eq!(b.town_file, dir.path().join("town.geojson"));
         assert_eq!(b.hq_keys, vec![dir.path().join("hq.pub")]);
+        assert_eq!(b.postal_codes, Some(dir.path().join("postal-codes.csv")));
         assert_eq!((b.bitrate, b.data_pid, b.fresh_s), (1_000_000, 0x0FE3, 600));
     }
 

@@ -195,11 +195,15 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, ServiceError> {
             .service(&cfg.town)
             .map_err(|e| ServiceError::Mux(MuxError::Bml(e)))?;
         out.push(format!(
-            "bml: {} HQ key(s), town {}, {} area modules of {} numbers, PID {:#06x}, {} bit/s",
+            "bml: {} HQ key(s), town {}, {} area modules of {} numbers, {} postal codes, PID {:#06x}, {} bit/s",
             b.hq_keys.len(),
             b.town_file.display(),
-            svc.carousel().modules().count() - 2,
+            svc.carousel()
+                .modules()
+                .filter(|m| m.id >= crate::bml::table::AREA_MODULE_BASE)
+                .count(),
             svc.area_size(),
+            svc.postal_codes(),
             b.data_pid,
             b.bitrate
         ));

@@ -8,6 +8,9 @@
 
 mod support;
 
+#[path = "bml/postal.rs"]
+mod postal;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

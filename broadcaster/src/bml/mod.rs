@@ -7,6 +7,7 @@
 //! | --- | --- |
 //! | 0x0000 | `startup.bml` ([`page`]) |
 //! | 0x0001 | `status.bin`: when the tables stop being current (last confirmed + the freshness bound, as [`table::minute_key`]), the bound, the area size |
+//! | 0x0002 | `zips.bin`, `zsh.bin`: what is ordered per postal code ([`postal`]), when the head-end has a postal-code table |
 //! | 0x0100 + area | the area's orders, notices and shelters ([`table`]), zlib-compressed |
 //!
 //! A household's area is its number divided by the area size; a changed order re-airs only its
@@ -23,6 +24,7 @@ use crate::dsmcc::DataCarousel;
 use crate::error::Error;
 
 pub mod page;
+pub mod postal;
 pub mod settings;
 pub mod table;
 pub mod verify;
@@ -30,6 +32,7 @@ pub mod verify;
 pub use settings::{BmlSettings, BmlSetupError};
 pub use verify::{BmlRejected, CheckedBatch, Verifier};
 
+use postal::{POSTAL_MODULE, PostalAreas, ZipSummary};
 use table::{AREA_MODULE_BASE, Directory, area_size, area_tables, multipart};
 
 /// Where the data carousel goes by default: next to the overlay PID.
@@ -80,6 +83,7 @@ pub struct BmlService {
     area_size: u32,
     carousel: DataCarousel,
     as_of: Option<i64>,
+    postal: Option<(PostalAreas, BTreeMap<u32, ZipSummary>)>,
 }
 
 impl BmlService {
@@ -102,6 +106,7 @@ impl BmlService {
             unconfirmed: BTreeSet::new(),
             area_size,
             as_of: confirmed,
+            postal: None,
         };
         s.carousel.set_module(
             STARTUP_MODULE,
@@ -118,6 +123,24 @@ impl BmlService {
             s.rebuild_area(area)?;
         }
         Ok(s)
+    }
+
+    /// Adds module 0x0002, what is ordered per postal code of `areas`, for TVs with no
+    /// household number stored; it comes round with the startup and status modules.
+    pub fn with_postal(mut self, areas: PostalAreas) -> Result<Self, Error> {
+        let zips: Vec<u32> = areas.zips().collect();
+        self.postal = Some((areas, BTreeMap::new()));
+        self.rebuild_postal(zips)?;
+        self.carousel.repeat(
+            vec![STARTUP_MODULE, STATUS_MODULE, POSTAL_MODULE],
+            self.cfg.repeat_every,
+        );
+        Ok(self)
+    }
+
+    /// Postal codes module 0x0002 sums up (0 without a postal-code table).
+    pub fn postal_codes(&self) -> usize {
+        self.postal.as_ref().map_or(0, |(a, _)| a.zips().count())
     }
 
     /// Household numbers per area module.
@@ -175,8 +198,8 @@ impl BmlService {
     }
 
     /// Takes in a section set (a `--sections` file, or all groups HQ has published): each
-    /// household group it has orders for is replaced by its checked orders. Returns the area
-    /// modules that changed.
+    /// household group it has orders for is replaced by its checked orders. Returns the
+    /// modules that changed (areas, and the postal codes').
     pub fn apply_set(&mut self, set: &[AirSection], now: i64) -> Result<Vec<u16>, Error> {
         let keys: Vec<AirSection> = set
             .iter()
@@ -198,8 +221,8 @@ impl BmlService {
     /// Replaces household group `group`'s orders with `sections` (HQ's retained set for the
     /// group; empty: nothing in force). When any of its order sections fails the check, the
     /// group keeps what it had (the failures are counted), and a group with nothing checked
-    /// in hand reads "cannot confirm" on the TVs, never "no order". Returns the area modules
-    /// that changed.
+    /// in hand reads "cannot confirm" on the TVs, never "no order". Returns the modules that
+    /// changed: its areas', then the postal codes' when what a district has changed.
     pub fn apply_group(
         &mut self,
         group: u16,
@@ -235,6 +258,13 @@ impl BmlService {
                 changed.push(AREA_MODULE_BASE + a as u16);
             }
         }
+        let zips = match &self.postal {
+            Some((areas, _)) => areas.zips_of(first, last).into_iter().collect(),
+            None => Vec::new(),
+        };
+        if self.rebuild_postal(zips)? {
+            changed.push(POSTAL_MODULE);
+        }
         Ok(changed)
     }
 
@@ -265,24 +295,45 @@ impl BmlService {
         }
     }
 
+    /// The checked batches in force for household `h`'s group; `None` when it cannot be
+    /// confirmed.
+    fn in_force(&self, h: u32) -> Option<Vec<&CheckedBatch>> {
+        let g = (h >> GROUP_SHIFT) as u16;
+        if self.unconfirmed.contains(&g) {
+            return None;
+        }
+        Some(
+            self.groups
+                .get(&g)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Sums up postal codes `zips` again and airs module 0x0002 when it changed.
+    fn rebuild_postal(&mut self, zips: Vec<u32>) -> Result<bool, Error> {
+        let Some((areas, _)) = &self.postal else {
+            return Ok(false);
+        };
+        let fresh: Vec<(u32, ZipSummary)> = zips
+            .into_iter()
+            .map(|z| (z, areas.summary(z, |h| self.in_force(h))))
+            .collect();
+        let Some((areas, summaries)) = &mut self.postal else {
+            return Ok(false);
+        };
+        summaries.extend(fresh);
+        let m = areas.module(summaries, &self.directory);
+        self.carousel
+            .set_module(POSTAL_MODULE, "multipart/mixed", m, true)
+    }
+
     fn rebuild_area(&mut self, area: u32) -> Result<bool, Error> {
-        let (groups, unconfirmed) = (&self.groups, &self.unconfirmed);
         let [orders, notices, shelters] = area_tables(
             area,
             self.area_size,
             &self.directory,
-            |h| {
-                let g = (h >> GROUP_SHIFT) as u16;
-                if unconfirmed.contains(&g) {
-                    return None;
-                }
-                Some(
-                    groups
-                        .get(&g)
-                        .map(|v| v.iter().collect())
-                        .unwrap_or_default(),
-                )
-            },
+            |h| self.in_force(h),
             self.cfg.utc_offset,
         )?;
         let m = multipart(&[

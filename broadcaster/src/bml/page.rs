@@ -6,16 +6,22 @@
 //! `nvram://local/0` (`U:4B`, 0 = none), reads the status module for the tables' age and the
 //! area size, loads its own area's module and shows the household's order in Japanese, easy
 //! Japanese or English (blue key). Digits start a new number at any time, Enter stores it.
-//! When its area's module or the status module gets a new version (ModuleUpdated), the page
-//! reads the tables again.
+//! With no number stored, it reads the postal code the viewer set up on the TV
+//! (`nvram://receiverinfo/zipcode`, `S:7B`) and shows that district's orders from module
+//! 0x0002 ([`super::postal`]) above the prompt; with no code set, or none in the table, only
+//! the prompt. When its area's module, the status or the postal module gets a new version
+//! (ModuleUpdated), the page reads the tables again.
 
 use evac_protocol::Hazard;
 
+use super::postal::NO_EXPIRY;
 use super::table::{LIFTED, NOT_A_HOUSEHOLD, UNCONFIRMED, euc_jp, multipart};
 use crate::render::{Language, hazard_name};
 
 /// The NVRAM block the household number is kept in.
 pub const NVRAM_BLOCK: &str = "nvram://local/0";
+/// Where a TV keeps the postal code the viewer set up (7 ASCII digits).
+pub const ZIPCODE: &str = "nvram://receiverinfo/zipcode";
 
 const SCRIPT: &str = r#"
 var lang = 0;
@@ -68,9 +74,82 @@ function cannot(why) {
   put("l1", why);
   put("l2", tr("ラジオ・防災無線・市町村の情報も確認してください", "ラジオや まちの ほうそうも きいて ください", "Check the radio and the town's loudspeakers too"));
 }
+function showLevel(level) {
+  if (level == 3) { band(1); put("lv", tr("警戒レベル3 高齢者等避難", "レベル3 おとしよりなどは にげて ください", "Level 3: Elderly and others evacuate")); }
+  if (level == 4) { band(13); put("lv", tr("警戒レベル4 避難指示", "レベル4 みんな にげて ください", "Level 4: Evacuation order")); }
+  if (level == 5) { band(0); put("lv", tr("警戒レベル5 緊急安全確保", "レベル5 いのちを まもって ください", "Level 5: Emergency, secure your safety now")); }
+}
+function readZip() {
+  var a = browser.readPersistentArray("ZIPCODE", "S:7B");
+  if (a == null) return -1;
+  var s = "" + a[0];
+  if (s.length != 7) return -1;
+  var n = 0; var i; var c;
+  for (i = 0; i < 7; i++) {
+    c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+function zipText(z) {
+  var s = "" + (10000000 + z);
+  return s.substring(1, 4) + "-" + s.substring(4, 8);
+}
+function district() {
+  var z = readZip();
+  if (z < 0) return 0;
+  var zt = new BinaryTable("/40/0002/zips.bin", "0,U:4B,U:1B,U:1B,U:1B,U:4B,U:2B,U:1B,S:1V");
+  if (zt == null) return 0;
+  var r = -1; var i;
+  for (i = 0; i < zt.nrow && r < 0; i++) if (zt.toNumber(i, 0) == z) r = i;
+  if (r < 0) return 0;
+  blank();
+  help();
+  put("hd", tr("〒", "〒", "Postal code ") + zipText(z) + " " + zt.toString(r, 7) + tr(" の避難情報", " の ひなんの じょうほう", ""));
+  put("l4", tr("世帯番号を入力してください", "いえの ばんごうを いれて ください", "Enter your household number") + tr("（世帯ごとの避難先を表示します）", "（いえごとの にげる ところを だします）", " to see your own shelter"));
+  put("l5", typed + "_");
+  var level = zt.toNumber(r, 1);
+  var st = new BinaryTable("/40/0001/status.bin", "0,U:4B,U:4B,U:4B");
+  if (st == null || st.nrow < 1) { cannot(tr("情報がまだ届いていません", "じょうほうが まだ きて いません", "No information received yet")); return 1; }
+  var now = nowKey();
+  if (level == UNCONFIRMED) { cannot(tr("この地区の情報を確認できません", "この ちくの じょうほうが たしかめられません", "Cannot confirm the information for this district")); return 1; }
+  if (now >= st.toNumber(0, 0)) { cannot(tr("情報が古くなっています", "じょうほうが ふるく なって います", "The information is out of date")); return 1; }
+  if (level == 0) {
+    put("lv", tr("この地区への避難指示等はありません", "この ちくへの ひなんの しじは ありません", "No order for this district"));
+    band(10);
+    return 1;
+  }
+  if (level == LIFTED) {
+    put("lv", tr("この地区の避難指示等は解除されました", "この ちくの ひなんの しじは おわりました", "The orders for this district have been lifted"));
+    band(10);
+    return 1;
+  }
+  if (zt.toNumber(r, 4) != NO_EXPIRY && now >= zt.toNumber(r, 4)) { cannot(tr("この指示の期限が過ぎています", "この しじの きげんが すぎました", "This order has expired")); return 1; }
+  showLevel(level);
+  var hz = hazardName(zt.toNumber(r, 2));
+  if (zt.toNumber(r, 3) == 1) hz = tr("【訓練】", "【くんれん】", "[DRILL] ") + hz;
+  put("l3", hz + tr("（地区内で最も高いレベル）", "（この ちくで いちばん たかい レベル）", " (the highest level in this district)"));
+  var first = zt.toNumber(r, 5);
+  var count = zt.toNumber(r, 6);
+  var sh = new BinaryTable("/40/0002/zsh.bin", "0,S:1V");
+  if (sh == null || count == 0) {
+    put("l1", tr("すぐに高い所や近くの安全な場所へ避難してください", "すぐに たかい ところへ にげて ください", "Go to high ground or the nearest safe place now"));
+    return 1;
+  }
+  var names = ""; var more = "";
+  for (i = 0; i < count && first + i < sh.nrow; i++) {
+    if (i < 2) { if (i > 0) names = names + tr("、", "、", ", "); names = names + sh.toString(first + i, 0); }
+    else if (i < 4) { if (i > 2) more = more + tr("、", "、", ", "); more = more + sh.toString(first + i, 0); }
+  }
+  if (count > 4) more = more + tr(" ほか" + (count - 4) + "か所", " ほか " + (count - 4), " and " + (count - 4) + " more");
+  put("l1", tr("避難先: ", "にげる ところ: ", "Shelters: ") + names);
+  if (more != "") put("l2", more);
+  return 1;
+}
 function show() {
   if (typing) { prompt(); return; }
-  if (num <= 0) { prompt(); return; }
+  if (num <= 0) { if (district() == 0) prompt(); return; }
   blank();
   help();
   put("hd", tr("世帯番号 ", "いえの ばんごう ", "Household No. ") + num);
@@ -109,9 +188,7 @@ function show() {
   var nt = new BinaryTable(base + "notices.bin", "0,U:1B,U:1B,U:4B,U:1B,U:1B,U:1B,U:1B,U:1B,U:1B,U:1B,U:1B,U:1B");
   if (nt == null || ni >= nt.nrow) { cannot(" "); return; }
   if (now >= nt.toNumber(ni, 2)) { cannot(tr("この指示の期限が過ぎています", "この しじの きげんが すぎました", "This order has expired")); return; }
-  if (level == 3) { band(1); put("lv", tr("警戒レベル3 高齢者等避難", "レベル3 おとしよりなどは にげて ください", "Level 3: Elderly and others evacuate")); }
-  if (level == 4) { band(13); put("lv", tr("警戒レベル4 避難指示", "レベル4 みんな にげて ください", "Level 4: Evacuation order")); }
-  if (level == 5) { band(0); put("lv", tr("警戒レベル5 緊急安全確保", "レベル5 いのちを まもって ください", "Level 5: Emergency, secure your safety now")); }
+  showLevel(level);
   var hz = nt.toNumber(ni, 0);
   if (nt.toNumber(ni, 1) == 1) put("hd", tr("【訓練】", "【くんれん】", "[DRILL] ") + tr("世帯番号 ", "いえの ばんごう ", "Household No. ") + num);
   if (shi == 255) {
@@ -183,6 +260,8 @@ pub fn startup_bml() -> String {
         .replace("NOT_A_HOUSEHOLD", &NOT_A_HOUSEHOLD.to_string())
         .replace("LIFTED", &LIFTED.to_string())
         .replace("UNCONFIRMED", &UNCONFIRMED.to_string())
+        .replace("NO_EXPIRY", &NO_EXPIRY.to_string())
+        .replace("\"ZIPCODE\"", &format!("\"{ZIPCODE}\""))
         .replace("\"NVRAM\"", &format!("\"{NVRAM_BLOCK}\""));
     let mut body = String::new();
     body.push_str(&line("hd", 20, 40, 28));
@@ -213,6 +292,7 @@ p {{ color-index: 7; }}
 {body}</div>
 <beitem id="upd" type="ModuleUpdated" onoccur="updated();" subscribe="subscribe"/>
 <beitem id="st" type="ModuleUpdated" onoccur="updated();" module_ref="/40/0001" subscribe="subscribe"/>
+<beitem id="zp" type="ModuleUpdated" onoccur="updated();" module_ref="/40/0002" subscribe="subscribe"/>
 </body>
 </bml>
 "#,
@@ -243,5 +323,9 @@ mod tests {
         assert!(!bad, "the page encodes in EUC-JP");
         assert!(text.contains("世帯番号を入力してください"));
         assert!(text.contains("Content-Location: startup.bml"));
+        // Without a number: the TV's postal code, the postal module.
+        assert!(script.contains("readPersistentArray(\"nvram://receiverinfo/zipcode\", \"S:7B\")"));
+        assert!(script.contains("/40/0002/zips.bin"));
+        assert!(page.contains("module_ref=\"/40/0002\""));
     }
 }

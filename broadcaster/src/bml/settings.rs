@@ -1,6 +1,6 @@
 //! What `mux --bml` and the service's `[bml]` section set up: the town file (household
 //! numbers, shelters, roads), HQ's public keys the head-end checks sections with, the
-//! carousel's PID and bitrate, the freshness bound.
+//! carousel's PID and bitrate, the freshness bound, the postal-code table.
 
 use std::path::PathBuf;
 
@@ -8,6 +8,7 @@ use evac_maps::Town;
 use evac_protocol::{PublicKey, TownId};
 use serde::Deserialize;
 
+use super::postal::{PostalAreas, PostalCodes, PostalError};
 use super::table::Directory;
 use super::{BmlConfig, BmlService, DEFAULT_BITRATE, DEFAULT_DATA_PID, Verifier};
 use crate::receiver::{DEFAULT_SKEW_S, TrustedKey};
@@ -31,6 +32,11 @@ pub struct BmlSettings {
     /// Seconds after the head-end last confirmed the tables before a TV says it cannot confirm.
     #[serde(default = "default_fresh")]
     pub fresh_s: u32,
+    /// The postal-code table (`zipcode,district` CSV, as the municipality derives it from
+    /// Japan Post's KEN_ALL): TVs with no household number stored show their district's
+    /// orders by the postal code set up on the TV.
+    #[serde(default)]
+    pub postal_codes: Option<PathBuf>,
 }
 
 fn default_bitrate() -> u64 {
@@ -67,6 +73,9 @@ pub enum BmlSetupError {
         /// Why.
         source: evac_maps::MapsError,
     },
+    /// The postal-code table cannot be used.
+    #[error(transparent)]
+    Postal(#[from] PostalError),
     /// The carousel cannot be built.
     #[error("building the data carousel")]
     Build(#[source] crate::error::Error),
@@ -99,12 +108,30 @@ impl BmlSettings {
             fresh_s: self.fresh_s,
             ..BmlConfig::default()
         };
-        BmlService::new(
+        let postal = match &self.postal_codes {
+            Some(path) => {
+                let areas = PostalAreas::from_town(&PostalCodes::read(path)?, &map);
+                if areas.unmatched > 0 {
+                    tracing::warn!(
+                        households = areas.unmatched,
+                        file = %path.display(),
+                        "households whose address is in no district of the postal codes"
+                    );
+                }
+                Some(areas)
+            }
+            None => None,
+        };
+        let svc = BmlService::new(
             cfg,
             Verifier::new(keys, town.clone(), DEFAULT_SKEW_S),
             Directory::from_town(&map),
             None,
         )
-        .map_err(BmlSetupError::Build)
+        .map_err(BmlSetupError::Build)?;
+        match postal {
+            Some(areas) => svc.with_postal(areas).map_err(BmlSetupError::Build),
+            None => Ok(svc),
+        }
     }
 }

@@ -31,8 +31,9 @@ use crate::error::Error;
 
 /// The module of the first area; area `a` is module `AREA_MODULE_BASE + a`.
 pub const AREA_MODULE_BASE: u16 = 0x0100;
-/// Areas one carousel has room for (64 modules less the startup and status modules).
-pub const MAX_AREAS: u32 = MAX_MODULES as u32 - 2;
+/// Areas one carousel has room for (64 modules less the startup, status and postal-code
+/// modules).
+pub const MAX_AREAS: u32 = MAX_MODULES as u32 - 3;
 /// The smallest area, in household numbers.
 pub const MIN_AREA_SIZE: u32 = 1024;
 /// Walking distance unit in the table, metres.
@@ -227,7 +228,8 @@ pub fn euc_jp(s: &str) -> Vec<u8> {
     out
 }
 
-fn string_field(out: &mut Vec<u8>, s: &str) {
+/// Appends `s` as an `S:1V` field: a length byte, then EUC-JP cut to 255 bytes.
+pub fn string_field(out: &mut Vec<u8>, s: &str) {
     let mut b = euc_jp(s);
     // Cut at 255 bytes on a character boundary (EUC-JP: 2 bytes, 3 for JIS X 0212).
     while b.len() > 255 {
@@ -314,9 +316,8 @@ pub fn area_tables<'a>(
                 notices.push(key);
                 notice_rows.push(b.hazard.code());
                 notice_rows.push(u8::from(b.drill));
-                notice_rows.extend_from_slice(
-                    &(b.expires.clamp(0, i64::from(i32::MAX)) as u32).to_be_bytes(),
-                );
+                // A minute key, as the page's clock is: never seconds.
+                notice_rows.extend_from_slice(&minute_key(b.expires).to_be_bytes());
                 notice_rows.extend_from_slice(&local(b.issued, offset));
                 notice_rows.push(u8::from(b.onset.is_some()));
                 notice_rows.extend_from_slice(&b.onset.map_or([0; 4], |t| local(t, offset)));

@@ -43,16 +43,41 @@ fn a_group_with_a_forged_section_keeps_what_it_had() {
     assert_eq!(row(&s, 42)[0], table::UNCONFIRMED);
 }
 
-/// Household `h`'s row of its area's orders table, as aired.
-fn row(s: &BmlService, h: u32) -> [u8; 4] {
+#[test]
+fn a_notice_expires_in_the_pages_minute_keys() {
+    let hq = SecretKey::from_seed(&[1; 32]);
+    let mut s = service(&hq);
+    // Issued 2026-12-06T09:30Z, for an hour.
+    let t = 1_796_549_400;
+    s.apply_set(&verify::tests::signed(&hq, "minato", t), t)
+        .unwrap();
+    let notices = part(&s, 42, "notices.bin");
+    let expires = u32::from_be_bytes(notices[2..6].try_into().unwrap());
+    assert_eq!(expires, table::minute_key(t + 3_600));
+}
+
+/// Part `name` of household `h`'s area module, as aired.
+fn part(s: &BmlService, h: u32, name: &str) -> Vec<u8> {
     let m = s.carousel().module(s.module_of(h)).unwrap();
     let mut body = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&m.data[..]), &mut body)
         .unwrap();
-    let at = body.windows(10).position(|w| w == b"orders.bin").unwrap();
-    let rows = &body[at..];
-    let rows = &rows[rows.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
-    rows[(h % s.area_size()) as usize * 4..][..4]
+    let at = body
+        .windows(name.len())
+        .position(|w| w == name.as_bytes())
+        .unwrap();
+    let rest = &body[at..];
+    let start = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let end = rest[start..]
+        .windows(17)
+        .position(|w| w == b"\r\n--evac-bml-part")
+        .unwrap();
+    rest[start..start + end].to_vec()
+}
+
+/// Household `h`'s row of its area's orders table, as aired.
+fn row(s: &BmlService, h: u32) -> [u8; 4] {
+    part(s, h, "orders.bin")[(h % s.area_size()) as usize * 4..][..4]
         .try_into()
         .unwrap()
 }
