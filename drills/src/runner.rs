@@ -425,6 +425,8 @@ fn start_broadcast(
             bitrate: s.broadcast.bml_bitrate,
             data_pid: DEFAULT_DATA_PID,
             fresh_s: BmlConfig::default().fresh_s,
+            // The drill's stock TVs have their household number stored.
+            postal_codes: None,
         },
         shelters: p
             .town
