@@ -18,7 +18,7 @@ use crate::carousel::{SectionBytes, SectionSource};
 use crate::dsmcc::carousel::DataPid;
 use crate::error::Error;
 use crate::psi::{EmergencyEntry, NULL_PID, ServiceLayout};
-use crate::timetable::{TDT_INTERVAL_MS, TIME_PID, tdt_section};
+use crate::timetable::{TDT_INTERVAL_MS, TIME_PID, tot_section};
 
 /// One transport-stream packet.
 pub type Packet = [u8; 188];
@@ -317,7 +317,7 @@ impl<S: SectionSource> Ours<S> {
         {
             self.next_tdt = t + TDT_INTERVAL_MS * CLOCK_HZ / 1000;
             let now = self.cfg.start_unix + (t / CLOCK_HZ) as i64;
-            match tdt_section(now) {
+            match tot_section(now) {
                 Ok(section) => {
                     let mut tmp = std::mem::take(&mut self.scratch);
                     tdt.packetise_into(&[&section], &mut tmp);

@@ -755,3 +755,54 @@ fn inserted_into_a_programme_the_stock_tv_still_shows_the_order() {
     );
     assert!(ok, "{log}");
 }
+
+/// A TV sets its clock from the stream's TOT, which ISDB-T carries in JST: a recording of
+/// two hours ago plays as fresh on its own time, and tables an hour older than the stream's
+/// time cannot be confirmed. Without a TOT the TV judges by its own clock (the first case
+/// fails); with UTC in the TOT it runs nine hours behind and shows stale tables (the second).
+#[test]
+fn the_tv_judges_freshness_by_the_streams_jst_time() {
+    let town = town();
+    let w = Work::new();
+    let now = unix_now();
+    let then = now - 7_200;
+    let plan = w.plan_signed(
+        "then.evs",
+        &orders(&town, 0),
+        "hq",
+        then - 100,
+        now + 20_000,
+    );
+    let h = &town.households[42];
+    let order = orders(&town, 0)
+        .into_iter()
+        .find(|o| o.household == h.id)
+        .unwrap();
+    let shelter = town.shelter(order.shelter).unwrap();
+
+    let fresh = w.path("then.ts");
+    write_ts(service(&w, &town, &plan, then), &fresh, 3, then);
+    let (ok, log) = bmlview(
+        &fresh,
+        &[
+            "--nvram-local0",
+            &h.id.to_string(),
+            "--expect",
+            &format!("避難先: {}", shelter.name),
+        ],
+    );
+    assert!(ok, "a recording plays on its own time: {log}");
+
+    let late = w.path("late.ts");
+    write_ts(service(&w, &town, &plan, then), &late, 3, then + 3_600);
+    let (ok, log) = bmlview(
+        &late,
+        &[
+            "--nvram-local0",
+            &h.id.to_string(),
+            "--expect",
+            "確認できません",
+        ],
+    );
+    assert!(ok, "tables an hour older than the stream's time: {log}");
+}
