@@ -104,6 +104,9 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, desk: Arc<Desk>) {
                 continue;
             }
         };
+        // Replies are small: without this, Nagle's algorithm holds each one back for the
+        // client's delayed ACK (tens of milliseconds on a kept-alive connection).
+        let _ = stream.set_nodelay(true);
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             tracing::debug!("answers: too many connections, one closed");
             continue;
