@@ -143,7 +143,29 @@ pub fn check(cfg: &Config) -> Result<Report, HqError> {
         report.push(cap_senders(cfg, dir));
     }
     report.push(broker(cfg)?);
+    report.push(answers(cfg)?);
     Ok(report)
+}
+
+/// The answer endpoint: off, or where it will listen with a certificate that loads.
+fn answers(cfg: &Config) -> Result<String, HqError> {
+    let Some(a) = &cfg.answers else {
+        return Ok("answers: off (no [answers]): households cannot answer from the TV".into());
+    };
+    let files = crate::config::TlsFiles {
+        cert: a.cert.clone(),
+        key: a.key.clone(),
+    };
+    crate::broker::tls_acceptor(&files).map_err(|e| HqError::Field {
+        field: "answers.cert/answers.key".into(),
+        path: a.cert.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(format!(
+        "answers: HTTPS on {} with {}",
+        a.listen,
+        a.cert.display()
+    ))
 }
 
 /// From whom CAP files are taken in, or that none will be, and the senders of CAP files

@@ -294,3 +294,29 @@ async fn a_hundred_thousand_guessed_codes_accept_none() {
     );
     assert_eq!(d.household_failures(1), 500);
 }
+
+#[test]
+fn the_answers_section_is_off_when_absent_and_has_defaults() {
+    use std::path::Path;
+    let base = "town = \"minato\"\ntown_file = \"t.geojson\"\ndata_dir = \"d\"\nhq_key = \"hq.key\"\n\
+                keys_dir = \"keys\"\n[broker]\nmode = \"external\"\nhost = \"127.0.0.1\"\nport = 1883\n";
+    let parse = |t: &str| crate::Config::parse(t, Path::new("x.toml"), Path::new("/etc/evac"));
+    assert!(parse(base).unwrap().answers.is_none());
+    let on =
+        format!("{base}[answers]\nlisten = \"0.0.0.0:8443\"\ncert = \"a.crt\"\nkey = \"a.key\"\n");
+    let a = parse(&on).unwrap().answers.unwrap();
+    assert_eq!(a.cert, Path::new("/etc/evac/a.crt"));
+    assert_eq!(a.key, Path::new("/etc/evac/a.key"));
+    let r = a.rates();
+    assert_eq!(
+        (
+            r.source_burst,
+            r.household_burst,
+            r.failures_before_confirmation
+        ),
+        (20, 10, 5)
+    );
+    assert_eq!(r.source_every, Duration::from_secs(3));
+    let err = parse(&format!("{on}port = 1\n")).unwrap_err().to_string();
+    assert!(err.contains("port"), "{err}");
+}
