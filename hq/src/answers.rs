@@ -46,7 +46,7 @@ pub struct AnswersConfig {
     /// One more answer per source each this many milliseconds.
     #[serde(default = "default_source_every_ms")]
     pub source_every_ms: u64,
-    /// Answers one household may send at once.
+    /// Answers (with the right code) one household may send at once.
     #[serde(default = "default_household_burst")]
     pub household_burst: u32,
     /// One more answer per household each this many milliseconds.
@@ -106,12 +106,44 @@ pub struct RunningAnswers {
     pub addr: SocketAddr,
     /// Its desk (counts).
     pub desk: Arc<Desk>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl Drop for RunningAnswers {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Logs once a minute what the endpoint did, when it did anything: a flood of wrong codes
+/// makes one line a minute, not one a guess.
+async fn log_counts(desk: Arc<Desk>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut last = [0u64; 4];
+    loop {
+        tick.tick().await;
+        let c = &desk.counts;
+        let now = [&c.accepted, &c.refused, &c.limited, &c.malformed].map(|n| n.load(Relaxed));
+        let d: Vec<u64> = now
+            .iter()
+            .zip(last)
+            .map(|(n, l)| n.saturating_sub(l))
+            .collect();
+        last = now;
+        if d[1] + d[2] + d[3] > 0 {
+            tracing::warn!(
+                accepted = d[0],
+                wrong_code = d[1],
+                rate_limited = d[2],
+                malformed = d[3],
+                "answers refused in the last minute"
+            );
+        } else if d[0] > 0 {
+            tracing::info!(accepted = d[0], "answers in the last minute");
+        }
     }
 }
 
@@ -153,8 +185,11 @@ pub async fn start(
         .map_err(HqError::io("answers.listen", "listen"))?;
     println!("evac-hq: answers listening on {addr}");
     tracing::info!(%addr, "answer endpoint listening (HTTPS)");
-    let task = tokio::spawn(server::serve(listener, tls, Arc::clone(&desk)));
-    Ok(Some(RunningAnswers { addr, desk, task }))
+    let tasks = [
+        tokio::spawn(server::serve(listener, tls, Arc::clone(&desk))),
+        tokio::spawn(log_counts(Arc::clone(&desk))),
+    ];
+    Ok(Some(RunningAnswers { addr, desk, tasks }))
 }
 
 #[cfg(test)]

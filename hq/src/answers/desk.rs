@@ -176,13 +176,16 @@ impl Desk {
             tracing::debug!(source = ?peer, "answer for a household not of this town refused");
             return Outcome::Refused;
         }
+        // A household's own rate counts its answers, not wrong codes sent in its name: an
+        // attacker must not silence a household by guessing for it (each wrong code costs
+        // its source instead, and counts towards the household's flag).
         let (needs_confirmation, newly_flagged) = {
             let mut l = lock(&self.limits);
             let now = Instant::now();
-            if l.admit_household(req.household, now) != Admit::Yes {
-                return Outcome::HouseholdLimited;
-            }
             if right {
+                if l.admit_household(req.household, now) != Admit::Yes {
+                    return Outcome::HouseholdLimited;
+                }
                 (l.flagged(req.household), None)
             } else {
                 l.source_failed(peer, now);
@@ -190,7 +193,7 @@ impl Desk {
             }
         };
         if !right {
-            tracing::info!(
+            tracing::debug!(
                 household = req.household,
                 source = ?peer,
                 "answer with a wrong code refused"

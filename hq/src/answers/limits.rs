@@ -20,7 +20,7 @@ pub struct Rates {
     pub source_burst: u32,
     /// One more answer per source each this long.
     pub source_every: Duration,
-    /// Answers one household may send at once.
+    /// Answers (with the right code) one household may send at once.
     pub household_burst: u32,
     /// One more answer per household each this long.
     pub household_every: Duration,

@@ -320,3 +320,25 @@ fn the_answers_section_is_off_when_absent_and_has_defaults() {
     let err = parse(&format!("{on}port = 1\n")).unwrap_err().to_string();
     assert!(err.contains("port"), "{err}");
 }
+
+#[tokio::test]
+async fn wrong_codes_in_a_households_name_do_not_silence_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rates = Rates {
+        household_burst: 2,
+        household_every: Duration::from_secs(30),
+        ..lax()
+    };
+    let d = desk(&dir, rates);
+    for n in 0..50 {
+        let b = body("minato", 60, &right(61), "safe_at_home", None);
+        assert_eq!(d.take(ip(n), &b).await, Outcome::Refused);
+    }
+    let ok = body("minato", 60, &right(60), "need_help", Some(1));
+    assert_eq!(
+        d.take(ip(99), &ok).await,
+        Outcome::Accepted {
+            needs_confirmation: true
+        }
+    );
+}
