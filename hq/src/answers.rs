@@ -122,23 +122,31 @@ impl Drop for RunningAnswers {
 async fn log_counts(desk: Arc<Desk>) {
     use std::sync::atomic::Ordering::Relaxed;
     let mut tick = tokio::time::interval(Duration::from_secs(60));
-    let mut last = [0u64; 4];
+    let mut last = [0u64; 5];
     loop {
         tick.tick().await;
         let c = &desk.counts;
-        let now = [&c.accepted, &c.refused, &c.limited, &c.malformed].map(|n| n.load(Relaxed));
+        let now = [
+            &c.accepted,
+            &c.refused,
+            &c.limited,
+            &c.malformed,
+            &c.unavailable,
+        ]
+        .map(|n| n.load(Relaxed));
         let d: Vec<u64> = now
             .iter()
             .zip(last)
             .map(|(n, l)| n.saturating_sub(l))
             .collect();
         last = now;
-        if d[1] + d[2] + d[3] > 0 {
+        if d[1] + d[2] + d[3] + d[4] > 0 {
             tracing::warn!(
                 accepted = d[0],
                 wrong_code = d[1],
                 rate_limited = d[2],
                 malformed = d[3],
+                not_stored = d[4],
                 "answers refused in the last minute"
             );
         } else if d[0] > 0 {

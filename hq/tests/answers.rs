@@ -178,7 +178,12 @@ fn answers_over_https_are_checked_counted_and_stored() {
 
     // Not answers: refused without harm, HQ still up.
     assert_eq!(s.post(&a, "{"), 400);
-    assert_eq!(s.post(&a, &"x".repeat(100_000)), 413);
+    // Over 4 KiB: 413, or the connection closed before the client has sent it all.
+    let big = a
+        .post(&s.url)
+        .send(&"x".repeat(100_000))
+        .map(|r| r.status().as_u16());
+    assert!(matches!(big, Ok(413) | Err(_)), "{big:?}");
     assert_eq!(a.get(&s.url).call().unwrap().status().as_u16(), 405);
     assert_eq!(
         s.answer(&a, other, &s.code(other), "evacuated_elsewhere"),

@@ -91,6 +91,8 @@ pub struct Counts {
     pub limited: AtomicU64,
     /// Not an answer.
     pub malformed: AtomicU64,
+    /// Could not be stored.
+    pub unavailable: AtomicU64,
 }
 
 /// The answer desk: the town's households, the code key, the limits and the store.
@@ -147,7 +149,8 @@ impl Desk {
             Outcome::Accepted { .. } => &c.accepted,
             Outcome::Refused => &c.refused,
             Outcome::SourceLimited | Outcome::HouseholdLimited => &c.limited,
-            Outcome::Malformed(_) | Outcome::Unavailable => &c.malformed,
+            Outcome::Malformed(_) => &c.malformed,
+            Outcome::Unavailable => &c.unavailable,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         outcome

@@ -3,14 +3,15 @@
 //!
 //! | bound | value | beyond it |
 //! | --- | --- | --- |
-//! | connections at once | [`MAX_CONNECTIONS`] | closed at once |
+//! | connections at once | [`MAX_CONNECTIONS`], [`MAX_CONNECTIONS_PER_SOURCE`] from one source | closed at once |
 //! | TLS handshake | [`HANDSHAKE_TIMEOUT`] | closed |
 //! | request headers | [`HEADER_TIMEOUT`], 16 KiB | closed |
 //! | one connection | [`CONNECTION_LIFE`] | closed after the request in progress |
 //! | request body | [`MAX_BODY`] | 413 |
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -23,13 +24,16 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rumqttc::tokio_rustls::TlsAcceptor;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use super::desk::{Desk, Outcome};
+use super::limits::Peer;
 
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 512;
+/// Connections served at once from one source (an IPv4 address, an IPv6 /64): one source
+/// cannot take every connection by opening them slowly.
+pub const MAX_CONNECTIONS_PER_SOURCE: u32 = 16;
 /// The longest a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a request's headers may take to arrive.
@@ -93,7 +97,7 @@ pub fn reply(o: Outcome) -> Response {
 /// Serves `listener` until the task is dropped or aborted.
 pub async fn serve(listener: TcpListener, tls: TlsAcceptor, desk: Arc<Desk>) {
     let router = router(desk);
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Slots::default());
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -107,7 +111,7 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, desk: Arc<Desk>) {
         // Replies are small: without this, Nagle's algorithm holds each one back for the
         // client's delayed ACK (tens of milliseconds on a kept-alive connection).
         let _ = stream.set_nodelay(true);
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+        let Some(slot) = slots.take(addr.ip()) else {
             tracing::debug!("answers: too many connections, one closed");
             continue;
         };
@@ -150,7 +154,130 @@ async fn connection(
     }
 }
 
-/// Listens on `listen` with the certificate and key of `tls`.
-pub async fn bind(listen: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(listen).await
+/// The connections open now: in all, and per source (only sources with a connection open,
+/// so at most [`MAX_CONNECTIONS`] entries).
+#[derive(Debug, Default)]
+pub struct Slots {
+    open: Mutex<(usize, HashMap<Peer, u32>)>,
+}
+
+/// One connection's place; given back when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    slots: Arc<Slots>,
+    peer: Peer,
+}
+
+impl Slots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<Peer, u32>)> {
+        // Nothing under this lock panics.
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place for a connection from `ip`, if there is room in all and for its source.
+    pub fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let peer = Peer::of(ip);
+        let mut open = self.lock();
+        if open.0 >= MAX_CONNECTIONS {
+            return None;
+        }
+        let n = open.1.entry(peer).or_insert(0);
+        if *n >= MAX_CONNECTIONS_PER_SOURCE {
+            return None;
+        }
+        *n += 1;
+        open.0 += 1;
+        Some(Slot {
+            slots: Arc::clone(self),
+            peer,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.lock().0
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.slots.lock();
+        open.0 = open.0.saturating_sub(1);
+        if let Some(n) = open.1.get_mut(&self.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.1.remove(&self.peer);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn one_source_cannot_take_every_connection() {
+        let slots = Arc::new(Slots::default());
+        let ip = |n: u32| IpAddr::V4(Ipv4Addr::from(n));
+        let mine: Vec<Slot> = (0..100).filter_map(|_| slots.take(ip(1))).collect();
+        assert_eq!(mine.len(), MAX_CONNECTIONS_PER_SOURCE as usize);
+        let others: Vec<Slot> = (2..2000).filter_map(|n| slots.take(ip(n))).collect();
+        assert_eq!(slots.open(), MAX_CONNECTIONS);
+        assert_eq!(others.len(), MAX_CONNECTIONS - mine.len());
+        drop(mine);
+        assert!(slots.take(ip(1)).is_some(), "places given back");
+        drop(others);
+        assert_eq!(slots.open(), 0);
+        assert!(
+            slots.lock().1.is_empty(),
+            "no source kept without a connection"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_router_refuses_what_is_not_an_answer() {
+        use axum::body::Body;
+        let fail = |e: &dyn std::fmt::Display| -> ! { panic!("{e}") };
+        let dir = tempfile::tempdir().unwrap_or_else(|e| fail(&e));
+        let store = crate::store::AnswerStore::open(&dir.path().join("hq.sqlite"))
+            .unwrap_or_else(|e| fail(&e));
+        let key =
+            super::super::AnswerCodeKey::derive(&evac_protocol::SecretKey::from_seed(&[1; 32]));
+        let town: evac_protocol::TownId = "minato".parse().unwrap_or_else(|e| fail(&e));
+        let right = key.code(&town, 2);
+        let rates = super::super::limits::Rates {
+            source_burst: 1000,
+            source_every: Duration::from_millis(1),
+            household_burst: 10,
+            household_every: Duration::from_secs(1),
+            wrong_code_cost: 0,
+            failures_before_confirmation: 5,
+            max_sources: 10,
+        };
+        let desk =
+            Arc::new(Desk::new(town, [1, 2], key, rates, store).unwrap_or_else(|e| fail(&e)));
+        let send = |method: &str, body: Vec<u8>| {
+            let mut req = hyper::Request::builder()
+                .method(method)
+                .uri("/answer")
+                .header("content-length", body.len())
+                .body(Body::from(body))
+                .unwrap_or_else(|e| fail(&e));
+            req.extensions_mut()
+                .insert(Source(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+            router(Arc::clone(&desk)).oneshot(req)
+        };
+        let status = |r: Result<Response, std::convert::Infallible>| match r {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => match e {},
+        };
+        assert_eq!(status(send("POST", vec![b'x'; MAX_BODY + 1]).await), 413);
+        assert_eq!(status(send("POST", b"{".to_vec()).await), 400);
+        assert_eq!(status(send("GET", vec![]).await), 405);
+        let ok =
+            format!(r#"{{"town":"minato","household":2,"code":"{right}","answer":"at_shelter"}}"#);
+        assert_eq!(status(send("POST", ok.into_bytes()).await), 200);
+    }
 }
