@@ -342,3 +342,31 @@ async fn wrong_codes_in_a_households_name_do_not_silence_it() {
         }
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Any bytes, and any JSON of the answer's shape with odd values, are answered, never a
+    /// panic, and nothing is stored without the right code.
+    #[test]
+    fn no_input_panics_the_desk(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        town in "\\PC{0,12}",
+        household in proptest::prelude::any::<u32>(),
+        code in "\\PC{0,20}",
+        answer in "[a-z_]{0,22}",
+        people in proptest::option::of(proptest::prelude::any::<u32>()),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(&dir, lax());
+        let mut v = serde_json::json!({"town": town, "household": household, "code": code, "answer": answer});
+        if let Some(p) = people {
+            v["people"] = p.into();
+        }
+        let json = serde_json::to_vec(&v).unwrap();
+        let outs = rt.block_on(async { (d.take(ip(1), &bytes).await, d.take(ip(1), &json).await) });
+        let stored = |o: &Outcome| matches!(o, Outcome::Accepted { .. });
+        proptest::prop_assert!(!stored(&outs.0) && !stored(&outs.1), "{outs:?}");
+    }
+}
