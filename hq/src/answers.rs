@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rumqttc::tokio_rustls::TlsAcceptor;
 use serde::Deserialize;
 
 use crate::config::{Config, TlsFiles};
@@ -155,6 +156,22 @@ async fn log_counts(desk: Arc<Desk>) {
     }
 }
 
+/// The TLS acceptor of `[answers]` (the broker gate's loader), errors naming the fields.
+pub(crate) fn tls(a: &AnswersConfig) -> Result<TlsAcceptor, HqError> {
+    let files = TlsFiles {
+        cert: a.cert.clone(),
+        key: a.key.clone(),
+    };
+    crate::broker::tls_acceptor(&files).map_err(|e| HqError::Field {
+        field: "answers.cert/answers.key".into(),
+        path: a.cert.clone(),
+        message: match e {
+            HqError::Broker(b) => b.to_string(),
+            other => other.to_string(),
+        },
+    })
+}
+
 /// Starts the answer endpoint of `cfg` for the town's `households`, if `[answers]` is there.
 pub async fn start(
     cfg: &Config,
@@ -163,15 +180,7 @@ pub async fn start(
     let Some(a) = &cfg.answers else {
         return Ok(None);
     };
-    let tls = crate::broker::tls_acceptor(&TlsFiles {
-        cert: a.cert.clone(),
-        key: a.key.clone(),
-    })
-    .map_err(|e| HqError::Field {
-        field: "answers.cert/answers.key".into(),
-        path: a.cert.clone(),
-        message: e.to_string(),
-    })?;
+    let tls = tls(a)?;
     let key = AnswerCodeKey::derive(&crate::check::hq_key(cfg)?);
     let store = crate::store::AnswerStore::open(&cfg.store_path())?;
     let desk = Arc::new(Desk::new(

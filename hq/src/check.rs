@@ -152,15 +152,7 @@ fn answers(cfg: &Config) -> Result<String, HqError> {
     let Some(a) = &cfg.answers else {
         return Ok("answers: off (no [answers]): households cannot answer from the TV".into());
     };
-    let files = crate::config::TlsFiles {
-        cert: a.cert.clone(),
-        key: a.key.clone(),
-    };
-    crate::broker::tls_acceptor(&files).map_err(|e| HqError::Field {
-        field: "answers.cert/answers.key".into(),
-        path: a.cert.clone(),
-        message: e.to_string(),
-    })?;
+    crate::answers::tls(a)?;
     Ok(format!(
         "answers: HTTPS on {} with {}",
         a.listen,

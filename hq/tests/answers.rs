@@ -324,3 +324,55 @@ async fn guessed_codes_over_https_accept_none_and_taps_still_reach_hq() {
     assert!(c[1] > 500, "the flood had only {} guesses checked", c[1]);
     assert!(s.rows("SELECT household, kind FROM answers").is_empty());
 }
+
+/// `check` says the endpoint is on, or names the field at fault; HQ with a broken `[answers]`
+/// still starts and serves shelters, saying so in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_answers_section_never_stops_hq() {
+    let d = HqDir::new(20);
+    certificates(&d);
+    let port = free_port();
+    let broker = |cert: &str| {
+        format!(
+            "mode = \"embedded\"\nlisten = \"127.0.0.1:{}\"\npasswords = \"passwords\"\nmax_connections = 50\n\
+             [answers]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{cert}\"\nkey = \"tls.key\"\n",
+            d.port
+        )
+    };
+    let check = |config: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_evac-hq"))
+            .args(["check", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    };
+    let good = d.write_config("good.toml", &broker("tls.crt"));
+    let out = check(&good);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("answers: HTTPS on 127.0.0.1:{port}")),
+        "{text}"
+    );
+
+    let bad = d.write_config("bad.toml", &broker("missing.crt"));
+    let out = check(&bad);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("answers.cert"), "{text}");
+
+    let hq = Proc::start(&d, "run", &bad, true);
+    let mut shelter = TestShelter::connect(&d, 0).await;
+    shelter.tap(3, 0);
+    shelter.flush().await;
+    shelter.sync(20).await;
+    assert_eq!(d.stored_events(shelter.id), [1, 2, 3]);
+    assert!(
+        hq.log().contains("answer endpoint not started"),
+        "{}",
+        hq.log()
+    );
+}
