@@ -125,7 +125,7 @@ pub fn letters_csv(key: &AnswerCodeKey, town: &TownId, households: &[u32]) -> St
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
     use super::*;
 
     fn key(seed: u8) -> AnswerCodeKey {
