@@ -123,7 +123,8 @@ fn rumqttd_config(cfg: &EmbeddedBroker, listen: SocketAddr, token: Arc<String>) 
     }
 }
 
-fn tls_acceptor(t: &TlsFiles) -> Result<TlsAcceptor, HqError> {
+/// A TLS acceptor for a certificate chain and key (PEM files); the answer endpoint uses it too.
+pub(crate) fn tls_acceptor(t: &TlsFiles) -> Result<TlsAcceptor, HqError> {
     use pki_types::pem::PemObject;
     use rumqttc::tokio_rustls::rustls::{self, pki_types};
     let certs = pki_types::CertificateDer::pem_file_iter(&t.cert)

@@ -143,7 +143,21 @@ pub fn check(cfg: &Config) -> Result<Report, HqError> {
         report.push(cap_senders(cfg, dir));
     }
     report.push(broker(cfg)?);
+    report.push(answers(cfg)?);
     Ok(report)
+}
+
+/// The answer endpoint: off, or where it will listen with a certificate that loads.
+fn answers(cfg: &Config) -> Result<String, HqError> {
+    let Some(a) = &cfg.answers else {
+        return Ok("answers: off (no [answers]): households cannot answer from the TV".into());
+    };
+    crate::answers::tls(a)?;
+    Ok(format!(
+        "answers: HTTPS on {} with {}",
+        a.listen,
+        a.cert.display()
+    ))
 }
 
 /// From whom CAP files are taken in, or that none will be, and the senders of CAP files

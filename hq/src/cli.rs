@@ -88,6 +88,22 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write every household's answer code (for the registration letters) as CSV
+    /// `household,code`, mode 0600; codes are derived from HQ's key, HQ keeps none.
+    AnswerCodes {
+        /// The town GeoJSON.
+        #[arg(long)]
+        town: PathBuf,
+        /// The town's name, as `town` in hq.toml (codes are bound to it).
+        #[arg(long)]
+        town_name: String,
+        /// HQ's key (PKCS#8 PEM).
+        #[arg(long)]
+        hq_key: PathBuf,
+        /// The CSV file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check a CAP 1.2 file and hand it to the running HQ (through the config's cap_dir).
     Cap {
         /// The CAP file.
@@ -242,6 +258,12 @@ fn run(command: Command) -> anyhow::Result<()> {
             let public = evac_protocol::write_key_pair(&out)?;
             println!("{}", evac_protocol::keygen_line(&out, &public));
         }
+        Command::AnswerCodes {
+            town,
+            town_name,
+            hq_key,
+            out,
+        } => answer_codes(&town, &town_name, &hq_key, &out)?,
         Command::CardKey { hq_key, out } => {
             let hq = evac_protocol::SecretKey::read(&hq_key)
                 .with_context(|| format!("--hq-key {}", hq_key.display()))?;
@@ -272,6 +294,25 @@ fn run(command: Command) -> anyhow::Result<()> {
             p.save(&file)?;
         }
     }
+    Ok(())
+}
+
+/// `evac-hq answer-codes`: every household's code written for the letters.
+fn answer_codes(town: &Path, town_name: &str, hq_key: &Path, out: &Path) -> anyhow::Result<()> {
+    let hq = evac_protocol::SecretKey::read(hq_key)
+        .with_context(|| format!("--hq-key {}", hq_key.display()))?;
+    let slug = evac_protocol::Slug::new(town_name).context("--town-name")?;
+    let town = evac_maps::Town::load(town)?;
+    let households: Vec<u32> = town.households.iter().map(|h| h.id).collect();
+    let key = evac_hq::answers::AnswerCodeKey::derive(&hq);
+    let csv = evac_hq::answers::code::letters_csv(&key, &slug, &households);
+    evac_hq::files::write_private(out, csv.as_bytes())?;
+    println!(
+        "wrote {} (mode 0600): the answer codes of {} households of {town_name}, for their \
+         registration letters",
+        out.display(),
+        households.len()
+    );
     Ok(())
 }
 

@@ -47,6 +47,9 @@ pub struct Config {
     /// The broker HQ serves or uses.
     #[serde(deserialize_with = "broker_config")]
     pub broker: BrokerConfig,
+    /// The HTTPS endpoint where households answer from the TV; off when absent.
+    #[serde(default)]
+    pub answers: Option<crate::answers::AnswersConfig>,
 }
 
 /// Reads `[broker]` by its `mode`, so that errors name the field (serde's internally tagged
@@ -209,6 +212,10 @@ impl Config {
         }
         if let Some(f) = cfg.key_announcement.as_mut() {
             abs(f);
+        }
+        if let Some(a) = cfg.answers.as_mut() {
+            abs(&mut a.cert);
+            abs(&mut a.key);
         }
         match &mut cfg.broker {
             BrokerConfig::Embedded(b) => {

@@ -12,6 +12,7 @@
 //! - [`notice`]: hazard notices from hazard files; [`cap`]: from CAP 1.2 messages;
 //! - [`core`]: all of it driven by messages and a clock; [`service`]: the MQTT loop around it;
 //! - [`export`]: CSV, PFIF 1.4 and the after-action log;
+//! - [`answers`]: households' answers from the TV (HTTPS, off unless configured);
 //! - [`check`]: what the config names, loaded with errors that say which field to fix;
 //!   [`reload`]: new shelter keys and passwords taken in while HQ runs.
 //!
@@ -32,6 +33,7 @@
 
 pub mod air;
 pub mod announce;
+pub mod answers;
 pub mod auth;
 pub mod broker;
 pub mod cap;

@@ -350,6 +350,21 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
         },
     };
     let mut hq = open_hq(&cfg)?;
+    // Households' answers from the TV, if `[answers]` is configured: served on HQ's runtime,
+    // written through a connection of their own, so they never hold up this loop. An endpoint
+    // that cannot start (a certificate missing, its port taken) never keeps HQ from serving
+    // shelters: it is logged (and `evac-hq check` fails on it).
+    let households = hq
+        .registry_snapshot()
+        .households
+        .into_iter()
+        .map(|h| h.id.0);
+    let _answers = crate::answers::start(&cfg, households)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "answer endpoint not started: households cannot answer from the TV");
+            None
+        });
     let conn = connection(&cfg)?;
     let opts = mqtt_options(&cfg, &conn)?;
     // Store open, broker (if embedded) listening: systemd may start what depends on HQ.

@@ -1,13 +1,13 @@
 //! HQ's SQLite store: every shelter event exactly once, plus commands, orders, found marks,
-//! card links and rejections. An event is acknowledged to its shelter only after the
-//! transaction that stored it has committed.
+//! card links, rejections and households' answers from the TV. An event is acknowledged to
+//! its shelter only after the transaction that stored it has committed.
 //!
 //! This file holds the schema, opening and what every part shares; each concern has a file:
 //! `events` (shelters' events, progress per shelter, conflicts), `commands` (officers'
 //! commands and the links they make), `orders` (notices, orders, the order log, open
 //! shelters), `residents` (found marks and card links), `refusals` (rejected messages, CAP
-//! messages already taken in), `meta` (counters and versions) and `unreadable` (what does not
-//! read back at start).
+//! messages already taken in), `answers` (households' answers from the TV, self-reported),
+//! `meta` (counters and versions) and `unreadable` (what does not read back at start).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use rusqlite::Connection;
 
 use crate::error::HqError;
 
+mod answers;
 mod commands;
 mod events;
 mod meta;
@@ -24,6 +25,7 @@ mod orders;
 mod refusals;
 mod residents;
 mod unreadable;
+pub use answers::{AnswerStore, StoredAnswer};
 pub use commands::CardLinkWrite;
 pub use events::{MAX_CONFLICTS_PER_NUMBER, StoredEvent};
 pub use orders::{OrderLogRecord, OrderRow};
@@ -164,6 +166,10 @@ impl Store {
             progress: HashMap::new(),
         };
         store.conn.execute_batch(SCHEMA).map_err(store.err())?;
+        store
+            .conn
+            .execute_batch(answers::SCHEMA)
+            .map_err(store.err())?;
         store.add_new_columns()?;
         for ext in ["sqlite-wal", "sqlite-shm"] {
             let side = path.with_extension(ext);

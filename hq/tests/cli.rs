@@ -185,6 +185,56 @@ fn plan_prints_orders_for_a_hazard_file_and_a_cap_file() {
 }
 
 #[test]
+fn answer_codes_are_written_for_every_household_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let town = generate(&GenerateParams {
+        households: 40,
+        shelters: 3,
+        seed: 2,
+    });
+    let town_file = dir.path().join("town.geojson");
+    town.save(&town_file).unwrap();
+    let key = dir.path().join("hq");
+    evac_protocol::write_key_pair(&key).unwrap();
+    let out = dir.path().join("letters.csv");
+    let run = hq(&[
+        "answer-codes",
+        "--town",
+        town_file.to_str().unwrap(),
+        "--town-name",
+        "minato",
+        "--hq-key",
+        dir.path().join("hq.key").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("household,code"));
+    let codes = evac_hq::answers::AnswerCodeKey::derive(
+        &evac_protocol::SecretKey::read(&dir.path().join("hq.key")).unwrap(),
+    );
+    let minato = "minato".parse().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), town.households.len());
+    for (row, h) in rows.iter().zip(&town.households) {
+        let (number, code) = row.split_once(',').unwrap();
+        assert_eq!(number, h.id.to_string());
+        assert!(codes.check(&minato, h.id, code), "{row}");
+    }
+    let distinct: HashSet<&&str> = rows.iter().collect();
+    assert_eq!(distinct.len(), rows.len());
+}
+
+#[test]
 fn keygen_writes_a_private_key_only_the_owner_reads() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();

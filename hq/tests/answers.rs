@@ -1,0 +1,378 @@
+//! Households answer from the TV over HTTPS: the real `evac-hq run` with `[answers]`, a test
+//! CA and server certificate made with rcgen, and ureq (rustls) as the TV's HTTP client.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use evac_hq::answers::AnswerCodeKey;
+use evac_protocol::SecretKey;
+use rumqttc::tokio_rustls::rustls;
+use support::*;
+
+/// A CA and a server certificate for localhost / 127.0.0.1, written as tls.crt and tls.key;
+/// returns the CA's PEM for the client.
+fn certificates(d: &HqDir) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    std::fs::write(d.path("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(d.path("tls.key"), key.serialize_pem()).unwrap();
+    ca.pem()
+}
+
+fn agent(ca_pem: &str) -> ureq::Agent {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let ca = Certificate::from_pem(ca_pem.as_bytes()).unwrap().to_owned();
+    let tls = TlsConfig::builder()
+        .root_certs(RootCerts::Specific(Arc::new(vec![ca])))
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .build();
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+struct Answering {
+    d: HqDir,
+    hq: Proc,
+    url: String,
+    ca: String,
+    key: AnswerCodeKey,
+}
+
+/// HQ with `[answers]` (the given limits) on a free port, up and answering.
+fn start(households: u32, limits: &str) -> Answering {
+    let d = HqDir::new(households);
+    let ca = certificates(&d);
+    let port = free_port();
+    let broker = format!(
+        "mode = \"embedded\"\nlisten = \"127.0.0.1:{}\"\npasswords = \"passwords\"\nmax_connections = 50\n\
+         [answers]\nlisten = \"127.0.0.1:{port}\"\ncert = \"tls.crt\"\nkey = \"tls.key\"\n{limits}",
+        d.port
+    );
+    let config = d.write_config("hq-answers.toml", &broker);
+    let hq = Proc::start(&d, "run", &config, true);
+    let url = format!("https://localhost:{port}/answer");
+    let a = agent(&ca);
+    wait_until(20, "the answer endpoint", || a.get(&url).call().is_ok());
+    let key = AnswerCodeKey::derive(&SecretKey::read(&d.path("hq.key")).unwrap());
+    Answering {
+        d,
+        hq,
+        url,
+        ca,
+        key,
+    }
+}
+
+impl Answering {
+    fn code(&self, household: u32) -> String {
+        self.key.code(&TOWN.parse().unwrap(), household).to_string()
+    }
+
+    fn post(&self, agent: &ureq::Agent, body: &str) -> u16 {
+        agent
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .send(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    fn answer(&self, agent: &ureq::Agent, household: u32, code: &str, answer: &str) -> u16 {
+        self.post(
+            agent,
+            &format!(
+                r#"{{"town":"{TOWN}","household":{household},"code":"{code}","answer":"{answer}"}}"#
+            ),
+        )
+    }
+
+    fn rows(&self, sql: &str) -> Vec<(i64, String)> {
+        let conn = rusqlite::Connection::open(self.d.store_path()).unwrap();
+        let mut stmt = conn.prepare(sql).unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn answers_over_https_are_checked_counted_and_stored() {
+    let s = start(50, "household_burst = 20\nsource_burst = 1000");
+    let a = agent(&s.ca);
+    let h = s.d.town.households[3].id;
+    let other = s.d.town.households[4].id;
+
+    // A right code: 200, stored durably before the reply, self-reported.
+    assert_eq!(s.answer(&a, h, &s.code(h), "safe_at_home"), 200);
+    let body = a
+        .post(&s.url)
+        .send(format!(
+            r#"{{"town":"{TOWN}","household":{h},"code":"{}","answer":"need_help","people":2}}"#,
+            s.code(h).to_lowercase()
+        ))
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(
+        body,
+        r#"{"needs_confirmation":false,"ok":true,"self_reported":true}"#
+    );
+    assert_eq!(
+        s.rows(&format!(
+            "SELECT household, kind FROM answers WHERE household = {h} ORDER BY id"
+        )),
+        [
+            (h as i64, "safe_at_home".into()),
+            (h as i64, "need_help".into())
+        ]
+    );
+
+    // Wrong codes: refused; the sixth makes the household's answers need an officer.
+    for _ in 0..6 {
+        assert_eq!(s.answer(&a, h, &s.code(other), "safe_at_home"), 403);
+    }
+    assert_eq!(
+        s.rows("SELECT household, CAST(failures AS TEXT) FROM answer_flags"),
+        [(h as i64, "6".to_owned())]
+    );
+    assert_eq!(s.answer(&a, h, &s.code(h), "at_shelter"), 200);
+    let conn = rusqlite::Connection::open(s.d.store_path()).unwrap();
+    let (failures, confirm): (i64, bool) = conn
+        .query_row(
+            "SELECT f.failures, a.needs_confirmation FROM answer_flags f, answers a
+             WHERE a.household = f.household AND a.kind = 'at_shelter'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((failures, confirm), (6, true));
+
+    // Another town's household, a number not in the town: the same refusal.
+    let outside = s.d.town.households.iter().map(|h| h.id).max().unwrap() + 1;
+    assert_eq!(s.answer(&a, outside, &s.code(outside), "safe_at_home"), 403);
+    let elsewhere = format!(
+        r#"{{"town":"otherton","household":{other},"code":"{}","answer":"safe_at_home"}}"#,
+        s.code(other)
+    );
+    assert_eq!(s.post(&a, &elsewhere), 403);
+
+    // Not answers: refused without harm, HQ still up.
+    assert_eq!(s.post(&a, "{"), 400);
+    // Over 4 KiB: 413, or the connection closed before the client has sent it all.
+    let big = a
+        .post(&s.url)
+        .send(&"x".repeat(100_000))
+        .map(|r| r.status().as_u16());
+    assert!(matches!(big, Ok(413) | Err(_)), "{big:?}");
+    assert_eq!(a.get(&s.url).call().unwrap().status().as_u16(), 405);
+    assert_eq!(
+        s.answer(&a, other, &s.code(other), "evacuated_elsewhere"),
+        200
+    );
+
+    // No code in HQ's store or log.
+    let mut s = s;
+    s.hq.kill();
+    let log = s.hq.log();
+    for file in ["data/hq.sqlite", "data/hq.sqlite-wal"] {
+        let bytes = std::fs::read(s.d.path(file)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        for code in [s.code(h), s.code(other)] {
+            let bare = code.replace('-', "");
+            assert!(!text.contains(&code) && !text.contains(&bare), "{file}");
+            assert!(!log.contains(&code) && !log.contains(&bare));
+        }
+    }
+}
+
+#[test]
+fn a_flood_from_one_address_is_rate_limited() {
+    // The defaults: 20 answers at once per address, one more each 3 s; a wrong code costs 5.
+    let s = start(50, "");
+    let a = agent(&s.ca);
+    let h = s.d.town.households[0].id;
+    let wrong = s.code(s.d.town.households[1].id);
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..200 {
+        *statuses
+            .entry(s.answer(&a, h, &wrong, "safe_at_home"))
+            .or_insert(0) += 1;
+    }
+    // 20 tokens, 5 a wrong code: 4 refused, then the limit (one more each 3 s if slow).
+    let refused = statuses.get(&403).copied().unwrap_or(0);
+    assert!((4..=6).contains(&refused), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&(200 - refused)), "{statuses:?}");
+}
+
+/// Guessed codes over real HTTPS (limits lifted so every guess is checked) while a shelter
+/// taps: no guess is accepted and the tap reaches HQ's store within 2 s. By default the flood
+/// runs for about 6 s; `EVAC_ANSWER_GUESSES=100000` sends that many instead (a figure, slow
+/// in a debug build), tapping half-way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessed_codes_over_https_accept_none_and_taps_still_reach_hq() {
+    let s = start(
+        50,
+        "source_burst = 4000000000\nsource_every_ms = 1\nhousehold_burst = 4000000000\nhousehold_every_ms = 1",
+    );
+    let target: Option<u64> = std::env::var("EVAC_ANSWER_GUESSES")
+        .ok()
+        .map(|v| v.parse().unwrap());
+    let households: Vec<u32> = s.d.town.households.iter().map(|h| h.id).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Sent; refused (403); accepted (200); anything else; transport errors.
+    let counts: Arc<[AtomicU64; 5]> = Arc::new(Default::default());
+    let started = Instant::now();
+    let mut floods = Vec::new();
+    for t in 0..3u32 {
+        let (stop, counts) = (stop.clone(), counts.clone());
+        let (url, ca, households) = (s.url.clone(), s.ca.clone(), households.clone());
+        floods.push(std::thread::spawn(move || {
+            let a = agent(&ca);
+            let mut n = t;
+            while !stop.load(Ordering::Relaxed)
+                && target.is_none_or(|t| counts[0].load(Ordering::Relaxed) < t)
+            {
+                n = n.wrapping_mul(2_654_435_761).wrapping_add(12_345);
+                let h = households[n as usize % households.len()];
+                let guess: String = (0..8)
+                    .map(|i| {
+                        evac_hq::answers::code::ALPHABET[((n >> (i * 4)) as usize + i) % 31]
+                            as char
+                    })
+                    .collect();
+                let body = format!(
+                    r#"{{"town":"{TOWN}","household":{h},"code":"{guess}","answer":"safe_at_home"}}"#
+                );
+                let slot = match a
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .send(&body)
+                    .map(|r| r.status().as_u16())
+                {
+                    Ok(403) => 1,
+                    Ok(200) => 2,
+                    Ok(_) => 3,
+                    Err(_) => 4,
+                };
+                counts[0].fetch_add(1, Ordering::Relaxed);
+                counts[slot].fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    // Tap at a shelter in the middle of the flood.
+    match target {
+        Some(t) => {
+            while counts[0].load(Ordering::Relaxed) < t / 2 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        None => tokio::time::sleep(Duration::from_secs(3)).await,
+    }
+    let mut shelter = TestShelter::connect(&s.d, 0).await;
+    shelter.tap(1, 0);
+    let t0 = Instant::now();
+    shelter.flush().await;
+    let id = shelter.id;
+    while s.d.stored_events(id) != [1] {
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "the tap took over 2 s to reach HQ's store"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let tap = t0.elapsed();
+    if target.is_none() {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.store(true, Ordering::Relaxed);
+    }
+    for f in floods {
+        f.join().unwrap();
+    }
+    let c = counts.each_ref().map(|n| n.load(Ordering::Relaxed));
+    eprintln!(
+        "{} guessed codes over HTTPS in {:?}: {} refused, {} accepted, {} other, {} transport \
+         errors; a tap reached HQ's store in {tap:?}",
+        c[0],
+        started.elapsed(),
+        c[1],
+        c[2],
+        c[3],
+        c[4]
+    );
+    assert_eq!(c[2], 0, "a guessed code was accepted");
+    assert_eq!(c[3], 0, "a reply other than 403");
+    assert!(c[1] > 500, "the flood had only {} guesses checked", c[1]);
+    assert!(s.rows("SELECT household, kind FROM answers").is_empty());
+}
+
+/// `check` says the endpoint is on, or names the field at fault; HQ with a broken `[answers]`
+/// still starts and serves shelters, saying so in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_answers_section_never_stops_hq() {
+    let d = HqDir::new(20);
+    certificates(&d);
+    let port = free_port();
+    let broker = |cert: &str| {
+        format!(
+            "mode = \"embedded\"\nlisten = \"127.0.0.1:{}\"\npasswords = \"passwords\"\nmax_connections = 50\n\
+             [answers]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{cert}\"\nkey = \"tls.key\"\n",
+            d.port
+        )
+    };
+    let check = |config: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_evac-hq"))
+            .args(["check", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    };
+    let good = d.write_config("good.toml", &broker("tls.crt"));
+    let out = check(&good);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("answers: HTTPS on 127.0.0.1:{port}")),
+        "{text}"
+    );
+
+    let bad = d.write_config("bad.toml", &broker("missing.crt"));
+    let out = check(&bad);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("answers.cert"), "{text}");
+
+    let hq = Proc::start(&d, "run", &bad, true);
+    let mut shelter = TestShelter::connect(&d, 0).await;
+    shelter.tap(3, 0);
+    shelter.flush().await;
+    shelter.sync(20).await;
+    assert_eq!(d.stored_events(shelter.id), [1, 2, 3]);
+    assert!(
+        hq.log().contains("answer endpoint not started"),
+        "{}",
+        hq.log()
+    );
+}
