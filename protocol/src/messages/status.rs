@@ -431,6 +431,39 @@ mod tests {
     }
 
     #[test]
+    fn answers_are_optional_and_unknown_kinds_still_read() {
+        let mut snap = StatusSnapshot {
+            town: Slug::new("minato").unwrap(),
+            seq: 1,
+            at_ms: 5,
+            counts: StatusCounts::default(),
+            shelters: vec![],
+            residents: PackedStatuses::pack(ResidentId(1), &[]),
+            answers: vec![],
+        };
+        let bare = serde_json::to_string(&snap).unwrap();
+        assert!(!bare.contains("answers"), "{bare}");
+        snap.answers.push(HouseholdAnswer {
+            household: 12,
+            kind: AnswerKind::NeedHelp,
+            people: Some(3),
+            at_ms: 4,
+            needs_confirmation: false,
+        });
+        let json = serde_json::to_string(&snap).unwrap();
+        assert!(
+            json.contains(
+                r#""answers":[{"household":12,"kind":"need_help","people":3,"at_ms":4}]"#
+            ),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<StatusSnapshot>(&json).unwrap(), snap);
+        let newer = json.replace("need_help", "gone_fishing");
+        let read: StatusSnapshot = serde_json::from_str(&newer).unwrap();
+        assert_eq!(read.answers[0].kind, AnswerKind::Other);
+    }
+
+    #[test]
     fn golden_and_round_trip() {
         let k = golden::key();
         let town = Slug::new("minato").unwrap();
