@@ -38,6 +38,18 @@ pub enum Warning {
         /// Occupancy in percent.
         percent: u32,
     },
+    /// A household with someone unaccounted answered from the TV that it needs help at home
+    /// (self-reported): first of all.
+    NeedsHelpAtHome {
+        /// The household.
+        household: u32,
+        /// The people it said need help.
+        people: Option<u32>,
+        /// Minutes since HQ received the answer.
+        minutes: u64,
+        /// An officer must confirm the answer (too many wrong answer codes).
+        needs_confirmation: bool,
+    },
     /// A resident who needs help, not arrived 30 minutes after the order.
     NeedsHelpLate {
         /// The resident.
@@ -255,6 +267,18 @@ impl Derived {
                 }
             }
         }
+        d.warnings.extend(
+            help_households
+                .iter()
+                .filter_map(|h| s.answers.get(h))
+                .map(|a| Warning::NeedsHelpAtHome {
+                    household: a.household,
+                    people: a.people,
+                    minutes: now_ms.saturating_sub(a.at_ms) / 60_000,
+                    needs_confirmation: a.needs_confirmation,
+                })
+                .take(MAX_PER_KIND),
+        );
         d.warnings.extend(late);
         d.warnings.extend(silent.into_iter().take(MAX_PER_KIND));
         d.warnings.extend(full.into_iter().take(MAX_PER_KIND));

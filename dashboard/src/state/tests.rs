@@ -714,6 +714,16 @@ fn answers_from_the_tv_put_needs_help_at_home_first_and_answered_safe_last() {
         (2, 2, 1)
     );
     assert_eq!(d.needs_help_households, (1, 3));
+    assert_eq!(
+        d.warnings.first(),
+        Some(&Warning::NeedsHelpAtHome {
+            household: 11,
+            people: Some(3),
+            minutes: 12,
+            needs_confirmation: false,
+        }),
+        "the most urgent warning"
+    );
     assert_eq!(d.unaccounted_needs_help, 1);
     let r = crate::report::Report::of(&s);
     assert_eq!(

@@ -366,5 +366,14 @@ fn the_unaccounted_view_puts_needs_help_at_home_first_and_answered_safe_last() {
         };
         assert!(first_row.contains(help_text), "{screen}");
         insta::assert_snapshot!(format!("unaccounted_answers_{w}x{h}_{ln}"), screen);
+        // The Overview's warnings start with it.
+        app.handle(Action::Show(View::Overview));
+        let screen = draw(&app, 160, 48);
+        let house = if lang == Lang::En {
+            "‼ house"
+        } else {
+            "‼ 世帯"
+        };
+        assert!(screen.contains(&format!("{house} {help}: 2")), "{screen}");
     }
 }
