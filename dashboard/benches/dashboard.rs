@@ -123,6 +123,7 @@ fn delta(seq: u64, first: u32, residents: u32, round: u32) -> StatusMessage {
         counts: StatusCounts::default(),
         shelters: vec![],
         residents: changes,
+        answers: Vec::new(),
     })
 }
 

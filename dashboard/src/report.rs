@@ -60,6 +60,24 @@ pub struct Unverified {
     pub status: &'static str,
 }
 
+/// The unaccounted by what their household answered from the TV (self-reported: none of
+/// them is accounted for by it).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct AnswerCounts {
+    /// Households with someone unaccounted that answered "needs help at home".
+    pub needs_help_households: u64,
+    /// The people those households said need help.
+    pub needs_help_people: u64,
+    /// Unaccounted residents of those households.
+    pub needs_help_residents: u64,
+    /// Unaccounted residents whose household answered safe (at home, elsewhere, at a shelter).
+    pub answered_safe: u64,
+    /// Unaccounted residents whose household gave no word.
+    pub no_word: u64,
+    /// Households whose answer an officer must confirm (too many wrong answer codes).
+    pub needs_confirmation: u64,
+}
+
 /// The report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -75,6 +93,8 @@ pub struct Report {
     pub shelters: Vec<ShelterLine>,
     /// Everyone under order not yet accounted for, needs-help first.
     pub unaccounted: Vec<Missing>,
+    /// The unaccounted by their household's answer from the TV.
+    pub answers: AnswerCounts,
     /// Everyone whose presence rests on a card that failed a check, by resident id.
     pub unverified: Vec<Unverified>,
     /// Messages refused while collecting (bad signature, wrong town, ...).
@@ -125,6 +145,15 @@ impl Report {
                     }
                 })
                 .collect(),
+            answers: AnswerCounts {
+                needs_help_households: s.derived.needs_help_households.0 as u64,
+                needs_help_people: s.derived.needs_help_households.1,
+                needs_help_residents: s.derived.needs_help_at_home as u64,
+                answered_safe: s.derived.answered_safe as u64,
+                no_word: s.derived.no_word as u64,
+                needs_confirmation: s.answers.values().filter(|a| a.needs_confirmation).count()
+                    as u64,
+            },
             unverified: s
                 .statuses
                 .iter()

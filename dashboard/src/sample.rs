@@ -257,6 +257,7 @@ pub fn mid_evacuation(
             counts,
             shelters,
             residents: PackedStatuses::pack(ResidentId(first), &statuses),
+            answers: Vec::new(),
         });
         feed.push((
             Topic::Status(id.clone()).to_string(),

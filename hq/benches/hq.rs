@@ -489,6 +489,7 @@ fn bench_snapshot() {
             })
             .collect(),
         residents: PackedStatuses::pack(ResidentId(1), &statuses),
+        answers: Vec::new(),
     });
     let wire = SecretKey::from_seed(&[1; 32])
         .sign("hq", &snap)

@@ -71,6 +71,8 @@ pub struct Hq {
     unreadable: crate::store::Unreadable,
     /// A card link the command being carried out made (see `commands.rs`).
     pending_link: Option<commands::PendingLink>,
+    /// Households' answers from the TV (see `answers.rs`).
+    answers: answers::Answers,
 }
 
 fn now_secs(now_ms: u64) -> i64 {
@@ -177,6 +179,7 @@ impl Hq {
             .max()
             .unwrap_or(0);
         let mut hq = Hq {
+            answers: answers::Answers::default(),
             unreadable,
             pending_link: None,
             air,
@@ -198,6 +201,7 @@ impl Hq {
         };
         hq.bump_registry_if_changed(now_ms)?;
         hq.refresh_ordered_at();
+        hq.take_in_answers();
         hq.sync_arrivals(now_ms);
         hq.reconcile_air(now_ms);
         Ok(hq)
@@ -309,6 +313,7 @@ impl Hq {
             self.book.expected(),
         );
         p.counts.unreadable_at_start = self.unreadable.counts();
+        p.answers = self.answers.latest();
         p
     }
 
@@ -535,6 +540,7 @@ impl Hq {
 
     /// A full status snapshot (retained).
     pub fn snapshot(&mut self, now_ms: u64) -> Result<Publication, HqError> {
+        self.take_in_answers();
         let p = self.picture(now_ms);
         let msg = self
             .feed
@@ -570,6 +576,7 @@ impl Hq {
             );
             out.extend(self.publish_orders(&rerouted, now_ms)?);
         }
+        self.take_in_answers();
         let p = self.picture(now_ms);
         let first = self.board.first_resident();
         if full {
@@ -592,6 +599,7 @@ impl Hq {
     }
 }
 
+mod answers;
 mod commands;
 mod events;
 mod registry;

@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use evac_maps::Town;
 use evac_protocol::{
-    Assurance, CardRef, CheckEvent, EventId, EventKind, PackedStatuses, ResidentChange, ResidentId,
-    ResidentStatus, ShelterId, ShelterStatus, StatusCounts, StatusDelta, StatusMessage,
-    StatusSnapshot, Timestamp, TownId,
+    Assurance, CardRef, CheckEvent, EventId, EventKind, HouseholdAnswer, PackedStatuses,
+    ResidentChange, ResidentId, ResidentStatus, ShelterId, ShelterStatus, StatusCounts,
+    StatusDelta, StatusMessage, StatusSnapshot, Timestamp, TownId,
 };
 
 /// One event that places a person in or out of a shelter.
@@ -87,6 +87,9 @@ pub struct Picture {
     pub households_at: Vec<(usize, ShelterId)>,
     /// People present (by day) at each shelter of the town, by shelter index.
     pub present: Vec<u32>,
+    /// Each household's latest answer from the TV, by household id (self-reported: decides
+    /// no status above; filled by [`crate::core::Hq`] from the store).
+    pub answers: Vec<HouseholdAnswer>,
 }
 
 /// The facts behind every status.
@@ -448,6 +451,7 @@ impl StatusBoard {
             arrived_households,
             households_at,
             present,
+            answers: Vec::new(),
         }
     }
 
@@ -512,6 +516,7 @@ impl StatusFeed {
             counts: p.counts.clone(),
             shelters: p.shelters.clone(),
             residents: PackedStatuses::pack(first, &p.statuses),
+            answers: p.answers.clone(),
         });
         self.last = Some(p);
         self.since_snapshot = 0;
@@ -544,7 +549,24 @@ impl StatusFeed {
             .filter(|s| !last.shelters.contains(s))
             .cloned()
             .collect();
-        if residents.is_empty() && shelters.is_empty() && p.counts == last.counts {
+        let answers: Vec<HouseholdAnswer> = p
+            .answers
+            .iter()
+            .filter(|a| {
+                let was = last
+                    .answers
+                    .binary_search_by_key(&a.household, |l| l.household)
+                    .ok()
+                    .map(|i| &last.answers[i]);
+                was != Some(*a)
+            })
+            .cloned()
+            .collect();
+        if residents.is_empty()
+            && shelters.is_empty()
+            && answers.is_empty()
+            && p.counts == last.counts
+        {
             return None;
         }
         self.seq += 1;
@@ -556,6 +578,7 @@ impl StatusFeed {
             counts: p.counts.clone(),
             shelters,
             residents,
+            answers,
         });
         self.last = Some(p);
         Some(msg)

@@ -325,6 +325,81 @@ async fn guessed_codes_over_https_accept_none_and_taps_still_reach_hq() {
     assert!(s.rows("SELECT household, kind FROM answers").is_empty());
 }
 
+/// The signed status's answers, opened with HQ's key; none for anything else.
+fn status_answers(m: &Msg, hq: &evac_protocol::PublicKey) -> Vec<evac_protocol::HouseholdAnswer> {
+    use evac_protocol::{Signed, StatusMessage};
+    match Signed::<StatusMessage>::from_json(&m.payload).map(|s| s.open(hq)) {
+        Ok(Ok(StatusMessage::Snapshot(s))) => s.answers,
+        Ok(Ok(StatusMessage::Delta(d))) => d.answers,
+        _ => Vec::new(),
+    }
+}
+
+/// An answer posted over HTTPS to the real HQ reaches its signed status (self-reported, with
+/// the people who need help); a card tap after a "safe at home" answer puts the resident at
+/// the shelter, the answer beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_over_https_reaches_the_signed_status_and_a_tap_wins() {
+    use evac_protocol::{AnswerKind, ResidentId, ResidentStatus, Signed, StatusMessage};
+    let s = start(50, "");
+    let a = agent(&s.ca);
+    let mut viewer =
+        Client::connect(s.d.port, "viewer", "viewer", PASSWORD, &[topic("status")]).await;
+    viewer.connected(20).await;
+    let help = s.d.town.households[2].id;
+    let home = &s.d.town.households[0];
+    let body = format!(
+        r#"{{"town":"{TOWN}","household":{help},"code":"{}","answer":"need_help","people":3}}"#,
+        s.code(help)
+    );
+    assert_eq!(s.post(&a, &body), 200);
+    let hq = s.d.hq_public.clone();
+    viewer
+        .wait_for(20, "the need-help answer in HQ's status", |m| {
+            status_answers(m, &hq).iter().any(|x| {
+                x.household == help
+                    && x.kind == AnswerKind::NeedHelp
+                    && x.people == Some(3)
+                    && !x.needs_confirmation
+            })
+        })
+        .await;
+
+    assert_eq!(s.answer(&a, home.id, &s.code(home.id), "safe_at_home"), 200);
+    viewer
+        .wait_for(20, "the safe-at-home answer", |m| {
+            status_answers(m, &hq)
+                .iter()
+                .any(|x| x.household == home.id && x.kind == AnswerKind::SafeAtHome)
+        })
+        .await;
+    let resident = home.members[0].resident;
+    let mut shelter = TestShelter::connect(&s.d, 0).await;
+    shelter.tap(1, resident - 1);
+    shelter.flush().await;
+    let sid = shelter.id;
+    let arrived = ResidentStatus::Arrived {
+        shelter: sid,
+        unverified: false,
+    };
+    viewer
+        .wait_for(20, "the tapped resident at the shelter", |m| {
+            match Signed::<StatusMessage>::from_json(&m.payload).map(|x| x.open(&hq)) {
+                Ok(Ok(StatusMessage::Delta(d))) => d
+                    .residents
+                    .iter()
+                    .any(|c| c.resident == ResidentId(resident) && c.status == arrived),
+                Ok(Ok(StatusMessage::Snapshot(sn))) => sn
+                    .residents
+                    .unpack()
+                    .unwrap()
+                    .contains(&(ResidentId(resident), arrived)),
+                _ => false,
+            }
+        })
+        .await;
+}
+
 /// `check` says the endpoint is on, or names the field at fault; HQ with a broken `[answers]`
 /// still starts and serves shelters, saying so in its log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,6 +58,7 @@ pub fn snapshot_arrived(
         },
         shelters: vec![],
         residents: PackedStatuses::pack(ResidentId(1), &statuses),
+        answers: Vec::new(),
     });
     key.sign(HQ_SIGNER, &m)
         .unwrap()

@@ -2,7 +2,7 @@
 //! order officers work it, counts per zone, warnings, and the curve's T50/T90. Recomputed
 //! when something changed, never per frame.
 
-use evac_protocol::{ResidentId, ShelterId};
+use evac_protocol::{AnswerKind, HouseholdAnswer, ResidentId, ShelterId};
 
 use super::{TownState, code, is_missing, is_unverified};
 
@@ -38,6 +38,18 @@ pub enum Warning {
         /// Occupancy in percent.
         percent: u32,
     },
+    /// A household with someone unaccounted answered from the TV that it needs help at home
+    /// (self-reported): first of all.
+    NeedsHelpAtHome {
+        /// The household.
+        household: u32,
+        /// The people it said need help.
+        people: Option<u32>,
+        /// Minutes since HQ received the answer.
+        minutes: u64,
+        /// An officer must confirm the answer (too many wrong answer codes).
+        needs_confirmation: bool,
+    },
     /// A resident who needs help, not arrived 30 minutes after the order.
     NeedsHelpLate {
         /// The resident.
@@ -68,14 +80,50 @@ pub enum Warning {
     },
 }
 
+/// What an unaccounted resident's household said from the TV: the groups of the unaccounted
+/// list, in the order officers work them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Word {
+    /// The household answered it needs help at home: first.
+    NeedsHelpAtHome,
+    /// No answer (or one this dashboard does not know).
+    NoWord,
+    /// The household answered safe (at home, elsewhere, at a shelter not yet tapped):
+    /// self-reported, last.
+    AnsweredSafe,
+}
+
+impl Word {
+    /// The group of a household with `answer`.
+    pub fn of(answer: Option<&HouseholdAnswer>) -> Word {
+        match answer.map(|a| a.kind) {
+            Some(AnswerKind::NeedHelp) => Word::NeedsHelpAtHome,
+            Some(
+                AnswerKind::SafeAtHome | AnswerKind::EvacuatedElsewhere | AnswerKind::AtShelter,
+            ) => Word::AnsweredSafe,
+            Some(AnswerKind::Other) | None => Word::NoWord,
+        }
+    }
+}
+
 /// The derived lists.
 #[derive(Debug, Clone, Default)]
 pub struct Derived {
-    /// Residents under order not yet accounted for: needs-help first, then by zone,
-    /// household and resident.
+    /// Residents under order not yet accounted for: households that answered "needs help at
+    /// home" first, then those with no word, then those that answered safe (self-reported);
+    /// in each, needs-help residents first, then by zone, household and resident.
     pub unaccounted: Vec<ResidentId>,
-    /// How many of them need help.
+    /// How many of them need help (要支援者 in the registry).
     pub unaccounted_needs_help: usize,
+    /// Of the unaccounted, residents whose household answered "needs help at home".
+    pub needs_help_at_home: usize,
+    /// Households with someone unaccounted that answered "needs help at home", and the
+    /// people they said need help.
+    pub needs_help_households: (usize, u64),
+    /// Of the unaccounted, residents whose household answered safe (self-reported).
+    pub answered_safe: usize,
+    /// Of the unaccounted, residents whose household gave no word.
+    pub no_word: usize,
     /// Per zone.
     pub zones: Vec<ZoneCount>,
     /// Warnings, most urgent first.
@@ -102,7 +150,8 @@ impl Derived {
         let mut d = Derived::default();
         let reg = s.registry.as_ref();
         // The unaccounted list, with its sort key.
-        let mut keyed: Vec<(u64, u32)> = Vec::new();
+        let mut keyed: Vec<((Word, bool, u32, u32), u32)> = Vec::new();
+        let mut help_households = std::collections::BTreeSet::new();
         let mut unverified = Vec::new();
         let mut zones: std::collections::BTreeMap<Option<u32>, ZoneCount> = Default::default();
         for (r, c, shelter) in s.statuses.iter() {
@@ -117,9 +166,24 @@ impl Derived {
             if is_missing(c) {
                 z.missing += 1;
                 let needs_help = person.is_some_and(|p| p.needs_help);
-                let key = (u64::from(!needs_help) << 63)
-                    | (u64::from(zone.unwrap_or(0x7FFF).min(0x7FFF)) << 48)
-                    | (u64::from(household) << 16);
+                let answer = s.answers.get(&household).filter(|_| person.is_some());
+                let word = Word::of(answer);
+                match word {
+                    Word::NeedsHelpAtHome => {
+                        d.needs_help_at_home += 1;
+                        if help_households.insert(household) {
+                            d.needs_help_households.0 += 1;
+                            d.needs_help_households.1 +=
+                                u64::from(answer.and_then(|a| a.people).unwrap_or(1));
+                        }
+                    }
+                    Word::NoWord => d.no_word += 1,
+                    Word::AnsweredSafe => d.answered_safe += 1,
+                }
+                if needs_help {
+                    d.unaccounted_needs_help += 1;
+                }
+                let key = (word, !needs_help, zone.unwrap_or(u32::MAX), household);
                 keyed.push((key, r.0));
             } else {
                 z.safe += 1;
@@ -130,11 +194,9 @@ impl Derived {
         }
         // Stable: residents of one household stay in id order.
         keyed.sort_by_key(|&(k, _)| k);
-        d.unaccounted_needs_help = keyed.iter().take_while(|(k, _)| k >> 63 == 0).count();
         if let Some(map) = &s.map {
             let mut last = u32::MAX;
-            for &(k, _) in &keyed {
-                let household = ((k >> 16) & 0xFFFF_FFFF) as u32;
+            for &((_, _, _, household), _) in &keyed {
                 if household != last {
                     last = household;
                     if let Some(at) = map.household_location(household) {
@@ -186,8 +248,8 @@ impl Derived {
             }
         }
         let mut late = Vec::new();
-        for r in d.unaccounted.iter().take(d.unaccounted_needs_help) {
-            let Some(p) = reg.and_then(|g| g.person(*r)) else {
+        for r in &d.unaccounted {
+            let Some(p) = reg.and_then(|g| g.person(*r)).filter(|p| p.needs_help) else {
                 continue;
             };
             let Some(o) = s.orders.get(&p.household) else {
@@ -205,6 +267,18 @@ impl Derived {
                 }
             }
         }
+        d.warnings.extend(
+            help_households
+                .iter()
+                .filter_map(|h| s.answers.get(h))
+                .map(|a| Warning::NeedsHelpAtHome {
+                    household: a.household,
+                    people: a.people,
+                    minutes: now_ms.saturating_sub(a.at_ms) / 60_000,
+                    needs_confirmation: a.needs_confirmation,
+                })
+                .take(MAX_PER_KIND),
+        );
         d.warnings.extend(late);
         d.warnings.extend(silent.into_iter().take(MAX_PER_KIND));
         d.warnings.extend(full.into_iter().take(MAX_PER_KIND));

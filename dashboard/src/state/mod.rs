@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use evac_protocol::{
-    CommandAction, CommandReply, MessageKind, OfficerId, OrderBatch, PublicKey, RegistrySnapshot,
-    ResidentId, ResidentStatus, ShelterId, ShelterStatus, StatusCounts, StatusMessage, Topic,
-    TownId,
+    CommandAction, CommandReply, HouseholdAnswer, MessageKind, OfficerId, OrderBatch, PublicKey,
+    RegistrySnapshot, ResidentId, ResidentStatus, ShelterId, ShelterStatus, StatusCounts,
+    StatusMessage, Topic, TownId,
 };
 
-pub use derived::{Derived, Warning, ZoneCount};
+pub use derived::{Derived, Warning, Word, ZoneCount};
 pub use feed::{Reject, Rejections, limit};
 pub use orders::{Notice, OrderInfo};
 pub use people::{
@@ -183,6 +183,9 @@ pub struct TownState {
     pub registry: Option<PackedRegistry>,
     /// Each household's order, by household id.
     pub orders: HashMap<u32, OrderInfo>,
+    /// Each household's latest answer from the TV, by household id (self-reported: it
+    /// sorts the unaccounted, it never accounts for anyone).
+    pub answers: HashMap<u32, HouseholdAnswer>,
     /// The households whose order is known only from the air sections (a dashboard started
     /// after the orders went out): an order batch replaces them, the air keeps them current.
     /// By household group, so that a group's message touches only its own households.
@@ -231,6 +234,7 @@ impl TownState {
             statuses: Statuses::default(),
             registry: None,
             orders: HashMap::new(),
+            answers: HashMap::new(),
             air_sourced: HashMap::new(),
             air_notices: HashMap::new(),
             notices: BTreeMap::new(),
@@ -381,6 +385,7 @@ impl TownState {
                     rows.insert(row.status.shelter, row);
                 }
                 self.shelters = rows;
+                self.answers = s.answers.into_iter().map(|a| (a.household, a)).collect();
                 self.finish_status(s.seq, s.at_ms, s.counts);
                 self.waiting_snapshot = false;
                 Ok(Applied::Snapshot)
@@ -412,6 +417,9 @@ impl TownState {
                 for st in d.shelters {
                     let row = self.row_for(st, d.at_ms);
                     self.shelters.insert(row.status.shelter, row);
+                }
+                for a in d.answers {
+                    self.answers.insert(a.household, a);
                 }
                 self.finish_status(d.seq, d.at_ms, d.counts);
                 Ok(Applied::Delta)

@@ -61,6 +61,7 @@ fn snapshot(seq: u64, statuses: &[ResidentStatus]) -> StatusMessage {
         counts,
         shelters: vec![shelter(1, true, 10, 1), shelter(2, true, 100, 0)],
         residents: PackedStatuses::pack(ResidentId(1), statuses),
+        answers: Vec::new(),
     })
 }
 
@@ -78,6 +79,7 @@ fn delta(seq: u64, changes: &[(u32, ResidentStatus)]) -> StatusMessage {
                 status,
             })
             .collect(),
+        answers: Vec::new(),
     })
 }
 
@@ -660,4 +662,104 @@ fn what_hq_could_not_read_at_start_is_logged_once() {
             unreadable
         }]
     );
+}
+
+/// Household 10: residents 1 and 2 (2 needs help), 11: 3 and 4, 12: 5; all under order.
+fn answering() -> TownState {
+    let mut reg = registry(1);
+    reg.households.push(RegistryHousehold {
+        id: HouseholdId(12),
+        residents: vec![RegistryResident {
+            id: ResidentId(5),
+            name: "田中 五郎".into(),
+            needs_help: false,
+            card_digests: vec![],
+        }],
+    });
+    let mut snap = snapshot(5, &[ResidentStatus::UnderOrder; 5]);
+    let answer = |household, kind, people| evac_protocol::HouseholdAnswer {
+        household,
+        kind,
+        people,
+        at_ms: NOW - 720_000,
+        needs_confirmation: household == 12,
+    };
+    if let StatusMessage::Snapshot(s) = &mut snap {
+        s.answers = vec![
+            answer(11, evac_protocol::AnswerKind::NeedHelp, Some(3)),
+            answer(12, evac_protocol::AnswerKind::SafeAtHome, None),
+        ];
+    }
+    let mut s = state();
+    s.on_message(STATUS, &wire(&hq(), HQ_SIGNER, &snap), NOW)
+        .unwrap();
+    s.on_message(REGISTRY, &wire(&hq(), HQ_SIGNER, &reg), NOW)
+        .unwrap();
+    s.refresh(NOW, true);
+    s
+}
+
+#[test]
+fn answers_from_the_tv_put_needs_help_at_home_first_and_answered_safe_last() {
+    let s = answering();
+    let d = &s.derived;
+    // Help at home (3, 4), then no word (2 needs help, then 1), then answered safe (5).
+    assert_eq!(
+        d.unaccounted,
+        [3, 4, 2, 1, 5].map(ResidentId),
+        "grouped by the household's answer"
+    );
+    assert_eq!(
+        (d.needs_help_at_home, d.no_word, d.answered_safe),
+        (2, 2, 1)
+    );
+    assert_eq!(d.needs_help_households, (1, 3));
+    assert_eq!(
+        d.warnings.first(),
+        Some(&Warning::NeedsHelpAtHome {
+            household: 11,
+            people: Some(3),
+            minutes: 12,
+            needs_confirmation: false,
+        }),
+        "the most urgent warning"
+    );
+    assert_eq!(d.unaccounted_needs_help, 1);
+    let r = crate::report::Report::of(&s);
+    assert_eq!(
+        r.answers,
+        crate::report::AnswerCounts {
+            needs_help_households: 1,
+            needs_help_people: 3,
+            needs_help_residents: 2,
+            answered_safe: 1,
+            no_word: 2,
+            needs_confirmation: 1,
+        }
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["answers"]["needs_help_people"], 3);
+}
+
+#[test]
+fn a_card_tap_after_a_safe_at_home_answer_wins() {
+    let mut s = answering();
+    let tap = delta(
+        6,
+        &[(
+            5,
+            ResidentStatus::Arrived {
+                shelter: ShelterId(1),
+                unverified: false,
+            },
+        )],
+    );
+    s.on_message(STATUS, &wire(&hq(), HQ_SIGNER, &tap), NOW + 1_000)
+        .unwrap();
+    s.refresh(NOW + 1_000, true);
+    // At the shelter: no longer unaccounted, not counted as answered safe; the answer stays.
+    assert_eq!(s.derived.unaccounted, [3, 4, 2, 1].map(ResidentId));
+    assert_eq!(s.derived.answered_safe, 0);
+    assert!(s.answers.contains_key(&12));
+    assert_eq!(crate::report::Report::of(&s).answers.answered_safe, 0);
 }

@@ -128,6 +128,27 @@ fn warning_line(app: &App, w: &Warning) -> Line<'static> {
     let l = app.lang;
     let s = &app.town;
     match w {
+        Warning::NeedsHelpAtHome {
+            household,
+            people,
+            minutes,
+            needs_confirmation,
+        } => Line::styled(
+            format!(
+                "‼ {} {household}: {} {} {minutes}{}{}",
+                l.t("house", "世帯"),
+                people.map_or("?".to_owned(), |n| n.to_string()),
+                l.t("need help at home (TV)", "人 在宅で要救助(TV)"),
+                l.t(" min ago", "分前"),
+                if *needs_confirmation {
+                    l.t(", confirm", "・要確認")
+                } else {
+                    ""
+                },
+            ),
+            th.fg(Color::Red)
+                .add_modifier(ratatui::style::Modifier::BOLD),
+        ),
         Warning::NeedsHelpLate { resident, minutes } => Line::styled(
             format!(
                 "★ {} {} {} {minutes}{}",

@@ -302,3 +302,78 @@ fn warnings_age_through_an_outage_without_messages() {
     assert_eq!(minutes(&app), Some(50));
     assert!(draw(&app, 160, 48).contains("data 10m00s"));
 }
+
+/// Answers from the TV for the households of three residents still missing: "needs help at
+/// home" (2 people, 12 minutes ago) heads the list, "safe at home" goes after everyone with
+/// no word; the column and the title say which, marked (TV) / self-reported.
+#[test]
+fn the_unaccounted_view_puts_needs_help_at_home_first_and_answered_safe_last() {
+    use evac_protocol::{AnswerKind, HouseholdAnswer, StatusDelta, StatusMessage};
+    for (lang, ln, w, h) in [(Lang::En, "en", 80, 24), (Lang::Ja, "ja", 160, 48)] {
+        let mut app = fixture(lang, false);
+        let s = &app.town;
+        let reg = s.registry.as_ref().unwrap();
+        let list = s.derived.unaccounted.clone();
+        let of: std::collections::HashMap<_, u32> = list
+            .iter()
+            .map(|&r| (r, reg.person(r).unwrap().household))
+            .collect();
+        let household = |r| of[&r];
+        let (help, safe, away) = (
+            household(*list.last().unwrap()),
+            household(list[0]),
+            household(list[list.len() / 2]),
+        );
+        let answer = |household, kind, people, ago_min: u64, needs_confirmation| HouseholdAnswer {
+            household,
+            kind,
+            people,
+            at_ms: NOW - ago_min * 60_000,
+            needs_confirmation,
+        };
+        let delta = StatusMessage::Delta(StatusDelta {
+            town: s.town.clone(),
+            seq: s.seq.unwrap() + 1,
+            at_ms: NOW,
+            counts: s.counts.clone(),
+            shelters: vec![],
+            residents: vec![],
+            answers: vec![
+                answer(help, AnswerKind::NeedHelp, Some(2), 12, false),
+                answer(safe, AnswerKind::SafeAtHome, None, 5, false),
+                answer(away, AnswerKind::EvacuatedElsewhere, None, 3, true),
+            ],
+        });
+        let wire = hq().sign(HQ_SIGNER, &delta).unwrap().to_json().unwrap();
+        app.on_message("evac/v1/minato/status".into(), wire.into_bytes());
+        app.refresh(true);
+        let d = &app.town.derived;
+        let now = &d.unaccounted;
+        assert_eq!(now.len(), list.len(), "an answer accounts for no one");
+        assert_eq!(household(now[0]), help, "needs help at home first");
+        let tail: Vec<u32> = now[now.len() - d.answered_safe..]
+            .iter()
+            .map(|&r| household(r))
+            .collect();
+        assert!(tail.iter().all(|h| *h == safe || *h == away), "{tail:?}");
+        app.handle(Action::Show(View::Unaccounted));
+        let screen = draw(&app, w, h);
+        let first_row = screen.lines().nth(5).unwrap();
+        let help_text = if lang == Lang::En {
+            "HELP 2 12m"
+        } else {
+            "要救助 2 12m"
+        };
+        assert!(first_row.contains(help_text), "{screen}");
+        insta::assert_snapshot!(format!("unaccounted_answers_{w}x{h}_{ln}"), screen);
+        // The Overview's warnings start with it.
+        app.handle(Action::Show(View::Overview));
+        let screen = draw(&app, 160, 48);
+        let house = if lang == Lang::En {
+            "‼ house"
+        } else {
+            "‼ 世帯"
+        };
+        assert!(screen.contains(&format!("{house} {help}: 2")), "{screen}");
+    }
+}

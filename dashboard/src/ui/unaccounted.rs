@@ -1,5 +1,9 @@
-//! Unaccounted: residents under order not yet accounted for, needs-help (要支援者) first,
-//! then by zone and household, with the assigned shelter and minutes since the order.
+//! Unaccounted: residents under order not yet accounted for, in three groups: households that
+//! answered "needs help at home" from the TV (how many people, how long ago), those with no
+//! word, those that answered safe (self-reported, marked "(TV)"); in each, needs-help
+//! (要支援者) first, then by zone and household, with the assigned shelter and minutes since
+//! the order. The home's address is not shown: the dashboard has none (the registry it gets
+//! carries none); the zone and household number lead officers to the registry.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -8,7 +12,33 @@ use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
 use super::{Theme, num, scroll};
 use crate::app::{App, View};
-use crate::i18n;
+use crate::i18n::{self, Lang};
+use crate::state::Word;
+use evac_protocol::{AnswerKind, HouseholdAnswer};
+
+/// What a household answered, as the list shows it: kind, people, how long ago on HQ's clock,
+/// and "?" when an officer must confirm it (too many wrong answer codes).
+fn answer_cell(a: Option<&HouseholdAnswer>, hq_now: Option<u64>, l: Lang) -> String {
+    let Some(a) = a else {
+        return "—".to_owned();
+    };
+    let what = match a.kind {
+        AnswerKind::NeedHelp => format!(
+            "{} {}",
+            l.t("HELP", "要救助"),
+            a.people.map_or("?".to_owned(), |n| n.to_string())
+        ),
+        AnswerKind::SafeAtHome => l.t("home(TV)", "在宅(TV)").to_owned(),
+        AnswerKind::EvacuatedElsewhere => l.t("away(TV)", "他所(TV)").to_owned(),
+        AnswerKind::AtShelter => l.t("shltr(TV)", "避難所(TV)").to_owned(),
+        AnswerKind::Other => return "—".to_owned(),
+    };
+    let ago = hq_now.map_or(String::new(), |now| {
+        format!(" {}m", now.saturating_sub(a.at_ms) / 60_000)
+    });
+    let confirm = if a.needs_confirmation { "?" } else { "" };
+    format!("{what}{ago}{confirm}")
+}
 
 pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
     let th = Theme::of(app);
@@ -20,6 +50,8 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
     let first = scroll(cursor, height);
     let wide = area.width >= 120;
     let hq_now = app.hq_now_ms();
+    // The answers' column only once a household has answered.
+    let answered = !s.answers.is_empty();
     let rows: Vec<Row> = list
         .iter()
         .skip(first)
@@ -28,6 +60,8 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
             let person = s.registry.as_ref().and_then(|g| g.person(r));
             let household = person.map(|p| p.household);
             let needs_help = person.is_some_and(|p| p.needs_help);
+            let answer = household.and_then(|h| s.answers.get(&h));
+            let help_at_home = Word::of(answer) == Word::NeedsHelpAtHome;
             let order = household.and_then(|h| s.orders.get(&h));
             let zone = household
                 .and_then(|h| s.zone_of(h))
@@ -53,11 +87,14 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
                 Cell::from(shelter),
                 Cell::from(minutes),
             ];
+            if answered {
+                cells.push(Cell::from(answer_cell(answer, hq_now, l)));
+            }
             if wide {
                 cells.push(Cell::from(i18n::status(s.statuses.get(r), l)));
             }
             let row = Row::new(cells);
-            if needs_help {
+            if needs_help || help_at_home {
                 row.style(th.fg(Color::Red).add_modifier(Modifier::BOLD))
             } else {
                 row
@@ -82,18 +119,36 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
         l.t("Shelter", "指定避難所"),
         l.t("Min", "経過分"),
     ];
+    if answered {
+        widths.push(Constraint::Length(12));
+        head.push(l.t("TV answer", "TV回答"));
+    }
     if wide {
         widths.push(Constraint::Length(12));
         head.push(l.t("Status", "状態"));
     }
     let filter = &app.filter[View::Unaccounted.index()];
+    let d = &s.derived;
     let mut title = format!(
         " {} {} ({} {}) ",
         l.t("Unaccounted", "未確認者"),
         num(list.len() as u64),
         l.t("needs help", "要支援者"),
-        num(s.derived.unaccounted_needs_help as u64),
+        num(d.unaccounted_needs_help as u64),
     );
+    if answered {
+        title.push_str(&format!(
+            "· {} {} ({} {}) · {} {} · {} {} ",
+            l.t("help at home", "在宅要救助"),
+            num(d.needs_help_households.0 as u64),
+            num(d.needs_help_households.1),
+            l.t("people", "人"),
+            l.t("no word", "連絡なし"),
+            num(d.no_word as u64),
+            l.t("safe (TV, self-reported)", "無事(TV・自己申告)"),
+            num(d.answered_safe as u64),
+        ));
+    }
     if !filter.is_empty() {
         title.push_str(&format!("/{filter} "));
     }

@@ -142,6 +142,35 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
+    /// The answers stored after row `after` (0: all), with their row ids, in the order
+    /// received: HQ's loop takes in what the answer endpoint wrote since it last looked.
+    pub fn answers_after(&self, after: i64) -> Result<Vec<(i64, StoredAnswer)>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, household, kind, people, received_ms, source, needs_confirmation
+                 FROM answers WHERE id > ?1 ORDER BY id",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([after], |r| {
+                Ok((
+                    r.get(0)?,
+                    StoredAnswer {
+                        household: r.get(1)?,
+                        kind: r.get(2)?,
+                        people: r.get(3)?,
+                        received_ms: r.get::<_, i64>(4)?.max(0) as u64,
+                        source: r.get(5)?,
+                        needs_confirmation: r.get(6)?,
+                    },
+                ))
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
     /// The households whose answers need an officer's confirmation, with their wrong codes.
     pub fn answer_flags(&self) -> Result<Vec<(u32, u32)>, HqError> {
         flagged(&self.conn).map_err(self.err())

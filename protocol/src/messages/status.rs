@@ -264,6 +264,57 @@ pub struct ResidentChange {
     pub status: ResidentStatus,
 }
 
+/// What a household answered from the TV (self-reported: it decides no resident's status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerKind {
+    /// Evacuated elsewhere (a relative's, a car, another town).
+    EvacuatedElsewhere,
+    /// Safe at home.
+    SafeAtHome,
+    /// Needs help at home.
+    NeedHelp,
+    /// Says it reached the shelter (no card tap yet).
+    AtShelter,
+    /// A kind this reader does not know (a newer HQ).
+    #[serde(other)]
+    Other,
+}
+
+impl AnswerKind {
+    /// The kind named as HQ's answer endpoint and store name it (`safe_at_home`, ...).
+    pub fn from_name(name: &str) -> Option<AnswerKind> {
+        Some(match name {
+            "evacuated_elsewhere" => AnswerKind::EvacuatedElsewhere,
+            "safe_at_home" => AnswerKind::SafeAtHome,
+            "need_help" => AnswerKind::NeedHelp,
+            "at_shelter" => AnswerKind::AtShelter,
+            _ => return None,
+        })
+    }
+}
+
+/// A household's latest answer from the TV, as HQ carries it in its status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HouseholdAnswer {
+    /// The household (its registry id).
+    pub household: u32,
+    /// What it answered last.
+    pub kind: AnswerKind,
+    /// How many people need help (for [`AnswerKind::NeedHelp`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub people: Option<u32>,
+    /// When HQ received it (Unix ms, HQ's clock).
+    pub at_ms: u64,
+    /// Sent after too many wrong answer codes for this household: an officer must confirm.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub needs_confirmation: bool,
+}
+
+fn no_answers(a: &[HouseholdAnswer]) -> bool {
+    a.is_empty()
+}
+
 /// The whole picture, retained on `evac/v1/{town}/status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusSnapshot {
@@ -279,6 +330,10 @@ pub struct StatusSnapshot {
     pub shelters: Vec<ShelterStatus>,
     /// Every resident.
     pub residents: PackedStatuses,
+    /// Every household's latest answer from the TV, by household (self-reported; absent
+    /// from older HQs).
+    #[serde(default, skip_serializing_if = "no_answers")]
+    pub answers: Vec<HouseholdAnswer>,
 }
 
 /// What changed since the message with sequence `seq - 1`.
@@ -296,6 +351,9 @@ pub struct StatusDelta {
     pub shelters: Vec<ShelterStatus>,
     /// Residents whose status changed.
     pub residents: Vec<ResidentChange>,
+    /// Households whose latest answer from the TV is new or changed (self-reported).
+    #[serde(default, skip_serializing_if = "no_answers")]
+    pub answers: Vec<HouseholdAnswer>,
 }
 
 /// A message on the status topic.
@@ -373,6 +431,39 @@ mod tests {
     }
 
     #[test]
+    fn answers_are_optional_and_unknown_kinds_still_read() {
+        let mut snap = StatusSnapshot {
+            town: Slug::new("minato").unwrap(),
+            seq: 1,
+            at_ms: 5,
+            counts: StatusCounts::default(),
+            shelters: vec![],
+            residents: PackedStatuses::pack(ResidentId(1), &[]),
+            answers: vec![],
+        };
+        let bare = serde_json::to_string(&snap).unwrap();
+        assert!(!bare.contains("answers"), "{bare}");
+        snap.answers.push(HouseholdAnswer {
+            household: 12,
+            kind: AnswerKind::NeedHelp,
+            people: Some(3),
+            at_ms: 4,
+            needs_confirmation: false,
+        });
+        let json = serde_json::to_string(&snap).unwrap();
+        assert!(
+            json.contains(
+                r#""answers":[{"household":12,"kind":"need_help","people":3,"at_ms":4}]"#
+            ),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<StatusSnapshot>(&json).unwrap(), snap);
+        let newer = json.replace("need_help", "gone_fishing");
+        let read: StatusSnapshot = serde_json::from_str(&newer).unwrap();
+        assert_eq!(read.answers[0].kind, AnswerKind::Other);
+    }
+
+    #[test]
     fn golden_and_round_trip() {
         let k = golden::key();
         let town = Slug::new("minato").unwrap();
@@ -417,6 +508,7 @@ mod tests {
                     },
                 ],
             ),
+            answers: Vec::new(),
         });
         let wire = k.sign(HQ_SIGNER, &snap).unwrap().to_json().unwrap();
         golden::check("status_snapshot.json", &wire);
@@ -457,6 +549,7 @@ mod tests {
                     },
                 },
             ],
+            answers: Vec::new(),
         });
         let wire = k.sign(HQ_SIGNER, &delta).unwrap().to_json().unwrap();
         golden::check("status_delta.json", &wire);

@@ -567,5 +567,6 @@ fn reply_of(out: &[Publication]) -> evac_protocol::CommandReply {
         .unwrap()
 }
 
+mod answers;
 mod commands;
 mod restart;
