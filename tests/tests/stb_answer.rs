@@ -8,6 +8,8 @@ mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use evac_hq::answers::AnswerCodeKey;
 use evac_maps::{GenerateParams, generate};
@@ -15,8 +17,9 @@ use evac_protocol::SecretKey;
 use support::town::{HqConfig, hq_key, passwords};
 use support::*;
 
-/// A CA and HQ's certificate for localhost: `tls.crt`, `tls.key` for HQ, `ca.pem` for the box.
-fn certificates(d: &Path) {
+/// A CA and HQ's certificate for localhost: `tls.crt`, `tls.key` for HQ, `ca.pem` for the box;
+/// returns the certificate and its key (PKCS#8) as DER.
+fn certificates(d: &Path) -> (Vec<u8>, Vec<u8>) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -30,6 +33,7 @@ fn certificates(d: &Path) {
     std::fs::write(d.join("tls.crt"), cert.pem()).unwrap();
     std::fs::write(d.join("tls.key"), key.serialize_pem()).unwrap();
     std::fs::write(d.join("ca.pem"), ca.pem()).unwrap();
+    (cert.der().to_vec(), key.serialize_der())
 }
 
 /// The box's configuration for `household`, answering to `url`.
@@ -183,4 +187,106 @@ fn a_household_answers_from_the_box_and_hq_keeps_it() {
     let line = one_line_error(&o);
     assert!(line.starts_with("evac-stb: HQ unreachable: "), "{line}");
     assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+}
+
+/// What the hostile server does after reading a request.
+#[derive(Clone, Copy)]
+enum Hostile {
+    /// 200 with 10 MB of garbage.
+    Huge,
+    /// 429 with `Retry-After: 7`.
+    Limited,
+    /// Never replies.
+    Silent,
+}
+
+/// A TLS server under the test CA that answers every request as `how` says: what no HQ sends,
+/// to show that nothing in a reply stops the box.
+fn hostile_server(d: &Path, how: Hostile) -> u16 {
+    use rumqttc::tokio_rustls::rustls;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::io::{Read, Write};
+    let (cert, key) = certificates(d);
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(cert)],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+    )
+    .unwrap();
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().map_while(Result::ok) {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut s = rustls::StreamOwned::new(conn, tcp);
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                // Errors below: the box hung up, as it should.
+                match how {
+                    Hostile::Huge => {
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n");
+                        for _ in 0..1000 {
+                            if s.write_all(&[0xff; 10_000]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Hostile::Limited => {
+                        let _ = s.write_all(
+                            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n",
+                        );
+                    }
+                    Hostile::Silent => std::thread::sleep(Duration::from_secs(40)),
+                }
+                let _ = s.flush();
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn no_reply_stops_the_box() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Built before the clock starts.
+    bin("evac-stb");
+    for (how, want) in [
+        (
+            Hostile::Huge,
+            "evac-stb: HQ's reply was not understood (HTTP 200): the answer may not have arrived.",
+        ),
+        (
+            Hostile::Limited,
+            "evac-stb: Too many answers: try again in 7 s.",
+        ),
+        (Hostile::Silent, "evac-stb: HQ unreachable: "),
+    ] {
+        let port = hostile_server(d, how);
+        let config = stb_config(d, 4, &format!("https://localhost:{port}/answer"));
+        let start = Instant::now();
+        let o = stb(&config, &["--set-code", "ABCD-EFGH", "--key", "green"]);
+        let line = one_line_error(&o);
+        assert!(line.starts_with(want), "{line}");
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            start.elapsed() < Duration::from_secs(25),
+            "{line} after {:?}",
+            start.elapsed()
+        );
+    }
 }
