@@ -66,6 +66,9 @@ pub struct StbConfig {
     /// is shown in it.
     #[serde(default)]
     pub utc_offset: Option<String>,
+    /// Where the household's answers go (`evac-stb answer`).
+    #[serde(default)]
+    pub answers: Option<super::answer::AnswersConfig>,
 }
 
 impl StbConfig {
@@ -98,6 +101,9 @@ impl StbConfig {
         .flatten()
         {
             abs(p);
+        }
+        if let Some(a) = &mut c.answers {
+            a.resolve(base);
         }
         Ok(c)
     }

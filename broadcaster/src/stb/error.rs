@@ -132,4 +132,33 @@ pub enum StbError {
     /// The report could not be written (a closed pipe among others).
     #[error("writing the report")]
     WriteReport(#[source] std::io::Error),
+    /// `evac-stb answer` with no `[answers]` in the configuration.
+    #[error("no [answers] in the --config: give url and ca")]
+    NoAnswers,
+    /// `evac-stb answer` with no `town_name` in the configuration.
+    #[error("no town_name in the --config: HQ needs the town with an answer")]
+    NoTownName,
+    /// No answer code kept yet.
+    #[error("no answer code kept in {}: type it once with --set-code", .0.display())]
+    NoCode(PathBuf),
+    /// A code typed that cannot be one.
+    #[error("an answer code is 6 to 8 letters and digits (spaces and hyphens left out)")]
+    BadCode,
+    /// The kept code file does not hold a code.
+    #[error("{} does not hold an answer code: type it again with --set-code", .0.display())]
+    BadCodeFile(PathBuf),
+    /// The answer code could not be written.
+    #[error("keeping the answer code")]
+    WriteCode(#[source] StateFileError),
+    /// The CA certificate of `[answers]` does not parse.
+    #[error("{}: not a PEM certificate ({why})", path.display())]
+    Ca {
+        /// The CA file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// "Need help here" without how many people, or with too many.
+    #[error("need-help needs --people, 1 to 99")]
+    People,
 }

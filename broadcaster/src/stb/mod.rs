@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: the configuration file and the values in it that need reading;
 //! - [`screen`]: the screen as text; [`route`]: the route as GeoJSON;
+//! - [`answer`]: the household's answers and the colour keys; [`reply`]: sending one to HQ;
 //! - [`error`]: what can stop the box ([`StbError`]).
 //!
 //! The binary parses arguments into [`StbSettings`], calls [`receive`] and then one of
@@ -21,8 +22,10 @@ use crate::io::{Endpoint, PacketReader};
 use crate::receiver::{DEFAULT_SKEW_S, Receiver, ReceiverConfig, ReceiverState, TrustedKey};
 use crate::render::Language;
 
+pub mod answer;
 pub mod config;
 pub mod error;
+pub mod reply;
 pub mod route;
 pub mod screen;
 
