@@ -28,7 +28,7 @@ pub mod limits;
 pub mod server;
 
 pub use code::{AnswerCode, AnswerCodeKey};
-pub use desk::{AnswerKind, AnswerRequest, Desk, Outcome};
+pub use desk::{AnswerKind, AnswerRequest, AnswerVerdict, Desk};
 pub use limits::Rates;
 
 /// `[answers]`: where and how the answer endpoint listens, and its limits.

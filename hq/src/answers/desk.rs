@@ -62,7 +62,7 @@ pub struct AnswerRequest {
 
 /// What became of an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum AnswerVerdict {
     /// Stored, durably; `needs_confirmation` when its household had too many wrong codes.
     Accepted {
         /// Whether an officer must confirm it.
@@ -142,34 +142,34 @@ impl Desk {
     }
 
     /// Takes one answer from `ip`: `body` is the request's JSON.
-    pub async fn take(&self, ip: IpAddr, body: &[u8]) -> Outcome {
+    pub async fn take(&self, ip: IpAddr, body: &[u8]) -> AnswerVerdict {
         let outcome = self.decide(ip, body).await;
         let c = &self.counts;
         let counter = match outcome {
-            Outcome::Accepted { .. } => &c.accepted,
-            Outcome::Refused => &c.refused,
-            Outcome::SourceLimited | Outcome::HouseholdLimited => &c.limited,
-            Outcome::Malformed(_) => &c.malformed,
-            Outcome::Unavailable => &c.unavailable,
+            AnswerVerdict::Accepted { .. } => &c.accepted,
+            AnswerVerdict::Refused => &c.refused,
+            AnswerVerdict::SourceLimited | AnswerVerdict::HouseholdLimited => &c.limited,
+            AnswerVerdict::Malformed(_) => &c.malformed,
+            AnswerVerdict::Unavailable => &c.unavailable,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         outcome
     }
 
-    async fn decide(&self, ip: IpAddr, body: &[u8]) -> Outcome {
+    async fn decide(&self, ip: IpAddr, body: &[u8]) -> AnswerVerdict {
         let peer = Peer::of(ip);
         if lock(&self.limits).admit_source(peer, Instant::now()) != Admit::Yes {
-            return Outcome::SourceLimited;
+            return AnswerVerdict::SourceLimited;
         }
         let req: AnswerRequest = match serde_json::from_slice(body) {
             Ok(r) => r,
-            Err(_) => return Outcome::Malformed("not an answer: see hq/README.md"),
+            Err(_) => return AnswerVerdict::Malformed("not an answer: see hq/README.md"),
         };
         let people = match (req.answer, req.people) {
             (AnswerKind::NeedHelp, Some(n)) if (1..=MAX_PEOPLE).contains(&n) => Some(n),
-            (AnswerKind::NeedHelp, _) => return Outcome::Malformed("people: 1 to 99"),
+            (AnswerKind::NeedHelp, _) => return AnswerVerdict::Malformed("people: 1 to 99"),
             (_, None) => None,
-            (_, Some(_)) => return Outcome::Malformed("people only with need_help"),
+            (_, Some(_)) => return AnswerVerdict::Malformed("people only with need_help"),
         };
         // The code is checked even for a household not of this town, so both refusals take
         // the same time.
@@ -177,7 +177,7 @@ impl Desk {
         if req.town != self.town.as_str() || !self.households.contains(&req.household) {
             lock(&self.limits).source_failed(peer, Instant::now());
             tracing::debug!(source = ?peer, "answer for a household not of this town refused");
-            return Outcome::Refused;
+            return AnswerVerdict::Refused;
         }
         // A household's own rate counts its answers, not wrong codes sent in its name: an
         // attacker must not silence a household by guessing for it (each wrong code costs
@@ -187,7 +187,7 @@ impl Desk {
             let now = Instant::now();
             if right {
                 if l.admit_household(req.household, now) != Admit::Yes {
-                    return Outcome::HouseholdLimited;
+                    return AnswerVerdict::HouseholdLimited;
                 }
                 (l.flagged(req.household), None)
             } else {
@@ -213,7 +213,7 @@ impl Desk {
                     .await
                     .map_err(|e| tracing::error!(error = %e, "cannot keep the household's flag"));
             }
-            return Outcome::Refused;
+            return AnswerVerdict::Refused;
         }
         let answer = StoredAnswer {
             household: req.household,
@@ -224,10 +224,10 @@ impl Desk {
             needs_confirmation,
         };
         match self.blocking(move |s| s.record(&answer)).await {
-            Ok(()) => Outcome::Accepted { needs_confirmation },
+            Ok(()) => AnswerVerdict::Accepted { needs_confirmation },
             Err(e) => {
                 tracing::error!(error = %e, "cannot store an answer");
-                Outcome::Unavailable
+                AnswerVerdict::Unavailable
             }
         }
     }

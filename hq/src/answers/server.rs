@@ -26,7 +26,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use super::desk::{Desk, Outcome};
+use super::desk::{AnswerVerdict, Desk};
 use super::limits::Peer;
 
 /// Connections served at once.
@@ -64,18 +64,18 @@ async fn answer(
 }
 
 /// The HTTP reply to an outcome. Refusals say nothing about why a code was refused.
-pub fn reply(o: Outcome) -> Response {
+pub fn reply(o: AnswerVerdict) -> Response {
     let body = |status: StatusCode, v: serde_json::Value| (status, axum::Json(v)).into_response();
     match o {
-        Outcome::Accepted { needs_confirmation } => body(
+        AnswerVerdict::Accepted { needs_confirmation } => body(
             StatusCode::OK,
             json!({"ok": true, "self_reported": true, "needs_confirmation": needs_confirmation}),
         ),
-        Outcome::Refused => body(
+        AnswerVerdict::Refused => body(
             StatusCode::FORBIDDEN,
             json!({"ok": false, "error": "household number or answer code not accepted"}),
         ),
-        Outcome::SourceLimited | Outcome::HouseholdLimited => {
+        AnswerVerdict::SourceLimited | AnswerVerdict::HouseholdLimited => {
             let mut r = body(
                 StatusCode::TOO_MANY_REQUESTS,
                 json!({"ok": false, "error": "too many answers: try again later"}),
@@ -84,10 +84,10 @@ pub fn reply(o: Outcome) -> Response {
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
             r
         }
-        Outcome::Malformed(why) => {
+        AnswerVerdict::Malformed(why) => {
             body(StatusCode::BAD_REQUEST, json!({"ok": false, "error": why}))
         }
-        Outcome::Unavailable => body(
+        AnswerVerdict::Unavailable => body(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"ok": false, "error": "not stored: try again"}),
         ),

@@ -70,7 +70,7 @@ async fn a_right_code_is_stored_as_self_reported_and_a_wrong_one_counted() {
         .await;
     assert_eq!(
         out,
-        Outcome::Accepted {
+        AnswerVerdict::Accepted {
             needs_confirmation: false
         }
     );
@@ -78,7 +78,7 @@ async fn a_right_code_is_stored_as_self_reported_and_a_wrong_one_counted() {
     assert_eq!(
         d.take(ip(2), &body("minato", 12, &wrong, "safe_at_home", None))
             .await,
-        Outcome::Refused
+        AnswerVerdict::Refused
     );
     assert_eq!(d.household_failures(12), 1);
     assert_eq!(d.source_failures(ip(2)), 1);
@@ -118,7 +118,7 @@ async fn malformed_answers_are_refused_without_a_panic() {
         br#"{"town":"minato","household":5,"code":"x","answer":"safe_at_home","extra":1}"#.to_vec(),
     ] {
         assert!(
-            matches!(d.take(ip(1), &b).await, Outcome::Malformed(_)),
+            matches!(d.take(ip(1), &b).await, AnswerVerdict::Malformed(_)),
             "{}",
             String::from_utf8_lossy(&b)
         );
@@ -135,24 +135,24 @@ async fn the_sixth_wrong_code_makes_the_household_need_an_officer() {
         assert_eq!(
             d.take(ip(n), &body("minato", 7, &wrong, "safe_at_home", None))
                 .await,
-            Outcome::Refused
+            AnswerVerdict::Refused
         );
     }
     let ok = body("minato", 7, &right(7), "safe_at_home", None);
     assert_eq!(
         d.take(ip(9), &ok).await,
-        Outcome::Accepted {
+        AnswerVerdict::Accepted {
             needs_confirmation: false
         }
     );
     assert_eq!(
         d.take(ip(6), &body("minato", 7, &wrong, "safe_at_home", None))
             .await,
-        Outcome::Refused
+        AnswerVerdict::Refused
     );
     assert_eq!(
         d.take(ip(9), &ok).await,
-        Outcome::Accepted {
+        AnswerVerdict::Accepted {
             needs_confirmation: true
         }
     );
@@ -170,7 +170,7 @@ async fn the_sixth_wrong_code_makes_the_household_need_an_officer() {
     let d = desk(&dir, lax());
     assert_eq!(
         d.take(ip(9), &ok).await,
-        Outcome::Accepted {
+        AnswerVerdict::Accepted {
             needs_confirmation: true
         }
     );
@@ -186,12 +186,12 @@ async fn other_towns_and_unknown_households_are_refused_alike() {
     assert_eq!(
         d.take(ip(1), &body("otherton", 12, &theirs, "safe_at_home", None))
             .await,
-        Outcome::Refused
+        AnswerVerdict::Refused
     );
     assert_eq!(
         d.take(ip(1), &body("minato", 12, &theirs, "safe_at_home", None))
             .await,
-        Outcome::Refused
+        AnswerVerdict::Refused
     );
     // Right code for a number, but the number is not one of the town's households.
     let outside = HOUSEHOLDS + 1;
@@ -201,7 +201,7 @@ async fn other_towns_and_unknown_households_are_refused_alike() {
             &body("minato", outside, &right(outside), "safe_at_home", None)
         )
         .await,
-        Outcome::Refused
+        AnswerVerdict::Refused
     );
     assert_eq!(
         d.take(
@@ -209,7 +209,7 @@ async fn other_towns_and_unknown_households_are_refused_alike() {
             &body("otherton", 12, &right(12), "safe_at_home", None)
         )
         .await,
-        Outcome::Refused,
+        AnswerVerdict::Refused,
         "a right code with another town's name"
     );
     assert_eq!(d.source_failures(ip(1)), 4);
@@ -246,7 +246,7 @@ async fn a_flood_from_one_address_is_limited_and_others_still_answer() {
     let ok = body("minato", 50, &right(50), "at_shelter", None);
     assert_eq!(
         d.take(ip(2), &ok).await,
-        Outcome::Accepted {
+        AnswerVerdict::Accepted {
             needs_confirmation: false
         }
     );
@@ -254,12 +254,12 @@ async fn a_flood_from_one_address_is_limited_and_others_still_answer() {
     for n in 0..9 {
         assert_eq!(
             d.take(ip(100 + n), &ok).await,
-            Outcome::Accepted {
+            AnswerVerdict::Accepted {
                 needs_confirmation: false
             }
         );
     }
-    assert_eq!(d.take(ip(200), &ok).await, Outcome::HouseholdLimited);
+    assert_eq!(d.take(ip(200), &ok).await, AnswerVerdict::HouseholdLimited);
 }
 
 fn guess() -> String {
@@ -280,7 +280,10 @@ async fn a_hundred_thousand_guessed_codes_accept_none() {
     for n in 0..100_000u32 {
         let h = 1 + n % HOUSEHOLDS;
         let b = body("minato", h, &guess(), "safe_at_home", None);
-        if matches!(d.take(ip(n % 1000), &b).await, Outcome::Accepted { .. }) {
+        if matches!(
+            d.take(ip(n % 1000), &b).await,
+            AnswerVerdict::Accepted { .. }
+        ) {
             accepted += 1;
         }
     }
@@ -332,12 +335,12 @@ async fn wrong_codes_in_a_households_name_do_not_silence_it() {
     let d = desk(&dir, rates);
     for n in 0..50 {
         let b = body("minato", 60, &right(61), "safe_at_home", None);
-        assert_eq!(d.take(ip(n), &b).await, Outcome::Refused);
+        assert_eq!(d.take(ip(n), &b).await, AnswerVerdict::Refused);
     }
     let ok = body("minato", 60, &right(60), "need_help", Some(1));
     assert_eq!(
         d.take(ip(99), &ok).await,
-        Outcome::Accepted {
+        AnswerVerdict::Accepted {
             needs_confirmation: true
         }
     );
@@ -366,7 +369,7 @@ proptest::proptest! {
         }
         let json = serde_json::to_vec(&v).unwrap();
         let outs = rt.block_on(async { (d.take(ip(1), &bytes).await, d.take(ip(1), &json).await) });
-        let stored = |o: &Outcome| matches!(o, Outcome::Accepted { .. });
+        let stored = |o: &AnswerVerdict| matches!(o, AnswerVerdict::Accepted { .. });
         proptest::prop_assert!(!stored(&outs.0) && !stored(&outs.1), "{outs:?}");
     }
 }
