@@ -219,8 +219,8 @@ impl BmlService {
     }
 
     /// Replaces household group `group`'s orders with `sections` (HQ's retained set for the
-    /// group; empty: nothing in force). When any of its order sections fails the check, the
-    /// group keeps what it had (the failures are counted), and a group with nothing checked
+    /// group; empty: nothing in force). When any of its order sections fails the check, or
+    /// the set is older than the one held (a replay), the group keeps what it had (counted), and a group with nothing checked
     /// in hand reads "cannot confirm" on the TVs, never "no order". Returns the modules that
     /// changed: its areas', then the postal codes' when what a district has changed.
     pub fn apply_group(
@@ -241,6 +241,20 @@ impl BmlService {
                 .into_iter()
                 .filter(|b| b.batch().group == group)
                 .collect();
+            // Versions only grow per household at HQ: a set whose newest is older than the
+            // one held is a replay of earlier orders, which no TV could notice.
+            let newest = |bs: &[CheckedBatch]| {
+                bs.iter()
+                    .flat_map(|b| b.batch().records.iter().map(|r| r.version))
+                    .max()
+            };
+            let held = self.groups.get(&group).and_then(|h| newest(h));
+            if let (Some(held), Some(new)) = (held, newest(&checked))
+                && new < held
+            {
+                self.verifier.rejected.replayed += 1;
+                return Ok(Vec::new());
+            }
             if checked.is_empty() {
                 self.groups.remove(&group);
             } else {

@@ -6,7 +6,7 @@ use crate::mux::{Generator, MuxConfig, PACKET_BITS, pid_of};
 use crate::psi::ServiceLayout;
 use crate::receiver::TrustedKey;
 use evac_maps::LonLat;
-use evac_protocol::{SecretKey, Slug};
+use evac_protocol::{AlertLevel, SecretKey, Slug};
 
 fn service(hq: &SecretKey) -> BmlService {
     let dir = Directory::new((1..=100).map(|h| (h, LonLat::new(134.0, 33.0))), []);
@@ -41,6 +41,26 @@ fn a_group_with_a_forged_section_keeps_what_it_had() {
     // Now a forged set with nothing checked in hand: cannot confirm, never "no order".
     assert_eq!(s.apply_set(&forged, 1_003).unwrap(), vec![AREA_MODULE_BASE]);
     assert_eq!(row(&s, 42)[0], table::UNCONFIRMED);
+}
+
+#[test]
+fn a_replay_of_earlier_orders_never_rolls_a_tv_back() {
+    let hq = SecretKey::from_seed(&[1; 32]);
+    let mut s = service(&hq);
+    let earlier = verify::tests::signed_version(&hq, "minato", 1_000, 1, AlertLevel::Level4);
+    let later = verify::tests::signed_version(&hq, "minato", 1_010, 2, AlertLevel::Level5);
+    s.apply_set(&earlier, 1_000).unwrap();
+    let first = row(&s, 42);
+    assert_eq!(s.apply_set(&later, 1_010).unwrap(), vec![AREA_MODULE_BASE]);
+    let now = row(&s, 42);
+    assert_ne!(now, first, "the raised level is on the table");
+    // HQ's own earlier, validly signed sections, sent again: kept off and counted.
+    assert!(s.apply_set(&earlier, 1_020).unwrap().is_empty());
+    assert_eq!(s.rejected().replayed, 1);
+    assert_eq!(row(&s, 42), now);
+    // The same set again is no replay.
+    assert!(s.apply_set(&later, 1_030).unwrap().is_empty());
+    assert_eq!(s.rejected().replayed, 1);
 }
 
 #[test]

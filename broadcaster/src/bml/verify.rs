@@ -41,12 +41,21 @@ pub struct BmlRejected {
     pub expired: u64,
     /// Not a well-formed overlay or key section.
     pub malformed: u64,
+    /// Valid, but older than what the group holds (a replay of HQ's earlier orders): a TV
+    /// cannot tell, so the head-end never rolls one back.
+    pub replayed: u64,
 }
 
 impl BmlRejected {
     /// All sections rejected.
     pub fn total(&self) -> u64 {
-        self.key + self.signature + self.town + self.future + self.expired + self.malformed
+        self.key
+            + self.signature
+            + self.town
+            + self.future
+            + self.expired
+            + self.malformed
+            + self.replayed
     }
 }
 
@@ -174,6 +183,17 @@ pub(crate) mod tests {
     use evac_protocol::{AlertLevel, Hazard, HouseholdId, MessageKind, SecretKey, ShelterId, Slug};
 
     pub(crate) fn signed(hq: &SecretKey, town: &str, issued: i64) -> Vec<AirSection> {
+        signed_version(hq, town, issued, 1, AlertLevel::Level4)
+    }
+
+    /// Household 42's order at `version`, at `level`.
+    pub(crate) fn signed_version(
+        hq: &SecretKey,
+        town: &str,
+        issued: i64,
+        version: u32,
+        level: AlertLevel,
+    ) -> Vec<AirSection> {
         let header = OverlayBatch {
             group: 0,
             message_id: 1,
@@ -192,9 +212,9 @@ pub(crate) mod tests {
         };
         let r = OverlayRecord {
             household: HouseholdId(42),
-            level: Some(AlertLevel::Level4),
+            level: Some(level),
             shelter: ShelterId(3),
-            version: 1,
+            version,
             needs_help: false,
         };
         pack_group(0, &[(header, vec![r])], hq).unwrap()
