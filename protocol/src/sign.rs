@@ -108,6 +108,15 @@ impl SecretKey {
     pub fn sign_bytes(&self, domain: &str, bytes: &[u8]) -> [u8; 64] {
         self.0.sign(&signed_bytes(domain, bytes)).to_bytes()
     }
+
+    /// A 32-byte secret of its own for `label`, which only the holder of this key can make and
+    /// which stays the same for as long as the key does (Ed25519 signatures are
+    /// deterministic): SHA-256 of the key's signature over the label. For HQ's keyed tables
+    /// (the broker's login cache, answer codes) that must survive a restart without a file.
+    pub fn derive_secret(&self, label: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(self.sign_bytes(label, b"")).into()
+    }
 }
 
 impl PublicKey {

@@ -6,7 +6,7 @@ use std::fmt;
 
 use evac_protocol::{SecretKey, TownId};
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -76,8 +76,7 @@ impl AnswerCodeKey {
     /// (Ed25519 signatures are deterministic, so a signature over a label of its own is a
     /// secret only `hq` can make).
     pub fn derive(hq: &SecretKey) -> AnswerCodeKey {
-        let sig = hq.sign_bytes("evac-hq answer code key v1", b"");
-        AnswerCodeKey(Sha256::digest(sig).into())
+        AnswerCodeKey(hq.derive_secret("evac-hq answer code key v1"))
     }
 
     /// The code of a household of a town.

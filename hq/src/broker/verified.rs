@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// The verified logins, by user; shared by every connection the gate handles.
@@ -45,8 +45,7 @@ impl Verified {
     /// Kept in `file` under a key derived from HQ's signing key; what is already in the file
     /// is taken in. A file that does not read or decode is logged and rebuilt, never fatal.
     pub fn persisted(file: PathBuf, hq_key: &evac_protocol::SecretKey) -> Verified {
-        let signature = hq_key.sign_bytes("evac-hq broker login cache v1", b"");
-        let key: [u8; 32] = Sha256::digest(signature).into();
+        let key = hq_key.derive_secret("evac-hq broker login cache v1");
         let tags = match std::fs::read_to_string(&file) {
             Ok(text) => parse(&text).unwrap_or_else(|line| {
                 tracing::warn!(file = %file.display(), line, "the broker's login cache does not decode: rebuilt as nodes log in");
