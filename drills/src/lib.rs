@@ -37,12 +37,14 @@
 #![deny(missing_docs)]
 
 mod accounting;
+pub mod answered;
 pub mod answers;
 pub mod broadcast;
 pub mod calibration;
 mod doors;
 pub mod error;
 pub mod faults;
+pub mod homeanswers;
 pub mod nodes;
 mod officer;
 pub mod plot;

@@ -20,6 +20,7 @@ use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, 
 use crate::doors::Doors;
 use crate::faults::FaultLog;
 pub use crate::faults::FaultOutcome;
+use crate::homeanswers::{Answerer, SentAnswer, codes};
 use crate::officer::DrillOfficer;
 use crate::prepare::{Prepared, Wired, prepare, run_folder, wire};
 use crate::processes::{Processes, interrupted, start_dashboard};
@@ -100,6 +101,10 @@ pub struct DrillRun {
     /// Shelter answers that were not a recorded event (errors other than the pulled card,
     /// refusals, repeats).
     pub anomalies: Vec<String>,
+    /// Households at home meant to answer from their TV (the scenario's `share_answer`).
+    pub answers_planned: usize,
+    /// The answers households sent from their TV, and HQ's replies.
+    pub answers: Vec<SentAnswer>,
 }
 
 /// Runs a drill to its end.
@@ -127,6 +132,16 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     let broadcast = start_broadcast(&layout, s, &p, &w, clock)?;
     let mut officer =
         DrillOfficer::connect(&layout, &p.slug, w.port, w.tls_ca.clone(), w.hq_pub.clone())?;
+    // Households' answers from the TV: senders of their own, through the box's client.
+    let answerer = match w.answers_port {
+        Some(port) => {
+            let codes = codes(&layout, &p.slug, p.answers.iter().map(|a| a.household))?;
+            Some(Answerer::start(
+                &layout, port, &p.slug, codes, clock, p.speed,
+            ))
+        }
+        None => None,
+    };
 
     // Ready when every shelter has HQ's registry.
     procs.wait_ready()?;
@@ -149,6 +164,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         officer,
         doors: Doors::new(Duration::from_millis(w.debounce_ms)),
         faults: FaultLog::new(&s.faults),
+        answerer,
     };
     let mut hq_store = Accounting::new(end_ms);
 
@@ -164,6 +180,8 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     let mut sim = Sim::new(
         &p.town, p.hazard, &walks, &s.faults, p.plans, order_ms, end_ms,
     );
+    let answers_planned = p.answers.len();
+    sim.answering(p.answers);
 
     loop {
         interrupted()?;
@@ -184,6 +202,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     }
     progress.bar.finish_and_clear();
     let (procs, doors, faults) = (live.procs, live.doors, live.faults);
+    let answers = live.answerer.map(Answerer::finish).unwrap_or_default();
     let (taps, checked_out, mut anomalies) = doors.finish();
     if let Some(d) = dashboard.as_mut() {
         // The town stays up until the officer quits the dashboard (q), so the end can be read.
@@ -224,6 +243,8 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         rerouted_by_tv: moved.0,
         tv_shown: ended.tv_shown,
         anomalies,
+        answers_planned,
+        answers,
     })
 }
 
@@ -309,6 +330,7 @@ struct Live<'a> {
     officer: DrillOfficer,
     doors: Doors,
     faults: FaultLog<'a>,
+    answerer: Option<Answerer>,
 }
 
 impl Live<'_> {
@@ -333,11 +355,14 @@ impl Live<'_> {
         Ok(())
     }
 
-    /// Whether the drill is over: HQ holds every tap, every fault has run its course and HQ
-    /// has answered every command; or HQ (or a node) no longer catches up, noted so that the
-    /// report says what HQ has.
+    /// Whether the drill is over: HQ holds every tap, every fault has run its course, HQ
+    /// has answered every command and every answer from a TV due before the end has HQ's
+    /// reply; or HQ (or a node) no longer catches up, noted so that the report says what HQ
+    /// has.
     fn over(&mut self, hq_store: &mut Accounting, sim: &Sim) -> bool {
-        if hq_store.accounted_ms().is_some() && sim.faults_done() && self.officer.idle() {
+        let answered = self.answerer.as_mut().is_none_or(Answerer::idle) && !sim.answers_due();
+        if hq_store.accounted_ms().is_some() && sim.faults_done() && self.officer.idle() && answered
+        {
             return true;
         }
         if hq_store.stalled(self.doors.taps().len()) {
@@ -384,6 +409,11 @@ impl Live<'_> {
                 };
                 self.officer.issue(action, now, Some(fault))?;
                 self.faults.closed(fault, on_way);
+            }
+            Step::Answer(a) => {
+                if let Some(x) = self.answerer.as_mut() {
+                    x.send(a);
+                }
             }
             Step::FaultStart(i) => self.faults.start(i, &mut self.procs),
             Step::FaultEnd(i) => {
