@@ -62,6 +62,10 @@ pub struct Accounted {
     /// From the order until HQ had accounted for every one of them (drill s); none when some
     /// never were.
     pub everyone_s: Option<f64>,
+    /// From the order until HQ had accounted for half of them (drill s); none if never.
+    pub half_s: Option<f64>,
+    /// From the order until HQ had accounted for 90 % of them (drill s); none if never.
+    pub p90_s: Option<f64>,
     /// From the order until HQ accounted for the last of those it did (drill s).
     pub last_s: Option<f64>,
 }
@@ -142,7 +146,7 @@ pub fn accounted(
         .map(|a| (a.household, a.at_ms))
         .collect();
     let mut out = Accounted::default();
-    let mut last: Option<u64> = None;
+    let mut times: Vec<u64> = Vec::new();
     for p in plans {
         for m in &p.members {
             out.residents += 1;
@@ -162,11 +166,19 @@ pub fn accounted(
             if by_hq.is_none() {
                 out.by_answer += 1;
             }
-            last = Some(last.map_or(t, |l| l.max(t)));
+            times.push(t);
         }
     }
+    times.sort_unstable();
     let secs = |ms: u64| ms.saturating_sub(order_ms) as f64 / 1000.0;
-    out.last_s = last.map(secs);
+    // The time HQ had accounted for a share `q` of every resident under order.
+    let share = |q: f64| {
+        let n = (q * out.residents as f64).ceil() as usize;
+        times.get(n.max(1) - 1).copied().map(secs)
+    };
+    out.half_s = share(0.5);
+    out.p90_s = share(0.9);
+    out.last_s = times.last().copied().map(secs);
     out.everyone_s = (out.accounted == out.residents)
         .then_some(out.last_s)
         .flatten();
@@ -242,6 +254,8 @@ mod tests {
         let a = accounted(&plans, &held, &none, &answers, 1_000, 900_000);
         assert_eq!((a.residents, a.accounted, a.by_answer), (6, 4, 2));
         assert_eq!((a.everyone_s, a.last_s), (None, Some(300.0)));
+        // 2 of 6 by 120 s, the third (half) with household 2's answer; 90 % (6 of 6) never.
+        assert_eq!((a.half_s, a.p90_s), (Some(300.0), None));
         // Once household 4 answered elsewhere and 3 was found at the end, everyone is.
         let mut answers = answers.to_vec();
         answers.push(at_hq(4, AnswerKind::EvacuatedElsewhere, 401_000));
@@ -249,6 +263,7 @@ mod tests {
         let a = accounted(&plans, &held, &found, &answers, 1_000, 900_000);
         assert_eq!((a.accounted, a.by_answer), (6, 3));
         assert_eq!(a.everyone_s, Some(899.0));
+        assert_eq!(a.p90_s, Some(899.0));
         // A tap before the answer: the tap's time.
         let held = [checked_in(20, 31_000)];
         let a = accounted(&plans, &held, &none, &answers, 1_000, 900_000);

@@ -405,10 +405,12 @@ fn summary_answers(o: &mut String, r: &Report) {
     );
     let _ = writeln!(
         o,
-        "HQ accounted for {} of {} residents under order ({} by their household's answer alone); for all of them: {}; for the last it did: {} after the order",
+        "HQ accounted for {} of {} residents under order ({} by their household's answer alone); for half of them {}, 90 % {} after the order; for all of them: {}; for the last it did: {} after the order",
         e.accounted,
         e.residents,
         e.by_answer,
+        mins(e.half_s),
+        mins(e.p90_s),
         e.everyone_s.map_or("never".into(), |s| format!(
             "{} after the order",
             mins(Some(s))
