@@ -381,6 +381,7 @@ fn summary_answers(o: &mut String, r: &Report) {
         "  of whom no word {}, answered from the TV {} (needing help at home {})",
         u.no_word, u.answered, u.answered_need_help
     );
+    let after = |s: Option<f64>| s.map_or("never".into(), |s| mins(Some(s)));
     let kind = |c: &crate::answered::AnswerCounts| {
         format!(
             "{} sent, {} accepted, {} refused, {} failed",
@@ -405,17 +406,14 @@ fn summary_answers(o: &mut String, r: &Report) {
     );
     let _ = writeln!(
         o,
-        "HQ accounted for {} of {} residents under order ({} by their household's answer alone); for half of them {}, 90 % {} after the order; for all of them: {}; for the last it did: {} after the order",
+        "HQ accounted for {} of {} residents under order ({} by their household's answer alone), from the order: for half of them {}, for 90 % {}, for all of them {}; for the last it did {}",
         e.accounted,
         e.residents,
         e.by_answer,
-        mins(e.half_s),
-        mins(e.p90_s),
-        e.everyone_s.map_or("never".into(), |s| format!(
-            "{} after the order",
-            mins(Some(s))
-        )),
-        mins(e.last_s)
+        after(e.half_s),
+        after(e.p90_s),
+        after(e.everyone_s),
+        after(e.last_s)
     );
 }
 
