@@ -80,6 +80,7 @@ fn delta(seq: u64, changes: &[(u32, ResidentStatus)]) -> StatusMessage {
             })
             .collect(),
         answers: Vec::new(),
+        answers_removed: Vec::new(),
     })
 }
 
@@ -683,6 +684,8 @@ fn answering() -> TownState {
         people,
         at_ms: NOW - 720_000,
         needs_confirmation: household == 12,
+        handled: None,
+        confirmed: None,
     };
     if let StatusMessage::Snapshot(s) = &mut snap {
         s.answers = vec![
