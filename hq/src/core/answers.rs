@@ -148,8 +148,8 @@ impl Hq {
                 return Err((
                     false,
                     format!(
-                        "household {household}'s latest answer is {:?}, not \"needs help at home\": nothing to mark handled",
-                        a.kind
+                        "household {household}'s latest answer is {}, not \"needs help at home\": nothing to mark handled",
+                        a.kind.name()
                     ),
                 ));
             }

@@ -286,6 +286,18 @@ pub enum AnswerKind {
 }
 
 impl AnswerKind {
+    /// The kind's name on the wire and in HQ's store (`other` for a kind this reader does not
+    /// know).
+    pub fn name(self) -> &'static str {
+        match self {
+            AnswerKind::EvacuatedElsewhere => "evacuated_elsewhere",
+            AnswerKind::SafeAtHome => "safe_at_home",
+            AnswerKind::NeedHelp => "need_help",
+            AnswerKind::AtShelter => "at_shelter",
+            AnswerKind::Other => "other",
+        }
+    }
+
     /// The kind named as HQ's answer endpoint and store name it (`safe_at_home`, ...).
     pub fn from_name(name: &str) -> Option<AnswerKind> {
         Some(match name {
@@ -535,6 +547,14 @@ mod tests {
         let newer = json.replace("need_help", "gone_fishing");
         let read: StatusSnapshot = serde_json::from_str(&newer).unwrap();
         assert_eq!(read.answers[0].kind, AnswerKind::Other);
+        for k in [
+            AnswerKind::EvacuatedElsewhere,
+            AnswerKind::SafeAtHome,
+            AnswerKind::NeedHelp,
+            AnswerKind::AtShelter,
+        ] {
+            assert_eq!(AnswerKind::from_name(k.name()), Some(k));
+        }
     }
 
     #[test]
