@@ -562,9 +562,16 @@ impl StatusFeed {
             })
             .cloned()
             .collect();
+        let answers_removed: Vec<u32> = last
+            .answers
+            .iter()
+            .map(|l| l.household)
+            .filter(|h| p.answers.binary_search_by_key(h, |a| a.household).is_err())
+            .collect();
         if residents.is_empty()
             && shelters.is_empty()
             && answers.is_empty()
+            && answers_removed.is_empty()
             && p.counts == last.counts
         {
             return None;
@@ -579,6 +586,7 @@ impl StatusFeed {
             shelters,
             residents,
             answers,
+            answers_removed,
         });
         self.last = Some(p);
         Some(msg)
