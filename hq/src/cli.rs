@@ -104,6 +104,22 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Hash the family codes residents chose (`resident,family_code`) for `/anpi`: writes
+    /// `resident,hash` (HMAC under a key derived from HQ's key) for `[answers] family_codes`.
+    FamilyCodes {
+        /// The plain codes (`resident,family_code` after a header line).
+        #[arg(long)]
+        codes: PathBuf,
+        /// The town's name, as `town` in hq.toml (hashes are bound to it).
+        #[arg(long)]
+        town_name: String,
+        /// HQ's key (PKCS#8 PEM).
+        #[arg(long)]
+        hq_key: PathBuf,
+        /// The hash file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check a CAP 1.2 file and hand it to the running HQ (through the config's cap_dir).
     Cap {
         /// The CAP file.
@@ -264,6 +280,28 @@ fn run(command: Command) -> anyhow::Result<()> {
             hq_key,
             out,
         } => answer_codes(&town, &town_name, &hq_key, &out)?,
+        Command::FamilyCodes {
+            codes,
+            town_name,
+            hq_key,
+            out,
+        } => {
+            let hq = evac_protocol::SecretKey::read(&hq_key)
+                .with_context(|| format!("--hq-key {}", hq_key.display()))?;
+            let slug = evac_protocol::Slug::new(&town_name).context("--town-name")?;
+            let plain = std::fs::read_to_string(&codes)
+                .with_context(|| format!("--codes {}", codes.display()))?;
+            let key = evac_hq::anpi::FamilyCodeKey::derive(&hq);
+            let csv = evac_hq::anpi::codes::hashes_csv(&key, &slug, &plain)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", codes.display()))?;
+            evac_hq::files::write_private(&out, csv.as_bytes())?;
+            println!(
+                "wrote {} (mode 0600): keyed hashes of {} family codes of {town_name}, for \
+                 [answers] family_codes",
+                out.display(),
+                csv.lines().count().saturating_sub(1)
+            );
+        }
         Command::CardKey { hq_key, out } => {
             let hq = evac_protocol::SecretKey::read(&hq_key)
                 .with_context(|| format!("--hq-key {}", hq_key.display()))?;
