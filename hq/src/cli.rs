@@ -145,6 +145,10 @@ enum Command {
         /// The after-action log: every order, event, command and rejection in time order.
         #[arg(long, group = "format")]
         log: bool,
+        /// The families' list (安否) for web171-style boards and J-anpi municipal lists:
+        /// consenting residents with news, `name,kana,age_band,shelter,time,status`.
+        #[arg(long, group = "format")]
+        anpi_csv: bool,
     },
     /// Send an officer's command to HQ, signed with the officer's key, and print HQ's reply
     /// (exit 0 when HQ carried it out, 1 when it refused or did not answer).
@@ -245,6 +249,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             csv,
             pfif,
             log,
+            anpi_csv,
         } => {
             let now = service::now_ms();
             let hq = export::open(&data, town.as_deref(), now)?;
@@ -263,8 +268,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                 export::pfif(&hq, &town, now)?
             } else if log {
                 export::after_action_log(&hq)?
+            } else if anpi_csv {
+                export::anpi_csv(&data.join("hq.sqlite"), &town)?
             } else {
-                bail!("choose --csv, --pfif or --log");
+                bail!("choose --csv, --pfif, --log or --anpi-csv");
             };
             std::io::stdout()
                 .write_all(text.as_bytes())

@@ -251,6 +251,30 @@ async fn a_family_finds_a_consenting_resident_at_the_right_shelter_in_a_real_bro
         log.contains("found=true") && log.contains("found=false"),
         "{log}"
     );
+
+    // The families' list for web171-style boards: the consenting resident at the shelter,
+    // never the other.
+    let out = Command::new(env!("CARGO_BIN_EXE_evac-hq"))
+        .args(["export", "--anpi-csv", "--data"])
+        .arg(s.d.store_path().parent().unwrap())
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "name,kana,age_band,shelter,time,status");
+    let row = format!("{},{},{},{shelter_name},", yes.name, yes.kana, yes.age_band);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&row) && l.ends_with(",checked-in")),
+        "{csv}"
+    );
+    assert!(!csv.contains(&no.kana), "{csv}");
 }
 
 #[test]
