@@ -62,6 +62,10 @@ pub struct AnswersConfig {
     /// Sources remembered at once (bounded memory).
     #[serde(default = "default_max_sources")]
     pub max_sources: usize,
+    /// The family codes' keyed hashes for `/anpi` (`evac-hq family-codes` writes them);
+    /// without it, families ask by name and date of birth only.
+    #[serde(default)]
+    pub family_codes: Option<PathBuf>,
 }
 
 fn default_source_burst() -> u32 {
@@ -107,7 +111,7 @@ pub struct RunningAnswers {
     pub addr: SocketAddr,
     /// Its desk (counts).
     pub desk: Arc<Desk>,
-    tasks: [tokio::task::JoinHandle<()>; 2],
+    tasks: [tokio::task::JoinHandle<()>; 3],
 }
 
 impl Drop for RunningAnswers {
@@ -202,9 +206,23 @@ pub async fn start(
         .map_err(HqError::io("answers.listen", "listen"))?;
     println!("evac-hq: answers listening on {addr}");
     tracing::info!(%addr, "answer endpoint listening (HTTPS)");
+    // Families' queries (/anpi) share the server; if their desk cannot be made (a family
+    // code file that does not read), answers are served all the same.
+    let (anpi, fresh) = match crate::anpi::desk(cfg, a) {
+        Ok((anpi, reader)) => {
+            let anpi = Arc::new(anpi);
+            let fresh = tokio::spawn(crate::anpi::keep_fresh(Arc::clone(&anpi), reader));
+            (Some(crate::anpi::router(anpi)), Some(fresh))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "/anpi not served: families cannot ask");
+            (None, None)
+        }
+    };
     let tasks = [
-        tokio::spawn(server::serve(listener, tls, Arc::clone(&desk))),
+        tokio::spawn(server::serve(listener, tls, Arc::clone(&desk), anpi)),
         tokio::spawn(log_counts(Arc::clone(&desk))),
+        fresh.unwrap_or_else(|| tokio::spawn(async {})),
     ];
     Ok(Some(RunningAnswers { addr, desk, tasks }))
 }

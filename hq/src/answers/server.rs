@@ -45,7 +45,7 @@ pub const MAX_BODY: usize = 4096;
 
 /// The source address of a request.
 #[derive(Debug, Clone, Copy)]
-struct Source(IpAddr);
+pub struct Source(pub IpAddr);
 
 /// The endpoint's routes.
 pub fn router(desk: Arc<Desk>) -> Router {
@@ -94,9 +94,12 @@ pub fn reply(o: AnswerVerdict) -> Response {
     }
 }
 
-/// Serves `listener` until the task is dropped or aborted.
-pub async fn serve(listener: TcpListener, tls: TlsAcceptor, desk: Arc<Desk>) {
-    let router = router(desk);
+/// Serves `listener` until the task is dropped or aborted, with `more` routes (`/anpi`).
+pub async fn serve(listener: TcpListener, tls: TlsAcceptor, desk: Arc<Desk>, more: Option<Router>) {
+    let router = match more {
+        Some(more) => router(desk).merge(more),
+        None => router(desk),
+    };
     let slots = Arc::new(Slots::default());
     loop {
         let (stream, addr) = match listener.accept().await {
