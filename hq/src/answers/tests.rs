@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use evac_protocol::{SecretKey, TownId};
 
-use super::code::{ALPHABET, CODE_LEN};
+use super::code::CODE_LEN;
 use super::*;
 use crate::store::{AnswerStore, Store};
 
@@ -265,9 +265,7 @@ async fn a_flood_from_one_address_is_limited_and_others_still_answer() {
 fn guess() -> String {
     let mut b = [0u8; CODE_LEN];
     getrandom::fill(&mut b).unwrap();
-    b.iter()
-        .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
-        .collect()
+    b.iter().map(|x| char::from(b'0' + x % 10)).collect()
 }
 
 /// In-process (the desk without HTTP; limits lifted so every guess is checked): 100,000
