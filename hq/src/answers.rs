@@ -6,7 +6,8 @@
 //! - [`code`]: answer codes, derived from HQ's key (HQ stores none);
 //! - [`limits`]: token buckets per source and household, wrong codes counted;
 //! - [`desk`]: one answer checked and stored (self-reported, in HQ's store's `answers`);
-//! - [`server`]: rustls and HTTP/1.1 (hyper, axum) with its bounds.
+//! - [`server`]: rustls and HTTP/1.1 (hyper, axum) with its bounds;
+//! - [`tv`]: a stock TV's form (`POST /answer/tv`, BML's `transmitTextDataOverIP`).
 //!
 //! An answer is self-reported: it is kept apart from shelters' events and officers' marks and
 //! decides no presence (a card tap or an officer's mark always wins).
@@ -26,6 +27,7 @@ pub mod code;
 pub mod desk;
 pub mod limits;
 pub mod server;
+pub mod tv;
 
 pub use code::{AnswerCode, AnswerCodeKey};
 pub use desk::{AnswerKind, AnswerRequest, AnswerVerdict, Desk};

@@ -51,6 +51,7 @@ pub struct Source(pub IpAddr);
 pub fn router(desk: Arc<Desk>) -> Router {
     Router::new()
         .route("/answer", post(answer))
+        .route("/answer/tv", post(answer_tv))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(desk)
 }
@@ -61,6 +62,15 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     reply(desk.take(ip, &body).await)
+}
+
+/// A stock TV's answer (its form, see [`super::tv`]), answered with a word it can show.
+async fn answer_tv(
+    State(desk): State<Arc<Desk>>,
+    Extension(Source(ip)): Extension<Source>,
+    body: Bytes,
+) -> Response {
+    super::tv::reply(desk.take_with(ip, || super::tv::parse(&body)).await)
 }
 
 /// The HTTP reply to an outcome. Refusals say nothing about why a code was refused.
@@ -282,5 +292,31 @@ mod tests {
         let ok =
             format!(r#"{{"town":"minato","household":2,"code":"{right}","answer":"at_shelter"}}"#);
         assert_eq!(status(send("POST", ok.into_bytes()).await), 200);
+        let tv = |body: String| {
+            let mut req = hyper::Request::builder()
+                .method("POST")
+                .uri("/answer/tv")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap_or_else(|e| fail(&e));
+            req.extensions_mut()
+                .insert(Source(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+            router(Arc::clone(&desk)).oneshot(req)
+        };
+        let text = |r: Result<Response, std::convert::Infallible>| async move {
+            let Ok(r) = r;
+            assert_eq!(r.status().as_u16(), 200);
+            let b = axum::body::to_bytes(r.into_body(), MAX_BODY)
+                .await
+                .unwrap_or_else(|e| fail(&e));
+            String::from_utf8_lossy(&b).into_owned()
+        };
+        let line = |code: &str| format!("Denbun=v1%20minato%202%20{code}%20at_shelter");
+        assert_eq!(
+            text(tv(line(&right.to_string())).await).await,
+            "accepted\r\n"
+        );
+        assert_eq!(text(tv(line("00000000")).await).await, "refused\r\n");
+        assert!(text(tv("v1".into()).await).await.starts_with("malformed "));
     }
 }
