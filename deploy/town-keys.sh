@@ -5,10 +5,16 @@
 #   - a random MQTT password per user, the embedded broker's password file (evac-hq passwd)
 #     and, when mosquitto_passwd is installed, Mosquitto's password file and ACL;
 #   - the broker's TLS CA, certificate and key (openssl), the certificate naming the broker's
-#     host name and addresses.
+#     host name and addresses;
+#   - a certificate for HQ's answer endpoint ([answers] in hq.toml) under the same CA, for
+#     --answers-host (default the broker's host): reference boxes (evac-stb, `ca` =
+#     the town CA) check it. Stock TVs check HQ's certificate against the roots built into
+#     the TV, which the town cannot change: for them the endpoint needs a certificate from a
+#     public CA (ACME or the municipality's); this one is for boxes and tests.
 #
 #   deploy/town-keys.sh OUT --shelters 1,2,3 [--officers tanaka,sato] [--viewers hall]
 #       [--broadcasters catv] [--broker-host hq.shiomihama.example] [--broker-ip 198.51.100.1]
+#       [--answers-host answers.shiomihama.example]
 #
 # OUT must not exist yet (keys are never overwritten). Layout:
 #   OUT/hq/        hq.key hq.pub keys/ mqtt-passwords          -> HQ's /etc/evac
@@ -16,16 +22,17 @@
 #                                                                 -> shelter N's /etc/evac
 #   OUT/officer-NAME/, OUT/broadcaster-NAME/, OUT/viewer-NAME/ likewise
 #   OUT/tls/       ca.crt ca.key (keep the CA key offline) broker.crt broker.key
+#                  answers.crt answers.key (HQ's [answers] cert and key)
 #   OUT/mosquitto/ passwd acl                                   -> the town Mosquitto
 #   OUT/passwords.txt  every user's password in clear: hand out, then delete
 # Tools: evac-hq, evac-shelter, evac-broadcaster on PATH (or EVAC_HQ=..., EVAC_SHELTER=...,
 # EVAC_BROADCASTER=...), openssl.
 set -euo pipefail
 
-usage() { sed -n 2,20p "$0" >&2; exit 2; }
+usage() { sed -n 2,27p "$0" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 out=$1; shift
-shelters=""; officers=""; viewers=""; broadcasters=""; host=""; ips=""
+shelters=""; officers=""; viewers=""; broadcasters=""; host=""; ips=""; answers_host=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --shelters) shelters=$2; shift 2 ;;
@@ -34,6 +41,7 @@ while [ $# -gt 0 ]; do
     --broadcasters) broadcasters=$2; shift 2 ;;
     --broker-host) host=$2; shift 2 ;;
     --broker-ip) ips="$ips,$2"; shift 2 ;;
+    --answers-host) answers_host=$2; shift 2 ;;
     *) usage ;;
   esac
 done
@@ -122,10 +130,20 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 openssl x509 -req -in "$out/tls/broker.csr" -CA "$out/tls/ca.crt" -CAkey "$out/tls/ca.key" \
   -CAcreateserial -days 730 -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san") \
   -out "$out/tls/broker.crt" 2>/dev/null
-rm -f "$out/tls/broker.csr" "$out/tls/ca.srl"
+# HQ's answer endpoint: the same CA, its own key (2 years), its host name and the broker's
+# addresses (HQ serves both).
+answers_host=${answers_host:-$host}
+asan="$san"
+[ -n "$answers_host" ] && [ "$answers_host" != "$host" ] && asan="DNS:$answers_host,$asan"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -subj "/CN=${answers_host:-evac answers}" -keyout "$out/tls/answers.key" -out "$out/tls/answers.csr" 2>/dev/null
+openssl x509 -req -in "$out/tls/answers.csr" -CA "$out/tls/ca.crt" -CAkey "$out/tls/ca.key" \
+  -CAcreateserial -days 730 -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$asan") \
+  -out "$out/tls/answers.crt" 2>/dev/null
+rm -f "$out/tls/broker.csr" "$out/tls/answers.csr" "$out/tls/ca.srl"
 for d in "$out"/shelter-* "$out"/officer-* "$out"/broadcaster-* "$out"/viewer-*; do
   [ -d "$d" ] && cp "$out/tls/ca.crt" "$d/ca.crt"
 done
 cp "$out/tls/ca.crt" "$out/hq/ca.crt"
-chmod 0644 "$out"/*/*.pub "$out"/*/ca.crt "$out/tls/broker.crt"
+chmod 0644 "$out"/*/*.pub "$out"/*/ca.crt "$out/tls/broker.crt" "$out/tls/answers.crt"
 echo "town keys in $out: hand each folder to its host; keep tls/ca.key offline; delete passwords.txt once handed out"

@@ -159,6 +159,10 @@ struct MuxArgs {
     /// number stored show their district's orders by the TV's postal code.
     #[arg(long, requires = "bml")]
     postal_codes: Option<PathBuf>,
+    /// HQ's answer endpoint for TVs, `https://HOST:PORT/answer/tv` (with --bml): the page
+    /// gets its answer mode (households answer with the remote over the TV's return channel).
+    #[arg(long, requires = "bml")]
+    answer_url: Option<String>,
     /// Where "now" comes from (issue times, expiry): `wall`, or a drill's accelerated clock
     /// `drill:START_MS@WALL_MSxSPEED` (as `evac-drill` passes it to every node).
     #[arg(long, default_value = "wall")]
@@ -286,6 +290,7 @@ impl MuxArgs {
                     data_pid: self.data_pid,
                     fresh_s: self.bml_fresh,
                     postal_codes: self.postal_codes,
+                    answer_url: self.answer_url,
                 }),
                 _ => None,
             },

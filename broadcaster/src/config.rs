@@ -189,13 +189,18 @@ mod tests {
         )
         .unwrap()
             + "[bml]\ntown_file = \"town.geojson\"\nhq_keys = [\"hq.pub\"]\n"
-            + "postal_codes = \"postal-codes.csv\"\n";
+            + "postal_codes = \"postal-codes.csv\"\n"
+            + "answer_url = \"https://hq.example:8443/answer/tv\"\n";
         std::fs::write(&p, text).unwrap();
         let b = Config::load(&p).unwrap().bml.unwrap();
         assert_eq!(b.town_file, dir.path().join("town.geojson"));
         assert_eq!(b.hq_keys, vec![dir.path().join("hq.pub")]);
         assert_eq!(b.postal_codes, Some(dir.path().join("postal-codes.csv")));
         assert_eq!((b.bitrate, b.data_pid, b.fresh_s), (1_000_000, 0x0FE3, 600));
+        assert_eq!(
+            b.answer_url.as_deref(),
+            Some("https://hq.example:8443/answer/tv")
+        );
     }
 
     #[test]

@@ -124,6 +124,7 @@ fn delta(seq: u64, first: u32, residents: u32, round: u32) -> StatusMessage {
         shelters: vec![],
         residents: changes,
         answers: Vec::new(),
+        answers_removed: Vec::new(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! The dashboard as a whole: the town's state plus what the officer is looking at, and
 //! `handle` that turns an [`Action`] into a change. Rendering lives in [`crate::ui`].
 
-use evac_protocol::{CommandAction, ResidentId, ShelterId};
+use evac_protocol::{AnswerKind, CommandAction, ResidentId, ShelterId};
 
 use evac_net::command::{CommandSender, SignedCommand};
 
@@ -122,6 +122,10 @@ pub enum Action {
     OpenShelter,
     /// Mark the selected resident found.
     MarkFound,
+    /// Mark the selected resident's household's "needs help at home" answer handled.
+    AnswerHandled,
+    /// Confirm the selected resident's household's answer that needs an officer's confirmation.
+    ConfirmAnswer,
     /// Enter in a field.
     Submit,
     /// Backspace in a field.
@@ -703,7 +707,56 @@ impl App {
                     });
                 }
             }
+            Action::AnswerHandled | Action::ConfirmAnswer => self.mark_answer(a),
             Action::Submit | Action::Backspace | Action::Type(_) => {}
+        }
+    }
+
+    /// The officer's mark on the selected resident's household's answer (Unaccounted view):
+    /// handled for a "needs help at home" not handled yet, confirmed for one that needs it;
+    /// otherwise a message saying why nothing is sent.
+    fn mark_answer(&mut self, a: Action) {
+        if self.view != View::Unaccounted {
+            return;
+        }
+        let Some(household) = self
+            .selected_resident()
+            .and_then(|r| self.town.registry.as_ref()?.person(r))
+            .map(|p| p.household)
+        else {
+            return;
+        };
+        let answer = self.town.answers.get(&household);
+        let l = self.lang;
+        let (action, refusal) = if a == Action::AnswerHandled {
+            let needs = answer.is_some_and(|x| x.kind == AnswerKind::NeedHelp);
+            let open = answer.is_some_and(|x| x.handled.is_none());
+            (
+                CommandAction::AnswerHandled { household },
+                (!needs)
+                    .then(|| {
+                        l.t(
+                            "This household has not answered \"needs help at home\": nothing to mark handled.",
+                            "この世帯は在宅要救助と回答していません。",
+                        )
+                    })
+                    .or((!open).then(|| l.t("Already marked handled.", "対応済みです。"))),
+            )
+        } else {
+            let needs = answer.is_some_and(|x| x.needs_confirmation);
+            (
+                CommandAction::ConfirmAnswer { household },
+                (!needs).then(|| {
+                    l.t(
+                        "This household's answer needs no confirmation.",
+                        "この世帯の回答は確認不要です。",
+                    )
+                }),
+            )
+        };
+        match refusal {
+            Some(why) => self.mode = Mode::Message(why.to_owned()),
+            None => self.ask(action),
         }
     }
 

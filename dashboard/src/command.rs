@@ -19,6 +19,8 @@ pub const SYNTAX: &[&str] = &[
     "open SHELTER",
     "found RESIDENT NOTE..",
     "link ISSUER_HEX:SERIAL_HEX RESIDENT",
+    "handled HOUSEHOLD",
+    "confirm HOUSEHOLD",
 ];
 
 /// Parses one command line (`close 3`); the error says what is wrong in words.
@@ -93,6 +95,12 @@ pub fn parse(line: &str, now_s: i64) -> Result<CommandAction, String> {
             let resident = ResidentId(num(arg(2, "resident")?, "resident")?);
             CommandAction::LinkCard { card, resident }
         }
+        "handled" => CommandAction::AnswerHandled {
+            household: num(arg(1, "household")?, "household")?,
+        },
+        "confirm" => CommandAction::ConfirmAnswer {
+            household: num(arg(1, "household")?, "household")?,
+        },
         other => return Err(format!("unknown command {other:?}")),
     };
     let used = match action {
@@ -181,6 +189,31 @@ pub fn describe(action: &CommandAction, s: &TownState, lang: Lang) -> String {
                 format!("カード {serial} を住民 {resident} ({who}) に結び付ける")
             } else {
                 format!("Link card {serial} to resident {resident} ({who})")
+            }
+        }
+        CommandAction::AnswerHandled { household } => {
+            let people = s
+                .answers
+                .get(household)
+                .and_then(|a| a.people)
+                .map_or_else(|| "?".to_owned(), |n| n.to_string());
+            if ja {
+                format!(
+                    "世帯 {household} の在宅要救助({people}人)を対応済みにする (理由に対応内容を記入)"
+                )
+            } else {
+                format!(
+                    "Mark household {household}'s \"needs help at home\" ({people} people) handled: say how in the reason"
+                )
+            }
+        }
+        CommandAction::ConfirmAnswer { household } => {
+            if ja {
+                format!("世帯 {household} のTV回答を確認済みにする (確認方法を理由に記入)")
+            } else {
+                format!(
+                    "Confirm household {household}'s TV answer (sent after wrong codes): say how you reached them"
+                )
             }
         }
     }

@@ -76,6 +76,8 @@ fn normal(key: KeyEvent, view: View) -> Option<Action> {
         Char('c') => Action::CloseShelter,
         Char('o') => Action::OpenShelter,
         Char('m') => Action::MarkFound,
+        Char('a') => Action::AnswerHandled,
+        Char('v') => Action::ConfirmAnswer,
         _ => return None,
     })
 }

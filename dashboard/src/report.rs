@@ -74,6 +74,9 @@ pub struct AnswerCounts {
     pub answered_safe: u64,
     /// Unaccounted residents whose household gave no word.
     pub no_word: u64,
+    /// Unaccounted residents whose household's "needs help at home" an officer marked
+    /// handled (HQ's own counts over every household are in `counts.answers`).
+    pub help_handled_residents: u64,
     /// Households whose answer an officer must confirm (too many wrong answer codes).
     pub needs_confirmation: u64,
 }
@@ -151,6 +154,7 @@ impl Report {
                 needs_help_residents: s.derived.needs_help_at_home as u64,
                 answered_safe: s.derived.answered_safe as u64,
                 no_word: s.derived.no_word as u64,
+                help_handled_residents: s.derived.help_handled as u64,
                 needs_confirmation: s.answers.values().filter(|a| a.needs_confirmation).count()
                     as u64,
             },

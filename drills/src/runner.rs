@@ -457,6 +457,8 @@ fn start_broadcast(
             fresh_s: BmlConfig::default().fresh_s,
             // The drill's stock TVs have their household number stored.
             postal_codes: None,
+            // The drill's pages have no answer mode.
+            answer_url: None,
         },
         shelters: p
             .town

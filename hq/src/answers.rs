@@ -6,7 +6,8 @@
 //! - [`code`]: answer codes, derived from HQ's key (HQ stores none);
 //! - [`limits`]: token buckets per source and household, wrong codes counted;
 //! - [`desk`]: one answer checked and stored (self-reported, in HQ's store's `answers`);
-//! - [`server`]: rustls and HTTP/1.1 (hyper, axum) with its bounds.
+//! - [`server`]: rustls and HTTP/1.1 (hyper, axum) with its bounds;
+//! - [`tv`]: a stock TV's form (`POST /answer/tv`, BML's `transmitTextDataOverIP`).
 //!
 //! An answer is self-reported: it is kept apart from shelters' events and officers' marks and
 //! decides no presence (a card tap or an officer's mark always wins).
@@ -26,6 +27,7 @@ pub mod code;
 pub mod desk;
 pub mod limits;
 pub mod server;
+pub mod tv;
 
 pub use code::{AnswerCode, AnswerCodeKey};
 pub use desk::{AnswerKind, AnswerRequest, AnswerVerdict, Desk};
@@ -62,6 +64,10 @@ pub struct AnswersConfig {
     /// Sources remembered at once (bounded memory).
     #[serde(default = "default_max_sources")]
     pub max_sources: usize,
+    /// The family codes' keyed hashes for `/anpi` (`evac-hq family-codes` writes them);
+    /// without it, families ask by name and date of birth only.
+    #[serde(default)]
+    pub family_codes: Option<PathBuf>,
 }
 
 fn default_source_burst() -> u32 {
@@ -107,7 +113,7 @@ pub struct RunningAnswers {
     pub addr: SocketAddr,
     /// Its desk (counts).
     pub desk: Arc<Desk>,
-    tasks: [tokio::task::JoinHandle<()>; 2],
+    tasks: [tokio::task::JoinHandle<()>; 3],
 }
 
 impl Drop for RunningAnswers {
@@ -202,9 +208,23 @@ pub async fn start(
         .map_err(HqError::io("answers.listen", "listen"))?;
     println!("evac-hq: answers listening on {addr}");
     tracing::info!(%addr, "answer endpoint listening (HTTPS)");
+    // Families' queries (/anpi) share the server; if their desk cannot be made (a family
+    // code file that does not read), answers are served all the same.
+    let (anpi, fresh) = match crate::anpi::desk(cfg, a) {
+        Ok((anpi, reader)) => {
+            let anpi = Arc::new(anpi);
+            let fresh = tokio::spawn(crate::anpi::keep_fresh(Arc::clone(&anpi), reader));
+            (Some(crate::anpi::router(anpi)), Some(fresh))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "/anpi not served: families cannot ask");
+            (None, None)
+        }
+    };
     let tasks = [
-        tokio::spawn(server::serve(listener, tls, Arc::clone(&desk))),
+        tokio::spawn(server::serve(listener, tls, Arc::clone(&desk), anpi)),
         tokio::spawn(log_counts(Arc::clone(&desk))),
+        fresh.unwrap_or_else(|| tokio::spawn(async {})),
     ];
     Ok(Some(RunningAnswers { addr, desk, tasks }))
 }

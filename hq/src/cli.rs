@@ -104,6 +104,22 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Hash the family codes residents chose (`resident,family_code`) for `/anpi`: writes
+    /// `resident,hash` (HMAC under a key derived from HQ's key) for `[answers] family_codes`.
+    FamilyCodes {
+        /// The plain codes (`resident,family_code` after a header line).
+        #[arg(long)]
+        codes: PathBuf,
+        /// The town's name, as `town` in hq.toml (hashes are bound to it).
+        #[arg(long)]
+        town_name: String,
+        /// HQ's key (PKCS#8 PEM).
+        #[arg(long)]
+        hq_key: PathBuf,
+        /// The hash file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check a CAP 1.2 file and hand it to the running HQ (through the config's cap_dir).
     Cap {
         /// The CAP file.
@@ -129,6 +145,10 @@ enum Command {
         /// The after-action log: every order, event, command and rejection in time order.
         #[arg(long, group = "format")]
         log: bool,
+        /// The families' list (安否) for web171-style boards and J-anpi municipal lists:
+        /// consenting residents with news, `name,kana,age_band,shelter,time,status`.
+        #[arg(long, group = "format")]
+        anpi_csv: bool,
     },
     /// Send an officer's command to HQ, signed with the officer's key, and print HQ's reply
     /// (exit 0 when HQ carried it out, 1 when it refused or did not answer).
@@ -229,6 +249,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             csv,
             pfif,
             log,
+            anpi_csv,
         } => {
             let now = service::now_ms();
             let hq = export::open(&data, town.as_deref(), now)?;
@@ -247,8 +268,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                 export::pfif(&hq, &town, now)?
             } else if log {
                 export::after_action_log(&hq)?
+            } else if anpi_csv {
+                export::anpi_csv(&data.join("hq.sqlite"), &town)?
             } else {
-                bail!("choose --csv, --pfif or --log");
+                bail!("choose --csv, --pfif, --log or --anpi-csv");
             };
             std::io::stdout()
                 .write_all(text.as_bytes())
@@ -264,6 +287,28 @@ fn run(command: Command) -> anyhow::Result<()> {
             hq_key,
             out,
         } => answer_codes(&town, &town_name, &hq_key, &out)?,
+        Command::FamilyCodes {
+            codes,
+            town_name,
+            hq_key,
+            out,
+        } => {
+            let hq = evac_protocol::SecretKey::read(&hq_key)
+                .with_context(|| format!("--hq-key {}", hq_key.display()))?;
+            let slug = evac_protocol::Slug::new(&town_name).context("--town-name")?;
+            let plain = std::fs::read_to_string(&codes)
+                .with_context(|| format!("--codes {}", codes.display()))?;
+            let key = evac_hq::anpi::FamilyCodeKey::derive(&hq);
+            let csv = evac_hq::anpi::codes::hashes_csv(&key, &slug, &plain)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", codes.display()))?;
+            evac_hq::files::write_private(&out, csv.as_bytes())?;
+            println!(
+                "wrote {} (mode 0600): keyed hashes of {} family codes of {town_name}, for \
+                 [answers] family_codes",
+                out.display(),
+                csv.lines().count().saturating_sub(1)
+            );
+        }
         Command::CardKey { hq_key, out } => {
             let hq = evac_protocol::SecretKey::read(&hq_key)
                 .with_context(|| format!("--hq-key {}", hq_key.display()))?;

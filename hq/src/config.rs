@@ -216,6 +216,9 @@ impl Config {
         if let Some(a) = cfg.answers.as_mut() {
             abs(&mut a.cert);
             abs(&mut a.key);
+            if let Some(f) = a.family_codes.as_mut() {
+                abs(f);
+            }
         }
         match &mut cfg.broker {
             BrokerConfig::Embedded(b) => {

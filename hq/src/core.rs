@@ -73,6 +73,8 @@ pub struct Hq {
     pending_link: Option<commands::PendingLink>,
     /// Households' answers from the TV (see `answers.rs`).
     answers: answers::Answers,
+    /// A mark on an answer the command being carried out made (see `commands.rs`).
+    pending_mark: Option<crate::store::StoredMark>,
 }
 
 fn now_secs(now_ms: u64) -> i64 {
@@ -178,8 +180,10 @@ impl Hq {
             .map(|h| evac_protocol::overlay::group_of(evac_protocol::HouseholdId(h.id)))
             .max()
             .unwrap_or(0);
+        let answers = answers::Answers::with_marks(store.answer_marks()?);
         let mut hq = Hq {
-            answers: answers::Answers::default(),
+            answers,
+            pending_mark: None,
             unreadable,
             pending_link: None,
             air,
@@ -314,6 +318,8 @@ impl Hq {
         );
         p.counts.unreadable_at_start = self.unreadable.counts();
         p.answers = self.answers.latest();
+        p.counts.answers =
+            (!p.answers.is_empty()).then(|| evac_protocol::AnswerCounts::of(&p.answers));
         p
     }
 

@@ -13,7 +13,9 @@ use crate::error::{ExportError, HqError};
 use crate::keys::KeyRing;
 use crate::store::Store;
 
+mod anpi_csv;
 mod pfif;
+pub use anpi_csv::anpi_csv;
 pub use pfif::pfif;
 
 /// Opens a data directory's store read-only in spirit (nothing is written but the schema).

@@ -33,6 +33,7 @@
 
 pub mod air;
 pub mod announce;
+pub mod anpi;
 pub mod answers;
 pub mod auth;
 pub mod broker;

@@ -281,6 +281,14 @@ impl StatusBoard {
         }
     }
 
+    /// A resident's presence now, by their latest event (as in [`StatusBoard::picture`]):
+    /// the event, whether it put them inside, and whether it came from a card that failed a
+    /// check. `None` for no event (or a resident not in the registry).
+    pub fn presence(&self, r: ResidentId) -> Option<(EventId, bool, bool)> {
+        let s = self.slot(r)?;
+        Self::latest(&self.tracks[s]).map(|p| (p.event, p.inside, p.unverified))
+    }
+
     /// Links a card to a resident: the card's events so far become the resident's.
     pub fn link_card(&mut self, card: &CardRef, r: ResidentId) -> bool {
         let Some(s) = self.slot(r) else { return false };
@@ -562,9 +570,16 @@ impl StatusFeed {
             })
             .cloned()
             .collect();
+        let answers_removed: Vec<u32> = last
+            .answers
+            .iter()
+            .map(|l| l.household)
+            .filter(|h| p.answers.binary_search_by_key(h, |a| a.household).is_err())
+            .collect();
         if residents.is_empty()
             && shelters.is_empty()
             && answers.is_empty()
+            && answers_removed.is_empty()
             && p.counts == last.counts
         {
             return None;
@@ -579,6 +594,7 @@ impl StatusFeed {
             shelters,
             residents,
             answers,
+            answers_removed,
         });
         self.last = Some(p);
         Some(msg)

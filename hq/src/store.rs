@@ -25,7 +25,7 @@ mod orders;
 mod refusals;
 mod residents;
 mod unreadable;
-pub use answers::{AnswerStore, StoredAnswer};
+pub use answers::{AnswerStore, StoredAnswer, StoredMark};
 pub use commands::CardLinkWrite;
 pub use events::{MAX_CONFLICTS_PER_NUMBER, StoredEvent};
 pub use orders::{OrderLogRecord, OrderRow};

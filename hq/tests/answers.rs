@@ -255,10 +255,7 @@ async fn guessed_codes_over_https_accept_none_and_taps_still_reach_hq() {
                 n = n.wrapping_mul(2_654_435_761).wrapping_add(12_345);
                 let h = households[n as usize % households.len()];
                 let guess: String = (0..8)
-                    .map(|i| {
-                        evac_hq::answers::code::ALPHABET[((n >> (i * 4)) as usize + i) % 31]
-                            as char
-                    })
+                    .map(|i| char::from(b'0' + ((n >> (i * 4)) as usize + i) as u8 % 10))
                     .collect();
                 let body = format!(
                     r#"{{"town":"{TOWN}","household":{h},"code":"{guess}","answer":"safe_at_home"}}"#
@@ -450,4 +447,154 @@ async fn a_broken_answers_section_never_stops_hq() {
         "{}",
         hq.log()
     );
+}
+
+/// The reply to command `id`, opened with HQ's key.
+fn reply(m: &Msg, hq: &evac_protocol::PublicKey, id: u64) -> Option<evac_protocol::CommandReply> {
+    use evac_protocol::{CommandReply, Signed};
+    let r = Signed::<CommandReply>::from_json(&m.payload)
+        .ok()?
+        .open(hq)
+        .ok()?;
+    (r.command_id == id).then_some(r)
+}
+
+/// Issue 21 item 3, end to end: a "needs help" answer posted over HTTPS; the officer marks it
+/// handled with the real `evac-hq cmd` (signed with the officer's key, through HQ's broker);
+/// HQ's signed status then carries it handled, with the officer and the reason. The attacks:
+/// a shelter's login cannot give the command, a replayed command is carried out once, and a
+/// household with no answer is refused with a reply that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_marks_a_needs_help_answer_handled_through_the_real_hq() {
+    use evac_protocol::{AnswerKind, CommandAction};
+    let s = start(50, "");
+    let a = agent(&s.ca);
+    let hq = s.d.hq_public.clone();
+    let mut viewer =
+        Client::connect(s.d.port, "viewer", "viewer", PASSWORD, &[topic("status")]).await;
+    viewer.connected(20).await;
+    let (help, other, silent) = (
+        s.d.town.households[2].id,
+        s.d.town.households[3].id,
+        s.d.town.households[4].id,
+    );
+    for h in [help, other] {
+        let body = format!(
+            r#"{{"town":"{TOWN}","household":{h},"code":"{}","answer":"need_help","people":2}}"#,
+            s.code(h)
+        );
+        assert_eq!(s.post(&a, &body), 200);
+    }
+    viewer
+        .wait_for(20, "both needs-help answers in HQ's status", |m| {
+            status_answers(m, &hq)
+                .iter()
+                .filter(|x| x.kind == AnswerKind::NeedHelp && x.handled.is_none())
+                .count()
+                == 2
+        })
+        .await;
+
+    // The officer's command line, as a script or an officer without the dashboard uses it.
+    let key = s.d.path("tanaka.key");
+    std::fs::write(&key, s.d.officer_key.to_pem().unwrap()).unwrap();
+    std::fs::write(s.d.path("tanaka.pw"), format!("{PASSWORD}\n")).unwrap();
+    let cmd = |household: u32| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_evac-hq"))
+            .arg("cmd")
+            .args(["--broker", &format!("127.0.0.1:{}", s.d.port)])
+            .args(["--town", TOWN, "--officer", "tanaka"])
+            .arg("--key")
+            .arg(&key)
+            .arg("--hq-key")
+            .arg(s.d.path("hq.pub"))
+            .arg("--password-file")
+            .arg(s.d.path("tanaka.pw"))
+            .args(["--reason", "ambulance took both of them", "--timeout", "20"])
+            .args(["answer-handled", &household.to_string()])
+            .output()
+            .unwrap()
+    };
+    let out = cmd(help);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("marked handled"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    viewer
+        .wait_for(20, "the answer handled in HQ's signed status", |m| {
+            status_answers(m, &hq).iter().any(|x| {
+                x.household == help
+                    && x.handled.as_ref().is_some_and(|h| {
+                        h.officer.as_str() == "tanaka" && h.reason == "ambulance took both of them"
+                    })
+            })
+        })
+        .await;
+    // A household that did not answer: refused, and the reply says why.
+    let out = cmd(silent);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("has not answered from the TV"),
+        "{said}"
+    );
+
+    // A shelter's login, signing with the shelter's key, cannot give the command.
+    let (sid, skey) = &s.d.shelter_keys[0];
+    let forged = command(
+        skey,
+        "tanaka",
+        5,
+        CommandAction::AnswerHandled { household: other },
+    );
+    let shelter_user = format!("shelter-{sid}");
+    let shelter = Client::connect(s.d.port, "forger", &shelter_user, PASSWORD, &[]).await;
+    shelter.publish(&topic("cmd/tanaka"), forged).await;
+
+    // The officer's own command sent twice (a replay): carried out once, the second answered.
+    let mut officer = Client::connect(
+        s.d.port,
+        "officer-tanaka",
+        "officer-tanaka",
+        PASSWORD,
+        &[topic("cmd/tanaka/reply")],
+    )
+    .await;
+    officer.connected(20).await;
+    let signed = command(
+        &s.d.officer_key,
+        "tanaka",
+        7,
+        CommandAction::AnswerHandled { household: other },
+    );
+    officer.publish(&topic("cmd/tanaka"), signed.clone()).await;
+    let first = officer
+        .wait_for(20, "HQ's reply", |m| reply(m, &hq, 7).is_some())
+        .await;
+    let first = reply(&first, &hq, 7).unwrap();
+    assert!(
+        first.ok && first.message.contains("marked handled"),
+        "{first:?}"
+    );
+    officer.publish(&topic("cmd/tanaka"), signed).await;
+    officer
+        .wait_for(20, "HQ's reply to the replay", |m| {
+            reply(m, &hq, 7).is_some_and(|r| r.message.contains("handled already"))
+        })
+        .await;
+    let marks =
+        s.rows("SELECT household, officer || ':' || reason FROM answer_marks ORDER BY household");
+    assert_eq!(
+        marks,
+        [
+            (
+                i64::from(help),
+                "tanaka:ambulance took both of them".to_owned()
+            ),
+            (i64::from(other), "tanaka:test".to_owned()),
+        ],
+        "one mark a household, none from the shelter"
+    );
+    assert!(!s.hq.log().contains("panicked"), "{}", s.hq.log());
 }

@@ -21,7 +21,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate a synthetic town and write DIR/town.geojson (same arguments, same bytes).
+    /// Generate a synthetic town and write DIR/town.geojson and DIR/family-codes.csv (same
+    /// arguments, same bytes).
     Generate {
         /// Number of households.
         #[arg(long, default_value_t = evac_maps::SAMPLE_HOUSEHOLDS)]
@@ -111,6 +112,33 @@ enum RoadsCommand {
     },
 }
 
+/// The file `generate` writes beside `town.geojson`: the family codes residents chose
+/// (`resident,family_code`), what the residents and their families know, never read by HQ
+/// in clear (see HQ's `family-codes` command).
+pub const FAMILY_CODES_FILE: &str = "family-codes.csv";
+
+/// Writes `resident,family_code` lines, readable by the owner only (0600), whole or not at
+/// all.
+fn write_family_codes(path: &std::path::Path, codes: &[(u32, String)]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut text = String::from("resident,family_code\n");
+    for (r, c) in codes {
+        text.push_str(&format!("{r},{c}\n"));
+    }
+    let tmp = path.with_extension("csv.tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(&tmp)
+        .with_context(|| format!("{}: cannot write", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
+}
+
 /// Runs one subcommand, its output on stdout.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -135,6 +163,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
             });
             town.save_in(&dir)?;
+            let codes = evac_maps::generate::family_codes(&town, seed);
+            write_family_codes(&dir.join(FAMILY_CODES_FILE), &codes)?;
         }
         Command::Summary { path } => {
             let town = Town::load(&path)?;

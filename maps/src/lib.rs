@@ -72,6 +72,7 @@ mod index;
 mod model;
 mod network;
 pub mod osm;
+mod registry;
 mod road_import;
 mod roads;
 mod town;
@@ -89,6 +90,7 @@ pub use model::{
     Member, Shelter, Zone, capacity_from_floor_area,
 };
 pub use network::{Edge, Field, Network, Reach, Route, Snap, ZONE_WEIGHT};
+pub use registry::{BadDate, BirthDate, REGISTRY_DATE, normalize_kana};
 pub use road_import::{IMPORT_MARGIN_M, RoadCounts};
 pub use roads::Road;
 pub use town::{ResidentIndex, Summary, Town};

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::hazard::{Hazard, HazardSet};
+use crate::registry::BirthDate;
 
 /// Mean Earth radius in metres (IUGG), used for great-circle distances.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
@@ -159,6 +160,18 @@ pub struct Member {
     /// The card certificates linked to this resident (none, one, or several).
     #[serde(default)]
     pub cards: Vec<CardRef>,
+    /// The name's reading in katakana, family name, a space, given name (サトウ カズコ);
+    /// empty when the registry has none. Kept at HQ for families' queries only.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kana: String,
+    /// The date of birth, if the registry has it. Kept at HQ for families' queries only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth: Option<BirthDate>,
+    /// Whether the resident agreed that HQ tell someone who asks by their kana name and date
+    /// of birth, or by their family code, where they are (安否情報の提供に同意). Absent
+    /// means no.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anpi_consent: bool,
 }
 
 /// A household: one dwelling, its members, and what its TV overlay needs.

@@ -235,6 +235,9 @@ fn town() -> impl Strategy<Value = Town> {
                                 age_band,
                                 needs_help,
                                 cards,
+                                kana: String::new(),
+                                birth: None,
+                                anpi_consent: false,
                             }
                         })
                         .collect(),

@@ -32,6 +32,16 @@ fn committed_sample_equals_the_generator_output() {
         bytes == generated.to_geojson_string().into_bytes(),
         "data/town.geojson is not byte-identical to the generator's output"
     );
+    let codes: String = evac_maps::generate::family_codes(&generated, SAMPLE_SEED)
+        .iter()
+        .map(|(r, c)| format!("{r},{c}\n"))
+        .collect();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/family-codes.csv");
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap(),
+        format!("resident,family_code\n{codes}"),
+        "data/family-codes.csv differs from the generator: regenerate it"
+    );
 }
 
 #[test]

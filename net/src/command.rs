@@ -181,6 +181,43 @@ impl CommandSender {
         Ok(cmd)
     }
 
+    /// Gives the mark "handled" on `household`'s "needs help at home" answer from the TV, with
+    /// the officer's `reason` (how it was handled; HQ keeps it with the answer): as
+    /// [`CommandSender::give`] with [`CommandAction::AnswerHandled`]. HQ refuses it, with a
+    /// reply that says why, when the household's latest answer is not "needs help".
+    pub fn answer_handled(
+        &mut self,
+        household: u32,
+        reason: &str,
+        now_ms: u64,
+        mono_ms: u64,
+    ) -> Result<SignedCommand, SignError> {
+        self.give(
+            CommandAction::AnswerHandled { household },
+            reason,
+            now_ms,
+            mono_ms,
+        )
+    }
+
+    /// Confirms `household`'s answer from the TV that came after too many wrong answer codes
+    /// (the officer reached the household another way, said in `reason`): as
+    /// [`CommandSender::give`] with [`CommandAction::ConfirmAnswer`].
+    pub fn confirm_answer(
+        &mut self,
+        household: u32,
+        reason: &str,
+        now_ms: u64,
+        mono_ms: u64,
+    ) -> Result<SignedCommand, SignError> {
+        self.give(
+            CommandAction::ConfirmAnswer { household },
+            reason,
+            now_ms,
+            mono_ms,
+        )
+    }
+
     /// What to hand to the link at `mono_ms`, oldest first: commands not sent yet, or last
     /// sent [`RESEND_MS`] ago or more, and still within [`CommandSender::resend_within`].
     /// Call [`CommandSender::sent`] for each one handed over.
@@ -282,6 +319,21 @@ mod tests {
             message: "closed".into(),
             at_ms: T0,
         }
+    }
+
+    #[test]
+    fn an_answer_mark_is_a_numbered_signed_command_like_any_other() {
+        let mut s = sender();
+        let out = s.answer_handled(45, "ambulance took them", T0, 0).unwrap();
+        let cmd = Signed::<OfficerCommand>::from_json(&out.payload)
+            .unwrap()
+            .open(&s.officer().key.public())
+            .unwrap();
+        assert_eq!(cmd.action, CommandAction::AnswerHandled { household: 45 });
+        assert_eq!((cmd.id, cmd.reason.as_str()), (T0, "ambulance took them"));
+        let out = s.confirm_answer(46, "phoned them", T0, 1).unwrap();
+        assert_eq!(out.id, T0 + 1, "numbered after the first");
+        assert_eq!(s.due(1).len(), 2, "both wait for HQ's answer");
     }
 
     #[test]

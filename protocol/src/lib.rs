@@ -76,8 +76,9 @@ pub use messages::order::{MessageKind, Order, OrderBatch};
 pub use messages::registry::{RegistryHousehold, RegistryResident, RegistrySnapshot};
 pub use messages::state::NodeState;
 pub use messages::status::{
-    AnswerKind, HouseholdAnswer, PackedStatuses, ResidentChange, ResidentStatus, ShelterStatus,
-    StatusCounts, StatusDelta, StatusMessage, StatusSnapshot, StoreUnreadable,
+    AnswerCounts, AnswerKind, AnswerMark, HouseholdAnswer, PackedStatuses, ResidentChange,
+    ResidentStatus, ShelterStatus, StatusCounts, StatusDelta, StatusMessage, StatusSnapshot,
+    StoreUnreadable,
 };
 pub use sign::{KeyId, PublicKey, SecretKey, Signable, Signed, keygen_line, write_key_pair};
 pub use topics::Topic;

@@ -102,8 +102,8 @@ struct AnswerArgs {
     /// How many people need help (with need-help / red), 1 to 99.
     #[arg(long)]
     people: Option<u32>,
-    /// Keep this answer code (from the registration letter) on the box, mode 0600; typed
-    /// once, used for every answer after.
+    /// Keep this answer code (8 digits from the registration letter, `1234-5678`) on the
+    /// box, mode 0600; typed once, used for every answer after.
     #[arg(long)]
     set_code: Option<String>,
     /// Language: ja, en or ja-easy (overrides the configuration).

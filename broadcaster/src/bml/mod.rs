@@ -23,6 +23,7 @@ use time::UtcOffset;
 use crate::dsmcc::DataCarousel;
 use crate::error::Error;
 
+pub mod answer;
 pub mod page;
 pub mod postal;
 pub mod settings;
@@ -111,7 +112,7 @@ impl BmlService {
         s.carousel.set_module(
             STARTUP_MODULE,
             "multipart/mixed",
-            page::startup_module(),
+            page::startup_module(None),
             true,
         )?;
         s.status()?;
@@ -135,6 +136,17 @@ impl BmlService {
             vec![STARTUP_MODULE, STATUS_MODULE, POSTAL_MODULE],
             self.cfg.repeat_every,
         );
+        Ok(self)
+    }
+
+    /// Puts the answer mode on the page ([`answer`]): households answer HQ from the TV.
+    pub fn with_answers(mut self, page: &answer::AnswerPage) -> Result<Self, Error> {
+        self.carousel.set_module(
+            STARTUP_MODULE,
+            "multipart/mixed",
+            page::startup_module(Some(page)),
+            true,
+        )?;
         Ok(self)
     }
 

@@ -11,9 +11,12 @@
 //! 0x0002 ([`super::postal`]) above the prompt; with no code set, or none in the table, only
 //! the prompt. When its area's module, the status or the postal module gets a new version
 //! (ModuleUpdated), the page reads the tables again.
+//! With `[bml] answer_url`, Enter on a household's page opens the answer mode
+//! ([`super::answer`]).
 
 use evac_protocol::Hazard;
 
+use super::answer::AnswerPage;
 use super::postal::NO_EXPIRY;
 use super::table::{LIFTED, NOT_A_HOUSEHOLD, UNCONFIRMED, euc_jp, multipart};
 use crate::render::{Language, hazard_name};
@@ -28,6 +31,13 @@ var lang = 0;
 var num = 0;
 var typed = "";
 var typing = 0;
+var ansUrl = "ANSWER_URL";
+var ansTown = "ANSWER_TOWN";
+var mode = 0;
+var kind = 0;
+var people = 1;
+var entry = "";
+var said = 0;
 function put(id, s) { document.getElementById(id).firstChild.data = s; }
 function tr(ja, easy, en) { if (lang == 1) return easy; if (lang == 2) return en; return ja; }
 function div(a, b) { return (a - a % b) / b; }
@@ -46,7 +56,7 @@ function when(m, d, hh, mm) {
 }
 function band(c) { document.getElementById("lv").normalStyle.backgroundColorIndex = c; }
 function blank() {
-  put("hd", "\u3000"); put("lv", "\u3000"); put("l1", "\u3000"); put("l2", "\u3000"); put("l3", "\u3000"); put("l4", "\u3000"); put("l5", "\u3000");
+  put("hd", "\u3000"); put("lv", "\u3000"); put("l1", "\u3000"); put("l2", "\u3000"); put("l3", "\u3000"); put("l4", "\u3000"); put("l5", "\u3000"); put("an", "\u3000");
   band(12);
 }
 function help() {
@@ -148,6 +158,12 @@ function district() {
   return 1;
 }
 function show() {
+  showOrder();
+  if (ansUrl == "" || num <= 0 || typing) return;
+  if (said > 0) put("an", saidText(said));
+  else put("an", tr("決定ボタン: 「無事です」「助けて」を役場に知らせる", "けってい: 「ぶじです」「たすけて」を まちに しらせる", "Enter: tell the town you are safe or need help"));
+}
+function showOrder() {
   if (typing) { prompt(); return; }
   if (num <= 0) { if (district() == 0) prompt(); return; }
   blank();
@@ -209,6 +225,7 @@ function updated() {
 }
 function key() {
   var k = document.currentEvent.keyCode;
+  if (mode > 0) { answerKey(k); return; }
   if (k >= 5 && k <= 14) {
     if (typing == 0) { typing = 1; typed = ""; }
     if (typed.length < 9) typed = typed + (k - 5);
@@ -219,11 +236,12 @@ function key() {
     var n = 0; var i;
     for (i = 0; i < typed.length; i++) n = n * 10 + (typed.charCodeAt(i) - 48);
     typing = 0;
-    if (n > 0) { num = n; saveNum(n); }
+    if (n > 0) { num = n; saveNum(n); said = 0; }
     show();
     return;
   }
   if (k == 19 && typing == 1) { typing = 0; show(); return; }
+  if (k == 18 && ansUrl != "" && num > 0) { startAnswer(); return; }
   if (k == 21) { lang = (lang + 1) % 3; show(); return; }
 }
 function init() {
@@ -254,9 +272,16 @@ fn line(id: &str, top: u32, height: u32, size: u32) -> String {
     )
 }
 
-/// The text of `startup.bml` (UTF-8 here; [`startup_module`] encodes it).
-pub fn startup_bml() -> String {
-    let script = SCRIPT
+/// The text of `startup.bml` (UTF-8 here; [`startup_module`] encodes it), with the answer
+/// mode when `answer` says where answers go.
+pub fn startup_bml(answer: Option<&AnswerPage>) -> String {
+    let script = match answer {
+        Some(a) => a.fill(&(SCRIPT.to_owned() + super::answer::SCRIPT)),
+        None => SCRIPT
+            .replace("\"ANSWER_URL\"", "\"\"")
+            .replace("\"ANSWER_TOWN\"", "\"\""),
+    };
+    let script = script
         .replace("NOT_A_HOUSEHOLD", &NOT_A_HOUSEHOLD.to_string())
         .replace("LIFTED", &LIFTED.to_string())
         .replace("UNCONFIRMED", &UNCONFIRMED.to_string())
@@ -273,6 +298,7 @@ pub fn startup_bml() -> String {
     body.push_str(&line("l3", 274, 40, 26));
     body.push_str(&line("l4", 322, 40, 24));
     body.push_str(&line("l5", 370, 40, 24));
+    body.push_str(&line("an", 418, 40, 24));
     body.push_str(&line("ft", 470, 36, 20));
     format!(
         r#"<?xml version="1.0" encoding="EUC-JP" ?>
@@ -301,8 +327,8 @@ p {{ color-index: 7; }}
 }
 
 /// Module 0x0000: `startup.bml` in a `multipart/mixed` entity, EUC-JP.
-pub fn startup_module() -> Vec<u8> {
-    let bml = euc_jp(&startup_bml());
+pub fn startup_module(answer: Option<&AnswerPage>) -> Vec<u8> {
+    let bml = euc_jp(&startup_bml(answer));
     multipart(&[("startup.bml", "text/X-arib-bml; charset=euc-jp", &bml)])
 }
 
@@ -312,13 +338,27 @@ mod tests {
 
     #[test]
     fn the_page_is_es2_and_euc_jp() {
-        let page = startup_bml();
+        let town: evac_protocol::TownId = "minato".parse().unwrap();
+        let answer = AnswerPage::new("https://hq.example/answer/tv", &town).unwrap();
+        let with = startup_bml(Some(&answer));
+        let script = &with[with.find("<script>").unwrap()..with.find("</script>").unwrap()];
+        for bad in ["let ", "const ", "= [", "= {", "JSON", "=>", "Math."] {
+            assert!(!script.contains(bad), "{bad:?} in the answer script");
+        }
+        assert!(script.contains("var ansUrl = \"https://hq.example/answer/tv\";"));
+        assert!(script.contains("\"nvram://local/1\", \"U:4B,U:4B\""));
+        assert!(!script.contains("ANSWER_") && !script.contains("CODE_NVRAM"));
+        let (_, _, bad) = encoding_rs::EUC_JP.encode(&with);
+        assert!(!bad, "the answer screens encode in EUC-JP");
+        // No answer_url: no answer mode.
+        let page = startup_bml(None);
+        assert!(page.contains("var ansUrl = \"\";") && !page.contains("transmitTextDataOverIP"));
         // ECMAScript 2nd edition: no array or object literals, no let/const.
         let script = &page[page.find("<script>").unwrap()..page.find("</script>").unwrap()];
         for bad in ["let ", "const ", "= [", "= {", "JSON", "=>", "Math."] {
             assert!(!script.contains(bad), "{bad:?} in the script");
         }
-        let m = startup_module();
+        let m = startup_module(None);
         let (text, _, bad) = encoding_rs::EUC_JP.decode(&m);
         assert!(!bad, "the page encodes in EUC-JP");
         assert!(text.contains("世帯番号を入力してください"));

@@ -8,6 +8,7 @@ use evac_maps::Town;
 use evac_protocol::{PublicKey, TownId};
 use serde::Deserialize;
 
+use super::answer::AnswerPage;
 use super::postal::{PostalAreas, PostalCodes, PostalError};
 use super::table::Directory;
 use super::{BmlConfig, BmlService, DEFAULT_BITRATE, DEFAULT_DATA_PID, Verifier};
@@ -37,6 +38,11 @@ pub struct BmlSettings {
     /// orders by the postal code set up on the TV.
     #[serde(default)]
     pub postal_codes: Option<PathBuf>,
+    /// HQ's answer endpoint for TVs (`https://…/answer/tv`): the page gets its answer mode
+    /// (households answer with the remote over the TV's return channel). Absent: no answer
+    /// mode on the page.
+    #[serde(default)]
+    pub answer_url: Option<String>,
 }
 
 fn default_bitrate() -> u64 {
@@ -76,6 +82,9 @@ pub enum BmlSetupError {
     /// The postal-code table cannot be used.
     #[error(transparent)]
     Postal(#[from] PostalError),
+    /// The answer endpoint cannot go on the page.
+    #[error(transparent)]
+    AnswerUrl(#[from] super::answer::AnswerUrlError),
     /// The carousel cannot be built.
     #[error("building the data carousel")]
     Build(#[source] crate::error::Error),
@@ -104,6 +113,11 @@ impl BmlSettings {
             path: self.town_file.clone(),
             source,
         })?;
+        let answers = self
+            .answer_url
+            .as_deref()
+            .map(|url| AnswerPage::new(url, town))
+            .transpose()?;
         let cfg = BmlConfig {
             fresh_s: self.fresh_s,
             ..BmlConfig::default()
@@ -129,8 +143,12 @@ impl BmlSettings {
             None,
         )
         .map_err(BmlSetupError::Build)?;
-        match postal {
-            Some(areas) => svc.with_postal(areas).map_err(BmlSetupError::Build),
+        let svc = match postal {
+            Some(areas) => svc.with_postal(areas).map_err(BmlSetupError::Build)?,
+            None => svc,
+        };
+        match answers {
+            Some(page) => svc.with_answers(&page).map_err(BmlSetupError::Build),
             None => Ok(svc),
         }
     }

@@ -191,15 +191,14 @@ impl AnswersConfig {
     }
 }
 
-/// A code as typed, upper-case without spaces or hyphens: 6 to 8 letters and digits, or
-/// `None`. HQ judges whether it is right.
+/// A code as typed without spaces or hyphens: 8 digits (HQ's codes are digits only, for a
+/// remote's ten-key pad), or `None`. HQ judges whether it is right.
 pub fn normalise_code(typed: &str) -> Option<String> {
     let code: String = typed
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
-        .map(|c| c.to_ascii_uppercase())
         .collect();
-    let ok = (6..=8).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric());
+    let ok = code.len() == 8 && code.bytes().all(|b| b.is_ascii_digit());
     ok.then_some(code)
 }
 
@@ -235,8 +234,10 @@ mod tests {
         a.resolve(dir.path());
         assert!(matches!(a.code(), Err(StbError::NoCode(_))));
         assert!(matches!(a.keep_code("AB"), Err(StbError::BadCode)));
-        a.keep_code("abcd-efgh").unwrap();
-        assert_eq!(a.code().unwrap(), "ABCDEFGH");
+        assert!(matches!(a.keep_code("ABCD-EFGH"), Err(StbError::BadCode)));
+        assert!(matches!(a.keep_code("1234-567"), Err(StbError::BadCode)));
+        a.keep_code("0123 4567").unwrap();
+        assert_eq!(a.code().unwrap(), "01234567");
         let mode = std::fs::metadata(dir.path().join("answer-code"))
             .unwrap()
             .permissions()

@@ -142,7 +142,7 @@ pub enum StbError {
     #[error("no answer code kept in {}: type it once with --set-code", .0.display())]
     NoCode(PathBuf),
     /// A code typed that cannot be one.
-    #[error("an answer code is 6 to 8 letters and digits (spaces and hyphens left out)")]
+    #[error("an answer code is 8 digits, as printed on the registration letter (1234-5678)")]
     BadCode,
     /// The kept code file does not hold a code.
     #[error("{} does not hold an answer code: type it again with --set-code", .0.display())]

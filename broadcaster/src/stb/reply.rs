@@ -271,8 +271,8 @@ mod tests {
     #[test]
     fn the_body_names_people_only_when_help_is_needed() {
         assert_eq!(
-            body("minato", 12, "ABCDEFGH", AnswerKind::NeedHelp, 3),
-            r#"{"answer":"need_help","code":"ABCDEFGH","household":12,"people":3,"town":"minato"}"#
+            body("minato", 12, "01234567", AnswerKind::NeedHelp, 3),
+            r#"{"answer":"need_help","code":"01234567","household":12,"people":3,"town":"minato"}"#
         );
         assert!(!body("minato", 12, "C", AnswerKind::SafeAtHome, 3).contains("people"));
     }

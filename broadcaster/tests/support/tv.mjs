@@ -12,15 +12,21 @@
 // --onid ID      the original_network_id NVRAM blocks are keyed by ("null": no SDT/NIT)
 // --expect T     text the page must show (repeatable); --absent T: must not show, also after
 //                --settle ms (default 1500) more
-// --keys a,b     remote keys (playwright names: digits, Enter, b = blue), then --after T: text
-//                shown after them (repeatable); each --keys starts a new step
+// --keys a,b     remote keys (playwright names: digits, Enter, x = Back, r g y b = red green
+//                yellow blue), then --after T: text shown after them (repeatable); each --keys
+//                starts a new step
+// --answer-ca F  the TV's return channel: the page's browser.transmitTextDataOverIP POSTs over
+//                real HTTPS from Node, trusting only the CA in PEM file F (web-bml's /play_local
+//                gives its engine no IP stack: this is the TV's); each call prints
+//                POST <uri> <body> and REPLY <resultCode> <statusCode> <text>
 // Prints TEXT[...] and CHECK lines, then RESULT PASS|FAIL (exit 0 / 1; 2: cannot run).
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import path from "node:path";
 
-const o = { ts: null, zipcode: null, local0: null, onid: "null", expect: [], absent: [], steps: [], timeout: 15000, settle: 1500 };
+const o = { ts: null, answerCa: null, zipcode: null, local0: null, onid: "null", expect: [], absent: [], steps: [], timeout: 15000, settle: 1500 };
 const args = process.argv.slice(2);
 for (let i = 0; i < args.length; i += 2) {
     const [k, v] = [args[i], args[i + 1]];
@@ -29,6 +35,7 @@ for (let i = 0; i < args.length; i += 2) {
     else if (k === "--zipcode") o.zipcode = v;
     else if (k === "--local0") o.local0 = Number(v);
     else if (k === "--onid") o.onid = v;
+    else if (k === "--answer-ca") o.answerCa = fs.readFileSync(v);
     else if (k === "--expect") o.expect.push(v);
     else if (k === "--absent") o.absent.push(v);
     else if (k === "--keys") o.steps.push({ keys: v.split(","), after: [] });
@@ -115,12 +122,58 @@ async function until(cdp, label, want, absent) {
     console.log(`TEXT[${label}]: ${JSON.stringify(text)}`);
 }
 
+// The TV's IP stack for ARIB's transmitTextDataOverIP: web-bml's engine calls
+// `ip.transmitTextDataOverIP(uri, bodyBytes)` on the `ip` its embedder gave (on /play_local a
+// plain `{}`, hence Object.prototype), awaits `{resultCode, statusCode, response: Uint8Array}`,
+// and hands the page `[resultCode, statusCode, text]`. Node makes the real HTTPS POST.
+async function returnChannel(page, ca) {
+    await page.exposeFunction("evacTvPost", (uri, body) => new Promise((resolve) => {
+        const bytes = Buffer.from(body);
+        console.log(`POST ${uri} ${bytes.toString("latin1")}`);
+        const done = (r) => {
+            console.log(`REPLY ${r.resultCode} ${r.statusCode} ${JSON.stringify(Buffer.from(r.response).toString("latin1"))}`);
+            resolve(r);
+        };
+        const fail = (e) => done({ resultCode: NaN, statusCode: "", response: [], error: String(e) });
+        try {
+            const req = https.request(uri, {
+                method: "POST",
+                ca,
+                timeout: 10000,
+                headers: { "Content-Type": "application/x-www-form-urlencoded", "Content-Length": bytes.length },
+            }, (res) => {
+                const parts = [];
+                res.on("data", (c) => parts.push(c));
+                res.on("end", () => done({ resultCode: 1, statusCode: String(res.statusCode), response: [...Buffer.concat(parts).subarray(0, 4096)] }));
+                res.on("error", fail);
+            });
+            req.on("timeout", () => req.destroy(new Error("timeout")));
+            req.on("error", fail);
+            req.end(bytes);
+        } catch (e) {
+            fail(e);
+        }
+    }));
+    await page.addInitScript(() => {
+        Object.defineProperty(Object.prototype, "transmitTextDataOverIP", {
+            configurable: true,
+            enumerable: false,
+            writable: true,
+            value: async function (uri, body) {
+                const r = await window.evacTvPost(uri, Array.from(body));
+                return { resultCode: r.resultCode ?? NaN, statusCode: r.statusCode, response: new Uint8Array(r.response) };
+            },
+        });
+    });
+}
+
 const browser = await playwright.chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true });
 try {
     const page = await browser.newPage();
     const logs = [];
     page.on("console", (m) => logs.push(`[console.${m.type()}] ${m.text()}`));
     page.on("pageerror", (e) => logs.push(`[pageerror] ${e.message}`));
+    if (o.answerCa) await returnChannel(page, o.answerCa);
     await page.goto(url);
     await page.evaluate(([entries]) => {
         localStorage.clear();

@@ -1,5 +1,7 @@
 //! Drawing the prefecture view: a header line with the link and the refused count, then a
-//! table of one row a town (STALE rows in bold yellow, with why). Reads [`TownRow`]s only;
+//! table of one row a town (STALE rows in bold yellow, with why). Once a town's HQ counts
+//! answers from the TV, a "Help(TV)" column gives its households that asked for help at home
+//! and no officer has handled yet, with the people they said. Reads [`TownRow`]s only;
 //! what they say is decided in [`super::state`].
 
 use evac_protocol::StatusCounts;
@@ -32,6 +34,10 @@ pub fn render(f: &mut Frame, rows: &[TownRow], link: &Link, lang: Lang, refused:
     let n = |c: &Option<StatusCounts>, f: fn(&StatusCounts) -> u32| {
         c.as_ref().map_or("—".to_owned(), |c| f(c).to_string())
     };
+    // The column only once an HQ counts answers (older HQs, or no answer yet: none).
+    let answered = rows
+        .iter()
+        .any(|r| r.counts.as_ref().is_some_and(|c| c.answers.is_some()));
     let table_rows: Vec<Row> = rows
         .iter()
         .map(|r| {
@@ -55,45 +61,62 @@ pub fn render(f: &mut Frame, rows: &[TownRow], link: &Link, lang: Lang, refused:
             } else {
                 Style::default()
             };
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(r.name.clone()),
                 Cell::from(n(&r.counts, |c| c.residents)),
                 Cell::from(n(&r.counts, |c| c.residents.saturating_sub(c.not_ordered))),
                 Cell::from(n(&r.counts, |c| c.arrived)),
                 Cell::from(n(&r.counts, |c| c.under_order + c.unaccounted)),
+            ];
+            if answered {
+                let help = r.counts.as_ref().and_then(|c| c.answers.as_ref());
+                cells.push(Cell::from(help.map_or("—".to_owned(), |a| {
+                    format!(
+                        "{} ({})",
+                        a.need_help_unhandled, a.need_help_people_unhandled
+                    )
+                })));
+            }
+            cells.extend([
                 Cell::from(accounted),
                 Cell::from(format!("{}/{}", r.shelters_online.0, r.shelters_online.1)),
                 Cell::from(state),
-            ])
-            .style(style)
+            ]);
+            Row::new(cells).style(style)
         })
         .collect();
-    let header = Row::new(vec![
+    let mut head = vec![
         l.t("Town", "市町村"),
         l.t("Residents", "住民"),
         l.t("Ordered", "指示対象"),
         l.t("At shelter", "避難所"),
         l.t("Missing", "未確認"),
+    ];
+    let mut widths = vec![
+        Constraint::Length(14),
+        Constraint::Length(10),
+        Constraint::Length(9),
+        Constraint::Length(11),
+        Constraint::Length(9),
+    ];
+    if answered {
+        head.push(l.t("Help(TV)", "要救助TV"));
+        widths.push(Constraint::Length(9));
+    }
+    head.extend([
         l.t("Safe", "確認率"),
         l.t("Nodes", "端末"),
         l.t("State", "状態"),
-    ])
-    .style(Style::default().add_modifier(Modifier::BOLD));
-    let table = Table::new(
-        table_rows,
-        [
-            Constraint::Length(14),
-            Constraint::Length(10),
-            Constraint::Length(9),
-            Constraint::Length(11),
-            Constraint::Length(9),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Min(10),
-        ],
-    )
-    .header(header)
-    .block(Block::bordered().title(l.t(" Towns ", " 市町村 ")));
+    ]);
+    widths.extend([
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Min(10),
+    ]);
+    let header = Row::new(head).style(Style::default().add_modifier(Modifier::BOLD));
+    let table = Table::new(table_rows, widths)
+        .header(header)
+        .block(Block::bordered().title(l.t(" Towns ", " 市町村 ")));
     f.render_widget(table, body);
 }
 
@@ -169,6 +192,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Issue 21 item 3: HQ's answer counts reach the prefecture: minato's households that
+    /// asked for help at home and no officer has handled (people in brackets); shiomihama's
+    /// older HQ counts none and shows "—".
+    #[test]
+    fn the_prefecture_sees_each_towns_unhandled_needs_help_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut p, a, b) = prefecture(dir.path());
+        let answers = evac_protocol::AnswerCounts {
+            safe_at_home: 4,
+            need_help: 3,
+            need_help_unhandled: 2,
+            need_help_people_unhandled: 5,
+            ..Default::default()
+        };
+        p.on_message(
+            "pref/36/minato/evac/v1/minato/status",
+            &crate::prefecture::fixture::snapshot_answered("minato", &a, 9, 6, 1, Some(answers)),
+            at(NOW),
+        );
+        p.on_message(
+            "pref/36/shiomihama/evac/v1/shiomihama/status",
+            &snapshot("shiomihama", &b, 7),
+            at(NOW),
+        );
+        let rows = p.rows(at(NOW + 1_000));
+        let term = draw(&rows, 0, &Link::Connected { since_ms: 0 }, Lang::En, 120, 8);
+        let screen = format!("{}", term.backend());
+        let lines: Vec<&str> = screen.lines().collect();
+        assert!(lines[2].contains("Help(TV)"), "{screen}");
+        assert!(lines[3].contains("2 (5)"), "{screen}");
+        insta::assert_snapshot!("prefecture_answers_120x8_en", screen);
+        let v = serde_json::to_value(p.summary(at(NOW + 1_000))).unwrap();
+        assert_eq!(v["towns"][0]["counts"]["answers"]["need_help_unhandled"], 2);
     }
 
     #[test]

@@ -34,6 +34,18 @@ pub fn snapshot_arrived(
     arrived: usize,
     seq: u64,
 ) -> Vec<u8> {
+    snapshot_answered(town, key, ordered, arrived, seq, None)
+}
+
+/// As [`snapshot_arrived`], with HQ's counts of households' answers from the TV.
+pub fn snapshot_answered(
+    town: &str,
+    key: &SecretKey,
+    ordered: usize,
+    arrived: usize,
+    seq: u64,
+    answers: Option<evac_protocol::AnswerCounts>,
+) -> Vec<u8> {
     let mut statuses = vec![ResidentStatus::NotOrdered; 10];
     for (i, s) in statuses.iter_mut().take(ordered).enumerate() {
         *s = if i < arrived {
@@ -54,6 +66,7 @@ pub fn snapshot_arrived(
             not_ordered: 10 - ordered as u32,
             under_order: (ordered - arrived) as u32,
             arrived: arrived as u32,
+            answers,
             ..Default::default()
         },
         shelters: vec![],

@@ -88,6 +88,8 @@ pub enum Word {
     NeedsHelpAtHome,
     /// No answer (or one this dashboard does not know).
     NoWord,
+    /// The household answered it needs help at home and an officer marked that handled.
+    HelpHandled,
     /// The household answered safe (at home, elsewhere, at a shelter not yet tapped):
     /// self-reported, last.
     AnsweredSafe,
@@ -97,6 +99,9 @@ impl Word {
     /// The group of a household with `answer`.
     pub fn of(answer: Option<&HouseholdAnswer>) -> Word {
         match answer.map(|a| a.kind) {
+            Some(AnswerKind::NeedHelp) if answer.is_some_and(|a| a.handled.is_some()) => {
+                Word::HelpHandled
+            }
             Some(AnswerKind::NeedHelp) => Word::NeedsHelpAtHome,
             Some(
                 AnswerKind::SafeAtHome | AnswerKind::EvacuatedElsewhere | AnswerKind::AtShelter,
@@ -124,6 +129,9 @@ pub struct Derived {
     pub answered_safe: usize,
     /// Of the unaccounted, residents whose household gave no word.
     pub no_word: usize,
+    /// Of the unaccounted, residents whose household's needs-help answer an officer marked
+    /// handled.
+    pub help_handled: usize,
     /// Per zone.
     pub zones: Vec<ZoneCount>,
     /// Warnings, most urgent first.
@@ -136,6 +144,9 @@ pub struct Derived {
     pub t90_ms: Option<u64>,
     /// Locations (lon, lat) of households with someone unaccounted, for the map.
     pub missing_points: Vec<(f64, f64)>,
+    /// Of those, households whose "needs help at home" answer no officer has handled yet:
+    /// their dwelling's location (from the town file), for the map's own marker.
+    pub help_points: Vec<(f64, f64)>,
 }
 
 /// Needs-help residents not arrived this long after the order are a warning.
@@ -178,6 +189,7 @@ impl Derived {
                         }
                     }
                     Word::NoWord => d.no_word += 1,
+                    Word::HelpHandled => d.help_handled += 1,
                     Word::AnsweredSafe => d.answered_safe += 1,
                 }
                 if needs_help {
@@ -196,10 +208,13 @@ impl Derived {
         keyed.sort_by_key(|&(k, _)| k);
         if let Some(map) = &s.map {
             let mut last = u32::MAX;
-            for &((_, _, _, household), _) in &keyed {
+            for &((word, _, _, household), _) in &keyed {
                 if household != last {
                     last = household;
                     if let Some(at) = map.household_location(household) {
+                        if word == Word::NeedsHelpAtHome {
+                            d.help_points.push((at.lon, at.lat));
+                        }
                         d.missing_points.push((at.lon, at.lat));
                     }
                 }

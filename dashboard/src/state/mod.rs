@@ -421,6 +421,9 @@ impl TownState {
                 for a in d.answers {
                     self.answers.insert(a.household, a);
                 }
+                for h in &d.answers_removed {
+                    self.answers.remove(h);
+                }
                 self.finish_status(d.seq, d.at_ms, d.counts);
                 Ok(Applied::Delta)
             }

@@ -80,6 +80,7 @@ fn delta(seq: u64, changes: &[(u32, ResidentStatus)]) -> StatusMessage {
             })
             .collect(),
         answers: Vec::new(),
+        answers_removed: Vec::new(),
     })
 }
 
@@ -683,6 +684,8 @@ fn answering() -> TownState {
         people,
         at_ms: NOW - 720_000,
         needs_confirmation: household == 12,
+        handled: None,
+        confirmed: None,
     };
     if let StatusMessage::Snapshot(s) = &mut snap {
         s.answers = vec![
@@ -734,6 +737,7 @@ fn answers_from_the_tv_put_needs_help_at_home_first_and_answered_safe_last() {
             needs_help_residents: 2,
             answered_safe: 1,
             no_word: 2,
+            help_handled_residents: 0,
             needs_confirmation: 1,
         }
     );
@@ -762,4 +766,52 @@ fn a_card_tap_after_a_safe_at_home_answer_wins() {
     assert_eq!(s.derived.answered_safe, 0);
     assert!(s.answers.contains_key(&12));
     assert_eq!(crate::report::Report::of(&s).answers.answered_safe, 0);
+}
+
+/// Issue 21 item 3: HQ's status says an officer handled household 11's "needs help at home":
+/// it leaves the top group (after no word, before answered safe), its warning goes, the
+/// report counts it as handled, and HQ's own answer counts travel in `counts`.
+#[test]
+fn a_handled_needs_help_answer_leaves_the_top_group_and_its_warning_goes() {
+    let mut s = answering();
+    let mut handled = s.answers[&11].clone();
+    handled.handled = Some(evac_protocol::AnswerMark {
+        officer: Slug::new("tanaka").unwrap(),
+        at_ms: NOW - 60_000,
+        reason: "ambulance".into(),
+    });
+    let counts = StatusCounts {
+        answers: Some(evac_protocol::AnswerCounts::of(&[
+            handled.clone(),
+            s.answers[&12].clone(),
+        ])),
+        ..StatusCounts::default()
+    };
+    let StatusMessage::Delta(mut d) = delta(6, &[]) else {
+        unreachable!()
+    };
+    d.answers = vec![handled];
+    d.counts = counts;
+    s.on_message(
+        STATUS,
+        &wire(&hq(), HQ_SIGNER, &StatusMessage::Delta(d)),
+        NOW + 1_000,
+    )
+    .unwrap();
+    s.refresh(NOW + 1_000, true);
+    let d = &s.derived;
+    assert_eq!(d.unaccounted, [2, 1, 3, 4, 5].map(ResidentId));
+    assert_eq!((d.needs_help_at_home, d.help_handled), (0, 2));
+    assert!(
+        !d.warnings
+            .iter()
+            .any(|w| matches!(w, Warning::NeedsHelpAtHome { .. })),
+        "{:?}",
+        d.warnings
+    );
+    let r = crate::report::Report::of(&s);
+    assert_eq!(r.answers.help_handled_residents, 2);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["counts"]["answers"]["need_help"], 1);
+    assert_eq!(json["counts"]["answers"]["need_help_unhandled"], 0);
 }

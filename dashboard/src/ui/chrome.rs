@@ -218,7 +218,13 @@ pub(super) fn keybar(app: &App, f: &mut Frame, area: Rect) {
                     ("c", l.t("close", "閉鎖")),
                     ("o", l.t("reopen", "再開")),
                 ]),
-                View::Unaccounted | View::Search => keys.push(("m", l.t("found", "所在確認"))),
+                View::Unaccounted | View::Search => {
+                    keys.push(("m", l.t("found", "所在確認")));
+                    // The answers' keys only once a household has answered from the TV.
+                    if app.view == View::Unaccounted && !app.town.answers.is_empty() {
+                        keys.extend([("a", l.t("handled", "対応済")), ("v", l.t("confirm", "確認"))]);
+                    }
+                }
                 View::Map => keys.extend([("+/-", l.t("zoom", "拡大縮小")), ("←↑↓→", l.t("pan", "移動")), ("0", l.t("reset", "全体"))]),
                 _ => {}
             }

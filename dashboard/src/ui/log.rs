@@ -37,6 +37,12 @@ pub(crate) fn action_text(a: &CommandAction, l: Lang) -> String {
         CommandAction::LinkCard { resident, .. } => {
             format!("{} → {resident}", l.t("link card", "カード紐付"))
         }
+        CommandAction::AnswerHandled { household } => {
+            format!("{} {household}", l.t("help handled", "救助対応済"))
+        }
+        CommandAction::ConfirmAnswer { household } => {
+            format!("{} {household}", l.t("confirm answer", "回答確認"))
+        }
     }
 }
 

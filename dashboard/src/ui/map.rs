@@ -1,5 +1,7 @@
-//! Map: the town's zones, shelters coloured by crowding level, and households with
-//! someone still unaccounted; zoom and pan.
+//! Map: the town's zones, shelters coloured by crowding level, households with someone
+//! still unaccounted, and (▲) those whose household answered "needs help at home" from the TV
+//! and no officer has handled yet, at the dwelling's location from the town file; zoom and
+//! pan.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -42,6 +44,7 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
     );
 
     let missing = &s.derived.missing_points;
+    let help = &s.derived.help_points;
     let mut shelters: Vec<(Crowding, (f64, f64))> = Vec::new();
     for sh in map.shelters() {
         let level = s
@@ -54,10 +57,19 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
     }
     let color = app.color;
     let title = format!(
-        " {} ×{}  ● {}  ■ {} ",
+        " {} ×{}  ● {}{}  ■ {} ",
         l.t("Map", "地図"),
         1u32 << app.map_zoom,
         l.t("unaccounted household", "未確認世帯"),
+        if help.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "  ▲ {} {}",
+                l.t("help at home (TV)", "在宅要救助(TV)"),
+                help.len()
+            )
+        },
         l.t("shelter (colour: crowding)", "避難所(色:混雑度)"),
     );
     let canvas = Canvas::default()
@@ -85,6 +97,25 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
                 coords: missing,
                 color: if color { Color::Red } else { Color::Reset },
             });
+            ctx.layer();
+            // Above the dots: a household that asked for help from its TV is not lost among
+            // the unaccounted.
+            for at in help {
+                ctx.print(
+                    at.0,
+                    at.1,
+                    ratatui::text::Span::styled(
+                        "▲",
+                        ratatui::style::Style::new()
+                            .fg(if color {
+                                Color::LightMagenta
+                            } else {
+                                Color::Reset
+                            })
+                            .add_modifier(ratatui::style::Modifier::BOLD),
+                    ),
+                );
+            }
             ctx.layer();
             for (level, at) in &shelters {
                 let c = if color {

@@ -33,10 +33,17 @@ pub(super) fn render(app: &App, f: &mut Frame) {
                 ),
                 ("m", l.t("mark the resident found", "住民を所在確認済みに")),
                 (
+                    "a v",
+                    l.t(
+                        "TV answer: mark \"needs help\" handled / confirm (Unaccounted)",
+                        "TV回答: 要救助を対応済みに・回答を確認 (未確認者)",
+                    ),
+                ),
+                (
                     ":",
                     l.t(
-                        "command: issue, lift, close, open, found, link",
-                        "指示: issue lift close open found link",
+                        "command: issue, lift, close, open, found, link, handled, confirm",
+                        "指示: issue lift close open found link handled confirm",
                     ),
                 ),
                 (

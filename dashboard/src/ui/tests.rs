@@ -330,6 +330,8 @@ fn the_unaccounted_view_puts_needs_help_at_home_first_and_answered_safe_last() {
             people,
             at_ms: NOW - ago_min * 60_000,
             needs_confirmation,
+            handled: None,
+            confirmed: None,
         };
         let delta = StatusMessage::Delta(StatusDelta {
             town: s.town.clone(),
@@ -343,6 +345,7 @@ fn the_unaccounted_view_puts_needs_help_at_home_first_and_answered_safe_last() {
                 answer(safe, AnswerKind::SafeAtHome, None, 5, false),
                 answer(away, AnswerKind::EvacuatedElsewhere, None, 3, true),
             ],
+            answers_removed: vec![],
         });
         let wire = hq().sign(HQ_SIGNER, &delta).unwrap().to_json().unwrap();
         app.on_message("evac/v1/minato/status".into(), wire.into_bytes());
@@ -376,4 +379,101 @@ fn the_unaccounted_view_puts_needs_help_at_home_first_and_answered_safe_last() {
         };
         assert!(screen.contains(&format!("{house} {help}: 2")), "{screen}");
     }
+}
+
+/// Sends `answers` (and removals) to `app` as HQ's next signed delta.
+fn answers_delta(app: &mut App, answers: Vec<evac_protocol::HouseholdAnswer>, removed: Vec<u32>) {
+    use evac_protocol::{StatusDelta, StatusMessage};
+    let s = &app.town;
+    let delta = StatusMessage::Delta(StatusDelta {
+        town: s.town.clone(),
+        seq: s.seq.unwrap() + 1,
+        at_ms: NOW,
+        counts: s.counts.clone(),
+        shelters: vec![],
+        residents: vec![],
+        answers,
+        answers_removed: removed,
+    });
+    let wire = hq().sign(HQ_SIGNER, &delta).unwrap().to_json().unwrap();
+    app.on_message("evac/v1/minato/status".into(), wire.into_bytes());
+    app.refresh(true);
+}
+
+/// Issue 21 item 3: on the Unaccounted view `a` marks the selected household's "needs help at
+/// home" handled with the officer's reason, as a signed command through the one sender; once
+/// HQ's status says so, the household leaves the top group and shows as handled, and the
+/// map's ▲ for it goes. `a` on a household that asked for no help sends nothing.
+#[test]
+fn an_officer_marks_needs_help_at_home_handled_and_it_leaves_the_top() {
+    use crate::app::Mode;
+    use evac_protocol::{AnswerKind, AnswerMark, CommandAction, HouseholdAnswer, OfficerCommand};
+    let mut app = fixture(Lang::En, false);
+    let reg = app.town.registry.clone().unwrap();
+    let household = |r: evac_protocol::ResidentId| reg.person(r).unwrap().household;
+    let list = app.town.derived.unaccounted.clone();
+    let help = household(*list.last().unwrap());
+    let mut answer = HouseholdAnswer {
+        household: help,
+        kind: AnswerKind::NeedHelp,
+        people: Some(2),
+        at_ms: NOW - 12 * 60_000,
+        needs_confirmation: false,
+        handled: None,
+        confirmed: None,
+    };
+    answers_delta(&mut app, vec![answer.clone()], vec![]);
+    app.handle(Action::Show(View::Map));
+    let map_before = draw(&app, 80, 24);
+    assert!(map_before.contains('▲'), "{map_before}");
+    insta::assert_snapshot!("map_help_at_home_80x24_en", map_before);
+
+    app.handle(Action::Show(View::Unaccounted));
+    assert_eq!(household(app.town.derived.unaccounted[0]), help);
+    // The second row's household gave no word: nothing to mark, said so, nothing sent.
+    let sent_before = app.outbox.len();
+    app.handle(Action::Move(list.len() as i64));
+    app.handle(Action::AnswerHandled);
+    assert!(matches!(app.mode, Mode::Message(_)), "{:?}", app.mode);
+    app.handle(Action::Close);
+    app.handle(Action::Move(i64::MIN));
+    app.handle(Action::AnswerHandled);
+    let Mode::Confirm { text, .. } = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert!(text.contains(&format!("household {help}")), "{text}");
+    for c in "ambulance took them".chars() {
+        app.handle(Action::Type(c));
+    }
+    app.handle(Action::Submit);
+    assert_eq!(app.outbox.len(), sent_before + 1);
+    let out = app.outbox.last().unwrap();
+    let cmd: OfficerCommand = evac_protocol::Signed::<OfficerCommand>::from_json(&out.payload)
+        .unwrap()
+        .open(&SecretKey::from_seed(&[3; 32]).public())
+        .unwrap();
+    assert_eq!(cmd.action, CommandAction::AnswerHandled { household: help });
+    assert_eq!(cmd.reason, "ambulance took them");
+
+    // HQ's status says handled: out of the top group, shown as handled, off the map.
+    answer.handled = Some(AnswerMark {
+        officer: Slug::new("tanaka").unwrap(),
+        at_ms: NOW - 60_000,
+        reason: "ambulance took them".into(),
+    });
+    answers_delta(&mut app, vec![answer], vec![]);
+    let d = &app.town.derived;
+    assert_ne!(household(d.unaccounted[0]), help);
+    assert_eq!((d.needs_help_households.0, d.help_handled > 0), (0, true));
+    assert!(d.help_points.is_empty());
+    // Last now (no household answered safe here): the last row shows it handled.
+    app.handle(Action::Move(i64::MAX));
+    let screen = draw(&app, 80, 24);
+    let last_row = screen.lines().nth(21).unwrap();
+    assert!(last_row.contains("handled 2"), "{screen}");
+    insta::assert_snapshot!("unaccounted_handled_80x24_en", screen);
+
+    // A delta that removes the answer: the dashboard forgets it.
+    answers_delta(&mut app, vec![], vec![help]);
+    assert!(app.town.answers.is_empty());
 }

@@ -1,6 +1,7 @@
 //! Unaccounted: residents under order not yet accounted for, in three groups: households that
 //! answered "needs help at home" from the TV (how many people, how long ago), those with no
-//! word, those that answered safe (self-reported, marked "(TV)"); in each, needs-help
+//! word, those whose needs-help answer an officer marked handled (`a`), those that answered
+//! safe (self-reported, marked "(TV)"); in each, needs-help
 //! (要支援者) first, then by zone and household, with the assigned shelter and minutes since
 //! the order. The home's address is not shown: the dashboard has none (the registry it gets
 //! carries none); the zone and household number lead officers to the registry.
@@ -23,6 +24,12 @@ fn answer_cell(a: Option<&HouseholdAnswer>, hq_now: Option<u64>, l: Lang) -> Str
         return "—".to_owned();
     };
     let what = match a.kind {
+        // Handled: no longer on top; the officer's reason is in the Log.
+        AnswerKind::NeedHelp if a.handled.is_some() => format!(
+            "{} {}",
+            l.t("handled", "対応済"),
+            a.people.map_or("?".to_owned(), |n| n.to_string())
+        ),
         AnswerKind::NeedHelp => format!(
             "{} {}",
             l.t("HELP", "要救助"),
@@ -33,9 +40,12 @@ fn answer_cell(a: Option<&HouseholdAnswer>, hq_now: Option<u64>, l: Lang) -> Str
         AnswerKind::AtShelter => l.t("shltr(TV)", "避難所(TV)").to_owned(),
         AnswerKind::Other => return "—".to_owned(),
     };
-    let ago = hq_now.map_or(String::new(), |now| {
-        format!(" {}m", now.saturating_sub(a.at_ms) / 60_000)
-    });
+    // A handled answer's age no longer matters, and its cell has room for no more.
+    let ago = hq_now
+        .filter(|_| a.handled.is_none())
+        .map_or(String::new(), |now| {
+            format!(" {}m", now.saturating_sub(a.at_ms) / 60_000)
+        });
     let confirm = if a.needs_confirmation { "?" } else { "" };
     format!("{what}{ago}{confirm}")
 }
@@ -138,13 +148,15 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
     );
     if answered {
         title.push_str(&format!(
-            "· {} {} ({} {}) · {} {} · {} {} ",
+            "· {} {} ({} {}) · {} {} · {} {} · {} {} ",
             l.t("help at home", "在宅要救助"),
             num(d.needs_help_households.0 as u64),
             num(d.needs_help_households.1),
             l.t("people", "人"),
             l.t("no word", "連絡なし"),
             num(d.no_word as u64),
+            l.t("handled", "対応済"),
+            num(d.help_handled as u64),
             l.t("safe (TV, self-reported)", "無事(TV・自己申告)"),
             num(d.answered_safe as u64),
         ));

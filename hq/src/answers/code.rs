@@ -1,6 +1,11 @@
 //! Answer codes: the secret a household types on its TV beside its household number, printed
 //! on its registration letter. HQ derives each code from a key of its own (itself derived from
 //! HQ's signing key), so it stores no code and can still check one.
+//!
+//! A code is 8 digits, printed `1234-5678`: a stock TV's remote has a ten-key pad and no
+//! letters. 10^8 codes are few for an offline search but none is possible (HQ holds the key);
+//! online, the sixth wrong code flags the household (its answers then need an officer), so
+//! guessing confirms at most `households × 5 / 10^8` answers without an officer.
 
 use std::fmt;
 
@@ -11,10 +16,10 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The characters of a code: digits and capitals without look-alikes (no 0/O, 1/I/L).
-pub const ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-/// Characters in a code: 31^8, about 2^39.6 codes.
+/// Digits in a code: 10^8 codes, about 2^26.6.
 pub const CODE_LEN: usize = 8;
+/// How many codes there are.
+const CODES: u128 = 100_000_000;
 
 /// HQ's key for answer codes.
 #[derive(Clone)]
@@ -26,14 +31,14 @@ impl fmt::Debug for AnswerCodeKey {
     }
 }
 
-/// A household's answer code, as printed (`ABCD-EFGH`) by `Display`.
+/// A household's answer code, as printed (`1234-5678`) by `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AnswerCode([u8; CODE_LEN]);
 
 impl fmt::Display for AnswerCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (a, b) = self.0.split_at(CODE_LEN / 2);
-        // Both halves are from ALPHABET, so ASCII.
+        // Both halves are ASCII digits.
         write!(
             f,
             "{}-{}",
@@ -51,8 +56,8 @@ impl fmt::Debug for AnswerCode {
 }
 
 impl AnswerCode {
-    /// A code as typed: case, spaces and hyphens do not matter; `None` if it cannot be a code
-    /// (wrong length, a character outside [`ALPHABET`]).
+    /// A code as typed: spaces and hyphens do not matter; `None` if it cannot be a code
+    /// (not [`CODE_LEN`] digits).
     pub fn parse(typed: &str) -> Option<AnswerCode> {
         let mut out = [0u8; CODE_LEN];
         let mut n = 0;
@@ -60,8 +65,7 @@ impl AnswerCode {
             if c == b' ' || c == b'-' {
                 continue;
             }
-            let c = c.to_ascii_uppercase();
-            if !ALPHABET.contains(&c) || n == CODE_LEN {
+            if !c.is_ascii_digit() || n == CODE_LEN {
                 return None;
             }
             out[n] = c;
@@ -83,7 +87,7 @@ impl AnswerCodeKey {
     pub fn code(&self, town: &TownId, household: u32) -> AnswerCode {
         // An HMAC takes a key of any length: this cannot fail.
         let Ok(mut m) = HmacSha256::new_from_slice(&self.0) else {
-            return AnswerCode([ALPHABET[0]; CODE_LEN]);
+            return AnswerCode([b'0'; CODE_LEN]);
         };
         let t = town.as_str().as_bytes();
         m.update(b"answer code");
@@ -93,12 +97,12 @@ impl AnswerCodeKey {
         let mac: [u8; 32] = m.finalize().into_bytes().into();
         let mut first = [0u8; 16];
         first.copy_from_slice(&mac[..16]);
-        // 128 bits reduced to 31^8 (< 2^40): the bias is below 2^-88.
-        let mut n = u128::from_be_bytes(first);
+        // 128 bits reduced to 10^8 (< 2^27): the bias is below 2^-101.
+        let mut n = u128::from_be_bytes(first) % CODES;
         let mut out = [0u8; CODE_LEN];
-        for c in &mut out {
-            *c = ALPHABET[(n % ALPHABET.len() as u128) as usize];
-            n /= ALPHABET.len() as u128;
+        for c in out.iter_mut().rev() {
+            *c = b'0' + (n % 10) as u8;
+            n /= 10;
         }
         AnswerCode(out)
     }
@@ -147,25 +151,35 @@ mod tests {
         let printed = c.to_string();
         assert_eq!(printed.len(), CODE_LEN + 1);
         assert!(k.check(&town, 12, &printed));
-        assert!(k.check(&town, 12, &printed.to_lowercase().replace('-', " ")));
+        assert!(printed.chars().all(|c| c.is_ascii_digit() || c == '-'));
+        assert_eq!(printed.find('-'), Some(CODE_LEN / 2));
+        assert!(k.check(&town, 12, &printed.replace('-', " ")));
+        assert!(k.check(&town, 12, &printed.replace('-', "")));
         assert!(!k.check(&town, 13, &printed));
         assert!(!k.check(&town, 12, &printed[..CODE_LEN - 1]));
         assert!(!k.check(&town, 12, &format!("{printed}2")));
-        assert!(!k.check(&town, 12, "O0I1L-ÄÖ"));
+        assert!(!k.check(&town, 12, "1234-567A"));
+        assert!(
+            !k.check(&town, 12, "１２３４５６７８"),
+            "full-width digits are not digits"
+        );
         assert!(!format!("{c:?}").contains(&printed[..4]), "Debug hides it");
     }
 
     #[test]
-    fn every_character_is_used_and_none_looks_alike() {
+    fn codes_are_digits_spread_evenly() {
         let town: TownId = "minato".parse().unwrap();
         let k = key(3);
-        let mut seen = std::collections::BTreeSet::new();
+        // Each digit in each place: 2,000 codes give 200 of each on average.
+        let mut seen = [[0u32; 10]; CODE_LEN];
         for h in 0..2000 {
-            seen.extend(k.code(&town, h).0);
+            for (place, c) in k.code(&town, h).0.iter().enumerate() {
+                assert!(c.is_ascii_digit());
+                seen[place][usize::from(c - b'0')] += 1;
+            }
         }
-        assert_eq!(seen.len(), ALPHABET.len());
-        for bad in b"01OIL" {
-            assert!(!ALPHABET.contains(bad));
+        for place in seen {
+            assert!(place.iter().all(|n| (130..=270).contains(n)), "{place:?}");
         }
     }
 }

@@ -143,7 +143,20 @@ impl Desk {
 
     /// Takes one answer from `ip`: `body` is the request's JSON.
     pub async fn take(&self, ip: IpAddr, body: &[u8]) -> AnswerVerdict {
-        let outcome = self.decide(ip, body).await;
+        self.take_with(ip, || {
+            serde_json::from_slice(body).map_err(|_| "not an answer: see hq/README.md")
+        })
+        .await
+    }
+
+    /// Takes one answer from `ip`, read by `parse` (JSON, a TV's form) once the source is
+    /// admitted: the same limits, checks and store whatever the form.
+    pub async fn take_with(
+        &self,
+        ip: IpAddr,
+        parse: impl FnOnce() -> Result<AnswerRequest, &'static str>,
+    ) -> AnswerVerdict {
+        let outcome = self.decide(ip, parse).await;
         let c = &self.counts;
         let counter = match outcome {
             AnswerVerdict::Accepted { .. } => &c.accepted,
@@ -156,14 +169,18 @@ impl Desk {
         outcome
     }
 
-    async fn decide(&self, ip: IpAddr, body: &[u8]) -> AnswerVerdict {
+    async fn decide(
+        &self,
+        ip: IpAddr,
+        parse: impl FnOnce() -> Result<AnswerRequest, &'static str>,
+    ) -> AnswerVerdict {
         let peer = Peer::of(ip);
         if lock(&self.limits).admit_source(peer, Instant::now()) != Admit::Yes {
             return AnswerVerdict::SourceLimited;
         }
-        let req: AnswerRequest = match serde_json::from_slice(body) {
+        let req = match parse() {
             Ok(r) => r,
-            Err(_) => return AnswerVerdict::Malformed("not an answer: see hq/README.md"),
+            Err(why) => return AnswerVerdict::Malformed(why),
         };
         let people = match (req.answer, req.people) {
             (AnswerKind::NeedHelp, Some(n)) if (1..=MAX_PEOPLE).contains(&n) => Some(n),

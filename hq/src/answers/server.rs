@@ -45,12 +45,13 @@ pub const MAX_BODY: usize = 4096;
 
 /// The source address of a request.
 #[derive(Debug, Clone, Copy)]
-struct Source(IpAddr);
+pub struct Source(pub IpAddr);
 
 /// The endpoint's routes.
 pub fn router(desk: Arc<Desk>) -> Router {
     Router::new()
         .route("/answer", post(answer))
+        .route("/answer/tv", post(answer_tv))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(desk)
 }
@@ -61,6 +62,15 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     reply(desk.take(ip, &body).await)
+}
+
+/// A stock TV's answer (its form, see [`super::tv`]), answered with a word it can show.
+async fn answer_tv(
+    State(desk): State<Arc<Desk>>,
+    Extension(Source(ip)): Extension<Source>,
+    body: Bytes,
+) -> Response {
+    super::tv::reply(desk.take_with(ip, || super::tv::parse(&body)).await)
 }
 
 /// The HTTP reply to an outcome. Refusals say nothing about why a code was refused.
@@ -94,9 +104,12 @@ pub fn reply(o: AnswerVerdict) -> Response {
     }
 }
 
-/// Serves `listener` until the task is dropped or aborted.
-pub async fn serve(listener: TcpListener, tls: TlsAcceptor, desk: Arc<Desk>) {
-    let router = router(desk);
+/// Serves `listener` until the task is dropped or aborted, with `more` routes (`/anpi`).
+pub async fn serve(listener: TcpListener, tls: TlsAcceptor, desk: Arc<Desk>, more: Option<Router>) {
+    let router = match more {
+        Some(more) => router(desk).merge(more),
+        None => router(desk),
+    };
     let slots = Arc::new(Slots::default());
     loop {
         let (stream, addr) = match listener.accept().await {
@@ -279,5 +292,31 @@ mod tests {
         let ok =
             format!(r#"{{"town":"minato","household":2,"code":"{right}","answer":"at_shelter"}}"#);
         assert_eq!(status(send("POST", ok.into_bytes()).await), 200);
+        let tv = |body: String| {
+            let mut req = hyper::Request::builder()
+                .method("POST")
+                .uri("/answer/tv")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap_or_else(|e| fail(&e));
+            req.extensions_mut()
+                .insert(Source(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+            router(Arc::clone(&desk)).oneshot(req)
+        };
+        let text = |r: Result<Response, std::convert::Infallible>| async move {
+            let Ok(r) = r;
+            assert_eq!(r.status().as_u16(), 200);
+            let b = axum::body::to_bytes(r.into_body(), MAX_BODY)
+                .await
+                .unwrap_or_else(|e| fail(&e));
+            String::from_utf8_lossy(&b).into_owned()
+        };
+        let line = |code: &str| format!("Denbun=v1%20minato%202%20{code}%20at_shelter");
+        assert_eq!(
+            text(tv(line(&right.to_string())).await).await,
+            "accepted\r\n"
+        );
+        assert_eq!(text(tv(line("00000000")).await).await, "refused\r\n");
+        assert!(text(tv("v1".into()).await).await.starts_with("malformed "));
     }
 }

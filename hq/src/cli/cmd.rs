@@ -81,6 +81,16 @@ pub(super) enum CmdAction {
         #[arg(long)]
         note: String,
     },
+    /// Mark a household's "needs help at home" answer from the TV handled (--reason says how).
+    AnswerHandled {
+        /// The household's id.
+        household: u32,
+    },
+    /// Confirm a household's answer that came after too many wrong answer codes.
+    ConfirmAnswer {
+        /// The household's id.
+        household: u32,
+    },
 }
 
 /// `evac-hq cmd`: the command signed and sent, HQ's reply printed.
@@ -112,6 +122,8 @@ pub(super) fn officer_command(a: CmdArgs) -> anyhow::Result<()> {
             resident: ResidentId(resident),
             note,
         },
+        CmdAction::AnswerHandled { household } => CommandAction::AnswerHandled { household },
+        CmdAction::ConfirmAnswer { household } => CommandAction::ConfirmAnswer { household },
     };
     let broker: evac_net::BrokerUrl = a.broker.parse().context("--broker")?;
     let town = evac_protocol::Slug::new(&a.town).with_context(|| format!("--town {}", a.town))?;

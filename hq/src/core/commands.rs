@@ -19,6 +19,7 @@ pub(super) struct PendingLink {
     digest: Option<String>,
 }
 
+use super::answers::MarkKind;
 use super::*;
 
 impl Hq {
@@ -147,6 +148,7 @@ impl Hq {
             );
         }
         self.pending_link = None;
+        self.pending_mark = None;
         let (ok, message, mut out) = self.execute(officer, &cmd, now_ms)?;
         let record = CommandRecord {
             officer: officer.to_string(),
@@ -159,9 +161,13 @@ impl Hq {
             reason: cmd.reason.clone(),
             body_digest,
         };
-        match self.pending_link.take() {
-            Some(l) => self.link_recorded(&record, l)?,
-            None => self.store.record_command(&record)?,
+        match (self.pending_link.take(), self.pending_mark.take()) {
+            (Some(l), _) => self.link_recorded(&record, l)?,
+            (None, Some(m)) => {
+                self.store.record_command_marking(&record, &m)?;
+                self.answers.mark(m);
+            }
+            (None, None) => self.store.record_command(&record)?,
         }
         tracing::info!(officer = %officer, id = cmd.id, ok, message = %message, "command");
         let reply = CommandReply {
@@ -202,6 +208,29 @@ impl Hq {
         self.registry.link(&l.card, l.resident);
         self.registry.version = l.version;
         Ok(())
+    }
+
+    /// An officer's mark on a household's answer: kept with the command (see on_command), or
+    /// the reply saying why there is none to make.
+    fn mark_answer(
+        &mut self,
+        officer: &OfficerId,
+        household: u32,
+        kind: MarkKind,
+        reason: &str,
+        now_ms: u64,
+    ) -> (bool, String, Vec<Publication>) {
+        match self.answer_mark(officer, household, kind, reason, now_ms) {
+            Ok(m) => {
+                let what = match kind {
+                    MarkKind::Handled => "needs-help answer marked handled",
+                    MarkKind::Confirmed => "answer confirmed",
+                };
+                self.pending_mark = Some(m);
+                (true, format!("household {household}'s {what}"), vec![])
+            }
+            Err((ok, why)) => (ok, why, vec![]),
+        }
     }
 
     fn execute(
@@ -283,6 +312,16 @@ impl Hq {
                     (true, format!("resident {resident} marked found"), vec![])
                 }
             }
+            CommandAction::AnswerHandled { household } => {
+                self.mark_answer(officer, *household, MarkKind::Handled, &cmd.reason, now_ms)
+            }
+            CommandAction::ConfirmAnswer { household } => self.mark_answer(
+                officer,
+                *household,
+                MarkKind::Confirmed,
+                &cmd.reason,
+                now_ms,
+            ),
             CommandAction::LinkCard { card, resident } => {
                 if !self.board.knows(*resident) {
                     (

@@ -29,6 +29,9 @@ fn household(id: u32, at: LonLat) -> Household {
             age_band: AgeBand::Middle,
             needs_help: false,
             cards: vec![],
+            kana: String::new(),
+            birth: None,
+            anpi_consent: false,
         }],
     }
 }

@@ -146,11 +146,80 @@ fn notes(hq: &Hq, town: &Town) -> Result<BTreeMap<u32, Vec<PfifNote>>, HqError> 
             text: note,
         });
     }
-    // TV answers (issue 21, items 1-2) come here: a note per stored answer, id from the
-    // answer's stored number ("answer-N", never the export), author the household's answer,
-    // status `is_note_author` when the answer names this resident (else none), and a text
-    // that says it is self-reported. No answer overrides a tap: it is one more note.
+    for (r, n) in answer_notes(hq, town)? {
+        notes.entry(r).or_default().push(n);
+    }
     Ok(notes)
+}
+
+/// What a household's answer from the TV says of each member, in the note's words.
+fn answer_text(kind: &str, people: Option<u32>) -> Option<String> {
+    let what = match kind {
+        "safe_at_home" => "safe at home".to_owned(),
+        "evacuated_elsewhere" => {
+            "evacuated elsewhere (a relative's, a car, another town)".to_owned()
+        }
+        "at_shelter" => "reached the shelter (no card tapped there yet)".to_owned(),
+        "need_help" => format!(
+            "needs help at home ({} people): the town's officers have been told",
+            people.unwrap_or(1)
+        ),
+        _ => return None,
+    };
+    Some(format!(
+        "Their household answered from its TV: {what}. Self-reported: not confirmed by the \
+         town, and not said of this person by name."
+    ))
+}
+
+/// A note per stored answer from the TV for every member of the household (id `answer-N-R`, N
+/// the answer's row in HQ's store, R the resident). The household, not a named member,
+/// answered: so the note's author is the household and its status `believed_alive` (the
+/// author heard that the person is alive), never `is_note_author` (which says the person
+/// this record is about wrote the note). A "needs help" answer says so in the text. An answer
+/// sent after too many wrong answer codes, not yet confirmed by an officer, carries no status:
+/// it may not be the household's. No location: it would be the home.
+fn answer_notes(hq: &Hq, town: &Town) -> Result<Vec<(u32, PfifNote)>, HqError> {
+    let confirmed: std::collections::HashSet<i64> = hq
+        .store()
+        .answer_marks()?
+        .into_iter()
+        .filter(|m| m.mark == "confirmed")
+        .map(|m| m.answer)
+        .collect();
+    let households: HashMap<u32, &evac_maps::Household> =
+        town.households.iter().map(|h| (h.id, h)).collect();
+    let mut out = Vec::new();
+    for (id, a) in hq.store().answers_after(0)? {
+        let (Some(h), Some(text)) = (households.get(&a.household), answer_text(&a.kind, a.people))
+        else {
+            continue;
+        };
+        let trusted = !a.needs_confirmation || confirmed.contains(&id);
+        let text = if trusted {
+            text
+        } else {
+            format!(
+                "{text} Sent after too many wrong answer codes: not yet confirmed by an officer."
+            )
+        };
+        for m in &h.members {
+            out.push((
+                m.resident,
+                PfifNote {
+                    id: format!("answer-{id}-{}", m.resident),
+                    entry_ms: a.received_ms,
+                    author: "their household, from its TV (self-reported)".to_owned(),
+                    source_ms: a.received_ms,
+                    made_contact: false,
+                    status: trusted.then_some("believed_alive"),
+                    location: None,
+                    text: text.clone(),
+                },
+            ));
+        }
+    }
+    Ok(out)
 }
 
 type XmlWriter = quick_xml::Writer<Vec<u8>>;
@@ -203,7 +272,7 @@ fn write_note(w: &mut XmlWriter, domain: &str, person: u32, n: &PfifNote) -> Res
 }
 
 /// PFIF 1.4: a person record for every resident with news, with a note for each check-in,
-/// check-out and found mark. A check-in, a check-out with the resident's card and a found
+/// check-out, found mark and answer from the TV (self-reported, see `answer_notes`). A check-in, a check-out with the resident's card and a found
 /// mark say `believed_alive`; the shelter is the note's author and last known location; a
 /// card that failed a check says neither.
 pub fn pfif(hq: &Hq, town: &Town, now_ms: u64) -> Result<String, HqError> {

@@ -21,7 +21,29 @@ CREATE TABLE IF NOT EXISTS answers (
     received_ms INTEGER NOT NULL, source TEXT NOT NULL, needs_confirmation INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS answer_flags (
     household INTEGER PRIMARY KEY, failures INTEGER NOT NULL, flagged_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS answer_marks (
+    answer INTEGER NOT NULL, mark TEXT NOT NULL, household INTEGER NOT NULL,
+    officer TEXT NOT NULL, at_ms INTEGER NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (answer, mark));
 ";
+
+/// An officer's mark on one stored answer (`answer_marks`), kept with the command that made
+/// it (see [`Store::record_command_marking`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMark {
+    /// The answer's row in `answers`: a later answer of the household carries no mark.
+    pub answer: i64,
+    /// `handled` or `confirmed`.
+    pub mark: String,
+    /// The household that answered.
+    pub household: u32,
+    /// The officer whose command made it.
+    pub officer: String,
+    /// When HQ carried the command out (Unix ms, HQ's clock).
+    pub at_ms: u64,
+    /// The command's reason.
+    pub reason: String,
+}
 
 /// One answer as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +188,57 @@ impl Store {
                         needs_confirmation: r.get(6)?,
                     },
                 ))
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Keeps a command and the mark it put on an answer in one transaction (one commit): a
+    /// restart finds both or neither, so a resend is answered as carried out only if it was.
+    pub fn record_command_marking(
+        &mut self,
+        c: &super::CommandRecord,
+        m: &StoredMark,
+    ) -> Result<(), HqError> {
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO answer_marks (answer, mark, household, officer, at_ms, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                m.answer,
+                m.mark,
+                m.household,
+                m.officer,
+                i(m.at_ms),
+                m.reason
+            ],
+        )
+        .map_err(&err)?;
+        super::commands::insert_command(&tx, c).map_err(&err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Every officer's mark on an answer, in the order made.
+    pub fn answer_marks(&self) -> Result<Vec<StoredMark>, HqError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT answer, mark, household, officer, at_ms, reason FROM answer_marks
+                 ORDER BY at_ms, answer",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(StoredMark {
+                    answer: r.get(0)?,
+                    mark: r.get(1)?,
+                    household: r.get(2)?,
+                    officer: r.get(3)?,
+                    at_ms: r.get::<_, i64>(4)?.max(0) as u64,
+                    reason: r.get(5)?,
+                })
             })
             .map_err(&err)?;
         rows.collect::<Result<_, _>>().map_err(err)

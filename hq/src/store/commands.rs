@@ -23,7 +23,10 @@ fn command_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CommandRecord> {
     })
 }
 
-fn insert_command(conn: &rusqlite::Connection, c: &CommandRecord) -> rusqlite::Result<usize> {
+pub(super) fn insert_command(
+    conn: &rusqlite::Connection,
+    c: &CommandRecord,
+) -> rusqlite::Result<usize> {
     conn.execute(
         &format!(
             "INSERT OR IGNORE INTO commands ({COMMAND_COLUMNS})

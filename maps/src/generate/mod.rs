@@ -27,6 +27,7 @@ use crate::hazard::{Hazard, HazardSet};
 use crate::model::{
     AgeBand, CardRef, Household, Language, LonLat, Member, Shelter, capacity_from_floor_area,
 };
+use crate::registry::{BirthDate, REGISTRY_DATE};
 use crate::town::Town;
 use geography::{M_PER_DEG_LAT, M_PER_DEG_LON, TOWN_NAME, Village};
 
@@ -111,6 +112,7 @@ pub fn generate(params: &GenerateParams) -> Town {
         let village = &villages[rng.weighted(&weights)];
         households.push(household(&mut rng, id, village, &mut next_resident));
     }
+    registry(params.seed, &mut households);
     let mut rng = Prng::new(params.seed, "shelters");
     let shelters = (0..params.shelters.min(MAX_HOUSEHOLDS))
         .map(|i| shelter(&mut rng, i, &villages, &zones))
@@ -131,8 +133,9 @@ fn household(rng: &mut Prng, id: u32, village: &Village, next_resident: &mut u32
         94..=96 => Language::EasyJapanese,
         _ => Language::English,
     };
-    let family = names::family(language, rng.f64());
+    let (family, family_kana) = names::family(language, rng.f64());
     let bands = ages(rng);
+    let mut given_names: Vec<(&str, &str)> = Vec::with_capacity(bands.len());
     let members = bands
         .into_iter()
         .map(|band| {
@@ -154,13 +157,21 @@ fn household(rng: &mut Prng, id: u32, village: &Village, next_resident: &mut u32
                     });
                 }
             }
-            let given = names::given(language, band, rng.f64());
+            // No two members of a household share a name (or its reading): a family asking
+            // for one of them must not be told about the other.
+            let (given, given_kana) = names::given(language, band, rng.f64(), |(n, k)| {
+                given_names.iter().any(|(g, gk)| *g == n || *gk == k)
+            });
+            given_names.push((given, given_kana));
             Member {
                 resident,
                 name: format!("{family} {given}"),
                 age_band: band,
                 needs_help,
                 cards,
+                kana: format!("{family_kana} {given_kana}"),
+                birth: None,
+                anpi_consent: false,
             }
         })
         .collect();
@@ -177,6 +188,51 @@ fn household(rng: &mut Prng, id: u32, village: &Village, next_resident: &mut u32
         language,
         members,
     }
+}
+
+/// The share of residents who agree that HQ tell families where they are.
+pub const CONSENT_SHARE: f64 = 0.85;
+/// The share of consenting residents who chose a family code.
+pub const FAMILY_CODE_SHARE: f64 = 0.25;
+
+/// Dates of birth (the age on [`REGISTRY_DATE`] within the member's band) and consent, from
+/// a stream of their own so the rest of the town is as it was before the registry had them.
+fn registry(seed: u64, households: &mut [Household]) {
+    let mut rng = Prng::new(seed, "registry");
+    // Days since 1970 of the day `years` before the registry's date.
+    let before = |years: u32| {
+        REGISTRY_DATE
+            .years_before(years)
+            .map_or(i64::MIN / 2, BirthDate::days_since_epoch)
+    };
+    for m in households.iter_mut().flat_map(|h| h.members.iter_mut()) {
+        let (young, old) = m.age_band.ages();
+        // Born after the day `old + 1` years before, at the latest `young` years before.
+        let (earliest, latest) = (before(old + 1) + 1, before(young));
+        let span = (latest - earliest + 1).max(1) as u32;
+        m.birth = BirthDate::from_days_since_epoch(earliest + i64::from(rng.below(span)));
+        m.anpi_consent = rng.chance(CONSENT_SHARE);
+    }
+}
+
+/// The family codes residents of a town generated with `seed` chose: `(resident, code)`,
+/// about [`FAMILY_CODE_SHARE`] of the consenting residents, ten digits printed
+/// `12345-67890`. Residents tell them to their family; the registry office gives them to HQ,
+/// which keeps only a keyed hash (see HQ's `family-codes` command). They are not in the town
+/// file.
+pub fn family_codes(town: &Town, seed: u64) -> Vec<(u32, String)> {
+    let mut rng = Prng::new(seed, "family codes");
+    let mut out = Vec::new();
+    for m in town.households.iter().flat_map(|h| &h.members) {
+        let chose = rng.chance(FAMILY_CODE_SHARE);
+        let digits =
+            (u64::from(rng.0.next_u32()) << 32 | u64::from(rng.0.next_u32())) % 10_000_000_000;
+        if chose && m.anpi_consent {
+            let d = format!("{digits:010}");
+            out.push((m.resident, format!("{}-{}", &d[..5], &d[5..])));
+        }
+    }
+    out
 }
 
 /// A position near `centre`, normally spread, on land (tries a few times, then

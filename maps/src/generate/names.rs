@@ -5,105 +5,158 @@
 //! (山田 花子); easy-Japanese households get katakana names of the kind foreign
 //! residents of fishing towns register (グエン ヴァン・アン); English households get
 //! romanised names, also family name first (SMITH John), as a residence card prints them.
+//! Every name comes with its katakana reading, as the registry keeps it for families'
+//! queries (安否).
 
 use crate::model::{AgeBand, Language};
 
+/// A name and its reading in katakana.
+type Named = (&'static str, &'static str);
+
 /// Family names common in north-east Japan.
-pub const FAMILY: [&str; 32] = [
-    "佐藤",
-    "鈴木",
-    "高橋",
-    "田中",
-    "伊藤",
-    "渡辺",
-    "山本",
-    "中村",
-    "小林",
-    "加藤",
-    "吉田",
-    "山田",
-    "佐々木",
-    "山口",
-    "松本",
-    "井上",
-    "木村",
-    "斎藤",
-    "清水",
-    "山崎",
-    "阿部",
-    "菊池",
-    "千葉",
-    "及川",
-    "小野寺",
-    "熊谷",
-    "村上",
-    "藤原",
-    "工藤",
-    "畠山",
-    "三浦",
-    "昆",
+pub const FAMILY: [Named; 32] = [
+    ("佐藤", "サトウ"),
+    ("鈴木", "スズキ"),
+    ("高橋", "タカハシ"),
+    ("田中", "タナカ"),
+    ("伊藤", "イトウ"),
+    ("渡辺", "ワタナベ"),
+    ("山本", "ヤマモト"),
+    ("中村", "ナカムラ"),
+    ("小林", "コバヤシ"),
+    ("加藤", "カトウ"),
+    ("吉田", "ヨシダ"),
+    ("山田", "ヤマダ"),
+    ("佐々木", "ササキ"),
+    ("山口", "ヤマグチ"),
+    ("松本", "マツモト"),
+    ("井上", "イノウエ"),
+    ("木村", "キムラ"),
+    ("斎藤", "サイトウ"),
+    ("清水", "シミズ"),
+    ("山崎", "ヤマザキ"),
+    ("阿部", "アベ"),
+    ("菊池", "キクチ"),
+    ("千葉", "チバ"),
+    ("及川", "オイカワ"),
+    ("小野寺", "オノデラ"),
+    ("熊谷", "クマガイ"),
+    ("村上", "ムラカミ"),
+    ("藤原", "フジワラ"),
+    ("工藤", "クドウ"),
+    ("畠山", "ハタケヤマ"),
+    ("三浦", "ミウラ"),
+    ("昆", "コン"),
 ];
 
-const GIVEN_CHILD: [&str; 12] = [
-    "蓮", "陽翔", "悠真", "湊", "大和", "蒼", "結衣", "陽菜", "芽依", "紬", "葵", "凛",
+// Readings differ across the lists too (蒼 ソウ beside 葵 アオイ, 裕子 ヒロコ beside
+// 優子 ユウコ), so no two members of a household share a kana name either.
+const GIVEN_CHILD: [Named; 12] = [
+    ("蓮", "レン"),
+    ("陽翔", "ハルト"),
+    ("悠真", "ユウマ"),
+    ("湊", "ミナト"),
+    ("大和", "ヤマト"),
+    ("蒼", "ソウ"),
+    ("結衣", "ユイ"),
+    ("陽菜", "ヒナ"),
+    ("芽依", "メイ"),
+    ("紬", "ツムギ"),
+    ("葵", "アオイ"),
+    ("凛", "リン"),
 ];
-const GIVEN_YOUNG: [&str; 12] = [
-    "翔太", "大輔", "拓也", "健太", "亮", "達也", "美咲", "彩", "愛", "優子", "沙織", "麻衣",
+const GIVEN_YOUNG: [Named; 12] = [
+    ("翔太", "ショウタ"),
+    ("大輔", "ダイスケ"),
+    ("拓也", "タクヤ"),
+    ("健太", "ケンタ"),
+    ("亮", "リョウ"),
+    ("達也", "タツヤ"),
+    ("美咲", "ミサキ"),
+    ("彩", "アヤ"),
+    ("愛", "アイ"),
+    ("優子", "ユウコ"),
+    ("沙織", "サオリ"),
+    ("麻衣", "マイ"),
 ];
-const GIVEN_MIDDLE: [&str; 12] = [
-    "浩",
-    "誠",
-    "健一",
-    "直樹",
-    "聡",
-    "和也",
-    "恵子",
-    "由美",
-    "裕子",
-    "真由美",
-    "美穂",
-    "智子",
+const GIVEN_MIDDLE: [Named; 12] = [
+    ("浩", "ヒロシ"),
+    ("誠", "マコト"),
+    ("健一", "ケンイチ"),
+    ("直樹", "ナオキ"),
+    ("聡", "サトシ"),
+    ("和也", "カズヤ"),
+    ("恵子", "ケイコ"),
+    ("由美", "ユミ"),
+    ("裕子", "ヒロコ"),
+    ("真由美", "マユミ"),
+    ("美穂", "ミホ"),
+    ("智子", "トモコ"),
 ];
-const GIVEN_OLD: [&str; 12] = [
-    "清",
-    "茂",
-    "勇",
-    "実",
-    "博",
-    "正男",
-    "和子",
-    "幸子",
-    "節子",
-    "久子",
-    "美代子",
-    "キヨ",
+const GIVEN_OLD: [Named; 12] = [
+    ("清", "キヨシ"),
+    ("茂", "シゲル"),
+    ("勇", "イサム"),
+    ("実", "ミノル"),
+    ("博", "ヒロム"),
+    ("正男", "マサオ"),
+    ("和子", "カズコ"),
+    ("幸子", "サチコ"),
+    ("節子", "セツコ"),
+    ("久子", "ヒサコ"),
+    ("美代子", "ミヨコ"),
+    ("キヨ", "キヨ"),
 ];
 
-const KATAKANA_FAMILY: [&str; 6] = ["グエン", "チャン", "レ", "サントス", "レイエス", "ファム"];
-const KATAKANA_GIVEN: [&str; 6] = [
-    "ヴァン・アン",
-    "ティ・ホア",
-    "ミン",
-    "マリア",
-    "ホセ",
-    "ティ・ラン",
+const KATAKANA_FAMILY: [Named; 6] = [
+    ("グエン", "グエン"),
+    ("チャン", "チャン"),
+    ("レ", "レ"),
+    ("サントス", "サントス"),
+    ("レイエス", "レイエス"),
+    ("ファム", "ファム"),
 ];
-const LATIN_FAMILY: [&str; 6] = ["SMITH", "BROWN", "WILSON", "TAYLOR", "CLARKE", "MURPHY"];
-const LATIN_GIVEN: [&str; 6] = ["John", "Emily", "David", "Sarah", "James", "Grace"];
+const KATAKANA_GIVEN: [Named; 6] = [
+    ("ヴァン・アン", "ヴァン・アン"),
+    ("ティ・ホア", "ティ・ホア"),
+    ("ミン", "ミン"),
+    ("マリア", "マリア"),
+    ("ホセ", "ホセ"),
+    ("ティ・ラン", "ティ・ラン"),
+];
+const LATIN_FAMILY: [Named; 6] = [
+    ("SMITH", "スミス"),
+    ("BROWN", "ブラウン"),
+    ("WILSON", "ウィルソン"),
+    ("TAYLOR", "テイラー"),
+    ("CLARKE", "クラーク"),
+    ("MURPHY", "マーフィー"),
+];
+const LATIN_GIVEN: [Named; 6] = [
+    ("John", "ジョン"),
+    ("Emily", "エミリー"),
+    ("David", "デイビッド"),
+    ("Sarah", "サラ"),
+    ("James", "ジェームズ"),
+    ("Grace", "グレース"),
+];
 
-/// A household's family name, from `pick` in 0..1.
-pub fn family(language: Language, pick: f64) -> &'static str {
-    let list: &[&'static str] = match language {
+/// A household's family name and its reading, from `pick` in 0..1.
+pub fn family(language: Language, pick: f64) -> Named {
+    let list: &[Named] = match language {
         Language::Japanese => &FAMILY,
         Language::EasyJapanese => &KATAKANA_FAMILY,
         Language::English => &LATIN_FAMILY,
     };
-    choose(list, pick)
+    list[index(list.len(), pick)]
 }
 
-/// A given name fitting the age band, from `pick` in 0..1.
-pub fn given(language: Language, band: AgeBand, pick: f64) -> &'static str {
-    let list: &[&'static str] = match (language, band) {
+/// A given name fitting the age band and its reading, from `pick` in 0..1: the one `pick`
+/// chooses, or, when `taken` says a household member already has that name or reading,
+/// the next in the list that is free (the list's first choice if none is: never for a
+/// household of at most six, as every list has six names or more).
+pub fn given(language: Language, band: AgeBand, pick: f64, taken: impl Fn(Named) -> bool) -> Named {
+    let list: &[Named] = match (language, band) {
         (Language::EasyJapanese, _) => &KATAKANA_GIVEN,
         (Language::English, _) => &LATIN_GIVEN,
         (_, AgeBand::Child) => &GIVEN_CHILD,
@@ -111,10 +164,13 @@ pub fn given(language: Language, band: AgeBand, pick: f64) -> &'static str {
         (_, AgeBand::Middle) => &GIVEN_MIDDLE,
         _ => &GIVEN_OLD,
     };
-    choose(list, pick)
+    let first = index(list.len(), pick);
+    (0..list.len())
+        .map(|k| list[(first + k) % list.len()])
+        .find(|n| !taken(*n))
+        .unwrap_or(list[first])
 }
 
-fn choose(list: &[&'static str], pick: f64) -> &'static str {
-    let i = ((pick * list.len() as f64) as usize).min(list.len() - 1);
-    list[i]
+fn index(len: usize, pick: f64) -> usize {
+    ((pick * len as f64) as usize).min(len - 1)
 }

@@ -127,6 +127,53 @@ fn every_age_band_and_language_occurs_and_names_are_family_then_given() {
 }
 
 #[test]
+fn no_household_has_two_members_of_one_name_or_reading() {
+    let town = sample();
+    for h in &town.households {
+        for (i, a) in h.members.iter().enumerate() {
+            for b in &h.members[..i] {
+                assert!(a.name != b.name && a.kana != b.kana, "{h:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_resident_has_kana_a_birth_date_in_their_band_and_most_consent() {
+    let town = sample();
+    let members: Vec<&Member> = town.households.iter().flat_map(|h| &h.members).collect();
+    for m in &members {
+        let birth = m.birth.unwrap();
+        assert_eq!(
+            AgeBand::of_age(birth.age_on(crate::REGISTRY_DATE)),
+            m.age_band,
+            "{m:?}"
+        );
+        let (family, given) = m.kana.split_once(' ').unwrap();
+        assert!(
+            !family.is_empty()
+                && !given.is_empty()
+                && m.kana
+                    .chars()
+                    .all(|c| c == ' ' || c == '・' || ('\u{30A0}'..='\u{30FF}').contains(&c)),
+            "{m:?}"
+        );
+    }
+    let consent = members.iter().filter(|m| m.anpi_consent).count() as f64 / members.len() as f64;
+    assert!((0.82..0.88).contains(&consent), "{consent}");
+    let codes = family_codes(&town, SAMPLE_SEED);
+    assert_eq!(codes, family_codes(&town, SAMPLE_SEED));
+    let share = codes.len() as f64 / (consent * members.len() as f64);
+    assert!((0.22..0.28).contains(&share), "{share}");
+    for (r, code) in &codes {
+        assert!(town.registry().resident(*r).unwrap().1.anpi_consent);
+        assert!(code.len() == 11 && code.as_bytes()[5] == b'-', "{code}");
+    }
+    let distinct: std::collections::HashSet<&String> = codes.iter().map(|c| &c.1).collect();
+    assert_eq!(distinct.len(), codes.len());
+}
+
+#[test]
 fn households_are_on_land_and_some_are_at_risk_of_tsunami() {
     let town = sample();
     assert!(

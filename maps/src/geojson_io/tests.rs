@@ -56,6 +56,12 @@ fn reads_each_kind_with_defaults() {
         (m.resident, m.age_band, m.needs_help, m.name.as_str()),
         (1, AgeBand::Oldest, true, "")
     );
+    // A town file from before the registry kept kana, birth and consent still loads: no
+    // kana, no birth date, no consent (no one is told anything about this resident).
+    assert_eq!(
+        (m.kana.as_str(), m.birth, m.anpi_consent),
+        ("", None, false)
+    );
     assert_eq!(
         m.cards,
         [CardRef {

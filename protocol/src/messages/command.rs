@@ -50,6 +50,19 @@ pub enum CommandAction {
         /// The resident it belongs to.
         resident: ResidentId,
     },
+    /// Mark a household's latest answer from the TV, "needs help at home", handled (help
+    /// went, or it was found not needed); the command's reason says how and stays with the
+    /// answer in HQ's status. A later answer from the household is news again.
+    AnswerHandled {
+        /// The household (its registry id).
+        household: u32,
+    },
+    /// Confirm a household's latest answer from the TV that came after too many wrong answer
+    /// codes (the officer reached the household another way); the command's reason says how.
+    ConfirmAnswer {
+        /// The household (its registry id).
+        household: u32,
+    },
 }
 
 /// Published on `evac/v1/{town}/cmd/{officer}`, signed by the officer's key.
@@ -184,6 +197,8 @@ mod tests {
                 },
                 resident: ResidentId(5),
             },
+            CommandAction::AnswerHandled { household: 45 },
+            CommandAction::ConfirmAnswer { household: 45 },
         ];
         for action in actions {
             let cmd = OfficerCommand {

@@ -7,7 +7,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OverlayError;
-use crate::ids::{ResidentId, ShelterId, TownId};
+use crate::ids::{OfficerId, ResidentId, ShelterId, TownId};
 use crate::sign::Signable;
 use crate::varint::{self, Reader};
 
@@ -117,6 +117,10 @@ pub struct StatusCounts {
     /// if anything: HQ's log names each row, `evac-hq check` lists them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreadable_at_start: Option<StoreUnreadable>,
+    /// Households' answers from the TV by kind, once any household answered (absent from
+    /// older HQs, and while none did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<AnswerCounts>,
 }
 
 /// Rows of HQ's store that did not read when HQ started, by kind: HQ went on without them.
@@ -282,6 +286,18 @@ pub enum AnswerKind {
 }
 
 impl AnswerKind {
+    /// The kind's name on the wire and in HQ's store (`other` for a kind this reader does not
+    /// know).
+    pub fn name(self) -> &'static str {
+        match self {
+            AnswerKind::EvacuatedElsewhere => "evacuated_elsewhere",
+            AnswerKind::SafeAtHome => "safe_at_home",
+            AnswerKind::NeedHelp => "need_help",
+            AnswerKind::AtShelter => "at_shelter",
+            AnswerKind::Other => "other",
+        }
+    }
+
     /// The kind named as HQ's answer endpoint and store name it (`safe_at_home`, ...).
     pub fn from_name(name: &str) -> Option<AnswerKind> {
         Some(match name {
@@ -306,9 +322,73 @@ pub struct HouseholdAnswer {
     pub people: Option<u32>,
     /// When HQ received it (Unix ms, HQ's clock).
     pub at_ms: u64,
-    /// Sent after too many wrong answer codes for this household: an officer must confirm.
+    /// Sent after too many wrong answer codes for this household: an officer must confirm
+    /// (false again once one did, see `confirmed`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub needs_confirmation: bool,
+    /// An officer marked this answer handled (absent from older HQs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled: Option<AnswerMark>,
+    /// An officer confirmed this answer, which needed it (absent from older HQs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<AnswerMark>,
+}
+
+/// An officer's mark on a household's answer: who, when, and why in their words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerMark {
+    /// The officer whose signed command made it.
+    pub officer: OfficerId,
+    /// When HQ carried the command out (Unix ms, HQ's clock).
+    pub at_ms: u64,
+    /// The command's reason (at most [`crate::messages::command::MAX_REASON_CHARS`]).
+    pub reason: String,
+}
+
+/// Households' latest answers from the TV, counted by HQ for everyone who reads its status
+/// (the prefecture included): households, not people, and self-reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerCounts {
+    /// Answered "evacuated elsewhere".
+    pub evacuated_elsewhere: u32,
+    /// Answered "safe at home".
+    pub safe_at_home: u32,
+    /// Answered "needs help at home" (handled or not).
+    pub need_help: u32,
+    /// Answered "reached the shelter".
+    pub at_shelter: u32,
+    /// Of `need_help`, those no officer has marked handled yet.
+    pub need_help_unhandled: u32,
+    /// People in the unhandled needs-help answers, as the households said.
+    pub need_help_people_unhandled: u32,
+    /// Answers an officer must still confirm (too many wrong answer codes).
+    pub needs_confirmation: u32,
+}
+
+impl AnswerCounts {
+    /// Counts `answers` (one a household).
+    pub fn of(answers: &[HouseholdAnswer]) -> AnswerCounts {
+        let mut c = AnswerCounts::default();
+        for a in answers {
+            match a.kind {
+                AnswerKind::EvacuatedElsewhere => c.evacuated_elsewhere += 1,
+                AnswerKind::SafeAtHome => c.safe_at_home += 1,
+                AnswerKind::AtShelter => c.at_shelter += 1,
+                AnswerKind::NeedHelp => {
+                    c.need_help += 1;
+                    if a.handled.is_none() {
+                        c.need_help_unhandled += 1;
+                        c.need_help_people_unhandled = c
+                            .need_help_people_unhandled
+                            .saturating_add(a.people.unwrap_or(1));
+                    }
+                }
+                AnswerKind::Other => {}
+            }
+            c.needs_confirmation += u32::from(a.needs_confirmation);
+        }
+        c
+    }
 }
 
 fn no_answers(a: &[HouseholdAnswer]) -> bool {
@@ -351,9 +431,13 @@ pub struct StatusDelta {
     pub shelters: Vec<ShelterStatus>,
     /// Residents whose status changed.
     pub residents: Vec<ResidentChange>,
-    /// Households whose latest answer from the TV is new or changed (self-reported).
+    /// Households whose latest answer from the TV is new or changed (self-reported): each
+    /// replaces what a reader holds for its household.
     #[serde(default, skip_serializing_if = "no_answers")]
     pub answers: Vec<HouseholdAnswer>,
+    /// Households whose answer left HQ's status: a reader forgets it (absent from older HQs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers_removed: Vec<u32>,
 }
 
 /// A message on the status topic.
@@ -449,6 +533,8 @@ mod tests {
             people: Some(3),
             at_ms: 4,
             needs_confirmation: false,
+            handled: None,
+            confirmed: None,
         });
         let json = serde_json::to_string(&snap).unwrap();
         assert!(
@@ -461,6 +547,79 @@ mod tests {
         let newer = json.replace("need_help", "gone_fishing");
         let read: StatusSnapshot = serde_json::from_str(&newer).unwrap();
         assert_eq!(read.answers[0].kind, AnswerKind::Other);
+        for k in [
+            AnswerKind::EvacuatedElsewhere,
+            AnswerKind::SafeAtHome,
+            AnswerKind::NeedHelp,
+            AnswerKind::AtShelter,
+        ] {
+            assert_eq!(AnswerKind::from_name(k.name()), Some(k));
+        }
+    }
+
+    #[test]
+    fn a_handled_answer_and_answer_counts_round_trip_and_older_readers_skip_them() {
+        let handled = HouseholdAnswer {
+            household: 12,
+            kind: AnswerKind::NeedHelp,
+            people: Some(3),
+            at_ms: 4,
+            needs_confirmation: false,
+            handled: Some(AnswerMark {
+                officer: Slug::new("tanaka").unwrap(),
+                at_ms: 9,
+                reason: "fire brigade took them to the hospital".into(),
+            }),
+            confirmed: None,
+        };
+        let counts = StatusCounts {
+            answers: Some(AnswerCounts::of(std::slice::from_ref(&handled))),
+            ..Default::default()
+        };
+        assert_eq!(
+            counts
+                .answers
+                .as_ref()
+                .map(|a| (a.need_help, a.need_help_unhandled)),
+            Some((1, 0))
+        );
+        let delta = StatusDelta {
+            town: Slug::new("minato").unwrap(),
+            seq: 2,
+            at_ms: 10,
+            counts,
+            shelters: vec![],
+            residents: vec![],
+            answers: vec![handled],
+            answers_removed: vec![7],
+        };
+        let json = serde_json::to_string(&delta).unwrap();
+        assert!(
+            json.contains(r#""handled":{"officer":"tanaka","at_ms":9,"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<StatusDelta>(&json).unwrap(), delta);
+
+        /// A reader of the last release: its types, without the new fields.
+        #[derive(Deserialize)]
+        #[allow(dead_code)] // read only to see that it parses
+        struct OldAnswer {
+            household: u32,
+            kind: AnswerKind,
+            people: Option<u32>,
+            at_ms: u64,
+            #[serde(default)]
+            needs_confirmation: bool,
+        }
+        #[derive(Deserialize)]
+        #[allow(dead_code)] // read only to see that it parses
+        struct OldDelta {
+            counts: StatusCounts,
+            #[serde(default)]
+            answers: Vec<OldAnswer>,
+        }
+        let old: OldDelta = serde_json::from_str(&json).unwrap();
+        assert_eq!(old.answers.len(), 1);
     }
 
     #[test]
@@ -550,6 +709,7 @@ mod tests {
                 },
             ],
             answers: Vec::new(),
+            answers_removed: Vec::new(),
         });
         let wire = k.sign(HQ_SIGNER, &delta).unwrap().to_json().unwrap();
         golden::check("status_delta.json", &wire);

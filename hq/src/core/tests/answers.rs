@@ -62,6 +62,8 @@ fn answers_travel_in_the_signed_status_and_a_card_tap_wins() {
         people: None,
         at_ms: 1_000_100,
         needs_confirmation: false,
+        handled: None,
+        confirmed: None,
     };
     assert_eq!(snap.answers, std::slice::from_ref(&safe));
     assert!(!matches!(
@@ -84,6 +86,8 @@ fn answers_travel_in_the_signed_status_and_a_card_tap_wins() {
             people: Some(3),
             at_ms: 1_000_300,
             needs_confirmation: false,
+            handled: None,
+            confirmed: None,
         }]
     );
     assert!(delta.residents.is_empty(), "an answer changes no status");

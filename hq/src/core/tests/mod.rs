@@ -567,6 +567,7 @@ fn reply_of(out: &[Publication]) -> evac_protocol::CommandReply {
         .unwrap()
 }
 
+mod answer_marks;
 mod answers;
 mod commands;
 mod restart;

@@ -374,3 +374,69 @@ fn pfif_note_ids_are_stable_across_exports() {
     }
     assert_eq!(second.len(), first.len() + 1);
 }
+
+/// Issue 21 item 5: a note per answer from the TV for each member of the household, said to
+/// be self-reported, `believed_alive` (the household, not the person, wrote it: never
+/// `is_note_author`), no status while an answer sent after too many wrong codes waits for an
+/// officer; valid by the schema; the same ids in the next export.
+#[test]
+fn pfif_has_a_self_reported_note_per_tv_answer() {
+    use crate::store::{AnswerStore, StoredAnswer};
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new(dir.path());
+    let (home, help, doubtful) = (
+        &f.town.households[0],
+        &f.town.households[1],
+        &f.town.households[2],
+    );
+    let mut desk = AnswerStore::open(&dir.path().join("hq.sqlite")).unwrap();
+    for (h, kind, people, flagged) in [
+        (home.id, "safe_at_home", None, false),
+        (help.id, "need_help", Some(2), false),
+        (doubtful.id, "evacuated_elsewhere", None, true),
+    ] {
+        desk.record(&StoredAnswer {
+            household: h,
+            kind: kind.into(),
+            people,
+            received_ms: 1_500_000,
+            source: "192.0.2.7".into(),
+            needs_confirmation: flagged,
+        })
+        .unwrap();
+    }
+    let text = pfif(&f.hq, &f.town, 2_100_000).unwrap();
+    let (ok, said) = schema_check(dir.path(), &text);
+    assert!(ok, "{said}\n{text}");
+    let notes = notes_of(&text);
+    let of = |h: &evac_maps::Household| {
+        let persons: Vec<String> = h
+            .members
+            .iter()
+            .map(|m| format!("evac.minato.example/person.{}", m.resident))
+            .collect();
+        notes
+            .iter()
+            .filter(|n| persons.contains(&n["person_record_id"]))
+            .collect::<Vec<_>>()
+    };
+    let safe = of(home);
+    assert_eq!(safe.len(), home.members.len(), "{text}");
+    for n in &safe {
+        assert_eq!(n["status"], "believed_alive");
+        assert!(n["text"].contains("safe at home") && n["text"].contains("Self-reported"));
+        assert!(n["author_name"].contains("self-reported"));
+        assert!(!n.contains_key("last_known_location") && !n.contains_key("author_made_contact"));
+    }
+    for n in of(help) {
+        assert_eq!(n["status"], "believed_alive");
+        assert!(n["text"].contains("needs help at home (2 people)"), "{n:?}");
+    }
+    for n in of(doubtful) {
+        assert!(!n.contains_key("status"), "{n:?}");
+        assert!(n["text"].contains("not yet confirmed"), "{n:?}");
+    }
+    assert!(!text.contains("is_note_author"));
+    let again = notes_of(&pfif(&f.hq, &f.town, 3_000_000).unwrap());
+    assert_eq!(again, notes, "the same notes under the same ids");
+}

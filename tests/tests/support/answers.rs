@@ -1,0 +1,30 @@
+//! HQ's answer endpoint in end-to-end tests: a test CA and HQ's certificate for it.
+
+use std::path::Path;
+
+/// A CA and HQ's certificate for localhost: `tls.crt`, `tls.key` for HQ, `ca.pem` for the box
+/// or the TV; returns the certificate and its key (PKCS#8) as DER.
+pub fn certificates(d: &Path) -> (Vec<u8>, Vec<u8>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    std::fs::write(d.join("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(d.join("tls.key"), key.serialize_pem()).unwrap();
+    std::fs::write(d.join("ca.pem"), ca.pem()).unwrap();
+    (cert.der().to_vec(), key.serialize_der())
+}
+
+/// HQ's `[answers]` section on `127.0.0.1:port` with the certificate of [`certificates`],
+/// plus `extra` lines.
+pub fn answers_section(port: u16, extra: &str) -> String {
+    format!(
+        "[answers]\nlisten = \"127.0.0.1:{port}\"\ncert = \"tls.crt\"\nkey = \"tls.key\"\n{extra}"
+    )
+}
