@@ -49,6 +49,45 @@ pub struct Answered {
     pub missing_at_hq: usize,
 }
 
+/// Officers' "handled" marks on need-help answers, and how long each answer waited for one.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Handling {
+    /// "Handled" commands the officers gave.
+    pub marked: usize,
+    /// Of those, the ones HQ carried out.
+    pub carried_out: usize,
+    /// Need-help answers HQ's status carries at the end.
+    pub need_help_at_hq: usize,
+    /// Of those, the ones marked handled.
+    pub handled_at_hq: usize,
+    /// From the answer at HQ to its "handled" mark at HQ, median, drill s.
+    pub median_s: Option<f64>,
+    /// The same, longest.
+    pub max_s: Option<f64>,
+}
+
+/// Officers' marks (`replies`: household, whether HQ carried it out) against what HQ's status
+/// `hq` carries at the end.
+pub fn handling(replies: &[(u32, bool)], hq: &[HouseholdAnswer]) -> Handling {
+    let need: Vec<&HouseholdAnswer> = hq
+        .iter()
+        .filter(|a| a.kind == AnswerKind::NeedHelp)
+        .collect();
+    let mut waits: Vec<f64> = need
+        .iter()
+        .filter_map(|a| Some(a.handled.as_ref()?.at_ms.saturating_sub(a.at_ms) as f64 / 1000.0))
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    Handling {
+        marked: replies.len(),
+        carried_out: replies.iter().filter(|r| r.1).count(),
+        need_help_at_hq: need.len(),
+        handled_at_hq: waits.len(),
+        median_s: waits.get(waits.len().saturating_sub(1) / 2).copied(),
+        max_s: waits.last().copied(),
+    }
+}
+
 /// When HQ had accounted for every resident under order: tapped in at a shelter, marked found,
 /// or their household answered safe at home, evacuated elsewhere or at the shelter.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -221,6 +260,8 @@ mod tests {
             people: None,
             at_ms,
             needs_confirmation: false,
+            handled: None,
+            confirmed: None,
         }
     }
 
@@ -268,6 +309,25 @@ mod tests {
         let held = [checked_in(20, 31_000)];
         let a = accounted(&plans, &held, &none, &answers, 1_000, 900_000);
         assert_eq!(a.by_answer, 2, "resident 21 by the answer, 40 too");
+    }
+
+    #[test]
+    fn handling_is_from_the_answer_to_its_mark_at_hq() {
+        let mark = |at_ms| evac_protocol::AnswerMark {
+            officer: "drill".parse().unwrap(),
+            at_ms,
+            reason: "reached".into(),
+        };
+        let mut a = at_hq(1, AnswerKind::NeedHelp, 10_000);
+        a.handled = Some(mark(70_000));
+        let mut b = at_hq(2, AnswerKind::NeedHelp, 20_000);
+        b.handled = Some(mark(320_000));
+        let c = at_hq(3, AnswerKind::NeedHelp, 30_000);
+        let d = at_hq(4, AnswerKind::SafeAtHome, 30_000);
+        let h = handling(&[(1, true), (2, true), (3, false)], &[a, b, c, d]);
+        assert_eq!((h.marked, h.carried_out), (3, 2));
+        assert_eq!((h.need_help_at_hq, h.handled_at_hq), (3, 2));
+        assert_eq!((h.median_s, h.max_s), (Some(60.0), Some(300.0)));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::answered::{Accounted, Answered, accounted, answered};
+use crate::answered::{Accounted, Answered, Handling, accounted, answered, handling};
 use crate::error::{DrillError, StepContext};
 use evac_protocol::{AnswerKind, HouseholdAnswer};
 use serde::Serialize;
@@ -151,6 +151,8 @@ pub struct Report {
     pub answered: Answered,
     /// When HQ had accounted for every resident under order, those at home included.
     pub everyone_accounted: Accounted,
+    /// Officers' "handled" marks on need-help answers, and the time to handling.
+    pub handling: Handling,
     /// Residents at another shelter than their order named (HQ sees them).
     pub wrong_shelter: usize,
     /// Shelters' peak occupancy.
@@ -344,6 +346,7 @@ pub fn build(
         }),
         unaccounted: un,
         answered: answered(&run.plans, run.answers_planned, &run.answers, hq_answers),
+        handling: handling(&run.handled, hq_answers),
         everyone_accounted: accounted(
             &run.plans,
             held,
@@ -415,6 +418,19 @@ fn summary_answers(o: &mut String, r: &Report) {
         after(e.everyone_s),
         after(e.last_s)
     );
+    let h = &r.handling;
+    if h.marked > 0 || h.need_help_at_hq > 0 {
+        let _ = writeln!(
+            o,
+            "needs help at home: {} answers at HQ, {} marked handled by officers ({} commands, {} carried out); from the answer to its mark: median {}, max {}",
+            h.need_help_at_hq,
+            h.handled_at_hq,
+            h.marked,
+            h.carried_out,
+            after(h.median_s),
+            after(h.max_s)
+        );
+    }
 }
 
 fn mins(s: Option<f64>) -> String {

@@ -154,6 +154,9 @@ pub struct AnswerPlan {
     pub people: u32,
     /// Drill seconds from the order reaching its TV to the answer.
     pub delay_s: f64,
+    /// Drill seconds from a "need help here" answer until an officer marks it handled; none
+    /// when nobody does.
+    pub handled_after_s: Option<f64>,
 }
 
 /// Draws whether a household that stays home (`plan.stays`) answers from its TV, and what and
@@ -174,6 +177,7 @@ pub fn answer_plan(
     // 1 to 3 people, never more than live there.
     let people = (1 + (d.f64() * 3.0) as u32).min(h.members.len().max(1) as u32);
     let delay_s = -(1.0 - d.f64()).ln() * b.answer_delay_mean_s;
+    let handled = -(1.0 - d.f64()).ln();
     let kind = if need_help {
         AnswerKind::NeedHelp
     } else if elsewhere {
@@ -186,6 +190,10 @@ pub fn answer_plan(
         kind,
         people: if need_help { people } else { 0 },
         delay_s,
+        handled_after_s: b
+            .answer_handled_after_mean_s
+            .filter(|_| need_help)
+            .map(|m| handled * m),
     })
 }
 
@@ -220,6 +228,7 @@ mod tests {
             answer_delay_mean_s: 0.0,
             share_answer_need_help: 0.0,
             share_answer_elsewhere: 0.0,
+            answer_handled_after_mean_s: None,
         }
     }
 
@@ -297,6 +306,8 @@ mod tests {
         let share = help.len() as f64 / answers.len() as f64;
         assert!((share - 0.25).abs() < 0.05, "{share}");
         assert!(help.iter().all(|a| (1..=3).contains(&a.people)));
+        // No officer marks any unless the scenario says when.
+        assert!(answers.iter().all(|a| a.handled_after_s.is_none()));
         assert!(
             answers
                 .iter()

@@ -105,6 +105,8 @@ pub struct DrillRun {
     pub answers_planned: usize,
     /// The answers households sent from their TV, and HQ's replies.
     pub answers: Vec<SentAnswer>,
+    /// Officers' "handled" marks on need-help answers: household, whether HQ carried it out.
+    pub handled: Vec<(u32, bool)>,
 }
 
 /// Runs a drill to its end.
@@ -201,6 +203,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         std::thread::sleep(Duration::from_millis(5));
     }
     progress.bar.finish_and_clear();
+    let handled = live.officer.handled_replies();
     let (procs, doors, faults) = (live.procs, live.doors, live.faults);
     let answers = live.answerer.map(Answerer::finish).unwrap_or_default();
     let (taps, checked_out, mut anomalies) = doors.finish();
@@ -245,6 +248,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         anomalies,
         answers_planned,
         answers,
+        handled,
     })
 }
 
@@ -415,6 +419,7 @@ impl Live<'_> {
                     x.send(a);
                 }
             }
+            Step::Handled(h) => self.officer.handled(h, now)?,
             Step::FaultStart(i) => self.faults.start(i, &mut self.procs),
             Step::FaultEnd(i) => {
                 let store = self.layout.hq_store();

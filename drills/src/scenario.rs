@@ -190,6 +190,11 @@ pub struct Behaviour {
     /// the rest answer "safe at home".
     #[serde(default)]
     pub share_answer_elsewhere: f64,
+    /// Mean drill seconds (exponential) from a "need help here" answer until an officer marks
+    /// it handled (a signed `answer-handled`: help reached the household). Absent: no officer
+    /// marks any.
+    #[serde(default)]
+    pub answer_handled_after_mean_s: Option<f64>,
 }
 
 /// The broadcast.
@@ -353,6 +358,10 @@ impl Scenario {
             ("delay_no_tv_mean_s", b.delay_no_tv_mean_s),
             ("check_out_after_min", b.check_out_after_min),
             ("answer_delay_mean_s", b.answer_delay_mean_s),
+            (
+                "answer_handled_after_mean_s",
+                b.answer_handled_after_mean_s.unwrap_or(0.0),
+            ),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("behaviour.{name} = {v}: must be 0 or more"));

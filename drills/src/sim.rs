@@ -47,6 +47,8 @@ pub enum Step {
     },
     /// A household at home answers from its TV.
     Answer(AnswerOrder),
+    /// An officer marks this household's "need help here" answer handled.
+    Handled(u32),
 }
 
 /// One household's answer from its TV, due now.
@@ -85,6 +87,7 @@ enum Scheduled {
     FaultStart(usize),
     FaultEnd(usize),
     Answer(u32),
+    Handled(u32),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -337,8 +340,12 @@ impl<'a> Sim<'a> {
                     let Some(x) = self.hh.get(&h) else { continue };
                     if let (Where::Stayed, Some((plan, _))) = (x.at, x.answer) {
                         out.push(Step::Answer(AnswerOrder { plan, sim_ms: t }));
+                        if let Some(after) = plan.handled_after_s {
+                            self.push(t + (after * 1000.0) as u64, Scheduled::Handled(h));
+                        }
                     }
                 }
+                Scheduled::Handled(h) => out.push(Step::Handled(h)),
             }
         }
         out
@@ -467,11 +474,12 @@ impl<'a> Sim<'a> {
         })
     }
 
-    /// Whether a household's answer from its TV is still due before the drill's end.
+    /// Whether a household's answer from its TV, or an officer's "handled", is still due
+    /// before the drill's end.
     pub fn answers_due(&self) -> bool {
-        self.heap
-            .iter()
-            .any(|Reverse((t, _, e))| *t <= self.end_ms && matches!(e, Scheduled::Answer(_)))
+        self.heap.iter().any(|Reverse((t, _, e))| {
+            *t <= self.end_ms && matches!(e, Scheduled::Answer(_) | Scheduled::Handled(_))
+        })
     }
 
     /// Whether every fault that ends has ended.

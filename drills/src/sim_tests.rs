@@ -290,6 +290,7 @@ fn those_at_home_answer_their_delay_after_their_own_tv_shows_the_order() {
             kind,
             people: if kind == AnswerKind::NeedHelp { 2 } else { 0 },
             delay_s,
+            handled_after_s: (kind == AnswerKind::NeedHelp).then_some(300.0),
         };
         sim.answering([
             answer(1, AnswerKind::SafeAtHome, 120.0),
@@ -324,6 +325,14 @@ fn those_at_home_answer_their_delay_after_their_own_tv_shows_the_order() {
         assert_eq!(answers[1].plan.household, 1);
         assert_eq!(answers[1].sim_ms, ORDER + 2_000 + 120_000);
         assert!(!sim.answers_due());
+        // An officer marks the need-help answer handled 300 s after it, and only that one.
+        let handled: Vec<_> = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Handled(_)))
+            .collect();
+        assert_eq!(handled, [&Step::Handled(2)]);
+        let at = |want: &Step| steps.iter().position(|s| s == want).unwrap();
+        assert!(at(&Step::Handled(2)) > at(&Step::Answer(*answers[1])));
         // Those at home stay home: no tap of theirs.
         assert!(taps(&steps).iter().all(|t| t.household == 5));
     });

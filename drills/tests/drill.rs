@@ -202,6 +202,14 @@ fn short_drill_survives_every_fault_with_nothing_lost_or_counted_twice() {
     );
     assert!(e["last_s"].as_f64().unwrap() > 0.0, "{e}");
     assert!(stdout.contains("answers from the TV"), "{stdout}");
+    // Officers marked need-help answers handled: each mark HQ carried out is in its status,
+    // with the time from the answer to it.
+    let h = &r["handling"];
+    assert_eq!(h["carried_out"], h["marked"], "{h}");
+    assert_eq!(h["handled_at_hq"], h["carried_out"], "{h}");
+    if num(&h["handled_at_hq"]) > 0 {
+        assert!(h["median_s"].as_f64().unwrap() > 0.0, "{h}");
+    }
     assert!(r["broadcast"]["bml_packets"].as_u64().unwrap() > 0);
     assert_eq!(r["broadcast"]["bml_rejected"]["signature"], 0);
     assert!(stdout.contains("stock TVs (data broadcasting)"), "{stdout}");
