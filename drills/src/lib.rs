@@ -43,6 +43,7 @@ pub mod broadcast;
 pub mod calibration;
 mod doors;
 pub mod error;
+pub mod families;
 pub mod faults;
 pub mod homeanswers;
 pub mod nodes;

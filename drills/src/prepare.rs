@@ -189,7 +189,8 @@ pub(crate) fn wire(
     let debounce_ms = ((10_000.0 / p.speed) as u64).max(100);
     // HQ takes CAP messages only from the senders its config names: the drill's CAP's.
     let senders: Vec<String> = p.cap_text.iter().map(|c| c.1.clone()).collect();
-    let answers_port = if p.answers.is_empty() {
+    let families = !opts.no_tv && opts.scenario.behaviour.anpi_queries > 0;
+    let answers_port = if p.answers.is_empty() && !families {
         None
     } else {
         Some(free_port()?)

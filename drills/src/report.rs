@@ -153,6 +153,8 @@ pub struct Report {
     pub everyone_accounted: Accounted,
     /// Officers' "handled" marks on need-help answers, and the time to handling.
     pub handling: Handling,
+    /// Families' queries against `/anpi`: right answers, refusals.
+    pub families: crate::families::FamiliesReport,
     /// Residents at another shelter than their order named (HQ sees them).
     pub wrong_shelter: usize,
     /// Shelters' peak occupancy.
@@ -347,6 +349,7 @@ pub fn build(
         unaccounted: un,
         answered: answered(&run.plans, run.answers_planned, &run.answers, hq_answers),
         handling: handling(&run.handled, hq_answers),
+        families: families(run),
         everyone_accounted: accounted(
             &run.plans,
             held,
@@ -371,6 +374,38 @@ pub fn build(
         anomalies: run.anomalies.clone(),
         differences: cmp.examples,
     }
+}
+
+/// Families' queries judged against the drill's ground truth.
+fn families(run: &DrillRun) -> crate::families::FamiliesReport {
+    let names: HashMap<u32, &str> = run
+        .town
+        .shelters
+        .iter()
+        .map(|s| (s.id, s.name.as_str()))
+        .collect();
+    let truth = crate::families::Truth {
+        taps: run
+            .taps
+            .iter()
+            .map(|t| {
+                let name = names.get(&t.shelter).copied().unwrap_or("");
+                (t.resident, t.sim_ms, t.kind.as_str(), name)
+            })
+            .collect(),
+        household: run
+            .plans
+            .iter()
+            .flat_map(|p| p.members.iter().map(|m| (m.resident, p.household)))
+            .collect(),
+        answered: run
+            .answers
+            .iter()
+            .filter(|a| a.result.stored())
+            .map(|a| (a.household, a.replied_ms))
+            .collect(),
+    };
+    crate::families::judge(&run.families, &truth)
 }
 
 /// The answers' lines of the summary: only when households answered.
@@ -418,6 +453,14 @@ fn summary_answers(o: &mut String, r: &Report) {
         after(e.everyone_s),
         after(e.last_s)
     );
+    let f = &r.families;
+    if f.asked > 0 {
+        let _ = writeln!(
+            o,
+            "families' queries on /anpi: {} asked ({} for people not in the town): {} right, {} not yet at HQ, {} wrong, {} refused, {} without a page",
+            f.asked, f.for_strangers, f.right, f.not_yet, f.wrong, f.refused, f.failed
+        );
+    }
     let h = &r.handling;
     if h.marked > 0 || h.need_help_at_hq > 0 {
         let _ = writeln!(

@@ -229,6 +229,8 @@ mod tests {
             share_answer_need_help: 0.0,
             share_answer_elsewhere: 0.0,
             answer_handled_after_mean_s: None,
+            anpi_queries: 0,
+            share_anpi_unknown: 0.0,
         }
     }
 

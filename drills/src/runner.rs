@@ -18,6 +18,7 @@ use evac_protocol::{CommandAction, ShelterId};
 use crate::accounting::Accounting;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
 use crate::doors::Doors;
+use crate::families::{Asked, Families, Query};
 use crate::faults::FaultLog;
 pub use crate::faults::FaultOutcome;
 use crate::homeanswers::{Answerer, SentAnswer, codes};
@@ -107,6 +108,8 @@ pub struct DrillRun {
     pub answers: Vec<SentAnswer>,
     /// Officers' "handled" marks on need-help answers: household, whether HQ carried it out.
     pub handled: Vec<(u32, bool)>,
+    /// Families' queries against `/anpi` and what the page said.
+    pub families: Vec<Asked>,
 }
 
 /// Runs a drill to its end.
@@ -167,6 +170,8 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         doors: Doors::new(Duration::from_millis(w.debounce_ms)),
         faults: FaultLog::new(&s.faults),
         answerer,
+        families: None,
+        queries: std::collections::VecDeque::new(),
     };
     let mut hq_store = Accounting::new(end_ms);
 
@@ -179,6 +184,29 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         p.town.shelters.iter().map(|s| (s.id, s.location)),
         s.behaviour.detour,
     );
+    // Families' queries, spread over the drill, for residents under order and strangers.
+    let under_order: Vec<u32> = p
+        .plans
+        .iter()
+        .flat_map(|h| h.members.iter().map(|m| m.resident))
+        .collect();
+    let queries = crate::families::plan(
+        &p.town,
+        &under_order,
+        if w.answers_port.is_some() {
+            s.behaviour.anpi_queries
+        } else {
+            0
+        },
+        s.behaviour.share_anpi_unknown,
+        opts.seed,
+        (order_ms, end_ms),
+    );
+    live.families = match w.answers_port {
+        Some(port) if !queries.is_empty() => Some(Families::start(&layout, port, &p.town, clock)),
+        _ => None,
+    };
+    live.queries = queries.into();
     let mut sim = Sim::new(
         &p.town, p.hazard, &walks, &s.faults, p.plans, order_ms, end_ms,
     );
@@ -206,6 +234,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     let handled = live.officer.handled_replies();
     let (procs, doors, faults) = (live.procs, live.doors, live.faults);
     let answers = live.answerer.map(Answerer::finish).unwrap_or_default();
+    let families = live.families.map(Families::finish).unwrap_or_default();
     let (taps, checked_out, mut anomalies) = doors.finish();
     if let Some(d) = dashboard.as_mut() {
         // The town stays up until the officer quits the dashboard (q), so the end can be read.
@@ -249,6 +278,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         answers_planned,
         answers,
         handled,
+        families,
     })
 }
 
@@ -335,6 +365,9 @@ struct Live<'a> {
     doors: Doors,
     faults: FaultLog<'a>,
     answerer: Option<Answerer>,
+    families: Option<Families>,
+    /// Families' queries not asked yet, in time order.
+    queries: std::collections::VecDeque<Query>,
 }
 
 impl Live<'_> {
@@ -353,6 +386,13 @@ impl Live<'_> {
             }
         }
         self.hear()?;
+        if let Some(f) = self.families.as_mut() {
+            while self.queries.front().is_some_and(|q| q.at_ms <= now) {
+                if let Some(q) = self.queries.pop_front() {
+                    f.ask(q);
+                }
+            }
+        }
         for step in sim.step(now, |resident| self.doors.settled(resident)) {
             self.apply(step, now)?;
         }
@@ -364,7 +404,9 @@ impl Live<'_> {
     /// reply; or HQ (or a node) no longer catches up, noted so that the report says what HQ
     /// has.
     fn over(&mut self, hq_store: &mut Accounting, sim: &Sim) -> bool {
-        let answered = self.answerer.as_mut().is_none_or(Answerer::idle) && !sim.answers_due();
+        let answered = self.answerer.as_mut().is_none_or(Answerer::idle)
+            && !sim.answers_due()
+            && self.families.as_mut().is_none_or(Families::idle);
         if hq_store.accounted_ms().is_some() && sim.faults_done() && self.officer.idle() && answered
         {
             return true;

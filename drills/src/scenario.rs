@@ -195,6 +195,13 @@ pub struct Behaviour {
     /// marks any.
     #[serde(default)]
     pub answer_handled_after_mean_s: Option<f64>,
+    /// Families' queries against HQ's `/anpi` page during the drill (by kana name and date of
+    /// birth, each from an address of its own). Default 0.
+    #[serde(default)]
+    pub anpi_queries: u32,
+    /// Of those, the share for people who do not live in the town.
+    #[serde(default)]
+    pub share_anpi_unknown: f64,
 }
 
 /// The broadcast.
@@ -348,6 +355,7 @@ impl Scenario {
             ("share_answer", b.share_answer),
             ("share_answer_need_help", b.share_answer_need_help),
             ("share_answer_elsewhere", b.share_answer_elsewhere),
+            ("share_anpi_unknown", b.share_anpi_unknown),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("behaviour.{name} = {v}: must be between 0 and 1"));

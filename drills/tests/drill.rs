@@ -202,6 +202,15 @@ fn short_drill_survives_every_fault_with_nothing_lost_or_counted_twice() {
     );
     assert!(e["last_s"].as_f64().unwrap() > 0.0, "{e}");
     assert!(stdout.contains("answers from the TV"), "{stdout}");
+    // Families asked HQ's real /anpi page: the page never told them anything wrong (a wrong
+    // shelter, something about a stranger or a resident who did not agree).
+    let f = &r["families"];
+    assert!(
+        num(&f["asked"]) > 100 && num(&f["for_strangers"]) > 0,
+        "{f}"
+    );
+    assert_eq!(f["wrong"], 0, "{f}");
+    assert!(num(&f["right"]) > num(&f["asked"]) / 2, "{f}");
     // Officers marked need-help answers handled: each mark HQ carried out is in its status,
     // with the time from the answer to it.
     let h = &r["handling"];
