@@ -570,3 +570,4 @@ fn reply_of(out: &[Publication]) -> evac_protocol::CommandReply {
 mod answers;
 mod commands;
 mod restart;
+mod shards;
