@@ -10,7 +10,8 @@
 //! ([`Replica::offer_delta`]). Each shard keeps its version and the order-free sum of its
 //! households' hashes, so its digest is updated with each change and compared with HQ's.
 //!
-//! Not used by the node yet: the door still reads the whole registry (`crate::registry`).
+//! [`sync`] keeps it in step with HQ over MQTT. The door still reads the whole registry
+//! (`crate::registry`): the replica is kept beside it until the door reads from it.
 
 use std::path::Path;
 
@@ -57,6 +58,14 @@ pub enum ReplicaError {
     /// SQLite refused.
     #[error("registry replica: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// The file could not be made owner-only.
+    #[error("registry replica {path}: cannot make it owner-only: {reason}")]
+    Private {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// A stored household does not read (the file was edited or damaged).
     #[error("registry replica: household {household} does not read: {reason}")]
     Household {
@@ -83,6 +92,11 @@ struct Frame {
 impl Replica {
     /// Opens (or creates) the replica in the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<Replica, ReplicaError> {
+        // Names and needs-help flags: owner-only, like the ledger.
+        evac_protocol::statefile::ensure_private(path).map_err(|e| ReplicaError::Private {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -413,6 +427,8 @@ fn put_household(
     }
     Ok(())
 }
+
+pub mod sync;
 
 #[cfg(test)]
 mod tests;

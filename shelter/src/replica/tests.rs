@@ -5,15 +5,15 @@ use evac_protocol::{CardDigestKey, CardRef, RegistryResident, SecretKey, ShardEn
 
 use super::*;
 
-fn town() -> TownId {
+pub(super) fn town() -> TownId {
     "minato".parse().unwrap()
 }
 
-fn cards() -> CardDigestKey {
+pub(super) fn cards() -> CardDigestKey {
     CardDigestKey::derive(&SecretKey::from_seed(&[2; 32]))
 }
 
-fn card(serial: u64) -> CardDigest {
+pub(super) fn card(serial: u64) -> CardDigest {
     cards().digest(&CardRef {
         issuer_key_id: vec![0x1a; 20],
         serial: serial.to_be_bytes().to_vec(),
@@ -21,14 +21,14 @@ fn card(serial: u64) -> CardDigest {
 }
 
 /// HQ's side: households by id, each shard's sum and version (as `hq/src/core/shards.rs`).
-struct Hq {
-    shards: u16,
+pub(super) struct Hq {
+    pub(super) shards: u16,
     households: BTreeMap<u32, RegistryHousehold>,
     versions: Vec<u64>,
 }
 
 impl Hq {
-    fn new(n: u32, version: u64) -> Hq {
+    pub(super) fn new(n: u32, version: u64) -> Hq {
         let households: BTreeMap<u32, RegistryHousehold> = (0..n)
             .map(|h| {
                 let house = RegistryHousehold {
@@ -53,7 +53,7 @@ impl Hq {
         }
     }
 
-    fn shard(&self, n: u16) -> RegistryShard {
+    pub(super) fn shard(&self, n: u16) -> RegistryShard {
         let hs: Vec<_> = self
             .households
             .values()
@@ -70,7 +70,7 @@ impl Hq {
         }
     }
 
-    fn manifest(&self) -> RegistryManifest {
+    pub(super) fn manifest(&self) -> RegistryManifest {
         RegistryManifest {
             town: town(),
             version: *self.versions.iter().max().unwrap(),
@@ -84,7 +84,7 @@ impl Hq {
         }
     }
 
-    fn link(&mut self, h: u32, c: CardDigest, version: u64) -> RegistryDelta {
+    pub(super) fn link(&mut self, h: u32, c: CardDigest, version: u64) -> RegistryDelta {
         let house = self.households.get_mut(&h).unwrap();
         house.residents[0].card_digests.push(c);
         let house = house.clone();
