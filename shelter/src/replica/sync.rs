@@ -156,6 +156,11 @@ impl Sync {
             self.rejected += 1;
             return Ok(());
         }
+        if m.version < self.version {
+            // Older than deltas taken already (a manifest made before them, delivered after):
+            // the next manifest will be newer.
+            return Ok(());
+        }
         let behind = self.replica.take_manifest(&m)?;
         // Shards being read that are no longer behind are dropped.
         let keep: BTreeSet<u16> = behind.iter().copied().collect();
