@@ -94,7 +94,7 @@ for s in $(split "$shelters"); do
   cp "$out/shelter-$s/shelter-$s.pub" "$out/hq/keys/"
   password "shelter-$s" > "$out/shelter-$s/password"
   acl "user shelter-$s" "topic write evac/v1/+/shelter/$s/events" "topic write evac/v1/+/shelter/$s/state" \
-      "topic read evac/v1/+/shelter/$s/ack" "topic read evac/v1/+/registry" ""
+      "topic read evac/v1/+/shelter/$s/ack" "topic read evac/v1/+/registry/#" ""
 done
 for o in $(split "$officers"); do
   node "officer-$o" "officer-$o" "$hq_bin"

@@ -207,6 +207,12 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, ServiceError> {
             b.data_pid,
             b.bitrate
         ));
+        out.push(match &b.answer_url {
+            Some(url) => {
+                format!("bml.answer_url: {url} (the page's answer mode: Enter, then a colour key)")
+            }
+            None => "bml.answer_url: none (no answer mode on the page)".to_owned(),
+        });
     }
     let url = cfg.broker.url()?;
     let ca = match &cfg.broker.ca {

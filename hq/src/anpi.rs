@@ -43,6 +43,13 @@ pub use codes::FamilyCodeKey;
 use facts::{Facts, Finding, Reader};
 use page::{Lang, Outcome};
 
+/// A time on HQ's clock (Unix ms) in JST.
+pub fn jst(ms: u64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(i64::try_from(ms / 1000).unwrap_or(0))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC))
+}
+
 /// Queries one address may make in a minute.
 pub const QUERIES_PER_MINUTE: u32 = 20;
 /// How often the facts are read again from HQ's store.
@@ -203,17 +210,13 @@ impl AnpiDesk {
     }
 }
 
-async fn form(State(desk): State<Arc<AnpiDesk>>, uri: axum::http::Uri) -> Response {
+async fn form(uri: axum::http::Uri) -> Response {
     let q = Ask::from_form(uri.query().unwrap_or("").as_bytes());
     let lang = Lang::from_param(&q.lang);
-    html(
-        StatusCode::OK,
-        page::render(lang, "", "", &Outcome::Form),
-        &desk,
-    )
+    html(StatusCode::OK, page::render(lang, "", "", &Outcome::Form))
 }
 
-fn html(status: StatusCode, body: String, _desk: &AnpiDesk) -> Response {
+fn html(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     h.insert(
@@ -227,6 +230,13 @@ fn html(status: StatusCode, body: String, _desk: &AnpiDesk) -> Response {
     h.insert(
         header::REFERRER_POLICY,
         header::HeaderValue::from_static("no-referrer"),
+    );
+    // No script, no frame, forms to this page only: what is echoed can do nothing.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
     );
     r
 }
@@ -243,7 +253,7 @@ async fn ask(
         let retry = Duration::from_secs(60);
         let at = crate::service::now_ms().saturating_add(retry.as_millis() as u64);
         let page = page::render(lang, &a.kana, &a.birth, &Outcome::Limited(page::jst(at).1));
-        let mut r = html(StatusCode::TOO_MANY_REQUESTS, page, &desk);
+        let mut r = html(StatusCode::TOO_MANY_REQUESTS, page);
         r.headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
         return r;
@@ -262,7 +272,7 @@ async fn ask(
         "anpi query"
     );
     let page = page::render(lang, &a.kana, &a.birth, &Outcome::Answer(found));
-    html(StatusCode::OK, page, &desk)
+    html(StatusCode::OK, page)
 }
 
 /// `/anpi`'s routes.

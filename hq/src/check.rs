@@ -153,8 +153,12 @@ fn answers(cfg: &Config) -> Result<String, HqError> {
         return Ok("answers: off (no [answers]): households cannot answer from the TV".into());
     };
     crate::answers::tls(a)?;
+    let codes = match &a.family_codes {
+        Some(p) => format!("{} family codes", crate::anpi::codes::read_hashes(p)?.len()),
+        None => "no family codes".into(),
+    };
     Ok(format!(
-        "answers: HTTPS on {} with {}",
+        "answers: HTTPS on {} with {}; /anpi with {codes}",
         a.listen,
         a.cert.display()
     ))

@@ -60,6 +60,8 @@ pub struct Hq {
     clock: Clock,
     overdue_ms: u64,
     registry: registry::RegistryPublisher,
+    /// The registry in shards, manifest and deltas (see [`shards`]).
+    shards: shards::ShardPublisher,
     rejections: Rejections,
     ordered_at: Vec<Option<u64>>,
     /// When each shelter was last told its batch was rejected (see `on_checked`).
@@ -174,6 +176,16 @@ impl Hq {
         for (card, resident) in &links {
             registry.link(card, *resident);
         }
+        let shards = shards::ShardPublisher::new(
+            town_id.clone(),
+            key.clone(),
+            registry.card_check(),
+            registry.base(),
+            links
+                .iter()
+                .map(|(card, resident)| (registry.card_digest(card), resident.0)),
+            registry_version,
+        );
         let last_group = town
             .households
             .iter()
@@ -200,10 +212,12 @@ impl Hq {
             clock,
             overdue_ms,
             registry,
+            shards,
             rejections: Rejections::default(),
             rejection_answered: std::collections::HashMap::new(),
         };
         hq.bump_registry_if_changed(now_ms)?;
+        hq.shards.start_at(hq.registry.version);
         hq.refresh_ordered_at();
         hq.take_in_answers();
         hq.sync_arrivals(now_ms);
@@ -466,6 +480,16 @@ impl Hq {
         self.registry.snapshot()
     }
 
+    /// The registry's manifest as shelters get it (for tests and tools).
+    pub fn registry_manifest(&self) -> evac_protocol::RegistryManifest {
+        self.shards.manifest()
+    }
+
+    /// Shard `n` of the registry as shelters get it (for tests and tools).
+    pub fn registry_shard(&self, n: u16) -> evac_protocol::RegistryShard {
+        self.shards.shard(n)
+    }
+
     /// The registry's version now.
     pub fn registry_version(&self) -> u64 {
         self.registry.version
@@ -514,6 +538,7 @@ impl Hq {
             out.push(self.ack(s, now_ms)?);
         }
         out.push(self.registry()?);
+        out.extend(self.shards.all()?);
         out.push(self.snapshot(now_ms)?);
         out.extend(self.order_messages(&self.book.current_batches())?);
         // The air in force, every group retained: a broadcaster that joins now gets it all.
@@ -562,6 +587,7 @@ impl Hq {
         self.book.set_now_ms(now_ms);
         let mut out = Vec::new();
         out.extend(self.registry.poll());
+        out.extend(self.shards.changes()?);
         let expired = self.book.expire(now_secs(now_ms));
         if !expired.batches.is_empty() {
             out.extend(self.publish_orders(&expired, now_ms)?);
@@ -609,6 +635,7 @@ mod answers;
 mod commands;
 mod events;
 mod registry;
+mod shards;
 
 #[cfg(test)]
 mod tests;

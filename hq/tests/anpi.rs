@@ -84,6 +84,16 @@ fn start() -> Anpi {
         d.port
     );
     let config = d.write_config("hq-anpi.toml", &broker);
+    // `check` reads the family codes' hashes as `run` will.
+    let out = Command::new(env!("CARGO_BIN_EXE_evac-hq"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("/anpi with 2 family codes"), "{text}");
     let hq = Proc::start(&d, "run", &config, true);
     let url = format!("https://localhost:{port}/anpi");
     let a = agent(&ca);

@@ -229,6 +229,12 @@ fn answer_codes_are_written_for_every_household_owner_only() {
         let (number, code) = row.split_once(',').unwrap();
         assert_eq!(number, h.id.to_string());
         assert!(codes.check(&minato, h.id, code), "{row}");
+        // 8 digits for a remote's ten-key, printed 1234-5678.
+        let digits = code.bytes().filter(u8::is_ascii_digit).count();
+        assert!(
+            digits == 8 && code.len() == 9 && code.find('-') == Some(4),
+            "{row}"
+        );
     }
     let distinct: HashSet<&&str> = rows.iter().collect();
     assert_eq!(distinct.len(), rows.len());

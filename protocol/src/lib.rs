@@ -74,6 +74,10 @@ pub use messages::event::{
 };
 pub use messages::order::{MessageKind, Order, OrderBatch};
 pub use messages::registry::{RegistryHousehold, RegistryResident, RegistrySnapshot};
+pub use messages::shards::{
+    DeltaFit, MAX_MESSAGE, RegistryDelta, RegistryManifest, RegistryShard, ShardDigest, ShardEntry,
+    ShardSum,
+};
 pub use messages::state::NodeState;
 pub use messages::status::{
     AnswerCounts, AnswerKind, AnswerMark, HouseholdAnswer, PackedStatuses, ResidentChange,

@@ -4,7 +4,10 @@
 //! evac/v1/{town}/shelter/{shelter}/events   shelter -> HQ
 //! evac/v1/{town}/shelter/{shelter}/ack      HQ -> shelter
 //! evac/v1/{town}/shelter/{shelter}/state    shelter (retained, last will)
-//! evac/v1/{town}/registry                   HQ -> shelters (retained)
+//! evac/v1/{town}/registry                   HQ -> shelters (retained, the whole registry: old)
+//! evac/v1/{town}/registry/manifest          HQ -> shelters (retained: every shard's version)
+//! evac/v1/{town}/registry/shard/{n}         HQ -> shelters (retained: one shard)
+//! evac/v1/{town}/registry/delta             HQ -> shelters (one change of one shard)
 //! evac/v1/{town}/orders                     HQ -> broadcasters (JSON batches, as changes come)
 //! evac/v1/{town}/air/{group}                 HQ -> broadcasters (retained: signed sections)
 //! evac/v1/{town}/air/keys                    HQ -> broadcasters (retained: key announcements)
@@ -32,8 +35,14 @@ pub enum Topic {
     ShelterAck(TownId, ShelterId),
     /// A shelter's liveness and counts.
     ShelterState(TownId, ShelterId),
-    /// The registry replica for shelters.
+    /// The registry replica for shelters, whole (the old form: see [`crate::messages::shards`]).
     Registry(TownId),
+    /// The registry's manifest: every shard's version and digest (retained).
+    RegistryManifest(TownId),
+    /// One shard of the registry (retained).
+    RegistryShard(TownId, u16),
+    /// One change of one shard of the registry.
+    RegistryDelta(TownId),
     /// Signed order batches for broadcasters.
     Orders(TownId),
     /// One household group's signed sections, as HQ packed them for the air (retained).
@@ -58,6 +67,9 @@ impl Topic {
             | Topic::ShelterAck(t, _)
             | Topic::ShelterState(t, _)
             | Topic::Registry(t)
+            | Topic::RegistryManifest(t)
+            | Topic::RegistryShard(t, _)
+            | Topic::RegistryDelta(t)
             | Topic::Orders(t)
             | Topic::Air(t, _)
             | Topic::AirKeys(t)
@@ -76,6 +88,9 @@ impl fmt::Display for Topic {
             Topic::ShelterAck(t, s) => write!(f, "{PREFIX}/{t}/shelter/{s}/ack"),
             Topic::ShelterState(t, s) => write!(f, "{PREFIX}/{t}/shelter/{s}/state"),
             Topic::Registry(t) => write!(f, "{PREFIX}/{t}/registry"),
+            Topic::RegistryManifest(t) => write!(f, "{PREFIX}/{t}/registry/manifest"),
+            Topic::RegistryShard(t, n) => write!(f, "{PREFIX}/{t}/registry/shard/{n}"),
+            Topic::RegistryDelta(t) => write!(f, "{PREFIX}/{t}/registry/delta"),
             Topic::Orders(t) => write!(f, "{PREFIX}/{t}/orders"),
             Topic::Air(t, g) => write!(f, "{PREFIX}/{t}/air/{g}"),
             Topic::AirKeys(t) => write!(f, "{PREFIX}/{t}/air/keys"),
@@ -103,20 +118,24 @@ impl FromStr for Topic {
         };
         let town = |s: &str| Slug::new(s).map_err(bad);
         let shelter = |s: &str| s.parse::<ShelterId>().map_err(bad);
+        // Only the canonical spelling: "07" is not 7.
+        let number = |s: &str| {
+            s.parse::<u16>()
+                .ok()
+                .filter(|n| n.to_string() == s)
+                .ok_or_else(unknown)
+        };
         Ok(match rest {
             [t, "shelter", s, "events"] => Topic::ShelterEvents(town(t)?, shelter(s)?),
             [t, "shelter", s, "ack"] => Topic::ShelterAck(town(t)?, shelter(s)?),
             [t, "shelter", s, "state"] => Topic::ShelterState(town(t)?, shelter(s)?),
             [t, "registry"] => Topic::Registry(town(t)?),
+            [t, "registry", "manifest"] => Topic::RegistryManifest(town(t)?),
+            [t, "registry", "delta"] => Topic::RegistryDelta(town(t)?),
+            [t, "registry", "shard", n] => Topic::RegistryShard(town(t)?, number(n)?),
             [t, "orders"] => Topic::Orders(town(t)?),
             [t, "air", "keys"] => Topic::AirKeys(town(t)?),
-            [t, "air", g] => Topic::Air(
-                town(t)?,
-                g.parse::<u16>()
-                    .ok()
-                    .filter(|n| n.to_string() == *g)
-                    .ok_or_else(unknown)?,
-            ),
+            [t, "air", g] => Topic::Air(town(t)?, number(g)?),
             [t, "alerts"] => Topic::Alerts(town(t)?),
             [t, "status"] => Topic::Status(town(t)?),
             [t, "cmd", o] => Topic::Command(town(t)?, town(o)?),
@@ -151,6 +170,12 @@ pub mod filter {
         format!("{PREFIX}/{town}/air/+")
     }
 
+    /// Every shard of the registry in `town` (retained; a shelter catching up takes them
+    /// one at a time instead, see [`crate::messages::shards`]).
+    pub fn registry_shards(town: &TownId) -> String {
+        format!("{PREFIX}/{town}/registry/shard/+")
+    }
+
     /// The status of every town (a prefecture dashboard).
     pub fn all_town_status() -> String {
         format!("{PREFIX}/+/status")
@@ -173,6 +198,9 @@ mod tests {
             Topic::ShelterAck(town(), ShelterId(3)),
             Topic::ShelterState(town(), ShelterId(3)),
             Topic::Registry(town()),
+            Topic::RegistryManifest(town()),
+            Topic::RegistryShard(town(), 2047),
+            Topic::RegistryDelta(town()),
             Topic::Orders(town()),
             Topic::Air(town(), 73),
             Topic::AirKeys(town()),
@@ -215,6 +243,9 @@ mod tests {
             "evac/v1/Minato/orders",
             "evac/v1/minato/shelter/3/events/extra",
             "evac/v1/minato/cmd/#",
+            "evac/v1/minato/registry/shard/007",
+            "evac/v1/minato/registry/shard/",
+            "evac/v1/minato/registry/other",
             "/evac/v1/minato/orders",
         ] {
             assert!(bad.parse::<Topic>().is_err(), "{bad:?} accepted");

@@ -8,6 +8,7 @@
 //! - [`door`]: the tap rules (debounce, in/out toggle, registry lookup) with no I/O;
 //! - [`ledger`]: the append-only SQLite ledger the events are committed to first;
 //! - [`registry`]: the registry replica, kept in SQLite;
+//! - [`replica`]: the registry replica in shards, on disk (not used by the node yet);
 //! - [`replicate`]: the MQTT outbox that publishes until HQ acknowledges end to end;
 //! - [`node`]: a node's tap pipeline (card, checks, door, ledger) and its text commands;
 //! - [`config`]: the TOML configuration;
@@ -38,5 +39,6 @@ pub mod ledger;
 pub mod node;
 pub mod pinpad;
 pub mod registry;
+pub mod replica;
 pub mod replicate;
 pub mod testca;

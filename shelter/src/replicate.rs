@@ -13,6 +13,9 @@
 //!   node's MQTT sessions (kept in SQLite) and `seq` its state messages within one.
 //! - Registry snapshots on `evac/v1/{town}/registry` are handed to the node, which verifies
 //!   them with HQ's key and keeps them in SQLite.
+//! - With [`Replicator::with_shards`], the registry's manifest, shards and deltas
+//!   (`evac/v1/{town}/registry/...`) keep a [`crate::replica::Replica`] in step with HQ
+//!   ([`crate::replica::sync`] says what to subscribe to).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -117,6 +120,32 @@ pub struct Replicator {
     hq_key: PublicKey,
     shared: Arc<Shared>,
     on_registry: Box<dyn FnMut(Vec<u8>) + Send>,
+    shards: Option<ShardSync>,
+}
+
+/// The registry in shards, kept beside the whole registry.
+struct ShardSync {
+    sync: crate::replica::sync::Sync,
+    on_synced: Box<dyn FnMut(u64, String) + Send>,
+}
+
+impl ShardSync {
+    fn act(&mut self, client: &AsyncClient, actions: Vec<crate::replica::sync::Action>) {
+        use crate::replica::sync::Action;
+        for a in actions {
+            match a {
+                Action::Subscribe(t) => {
+                    if client.try_subscribe(t.clone(), QoS::AtLeastOnce).is_err() {
+                        self.sync.not_subscribed(&t);
+                    }
+                }
+                Action::Unsubscribe(t) => {
+                    let _ = client.try_unsubscribe(t);
+                }
+                Action::Synced { version, digest } => (self.on_synced)(version, digest),
+            }
+        }
+    }
 }
 
 struct Session {
@@ -151,7 +180,19 @@ impl Replicator {
             hq_key,
             shared,
             on_registry,
+            shards: None,
         })
+    }
+
+    /// Keeps the registry's shards in `sync` too; `on_synced` hears each new version and
+    /// digest the replica reaches in step with HQ.
+    pub fn with_shards(
+        mut self,
+        sync: crate::replica::sync::Sync,
+        on_synced: Box<dyn FnMut(u64, String) + Send>,
+    ) -> Self {
+        self.shards = Some(ShardSync { sync, on_synced });
+        self
     }
 
     fn topic(&self, t: fn(TownId, ShelterId) -> Topic) -> String {
@@ -260,6 +301,7 @@ impl Replicator {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let ack_topic = self.topic(Topic::ShelterAck);
         let registry_topic = Topic::Registry(self.cfg.town.clone()).to_string();
+        let registry_parts = format!("{registry_topic}/");
         let shared = self.shared.clone();
         loop {
             tokio::select! {
@@ -269,6 +311,10 @@ impl Replicator {
                         s.connected = true;
                         let _ = s.client.try_subscribe(ack_topic.clone(), QoS::AtLeastOnce);
                         let _ = s.client.try_subscribe(registry_topic.clone(), QoS::AtLeastOnce);
+                        if let Some(sh) = &mut self.shards {
+                            let actions = sh.sync.connected();
+                            sh.act(&s.client, actions);
+                        }
                         s.next_send = shared.acked_through.load(Ordering::Relaxed) + 1;
                         s.last_progress = Instant::now();
                         self.publish_state(&mut s);
@@ -278,6 +324,11 @@ impl Replicator {
                             self.handle_ack(&p.payload, &mut s);
                         } else if p.topic == registry_topic {
                             (self.on_registry)(p.payload.to_vec());
+                        } else if p.topic.starts_with(&registry_parts)
+                            && let Some(sh) = &mut self.shards
+                        {
+                            let actions = sh.sync.on_message(&p.topic, &p.payload);
+                            sh.act(&s.client, actions);
                         }
                     }
                     Ok(_) => {}

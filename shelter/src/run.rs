@@ -26,6 +26,8 @@ use serde_json::json;
 enum Input {
     Line(String),
     Registry(Vec<u8>),
+    /// The registry replica in shards is in step with HQ at this version and digest.
+    Shards(u64, String),
     /// The terminal changed size: draw the kiosk again.
     Redraw,
     /// A key of the door keypad (the PIN pad).
@@ -186,16 +188,32 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
                 batch_events: b.batch_events.max(1),
             };
             let tx = tx.clone();
+            let synced = tx.clone();
             let r = Replicator::new(
                 rcfg,
                 &cfg.ledger_path(),
                 key,
-                hq,
+                hq.clone(),
                 shared.clone(),
                 Box::new(move |p| {
                     let _ = tx.send(Input::Registry(p));
                 }),
             )?;
+            // The registry in shards, beside the whole registry the door reads: a replica
+            // that does not open never stops the node.
+            let replica_path = cfg.ledger_path().with_file_name("registry.db");
+            let r = match evac_shelter::replica::Replica::open(&replica_path) {
+                Ok(replica) => r.with_shards(
+                    evac_shelter::replica::sync::Sync::new(cfg.town.clone(), hq.clone(), replica),
+                    Box::new(move |v, d| {
+                        let _ = synced.send(Input::Shards(v, d));
+                    }),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %replica_path.display(), "registry replica in shards not kept");
+                    r
+                }
+            };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -382,6 +400,11 @@ fn main_loop(
                 );
             }
             Some(Input::Registry(_)) => {}
+            Some(Input::Shards(version, digest)) => {
+                out.info(
+                    json!({"result": "registry-shards", "version": version, "digest": digest}),
+                );
+            }
             Some(Input::Redraw) => out.redraw(),
             Some(Input::Pad(k)) => {
                 pad.key(k, origin.elapsed());

@@ -9,83 +9,14 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use evac_maps::{GenerateParams, generate};
+use support::tmux::{Tmux, count_after};
 use support::town::{Cards, HqConfig, card_key, hq_key, officer_key, passwords, shelter_key};
 use support::*;
 
 const PW: &str = "pw";
-
-/// A dashboard in a private tmux server.
-struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    fn start(dir: &Path, cmd: &str) -> Tmux {
-        let socket = dir.join("tmux.sock");
-        let t = Tmux { socket };
-        run(t
-            .cmd()
-            .args(["new-session", "-d", "-s", "dash", "-x", "160", "-y", "48"])
-            .arg(cmd));
-        t
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-S").arg(&self.socket).arg("-f").arg("/dev/null");
-        c
-    }
-
-    fn screen(&self) -> String {
-        run(self.cmd().args(["capture-pane", "-p", "-t", "dash"]))
-    }
-
-    /// Sends keys, literally (`-l`) or as tmux key names.
-    fn keys(&self, literal: bool, keys: &str) {
-        let mut c = self.cmd();
-        c.args(["send-keys", "-t", "dash"]);
-        if literal {
-            c.arg("-l");
-        }
-        run(c.arg(keys));
-    }
-
-    fn wait(&self, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        while std::time::Instant::now() < end {
-            last = self.screen();
-            if pred(&last) {
-                return last;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("timed out waiting for {what}; screen:\n{last}");
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
-
-/// The number after `label` on the screen's line that has it.
-fn count_after(screen: &str, label: &str) -> Option<u64> {
-    let line = screen.lines().find(|l| l.contains(label))?;
-    let rest = &line[line.find(label)? + label.len()..];
-    let digits: String = rest
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == ',')
-        .filter(|c| *c != ',')
-        .collect();
-    digits.parse().ok()
-}
 
 #[test]
 fn the_dashboard_follows_taps_commands_and_a_broker_restart() {

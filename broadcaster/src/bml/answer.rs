@@ -134,13 +134,14 @@ function answerScreen() {
   put("ft", tr("戻る: やめる", "もどる: やめる", "Back: cancel"));
   if (mode == 1) {
     put("hd", tr("回答コードを入力してください", "こたえる ばんごうを いれて ください", "Enter your answer code"));
-    put("l1", entryCode());
-    put("l2", tr("登録のお知らせに書かれた8けたの数字です", "とうろくの てがみに ある 8けたの すうじ です", "The 8 digits on your registration letter"));
-    put("l3", tr("数字ボタンで入力し、決定ボタンを押してください", "すうじを おして、けっていを おして ください", "Use the digit keys, then press Enter"));
+    put("lv", entryCode());
+    put("l1", tr("登録のお知らせに書かれた8けたの数字です", "とうろくの てがみに ある 8けたの すうじ です", "The 8 digits on your registration letter"));
+    put("l2", tr("数字ボタンで入力し、決定ボタンを押してください", "すうじを おして、けっていを おして ください", "Use the digit keys, then press Enter"));
     return;
   }
   if (mode == 2) {
     put("hd", tr("世帯番号 ", "いえの ばんごう ", "Household No. ") + num + tr(" 今の様子を役場に知らせる", " いまの ようすを まちに しらせる", ": tell the town how you are"));
+    put("lv", tr("色のボタンを押してください", "いろの ボタンを おして ください", "Press a colour key"));
     put("l1", tr("赤: ", "あか: ", "Red: ") + kindName(1));
     put("l2", tr("緑: ", "みどり: ", "Green: ") + kindName(2));
     put("l3", tr("黄: ", "きいろ: ", "Yellow: ") + kindName(3));
@@ -150,15 +151,15 @@ function answerScreen() {
   }
   if (mode == 3) {
     put("hd", tr("助けが必要な人数を入力してください", "たすけが いる ひとは なんにん ですか", "How many people need help?"));
-    put("l1", entry + "_");
-    put("l2", tr("数字ボタンで入力し決定（1人ならそのまま決定）", "すうじを おして けってい（ひとりなら そのまま けってい）", "Digits, then Enter (Enter alone: one person)"));
+    put("lv", entry + "_");
+    put("l1", tr("数字ボタンで入力し決定（1人ならそのまま決定）", "すうじを おして けってい（ひとりなら そのまま けってい）", "Digits, then Enter (Enter alone: one person)"));
     return;
   }
   put("hd", tr("この内容で送ります", "これを おくります", "Send this answer?"));
   var what = kindName(kind);
   if (kind == 1) what = what + tr(" " + people + "人", " " + people + "にん", ": " + people);
-  put("l1", what);
-  put("l2", tr("決定ボタン: 送る", "けってい: おくる", "Enter: send"));
+  put("lv", what);
+  put("l1", tr("決定ボタン: 送る", "けってい: おくる", "Enter: send"));
 }
 function startAnswer() {
   entry = "";

@@ -19,6 +19,7 @@
 //                real HTTPS from Node, trusting only the CA in PEM file F (web-bml's /play_local
 //                gives its engine no IP stack: this is the TV's); each call prints
 //                POST <uri> <body> and REPLY <resultCode> <statusCode> <text>
+// --shot P      a screenshot after each step, P-<step>.png
 // Prints TEXT[...] and CHECK lines, then RESULT PASS|FAIL (exit 0 / 1; 2: cannot run).
 import { createRequire } from "node:module";
 import fs from "node:fs";
@@ -42,6 +43,7 @@ for (let i = 0; i < args.length; i += 2) {
     else if (k === "--after" && o.steps.length) o.steps[o.steps.length - 1].after.push(v);
     else if (k === "--timeout") o.timeout = Number(v);
     else if (k === "--settle") o.settle = Number(v);
+    else if (k === "--shot") o.shot = v;
     else { console.error(`unknown option ${k}`); process.exit(2); }
 }
 const root = path.join(process.env.WEBBML_DIR ?? "", "static");
@@ -193,6 +195,7 @@ try {
             await page.waitForTimeout(60);
         }
         await until(cdp, `after ${step.keys.join(",")}`, step.after, []);
+        if (o.shot) await page.screenshot({ path: `${o.shot}-${o.steps.indexOf(step)}.png` });
     }
     // What the engine said (its interpreter's errors among it), when something failed.
     if (failed) for (const l of logs.filter((l) => !l.includes("[console.debug]")).slice(-40)) console.log(l);

@@ -60,9 +60,8 @@ pub struct Rows {
 }
 
 impl Rows {
-    /// Rows of events only (HQ's store is read by [`Reader`]; this feeds tests and the
-    /// in-process desk).
-    pub fn for_tests(events: Vec<(CheckEvent, u64)>) -> Rows {
+    /// Rows of events only, as if read (a desk or list fed without a store).
+    pub fn of_events(events: Vec<(CheckEvent, u64)>) -> Rows {
         Rows {
             events,
             ..Rows::default()

@@ -76,9 +76,7 @@ fn esc(s: &str) -> String {
 
 /// A time on HQ's clock as JST: (`M/D`, `HH:MM`).
 pub fn jst(ms: u64) -> (String, String) {
-    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(ms / 1000).unwrap_or(0))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    let t = super::jst(ms);
     (
         format!("{}/{}", u8::from(t.month()), t.day()),
         format!("{:02}:{:02}", t.hour(), t.minute()),

@@ -41,7 +41,7 @@ fn desk_with_taps() -> (AnpiDesk, Town, evac_maps::Member, evac_maps::Member) {
         };
         (e, 1_000)
     };
-    desk.take(facts::Rows::for_tests(vec![
+    desk.take(facts::Rows::of_events(vec![
         tap(1, yes.resident),
         tap(2, no.resident),
     ]));

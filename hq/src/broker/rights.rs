@@ -4,7 +4,7 @@
 //! | login | writes | reads |
 //! | --- | --- | --- |
 //! | `hq` | everything | everything |
-//! | `shelter-{id}` | its own `shelter/{id}/events` and `/state` | its own `shelter/{id}/ack`, `registry` |
+//! | `shelter-{id}` | its own `shelter/{id}/events` and `/state` | its own `shelter/{id}/ack`, `registry/#` (the whole registry, its manifest, shards and deltas) |
 //! | `officer-{name}` | `cmd/{name}` | `cmd/{name}/reply`, `status`, `orders`, `air/+`, `registry`, `alerts`, `shelter/+/state` |
 //! | `broadcaster-{name}` | `alerts` | `orders`, `air/+` (HQ's signed sections), `alerts` |
 //! | `viewer`, `viewer-{name}` | nothing | `status`, `orders`, `air/+`, `registry`, `alerts`, `shelter/+/state` |
@@ -121,7 +121,7 @@ impl Rights {
                 ],
                 read: vec![
                     t(Topic::ShelterAck(town.clone(), *s)),
-                    t(Topic::Registry(town.clone())),
+                    format!("{}/#", t(Topic::Registry(town.clone()))),
                 ],
             },
             Role::Officer(o) => {
@@ -203,6 +203,15 @@ mod tests {
         assert!(!r.may_publish("evac/v1/other/shelter/1/events"));
         assert!(r.may_subscribe(&topic("shelter/1/ack")));
         assert!(r.may_subscribe(&topic("registry")));
+        for f in [
+            "registry/manifest",
+            "registry/delta",
+            "registry/shard/7",
+            "registry/shard/+",
+        ] {
+            assert!(r.may_subscribe(&topic(f)), "{f}");
+            assert!(!r.may_publish(&topic(f)), "{f}");
+        }
         for f in ["#", "evac/v1/#", "evac/v1/minato/#", "evac/v1/+/registry"] {
             assert!(!r.may_subscribe(f), "{f}");
         }

@@ -162,7 +162,7 @@ impl Hq {
             body_digest,
         };
         match (self.pending_link.take(), self.pending_mark.take()) {
-            (Some(l), _) => self.link_recorded(&record, l)?,
+            (Some(l), _) => out.extend(self.link_recorded(&record, l)?),
             (None, Some(m)) => {
                 self.store.record_command_marking(&record, &m)?;
                 self.answers.mark(m);
@@ -189,8 +189,12 @@ impl Hq {
     }
 
     /// Keeps a card link with the command that made it (one commit), then takes it into the
-    /// board and the registry.
-    fn link_recorded(&mut self, record: &CommandRecord, l: PendingLink) -> Result<(), HqError> {
+    /// board and the registry; returns the registry's delta for shelters.
+    fn link_recorded(
+        &mut self,
+        record: &CommandRecord,
+        l: PendingLink,
+    ) -> Result<Option<Publication>, HqError> {
         let version = l.version.to_string();
         let meta: Vec<(&str, &str)> = match &l.digest {
             Some(d) => vec![("registry_version", &version), ("registry_digest", d)],
@@ -207,7 +211,8 @@ impl Hq {
         self.board.link_card(&l.card, l.resident);
         self.registry.link(&l.card, l.resident);
         self.registry.version = l.version;
-        Ok(())
+        let digest = self.registry.card_digest(&l.card);
+        self.shards.link(digest, l.resident.0, l.version)
     }
 
     /// An officer's mark on a household's answer: kept with the command (see on_command), or

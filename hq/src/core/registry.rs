@@ -116,6 +116,21 @@ impl RegistryPublisher {
         })
     }
 
+    /// Every household as the town file has it (no officer links), shared.
+    pub(super) fn base(&self) -> Arc<Vec<RegistryHousehold>> {
+        self.base.clone()
+    }
+
+    /// The digest of `card` under the town's card key.
+    pub(super) fn card_digest(&self, card: &CardRef) -> CardDigest {
+        self.digests.digest(card)
+    }
+
+    /// The check value of the town's card key.
+    pub(super) fn card_check(&self) -> CardDigest {
+        self.digests.check_value()
+    }
+
     /// Adds an officer's card link; returns whether the registry changed (a card already
     /// linked to this resident changes nothing).
     pub(super) fn link(&mut self, card: &CardRef, resident: ResidentId) -> bool {

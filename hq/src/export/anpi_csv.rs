@@ -25,9 +25,7 @@ pub fn anpi_csv(store: &Path, town: &Town) -> Result<String, HqError> {
 
 /// A time on HQ's clock as JST, `YYYY-MM-DD HH:MM`.
 fn jst(ms: u64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(ms / 1000).unwrap_or(0))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    let t = crate::anpi::jst(ms);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}",
         t.year(),
@@ -129,7 +127,7 @@ mod tests {
             // 2026-12-06 05:02 UTC: 14:02 JST.
             (e, 1_796_533_320_000)
         };
-        facts.take(Rows::for_tests(vec![tap(1, yes), tap(2, no)]));
+        facts.take(Rows::of_events(vec![tap(1, yes), tap(2, no)]));
         let out = list(&facts, &town).unwrap();
         let m = town.registry().resident(yes).unwrap().1.clone();
         let expected = format!(

@@ -9,6 +9,7 @@ pub mod command;
 pub mod event;
 pub mod order;
 pub mod registry;
+pub mod shards;
 pub mod state;
 pub mod status;
 

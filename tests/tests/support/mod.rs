@@ -15,6 +15,7 @@ pub mod answers;
 pub mod deploy;
 pub mod example;
 pub mod netns;
+pub mod tmux;
 pub mod town;
 
 /// The workspace root.

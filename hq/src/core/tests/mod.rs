@@ -571,3 +571,4 @@ mod answer_marks;
 mod answers;
 mod commands;
 mod restart;
+mod shards;

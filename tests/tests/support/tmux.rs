@@ -1,0 +1,80 @@
+//! A terminal program (the dashboard) in a private tmux server, driven as a person would:
+//! keys in, the screen read back.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::run;
+
+/// A program in a private tmux server of 160×48, its socket in the test's folder.
+pub struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    /// Starts `cmd` (a shell command line) in a new session.
+    pub fn start(dir: &Path, cmd: &str) -> Tmux {
+        let socket = dir.join("tmux.sock");
+        let t = Tmux { socket };
+        run(t
+            .cmd()
+            .args(["new-session", "-d", "-s", "dash", "-x", "160", "-y", "48"])
+            .arg(cmd));
+        t
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S").arg(&self.socket).arg("-f").arg("/dev/null");
+        c
+    }
+
+    /// The screen as text.
+    pub fn screen(&self) -> String {
+        run(self.cmd().args(["capture-pane", "-p", "-t", "dash"]))
+    }
+
+    /// Sends keys, literally (`-l`) or as tmux key names.
+    pub fn keys(&self, literal: bool, keys: &str) {
+        let mut c = self.cmd();
+        c.args(["send-keys", "-t", "dash"]);
+        if literal {
+            c.arg("-l");
+        }
+        run(c.arg(keys));
+    }
+
+    /// Waits up to `secs` for a screen that satisfies `pred`; panics with the last screen.
+    pub fn wait(&self, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        let end = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < end {
+            last = self.screen();
+            if pred(&last) {
+                return last;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}; screen:\n{last}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+/// The number after `label` on the screen's line that has it.
+pub fn count_after(screen: &str, label: &str) -> Option<u64> {
+    let line = screen.lines().find(|l| l.contains(label))?;
+    let rest = &line[line.find(label)? + label.len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(|c| *c != ',')
+        .collect();
+    digits.parse().ok()
+}
