@@ -37,12 +37,15 @@
 #![deny(missing_docs)]
 
 mod accounting;
+pub mod answered;
 pub mod answers;
 pub mod broadcast;
 pub mod calibration;
 mod doors;
 pub mod error;
+pub mod families;
 pub mod faults;
+pub mod homeanswers;
 pub mod nodes;
 mod officer;
 pub mod plot;

@@ -108,8 +108,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let run = runner::run(&opts)?;
     let dir = out.join(if no_tv { "run-no-tv" } else { "run" });
     let held = truth::hq_events(&dir.join("hq-data/hq.sqlite"))?;
-    let hq_csv = hq_export(&dir, &run)?;
-    let r = report::build(&run, &held, &hq_csv);
+    let (hq_csv, hq_answers) = hq_export(&dir, &run)?;
+    let r = report::build(&run, &held, &hq_csv, &hq_answers);
     report::write(&out, &run, &r, &held)?;
     let series: Vec<Series> = [false, true]
         .into_iter()
@@ -118,7 +118,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     plot::draw(&out.join("curve.svg"), &series)?;
     print!("{}", report::summary(&r));
     println!("report: {}", out.display());
-    let ok = r.lost == 0 && r.duplicated == 0 && r.faults.iter().all(|f| f.happened && f.survived);
+    let ok = r.lost == 0
+        && r.duplicated == 0
+        && r.answered.missing_at_hq == 0
+        && r.faults.iter().all(|f| f.happened && f.survived);
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -126,8 +129,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// HQ's resident statuses at the end, as its own export gives them.
-fn hq_export(dir: &std::path::Path, run: &runner::DrillRun) -> anyhow::Result<String> {
+/// HQ's resident statuses at the end, as its own export gives them, and the households'
+/// answers from the TV its signed status carries then.
+fn hq_export(
+    dir: &std::path::Path,
+    run: &runner::DrillRun,
+) -> anyhow::Result<(String, Vec<evac_protocol::HouseholdAnswer>)> {
     let data = dir.join("hq-data");
     let town = dir.join("town.geojson");
     let town_file = if town.exists() {
@@ -136,5 +143,7 @@ fn hq_export(dir: &std::path::Path, run: &runner::DrillRun) -> anyhow::Result<St
         None
     };
     let hq = evac_hq::export::open(&data, town_file, run.end_ms).context("opening HQ's store")?;
-    evac_hq::export::csv(&hq, &run.town, run.end_ms).context("exporting HQ's statuses")
+    let csv =
+        evac_hq::export::csv(&hq, &run.town, run.end_ms).context("exporting HQ's statuses")?;
+    Ok((csv, hq.current_picture(run.end_ms).answers))
 }

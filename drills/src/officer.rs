@@ -23,6 +23,10 @@ pub(crate) struct DrillOfficer {
     replies: mpsc::Receiver<CommandReply>,
     /// The fault each unanswered command is for (none: the drill's order).
     faults: HashMap<u64, Option<usize>>,
+    /// "Handled" commands in flight: command id to household.
+    handled: HashMap<u64, u32>,
+    /// HQ's replies to "handled" commands: household, whether HQ carried it out.
+    handled_replies: Vec<(u32, bool)>,
 }
 
 impl DrillOfficer {
@@ -76,6 +80,8 @@ impl DrillOfficer {
             start: Instant::now(),
             replies,
             faults: HashMap::new(),
+            handled: HashMap::new(),
+            handled_replies: Vec::new(),
         })
     }
 
@@ -105,6 +111,10 @@ impl DrillOfficer {
         let mut out = Vec::new();
         while let Ok(r) = self.replies.try_recv() {
             if self.sender.answered(&r) {
+                if let Some(h) = self.handled.remove(&r.command_id) {
+                    self.handled_replies.push((h, r.ok));
+                    continue;
+                }
                 let fault = self.faults.remove(&r.command_id).flatten();
                 out.push((fault, r));
             }
@@ -115,6 +125,29 @@ impl DrillOfficer {
             self.sender.sent(cmd.id, now);
         }
         out
+    }
+
+    /// Marks household `household`'s "need help here" answer handled (a signed
+    /// `answer-handled` with the officer's reason), at drill time `now_ms`.
+    pub(crate) fn handled(&mut self, household: u32, now_ms: u64) -> Result<(), DrillError> {
+        let out = self
+            .sender
+            .give(
+                CommandAction::AnswerHandled { household },
+                "drill: a team reached the household",
+                now_ms,
+                self.mono(),
+            )
+            .step("signing a command")?;
+        self.handled.insert(out.id, household);
+        self.publish(&out)?;
+        self.sender.sent(out.id, self.mono());
+        Ok(())
+    }
+
+    /// HQ's replies to "handled" commands so far: household, whether HQ carried it out.
+    pub(crate) fn handled_replies(&mut self) -> Vec<(u32, bool)> {
+        std::mem::take(&mut self.handled_replies)
     }
 
     /// Whether every command has its answer.

@@ -13,7 +13,7 @@ use evac_maps::{Hazard, Town};
 use evac_protocol::{PublicKey, Slug};
 
 use crate::nodes::{Proxy, free_port};
-use crate::residents::{HouseholdPlan, plan};
+use crate::residents::{AnswerPlan, HouseholdPlan, answer_plan, plan};
 use crate::runner::RunOptions;
 use crate::scenario::Scenario;
 use crate::setup::{self, Layout};
@@ -39,6 +39,8 @@ pub(crate) struct Prepared {
     pub first_order: HashMap<u32, u32>,
     /// The plans of the households under order, by household id.
     pub plans: Vec<HouseholdPlan>,
+    /// The households at home that answer from their TV (none without TV orders).
+    pub answers: Vec<AnswerPlan>,
 }
 
 /// The run's folder (`run/`, `run-no-tv/`) in the output folder, made empty.
@@ -124,6 +126,16 @@ pub(crate) fn prepare(opts: &RunOptions, layout: &Layout) -> Result<Prepared, Dr
         })
         .collect();
     plans.sort_by_key(|p| p.household);
+    let answers = if opts.no_tv {
+        Vec::new()
+    } else {
+        let homes: HashMap<u32, &evac_maps::Household> =
+            town.households.iter().map(|h| (h.id, h)).collect();
+        plans
+            .iter()
+            .filter_map(|p| answer_plan(&s.behaviour, opts.seed, homes.get(&p.household)?, p))
+            .collect()
+    };
     Ok(Prepared {
         town,
         town_file,
@@ -134,6 +146,7 @@ pub(crate) fn prepare(opts: &RunOptions, layout: &Layout) -> Result<Prepared, Dr
         speed,
         first_order,
         plans,
+        answers,
     })
 }
 
@@ -149,6 +162,8 @@ pub(crate) struct Wired {
     pub tls_ca: Option<Vec<u8>>,
     /// HQ's public key.
     pub hq_pub: PublicKey,
+    /// The port of HQ's answer endpoint, when households answer.
+    pub answers_port: Option<u16>,
 }
 
 /// The cards of the residents under order (valid around `start_ms`), a proxy per shelter, and
@@ -174,6 +189,12 @@ pub(crate) fn wire(
     let debounce_ms = ((10_000.0 / p.speed) as u64).max(100);
     // HQ takes CAP messages only from the senders its config names: the drill's CAP's.
     let senders: Vec<String> = p.cap_text.iter().map(|c| c.1.clone()).collect();
+    let families = !opts.no_tv && opts.scenario.behaviour.anpi_queries > 0;
+    let answers_port = if p.answers.is_empty() && !families {
+        None
+    } else {
+        Some(free_port()?)
+    };
     setup::write_nodes(
         layout,
         &setup::NodeSetup {
@@ -185,6 +206,7 @@ pub(crate) fn wire(
             ca_files: &ca_files,
             cap_senders: &senders,
             tls: opts.tls,
+            answers_port,
         },
     )?;
     let tls_ca = if opts.tls {
@@ -199,6 +221,7 @@ pub(crate) fn wire(
         debounce_ms,
         tls_ca,
         hq_pub,
+        answers_port,
     })
 }
 

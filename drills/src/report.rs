@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::answered::{Accounted, Answered, Handling, accounted, answered, handling};
 use crate::error::{DrillError, StepContext};
+use evac_protocol::{AnswerKind, HouseholdAnswer};
 use serde::Serialize;
 
 use crate::runner::{DrillRun, FaultOutcome, HouseholdEnd};
@@ -25,6 +27,12 @@ pub struct Unaccounted {
     pub checked_out: usize,
     /// Arrived by the ground truth, yet HQ does not show them (a loss).
     pub arrived_not_at_hq: usize,
+    /// Of all of them, those HQ has no word of: no answer from their household's TV either.
+    pub no_word: usize,
+    /// Those whose household answered from its TV (HQ's status carries the answer).
+    pub answered: usize,
+    /// Of those, the ones whose household needs help at home.
+    pub answered_need_help: usize,
 }
 
 /// A shelter's busiest moment.
@@ -136,8 +144,17 @@ pub struct Report {
     pub p90_evacuation_s: Option<f64>,
     /// From the last arrival until HQ held every tap (drill s).
     pub accounted_s: Option<f64>,
-    /// Residents under order HQ does not show at a shelter, by reason.
+    /// Residents under order HQ does not show at a shelter, by reason, and whether HQ has word
+    /// of them from their household's TV.
     pub unaccounted: Unaccounted,
+    /// Households' answers from the TV: by kind, sent, accepted, refused.
+    pub answered: Answered,
+    /// When HQ had accounted for every resident under order, those at home included.
+    pub everyone_accounted: Accounted,
+    /// Officers' "handled" marks on need-help answers, and the time to handling.
+    pub handling: Handling,
+    /// Families' queries against `/anpi`: right answers, refusals.
+    pub families: crate::families::FamiliesReport,
     /// Residents at another shelter than their order named (HQ sees them).
     pub wrong_shelter: usize,
     /// Shelters' peak occupancy.
@@ -229,13 +246,20 @@ pub fn replication_lag(taps: &[Tap], held: &[StoredEvent]) -> Lag {
     }
 }
 
-/// Builds the report; `hq_csv` is HQ's resident export at the end.
-pub fn build(run: &DrillRun, held: &[StoredEvent], hq_csv: &str) -> Report {
+/// Builds the report; `hq_csv` is HQ's resident export at the end, `hq_answers` the answers
+/// from TVs its status carries then.
+pub fn build(
+    run: &DrillRun,
+    held: &[StoredEvent],
+    hq_csv: &str,
+    hq_answers: &[HouseholdAnswer],
+) -> Report {
     let cmp = compare(&run.taps, held);
     let times = evacuation_times(run);
     let secs: Vec<f64> = times.iter().map(|t| t.1).collect();
     let mean = (!secs.is_empty()).then(|| secs.iter().sum::<f64>() / secs.len() as f64);
     let statuses = hq_statuses(hq_csv);
+    let word: HashMap<u32, AnswerKind> = hq_answers.iter().map(|a| (a.household, a.kind)).collect();
     let mut un = Unaccounted::default();
     let mut wrong = 0;
     let residents: usize = run.plans.iter().map(|p| p.members.len()).sum();
@@ -257,6 +281,15 @@ pub fn build(run: &DrillRun, held: &[StoredEvent], hq_csv: &str) -> Report {
                 continue;
             }
             un.total += 1;
+            match word.get(&p.household) {
+                Some(k) => {
+                    un.answered += 1;
+                    if *k == AnswerKind::NeedHelp {
+                        un.answered_need_help += 1;
+                    }
+                }
+                None => un.no_word += 1,
+            }
             match end {
                 Some(HouseholdEnd::Stayed) => un.did_not_go += 1,
                 Some(HouseholdEnd::StillWalking) | None => un.still_walking += 1,
@@ -314,6 +347,21 @@ pub fn build(run: &DrillRun, held: &[StoredEvent], hq_csv: &str) -> Report {
             a.saturating_sub(last) as f64 / 1000.0
         }),
         unaccounted: un,
+        answered: answered(&run.plans, run.answers_planned, &run.answers, hq_answers),
+        handling: handling(&run.handled, hq_answers),
+        families: families(run),
+        everyone_accounted: accounted(
+            &run.plans,
+            held,
+            &statuses
+                .iter()
+                .filter(|(_, s)| *s == "found")
+                .map(|(r, _)| *r)
+                .collect(),
+            hq_answers,
+            run.order_ms,
+            run.end_ms,
+        ),
         wrong_shelter: wrong,
         shelters,
         replication_lag: replication_lag(&run.taps, held),
@@ -325,6 +373,106 @@ pub fn build(run: &DrillRun, held: &[StoredEvent], hq_csv: &str) -> Report {
         wall_s: run.wall_s,
         anomalies: run.anomalies.clone(),
         differences: cmp.examples,
+    }
+}
+
+/// Families' queries judged against the drill's ground truth.
+fn families(run: &DrillRun) -> crate::families::FamiliesReport {
+    let names: HashMap<u32, &str> = run
+        .town
+        .shelters
+        .iter()
+        .map(|s| (s.id, s.name.as_str()))
+        .collect();
+    let truth = crate::families::Truth {
+        taps: run
+            .taps
+            .iter()
+            .map(|t| {
+                let name = names.get(&t.shelter).copied().unwrap_or("");
+                (t.resident, t.sim_ms, t.kind.as_str(), name)
+            })
+            .collect(),
+        household: run
+            .plans
+            .iter()
+            .flat_map(|p| p.members.iter().map(|m| (m.resident, p.household)))
+            .collect(),
+        answered: run
+            .answers
+            .iter()
+            .filter(|a| a.result.stored())
+            .map(|a| (a.household, a.replied_ms))
+            .collect(),
+    };
+    crate::families::judge(&run.families, &truth)
+}
+
+/// The answers' lines of the summary: only when households answered.
+fn summary_answers(o: &mut String, r: &Report) {
+    let (u, a, e) = (&r.unaccounted, &r.answered, &r.everyone_accounted);
+    if a.planned == 0 {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "  of whom no word {}, answered from the TV {} (needing help at home {})",
+        u.no_word, u.answered, u.answered_need_help
+    );
+    let after = |s: Option<f64>| s.map_or("never".into(), |s| mins(Some(s)));
+    let kind = |c: &crate::answered::AnswerCounts| {
+        format!(
+            "{} sent, {} accepted, {} refused, {} failed",
+            c.sent, c.accepted, c.refused, c.failed
+        )
+    };
+    let _ = writeln!(
+        o,
+        "answers from the TV ({} households at home meant to answer, {} sends): safe at home {}; evacuated elsewhere {}; need help {} ({} people); residents answered for {}{}",
+        a.planned,
+        a.tries,
+        kind(&a.safe_at_home),
+        kind(&a.evacuated_elsewhere),
+        kind(&a.need_help),
+        a.need_help_people,
+        a.residents_answered,
+        if a.missing_at_hq > 0 {
+            format!("; MISSING from HQ's status: {}", a.missing_at_hq)
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        o,
+        "HQ accounted for {} of {} residents under order ({} by their household's answer alone), from the order: for half of them {}, for 90 % {}, for all of them {}; for the last it did {}",
+        e.accounted,
+        e.residents,
+        e.by_answer,
+        after(e.half_s),
+        after(e.p90_s),
+        after(e.everyone_s),
+        after(e.last_s)
+    );
+    let f = &r.families;
+    if f.asked > 0 {
+        let _ = writeln!(
+            o,
+            "families' queries on /anpi: {} asked ({} for people not in the town): {} right, {} not yet at HQ, {} wrong, {} refused, {} without a page",
+            f.asked, f.for_strangers, f.right, f.not_yet, f.wrong, f.refused, f.failed
+        );
+    }
+    let h = &r.handling;
+    if h.marked > 0 || h.need_help_at_hq > 0 {
+        let _ = writeln!(
+            o,
+            "needs help at home: {} answers at HQ, {} marked handled by officers ({} commands, {} carried out); from the answer to its mark: median {}, max {}",
+            h.need_help_at_hq,
+            h.handled_at_hq,
+            h.marked,
+            h.carried_out,
+            after(h.median_s),
+            after(h.max_s)
+        );
     }
 }
 
@@ -367,6 +515,7 @@ pub fn summary(r: &Report) -> String {
         "unaccounted at the end: {} (did not go {}, still walking {}, checked out {}, arrived but not at HQ {}); at another shelter than ordered: {}",
         u.total, u.did_not_go, u.still_walking, u.checked_out, u.arrived_not_at_hq, r.wrong_shelter
     );
+    summary_answers(&mut o, r);
     let _ = writeln!(o, "shelters (peak / capacity):");
     for s in &r.shelters {
         let _ = writeln!(

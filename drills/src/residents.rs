@@ -5,6 +5,7 @@
 //! (the departure delays with and without TV use the same Rayleigh quantile), so a drill and
 //! its `--no-tv` twin differ only in whether residents got the TV order.
 
+use evac_broadcaster::stb::answer::AnswerKind;
 use evac_maps::{AgeBand, Household, LonLat};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -18,8 +19,14 @@ pub struct Draws(ChaCha8Rng);
 impl Draws {
     /// The stream of `household` under `seed`.
     pub fn new(seed: u64, household: u32) -> Self {
+        Draws::stream(b"evac-drills residents v1\0", seed, household)
+    }
+
+    /// Another stream of `household` under `seed`, for the purpose `label` names: its draws
+    /// leave every other stream's as they are (a new behaviour changes no figure of the old).
+    pub fn stream(label: &[u8], seed: u64, household: u32) -> Self {
         let mut h = Sha256::new();
-        h.update(b"evac-drills residents v1\0");
+        h.update(label);
         h.update(seed.to_be_bytes());
         h.update(household.to_be_bytes());
         Draws(ChaCha8Rng::from_seed(h.finalize().into()))
@@ -136,6 +143,60 @@ pub fn plan(b: &Behaviour, seed: u64, h: &Household) -> HouseholdPlan {
     }
 }
 
+/// A household's answer from its TV (issue 21), as it will give it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnswerPlan {
+    /// The household.
+    pub household: u32,
+    /// What it answers.
+    pub kind: AnswerKind,
+    /// How many people need help (for "need help here"), else 0.
+    pub people: u32,
+    /// Drill seconds from the order reaching its TV to the answer.
+    pub delay_s: f64,
+    /// Drill seconds from a "need help here" answer until an officer marks it handled; none
+    /// when nobody does.
+    pub handled_after_s: Option<f64>,
+}
+
+/// Draws whether a household that stays home (`plan.stays`) answers from its TV, and what and
+/// when, from a stream of its own (the plan's draws stay as they are whatever the shares).
+pub fn answer_plan(
+    b: &Behaviour,
+    seed: u64,
+    h: &Household,
+    plan: &HouseholdPlan,
+) -> Option<AnswerPlan> {
+    if !plan.stays {
+        return None;
+    }
+    let mut d = Draws::stream(b"evac-drills answers v1\0", seed, h.id);
+    let answers = d.chance(b.share_answer);
+    let need_help = d.chance(b.share_answer_need_help);
+    let elsewhere = d.chance(b.share_answer_elsewhere);
+    // 1 to 3 people, never more than live there.
+    let people = (1 + (d.f64() * 3.0) as u32).min(h.members.len().max(1) as u32);
+    let delay_s = -(1.0 - d.f64()).ln() * b.answer_delay_mean_s;
+    let handled = -(1.0 - d.f64()).ln();
+    let kind = if need_help {
+        AnswerKind::NeedHelp
+    } else if elsewhere {
+        AnswerKind::EvacuatedElsewhere
+    } else {
+        AnswerKind::SafeAtHome
+    };
+    answers.then_some(AnswerPlan {
+        household: h.id,
+        kind,
+        people: if need_help { people } else { 0 },
+        delay_s,
+        handled_after_s: b
+            .answer_handled_after_mean_s
+            .filter(|_| need_help)
+            .map(|m| handled * m),
+    })
+}
+
 /// The point a fraction `f` of the way from `a` to `b` (short distances: linear is enough).
 pub fn along(a: LonLat, b: LonLat, f: f64) -> LonLat {
     let f = f.clamp(0.0, 1.0);
@@ -163,6 +224,13 @@ mod tests {
             share_card: 0.9,
             share_tv: 1.0,
             share_bml: 0.0,
+            share_answer: 0.0,
+            answer_delay_mean_s: 0.0,
+            share_answer_need_help: 0.0,
+            share_answer_elsewhere: 0.0,
+            answer_handled_after_mean_s: None,
+            anpi_queries: 0,
+            share_anpi_unknown: 0.0,
         }
     }
 
@@ -200,6 +268,70 @@ mod tests {
         }
         let stays = a.iter().filter(|p| p.stays).count();
         assert!((5..=40).contains(&stays), "{stays}");
+    }
+
+    #[test]
+    fn answers_are_drawn_apart_and_only_by_those_who_stay() {
+        let town = generate(&GenerateParams {
+            households: 2000,
+            shelters: 4,
+            seed: 3,
+        });
+        let mut b = behaviour();
+        b.share_stay = 0.5;
+        let before: Vec<_> = town.households.iter().map(|h| plan(&b, 7, h)).collect();
+        b.share_answer = 0.8;
+        b.answer_delay_mean_s = 600.0;
+        b.share_answer_need_help = 0.25;
+        b.share_answer_elsewhere = 0.5;
+        let after: Vec<_> = town.households.iter().map(|h| plan(&b, 7, h)).collect();
+        // The answers take no draw of the plans' stream.
+        assert_eq!(before, after);
+        let answers: Vec<_> = town
+            .households
+            .iter()
+            .zip(&after)
+            .filter_map(|(h, p)| answer_plan(&b, 7, h, p))
+            .collect();
+        let stays = after.iter().filter(|p| p.stays).count();
+        assert!(
+            answers
+                .iter()
+                .all(|a| after.iter().any(|p| p.household == a.household && p.stays))
+        );
+        let share = answers.len() as f64 / stays as f64;
+        assert!((share - 0.8).abs() < 0.05, "{share}");
+        let help: Vec<_> = answers
+            .iter()
+            .filter(|a| a.kind == AnswerKind::NeedHelp)
+            .collect();
+        let share = help.len() as f64 / answers.len() as f64;
+        assert!((share - 0.25).abs() < 0.05, "{share}");
+        assert!(help.iter().all(|a| (1..=3).contains(&a.people)));
+        // No officer marks any unless the scenario says when.
+        assert!(answers.iter().all(|a| a.handled_after_s.is_none()));
+        assert!(
+            answers
+                .iter()
+                .filter(|a| a.kind != AnswerKind::NeedHelp)
+                .all(|a| a.people == 0)
+        );
+        let elsewhere = answers
+            .iter()
+            .filter(|a| a.kind == AnswerKind::EvacuatedElsewhere)
+            .count();
+        let share = elsewhere as f64 / (answers.len() - help.len()) as f64;
+        assert!((share - 0.5).abs() < 0.06, "{share}");
+        let mean = answers.iter().map(|a| a.delay_s).sum::<f64>() / answers.len() as f64;
+        assert!((mean - 600.0).abs() < 60.0, "{mean}");
+        // Share 0: nobody answers.
+        b.share_answer = 0.0;
+        assert!(
+            town.households
+                .iter()
+                .zip(&after)
+                .all(|(h, p)| answer_plan(&b, 7, h, p).is_none())
+        );
     }
 
     #[test]

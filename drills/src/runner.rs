@@ -18,8 +18,10 @@ use evac_protocol::{CommandAction, ShelterId};
 use crate::accounting::Accounting;
 use crate::broadcast::{Broadcast, BroadcastConfig, BroadcastStats, BrokerLogin, TvEvent};
 use crate::doors::Doors;
+use crate::families::{Asked, Families, Query};
 use crate::faults::FaultLog;
 pub use crate::faults::FaultOutcome;
+use crate::homeanswers::{Answerer, SentAnswer, codes};
 use crate::officer::DrillOfficer;
 use crate::prepare::{Prepared, Wired, prepare, run_folder, wire};
 use crate::processes::{Processes, interrupted, start_dashboard};
@@ -100,6 +102,14 @@ pub struct DrillRun {
     /// Shelter answers that were not a recorded event (errors other than the pulled card,
     /// refusals, repeats).
     pub anomalies: Vec<String>,
+    /// Households at home meant to answer from their TV (the scenario's `share_answer`).
+    pub answers_planned: usize,
+    /// The answers households sent from their TV, and HQ's replies.
+    pub answers: Vec<SentAnswer>,
+    /// Officers' "handled" marks on need-help answers: household, whether HQ carried it out.
+    pub handled: Vec<(u32, bool)>,
+    /// Families' queries against `/anpi` and what the page said.
+    pub families: Vec<Asked>,
 }
 
 /// Runs a drill to its end.
@@ -127,6 +137,16 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     let broadcast = start_broadcast(&layout, s, &p, &w, clock)?;
     let mut officer =
         DrillOfficer::connect(&layout, &p.slug, w.port, w.tls_ca.clone(), w.hq_pub.clone())?;
+    // Households' answers from the TV: senders of their own, through the box's client.
+    let answerer = match w.answers_port {
+        Some(port) => {
+            let codes = codes(&layout, &p.slug, p.answers.iter().map(|a| a.household))?;
+            Some(Answerer::start(
+                &layout, port, &p.slug, codes, clock, p.speed,
+            ))
+        }
+        None => None,
+    };
 
     // Ready when every shelter has HQ's registry.
     procs.wait_ready()?;
@@ -149,6 +169,9 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         officer,
         doors: Doors::new(Duration::from_millis(w.debounce_ms)),
         faults: FaultLog::new(&s.faults),
+        answerer,
+        families: None,
+        queries: std::collections::VecDeque::new(),
     };
     let mut hq_store = Accounting::new(end_ms);
 
@@ -161,9 +184,34 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         p.town.shelters.iter().map(|s| (s.id, s.location)),
         s.behaviour.detour,
     );
+    // Families' queries, spread over the drill, for residents under order and strangers.
+    let under_order: Vec<u32> = p
+        .plans
+        .iter()
+        .flat_map(|h| h.members.iter().map(|m| m.resident))
+        .collect();
+    let queries = crate::families::plan(
+        &p.town,
+        &under_order,
+        if w.answers_port.is_some() {
+            s.behaviour.anpi_queries
+        } else {
+            0
+        },
+        s.behaviour.share_anpi_unknown,
+        opts.seed,
+        (order_ms, end_ms),
+    );
+    live.families = match w.answers_port {
+        Some(port) if !queries.is_empty() => Some(Families::start(&layout, port, &p.town, clock)),
+        _ => None,
+    };
+    live.queries = queries.into();
     let mut sim = Sim::new(
         &p.town, p.hazard, &walks, &s.faults, p.plans, order_ms, end_ms,
     );
+    let answers_planned = p.answers.len();
+    sim.answering(p.answers);
 
     loop {
         interrupted()?;
@@ -183,7 +231,10 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         std::thread::sleep(Duration::from_millis(5));
     }
     progress.bar.finish_and_clear();
+    let handled = live.officer.handled_replies();
     let (procs, doors, faults) = (live.procs, live.doors, live.faults);
+    let answers = live.answerer.map(Answerer::finish).unwrap_or_default();
+    let families = live.families.map(Families::finish).unwrap_or_default();
     let (taps, checked_out, mut anomalies) = doors.finish();
     if let Some(d) = dashboard.as_mut() {
         // The town stays up until the officer quits the dashboard (q), so the end can be read.
@@ -224,6 +275,10 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         rerouted_by_tv: moved.0,
         tv_shown: ended.tv_shown,
         anomalies,
+        answers_planned,
+        answers,
+        handled,
+        families,
     })
 }
 
@@ -309,6 +364,10 @@ struct Live<'a> {
     officer: DrillOfficer,
     doors: Doors,
     faults: FaultLog<'a>,
+    answerer: Option<Answerer>,
+    families: Option<Families>,
+    /// Families' queries not asked yet, in time order.
+    queries: std::collections::VecDeque<Query>,
 }
 
 impl Live<'_> {
@@ -327,17 +386,29 @@ impl Live<'_> {
             }
         }
         self.hear()?;
+        if let Some(f) = self.families.as_mut() {
+            while self.queries.front().is_some_and(|q| q.at_ms <= now) {
+                if let Some(q) = self.queries.pop_front() {
+                    f.ask(q);
+                }
+            }
+        }
         for step in sim.step(now, |resident| self.doors.settled(resident)) {
             self.apply(step, now)?;
         }
         Ok(())
     }
 
-    /// Whether the drill is over: HQ holds every tap, every fault has run its course and HQ
-    /// has answered every command; or HQ (or a node) no longer catches up, noted so that the
-    /// report says what HQ has.
+    /// Whether the drill is over: HQ holds every tap, every fault has run its course, HQ
+    /// has answered every command and every answer from a TV due before the end has HQ's
+    /// reply; or HQ (or a node) no longer catches up, noted so that the report says what HQ
+    /// has.
     fn over(&mut self, hq_store: &mut Accounting, sim: &Sim) -> bool {
-        if hq_store.accounted_ms().is_some() && sim.faults_done() && self.officer.idle() {
+        let answered = self.answerer.as_mut().is_none_or(Answerer::idle)
+            && !sim.answers_due()
+            && self.families.as_mut().is_none_or(Families::idle);
+        if hq_store.accounted_ms().is_some() && sim.faults_done() && self.officer.idle() && answered
+        {
             return true;
         }
         if hq_store.stalled(self.doors.taps().len()) {
@@ -385,6 +456,12 @@ impl Live<'_> {
                 self.officer.issue(action, now, Some(fault))?;
                 self.faults.closed(fault, on_way);
             }
+            Step::Answer(a) => {
+                if let Some(x) = self.answerer.as_mut() {
+                    x.send(a);
+                }
+            }
+            Step::Handled(h) => self.officer.handled(h, now)?,
             Step::FaultStart(i) => self.faults.start(i, &mut self.procs),
             Step::FaultEnd(i) => {
                 let store = self.layout.hq_store();

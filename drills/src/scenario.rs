@@ -174,6 +174,34 @@ pub struct Behaviour {
     /// data-broadcasting page (BML) when their area's module has aired. Default 0: all boxes.
     #[serde(default)]
     pub share_bml: f64,
+    /// Of the households that stay home, the share that answers from its TV (issue 21):
+    /// through the box's answer client, over HTTPS to HQ. Default 0: nobody answers.
+    #[serde(default)]
+    pub share_answer: f64,
+    /// Mean delay (drill s, exponential) from the order reaching the household's TV to its
+    /// answer.
+    #[serde(default)]
+    pub answer_delay_mean_s: f64,
+    /// Of the households that answer, the share that answers "need help here" (1-3 people).
+    #[serde(default)]
+    pub share_answer_need_help: f64,
+    /// Of the other households that answer, the share that answers "evacuated elsewhere" (the
+    /// drill's households that did not go include those who left for a relative's or a car);
+    /// the rest answer "safe at home".
+    #[serde(default)]
+    pub share_answer_elsewhere: f64,
+    /// Mean drill seconds (exponential) from a "need help here" answer until an officer marks
+    /// it handled (a signed `answer-handled`: help reached the household). Absent: no officer
+    /// marks any.
+    #[serde(default)]
+    pub answer_handled_after_mean_s: Option<f64>,
+    /// Families' queries against HQ's `/anpi` page during the drill (by kana name and date of
+    /// birth, each from an address of its own). Default 0.
+    #[serde(default)]
+    pub anpi_queries: u32,
+    /// Of those, the share for people who do not live in the town.
+    #[serde(default)]
+    pub share_anpi_unknown: f64,
 }
 
 /// The broadcast.
@@ -324,6 +352,10 @@ impl Scenario {
             ("share_card", b.share_card),
             ("share_tv", b.share_tv),
             ("share_bml", b.share_bml),
+            ("share_answer", b.share_answer),
+            ("share_answer_need_help", b.share_answer_need_help),
+            ("share_answer_elsewhere", b.share_answer_elsewhere),
+            ("share_anpi_unknown", b.share_anpi_unknown),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("behaviour.{name} = {v}: must be between 0 and 1"));
@@ -333,6 +365,11 @@ impl Scenario {
             ("delay_tv_mean_s", b.delay_tv_mean_s),
             ("delay_no_tv_mean_s", b.delay_no_tv_mean_s),
             ("check_out_after_min", b.check_out_after_min),
+            ("answer_delay_mean_s", b.answer_delay_mean_s),
+            (
+                "answer_handled_after_mean_s",
+                b.answer_handled_after_mean_s.unwrap_or(0.0),
+            ),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("behaviour.{name} = {v}: must be 0 or more"));

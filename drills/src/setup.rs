@@ -67,6 +67,9 @@ pub struct NodeSetup<'a> {
     /// The broker listens on TLS only, with a CA made for this run (`tls/ca.crt`), and every
     /// node trusts that CA.
     pub tls: bool,
+    /// HQ serves households' answers from the TV (`[answers]`) on this loopback port, over
+    /// HTTPS with a certificate of the run's CA.
+    pub answers_port: Option<u16>,
 }
 
 /// The broker (or a shelter's proxy to it) on loopback at `port`, over TLS when the run is.
@@ -81,8 +84,9 @@ pub fn loopback_broker(port: u16, tls: bool) -> BrokerUrl {
 /// The CA every node of a drill over TLS trusts (PEM), made by [`write_nodes`].
 pub const TLS_CA: &str = "tls/ca.crt";
 
-/// The broker's TLS files: a CA made for this run and a certificate for 127.0.0.1 and
-/// localhost signed by it. The CA's key is not kept.
+/// The run's TLS files: a CA made for this run, and certificates for 127.0.0.1 and localhost
+/// signed by it for the broker (`tls/broker.*`) and HQ's answer endpoint (`tls/answers.*`).
+/// The CA's key is not kept.
 fn write_tls(layout: &Layout) -> Result<(), DrillError> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose as U};
     std::fs::create_dir_all(layout.path("tls")).step("creating tls")?;
@@ -93,23 +97,27 @@ fn write_tls(layout: &Layout) -> Result<(), DrillError> {
     ca.distinguished_name
         .push(DnType::CommonName, "evac drill CA (this run only)");
     let ca_cert = ca.self_signed(&ca_key).step("signing the drill CA")?;
-    let key = KeyPair::generate().step("making the broker's TLS key")?;
-    let mut broker = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .step("the broker's certificate")?;
-    broker
-        .distinguished_name
-        .push(DnType::CommonName, "evac drill broker");
-    let cert = broker
-        .signed_by(&key, &ca_cert, &ca_key)
-        .step("signing the broker's certificate")?;
     std::fs::write(layout.path(TLS_CA), ca_cert.pem()).step("writing the drill CA")?;
-    std::fs::write(layout.path("tls/broker.crt"), cert.pem())
-        .step("writing the broker's certificate")?;
-    evac_hq::files::write_private(
-        &layout.path("tls/broker.key"),
-        key.serialize_pem().as_bytes(),
-    )
-    .step("writing the broker's TLS key")?;
+    for (name, cn) in [
+        ("broker", "evac drill broker"),
+        ("answers", "evac drill HQ answers"),
+    ] {
+        let key = KeyPair::generate().with_step(|| format!("making the {name} TLS key"))?;
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .with_step(|| format!("the {name} certificate"))?;
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let cert = params
+            .signed_by(&key, &ca_cert, &ca_key)
+            .with_step(|| format!("signing the {name} certificate"))?;
+        std::fs::write(layout.path(&format!("tls/{name}.crt")), cert.pem())
+            .with_step(|| format!("writing the {name} certificate"))?;
+        evac_hq::files::write_private(
+            &layout.path(&format!("tls/{name}.key")),
+            key.serialize_pem().as_bytes(),
+        )
+        .with_step(|| format!("writing the {name} TLS key"))?;
+    }
     Ok(())
 }
 
@@ -124,8 +132,9 @@ pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> Result<(), DrillError>
         ca_files,
         cap_senders,
         tls,
+        answers_port,
     } = *setup;
-    if tls {
+    if tls || answers_port.is_some() {
         write_tls(layout)?;
     }
     let (broker_tls, client_ca) = if tls {
@@ -184,10 +193,18 @@ pub fn write_nodes(layout: &Layout, setup: &NodeSetup) -> Result<(), DrillError>
         ),
     )
     .step("writing broker.toml")?;
+    // Every TV of the drill answers from 127.0.0.1, where a town's come from as many addresses
+    // as households: the per-address limit is lifted, the per-household one kept.
+    let answers = answers_port.map_or(String::new(), |p| {
+        format!(
+            "[answers]\nlisten = \"127.0.0.1:{p}\"\ncert = \"tls/answers.crt\"\nkey = \"tls/answers.key\"\n\
+             source_burst = 1000000\nsource_every_ms = 1\n"
+        )
+    });
     std::fs::write(
         layout.path("hq.toml"),
         format!(
-            "{common}[broker]\nmode = \"external\"\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"hq\"\npassword = \"{PASSWORD}\"\n{client_ca}"
+            "{common}[broker]\nmode = \"external\"\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"hq\"\npassword = \"{PASSWORD}\"\n{client_ca}{answers}"
         ),
     )
     .step("writing hq.toml")?;
@@ -315,6 +332,7 @@ mod tests {
                 ca_files: &[],
                 cap_senders: &[],
                 tls,
+                answers_port: None,
             };
             write_nodes(&layout, &setup).unwrap();
             let cfg = std::fs::read_to_string(layout.shelter_config(3)).unwrap();

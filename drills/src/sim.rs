@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use evac_maps::{Hazard, LonLat, Town};
 use evac_protocol::ShelterId;
 
-use crate::residents::{HouseholdPlan, along};
+use crate::residents::{AnswerPlan, HouseholdPlan, along};
 use crate::scenario::Fault;
 use crate::tv::OnScreen;
 use crate::walks::Walks;
@@ -45,6 +45,19 @@ pub enum Step {
         /// Households on their way to it when it closed.
         on_way: u64,
     },
+    /// A household at home answers from its TV.
+    Answer(AnswerOrder),
+    /// An officer marks this household's "need help here" answer handled.
+    Handled(u32),
+}
+
+/// One household's answer from its TV, due now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnswerOrder {
+    /// What it answers, with the household and the people who need help.
+    pub plan: AnswerPlan,
+    /// When the simulation made it, drill ms.
+    pub sim_ms: u64,
 }
 
 /// One tap for a shelter's input.
@@ -73,6 +86,8 @@ enum Scheduled {
     CheckOut(u32, usize),
     FaultStart(usize),
     FaultEnd(usize),
+    Answer(u32),
+    Handled(u32),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +111,8 @@ struct Walker {
     follows_tv: bool,
     /// When its own TV (box or stock) first showed it an order, drill ms.
     shown_ms: Option<u64>,
+    /// Its answer from the TV, if it gives one, and whether it is scheduled yet.
+    answer: Option<(AnswerPlan, bool)>,
 }
 
 /// How a finished simulation ended.
@@ -153,6 +170,7 @@ impl<'a> Sim<'a> {
                     tv: None,
                     follows_tv,
                     shown_ms: None,
+                    answer: None,
                 };
                 (id, w)
             })
@@ -213,11 +231,31 @@ impl<'a> Sim<'a> {
         self.screen_changed(h, true, on, seen);
     }
 
+    /// The households that answer from their TV: each answers its plan's delay after its own
+    /// TV (box or stock, watched when the order aired or not) first shows it an order, if it
+    /// is still at home then.
+    pub fn answering(&mut self, plans: impl IntoIterator<Item = AnswerPlan>) {
+        for a in plans {
+            if let Some(x) = self.hh.get_mut(&a.household) {
+                x.answer = Some((a, false));
+            }
+        }
+    }
+
     fn screen_changed(&mut self, h: u32, stock: bool, on: OnScreen, seen: u64) {
         let Some(x) = self.hh.get_mut(&h) else { return };
         if x.plan.stock_tv != stock {
             return;
         }
+        if on.level.is_some()
+            && let Some((a, scheduled)) = x.answer.as_mut()
+            && !*scheduled
+        {
+            *scheduled = true;
+            let at = seen + (a.delay_s * 1000.0) as u64;
+            self.push(at, Scheduled::Answer(h));
+        }
+        let Some(x) = self.hh.get_mut(&h) else { return };
         let was = x.tv;
         x.tv = Some(on);
         if !x.plan.watches_tv || on.level.is_none() {
@@ -298,6 +336,16 @@ impl<'a> Sim<'a> {
                 }
                 Scheduled::FaultStart(i) => self.fault_start(i, t, &mut out),
                 Scheduled::FaultEnd(i) => out.push(Step::FaultEnd(i)),
+                Scheduled::Answer(h) => {
+                    let Some(x) = self.hh.get(&h) else { continue };
+                    if let (Where::Stayed, Some((plan, _))) = (x.at, x.answer) {
+                        out.push(Step::Answer(AnswerOrder { plan, sim_ms: t }));
+                        if let Some(after) = plan.handled_after_s {
+                            self.push(t + (after * 1000.0) as u64, Scheduled::Handled(h));
+                        }
+                    }
+                }
+                Scheduled::Handled(h) => out.push(Step::Handled(h)),
             }
         }
         out
@@ -423,6 +471,14 @@ impl<'a> Sim<'a> {
                     e,
                     Scheduled::Depart(_) | Scheduled::Arrive(..) | Scheduled::CheckOut(..)
                 )
+        })
+    }
+
+    /// Whether a household's answer from its TV, or an officer's "handled", is still due
+    /// before the drill's end.
+    pub fn answers_due(&self) -> bool {
+        self.heap.iter().any(|Reverse((t, _, e))| {
+            *t <= self.end_ms && matches!(e, Scheduled::Answer(_) | Scheduled::Handled(_))
         })
     }
 

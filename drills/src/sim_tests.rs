@@ -262,3 +262,78 @@ fn a_household_on_a_stock_tv_follows_its_page_not_the_overlay() {
         assert_eq!(end.tv_shown[&8], ORDER + 3_000);
     });
 }
+
+#[test]
+fn those_at_home_answer_their_delay_after_their_own_tv_shows_the_order() {
+    use crate::residents::AnswerPlan;
+    use evac_broadcaster::stb::answer::AnswerKind;
+    let town = town();
+    with_walks(&town, |walks| {
+        let home = |id, stock| {
+            let mut p = household(id, true, 600.0, &[(id * 10, true)]);
+            p.stays = true;
+            p.stock_tv = stock;
+            p
+        };
+        // 1 on a box, 2 on a stock TV, 3 whose TV never shows an order, 4 answers after the
+        // drill's end, 5 goes to the shelter (it has no answer plan: only those at home do).
+        let plans = [
+            home(1, false),
+            home(2, true),
+            home(3, false),
+            home(4, false),
+            household(5, true, 600.0, &[(50, true)]),
+        ];
+        let mut sim = Sim::new(&town, Hazard::Tsunami, walks, &[], plans, ORDER, END);
+        let answer = |household, kind, delay_s| AnswerPlan {
+            household,
+            kind,
+            people: if kind == AnswerKind::NeedHelp { 2 } else { 0 },
+            delay_s,
+            handled_after_s: (kind == AnswerKind::NeedHelp).then_some(300.0),
+        };
+        sim.answering([
+            answer(1, AnswerKind::SafeAtHome, 120.0),
+            answer(2, AnswerKind::NeedHelp, 60.0),
+            answer(3, AnswerKind::SafeAtHome, 10.0),
+            answer(4, AnswerKind::EvacuatedElsewhere, 3_600.0),
+        ]);
+        assert!(
+            !sim.answers_due(),
+            "nothing is due before a TV shows the order"
+        );
+        for h in [1, 4, 5] {
+            sim.tv_changed(h, on(1), ORDER + 2_000);
+        }
+        // Household 2 has no box: the overlay does not reach it, its page does, later.
+        sim.tv_changed(2, on(1), ORDER + 2_000);
+        sim.stock_tv_changed(2, on(1), ORDER + 5_000);
+        // A changed order on the screen does not answer again.
+        sim.tv_changed(1, on(2), ORDER + 30_000);
+        assert!(sim.answers_due());
+        let steps = run(&mut sim, ORDER, END);
+        let answers: Vec<_> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Answer(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(answers.len(), 2, "{answers:?}");
+        assert_eq!(answers[0].plan, answer(2, AnswerKind::NeedHelp, 60.0));
+        assert_eq!(answers[0].sim_ms, ORDER + 5_000 + 60_000);
+        assert_eq!(answers[1].plan.household, 1);
+        assert_eq!(answers[1].sim_ms, ORDER + 2_000 + 120_000);
+        assert!(!sim.answers_due());
+        // An officer marks the need-help answer handled 300 s after it, and only that one.
+        let handled: Vec<_> = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Handled(_)))
+            .collect();
+        assert_eq!(handled, [&Step::Handled(2)]);
+        let at = |want: &Step| steps.iter().position(|s| s == want).unwrap();
+        assert!(at(&Step::Handled(2)) > at(&Step::Answer(*answers[1])));
+        // Those at home stay home: no tap of theirs.
+        assert!(taps(&steps).iter().all(|t| t.household == 5));
+    });
+}

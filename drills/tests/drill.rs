@@ -174,6 +174,51 @@ fn short_drill_survives_every_fault_with_nothing_lost_or_counted_twice() {
         assert_eq!(t["shown"], n, "{kind}: {t}");
         assert!(t["median_s"].as_f64().unwrap() <= t["max_s"].as_f64().unwrap());
     }
+    // Households at home answered from their TV through the box's client, over HTTPS to the
+    // real HQ: HQ stored each, its status carries each, and "unaccounted at the end" has lost
+    // every resident of theirs to "answered" (issue 21's done-when).
+    let a = &r["answered"];
+    let num = |v: &serde_json::Value| v.as_u64().unwrap();
+    assert!(num(&a["planned"]) > 0, "{a}");
+    let kinds = ["safe_at_home", "evacuated_elsewhere", "need_help"];
+    let sent: u64 = kinds.iter().map(|k| num(&a[k]["sent"])).sum();
+    let accepted: u64 = kinds.iter().map(|k| num(&a[k]["accepted"])).sum();
+    assert!(sent > 0 && accepted == sent, "{a}");
+    assert_eq!(a["missing_at_hq"], 0, "{a}");
+    let u = &r["unaccounted"];
+    let at_home = num(&a["residents_answered"]);
+    assert!(at_home > 0, "{a}");
+    assert_eq!(
+        num(&u["no_word"]) + num(&u["answered"]),
+        num(&u["total"]),
+        "{u}"
+    );
+    assert!(num(&u["answered"]) >= at_home, "{u} {a}");
+    assert!(num(&u["no_word"]) <= num(&u["total"]) - at_home, "{u} {a}");
+    let e = &r["everyone_accounted"];
+    assert!(
+        num(&e["by_answer"]) > 0 && num(&e["accounted"]) <= num(&e["residents"]),
+        "{e}"
+    );
+    assert!(e["last_s"].as_f64().unwrap() > 0.0, "{e}");
+    assert!(stdout.contains("answers from the TV"), "{stdout}");
+    // Families asked HQ's real /anpi page: the page never told them anything wrong (a wrong
+    // shelter, something about a stranger or a resident who did not agree).
+    let f = &r["families"];
+    assert!(
+        num(&f["asked"]) > 100 && num(&f["for_strangers"]) > 0,
+        "{f}"
+    );
+    assert_eq!(f["wrong"], 0, "{f}");
+    assert!(num(&f["right"]) > num(&f["asked"]) / 2, "{f}");
+    // Officers marked need-help answers handled: each mark HQ carried out is in its status,
+    // with the time from the answer to it.
+    let h = &r["handling"];
+    assert_eq!(h["carried_out"], h["marked"], "{h}");
+    assert_eq!(h["handled_at_hq"], h["carried_out"], "{h}");
+    if num(&h["handled_at_hq"]) > 0 {
+        assert!(h["median_s"].as_f64().unwrap() > 0.0, "{h}");
+    }
     assert!(r["broadcast"]["bml_packets"].as_u64().unwrap() > 0);
     assert_eq!(r["broadcast"]["bml_rejected"]["signature"], 0);
     assert!(stdout.contains("stock TVs (data broadcasting)"), "{stdout}");
