@@ -286,7 +286,14 @@ async fn a_hundred_thousand_guessed_codes_accept_none() {
         }
     }
     assert_eq!(accepted, 0);
-    assert!(stored(&dir).is_empty());
+    // A guess that hits a flagged household's code (10^5 guesses over 10^8 codes: about once
+    // in a thousand runs) is kept for an officer to confirm, never taken as the household's
+    // word: that is the flag's bound, and the test says so rather than hoping for no hit.
+    assert!(
+        stored(&dir).iter().all(|a| a.needs_confirmation),
+        "{:?}",
+        stored(&dir)
+    );
     let main = Store::open(&dir.path().join("hq.sqlite")).unwrap();
     assert_eq!(
         main.answer_flags().unwrap().len(),
