@@ -67,6 +67,10 @@ pub struct GenerateSpec {
     pub shelters: u32,
     /// Generator seed.
     pub seed: u64,
+    /// A city (`evac-maps generate --city`): `shelters` 0 gives one designated site per
+    /// 1,000 households, and tsunami evacuation buildings come on top.
+    #[serde(default)]
+    pub city: bool,
 }
 
 /// The hazard: a CAP 1.2 file, or inline hazard, level and zones (issued by an officer's
