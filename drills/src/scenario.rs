@@ -442,6 +442,21 @@ mod tests {
     }
 
     #[test]
+    fn city_scenarios_are_cities_with_every_fault_of_the_sample() {
+        let sample = Scenario::load(&scenarios_dir().join("sample-tsunami.toml")).unwrap();
+        for name in ["city-300k.toml", "city-short.toml"] {
+            let s = Scenario::load(&scenarios_dir().join(name)).unwrap();
+            assert!(s.town.generate.is_some_and(|g| g.city), "{name}");
+            let kinds: Vec<_> = s.faults.iter().map(Fault::kind).collect();
+            for f in &sample.faults {
+                assert!(kinds.contains(&f.kind()), "{name} lacks {}", f.kind());
+            }
+        }
+        let big = Scenario::load(&scenarios_dir().join("city-300k.toml")).unwrap();
+        assert_eq!(big.town.generate.map(|g| g.households), Some(300_000));
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let base = std::fs::read_to_string(scenarios_dir().join("calibration.toml")).unwrap();
         let bad = base.replace("share_card = ", "share_card = 7.0 #");
