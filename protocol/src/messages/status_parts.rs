@@ -199,7 +199,7 @@ pub fn split(snap: &StatusSnapshot, budget: usize) -> Result<Vec<StatusPart>, Ov
 }
 
 /// Gathers the parts of the newest snapshot seen until every one is in.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Joiner {
     seq: Option<u64>,
     parts: BTreeMap<u32, StatusPart>,
