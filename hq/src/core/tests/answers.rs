@@ -53,7 +53,7 @@ fn answers_travel_in_the_signed_status_and_a_card_tap_wins() {
     desk.record(&answer(home, "safe_at_home", None, 1_000_100))
         .unwrap();
     let before = status_of(&hq, 1, 1_000_200);
-    let StatusMessage::Snapshot(snap) = status(&hq.snapshot(1_000_200).unwrap(), &hq_pub) else {
+    let StatusMessage::Snapshot(snap) = status(&hq.snapshot(1_000_200).unwrap()[0], &hq_pub) else {
         panic!("a snapshot")
     };
     let safe = HouseholdAnswer {
