@@ -93,6 +93,20 @@ pub struct BroadcastStats {
     pub stock_tv_refused: StockRefused,
     /// Households whose stock TV's page shows an order at the end.
     pub households_on_stock_tv: usize,
+    /// The longest the boxes' overlay carousel took to come round once during the drill, at
+    /// its bitrate (every section in force, with the transport packets' overhead), seconds.
+    pub overlay_cycle_s: f64,
+    /// The same for the stock TVs' data carousel (every module's blocks).
+    pub bml_cycle_s: f64,
+}
+
+/// Seconds to air `bytes` of sections at `bitrate`, with the 4-byte header of every 188-byte
+/// transport packet.
+fn airtime_s(bytes: usize, bitrate: u64) -> f64 {
+    if bitrate == 0 {
+        return 0.0;
+    }
+    bytes as f64 * 188.0 / 184.0 * 8.0 / bitrate as f64
 }
 
 /// The running broadcast.
@@ -168,6 +182,7 @@ impl Broadcast {
             );
             let mut stats = BroadcastStats::default();
             let started = Instant::now();
+            let mut cycle_measured = Instant::now();
             let mut written = 0u64;
             let (mut changed, mut stock_changed) = (Vec::new(), Vec::new());
             while !stop2.load(Ordering::Relaxed) {
@@ -188,6 +203,17 @@ impl Broadcast {
                     && let Some(bml) = g.ours().bml_mut()
                 {
                     bml.confirm(now).step("confirming the stock-TV tables")?;
+                }
+                if cycle_measured.elapsed() >= Duration::from_secs(1) {
+                    cycle_measured = Instant::now();
+                    let overlay: usize = g.ours().source().sections().iter().map(|s| s.len()).sum();
+                    stats.overlay_cycle_s = stats
+                        .overlay_cycle_s
+                        .max(airtime_s(overlay, cfg.overlay_bitrate));
+                    if let Some(b) = g.ours().bml_mut() {
+                        let bml = b.carousel().cycle_bytes();
+                        stats.bml_cycle_s = stats.bml_cycle_s.max(airtime_s(bml, cfg.bml.bitrate));
+                    }
                 }
                 tv.set_now(now);
                 stock.set_now(now);

@@ -46,6 +46,7 @@ pub mod error;
 pub mod families;
 pub mod faults;
 pub mod homeanswers;
+pub mod memory;
 pub mod nodes;
 mod officer;
 pub mod plot;

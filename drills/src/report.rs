@@ -171,6 +171,9 @@ pub struct Report {
     pub tvs: Screens,
     /// The broadcast.
     pub broadcast: crate::broadcast::BroadcastStats,
+    /// The resident sets of every drill process (runner, broker, HQ, shelter nodes), and
+    /// their peak.
+    pub memory: crate::memory::MemoryStats,
     /// Wall time of the drill (s), setup included.
     pub wall_s: f64,
     /// Shelter answers other than a recorded event or the pulled card's error.
@@ -370,6 +373,7 @@ pub fn build(
         redirected_at_door: run.redirected_at_door,
         tvs: screens(run),
         broadcast: run.broadcast.clone(),
+        memory: run.memory.clone(),
         wall_s: run.wall_s,
         anomalies: run.anomalies.clone(),
         differences: cmp.examples,
@@ -549,6 +553,13 @@ pub fn summary(r: &Report) -> String {
             tv(&r.tvs.stock_tvs)
         );
     }
+    if !r.no_tv {
+        let _ = writeln!(
+            o,
+            "broadcast cycle at its longest: boxes' overlay {:.2} s, stock TVs' data carousel {:.2} s",
+            r.broadcast.overlay_cycle_s, r.broadcast.bml_cycle_s
+        );
+    }
     let l = &r.replication_lag;
     let _ = writeln!(
         o,
@@ -577,6 +588,23 @@ pub fn summary(r: &Report) -> String {
             let _ = writeln!(o, "  {a}");
         }
     }
+    let m = &r.memory;
+    let _ = writeln!(
+        o,
+        "memory: peak {:.0} MiB resident in all processes at {:.0} s ({}); largest single process {}",
+        m.peak_total_mib,
+        m.peak_at_wall_s,
+        m.at_peak
+            .iter()
+            .map(|(n, p)| format!("{n} {:.0} MiB in {}", p.mib, p.processes))
+            .collect::<Vec<_>>()
+            .join(", "),
+        m.largest_process_mib
+            .iter()
+            .map(|(n, v)| format!("{n} {v:.0} MiB"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let _ = writeln!(o, "wall time {:.1} s", r.wall_s);
     o
 }

@@ -110,12 +110,15 @@ pub struct DrillRun {
     pub handled: Vec<(u32, bool)>,
     /// Families' queries against `/anpi` and what the page said.
     pub families: Vec<Asked>,
+    /// The resident sets of the drill's processes, and their peak.
+    pub memory: crate::memory::MemoryStats,
 }
 
 /// Runs a drill to its end.
 pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     interrupted()?;
     let started = Instant::now();
+    let memory = crate::memory::Sampler::start();
     let s = &opts.scenario;
     let layout = run_folder(opts)?;
     let p = prepare(opts, &layout)?;
@@ -279,6 +282,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         answers,
         handled,
         families,
+        memory: memory.finish(),
     })
 }
 
