@@ -258,6 +258,78 @@ fn short_drill_survives_every_fault_with_nothing_lost_or_counted_twice() {
     );
 }
 
+/// The short version of the 300,000-household city drill (issue 22): the city mode of the
+/// generator, tsunami evacuation buildings and all, with every fault of the sample drill.
+#[test]
+fn city_short_drill_survives_every_fault_with_room_for_everyone_and_reports_its_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    let (code, stdout) = drill(
+        &[scenario("city-short.toml").to_str().unwrap(), "--tls"],
+        out,
+    );
+    assert_eq!(code, 0, "{stdout}");
+    let r = report(out, "report.json");
+    assert_eq!(r["lost"], 0, "{stdout}");
+    assert_eq!(r["duplicated"], 0, "{stdout}");
+    let n = r["taps_simulated"].as_u64().unwrap();
+    assert!(n > 100, "{stdout}");
+    assert_eq!(r["events_at_hq"], n, "{stdout}");
+    let faults = r["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 5, "{stdout}");
+    for f in faults {
+        assert_eq!(f["happened"], true, "{f}");
+        assert_eq!(f["survived"], true, "{f}");
+    }
+    // The cut falls when people arrive: taps waited in the cut shelter's outbox.
+    let cut = faults.iter().find(|f| f["kind"] == "net-cut").unwrap();
+    let what = cut["what"].as_str().unwrap();
+    assert!(!what.contains(": 0 taps recorded meanwhile"), "{cut}");
+    // The city has room: no shelter ever held more than it can, and the tsunami evacuation
+    // buildings took people in.
+    let shelters = r["shelters"].as_array().unwrap();
+    for s in shelters {
+        assert!(
+            s["peak"].as_u64().unwrap() <= s["capacity"].as_u64().unwrap(),
+            "{s}"
+        );
+    }
+    assert!(
+        shelters.iter().any(|s| {
+            s["name"].as_str().unwrap().contains("津波避難ビル") && s["peak"].as_u64().unwrap() > 0
+        }),
+        "{stdout}"
+    );
+    // The figures the city drill reports: every process's memory at the peak (one shelter node
+    // per shelter, HQ and its broker, the runner) and the broadcast's cycle.
+    let m = &r["memory"];
+    let nodes = m["at_peak"]["evac-shelter"]["processes"].as_u64().unwrap();
+    assert_eq!(nodes as usize, shelters.len(), "{m}");
+    let sum: f64 = m["at_peak"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p["mib"].as_f64().unwrap())
+        .sum();
+    assert!(
+        (sum - m["peak_total_mib"].as_f64().unwrap()).abs() < 0.01,
+        "{m}"
+    );
+    assert!(
+        m["largest_process_mib"]["evac-hq"].as_f64().unwrap() > 1.0,
+        "{m}"
+    );
+    assert!(
+        r["broadcast"]["overlay_cycle_s"].as_f64().unwrap() > 0.0,
+        "{stdout}"
+    );
+    assert!(
+        r["broadcast"]["bml_cycle_s"].as_f64().unwrap() > 0.0,
+        "{stdout}"
+    );
+    assert!(stdout.contains("memory: peak"), "{stdout}");
+}
+
 #[test]
 fn same_seed_same_taps_and_figures() {
     let dir = tempfile::tempdir().unwrap();
