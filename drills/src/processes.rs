@@ -43,6 +43,7 @@ impl Processes {
         spec: &str,
         shelter_ids: &[u32],
         proxies: BTreeMap<u32, Proxy>,
+        provision: bool,
     ) -> Result<Processes, DrillError> {
         let hq_bin = node_bin(bin_dir, "evac-hq")?;
         let shelter_bin = node_bin(bin_dir, "evac-shelter")?;
@@ -71,7 +72,14 @@ impl Processes {
         wait_line(&lines, BROKER, "broker listening", 30)?;
         let hq = Proc::spawn("hq", &hq_bin, &hq_args, HQ, lines_tx.clone(), &log("hq"))?;
         let mut shelters: BTreeMap<u32, Proc> = BTreeMap::new();
+        let provisioned = layout.path("nodes/registry-provision.db");
         for (i, id) in shelter_ids.iter().enumerate() {
+            if provision && i > 0 {
+                let to = layout.path(&format!("shelter-{id}"));
+                std::fs::create_dir_all(&to).with_step(|| format!("creating {}", to.display()))?;
+                std::fs::copy(&provisioned, to.join("registry.db"))
+                    .with_step(|| format!("provisioning shelter {id}'s registry replica"))?;
+            }
             let args = vec![
                 "run".into(),
                 "--config".into(),
@@ -100,7 +108,12 @@ impl Processes {
                     .saturating_duration_since(Instant::now())
                     .min(Duration::from_millis(500));
                 match lines.recv_timeout(left) {
-                    Ok((t, line)) if t == i && line.contains("\"result\":\"registry\"") => break,
+                    Ok((t, line)) if t == i && line.contains("\"result\":\"registry\"") => {
+                        if provision && i == 0 {
+                            provision_from(&layout.path(&format!("shelter-{id}")), &provisioned)?;
+                        }
+                        break;
+                    }
                     Ok(_) => {}
                     Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < by => {}
                     Err(_) => {
@@ -248,6 +261,19 @@ impl Processes {
         self.hq.kill();
         self.broker.kill();
     }
+}
+
+/// A consistent copy of the running node's registry replica in `dir` (SQLite's `VACUUM INTO`,
+/// safe beside the node's own connection), for the nodes started after it.
+fn provision_from(dir: &std::path::Path, to: &std::path::Path) -> Result<(), DrillError> {
+    let from = dir.join("registry.db");
+    let _ = std::fs::remove_file(to);
+    let conn =
+        rusqlite::Connection::open_with_flags(&from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_step(|| format!("opening {}", from.display()))?;
+    conn.execute("VACUUM INTO ?1", [to.display().to_string()])
+        .with_step(|| format!("copying {} to {}", from.display(), to.display()))?;
+    Ok(())
 }
 
 /// The officers' dashboard (`evac-dashboard`, read-only, on HQ's feed) on this terminal, when

@@ -136,6 +136,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         &spec,
         &shelter_ids,
         std::mem::take(&mut w.proxies),
+        s.town.provision_replicas,
     )?;
     let broadcast = start_broadcast(&layout, s, &p, &w, clock)?;
     let mut officer =

@@ -51,6 +51,13 @@ pub struct TownSpec {
     /// With `keep_nearest`: nearest to this shelter instead of to any suitable one.
     #[serde(default)]
     pub around_shelter: Option<u32>,
+    /// Give each shelter node after the first a copy of the first node's registry replica
+    /// (`registry.db`, made from HQ's shards) before it starts, as shelters are provisioned
+    /// before a disaster; each then checks it against HQ's manifest and reads only what
+    /// differs. Without it every node reads every shard (a city's hundreds of nodes would take
+    /// an hour to start on two cores).
+    #[serde(default)]
+    pub provision_replicas: bool,
 }
 
 fn default_slug() -> String {

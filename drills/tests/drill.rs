@@ -328,6 +328,17 @@ fn city_short_drill_survives_every_fault_with_room_for_everyone_and_reports_its_
         "{stdout}"
     );
     assert!(stdout.contains("memory: peak"), "{stdout}");
+    // The nodes after the first started from a copy of its replica (`provision_replicas`).
+    let run = out.join("run");
+    assert!(run.join("nodes/registry-provision.db").is_file());
+    for s in shelters {
+        let db = run.join(format!("shelter-{}/registry.db", s["shelter"]));
+        assert!(
+            std::fs::metadata(&db).unwrap().len() > 100_000,
+            "{}",
+            db.display()
+        );
+    }
 }
 
 #[test]
