@@ -10,6 +10,7 @@
 //! - Staff register a walk-in without a card by household and resident from the registry.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use evac_protocol::{
@@ -18,6 +19,7 @@ use evac_protocol::{
 };
 
 use crate::registry::Registry;
+use crate::replica::Replica;
 
 /// Who tapped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,6 +169,7 @@ pub struct Door {
     last_tap: HashMap<CardRef, LastTap>,
     registry: Registry,
     card_key: Option<CardDigestKey>,
+    replica: Option<Rc<Replica>>,
 }
 
 impl Door {
@@ -179,6 +182,7 @@ impl Door {
             last_tap: HashMap::new(),
             registry: Registry::empty(),
             card_key: None,
+            replica: None,
         }
     }
 
@@ -189,10 +193,25 @@ impl Door {
         self.set_registry(registry);
     }
 
-    /// Replaces the registry replica; presence is resolved again with it, so a card first
+    /// The replica in shards, asked for what the whole registry does not know from now on.
+    pub fn set_replica(&mut self, replica: Replica) {
+        self.replica = Some(Rc::new(replica));
+        self.replica_changed();
+    }
+
+    /// The replica in shards changed: presence is resolved again, so a card first tapped
+    /// before it was linked is its resident now.
+    pub fn replica_changed(&mut self) {
+        let registry = std::mem::take(&mut self.registry);
+        self.set_registry(registry);
+    }
+
+    /// Replaces the whole registry; presence is resolved again with it, so a card first
     /// tapped while the registry did not know it is the same person as its resident.
     pub fn set_registry(&mut self, registry: Registry) {
-        self.registry = registry.with_key(self.card_key.clone());
+        self.registry = registry
+            .with_key(self.card_key.clone())
+            .with_replica(self.replica.clone());
         self.present.clear();
         let recorded: Vec<_> = self.recorded.iter().map(|(k, v)| (k.clone(), *v)).collect();
         for (key, (seq, inside)) in recorded {
@@ -548,5 +567,94 @@ mod tests {
             ms(1_000),
         );
         assert_eq!(d.draft().unwrap().kind, EventKind::CheckOut);
+    }
+
+    /// HQ's registry of [`registry`] as a replica in one shard: the manifest taken (so the
+    /// replica knows its town and card key), the shard itself only when `with_shard`.
+    fn replica_of(path: &std::path::Path, with_shard: bool) -> Replica {
+        use evac_protocol::{RegistryManifest, RegistryShard, ShardEntry, ShardSum};
+        let households = vec![RegistryHousehold {
+            id: HouseholdId(7),
+            residents: vec![
+                RegistryResident {
+                    id: ResidentId(70),
+                    name: "r70".into(),
+                    needs_help: false,
+                    card_digests: digests(&[card(1)]),
+                },
+                RegistryResident {
+                    id: ResidentId(72),
+                    name: "r72".into(),
+                    needs_help: true,
+                    card_digests: digests(&[card(2)]),
+                },
+            ],
+        }];
+        let town = Slug::new("t").unwrap();
+        let digest = ShardSum::of(&households).digest(0, 1);
+        let mut r = Replica::open(path).unwrap();
+        r.take_manifest(&RegistryManifest {
+            town: town.clone(),
+            version: 1,
+            card_check: key().check_value(),
+            shards: vec![ShardEntry { version: 1, digest }],
+        })
+        .unwrap();
+        if with_shard {
+            assert!(
+                r.take_shard(&RegistryShard {
+                    town,
+                    shards: 1,
+                    shard: 0,
+                    version: 1,
+                    digest,
+                    households,
+                })
+                .unwrap()
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn the_replica_alone_finds_cards_and_a_card_before_it_is_its_resident_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.db");
+        // The replicator's connection, and the door's own.
+        let _writer = replica_of(&path, false);
+        let mut door = new_door(0);
+        door.set_replica(Replica::open_reader(&path).unwrap());
+        assert_eq!(door.registry().key_matches(), Some(true));
+        // The replica is behind (no shard yet): the tap is recorded at once, flagged.
+        let d = door.decide(&TapInput::card(card(1), Assurance::CardRead, vec![]), ms(0));
+        let draft = d.draft().unwrap().clone();
+        assert_eq!((draft.resident, draft.kind), (None, EventKind::CheckIn));
+        assert!(draft.flags.contains(&Flag::Unregistered));
+        record(&mut door, &d, 1, 0);
+        // The shard arrives (another connection): the card is its resident from now on.
+        let _writer = replica_of(&path, true);
+        door.replica_changed();
+        assert!(door.is_present(ResidentId(70)));
+        assert_eq!(door.household_presence(HouseholdId(7)), Some((1, 2)));
+        assert_eq!(
+            door.registry().member(ResidentId(72)).map(|m| m.needs_help),
+            Some(true)
+        );
+        let d = door.decide(&TapInput::card(card(2), Assurance::CardRead, vec![]), ms(5));
+        let draft = d.draft().unwrap();
+        assert_eq!(
+            (draft.resident, draft.household, draft.kind),
+            (
+                Some(ResidentId(72)),
+                Some(HouseholdId(7)),
+                EventKind::CheckIn
+            )
+        );
+        assert!(draft.flags.is_empty());
+        // Staff find the household in the replica too.
+        assert!(matches!(
+            door.decide(&TapInput::staff(HouseholdId(7), ResidentId(72)), ms(6)),
+            Decision::Record(_)
+        ));
     }
 }

@@ -162,6 +162,28 @@ impl Node {
         self.town = Some(town);
     }
 
+    /// The registry replica in shards at `path` (the file the replicator keeps in step): the
+    /// door asks it for what the whole registry does not know. A replica that does not open
+    /// leaves the door with the whole registry (logged).
+    pub fn set_replica(&mut self, path: &std::path::Path) {
+        match crate::replica::Replica::open_reader(path) {
+            Ok(r) => {
+                self.door.set_replica(r);
+                self.warn_if_key_differs();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "registry replica not read by the door")
+            }
+        }
+    }
+
+    /// The replica in shards is in step with HQ again: presence is resolved with it.
+    pub fn replica_changed(&mut self) {
+        self.door.replica_changed();
+        self.present
+            .store(self.door.present_count(), Ordering::Relaxed);
+    }
+
     /// The town's card digest key: cards are found in the registry with it from now on.
     pub fn set_card_key(&mut self, key: evac_protocol::CardDigestKey) {
         self.door.set_card_key(key);
@@ -439,7 +461,7 @@ impl Node {
             kind: event.as_ref().map(|e| e.kind),
             name: resident
                 .and_then(|r| self.door.registry().member(r))
-                .map(|m| m.name.clone()),
+                .map(|m| m.name),
             household_present: presence.map(|p| p.0),
             household_total: presence.map(|p| p.1),
             pin_tries_left,

@@ -1,13 +1,42 @@
-//! The registry replica: which card belongs to which resident of which household, as HQ last
-//! sent it. Kept in SQLite (by the ledger) so a restarted node works offline. Cards are named
-//! by keyed digests (no serial is in the registry): the town's card digest key turns the card
-//! at the door into its digest.
+//! The registry as the door reads it: which card belongs to which resident of which household.
+//! Cards are named by keyed digests (no serial is in the registry): the town's card digest key
+//! turns the card at the door into its digest.
+//!
+//! Two sources, the first that knows wins: the whole registry HQ last sent (in memory, kept in
+//! the ledger's SQLite so a restarted node works offline; HQ still publishes it), then the
+//! replica in shards on disk ([`crate::replica`]), which alone is enough. A lookup in the
+//! replica is one indexed read on the node's own read connection, on the thread that runs the
+//! door; a read that fails (the file damaged, locked past its short timeout) reads as "not
+//! known": the tap is still recorded, flagged unregistered, never refused or delayed.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use evac_protocol::{
     CardDigest, CardDigestKey, CardRef, HouseholdId, RegistrySnapshot, ResidentId, TownId,
 };
+
+use crate::replica::{Replica, ReplicaError};
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("town", &self.town)
+            .field("version", &self.version)
+            .field("households", &self.households.len())
+            .field("replica", &self.replica.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A replica read that failed is a card or resident not known (logged, never a refusal).
+fn known<T>(r: Result<Option<T>, ReplicaError>) -> Option<T> {
+    r.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "registry replica not read: taken as not known");
+        None
+    })
+}
 
 /// A resident as the door needs to know them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,8 +50,9 @@ pub struct Member {
 }
 
 /// The registry indexed for lookups at the door.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Registry {
+    replica: Option<Rc<Replica>>,
     town: Option<TownId>,
     version: u64,
     card_check: Option<CardDigest>,
@@ -71,23 +101,34 @@ impl Registry {
         self
     }
 
+    /// The same registry, asking `replica` for what it does not know.
+    pub fn with_replica(mut self, replica: Option<Rc<Replica>>) -> Self {
+        self.replica = replica;
+        self
+    }
+
     /// Whether the card digest key given is the one HQ made the registry with (`None` before
     /// a registry or a key): when not, every card reads as unregistered.
     pub fn key_matches(&self) -> Option<bool> {
-        Some(self.key.as_ref()?.check_value() == self.card_check?)
+        let check = match self.card_check {
+            Some(c) => c,
+            None => known(self.replica.as_ref()?.card_check())?,
+        };
+        Some(self.key.as_ref()?.check_value() == check)
     }
 
-    /// The snapshot version (0 when none was received).
+    /// The version of the whole registry (0 when none was received; the replica in shards
+    /// has its own, [`Replica::version`]).
     pub fn version(&self) -> u64 {
         self.version
     }
 
-    /// The town of the snapshot.
+    /// The town of the whole registry.
     pub fn town(&self) -> Option<&TownId> {
         self.town.as_ref()
     }
 
-    /// Number of households.
+    /// Number of households in the whole registry.
     pub fn household_count(&self) -> usize {
         self.households.len()
     }
@@ -95,22 +136,32 @@ impl Registry {
     /// Who owns `card`, if the registry knows it (never without the card digest key).
     pub fn by_card(&self, card: &CardRef) -> Option<(ResidentId, HouseholdId)> {
         let key = self.key.as_ref()?;
-        self.by_card.get(&key.digest(card)).copied()
+        let digest = key.digest(card);
+        if let Some(found) = self.by_card.get(&digest) {
+            return Some(*found);
+        }
+        known(self.replica.as_ref()?.by_card(&digest))
     }
 
     /// The household of a resident.
     pub fn household_of(&self, r: ResidentId) -> Option<HouseholdId> {
-        self.residents.get(&r).copied()
+        if let Some(h) = self.residents.get(&r) {
+            return Some(*h);
+        }
+        known(self.replica.as_ref()?.household_of(r))
     }
 
     /// The members of a household.
-    pub fn members(&self, h: HouseholdId) -> Option<&[Member]> {
-        self.households.get(&h).map(|v| v.as_slice())
+    pub fn members(&self, h: HouseholdId) -> Option<Cow<'_, [Member]>> {
+        if let Some(m) = self.households.get(&h) {
+            return Some(Cow::Borrowed(m.as_slice()));
+        }
+        known(self.replica.as_ref()?.members(h)).map(Cow::Owned)
     }
 
     /// One member.
-    pub fn member(&self, r: ResidentId) -> Option<&Member> {
+    pub fn member(&self, r: ResidentId) -> Option<Member> {
         let h = self.household_of(r)?;
-        self.members(h)?.iter().find(|m| m.id == r)
+        self.members(h)?.iter().find(|m| m.id == r).cloned()
     }
 }

@@ -10,8 +10,9 @@
 //! ([`Replica::offer_delta`]). Each shard keeps its version and the order-free sum of its
 //! households' hashes, so its digest is updated with each change and compared with HQ's.
 //!
-//! [`sync`] keeps it in step with HQ over MQTT. The door still reads the whole registry
-//! (`crate::registry`): the replica is kept beside it until the door reads from it.
+//! [`sync`] keeps it in step with HQ over MQTT (one connection, in the replicator's thread);
+//! the door reads it through a connection of its own ([`Replica::open_reader`], see
+//! [`crate::registry`]).
 
 use std::path::Path;
 
@@ -52,6 +53,9 @@ CREATE TABLE IF NOT EXISTS registry_residents (
 CREATE INDEX IF NOT EXISTS registry_residents_household ON registry_residents(household);
 ";
 
+/// The longest a door's lookup waits for a lock on the replica.
+pub const READ_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// What went wrong with the replica's database.
 #[derive(Debug, Error)]
 pub enum ReplicaError {
@@ -79,6 +83,14 @@ pub enum ReplicaError {
 /// The registry replica in its SQLite file.
 pub struct Replica {
     conn: Connection,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("path", &self.conn.path())
+            .finish()
+    }
 }
 
 /// The town, card key and shard count the stored shards belong to.
@@ -142,6 +154,23 @@ impl Replica {
         Ok(self.info("town")?.and_then(|t| t.parse().ok()))
     }
 
+    /// The card key check value of the registry held.
+    pub fn card_check(&self) -> Result<Option<CardDigest>, ReplicaError> {
+        let mut check = [0u8; 16];
+        Ok(self
+            .info("card_check")?
+            .filter(|c| hex::decode_to_slice(c, &mut check).is_ok())
+            .map(|_| CardDigest(check)))
+    }
+
+    /// Opens the replica at `path` for the door's lookups: reads wait at most [`READ_WAIT`]
+    /// for a lock (a reader in WAL mode rarely waits at all), so a tap is never held up.
+    pub fn open_reader(path: &Path) -> Result<Replica, ReplicaError> {
+        let r = Replica::open(path)?;
+        r.conn.busy_timeout(READ_WAIT)?;
+        Ok(r)
+    }
+
     /// The version of the newest manifest taken (0 before any).
     pub fn version(&self) -> Result<u64, ReplicaError> {
         Ok(self
@@ -190,32 +219,23 @@ impl Replica {
     /// Takes a verified shard whole, in place of ours. Refused (false) when it is of another
     /// town or shard count than the manifest taken, inconsistent, or older than ours.
     pub fn take_shard(&mut self, s: &RegistryShard) -> Result<bool, ReplicaError> {
+        Ok(self.take_shards(std::slice::from_ref(s))?.first() == Some(&true))
+    }
+
+    /// Takes several verified shards in one transaction (as [`Replica::take_shard`] each):
+    /// a shelter catching up from nothing writes each index page once for many shards rather
+    /// than once a shard. Returns, in order, whether each was taken.
+    pub fn take_shards(&mut self, shards: &[RegistryShard]) -> Result<Vec<bool>, ReplicaError> {
         let Some(frame) = self.frame()? else {
-            return Ok(false);
+            return Ok(vec![false; shards.len()]);
         };
-        if frame.town != s.town.as_str() || frame.shards != s.shards || !s.is_consistent() {
-            return Ok(false);
-        }
         let tx = self.conn.transaction()?;
-        if shard_state(&tx, s.shard)?.is_some_and(|(v, _)| v > s.version) {
-            return Ok(false);
-        }
-        let old: Vec<u32> = {
-            let mut st = tx.prepare("SELECT id FROM registry_households WHERE shard = ?1")?;
-            st.query_map([s.shard], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
-        };
-        for h in old {
-            remove_household(&tx, h)?;
-        }
-        let mut sum = ShardSum::default();
-        for h in &s.households {
-            put_household(&tx, s.shard, h)?;
-            sum.add(&household_hash(h));
-        }
-        set_shard(&tx, s.shard, s.version, &sum)?;
+        let taken = shards
+            .iter()
+            .map(|s| put_shard(&tx, &frame, s))
+            .collect::<Result<Vec<_>, _>>()?;
         tx.commit()?;
-        Ok(true)
+        Ok(taken)
     }
 
     /// Offers a verified delta: applied when it follows the version held ([`DeltaFit::Apply`]),
@@ -336,6 +356,31 @@ fn frame_of(tx: &Transaction<'_>) -> Result<Option<Frame>, ReplicaError> {
         card_check,
         shards,
     }))
+}
+
+/// Puts shard `s` in place of ours, unless it is of another frame, inconsistent or older.
+fn put_shard(tx: &Transaction<'_>, frame: &Frame, s: &RegistryShard) -> Result<bool, ReplicaError> {
+    if frame.town != s.town.as_str() || frame.shards != s.shards || !s.is_consistent() {
+        return Ok(false);
+    }
+    if shard_state(tx, s.shard)?.is_some_and(|(v, _)| v > s.version) {
+        return Ok(false);
+    }
+    let old: Vec<u32> = {
+        let mut st = tx.prepare_cached("SELECT id FROM registry_households WHERE shard = ?1")?;
+        st.query_map([s.shard], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    for h in old {
+        remove_household(tx, h)?;
+    }
+    let mut sum = ShardSum::default();
+    for h in &s.households {
+        put_household(tx, s.shard, h)?;
+        sum.add(&household_hash(h));
+    }
+    set_shard(tx, s.shard, s.version, &sum)?;
+    Ok(true)
 }
 
 fn set_info(tx: &Transaction<'_>, key: &str, value: &str) -> rusqlite::Result<()> {

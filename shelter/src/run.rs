@@ -199,16 +199,24 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
                     let _ = tx.send(Input::Registry(p));
                 }),
             )?;
-            // The registry in shards, beside the whole registry the door reads: a replica
-            // that does not open never stops the node.
+            // The registry in shards, kept by the replicator and read by the door (its own
+            // connection) beside the whole registry: a replica that does not open never stops
+            // the node.
             let replica_path = cfg.ledger_path().with_file_name("registry.db");
             let r = match evac_shelter::replica::Replica::open(&replica_path) {
-                Ok(replica) => r.with_shards(
-                    evac_shelter::replica::sync::Sync::new(cfg.town.clone(), hq.clone(), replica),
-                    Box::new(move |v, d| {
-                        let _ = synced.send(Input::Shards(v, d));
-                    }),
-                ),
+                Ok(replica) => {
+                    node.set_replica(&replica_path);
+                    r.with_shards(
+                        evac_shelter::replica::sync::Sync::new(
+                            cfg.town.clone(),
+                            hq.clone(),
+                            replica,
+                        ),
+                        Box::new(move |v, d| {
+                            let _ = synced.send(Input::Shards(v, d));
+                        }),
+                    )
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, path = %replica_path.display(), "registry replica in shards not kept");
                     r
@@ -368,6 +376,7 @@ fn main_loop(
     let mut pad = PinPad::default();
     let mut next_day_only = false;
     let mut card_handled = false;
+    let mut shards_ready = false;
     // Monotonic times (the door's debounce) count from here.
     let origin = Instant::now();
     loop {
@@ -401,9 +410,16 @@ fn main_loop(
             }
             Some(Input::Registry(_)) => {}
             Some(Input::Shards(version, digest)) => {
+                node.replica_changed();
                 out.info(
                     json!({"result": "registry-shards", "version": version, "digest": digest}),
                 );
+                // The door finds cards with the replica alone: what waits for HQ's registry
+                // ("result":"registry") may go on, once.
+                if !shards_ready {
+                    shards_ready = true;
+                    out.info(json!({"result": "registry", "from": "shards", "version": version}));
+                }
             }
             Some(Input::Redraw) => out.redraw(),
             Some(Input::Pad(k)) => {
@@ -537,7 +553,7 @@ fn command(
                     Some(r) => json!({
                         "resident": r,
                         "household": reg.household_of(r),
-                        "name": reg.member(r).map(|m| m.name.clone()),
+                        "name": reg.member(r).map(|m| m.name),
                     }),
                     None => {
                         json!({"card": card.map(|c| hex::encode(c.serial)), "unregistered": true})
