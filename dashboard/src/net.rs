@@ -41,6 +41,8 @@ pub enum FeedEvent {
 pub fn topics(town: &TownId, officer: Option<&OfficerId>) -> Vec<String> {
     let mut t = vec![
         Topic::Status(town.clone()).to_string(),
+        // A large town's snapshot, in retained parts (issue 22).
+        evac_protocol::topics::filter::status_parts(town),
         Topic::Registry(town.clone()).to_string(),
         Topic::Orders(town.clone()).to_string(),
         // HQ's sections for the air, retained: the orders in force for a dashboard started

@@ -68,11 +68,16 @@ pub(crate) fn prepare(opts: &RunOptions, layout: &Layout) -> Result<Prepared, Dr
     let town_file = match (&opts.town, &s.town.file, &s.town.generate) {
         (Some(f), _, _) | (None, Some(f), _) => f.clone(),
         (None, None, Some(g)) => {
-            let t = evac_maps::generate(&evac_maps::GenerateParams {
+            let params = evac_maps::GenerateParams {
                 households: g.households,
                 shelters: g.shelters,
                 seed: g.seed,
-            });
+            };
+            let t = if g.city {
+                evac_maps::generate_city(&params)
+            } else {
+                evac_maps::generate(&params)
+            };
             let f = layout.path("town.geojson");
             t.save(&f).step("writing the generated town")?;
             f

@@ -67,6 +67,10 @@ pub struct GenerateSpec {
     pub shelters: u32,
     /// Generator seed.
     pub seed: u64,
+    /// A city (`evac-maps generate --city`): `shelters` 0 gives one designated site per
+    /// 1,000 households, and tsunami evacuation buildings come on top.
+    #[serde(default)]
+    pub city: bool,
 }
 
 /// The hazard: a CAP 1.2 file, or inline hazard, level and zones (issued by an officer's
@@ -435,6 +439,21 @@ mod tests {
         assert!(s.behaviour.share_bml > 0.0);
         let short = Scenario::load(&scenarios_dir().join("short.toml")).unwrap();
         assert!(short.behaviour.share_bml > 0.0);
+    }
+
+    #[test]
+    fn city_scenarios_are_cities_with_every_fault_of_the_sample() {
+        let sample = Scenario::load(&scenarios_dir().join("sample-tsunami.toml")).unwrap();
+        for name in ["city-300k.toml", "city-short.toml"] {
+            let s = Scenario::load(&scenarios_dir().join(name)).unwrap();
+            assert!(s.town.generate.is_some_and(|g| g.city), "{name}");
+            let kinds: Vec<_> = s.faults.iter().map(Fault::kind).collect();
+            for f in &sample.faults {
+                assert!(kinds.contains(&f.kind()), "{name} lacks {}", f.kind());
+            }
+        }
+        let big = Scenario::load(&scenarios_dir().join("city-300k.toml")).unwrap();
+        assert_eq!(big.town.generate.map(|g| g.households), Some(300_000));
     }
 
     #[test]

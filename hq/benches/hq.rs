@@ -26,6 +26,7 @@ use evac_hq::keys::KeyRing;
 use evac_hq::notice::{Area, Notice};
 use evac_hq::store::Store;
 use evac_maps::{GenerateParams, generate};
+use evac_protocol::messages::status_parts;
 use evac_protocol::{
     AlertLevel, Assurance, CheckEvent, EventBatch, EventKind, Hazard, PackedStatuses, ResidentId,
     ResidentStatus, SecretKey, ShelterId, ShelterStatus, StatusCounts, StatusMessage,
@@ -501,6 +502,37 @@ fn bench_snapshot() {
         wire.len(),
         wire.len() as f64 / f64::from(N),
         t.elapsed().as_secs_f64() * 1000.0
+    );
+    // Issue 22: the same snapshot in signed parts, as HQ publishes it, and a reader's join.
+    let StatusMessage::Snapshot(snap) = snap else {
+        return;
+    };
+    let key = SecretKey::from_seed(&[1; 32]);
+    let t = Instant::now();
+    let parts = status_parts::split(&snap, status_parts::PART_BUDGET).unwrap();
+    let wires: Vec<String> = parts
+        .iter()
+        .map(|p| key.sign("hq", p).unwrap().to_json().unwrap())
+        .collect();
+    let cut_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let largest = wires.iter().map(String::len).max().unwrap_or(0);
+    assert!(largest <= evac_protocol::MAX_MESSAGE);
+    let t = Instant::now();
+    let mut joiner = evac_protocol::Joiner::new();
+    let mut whole = None;
+    for w in &wires {
+        let p = evac_protocol::Signed::<evac_protocol::StatusPart>::from_json(w.as_bytes())
+            .unwrap()
+            .open(&key.public())
+            .unwrap();
+        whole = joiner.take(p).unwrap().or(whole);
+    }
+    let join_ms = t.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(whole.as_ref(), Some(&snap));
+    println!(
+        "status snapshot in parts: {} parts, largest {largest} bytes, {} bytes in all; cut and signed in {cut_ms:.0} ms, opened and joined in {join_ms:.0} ms",
+        wires.len(),
+        wires.iter().map(String::len).sum::<usize>()
     );
 }
 

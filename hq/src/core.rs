@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use evac_maps::Town;
+use evac_protocol::messages::status_parts;
 use evac_protocol::{
     Clock, HQ_SIGNER, OrderBatch, RegistrySnapshot, SecretKey, ShelterId, Signable, Topic, TownId,
 };
@@ -34,6 +35,29 @@ pub struct Publication {
     pub payload: Vec<u8>,
     /// Whether the broker should retain it.
     pub retain: bool,
+}
+
+impl Publication {
+    /// Whether the message is within issue 22's bound: no MQTT message of evac over
+    /// [`evac_protocol::MAX_MESSAGE`] (1 MiB). The whole registry on `registry` is exempt
+    /// until it is retired (issue 22, item 1: shelters move to `registry/shard/{n}`); it is
+    /// 3.7 MB gzip at 100,000 households.
+    pub fn within_bound(&self) -> bool {
+        self.payload.len() <= evac_protocol::MAX_MESSAGE
+            || matches!(self.topic.parse(), Ok(Topic::Registry(_)))
+    }
+}
+
+/// Panics unless every message is [`Publication::within_bound`] (for tests of HQ's output).
+pub fn assert_bounded(msgs: &[Publication]) {
+    for m in msgs {
+        assert!(
+            m.within_bound(),
+            "{}: {} bytes, over the 1 MiB bound of issue 22",
+            m.topic,
+            m.payload.len()
+        );
+    }
 }
 
 /// What an order change did, for the caller to report.
@@ -539,7 +563,7 @@ impl Hq {
         }
         out.push(self.registry()?);
         out.extend(self.shards.all()?);
-        out.push(self.snapshot(now_ms)?);
+        out.extend(self.snapshot(now_ms)?);
         out.extend(self.order_messages(&self.book.current_batches())?);
         // The air in force, every group retained: a broadcaster that joins now gets it all.
         self.air.expire(now_secs(now_ms));
@@ -569,14 +593,43 @@ impl Hq {
         })
     }
 
-    /// A full status snapshot (retained).
-    pub fn snapshot(&mut self, now_ms: u64) -> Result<Publication, HqError> {
+    /// A snapshot, retained: one message on `status` while its signed form is at most
+    /// [`status_parts::SINGLE_MAX`], else signed parts, each retained on its own
+    /// `status/part/{i}` topic (issue 22: no message over 1 MiB; see
+    /// [`evac_protocol::messages::status_parts`]).
+    fn snapshot_messages(
+        &mut self,
+        msg: &evac_protocol::StatusMessage,
+    ) -> Result<Vec<Publication>, HqError> {
+        let one = self.status_message(msg, true)?;
+        let evac_protocol::StatusMessage::Snapshot(snap) = msg else {
+            return Ok(vec![one]);
+        };
+        if one.payload.len() <= status_parts::SINGLE_MAX {
+            return Ok(vec![one]);
+        }
+        let parts =
+            status_parts::split(snap, status_parts::PART_BUDGET).map_err(HqError::StatusParts)?;
+        parts
+            .iter()
+            .map(|p| {
+                Ok(Publication {
+                    topic: Topic::StatusPart(self.town_id.clone(), p.part as u16).to_string(),
+                    payload: self.sign(p)?,
+                    retain: true,
+                })
+            })
+            .collect()
+    }
+
+    /// A full status snapshot (retained): one message, or its parts at a large town.
+    pub fn snapshot(&mut self, now_ms: u64) -> Result<Vec<Publication>, HqError> {
         self.take_in_answers();
         let p = self.picture(now_ms);
         let msg = self
             .feed
             .snapshot(&self.town_id, self.board.first_resident(), now_ms, p);
-        self.status_message(&msg, true)
+        self.snapshot_messages(&msg)
     }
 
     /// The periodic work: expire notices, take in arrivals and occupancy (re-routing from
@@ -613,14 +666,14 @@ impl Hq {
         let first = self.board.first_resident();
         if full {
             let msg = self.feed.snapshot(&self.town_id, first, now_ms, p);
-            out.push(self.status_message(&msg, true)?);
+            out.extend(self.snapshot_messages(&msg)?);
         } else if let Some(msg) = self.feed.delta(&self.town_id, first, now_ms, p) {
             out.push(self.status_message(&msg, false)?);
         } else if self.feed.catch_up_due(now_ms, CATCH_UP_MS) {
             // Quiet after changes: the retained snapshot catches up (see StatusFeed).
             let p = self.picture(now_ms);
             let msg = self.feed.snapshot(&self.town_id, first, now_ms, p);
-            out.push(self.status_message(&msg, true)?);
+            out.extend(self.snapshot_messages(&msg)?);
         }
         Ok(out)
     }

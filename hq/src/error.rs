@@ -49,6 +49,9 @@ pub enum HqError {
     /// A message could not be signed.
     #[error(transparent)]
     Sign(#[from] evac_protocol::SignError),
+    /// HQ's own status snapshot did not cut into parts (its packing is broken: a bug).
+    #[error("status snapshot in parts: {0}")]
+    StatusParts(evac_protocol::OverlayError),
     /// The town could not be loaded.
     #[error(transparent)]
     Town(#[from] evac_maps::MapsError),

@@ -37,6 +37,7 @@ enum Item {
 pub struct Outbox {
     queue: VecDeque<Item>,
     limit: usize,
+    oversize: u64,
 }
 
 impl Outbox {
@@ -45,7 +46,13 @@ impl Outbox {
         Outbox {
             queue: VecDeque::new(),
             limit,
+            oversize: 0,
         }
+    }
+
+    /// Messages refused so far for their size (over the broker's limit or evac's 1 MiB).
+    pub fn oversize(&self) -> u64 {
+        self.oversize
     }
 
     /// Queues messages to publish.
@@ -58,6 +65,17 @@ impl Outbox {
                     topic = %m.topic, bytes = m.payload.len(), limit = self.limit,
                     "message larger than the broker takes: not published (raise [broker] max_payload_size)"
                 );
+                self.oversize += 1;
+                continue;
+            }
+            // Issue 22: no message over 1 MiB, HQ's own included (HQ reaches rumqttd directly,
+            // not through the gate, so the bound is kept here).
+            if !m.within_bound() {
+                tracing::error!(
+                    topic = %m.topic, bytes = m.payload.len(), bound = evac_protocol::MAX_MESSAGE,
+                    "message over evac's 1 MiB bound: not published (a bug: it should be in parts)"
+                );
+                self.oversize += 1;
                 continue;
             }
             if m.retain {
@@ -222,5 +240,25 @@ mod tests {
         assert_eq!(out.len(), 4);
         assert_eq!(out.flush(&client), 4);
         assert!(out.is_empty() && out.bytes() == 0);
+    }
+
+    /// Issue 22: under a broker that takes 16 MiB, HQ still never sends a message over 1 MiB
+    /// (it counts and logs it), but for the whole registry, exempt until it is retired.
+    #[test]
+    fn nothing_over_one_mib_leaves_hq_but_the_whole_registry() {
+        let mut out = Outbox::new(16 << 20);
+        let big = |topic: &str| Publication {
+            topic: topic.into(),
+            payload: vec![0; evac_protocol::MAX_MESSAGE + 1],
+            retain: true,
+        };
+        out.publish(vec![
+            big("evac/v1/minato/status"),
+            big("evac/v1/minato/status/part/0"),
+            big("evac/v1/minato/registry"),
+            msg("evac/v1/minato/status", 1, true),
+        ]);
+        assert_eq!(out.oversize(), 2);
+        assert_eq!(out.len(), 2, "the registry and the small status: {out:?}");
     }
 }

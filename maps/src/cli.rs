@@ -27,12 +27,19 @@ enum Command {
         /// Number of households.
         #[arg(long, default_value_t = evac_maps::SAMPLE_HOUSEHOLDS)]
         households: u32,
-        /// Number of shelters.
-        #[arg(long, default_value_t = evac_maps::SAMPLE_SHELTERS)]
-        shelters: u32,
+        /// Number of shelters (default 12; with --city, the designated sites: default one
+        /// per 1,000 households, tsunami evacuation buildings and the capacity rule's
+        /// additions come on top).
+        #[arg(long)]
+        shelters: Option<u32>,
         /// Random seed.
         #[arg(long, default_value_t = evac_maps::SAMPLE_SEED)]
         seed: u64,
+        /// Make a city: households over the whole land, a city street grid, hundreds of
+        /// shelters with tsunami evacuation buildings, capacities that hold each zone's
+        /// residents (see the README).
+        #[arg(long)]
+        city: bool,
         /// Output directory (created if missing).
         #[arg(long)]
         out: PathBuf,
@@ -147,8 +154,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             households,
             shelters,
             seed,
+            city,
             out: dir,
         } => {
+            let shelters = match (shelters, city) {
+                (Some(s), _) => s,
+                (None, true) => 0,
+                (None, false) => evac_maps::SAMPLE_SHELTERS,
+            };
             anyhow::ensure!(
                 households <= MAX_HOUSEHOLDS,
                 "--households {households} is more than {MAX_HOUSEHOLDS}, the most this generates"
@@ -157,11 +170,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 shelters <= MAX_HOUSEHOLDS,
                 "--shelters {shelters} is more than {MAX_HOUSEHOLDS}, the most this generates"
             );
-            let town = generate(&GenerateParams {
+            let params = GenerateParams {
                 households,
                 shelters,
                 seed,
-            });
+            };
+            let town = if city {
+                evac_maps::generate_city(&params)
+            } else {
+                generate(&params)
+            };
             town.save_in(&dir)?;
             let codes = evac_maps::generate::family_codes(&town, seed);
             write_family_codes(&dir.join(FAMILY_CODES_FILE), &codes)?;

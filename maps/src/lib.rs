@@ -81,7 +81,7 @@ pub use cards::CardHolder;
 pub use error::MapsError;
 pub use generate::{
     GenerateParams, SAMPLE_HOUSEHOLDS, SAMPLE_SEED, SAMPLE_SHELTERS, SYNTHETIC_ISSUER_KEY_ID,
-    SYNTHETIC_ISSUER_KEY_ID_HEX, generate,
+    SYNTHETIC_ISSUER_KEY_ID_HEX, generate, generate_city,
 };
 pub use hazard::{Hazard, HazardSet, UnknownHazard};
 pub use index::{Nearby, ShelterFilter, ShelterIndex};

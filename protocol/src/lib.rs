@@ -84,5 +84,6 @@ pub use messages::status::{
     ResidentStatus, ShelterStatus, StatusCounts, StatusDelta, StatusMessage, StatusSnapshot,
     StoreUnreadable,
 };
+pub use messages::status_parts::{Joiner, PartError, StatusPart};
 pub use sign::{KeyId, PublicKey, SecretKey, Signable, Signed, keygen_line, write_key_pair};
 pub use topics::Topic;

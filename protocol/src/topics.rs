@@ -13,6 +13,7 @@
 //! evac/v1/{town}/air/keys                    HQ -> broadcasters (retained: key announcements)
 //! evac/v1/{town}/alerts                     broadcaster/HQ
 //! evac/v1/{town}/status                     HQ -> dashboards (retained snapshot, then deltas)
+//! evac/v1/{town}/status/part/{n}           HQ -> dashboards (retained parts of a large snapshot)
 //! evac/v1/{town}/cmd/{officer}              dashboard -> HQ
 //! evac/v1/{town}/cmd/{officer}/reply        HQ -> dashboard
 //! ```
@@ -53,6 +54,8 @@ pub enum Topic {
     Alerts(TownId),
     /// Status snapshot and deltas for dashboards.
     Status(TownId),
+    /// One retained part of a status snapshot too large for one message.
+    StatusPart(TownId, u16),
     /// An officer's commands.
     Command(TownId, OfficerId),
     /// HQ's replies to an officer's commands.
@@ -75,6 +78,7 @@ impl Topic {
             | Topic::AirKeys(t)
             | Topic::Alerts(t)
             | Topic::Status(t)
+            | Topic::StatusPart(t, _)
             | Topic::Command(t, _)
             | Topic::CommandReply(t, _) => t,
         }
@@ -96,6 +100,7 @@ impl fmt::Display for Topic {
             Topic::AirKeys(t) => write!(f, "{PREFIX}/{t}/air/keys"),
             Topic::Alerts(t) => write!(f, "{PREFIX}/{t}/alerts"),
             Topic::Status(t) => write!(f, "{PREFIX}/{t}/status"),
+            Topic::StatusPart(t, n) => write!(f, "{PREFIX}/{t}/status/part/{n}"),
             Topic::Command(t, o) => write!(f, "{PREFIX}/{t}/cmd/{o}"),
             Topic::CommandReply(t, o) => write!(f, "{PREFIX}/{t}/cmd/{o}/reply"),
         }
@@ -138,6 +143,7 @@ impl FromStr for Topic {
             [t, "air", g] => Topic::Air(town(t)?, number(g)?),
             [t, "alerts"] => Topic::Alerts(town(t)?),
             [t, "status"] => Topic::Status(town(t)?),
+            [t, "status", "part", n] => Topic::StatusPart(town(t)?, number(n)?),
             [t, "cmd", o] => Topic::Command(town(t)?, town(o)?),
             [t, "cmd", o, "reply"] => Topic::CommandReply(town(t)?, town(o)?),
             _ => return Err(unknown()),
@@ -176,6 +182,12 @@ pub mod filter {
         format!("{PREFIX}/{town}/registry/shard/+")
     }
 
+    /// Every part of `town`'s status snapshot (retained, see
+    /// [`crate::messages::status_parts`]).
+    pub fn status_parts(town: &TownId) -> String {
+        format!("{PREFIX}/{town}/status/part/+")
+    }
+
     /// The status of every town (a prefecture dashboard).
     pub fn all_town_status() -> String {
         format!("{PREFIX}/+/status")
@@ -206,6 +218,7 @@ mod tests {
             Topic::AirKeys(town()),
             Topic::Alerts(town()),
             Topic::Status(town()),
+            Topic::StatusPart(town(), 2),
             Topic::Command(town(), o.clone()),
             Topic::CommandReply(town(), o),
         ];

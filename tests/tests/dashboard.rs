@@ -61,15 +61,6 @@ fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
     );
     let port = free_port();
     std::fs::write(p("hq.toml"), HqConfig::for_dashboard().embedded(port)).unwrap();
-    std::fs::write(
-        p("dash.toml"),
-        format!(
-            "broker = \"mqtt://127.0.0.1:{port}\"\ntown = \"minato\"\nusername = \"officer-tanaka\"\n\
-             password = \"{PW}\"\nhq_key = \"hq.pub\"\ntown_file = \"town.geojson\"\n\
-             officer_key = \"officer-tanaka.key\"\nofficer = \"tanaka\"\nlog_file = \"dashboard.log\"\n"
-        ),
-    )
-    .unwrap();
 
     // Virtual cards of residents in the tsunami zone.
     let issuer = Cards::new(d);
@@ -119,14 +110,7 @@ fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
             .arg(p("shelter.toml")),
     );
 
-    let tmux = Tmux::start(
-        d,
-        &format!(
-            "cd {} && NO_COLOR=1 {} --config dash.toml --lang en",
-            d.display(),
-            dash_bin.display()
-        ),
-    );
+    let tmux = Tmux::dashboard(d, &dash_bin, port, PW);
     let residents = town
         .households
         .iter()

@@ -88,15 +88,6 @@ fn an_answer_from_the_box_reaches_the_dashboard_and_the_officer_marks_it_handled
         ),
     )
     .unwrap();
-    std::fs::write(
-        p("dash.toml"),
-        format!(
-            "broker = \"mqtt://127.0.0.1:{port}\"\ntown = \"minato\"\nusername = \"officer-tanaka\"\n\
-             password = \"{PW}\"\nhq_key = \"hq.pub\"\ntown_file = \"town.geojson\"\n\
-             officer_key = \"officer-tanaka.key\"\nofficer = \"tanaka\"\nlog_file = \"dashboard.log\"\n"
-        ),
-    )
-    .unwrap();
     let mut hq = Proc::spawn(
         "hq",
         Command::new(&hq_bin)
@@ -107,14 +98,7 @@ fn an_answer_from_the_box_reaches_the_dashboard_and_the_officer_marks_it_handled
     hq.wait_line(30, "the answer endpoint", |l| {
         l.starts_with("evac-hq: answers listening on")
     });
-    let tmux = Tmux::start(
-        d,
-        &format!(
-            "cd {} && NO_COLOR=1 {} --config dash.toml --lang en",
-            d.display(),
-            dash_bin.display()
-        ),
-    );
+    let tmux = Tmux::dashboard(d, &dash_bin, port, PW);
     tmux.wait(30, "the first snapshot", |s| s.contains("CONNECTED"));
     tmux.keys(true, &format!(":issue tsunami 4 {zone}"));
     tmux.keys(false, "Enter");

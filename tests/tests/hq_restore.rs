@@ -43,7 +43,7 @@ fn a_dashboard_takes_the_statuses_of_an_hq_restored_from_an_older_store() {
         None,
     );
     let mut show = |hq: &mut Hq, now_ms: u64| {
-        let m = hq.snapshot(now_ms).unwrap();
+        let m = hq.snapshot(now_ms).unwrap().remove(0);
         dashboard.on_message(&m.topic, &m.payload, now_ms)
     };
     let mut hq = open(T0);

@@ -208,6 +208,8 @@ pub struct TownState {
     pub derived: Derived,
     /// A shelter offline this long (minutes) is a warning.
     pub silent_minutes: u64,
+    /// A large town's snapshot arrives in parts: they gather here until a set is whole.
+    parts: evac_protocol::Joiner,
     dirty: bool,
 }
 
@@ -226,6 +228,7 @@ impl TownState {
             link: Link::Connecting,
             seq: None,
             waiting_snapshot: false,
+            parts: evac_protocol::Joiner::new(),
             status_at_ms: None,
             received_ms: None,
             hq_time: None,
@@ -317,6 +320,27 @@ impl TownState {
                     StatusMessage::Delta(d) => d.at_ms,
                 };
                 let applied = self.on_status(m)?;
+                self.saw_hq_time(at, mono_ms);
+                Ok(applied)
+            }
+            Topic::StatusPart(_, i) => {
+                let p: evac_protocol::StatusPart =
+                    feed::open_hq(payload, limit::STATUS, &self.key)?;
+                if u32::from(i) != p.part {
+                    return Err(Reject::Topic);
+                }
+                if p.town != self.town {
+                    return Err(Reject::Town);
+                }
+                let Some(snap) = self.parts.take(p).map_err(|_| Reject::Body)? else {
+                    return Ok(Applied::Same);
+                };
+                // A whole set older than the picture (retained parts of an earlier snapshot).
+                if self.seq.is_some_and(|s| snap.seq < s) {
+                    return Ok(Applied::Same);
+                }
+                let at = snap.at_ms;
+                let applied = self.on_status(StatusMessage::Snapshot(snap))?;
                 self.saw_hq_time(at, mono_ms);
                 Ok(applied)
             }
@@ -600,5 +624,7 @@ impl TownState {
     }
 }
 
+#[cfg(test)]
+mod parts_tests;
 #[cfg(test)]
 mod tests;

@@ -102,6 +102,8 @@ impl Rights {
         let all_states = format!("{PREFIX}/{town}/shelter/+/state");
         let dashboard = vec![
             t(Topic::Status(town.clone())),
+            // A large town's snapshot, in retained parts (issue 22).
+            evac_protocol::topics::filter::status_parts(town),
             t(Topic::Orders(town.clone())),
             // The orders in force, as HQ signed them for the air (retained).
             evac_protocol::topics::filter::air(town),

@@ -32,7 +32,12 @@ fn note_and_move(dir: &Path, sub: &str, from: &Path, name: &OsString, note: &str
         tracing::error!(dir = %to.display(), error = %e, "cannot create the CAP folder");
     }
     let target = to.join(name);
-    let _ = std::fs::write(target.with_extension("txt"), format!("{note}\n"));
+    // Written whole then renamed into place: whoever sees the note (an operator, a test) reads
+    // all of it, never a file created but not yet written.
+    let why = target.with_extension("txt");
+    if let Err(e) = evac_protocol::statefile::write(&why, format!("{note}\n").as_bytes()) {
+        tracing::error!(file = %why.display(), error = %e, "cannot write why a CAP file was moved");
+    }
     if let Err(e) = std::fs::rename(from, &target) {
         tracing::error!(file = %from.display(), error = %e, "cannot move CAP file; removing it");
         let _ = std::fs::remove_file(from);

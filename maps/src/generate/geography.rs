@@ -50,6 +50,19 @@ pub fn on_land(p: LonLat) -> bool {
     (LAT_MIN..=LAT_MAX).contains(&p.lat) && p.lon >= LON_MIN && p.lon < coast_lon(p.lat) - 0.0006
 }
 
+/// The land's area in km²: the strips between [`LON_MIN`] and the shore (as [`on_land`]).
+pub fn land_km2() -> f64 {
+    let n = 1000;
+    let dlat = (LAT_MAX - LAT_MIN) / f64::from(n);
+    (0..n)
+        .map(|i| {
+            let lat = LAT_MIN + dlat * (f64::from(i) + 0.5);
+            (coast_lon(lat) - 0.0006 - LON_MIN) * M_PER_DEG_LON * dlat * M_PER_DEG_LAT
+        })
+        .sum::<f64>()
+        / 1e6
+}
+
 /// A village: where households cluster.
 pub struct Village {
     /// Village name (a district of the town).

@@ -15,7 +15,12 @@
 //! Households and shelters draw from separate streams, so changing the number of
 //! shelters leaves the households as they were.
 
+mod city;
 pub mod geography;
+pub use city::{
+    CAPACITY_MARGIN, HOUSEHOLDS_PER_SITE, TSUNAMI_BUILDING_SHARE, TSUNAMI_M2_PER_PERSON,
+    ZONE_HAZARDS, designated_capacity, generate_city, zone_residents,
+};
 mod names;
 mod roads;
 
@@ -325,7 +330,7 @@ fn ages(rng: &mut Prng) -> Vec<AgeBand> {
 }
 
 /// The kinds of shelter the town has.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Gym,
     Hall,
@@ -349,6 +354,37 @@ const PLAN: [(usize, Kind, bool); 12] = [
     (7, Kind::Hall, false),
     (0, Kind::HillPark, true),
 ];
+
+/// The hazards a shelter of `kind` at `location` is designated for: every shelter for an
+/// earthquake; not for the hazard of a zone it stands in, except a tsunami evacuation
+/// building (its upper floors are above the water) for tsunami and storm surge; hill parks
+/// not for landslides; gyms and parks (open space) for a large fire.
+fn designation(kind: Kind, location: LonLat, zones: &[crate::model::Zone]) -> HazardSet {
+    let within = |h: Hazard| zones.iter().any(|z| z.hazard == h && z.contains(location));
+    let (in_tsunami, in_flood, in_slide) = (
+        within(Hazard::Tsunami),
+        within(Hazard::Flood),
+        within(Hazard::Landslide),
+    );
+    let building = kind == Kind::TsunamiBuilding;
+    let mut hazards = HazardSet::EMPTY;
+    let mut mark = |h: Hazard, yes: bool| {
+        if yes {
+            hazards.insert(h);
+        }
+    };
+    mark(Hazard::Earthquake, true);
+    mark(Hazard::Tsunami, building || !in_tsunami);
+    mark(Hazard::StormSurge, building || !in_tsunami);
+    mark(Hazard::Flood, !in_flood);
+    mark(Hazard::InlandFlood, !in_flood && (building || !in_tsunami));
+    mark(Hazard::Landslide, !in_slide && kind != Kind::HillPark);
+    mark(
+        Hazard::LargeFire,
+        matches!(kind, Kind::Gym | Kind::HillPark),
+    );
+    hazards
+}
 
 fn shelter(rng: &mut Prng, i: u32, villages: &[Village], zones: &[crate::model::Zone]) -> Shelter {
     let (vi, kind, accessible) = match PLAN.get(i as usize) {
@@ -391,29 +427,7 @@ fn shelter(rng: &mut Prng, i: u32, villages: &[Village], zones: &[crate::model::
         }
         _ => scatter(rng, village.centre, village.spread_m * 0.3),
     };
-    let within = |h: Hazard| zones.iter().any(|z| z.hazard == h && z.contains(location));
-    let (in_tsunami, in_flood, in_slide) = (
-        within(Hazard::Tsunami),
-        within(Hazard::Flood),
-        within(Hazard::Landslide),
-    );
-    let building = kind == Kind::TsunamiBuilding;
-    let mut hazards = HazardSet::EMPTY;
-    let mut mark = |h: Hazard, yes: bool| {
-        if yes {
-            hazards.insert(h);
-        }
-    };
-    mark(Hazard::Earthquake, true);
-    mark(Hazard::Tsunami, building || !in_tsunami);
-    mark(Hazard::StormSurge, building || !in_tsunami);
-    mark(Hazard::Flood, !in_flood);
-    mark(Hazard::InlandFlood, !in_flood && (building || !in_tsunami));
-    mark(Hazard::Landslide, !in_slide && kind != Kind::HillPark);
-    mark(
-        Hazard::LargeFire,
-        matches!(kind, Kind::Gym | Kind::HillPark),
-    );
+    let hazards = designation(kind, location, zones);
     let floor_area_m2 = match kind {
         Kind::Gym => 600.0 + 800.0 * rng.f64(),
         Kind::Hall => 120.0 + 280.0 * rng.f64(),

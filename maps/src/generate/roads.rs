@@ -68,8 +68,10 @@ struct Grid {
     centre: LonLat,
     spacing: f64,
     nodes: Vec<Option<LonLat>>,
-    /// The column whose crossing of the river is a bridge, if the village has one.
+    /// The column whose crossing of the river is a bridge, if the grid has one.
     bridge_col: Option<i32>,
+    /// Every this many columns from `bridge_col` is a bridge too (a city's grid).
+    bridge_every: i32,
     /// The nodes moved back from the water, on the bank paths: (north bank, position).
     bank: Vec<(bool, LonLat)>,
 }
@@ -117,6 +119,7 @@ fn grid(rng: &mut Prng, v: &Village, bridge: bool, spacing: f64) -> Grid {
         spacing,
         nodes,
         bridge_col: bridge.then_some(0),
+        bridge_every: i32::MAX,
         bank,
     }
 }
@@ -148,7 +151,7 @@ fn streets(g: &Grid, vertical: bool, out: &mut Vec<Road>) {
                 && north_bank(q) != north_bank(p)
             {
                 flush(&mut run, out);
-                if vertical && g.bridge_col == Some(a) {
+                if vertical && g.bridge_col.is_some_and(|c| (a - c) % g.bridge_every == 0) {
                     out.push(Road {
                         bridge: true,
                         ..Road::new(0, vec![q, p])
@@ -263,6 +266,32 @@ fn with_bridges(line: Vec<LonLat>, out: &mut Vec<Road>) {
     }
 }
 
+/// A path along each bank, [`RIVER_CLEAR_M`] from the water, through the street nodes the
+/// grids moved back from it (so it meets their streets), from the mouth to the town's edge.
+fn bank_paths(grids: &[Grid]) -> Vec<Vec<LonLat>> {
+    let mouth = coast_lon(39.640) - 0.0008;
+    let mut banks = Vec::new();
+    for north in [true, false] {
+        let mut path: Vec<LonLat> = (0..=100)
+            .map(|k| {
+                let lon = mouth + (geography::LON_MIN + 0.001 - mouth) * f64::from(k) / 100.0;
+                round6(bank_point(lon, north))
+            })
+            .chain(
+                grids
+                    .iter()
+                    .flat_map(|g| g.bank.iter())
+                    .filter(|(n, _)| *n == north)
+                    .map(|(_, p)| *p),
+            )
+            .collect();
+        path.sort_by(|a, b| b.lon.total_cmp(&a.lon));
+        path.dedup_by(|a, b| a.lon == b.lon);
+        banks.push(path);
+    }
+    banks
+}
+
 /// The town's roads, numbered from 1.
 pub fn roads(seed: u64, households: u32, villages: &[Village]) -> Vec<Road> {
     let mut rng = Prng::new(seed, "roads");
@@ -328,26 +357,7 @@ pub fn roads(seed: u64, households: u32, villages: &[Village]) -> Vec<Road> {
     // bank (the network knows no water, so a house by the river must have a road on its
     // side nearer than the one across).
     // It runs through the street nodes moved back from the water, so it meets the streets.
-    let mouth = coast_lon(39.640) - 0.0008;
-    let mut banks = Vec::new();
-    for north in [true, false] {
-        let mut path: Vec<LonLat> = (0..=100)
-            .map(|k| {
-                let lon = mouth + (geography::LON_MIN + 0.001 - mouth) * f64::from(k) / 100.0;
-                round6(bank_point(lon, north))
-            })
-            .chain(
-                grids
-                    .iter()
-                    .flat_map(|g| g.bank.iter())
-                    .filter(|(n, _)| *n == north)
-                    .map(|(_, p)| *p),
-            )
-            .collect();
-        path.sort_by(|a, b| b.lon.total_cmp(&a.lon));
-        path.dedup_by(|a, b| a.lon == b.lon);
-        banks.push(path);
-    }
+    let banks = bank_paths(&grids);
     // Inland, north to south, crossing the river once.
     lines.push(sample(&[
         LonLat::new(141.905, geography::LAT_MIN + 0.002),
@@ -377,6 +387,11 @@ pub fn roads(seed: u64, households: u32, villages: &[Village]) -> Vec<Road> {
         }
         with_bridges(line, &mut out);
     }
+    largest_piece(out)
+}
+
+/// The roads of the largest connected piece, numbered from 1.
+fn largest_piece(out: Vec<Road>) -> Vec<Road> {
     // Keep the largest connected piece: a street cut off by the shore or the river
     // would leave its households with no way out.
     let net = crate::network::Network::new(&out, &[]);
@@ -402,4 +417,40 @@ pub fn roads(seed: u64, households: u32, villages: &[Village]) -> Vec<Road> {
         r.id = i as u32 + 1;
     }
     kept
+}
+
+/// Street spacing of the city's grid, metres.
+pub(super) const CITY_STREET_M: f64 = 80.0;
+/// A bridge every this many streets across the river in the city (every 480 m).
+const CITY_BRIDGE_EVERY: i32 = 6;
+
+/// The city's roads, numbered from 1: one jittered street grid [`CITY_STREET_M`] apart over
+/// the whole land, cut by the river except at a bridge every [`CITY_BRIDGE_EVERY`] streets,
+/// with a path along each bank.
+pub(super) fn city_roads(seed: u64) -> Vec<Road> {
+    let mut rng = Prng::new(seed, "city roads");
+    let (lat_mid, lon_mid) = (
+        (geography::LAT_MIN + geography::LAT_MAX) / 2.0,
+        (geography::LON_MIN + coast_lon(geography::LAT_MIN)) / 2.0,
+    );
+    let half_w = (coast_lon(geography::LAT_MIN) + 0.01 - lon_mid) * M_PER_DEG_LON;
+    let half_h = (geography::LAT_MAX - lat_mid) * M_PER_DEG_LAT;
+    // `grid` keeps the nodes within twice the spread of the centre: the whole rectangle.
+    let whole = Village {
+        name: "",
+        centre: LonLat::new(lon_mid, lat_mid),
+        spread_m: half_w.hypot(half_h) / 2.0,
+        weight: 1,
+        coastal: false,
+    };
+    let mut g = grid(&mut rng, &whole, true, CITY_STREET_M);
+    g.bridge_every = CITY_BRIDGE_EVERY;
+    let mut out = Vec::new();
+    streets(&g, false, &mut out);
+    streets(&g, true, &mut out);
+    let grids = [g];
+    for line in bank_paths(&grids) {
+        with_bridges(line, &mut out);
+    }
+    largest_piece(out)
 }

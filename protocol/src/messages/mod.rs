@@ -12,6 +12,7 @@ pub mod registry;
 pub mod shards;
 pub mod state;
 pub mod status;
+pub mod status_parts;
 
 #[cfg(test)]
 pub(crate) mod golden {

@@ -24,6 +24,28 @@ impl Tmux {
         t
     }
 
+    /// Officer tanaka's `evac-dashboard` (`bin`) in English, without colour, on `dash.toml`
+    /// in `dir` (written for HQ's embedded broker on `port`, password `password`).
+    pub fn dashboard(dir: &Path, bin: &Path, port: u16, password: &str) -> Tmux {
+        std::fs::write(
+            dir.join("dash.toml"),
+            format!(
+                "broker = \"mqtt://127.0.0.1:{port}\"\ntown = \"minato\"\nusername = \"officer-tanaka\"\n\
+                 password = \"{password}\"\nhq_key = \"hq.pub\"\ntown_file = \"town.geojson\"\n\
+                 officer_key = \"officer-tanaka.key\"\nofficer = \"tanaka\"\nlog_file = \"dashboard.log\"\n"
+            ),
+        )
+        .unwrap();
+        Tmux::start(
+            dir,
+            &format!(
+                "cd {} && NO_COLOR=1 {} --config dash.toml --lang en",
+                dir.display(),
+                bin.display()
+            ),
+        )
+    }
+
     fn cmd(&self) -> Command {
         let mut c = Command::new("tmux");
         c.arg("-S").arg(&self.socket).arg("-f").arg("/dev/null");

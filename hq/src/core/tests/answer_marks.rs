@@ -120,21 +120,7 @@ fn a_needs_help_answer_marked_handled_travels_in_the_status_once_and_survives_a_
     // A restarted HQ still shows it handled.
     let keys = hq.keys().clone();
     drop(hq);
-    let hq = Hq::open(
-        "minato".parse().unwrap(),
-        Arc::new(generate(&GenerateParams {
-            households: 100,
-            shelters: 4,
-            seed: 2,
-        })),
-        Store::open(&dir.path().join("hq.sqlite")).unwrap(),
-        keys,
-        SecretKey::from_seed(&[2; 32]),
-        60_000,
-        1_000_900,
-    )
-    .unwrap();
-    let mut hq = hq;
+    let mut hq = reopen(&dir, keys, 1_000_900);
     assert_eq!(latest(&hq, 7, 1_000_900).handled, Some(handled));
 
     // A later answer from the household is news again.

@@ -53,7 +53,7 @@ fn answers_travel_in_the_signed_status_and_a_card_tap_wins() {
     desk.record(&answer(home, "safe_at_home", None, 1_000_100))
         .unwrap();
     let before = status_of(&hq, 1, 1_000_200);
-    let StatusMessage::Snapshot(snap) = status(&hq.snapshot(1_000_200).unwrap(), &hq_pub) else {
+    let StatusMessage::Snapshot(snap) = status(&hq.snapshot(1_000_200).unwrap()[0], &hq_pub) else {
         panic!("a snapshot")
     };
     let safe = HouseholdAnswer {
@@ -121,19 +121,6 @@ fn answers_travel_in_the_signed_status_and_a_card_tap_wins() {
     drop(hq);
     let mut keys = KeyRing::default();
     keys.add_shelter(s, node.public());
-    let hq = Hq::open(
-        "minato".parse().unwrap(),
-        Arc::new(generate(&GenerateParams {
-            households: 100,
-            shelters: 4,
-            seed: 2,
-        })),
-        Store::open(&dir.path().join("hq.sqlite")).unwrap(),
-        keys,
-        SecretKey::from_seed(&[2; 32]),
-        60_000,
-        1_000_800,
-    )
-    .unwrap();
+    let hq = reopen(&dir, keys, 1_000_800);
     assert_eq!(hq.current_picture(1_000_800).answers, latest);
 }

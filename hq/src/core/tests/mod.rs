@@ -35,6 +35,24 @@ fn setup() -> (Hq, SecretKey, PublicKey, ShelterId, tempfile::TempDir) {
     (hq, node, hq_pub, shelter, dir)
 }
 
+/// HQ opened again on the store of [`setup`]'s `dir` (the same town and HQ key): a restart.
+fn reopen(dir: &tempfile::TempDir, keys: KeyRing, now_ms: u64) -> Hq {
+    Hq::open(
+        "minato".parse().unwrap(),
+        Arc::new(generate(&GenerateParams {
+            households: 100,
+            shelters: 4,
+            seed: 2,
+        })),
+        Store::open(&dir.path().join("hq.sqlite")).unwrap(),
+        keys,
+        SecretKey::from_seed(&[2; 32]),
+        60_000,
+        now_ms,
+    )
+    .unwrap()
+}
+
 fn ev(shelter: ShelterId, seq: u64, wall_ms: u64) -> CheckEvent {
     CheckEvent {
         resident: Some(ResidentId(seq as u32)),

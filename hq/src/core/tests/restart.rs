@@ -20,7 +20,7 @@ fn status_seq(o: &Publication) -> u64 {
 fn a_store_restored_from_an_older_copy_still_makes_statuses_dashboards_take() {
     let (mut hq, node, _, s, dir) = setup();
     let path = dir.path().join("hq.sqlite");
-    let mut seen = status_seq(&hq.snapshot(1_000_000).unwrap());
+    let mut seen = status_seq(&hq.snapshot(1_000_000).unwrap()[0]);
     drop(hq);
     let copy = dir.path().join("copy.sqlite");
     std::fs::copy(&path, &copy).unwrap();
@@ -62,7 +62,7 @@ fn a_store_restored_from_an_older_copy_still_makes_statuses_dashboards_take() {
     }
     std::fs::copy(&copy, &path).unwrap();
     let mut hq = open(1_120_000);
-    let seq = status_seq(&hq.snapshot(1_120_000).unwrap());
+    let seq = status_seq(&hq.snapshot(1_120_000).unwrap()[0]);
     assert!(
         seq > seen,
         "the restored HQ's snapshot {seq} is not after {seen}: a dashboard refuses it as a replay"
@@ -142,7 +142,7 @@ fn what_the_store_cannot_read_at_start_is_counted_and_sent_to_officers() {
     };
     assert_eq!(hq.unreadable().events, [(s, 2)]);
     assert_eq!(hq.unreadable().meta, ["next_message"]);
-    let snap = hq.snapshot(1_100_000).unwrap();
+    let snap = hq.snapshot(1_100_000).unwrap().remove(0);
     let Ok(evac_protocol::StatusMessage::Snapshot(snap)) =
         Signed::<evac_protocol::StatusMessage>::from_json(&snap.payload)
             .unwrap()
