@@ -14,7 +14,7 @@
 //! the door reads it through a connection of its own ([`Replica::open_reader`], see
 //! [`crate::registry`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use evac_protocol::messages::shards::{household_hash, registry_digest, shard_of};
 use evac_protocol::{
@@ -80,6 +80,11 @@ pub enum ReplicaError {
     },
 }
 
+/// Where a node keeps its replica: `registry.db` beside its ledger.
+pub fn replica_path(ledger: &Path) -> PathBuf {
+    ledger.with_file_name("registry.db")
+}
+
 /// The registry replica in its SQLite file.
 pub struct Replica {
     conn: Connection,
@@ -115,6 +120,61 @@ impl Replica {
         // A replica lost in a power cut is read again from HQ: no fsync a change.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Replica::with(conn)
+    }
+
+    /// Opens the replica at `path`; one that does not open or does not read (not SQLite, its
+    /// tables or frame damaged) is set aside beside it (`registry.db.bad-NOW_MS`, its `-wal`
+    /// and `-shm` too) and made anew, empty: the replicator reads it again from HQ's retained
+    /// shards. `None` (logged) only when not even a new one can be made: the node still
+    /// starts, every card then reads as not registered.
+    pub fn open_or_set_aside(path: &Path) -> Option<Replica> {
+        let checked = Replica::open(path).and_then(|r| r.check().map(|()| r));
+        let e = match checked {
+            Ok(r) => return Some(r),
+            Err(e) => e,
+        };
+        let now = evac_protocol::time::now_ms();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            if file.exists() {
+                match evac_protocol::statefile::set_aside(&file, now) {
+                    Ok(to) => {
+                        tracing::error!(error = %e, aside = %to.display(), "registry replica does not read: set aside, read again from HQ")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "registry replica does not read and cannot be set aside")
+                    }
+                }
+            }
+        }
+        Replica::open(path)
+            .map_err(|e| tracing::error!(error = %e, path = %path.display(), "no registry replica: every card reads as not registered"))
+            .ok()
+    }
+
+    /// Reads what every lookup relies on (the frame, each shard's row): an error when the file
+    /// is damaged.
+    fn check(&self) -> Result<(), ReplicaError> {
+        self.frame()?;
+        self.version()?;
+        let mut st = self
+            .conn
+            .prepare("SELECT shard, version, xor, count FROM registry_shards")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let xor: Vec<u8> = r.get(2)?;
+            let (_, _, _): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(3)?);
+            if xor.len() != 32 {
+                return Err(ReplicaError::Sql(rusqlite::Error::InvalidColumnType(
+                    2,
+                    "xor".into(),
+                    rusqlite::types::Type::Blob,
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The replica in `conn` (its tables are made when missing).
