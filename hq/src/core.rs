@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use evac_maps::Town;
 use evac_protocol::messages::status_parts;
-use evac_protocol::{
-    Clock, HQ_SIGNER, OrderBatch, RegistrySnapshot, SecretKey, ShelterId, Signable, Topic, TownId,
-};
+use evac_protocol::{Clock, HQ_SIGNER, OrderBatch, SecretKey, ShelterId, Signable, Topic, TownId};
 
 use crate::air::AirState;
 use crate::engine::{BookChange, EngineTown, OrderBook};
@@ -39,12 +37,9 @@ pub struct Publication {
 
 impl Publication {
     /// Whether the message is within issue 22's bound: no MQTT message of evac over
-    /// [`evac_protocol::MAX_MESSAGE`] (1 MiB). The whole registry on `registry` is exempt
-    /// until it is retired (issue 22, item 1: shelters move to `registry/shard/{n}`); it is
-    /// 3.7 MB gzip at 100,000 households.
+    /// [`evac_protocol::MAX_MESSAGE`] (1 MiB), whatever its topic.
     pub fn within_bound(&self) -> bool {
         self.payload.len() <= evac_protocol::MAX_MESSAGE
-            || matches!(self.topic.parse(), Ok(Topic::Registry(_)))
     }
 }
 
@@ -499,9 +494,9 @@ impl Hq {
         self.store.record_cap(sender, identifier, sent, now_ms)
     }
 
-    /// What shelters get as the registry (built here: for tests and tools).
-    pub fn registry_snapshot(&self) -> RegistrySnapshot {
-        self.registry.snapshot()
+    /// Every household of the registry, by id.
+    pub fn household_ids(&self) -> Vec<u32> {
+        self.registry.base().iter().map(|h| h.id.0).collect()
     }
 
     /// The registry's manifest as shelters get it (for tests and tools).
@@ -537,12 +532,6 @@ impl Hq {
         Ok(true)
     }
 
-    /// The registry replica for shelters (retained), with officers' card links: the newest
-    /// made (see [`registry`]; a newer one follows from a tick).
-    pub fn registry(&mut self) -> Result<Publication, HqError> {
-        self.registry.latest()
-    }
-
     /// Everything HQ owns that a broker restart may have lost: every shelter's ack, the
     /// registry, a status snapshot (all retained), the orders in force, and the air: every
     /// household group's signed sections and HQ's key announcements (retained).
@@ -561,7 +550,6 @@ impl Hq {
         for s in shelters {
             out.push(self.ack(s, now_ms)?);
         }
-        out.push(self.registry()?);
         out.extend(self.shards.all()?);
         out.extend(self.snapshot(now_ms)?);
         out.extend(self.order_messages(&self.book.current_batches())?);
@@ -639,7 +627,6 @@ impl Hq {
         self.flush_rejections(now_ms);
         self.book.set_now_ms(now_ms);
         let mut out = Vec::new();
-        out.extend(self.registry.poll());
         out.extend(self.shards.changes()?);
         let expired = self.book.expire(now_secs(now_ms));
         if !expired.batches.is_empty() {

@@ -297,9 +297,6 @@ pub enum ExportError {
     /// The registry could not be serialised for its digest.
     #[error("registry digest: {0}")]
     RegistryDigest(serde_json::Error),
-    /// No registry message was built.
-    #[error("no registry message")]
-    NoRegistry,
 }
 
 #[cfg(test)]
@@ -334,9 +331,6 @@ mod tests {
             e.to_string(),
             "air: group 3: overlay truncated at byte 4: expected table id"
         );
-        assert!(e.source().is_none());
-        let e = HqError::from(ExportError::NoRegistry);
-        assert_eq!(e.to_string(), "export: no registry message");
         assert!(e.source().is_none());
     }
 }

@@ -127,7 +127,7 @@ fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
     let mut login =
         evac_net::Login::new(format!("evac-hq-{}", cfg.town)).keep_alive(Duration::from_secs(10));
     // Incoming: no larger than the broker takes (an external broker's limit is its own
-    // config's, so HQ bounds what it reads to the default); outgoing: the registry.
+    // config's, so HQ bounds what it reads to the default); outgoing: 1 MiB.
     let incoming = match &cfg.broker {
         BrokerConfig::Embedded(b) => b.max_payload_size,
         BrokerConfig::External(_) => crate::config::DEFAULT_MAX_PAYLOAD,
@@ -161,12 +161,12 @@ async fn pump(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, rumqttc::
     }
 }
 
-/// The largest payload HQ publishes: what the embedded broker takes (an external broker's
-/// limit is in its own config).
+/// The largest payload HQ publishes: [`evac_protocol::MAX_MESSAGE`] (1 MiB, issue 22), or
+/// what the embedded broker takes when lower.
 fn outgoing_limit(cfg: &Config) -> usize {
     match &cfg.broker {
-        BrokerConfig::Embedded(b) => b.max_payload_size,
-        BrokerConfig::External(_) => 256 << 20,
+        BrokerConfig::Embedded(b) => b.max_payload_size.min(evac_protocol::MAX_MESSAGE),
+        BrokerConfig::External(_) => evac_protocol::MAX_MESSAGE,
     }
 }
 
@@ -354,11 +354,7 @@ pub async fn run(cfg: Config) -> Result<(), HqError> {
     // written through a connection of their own, so they never hold up this loop. An endpoint
     // that cannot start (a certificate missing, its port taken) never keeps HQ from serving
     // shelters: it is logged (and `evac-hq check` fails on it).
-    let households = hq
-        .registry_snapshot()
-        .households
-        .into_iter()
-        .map(|h| h.id.0);
+    let households = hq.household_ids();
     let _answers = crate::answers::start(&cfg, households)
         .await
         .unwrap_or_else(|e| {

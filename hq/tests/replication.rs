@@ -20,11 +20,17 @@ async fn events_are_stored_once_through_hq_and_broker_restarts() {
     );
     let mut broker = Proc::start(&d, "broker", &broker_cfg, true);
     let mut hq = Proc::start(&d, "run", &hq_cfg, false);
-    let mut viewer =
-        Client::connect(d.port, "viewer-1", "viewer", PASSWORD, &[topic("registry")]).await;
+    let mut viewer = Client::connect(
+        d.port,
+        "viewer-1",
+        "viewer",
+        PASSWORD,
+        &[topic("registry/#")],
+    )
+    .await;
     viewer
-        .wait_for(20, "the retained registry", |m| {
-            m.topic.ends_with("/registry")
+        .wait_for(20, "the retained registry manifest", |m| {
+            m.topic.ends_with("/registry/manifest")
         })
         .await;
 

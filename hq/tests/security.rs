@@ -10,8 +10,8 @@ mod support;
 use std::time::Duration;
 
 use evac_protocol::{
-    Ack, CommandAction, CommandReply, OfficerCommand, OrderBatch, RegistrySnapshot, SecretKey,
-    Signed, Slug, StatusMessage, officer_signer,
+    Ack, CommandAction, CommandReply, OfficerCommand, OrderBatch, RegistryManifest, RegistryShard,
+    SecretKey, Signed, Slug, StatusMessage, officer_signer,
 };
 use support::*;
 
@@ -19,9 +19,13 @@ use support::*;
 fn hq_signed(m: &Msg, d: &HqDir) -> bool {
     let k = &d.hq_public;
     let t = &m.topic;
-    if t.ends_with("/registry") {
-        evac_protocol::packed::unpack(&m.payload, 1 << 28).is_ok_and(|json| {
-            Signed::<RegistrySnapshot>::from_json(&json).is_ok_and(|s| s.open(k).is_ok())
+    if t.ends_with("/registry/manifest") {
+        evac_protocol::packed::unpack(&m.payload, 1 << 24).is_ok_and(|json| {
+            Signed::<RegistryManifest>::from_json(&json).is_ok_and(|s| s.open(k).is_ok())
+        })
+    } else if t.contains("/registry/shard/") {
+        evac_protocol::packed::unpack(&m.payload, 1 << 24).is_ok_and(|json| {
+            Signed::<RegistryShard>::from_json(&json).is_ok_and(|s| s.open(k).is_ok())
         })
     } else if t.ends_with("/status") {
         Signed::<StatusMessage>::from_json(&m.payload).is_ok_and(|s| s.open(k).is_ok())
@@ -47,15 +51,17 @@ async fn a_shelter_login_reads_and_writes_only_its_own_lanes() {
         "a",
         &a_user,
         PASSWORD,
-        &[topic(&format!("shelter/{a_id}/ack")), topic("registry")],
+        &[topic(&format!("shelter/{a_id}/ack")), topic("registry/#")],
     )
     .await;
     a.wait_for(20, "HQ's first ack", |m| {
         ack_through(m, &d.hq_public) == Some((a_id, 0))
     })
     .await;
-    a.wait_for(20, "the registry", |m| m.topic.ends_with("/registry"))
-        .await;
+    a.wait_for(20, "the registry's manifest", |m| {
+        m.topic.ends_with("/registry/manifest")
+    })
+    .await;
 
     // The same login subscribing to everything gets nothing at all (not the retained
     // registry, status, B's ack); nor does a narrower filter beyond its lanes.
@@ -71,7 +77,7 @@ async fn a_shelter_login_reads_and_writes_only_its_own_lanes() {
 
     // Retained junk on HQ's topics and on B's ack, and events forged as B on B's topic.
     for t in [
-        "registry",
+        "registry/manifest",
         "status",
         "orders",
         &format!("shelter/{b_id}/ack"),
@@ -167,7 +173,7 @@ async fn a_shelter_login_reads_and_writes_only_its_own_lanes() {
         "viewer-1",
         "viewer",
         PASSWORD,
-        &[topic("registry"), topic("status"), topic("orders")],
+        &[topic("registry/#"), topic("status"), topic("orders")],
     )
     .await;
     viewer
@@ -176,8 +182,8 @@ async fn a_shelter_login_reads_and_writes_only_its_own_lanes() {
         })
         .await;
     viewer
-        .wait_for(20, "the retained registry", |m| {
-            m.topic.ends_with("/registry")
+        .wait_for(20, "the retained registry's manifest", |m| {
+            m.topic.ends_with("/registry/manifest")
         })
         .await;
     let b_key = &d.shelter_keys[1].1;
@@ -504,4 +510,54 @@ fn evac_hq_cmd_signs_sends_and_prints_hqs_reply() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("--hazard meteor"), "{err}");
+}
+
+/// Issue 22: no MQTT message over 1 MiB anywhere, HQ's own login included. The gate closes
+/// the connection of any login that publishes over [`evac_protocol::MAX_MESSAGE`] (the packet
+/// itself is within the gate's frame bound, so the publish's own size is what is checked),
+/// and nothing of it reaches a reader; a message of exactly 1 MiB passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_closes_any_login_hqs_included_at_a_message_over_one_mib() {
+    use evac_protocol::MAX_MESSAGE;
+    let d = HqDir::new(100);
+    let _broker = Proc::start(&d, "broker", &d.path("hq.toml"), true);
+    let mut viewer = Client::connect(d.port, "v", "viewer", PASSWORD, &[topic("status")]).await;
+    viewer.connected(20).await;
+    let hq = Client::connect(d.port, "hq-test", "hq", PASSWORD, &[]).await;
+    let mut connects = hq.connects.clone();
+    connects.wait_for(|n| *n >= 1).await.unwrap();
+    hq.publish(&topic("status"), vec![b'a'; MAX_MESSAGE]).await;
+    viewer
+        .wait_for(20, "HQ's message of exactly 1 MiB", |m| {
+            m.payload.len() == MAX_MESSAGE
+        })
+        .await;
+    hq.publish(&topic("status"), vec![b'b'; MAX_MESSAGE + 1])
+        .await;
+    tokio::time::timeout(Duration::from_secs(20), connects.wait_for(|n| *n >= 2))
+        .await
+        .expect("the gate let HQ's login publish over 1 MiB")
+        .unwrap();
+    // A shelter's login likewise, one byte over on its own topic.
+    let (id, _) = d.shelter_keys[0];
+    let shelter = Client::connect(d.port, "s", &format!("shelter-{id}"), PASSWORD, &[]).await;
+    let mut connects = shelter.connects.clone();
+    connects.wait_for(|n| *n >= 1).await.unwrap();
+    shelter
+        .publish(
+            &topic(&format!("shelter/{id}/state")),
+            vec![b'c'; MAX_MESSAGE + 1],
+        )
+        .await;
+    tokio::time::timeout(Duration::from_secs(20), connects.wait_for(|n| *n >= 2))
+        .await
+        .expect("the gate let a shelter's login publish over 1 MiB")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    viewer.drain();
+    assert!(
+        viewer.seen.iter().all(|m| m.payload.len() <= MAX_MESSAGE),
+        "a message over 1 MiB reached a reader"
+    );
+    drop((hq, shelter));
 }

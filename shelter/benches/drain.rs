@@ -151,7 +151,7 @@ fn main() {
         batch_events: 200,
     };
     let hq_pub = SecretKey::from_seed(&[9; 32]).public();
-    let r = Replicator::new(cfg, &db, node_key, hq_pub, shared.clone(), Box::new(|_| {})).unwrap();
+    let r = Replicator::new(cfg, &db, node_key, hq_pub, shared.clone()).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let start = Instant::now();
     let t = std::thread::spawn(move || {

@@ -37,7 +37,6 @@ fn main() {
         ShelterId(1),
         SecretKey::from_seed(&[1; 32]),
         trust,
-        None,
         0,
     )
     .unwrap();

@@ -10,14 +10,16 @@
 //! - Staff register a walk-in without a card by household and resident from the registry.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use evac_protocol::{
     Assurance, CardDigestKey, CardRef, CheckEvent, EventId, EventKind, Flag, HouseholdId,
-    ResidentId,
+    ResidentId, TownId,
 };
 
 use crate::registry::Registry;
+use crate::replica::Replica;
 
 /// Who tapped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,11 +168,10 @@ pub struct Door {
     present: HashMap<Person, (u64, bool)>,
     last_tap: HashMap<CardRef, LastTap>,
     registry: Registry,
-    card_key: Option<CardDigestKey>,
 }
 
 impl Door {
-    /// A door with nobody present, an empty registry and the given debounce window.
+    /// A door with nobody present, no registry and the given debounce window.
     pub fn new(debounce_ms: u64) -> Self {
         Door {
             debounce: Duration::from_millis(debounce_ms),
@@ -178,21 +179,36 @@ impl Door {
             present: HashMap::new(),
             last_tap: HashMap::new(),
             registry: Registry::empty(),
-            card_key: None,
         }
     }
 
-    /// The town's card digest key, which finds cards in every registry from now on.
+    /// The town's card digest key, which finds cards in the registry from now on.
     pub fn set_card_key(&mut self, key: CardDigestKey) {
-        self.card_key = Some(key);
-        let registry = std::mem::take(&mut self.registry);
-        self.set_registry(registry);
+        self.registry = std::mem::take(&mut self.registry).with_key(Some(key));
+        self.resolve_again();
     }
 
-    /// Replaces the registry replica; presence is resolved again with it, so a card first
-    /// tapped while the registry did not know it is the same person as its resident.
-    pub fn set_registry(&mut self, registry: Registry) {
-        self.registry = registry.with_key(self.card_key.clone());
+    /// The replica in shards: the registry the door reads from now on.
+    pub fn set_replica(&mut self, replica: Replica) {
+        self.registry = std::mem::take(&mut self.registry).with_replica(Some(Rc::new(replica)));
+        self.resolve_again();
+    }
+
+    /// Serves `town` only: a replica of another town is not read.
+    pub fn set_town(&mut self, town: TownId) {
+        self.registry = std::mem::take(&mut self.registry).serving(town);
+        self.resolve_again();
+    }
+
+    /// The replica in shards changed: presence is resolved again, so a card first tapped
+    /// before it was linked (or before the replica was in step) is its resident now.
+    pub fn replica_changed(&mut self) {
+        self.registry.refresh();
+        self.resolve_again();
+    }
+
+    /// Presence resolved with the registry as it is now.
+    fn resolve_again(&mut self) {
         self.present.clear();
         let recorded: Vec<_> = self.recorded.iter().map(|(k, v)| (k.clone(), *v)).collect();
         for (key, (seq, inside)) in recorded {
@@ -363,9 +379,7 @@ pub fn event_label(id: EventId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use evac_protocol::{
-        RegistryHousehold, RegistryResident, RegistrySnapshot, ShelterId, Slug, Timestamp,
-    };
+    use evac_protocol::{RegistryHousehold, RegistryResident, ShelterId, Slug, Timestamp};
 
     fn card(n: u8) -> CardRef {
         CardRef {
@@ -389,26 +403,43 @@ mod tests {
         d
     }
 
-    fn registry() -> Registry {
-        let res = |id, cards: Vec<CardRef>| RegistryResident {
+    fn res(id: u32, cards: &[CardRef]) -> RegistryResident {
+        RegistryResident {
             id: ResidentId(id),
             name: format!("r{id}"),
             needs_help: false,
-            card_digests: digests(&cards),
-        };
-        Registry::from_snapshot(&RegistrySnapshot {
-            town: Slug::new("t").unwrap(),
-            version: 3,
-            card_check: key().check_value(),
-            households: vec![RegistryHousehold {
-                id: HouseholdId(7),
-                residents: vec![
-                    res(70, vec![card(1)]),
-                    res(71, vec![]),
-                    res(72, vec![card(2)]),
-                ],
-            }],
-        })
+            card_digests: digests(cards),
+        }
+    }
+
+    /// Household 7: residents 70 (card 1), 71 (no card), 72 (card 2).
+    fn household_7() -> Vec<RegistryHousehold> {
+        vec![RegistryHousehold {
+            id: HouseholdId(7),
+            residents: vec![res(70, &[card(1)]), res(71, &[]), res(72, &[card(2)])],
+        }]
+    }
+
+    /// Writes `households` into the replica at `path` as HQ's shards of version `version`.
+    fn fill(path: &std::path::Path, households: &[RegistryHousehold], version: u64) {
+        let (manifest, shards) = evac_protocol::messages::shards::split(
+            &Slug::new("t").unwrap(),
+            key().check_value(),
+            version,
+            households,
+        );
+        let mut r = Replica::open(path).unwrap();
+        r.take_manifest(&manifest).unwrap();
+        assert!(r.take_shards(&shards).unwrap().iter().all(|t| *t));
+    }
+
+    /// A door reading a replica (in `dir`) that holds [`household_7`].
+    fn door_with_registry(dir: &tempfile::TempDir, debounce_ms: u64) -> Door {
+        let path = dir.path().join("registry.db");
+        fill(&path, &household_7(), 3);
+        let mut door = new_door(debounce_ms);
+        door.set_replica(Replica::open_reader(&path).unwrap());
+        door
     }
 
     fn ms(n: u64) -> Duration {
@@ -445,8 +476,8 @@ mod tests {
 
     #[test]
     fn tap_toggles_and_debounces() {
-        let mut door = new_door(10_000);
-        door.set_registry(registry());
+        let dir = tempfile::tempdir().unwrap();
+        let mut door = door_with_registry(&dir, 10_000);
         let tap = TapInput::card(card(1), Assurance::CardRead, vec![]);
         let d = door.decide(&tap, ms(1_000));
         let e = record(&mut door, &d, 1, 1_000);
@@ -481,8 +512,8 @@ mod tests {
 
     #[test]
     fn unknown_card_is_an_unregistered_evacuee() {
-        let mut door = new_door(10_000);
-        door.set_registry(registry());
+        let dir = tempfile::tempdir().unwrap();
+        let mut door = door_with_registry(&dir, 10_000);
         let d = door.decide(&TapInput::card(card(9), Assurance::CardRead, vec![]), ms(0));
         let draft = d.draft().unwrap();
         assert_eq!(draft.kind, EventKind::CheckIn);
@@ -492,8 +523,8 @@ mod tests {
 
     #[test]
     fn staff_walk_in_uses_the_registry() {
-        let mut door = new_door(10_000);
-        door.set_registry(registry());
+        let dir = tempfile::tempdir().unwrap();
+        let mut door = door_with_registry(&dir, 10_000);
         let mut tap = TapInput::staff(HouseholdId(7), ResidentId(71));
         tap.day_only = true;
         let d = door.decide(&tap, ms(0));
@@ -519,28 +550,15 @@ mod tests {
     #[test]
     fn presence_follows_the_person_not_the_card() {
         // a resident with two cards (renewed card): checking in with one and out with the other
-        let mut reg = registry();
-        let snap = RegistrySnapshot {
-            town: Slug::new("t").unwrap(),
-            version: 4,
-            card_check: key().check_value(),
-            households: vec![RegistryHousehold {
-                id: HouseholdId(7),
-                residents: vec![RegistryResident {
-                    id: ResidentId(70),
-                    name: "a".into(),
-                    needs_help: false,
-                    card_digests: digests(&[card(1), card(3)]),
-                }],
-            }],
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.db");
+        let house = RegistryHousehold {
+            id: HouseholdId(7),
+            residents: vec![res(70, &[card(1), card(3)])],
         };
-        reg = if reg.version() < 4 {
-            Registry::from_snapshot(&snap)
-        } else {
-            reg
-        };
+        fill(&path, &[house], 4);
         let mut door = new_door(10_000);
-        door.set_registry(reg);
+        door.set_replica(Replica::open_reader(&path).unwrap());
         let d = door.decide(&TapInput::card(card(1), Assurance::CardRead, vec![]), ms(0));
         record(&mut door, &d, 1, 0);
         let d = door.decide(
@@ -548,5 +566,94 @@ mod tests {
             ms(1_000),
         );
         assert_eq!(d.draft().unwrap().kind, EventKind::CheckOut);
+    }
+
+    /// HQ's registry of [`registry`] as a replica in one shard: the manifest taken (so the
+    /// replica knows its town and card key), the shard itself only when `with_shard`.
+    fn replica_of(path: &std::path::Path, with_shard: bool) -> Replica {
+        use evac_protocol::{RegistryManifest, RegistryShard, ShardEntry, ShardSum};
+        let households = vec![RegistryHousehold {
+            id: HouseholdId(7),
+            residents: vec![
+                RegistryResident {
+                    id: ResidentId(70),
+                    name: "r70".into(),
+                    needs_help: false,
+                    card_digests: digests(&[card(1)]),
+                },
+                RegistryResident {
+                    id: ResidentId(72),
+                    name: "r72".into(),
+                    needs_help: true,
+                    card_digests: digests(&[card(2)]),
+                },
+            ],
+        }];
+        let town = Slug::new("t").unwrap();
+        let digest = ShardSum::of(&households).digest(0, 1);
+        let mut r = Replica::open(path).unwrap();
+        r.take_manifest(&RegistryManifest {
+            town: town.clone(),
+            version: 1,
+            card_check: key().check_value(),
+            shards: vec![ShardEntry { version: 1, digest }],
+        })
+        .unwrap();
+        if with_shard {
+            assert!(
+                r.take_shard(&RegistryShard {
+                    town,
+                    shards: 1,
+                    shard: 0,
+                    version: 1,
+                    digest,
+                    households,
+                })
+                .unwrap()
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn the_replica_alone_finds_cards_and_a_card_before_it_is_its_resident_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.db");
+        // The replicator's connection, and the door's own.
+        let _writer = replica_of(&path, false);
+        let mut door = new_door(0);
+        door.set_replica(Replica::open_reader(&path).unwrap());
+        assert_eq!(door.registry().key_matches(), Some(true));
+        // The replica is behind (no shard yet): the tap is recorded at once, flagged.
+        let d = door.decide(&TapInput::card(card(1), Assurance::CardRead, vec![]), ms(0));
+        let draft = d.draft().unwrap().clone();
+        assert_eq!((draft.resident, draft.kind), (None, EventKind::CheckIn));
+        assert!(draft.flags.contains(&Flag::Unregistered));
+        record(&mut door, &d, 1, 0);
+        // The shard arrives (another connection): the card is its resident from now on.
+        let _writer = replica_of(&path, true);
+        door.replica_changed();
+        assert!(door.is_present(ResidentId(70)));
+        assert_eq!(door.household_presence(HouseholdId(7)), Some((1, 2)));
+        assert_eq!(
+            door.registry().member(ResidentId(72)).map(|m| m.needs_help),
+            Some(true)
+        );
+        let d = door.decide(&TapInput::card(card(2), Assurance::CardRead, vec![]), ms(5));
+        let draft = d.draft().unwrap();
+        assert_eq!(
+            (draft.resident, draft.household, draft.kind),
+            (
+                Some(ResidentId(72)),
+                Some(HouseholdId(7)),
+                EventKind::CheckIn
+            )
+        );
+        assert!(draft.flags.is_empty());
+        // Staff find the household in the replica too.
+        assert!(matches!(
+            door.decide(&TapInput::staff(HouseholdId(7), ResidentId(72)), ms(6)),
+            Decision::Record(_)
+        ));
     }
 }

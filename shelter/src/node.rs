@@ -5,10 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use evac_protocol::{
-    Assurance, CheckEvent, EventKind, Flag, HouseholdId, PublicKey, RegistrySnapshot, ResidentId,
-    SecretKey, Signed,
-};
+use evac_protocol::{Assurance, CheckEvent, EventKind, Flag, HouseholdId, ResidentId, SecretKey};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -16,8 +13,7 @@ use crate::card::CardChannel;
 use crate::cert::{TrustStore, verify_challenge};
 use crate::door::{Decision, Door, TapInput};
 use crate::jpki::{JpkiError, StrongResult, read_card};
-use crate::ledger::{Ledger, LedgerError, get_meta, set_meta};
-use crate::registry::Registry;
+use crate::ledger::{Ledger, LedgerError};
 
 /// Result of one tap or staff entry, as printed on stdout by `run` (one JSON line).
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -106,60 +102,65 @@ pub struct Node {
     ledger: Ledger,
     door: Door,
     trust: TrustStore,
-    hq_key: Option<PublicKey>,
-    /// The town this node serves: a registry of another town is refused, even the first.
-    town: Option<evac_protocol::TownId>,
     present: Arc<AtomicU32>,
-    /// Registry snapshots that failed verification (counted, logged, ignored).
-    pub rejected_registries: u64,
     /// Ledger rows whose body could not be read at start-up (left out of presence; sent to
     /// HQ as flagged placeholders).
     pub unreadable_rows: Vec<u64>,
 }
 
-/// Largest registry a node expands (JSON, after gzip): a town of about 600,000 households.
-const MAX_REGISTRY: usize = 256 << 20;
-
 impl Node {
-    /// Opens the ledger, rebuilds presence from it and loads the stored registry replica.
+    /// Opens the ledger and the registry replica beside it ([`crate::replica::replica_path`];
+    /// one that does not open or read is set aside and made anew, and the node starts without
+    /// it when even that fails) and rebuilds presence from the ledger.
     pub fn open(
         ledger_path: &std::path::Path,
         shelter: evac_protocol::ShelterId,
         key: SecretKey,
         trust: TrustStore,
-        hq_key: Option<PublicKey>,
         debounce_ms: u64,
     ) -> Result<Self, LedgerError> {
         let ledger = Ledger::open(ledger_path, shelter, key)?;
+        // The whole registry a node of before issue 22 kept in its ledger: not read any more.
+        if let Err(e) = ledger
+            .conn()
+            .execute("DELETE FROM meta WHERE key = 'registry'", [])
+        {
+            tracing::warn!(error = %e, "the old whole registry is left in the ledger");
+        }
         let mut door = Door::new(debounce_ms);
+        let replica = crate::replica::replica_path(ledger_path);
+        if let Some(r) = crate::replica::Replica::open_or_set_aside(&replica)
+            .and_then(|_| crate::replica::Replica::open_reader(&replica).ok())
+        {
+            door.set_replica(r);
+        }
         let mut node = Node {
             ledger,
-            door: Door::new(debounce_ms),
+            door,
             trust,
-            hq_key,
-            town: None,
             present: Arc::new(AtomicU32::new(0)),
-            rejected_registries: 0,
             unreadable_rows: Vec::new(),
         };
-        if let Ok(Some(json)) = get_meta(node.ledger.conn(), "registry")
-            && let Some(reg) = node.verify_registry(json.as_bytes())
-        {
-            door.set_registry(Registry::from_snapshot(&reg));
-        }
-        node.door = door;
         node.rebuild_presence()?;
         Ok(node)
     }
 
-    /// Serves `town` only: a registry of another town is refused from now on, the first one
-    /// included, and a stored replica of another town is dropped.
+    /// Serves `town` only: a stored replica of another town is not read (the replicator
+    /// takes only this town's registry and starts it afresh).
     pub fn set_town(&mut self, town: evac_protocol::TownId) {
-        if self.door.registry().town().is_some_and(|t| *t != town) {
-            tracing::warn!(town = %town, "stored registry replica is of another town: dropped");
-            self.door.set_registry(Registry::default());
+        self.door.set_town(town.clone());
+        if self.door.registry().of_another_town() {
+            tracing::warn!(town = %town, "stored registry replica is of another town: not read");
         }
-        self.town = Some(town);
+    }
+
+    /// The replica in shards changed (the replicator took a manifest, shards or deltas):
+    /// presence is resolved with it again.
+    pub fn replica_changed(&mut self) {
+        self.door.replica_changed();
+        self.present
+            .store(self.door.present_count(), Ordering::Relaxed);
+        self.warn_if_key_differs();
     }
 
     /// The town's card digest key: cards are found in the registry with it from now on.
@@ -176,56 +177,6 @@ impl Node {
                  (evac-hq card-key)"
             );
         }
-    }
-
-    fn verify_registry(&mut self, payload: &[u8]) -> Option<RegistrySnapshot> {
-        let key = self.hq_key.as_ref()?;
-        match Signed::<RegistrySnapshot>::from_json(payload).and_then(|s| s.open(key)) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                self.rejected_registries += 1;
-                tracing::warn!(error = %e, rejected = self.rejected_registries, "registry snapshot ignored");
-                None
-            }
-        }
-    }
-
-    /// Takes a registry payload from the broker: kept (in SQLite too) when it verifies with
-    /// HQ's key, is of our town and is newer than ours. Returns whether it was taken.
-    pub fn offer_registry(&mut self, payload: &[u8]) -> bool {
-        let payload = match evac_protocol::packed::unpack(payload, MAX_REGISTRY) {
-            Ok(p) => p,
-            Err(e) => {
-                self.rejected_registries += 1;
-                tracing::warn!(error = %e, rejected = self.rejected_registries, "registry snapshot ignored");
-                return false;
-            }
-        };
-        let payload = &payload[..];
-        let Some(reg) = self.verify_registry(payload) else {
-            return false;
-        };
-        if self.town.as_ref().is_some_and(|t| *t != reg.town) {
-            self.rejected_registries += 1;
-            tracing::warn!(town = %reg.town, rejected = self.rejected_registries, "registry of another town ignored");
-            return false;
-        }
-        if self.door.registry().town().is_some_and(|t| *t != reg.town)
-            || reg.version <= self.door.registry().version()
-        {
-            return false;
-        }
-        if let Err(e) = set_meta(
-            self.ledger.conn(),
-            "registry",
-            &String::from_utf8_lossy(payload),
-        ) {
-            tracing::error!(error = %e, "cannot store registry replica");
-        }
-        tracing::info!(version = reg.version, "registry replica updated");
-        self.door.set_registry(Registry::from_snapshot(&reg));
-        self.warn_if_key_differs();
-        true
     }
 
     /// Derives presence again from the ledger: every readable event in order, except those a
@@ -439,7 +390,7 @@ impl Node {
             kind: event.as_ref().map(|e| e.kind),
             name: resident
                 .and_then(|r| self.door.registry().member(r))
-                .map(|m| m.name.clone()),
+                .map(|m| m.name),
             household_present: presence.map(|p| p.0),
             household_total: presence.map(|p| p.1),
             pin_tries_left,

@@ -10,10 +10,11 @@
 //! ([`Replica::offer_delta`]). Each shard keeps its version and the order-free sum of its
 //! households' hashes, so its digest is updated with each change and compared with HQ's.
 //!
-//! [`sync`] keeps it in step with HQ over MQTT. The door still reads the whole registry
-//! (`crate::registry`): the replica is kept beside it until the door reads from it.
+//! [`sync`] keeps it in step with HQ over MQTT (one connection, in the replicator's thread);
+//! the door reads it through a connection of its own ([`Replica::open_reader`], see
+//! [`crate::registry`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use evac_protocol::messages::shards::{household_hash, registry_digest, shard_of};
 use evac_protocol::{
@@ -52,6 +53,9 @@ CREATE TABLE IF NOT EXISTS registry_residents (
 CREATE INDEX IF NOT EXISTS registry_residents_household ON registry_residents(household);
 ";
 
+/// The longest a door's lookup waits for a lock on the replica.
+pub const READ_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// What went wrong with the replica's database.
 #[derive(Debug, Error)]
 pub enum ReplicaError {
@@ -76,9 +80,22 @@ pub enum ReplicaError {
     },
 }
 
+/// Where a node keeps its replica: `registry.db` beside its ledger.
+pub fn replica_path(ledger: &Path) -> PathBuf {
+    ledger.with_file_name("registry.db")
+}
+
 /// The registry replica in its SQLite file.
 pub struct Replica {
     conn: Connection,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("path", &self.conn.path())
+            .finish()
+    }
 }
 
 /// The town, card key and shard count the stored shards belong to.
@@ -103,6 +120,61 @@ impl Replica {
         // A replica lost in a power cut is read again from HQ: no fsync a change.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Replica::with(conn)
+    }
+
+    /// Opens the replica at `path`; one that does not open or does not read (not SQLite, its
+    /// tables or frame damaged) is set aside beside it (`registry.db.bad-NOW_MS`, its `-wal`
+    /// and `-shm` too) and made anew, empty: the replicator reads it again from HQ's retained
+    /// shards. `None` (logged) only when not even a new one can be made: the node still
+    /// starts, every card then reads as not registered.
+    pub fn open_or_set_aside(path: &Path) -> Option<Replica> {
+        let checked = Replica::open(path).and_then(|r| r.check().map(|()| r));
+        let e = match checked {
+            Ok(r) => return Some(r),
+            Err(e) => e,
+        };
+        let now = evac_protocol::time::now_ms();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            if file.exists() {
+                match evac_protocol::statefile::set_aside(&file, now) {
+                    Ok(to) => {
+                        tracing::error!(error = %e, aside = %to.display(), "registry replica does not read: set aside, read again from HQ")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "registry replica does not read and cannot be set aside")
+                    }
+                }
+            }
+        }
+        Replica::open(path)
+            .map_err(|e| tracing::error!(error = %e, path = %path.display(), "no registry replica: every card reads as not registered"))
+            .ok()
+    }
+
+    /// Reads what every lookup relies on (the frame, each shard's row): an error when the file
+    /// is damaged.
+    fn check(&self) -> Result<(), ReplicaError> {
+        self.frame()?;
+        self.version()?;
+        let mut st = self
+            .conn
+            .prepare("SELECT shard, version, xor, count FROM registry_shards")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let xor: Vec<u8> = r.get(2)?;
+            let (_, _, _): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(3)?);
+            if xor.len() != 32 {
+                return Err(ReplicaError::Sql(rusqlite::Error::InvalidColumnType(
+                    2,
+                    "xor".into(),
+                    rusqlite::types::Type::Blob,
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The replica in `conn` (its tables are made when missing).
@@ -140,6 +212,23 @@ impl Replica {
     /// The town of the registry held.
     pub fn town(&self) -> Result<Option<TownId>, ReplicaError> {
         Ok(self.info("town")?.and_then(|t| t.parse().ok()))
+    }
+
+    /// The card key check value of the registry held.
+    pub fn card_check(&self) -> Result<Option<CardDigest>, ReplicaError> {
+        let mut check = [0u8; 16];
+        Ok(self
+            .info("card_check")?
+            .filter(|c| hex::decode_to_slice(c, &mut check).is_ok())
+            .map(|_| CardDigest(check)))
+    }
+
+    /// Opens the replica at `path` for the door's lookups: reads wait at most [`READ_WAIT`]
+    /// for a lock (a reader in WAL mode rarely waits at all), so a tap is never held up.
+    pub fn open_reader(path: &Path) -> Result<Replica, ReplicaError> {
+        let r = Replica::open(path)?;
+        r.conn.busy_timeout(READ_WAIT)?;
+        Ok(r)
     }
 
     /// The version of the newest manifest taken (0 before any).
@@ -190,32 +279,23 @@ impl Replica {
     /// Takes a verified shard whole, in place of ours. Refused (false) when it is of another
     /// town or shard count than the manifest taken, inconsistent, or older than ours.
     pub fn take_shard(&mut self, s: &RegistryShard) -> Result<bool, ReplicaError> {
+        Ok(self.take_shards(std::slice::from_ref(s))?.first() == Some(&true))
+    }
+
+    /// Takes several verified shards in one transaction (as [`Replica::take_shard`] each):
+    /// a shelter catching up from nothing writes each index page once for many shards rather
+    /// than once a shard. Returns, in order, whether each was taken.
+    pub fn take_shards(&mut self, shards: &[RegistryShard]) -> Result<Vec<bool>, ReplicaError> {
         let Some(frame) = self.frame()? else {
-            return Ok(false);
+            return Ok(vec![false; shards.len()]);
         };
-        if frame.town != s.town.as_str() || frame.shards != s.shards || !s.is_consistent() {
-            return Ok(false);
-        }
         let tx = self.conn.transaction()?;
-        if shard_state(&tx, s.shard)?.is_some_and(|(v, _)| v > s.version) {
-            return Ok(false);
-        }
-        let old: Vec<u32> = {
-            let mut st = tx.prepare("SELECT id FROM registry_households WHERE shard = ?1")?;
-            st.query_map([s.shard], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
-        };
-        for h in old {
-            remove_household(&tx, h)?;
-        }
-        let mut sum = ShardSum::default();
-        for h in &s.households {
-            put_household(&tx, s.shard, h)?;
-            sum.add(&household_hash(h));
-        }
-        set_shard(&tx, s.shard, s.version, &sum)?;
+        let taken = shards
+            .iter()
+            .map(|s| put_shard(&tx, &frame, s))
+            .collect::<Result<Vec<_>, _>>()?;
         tx.commit()?;
-        Ok(true)
+        Ok(taken)
     }
 
     /// Offers a verified delta: applied when it follows the version held ([`DeltaFit::Apply`]),
@@ -336,6 +416,31 @@ fn frame_of(tx: &Transaction<'_>) -> Result<Option<Frame>, ReplicaError> {
         card_check,
         shards,
     }))
+}
+
+/// Puts shard `s` in place of ours, unless it is of another frame, inconsistent or older.
+fn put_shard(tx: &Transaction<'_>, frame: &Frame, s: &RegistryShard) -> Result<bool, ReplicaError> {
+    if frame.town != s.town.as_str() || frame.shards != s.shards || !s.is_consistent() {
+        return Ok(false);
+    }
+    if shard_state(tx, s.shard)?.is_some_and(|(v, _)| v > s.version) {
+        return Ok(false);
+    }
+    let old: Vec<u32> = {
+        let mut st = tx.prepare_cached("SELECT id FROM registry_households WHERE shard = ?1")?;
+        st.query_map([s.shard], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    for h in old {
+        remove_household(tx, h)?;
+    }
+    let mut sum = ShardSum::default();
+    for h in &s.households {
+        put_household(tx, s.shard, h)?;
+        sum.add(&household_hash(h));
+    }
+    set_shard(tx, s.shard, s.version, &sum)?;
+    Ok(true)
 }
 
 fn set_info(tx: &Transaction<'_>, key: &str, value: &str) -> rusqlite::Result<()> {

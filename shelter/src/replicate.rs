@@ -11,11 +11,9 @@
 //! - Liveness, Sparkplug style: a retained, signed [`NodeState`] on `.../state` on connect and
 //!   periodically, and the same with `online: false` as the last will; `session` counts the
 //!   node's MQTT sessions (kept in SQLite) and `seq` its state messages within one.
-//! - Registry snapshots on `evac/v1/{town}/registry` are handed to the node, which verifies
-//!   them with HQ's key and keeps them in SQLite.
 //! - With [`Replicator::with_shards`], the registry's manifest, shards and deltas
 //!   (`evac/v1/{town}/registry/...`) keep a [`crate::replica::Replica`] in step with HQ
-//!   ([`crate::replica::sync`] says what to subscribe to).
+//!   ([`crate::replica::sync`] says what to subscribe to): the only registry a node has.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -119,11 +117,10 @@ pub struct Replicator {
     key: SecretKey,
     hq_key: PublicKey,
     shared: Arc<Shared>,
-    on_registry: Box<dyn FnMut(Vec<u8>) + Send>,
     shards: Option<ShardSync>,
 }
 
-/// The registry in shards, kept beside the whole registry.
+/// The registry in shards.
 struct ShardSync {
     sync: crate::replica::sync::Sync,
     on_synced: Box<dyn FnMut(u64, String) + Send>,
@@ -167,7 +164,6 @@ impl Replicator {
         key: SecretKey,
         hq_key: PublicKey,
         shared: Arc<Shared>,
-        on_registry: Box<dyn FnMut(Vec<u8>) + Send>,
     ) -> Result<Self, crate::ledger::LedgerError> {
         let conn = connect(db)?;
         shared
@@ -179,7 +175,6 @@ impl Replicator {
             key,
             hq_key,
             shared,
-            on_registry,
             shards: None,
         })
     }
@@ -300,8 +295,7 @@ impl Replicator {
         };
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let ack_topic = self.topic(Topic::ShelterAck);
-        let registry_topic = Topic::Registry(self.cfg.town.clone()).to_string();
-        let registry_parts = format!("{registry_topic}/");
+        let registry_parts = format!("{}/", Topic::Registry(self.cfg.town.clone()));
         let shared = self.shared.clone();
         loop {
             tokio::select! {
@@ -310,7 +304,6 @@ impl Replicator {
                         tracing::info!(shelter = %self.cfg.shelter, session, "connected to broker");
                         s.connected = true;
                         let _ = s.client.try_subscribe(ack_topic.clone(), QoS::AtLeastOnce);
-                        let _ = s.client.try_subscribe(registry_topic.clone(), QoS::AtLeastOnce);
                         if let Some(sh) = &mut self.shards {
                             let actions = sh.sync.connected();
                             sh.act(&s.client, actions);
@@ -322,8 +315,6 @@ impl Replicator {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if p.topic == ack_topic {
                             self.handle_ack(&p.payload, &mut s);
-                        } else if p.topic == registry_topic {
-                            (self.on_registry)(p.payload.to_vec());
                         } else if p.topic.starts_with(&registry_parts)
                             && let Some(sh) = &mut self.shards
                         {
@@ -347,6 +338,10 @@ impl Replicator {
                 },
                 _ = shared.new_event.notified() => {}
                 _ = tick.tick() => {
+                    if let Some(sh) = &mut self.shards {
+                        let actions = sh.sync.idle();
+                        sh.act(&s.client, actions);
+                    }
                     if s.connected {
                         self.check_ack_timeout(&mut s);
                         if s.last_state.elapsed() > Duration::from_secs(5) {

@@ -25,7 +25,6 @@ use serde_json::json;
 
 enum Input {
     Line(String),
-    Registry(Vec<u8>),
     /// The registry replica in shards is in step with HQ at this version and digest.
     Shards(u64, String),
     /// The terminal changed size: draw the kiosk again.
@@ -136,7 +135,6 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
         cfg.shelter,
         SecretKey::from_pem(&key.to_pem()?)?,
         trust,
-        hq_key.clone(),
         cfg.debounce_ms,
     )?;
     node.set_town(cfg.town.clone());
@@ -187,21 +185,12 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
                 reconnect_max: Duration::from_millis(b.reconnect_max_ms),
                 batch_events: b.batch_events.max(1),
             };
-            let tx = tx.clone();
             let synced = tx.clone();
-            let r = Replicator::new(
-                rcfg,
-                &cfg.ledger_path(),
-                key,
-                hq.clone(),
-                shared.clone(),
-                Box::new(move |p| {
-                    let _ = tx.send(Input::Registry(p));
-                }),
-            )?;
-            // The registry in shards, beside the whole registry the door reads: a replica
-            // that does not open never stops the node.
-            let replica_path = cfg.ledger_path().with_file_name("registry.db");
+            let r = Replicator::new(rcfg, &cfg.ledger_path(), key, hq.clone(), shared.clone())?;
+            // The registry in shards, kept by the replicator and read by the door (its own
+            // connection, opened by `Node::open`, which set aside a replica that did not
+            // read): a replica that does not open never stops the node.
+            let replica_path = evac_shelter::replica::replica_path(&cfg.ledger_path());
             let r = match evac_shelter::replica::Replica::open(&replica_path) {
                 Ok(replica) => r.with_shards(
                     evac_shelter::replica::sync::Sync::new(cfg.town.clone(), hq.clone(), replica),
@@ -210,7 +199,7 @@ pub fn run(config: &Path, kiosk: bool, commands: Option<&Path>) -> anyhow::Resul
                     }),
                 ),
                 Err(e) => {
-                    tracing::warn!(error = %e, path = %replica_path.display(), "registry replica in shards not kept");
+                    tracing::error!(error = %e, path = %replica_path.display(), "no registry replica: every card reads as not registered");
                     r
                 }
             };
@@ -368,6 +357,7 @@ fn main_loop(
     let mut pad = PinPad::default();
     let mut next_day_only = false;
     let mut card_handled = false;
+    let mut shards_ready = false;
     // Monotonic times (the door's debounce) count from here.
     let origin = Instant::now();
     loop {
@@ -394,16 +384,17 @@ fn main_loop(
             // node runs on until stopped. Only a virtual reader's input ending ends the run.
             Some(Input::Eof) if pcsc.is_some() => {}
             Some(Input::Eof) => return Ok(()),
-            Some(Input::Registry(p)) if node.offer_registry(&p) => {
-                out.info(
-                    json!({"result": "registry", "version": node.door().registry().version()}),
-                );
-            }
-            Some(Input::Registry(_)) => {}
             Some(Input::Shards(version, digest)) => {
+                node.replica_changed();
                 out.info(
                     json!({"result": "registry-shards", "version": version, "digest": digest}),
                 );
+                // The door finds cards with the replica: what waits for HQ's registry
+                // ("result":"registry") may go on, once.
+                if !shards_ready {
+                    shards_ready = true;
+                    out.info(json!({"result": "registry", "from": "shards", "version": version}));
+                }
             }
             Some(Input::Redraw) => out.redraw(),
             Some(Input::Pad(k)) => {
@@ -537,7 +528,7 @@ fn command(
                     Some(r) => json!({
                         "resident": r,
                         "household": reg.household_of(r),
-                        "name": reg.member(r).map(|m| m.name.clone()),
+                        "name": reg.member(r).map(|m| m.name),
                     }),
                     None => {
                         json!({"card": card.map(|c| hex::encode(c.serial)), "unregistered": true})

@@ -321,7 +321,6 @@ fn bare_node(dir: &std::path::Path) -> Node {
         ShelterId(3),
         SecretKey::from_seed(&[3; 32]),
         trust(),
-        Some(SecretKey::from_seed(&[9; 32]).public()),
         10_000,
     )
     .unwrap();
@@ -329,14 +328,14 @@ fn bare_node(dir: &std::path::Path) -> Node {
     n
 }
 
-fn offer_registry(n: &mut Node, version: u64) {
+/// HQ's registry of `version` reaches the node's replica (in `dir`) as HQ publishes it.
+fn offer_registry(n: &mut Node, dir: &std::path::Path, version: u64) {
     let hq = SecretKey::from_seed(&[9; 32]);
-    let reg = hq
-        .sign("hq", &registry(version))
-        .unwrap()
-        .to_json()
-        .unwrap();
-    assert!(n.offer_registry(reg.as_bytes()));
+    assert_eq!(
+        sync_replica(&dir.join("registry.db"), &registry(version), &hq),
+        0
+    );
+    n.replica_changed();
 }
 
 /// Regression (issue 13, item 1): debounce compared the last tap's HLC time with the wall
@@ -393,7 +392,7 @@ fn a_card_tapped_before_the_registry_came_is_the_same_person_after() {
     assert_eq!((e.kind, e.resident), (EventKind::CheckIn, None));
     assert_eq!(e.flags, vec![Flag::Unregistered]);
     assert_eq!(n.door().present_count(), 1);
-    offer_registry(&mut n, 1);
+    offer_registry(&mut n, dir.path(), 1);
     // Resident 100 is present now, by their card's first tap.
     assert_eq!(n.door().present_count(), 1);
     assert_eq!(
@@ -429,19 +428,16 @@ fn a_card_tapped_before_the_registry_came_is_the_same_person_after() {
 }
 
 fn node(dir: &std::path::Path) -> Node {
-    let hq = SecretKey::from_seed(&[9; 32]);
     let mut n = Node::open(
         &dir.join("ledger.db"),
         ShelterId(3),
         SecretKey::from_seed(&[3; 32]),
         trust(),
-        Some(hq.public()),
         10_000,
     )
     .unwrap();
     n.set_card_key(support::card_digest_key());
-    let reg = hq.sign("hq", &registry(1)).unwrap().to_json().unwrap();
-    assert!(n.offer_registry(reg.as_bytes()));
+    offer_registry(&mut n, dir, 1);
     n
 }
 
@@ -469,7 +465,7 @@ fn cards_are_found_by_digest_only_with_the_towns_card_key() {
     n.set_card_key(evac_protocol::CardDigestKey::derive(&SecretKey::from_seed(
         &[77; 32],
     )));
-    offer_registry(&mut n, 1);
+    offer_registry(&mut n, other.path(), 1);
     assert_eq!(n.door().registry().key_matches(), Some(false));
     let r = n.tap_card(
         &mut InProcessReader::new(&mut card_with(valid_cert(&[0x01]))),
@@ -600,13 +596,11 @@ fn taps_through_the_node_in_process() {
     );
     // restart: presence and registry come back from SQLite
     drop(n);
-    let hq = SecretKey::from_seed(&[9; 32]);
     let n = Node::open(
         &dir.path().join("ledger.db"),
         ShelterId(3),
         SecretKey::from_seed(&[3; 32]),
         trust(),
-        Some(hq.public()),
         10_000,
     )
     .unwrap();
@@ -617,34 +611,57 @@ fn taps_through_the_node_in_process() {
     );
 }
 
-/// Issue 12: a shelter with no registry yet took any town's.
+/// Issue 12: a shelter with no registry yet took any town's. The replicator takes only its
+/// town's registry; a replica of another town left on disk is not read.
 #[test]
 fn a_registry_of_another_town_is_refused_even_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let hq = SecretKey::from_seed(&[9; 32]);
-    let mut n = bare_node(dir.path());
-    n.set_town(evac_protocol::Slug::new("minato").unwrap());
     let mut other = registry(7);
     other.town = evac_protocol::Slug::new("shiomihama").unwrap();
-    let signed = hq.sign("hq", &other).unwrap().to_json().unwrap();
-    assert!(!n.offer_registry(signed.as_bytes()));
+    // Signed by HQ, sent on our town's topics: refused (manifest and shard).
+    let mut on_ours = registry_messages(&other, &hq);
+    for (topic, _) in &mut on_ours {
+        *topic = topic.replace("shiomihama", "minato");
+    }
+    let replica = evac_shelter::replica::Replica::open(&dir.path().join("registry.db")).unwrap();
+    let mut sync = evac_shelter::replica::sync::Sync::new(
+        evac_protocol::Slug::new("minato").unwrap(),
+        hq.public(),
+        replica,
+    );
+    sync.connected();
+    for (topic, payload) in on_ours.iter().rev() {
+        sync.on_message(topic, payload);
+    }
+    assert_eq!(sync.rejected, 1);
+    assert_eq!(sync.replica().town().unwrap(), None);
+    drop(sync);
+    // A replica of another town on disk (as a node moved between towns would have).
+    let (manifest, shards) =
+        evac_protocol::messages::shards::split(&other.town, other.card_check, 7, &other.households);
+    let mut r = evac_shelter::replica::Replica::open(&dir.path().join("registry.db")).unwrap();
+    r.take_manifest(&manifest).unwrap();
+    r.take_shards(&shards).unwrap();
+    let mut n = bare_node(dir.path());
+    n.set_town(evac_protocol::Slug::new("minato").unwrap());
     assert_eq!(n.door().registry().version(), 0);
-    let own = hq.sign("hq", &registry(1)).unwrap().to_json().unwrap();
-    assert!(n.offer_registry(own.as_bytes()));
+    assert_eq!(n.door().registry().by_card(&card_ref(&[0x01])), None);
+    // Our town's registry starts the replica afresh.
+    offer_registry(&mut n, dir.path(), 1);
+    assert_eq!(n.door().registry().version(), 1);
+    assert!(n.door().registry().by_card(&card_ref(&[0x01])).is_some());
 }
 
 #[test]
 fn registry_from_a_stranger_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let mut n = node(dir.path());
-    let forged = SecretKey::from_seed(&[8; 32])
-        .sign("hq", &registry(5))
-        .unwrap()
-        .to_json()
-        .unwrap();
-    assert!(!n.offer_registry(forged.as_bytes()));
-    assert!(!n.offer_registry(b"garbage"));
-    assert_eq!(n.rejected_registries, 2);
+    let stranger = SecretKey::from_seed(&[8; 32]);
+    let path = dir.path().join("registry.db");
+    // Manifest and shard signed by a stranger: both refused.
+    assert_eq!(sync_replica(&path, &registry(5), &stranger), 2);
+    n.replica_changed();
     assert_eq!(n.door().registry().version(), 1);
     let _unused: &dyn CardChannel = &InProcessReader::new(&mut card_with(vec![]));
 }

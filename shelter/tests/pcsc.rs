@@ -60,17 +60,15 @@ fn taps_through_pcscd_and_vpcd() {
         ShelterId(3),
         SecretKey::from_seed(&[3; 32]),
         trust(),
-        Some(hq_key().public()),
         10_000,
     )
     .unwrap();
     node.set_card_key(support::card_digest_key());
-    let reg = hq_key()
-        .sign("hq", &registry(1))
-        .unwrap()
-        .to_json()
-        .unwrap();
-    assert!(node.offer_registry(reg.as_bytes()));
+    assert_eq!(
+        sync_replica(&dir.path().join("registry.db"), &registry(1), &hq_key()),
+        0
+    );
+    node.replica_changed();
     let t0 = SystemTime::now();
     let at = |s: u64| TapTime {
         wall: t0 + Duration::from_secs(s),

@@ -128,7 +128,6 @@ fn round(dir: &Path, town: &evac_maps::Town, shelters: usize, events: u64) -> Du
             key,
             hq_key.public(),
             s.clone(),
-            Box::new(|_| {}),
         )
         .unwrap();
         rt.spawn(r.run(stop_rx.clone()));

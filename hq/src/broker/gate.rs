@@ -14,9 +14,12 @@
 //!   does; the connection is closed at QoS 2).
 //! - SUBSCRIBE to a filter that could match a topic the login may not read is refused with a
 //!   failure SUBACK, and nothing of it reaches the broker.
-//! - A packet larger than the broker's payload limit closes the connection when its header
-//!   arrives, before its body is read; for every login but HQ's the limit is
-//!   [`super::rights::MAX_NODE_PACKET`] (1 MiB), as no other node sends more.
+//! - A packet larger than [`super::rights::MAX_PACKET`] (1 MiB and a header; the broker's
+//!   payload limit when lower) closes the connection when its header arrives, before its body
+//!   is read, and a publish whose payload is over [`evac_protocol::MAX_MESSAGE`] closes it
+//!   too: for every login, HQ's included (issue 22: no MQTT message over 1 MiB). Both are
+//!   logged as errors: a sender that makes such a message is a bug to fix, never a message
+//!   to let through.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -124,6 +127,8 @@ enum Closed {
     ClientFrame { user: String, cause: Frame },
     #[error("{user}: QoS 2 publish refused")]
     Qos2 { user: String },
+    #[error("{user}: a publish of {bytes} bytes, over the 1 MiB bound")]
+    Oversize { user: String, bytes: usize },
     #[error("{user}: a second CONNECT")]
     SecondConnect { user: String },
     #[error("{user}: bad packet: {cause:?}")]
@@ -265,9 +270,18 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let f = match next {
             Ok(Some(f)) => f,
             Ok(None) => break Ok(()),
+            Err(Frame::Bad(mqttbytes::Error::PayloadSizeLimitExceeded(bytes))) => {
+                tracing::error!(user = %user, bytes, max = max_packet, "broker closed a login that sent a packet over the 1 MiB bound");
+                break Err(Closed::Oversize { user, bytes });
+            }
             Err(cause) => break Err(Closed::ClientFrame { user, cause }),
         };
         let pass = match Packet::read(&mut f.clone(), max_packet) {
+            Ok(Packet::Publish(p)) if p.payload.len() > evac_protocol::MAX_MESSAGE => {
+                let bytes = p.payload.len();
+                tracing::error!(user = %user, topic = %p.topic, bytes, "broker closed a login that published over the 1 MiB bound");
+                break Err(Closed::Oversize { user, bytes });
+            }
             Ok(Packet::Publish(p)) if !rights.may_publish(&p.topic) => {
                 tracing::warn!(user = %user, topic = %p.topic, "broker dropped a publish the login may not make");
                 match p.qos {

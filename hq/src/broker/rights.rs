@@ -4,12 +4,13 @@
 //! | login | writes | reads |
 //! | --- | --- | --- |
 //! | `hq` | everything | everything |
-//! | `shelter-{id}` | its own `shelter/{id}/events` and `/state` | its own `shelter/{id}/ack`, `registry/#` (the whole registry, its manifest, shards and deltas) |
-//! | `officer-{name}` | `cmd/{name}` | `cmd/{name}/reply`, `status`, `orders`, `air/+`, `registry`, `alerts`, `shelter/+/state` |
+//! | `shelter-{id}` | its own `shelter/{id}/events` and `/state` | its own `shelter/{id}/ack`, `registry/#` (the registry's manifest, shards and deltas) |
+//! | `officer-{name}` | `cmd/{name}` | `cmd/{name}/reply`, `status`, `orders`, `air/+`, `registry/#`, `alerts`, `shelter/+/state` |
 //! | `broadcaster-{name}` | `alerts` | `orders`, `air/+` (HQ's signed sections), `alerts` |
-//! | `viewer`, `viewer-{name}` | nothing | `status`, `orders`, `air/+`, `registry`, `alerts`, `shelter/+/state` |
+//! | `viewer`, `viewer-{name}` | nothing | `status`, `orders`, `air/+`, `registry/#`, `alerts`, `shelter/+/state` |
 //!
-//! All topics are of HQ's own town. Any other login has no rights at all.
+//! All topics are of HQ's own town. Any other login has no rights at all. No login, HQ's
+//! included, may send a packet over [`MAX_PACKET`] (issue 22: no message over 1 MiB).
 
 use evac_protocol::{OfficerId, ShelterId, Topic, TownId, topics::PREFIX};
 
@@ -80,18 +81,16 @@ fn covers(pattern: &str, filter: &str) -> bool {
     }
 }
 
-/// The largest packet a login other than HQ's may send: four times the largest event batch
-/// a shelter makes ([`evac_protocol::MAX_BATCH_BYTES`]); commands, states and alerts are far
-/// smaller. Only HQ publishes the big messages (registry, status snapshot).
-pub const MAX_NODE_PACKET: usize = 4 * evac_protocol::MAX_BATCH_BYTES;
+/// The largest packet any login may send, HQ's included: a message of
+/// [`evac_protocol::MAX_MESSAGE`] (1 MiB) and its topic and header. The gate also refuses a
+/// publish whose payload alone is over [`evac_protocol::MAX_MESSAGE`].
+pub const MAX_PACKET: usize = evac_protocol::MAX_MESSAGE + 4096;
 
 impl Role {
-    /// The largest packet this login may send, under the broker's own limit.
+    /// The largest packet this login may send: [`MAX_PACKET`], or the broker's own limit when
+    /// lower.
     pub fn max_packet(&self, broker_max: usize) -> usize {
-        match self {
-            Role::Hq => broker_max,
-            _ => broker_max.min(MAX_NODE_PACKET),
-        }
+        broker_max.min(MAX_PACKET)
     }
 }
 
@@ -100,6 +99,7 @@ impl Rights {
     pub fn of(role: &Role, town: &TownId) -> Rights {
         let t = |topic: Topic| topic.to_string();
         let all_states = format!("{PREFIX}/{town}/shelter/+/state");
+        let registry = format!("{PREFIX}/{town}/registry/#");
         let dashboard = vec![
             t(Topic::Status(town.clone())),
             // A large town's snapshot, in retained parts (issue 22).
@@ -107,7 +107,8 @@ impl Rights {
             t(Topic::Orders(town.clone())),
             // The orders in force, as HQ signed them for the air (retained).
             evac_protocol::topics::filter::air(town),
-            t(Topic::Registry(town.clone())),
+            // The registry's manifest, shards and deltas (no message carries it whole).
+            registry.clone(),
             t(Topic::Alerts(town.clone())),
             all_states,
         ];
@@ -121,10 +122,7 @@ impl Rights {
                     t(Topic::ShelterEvents(town.clone(), *s)),
                     t(Topic::ShelterState(town.clone(), *s)),
                 ],
-                read: vec![
-                    t(Topic::ShelterAck(town.clone(), *s)),
-                    format!("{}/#", t(Topic::Registry(town.clone()))),
-                ],
+                read: vec![t(Topic::ShelterAck(town.clone(), *s)), registry],
             },
             Role::Officer(o) => {
                 let mut read = dashboard;
@@ -204,7 +202,6 @@ mod tests {
         }
         assert!(!r.may_publish("evac/v1/other/shelter/1/events"));
         assert!(r.may_subscribe(&topic("shelter/1/ack")));
-        assert!(r.may_subscribe(&topic("registry")));
         for f in [
             "registry/manifest",
             "registry/delta",
@@ -240,6 +237,13 @@ mod tests {
         let v = Rights::of(&Role::Viewer, &town());
         assert!(!v.may_publish(&topic("cmd/tanaka")));
         assert!(v.may_subscribe(&topic("status")));
+        for f in ["registry/#", "registry/manifest", "registry/shard/+"] {
+            assert!(
+                o.may_subscribe(&topic(f)) && v.may_subscribe(&topic(f)),
+                "{f}"
+            );
+            assert!(!o.may_publish(&topic(f)), "{f}");
+        }
         let b = Rights::of(&Role::Broadcaster, &town());
         assert!(b.may_subscribe(&topic("orders")));
         assert!(!b.may_subscribe(&topic("registry")));
@@ -257,5 +261,19 @@ mod tests {
         assert!(!s.may_subscribe(&topic("air/+")));
         let hq = Rights::of(&Role::Hq, &town());
         assert!(hq.may_subscribe("#") && hq.may_publish(&topic("orders")));
+    }
+
+    #[test]
+    fn every_login_hqs_included_is_capped_at_one_mib_and_its_header() {
+        for role in [
+            Role::Hq,
+            Role::Shelter(ShelterId(1)),
+            Role::Viewer,
+            Role::Broadcaster,
+            Role::Officer("tanaka".parse().unwrap()),
+        ] {
+            assert_eq!(role.max_packet(16 << 20), MAX_PACKET, "{role:?}");
+            assert_eq!(role.max_packet(1000), 1000, "{role:?}");
+        }
     }
 }

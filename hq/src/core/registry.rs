@@ -1,25 +1,21 @@
-//! The registry shelters get (retained, one message): the town's residents with their cards,
-//! officers' card links among them, each card as a digest under the town's card key.
+//! The registry's content and version: the town's residents with their cards, officers' card
+//! links among them, each card as a digest under the town's card key. Shelters get it only in
+//! shards ([`super::shards`]): no message carries the whole registry.
 //!
 //! A card link changes one resident, so it costs what it changes: the town's part is built
 //! once at start, the links are kept by resident, and the registry's content digest is the
-//! town part's digest with an order-free sum of the links', updated by a link in O(1). The
-//! message itself (38 MB of JSON at 100,000 households before gzip, then signed and packed)
-//! is made on a thread of its own, never on HQ's loop; the newest is handed over by the next
-//! [`Hq::tick`](super::Hq::tick), and links made meanwhile go into one build after it.
+//! town part's digest with an order-free sum of the links', updated by a link in O(1).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::mpsc;
 
 use evac_maps::Town;
 use evac_protocol::{
-    CardDigest, CardDigestKey, CardRef, HQ_SIGNER, RegistryHousehold, RegistryResident,
-    RegistrySnapshot, ResidentId, SecretKey, Topic, TownId,
+    CardDigest, CardDigestKey, CardRef, RegistryHousehold, RegistryResident, ResidentId, SecretKey,
+    TownId,
 };
 use sha2::{Digest as _, Sha256};
 
-use super::Publication;
 use crate::error::{ExportError, HqError};
 
 /// Writes into a SHA-256 (for hashing a serialisation without keeping it).
@@ -35,10 +31,8 @@ impl std::io::Write for HashWriter {
     }
 }
 
-/// The registry's content and its latest publication.
+/// The registry's content and version.
 pub(super) struct RegistryPublisher {
-    town: TownId,
-    key: Arc<SecretKey>,
     digests: CardDigestKey,
     /// Every household as the town file has it (its cards as digests), no officer links.
     base: Arc<Vec<RegistryHousehold>>,
@@ -48,12 +42,8 @@ pub(super) struct RegistryPublisher {
     /// XOR of a hash of every link: the same set of links gives the same sum in any order.
     links_sum: [u8; 32],
     links: u64,
-    /// The version the next publication carries.
+    /// The registry's version (of its newest change).
     pub(super) version: u64,
-    /// The newest publication made, and its version.
-    built: Option<(u64, Publication)>,
-    /// A publication being made on its thread, and its version.
-    building: Option<(u64, mpsc::Receiver<Result<Publication, HqError>>)>,
 }
 
 fn link_hash(resident: u32, digest: &CardDigest) -> [u8; 32] {
@@ -102,8 +92,6 @@ impl RegistryPublisher {
         serde_json::to_writer(&mut w, &(&town_id, digests.check_value(), &base))
             .map_err(ExportError::RegistryDigest)?;
         Ok(RegistryPublisher {
-            town: town_id,
-            key,
             base_digest: w.0.finalize().into(),
             digests,
             base: Arc::new(base),
@@ -111,8 +99,6 @@ impl RegistryPublisher {
             links_sum: [0; 32],
             links: 0,
             version,
-            built: None,
-            building: None,
         })
     }
 
@@ -174,137 +160,5 @@ impl RegistryPublisher {
         h.update(links_sum);
         h.update(links.to_le_bytes());
         hex::encode(h.finalize())
-    }
-
-    fn inputs(&self) -> Build {
-        Build {
-            town: self.town.clone(),
-            version: self.version,
-            card_check: self.digests.check_value(),
-            base: self.base.clone(),
-            linked: self.linked.clone(),
-            key: self.key.clone(),
-        }
-    }
-
-    /// The registry as it stands (for tests and tools: builds it on the caller's thread).
-    pub(super) fn snapshot(&self) -> RegistrySnapshot {
-        self.inputs().snapshot()
-    }
-
-    /// Takes a finished build and starts the next one when the content has moved on; returns
-    /// a publication to send, if one was finished now.
-    pub(super) fn poll(&mut self) -> Option<Publication> {
-        let mut fresh = None;
-        if let Some((version, rx)) = &self.building {
-            match rx.try_recv() {
-                Ok(Ok(out)) => {
-                    self.built = Some((*version, out.clone()));
-                    fresh = Some(out);
-                    self.building = None;
-                }
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "cannot make the registry message");
-                    self.building = None;
-                }
-                Err(mpsc::TryRecvError::Empty) => return None,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    tracing::error!("the registry builder stopped without a message");
-                    self.building = None;
-                }
-            }
-        }
-        if self.built.as_ref().is_none_or(|(v, _)| *v != self.version) {
-            self.start_build();
-        }
-        fresh
-    }
-
-    fn start_build(&mut self) {
-        let (tx, rx) = mpsc::channel();
-        let build = self.inputs();
-        let version = self.version;
-        let spawned = std::thread::Builder::new()
-            .name("registry".into())
-            .spawn(move || {
-                let _ = tx.send(build.message());
-            });
-        match spawned {
-            Ok(_) => self.building = Some((version, rx)),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot start the registry builder: built here");
-                if let Ok(out) = self.inputs().message() {
-                    self.built = Some((version, out));
-                }
-            }
-        }
-    }
-
-    /// The newest publication, waiting for the one being built when there is none yet (at
-    /// start) or building it here when none is under way: for a (re)connection, which must
-    /// retain a registry.
-    pub(super) fn latest(&mut self) -> Result<Publication, HqError> {
-        if self.built.is_none() {
-            match self.building.take() {
-                Some((version, rx)) => {
-                    if let Ok(Ok(out)) = rx.recv() {
-                        self.built = Some((version, out));
-                    }
-                }
-                None => {
-                    self.built = Some((self.version, self.inputs().message()?));
-                }
-            }
-            if self.built.is_none() {
-                self.built = Some((self.version, self.inputs().message()?));
-            }
-        }
-        let out = self.built.as_ref().map(|(_, o)| o.clone());
-        Ok(out.ok_or(ExportError::NoRegistry)?)
-    }
-}
-
-/// What a build needs, moved to its thread.
-struct Build {
-    town: TownId,
-    version: u64,
-    card_check: CardDigest,
-    base: Arc<Vec<RegistryHousehold>>,
-    linked: HashMap<u32, Vec<CardDigest>>,
-    key: Arc<SecretKey>,
-}
-
-impl Build {
-    fn snapshot(&self) -> RegistrySnapshot {
-        let households = self
-            .base
-            .iter()
-            .map(|h| {
-                let mut h = h.clone();
-                for r in &mut h.residents {
-                    if let Some(cards) = self.linked.get(&r.id.0) {
-                        r.card_digests.extend(cards.iter().copied());
-                    }
-                }
-                h
-            })
-            .collect();
-        RegistrySnapshot {
-            town: self.town.clone(),
-            version: self.version,
-            card_check: self.card_check,
-            households,
-        }
-    }
-
-    fn message(&self) -> Result<Publication, HqError> {
-        let signed = self.key.sign(HQ_SIGNER, &self.snapshot())?.to_json()?;
-        Ok(Publication {
-            topic: Topic::Registry(self.town.clone()).to_string(),
-            // Gzip: a town's registry is about 380 B a household as JSON (38 MB for 100,000
-            // households), beyond what a broker takes in one message.
-            payload: evac_protocol::packed::pack(signed.as_bytes()),
-            retain: true,
-        })
     }
 }

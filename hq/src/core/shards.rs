@@ -184,14 +184,13 @@ impl ShardPublisher {
     /// Shard `n` as it stands.
     pub(super) fn shard(&self, n: u16) -> RegistryShard {
         let s = usize::from(n);
-        RegistryShard {
-            town: self.town.clone(),
-            shards: self.shards,
-            shard: n,
-            version: self.versions[s],
-            households: self.members[s].iter().map(|i| self.household(*i)).collect(),
-            digest: self.sums[s].digest(n, self.shards),
-        }
+        RegistryShard::of(
+            self.town.clone(),
+            self.shards,
+            n,
+            self.versions[s],
+            self.members[s].iter().map(|i| self.household(*i)).collect(),
+        )
     }
 
     fn shard_message(&mut self, n: u16) -> Result<Publication, HqError> {

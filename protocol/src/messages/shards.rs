@@ -32,9 +32,9 @@
 //!   delta's `digest`, or it reads the shard again.
 //! - **Cost of a change.** A card link is one delta (one household) and, coalesced by HQ's
 //!   tick, the retained shard it changed and the manifest: never the whole registry.
-//! - **Compatibility.** The old whole-registry [`crate::RegistrySnapshot`] on
-//!   `evac/v1/{town}/registry` stays while shelters and dashboards move over; it is the only
-//!   message that grows with the town.
+//! - **No whole registry.** HQ publishes nothing on `evac/v1/{town}/registry` itself any
+//!   more: shelters live on the shards alone. [`crate::RegistrySnapshot`] stays as a type for
+//!   tools and tests ([`split`] shards one the way HQ does).
 
 use std::fmt;
 
@@ -255,6 +255,26 @@ pub struct RegistryShard {
 }
 
 impl RegistryShard {
+    /// Shard `shard` of `shards` holding `households` (all of it), at `version`, with its
+    /// digest.
+    pub fn of(
+        town: TownId,
+        shards: u16,
+        shard: u16,
+        version: u64,
+        households: Vec<RegistryHousehold>,
+    ) -> RegistryShard {
+        let digest = ShardSum::of(&households).digest(shard, shards);
+        RegistryShard {
+            town,
+            shards,
+            shard,
+            version,
+            households,
+            digest,
+        }
+    }
+
     /// Whether every household belongs here and the content gives `digest`: a shard that
     /// fails is not taken.
     pub fn is_consistent(&self) -> bool {
@@ -269,6 +289,39 @@ impl RegistryShard {
 
 impl Signable for RegistryShard {
     const KIND: &'static str = "registry-shard";
+}
+
+/// A whole registry in shards as HQ shards it ([`shard_count`], [`shard_of`]): the manifest
+/// and every shard, all at `version` (for tools and tests that stand in for HQ).
+pub fn split(
+    town: &TownId,
+    card_check: CardDigest,
+    version: u64,
+    households: &[RegistryHousehold],
+) -> (RegistryManifest, Vec<RegistryShard>) {
+    let n = shard_count(households.len());
+    let mut members = vec![Vec::new(); usize::from(n)];
+    for h in households {
+        members[usize::from(shard_of(h.id, n))].push(h.clone());
+    }
+    let shards: Vec<RegistryShard> = members
+        .into_iter()
+        .enumerate()
+        .map(|(i, hs)| RegistryShard::of(town.clone(), n, i as u16, version, hs))
+        .collect();
+    let manifest = RegistryManifest {
+        town: town.clone(),
+        version,
+        card_check,
+        shards: shards
+            .iter()
+            .map(|s| ShardEntry {
+                version,
+                digest: s.digest,
+            })
+            .collect(),
+    };
+    (manifest, shards)
 }
 
 /// On `evac/v1/{town}/registry/delta` (QoS 1, not retained): one change of one shard.

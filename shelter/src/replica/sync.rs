@@ -7,6 +7,10 @@
 //!   time ([`READING`]), each by subscribing to its retained topic and dropping the
 //!   subscription once our shard has the digest the manifest (or a later delta) gave. A shard
 //!   HQ has not yet made again stays subscribed: HQ's next tick publishes it.
+//! - Shards read are taken in batches, many in one SQLite transaction ([`Replica::take_shards`]):
+//!   when every shard being read has come, when [`READING`] have, or at the caller's next
+//!   [`Sync::idle`]. A shelter filling from nothing writes each index page once a batch rather
+//!   than once a shard.
 //! - A delta that does not follow ours is a gap: its shard is read again the same way.
 //! - When nothing is behind, [`Action::Synced`] gives the registry's version and digest (once
 //!   for each new digest).
@@ -20,8 +24,8 @@ use evac_protocol::{
 
 use super::{Replica, ReplicaError};
 
-/// Shards read at once.
-pub const READING: usize = 8;
+/// Shards read at once (and the most taken in one transaction).
+pub const READING: usize = 16;
 
 /// The largest registry message expanded (a shard is far under 1 MiB of JSON at any size).
 const MAX_EXPANDED: usize = 16 << 20;
@@ -52,6 +56,8 @@ pub struct Sync {
     version: u64,
     queue: VecDeque<u16>,
     reading: BTreeSet<u16>,
+    /// Shards come and not yet taken (one transaction for all).
+    pending: Vec<RegistryShard>,
     reported: Option<String>,
     /// Messages that did not verify or were of another town (counted, logged, ignored).
     pub rejected: u64,
@@ -68,6 +74,7 @@ impl Sync {
             version: 0,
             queue: VecDeque::new(),
             reading: BTreeSet::new(),
+            pending: Vec::new(),
             reported: None,
             rejected: 0,
         }
@@ -81,6 +88,10 @@ impl Sync {
     /// A new connection (its subscriptions are new): the manifest and the deltas, then the
     /// shards being read again.
     pub fn connected(&mut self) -> Vec<Action> {
+        // Shards come before the connection ended are taken; their subscriptions went with it.
+        if let Err(e) = self.flush(&mut Vec::new()) {
+            tracing::error!(error = %e, "registry replica not updated");
+        }
         let mut out = vec![
             Action::Subscribe(Topic::RegistryManifest(self.town.clone()).to_string()),
             Action::Subscribe(Topic::RegistryDelta(self.town.clone()).to_string()),
@@ -107,13 +118,31 @@ impl Sync {
         let result = match topic.parse::<Topic>() {
             Ok(Topic::RegistryManifest(t)) if t == self.town => self.on_manifest(payload, &mut out),
             Ok(Topic::RegistryShard(t, _)) if t == self.town => self.on_shard(payload, &mut out),
-            Ok(Topic::RegistryDelta(t)) if t == self.town => self.on_delta(payload),
+            Ok(Topic::RegistryDelta(t)) if t == self.town => self.on_delta(payload, &mut out),
             _ => return out,
         };
         if let Err(e) = result {
             tracing::error!(error = %e, "registry replica not updated");
         }
-        self.pump(&mut out);
+        self.finish(&mut out);
+        out
+    }
+
+    /// Nothing came for a while: the shards come are taken, and what follows.
+    pub fn idle(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.pending.is_empty() {
+            return out;
+        }
+        if let Err(e) = self.flush(&mut out) {
+            tracing::error!(error = %e, "registry replica not updated");
+        }
+        self.finish(&mut out);
+        out
+    }
+
+    fn finish(&mut self, out: &mut Vec<Action>) {
+        self.pump(out);
         if self.queue.is_empty() && self.reading.is_empty() {
             match self.replica.digest() {
                 Ok(Some(d)) if self.reported.as_ref() != Some(&d) && self.in_step() => {
@@ -127,7 +156,6 @@ impl Sync {
                 Err(e) => tracing::error!(error = %e, "registry replica does not read"),
             }
         }
-        out
     }
 
     fn open<T: Signable>(&mut self, payload: &[u8]) -> Option<T> {
@@ -152,6 +180,7 @@ impl Sync {
         let Some(m) = self.open::<RegistryManifest>(payload) else {
             return Ok(());
         };
+        self.flush(out)?;
         if m.town != self.town {
             self.rejected += 1;
             return Ok(());
@@ -184,22 +213,57 @@ impl Sync {
         let Some(s) = self.open::<RegistryShard>(payload) else {
             return Ok(());
         };
-        let n = s.shard;
-        if s.town != self.town || !self.replica.take_shard(&s)? {
+        if s.town != self.town {
             return Ok(());
         }
-        let wanted = self.target.get(usize::from(n)).map(|e| e.digest);
-        if self.reading.contains(&n) && (wanted.is_none() || wanted == Some(s.digest)) {
-            self.reading.remove(&n);
-            out.push(Action::Unsubscribe(self.shard_topic(n)));
+        self.pending.push(s);
+        let all_come = self
+            .reading
+            .iter()
+            .all(|n| self.pending.iter().any(|p| p.shard == *n));
+        if all_come || self.pending.len() >= READING {
+            self.flush(out)?;
         }
         Ok(())
     }
 
-    fn on_delta(&mut self, payload: &[u8]) -> Result<(), ReplicaError> {
+    /// Takes the shards come, in one transaction; a shard read that now has the digest
+    /// wanted is no longer read.
+    fn flush(&mut self, out: &mut Vec<Action>) -> Result<(), ReplicaError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let shards = std::mem::take(&mut self.pending);
+        let taken = match self.replica.take_shards(&shards) {
+            Ok(t) => t,
+            Err(e) => {
+                // Read again later (the retained message comes again on a new subscription).
+                for s in &shards {
+                    if self.reading.remove(&s.shard) {
+                        out.push(Action::Unsubscribe(self.shard_topic(s.shard)));
+                        self.queue.push_back(s.shard);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        for (s, taken) in shards.iter().zip(taken) {
+            let n = s.shard;
+            let wanted = self.target.get(usize::from(n)).map(|e| e.digest);
+            if taken && self.reading.contains(&n) && (wanted.is_none() || wanted == Some(s.digest))
+            {
+                self.reading.remove(&n);
+                out.push(Action::Unsubscribe(self.shard_topic(n)));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_delta(&mut self, payload: &[u8], out: &mut Vec<Action>) -> Result<(), ReplicaError> {
         let Some(d) = self.open::<RegistryDelta>(payload) else {
             return Ok(());
         };
+        self.flush(out)?;
         if d.town != self.town {
             self.rejected += 1;
             return Ok(());

@@ -217,3 +217,55 @@ fn a_shard_of_the_same_digest_is_not_read_again_and_another_frame_starts_afresh(
         Some((ResidentId(4 * 4_500), HouseholdId(4_500)))
     );
 }
+
+/// The files set aside beside `path`.
+fn set_aside(dir: &tempfile::TempDir) -> Vec<String> {
+    std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains(".bad-"))
+        .collect()
+}
+
+#[test]
+fn a_replica_that_does_not_read_is_set_aside_and_made_anew_and_the_node_starts() {
+    // Not SQLite at all.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.db");
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+    let r = Replica::open_or_set_aside(&path).expect("a new replica");
+    assert_eq!((r.version().unwrap(), r.town().unwrap()), (0, None));
+    assert_eq!(set_aside(&dir).len(), 1, "{:?}", set_aside(&dir));
+    drop(r);
+
+    // SQLite, but a shard's row damaged: set aside too, then read again from HQ.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.db");
+    let hq = Hq::new(3_000, 1);
+    let mut r = Replica::open(&path).unwrap();
+    catch_up(&mut r, &hq);
+    r.conn
+        .execute("UPDATE registry_shards SET xor = x'00' WHERE shard = 1", [])
+        .unwrap();
+    drop(r);
+    let mut r = Replica::open_or_set_aside(&path).expect("a new replica");
+    assert_eq!(r.digest().unwrap(), None);
+    assert_eq!(set_aside(&dir).len(), 1, "{:?}", set_aside(&dir));
+    catch_up(&mut r, &hq);
+    assert_eq!(r.digest().unwrap(), Some(hq.manifest().digest()));
+    drop(r);
+
+    // The node starts on a replica that does not read; every card is then not known.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("registry.db"), vec![0x5a; 8192]).unwrap();
+    let node = crate::node::Node::open(
+        &dir.path().join("ledger.db"),
+        evac_protocol::ShelterId(1),
+        SecretKey::from_seed(&[1; 32]),
+        crate::cert::TrustStore::new(),
+        0,
+    )
+    .expect("the node starts");
+    assert_eq!(node.door().registry().version(), 0);
+    assert_eq!(set_aside(&dir).len(), 1);
+}

@@ -122,3 +122,60 @@ pub fn registry(version: u64) -> RegistrySnapshot {
         ],
     }
 }
+
+/// `reg` as HQ publishes it: its shards (retained, each on `registry/shard/{n}`) then its
+/// manifest, each signed with `hq` and packed; sharded by the protocol's own
+/// [`evac_protocol::messages::shards::split`], as HQ shards.
+pub fn registry_messages(
+    reg: &RegistrySnapshot,
+    hq: &evac_protocol::SecretKey,
+) -> Vec<(String, Vec<u8>)> {
+    use evac_protocol::{HQ_SIGNER, Topic};
+    let wire = |body: &dyn Fn() -> String| evac_protocol::packed::pack(body().as_bytes());
+    let (manifest, shards) = evac_protocol::messages::shards::split(
+        &reg.town,
+        reg.card_check,
+        reg.version,
+        &reg.households,
+    );
+    let mut out: Vec<(String, Vec<u8>)> = shards
+        .iter()
+        .map(|s| {
+            (
+                Topic::RegistryShard(reg.town.clone(), s.shard).to_string(),
+                wire(&|| hq.sign(HQ_SIGNER, s).unwrap().to_json().unwrap()),
+            )
+        })
+        .collect();
+    out.push((
+        Topic::RegistryManifest(reg.town.clone()).to_string(),
+        wire(&|| hq.sign(HQ_SIGNER, &manifest).unwrap().to_json().unwrap()),
+    ));
+    out
+}
+
+/// Brings the replica at `path` (a node's `registry.db`) to `reg` the way the node's
+/// replicator does: HQ's signed manifest and shards through the replica's sync. Returns the
+/// sync's count of messages it refused (not signed by `hq`, another town's).
+pub fn sync_replica(
+    path: &std::path::Path,
+    reg: &RegistrySnapshot,
+    hq: &evac_protocol::SecretKey,
+) -> u64 {
+    use evac_shelter::replica::sync::{Action, Sync};
+    let replica = evac_shelter::replica::Replica::open(path).unwrap();
+    let mut sync = Sync::new(
+        Slug::new("minato").unwrap(),
+        node::hq_key().public(),
+        replica,
+    );
+    sync.connected();
+    let messages = registry_messages(reg, hq);
+    let (manifest, shards) = messages.split_last().unwrap();
+    sync.on_message(&manifest.0, &manifest.1);
+    for (topic, payload) in shards {
+        sync.on_message(topic, payload);
+    }
+    let _: Vec<Action> = sync.idle();
+    sync.rejected
+}

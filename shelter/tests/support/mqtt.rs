@@ -223,7 +223,7 @@ impl Store {
 
 /// The stand-in HQ: subscribes to shelter 3's events, verifies and stores them, and publishes
 /// a signed, retained ack (again after every reconnect, as the owner of a retained topic
-/// must); it also publishes the registry (retained).
+/// must); it also publishes the registry's shards and manifest (retained), as HQ does.
 pub struct Consumer {
     pub store: Arc<Mutex<Store>>,
     pub connects: Arc<AtomicU64>,
@@ -246,12 +246,8 @@ impl Consumer {
         let events_topic = Topic::ShelterEvents(town.clone(), ShelterId(3)).to_string();
         let ack_topic = Topic::ShelterAck(town.clone(), ShelterId(3)).to_string();
         let state_topic = Topic::ShelterState(town.clone(), ShelterId(3)).to_string();
-        let registry_topic = Topic::Registry(town).to_string();
-        let registry = hq_key()
-            .sign(HQ_SIGNER, &super::registry(1))
-            .unwrap()
-            .to_json()
-            .unwrap();
+        // The registry as HQ publishes it: shards and manifest, retained.
+        let registry = super::registry_messages(&super::registry(1), &hq_key());
         let (st, sp, cn) = (store.clone(), stop.clone(), connects.clone());
         std::thread::spawn(move || {
             let shelter_key = node_key().public();
@@ -274,12 +270,14 @@ impl Consumer {
                         cn.fetch_add(1, Ordering::SeqCst);
                         let _ = client.try_subscribe(events_topic.clone(), QoS::AtLeastOnce);
                         let _ = client.try_subscribe(state_topic.clone(), QoS::AtLeastOnce);
-                        let _ = client.try_publish(
-                            registry_topic.clone(),
-                            QoS::AtLeastOnce,
-                            true,
-                            registry.clone(),
-                        );
+                        for (topic, payload) in &registry {
+                            let _ = client.try_publish(
+                                topic.clone(),
+                                QoS::AtLeastOnce,
+                                true,
+                                payload.clone(),
+                            );
+                        }
                         let through = st.lock().unwrap().contiguous();
                         if through > 0 {
                             ack(&client, through);
