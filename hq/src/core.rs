@@ -691,7 +691,17 @@ impl Hq {
             let msg = self.feed.snapshot(&self.town_id, first, now_ms, p);
             out.extend(self.snapshot_messages(&msg)?);
         } else if let Some(msg) = self.feed.delta(&self.town_id, first, now_ms, p) {
-            out.push(self.status_message(&msg, false)?);
+            let one = self.status_message(&msg, false)?;
+            if one.payload.len() <= self.status_part_bytes {
+                out.push(one);
+            } else {
+                // A change too large for one message (16 MB for an order to 400,000
+                // households at once): the snapshot says the same in less, in parts, and a
+                // reader takes it in place of the delta.
+                let p = self.picture(now_ms);
+                let msg = self.feed.snapshot(&self.town_id, first, now_ms, p);
+                out.extend(self.snapshot_messages(&msg)?);
+            }
         } else if self.feed.catch_up_due(now_ms, CATCH_UP_MS) {
             // Quiet after changes: the retained snapshot catches up (see StatusFeed).
             let p = self.picture(now_ms);
