@@ -33,6 +33,11 @@ pub struct Config {
     /// How often the full retained status snapshot is published again.
     #[serde(default = "default_snapshot_interval")]
     pub snapshot_interval_s: u64,
+    /// For drills and tests only (not in the example): a snapshot whose signed form passes
+    /// this many bytes goes out in parts, as a town past ~350,000 residents does at the
+    /// default (512 KiB, the most allowed; at least 4 KiB). See `hq/README.md`.
+    #[serde(default)]
+    pub status_part_bytes: Option<usize>,
     /// A directory watched for CAP 1.2 files (`*.xml`); each is taken in once.
     #[serde(default)]
     pub cap_dir: Option<PathBuf>,
@@ -240,6 +245,20 @@ impl Config {
                 }
             }
         }
+        if let Some(n) = cfg.status_part_bytes {
+            let range = crate::core::MIN_STATUS_PART_BYTES
+                ..=evac_protocol::messages::status_parts::SINGLE_MAX;
+            if !range.contains(&n) {
+                return Err(HqError::Config {
+                    path: path.to_owned(),
+                    message: format!(
+                        "status_part_bytes {n}: must be from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                });
+            }
+        }
         if cfg.status_interval_ms == 0 {
             return Err(HqError::Config {
                 path: path.to_owned(),
@@ -294,6 +313,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("x.toml") && err.contains("port"), "{err}");
+        let parts = text.replace("data_dir", "status_part_bytes = 8192\ndata_dir");
+        let cfg = Config::parse(&parts, Path::new("x.toml"), Path::new(".")).unwrap();
+        assert_eq!(cfg.status_part_bytes, Some(8192));
+        for n in [100, 1 << 20] {
+            let bad = text.replace("data_dir", &format!("status_part_bytes = {n}\ndata_dir"));
+            let err = Config::parse(&bad, Path::new("x.toml"), Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("status_part_bytes"), "{err}");
+        }
         let bad = text.replace("town = \"minato\"", "town = \"Minato\"");
         let err = Config::parse(&bad, Path::new("x.toml"), Path::new("."))
             .unwrap_err()

@@ -24,6 +24,9 @@ pub const ORDERS_PER_MESSAGE: usize = 5000;
 /// retained snapshot up with the deltas since: at 1,000,000 residents a snapshot is ~3 MB.
 pub const CATCH_UP_MS: u64 = 5_000;
 
+/// The least `status_part_bytes` HQ takes (see [`Hq::set_status_part_bytes`]).
+pub const MIN_STATUS_PART_BYTES: usize = 4 << 10;
+
 /// A message to publish.
 #[derive(Debug, Clone)]
 pub struct Publication {
@@ -96,6 +99,9 @@ pub struct Hq {
     answers: answers::Answers,
     /// A mark on an answer the command being carried out made (see `commands.rs`).
     pending_mark: Option<crate::store::StoredMark>,
+    /// A snapshot whose signed form passes this goes out in parts (see
+    /// [`Hq::set_status_part_bytes`]).
+    status_part_bytes: usize,
 }
 
 fn now_secs(now_ms: u64) -> i64 {
@@ -234,6 +240,7 @@ impl Hq {
             shards,
             rejections: Rejections::default(),
             rejection_answered: std::collections::HashMap::new(),
+            status_part_bytes: status_parts::SINGLE_MAX,
         };
         hq.bump_registry_if_changed(now_ms)?;
         hq.shards.start_at(hq.registry.version);
@@ -581,9 +588,18 @@ impl Hq {
         })
     }
 
+    /// Sets the bound past which a snapshot goes out in parts, in bytes of its signed form,
+    /// and the parts' size with it (in proportion: [`status_parts::PART_BUDGET`] at the
+    /// default [`status_parts::SINGLE_MAX`]). Only ever lower than the default, for drills
+    /// and tests that want a small town in parts (`status_part_bytes` in `hq.toml`); taken
+    /// into [`MIN_STATUS_PART_BYTES`]`..=`[`status_parts::SINGLE_MAX`].
+    pub fn set_status_part_bytes(&mut self, bytes: usize) {
+        self.status_part_bytes = bytes.clamp(MIN_STATUS_PART_BYTES, status_parts::SINGLE_MAX);
+    }
+
     /// A snapshot, retained: one message on `status` while its signed form is at most
-    /// [`status_parts::SINGLE_MAX`], else signed parts, each retained on its own
-    /// `status/part/{i}` topic (issue 22: no message over 1 MiB; see
+    /// `status_part_bytes` ([`status_parts::SINGLE_MAX`] unless set lower), else signed parts,
+    /// each retained on its own `status/part/{i}` topic (issue 22: no message over 1 MiB; see
     /// [`evac_protocol::messages::status_parts`]).
     fn snapshot_messages(
         &mut self,
@@ -593,11 +609,18 @@ impl Hq {
         let evac_protocol::StatusMessage::Snapshot(snap) = msg else {
             return Ok(vec![one]);
         };
-        if one.payload.len() <= status_parts::SINGLE_MAX {
+        if one.payload.len() <= self.status_part_bytes {
             return Ok(vec![one]);
         }
-        let parts =
-            status_parts::split(snap, status_parts::PART_BUDGET).map_err(HqError::StatusParts)?;
+        let budget = self.status_part_bytes / 1024 * status_parts::PART_BUDGET
+            / (status_parts::SINGLE_MAX / 1024);
+        let mut parts = status_parts::split(snap, budget).map_err(HqError::StatusParts)?;
+        if parts.len() > status_parts::MAX_PARTS as usize {
+            // A lowered bound at a town too large for it: readers refuse more parts than
+            // this, so the town's snapshot goes in parts of the default size instead.
+            parts = status_parts::split(snap, status_parts::PART_BUDGET)
+                .map_err(HqError::StatusParts)?;
+        }
         parts
             .iter()
             .map(|p| {
@@ -655,7 +678,17 @@ impl Hq {
             let msg = self.feed.snapshot(&self.town_id, first, now_ms, p);
             out.extend(self.snapshot_messages(&msg)?);
         } else if let Some(msg) = self.feed.delta(&self.town_id, first, now_ms, p) {
-            out.push(self.status_message(&msg, false)?);
+            let one = self.status_message(&msg, false)?;
+            if one.payload.len() <= self.status_part_bytes {
+                out.push(one);
+            } else {
+                // A change too large for one message (16 MB for an order to 400,000
+                // households at once): the snapshot says the same in less, in parts, and a
+                // reader takes it in place of the delta.
+                let p = self.picture(now_ms);
+                let msg = self.feed.snapshot(&self.town_id, first, now_ms, p);
+                out.extend(self.snapshot_messages(&msg)?);
+            }
         } else if self.feed.catch_up_due(now_ms, CATCH_UP_MS) {
             // Quiet after changes: the retained snapshot catches up (see StatusFeed).
             let p = self.picture(now_ms);

@@ -193,6 +193,9 @@ pub fn open_hq(cfg: &Config) -> Result<Hq, HqError> {
         cfg.overdue_after_s * 1000,
         now_ms(),
     )?;
+    if let Some(bytes) = cfg.status_part_bytes {
+        hq.set_status_part_bytes(bytes);
+    }
     if let Some(file) = &cfg.key_announcement {
         let bytes = std::fs::read(file).map_err(HqError::io(file, "read"))?;
         let set = evac_protocol::onair::decode_set(&bytes).map_err(|cause| {

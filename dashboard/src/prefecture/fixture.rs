@@ -107,3 +107,56 @@ pub fn prefecture(dir: &Path) -> (Prefecture, SecretKey, SecretKey) {
     let cfg = PrefectureConfig::read(&dir.join("pref.toml")).unwrap();
     (Prefecture::new(&cfg).unwrap(), a, b)
 }
+
+/// Town `town`'s snapshot number `seq` of `statuses` (residents from 1, one shelter online),
+/// signed with `key` and cut as HQ cuts a large one ([`split`] at `budget`): each part's
+/// topic under the prefecture's prefix and its signed bytes, in order.
+///
+/// [`split`]: evac_protocol::messages::status_parts::split
+pub fn parts(
+    town: &str,
+    key: &SecretKey,
+    seq: u64,
+    statuses: &[ResidentStatus],
+    budget: usize,
+) -> Vec<(String, Vec<u8>)> {
+    let count = |f: fn(&ResidentStatus) -> bool| statuses.iter().filter(|s| f(s)).count() as u32;
+    let snap = StatusSnapshot {
+        town: Slug::new(town).unwrap(),
+        seq,
+        at_ms: NOW + (seq - 1) * 62_000,
+        counts: StatusCounts {
+            residents: statuses.len() as u32,
+            not_ordered: count(|s| *s == ResidentStatus::NotOrdered),
+            under_order: count(|s| *s == ResidentStatus::UnderOrder),
+            arrived: count(|s| matches!(s, ResidentStatus::Arrived { .. })),
+            ..Default::default()
+        },
+        shelters: vec![evac_protocol::ShelterStatus {
+            shelter: ShelterId(1),
+            open: true,
+            capacity: 1_000_000,
+            present_day: 0,
+            present_night: 0,
+            expected: 0,
+            online: true,
+            lag_ms: None,
+            pending: 0,
+            flagged: 0,
+            quiet_since_ms: None,
+            conflicts: 0,
+        }],
+        residents: PackedStatuses::pack(ResidentId(1), statuses),
+        answers: Vec::new(),
+    };
+    evac_protocol::messages::status_parts::split(&snap, budget)
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let t = Slug::new(town).unwrap();
+            let inner = evac_protocol::Topic::StatusPart(t, p.part as u16);
+            let wire = key.sign(HQ_SIGNER, p).unwrap().to_json().unwrap();
+            (format!("pref/36/{town}/{inner}"), wire.into_bytes())
+        })
+        .collect()
+}

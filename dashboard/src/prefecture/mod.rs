@@ -1,7 +1,9 @@
 //! The prefecture view: several towns side by side, one row each, from a prefecture broker
 //! that every town's broker bridges its status up to, under a prefix per town
 //! (`deploy/mosquitto/bridge-prefecture.conf`). Each town's status is checked with that
-//! town's HQ key, exactly as the town dashboard checks it; a town whose bridge is down, or
+//! town's HQ key, exactly as the town dashboard checks it, and a large town's snapshot in
+//! signed parts (`status/part/{i}`, issue 22) is joined as there, never two snapshots mixed;
+//! a town whose bridge is down, or
 //! whose status has not come for `stale_after_s` on its HQ's clock, is shown STALE with its
 //! last counts ([`state`] says how that is judged).
 //!
@@ -17,6 +19,8 @@ pub mod state;
 
 #[cfg(test)]
 pub(crate) mod fixture;
+#[cfg(test)]
+mod parts_tests;
 
 use std::time::Duration;
 

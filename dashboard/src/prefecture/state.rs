@@ -144,6 +144,13 @@ impl Prefecture {
                         self.prefix,
                         evac_protocol::Topic::Status(t.clone())
                     ),
+                    // A large town's snapshot, in retained signed parts (issue 22): its
+                    // `TownState` joins them as the town dashboard does.
+                    format!(
+                        "{}/{t}/{}",
+                        self.prefix,
+                        evac_protocol::topics::filter::status_parts(t)
+                    ),
                     format!("{}/{t}/bridge/state", self.prefix),
                 ]
             })
@@ -268,8 +275,10 @@ mod tests {
             p.subscriptions(),
             [
                 "pref/36/minato/evac/v1/minato/status",
+                "pref/36/minato/evac/v1/minato/status/part/+",
                 "pref/36/minato/bridge/state",
                 "pref/36/shiomihama/evac/v1/shiomihama/status",
+                "pref/36/shiomihama/evac/v1/shiomihama/status/part/+",
                 "pref/36/shiomihama/bridge/state",
             ]
         );

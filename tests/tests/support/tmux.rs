@@ -25,17 +25,9 @@ impl Tmux {
     }
 
     /// Officer tanaka's `evac-dashboard` (`bin`) in English, without colour, on `dash.toml`
-    /// in `dir` (written for HQ's embedded broker on `port`, password `password`).
+    /// in `dir` (written by [`dash_toml`] for HQ's embedded broker on `port`).
     pub fn dashboard(dir: &Path, bin: &Path, port: u16, password: &str) -> Tmux {
-        std::fs::write(
-            dir.join("dash.toml"),
-            format!(
-                "broker = \"mqtt://127.0.0.1:{port}\"\ntown = \"minato\"\nusername = \"officer-tanaka\"\n\
-                 password = \"{password}\"\nhq_key = \"hq.pub\"\ntown_file = \"town.geojson\"\n\
-                 officer_key = \"officer-tanaka.key\"\nofficer = \"tanaka\"\nlog_file = \"dashboard.log\"\n"
-            ),
-        )
-        .unwrap();
+        dash_toml(dir, port, password);
         Tmux::start(
             dir,
             &format!(
@@ -99,4 +91,18 @@ pub fn count_after(screen: &str, label: &str) -> Option<u64> {
         .filter(|c| *c != ',')
         .collect();
     digits.parse().ok()
+}
+
+/// Writes officer tanaka's `dash.toml` in `dir`: HQ's embedded broker on `port`, password
+/// `password`, the town `minato` of `town.geojson` with HQ's key `hq.pub`.
+pub fn dash_toml(dir: &Path, port: u16, password: &str) {
+    std::fs::write(
+        dir.join("dash.toml"),
+        format!(
+            "broker = \"mqtt://127.0.0.1:{port}\"\ntown = \"minato\"\nusername = \"officer-tanaka\"\n\
+             password = \"{password}\"\nhq_key = \"hq.pub\"\ntown_file = \"town.geojson\"\n\
+             officer_key = \"officer-tanaka.key\"\nofficer = \"tanaka\"\nlog_file = \"dashboard.log\"\n"
+        ),
+    )
+    .unwrap();
 }

@@ -76,6 +76,8 @@ pub struct HqConfig {
     pub cap_dir: bool,
     /// The embedded broker's connection limit (its default when none).
     pub max_connections: Option<u32>,
+    /// HQ's bound past which a snapshot goes in parts (its default, 512 KiB, when none).
+    pub status_part_bytes: Option<usize>,
 }
 
 impl Default for HqConfig {
@@ -85,6 +87,7 @@ impl Default for HqConfig {
             snapshot_interval_s: None,
             cap_dir: false,
             max_connections: None,
+            status_part_bytes: None,
         }
     }
 }
@@ -121,6 +124,9 @@ impl HqConfig {
         }
         if self.cap_dir {
             s += "cap_dir = \"cap\"\n";
+        }
+        if let Some(n) = self.status_part_bytes {
+            s += &format!("status_part_bytes = {n}\n");
         }
         s
     }

@@ -590,3 +590,4 @@ mod answers;
 mod commands;
 mod restart;
 mod shards;
+mod status_parts;
