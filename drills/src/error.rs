@@ -115,6 +115,23 @@ pub enum DrillError {
     /// A thread of the drill panicked.
     #[error("the {0} thread panicked")]
     Panicked(&'static str),
+    /// The shelter nodes' registry replicas would not fit on the disk.
+    #[error(
+        "{nodes} shelter nodes need {need_mb} MB for their registry replicas in {}, which has {free_mb} MB free (keeping {margin_mb} MB): free some space or run a smaller town",
+        dir.display()
+    )]
+    NoDisk {
+        /// The run's folder.
+        dir: PathBuf,
+        /// Nodes still to provision.
+        nodes: usize,
+        /// What they need, MB.
+        need_mb: u64,
+        /// What the disk has, MB.
+        free_mb: u64,
+        /// What the drill leaves free for its logs, HQ's store and everyone else, MB.
+        margin_mb: u64,
+    },
 }
 
 /// Why a step failed: the error of the library the drill called.

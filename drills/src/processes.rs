@@ -111,6 +111,7 @@ impl Processes {
                     Ok((t, line)) if t == i && line.contains("\"result\":\"registry\"") => {
                         if provision && i == 0 {
                             provision_from(&layout.path(&format!("shelter-{id}")), &provisioned)?;
+                            room_for(&provisioned, shelter_ids.len() - 1)?;
                         }
                         break;
                     }
@@ -276,6 +277,47 @@ fn provision_from(dir: &std::path::Path, to: &std::path::Path) -> Result<(), Dri
     Ok(())
 }
 
+/// What the drill leaves free on the disk beside the replicas, MB.
+const DISK_MARGIN_MB: u64 = 4096;
+
+/// Whether `nodes` copies of the replica `provisioned` (and as much again for their growth and
+/// write-ahead logs) fit on its disk: a city's hundreds of replicas must not fill the machine.
+fn room_for(provisioned: &std::path::Path, nodes: usize) -> Result<(), DrillError> {
+    let dir = provisioned.parent().unwrap_or(provisioned);
+    let size = std::fs::metadata(provisioned)
+        .with_step(|| format!("reading {}", provisioned.display()))?
+        .len();
+    let need_mb = size.saturating_mul(nodes as u64).saturating_mul(3) / 2 / 1_000_000;
+    let free_mb = free_mb(dir)?;
+    if need_mb.saturating_add(DISK_MARGIN_MB) > free_mb {
+        return Err(DrillError::NoDisk {
+            dir: dir.to_owned(),
+            nodes,
+            need_mb,
+            free_mb,
+            margin_mb: DISK_MARGIN_MB,
+        });
+    }
+    Ok(())
+}
+
+/// Free space on the disk holding `dir`, MB (`df`, from coreutils).
+fn free_mb(dir: &std::path::Path) -> Result<u64, DrillError> {
+    let out = std::process::Command::new("df")
+        .args(["--output=avail", "-B1000000"])
+        .arg(dir)
+        .output()
+        .with_step(|| format!("asking df for the free space of {}", dir.display()))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| DrillError::Step {
+            step: format!("asking df for the free space of {}", dir.display()),
+            source: std::io::Error::other(String::from_utf8_lossy(&out.stderr).into_owned()).into(),
+        })
+}
+
 /// The officers' dashboard (`evac-dashboard`, read-only, on HQ's feed) on this terminal, when
 /// the drill runs with `--dashboard`.
 pub(crate) fn start_dashboard(
@@ -354,5 +396,31 @@ fn wait_line(
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < end => {}
             Err(_) => return Err(DrillError::Timeout(what.to_owned())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_that_would_fill_the_disk_are_refused_before_any_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("registry-provision.db");
+        std::fs::write(&db, vec![0u8; 1_000_000]).unwrap();
+        assert!(free_mb(dir.path()).unwrap() > 0);
+        // A million copies of 1 MB: no disk here has 1.5 TB to spare.
+        let e = room_for(&db, 1_000_000).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DrillError::NoDisk {
+                    need_mb: 1_500_000,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("free some space"), "{e}");
     }
 }
