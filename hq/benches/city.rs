@@ -8,22 +8,24 @@
 //!   the whole `registry` message this branch still has), every shard built, signed and
 //!   packed again, the plan (`Hq::issue`: tsunami zone 1, then the whole city), 20,000
 //!   check-ins through `Hq::on_events` (SQLite bytes an event, events a second), a status
-//!   delta (the tick after 1,000 more), the status snapshot, and a card link (its delta).
+//!   2,000 single-tap batches (alone, then 64 a commit as the service groups them), ticks
+//!   (with nothing new; after 1,000 check-ins, with their delta), the status snapshot, and a
+//!   card link (its delta).
 //! - `process`: the real `evac-hq run` with its embedded broker: from launch until a viewer
 //!   and a shelter login subscribed on the broker hold the status snapshot (all its parts), the
 //!   manifest and every shard it names; then HQ's VmHWM and VmRSS, and again after `SETTLE_S`.
 //! - `connections`: that HQ, then `EVAC_CITY_CONNECTIONS` (default 2,000) idle MQTT logins to
 //!   its broker (a `viewer-bench` login, one client id each, subscribed to nothing), HQ's
-//!   VmRSS before and after, in waves of 16 (the gate lets a peer wait on at most 32 logins).
+//!   VmRSS and open files before and after, in waves of 16 (the gate lets a peer wait on at
+//!   most 32 logins). `EVAC_CITY_NOFILE=1024` starts HQ under that open-file limit.
 //!
 //! Wall time on a shared 2-core machine: run the large town once or twice.
 #![allow(missing_docs)] // a bench binary
 #![allow(clippy::unwrap_used)] // a bench: a panic is a failed run, like a test
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use evac_hq::core::{Hq, Publication};
 use evac_hq::keys::KeyRing;
@@ -32,9 +34,12 @@ use evac_hq::store::Store;
 use evac_maps::Town;
 use evac_protocol::{
     AlertLevel, Assurance, CardRef, CheckEvent, CommandAction, EventBatch, EventKind, HQ_SIGNER,
-    Hazard, OfficerCommand, OfficerId, RegistryManifest, ResidentId, SecretKey, ShelterId, Signed,
-    StatusPart, officer_signer, shelter_signer,
+    Hazard, OfficerCommand, OfficerId, ResidentId, SecretKey, ShelterId, officer_signer,
+    shelter_signer,
 };
+
+#[path = "city/broker.rs"]
+mod broker;
 
 const NOW: u64 = 1_795_000_000_000;
 const PW: &str = "bench-password";
@@ -267,7 +272,8 @@ fn bench_lib(town_path: &Path) {
         manifest_json.len()
     );
 
-    // The plan: HQ's real engine by walking route, as an order reaches HQ.
+    // The plan: HQ's real engine by walking route, as an order reaches HQ; ticks under the
+    // tsunami order alone (its shelters have room), then under both.
     for (name, hazard, area) in [
         (
             "tsunami zone 1",
@@ -291,6 +297,15 @@ fn bench_lib(town_path: &Path) {
             msgs.len(),
             mb(msgs.iter().map(|m| m.payload.len()).sum())
         );
+        if hazard == Hazard::Tsunami {
+            ticks(
+                &mut hq,
+                (&shelter_key, shelter, &residents),
+                900_001,
+                NOW + 10_000,
+                "the tsunami order in force",
+            );
+        }
     }
 
     // Ingest at city size: the status board, the store and the engine are the city's.
@@ -334,39 +349,12 @@ fn bench_lib(town_path: &Path) {
         "ingest at city size, 2,000 check-ins one a batch, 64 batches a commit as the service groups them (check on this thread too): {:.0} events/s",
         2_000.0 / t.elapsed().as_secs_f64()
     );
-    // A tick with nothing new, then ticks each after 1,000 more check-ins (their delta).
-    hq.tick(NOW + 61_000, false).unwrap();
-    let mut idle_ms = Vec::new();
-    for i in 0..3 {
-        let t = Instant::now();
-        hq.tick(NOW + 61_100 + i, false).unwrap();
-        idle_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-    }
-    let t = Instant::now();
-    let _ = hq.current_picture(NOW + 61_500);
-    let picture_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let (mut tick_ms, mut delta) = (Vec::new(), 0);
-    for i in 0..3u64 {
-        let from = 24_001 + i * 1_000;
-        for p in batches(&shelter_key, shelter, &residents, (from, from + 1_000), 100) {
-            hq.on_events(shelter, &p, NOW + 62_000 + i * 1_000).unwrap();
-        }
-        let t = Instant::now();
-        let out = hq.tick(NOW + 62_500 + i * 1_000, false).unwrap();
-        tick_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        delta = out
-            .iter()
-            .filter(|m| m.topic.ends_with("/status") && !m.retain)
-            .map(|m| m.payload.len())
-            .sum::<usize>();
-    }
-    println!(
-        "tick with nothing new: median {:.0} ms of {idle_ms:.0?}; HQ's picture of every resident alone {picture_ms:.0} ms",
-        median(idle_ms.clone())
-    );
-    println!(
-        "status delta after 1,000 check-ins: {delta} bytes signed; the whole tick (arrivals, re-routing, picture, delta): median {:.0} ms of {tick_ms:.0?}",
-        median(tick_ms.clone())
+    ticks(
+        &mut hq,
+        (&shelter_key, shelter, &residents),
+        24_001,
+        NOW + 61_000,
+        "both orders in force",
     );
     let mut snap_ms = Vec::new();
     let mut snap = Vec::new();
@@ -377,7 +365,7 @@ fn bench_lib(town_path: &Path) {
     }
     let largest = snap.iter().map(|m| m.payload.len()).max().unwrap_or(0);
     println!(
-        "status snapshot (orders above, 27,000 check-ins): {} message(s), {} bytes in all, largest {largest}; built and signed (picture, pack, parts): median {:.0} ms of {snap_ms:.0?}",
+        "status snapshot (orders above, 30,000 check-ins): {} message(s), {} bytes in all, largest {largest}; built and signed (picture, pack, parts): median {:.0} ms of {snap_ms:.0?}",
         snap.len(),
         snap.iter().map(|m| m.payload.len()).sum::<usize>(),
         median(snap_ms.clone())
@@ -424,354 +412,45 @@ fn bench_lib(town_path: &Path) {
     );
 }
 
-/// A folder with HQ's config for `town`: keys, passwords, `hq.toml` on `port`.
-fn hq_dir(town: &Path, port: u16, max_connections: usize) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::create_dir_all(d.join("keys")).unwrap();
-    std::fs::write(
-        d.join("hq.key"),
-        SecretKey::from_seed(&[6; 32]).to_pem().unwrap(),
-    )
-    .unwrap();
-    let mut pw = evac_hq::auth::Passwords::default();
-    pw.set("viewer-bench", PW).unwrap();
-    pw.set("shelter-1", PW).unwrap();
-    std::fs::write(d.join("passwords"), pw.to_text()).unwrap();
-    std::fs::write(
-        d.join("hq.toml"),
-        format!(
-            "town = \"bench\"\ntown_file = \"{}\"\ndata_dir = \"hq-data\"\nhq_key = \"hq.key\"\nkeys_dir = \"keys\"\n\
-             status_interval_ms = 1000\n[broker]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{port}\"\npasswords = \"passwords\"\nmax_connections = {max_connections}\n",
-            std::fs::canonicalize(town).unwrap().display()
-        ),
-    )
-    .unwrap();
-    dir
-}
-
-struct Running {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn launch(town: &Path, port: u16, max_connections: usize) -> (Running, Instant) {
-    let dir = hq_dir(town, port, max_connections);
-    let log = std::fs::File::create(dir.path().join("hq.log")).unwrap();
-    println!("  HQ's log: {}", dir.path().join("hq.log").display());
-    let t0 = Instant::now();
-    // `EVAC_CITY_NOFILE=1024`: HQ under that open-file limit (systemd's default soft limit).
-    let mut cmd = match std::env::var("EVAC_CITY_NOFILE") {
-        Ok(n) => {
-            let mut c = Command::new("prlimit");
-            c.arg(format!("--nofile={n}:{n}"))
-                .arg(env!("CARGO_BIN_EXE_evac-hq"));
-            c
-        }
-        Err(_) => Command::new(env!("CARGO_BIN_EXE_evac-hq")),
-    };
-    let child = cmd
-        .current_dir(dir.path())
-        .args(["run", "--config", "hq.toml"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    (Running { child, _dir: dir }, t0)
-}
-
-/// What the logins subscribed on the broker have seen, with the time since launch.
-#[derive(Default)]
-struct Seen {
-    /// When, bytes, and how many shards it names.
-    manifest: Option<(f64, usize, usize)>,
-    shards: std::collections::BTreeMap<u16, usize>,
-    shards_at: f64,
-    parts: std::collections::BTreeMap<u32, usize>,
-    /// When, parts, bytes.
-    snapshot: Option<(f64, usize, usize)>,
-}
-
-impl Seen {
-    fn take(&mut self, topic: &str, payload: &[u8], retain: bool, at: f64) {
-        let n = payload.len();
-        if let Some((_, shard)) = topic.rsplit_once("/registry/shard/") {
-            self.shards.insert(shard.parse().unwrap(), n);
-            self.shards_at = at;
-        } else if topic.ends_with("/registry/manifest") {
-            let json = evac_protocol::packed::unpack(payload, 64 << 20).unwrap();
-            let m: RegistryManifest = Signed::<RegistryManifest>::from_json(json.as_ref())
-                .unwrap()
-                .body_unverified()
-                .unwrap();
-            self.manifest = Some((at, n, m.shards.len()));
-        } else if topic.contains("/status/part/") {
-            let part: StatusPart = Signed::<StatusPart>::from_json(payload)
-                .unwrap()
-                .body_unverified()
-                .unwrap();
-            self.parts.insert(part.part, n);
-            if self.parts.len() == part.parts as usize && self.snapshot.is_none() {
-                self.snapshot = Some((at, part.parts as usize, self.parts.values().sum()));
-            }
-        } else if topic.ends_with("/status") && retain && self.snapshot.is_none() {
-            self.snapshot = Some((at, 1, n));
-        }
-    }
-
-    fn complete(&self) -> bool {
-        self.snapshot.is_some()
-            && self
-                .manifest
-                .is_some_and(|(_, _, shards)| self.shards.len() >= shards)
-    }
-}
-
-/// Subscribes `user` to `filters` from launch on (retrying until the broker listens) and
-/// records what arrives into `seen`.
-async fn watch(
-    port: u16,
-    user: &'static str,
-    filters: Vec<String>,
-    t0: Instant,
-    seen: Arc<std::sync::Mutex<Seen>>,
+/// Ticks with nothing new, then each after 1,000 more check-ins (events `from..`, their
+/// delta), and HQ's picture alone.
+fn ticks(
+    hq: &mut Hq,
+    (key, shelter, residents): (&SecretKey, ShelterId, &[u32]),
+    from: u64,
+    at: u64,
+    what: &str,
 ) {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-    loop {
-        let mut opts = MqttOptions::new(format!("watch-{user}"), "127.0.0.1", port);
-        opts.set_credentials(user, PW)
-            .set_keep_alive(Duration::from_secs(60))
-            .set_max_packet_size(256 << 20, 1 << 20);
-        let (client, mut events) = AsyncClient::new(opts, 64);
-        for f in &filters {
-            client.subscribe(f, QoS::AtMostOnce).await.unwrap();
-        }
-        loop {
-            match events.poll().await {
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let at = t0.elapsed().as_secs_f64();
-                    seen.lock()
-                        .unwrap()
-                        .take(&p.topic, &p.payload, p.retain, at);
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    break;
-                }
-            }
-        }
+    hq.tick(at, false).unwrap();
+    let mut idle_ms = Vec::new();
+    for i in 0..3 {
+        let t = Instant::now();
+        hq.tick(at + 100 + i, false).unwrap();
+        idle_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-}
-
-/// Starts the real HQ and waits until its start-up is on the broker: the status snapshot
-/// (every part), the manifest and every shard it names. Prints the times and HQ's memory.
-fn start_up(
-    rt: &tokio::runtime::Runtime,
-    town: &Path,
-    port: u16,
-    max_connections: usize,
-) -> Running {
-    let (mut hq, t0) = launch(town, port, max_connections);
-    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
-    let prefix = "evac/v1/bench";
-    let watchers = [
-        rt.spawn(watch(
-            port,
-            "viewer-bench",
-            vec![
-                format!("{prefix}/status"),
-                format!("{prefix}/status/part/+"),
-            ],
-            t0,
-            seen.clone(),
-        )),
-        rt.spawn(watch(
-            port,
-            "shelter-1",
-            vec![
-                format!("{prefix}/registry/manifest"),
-                format!("{prefix}/registry/shard/+"),
-            ],
-            t0,
-            seen.clone(),
-        )),
-    ];
-    let pid = hq.child.id();
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
-        if let Ok(Some(status)) = hq.child.try_wait() {
-            panic!("HQ exited: {status}");
-        }
-        let s = seen.lock().unwrap();
-        if s.complete() {
-            let (snap_at, parts, bytes) = s.snapshot.unwrap();
-            let (man_at, man_bytes, _) = s.manifest.unwrap();
-            println!(
-                "  start-up, launch until on the broker: {:.1} s (status snapshot at {snap_at:.1} s, {parts} part(s), {bytes} bytes; manifest at {man_at:.1} s, {man_bytes} bytes packed; {} shards by {:.1} s, fullest {} bytes packed, {:.1} MB in all)",
-                t0.elapsed().as_secs_f64(),
-                s.shards.len(),
-                s.shards_at,
-                s.shards.values().max().unwrap(),
-                mb(s.shards.values().sum())
-            );
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(1800),
-            "HQ not started within 30 min"
-        );
-    }
-    for w in watchers {
-        w.abort();
-    }
-    let (hwm, rss) = memory(pid);
-    println!("  HQ's memory once started: VmHWM {hwm:.0} MB, VmRSS {rss:.0} MB");
-    hq
-}
-
-/// User and system CPU seconds of a process so far.
-fn cpu_s(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
-}
-
-fn settle_s() -> u64 {
-    std::env::var("SETTLE_S")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30)
-}
-
-fn bench_process(rt: &tokio::runtime::Runtime, town: &Path) {
-    println!("the real evac-hq, embedded broker, fresh data dir:");
-    let hq = start_up(rt, town, evac_testkit_port(), 100);
-    let cpu0 = cpu_s(hq.child.id());
-    std::thread::sleep(Duration::from_secs(settle_s()));
-    let cpu = cpu_s(hq.child.id()) - cpu0;
-    let (hwm, rss) = memory(hq.child.id());
-    println!(
-        "  HQ's memory {} s later (no shelter, no event; a tick every 1 s, a snapshot every 30 s): VmHWM {hwm:.0} MB, VmRSS {rss:.0} MB; HQ's CPU meanwhile {:.0} % of one core",
-        settle_s(),
-        cpu * 100.0 / settle_s() as f64
-    );
-    print_warnings(&hq);
-}
-
-/// HQ's warnings and errors so far (a refused message, a slow tick).
-fn print_warnings(hq: &Running) {
-    let log = std::fs::read_to_string(hq._dir.path().join("hq.log")).unwrap_or_default();
-    for l in log
-        .lines()
-        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-        .take(8)
-    {
-        println!("  HQ's log: {}", l.chars().take(400).collect::<String>());
-    }
-}
-
-/// A free port on loopback.
-fn evac_testkit_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn bench_connections(rt: &tokio::runtime::Runtime, town: &Path) {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
-    let n: usize = std::env::var("EVAC_CITY_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
-    println!("the real evac-hq, then {n} idle MQTT logins to its embedded broker:");
-    let port = evac_testkit_port();
-    let hq = start_up(rt, town, port, n + 100);
-    let pid = hq.child.id();
-    std::thread::sleep(Duration::from_secs(settle_s()));
-    let (_, before) = memory(pid);
-    let fds = |pid: u32| {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
-    let fds_before = fds(pid);
     let t = Instant::now();
-    let mut clients = Vec::new();
-    let mut connected = 0;
-    for wave in 0..n.div_ceil(16) {
-        let mut waiting = Vec::new();
-        for i in wave * 16..((wave + 1) * 16).min(n) {
-            let mut opts = MqttOptions::new(format!("idle-{i}"), "127.0.0.1", port);
-            opts.set_credentials("viewer-bench", PW)
-                .set_keep_alive(Duration::from_secs(60));
-            let (client, mut events) = AsyncClient::new(opts, 8);
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            rt.spawn(async move {
-                let mut tx = Some(tx);
-                loop {
-                    match events.poll().await {
-                        Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                            if let Some(tx) = tx.take() {
-                                let _ = tx.send(true);
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(_) => {
-                            if let Some(tx) = tx.take() {
-                                let _ = tx.send(false);
-                            }
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                    }
-                }
-            });
-            clients.push(client);
-            waiting.push(rx);
+    let _ = hq.current_picture(at + 500);
+    let picture_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let (mut tick_ms, mut delta) = (Vec::new(), 0);
+    for i in 0..3u64 {
+        let from = from + i * 1_000;
+        for p in batches(key, shelter, residents, (from, from + 1_000), 100) {
+            hq.on_events(shelter, &p, at + 1_000 + i * 1_000).unwrap();
         }
-        let answered = rt.block_on(async {
-            let mut ok = 0;
-            for rx in waiting {
-                if let Ok(Ok(true)) = tokio::time::timeout(Duration::from_secs(20), rx).await {
-                    ok += 1;
-                }
-            }
-            ok
-        });
-        connected += answered;
-        if answered < clients.len() - wave * 16 {
-            println!(
-                "  a login not answered (refused or no answer within 20 s) in the wave after {} connections",
-                wave * 16
-            );
-            break;
-        }
+        let t = Instant::now();
+        let out = hq.tick(at + 1_500 + i * 1_000, false).unwrap();
+        tick_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        delta = out
+            .iter()
+            .filter(|m| m.topic.ends_with("/status") && !m.retain)
+            .map(|m| m.payload.len())
+            .sum::<usize>();
     }
-    let n = connected;
-    let connect_s = t.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_secs(10));
-    let (hwm, after) = memory(pid);
     println!(
-        "  {n} logins connected in {connect_s:.1} s; HQ's VmRSS {before:.0} MB before, {after:.0} MB with them ({:.1} KB a connection); VmHWM {hwm:.0} MB; HQ's open files {fds_before} before, {} with them",
-        (after - before) * 1024.0 / n as f64,
-        fds(pid)
+        "ticks, {what}: with nothing new median {:.0} ms of {idle_ms:.0?} (HQ's picture of every resident alone {picture_ms:.0} ms); after 1,000 check-ins (arrivals, re-routing, picture, delta) median {:.0} ms of {tick_ms:.0?}, delta {delta} bytes signed",
+        median(idle_ms.clone()),
+        median(tick_ms.clone())
     );
-    print_warnings(&hq);
-    drop(clients);
 }
 
 fn main() {
@@ -791,9 +470,9 @@ fn main() {
         bench_lib(&town);
     }
     if run("process") {
-        bench_process(&rt, &town);
+        broker::bench_process(&rt, &town);
     }
     if run("connections") {
-        bench_connections(&rt, &town);
+        broker::bench_connections(&rt, &town);
     }
 }
