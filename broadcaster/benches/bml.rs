@@ -322,7 +322,12 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    for n in [3_458, 300_000] {
+    // `BML_HOUSEHOLDS=300000,1500000`: other sizes (issue 22, a city).
+    let sizes: Vec<u32> = std::env::var("BML_HOUSEHOLDS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![3_458, 300_000]);
+    for n in sizes {
         run(n);
     }
 }

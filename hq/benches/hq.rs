@@ -7,7 +7,8 @@
 //!    same priority order; the network's size and the preprocessing (network, snapping) timed.
 //! 2. Event ingest into the SQLite store with signature checks (batch verification), through
 //!    `Hq::on_events`: the path a shelter's batch takes.
-//! 3. The size of a signed status snapshot for 1,000,000 residents.
+//! 3. The size of a signed status snapshot for 1,000,000 residents (`EVAC_BENCH_RESIDENTS`
+//!    another), whole and in parts.
 //! 4. An officer's card link in a town of 100,000 households (`-- link`): `Hq::on_command`
 //!    from the signed command to HQ's reply (signature check, SQLite commits, the registry's
 //!    new version), then how long until a tick hands over the rebuilt registry message.
@@ -448,17 +449,22 @@ fn bench_ingest() {
 }
 
 fn bench_snapshot() {
-    const N: u32 = 1_000_000;
+    // `EVAC_BENCH_RESIDENTS`: another town size (issue 22: 720,015 and 3,598,645 residents,
+    // the generated cities of 300,000 and 1,500,000 households).
+    let n: u32 = std::env::var("EVAC_BENCH_RESIDENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     // A mid-evacuation mix: 45 % arrived at one of 2,000 shelters, 5 % checked out, 1 % found,
     // 4 % unaccounted, 30 % under order, 15 % not ordered.
-    let statuses: Vec<ResidentStatus> = (0..N)
+    let statuses: Vec<ResidentStatus> = (0..n)
         .map(|i| match i % 100 {
             0..45 => ResidentStatus::Arrived {
-                shelter: ShelterId(1 + (i * 7919) % 2000),
+                shelter: ShelterId(1 + (u64::from(i) * 7919 % 2000) as u32),
                 unverified: false,
             },
             45..50 => ResidentStatus::CheckedOut {
-                shelter: ShelterId(1 + (i * 104_729) % 2000),
+                shelter: ShelterId(1 + (u64::from(i) * 104_729 % 2000) as u32),
                 unverified: false,
             },
             50..51 => ResidentStatus::Found,
@@ -498,9 +504,9 @@ fn bench_snapshot() {
         .to_json()
         .unwrap();
     println!(
-        "status snapshot, {N} residents + 2000 shelters, signed JSON: {} bytes ({:.2} bytes a resident), built and signed in {:.0} ms",
+        "status snapshot, {n} residents + 2000 shelters, signed JSON: {} bytes ({:.2} bytes a resident), built and signed in {:.0} ms",
         wire.len(),
-        wire.len() as f64 / f64::from(N),
+        wire.len() as f64 / f64::from(n),
         t.elapsed().as_secs_f64() * 1000.0
     );
     // Issue 22: the same snapshot in signed parts, as HQ publishes it, and a reader's join.

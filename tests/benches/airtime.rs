@@ -1,5 +1,5 @@
 //! Airtime of the orders on a generated town, old encoding against new, in one run:
-//! `cargo bench -p evac-tests --bench airtime`.
+//! `cargo bench -p evac-tests --bench airtime` (`AIRTIME_HOUSEHOLDS=1500000` for a city).
 //!
 //! For a town of 300,000 households with 100 and with 2,000 shelters (evac-maps' generator),
 //! HQ's real order engine orders every household of the flood zones (a level-4 notice over
@@ -40,7 +40,13 @@ use evac_protocol::overlay::{SIGNATURE_LEN, group_of, open_section};
 use evac_protocol::{MessageKind, Order, OrderBatch, SecretKey, Slug};
 use mpeg_ts::ts::SectionReassembler;
 
-const HOUSEHOLDS: u32 = 300_000;
+/// The town's size: 300,000 unless `AIRTIME_HOUSEHOLDS` says (issue 22: a city of 1,500,000).
+fn town_households() -> u32 {
+    std::env::var("AIRTIME_HOUSEHOLDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300_000)
+}
 const OVERLAY_BPS: u64 = 1_000_000;
 const MUX_BPS: u64 = 1_200_000;
 const NOW: i64 = 1_795_000_000;
@@ -62,7 +68,7 @@ fn secs(t27: u64) -> f64 {
 /// The engine's orders for a level-4 tsunami warning over every zone of the town.
 fn plan(shelters: u32) -> (Vec<OrderBatch>, usize) {
     let town = generate(&GenerateParams {
-        households: HOUSEHOLDS,
+        households: town_households(),
         shelters,
         seed: 1,
     });
@@ -89,7 +95,7 @@ fn plan(shelters: u32) -> (Vec<OrderBatch>, usize) {
 fn air<S: SectionSource>(source: S, households: usize, covered: impl Fn(&[u8]) -> Vec<u32>) -> f64 {
     let mut g = Generator::new(cfg(), source).unwrap();
     let mut reasm = SectionReassembler::default();
-    let mut got = vec![false; HOUSEHOLDS as usize + 1];
+    let mut got = vec![false; town_households() as usize + 1];
     let mut n = 0usize;
     loop {
         let t = g.time();
@@ -244,7 +250,7 @@ fn information(batches: &[OrderBatch]) -> (f64, f64, f64) {
     let mut orders: Vec<&Order> = batches.iter().flat_map(|b| &b.orders).collect();
     orders.sort_by_key(|o| o.household);
     let n = orders.len() as f64;
-    let ids = f64::from(HOUSEHOLDS);
+    let ids = f64::from(town_households());
     let presence = ids * h2(n / ids);
     let mut all: BTreeMap<(u8, u32, u32), u64> = BTreeMap::new();
     let mut by_group: BTreeMap<u16, BTreeMap<(u8, u32, u32), u64>> = BTreeMap::new();
@@ -353,8 +359,9 @@ fn main() {
     }
     let key = SecretKey::from_seed(&[1; 32]);
     println!(
-        "evac airtime: {HOUSEHOLDS} generated households, those in the flood zones ordered, \
+        "evac airtime: {} generated households, those in the flood zones ordered, \
          overlay PID at {} Mbit/s; groups of {} households",
+        town_households(),
         OVERLAY_BPS / 1_000_000,
         1u32 << GROUP_SHIFT
     );
