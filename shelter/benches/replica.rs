@@ -4,7 +4,8 @@
 //!
 //! `HOUSEHOLDS=1500000 cargo bench -p evac-shelter --bench replica` (release), or the same
 //! with `cargo test -p evac-shelter --bench replica` (the dev profile, SQLite optimised).
-//! `BATCH` shards are taken in one transaction (64 unless given; 1 is a shard at a time).
+//! `BATCH` shards are taken in one transaction (unless given, as many as a node's sync takes at
+//! once, [`evac_shelter::replica::sync::READING`]; 1 is a shard at a time).
 
 #![allow(clippy::unwrap_used)] // a benchmark may unwrap: a panic is a failed run
 
@@ -53,7 +54,12 @@ fn card(cards: &CardDigestKey, resident: u32, n: u32) -> CardDigest {
 
 /// VmRSS and VmHWM of this process, in MB.
 fn rss() -> (f64, f64) {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_of("self")
+}
+
+/// VmRSS and VmHWM of process `pid` (or `self`), in MB.
+fn rss_of(pid: &str) -> (f64, f64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb = |k: &str| {
         s.lines()
             .find(|l| l.starts_with(k))
@@ -96,7 +102,7 @@ fn main() {
     let batch: u16 = std::env::var("BATCH")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(64);
+        .unwrap_or(evac_shelter::replica::sync::READING as u16);
     let t = Instant::now();
     let mut sums = vec![ShardSum::default(); usize::from(shards)];
     let mut biggest = 0usize;
@@ -191,5 +197,71 @@ fn main() {
         pct(&mut taps, 0.5),
         pct(&mut taps, 0.99),
         pct(&mut taps, 1.0)
+    );
+    drop(replica);
+    node_rss(dir.path(), &path, households, &cards);
+}
+
+/// The real `evac-shelter run` on the filled replica (its `data/registry.db`, no broker): its
+/// door reads the replica through its own connection; 20,000 `lookup`s of households (one
+/// indexed read each, then the members) go through its stdin, then its VmRSS and VmHWM are
+/// read from /proc. Without a broker the replicator does not run: its fill is the in-process
+/// figure above (the same `Replica` code).
+fn node_rss(
+    dir: &std::path::Path,
+    filled: &std::path::Path,
+    households: u32,
+    cards: &CardDigestKey,
+) {
+    use std::io::{BufRead, Write};
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::rename(filled, data.join("registry.db")).unwrap();
+    std::fs::write(
+        dir.join("node.key"),
+        SecretKey::from_seed(&[1; 32]).to_pem().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("card.key"), cards.to_hex()).unwrap();
+    let config = dir.join("shelter.toml");
+    std::fs::write(
+        &config,
+        "town = \"osaka\"\nshelter = 1\ndata_dir = \"data\"\nnode_key = \"node.key\"\n\
+         card_digest_key = \"card.key\"\n[card]\nreader = \"virtual\"\nca = []\n",
+    )
+    .unwrap();
+    let t = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_evac-shelter"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    writeln!(stdin, "status").unwrap();
+    let status = lines.next().unwrap().unwrap();
+    let started = t.elapsed();
+    let mut members = 0usize;
+    let lookups = 20_000u32;
+    for i in 0..lookups {
+        writeln!(stdin, "lookup {}", (i.wrapping_mul(40_503)) % households).unwrap();
+        let l = lines.next().unwrap().unwrap();
+        members += l.matches("\"id\"").count();
+    }
+    let (rss, hwm) = rss_of(&child.id().to_string());
+    drop(stdin);
+    let _ = child.wait();
+    println!(
+        "node process (evac-shelter run, {} build, no broker) on the filled replica: answered \
+         `status` {:.2} s after start ({status}); {lookups} lookups found {members} members; \
+         VmRSS {rss:.1} MB, VmHWM {hwm:.1} MB",
+        if cfg!(debug_assertions) {
+            "dev"
+        } else {
+            "release"
+        },
+        started.as_secs_f64()
     );
 }

@@ -338,11 +338,11 @@ impl Replicator {
                 },
                 _ = shared.new_event.notified() => {}
                 _ = tick.tick() => {
-                    if let Some(sh) = &mut self.shards {
-                        let actions = sh.sync.idle();
-                        sh.act(&s.client, actions);
-                    }
                     if s.connected {
+                        if let Some(sh) = &mut self.shards {
+                            let actions = sh.sync.idle();
+                            sh.act(&s.client, actions);
+                        }
                         self.check_ack_timeout(&mut s);
                         if s.last_state.elapsed() > Duration::from_secs(5) {
                             self.publish_state(&mut s);

@@ -128,10 +128,11 @@ impl Sync {
         out
     }
 
-    /// Nothing came for a while: the shards come are taken, and what follows.
+    /// Nothing came for a while: the shards come are taken, shards waiting are read (one whose
+    /// subscription could not be made), and what follows.
     pub fn idle(&mut self) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && (self.queue.is_empty() || self.reading.len() >= READING) {
             return out;
         }
         if let Err(e) = self.flush(&mut out) {

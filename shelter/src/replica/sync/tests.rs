@@ -126,3 +126,34 @@ fn a_reconnection_reads_again_the_shards_it_was_reading() {
     assert!(out.contains(&Action::Subscribe(shard_topic(1))));
     assert!(!out.contains(&Action::Subscribe(shard_topic(0))));
 }
+
+#[test]
+fn a_shard_whose_subscription_failed_is_read_at_the_next_idle_and_come_shards_are_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = sync(&dir);
+    let hq = Hq::new(3_000, 1);
+    assert_eq!(hq.shards, 4);
+    s.connected();
+    s.on_message(MANIFEST, &wire(&hq.manifest()));
+    // Shard 0 has come, the others being read have not: it waits for them, or for idle.
+    assert!(
+        s.on_message(&shard_topic(0), &wire(&hq.shard(0)))
+            .is_empty()
+    );
+    // Then no message comes: a shard whose subscription failed is read again all the same.
+    s.not_subscribed(&shard_topic(3));
+    let out = s.idle();
+    assert!(
+        out.contains(&Action::Unsubscribe(shard_topic(0))),
+        "{out:?}"
+    );
+    assert!(out.contains(&Action::Subscribe(shard_topic(3))), "{out:?}");
+    assert_eq!(
+        s.replica().shard_digests().unwrap()[0],
+        Some(hq.shard(0).digest)
+    );
+    // Nothing come, a subscription failed again: idle reads it.
+    s.not_subscribed(&shard_topic(3));
+    assert_eq!(s.idle(), vec![Action::Subscribe(shard_topic(3))]);
+    assert!(s.idle().is_empty());
+}
