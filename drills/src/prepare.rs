@@ -105,10 +105,31 @@ pub(crate) fn prepare(opts: &RunOptions, layout: &Layout) -> Result<Prepared, Dr
         return Err(DrillError::Speed(speed));
     }
     // The engine's own plan: who is under order (HQ computes the same from the same notice).
-    let mut book = OrderBook::new(std::sync::Arc::new(EngineTown::new(&town)), slug.clone());
-    let first = book
-        .issue(notice.clone(), None)
-        .map_err(|e| DrillError::NothingOrdered(e.to_string()))?;
+    let plan_of = |town: &Town| {
+        let mut book = OrderBook::new(std::sync::Arc::new(EngineTown::new(town)), slug.clone());
+        book.issue(notice.clone(), None)
+            .map_err(|e| DrillError::NothingOrdered(e.to_string()))
+    };
+    let mut first = plan_of(&town)?;
+    let town_file = if s.town.open_only_ordered {
+        let used: std::collections::HashSet<u32> = first
+            .batches
+            .iter()
+            .flat_map(|b| b.orders.iter().map(|o| o.shelter.0))
+            .collect();
+        for sh in &mut town.shelters {
+            sh.open &= used.contains(&sh.id);
+        }
+        let f = layout.path("town.geojson");
+        town.save(&f)
+            .step("writing the town with the unused shelters closed")?;
+        // The plan again on the town HQ will read (the same: no household went to a shelter
+        // now closed).
+        first = plan_of(&town)?;
+        f
+    } else {
+        town_file
+    };
     let mut first_order: HashMap<u32, u32> = HashMap::new();
     for b in &first.batches {
         for o in &b.orders {

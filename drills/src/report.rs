@@ -314,10 +314,12 @@ pub fn build(
         let p = peak.entry(t.shelter).or_default();
         *p = (*p).max(*n);
     }
+    // Shelters the town opened (a city drill may open only those its order uses).
     let shelters = run
         .town
         .shelters
         .iter()
+        .filter(|s| s.open)
         .map(|s| ShelterPeak {
             shelter: s.id,
             name: s.name.clone(),

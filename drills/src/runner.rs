@@ -129,7 +129,14 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     // The clock every node runs on.
     let clock = TimeSource::drill_from_now(start_ms, p.speed);
     let spec = clock.to_string();
-    let shelter_ids: Vec<u32> = p.town.shelters.iter().map(|s| s.id).collect();
+    // A node for each shelter; with `open_only_ordered`, for each open one.
+    let shelter_ids: Vec<u32> = p
+        .town
+        .shelters
+        .iter()
+        .filter(|sh| sh.open || !s.town.open_only_ordered)
+        .map(|sh| sh.id)
+        .collect();
     let procs = Processes::start(
         &layout,
         &opts.bin_dir,

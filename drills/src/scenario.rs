@@ -58,6 +58,12 @@ pub struct TownSpec {
     /// an hour to start on two cores).
     #[serde(default)]
     pub provision_replicas: bool,
+    /// Open only the shelters HQ's plan for the order sends households to; the others are
+    /// closed in the town file HQ and the drill read (no node, no walk, no order goes there),
+    /// as a city opens the shelters a disaster needs. For a city drill on one machine, where a
+    /// node per shelter (each with its registry replica) is most of the memory and disk.
+    #[serde(default)]
+    pub open_only_ordered: bool,
 }
 
 fn default_slug() -> String {
