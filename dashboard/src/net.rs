@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::{Config, PasswordUnset};
-use crate::state::{Link, limit};
+use crate::state::Link;
 
 /// Why the link cannot be started.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,10 @@ pub fn topics(town: &TownId, officer: Option<&OfficerId>) -> Vec<String> {
         Topic::Status(town.clone()).to_string(),
         // A large town's snapshot, in retained parts (issue 22).
         evac_protocol::topics::filter::status_parts(town),
-        Topic::Registry(town.clone()).to_string(),
+        // The registry in shards (issue 22): the retained manifest and shards, the deltas.
+        Topic::RegistryManifest(town.clone()).to_string(),
+        evac_protocol::topics::filter::registry_shards(town),
+        Topic::RegistryDelta(town.clone()).to_string(),
         Topic::Orders(town.clone()).to_string(),
         // HQ's sections for the air, retained: the orders in force for a dashboard started
         // after they went out.
@@ -100,11 +103,11 @@ pub fn start_with(
         std::process::id(),
         evac_protocol::time::wall_ms() % 100_000
     );
-    // The registry of a large town is big; what is too big for its topic is refused later,
-    // counted, rather than dropping the link.
+    // No message of evac is over 1 MiB (a large town's registry and snapshot come in
+    // parts); the packet adds its topic and header.
     let mut l = evac_net::Login::new(id)
         .keep_alive(Duration::from_secs(5))
-        .max_packet(limit::REGISTRY + 1024, 1 << 20);
+        .max_packet(evac_protocol::MAX_MESSAGE + 1024, 1 << 20);
     if !login.username.is_empty() {
         l = l.user(login.username.clone(), login.password.clone());
     }

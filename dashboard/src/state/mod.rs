@@ -7,6 +7,7 @@ mod derived;
 mod feed;
 mod orders;
 mod people;
+mod registry;
 mod town;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -14,16 +15,15 @@ use std::sync::Arc;
 
 use evac_protocol::{
     CommandAction, CommandReply, HouseholdAnswer, MessageKind, OfficerId, OrderBatch, PublicKey,
-    RegistrySnapshot, ResidentId, ResidentStatus, ShelterId, ShelterStatus, StatusCounts,
-    StatusMessage, Topic, TownId,
+    RegistryDelta, RegistryManifest, RegistryShard, ResidentId, ResidentStatus, ShelterId,
+    ShelterStatus, StatusCounts, StatusMessage, Topic, TownId,
 };
 
 pub use derived::{Derived, Warning, Word, ZoneCount};
 pub use feed::{Reject, Rejections, limit};
 pub use orders::{Notice, OrderInfo};
-pub use people::{
-    MAX_RESIDENTS, PackedRegistry, Person, Statuses, code, is_missing, is_unverified,
-};
+pub use people::{MAX_RESIDENTS, Statuses, code, is_missing, is_unverified};
+pub use registry::{PackedRegistry, Person, Took};
 pub use town::TownMap;
 
 /// The broker link, as the network task reports it.
@@ -136,7 +136,7 @@ pub enum Applied {
     Snapshot,
     /// A status delta.
     Delta,
-    /// The registry.
+    /// A registry manifest, shard or delta.
     Registry,
     /// Order batch.
     Orders,
@@ -179,7 +179,7 @@ pub struct TownState {
     pub shelters: BTreeMap<ShelterId, ShelterRow>,
     /// Residents' statuses.
     pub statuses: Statuses,
-    /// The registry, once received.
+    /// The registry, from its first manifest or shard on (see [`PackedRegistry::complete`]).
     pub registry: Option<PackedRegistry>,
     /// Each household's order, by household id.
     pub orders: HashMap<u32, OrderInfo>,
@@ -344,15 +344,29 @@ impl TownState {
                 self.saw_hq_time(at, mono_ms);
                 Ok(applied)
             }
-            Topic::Registry(_) => {
-                let json = evac_protocol::packed::unpack(payload, limit::REGISTRY).map_err(
-                    |e| match e {
-                        evac_protocol::PackedError::TooLarge { .. } => Reject::TooLarge,
-                        evac_protocol::PackedError::Corrupt(_) => Reject::Envelope,
-                    },
-                )?;
-                let r: RegistrySnapshot = feed::open_hq(&json, limit::REGISTRY, &self.key)?;
-                self.on_registry(&r)
+            Topic::RegistryManifest(_) => {
+                let m: RegistryManifest = feed::open_packed(payload, &self.key)?;
+                if m.town != self.town {
+                    return Err(Reject::Town);
+                }
+                self.on_registry(|r| r.take_manifest(&m))
+            }
+            Topic::RegistryShard(_, n) => {
+                let s: RegistryShard = feed::open_packed(payload, &self.key)?;
+                if s.town != self.town {
+                    return Err(Reject::Town);
+                }
+                if s.shard != n || !s.is_consistent() {
+                    return Err(Reject::Body);
+                }
+                self.on_registry(|r| r.take_shard(&s))
+            }
+            Topic::RegistryDelta(_) => {
+                let d: RegistryDelta = feed::open_packed(payload, &self.key)?;
+                if d.town != self.town {
+                    return Err(Reject::Town);
+                }
+                self.on_registry(|r| r.take_delta(&d))
             }
             Topic::Orders(_) => {
                 let b: OrderBatch = feed::open_hq(payload, limit::ORDERS, &self.key)?;
@@ -526,17 +540,15 @@ impl TownState {
         self.log.push_back(e);
     }
 
-    fn on_registry(&mut self, r: &RegistrySnapshot) -> Result<Applied, Reject> {
-        if r.town != self.town {
-            return Err(Reject::Town);
+    fn on_registry(
+        &mut self,
+        take: impl FnOnce(&mut PackedRegistry) -> Took,
+    ) -> Result<Applied, Reject> {
+        match take(self.registry.get_or_insert_with(PackedRegistry::default)) {
+            Took::Changed => Ok(Applied::Registry),
+            Took::Same => Ok(Applied::Same),
+            Took::Stale => Err(Reject::Gap),
         }
-        match &self.registry {
-            Some(old) if old.version == r.version => return Ok(Applied::Same),
-            Some(old) if old.version > r.version => return Err(Reject::Replay),
-            _ => {}
-        }
-        self.registry = Some(PackedRegistry::from_snapshot(r));
-        Ok(Applied::Registry)
     }
 
     fn on_reply(&mut self, r: CommandReply, mono_ms: u64) -> Result<Applied, Reject> {
@@ -626,5 +638,7 @@ impl TownState {
 
 #[cfg(test)]
 mod parts_tests;
+#[cfg(test)]
+mod registry_tests;
 #[cfg(test)]
 mod tests;
