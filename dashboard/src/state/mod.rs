@@ -9,6 +9,7 @@ mod orders;
 mod people;
 mod registry;
 mod town;
+mod town_file;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;

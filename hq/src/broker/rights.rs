@@ -108,6 +108,7 @@ impl Rights {
             // The orders in force, as HQ signed them for the air (retained).
             evac_protocol::topics::filter::air(town),
             t(Topic::Registry(town.clone())),
+            format!("{}/#", t(Topic::Registry(town.clone()))),
             t(Topic::Alerts(town.clone())),
             all_states,
         ];
