@@ -13,6 +13,35 @@ use evac_protocol::{
 /// The messages of the feed, in the order HQ sent them: (topic, payload).
 pub type Feed = Vec<(String, Vec<u8>)>;
 
+/// A status snapshot as HQ publishes it (`hq/src/core.rs`, `snapshot_messages`): one signed
+/// message on `status` while it is at most [`status_parts::SINGLE_MAX`], else its signed
+/// parts, each on its own `status/part/{i}` topic.
+pub fn snapshot_messages(
+    id: &TownId,
+    key: &SecretKey,
+    snap: StatusSnapshot,
+) -> Result<Feed, SampleError> {
+    use evac_protocol::messages::status_parts;
+    let msg = StatusMessage::Snapshot(snap);
+    let one = key.sign(HQ_SIGNER, &msg)?.to_json()?.into_bytes();
+    let StatusMessage::Snapshot(snap) = msg else {
+        return Ok(Feed::new());
+    };
+    if one.len() <= status_parts::SINGLE_MAX {
+        return Ok(vec![(Topic::Status(id.clone()).to_string(), one)]);
+    }
+    let parts = status_parts::split(&snap, status_parts::PART_BUDGET)?;
+    parts
+        .iter()
+        .map(|p| {
+            Ok((
+                Topic::StatusPart(id.clone(), p.part as u16).to_string(),
+                key.sign(HQ_SIGNER, p)?.to_json()?.into_bytes(),
+            ))
+        })
+        .collect()
+}
+
 /// The registry of `households` as HQ publishes it (`hq/src/core/shards.rs`): every shard at
 /// `version`, gzip-packed and signed, then the manifest. Households are consumed shard by
 /// shard, so a large town's registry is never one message.
@@ -63,6 +92,17 @@ pub fn registry_shards(
     Ok(feed)
 }
 
+/// Why a feed could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    /// A message did not sign.
+    #[error(transparent)]
+    Sign(#[from] evac_protocol::SignError),
+    /// A snapshot did not split into parts.
+    #[error(transparent)]
+    Parts(#[from] evac_protocol::OverlayError),
+}
+
 /// Snapshots in the feed.
 pub const STEPS: u64 = 8;
 /// Minutes between snapshots.
@@ -84,7 +124,7 @@ pub fn mid_evacuation(
     id: &TownId,
     key: &SecretKey,
     now_ms: u64,
-) -> Result<Feed, evac_protocol::SignError> {
+) -> Result<Feed, SampleError> {
     let sign = |m: &dyn Fn(&SecretKey) -> Result<String, evac_protocol::SignError>| {
         m(key).map(String::into_bytes)
     };
@@ -297,7 +337,7 @@ pub fn mid_evacuation(
                 }
             })
             .collect();
-        let snap = StatusMessage::Snapshot(StatusSnapshot {
+        let snap = StatusSnapshot {
             town: id.clone(),
             seq: step,
             at_ms,
@@ -305,11 +345,8 @@ pub fn mid_evacuation(
             shelters,
             residents: PackedStatuses::pack(ResidentId(first), &statuses),
             answers: Vec::new(),
-        });
-        feed.push((
-            Topic::Status(id.clone()).to_string(),
-            sign(&|k| k.sign(HQ_SIGNER, &snap)?.to_json())?,
-        ));
+        };
+        feed.extend(snapshot_messages(id, key, snap)?);
     }
     Ok(feed)
 }
