@@ -102,14 +102,14 @@ for o in $(split "$officers"); do
   password "officer-$o" > "$out/officer-$o/password"
   acl "user officer-$o" "topic write evac/v1/+/cmd/$o" "topic read evac/v1/+/cmd/$o/reply" \
       "topic read evac/v1/+/status" "topic read evac/v1/+/status/part/+" "topic read evac/v1/+/orders" "topic read evac/v1/+/air/+" \
-      "topic read evac/v1/+/registry" "topic read evac/v1/+/alerts" "topic read evac/v1/+/shelter/+/state" ""
+      "topic read evac/v1/+/registry" "topic read evac/v1/+/registry/#" "topic read evac/v1/+/alerts" "topic read evac/v1/+/shelter/+/state" ""
 done
 for v in $(split "$viewers"); do
   mkdir -p "$out/viewer-$v"
   cp "$out/hq/hq.pub" "$out/viewer-$v/hq.pub"
   password "viewer-$v" > "$out/viewer-$v/password"
   acl "user viewer-$v" "topic read evac/v1/+/status" "topic read evac/v1/+/status/part/+" "topic read evac/v1/+/orders" \
-      "topic read evac/v1/+/air/+" "topic read evac/v1/+/registry" "topic read evac/v1/+/alerts" "topic read evac/v1/+/shelter/+/state" ""
+      "topic read evac/v1/+/air/+" "topic read evac/v1/+/registry" "topic read evac/v1/+/registry/#" "topic read evac/v1/+/alerts" "topic read evac/v1/+/shelter/+/state" ""
 done
 for b in $(split "$broadcasters"); do
   node "broadcaster-$b" "broadcaster-$b" "$bc_bin"
