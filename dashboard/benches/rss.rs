@@ -158,7 +158,12 @@ fn main() {
     let port = evac_testkit::free_port();
     std::fs::write(
         p("mosquitto.conf"),
-        format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        // Every shard is queued for the dashboard at once: no cap on its queue (Mosquitto's
+        // default of 1,000 would drop shards of a 2,048-shard registry sent in a burst).
+        format!(
+            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             max_queued_messages 0\n"
+        ),
     )
     .unwrap();
     let _broker = evac_testkit::Mosquitto::start(&p("mosquitto.conf"), port, None);
@@ -215,6 +220,16 @@ fn main() {
     for key in ["2", "3", "4", "6", "1"] {
         tmux.out(&["send-keys", "-t", "dash", "-l", key]);
         std::thread::sleep(Duration::from_millis(1500));
+        if key == "3" {
+            // Every shard taken and current: names shown, no "waiting for the registry".
+            tmux.wait(300, "the whole registry", |s| {
+                s.contains("Unaccounted") && !s.contains("waiting for the registry")
+            });
+            eprintln!(
+                "the registry whole: {:.1} s after publishing began",
+                t.elapsed().as_secs_f64()
+            );
+        }
     }
     std::thread::sleep(Duration::from_secs(3));
     let (rss, hwm) = memory(pid);

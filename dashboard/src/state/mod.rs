@@ -5,6 +5,7 @@
 
 mod derived;
 mod feed;
+mod history;
 mod orders;
 mod people;
 mod registry;
@@ -22,6 +23,7 @@ use evac_protocol::{
 
 pub use derived::{Derived, Warning, Word, ZoneCount};
 pub use feed::{Reject, Rejections, limit};
+pub use history::History;
 pub use orders::{Notice, OrderInfo};
 pub use people::{MAX_RESIDENTS, Statuses, code, is_missing, is_unverified};
 pub use registry::{PackedRegistry, Person, Took};
@@ -150,7 +152,6 @@ pub enum Applied {
 }
 
 const LOG_LEN: usize = 2_000;
-const HISTORY_LEN: usize = 16;
 const CURVE_LEN: usize = 4_096;
 
 /// The dashboard's picture of one town.
@@ -197,8 +198,8 @@ pub struct TownState {
     pub notices: BTreeMap<u32, Notice>,
     /// (HQ ms, accounted for, under order) after each status message.
     pub curve: Vec<(u64, u32, u32)>,
-    /// The latest status changes of each resident seen changing: (HQ ms, status).
-    pub history: HashMap<ResidentId, Vec<(u64, ResidentStatus)>>,
+    /// The latest status changes seen, town-wide (bounded by changes, not residents).
+    pub history: History,
     /// Latest events, newest last.
     pub log: VecDeque<LogEntry>,
     /// Commands given from here.
@@ -243,7 +244,7 @@ impl TownState {
             air_notices: HashMap::new(),
             notices: BTreeMap::new(),
             curve: Vec::new(),
-            history: HashMap::new(),
+            history: History::default(),
             log: VecDeque::new(),
             commands: Vec::new(),
             rejected: Rejections::default(),
@@ -522,11 +523,7 @@ impl TownState {
     }
 
     fn note_change(&mut self, at_ms: u64, r: ResidentId, s: ResidentStatus) {
-        let h = self.history.entry(r).or_default();
-        if h.len() >= HISTORY_LEN {
-            h.remove(0);
-        }
-        h.push((at_ms, s));
+        self.history.push(r, at_ms, s);
         self.push_log(LogEntry::Resident {
             at_ms,
             resident: r,

@@ -262,7 +262,11 @@ impl PackedRegistry {
             .map_or(0, |e| e.version)
     }
 
-    fn put(&mut self, n: u16, s: Shard) {
+    fn put(&mut self, n: u16, mut s: Shard) {
+        // Held for long, thousands of them: no spare capacity.
+        s.homes.shrink_to_fit();
+        s.people.shrink_to_fit();
+        s.names.shrink_to_fit();
         let slot = usize::from(n);
         if let Some(old) = self.shards.get_mut(slot).and_then(Option::take) {
             self.households -= old.homes.len();
@@ -296,6 +300,8 @@ impl PackedRegistry {
                 if at == NOWHERE {
                     return;
                 }
+                // An eighth to spare rather than double: the table is most of a city's index.
+                self.dense.reserve_exact(i + 1 + i / 8 - self.dense.len());
                 self.dense.resize(i + 1, NOWHERE);
             }
             self.dense[i] = at;

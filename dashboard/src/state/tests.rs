@@ -244,7 +244,7 @@ fn snapshot_then_deltas_build_the_picture() {
     let d = wire(&hq(), HQ_SIGNER, &delta(6, &[(1, arrived)]));
     assert_eq!(s.on_message(STATUS, &d, NOW), Ok(Applied::Delta));
     assert_eq!(s.statuses.get(ResidentId(1)), Some(arrived));
-    assert_eq!(s.history[&ResidentId(1)], vec![(NOW + 6, arrived)]);
+    assert_eq!(s.history.of(ResidentId(1)), vec![(NOW + 6, arrived)]);
     // The same delta again is a replay and changes nothing.
     assert_eq!(s.on_message(STATUS, &d, NOW), Err(Reject::Replay));
     assert_eq!(s.rejected.total, 1);
