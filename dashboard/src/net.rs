@@ -75,6 +75,9 @@ pub fn start(
     start_with(&login, town.as_str(), topics(town, officer), clock)
 }
 
+/// Messages the network task reads ahead of the screen, at most.
+pub const FEED_AHEAD: usize = 32;
+
 /// Who connects where.
 #[derive(Debug, Clone)]
 pub struct Login {
@@ -119,7 +122,10 @@ pub fn start_with(
     let mut o = evac_net::mqtt_options(addr, &l)?;
     o.set_clean_session(true);
     let (client, mut eventloop) = AsyncClient::new(o, 64);
-    let (tx, rx) = mpsc::channel(4096);
+    // A few messages ahead of the screen, no more: each may be 1 MiB, and a dashboard joining
+    // a city receives thousands of retained shards and parts at once; they wait in the broker
+    // and the socket rather than in this process (issue 22: the memory peak).
+    let (tx, rx) = mpsc::channel(FEED_AHEAD);
     let sub_client = client.clone();
     tokio::spawn(async move {
         let mut down_since: Option<u64> = None;

@@ -32,7 +32,6 @@ pub struct Person {
     /// Needs help to evacuate (避難行動要支援者).
     pub needs_help: bool,
     shard: u16,
-    name_len: u16,
     name_at: u32,
 }
 
@@ -60,6 +59,19 @@ struct Shard {
 }
 
 impl Shard {
+    /// The name of person `i`: from its `name_at` to the next person's (names are packed in
+    /// the order of the people).
+    fn name(&self, i: usize) -> &str {
+        let Some(p) = self.people.get(i) else {
+            return "";
+        };
+        let end = self
+            .people
+            .get(i + 1)
+            .map_or(self.names.len(), |q| q.name_at as usize);
+        self.names.get(p.name_at as usize..end).unwrap_or("")
+    }
+
     fn stale(&self) -> bool {
         self.broken || self.version < self.want
     }
@@ -68,8 +80,12 @@ impl Shard {
 /// Where a resident is: shard and index into its people.
 type Loc = (u16, u32);
 
-/// Resident ids below this are indexed in a dense table (8 bytes each); others in a map.
+/// Resident ids below this are indexed in a dense table (4 bytes each); others in a map.
 const DENSE: u32 = 8_000_000;
+/// Bits of a packed place for the person's index in its shard.
+const PLACE_BITS: u32 = 20;
+const PLACE_MASK: u32 = (1 << PLACE_BITS) - 1;
+const MAX_SHARDS: u16 = 1 << (32 - PLACE_BITS);
 const NOWHERE: Loc = (u16::MAX, u32::MAX);
 
 /// What taking a registry message changed.
@@ -91,7 +107,7 @@ pub struct PackedRegistry {
     manifest: Option<Vec<ShardEntry>>,
     count: u16,
     shards: Vec<Option<Shard>>,
-    dense: Vec<Loc>,
+    dense: Vec<u32>,
     sparse: HashMap<u32, Loc>,
     households: usize,
 }
@@ -226,11 +242,9 @@ impl PackedRegistry {
             match r {
                 Row::Kept(home) => {
                     let first = packed.people.len() as u32;
-                    for p in &old.people[home.first as usize..(home.first + home.len) as usize] {
-                        let name = old
-                            .names
-                            .get(p.name_at as usize..p.name_at as usize + usize::from(p.name_len))
-                            .unwrap_or("");
+                    for i in home.first as usize..(home.first + home.len) as usize {
+                        let Some(p) = old.people.get(i) else { break };
+                        let name = old.name(i);
                         push_person(
                             &mut packed,
                             d.shard,
@@ -286,26 +300,35 @@ impl PackedRegistry {
     }
 
     fn loc(&self, r: ResidentId) -> Loc {
-        if r.0 < DENSE {
-            self.dense.get(r.0 as usize).copied().unwrap_or(NOWHERE)
-        } else {
-            self.sparse.get(&r.0).copied().unwrap_or(NOWHERE)
+        let dense = self.dense.get(r.0 as usize).copied().unwrap_or(u32::MAX);
+        if dense != u32::MAX {
+            return ((dense >> PLACE_BITS) as u16, dense & PLACE_MASK);
         }
+        self.sparse.get(&r.0).copied().unwrap_or(NOWHERE)
     }
 
     fn set_loc(&mut self, r: ResidentId, at: Loc) {
-        if r.0 < DENSE {
-            let i = r.0 as usize;
+        // Shard number and place in one u32 (4,096 shards, a million people a shard at most);
+        // an id or a place beyond that goes to the map.
+        let packed = (r.0 < DENSE && at != NOWHERE && at.1 <= PLACE_MASK && at.0 < MAX_SHARDS)
+            .then(|| (u32::from(at.0) << PLACE_BITS) | at.1);
+        let i = r.0 as usize;
+        if let Some(x) = packed {
             if i >= self.dense.len() {
-                if at == NOWHERE {
-                    return;
-                }
                 // An eighth to spare rather than double: the table is most of a city's index.
                 self.dense.reserve_exact(i + 1 + i / 8 - self.dense.len());
-                self.dense.resize(i + 1, NOWHERE);
+                self.dense.resize(i + 1, u32::MAX);
             }
-            self.dense[i] = at;
-        } else if at == NOWHERE {
+            self.dense[i] = x;
+            if !self.sparse.is_empty() {
+                self.sparse.remove(&r.0);
+            }
+            return;
+        }
+        if let Some(x) = self.dense.get_mut(i) {
+            *x = u32::MAX;
+        }
+        if at == NOWHERE {
             self.sparse.remove(&r.0);
         } else {
             self.sparse.insert(r.0, at);
@@ -324,14 +347,18 @@ impl PackedRegistry {
 
     /// A person's registered name.
     pub fn name(&self, p: &Person) -> &str {
-        self.shards
+        let Some(s) = self
+            .shards
             .get(usize::from(p.shard))
             .and_then(|s| s.as_ref())
-            .and_then(|s| {
-                s.names
-                    .get(p.name_at as usize..p.name_at as usize + usize::from(p.name_len))
-            })
-            .unwrap_or("")
+        else {
+            return "";
+        };
+        // The person's place in its shard: the index says where the resident is.
+        match self.loc(p.resident) {
+            (n, i) if n == p.shard => s.name(i as usize),
+            _ => "",
+        }
     }
 
     /// Every person, shard by shard.
@@ -417,19 +444,13 @@ fn push_home(s: &mut Shard, n: u16, h: &RegistryHousehold, hash: [u8; 32]) {
 }
 
 fn push_person(s: &mut Shard, n: u16, r: ResidentId, household: u32, needs_help: bool, name: &str) {
-    // A name is cut to 65,535 bytes (at a character boundary): far beyond any real name.
-    let mut end = name.len().min(usize::from(u16::MAX));
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
     let at = s.names.len() as u32;
-    s.names.push_str(&name[..end]);
+    s.names.push_str(name);
     s.people.push(Person {
         resident: r,
         household,
         needs_help,
         shard: n,
-        name_len: end as u16,
         name_at: at,
     });
 }

@@ -259,3 +259,21 @@ fn an_older_manifest_is_ignored_and_one_that_disagrees_makes_the_shard_stale() {
     assert!(s.registry.as_ref().unwrap().complete());
     assert_eq!(s.resident_name(ResidentId(10)), Some("新しい"));
 }
+
+#[test]
+fn a_resident_id_beyond_the_dense_index_is_found_and_moves_with_its_shard() {
+    let mut s = state();
+    let mut reg = big(1);
+    reg.households[4].residents[0].id = ResidentId(9_000_000);
+    for (t, p) in shards(&reg) {
+        s.on_message(&t, &p, NOW).unwrap();
+    }
+    assert_eq!(s.resident_name(ResidentId(9_000_000)), Some("住民 5-0"));
+    assert_eq!(s.resident_name(ResidentId(11)), Some("住民 5-1"));
+    let mut gone = renamed(5, "転居");
+    gone.residents.remove(0);
+    let d = delta(&mut reg, gone, 1, 2);
+    assert_eq!(s.on_message(DELTA, &d, NOW), Ok(Applied::Registry));
+    assert_eq!(s.resident_name(ResidentId(9_000_000)), None);
+    assert_eq!(s.resident_name(ResidentId(11)), Some("住民 5-1"));
+}
