@@ -94,9 +94,13 @@ fn setup() -> Setup {
         rss_mb() - rss_before
     );
     // The last snapshot's messages: one, or its parts.
-    let status = feed.iter().filter(|(t, _)| t.contains("/status")).count();
-    let per_snapshot = status / sample::STEPS as usize;
-    let snapshot = feed[feed.len() - per_snapshot..].to_vec();
+    // Parts go out in order, so from the end back to part 0 (or the one message).
+    let from = feed
+        .iter()
+        .rposition(|(t, _)| t.ends_with("/status") || t.ends_with("/status/part/0"))
+        .unwrap();
+    let snapshot = feed[from..].to_vec();
+    let per_snapshot = snapshot.len();
     eprintln!("the last snapshot: {per_snapshot} messages");
     Setup {
         app,
