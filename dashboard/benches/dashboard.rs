@@ -1,5 +1,6 @@
-//! The dashboard at prefecture-town scale: 2,000 shelters and about 1,000,000 residents
-//! (a generated town), mid-evacuation.
+//! The dashboard at city scale: 1,500,000 households, about 2,750,000 residents and 1,753
+//! shelters (`evac-maps generate --city`), mid-evacuation; the registry in shards and each
+//! status snapshot in parts, as HQ publishes them at this size.
 //!
 //! - render: one whole frame of each view at 160×48 into ratatui's `TestBackend` (layout,
 //!   widgets, buffer; no terminal I/O), derived lists already fresh;
@@ -20,7 +21,7 @@ use evac_dashboard::app::{Action, App, View};
 use evac_dashboard::i18n::Lang;
 use evac_dashboard::sample;
 use evac_dashboard::state::{Link, TownMap, TownState};
-use evac_maps::{GenerateParams, generate};
+use evac_maps::{GenerateParams, generate_city};
 use evac_protocol::{
     HQ_SIGNER, ResidentChange, ResidentId, ResidentStatus, SecretKey, ShelterId, Slug,
     StatusCounts, StatusDelta, StatusMessage,
@@ -42,7 +43,7 @@ fn rss_mb() -> f64 {
 
 struct Setup {
     app: App,
-    feed: sample::Feed,
+    snapshot: sample::Feed,
     key: SecretKey,
     map: Arc<TownMap>,
     first: u32,
@@ -54,10 +55,10 @@ fn setup() -> Setup {
     let households: u32 = std::env::var("EVAC_BENCH_HOUSEHOLDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(420_000);
-    let town = generate(&GenerateParams {
+        .unwrap_or(1_500_000);
+    let town = generate_city(&GenerateParams {
         households,
-        shelters: 2_000,
+        shelters: 0,
         seed: 1,
     });
     let residents: usize = town.households.iter().map(|h| h.members.len()).sum();
@@ -92,9 +93,18 @@ fn setup() -> Setup {
         rss_mb(),
         rss_mb() - rss_before
     );
+    // The last snapshot's messages: one, or its parts.
+    // Parts go out in order, so from the end back to part 0 (or the one message).
+    let from = feed
+        .iter()
+        .rposition(|(t, _)| t.ends_with("/status") || t.ends_with("/status/part/0"))
+        .unwrap();
+    let snapshot = feed[from..].to_vec();
+    let per_snapshot = snapshot.len();
+    eprintln!("the last snapshot: {per_snapshot} messages");
     Setup {
         app,
-        feed,
+        snapshot,
         key,
         map,
         first,
@@ -201,13 +211,14 @@ fn bench(c: &mut Criterion) {
             for _ in 0..iters {
                 if next == deltas.len() {
                     // Back to the snapshot the deltas follow (not timed).
-                    let (t, p) = st.feed.last().unwrap();
                     let mut s = TownState::new(
                         Slug::new("minato").unwrap(),
                         st.key.public(),
                         Some(st.map.clone()),
                     );
-                    s.on_message(t, p, NOW).unwrap();
+                    for (t, p) in &st.snapshot {
+                        s.on_message(t, p, NOW).unwrap();
+                    }
                     st.app.town = s;
                     next = 0;
                 }
@@ -222,7 +233,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("refresh_derived_after_a_delta", |b| {
         b.iter(|| st.app.town.refresh(NOW, true))
     });
-    let (t, snap) = st.feed.last().unwrap().clone();
+    let snap = st.snapshot.clone();
     g.bench_function("apply_full_snapshot", |b| {
         b.iter_batched(
             || {
@@ -233,7 +244,9 @@ fn bench(c: &mut Criterion) {
                 )
             },
             |mut s| {
-                s.on_message(&t, &snap, NOW).unwrap();
+                for (t, p) in &snap {
+                    s.on_message(t, p, NOW).unwrap();
+                }
                 s
             },
             criterion::BatchSize::LargeInput,

@@ -1,10 +1,11 @@
-//! The memory of a real `evac-dashboard` process watching a town of about 1,000,000
-//! residents and 2,000 shelters (a generated town), mid-evacuation.
+//! The memory of a real `evac-dashboard` process watching a city of 1,500,000 households
+//! (about 2,750,000 residents, 1,753 shelters: `evac-maps generate --city`), mid-evacuation.
 //!
 //! The release binary runs in tmux at 160×48 against Debian's Mosquitto on loopback, with the
 //! town file (for the map and zone counts). Once its screen shows CONNECTED, the feed is
-//! published as HQ publishes it: the gzip registry, the order batches and eight status
-//! snapshots, every message in HQ's formats signed with the key the dashboard is given.
+//! published as HQ publishes it: the registry's shards and manifest, the order batches and
+//! eight status snapshots in parts, every message in HQ's formats signed with the key the
+//! dashboard is given, none over 1 MiB.
 //! When the screen shows every resident, the dashboard is walked through every view (the
 //! map included) and its resident set (VmRSS) and peak (VmHWM) are read from /proc.
 //!
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use evac_maps::{GenerateParams, generate};
+use evac_maps::{GenerateParams, generate_city};
 use evac_protocol::{SecretKey, Slug};
 
 struct Tmux(PathBuf);
@@ -101,15 +102,15 @@ fn main() {
     let households: u32 = std::env::var("EVAC_BENCH_HOUSEHOLDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(420_000);
+        .unwrap_or(1_500_000);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let p = |x: &str| d.join(x);
 
     let t0 = Instant::now();
-    let town = generate(&GenerateParams {
+    let town = generate_city(&GenerateParams {
         households,
-        shelters: 2_000,
+        shelters: 0,
         seed: 1,
     });
     let residents: usize = town.households.iter().map(|h| h.members.len()).sum();
@@ -120,38 +121,49 @@ fn main() {
     let feed =
         evac_dashboard::sample::mid_evacuation(&town, &Slug::new("minato").unwrap(), &key, now)
             .unwrap();
-    let (registry, registry_json) =
-        feed.iter()
-            .find(|(t, _)| t.ends_with("/registry"))
-            .map_or((0, 0), |(_, p)| {
-                (
-                    p.len(),
-                    evac_protocol::packed::unpack(p, usize::MAX).map_or(0, |j| j.len()),
-                )
-            });
-    let snapshot = feed
-        .iter()
-        .rev()
-        .find(|(t, _)| t.ends_with("/status"))
-        .map_or(0, |(_, p)| p.len());
+    let sizes = |part: &str| -> (usize, usize, usize) {
+        let of: Vec<&Vec<u8>> = feed
+            .iter()
+            .filter(|(t, _)| t.contains(part))
+            .map(|(_, p)| p)
+            .collect();
+        let largest = of.iter().map(|p| p.len()).max().unwrap_or(0);
+        (of.len(), of.iter().map(|p| p.len()).sum(), largest)
+    };
+    let (shards, shard_bytes, largest_shard) = sizes("/registry/");
+    let (parts, part_bytes, largest_part) = sizes("/status");
+    let largest = feed.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
+    assert!(
+        largest <= evac_protocol::MAX_MESSAGE,
+        "a message of {largest} B"
+    );
     eprintln!(
         "town: {} households, {residents} residents, {} shelters; town file {:.0} MB; registry \
-         {:.1} MB (gzip; JSON {:.1} MB), status snapshot {:.1} MB, feed {} messages; {:.1} s",
+         {shards} messages, {:.1} MB (gzip; largest {:.0} KB); status {parts} messages, {:.1} MB \
+         (largest {:.0} KB); feed {} messages, largest {:.0} KB; {:.1} s",
         town.households.len(),
         town.shelters.len(),
         std::fs::metadata(p("town.geojson")).unwrap().len() as f64 / 1e6,
-        registry as f64 / 1e6,
-        registry_json as f64 / 1e6,
-        snapshot as f64 / 1e6,
+        shard_bytes as f64 / 1e6,
+        largest_shard as f64 / 1e3,
+        part_bytes as f64 / 1e6,
+        largest_part as f64 / 1e3,
         feed.len(),
+        largest as f64 / 1e3,
         t0.elapsed().as_secs_f64()
     );
+    let shelters = town.shelters.len();
     drop(town);
 
     let port = evac_testkit::free_port();
     std::fs::write(
         p("mosquitto.conf"),
-        format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        // Every shard is queued for the dashboard at once: no cap on its queue (Mosquitto's
+        // default of 1,000 would drop shards of a 2,048-shard registry sent in a burst).
+        format!(
+            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             max_queued_messages 0\n"
+        ),
     )
     .unwrap();
     let _broker = evac_testkit::Mosquitto::start(&p("mosquitto.conf"), port, None);
@@ -208,6 +220,16 @@ fn main() {
     for key in ["2", "3", "4", "6", "1"] {
         tmux.out(&["send-keys", "-t", "dash", "-l", key]);
         std::thread::sleep(Duration::from_millis(1500));
+        if key == "3" {
+            // Every shard taken and current: names shown, no "waiting for the registry".
+            tmux.wait(300, "the whole registry", |s| {
+                s.contains("Unaccounted") && !s.contains("waiting for the registry")
+            });
+            eprintln!(
+                "the registry whole: {:.1} s after publishing began",
+                t.elapsed().as_secs_f64()
+            );
+        }
     }
     std::thread::sleep(Duration::from_secs(3));
     let (rss, hwm) = memory(pid);
@@ -219,7 +241,7 @@ fn main() {
     );
     tmux.out(&["send-keys", "-t", "dash", "-l", "/"]);
     println!(
-        "evac-dashboard, {residents} residents, 2,000 shelters, town file loaded, every view \
+        "evac-dashboard, {residents} residents, {shelters} shelters, town file loaded, every view \
          shown: VmRSS {rss:.0} MB, peak VmHWM {hwm:.0} MB"
     );
 }

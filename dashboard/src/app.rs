@@ -179,8 +179,8 @@ impl ShelterCol {
 }
 
 /// Bytes of messages held while the screen is frozen, at most, besides the newest registry
-/// and status snapshot (kept whatever their size: they are the picture the screen comes back
-/// to).
+/// manifest, shard and status part of each topic and the newest status (kept whatever their
+/// size: they are the picture the screen comes back to).
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
 
 /// The dashboard.
@@ -491,6 +491,8 @@ impl App {
                 }
             }
         }
+        // The registry is kept shard by shard: hits are shown by resident id.
+        self.search_hits.sort_unstable();
     }
 
     fn ask(&mut self, action: CommandAction) {

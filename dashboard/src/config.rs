@@ -178,12 +178,12 @@ impl Config {
         let town = Slug::new(&self.town).map_err(TownSetupError::Town)?;
         let hq_key = PublicKey::read(&self.hq_key).map_err(TownSetupError::HqKey)?;
         let map = match &self.town_file {
-            Some(p) => Some(Arc::new(TownMap::new(evac_maps::Town::load(p).map_err(
-                |source| TownSetupError::TownFile {
+            Some(p) => Some(Arc::new(TownMap::load(p).map_err(|source| {
+                TownSetupError::TownFile {
                     path: p.clone(),
                     source,
-                },
-            )?))),
+                }
+            })?)),
             None => None,
         };
         let mut state = TownState::new(town, hq_key, map);

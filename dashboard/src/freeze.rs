@@ -1,14 +1,15 @@
 //! The messages held while the officer has frozen the screen, bounded by bytes.
 //!
 //! A frozen screen may stay frozen for long while HQ keeps sending; what is held is bounded
-//! by its bytes, not its count (one registry of a large town is hundreds of megabytes, a
-//! delta a few hundred bytes). When over the bound the oldest messages go first, but never
-//! the newest registry or the newest status message: they are the picture the screen comes
-//! back to (a status delta dropped makes a gap, and the state waits for the next snapshot).
-//! A registry replaces any registry held before it (each is whole, versioned), whatever the
-//! bound.
+//! by its bytes, not its count (a registry shard or status part is up to 1 MiB, a delta a few
+//! hundred bytes). When over the bound the oldest messages go first, but never the newest
+//! message of a retained topic (the registry's manifest, each registry shard, each status
+//! part) nor the newest status message: they are the picture the screen comes back to (a
+//! status delta dropped makes a gap, and the state waits for the next snapshot; a registry
+//! delta dropped makes its shard stale until the shard comes again). A message on a retained
+//! topic replaces the one held before it on that topic (each is whole), whatever the bound.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use evac_protocol::Topic;
 
@@ -28,21 +29,26 @@ pub struct Held {
     bytes: usize,
     limit: usize,
     next: u64,
-    newest_registry: Option<u64>,
+    /// The newest message held on each retained topic, by topic.
+    newest: HashMap<String, u64>,
+    /// Their arrival numbers, with the newest status's.
+    kept: HashSet<u64>,
     newest_status: Option<u64>,
     /// Messages dropped to stay within the bound.
     pub dropped: u64,
 }
 
 impl Held {
-    /// Nothing held; at most `limit` bytes besides the newest registry and status.
+    /// Nothing held; at most `limit` bytes besides the newest of each retained topic and
+    /// the newest status.
     pub fn new(limit: usize) -> Held {
         Held {
             items: VecDeque::new(),
             bytes: 0,
             limit,
             next: 0,
-            newest_registry: None,
+            newest: HashMap::new(),
+            kept: HashSet::new(),
             newest_status: None,
             dropped: 0,
         }
@@ -53,12 +59,19 @@ impl Held {
         let seq = self.next;
         self.next += 1;
         match topic.parse::<Topic>() {
-            Ok(Topic::Registry(_)) => {
-                if let Some(old) = self.newest_registry.replace(seq) {
+            Ok(Topic::RegistryManifest(_) | Topic::RegistryShard(..) | Topic::StatusPart(..)) => {
+                if let Some(old) = self.newest.insert(topic.clone(), seq) {
+                    self.kept.remove(&old);
                     self.remove_seq(old);
                 }
+                self.kept.insert(seq);
             }
-            Ok(Topic::Status(_)) => self.newest_status = Some(seq),
+            Ok(Topic::Status(_)) => {
+                if let Some(old) = self.newest_status.replace(seq) {
+                    self.kept.remove(&old);
+                }
+                self.kept.insert(seq);
+            }
             _ => {}
         }
         self.bytes += payload.len();
@@ -69,11 +82,8 @@ impl Held {
             at_ms,
         });
         while self.bytes > self.limit {
-            // The oldest that is neither the newest registry nor the newest status: one of
-            // the first three.
-            let keep =
-                |i: &Item| Some(i.seq) == self.newest_registry || Some(i.seq) == self.newest_status;
-            let Some(idx) = self.items.iter().take(3).position(|i| !keep(i)) else {
+            // The oldest that is not kept.
+            let Some(idx) = self.items.iter().position(|i| !self.kept.contains(&i.seq)) else {
                 break;
             };
             if let Some(gone) = self.items.remove(idx) {
@@ -99,7 +109,8 @@ impl Held {
     /// Every held message in arrival order (topic, payload, arrival time); empties the hold.
     pub fn take(&mut self) -> Vec<(String, Vec<u8>, u64)> {
         self.bytes = 0;
-        self.newest_registry = None;
+        self.newest.clear();
+        self.kept.clear();
         self.newest_status = None;
         self.items
             .drain(..)
@@ -129,14 +140,20 @@ mod tests {
     use super::*;
 
     const STATUS: &str = "evac/v1/minato/status";
-    const REGISTRY: &str = "evac/v1/minato/registry";
+    const REGISTRY: &str = "evac/v1/minato/registry/shard/3";
+    const OTHER_SHARD: &str = "evac/v1/minato/registry/shard/4";
+    const MANIFEST: &str = "evac/v1/minato/registry/manifest";
+    const DELTA: &str = "evac/v1/minato/registry/delta";
     const ORDERS: &str = "evac/v1/minato/orders";
 
     #[test]
-    fn bounded_by_bytes_oldest_first_never_the_newest_registry_or_status() {
+    fn bounded_by_bytes_oldest_first_never_the_newest_shard_manifest_or_status() {
         let mut h = Held::new(10_000);
         h.push(REGISTRY.into(), vec![1; 6_000], 0);
         h.push(STATUS.into(), vec![2; 1_000], 1);
+        h.push(MANIFEST.into(), vec![6; 100], 1);
+        h.push(OTHER_SHARD.into(), vec![7; 100], 1);
+        h.push(DELTA.into(), vec![8; 100], 1);
         // Many small deltas and orders: the count does not matter, the bytes do.
         for i in 0..200 {
             h.push(ORDERS.into(), vec![3; 100], 2 + i);
@@ -148,7 +165,17 @@ mod tests {
         let all = h.take();
         let registries: Vec<_> = all.iter().filter(|m| m.0 == REGISTRY).collect();
         assert_eq!(registries.len(), 1);
-        assert_eq!(registries[0].1[0], 5, "the newest registry");
+        assert_eq!(registries[0].1[0], 5, "the newest of the shard");
+        for (topic, first) in [(MANIFEST, 6), (OTHER_SHARD, 7)] {
+            assert!(
+                all.iter().any(|m| m.0 == topic && m.1[0] == first),
+                "{topic}"
+            );
+        }
+        assert!(
+            !all.iter().any(|m| m.0 == DELTA),
+            "a delta is dropped first"
+        );
         let last_status = all.iter().rev().find(|m| m.0 == STATUS).unwrap();
         assert_eq!(last_status.1[0], 4, "the newest status");
         assert_eq!(last_status.2, 300, "with its arrival time");
@@ -156,7 +183,7 @@ mod tests {
     }
 
     #[test]
-    fn a_newer_registry_replaces_the_held_one_and_order_is_kept() {
+    fn a_newer_shard_replaces_the_held_one_and_order_is_kept() {
         let mut h = Held::new(1 << 20);
         h.push(REGISTRY.into(), vec![1], 0);
         h.push(STATUS.into(), vec![2], 1);

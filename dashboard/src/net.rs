@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::{Config, PasswordUnset};
-use crate::state::{Link, limit};
+use crate::state::Link;
 
 /// Why the link cannot be started.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,10 @@ pub fn topics(town: &TownId, officer: Option<&OfficerId>) -> Vec<String> {
         Topic::Status(town.clone()).to_string(),
         // A large town's snapshot, in retained parts (issue 22).
         evac_protocol::topics::filter::status_parts(town),
-        Topic::Registry(town.clone()).to_string(),
+        // The registry in shards (issue 22): the retained manifest and shards, the deltas.
+        Topic::RegistryManifest(town.clone()).to_string(),
+        evac_protocol::topics::filter::registry_shards(town),
+        Topic::RegistryDelta(town.clone()).to_string(),
         Topic::Orders(town.clone()).to_string(),
         // HQ's sections for the air, retained: the orders in force for a dashboard started
         // after they went out.
@@ -71,6 +74,9 @@ pub fn start(
     };
     start_with(&login, town.as_str(), topics(town, officer), clock)
 }
+
+/// Messages the network task reads ahead of the screen, at most.
+pub const FEED_AHEAD: usize = 4096;
 
 /// Who connects where.
 #[derive(Debug, Clone)]
@@ -100,11 +106,11 @@ pub fn start_with(
         std::process::id(),
         evac_protocol::time::wall_ms() % 100_000
     );
-    // The registry of a large town is big; what is too big for its topic is refused later,
-    // counted, rather than dropping the link.
+    // No message of evac is over 1 MiB (a large town's registry and snapshot come in
+    // parts); the packet adds its topic and header.
     let mut l = evac_net::Login::new(id)
         .keep_alive(Duration::from_secs(5))
-        .max_packet(limit::REGISTRY + 1024, 1 << 20);
+        .max_packet(evac_protocol::MAX_MESSAGE + 1024, 1 << 20);
     if !login.username.is_empty() {
         l = l.user(login.username.clone(), login.password.clone());
     }
@@ -116,7 +122,11 @@ pub fn start_with(
     let mut o = evac_net::mqtt_options(addr, &l)?;
     o.set_clean_session(true);
     let (client, mut eventloop) = AsyncClient::new(o, 64);
-    let (tx, rx) = mpsc::channel(4096);
+    // The network task never waits long on the screen: while it waits it does not poll the
+    // MQTT connection, and a burst of retained shards then delays the broker's ping answer
+    // past the keep-alive (measured at 1.5M households with 32: the link dropped). The
+    // burst is held here instead (the memory peak of a city, see the README).
+    let (tx, rx) = mpsc::channel(FEED_AHEAD);
     let sub_client = client.clone();
     tokio::spawn(async move {
         let mut down_since: Option<u64> = None;

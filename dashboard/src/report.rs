@@ -331,7 +331,10 @@ pub async fn gather(
 ) -> Result<(), GatherError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_s);
     loop {
-        while !(town.has_data() && town.registry.is_some() && !town.waiting_snapshot) {
+        while !(town.has_data()
+            && town.registry.as_ref().is_some_and(|r| r.complete())
+            && !town.waiting_snapshot)
+        {
             match tokio::time::timeout_at(deadline, feed.recv()).await {
                 Ok(Some(FeedEvent::Message(t, p))) => {
                     let _ = town.on_message(&t, &p, now().mono_ms);

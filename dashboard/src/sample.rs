@@ -1,4 +1,4 @@
-//! A mid-evacuation feed for a town, signed as HQ signs it: the registry, one tsunami
+//! A mid-evacuation feed for a town, signed as HQ signs it: the registry's shards, one tsunami
 //! order for every household in a tsunami zone, and eight status snapshots five minutes
 //! apart as residents arrive. For the snapshot tests, the benchmark and demonstrations;
 //! every figure is derived from the town and the resident ids, so it is the same each run.
@@ -6,13 +6,102 @@
 use evac_maps::Town;
 use evac_protocol::{
     AlertLevel, CardRef, HQ_SIGNER, Hazard, HouseholdId, MessageKind, Order, OrderBatch,
-    PackedStatuses, RegistryHousehold, RegistryResident, RegistrySnapshot, ResidentId,
-    ResidentStatus, SecretKey, ShelterId, ShelterStatus, StatusCounts, StatusMessage,
-    StatusSnapshot, Topic, TownId,
+    PackedStatuses, RegistryHousehold, RegistryResident, ResidentId, ResidentStatus, SecretKey,
+    ShelterId, ShelterStatus, StatusCounts, StatusMessage, StatusSnapshot, Topic, TownId,
 };
 
 /// The messages of the feed, in the order HQ sent them: (topic, payload).
 pub type Feed = Vec<(String, Vec<u8>)>;
+
+/// A status snapshot as HQ publishes it (`hq/src/core.rs`, `snapshot_messages`): one signed
+/// message on `status` while it is at most [`status_parts::SINGLE_MAX`], else its signed
+/// parts, each on its own `status/part/{i}` topic.
+pub fn snapshot_messages(
+    id: &TownId,
+    key: &SecretKey,
+    snap: StatusSnapshot,
+) -> Result<Feed, SampleError> {
+    use evac_protocol::messages::status_parts;
+    let msg = StatusMessage::Snapshot(snap);
+    let one = key.sign(HQ_SIGNER, &msg)?.to_json()?.into_bytes();
+    let StatusMessage::Snapshot(snap) = msg else {
+        return Ok(Feed::new());
+    };
+    if one.len() <= status_parts::SINGLE_MAX {
+        return Ok(vec![(Topic::Status(id.clone()).to_string(), one)]);
+    }
+    let parts = status_parts::split(&snap, status_parts::PART_BUDGET)?;
+    parts
+        .iter()
+        .map(|p| {
+            Ok((
+                Topic::StatusPart(id.clone(), p.part as u16).to_string(),
+                key.sign(HQ_SIGNER, p)?.to_json()?.into_bytes(),
+            ))
+        })
+        .collect()
+}
+
+/// The registry of `households` as HQ publishes it (`hq/src/core/shards.rs`): every shard at
+/// `version`, gzip-packed and signed, then the manifest. Households are consumed shard by
+/// shard, so a large town's registry is never one message.
+pub fn registry_shards(
+    id: &TownId,
+    key: &SecretKey,
+    version: u64,
+    card_check: evac_protocol::CardDigest,
+    households: Vec<RegistryHousehold>,
+) -> Result<Feed, evac_protocol::SignError> {
+    use evac_protocol::messages::shards::{shard_count, shard_of};
+    let shards = shard_count(households.len());
+    let mut by_shard: Vec<Vec<RegistryHousehold>> = vec![Vec::new(); usize::from(shards)];
+    for h in households {
+        by_shard[usize::from(shard_of(h.id, shards))].push(h);
+    }
+    let mut feed = Feed::new();
+    let mut entries = Vec::new();
+    for (n, households) in by_shard.into_iter().enumerate() {
+        let n = n as u16;
+        let digest = evac_protocol::ShardSum::of(&households).digest(n, shards);
+        let shard = evac_protocol::RegistryShard {
+            town: id.clone(),
+            shards,
+            shard: n,
+            version,
+            households,
+            digest,
+        };
+        let json = key.sign(HQ_SIGNER, &shard)?.to_json()?;
+        feed.push((
+            Topic::RegistryShard(id.clone(), n).to_string(),
+            evac_protocol::packed::pack(json.as_bytes()),
+        ));
+        entries.push(evac_protocol::ShardEntry { version, digest });
+    }
+    let manifest = evac_protocol::RegistryManifest {
+        town: id.clone(),
+        version,
+        card_check,
+        shards: entries,
+    };
+    let json = key.sign(HQ_SIGNER, &manifest)?.to_json()?;
+    feed.push((
+        Topic::RegistryManifest(id.clone()).to_string(),
+        evac_protocol::packed::pack(json.as_bytes()),
+    ));
+    Ok(feed)
+}
+
+/// Why a feed could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    /// A message did not sign.
+    #[error(transparent)]
+    Sign(#[from] evac_protocol::SignError),
+    /// A snapshot did not split into parts.
+    #[error(transparent)]
+    Parts(#[from] evac_protocol::OverlayError),
+}
 
 /// Snapshots in the feed.
 pub const STEPS: u64 = 8;
@@ -35,47 +124,45 @@ pub fn mid_evacuation(
     id: &TownId,
     key: &SecretKey,
     now_ms: u64,
-) -> Result<Feed, evac_protocol::SignError> {
+) -> Result<Feed, SampleError> {
     let sign = |m: &dyn Fn(&SecretKey) -> Result<String, evac_protocol::SignError>| {
         m(key).map(String::into_bytes)
     };
     let mut feed = Feed::new();
     let digests = evac_protocol::CardDigestKey::derive(key);
-    let registry = RegistrySnapshot {
-        town: id.clone(),
-        version: 1,
-        card_check: digests.check_value(),
-        households: town
-            .households
-            .iter()
-            .map(|h| RegistryHousehold {
-                id: HouseholdId(h.id),
-                residents: h
-                    .members
-                    .iter()
-                    .map(|m| RegistryResident {
-                        id: ResidentId(m.resident),
-                        name: m.name.clone(),
-                        needs_help: m.needs_help,
-                        card_digests: m
-                            .cards
-                            .iter()
-                            .map(|c| {
-                                digests.digest(&CardRef {
-                                    issuer_key_id: c.issuer_key_id.clone(),
-                                    serial: c.serial.clone(),
-                                })
+    let households: Vec<RegistryHousehold> = town
+        .households
+        .iter()
+        .map(|h| RegistryHousehold {
+            id: HouseholdId(h.id),
+            residents: h
+                .members
+                .iter()
+                .map(|m| RegistryResident {
+                    id: ResidentId(m.resident),
+                    name: m.name.clone(),
+                    needs_help: m.needs_help,
+                    card_digests: m
+                        .cards
+                        .iter()
+                        .map(|c| {
+                            digests.digest(&CardRef {
+                                issuer_key_id: c.issuer_key_id.clone(),
+                                serial: c.serial.clone(),
                             })
-                            .collect(),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    };
-    feed.push((
-        Topic::Registry(id.clone()).to_string(),
-        sign(&|k| k.sign(HQ_SIGNER, &registry)?.to_json())?,
-    ));
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    feed.extend(registry_shards(
+        id,
+        key,
+        1,
+        digests.check_value(),
+        households,
+    )?);
 
     // The order: every household in a tsunami zone, to a tsunami shelter by id.
     let refuges: Vec<&evac_maps::Shelter> = town
@@ -250,7 +337,7 @@ pub fn mid_evacuation(
                 }
             })
             .collect();
-        let snap = StatusMessage::Snapshot(StatusSnapshot {
+        let snap = StatusSnapshot {
             town: id.clone(),
             seq: step,
             at_ms,
@@ -258,11 +345,8 @@ pub fn mid_evacuation(
             shelters,
             residents: PackedStatuses::pack(ResidentId(first), &statuses),
             answers: Vec::new(),
-        });
-        feed.push((
-            Topic::Status(id.clone()).to_string(),
-            sign(&|k| k.sign(HQ_SIGNER, &snap)?.to_json())?,
-        ));
+        };
+        feed.extend(snapshot_messages(id, key, snap)?);
     }
     Ok(feed)
 }

@@ -2,7 +2,8 @@
 //! `evac-dashboard` in tmux. The officer issues an order and closes a shelter from the
 //! dashboard (with confirmation and reason); taps at the shelter show up as counts; HQ
 //! stopped and started shows STALE then live again without a restart of the dashboard;
-//! `report --json` agrees with HQ's CSV export.
+//! `report --json` agrees with HQ's CSV export. Residents' names and households come from
+//! HQ's registry shards.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
 
@@ -136,6 +137,20 @@ fn the_dashboard_follows_taps_commands_and_a_broker_restart() {
             && s.contains("HQ ✔")
             && count_after(s, "Under order").is_some_and(|n| n > 10)
     });
+
+    // The unaccounted list shows residents by the names HQ's registry shards carry (the
+    // dashboard reads no whole registry).
+    tmux.keys(true, "3");
+    let names: Vec<&str> = at_risk
+        .iter()
+        .flat_map(|h| &h.members)
+        .map(|m| m.name.as_str())
+        .collect();
+    let screen = tmux.wait(20, "names from the registry's shards", |s| {
+        names.iter().any(|n| s.contains(n))
+    });
+    assert!(!screen.contains("waiting for the registry"), "{screen}");
+    tmux.keys(true, "1");
 
     // Taps at the shelter show as arrivals.
     for (i, card) in cards.iter().enumerate() {

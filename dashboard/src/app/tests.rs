@@ -166,44 +166,47 @@ fn views_cycle_and_sorting_inverts() {
 }
 
 /// Issue 18 item 12: a long freeze holds messages bounded by bytes, not count, and never
-/// drops the newest registry (nor the newest status): after 100,000 other messages, the
-/// registry that came last is applied on unfreeze.
+/// drops the newest of each registry shard and manifest (nor the newest status): after
+/// 100,000 other messages, the registry that came last is applied on unfreeze (issue 22).
 #[test]
 fn a_long_freeze_is_bounded_by_bytes_and_keeps_the_newest_registry() {
-    use evac_protocol::{HouseholdId, RegistryHousehold, RegistryResident, RegistrySnapshot};
+    use evac_protocol::{CardDigest, HouseholdId, RegistryHousehold, RegistryResident};
     let hq = SecretKey::from_seed(&[1; 32]);
     let mut a = app(false);
     a.handle(Action::Freeze);
-    // 100,000 order messages of 1 KiB (junk: refused once taken in).
-    for _ in 0..100_000 {
-        a.on_message("evac/v1/minato/orders".into(), vec![b' '; 1024]);
-    }
-    let registry = RegistrySnapshot {
-        town: Slug::new("minato").unwrap(),
-        card_check: evac_protocol::CardDigest([0; 16]),
-        version: 7,
-        households: vec![RegistryHousehold {
+    let registry = |version, name: &str| {
+        let households = vec![RegistryHousehold {
             id: HouseholdId(10),
             residents: vec![RegistryResident {
                 id: ResidentId(1),
-                name: "佐藤 一郎".into(),
+                name: name.into(),
                 needs_help: false,
                 card_digests: vec![],
             }],
-        }],
+        }];
+        let town = Slug::new("minato").unwrap();
+        crate::sample::registry_shards(&town, &hq, version, CardDigest([0; 16]), households)
+            .unwrap()
     };
-    let wire = hq
-        .sign(evac_protocol::HQ_SIGNER, &registry)
-        .unwrap()
-        .to_json()
-        .unwrap();
-    a.on_message("evac/v1/minato/registry".into(), wire.into_bytes());
+    // An older registry, then 100,000 order messages of 1 KiB (junk: refused once taken
+    // in), then the newest registry's shard and manifest.
+    for (t, p) in registry(6, "古い") {
+        a.on_message(t, p);
+    }
+    for _ in 0..100_000 {
+        a.on_message("evac/v1/minato/orders".into(), vec![b' '; 1024]);
+    }
+    for (t, p) in registry(7, "佐藤 一郎") {
+        a.on_message(t, p);
+    }
     a.handle(Action::Freeze);
+    let reg = a.town.registry.as_ref();
     assert_eq!(
-        a.town.registry.as_ref().map(|r| r.version),
-        Some(7),
+        reg.map(|r| (r.version, r.complete())),
+        Some((7, true)),
         "the newest registry was dropped"
     );
+    assert_eq!(a.town.resident_name(ResidentId(1)), Some("佐藤 一郎"));
     // What was held stayed within the bound: the rest was dropped, oldest first.
     let taken = a.town.rejected.total as usize;
     assert!(

@@ -67,13 +67,15 @@ impl Rejections {
     }
 }
 
-/// Size limits by family (bytes): a snapshot of a million residents is a few megabytes; the
-/// registry with names and cards of a million residents about 150 MB.
+/// Size limits by family (bytes): a snapshot of a million residents is a few megabytes (a
+/// larger one comes in parts); the registry comes in shards of a few hundred kilobytes.
 pub mod limit {
     /// Status snapshots and deltas.
     pub const STATUS: usize = 32 << 20;
-    /// The registry.
-    pub const REGISTRY: usize = 256 << 20;
+    /// One registry manifest, shard or delta, as JSON once expanded (on the wire each is at
+    /// most [`evac_protocol::MAX_MESSAGE`], gzip-packed; the fullest shard of 1.5 million
+    /// households is about 570 KB of JSON).
+    pub const REGISTRY: usize = 16 << 20;
     /// One order batch (HQ splits at 5,000 orders).
     pub const ORDERS: usize = 16 << 20;
     /// A command reply.
@@ -95,4 +97,17 @@ pub fn open_hq<T: Signable>(payload: &[u8], max: usize, key: &PublicKey) -> Resu
         evac_protocol::SignError::Body(_) => Reject::Body,
         _ => Reject::Signature,
     })
+}
+
+/// Opens an HQ-signed registry message, gzip-packed or not: at most
+/// [`evac_protocol::MAX_MESSAGE`] on the wire and [`limit::REGISTRY`] expanded.
+pub fn open_packed<T: Signable>(payload: &[u8], key: &PublicKey) -> Result<T, Reject> {
+    if payload.len() > evac_protocol::MAX_MESSAGE {
+        return Err(Reject::TooLarge);
+    }
+    let json = evac_protocol::packed::unpack(payload, limit::REGISTRY).map_err(|e| match e {
+        evac_protocol::PackedError::TooLarge { .. } => Reject::TooLarge,
+        evac_protocol::PackedError::Corrupt(_) => Reject::Envelope,
+    })?;
+    open_hq(&json, limit::REGISTRY, key)
 }

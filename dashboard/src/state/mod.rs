@@ -5,25 +5,28 @@
 
 mod derived;
 mod feed;
+mod history;
 mod orders;
 mod people;
+mod registry;
 mod town;
+mod town_file;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use evac_protocol::{
     CommandAction, CommandReply, HouseholdAnswer, MessageKind, OfficerId, OrderBatch, PublicKey,
-    RegistrySnapshot, ResidentId, ResidentStatus, ShelterId, ShelterStatus, StatusCounts,
-    StatusMessage, Topic, TownId,
+    RegistryDelta, RegistryManifest, RegistryShard, ResidentId, ResidentStatus, ShelterId,
+    ShelterStatus, StatusCounts, StatusMessage, Topic, TownId,
 };
 
 pub use derived::{Derived, Warning, Word, ZoneCount};
 pub use feed::{Reject, Rejections, limit};
+pub use history::History;
 pub use orders::{Notice, OrderInfo};
-pub use people::{
-    MAX_RESIDENTS, PackedRegistry, Person, Statuses, code, is_missing, is_unverified,
-};
+pub use people::{MAX_RESIDENTS, Statuses, code, is_missing, is_unverified};
+pub use registry::{PackedRegistry, Person, Took};
 pub use town::TownMap;
 
 /// The broker link, as the network task reports it.
@@ -136,7 +139,7 @@ pub enum Applied {
     Snapshot,
     /// A status delta.
     Delta,
-    /// The registry.
+    /// A registry manifest, shard or delta.
     Registry,
     /// Order batch.
     Orders,
@@ -149,7 +152,6 @@ pub enum Applied {
 }
 
 const LOG_LEN: usize = 2_000;
-const HISTORY_LEN: usize = 16;
 const CURVE_LEN: usize = 4_096;
 
 /// The dashboard's picture of one town.
@@ -179,7 +181,7 @@ pub struct TownState {
     pub shelters: BTreeMap<ShelterId, ShelterRow>,
     /// Residents' statuses.
     pub statuses: Statuses,
-    /// The registry, once received.
+    /// The registry, from its first manifest or shard on (see [`PackedRegistry::complete`]).
     pub registry: Option<PackedRegistry>,
     /// Each household's order, by household id.
     pub orders: HashMap<u32, OrderInfo>,
@@ -196,8 +198,8 @@ pub struct TownState {
     pub notices: BTreeMap<u32, Notice>,
     /// (HQ ms, accounted for, under order) after each status message.
     pub curve: Vec<(u64, u32, u32)>,
-    /// The latest status changes of each resident seen changing: (HQ ms, status).
-    pub history: HashMap<ResidentId, Vec<(u64, ResidentStatus)>>,
+    /// The latest status changes seen, town-wide (bounded by changes, not residents).
+    pub history: History,
     /// Latest events, newest last.
     pub log: VecDeque<LogEntry>,
     /// Commands given from here.
@@ -242,7 +244,7 @@ impl TownState {
             air_notices: HashMap::new(),
             notices: BTreeMap::new(),
             curve: Vec::new(),
-            history: HashMap::new(),
+            history: History::default(),
             log: VecDeque::new(),
             commands: Vec::new(),
             rejected: Rejections::default(),
@@ -344,15 +346,29 @@ impl TownState {
                 self.saw_hq_time(at, mono_ms);
                 Ok(applied)
             }
-            Topic::Registry(_) => {
-                let json = evac_protocol::packed::unpack(payload, limit::REGISTRY).map_err(
-                    |e| match e {
-                        evac_protocol::PackedError::TooLarge { .. } => Reject::TooLarge,
-                        evac_protocol::PackedError::Corrupt(_) => Reject::Envelope,
-                    },
-                )?;
-                let r: RegistrySnapshot = feed::open_hq(&json, limit::REGISTRY, &self.key)?;
-                self.on_registry(&r)
+            Topic::RegistryManifest(_) => {
+                let m: RegistryManifest = feed::open_packed(payload, &self.key)?;
+                if m.town != self.town {
+                    return Err(Reject::Town);
+                }
+                self.on_registry(|r| r.take_manifest(&m))
+            }
+            Topic::RegistryShard(_, n) => {
+                let s: RegistryShard = feed::open_packed(payload, &self.key)?;
+                if s.town != self.town {
+                    return Err(Reject::Town);
+                }
+                if s.shard != n || !s.is_consistent() {
+                    return Err(Reject::Body);
+                }
+                self.on_registry(|r| r.take_shard(&s))
+            }
+            Topic::RegistryDelta(_) => {
+                let d: RegistryDelta = feed::open_packed(payload, &self.key)?;
+                if d.town != self.town {
+                    return Err(Reject::Town);
+                }
+                self.on_registry(|r| r.take_delta(&d))
             }
             Topic::Orders(_) => {
                 let b: OrderBatch = feed::open_hq(payload, limit::ORDERS, &self.key)?;
@@ -507,11 +523,7 @@ impl TownState {
     }
 
     fn note_change(&mut self, at_ms: u64, r: ResidentId, s: ResidentStatus) {
-        let h = self.history.entry(r).or_default();
-        if h.len() >= HISTORY_LEN {
-            h.remove(0);
-        }
-        h.push((at_ms, s));
+        self.history.push(r, at_ms, s);
         self.push_log(LogEntry::Resident {
             at_ms,
             resident: r,
@@ -526,17 +538,15 @@ impl TownState {
         self.log.push_back(e);
     }
 
-    fn on_registry(&mut self, r: &RegistrySnapshot) -> Result<Applied, Reject> {
-        if r.town != self.town {
-            return Err(Reject::Town);
+    fn on_registry(
+        &mut self,
+        take: impl FnOnce(&mut PackedRegistry) -> Took,
+    ) -> Result<Applied, Reject> {
+        match take(self.registry.get_or_insert_with(PackedRegistry::default)) {
+            Took::Changed => Ok(Applied::Registry),
+            Took::Same => Ok(Applied::Same),
+            Took::Stale => Err(Reject::Gap),
         }
-        match &self.registry {
-            Some(old) if old.version == r.version => return Ok(Applied::Same),
-            Some(old) if old.version > r.version => return Err(Reject::Replay),
-            _ => {}
-        }
-        self.registry = Some(PackedRegistry::from_snapshot(r));
-        Ok(Applied::Registry)
     }
 
     fn on_reply(&mut self, r: CommandReply, mono_ms: u64) -> Result<Applied, Reject> {
@@ -626,5 +636,7 @@ impl TownState {
 
 #[cfg(test)]
 mod parts_tests;
+#[cfg(test)]
+mod registry_tests;
 #[cfg(test)]
 mod tests;

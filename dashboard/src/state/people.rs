@@ -1,7 +1,7 @@
 //! Compact per-resident tables: a town of a million residents fits in a few tens of
 //! megabytes, and a status delta touches only the residents it names.
 
-use evac_protocol::{RegistrySnapshot, ResidentId, ResidentStatus, ShelterId};
+use evac_protocol::{ResidentId, ResidentStatus, ShelterId};
 
 /// Status codes, one byte a resident (the same numbers as the packed wire form).
 pub mod code {
@@ -155,88 +155,9 @@ impl Statuses {
     }
 }
 
-/// One resident of the registry, as the dashboard keeps it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Person {
-    /// The resident.
-    pub resident: ResidentId,
-    /// The household.
-    pub household: u32,
-    /// Needs help to evacuate (避難行動要支援者).
-    pub needs_help: bool,
-    name_at: u32,
-    name_len: u32,
-}
-
-/// The registry, packed: names in one string, residents sorted by id.
-#[derive(Debug, Clone, Default)]
-pub struct PackedRegistry {
-    /// The registry version HQ gave.
-    pub version: u64,
-    names: String,
-    people: Vec<Person>,
-    households: usize,
-}
-
-impl PackedRegistry {
-    /// Packs a verified registry snapshot.
-    pub fn from_snapshot(snap: &RegistrySnapshot) -> PackedRegistry {
-        let n: usize = snap.households.iter().map(|h| h.residents.len()).sum();
-        let mut names = String::with_capacity(n * 12);
-        let mut people = Vec::with_capacity(n);
-        for h in &snap.households {
-            for r in &h.residents {
-                let at = names.len() as u32;
-                names.push_str(&r.name);
-                people.push(Person {
-                    resident: r.id,
-                    household: h.id.0,
-                    needs_help: r.needs_help,
-                    name_at: at,
-                    name_len: r.name.len() as u32,
-                });
-            }
-        }
-        people.sort_unstable_by_key(|p| p.resident);
-        people.dedup_by_key(|p| p.resident);
-        PackedRegistry {
-            version: snap.version,
-            names,
-            people,
-            households: snap.households.len(),
-        }
-    }
-
-    /// The person with id `r`.
-    pub fn person(&self, r: ResidentId) -> Option<&Person> {
-        self.people
-            .binary_search_by_key(&r, |p| p.resident)
-            .ok()
-            .map(|i| &self.people[i])
-    }
-
-    /// A person's registered name.
-    pub fn name(&self, p: &Person) -> &str {
-        self.names
-            .get(p.name_at as usize..(p.name_at + p.name_len) as usize)
-            .unwrap_or("")
-    }
-
-    /// Every person, by resident id.
-    pub fn people(&self) -> &[Person] {
-        &self.people
-    }
-
-    /// How many households.
-    pub fn household_count(&self) -> usize {
-        self.households
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use evac_protocol::{HouseholdId, RegistryHousehold, RegistryResident, Slug};
 
     #[test]
     fn statuses_round_trip_and_bounds() {
@@ -258,39 +179,5 @@ mod tests {
         assert!(t.set(ResidentId(10), ResidentStatus::Found));
         assert_eq!(t.code(ResidentId(10)), code::FOUND);
         assert_eq!(t.code(ResidentId(99)), code::UNKNOWN);
-    }
-
-    #[test]
-    fn registry_finds_people_and_names() {
-        let snap = RegistrySnapshot {
-            town: Slug::new("minato").unwrap(),
-            card_check: evac_protocol::CardDigest([0; 16]),
-            version: 2,
-            households: vec![RegistryHousehold {
-                id: HouseholdId(5),
-                residents: vec![
-                    RegistryResident {
-                        id: ResidentId(8),
-                        name: "山田 花子".into(),
-                        needs_help: true,
-                        card_digests: vec![],
-                    },
-                    RegistryResident {
-                        id: ResidentId(7),
-                        name: "山田 太郎".into(),
-                        needs_help: false,
-                        card_digests: vec![],
-                    },
-                ],
-            }],
-        };
-        let r = PackedRegistry::from_snapshot(&snap);
-        let p = r.person(ResidentId(8)).unwrap();
-        assert_eq!(
-            (r.name(p), p.household, p.needs_help),
-            ("山田 花子", 5, true)
-        );
-        assert_eq!(r.name(r.person(ResidentId(7)).unwrap()), "山田 太郎");
-        assert!(r.person(ResidentId(9)).is_none());
     }
 }

@@ -89,7 +89,7 @@ fn wire<T: evac_protocol::Signable>(key: &SecretKey, signer: &str, m: &T) -> Vec
 }
 
 const STATUS: &str = "evac/v1/minato/status";
-const REGISTRY: &str = "evac/v1/minato/registry";
+const MANIFEST: &str = "evac/v1/minato/registry/manifest";
 
 fn four() -> Vec<ResidentStatus> {
     vec![
@@ -101,6 +101,33 @@ fn four() -> Vec<ResidentStatus> {
         },
         ResidentStatus::NotOrdered,
     ]
+}
+
+/// A registry as the test writes it: its version and households.
+pub(super) struct RegistrySnapshot {
+    pub(super) town: TownId,
+    pub(super) card_check: evac_protocol::CardDigest,
+    pub(super) version: u64,
+    pub(super) households: Vec<RegistryHousehold>,
+}
+
+/// `r` as HQ publishes it: its shards, then its manifest.
+pub(super) fn shards(r: &RegistrySnapshot) -> crate::sample::Feed {
+    crate::sample::registry_shards(
+        &r.town,
+        &hq(),
+        r.version,
+        r.card_check,
+        r.households.clone(),
+    )
+    .unwrap()
+}
+
+/// Gives `s` every shard and the manifest of `r`, each taken.
+fn give(s: &mut TownState, r: &RegistrySnapshot) {
+    for (t, p) in shards(r) {
+        s.on_message(&t, &p, NOW).unwrap();
+    }
 }
 
 fn registry(version: u64) -> RegistrySnapshot {
@@ -131,8 +158,7 @@ fn live() -> TownState {
     let mut s = state();
     s.on_message(STATUS, &wire(&hq(), HQ_SIGNER, &snapshot(5, &four())), NOW)
         .unwrap();
-    s.on_message(REGISTRY, &wire(&hq(), HQ_SIGNER, &registry(1)), NOW)
-        .unwrap();
+    give(&mut s, &registry(1));
     s
 }
 
@@ -150,8 +176,7 @@ fn presence_on_a_card_that_failed_a_check_is_a_warning_and_in_the_report() {
         NOW,
     )
     .unwrap();
-    s.on_message(REGISTRY, &wire(&hq(), HQ_SIGNER, &registry(1)), NOW)
-        .unwrap();
+    give(&mut s, &registry(1));
     s.refresh(NOW, true);
     assert_eq!(s.counts.unverified, 1);
     assert!(
@@ -219,7 +244,7 @@ fn snapshot_then_deltas_build_the_picture() {
     let d = wire(&hq(), HQ_SIGNER, &delta(6, &[(1, arrived)]));
     assert_eq!(s.on_message(STATUS, &d, NOW), Ok(Applied::Delta));
     assert_eq!(s.statuses.get(ResidentId(1)), Some(arrived));
-    assert_eq!(s.history[&ResidentId(1)], vec![(NOW + 6, arrived)]);
+    assert_eq!(s.history.of(ResidentId(1)), vec![(NOW + 6, arrived)]);
     // The same delta again is a replay and changes nothing.
     assert_eq!(s.on_message(STATUS, &d, NOW), Err(Reject::Replay));
     assert_eq!(s.rejected.total, 1);
@@ -273,19 +298,20 @@ fn another_signer_or_another_town_is_refused() {
         s.on_message("evac/v1/kita/status", &ours, NOW),
         Err(Reject::Town)
     );
-    let reg = wire(
-        &hq(),
-        HQ_SIGNER,
-        &RegistrySnapshot {
-            town: Slug::new("kita").unwrap(),
-            card_check: evac_protocol::CardDigest([0; 16]),
-            ..registry(7)
-        },
-    );
-    assert_eq!(s.on_message(REGISTRY, &reg, NOW), Err(Reject::Town));
+    // Another town's manifest and shard, signed by our HQ, on our topics and on theirs.
+    let theirs = shards(&RegistrySnapshot {
+        town: Slug::new("kita").unwrap(),
+        ..registry(7)
+    });
+    for (t, p) in &theirs {
+        assert_eq!(s.on_message(t, p, NOW), Err(Reject::Town));
+        let ours = t.replace("/kita/", "/minato/");
+        assert_eq!(s.on_message(&ours, p, NOW), Err(Reject::Town));
+    }
     assert_eq!(s.seq, Some(5));
     assert_eq!(s.registry.as_ref().unwrap().version, 1);
-    assert_eq!(s.rejected.total, 4);
+    assert_eq!(s.resident_name(ResidentId(3)), Some("鈴木 次郎"));
+    assert_eq!(s.rejected.total, 3 + 2 * theirs.len() as u64);
 }
 
 #[test]
@@ -321,16 +347,21 @@ fn truncated_json_garbage_and_huge_payloads_are_refused() {
             Err(Reject::Envelope)
         );
     }
-    let reg = wire(&hq(), HQ_SIGNER, &registry(3));
+    let reg = &shards(&registry(3))[0].1;
     assert_eq!(
-        s.on_message(REGISTRY, &reg[..reg.len() - 2], NOW),
+        s.on_message(MANIFEST, &reg[..reg.len() - 2], NOW),
         Err(Reject::Envelope)
     );
     // 50 MB: over the status limit, refused before parsing.
     let huge = vec![b'['; 50 << 20];
     assert_eq!(s.on_message(STATUS, &huge, NOW), Err(Reject::TooLarge));
-    // 50 MB of deep nesting on the registry (under its limit): refused by the parser.
-    assert_eq!(s.on_message(REGISTRY, &huge, NOW), Err(Reject::Envelope));
+    // 50 MB on the registry: over the 1 MiB of any message, refused before parsing.
+    assert_eq!(s.on_message(MANIFEST, &huge, NOW), Err(Reject::TooLarge));
+    // 1 MB of deep nesting (under the bound): refused by the parser.
+    assert_eq!(
+        s.on_message(MANIFEST, &huge[..1 << 20], NOW),
+        Err(Reject::Envelope)
+    );
     // Not UTF-8, not JSON.
     assert_eq!(
         s.on_message(STATUS, &[0xff, 0xfe, 0], NOW),
@@ -338,7 +369,7 @@ fn truncated_json_garbage_and_huge_payloads_are_refused() {
     );
     assert_eq!(s.seq, Some(5));
     assert_eq!(s.registry.as_ref().unwrap().version, 1);
-    assert_eq!(s.rejected.total, 9);
+    assert_eq!(s.rejected.total, 10);
 }
 
 #[test]
@@ -366,11 +397,14 @@ fn older_snapshots_and_registries_are_replays() {
     assert_eq!(s.on_message(STATUS, &old, NOW), Err(Reject::Replay));
     let same = wire(&hq(), HQ_SIGNER, &snapshot(5, &four()));
     assert_eq!(s.on_message(STATUS, &same, NOW), Ok(Applied::Same));
-    s.on_message(REGISTRY, &wire(&hq(), HQ_SIGNER, &registry(3)), NOW)
-        .unwrap();
-    let older = wire(&hq(), HQ_SIGNER, &registry(2));
-    assert_eq!(s.on_message(REGISTRY, &older, NOW), Err(Reject::Replay));
+    give(&mut s, &registry(3));
+    let mut older = registry(2);
+    older.households[0].residents[0].name = "古い 名前".into();
+    for (t, p) in shards(&older) {
+        assert_eq!(s.on_message(&t, &p, NOW), Ok(Applied::Same), "{t}");
+    }
     assert_eq!(s.registry.as_ref().unwrap().version, 3);
+    assert_eq!(s.resident_name(ResidentId(1)), Some("佐藤 一郎"));
 }
 
 #[test]
@@ -696,8 +730,7 @@ fn answering() -> TownState {
     let mut s = state();
     s.on_message(STATUS, &wire(&hq(), HQ_SIGNER, &snap), NOW)
         .unwrap();
-    s.on_message(REGISTRY, &wire(&hq(), HQ_SIGNER, &reg), NOW)
-        .unwrap();
+    give(&mut s, &reg);
     s.refresh(NOW, true);
     s
 }

@@ -1,7 +1,9 @@
 //! The town's map, when the dashboard is given the town file: shelter names, each
 //! household's zone and location.
 
-use evac_maps::{LonLat, Shelter, Town, Zone};
+use std::path::Path;
+
+use evac_maps::{LonLat, MapsError, Shelter, Town, Zone};
 
 /// What the views need of the town file: its shelters and zones, and each household's
 /// location and zone. Residents' names, addresses and cards, and the roads, are not kept:
@@ -20,27 +22,47 @@ pub struct TownMap {
 const NO_ZONE: u32 = u32::MAX;
 
 impl TownMap {
+    /// Reads the town file at `path` without holding it whole (see `town_file.rs`): what a
+    /// large city needs while parsing is little more than what the map keeps.
+    pub fn load(path: &Path) -> Result<TownMap, MapsError> {
+        let light = super::town_file::read(path)?;
+        Ok(TownMap::of(
+            light.households,
+            light.town.shelters,
+            light.town.zones,
+        ))
+    }
+
     /// Indexes `town`: each household's zone is the lowest-numbered zone that contains it.
     pub fn new(town: Town) -> TownMap {
         let Town {
             households,
-            mut shelters,
-            mut zones,
+            shelters,
+            zones,
             ..
         } = town;
+        let hs = households.iter().map(|h| (h.id, h.location)).collect();
+        drop(households);
+        TownMap::of(hs, shelters, zones)
+    }
+
+    fn of(
+        households: Vec<(u32, LonLat)>,
+        mut shelters: Vec<Shelter>,
+        mut zones: Vec<Zone>,
+    ) -> TownMap {
         zones.sort_by_key(|z| z.id);
         shelters.sort_by_key(|s| s.id);
         let mut hs: Vec<(u32, LonLat, u32)> = households
-            .iter()
-            .map(|h| {
+            .into_iter()
+            .map(|(id, at)| {
                 let zone = zones
                     .iter()
-                    .find(|z| z.contains(h.location))
+                    .find(|z| z.contains(at))
                     .map_or(NO_ZONE, |z| z.id);
-                (h.id, h.location, zone)
+                (id, at, zone)
             })
             .collect();
-        drop(households);
         hs.sort_unstable_by_key(|h| h.0);
         let mut extent = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
         let points = hs

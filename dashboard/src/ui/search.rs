@@ -108,7 +108,7 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
         )));
         lines.push(Line::raw(""));
         lines.push(Line::styled(l.t("History", "履歴"), th.head()));
-        match s.history.get(&r) {
+        match Some(s.history.of(r)).filter(|h| !h.is_empty()) {
             Some(h) => {
                 for (at, st) in h.iter().rev() {
                     let place = match st.shelter() {

@@ -164,7 +164,7 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
     if !filter.is_empty() {
         title.push_str(&format!("/{filter} "));
     }
-    if s.registry.is_none() {
+    if !s.registry.as_ref().is_some_and(|r| r.complete()) {
         title.push_str(l.t("(waiting for the registry) ", "(名簿待ち) "));
     }
     let table = Table::new(rows, widths)

@@ -1,0 +1,456 @@
+//! The registry as the dashboard keeps it, taken shard by shard from HQ's signed manifest,
+//! shards and deltas (`evac_protocol::messages::shards`): names, households and
+//! needs-help flags packed per shard, so no step ever holds the whole registry as JSON.
+//!
+//! - A shard replaces what is held of it when it is newer (or the same version while the
+//!   shard is stale); an older one is ignored.
+//! - A delta that follows the shard's version is applied, its households replaced whole, and
+//!   the shard's sum updated in O(1); a delta that does not follow (a version gap) or whose
+//!   digest does not come out marks the shard stale until its retained shard comes again
+//!   (HQ republishes a changed shard on its next tick).
+//! - A manifest older than what is held is ignored; one with another shard count drops every
+//!   shard held; a shard whose version or digest differs from the manifest's is stale.
+//!
+//! Each household's hash is kept (32 bytes) so that a delta can take the old one out of the
+//! shard's sum without the card digests, which the dashboard does not keep.
+
+use std::collections::HashMap;
+
+use evac_protocol::messages::shards::{household_hash, shard_of};
+use evac_protocol::{
+    DeltaFit, RegistryDelta, RegistryHousehold, RegistryManifest, RegistryShard, ResidentId,
+    ShardEntry, ShardSum,
+};
+
+/// One resident of the registry, as the dashboard keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Person {
+    /// The resident.
+    pub resident: ResidentId,
+    /// The household.
+    pub household: u32,
+    /// Needs help to evacuate (避難行動要支援者).
+    pub needs_help: bool,
+    shard: u16,
+    name_at: u32,
+}
+
+/// One household of a shard: its id, its hash (for the shard's sum) and its people.
+#[derive(Debug, Clone)]
+struct Home {
+    id: u32,
+    hash: [u8; 32],
+    first: u32,
+    len: u32,
+}
+
+/// One shard, packed: households by id, their people in that order, names in one string.
+#[derive(Debug, Clone, Default)]
+struct Shard {
+    version: u64,
+    sum: ShardSum,
+    /// The newest version heard of for it (manifest, deltas).
+    want: u64,
+    /// A delta did not follow or its digest did not come out.
+    broken: bool,
+    homes: Vec<Home>,
+    people: Vec<Person>,
+    names: String,
+}
+
+impl Shard {
+    /// The name of person `i`: from its `name_at` to the next person's (names are packed in
+    /// the order of the people).
+    fn name(&self, i: usize) -> &str {
+        let Some(p) = self.people.get(i) else {
+            return "";
+        };
+        let end = self
+            .people
+            .get(i + 1)
+            .map_or(self.names.len(), |q| q.name_at as usize);
+        self.names.get(p.name_at as usize..end).unwrap_or("")
+    }
+
+    fn stale(&self) -> bool {
+        self.broken || self.version < self.want
+    }
+}
+
+/// Where a resident is: shard and index into its people.
+type Loc = (u16, u32);
+
+/// Resident ids below this are indexed in a dense table (4 bytes each); others in a map.
+const DENSE: u32 = 8_000_000;
+/// Bits of a packed place for the person's index in its shard.
+const PLACE_BITS: u32 = 20;
+const PLACE_MASK: u32 = (1 << PLACE_BITS) - 1;
+const MAX_SHARDS: u16 = 1 << (32 - PLACE_BITS);
+const NOWHERE: Loc = (u16::MAX, u32::MAX);
+
+/// What taking a registry message changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Took {
+    /// Something changed.
+    Changed,
+    /// Nothing changed (older, the same, or for no shard held).
+    Same,
+    /// The shard went stale: it waits for its retained shard again.
+    Stale,
+}
+
+/// The registry, packed per shard.
+#[derive(Debug, Clone, Default)]
+pub struct PackedRegistry {
+    /// The registry's version: the newest manifest's or delta's taken.
+    pub version: u64,
+    manifest: Option<Vec<ShardEntry>>,
+    count: u16,
+    shards: Vec<Option<Shard>>,
+    dense: Vec<u32>,
+    sparse: HashMap<u32, Loc>,
+    households: usize,
+}
+
+impl PackedRegistry {
+    fn reset(&mut self, count: u16) {
+        self.count = count;
+        self.shards = vec![None; usize::from(count)];
+        self.dense = Vec::new();
+        self.sparse = HashMap::new();
+        self.households = 0;
+    }
+
+    /// Takes a verified manifest of our town.
+    pub fn take_manifest(&mut self, m: &RegistryManifest) -> Took {
+        if self.manifest.is_some() && m.version <= self.version {
+            return Took::Same;
+        }
+        if m.version < self.version {
+            // Made before deltas taken already, delivered after.
+            return Took::Same;
+        }
+        let count = m.shard_count();
+        if count != self.count {
+            self.reset(count);
+        }
+        for (n, (s, e)) in self.shards.iter_mut().zip(&m.shards).enumerate() {
+            if let Some(s) = s {
+                s.want = s.want.max(e.version);
+                if s.version == e.version && s.sum.digest(n as u16, count) != e.digest {
+                    s.broken = true;
+                }
+            }
+        }
+        self.manifest = Some(m.shards.clone());
+        self.version = m.version;
+        Took::Changed
+    }
+
+    /// Takes a verified, consistent shard of our town.
+    pub fn take_shard(&mut self, s: &RegistryShard) -> Took {
+        if s.shards != self.count {
+            if self.manifest.is_some() {
+                // Of another shard count than the manifest: the next manifest decides.
+                return Took::Same;
+            }
+            self.reset(s.shards);
+        }
+        let n = usize::from(s.shard);
+        let want = match self.shards.get(n) {
+            Some(Some(held)) => {
+                if s.version < held.version || (s.version == held.version && !held.stale()) {
+                    return Took::Same;
+                }
+                held.want
+            }
+            Some(None) => 0,
+            None => return Took::Same,
+        };
+        let want = want.max(self.listed(s.shard));
+        let mut homes: Vec<&RegistryHousehold> = s.households.iter().collect();
+        homes.sort_by_key(|h| h.id);
+        let packed = pack(
+            s.shard,
+            s.version,
+            want,
+            homes.into_iter().map(|h| (h, None)),
+        );
+        self.put(s.shard, packed);
+        Took::Changed
+    }
+
+    /// Takes a verified delta of our town.
+    pub fn take_delta(&mut self, d: &RegistryDelta) -> Took {
+        let n = usize::from(d.shard);
+        let held = self.shards.get(n).and_then(|s| s.as_ref());
+        match d.fit(self.count, held.map(|s| s.version)) {
+            DeltaFit::Old => return Took::Same,
+            DeltaFit::Gap => {
+                let Some(Some(s)) = self.shards.get_mut(n) else {
+                    return Took::Same;
+                };
+                s.want = s.want.max(d.version);
+                return Took::Stale;
+            }
+            DeltaFit::Apply => {}
+        }
+        self.version = self.version.max(d.version);
+        let Some(Some(old)) = self.shards.get_mut(n) else {
+            return Took::Same;
+        };
+        let mut sum = old.sum;
+        let mut changed: HashMap<u32, (&RegistryHousehold, [u8; 32])> = HashMap::new();
+        for h in &d.households {
+            let hash = household_hash(h);
+            if let Some(prev) = changed.get(&h.id.0) {
+                sum.remove(&prev.1);
+            } else if let Ok(i) = old.homes.binary_search_by_key(&h.id.0, |x| x.id) {
+                sum.remove(&old.homes[i].hash);
+            }
+            sum.add(&hash);
+            changed.insert(h.id.0, (h, hash));
+        }
+        if sum.digest(d.shard, self.count) != d.digest
+            || d.households
+                .iter()
+                .any(|h| shard_of(h.id, self.count) != d.shard)
+        {
+            old.want = old.want.max(d.version);
+            old.broken = true;
+            return Took::Stale;
+        }
+        let old = old.clone();
+        let mut rows: Vec<Row<'_>> = Vec::new();
+        for home in &old.homes {
+            if !changed.contains_key(&home.id) {
+                rows.push(Row::Kept(home));
+            }
+        }
+        for (h, hash) in changed.values() {
+            rows.push(Row::New(h, *hash));
+        }
+        rows.sort_by_key(|r| r.id());
+        let mut packed = Shard {
+            version: d.version,
+            sum,
+            want: old.want.max(d.version),
+            broken: false,
+            ..Shard::default()
+        };
+        for r in rows {
+            match r {
+                Row::Kept(home) => {
+                    let first = packed.people.len() as u32;
+                    for i in home.first as usize..(home.first + home.len) as usize {
+                        let Some(p) = old.people.get(i) else { break };
+                        let name = old.name(i);
+                        push_person(
+                            &mut packed,
+                            d.shard,
+                            p.resident,
+                            home.id,
+                            p.needs_help,
+                            name,
+                        );
+                    }
+                    packed.homes.push(Home {
+                        id: home.id,
+                        hash: home.hash,
+                        first,
+                        len: packed.people.len() as u32 - first,
+                    });
+                }
+                Row::New(h, hash) => push_home(&mut packed, d.shard, h, hash),
+            }
+        }
+        self.put(d.shard, packed);
+        Took::Changed
+    }
+
+    /// The version the manifest gives shard `n` (0 without one).
+    fn listed(&self, n: u16) -> u64 {
+        self.manifest
+            .as_ref()
+            .and_then(|m| m.get(usize::from(n)))
+            .map_or(0, |e| e.version)
+    }
+
+    fn put(&mut self, n: u16, mut s: Shard) {
+        // Held for long, thousands of them: no spare capacity.
+        s.homes.shrink_to_fit();
+        s.people.shrink_to_fit();
+        s.names.shrink_to_fit();
+        let slot = usize::from(n);
+        if let Some(old) = self.shards.get_mut(slot).and_then(Option::take) {
+            self.households -= old.homes.len();
+            for p in &old.people {
+                if self.loc(p.resident).0 == n {
+                    self.set_loc(p.resident, NOWHERE);
+                }
+            }
+        }
+        self.households += s.homes.len();
+        for (i, p) in s.people.iter().enumerate() {
+            self.set_loc(p.resident, (n, i as u32));
+        }
+        if let Some(x) = self.shards.get_mut(slot) {
+            *x = Some(s);
+        }
+    }
+
+    fn loc(&self, r: ResidentId) -> Loc {
+        let dense = self.dense.get(r.0 as usize).copied().unwrap_or(u32::MAX);
+        if dense != u32::MAX {
+            return ((dense >> PLACE_BITS) as u16, dense & PLACE_MASK);
+        }
+        self.sparse.get(&r.0).copied().unwrap_or(NOWHERE)
+    }
+
+    fn set_loc(&mut self, r: ResidentId, at: Loc) {
+        // Shard number and place in one u32 (4,096 shards, a million people a shard at most);
+        // an id or a place beyond that goes to the map.
+        let packed = (r.0 < DENSE && at != NOWHERE && at.1 <= PLACE_MASK && at.0 < MAX_SHARDS)
+            .then(|| (u32::from(at.0) << PLACE_BITS) | at.1);
+        let i = r.0 as usize;
+        if let Some(x) = packed {
+            if i >= self.dense.len() {
+                // An eighth to spare rather than double: the table is most of a city's index.
+                self.dense.reserve_exact(i + 1 + i / 8 - self.dense.len());
+                self.dense.resize(i + 1, u32::MAX);
+            }
+            self.dense[i] = x;
+            if !self.sparse.is_empty() {
+                self.sparse.remove(&r.0);
+            }
+            return;
+        }
+        if let Some(x) = self.dense.get_mut(i) {
+            *x = u32::MAX;
+        }
+        if at == NOWHERE {
+            self.sparse.remove(&r.0);
+        } else {
+            self.sparse.insert(r.0, at);
+        }
+    }
+
+    /// The person with id `r`.
+    pub fn person(&self, r: ResidentId) -> Option<&Person> {
+        let (n, i) = self.loc(r);
+        self.shards
+            .get(usize::from(n))?
+            .as_ref()?
+            .people
+            .get(i as usize)
+    }
+
+    /// A person's registered name.
+    pub fn name(&self, p: &Person) -> &str {
+        let Some(s) = self
+            .shards
+            .get(usize::from(p.shard))
+            .and_then(|s| s.as_ref())
+        else {
+            return "";
+        };
+        // The person's place in its shard: the index says where the resident is.
+        match self.loc(p.resident) {
+            (n, i) if n == p.shard => s.name(i as usize),
+            _ => "",
+        }
+    }
+
+    /// Every person, shard by shard.
+    pub fn people(&self) -> impl Iterator<Item = &Person> + '_ {
+        self.shards.iter().flatten().flat_map(|s| &s.people)
+    }
+
+    /// How many households are held.
+    pub fn household_count(&self) -> usize {
+        self.households
+    }
+
+    /// The shard count, and how many shards are held and how many of those are stale.
+    pub fn shards(&self) -> (u16, usize, usize) {
+        let held = self.shards.iter().flatten();
+        let stale = held.clone().filter(|s| s.stale()).count();
+        (self.count, held.count(), stale)
+    }
+
+    /// Whether the manifest came and every shard it lists is held and current.
+    pub fn complete(&self) -> bool {
+        self.manifest.is_some()
+            && self
+                .shards
+                .iter()
+                .all(|s| s.as_ref().is_some_and(|s| !s.stale()))
+    }
+
+    /// Whether shard `n` is held and stale.
+    pub fn is_stale(&self, n: u16) -> bool {
+        self.shards
+            .get(usize::from(n))
+            .and_then(|s| s.as_ref())
+            .is_some_and(Shard::stale)
+    }
+}
+
+enum Row<'a> {
+    Kept(&'a Home),
+    New(&'a RegistryHousehold, [u8; 32]),
+}
+
+impl Row<'_> {
+    fn id(&self) -> u32 {
+        match self {
+            Row::Kept(h) => h.id,
+            Row::New(h, _) => h.id.0,
+        }
+    }
+}
+
+/// A shard packed from its households (by id), each with its hash when known.
+fn pack<'a>(
+    n: u16,
+    version: u64,
+    want: u64,
+    homes: impl Iterator<Item = (&'a RegistryHousehold, Option<[u8; 32]>)>,
+) -> Shard {
+    let mut s = Shard {
+        version,
+        want,
+        ..Shard::default()
+    };
+    for (h, hash) in homes {
+        let hash = hash.unwrap_or_else(|| household_hash(h));
+        s.sum.add(&hash);
+        push_home(&mut s, n, h, hash);
+    }
+    s
+}
+
+fn push_home(s: &mut Shard, n: u16, h: &RegistryHousehold, hash: [u8; 32]) {
+    let first = s.people.len() as u32;
+    for r in &h.residents {
+        push_person(s, n, r.id, h.id.0, r.needs_help, &r.name);
+    }
+    s.homes.push(Home {
+        id: h.id.0,
+        hash,
+        first,
+        len: s.people.len() as u32 - first,
+    });
+}
+
+fn push_person(s: &mut Shard, n: u16, r: ResidentId, household: u32, needs_help: bool, name: &str) {
+    let at = s.names.len() as u32;
+    s.names.push_str(name);
+    s.people.push(Person {
+        resident: r,
+        household,
+        needs_help,
+        shard: n,
+        name_at: at,
+    });
+}
