@@ -144,9 +144,21 @@ fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
     let mut o = evac_net::mqtt_options(&c.url, &login).map_err(BrokerError::Options)?;
     o.set_clean_session(false);
     o.set_manual_acks(true);
-    o.set_inflight(100);
+    // rumqttc reads no request, HQ's acks of the shelters' events included, while its inflight
+    // window is full; on a reconnection with the session present the broker sends HQ the events
+    // queued meanwhile and waits for their acks, while HQ's publishes of a city (hundreds of
+    // registry shards, status parts and orders at once) fill a small window: the two wait on
+    // each other until rumqttc gives up ("Timeout while waiting to resolve collision") and
+    // reconnects, again and again (the 300,000-household drill after HQ's restart). The
+    // window holds every message HQ publishes at once at 1.5M households.
+    o.set_inflight(HQ_INFLIGHT);
     Ok(o)
 }
+
+/// QoS 1 messages HQ may have unacknowledged at once: more than it publishes at once on a
+/// (re)connection at 1.5M households (2,048 registry shards, the manifest, the status in parts,
+/// the orders in force); a slot costs a few dozen bytes.
+const HQ_INFLIGHT: u16 = 10_000;
 
 async fn pump(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, rumqttc::ConnectionError>>) {
     loop {
