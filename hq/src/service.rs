@@ -158,7 +158,7 @@ fn mqtt_options(cfg: &Config, c: &Connection) -> Result<MqttOptions, HqError> {
 /// QoS 1 messages HQ may have unacknowledged at once: more than it publishes at once on a
 /// (re)connection at 1.5M households (2,048 registry shards, the manifest, the status in parts,
 /// the orders in force); a slot costs a few dozen bytes.
-const HQ_INFLIGHT: u16 = 10_000;
+pub const HQ_INFLIGHT: u16 = 10_000;
 
 async fn pump(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, rumqttc::ConnectionError>>) {
     loop {

@@ -149,4 +149,14 @@ fn hqs_output_at_a_million_residents_stays_within_one_mib() {
     let full = hq.tick(1_003_000, true).unwrap();
     assert_bounded(&full);
     assert!(snapshot_of(&full, &public).1 >= 3);
+    // A reconnection with the orders in force: all of it fits HQ's client's inflight window
+    // with room to spare, or the client stops reading HQ's acks of the shelters' events while
+    // the broker waits for them (the city drill's reconnection loop after HQ's restart).
+    let again = hq.on_connect(1_004_000).unwrap();
+    assert_bounded(&again);
+    assert!(
+        again.len() * 4 < usize::from(crate::service::HQ_INFLIGHT),
+        "{} messages at a connection",
+        again.len()
+    );
 }
