@@ -61,13 +61,11 @@ async fn order_and_watch(port: u16, d: &Path, zone: u32) -> Seen {
         .set_keep_alive(Duration::from_secs(5))
         .set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut events) = AsyncClient::new(opts, 64);
-    for t in [
+    let topics = [
         "evac/v1/minato/cmd/tanaka/reply",
         "evac/v1/minato/status",
         "evac/v1/minato/status/part/+",
-    ] {
-        client.subscribe(t, QoS::AtLeastOnce).await.unwrap();
-    }
+    ];
     let cmd = OfficerCommand {
         officer: officer.clone(),
         town: "minato".parse().unwrap(),
@@ -106,6 +104,14 @@ async fn order_and_watch(port: u16, d: &Path, zone: u32) -> Seen {
         let Ok(ev) = ev else {
             panic!("no reply or no whole set of parts in time: {seen:?}");
         };
+        // Subscribed on every connection: HQ's broker may drop the first one while it starts
+        // (a clean session then forgets what it was subscribed to).
+        if let Ok(Event::Incoming(Packet::ConnAck(_))) = ev {
+            for t in topics {
+                client.subscribe(t, QoS::AtLeastOnce).await.unwrap();
+            }
+            continue;
+        }
         let Ok(Event::Incoming(Packet::Publish(p))) = ev else {
             continue;
         };
