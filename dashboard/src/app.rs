@@ -292,7 +292,7 @@ impl App {
         {
             sender.link_up();
         }
-        self.town.link = link;
+        self.town.set_link(link);
     }
 
     /// Notes that `out` was handed to the link now: its next re-send is due [`RESEND_MS`]

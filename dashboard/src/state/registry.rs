@@ -387,6 +387,24 @@ impl PackedRegistry {
                 .all(|s| s.as_ref().is_some_and(|s| !s.stale()))
     }
 
+    /// The manifest's shard count (0 before a manifest).
+    pub fn listed_count(&self) -> u16 {
+        if self.manifest.is_some() {
+            self.count
+        } else {
+            0
+        }
+    }
+
+    /// Whether the manifest lists shard `n` and it is not held or stale: it is to be read.
+    pub fn needs(&self, n: u16) -> bool {
+        self.manifest.is_some()
+            && self
+                .shards
+                .get(usize::from(n))
+                .is_some_and(|s| s.as_ref().is_none_or(Shard::stale))
+    }
+
     /// Whether shard `n` is held and stale.
     pub fn is_stale(&self, n: u16) -> bool {
         self.shards
