@@ -144,9 +144,11 @@ pub fn start_with(
     o.set_clean_session(true);
     let (client, mut eventloop) = AsyncClient::new(o, 64);
     // The network task never waits long on the screen: while it waits it does not poll the
-    // MQTT connection, and a burst of retained shards then delays the broker's ping answer
-    // past the keep-alive (measured at 1.5M households with 32: the link dropped). The
-    // burst is held here instead (the memory peak of a city, see the README).
+    // MQTT connection, and a burst then delays the broker's ping answer past the keep-alive
+    // (measured at 1.5M households with 32 and every shard subscribed at once: the link
+    // dropped). The registry's shards no longer come in one burst (they are read a few at a
+    // time, `state/shard_reads.rs`); what still comes at once (a snapshot's parts, the order
+    // batches) is held here.
     let (tx, rx) = mpsc::channel(FEED_AHEAD);
     let sub_client = client.clone();
     tokio::spawn(async move {

@@ -631,7 +631,7 @@ impl TownState {
     /// The registered name of a resident, when the registry has arrived.
     pub fn resident_name(&self, r: ResidentId) -> Option<&str> {
         let reg = self.registry.as_ref()?;
-        reg.person(r).map(|p| reg.name(p))
+        reg.person(r).map(|p| reg.name(&p))
     }
 
     /// Households sent to `shelter` with someone not yet arrived: those a closure re-routes.

@@ -111,10 +111,18 @@ fn shards_in_any_order_make_the_registry_whole_once_the_manifest_lists_them_all(
     assert_eq!(reg.people().count(), 6_000);
     let p = reg.person(ResidentId(2_001)).unwrap();
     assert_eq!(
-        (reg.name(p), p.household, p.needs_help),
+        (reg.name(&p), p.household, p.needs_help),
         ("住民 1000-1", 1_000, true)
     );
     assert!(reg.person(ResidentId(1)).is_none());
+    // Each person's household, needs-help flag and name, read back from the packed shards.
+    for p in reg.people() {
+        assert_eq!(reg.person(p.resident), Some(p));
+        assert_eq!(p.household, p.resident.0 / 2);
+        assert_eq!(p.needs_help, p.resident.0 % 2 == 1);
+        let name = format!("住民 {}-{}", p.household, p.resident.0 % 2);
+        assert_eq!(reg.name(&p), name);
+    }
     assert_eq!(s.rejected.total, 0);
 }
 
