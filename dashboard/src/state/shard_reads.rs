@@ -1,7 +1,7 @@
 //! Reading the registry's retained shards a few at a time, as a shelter's sync does
 //! (`shelter/src/replica/sync.rs`), so a city's 2,048 shards never arrive in one burst: the
-//! burst was the dashboard's memory peak (every shard held at once in the MQTT client's
-//! read-ahead, 551 MB at 1.5M households against 392 MB steady).
+//! burst was the dashboard's memory peak (every shard held at once in the network task's
+//! read-ahead: 529 MB at 1.5M households against 376 MB steady).
 //!
 //! - The manifest and the deltas are always subscribed ([`crate::net::topics`]); a shard is
 //!   subscribed to only while the registry needs it (not held, or stale: behind the
@@ -105,8 +105,8 @@ impl ShardReads {
         std::mem::take(&mut self.out)
     }
 
-    /// A subscription could not be handed to the link: `sub` and those after it go on the
-    /// next turn.
+    /// The link's queue did not take the first of `subs`: they go first on the next turn,
+    /// in order.
     pub fn put_back(&mut self, subs: impl IntoIterator<Item = Sub>) {
         let mut back: Vec<Sub> = subs.into_iter().collect();
         back.append(&mut self.out);
