@@ -70,6 +70,58 @@ fn memory(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// Samples `pid`'s VmRSS every 50 ms: the highest seen in each phase, so the peak can be put
+/// down to the phase it happened in (loading, the feed's burst, the views).
+struct Sampler {
+    phases: std::sync::Arc<std::sync::Mutex<Vec<(String, f64)>>>,
+}
+
+impl Sampler {
+    fn start(pid: u32) -> Sampler {
+        let phases = std::sync::Arc::new(std::sync::Mutex::new(vec![(
+            "loading and connecting".to_string(),
+            0.0_f64,
+        )]));
+        let p = phases.clone();
+        std::thread::spawn(move || {
+            while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                let kb: f64 = status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0.0);
+                if let Some(last) = p.lock().unwrap().last_mut() {
+                    last.1 = last.1.max(kb * 1024.0 / 1e6);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Sampler { phases }
+    }
+
+    fn phase(&self, name: &str) {
+        self.phases.lock().unwrap().push((name.to_string(), 0.0));
+    }
+
+    fn report(&self) -> String {
+        let g = self.phases.lock().unwrap();
+        g.iter()
+            .map(|(n, mb)| format!("{n} {mb:.0} MB"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Whether HQ retains what it publishes on `topic`: the registry's manifest and shards, the
+/// status parts (the bench publishes as HQ does: a dashboard reads retained shards when it
+/// subscribes to them).
+fn retained(topic: &str) -> bool {
+    topic.contains("/registry/manifest")
+        || topic.contains("/registry/shard/")
+        || topic.contains("/status/part/")
+}
+
 fn publish(port: u16, feed: &[(String, Vec<u8>)]) {
     use rumqttc::{Client, Event, MqttOptions, Outgoing, QoS};
     let mut o = MqttOptions::new("bench-hq", "127.0.0.1", port);
@@ -78,7 +130,7 @@ fn publish(port: u16, feed: &[(String, Vec<u8>)]) {
     let (client, mut conn) = Client::new(o, feed.len() + 8);
     for (topic, payload) in feed {
         client
-            .publish(topic, QoS::AtLeastOnce, false, payload.clone())
+            .publish(topic, QoS::AtLeastOnce, retained(topic), payload.clone())
             .unwrap();
     }
     let mut acked = 0;
@@ -198,8 +250,10 @@ fn main() {
         .trim()
         .parse()
         .unwrap();
+    let sampler = Sampler::start(pid);
     tmux.wait(120, "the dashboard connected", |s| s.contains("CONNECTED"));
     let (rss, _) = memory(pid);
+    sampler.phase("the feed until every resident shows");
     eprintln!(
         "loaded the town file and connected: {:.1} s, VmRSS {rss:.0} MB",
         start.elapsed().as_secs_f64()
@@ -216,6 +270,7 @@ fn main() {
         "feed published and shown: {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    sampler.phase("the views and the rest of the registry");
     // Every view once (the map included), then a few seconds of ticks.
     for key in ["2", "3", "4", "6", "1"] {
         tmux.out(&["send-keys", "-t", "dash", "-l", key]);
@@ -233,6 +288,7 @@ fn main() {
     }
     std::thread::sleep(Duration::from_secs(3));
     let (rss, hwm) = memory(pid);
+    eprintln!("highest VmRSS sampled, by phase: {}", sampler.report());
     let log = std::fs::read_to_string(p("dashboard.log")).unwrap_or_default();
     let refused: Vec<&str> = log.lines().filter(|l| l.contains("refused")).collect();
     assert!(

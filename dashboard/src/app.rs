@@ -292,7 +292,7 @@ impl App {
         {
             sender.link_up();
         }
-        self.town.link = link;
+        self.town.set_link(link);
     }
 
     /// Notes that `out` was handed to the link now: its next re-send is due [`RESEND_MS`]
@@ -386,7 +386,7 @@ impl App {
         let Some(p) = reg.person(r) else {
             return false;
         };
-        p.household.to_string() == f || reg.name(p).contains(f)
+        p.household.to_string() == f || reg.name(&p).contains(f)
     }
 
     /// The unaccounted list as shown (filtered or not).
@@ -483,7 +483,7 @@ impl App {
         let id: Option<u32> = q.parse().ok();
         for p in reg.people() {
             let hit = id.is_some_and(|i| i == p.resident.0 || i == p.household)
-                || reg.name(p).contains(q.as_str());
+                || reg.name(&p).contains(q.as_str());
             if hit {
                 self.search_hits.push(p.resident);
                 if self.search_hits.len() >= 500 {

@@ -102,7 +102,10 @@ fn real_main() -> anyhow::Result<()> {
         let (client, mut feed) =
             net::start(&cfg, &town.town, officer.as_ref().map(|o| &o.name), clock)?;
         if let Some(Cmd::Report { json, timeout_s }) = cli.command {
-            report::gather(&mut town, &mut feed, timeout_s, || clock.now()).await?;
+            report::gather(&mut town, &mut feed, Some(&client), timeout_s, || {
+                clock.now()
+            })
+            .await?;
             let r = Report::of(&town);
             if json {
                 let text = serde_json::to_string_pretty(&r).context("encoding the report")?;

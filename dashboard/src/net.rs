@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::{Config, PasswordUnset};
-use crate::state::Link;
+use crate::state::{Link, Sub, TownState};
 
 /// Why the link cannot be started.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +43,10 @@ pub fn topics(town: &TownId, officer: Option<&OfficerId>) -> Vec<String> {
         Topic::Status(town.clone()).to_string(),
         // A large town's snapshot, in retained parts (issue 22).
         evac_protocol::topics::filter::status_parts(town),
-        // The registry in shards (issue 22): the retained manifest and shards, the deltas.
+        // The registry in shards (issue 22): the retained manifest and the deltas; each
+        // retained shard is subscribed to only while it is read, a few at a time
+        // ([`hand_subs`]).
         Topic::RegistryManifest(town.clone()).to_string(),
-        evac_protocol::topics::filter::registry_shards(town),
         Topic::RegistryDelta(town.clone()).to_string(),
         Topic::Orders(town.clone()).to_string(),
         // HQ's sections for the air, retained: the orders in force for a dashboard started
@@ -73,6 +74,26 @@ pub fn start(
         password: cfg.password()?,
     };
     start_with(&login, town.as_str(), topics(town, officer), clock)
+}
+
+/// Hands the link the subscriptions that read the shards `town`'s registry needs, a few at a
+/// time, at `mono_ms` (only while the link is up: a subscription queued during an outage
+/// would outlive the connection). What the client's queue cannot take goes on the next turn.
+pub fn hand_subs(town: &mut TownState, client: &AsyncClient, mono_ms: u64) {
+    if !matches!(town.link, Link::Connected { .. }) {
+        return;
+    }
+    let mut subs = town.shard_subs(mono_ms).into_iter();
+    while let Some(sub) = subs.next() {
+        let r = match &sub {
+            Sub::Subscribe(t) => client.try_subscribe(t.clone(), QoS::AtLeastOnce),
+            Sub::Unsubscribe(t) => client.try_unsubscribe(t.clone()),
+        };
+        if r.is_err() {
+            town.reads.put_back(std::iter::once(sub).chain(subs));
+            return;
+        }
+    }
 }
 
 /// Messages the network task reads ahead of the screen, at most.
@@ -123,9 +144,11 @@ pub fn start_with(
     o.set_clean_session(true);
     let (client, mut eventloop) = AsyncClient::new(o, 64);
     // The network task never waits long on the screen: while it waits it does not poll the
-    // MQTT connection, and a burst of retained shards then delays the broker's ping answer
-    // past the keep-alive (measured at 1.5M households with 32: the link dropped). The
-    // burst is held here instead (the memory peak of a city, see the README).
+    // MQTT connection, and a burst then delays the broker's ping answer past the keep-alive
+    // (measured at 1.5M households with 32 and every shard subscribed at once: the link
+    // dropped). The registry's shards no longer come in one burst (they are read a few at a
+    // time, `state/shard_reads.rs`); what still comes at once (a snapshot's parts, the order
+    // batches) is held here.
     let (tx, rx) = mpsc::channel(FEED_AHEAD);
     let sub_client = client.clone();
     tokio::spawn(async move {

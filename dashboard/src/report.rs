@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::clock::Now;
 use crate::i18n::Lang;
+use rumqttc::AsyncClient;
+
 use crate::net::FeedEvent;
 use crate::state::TownState;
 
@@ -326,6 +328,7 @@ pub enum GatherError {
 pub async fn gather(
     town: &mut TownState,
     feed: &mut mpsc::Receiver<FeedEvent>,
+    client: Option<&AsyncClient>,
     timeout_s: u64,
     now: impl Fn() -> Now,
 ) -> Result<(), GatherError> {
@@ -335,12 +338,19 @@ pub async fn gather(
             && town.registry.as_ref().is_some_and(|r| r.complete())
             && !town.waiting_snapshot)
         {
-            match tokio::time::timeout_at(deadline, feed.recv()).await {
+            // The registry's shards are read a few at a time; a quiet second moves on from a
+            // shard that does not come.
+            if let Some(c) = client {
+                crate::net::hand_subs(town, c, now().mono_ms);
+            }
+            let wake = deadline.min(tokio::time::Instant::now() + Duration::from_secs(1));
+            match tokio::time::timeout_at(wake, feed.recv()).await {
                 Ok(Some(FeedEvent::Message(t, p))) => {
                     let _ = town.on_message(&t, &p, now().mono_ms);
                 }
-                Ok(Some(FeedEvent::Link(l))) => town.link = l,
+                Ok(Some(FeedEvent::Link(l))) => town.set_link(l),
                 Ok(None) => return Err(GatherError::FeedEnded),
+                Err(_) if tokio::time::Instant::now() < deadline => {}
                 Err(_) => {
                     return Err(GatherError::NoSnapshot {
                         timeout_s,
@@ -397,7 +407,7 @@ mod tests {
             wall_ms: NOW,
             mono_ms: NOW,
         };
-        gather(&mut s, &mut rx, 5, now).await.unwrap();
+        gather(&mut s, &mut rx, None, 5, now).await.unwrap();
         let r = Report::of(&s);
         assert!(!r.unaccounted.is_empty() && !r.shelters.is_empty(), "{r:?}");
         assert_eq!(s.rejected.total, 0);
@@ -414,13 +424,17 @@ mod tests {
         .await
         .unwrap();
         let mut s = town();
-        let e = gather(&mut s, &mut rx, 0, Now::default).await.unwrap_err();
+        let e = gather(&mut s, &mut rx, None, 0, Now::default)
+            .await
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "no current status snapshot and registry from HQ within 0 s (1 messages refused)"
         );
         drop(tx);
-        let e = gather(&mut s, &mut rx, 5, Now::default).await.unwrap_err();
+        let e = gather(&mut s, &mut rx, None, 5, Now::default)
+            .await
+            .unwrap_err();
         assert!(matches!(e, GatherError::FeedEnded), "{e:?}");
         assert_eq!(s.rejected.total, 1);
     }

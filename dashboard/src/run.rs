@@ -103,6 +103,10 @@ where
                     Some(FeedEvent::Message(t, p)) => {
                         screen.set_now(now());
                         screen.take_message(t, p);
+                        // A shard taken makes room for the next one's read at once.
+                        if let Some(c) = &client {
+                            screen.hand_over(c);
+                        }
                     }
                     Some(FeedEvent::Link(l)) => {
                         screen.set_now(now());
@@ -160,6 +164,10 @@ impl Screen for App {
 
     fn hand_over(&mut self, client: &AsyncClient) {
         hand_over(self, client);
+        // While frozen no shard is taken: no new one is read either (what comes is held).
+        if self.frozen_since.is_none() {
+            crate::net::hand_subs(&mut self.town, client, self.mono_ms);
+        }
     }
 
     fn quit(&self) -> bool {

@@ -9,6 +9,7 @@ mod history;
 mod orders;
 mod people;
 mod registry;
+mod shard_reads;
 mod town;
 mod town_file;
 
@@ -27,6 +28,7 @@ pub use history::History;
 pub use orders::{Notice, OrderInfo};
 pub use people::{MAX_RESIDENTS, Statuses, code, is_missing, is_unverified};
 pub use registry::{PackedRegistry, Person, Took};
+pub use shard_reads::{READ_WAIT_MS, READING, ShardReads, Sub};
 pub use town::TownMap;
 
 /// The broker link, as the network task reports it.
@@ -212,6 +214,8 @@ pub struct TownState {
     pub silent_minutes: u64,
     /// A large town's snapshot arrives in parts: they gather here until a set is whole.
     parts: evac_protocol::Joiner,
+    /// The registry's shards being read, a few at a time.
+    pub reads: ShardReads,
     dirty: bool,
 }
 
@@ -231,6 +235,7 @@ impl TownState {
             seq: None,
             waiting_snapshot: false,
             parts: evac_protocol::Joiner::new(),
+            reads: ShardReads::default(),
             status_at_ms: None,
             received_ms: None,
             hq_time: None,
@@ -252,6 +257,25 @@ impl TownState {
             silent_minutes: 10,
             dirty: true,
         }
+    }
+
+    /// Takes a change of the broker link (a new connection has none of the old
+    /// subscriptions: the shards' reads start anew).
+    pub fn set_link(&mut self, link: Link) {
+        self.reads.link(matches!(link, Link::Connected { .. }));
+        self.link = link;
+    }
+
+    /// The subscriptions to hand to the link so the shards the registry needs are read, a
+    /// few at a time ([`ShardReads`]), at `mono_ms`.
+    pub fn shard_subs(&mut self, mono_ms: u64) -> Vec<Sub> {
+        match &self.registry {
+            Some(r) => self
+                .reads
+                .pace(&self.town, r.listed_count(), |n| r.needs(n), mono_ms),
+            None => self.reads.pace(&self.town, 0, |_| false, mono_ms),
+        }
+        self.reads.take()
     }
 
     /// Whether a snapshot has arrived.
@@ -607,7 +631,7 @@ impl TownState {
     /// The registered name of a resident, when the registry has arrived.
     pub fn resident_name(&self, r: ResidentId) -> Option<&str> {
         let reg = self.registry.as_ref()?;
-        reg.person(r).map(|p| reg.name(p))
+        reg.person(r).map(|p| reg.name(&p))
     }
 
     /// Households sent to `shelter` with someone not yet arrived: those a closure re-routes.

@@ -22,7 +22,8 @@ use evac_protocol::{
     ShardEntry, ShardSum,
 };
 
-/// One resident of the registry, as the dashboard keeps it.
+/// One resident of the registry, as the dashboard shows it (made from the packed shard on
+/// each look-up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Person {
     /// The resident.
@@ -32,16 +33,35 @@ pub struct Person {
     /// Needs help to evacuate (避難行動要支援者).
     pub needs_help: bool,
     shard: u16,
-    name_at: u32,
+    at: u32,
 }
 
-/// One household of a shard: its id, its hash (for the shard's sum) and its people.
+/// One resident as a shard holds it, 8 bytes (3.6 million of them in a city): the id, and
+/// where the name starts in the shard's names with the needs-help flag in the top bit. The
+/// household is the one whose range holds it.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    resident: u32,
+    name: u32,
+}
+
+const NEEDS_HELP: u32 = 1 << 31;
+
+impl Entry {
+    fn name_at(self) -> usize {
+        (self.name & !NEEDS_HELP) as usize
+    }
+
+    fn needs_help(self) -> bool {
+        self.name & NEEDS_HELP != 0
+    }
+}
+
+/// One household of a shard: its id and its hash (for the shard's sum).
 #[derive(Debug, Clone)]
 struct Home {
     id: u32,
     hash: [u8; 32],
-    first: u32,
-    len: u32,
 }
 
 /// One shard, packed: households by id, their people in that order, names in one string.
@@ -54,12 +74,15 @@ struct Shard {
     /// A delta did not follow or its digest did not come out.
     broken: bool,
     homes: Vec<Home>,
-    people: Vec<Person>,
+    /// Where each household's people start (they end where the next household's start):
+    /// apart from the homes, so finding a person's household searches 4 bytes a household.
+    firsts: Vec<u32>,
+    people: Vec<Entry>,
     names: String,
 }
 
 impl Shard {
-    /// The name of person `i`: from its `name_at` to the next person's (names are packed in
+    /// The name of person `i`: from its start to the next person's (names are packed in
     /// the order of the people).
     fn name(&self, i: usize) -> &str {
         let Some(p) = self.people.get(i) else {
@@ -68,8 +91,37 @@ impl Shard {
         let end = self
             .people
             .get(i + 1)
-            .map_or(self.names.len(), |q| q.name_at as usize);
-        self.names.get(p.name_at as usize..end).unwrap_or("")
+            .map_or(self.names.len(), |q| q.name_at());
+        self.names.get(p.name_at()..end).unwrap_or("")
+    }
+
+    /// The people of household `k` (indexes into `people`).
+    fn range(&self, k: usize) -> std::ops::Range<usize> {
+        let start = self.firsts.get(k).map_or(0, |&f| f as usize);
+        let end = self
+            .firsts
+            .get(k + 1)
+            .map_or(self.people.len(), |&f| f as usize);
+        start..end.max(start)
+    }
+
+    /// The household of person `i`.
+    fn household_at(&self, i: u32) -> u32 {
+        let k = self.firsts.partition_point(|&f| f <= i);
+        k.checked_sub(1)
+            .and_then(|k| self.homes.get(k))
+            .map_or(u32::MAX, |h| h.id)
+    }
+
+    fn person(&self, n: u16, i: u32) -> Option<Person> {
+        let e = self.people.get(i as usize)?;
+        Some(Person {
+            resident: ResidentId(e.resident),
+            household: self.household_at(i),
+            needs_help: e.needs_help(),
+            shard: n,
+            at: i,
+        })
     }
 
     fn stale(&self) -> bool {
@@ -170,12 +222,7 @@ impl PackedRegistry {
         let want = want.max(self.listed(s.shard));
         let mut homes: Vec<&RegistryHousehold> = s.households.iter().collect();
         homes.sort_by_key(|h| h.id);
-        let packed = pack(
-            s.shard,
-            s.version,
-            want,
-            homes.into_iter().map(|h| (h, None)),
-        );
+        let packed = pack(s.version, want, homes.into_iter().map(|h| (h, None)));
         self.put(s.shard, packed);
         Took::Changed
     }
@@ -222,9 +269,9 @@ impl PackedRegistry {
         }
         let old = old.clone();
         let mut rows: Vec<Row<'_>> = Vec::new();
-        for home in &old.homes {
+        for (k, home) in old.homes.iter().enumerate() {
             if !changed.contains_key(&home.id) {
-                rows.push(Row::Kept(home));
+                rows.push(Row::Kept(k, home));
             }
         }
         for (h, hash) in changed.values() {
@@ -240,28 +287,19 @@ impl PackedRegistry {
         };
         for r in rows {
             match r {
-                Row::Kept(home) => {
+                Row::Kept(k, home) => {
                     let first = packed.people.len() as u32;
-                    for i in home.first as usize..(home.first + home.len) as usize {
+                    for i in old.range(k) {
                         let Some(p) = old.people.get(i) else { break };
-                        let name = old.name(i);
-                        push_person(
-                            &mut packed,
-                            d.shard,
-                            p.resident,
-                            home.id,
-                            p.needs_help,
-                            name,
-                        );
+                        push_person(&mut packed, p.resident, p.needs_help(), old.name(i));
                     }
                     packed.homes.push(Home {
                         id: home.id,
                         hash: home.hash,
-                        first,
-                        len: packed.people.len() as u32 - first,
                     });
+                    packed.firsts.push(first);
                 }
-                Row::New(h, hash) => push_home(&mut packed, d.shard, h, hash),
+                Row::New(h, hash) => push_home(&mut packed, h, hash),
             }
         }
         self.put(d.shard, packed);
@@ -279,20 +317,22 @@ impl PackedRegistry {
     fn put(&mut self, n: u16, mut s: Shard) {
         // Held for long, thousands of them: no spare capacity.
         s.homes.shrink_to_fit();
+        s.firsts.shrink_to_fit();
         s.people.shrink_to_fit();
         s.names.shrink_to_fit();
         let slot = usize::from(n);
         if let Some(old) = self.shards.get_mut(slot).and_then(Option::take) {
             self.households -= old.homes.len();
             for p in &old.people {
-                if self.loc(p.resident).0 == n {
-                    self.set_loc(p.resident, NOWHERE);
+                let r = ResidentId(p.resident);
+                if self.loc(r).0 == n {
+                    self.set_loc(r, NOWHERE);
                 }
             }
         }
         self.households += s.homes.len();
         for (i, p) in s.people.iter().enumerate() {
-            self.set_loc(p.resident, (n, i as u32));
+            self.set_loc(ResidentId(p.resident), (n, i as u32));
         }
         if let Some(x) = self.shards.get_mut(slot) {
             *x = Some(s);
@@ -336,13 +376,9 @@ impl PackedRegistry {
     }
 
     /// The person with id `r`.
-    pub fn person(&self, r: ResidentId) -> Option<&Person> {
+    pub fn person(&self, r: ResidentId) -> Option<Person> {
         let (n, i) = self.loc(r);
-        self.shards
-            .get(usize::from(n))?
-            .as_ref()?
-            .people
-            .get(i as usize)
+        self.shards.get(usize::from(n))?.as_ref()?.person(n, i)
     }
 
     /// A person's registered name.
@@ -356,14 +392,29 @@ impl PackedRegistry {
         };
         // The person's place in its shard: the index says where the resident is.
         match self.loc(p.resident) {
-            (n, i) if n == p.shard => s.name(i as usize),
+            (n, i) if n == p.shard && i == p.at => s.name(i as usize),
             _ => "",
         }
     }
 
     /// Every person, shard by shard.
-    pub fn people(&self) -> impl Iterator<Item = &Person> + '_ {
-        self.shards.iter().flatten().flat_map(|s| &s.people)
+    pub fn people(&self) -> impl Iterator<Item = Person> + '_ {
+        self.shards.iter().enumerate().flat_map(|(n, s)| {
+            s.iter().flat_map(move |s| {
+                s.homes.iter().enumerate().flat_map(move |(k, h)| {
+                    s.range(k).filter_map(move |i| {
+                        let e = s.people.get(i)?;
+                        Some(Person {
+                            resident: ResidentId(e.resident),
+                            household: h.id,
+                            needs_help: e.needs_help(),
+                            shard: n as u16,
+                            at: i as u32,
+                        })
+                    })
+                })
+            })
+        })
     }
 
     /// How many households are held.
@@ -387,6 +438,24 @@ impl PackedRegistry {
                 .all(|s| s.as_ref().is_some_and(|s| !s.stale()))
     }
 
+    /// The manifest's shard count (0 before a manifest).
+    pub fn listed_count(&self) -> u16 {
+        if self.manifest.is_some() {
+            self.count
+        } else {
+            0
+        }
+    }
+
+    /// Whether the manifest lists shard `n` and it is not held or stale: it is to be read.
+    pub fn needs(&self, n: u16) -> bool {
+        self.manifest.is_some()
+            && self
+                .shards
+                .get(usize::from(n))
+                .is_some_and(|s| s.as_ref().is_none_or(Shard::stale))
+    }
+
     /// Whether shard `n` is held and stale.
     pub fn is_stale(&self, n: u16) -> bool {
         self.shards
@@ -397,14 +466,14 @@ impl PackedRegistry {
 }
 
 enum Row<'a> {
-    Kept(&'a Home),
+    Kept(usize, &'a Home),
     New(&'a RegistryHousehold, [u8; 32]),
 }
 
 impl Row<'_> {
     fn id(&self) -> u32 {
         match self {
-            Row::Kept(h) => h.id,
+            Row::Kept(_, h) => h.id,
             Row::New(h, _) => h.id.0,
         }
     }
@@ -412,7 +481,6 @@ impl Row<'_> {
 
 /// A shard packed from its households (by id), each with its hash when known.
 fn pack<'a>(
-    n: u16,
     version: u64,
     want: u64,
     homes: impl Iterator<Item = (&'a RegistryHousehold, Option<[u8; 32]>)>,
@@ -425,32 +493,27 @@ fn pack<'a>(
     for (h, hash) in homes {
         let hash = hash.unwrap_or_else(|| household_hash(h));
         s.sum.add(&hash);
-        push_home(&mut s, n, h, hash);
+        push_home(&mut s, h, hash);
     }
     s
 }
 
-fn push_home(s: &mut Shard, n: u16, h: &RegistryHousehold, hash: [u8; 32]) {
+fn push_home(s: &mut Shard, h: &RegistryHousehold, hash: [u8; 32]) {
     let first = s.people.len() as u32;
     for r in &h.residents {
-        push_person(s, n, r.id, h.id.0, r.needs_help, &r.name);
+        push_person(s, r.id.0, r.needs_help, &r.name);
     }
-    s.homes.push(Home {
-        id: h.id.0,
-        hash,
-        first,
-        len: s.people.len() as u32 - first,
-    });
+    s.homes.push(Home { id: h.id.0, hash });
+    s.firsts.push(first);
 }
 
-fn push_person(s: &mut Shard, n: u16, r: ResidentId, household: u32, needs_help: bool, name: &str) {
-    let at = s.names.len() as u32;
+fn push_person(s: &mut Shard, r: u32, needs_help: bool, name: &str) {
+    // A shard's names are far under 2 GiB (a shard message is at most 1 MiB): the top bit
+    // is free for the flag.
+    let at = (s.names.len() as u32) & !NEEDS_HELP;
     s.names.push_str(name);
-    s.people.push(Person {
+    s.people.push(Entry {
         resident: r,
-        household,
-        needs_help,
-        shard: n,
-        name_at: at,
+        name: at | if needs_help { NEEDS_HELP } else { 0 },
     });
 }

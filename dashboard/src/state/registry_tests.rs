@@ -111,10 +111,18 @@ fn shards_in_any_order_make_the_registry_whole_once_the_manifest_lists_them_all(
     assert_eq!(reg.people().count(), 6_000);
     let p = reg.person(ResidentId(2_001)).unwrap();
     assert_eq!(
-        (reg.name(p), p.household, p.needs_help),
+        (reg.name(&p), p.household, p.needs_help),
         ("住民 1000-1", 1_000, true)
     );
     assert!(reg.person(ResidentId(1)).is_none());
+    // Each person's household, needs-help flag and name, read back from the packed shards.
+    for p in reg.people() {
+        assert_eq!(reg.person(p.resident), Some(p));
+        assert_eq!(p.household, p.resident.0 / 2);
+        assert_eq!(p.needs_help, p.resident.0 % 2 == 1);
+        let name = format!("住民 {}-{}", p.household, p.resident.0 % 2);
+        assert_eq!(reg.name(&p), name);
+    }
     assert_eq!(s.rejected.total, 0);
 }
 
@@ -276,4 +284,99 @@ fn a_resident_id_beyond_the_dense_index_is_found_and_moves_with_its_shard() {
     assert_eq!(s.on_message(DELTA, &d, NOW), Ok(Applied::Registry));
     assert_eq!(s.resident_name(ResidentId(9_000_000)), None);
     assert_eq!(s.resident_name(ResidentId(11)), Some("住民 5-1"));
+}
+
+/// Reads every shard `s` asks for as a broker would: each subscription delivers its retained
+/// shard from `retained` at once. The most subscriptions outstanding and the shards read.
+fn read_asked(
+    s: &mut TownState,
+    retained: &HashMap<String, Vec<u8>>,
+    outstanding: &mut std::collections::BTreeSet<String>,
+) -> (usize, Vec<String>) {
+    let mut most = outstanding.len();
+    let mut read = Vec::new();
+    loop {
+        let subs = s.shard_subs(NOW);
+        if subs.is_empty() {
+            return (most, read);
+        }
+        let mut come = Vec::new();
+        for sub in subs {
+            match sub {
+                Sub::Subscribe(t) => {
+                    assert!(outstanding.insert(t.clone()), "{t} subscribed twice");
+                    come.push(t);
+                }
+                Sub::Unsubscribe(t) => assert!(outstanding.remove(&t), "{t} not subscribed"),
+            }
+        }
+        most = most.max(outstanding.len());
+        for t in come {
+            if let Some(p) = retained.get(&t) {
+                s.on_message(&t, p, NOW).unwrap();
+            }
+            read.push(t);
+        }
+    }
+}
+
+#[test]
+fn shards_are_read_a_few_at_a_time_and_a_new_version_or_a_gap_is_read_again() {
+    let mut s = state();
+    s.reads = ShardReads::new(2);
+    s.set_link(Link::Connected { since_ms: 0 });
+    let mut reg = big(1);
+    let mut feed = shards(&reg);
+    let manifest = feed.pop().unwrap();
+    let mut retained: HashMap<String, Vec<u8>> = feed.into_iter().collect();
+    let mut outstanding = std::collections::BTreeSet::new();
+    assert!(
+        s.shard_subs(NOW).is_empty(),
+        "no manifest yet: no shard read"
+    );
+
+    s.on_message(&manifest.0, &manifest.1, NOW).unwrap();
+    let (most, read) = read_asked(&mut s, &retained, &mut outstanding);
+    assert_eq!(
+        (most, read.len()),
+        (2, 4),
+        "four shards, two at a time: {read:?}"
+    );
+    assert!(outstanding.is_empty(), "{outstanding:?}");
+    assert!(s.registry.as_ref().unwrap().complete());
+    assert_eq!(s.resident_name(ResidentId(10)), Some("住民 5-0"));
+
+    // HQ makes the registry again at version 2 (household 5 renamed): the manifest says so,
+    // and each shard is read again from its new retained message.
+    if let Some(h) = reg.households.iter_mut().find(|h| h.id.0 == 5) {
+        *h = renamed(5, "改名 五郎");
+    }
+    reg.version = 2;
+    let mut feed = shards(&reg);
+    let manifest = feed.pop().unwrap();
+    retained = feed.into_iter().collect();
+    s.on_message(&manifest.0, &manifest.1, NOW).unwrap();
+    let (most, read) = read_asked(&mut s, &retained, &mut outstanding);
+    assert_eq!((most, read.len()), (2, 4), "{read:?}");
+    assert_eq!(s.resident_name(ResidentId(10)), Some("改名 五郎"));
+    assert!(s.registry.as_ref().unwrap().complete());
+
+    // A delta that follows needs no read; one after a missed delta reads its shard (only).
+    let d = delta(&mut reg, renamed(5, "五郎 三"), 2, 3);
+    s.on_message(DELTA, &d, NOW).unwrap();
+    assert!(read_asked(&mut s, &retained, &mut outstanding).1.is_empty());
+    let _missed = delta(&mut reg, renamed(9, "見逃し"), 3, 4);
+    let gap = delta(&mut reg, renamed(13, "十三"), 4, 5);
+    assert_eq!(s.on_message(DELTA, &gap, NOW), Err(Reject::Gap));
+    reg.version = 5;
+    let shard1 = Topic::RegistryShard(town(), 1).to_string();
+    let republished: HashMap<String, Vec<u8>> = shards(&reg)
+        .into_iter()
+        .filter(|(t, _)| *t == shard1)
+        .collect();
+    let (_, read) = read_asked(&mut s, &republished, &mut outstanding);
+    assert_eq!(read, vec![shard1]);
+    assert_eq!(s.resident_name(ResidentId(26)), Some("十三"));
+    assert!(s.registry.as_ref().unwrap().complete());
+    assert!(outstanding.is_empty());
 }
