@@ -494,36 +494,39 @@ fn start_broadcast(
     w: &Wired,
     clock: TimeSource,
 ) -> Result<Broadcast, DrillError> {
-    Broadcast::start(BroadcastConfig {
-        town: p.slug.clone(),
-        hq: w.hq_pub.clone(),
-        broker: BrokerLogin {
-            host: "127.0.0.1".into(),
-            port: w.port,
-            user: "broadcaster-drill".into(),
-            password: PASSWORD.into(),
-            ca: w.tls_ca.clone(),
+    Broadcast::start(
+        BroadcastConfig {
+            town: p.slug.clone(),
+            hq: w.hq_pub.clone(),
+            broker: BrokerLogin {
+                host: "127.0.0.1".into(),
+                port: w.port,
+                user: "broadcaster-drill".into(),
+                password: PASSWORD.into(),
+                ca: w.tls_ca.clone(),
+            },
+            overlay_bitrate: s.broadcast.overlay_bitrate,
+            clock,
+            ts_file: Some(layout.path("broadcast.ts")),
+            // As `evac-broadcaster mux --bml --town-file … --hq-key hq.pub`.
+            bml: BmlSettings {
+                town_file: p.town_file.clone(),
+                hq_keys: vec![layout.path("hq.pub")],
+                bitrate: s.broadcast.bml_bitrate,
+                data_pid: DEFAULT_DATA_PID,
+                fresh_s: BmlConfig::default().fresh_s,
+                // The drill's stock TVs have their household number stored.
+                postal_codes: None,
+                // The drill's pages have no answer mode.
+                answer_url: None,
+            },
+            shelters: p
+                .town
+                .shelters
+                .iter()
+                .map(|s| (s.id, s.name.clone()))
+                .collect(),
         },
-        overlay_bitrate: s.broadcast.overlay_bitrate,
-        clock,
-        ts_file: Some(layout.path("broadcast.ts")),
-        // As `evac-broadcaster mux --bml --town-file … --hq-key hq.pub`.
-        bml: BmlSettings {
-            town_file: p.town_file.clone(),
-            hq_keys: vec![layout.path("hq.pub")],
-            bitrate: s.broadcast.bml_bitrate,
-            data_pid: DEFAULT_DATA_PID,
-            fresh_s: BmlConfig::default().fresh_s,
-            // The drill's stock TVs have their household number stored.
-            postal_codes: None,
-            // The drill's pages have no answer mode.
-            answer_url: None,
-        },
-        shelters: p
-            .town
-            .shelters
-            .iter()
-            .map(|s| (s.id, s.name.clone()))
-            .collect(),
-    })
+        &p.town,
+    )
 }
