@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{DrillError, StepContext};
 use evac_broadcaster::bml::{BmlConfig, BmlSettings, DEFAULT_DATA_PID};
-use evac_maps::Town;
+use evac_maps::Shelter;
 use evac_protocol::time::TimeSource;
 use evac_protocol::{CommandAction, ShelterId};
 
@@ -69,8 +69,10 @@ pub struct DrillRun {
     pub seed: u64,
     /// The speed.
     pub speed: f64,
-    /// The town.
-    pub town: Town,
+    /// The town's shelters (its households are dropped after the set-up: see `town_file`).
+    pub shelters: Vec<Shelter>,
+    /// The town file HQ and the nodes read.
+    pub town_file: PathBuf,
     /// Households under order, with their plans.
     pub plans: Vec<HouseholdPlan>,
     /// The engine's first assignment per ordered household.
@@ -121,7 +123,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     let memory = crate::memory::Sampler::start();
     let s = &opts.scenario;
     let layout = run_folder(opts)?;
-    let p = prepare(opts, &layout)?;
+    let mut p = prepare(opts, &layout)?;
     // Drill time starts `lead_s` before the order's issue time.
     let issued_ms = u64::try_from(p.notice.issued).unwrap_or(0) * 1000;
     let start_ms = issued_ms.saturating_sub(s.clock.lead_s * 1000);
@@ -218,6 +220,10 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         _ => None,
     };
     live.queries = queries.into();
+    // The households' records (members, names, cards: most of a town's memory, about 400 MiB
+    // at 300,000 households) served the set-up above, and HQ and the nodes have the town
+    // file; from here the drill needs the town's shelters, and the network built above.
+    p.town.households = Vec::new();
     let mut sim = Sim::new(
         &p.town, p.hazard, &walks, &s.faults, p.plans, order_ms, end_ms,
     );
@@ -270,7 +276,8 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         no_tv: opts.no_tv,
         seed: opts.seed,
         speed: p.speed,
-        town: p.town,
+        shelters: p.town.shelters,
+        town_file: p.town_file,
         plans: ended.plans,
         first_order: p.first_order,
         order_ms,
