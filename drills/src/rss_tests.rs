@@ -100,16 +100,6 @@ fn the_runners_memory_phase_by_phase() {
     };
     let service = bml.service_for(&p.slug, &p.town).unwrap();
     mark("stock-TV service", started);
-    let net = p.town.network();
-    let cost = net.costs(Some(p.hazard));
-    mark("network", started);
-    let walks = Walks::new(
-        &net,
-        &cost,
-        p.town.shelters.iter().map(|s| (s.id, s.location)),
-        s.behaviour.detour,
-    );
-    mark("walks", started);
     let under_order: Vec<u32> = p
         .plans
         .iter()
@@ -127,6 +117,16 @@ fn the_runners_memory_phase_by_phase() {
     mark(&format!("families' queries ({})", queries.len()), started);
     p.town.households = Vec::new();
     mark("households dropped", started);
+    let net = p.town.network();
+    let cost = net.costs(Some(p.hazard));
+    mark("network", started);
+    let walks = Walks::new(
+        &net,
+        &cost,
+        p.town.shelters.iter().map(|s| (s.id, s.location)),
+        s.behaviour.detour,
+    );
+    mark("walks", started);
     let order_ms = issued_ms;
     let mut sim = Sim::new(
         &p.town, p.hazard, &walks, &s.faults, p.plans, order_ms, end_ms,

@@ -188,15 +188,6 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     };
     let mut hq_store = Accounting::new(end_ms);
 
-    // Residents walk over the town's roads, avoiding the hazard's zones where they can.
-    let net = p.town.network();
-    let cost = net.costs(Some(p.hazard));
-    let walks = Walks::new(
-        &net,
-        &cost,
-        p.town.shelters.iter().map(|s| (s.id, s.location)),
-        s.behaviour.detour,
-    );
     // Families' queries, spread over the drill, for residents under order and strangers.
     let under_order: Vec<u32> = p
         .plans
@@ -222,8 +213,17 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     live.queries = queries.into();
     // The households' records (members, names, cards: most of a town's memory, about 400 MiB
     // at 300,000 households) served the set-up above, and HQ and the nodes have the town
-    // file; from here the drill needs the town's shelters, and the network built above.
+    // file; from here the drill needs the town's shelters, roads and zones (the walks).
     p.town.households = Vec::new();
+    // Residents walk over the town's roads, avoiding the hazard's zones where they can.
+    let net = p.town.network();
+    let cost = net.costs(Some(p.hazard));
+    let walks = Walks::new(
+        &net,
+        &cost,
+        p.town.shelters.iter().map(|s| (s.id, s.location)),
+        s.behaviour.detour,
+    );
     let mut sim = Sim::new(
         &p.town, p.hazard, &walks, &s.faults, p.plans, order_ms, end_ms,
     );
