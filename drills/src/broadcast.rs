@@ -139,8 +139,11 @@ pub fn orders_source(town: &Slug, broker: &BrokerLogin) -> mpsc::Receiver<Update
 const TS_FILE_LIMIT: u64 = 64 << 20;
 
 impl Broadcast {
-    /// Starts the broadcast thread.
-    pub fn start(cfg: BroadcastConfig) -> Result<Broadcast, DrillError> {
+    /// Starts the broadcast thread; `map` is the town of `cfg.bml.town_file`, already in
+    /// memory (the stock-TV service reads its households and shelters from it rather than
+    /// from a second copy of the file: at 300,000 households that copy cost the runner about
+    /// 300 MiB, kept by the allocator after it was dropped).
+    pub fn start(cfg: BroadcastConfig, map: &evac_maps::Town) -> Result<Broadcast, DrillError> {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, events) = mpsc::channel();
         let stop2 = stop.clone();
@@ -154,7 +157,7 @@ impl Broadcast {
         // stream starts, so that it does not hold the first packets back.
         let bml = cfg
             .bml
-            .service(&cfg.town)
+            .service_for(&cfg.town, map)
             .step("setting up the stock-TV service")?;
         let handle = std::thread::spawn(move || -> Result<BroadcastStats, DrillError> {
             let orders = orders_source(&cfg.town, &cfg.broker);

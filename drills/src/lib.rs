@@ -63,5 +63,8 @@ pub mod truth;
 pub mod tv;
 pub mod walks;
 
+#[cfg(test)]
+mod rss_tests;
+
 pub use error::DrillError;
 pub use scenario::Scenario;

@@ -316,7 +316,6 @@ pub fn build(
     }
     // Shelters the town opened (a city drill may open only those its order uses).
     let shelters = run
-        .town
         .shelters
         .iter()
         .filter(|s| s.open)
@@ -385,7 +384,6 @@ pub fn build(
 /// Families' queries judged against the drill's ground truth.
 fn families(run: &DrillRun) -> crate::families::FamiliesReport {
     let names: HashMap<u32, &str> = run
-        .town
         .shelters
         .iter()
         .map(|s| (s.id, s.name.as_str()))

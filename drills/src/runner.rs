@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{DrillError, StepContext};
 use evac_broadcaster::bml::{BmlConfig, BmlSettings, DEFAULT_DATA_PID};
-use evac_maps::Town;
+use evac_maps::Shelter;
 use evac_protocol::time::TimeSource;
 use evac_protocol::{CommandAction, ShelterId};
 
@@ -69,8 +69,10 @@ pub struct DrillRun {
     pub seed: u64,
     /// The speed.
     pub speed: f64,
-    /// The town.
-    pub town: Town,
+    /// The town's shelters (its households are dropped after the set-up: see `town_file`).
+    pub shelters: Vec<Shelter>,
+    /// The town file HQ and the nodes read.
+    pub town_file: PathBuf,
     /// Households under order, with their plans.
     pub plans: Vec<HouseholdPlan>,
     /// The engine's first assignment per ordered household.
@@ -121,7 +123,7 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     let memory = crate::memory::Sampler::start();
     let s = &opts.scenario;
     let layout = run_folder(opts)?;
-    let p = prepare(opts, &layout)?;
+    let mut p = prepare(opts, &layout)?;
     // Drill time starts `lead_s` before the order's issue time.
     let issued_ms = u64::try_from(p.notice.issued).unwrap_or(0) * 1000;
     let start_ms = issued_ms.saturating_sub(s.clock.lead_s * 1000);
@@ -186,15 +188,6 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
     };
     let mut hq_store = Accounting::new(end_ms);
 
-    // Residents walk over the town's roads, avoiding the hazard's zones where they can.
-    let net = p.town.network();
-    let cost = net.costs(Some(p.hazard));
-    let walks = Walks::new(
-        &net,
-        &cost,
-        p.town.shelters.iter().map(|s| (s.id, s.location)),
-        s.behaviour.detour,
-    );
     // Families' queries, spread over the drill, for residents under order and strangers.
     let under_order: Vec<u32> = p
         .plans
@@ -218,6 +211,19 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         _ => None,
     };
     live.queries = queries.into();
+    // The households' records (members, names, cards: most of a town's memory, about 400 MiB
+    // at 300,000 households) served the set-up above, and HQ and the nodes have the town
+    // file; from here the drill needs the town's shelters, roads and zones (the walks).
+    p.town.households = Vec::new();
+    // Residents walk over the town's roads, avoiding the hazard's zones where they can.
+    let net = p.town.network();
+    let cost = net.costs(Some(p.hazard));
+    let walks = Walks::new(
+        &net,
+        &cost,
+        p.town.shelters.iter().map(|s| (s.id, s.location)),
+        s.behaviour.detour,
+    );
     let mut sim = Sim::new(
         &p.town, p.hazard, &walks, &s.faults, p.plans, order_ms, end_ms,
     );
@@ -270,7 +276,8 @@ pub fn run(opts: &RunOptions) -> Result<DrillRun, DrillError> {
         no_tv: opts.no_tv,
         seed: opts.seed,
         speed: p.speed,
-        town: p.town,
+        shelters: p.town.shelters,
+        town_file: p.town_file,
         plans: ended.plans,
         first_order: p.first_order,
         order_ms,
@@ -494,36 +501,39 @@ fn start_broadcast(
     w: &Wired,
     clock: TimeSource,
 ) -> Result<Broadcast, DrillError> {
-    Broadcast::start(BroadcastConfig {
-        town: p.slug.clone(),
-        hq: w.hq_pub.clone(),
-        broker: BrokerLogin {
-            host: "127.0.0.1".into(),
-            port: w.port,
-            user: "broadcaster-drill".into(),
-            password: PASSWORD.into(),
-            ca: w.tls_ca.clone(),
+    Broadcast::start(
+        BroadcastConfig {
+            town: p.slug.clone(),
+            hq: w.hq_pub.clone(),
+            broker: BrokerLogin {
+                host: "127.0.0.1".into(),
+                port: w.port,
+                user: "broadcaster-drill".into(),
+                password: PASSWORD.into(),
+                ca: w.tls_ca.clone(),
+            },
+            overlay_bitrate: s.broadcast.overlay_bitrate,
+            clock,
+            ts_file: Some(layout.path("broadcast.ts")),
+            // As `evac-broadcaster mux --bml --town-file … --hq-key hq.pub`.
+            bml: BmlSettings {
+                town_file: p.town_file.clone(),
+                hq_keys: vec![layout.path("hq.pub")],
+                bitrate: s.broadcast.bml_bitrate,
+                data_pid: DEFAULT_DATA_PID,
+                fresh_s: BmlConfig::default().fresh_s,
+                // The drill's stock TVs have their household number stored.
+                postal_codes: None,
+                // The drill's pages have no answer mode.
+                answer_url: None,
+            },
+            shelters: p
+                .town
+                .shelters
+                .iter()
+                .map(|s| (s.id, s.name.clone()))
+                .collect(),
         },
-        overlay_bitrate: s.broadcast.overlay_bitrate,
-        clock,
-        ts_file: Some(layout.path("broadcast.ts")),
-        // As `evac-broadcaster mux --bml --town-file … --hq-key hq.pub`.
-        bml: BmlSettings {
-            town_file: p.town_file.clone(),
-            hq_keys: vec![layout.path("hq.pub")],
-            bitrate: s.broadcast.bml_bitrate,
-            data_pid: DEFAULT_DATA_PID,
-            fresh_s: BmlConfig::default().fresh_s,
-            // The drill's stock TVs have their household number stored.
-            postal_codes: None,
-            // The drill's pages have no answer mode.
-            answer_url: None,
-        },
-        shelters: p
-            .town
-            .shelters
-            .iter()
-            .map(|s| (s.id, s.name.clone()))
-            .collect(),
-    })
+        &p.town,
+    )
 }

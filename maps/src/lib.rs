@@ -89,7 +89,7 @@ pub use model::{
     AgeBand, CardRef, EARTH_RADIUS_M, FLOOR_AREA_PER_PERSON_M2, Household, Language, LonLat,
     Member, Shelter, Zone, capacity_from_floor_area,
 };
-pub use network::{Edge, Field, Network, Reach, Route, Snap, ZONE_WEIGHT};
+pub use network::{Edge, Field, Nearest, Network, Reach, Route, Snap, ZONE_WEIGHT};
 pub use registry::{BadDate, BirthDate, REGISTRY_DATE, normalize_kana};
 pub use road_import::{IMPORT_MARGIN_M, RoadCounts};
 pub use roads::Road;

@@ -79,15 +79,16 @@ impl fmt::Display for Violation {
 }
 
 impl Town {
-    /// Loads a town from a GeoJSON file (see the crate docs for the format).
+    /// Loads a town from a GeoJSON file (see the crate docs for the format), read through a
+    /// buffer: the file is never whole in memory beside the town it makes.
     pub fn load(path: impl AsRef<Path>) -> Result<Town, MapsError> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|cause| MapsError::Io {
+        let file = fs::File::open(path).map_err(|cause| MapsError::Io {
             path: path.to_owned(),
             action: "read",
             cause,
         })?;
-        geojson_io::parse(&bytes, &path.display().to_string())
+        geojson_io::parse_reader(file, &path.display().to_string())
     }
 
     /// Parses a town from GeoJSON text; errors name the source `<input>`.

@@ -97,6 +97,19 @@ impl BmlSettings {
         if self.hq_keys.is_empty() {
             return Err(BmlSetupError::NoKey);
         }
+        let map = Town::load(&self.town_file).map_err(|source| BmlSetupError::Town {
+            path: self.town_file.clone(),
+            source,
+        })?;
+        self.service_for(town, &map)
+    }
+
+    /// As [`BmlSettings::service`], on `map`, the town of `town_file` already in memory (the
+    /// drill's runner holds it: a second copy of a city's town is hundreds of MB).
+    pub fn service_for(&self, town: &TownId, map: &Town) -> Result<BmlService, BmlSetupError> {
+        if self.hq_keys.is_empty() {
+            return Err(BmlSetupError::NoKey);
+        }
         let keys = self
             .hq_keys
             .iter()
@@ -109,10 +122,6 @@ impl BmlSettings {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let map = Town::load(&self.town_file).map_err(|source| BmlSetupError::Town {
-            path: self.town_file.clone(),
-            source,
-        })?;
         let answers = self
             .answer_url
             .as_deref()
@@ -124,7 +133,7 @@ impl BmlSettings {
         };
         let postal = match &self.postal_codes {
             Some(path) => {
-                let areas = PostalAreas::from_town(&PostalCodes::read(path)?, &map);
+                let areas = PostalAreas::from_town(&PostalCodes::read(path)?, map);
                 if areas.unmatched > 0 {
                     tracing::warn!(
                         households = areas.unmatched,
@@ -139,7 +148,7 @@ impl BmlSettings {
         let svc = BmlService::new(
             cfg,
             Verifier::new(keys, town.clone(), DEFAULT_SKEW_S),
-            Directory::from_town(&map),
+            Directory::from_town(map),
             None,
         )
         .map_err(BmlSetupError::Build)?;

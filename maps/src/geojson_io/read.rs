@@ -35,8 +35,33 @@ pub(crate) fn parse(bytes: &[u8], file: &str) -> Result<Town, MapsError> {
             message: format!("invalid UTF-8 at byte {offset}"),
         }
     })?;
+    collection(serde_json::Deserializer::from_str(text), file)
+}
+
+/// Parses a town from a reader, through a buffer: the file is never whole in memory (at
+/// 300,000 households it is 237 MB, beside the parsed town). Strings are checked as UTF-8 one
+/// by one, so an invalid byte is reported with serde_json's line and column only.
+pub(crate) fn parse_reader<R: std::io::Read>(r: R, file: &str) -> Result<Town, MapsError> {
+    use std::io::BufRead;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, r);
+    // A UTF-8 byte-order mark is not JSON, but some Windows tools write one.
+    let head = r.fill_buf().map_err(|cause| MapsError::Io {
+        path: file.into(),
+        action: "read",
+        cause,
+    })?;
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        r.consume(3);
+    }
+    collection(serde_json::Deserializer::from_reader(r), file)
+}
+
+/// The collection from `de`, its features converted and the town's rules checked.
+fn collection<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    file: &str,
+) -> Result<Town, MapsError> {
     let cursor = Cursor::new(None);
-    let mut de = serde_json::Deserializer::from_str(text);
     let raw = CollectionSeed(&cursor)
         .deserialize(&mut de)
         .and_then(|raw| de.end().map(|()| raw))

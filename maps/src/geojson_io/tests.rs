@@ -227,3 +227,34 @@ fn collection_level_errors() {
     assert_eq!(parse_str(&ok).unwrap().households.len(), 1);
     assert!(err(&format!("{} x", collection(&[]))).contains("trailing characters"));
 }
+
+#[test]
+fn a_file_loads_through_a_buffer_as_its_bytes_parse() {
+    // Features past the reader's first buffer, and a byte-order mark at the start.
+    let mut features = vec![SHELTER.to_owned()];
+    for i in 1..=30_000u32 {
+        features.push(
+            HOUSEHOLD
+                .replace("\"id\":1", &format!("\"id\":{i}"))
+                .replace("\"resident\":1", &format!("\"resident\":{i}"))
+                .replace("\"serial\":\"01\"", &format!("\"serial\":\"{i:08x}\"")),
+        );
+    }
+    let refs: Vec<&str> = features.iter().map(String::as_str).collect();
+    let text = format!("\u{feff}{}", collection(&refs));
+    assert!(text.len() > 2 << 20, "past the 1 MiB buffer");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.geojson");
+    std::fs::write(&path, &text).unwrap();
+    let loaded = Town::load(&path).unwrap();
+    assert_eq!(loaded, parse(text.as_bytes(), "t.geojson").unwrap());
+    assert_eq!(loaded.households.len(), 30_000);
+    // An error names the file, line and column as before.
+    std::fs::write(
+        &path,
+        text.replace("\"kind\":\"household\",\"id\":29999", "\"id\":x"),
+    )
+    .unwrap();
+    let e = Town::load(&path).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:", path.display())), "{e}");
+}

@@ -20,7 +20,7 @@ use crate::hazard::{Hazard, HazardSet};
 use crate::model::{EARTH_RADIUS_M, LonLat, Zone};
 use crate::roads::{Road, Water};
 
-pub use search::{Field, Reach, Route};
+pub use search::{Field, Nearest, Reach, Route};
 
 /// How many of the nearest edges a point tries before it joins the nearest one across
 /// water after all (a house with no road on its side of the water within reach).

@@ -259,52 +259,49 @@ impl<'n> Field<'n> {
     /// `at`; None when none is connected to it. The point's own access walk is included
     /// in `walk_m` (not in `cost`: it is the same whichever source).
     pub fn nearest(&self, at: &Snap) -> Option<Reach> {
-        let e = &self.net.edges[at.edge as usize];
-        let (c, l) = (self.cost[at.edge as usize], e.length_m);
-        let mut best: Option<Reach> = None;
-        let mut offer = |r: Reach| {
-            if r.cost.is_finite() && best.is_none_or(|b| (r.cost, r.source) < (b.cost, b.source)) {
-                best = Some(r);
-            }
-        };
-        for (node, frac) in [(e.a, at.t), (e.b, 1.0 - at.t)] {
-            let s = self.label[node as usize];
-            if s != NONE {
-                offer(Reach {
-                    source: s,
-                    cost: frac * c + self.best[node as usize],
-                    walk_m: at.access_m + frac * l + self.walk[node as usize],
-                });
-            }
+        self.view().nearest(at)
+    }
+
+    /// What [`Field::nearest`] reads, borrowed.
+    fn view(&self) -> View<'_> {
+        View {
+            net: self.net,
+            cost: self.cost,
+            ids: &self.ids,
+            snaps: &self.snaps,
+            active: &self.active,
+            on_edge: &self.on_edge,
+            best: &self.best,
+            walk: &self.walk,
+            label: &self.label,
         }
-        for s in self.on_same_edge(at.edge) {
-            offer(self.direct(at, s));
+    }
+
+    /// The field with only what [`Nearest::nearest`] reads: no source can be removed from it
+    /// and no search made in it, and it takes about a sixth of the memory (a field holds a
+    /// copy of the network's arcs with their costs). For many fields kept side by side, one
+    /// per shelter (the drill's walks).
+    pub fn into_nearest(self) -> Nearest<'n> {
+        Nearest {
+            net: self.net,
+            cost: self.cost,
+            ids: self.ids,
+            snaps: self.snaps,
+            active: self.active,
+            on_edge: self.on_edge,
+            best: self.best,
+            walk: self.walk,
+            label: self.label,
         }
-        best.map(|r| Reach {
-            source: self.ids[r.source as usize],
-            ..r
-        })
     }
 
     fn on_same_edge(&self, edge: u32) -> impl Iterator<Item = u32> + '_ {
-        let from = self.on_edge.partition_point(|(e, _)| *e < edge);
-        self.on_edge[from..]
-            .iter()
-            .take_while(move |(e, _)| *e == edge)
-            .map(|(_, s)| *s)
-            .filter(|s| self.active[*s as usize])
+        self.view().on_same_edge(edge)
     }
 
     /// From `at` straight along the shared edge to source `s` (internal index).
     fn direct(&self, at: &Snap, s: u32) -> Reach {
-        let snap = &self.snaps[s as usize];
-        let d = (at.t - snap.t).abs();
-        let e = at.edge as usize;
-        Reach {
-            source: s,
-            cost: d * self.cost[e] + snap.access_m,
-            walk_m: at.access_m + d * self.net.edges[e].length_m + snap.access_m,
-        }
+        self.view().direct(at, s)
     }
 
     /// The nearest source still in the field for which `pred(id)` holds, from `at`: a
@@ -501,5 +498,101 @@ impl Network {
             ));
         }
         best.map(|(_, r)| r)
+    }
+}
+
+/// A [`Field`] that answers [`Nearest::nearest`] only (see [`Field::into_nearest`]).
+#[derive(Debug, Clone)]
+pub struct Nearest<'n> {
+    net: &'n Network,
+    cost: &'n [f64],
+    ids: Vec<u32>,
+    snaps: Vec<Snap>,
+    active: Vec<bool>,
+    on_edge: Vec<(u32, u32)>,
+    best: Vec<f64>,
+    walk: Vec<f64>,
+    label: Vec<u32>,
+}
+
+impl Nearest<'_> {
+    /// As [`Field::nearest`], with the same answer.
+    pub fn nearest(&self, at: &Snap) -> Option<Reach> {
+        View {
+            net: self.net,
+            cost: self.cost,
+            ids: &self.ids,
+            snaps: &self.snaps,
+            active: &self.active,
+            on_edge: &self.on_edge,
+            best: &self.best,
+            walk: &self.walk,
+            label: &self.label,
+        }
+        .nearest(at)
+    }
+}
+
+/// What a nearest-source answer reads of a field, whole or kept for answers only.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    net: &'a Network,
+    cost: &'a [f64],
+    ids: &'a [u32],
+    snaps: &'a [Snap],
+    active: &'a [bool],
+    on_edge: &'a [(u32, u32)],
+    best: &'a [f64],
+    walk: &'a [f64],
+    label: &'a [u32],
+}
+
+impl<'a> View<'a> {
+    fn nearest(self, at: &Snap) -> Option<Reach> {
+        let e = &self.net.edges[at.edge as usize];
+        let (c, l) = (self.cost[at.edge as usize], e.length_m);
+        let mut best: Option<Reach> = None;
+        let mut offer = |r: Reach| {
+            if r.cost.is_finite() && best.is_none_or(|b| (r.cost, r.source) < (b.cost, b.source)) {
+                best = Some(r);
+            }
+        };
+        for (node, frac) in [(e.a, at.t), (e.b, 1.0 - at.t)] {
+            let s = self.label[node as usize];
+            if s != NONE {
+                offer(Reach {
+                    source: s,
+                    cost: frac * c + self.best[node as usize],
+                    walk_m: at.access_m + frac * l + self.walk[node as usize],
+                });
+            }
+        }
+        for s in self.on_same_edge(at.edge) {
+            offer(self.direct(at, s));
+        }
+        best.map(|r| Reach {
+            source: self.ids[r.source as usize],
+            ..r
+        })
+    }
+
+    fn on_same_edge(self, edge: u32) -> impl Iterator<Item = u32> + 'a {
+        let from = self.on_edge.partition_point(|(e, _)| *e < edge);
+        self.on_edge[from..]
+            .iter()
+            .take_while(move |(e, _)| *e == edge)
+            .map(|(_, s)| *s)
+            .filter(move |s| self.active[*s as usize])
+    }
+
+    fn direct(self, at: &Snap, s: u32) -> Reach {
+        let snap = &self.snaps[s as usize];
+        let d = (at.t - snap.t).abs();
+        let e = at.edge as usize;
+        Reach {
+            source: s,
+            cost: d * self.cost[e] + snap.access_m,
+            walk_m: at.access_m + d * self.net.edges[e].length_m + snap.access_m,
+        }
     }
 }

@@ -216,6 +216,38 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    /// A field kept for answers only answers as the whole field, after removals too, and
+    /// for homes on a source's own edge.
+    #[test]
+    fn a_field_kept_for_answers_answers_as_the_whole_field(
+        sources in proptest::collection::vec((0.0f64..1.0, 0.0f64..1.0), 1..6),
+        removed in proptest::collection::vec(0usize..6, 0..3),
+        homes in proptest::collection::vec((0.0f64..1.0, 0.0f64..1.0), 1..12),
+        gaps in proptest::collection::vec(0usize..8, 0..3),
+    ) {
+        let at = |(x, y): (f64, f64)| p(141.90 + x * 0.0063, 39.60 + y * 0.0063);
+        let net = Network::new(&grid(8, &gaps), &[]);
+        let cost = net.costs(None);
+        let snaps: Vec<(u32, Snap)> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as u32 + 1, net.snap(at(*s)).unwrap()))
+            .collect();
+        let mut field = Field::new(&net, &cost, snaps.clone());
+        for r in &removed {
+            field.remove(*r as u32 + 1);
+        }
+        // Homes anywhere, and on the sources' own edges.
+        let mut points: Vec<Snap> = homes.iter().map(|h| net.snap(at(*h)).unwrap()).collect();
+        points.extend(snaps.iter().map(|(_, s)| Snap { t: (s.t + 0.3) % 1.0, ..*s }));
+        let want: Vec<_> = points.iter().map(|h| field.nearest(h)).collect();
+        let kept = field.into_nearest();
+        let got: Vec<_> = points.iter().map(|h| kept.nearest(h)).collect();
+        proptest::prop_assert_eq!(got, want);
+    }
+}
+
 #[test]
 fn a_house_joins_the_road_on_its_own_bank_not_the_nearer_one_across_the_water() {
     // The ladder's two streets are 1.1 km apart; a river runs between them at 39.6098,
