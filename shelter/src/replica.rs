@@ -294,14 +294,27 @@ impl Replica {
     /// a shelter catching up from nothing writes each index page once for many shards rather
     /// than once a shard. Returns, in order, whether each was taken.
     pub fn take_shards(&mut self, shards: &[RegistryShard]) -> Result<Vec<bool>, ReplicaError> {
+        self.take_shards_with(shards.len(), |i| shards.get(i))
+    }
+
+    /// As [`Replica::take_shards`], shard `i` of `n` given by `shard(i)` only when it is put
+    /// (`None`: not taken), so a caller need not hold a whole batch decoded at once.
+    pub fn take_shards_with<S: std::borrow::Borrow<RegistryShard>>(
+        &mut self,
+        n: usize,
+        mut shard: impl FnMut(usize) -> Option<S>,
+    ) -> Result<Vec<bool>, ReplicaError> {
         let Some(frame) = self.frame()? else {
-            return Ok(vec![false; shards.len()]);
+            return Ok(vec![false; n]);
         };
         let tx = self.conn.transaction()?;
-        let taken = shards
-            .iter()
-            .map(|s| put_shard(&tx, &frame, s))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut taken = Vec::with_capacity(n);
+        for i in 0..n {
+            taken.push(match shard(i) {
+                Some(s) => put_shard(&tx, &frame, s.borrow())?,
+                None => false,
+            });
+        }
         tx.commit()?;
         Ok(taken)
     }
