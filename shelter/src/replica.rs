@@ -53,6 +53,19 @@ CREATE TABLE IF NOT EXISTS registry_residents (
 CREATE INDEX IF NOT EXISTS registry_residents_household ON registry_residents(household);
 ";
 
+/// The page cache of the door's connection to the replica, in KiB (SQLite's default is 2,000
+/// KiB a connection). At a city's size the replica is over 100 MB and a drill's taps reach
+/// pages all over it, so the door's cache filled to its bound. A tap reads a few pages of three
+/// B-trees; what the cache misses comes from the operating system's file cache in microseconds
+/// (the `replica` bench's lookup p99).
+pub const DOOR_CACHE_KIB: i64 = 512;
+
+/// The page cache of the sync's connection (the one that writes), in KiB: SQLite's default,
+/// kept because a node filling its replica writes 16 shards a transaction across four B-trees
+/// and a smaller cache was not measured against that fill's time. A node that does not fill
+/// reads only the shard table and the pages a delta changes with it, far under this bound.
+pub const WRITER_CACHE_KIB: i64 = 2_000;
+
 /// The longest a door's lookup waits for a lock on the replica.
 pub const READ_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -119,6 +132,7 @@ impl Replica {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // A replica lost in a power cut is read again from HQ: no fsync a change.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         Replica::with(conn)
     }
 
@@ -228,6 +242,7 @@ impl Replica {
     pub fn open_reader(path: &Path) -> Result<Replica, ReplicaError> {
         let r = Replica::open(path)?;
         r.conn.busy_timeout(READ_WAIT)?;
+        r.conn.pragma_update(None, "cache_size", -DOOR_CACHE_KIB)?;
         Ok(r)
     }
 
@@ -286,14 +301,27 @@ impl Replica {
     /// a shelter catching up from nothing writes each index page once for many shards rather
     /// than once a shard. Returns, in order, whether each was taken.
     pub fn take_shards(&mut self, shards: &[RegistryShard]) -> Result<Vec<bool>, ReplicaError> {
+        self.take_shards_with(shards.len(), |i| shards.get(i))
+    }
+
+    /// As [`Replica::take_shards`], shard `i` of `n` given by `shard(i)` only when it is put
+    /// (`None`: not taken), so a caller need not hold a whole batch decoded at once.
+    pub fn take_shards_with<S: std::borrow::Borrow<RegistryShard>>(
+        &mut self,
+        n: usize,
+        mut shard: impl FnMut(usize) -> Option<S>,
+    ) -> Result<Vec<bool>, ReplicaError> {
         let Some(frame) = self.frame()? else {
-            return Ok(vec![false; shards.len()]);
+            return Ok(vec![false; n]);
         };
         let tx = self.conn.transaction()?;
-        let taken = shards
-            .iter()
-            .map(|s| put_shard(&tx, &frame, s))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut taken = Vec::with_capacity(n);
+        for i in 0..n {
+            taken.push(match shard(i) {
+                Some(s) => put_shard(&tx, &frame, s.borrow())?,
+                None => false,
+            });
+        }
         tx.commit()?;
         Ok(taken)
     }

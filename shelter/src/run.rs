@@ -2,7 +2,6 @@
 //! reader); stdin (or a command file), the replicator and the kiosk's keyboard feed it
 //! through one channel.
 
-use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use evac_protocol::SecretKey;
 use evac_shelter::card::pcsc_backend::{PcscReader, ReaderEvent};
-use evac_shelter::card::virtual_card::{CardFile, InProcessReader, VirtualCard};
+use evac_shelter::card::virtual_card::{CardFile, InProcessReader};
 use evac_shelter::check;
 use evac_shelter::command::{Command, parse_tagged};
 use evac_shelter::config::Config;
@@ -352,7 +351,6 @@ fn main_loop(
     pcsc: Option<&PcscReader>,
     shared: &Shared,
 ) -> anyhow::Result<()> {
-    let mut cards: HashMap<PathBuf, (VirtualCard, CardFile)> = HashMap::new();
     let mut next_pin: Option<String> = None;
     let mut pad = PinPad::default();
     let mut next_day_only = false;
@@ -415,15 +413,7 @@ fn main_loop(
                         );
                     }
                     Ok(Some(cmd)) => {
-                        command(
-                            node,
-                            cmd,
-                            &mut cards,
-                            (&mut next_pin, &mut pad),
-                            out,
-                            shared,
-                            origin,
-                        );
+                        command(node, cmd, (&mut next_pin, &mut pad), out, shared, origin);
                         out.pad(pad.view());
                     }
                 }
@@ -465,7 +455,6 @@ fn main_loop(
 fn command(
     node: &mut Node,
     cmd: Command,
-    cards: &mut HashMap<PathBuf, (VirtualCard, CardFile)>,
     (next_pin, pad): (&mut Option<String>, &mut PinPad),
     out: &mut Output,
     shared: &Shared,
@@ -479,21 +468,18 @@ fn command(
             day_only,
             pull_after,
         } => {
-            if !cards.contains_key(&card) {
-                match CardFile::read(&card).and_then(|f| Ok((f.to_card()?, f))) {
-                    Ok(c) => {
-                        cards.insert(card.clone(), c);
-                    }
-                    Err(e) => {
-                        out.report(&TapReport::error_message(e.to_string()), node, shared);
-                        return;
-                    }
+            // The card file is read at each tap, as a card put on a reader is read afresh (its
+            // PIN tries are kept in the file). A node that kept every card it had seen held a
+            // key and certificate for each of a drill's taps, about 8 KB each, to the end.
+            let (mut vc, mut file) = match CardFile::read(&card).and_then(|f| Ok((f.to_card()?, f)))
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    out.report(&TapReport::error_message(e.to_string()), node, shared);
+                    return;
                 }
-            }
-            let Some((vc, file)) = cards.get_mut(&card) else {
-                return;
             };
-            let mut reader = InProcessReader::new(vc);
+            let mut reader = InProcessReader::new(&mut vc);
             reader.pull_after = pull_after;
             // A PIN given with the tap, else one set by `pin`, else one typed on the pad.
             let pin = pin

@@ -22,6 +22,13 @@ BEGIN SELECT RAISE(ABORT, 'ledger events are append-only'); END;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
+/// The page cache of each connection to the ledger, in KiB (SQLite's default is 2,000 KiB a
+/// connection, and a node holds two: its own and the replicator's). A shelter's ledger is a few
+/// MB at most and its reads are the newest events (the outbox) or one pass at start-up; the
+/// operating system's file cache holds the rest, and every commit is on disk (`FULL`) whatever
+/// the cache.
+pub const LEDGER_CACHE_KIB: i64 = 256;
+
 /// Opens the database with the pragmas every connection to it uses; the file is owner-only.
 pub fn connect(path: &Path) -> Result<Connection, LedgerError> {
     let sql = |source| LedgerError::Sql {
@@ -38,6 +45,8 @@ pub fn connect(path: &Path) -> Result<Connection, LedgerError> {
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(sql)?;
     conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(sql)?;
+    conn.pragma_update(None, "cache_size", -LEDGER_CACHE_KIB)
         .map_err(sql)?;
     conn.execute_batch(SCHEMA).map_err(sql)?;
     Ok(conn)

@@ -21,7 +21,7 @@ mod db;
 mod read;
 mod recovery;
 
-pub use db::{connect, get_meta, max_seq, set_meta};
+pub use db::{LEDGER_CACHE_KIB, connect, get_meta, max_seq, set_meta};
 pub use read::{
     OutboxEvent, RepairKind, RepairedRow, read_events, read_events_lenient, signed_events_from,
 };

@@ -202,4 +202,9 @@ fn pragmas_are_durable() {
         .pragma_query_value(None, "synchronous", |r| r.get(0))
         .unwrap();
     assert_eq!((mode.as_str(), sync), ("wal", 2));
+    // The page cache is bounded (a negative size is KiB): SQLite's default is 2,000 KiB.
+    let cache: i64 = conn
+        .pragma_query_value(None, "cache_size", |r| r.get(0))
+        .unwrap();
+    assert_eq!(cache, -super::LEDGER_CACHE_KIB);
 }

@@ -10,7 +10,8 @@
 //! - Shards read are taken in batches, many in one SQLite transaction ([`Replica::take_shards`]):
 //!   when every shard being read has come, when [`READING`] have, or at the caller's next
 //!   [`Sync::idle`]. A shelter filling from nothing writes each index page once a batch rather
-//!   than once a shard.
+//!   than once a shard. A shard waiting for its batch is kept as it came, packed (a city's shard
+//!   decoded takes several times its packed size), and decoded again when it is put.
 //! - A delta that does not follow ours is a gap: its shard is read again the same way.
 //! - When nothing is behind, [`Action::Synced`] gives the registry's version and digest (once
 //!   for each new digest).
@@ -18,8 +19,8 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use evac_protocol::{
-    DeltaFit, PublicKey, RegistryDelta, RegistryManifest, RegistryShard, ShardEntry, Signable,
-    Signed, Topic, TownId,
+    DeltaFit, PublicKey, RegistryDelta, RegistryManifest, RegistryShard, ShardDigest, ShardEntry,
+    Signable, Signed, Topic, TownId,
 };
 
 use super::{Replica, ReplicaError};
@@ -57,10 +58,29 @@ pub struct Sync {
     queue: VecDeque<u16>,
     reading: BTreeSet<u16>,
     /// Shards come and not yet taken (one transaction for all).
-    pending: Vec<RegistryShard>,
+    pending: Vec<Come>,
     reported: Option<String>,
     /// Messages that did not verify or were of another town (counted, logged, ignored).
     pub rejected: u64,
+}
+
+/// A shard come, verified, and kept as it came until its batch is taken.
+struct Come {
+    shard: u16,
+    digest: ShardDigest,
+    /// The message as it came (packed and signed): decoded again when it is put.
+    payload: Vec<u8>,
+}
+
+/// Unpacks and verifies a registry message signed by `hq_key`.
+fn open_signed<T: Signable>(hq_key: &PublicKey, payload: &[u8]) -> Result<T, String> {
+    evac_protocol::packed::unpack(payload, MAX_EXPANDED)
+        .map_err(|e| e.to_string())
+        .and_then(|json| {
+            Signed::<T>::from_json(&json)
+                .and_then(|s| s.open(hq_key))
+                .map_err(|e| e.to_string())
+        })
 }
 
 impl Sync {
@@ -160,14 +180,7 @@ impl Sync {
     }
 
     fn open<T: Signable>(&mut self, payload: &[u8]) -> Option<T> {
-        let opened = evac_protocol::packed::unpack(payload, MAX_EXPANDED)
-            .map_err(|e| e.to_string())
-            .and_then(|json| {
-                Signed::<T>::from_json(&json)
-                    .and_then(|s| s.open(&self.hq_key))
-                    .map_err(|e| e.to_string())
-            });
-        match opened {
+        match open_signed::<T>(&self.hq_key, payload) {
             Ok(b) => Some(b),
             Err(e) => {
                 self.rejected += 1;
@@ -217,7 +230,12 @@ impl Sync {
         if s.town != self.town {
             return Ok(());
         }
-        self.pending.push(s);
+        self.pending.push(Come {
+            shard: s.shard,
+            digest: s.digest,
+            payload: payload.to_vec(),
+        });
+        drop(s);
         let all_come = self
             .reading
             .iter()
@@ -235,7 +253,14 @@ impl Sync {
             return Ok(());
         }
         let shards = std::mem::take(&mut self.pending);
-        let taken = match self.replica.take_shards(&shards) {
+        let hq_key = &self.hq_key;
+        let taken = self.replica.take_shards_with(shards.len(), |i| {
+            // Verified when it came: decoded again only now, one at a time.
+            open_signed::<RegistryShard>(hq_key, &shards[i].payload)
+                .map_err(|e| tracing::error!(error = %e, shard = shards[i].shard, "registry shard that verified does not decode now"))
+                .ok()
+        });
+        let taken = match taken {
             Ok(t) => t,
             Err(e) => {
                 // Read again later (the retained message comes again on a new subscription).

@@ -269,3 +269,20 @@ fn a_replica_that_does_not_read_is_set_aside_and_made_anew_and_the_node_starts()
     assert_eq!(node.door().registry().version(), 0);
     assert_eq!(set_aside(&dir).len(), 1);
 }
+
+#[test]
+fn every_replica_connection_has_the_bounded_page_cache() {
+    // A city's replica is over 100 MB: with SQLite's default cache (2,000 KiB a connection)
+    // the door's connection filled it during a drill.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.sqlite");
+    let writer = Replica::open(&path).unwrap();
+    let reader = Replica::open_reader(&path).unwrap();
+    let cache = |r: &Replica| -> i64 {
+        r.conn
+            .pragma_query_value(None, "cache_size", |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(cache(&writer), -super::WRITER_CACHE_KIB);
+    assert_eq!(cache(&reader), -super::DOOR_CACHE_KIB);
+}
