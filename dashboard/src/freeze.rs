@@ -56,6 +56,11 @@ impl Held {
 
     /// Holds a message that arrived at `at_ms` (monotonic).
     pub fn push(&mut self, topic: String, payload: Vec<u8>, at_ms: u64) {
+        // An empty message clears a retained one (HQ clears its whole `status` when it goes to
+        // parts): it carries nothing, and must not pass for the newest status held.
+        if payload.is_empty() {
+            return;
+        }
         let seq = self.next;
         self.next += 1;
         match topic.parse::<Topic>() {

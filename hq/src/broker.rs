@@ -13,6 +13,7 @@
 pub mod gate;
 pub mod limit;
 pub mod login;
+pub mod nofile;
 pub mod rights;
 pub mod verified;
 
@@ -178,6 +179,7 @@ pub fn start(
     token: &str,
 ) -> Result<RunningBroker, HqError> {
     let town = &hq.town;
+    nofile::ensure(cfg.max_connections);
     let tls = cfg.tls.as_ref().map(tls_acceptor).transpose()?;
     let bind = |cause| BrokerError::Bind {
         addr: cfg.listen.to_string(),

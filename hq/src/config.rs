@@ -142,8 +142,15 @@ pub struct EmbeddedBroker {
     pub tls: Option<TlsFiles>,
 }
 
+/// The embedded broker's default connection limit: a city of 1.5M households uses 1,753
+/// shelters in HQ's plan (README, "Where one HQ stops"), plus broadcasters, dashboards and
+/// HQ; 4,000 leaves room. The limit costs nothing until used: an idle login costs HQ 58.7 KB
+/// and 3 open files (12,064 files at the limit, within the systemd unit's `LimitNOFILE=65536`;
+/// see [`crate::broker::nofile`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4000;
+
 fn default_max_connections() -> usize {
-    1000
+    DEFAULT_MAX_CONNECTIONS
 }
 /// 16 MiB: the largest real message is the registry, about 160 bytes a resident (1.1 MB for
 /// the 3,000-household sample town, 11.4 MB for 30,000 households); a larger town raises it.

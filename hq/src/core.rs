@@ -598,8 +598,9 @@ impl Hq {
     }
 
     /// A snapshot, retained: one message on `status` while its signed form is at most
-    /// `status_part_bytes` ([`status_parts::SINGLE_MAX`] unless set lower), else signed parts,
-    /// each retained on its own `status/part/{i}` topic (issue 22: no message over 1 MiB; see
+    /// `status_part_bytes` ([`status_parts::SINGLE_MAX`] unless set lower), else an empty
+    /// retained `status` (clearing a whole snapshot left there) and signed parts, each
+    /// retained on its own `status/part/{i}` topic (issue 22: no message over 1 MiB; see
     /// [`evac_protocol::messages::status_parts`]).
     fn snapshot_messages(
         &mut self,
@@ -621,15 +622,23 @@ impl Hq {
             parts = status_parts::split(snap, status_parts::PART_BUDGET)
                 .map_err(HqError::StatusParts)?;
         }
-        parts
-            .iter()
-            .map(|p| {
+        // The whole snapshot a smaller town (or a higher bound) left retained on `status`
+        // would stay there, older than the parts: a reader that joins the parts first would
+        // take it for a replay. An empty retained message clears it (MQTT), each time, as a
+        // broker restored from its persistence may bring it back; deltas follow on `status`.
+        let clear = Publication {
+            topic: Topic::Status(self.town_id.clone()).to_string(),
+            payload: Vec::new(),
+            retain: true,
+        };
+        std::iter::once(Ok(clear))
+            .chain(parts.iter().map(|p| {
                 Ok(Publication {
                     topic: Topic::StatusPart(self.town_id.clone(), p.part as u16).to_string(),
                     payload: self.sign(p)?,
                     retain: true,
                 })
-            })
+            }))
             .collect()
     }
 

@@ -334,3 +334,71 @@ fn check_lists_what_of_the_store_would_not_read() {
         "{text}"
     );
 }
+
+/// `evac-hq broker` (its embedded broker at the default `max_connections`) under the shell's
+/// `ulimit` arguments `limit`: whether it started, and its log.
+fn broker_under(d: &support::HqDir, limit: &str) -> (bool, String) {
+    let cfg = d.write_config(
+        "default.toml",
+        &format!(
+            "mode = \"embedded\"\nlisten = \"127.0.0.1:{}\"\npasswords = \"passwords\"",
+            d.port
+        ),
+    );
+    let log = d.path("broker.log");
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit {limit} && exec \"$0\" broker --config \"$1\""),
+        ])
+        .arg(env!("CARGO_BIN_EXE_evac-hq"))
+        .arg(&cfg)
+        .env("RUST_LOG", "info,rumqttd=warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let started = std::io::BufRead::lines(out)
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("evac-hq: broker listening on"));
+    let _ = child.kill();
+    let _ = child.wait();
+    (started, std::fs::read_to_string(&log).unwrap())
+}
+
+/// At the default `max_connections` (4,000: 12,064 open files) under `ulimit -n 512`, hard
+/// and soft, HQ cannot raise its limit: it starts anyway and says in the log how many logins
+/// fit and what to raise. Under a soft limit of 512 alone it raises the soft limit itself.
+#[test]
+fn the_broker_starts_under_too_low_an_open_file_limit_and_says_so() {
+    let d = support::HqDir::new(20);
+    let (started, text) = broker_under(&d, "-n 512");
+    assert!(started, "the broker did not start: {text}");
+    let warning = text
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("open-file limit is below"))
+        .unwrap_or_else(|| panic!("no warning: {text}"));
+    for said in [
+        "max_connections=4000",
+        "open_file_limit=512",
+        "needed=12064",
+        "about 149 logins fit",
+        "LimitNOFILE",
+    ] {
+        assert!(warning.contains(said), "{said:?} not in {warning}");
+    }
+    // A hard limit with room (systemd's is 524,288): only the soft limit is low.
+    let hard = run_sh("ulimit -Hn");
+    if hard == "unlimited" || hard.parse::<u64>().is_ok_and(|h| h >= 12_064) {
+        let (started, text) = broker_under(&d, "-S -n 512");
+        assert!(started, "the broker did not start: {text}");
+        assert!(text.contains("open-file limit raised"), "{text}");
+        assert!(!text.contains("open-file limit is below"), "{text}");
+    }
+}
+
+fn run_sh(script: &str) -> String {
+    let out = Command::new("sh").args(["-c", script]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -546,6 +546,7 @@ fn command(
                 "registry_version": node.door().registry().version(),
                 "card_key_matches": node.door().registry().key_matches(),
                 "sessions": shared.sessions.load(Ordering::Relaxed),
+                "batches_sent": shared.batches_sent.load(Ordering::Relaxed),
                 "repaired_rows_sent": shared.repaired_rows.load(Ordering::Relaxed),
                 "rejected_batches": shared.rejected_batches.load(Ordering::Relaxed),
                 "hq_rejects": shared.last_rejection.lock().ok().and_then(|l| l.clone()),

@@ -39,6 +39,8 @@ struct Seen {
     whole: usize,
     /// The largest part, bytes.
     largest: usize,
+    /// Empty messages on `status` (HQ clearing a whole snapshot left retained there).
+    cleared: usize,
 }
 
 impl Seen {
@@ -119,6 +121,9 @@ async fn order_and_watch(port: u16, d: &Path, zone: u32) -> Seen {
             let r: CommandReply = Signed::from_json(&p.payload).unwrap().open(&hq).unwrap();
             assert!(r.ok, "{}", r.message);
             replied = true;
+        } else if p.topic.ends_with("/status") && p.payload.is_empty() {
+            // HQ's clear of a whole snapshot left retained (the town is in parts).
+            seen.cleared += 1;
         } else if p.topic.ends_with("/status") {
             let m: StatusMessage = Signed::from_json(&p.payload).unwrap().open(&hq).unwrap();
             if matches!(m, StatusMessage::Snapshot(_)) {

@@ -156,3 +156,24 @@ fn a_forged_or_misplaced_part_is_refused_at_the_prefecture() {
     let c = p.rows(at(NOW))[0].counts.clone().unwrap();
     assert_eq!(c.under_order, N / 3);
 }
+
+/// A town gone to parts: HQ clears the whole snapshot it left retained on `status` with an
+/// empty retained message. Joined parts first, then that empty message (as a reader that
+/// subscribed to the parts first gets them): nothing refused, the parts' picture stays. The
+/// old whole snapshot itself, had it stayed, would be refused as a replay.
+#[test]
+fn an_empty_status_that_clears_the_whole_snapshot_is_nothing_not_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut p, a, _) = prefecture(dir.path());
+    for (t, w) in parts("minato", &a, 2, &mixed(3_000), 1_024) {
+        p.on_message(&t, &w, at(NOW));
+    }
+    assert_eq!(p.towns[0].state.seq, Some(2));
+    let status = "pref/36/minato/evac/v1/minato/status";
+    p.on_message(status, b"", at(NOW + 100));
+    assert_eq!(p.refused, 0);
+    assert_eq!(p.towns[0].state.seq, Some(2));
+    assert!(p.rows(at(NOW + 200))[0].counts.is_some());
+    p.on_message(status, &snapshot("minato", &a, 1), at(NOW + 300));
+    assert_eq!(p.refused, 1, "the old whole snapshot: a replay");
+}

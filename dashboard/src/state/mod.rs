@@ -338,6 +338,11 @@ impl TownState {
         if topic.town() != &self.town {
             return Err(Reject::Town);
         }
+        // An empty message clears a retained one (MQTT): HQ clears the whole snapshot left on
+        // `status` when its town goes to parts. Nothing to read, nothing refused.
+        if payload.is_empty() {
+            return Ok(Applied::Same);
+        }
         match topic {
             Topic::Status(_) => {
                 let m: StatusMessage = feed::open_hq(payload, limit::STATUS, &self.key)?;

@@ -107,7 +107,11 @@ impl Seen {
             if self.parts.len() == part.parts as usize && self.snapshot.is_none() {
                 self.snapshot = Some((at, part.parts as usize, self.parts.values().sum()));
             }
-        } else if topic.ends_with("/status") && retain && self.snapshot.is_none() {
+        } else if topic.ends_with("/status")
+            && retain
+            && !payload.is_empty()
+            && self.snapshot.is_none()
+        {
             self.snapshot = Some((at, 1, n));
         }
     }

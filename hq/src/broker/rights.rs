@@ -4,11 +4,15 @@
 //! | login | writes | reads |
 //! | --- | --- | --- |
 //! | `hq` | everything | everything |
-//! | `shelter-{id}` | its own `shelter/{id}/events` and `/state` | its own `shelter/{id}/ack`, `registry/#` (the registry's manifest, shards and deltas) |
-//! | `officer-{name}` | `cmd/{name}` | `cmd/{name}/reply`, `status`, `orders`, `air/+`, `registry/#`, `alerts`, `shelter/+/state` |
-//! | `broadcaster-{name}` | `alerts` | `orders`, `air/+` (HQ's signed sections), `alerts` |
-//! | `viewer`, `viewer-{name}` | nothing | `status`, `orders`, `air/+`, `registry/#`, `alerts`, `shelter/+/state` |
+//! | `shelter-{id}` | its own `shelter/{id}/events` and `/state` | its own `shelter/{id}/ack`; the registry: `registry/manifest`, `registry/shard/{n}`, `registry/delta` |
+//! | `officer-{name}` | `cmd/{name}` | `cmd/{name}/reply`, `status`, `status/part/+`, `orders`, `air/+`, `registry/manifest`, `registry/shard/{n}`, `registry/delta`, `alerts`, `shelter/+/state` |
+//! | `broadcaster-{name}` | `alerts` | `orders`, `air/+` (HQ's signed sections, `air/keys` the key announcement), `alerts` |
+//! | `viewer`, `viewer-{name}` | nothing | `status`, `status/part/+`, `orders`, `air/+`, `registry/manifest`, `registry/shard/{n}`, `registry/delta`, `alerts`, `shelter/+/state` |
 //!
+//! The registry's three topics are granted as `registry/#` (as `deploy/mosquitto/acl` does);
+//! no message carries the whole registry any more (issue 22), so nothing is published on
+//! `registry` itself. A large town's status snapshot comes in retained parts on
+//! `status/part/{i}`, its deltas on `status`.
 //! All topics are of HQ's own town. Any other login has no rights at all. No login, HQ's
 //! included, may send a packet over [`MAX_PACKET`] (issue 22: no message over 1 MiB).
 
@@ -218,6 +222,7 @@ mod tests {
             "shelter/+/ack",
             "shelter/2/ack",
             "status",
+            "status/part/+",
             "shelter/1/#",
             "+",
         ] {
@@ -244,7 +249,24 @@ mod tests {
             );
             assert!(!o.may_publish(&topic(f)), "{f}");
         }
+        // A large town's snapshot in parts (issue 22), and the registry's three topics.
+        for f in [
+            "status/part/+",
+            "status/part/3",
+            "registry/delta",
+            "registry/shard/2047",
+        ] {
+            assert!(
+                o.may_subscribe(&topic(f)) && v.may_subscribe(&topic(f)),
+                "{f}"
+            );
+            assert!(
+                !o.may_publish(&topic(f)) && !v.may_publish(&topic(f)),
+                "{f}"
+            );
+        }
         let b = Rights::of(&Role::Broadcaster, &town());
+        assert!(!b.may_subscribe(&topic("status/part/+")));
         assert!(b.may_subscribe(&topic("orders")));
         assert!(!b.may_subscribe(&topic("registry")));
         assert!(!b.may_publish(&topic("orders")));
