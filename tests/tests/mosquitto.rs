@@ -319,3 +319,75 @@ fn a_town_on_the_deployments_mosquitto_over_tls() {
         "an unaccounted resident without the shelter HQ sent them to: {report}"
     );
 }
+
+/// The shipped config's size limits (`message_size_limit`, `max_packet_size`) match the
+/// embedded broker's gate: HQ's own login publishes a message of exactly 1 MiB on `status`
+/// and an officer reads it; 1 MiB + 1 byte is dropped (never forwarded), and the message HQ
+/// sends after it still arrives, so the oversized one cost nothing else.
+#[test]
+fn the_deployments_mosquitto_passes_one_mib_and_drops_one_byte_more() {
+    const MIB: usize = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |x: &str| d.join(x);
+    let keys = p("keys");
+    town_keys(&keys, &[1], "broker.shiomihama.example", "127.0.0.1");
+    let k = |x: &str| keys.join(x);
+    let port = free_port();
+    std::fs::create_dir(p("mosquitto-data")).unwrap();
+    std::fs::write(
+        p("mosquitto.conf"),
+        mosquitto_conf(&keys, &p("mosquitto-data"), &format!("{port} 127.0.0.1")),
+    )
+    .unwrap();
+    let _mosquitto = Mosquitto::start(&p("mosquitto.conf"), port, Some(&p("mosquitto.log")));
+
+    let topic = format!("evac/v1/{TOWN}/status");
+    let login = |c: &mut Command, user: &str, password: &Path| {
+        c.args(["-h", "127.0.0.1", "-p", &port.to_string(), "--cafile"])
+            .arg(k("tls/ca.crt"))
+            .args(["-u", user, "-P"])
+            .arg(std::fs::read_to_string(password).unwrap().trim())
+            .args(["-q", "1", "-t", &topic]);
+    };
+    // The officer reads `status` (its ACL), printing each message's payload length.
+    let mut sub = Command::new("mosquitto_sub");
+    login(&mut sub, "officer-tanaka", &k("officer-tanaka/password"));
+    let mut sub = Proc::spawn("officer", sub.args(["-F", "%l"]));
+    let publish = |name: &str, len: usize| {
+        let file = p(name);
+        std::fs::write(&file, vec![b'x'; len]).unwrap();
+        let mut publish = Command::new("mosquitto_pub");
+        login(&mut publish, "hq", &k("hq/mqtt-password"));
+        run(publish.arg("-f").arg(&file));
+    };
+    // Until the officer's subscription is in place, a one-byte message now and then.
+    let mut ready = false;
+    for _ in 0..60 {
+        publish("ready", 1);
+        if sub
+            .try_line(std::time::Duration::from_millis(500))
+            .as_deref()
+            == Some("1")
+        {
+            ready = true;
+            break;
+        }
+    }
+    assert!(ready, "the officer never read status");
+    for (name, len) in [("exact", MIB), ("over", MIB + 1), ("after", 5)] {
+        publish(name, len);
+    }
+    let mut lengths = vec![];
+    while lengths.last().map(String::as_str) != Some("5") {
+        let line = sub.wait_line(30, "the message after the oversized one", |_| true);
+        if line != "1" {
+            lengths.push(line);
+        }
+    }
+    assert_eq!(
+        lengths,
+        [MIB.to_string(), "5".to_owned()],
+        "the officer's messages on status (payload lengths)"
+    );
+}

@@ -139,6 +139,13 @@ impl Proc {
         }
     }
 
+    /// The next stdout line if one comes within `wait`.
+    pub fn try_line(&mut self, wait: Duration) -> Option<String> {
+        let l = self.lines.recv_timeout(wait).ok()?;
+        self.seen.push(l.clone());
+        Some(l)
+    }
+
     /// Writes a line to stdin.
     pub fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().unwrap();
