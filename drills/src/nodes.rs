@@ -35,13 +35,13 @@ pub fn node_bin(dir: &Path, name: &str) -> Result<PathBuf, DrillError> {
     Ok(path)
 }
 
-/// A free TCP port on loopback.
-pub fn free_port() -> Result<u16, DrillError> {
-    Ok(TcpListener::bind("127.0.0.1:0")
-        .step("cannot bind a loopback port")?
-        .local_addr()
-        .step("no local address")?
-        .port())
+/// A free TCP port on loopback, held by the listener returned with it: binding more ports
+/// (the shelters' proxies) while it is held never hands out the same one again. Drop the
+/// listener just before the process that listens there starts.
+pub fn reserve_port() -> Result<(TcpListener, u16), DrillError> {
+    let l = TcpListener::bind("127.0.0.1:0").step("cannot bind a loopback port")?;
+    let port = l.local_addr().step("no local address")?.port();
+    Ok((l, port))
 }
 
 /// A child process, killed on drop; stdout lines go to a channel tagged with `tag`.

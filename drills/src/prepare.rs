@@ -12,7 +12,7 @@ use evac_hq::notice::Notice;
 use evac_maps::{Hazard, Town};
 use evac_protocol::{PublicKey, Slug};
 
-use crate::nodes::{Proxy, free_port};
+use crate::nodes::{Proxy, reserve_port};
 use crate::residents::{AnswerPlan, HouseholdPlan, answer_plan, plan};
 use crate::runner::RunOptions;
 use crate::scenario::Scenario;
@@ -206,7 +206,16 @@ pub(crate) fn wire(
         .flat_map(|h| h.members.iter().filter(|m| m.card).map(|m| m.resident))
         .collect();
     let ca_files = setup::write_cards(layout, &p.town, &card_residents, start_ms, opts.seed)?;
-    let port = free_port()?;
+    // The broker's and the answer endpoint's ports stay held while the proxies bind theirs:
+    // a port released first could come back as a proxy's (the 300,000-household drill's 352
+    // proxies once took the broker's, and the broker could not bind).
+    let (broker_hold, port) = reserve_port()?;
+    let families = !opts.no_tv && opts.scenario.behaviour.anpi_queries > 0;
+    let answers = if p.answers.is_empty() && !families {
+        None
+    } else {
+        Some(reserve_port()?)
+    };
     let mut proxies = BTreeMap::new();
     for sh in &p.town.shelters {
         proxies.insert(sh.id, Proxy::start(([127, 0, 0, 1], port).into())?);
@@ -215,12 +224,7 @@ pub(crate) fn wire(
     let debounce_ms = ((10_000.0 / p.speed) as u64).max(100);
     // HQ takes CAP messages only from the senders its config names: the drill's CAP's.
     let senders: Vec<String> = p.cap_text.iter().map(|c| c.1.clone()).collect();
-    let families = !opts.no_tv && opts.scenario.behaviour.anpi_queries > 0;
-    let answers_port = if p.answers.is_empty() && !families {
-        None
-    } else {
-        Some(free_port()?)
-    };
+    let answers_port = answers.as_ref().map(|a| a.1);
     setup::write_nodes(
         layout,
         &setup::NodeSetup {
@@ -241,6 +245,8 @@ pub(crate) fn wire(
         None
     };
     let hq_pub = PublicKey::read(&layout.path("hq.pub")).step("HQ's public key")?;
+    // Released now: nothing binds in the runner before the broker and HQ start.
+    drop((broker_hold, answers));
     Ok(Wired {
         port,
         proxies,
