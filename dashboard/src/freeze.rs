@@ -56,11 +56,6 @@ impl Held {
 
     /// Holds a message that arrived at `at_ms` (monotonic).
     pub fn push(&mut self, topic: String, payload: Vec<u8>, at_ms: u64) {
-        // An empty message clears a retained one (HQ clears its whole `status` when it goes to
-        // parts): it carries nothing, and must not pass for the newest status held.
-        if payload.is_empty() {
-            return;
-        }
         let seq = self.next;
         self.next += 1;
         match topic.parse::<Topic>() {
@@ -71,6 +66,10 @@ impl Held {
                 }
                 self.kept.insert(seq);
             }
+            // An empty message clears a retained one (HQ clears its whole `status` when it
+            // goes to parts): it carries nothing, and must not pass for the newest status held.
+            // (An empty air group is news, the group has nothing on air: it is held.)
+            Ok(Topic::Status(_)) if payload.is_empty() => return,
             Ok(Topic::Status(_)) => {
                 if let Some(old) = self.newest_status.replace(seq) {
                     self.kept.remove(&old);
@@ -197,5 +196,18 @@ mod tests {
         let got: Vec<u8> = h.take().into_iter().map(|m| m.1[0]).collect();
         assert_eq!(got, vec![2, 3, 4]);
         assert_eq!(h.dropped, 0);
+    }
+
+    #[test]
+    fn an_empty_status_is_not_held_an_empty_air_group_is() {
+        let air = "evac/v1/minato/air/0";
+        let mut h = Held::new(1 << 20);
+        h.push(STATUS.into(), vec![1], 0);
+        h.push(STATUS.into(), vec![], 1);
+        h.push(air.into(), vec![2], 2);
+        h.push(air.into(), vec![], 3);
+        let got: Vec<(String, Vec<u8>)> = h.take().into_iter().map(|m| (m.0, m.1)).collect();
+        let want = [(STATUS, vec![1]), (air, vec![2]), (air, vec![])];
+        assert_eq!(got, want.map(|(t, p)| (t.to_owned(), p)));
     }
 }

@@ -338,12 +338,11 @@ impl TownState {
         if topic.town() != &self.town {
             return Err(Reject::Town);
         }
-        // An empty message clears a retained one (MQTT): HQ clears the whole snapshot left on
-        // `status` when its town goes to parts. Nothing to read, nothing refused.
-        if payload.is_empty() {
-            return Ok(Applied::Same);
-        }
         match topic {
+            // An empty message clears a retained one (MQTT): HQ clears the whole snapshot left
+            // on `status` when its town goes to parts. Nothing to read, nothing refused. (On an
+            // air group an empty message means something: the group has nothing on air.)
+            Topic::Status(_) if payload.is_empty() => Ok(Applied::Same),
             Topic::Status(_) => {
                 let m: StatusMessage = feed::open_hq(payload, limit::STATUS, &self.key)?;
                 let at = match &m {

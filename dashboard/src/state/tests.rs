@@ -341,7 +341,9 @@ fn a_sequence_gap_waits_for_the_next_snapshot() {
 fn truncated_json_garbage_and_huge_payloads_are_refused() {
     let mut s = live();
     let good = wire(&hq(), HQ_SIGNER, &snapshot(9, &four()));
-    for cut in [0, 1, 10, good.len() / 2, good.len() - 1] {
+    // An empty message on `status` only clears the retained one (HQ's, when it goes to parts).
+    assert_eq!(s.on_message(STATUS, b"", NOW), Ok(Applied::Same));
+    for cut in [1, 10, good.len() / 2, good.len() - 1] {
         assert_eq!(
             s.on_message(STATUS, &good[..cut], NOW),
             Err(Reject::Envelope)
@@ -369,7 +371,7 @@ fn truncated_json_garbage_and_huge_payloads_are_refused() {
     );
     assert_eq!(s.seq, Some(5));
     assert_eq!(s.registry.as_ref().unwrap().version, 1);
-    assert_eq!(s.rejected.total, 10);
+    assert_eq!(s.rejected.total, 9);
 }
 
 #[test]
