@@ -80,15 +80,7 @@ fn hq_restarted_with_a_backlog_and_a_burst_of_its_own_takes_every_event() {
     std::fs::write(d.join("broker.toml"), cfg.embedded(port)).unwrap();
     std::fs::write(d.join("hq.toml"), cfg.external(port, PW)).unwrap();
 
-    let mut broker = Proc::spawn(
-        "broker",
-        Command::new(bin("evac-hq"))
-            .current_dir(d)
-            .args(["broker", "--config", "broker.toml"]),
-    );
-    broker.wait_line(30, "the broker", |l| {
-        l.starts_with("evac-hq: broker listening on")
-    });
+    let _broker = hq_broker(d);
     let mut first = hq(d, "hq-1.log");
     let shelter_cfg = format!(
         "town = \"minato\"\nshelter = {node}\ndata_dir = \"shelter\"\nnode_key = \"nodes/shelter-{node}.key\"\nhq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\n\

@@ -143,15 +143,7 @@ fn a_town_gone_to_parts_leaves_no_whole_snapshot_for_a_reader_to_refuse() {
     let whole = HqConfig::for_dashboard();
     std::fs::write(d.join("broker.toml"), whole.embedded(port)).unwrap();
     std::fs::write(d.join("hq.toml"), whole.external(port, PW)).unwrap();
-    let mut broker = Proc::spawn(
-        "broker",
-        Command::new(bin("evac-hq"))
-            .current_dir(d)
-            .args(["broker", "--config", "broker.toml"]),
-    );
-    broker.wait_line(30, "the broker", |l| {
-        l.starts_with("evac-hq: broker listening on")
-    });
+    let _broker = hq_broker(d);
     let rt = tokio::runtime::Runtime::new().unwrap();
 
     // The town's snapshot in one message, retained on `status`.

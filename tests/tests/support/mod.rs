@@ -165,6 +165,21 @@ impl Drop for Proc {
     }
 }
 
+/// `evac-hq broker --config broker.toml` in `dir` (the broker as its own process, as the
+/// drill runs it, so that HQ's session outlives HQ), once it listens.
+pub fn hq_broker(dir: &Path) -> Proc {
+    let mut broker = Proc::spawn(
+        "broker",
+        Command::new(bin("evac-hq"))
+            .current_dir(dir)
+            .args(["broker", "--config", "broker.toml"]),
+    );
+    broker.wait_line(30, "the broker", |l| {
+        l.starts_with("evac-hq: broker listening on")
+    });
+    broker
+}
+
 /// A TCP proxy from a local port to `target`; `cut()` drops every connection and refuses new
 /// ones until `restore()`, like a shelter's network link going down.
 pub struct Proxy {
