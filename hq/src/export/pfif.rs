@@ -1,5 +1,7 @@
 //! PFIF 1.4 (People Finder Interchange Format, http://zesty.ca/pfif/1.4) for person-finder
-//! services: a person record for every resident with news, and a note per piece of news.
+//! services: a person record for every resident with news who agreed to be found
+//! (`anpi_consent`, the same agreement `/anpi` and the families' CSV follow), and a note per
+//! piece of news. A person finder is public: someone who did not agree is not in it.
 //!
 //! A note's id is made from what it reports (a shelter's event number, a resident's found
 //! mark), never from the export, so the same event carries the same note id in every export
@@ -271,7 +273,7 @@ fn write_note(w: &mut XmlWriter, domain: &str, person: u32, n: &PfifNote) -> Res
     end(w, "pfif:note")
 }
 
-/// PFIF 1.4: a person record for every resident with news, with a note for each check-in,
+/// PFIF 1.4: a person record for every resident with news who agreed to be found, with a note for each check-in,
 /// check-out, found mark and answer from the TV (self-reported, see `answer_notes`). A check-in, a check-out with the resident's card and a found
 /// mark say `believed_alive`; the shelter is the note's author and last known location; a
 /// card that failed a check says neither.
@@ -291,7 +293,7 @@ pub fn pfif(hq: &Hq, town: &Town, now_ms: u64) -> Result<String, HqError> {
     .map_err(xml_err)?;
     let source = format!("evac HQ {}", hq.town_id());
     for (r, ns) in notes {
-        let Some((_, m)) = registry.resident(r) else {
+        let Some((_, m)) = registry.resident(r).filter(|(_, m)| m.anpi_consent) else {
             continue;
         };
         let (family, given) = m

@@ -88,17 +88,20 @@ struct Fixture {
 
 impl Fixture {
     fn new(dir: &Path) -> Fixture {
-        let town = generate(&GenerateParams {
+        let mut town = generate(&GenerateParams {
             households: 30,
             shelters: 3,
             seed: 5,
         });
-        let r: Vec<u32> = town
-            .households
-            .iter()
-            .flat_map(|h| &h.members)
-            .map(|m| m.resident)
+        // The six residents of the news all agreed to be found (a person finder is public).
+        let mut members = town.households.iter_mut().flat_map(|h| &mut h.members);
+        let r: Vec<u32> = members
+            .by_ref()
             .take(6)
+            .map(|m| {
+                m.anpi_consent = true;
+                m.resident
+            })
             .collect();
         let shelter = ShelterId(town.shelters[1].id);
         let shelter_name = town.shelters[1].name.clone();
@@ -439,4 +442,28 @@ fn pfif_has_a_self_reported_note_per_tv_answer() {
     assert!(!text.contains("is_note_author"));
     let again = notes_of(&pfif(&f.hq, &f.town, 3_000_000).unwrap());
     assert_eq!(again, notes, "the same notes under the same ids");
+}
+
+/// A person finder is public: a resident who did not agree to be found (`anpi_consent`) has
+/// no person record and no note, whatever HQ knows of them; the others are unchanged.
+#[test]
+fn pfif_leaves_out_whoever_did_not_agree_to_be_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = Fixture::new(dir.path());
+    f.first_day();
+    let all = pfif(&f.hq, &f.town, 2_100_000).unwrap();
+    let person = |i: usize| format!("evac.minato.example/person.{}", f.r[i]);
+    assert!(all.contains(&person(0)), "{all}");
+    for m in f.town.households.iter_mut().flat_map(|h| &mut h.members) {
+        if m.resident == f.r[0] {
+            m.anpi_consent = false;
+        }
+    }
+    let text = pfif(&f.hq, &f.town, 2_100_000).unwrap();
+    assert!(!text.contains(&person(0)), "{text}");
+    assert!(text.contains(&person(1)), "{text}");
+    let notes = notes_of(&text);
+    assert_eq!(notes.len(), notes_of(&all).len() - 2, "{text}");
+    let (ok, said) = schema_check(dir.path(), &text);
+    assert!(ok, "{said}");
 }
