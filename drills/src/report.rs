@@ -33,6 +33,9 @@ pub struct Unaccounted {
     pub answered: usize,
     /// Of those, the ones whose household needs help at home.
     pub answered_need_help: usize,
+    /// Of those who did not go, the ones whose household answered from its TV: what the
+    /// answers took off "no word" among the residents who stayed home.
+    pub stayed_answered: usize,
 }
 
 /// A shelter's busiest moment.
@@ -294,7 +297,10 @@ pub fn build(
                 None => un.no_word += 1,
             }
             match end {
-                Some(HouseholdEnd::Stayed) => un.did_not_go += 1,
+                Some(HouseholdEnd::Stayed) => {
+                    un.did_not_go += 1;
+                    un.stayed_answered += usize::from(word.contains_key(&p.household));
+                }
                 Some(HouseholdEnd::StillWalking) | None => un.still_walking += 1,
                 Some(HouseholdEnd::Arrived(_)) if run.checked_out.contains(&m.resident) => {
                     un.checked_out += 1
@@ -412,6 +418,14 @@ fn families(run: &DrillRun) -> crate::families::FamiliesReport {
     crate::families::judge(&run.families, &truth)
 }
 
+/// `part` of `whole` as a whole percentage, `-` of nothing.
+fn percent(part: usize, whole: usize) -> String {
+    if whole == 0 {
+        return "-".into();
+    }
+    format!("{:.0} %", part as f64 * 100.0 / whole as f64)
+}
+
 /// The answers' lines of the summary: only when households answered.
 fn summary_answers(o: &mut String, r: &Report) {
     let (u, a, e) = (&r.unaccounted, &r.answered, &r.everyone_accounted);
@@ -420,8 +434,13 @@ fn summary_answers(o: &mut String, r: &Report) {
     }
     let _ = writeln!(
         o,
-        "  of whom no word {}, answered from the TV {} (needing help at home {})",
-        u.no_word, u.answered, u.answered_need_help
+        "  of whom no word {}, answered from the TV {} (needing help at home {}): the answers took {} of the {} who stayed home ({}) off \"no word\"",
+        u.no_word,
+        u.answered,
+        u.answered_need_help,
+        u.stayed_answered,
+        u.did_not_go,
+        percent(u.stayed_answered, u.did_not_go)
     );
     let after = |s: Option<f64>| s.map_or("never".into(), |s| mins(Some(s)));
     let kind = |c: &crate::answered::AnswerCounts| {

@@ -195,6 +195,10 @@ fn short_drill_survives_every_fault_with_nothing_lost_or_counted_twice() {
     );
     assert!(num(&u["answered"]) >= at_home, "{u} {a}");
     assert!(num(&u["no_word"]) <= num(&u["total"]) - at_home, "{u} {a}");
+    // Every household that answered stayed home: the answers took all their residents off
+    // "no word" among those who did not go.
+    assert_eq!(num(&u["stayed_answered"]), at_home, "{u} {a}");
+    assert!(num(&u["stayed_answered"]) <= num(&u["did_not_go"]), "{u}");
     let e = &r["everyone_accounted"];
     assert!(
         num(&e["by_answer"]) > 0 && num(&e["accounted"]) <= num(&e["residents"]),
