@@ -1,7 +1,9 @@
 //! Families find their people (`/anpi`, issue 21 item 4): the real `evac-hq run` with
-//! `[answers]` and family codes, a real shelter's tap through the broker, and a family at
+//! `[answers]` and family codes, a shelter's signed tap through the broker (the tests' stand-in
+//! `TestShelter`; `tests/tests/answer_then_tap.rs` has the real `evac-shelter`'s tap found
+//! the same way), and a family at
 //! headless Chromium (Debian's `chromium` driven by playwright-core from /opt/webbml-driver,
-//! `support/anpi.mjs`) filling the page's form.
+//! `evac_testkit::anpi_browser`) filling the page's form.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
 
@@ -92,31 +94,17 @@ fn ask(a: &ureq::Agent, url: &str, fields: &[(&str, &str)]) -> (u16, String) {
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
 }
 
-/// One query for anpi.mjs.
+/// One query for the family's browser.
 fn q(lang: &str, kana: &str, birth: &str, code: &str) -> serde_json::Value {
     serde_json::json!({"lang": lang, "kana": kana, "birth": birth, "family_code": code})
 }
 
-/// Runs anpi.mjs over `queries`: each (status, #result text, page language, ms since start).
+/// Runs the family's browser (`evac_testkit::anpi_browser`) over `queries`: each (status,
+/// #result text, page language).
 fn browser(dir: &Path, url: &str, queries: &[serde_json::Value]) -> Vec<(u16, String, String)> {
-    let file = dir.join(format!("queries-{}.json", queries.len()));
-    std::fs::write(&file, serde_json::to_string(queries).unwrap()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/anpi.mjs");
-    let out = Command::new("node")
-        .arg(script)
-        .args(["--url", url, "--queries"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("DONE"),
-        "anpi.mjs failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .lines()
-        .filter(|l| l.starts_with('{'))
+    let queries = serde_json::to_string(queries).unwrap();
+    evac_testkit::anpi_browser(dir, url, &queries)
+        .iter()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             (

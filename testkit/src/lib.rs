@@ -1,6 +1,7 @@
 //! What every crate's tests and benchmarks share: a free loopback port, waiting for a
-//! condition with a deadline, and Debian's Mosquitto started with a config of the test's
-//! own. Test code only: these panic on failure.
+//! condition with a deadline, Debian's Mosquitto started with a config of the test's own,
+//! and a family at a real browser on HQ's `/anpi` page. Test code only: these panic on
+//! failure.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -81,6 +82,37 @@ impl Drop for Mosquitto {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A family at a browser: `anpi.mjs` (beside this crate's manifest) opens HQ's `/anpi` page
+/// at `url` in Debian's headless Chromium (playwright-core, `bash deploy/packages.sh test`),
+/// fills the form and presses the button for each query of `queries` (a JSON array of
+/// `{"lang", "kana", "birth", "family_code"}`, written into `dir`) as a person would. Returns
+/// one JSON line a query: `{"status", "result" (the text of #result), "lang"}`.
+///
+/// # Panics
+/// When node, playwright-core or Chromium cannot run, or the script fails.
+pub fn anpi_browser(dir: &Path, url: &str, queries: &str) -> Vec<String> {
+    let file = dir.join(format!("anpi-queries-{}.json", queries.len()));
+    std::fs::write(&file, queries).expect("writing the queries");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("anpi.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .args(["--url", url, "--queries"])
+        .arg(&file)
+        .output()
+        .expect("node is installed (bash deploy/packages.sh test)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("DONE"),
+        "anpi.mjs failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! (`evac-stb answer`) to the real `evac-hq run`; then one of its two members taps her card at
 //! a real `evac-shelter`. HQ's signed status, read by the real `evac-dashboard report --json`,
 //! puts her at the shelter (the card tap wins) while the other member stays "answered safe
-//! (TV)"; HQ's exports carry both (`--pfif`: the self-reported note and the check-in;
-//! `--anpi-csv`; `--csv`). Another household's box with a wrong code is refused each time, HQ
+//! (TV)"; a family at headless Chromium finds her at the shelter on HQ's `/anpi` page and the
+//! other member "answered safe at home (self-reported)"; HQ's exports carry both (`--pfif`:
+//! the self-reported note and the check-in; `--anpi-csv`; `--csv`). Another household's box with a wrong code is refused each time, HQ
 //! counts the failures and, after the sixth, keeps that household's right answer for an
 //! officer to confirm.
 
@@ -210,6 +211,29 @@ fn a_card_tap_after_a_safe_at_home_answer_wins_and_both_reach_the_exports() {
                 && r["answers"]["answered_safe"] == 1
         },
     );
+
+    // A family looks them up on HQ's /anpi page, in a real browser, by kana and birth date.
+    let ask = |m: &evac_maps::Member| serde_json::json!({"lang": "en", "kana": m.kana, "birth": m.birth.unwrap().to_string(), "family_code": ""});
+    let pages = evac_testkit::anpi_browser(
+        d,
+        &format!("https://localhost:{answer_port}/anpi"),
+        &serde_json::json!([ask(&tapper), ask(&stayer)]).to_string(),
+    );
+    let page = |i: usize| {
+        let v: serde_json::Value = serde_json::from_str(&pages[i]).unwrap();
+        assert_eq!(v["status"], 200, "{v}");
+        v["result"].as_str().unwrap().to_owned()
+    };
+    let (found, home) = (page(0), page(1));
+    assert!(
+        found.contains(&format!("Checked in at shelter {}", shelter.name)),
+        "{found}"
+    );
+    assert!(
+        home.starts_with("Answered safe at home") && home.contains("self-reported"),
+        "{home}"
+    );
+    assert!(!home.contains(&shelter.name), "{home}");
 
     // Another box with a wrong code: refused each time; HQ counts the household's failures
     // and after the sixth its right answer waits for an officer.

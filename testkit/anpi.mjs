@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// anpi.mjs: a family at a browser, for hq/tests/anpi.rs. Opens HQ's /anpi page in Debian's
+// anpi.mjs: a family at a browser, for the /anpi tests (evac_testkit::anpi_browser). Opens HQ's /anpi page in Debian's
 // Chromium through playwright-core (WEBBML_DRIVER_DIR, default /opt/webbml-driver), fills the
 // form and presses the button for each query, as a person would (no request made by hand).
 //
