@@ -110,7 +110,11 @@ fn status_name(s: ResidentStatus) -> (&'static str, Option<u32>) {
     }
 }
 
-/// Every resident: id, household, name, status, shelter, the order's shelter and version.
+/// Every resident: id, household, name, status, shelter, the order's shelter and version,
+/// and the household's latest answer from the TV beside the status it never changes: kind,
+/// people, when HQ stored it (RFC 3339, HQ's clock) and what it is worth (always
+/// `self-reported`, with `an officer must confirm` after too many wrong codes and `handled`
+/// once an officer marked a need-help answer handled).
 ///
 /// Written with the `csv` crate (RFC 4180 quoting of commas, quotes, `\r` and `\n`); names
 /// are neutralised against spreadsheet formulas.
@@ -129,9 +133,23 @@ pub fn csv(hq: &Hq, town: &Town, now_ms: u64) -> Result<String, HqError> {
         "shelter_name",
         "ordered_shelter",
         "order_version",
+        "tv_answer",
+        "tv_answer_people",
+        "tv_answer_at",
+        "tv_answer_is",
     ])
     .map_err(bad)?;
+    let answers: std::collections::HashMap<u32, &evac_protocol::HouseholdAnswer> =
+        p.answers.iter().map(|a| (a.household, a)).collect();
     for (hi, h) in town.households.iter().enumerate() {
+        let answer = answers.get(&h.id).copied();
+        let answer_cells = [
+            answer.map(|a| a.kind.name().to_owned()),
+            answer.and_then(|a| a.people).map(|n| n.to_string()),
+            answer.map(|a| rfc3339(a.at_ms)),
+            answer.map(answer_worth),
+        ]
+        .map(Option::unwrap_or_default);
         let order = hq.book().assignment(hi);
         for m in &h.members {
             let status = p
@@ -167,6 +185,10 @@ pub fn csv(hq: &Hq, town: &Town, now_ms: u64) -> Result<String, HqError> {
                 &neutral(shelter_name),
                 &ordered,
                 &version,
+                &answer_cells[0],
+                &answer_cells[1],
+                &answer_cells[2],
+                &answer_cells[3],
             ])
             .map_err(bad)?;
         }
@@ -180,6 +202,19 @@ pub fn csv(hq: &Hq, town: &Town, now_ms: u64) -> Result<String, HqError> {
             cause,
         })?,
     )
+}
+
+/// What a household's answer from the TV is worth, for the CSV: never more than
+/// self-reported.
+fn answer_worth(a: &evac_protocol::HouseholdAnswer) -> String {
+    let mut worth = "self-reported".to_owned();
+    if a.needs_confirmation && a.confirmed.is_none() {
+        worth += "; an officer must confirm";
+    }
+    if a.handled.is_some() {
+        worth += "; handled";
+    }
+    worth
 }
 
 /// Every order, event, command and rejection, one line each, in time order.

@@ -289,6 +289,12 @@ fn a_card_tap_after_a_safe_at_home_answer_wins_and_both_reach_the_exports() {
     };
     assert!(status(tapper.resident).contains("arrived"), "{csv}");
     assert!(!status(stayer.resident).contains("arrived"), "{csv}");
+    for r in [tapper.resident, stayer.resident] {
+        assert!(
+            status(r).contains(",safe_at_home,") && status(r).ends_with(",self-reported"),
+            "{csv}"
+        );
+    }
 
     node.kill();
     hq.kill();

@@ -124,3 +124,64 @@ fn answers_travel_in_the_signed_status_and_a_card_tap_wins() {
     let hq = reopen(&dir, keys, 1_000_800);
     assert_eq!(hq.current_picture(1_000_800).answers, latest);
 }
+
+/// Issue 21: the officers' CSV export gives each household's answer beside the resident's
+/// status it never changes, and says what it is worth: self-reported, and an officer must
+/// confirm one sent after too many wrong codes.
+#[test]
+fn the_csv_export_gives_answers_beside_the_status_as_self_reported() {
+    let (mut hq, node, _, s, dir) = setup();
+    let mut desk = AnswerStore::open(&dir.path().join("hq.sqlite")).unwrap();
+    let town = generate(&GenerateParams {
+        households: 100,
+        shelters: 4,
+        seed: 2,
+    });
+    let home = household_of(1);
+    let help = (1..100).map(household_of).find(|h| *h != home).unwrap();
+    desk.record(&answer(home, "safe_at_home", None, 1_000_100))
+        .unwrap();
+    let mut doubtful = answer(help, "need_help", Some(2), 1_000_200);
+    doubtful.needs_confirmation = true;
+    desk.record(&doubtful).unwrap();
+    send(&mut hq, &node, s, &[1], 1_000_300);
+    hq.tick(1_000_400, true).unwrap();
+
+    let csv = crate::export::csv(&hq, &town, 1_000_500).unwrap();
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let head = rows.headers().unwrap().clone();
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let of_household = |h: u32| {
+        rows.iter()
+            .filter(|r| r[col("household")] == *h.to_string())
+            .collect::<Vec<_>>()
+    };
+    for r in of_household(home) {
+        assert_eq!(&r[col("tv_answer")], "safe_at_home", "{r:?}");
+        assert_eq!(&r[col("tv_answer_is")], "self-reported", "{r:?}");
+        assert_eq!(&r[col("tv_answer_at")], "1970-01-01T00:16:40Z", "{r:?}");
+        // The tap decides resident 1's status; the answer stays beside it.
+        let arrived = &r[col("status")] == "arrived";
+        assert_eq!(arrived, &r[col("resident")] == "1", "{r:?}");
+    }
+    for r in of_household(help) {
+        assert_eq!(&r[col("tv_answer")], "need_help", "{r:?}");
+        assert_eq!(&r[col("tv_answer_people")], "2", "{r:?}");
+        assert_eq!(
+            &r[col("tv_answer_is")],
+            "self-reported; an officer must confirm",
+            "{r:?}"
+        );
+    }
+    let silent = rows
+        .iter()
+        .find(|r| {
+            ![home, help]
+                .map(|h| h.to_string())
+                .contains(&r[col("household")].to_owned())
+        })
+        .unwrap();
+    assert_eq!(&silent[col("tv_answer")], "", "{silent:?}");
+    assert_eq!(&silent[col("tv_answer_is")], "", "{silent:?}");
+}
