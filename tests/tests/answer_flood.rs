@@ -95,7 +95,8 @@ fn flood(t: u64, base: &str, ca: &str, households: &[(u32, String)], total: u64,
                     ))
             };
             let Ok(mut r) = sent else {
-                c.transport.fetch_add(1, Ordering::Relaxed);
+                let n = c.transport.fetch_add(1, Ordering::Relaxed);
+                assert!(n < 1000, "HQ's answer endpoint no longer replies");
                 continue;
             };
             let status = r.status().as_u16();
@@ -278,6 +279,10 @@ fn a_hundred_thousand_guessed_codes_accept_none_while_a_real_tap_reaches_hq() {
 
     // Half-way, a resident taps their card at the shelter.
     while done() < total / 2 {
+        assert!(
+            !clients.iter().any(|c| c.is_finished()),
+            "a client stopped before half-way"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let tapped_after = done();
