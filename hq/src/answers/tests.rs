@@ -269,7 +269,9 @@ fn guess() -> String {
 }
 
 /// In-process (the desk without HTTP; limits lifted so every guess is checked): 100,000
-/// guessed codes spread over the town's households and 1,000 sources.
+/// guessed codes spread over the town's households and 1,000 sources: the flag's bound (a
+/// hit is kept for an officer, each household's failures counted exactly). The same attack
+/// over HTTPS with real processes is `tests/tests/answer_flood.rs`.
 #[tokio::test]
 async fn a_hundred_thousand_guessed_codes_accept_none() {
     let dir = tempfile::tempdir().unwrap();

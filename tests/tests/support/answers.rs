@@ -1,4 +1,5 @@
-//! HQ's answer endpoint in end-to-end tests: a test CA and HQ's certificate for it.
+//! HQ's answer endpoint in end-to-end tests: a test CA and HQ's certificate for it, and a
+//! client trusting only that CA.
 
 use std::path::Path;
 
@@ -27,4 +28,23 @@ pub fn answers_section(port: u16, extra: &str) -> String {
     format!(
         "[answers]\nlisten = \"127.0.0.1:{port}\"\ncert = \"tls.crt\"\nkey = \"tls.key\"\n{extra}"
     )
+}
+
+/// An HTTPS client (ureq, rustls) that trusts only the CA `ca_pem` (the `ca.pem` of
+/// [`certificates`]), hands back every status and gives up after 10 s.
+pub fn agent(ca_pem: &str) -> ureq::Agent {
+    use rumqttc::tokio_rustls::rustls;
+    use std::sync::Arc;
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let ca = Certificate::from_pem(ca_pem.as_bytes()).unwrap().to_owned();
+    let tls = TlsConfig::builder()
+        .root_certs(RootCerts::Specific(Arc::new(vec![ca])))
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .build();
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into()
 }
