@@ -480,7 +480,7 @@ fn summary_answers(o: &mut String, r: &Report) {
     if f.asked > 0 {
         let _ = writeln!(
             o,
-            "families' queries on /anpi: {} asked ({} for people not in the town): {} right, {} not yet at HQ, {} wrong, {} refused, {} without a page",
+            "families' queries on /anpi: {} asked ({} for people not in the town): {} right, {} not yet at HQ, {} wrong, {} refused, {} without a page (HQ unreachable in a fault, or a timeout)",
             f.asked, f.for_strangers, f.right, f.not_yet, f.wrong, f.refused, f.failed
         );
     }

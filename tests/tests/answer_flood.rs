@@ -214,17 +214,6 @@ fn a_hundred_thousand_guessed_codes_accept_none_while_a_real_tap_reaches_hq() {
         .take(2)
         .map(|(resident, serial)| issuer.issue("ca", resident, serial).display().to_string())
         .collect();
-    std::fs::write(
-        d.join("shelter.toml"),
-        format!(
-            "town = \"minato\"\nshelter = {node}\ndata_dir = \"shelter\"\nnode_key = \"nodes/shelter-{node}.key\"\n\
-             hq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\n\
-             [broker]\nurl = \"mqtt://127.0.0.1:{port}\"\npassword = \"{PW}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 500\n\
-             [card]\nreader = \"virtual\"\nca = [\"ca/ca.pem\"]\n"
-        ),
-    )
-    .unwrap();
-
     let hq_log = std::fs::File::create(d.join("hq.log")).unwrap();
     let mut hq = Proc::spawn_with_stderr(
         "hq",
@@ -237,12 +226,7 @@ fn a_hundred_thousand_guessed_codes_accept_none_while_a_real_tap_reaches_hq() {
     hq.wait_line(30, "the answer endpoint", |l| {
         l.starts_with("evac-hq: answers listening on")
     });
-    let mut shelter = Proc::spawn(
-        "shelter",
-        Command::new(bin("evac-shelter"))
-            .current_dir(d)
-            .args(["run", "--config", "shelter.toml"]),
-    );
+    let mut shelter = support::town::shelter(d, node, port, PW, "", "\"ca/ca.pem\"");
     shelter.wait_line(60, "the registry from HQ", |l| {
         l.contains("\"result\":\"registry\"")
     });

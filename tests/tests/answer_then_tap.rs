@@ -154,24 +154,8 @@ fn a_card_tap_after_a_safe_at_home_answer_wins_and_both_reach_the_exports() {
     });
     support::tmux::dash_toml(d, port, PW);
 
-    let s = shelter.id;
-    std::fs::write(
-        p("shelter.toml"),
-        format!(
-            "town = \"minato\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\nhq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\n\
-             [broker]\nurl = \"mqtt://127.0.0.1:{port}\"\npassword = \"{PW}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 500\n\
-             [card]\nreader = \"virtual\"\nca = [\"ca/ca.pem\"]\n[kiosk]\nlanguage = \"en\"\n"
-        ),
-    )
-    .unwrap();
     let card = Cards::new(d).issue("ca", tapper.resident, &tapper.cards[0].serial);
-    let mut node = Proc::spawn(
-        "shelter",
-        Command::new(bin("evac-shelter"))
-            .args(["run", "--config"])
-            .arg(p("shelter.toml")),
-    );
-
+    let mut node = support::town::shelter(d, shelter.id, port, PW, "", "\"ca/ca.pem\"");
     // The officer orders the tsunami zone out, with the real command sender.
     run(Command::new(bin("evac-hq"))
         .current_dir(d)

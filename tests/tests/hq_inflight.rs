@@ -82,18 +82,7 @@ fn hq_restarted_with_a_backlog_and_a_burst_of_its_own_takes_every_event() {
 
     let _broker = hq_broker(d);
     let mut first = hq(d, "hq-1.log");
-    let shelter_cfg = format!(
-        "town = \"minato\"\nshelter = {node}\ndata_dir = \"shelter\"\nnode_key = \"nodes/shelter-{node}.key\"\nhq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\n\
-         [broker]\nurl = \"mqtt://127.0.0.1:{port}\"\npassword = \"{PW}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 500\nbatch_events = 1\n\
-         [card]\nreader = \"virtual\"\nca = []\n"
-    );
-    std::fs::write(d.join("shelter.toml"), shelter_cfg).unwrap();
-    let mut shelter = Proc::spawn(
-        "shelter",
-        Command::new(bin("evac-shelter"))
-            .current_dir(d)
-            .args(["run", "--config", "shelter.toml"]),
-    );
+    let mut shelter = support::town::shelter(d, node, port, PW, "batch_events = 1\n", "");
     // The node's registry comes from HQ: HQ is up and its session on the broker exists.
     shelter.wait_line(60, "the registry from HQ", |l| {
         l.contains("\"result\":\"registry\"")

@@ -140,20 +140,7 @@ async fn link(port: u16, d: &Path, residents: &[u32], from: u32, to: u32) {
 }
 
 fn shelter(d: &Path, s: u32, port: u16) -> Proc {
-    let cfg = format!(
-        "town = \"minato\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\nhq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\n\
-         [broker]\nurl = \"mqtt://127.0.0.1:{port}\"\npassword = \"{PW}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 500\n\
-         [card]\nreader = \"virtual\"\nca = []\n"
-    );
-    let path = d.join(format!("shelter-{s}.toml"));
-    std::fs::write(&path, cfg).unwrap();
-    Proc::spawn(
-        &format!("shelter {s}"),
-        Command::new(bin("evac-shelter"))
-            .current_dir(d)
-            .args(["run", "--config"])
-            .arg(&path),
-    )
+    support::town::shelter(d, s, port, PW, "", "")
 }
 
 /// Waits for the node to say its shards are in step with `digest`.

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use evac_maps::SYNTHETIC_ISSUER_KEY_ID_HEX;
 
-use super::{bin, run};
+use super::{Proc, bin, run};
 
 /// `evac-hq keygen`: HQ's key pair, `hq.key` and `hq.pub`.
 pub fn hq_key(d: &Path) {
@@ -53,6 +53,27 @@ pub fn officer_key(d: &Path, name: &str) {
         d.join(format!("keys/{file}.pub")),
     )
     .unwrap();
+}
+
+/// Starts `evac-shelter run` for shelter `s` in `d` with the keys [`shelter_key`] and
+/// [`card_key`] wrote: its config `shelter-{s}.toml` (data in `shelter-{s}/`) names the broker
+/// on 127.0.0.1:`port` with `password`, then `broker_extra` lines of `[broker]`, and a virtual
+/// card reader trusting the CAs `ca` (the config's list, e.g. `"ca/ca.pem"`, or none).
+pub fn shelter(d: &Path, s: u32, port: u16, password: &str, broker_extra: &str, ca: &str) -> Proc {
+    let cfg = format!(
+        "town = \"minato\"\nshelter = {s}\ndata_dir = \"shelter-{s}\"\nnode_key = \"nodes/shelter-{s}.key\"\nhq_public_key = \"hq.pub\"\ncard_digest_key = \"card.key\"\n\
+         [broker]\nurl = \"mqtt://127.0.0.1:{port}\"\npassword = \"{password}\"\nack_timeout_ms = 2000\nreconnect_max_ms = 500\n{broker_extra}\
+         [card]\nreader = \"virtual\"\nca = [{ca}]\n"
+    );
+    let path = d.join(format!("shelter-{s}.toml"));
+    std::fs::write(&path, cfg).unwrap();
+    Proc::spawn(
+        &format!("shelter {s}"),
+        Command::new(bin("evac-shelter"))
+            .current_dir(d)
+            .args(["run", "--config"])
+            .arg(&path),
+    )
 }
 
 /// The broker's password file `passwords`: every one of `users` with `password`.
