@@ -107,7 +107,7 @@ fn real_main() -> anyhow::Result<()> {
                 clock.now()
             })
             .await?;
-            let r = Report::of(&town);
+            let r = Report::of(&town).with_addresses(cfg.town_file.as_deref());
             if json {
                 let text = serde_json::to_string_pretty(&r).context("encoding the report")?;
                 println!("{text}");
