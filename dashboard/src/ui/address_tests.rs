@@ -183,3 +183,43 @@ fn settle(app: &mut App, path: &Path) {
         app.refresh(false);
     }
 }
+
+/// The address line takes a row's second line: scrolled down past the screen, the selected
+/// resident still shows, and an address line only ever sits under its household's row.
+#[test]
+fn scrolled_the_selected_row_shows_and_an_address_stays_under_its_row() {
+    let (mut app, help) = needing_help(Lang::En);
+    settle(&mut app, Path::new(SAMPLE));
+    let list = app.town.derived.unaccounted.clone();
+    for down in [0, 15, 16, 17, 40] {
+        app.handle(Action::Move(i64::MIN));
+        app.handle(Action::Move(down));
+        let screen = draw(&app, 80, 24);
+        let lines: Vec<&str> = screen.lines().collect();
+        let selected = list[down as usize].to_string();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.split_whitespace().nth(1) == Some(selected.as_str())),
+            "row {down}: {screen}"
+        );
+        for (i, l) in lines.iter().enumerate() {
+            if l.contains("home address:") {
+                assert!(
+                    lines[i - 1].contains(&format!(" {help} ")) && lines[i - 1].contains("HELP 2"),
+                    "row {down}: {screen}"
+                );
+            }
+        }
+        // 17 lines for rows: the first row's address line costs the 17th row its place.
+        let shown = lines.iter().any(|l| l.contains("home address:"));
+        assert_eq!(shown, down < 16, "row {down}: {screen}");
+        // No line of the table left empty.
+        assert!(
+            lines[5..22]
+                .iter()
+                .all(|l| l.trim_matches(['│', ' ', '"']).len() > 4),
+            "row {down}: {screen}"
+        );
+    }
+}

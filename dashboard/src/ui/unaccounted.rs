@@ -89,7 +89,8 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
     let rows: Vec<Row> = list
         .iter()
         .skip(first)
-        .take(height)
+        // Rows with an address line take two: enough rows to fill the table whichever.
+        .take(height * 2)
         .map(|&r| {
             let person = s.registry.as_ref().and_then(|g| g.person(r));
             let household = person.map(|p| p.household);
