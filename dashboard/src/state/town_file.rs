@@ -5,7 +5,8 @@
 //! text and read at the end by `evac-maps` itself, so they obey the same rules as everywhere;
 //! roads and water lines are skipped. At no time is the whole file in memory, nor a whole
 //! parsed town: at 1.5 million households the file is several hundred megabytes and the
-//! parsed town more than a gigabyte.
+//! parsed town more than a gigabyte. The same visitor ([`visit`]) serves the lookup of the
+//! addresses of the households needing help (`crate::addresses`), which reads nothing else.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -68,16 +69,14 @@ pub(crate) enum Next {
     Done,
 }
 
-/// Why [`visit`] stopped early on purpose, told apart from a real error.
+/// The error that stops the read once the sink is done (told apart from a real error by a
+/// flag, not by this text).
 const DONE: &str = "\u{0}visitor done";
 
 /// Reads the town file at `path` through a buffer and hands each of its `features`, as its
 /// JSON text, to `sink` with its index; never the whole file at once. A feature the sink
 /// refuses (its message) stops the read with that feature's error.
-pub(crate) fn visit(
-    path: &Path,
-    sink: &mut dyn FnMut(&RawValue, usize) -> Result<Next, String>,
-) -> Result<(), MapsError> {
+pub(crate) fn visit(path: &Path, sink: &mut Sink<'_>) -> Result<(), MapsError> {
     let file = path.display().to_string();
     let f = File::open(path).map_err(|cause| MapsError::Io {
         path: path.to_owned(),
