@@ -231,6 +231,9 @@ pub struct App {
     pub quit: bool,
     /// When the derived lists were last recomputed (monotonic ms).
     derived_mono: u64,
+    /// The home addresses of the households that answered "needs help at home", looked up
+    /// in the town file off the loop (none without a town file: the screen says so).
+    pub addresses: crate::addresses::AddressBook,
 }
 
 /// The derived lists (warnings with their minutes) are recomputed at least this often, so
@@ -271,6 +274,7 @@ impl App {
             utc_offset_min: 540,
             quit: false,
             derived_mono: 0,
+            addresses: crate::addresses::AddressBook::new(None),
         }
     }
 
@@ -318,6 +322,14 @@ impl App {
             self.derived_mono = self.mono_ms;
             self.filter_unaccounted();
         }
+        let wanted = self
+            .town
+            .answers
+            .values()
+            .filter(|a| a.kind == AnswerKind::NeedHelp)
+            .map(|a| a.household)
+            .collect();
+        self.addresses.want(&wanted, self.mono_ms);
     }
 
     /// Every command HQ has not answered goes out again each [`RESEND_MS`] while the link

@@ -30,6 +30,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod addresses;
 pub mod app;
 pub mod clock;
 pub mod command;

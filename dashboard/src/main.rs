@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use evac_dashboard::addresses::AddressBook;
 use evac_dashboard::app::App;
 use evac_dashboard::clock::Clock;
 use evac_dashboard::command::Officer;
@@ -106,7 +107,7 @@ fn real_main() -> anyhow::Result<()> {
                 clock.now()
             })
             .await?;
-            let r = Report::of(&town);
+            let r = Report::of(&town).with_addresses(cfg.town_file.as_deref());
             if json {
                 let text = serde_json::to_string_pretty(&r).context("encoding the report")?;
                 println!("{text}");
@@ -120,6 +121,7 @@ fn real_main() -> anyhow::Result<()> {
         app.mono_ms = now.mono_ms;
         app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         app.utc_offset_min = cfg.utc_offset_minutes;
+        app.addresses = AddressBook::new(cfg.town_file.clone());
         on_terminal(&mut app, feed, Some(client), clock).await
     })
 }

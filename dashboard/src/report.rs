@@ -16,6 +16,9 @@ use rumqttc::AsyncClient;
 use crate::net::FeedEvent;
 use crate::state::TownState;
 
+mod help;
+pub use help::HelpAtHome;
+
 /// One shelter of the report.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ShelterLine {
@@ -100,6 +103,9 @@ pub struct Report {
     pub unaccounted: Vec<Missing>,
     /// The unaccounted by their household's answer from the TV.
     pub answers: AnswerCounts,
+    /// The households that answered "needs help at home", not yet handled first, with their
+    /// home address when [`Report::with_addresses`] found it.
+    pub help_at_home: Vec<HelpAtHome>,
     /// Everyone whose presence rests on a card that failed a check, by resident id.
     pub unverified: Vec<Unverified>,
     /// Messages refused while collecting (bad signature, wrong town, ...).
@@ -160,6 +166,7 @@ impl Report {
                 needs_confirmation: s.answers.values().filter(|a| a.needs_confirmation).count()
                     as u64,
             },
+            help_at_home: help::of(s),
             unverified: s
                 .statuses
                 .iter()
@@ -176,6 +183,13 @@ impl Report {
                 .collect(),
             refused: s.rejected.total,
         }
+    }
+
+    /// Looks up the home address of each household needing help in `town_file` (read once,
+    /// feature by feature; the addresses stay in the report printed on this machine).
+    pub fn with_addresses(mut self, town_file: Option<&std::path::Path>) -> Report {
+        help::with_addresses(&mut self.help_at_home, town_file);
+        self
     }
 
     /// The report as text for people.
@@ -275,6 +289,7 @@ impl Report {
                 },
             );
         }
+        help::text(&mut out, &self.help_at_home, self.at_ms, l);
         let _ = writeln!(
             out,
             "\n{} {} ({} {})",

@@ -134,6 +134,19 @@ fn an_answer_from_the_box_reaches_the_dashboard_and_the_officer_marks_it_handled
     );
     // Those who answered safe come last, after those with no word (off this screen).
     assert!(!screen.contains("home(TV)"), "{screen}");
+    // Under the household's first row, its home address from the dashboard's town file
+    // (looked up off the screen's loop: it may take a frame or two).
+    let address = town
+        .households
+        .iter()
+        .find(|h| h.id == help)
+        .and_then(|h| h.address.clone())
+        .unwrap();
+    let line = format!("home address: {address}");
+    let screen = tmux.wait(20, "the household's address", |s| s.contains(&line));
+    let rows: Vec<&str> = screen.lines().filter(|l| l.starts_with('│')).collect();
+    let at = rows.iter().position(|l| l.contains("HELP 2")).unwrap();
+    assert!(rows[at + 1].contains(&line), "{screen}");
 
     // The officer marks it handled: the popup names the household, the reason is required.
     tmux.keys(true, "a");
@@ -183,6 +196,11 @@ fn an_answer_from_the_box_reaches_the_dashboard_and_the_officer_marks_it_handled
             .is_some_and(|n| n > 0),
         "{report}"
     );
+    // The report gives the household's address too (it read the town file itself).
+    let h = &report["help_at_home"][0];
+    assert_eq!(h["household"], help, "{report}");
+    assert_eq!(h["handled"], true, "{report}");
+    assert_eq!(h["address"], address.as_str(), "{report}");
     drop(tmux);
     hq.kill();
 }

@@ -11,7 +11,7 @@ mod people;
 mod registry;
 mod shard_reads;
 mod town;
-mod town_file;
+pub(crate) mod town_file;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;

@@ -5,7 +5,8 @@
 //! text and read at the end by `evac-maps` itself, so they obey the same rules as everywhere;
 //! roads and water lines are skipped. At no time is the whole file in memory, nor a whole
 //! parsed town: at 1.5 million households the file is several hundred megabytes and the
-//! parsed town more than a gigabyte.
+//! parsed town more than a gigabyte. The same visitor ([`visit`]) serves the lookup of the
+//! addresses of the households needing help (`crate::addresses`), which reads nothing else.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -27,44 +28,9 @@ pub(super) struct Light {
 
 /// Reads `path` as above.
 pub(super) fn read(path: &Path) -> Result<Light, MapsError> {
-    let file = path.display().to_string();
-    let f = File::open(path).map_err(|cause| MapsError::Io {
-        path: path.to_owned(),
-        action: "read",
-        cause,
-    })?;
-    let mut r = BufReader::with_capacity(1 << 20, f);
-    // A UTF-8 byte-order mark is not JSON, but some Windows tools write one.
-    {
-        use std::io::BufRead;
-        let head = r.fill_buf().map_err(|cause| MapsError::Io {
-            path: path.to_owned(),
-            action: "read",
-            cause,
-        })?;
-        if head.starts_with(b"\xEF\xBB\xBF") {
-            r.consume(3);
-        }
-    }
     let mut out = Gathered::default();
-    let mut de = serde_json::Deserializer::from_reader(r);
-    let kind = Collection(&mut out)
-        .deserialize(&mut de)
-        .and_then(|k| de.end().map(|()| k))
-        .map_err(|e| MapsError::Json {
-            file: file.clone(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
-    if kind != "FeatureCollection" {
-        return Err(MapsError::Json {
-            file,
-            line: 1,
-            column: 1,
-            message: format!("expected a FeatureCollection, found type {kind:?}"),
-        });
-    }
+    visit(path, &mut |raw, index| take(&mut out, raw, index))?;
+    let file = path.display().to_string();
     let mut seen: Vec<u32> = out.households.iter().map(|h| h.0).collect();
     seen.sort_unstable();
     if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
@@ -95,6 +61,72 @@ pub(super) fn read(path: &Path) -> Result<Light, MapsError> {
     })
 }
 
+/// What a visitor of the features says after one.
+pub(crate) enum Next {
+    /// Go on to the next feature.
+    More,
+    /// Stop here: the visitor has all it wanted (the rest of the file is not read).
+    Done,
+}
+
+/// The error that stops the read once the sink is done (told apart from a real error by a
+/// flag, not by this text).
+const DONE: &str = "\u{0}visitor done";
+
+/// Reads the town file at `path` through a buffer and hands each of its `features`, as its
+/// JSON text, to `sink` with its index; never the whole file at once. A feature the sink
+/// refuses (its message) stops the read with that feature's error.
+pub(crate) fn visit(path: &Path, sink: &mut Sink<'_>) -> Result<(), MapsError> {
+    let file = path.display().to_string();
+    let f = File::open(path).map_err(|cause| MapsError::Io {
+        path: path.to_owned(),
+        action: "read",
+        cause,
+    })?;
+    let mut r = BufReader::with_capacity(1 << 20, f);
+    // A UTF-8 byte-order mark is not JSON, but some Windows tools write one.
+    {
+        use std::io::BufRead;
+        let head = r.fill_buf().map_err(|cause| MapsError::Io {
+            path: path.to_owned(),
+            action: "read",
+            cause,
+        })?;
+        if head.starts_with(b"\xEF\xBB\xBF") {
+            r.consume(3);
+        }
+    }
+    let mut done = false;
+    let mut de = serde_json::Deserializer::from_reader(r);
+    let kind = Collection {
+        sink,
+        done: &mut done,
+    }
+    .deserialize(&mut de)
+    .and_then(|k| de.end().map(|()| k));
+    let kind = match kind {
+        Ok(k) => k,
+        Err(_) if done => return Ok(()),
+        Err(e) => {
+            return Err(MapsError::Json {
+                file,
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            });
+        }
+    };
+    if kind != "FeatureCollection" {
+        return Err(MapsError::Json {
+            file,
+            line: 1,
+            column: 1,
+            message: format!("expected a FeatureCollection, found type {kind:?}"),
+        });
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 struct Gathered {
     households: Vec<(u32, LonLat)>,
@@ -103,9 +135,14 @@ struct Gathered {
     others: Vec<String>,
 }
 
-struct Collection<'a>(&'a mut Gathered);
+type Sink<'a> = dyn FnMut(&RawValue, usize) -> Result<Next, String> + 'a;
 
-impl<'de> DeserializeSeed<'de> for Collection<'_> {
+struct Collection<'a, 's> {
+    sink: &'a mut Sink<'s>,
+    done: &'a mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Collection<'_, '_> {
     type Value = String;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
@@ -113,7 +150,7 @@ impl<'de> DeserializeSeed<'de> for Collection<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Collection<'_> {
+impl<'de> Visitor<'de> for Collection<'_, '_> {
     type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -126,7 +163,10 @@ impl<'de> Visitor<'de> for Collection<'_> {
             match key.as_ref() {
                 "type" => kind = Some(map.next_value::<String>()?),
                 "features" => {
-                    map.next_value_seed(Features(self.0))?;
+                    map.next_value_seed(Features {
+                        sink: &mut *self.sink,
+                        done: &mut *self.done,
+                    })?;
                     features = true;
                 }
                 _ => {
@@ -141,9 +181,12 @@ impl<'de> Visitor<'de> for Collection<'_> {
     }
 }
 
-struct Features<'a>(&'a mut Gathered);
+struct Features<'a, 's> {
+    sink: &'a mut Sink<'s>,
+    done: &'a mut bool,
+}
 
-impl<'de> DeserializeSeed<'de> for Features<'_> {
+impl<'de> DeserializeSeed<'de> for Features<'_, '_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -151,7 +194,7 @@ impl<'de> DeserializeSeed<'de> for Features<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Features<'_> {
+impl<'de> Visitor<'de> for Features<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -161,8 +204,14 @@ impl<'de> Visitor<'de> for Features<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0usize;
         while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            take(self.0, &raw, index)
-                .map_err(|m| de::Error::custom(format!("feature {index}: {m}")))?;
+            match (self.sink)(&raw, index) {
+                Ok(Next::More) => {}
+                Ok(Next::Done) => {
+                    *self.done = true;
+                    return Err(de::Error::custom(DONE));
+                }
+                Err(m) => return Err(de::Error::custom(format!("feature {index}: {m}"))),
+            }
             index += 1;
         }
         Ok(())
@@ -193,7 +242,7 @@ struct Geometry<'a> {
     coordinates: Option<&'a RawValue>,
 }
 
-fn take(out: &mut Gathered, raw: &RawValue, index: usize) -> Result<(), String> {
+fn take(out: &mut Gathered, raw: &RawValue, index: usize) -> Result<Next, String> {
     let head: Head<'_> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
     let props = head.properties.ok_or("feature has no properties")?;
     match props.kind.as_deref() {
@@ -221,7 +270,7 @@ fn take(out: &mut Gathered, raw: &RawValue, index: usize) -> Result<(), String> 
         Some(k) => return Err(format!("unknown kind {k:?}")),
         None => return Err("feature has no kind".into()),
     }
-    Ok(())
+    Ok(Next::More)
 }
 
 #[cfg(test)]

@@ -172,4 +172,6 @@ pub(crate) fn centred(r: Rect, w: u16, h: u16) -> Rect {
 }
 
 #[cfg(test)]
+mod address_tests;
+#[cfg(test)]
 mod tests;

@@ -72,6 +72,17 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
                 l.t("Household", "世帯"),
                 p.household
             )));
+            // The address only of a household that needs help at home: the dashboard looks
+            // up no other (crate::addresses).
+            if s.answers
+                .get(&p.household)
+                .is_some_and(|a| a.kind == evac_protocol::AnswerKind::NeedHelp)
+            {
+                lines.push(Line::styled(
+                    super::unaccounted::address_text(app.addresses.get(p.household), l),
+                    th.fg(Color::Red),
+                ));
+            }
             if p.needs_help {
                 lines.push(Line::styled(
                     l.t("★ needs help to evacuate", "★ 避難行動要支援者"),

@@ -14,7 +14,7 @@ use crate::i18n::Lang;
 use crate::state::{Link, TownMap, TownState};
 
 /// 2026-11-18 05:40 UTC (14:40 JST).
-const NOW: u64 = 1_795_412_400_000;
+pub(super) const NOW: u64 = 1_795_412_400_000;
 
 fn town() -> &'static evac_maps::Town {
     static TOWN: OnceLock<evac_maps::Town> = OnceLock::new();
@@ -42,7 +42,7 @@ fn feed() -> &'static crate::sample::Feed {
 }
 
 /// The sample town mid-evacuation, with one closed shelter answered by HQ.
-fn fixture(lang: Lang, stale: bool) -> App {
+pub(super) fn fixture(lang: Lang, stale: bool) -> App {
     let town = Slug::new("minato").unwrap();
     let mut s = TownState::new(town.clone(), hq().public(), Some(map()));
     s.link = Link::Connected {
@@ -92,7 +92,7 @@ fn fixture(lang: Lang, stale: bool) -> App {
     app
 }
 
-fn draw(app: &App, w: u16, h: u16) -> String {
+pub(super) fn draw(app: &App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     term.draw(|f| super::render(app, f)).unwrap();
     format!("{}", term.backend())
@@ -350,6 +350,7 @@ fn the_unaccounted_view_puts_needs_help_at_home_first_and_answered_safe_last() {
         let wire = hq().sign(HQ_SIGNER, &delta).unwrap().to_json().unwrap();
         app.on_message("evac/v1/minato/status".into(), wire.into_bytes());
         app.refresh(true);
+        look_up_addresses(&mut app);
         let d = &app.town.derived;
         let now = &d.unaccounted;
         assert_eq!(now.len(), list.len(), "an answer accounts for no one");
@@ -368,6 +369,15 @@ fn the_unaccounted_view_puts_needs_help_at_home_first_and_answered_safe_last() {
             "要救助 2 12m"
         };
         assert!(first_row.contains(help_text), "{screen}");
+        // Under it, the household's home address from the town file.
+        let home = town()
+            .households
+            .iter()
+            .find(|h| h.id == help)
+            .and_then(|h| h.address.clone())
+            .unwrap();
+        let second = screen.lines().nth(6).unwrap().replace(' ', "");
+        assert!(second.contains(&home.replace(' ', "")), "{screen}");
         insta::assert_snapshot!(format!("unaccounted_answers_{w}x{h}_{ln}"), screen);
         // The Overview's warnings start with it.
         app.handle(Action::Show(View::Overview));
@@ -381,8 +391,25 @@ fn the_unaccounted_view_puts_needs_help_at_home_first_and_answered_safe_last() {
     }
 }
 
+/// Gives `app` the sample town file to look addresses up in, and waits for the lookup.
+pub(super) fn look_up_addresses(app: &mut App) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../maps/data/town.geojson");
+    app.addresses = crate::addresses::AddressBook::new(Some(path.into()));
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    app.refresh(false);
+    while app.addresses.scanning() {
+        assert!(std::time::Instant::now() < end, "the lookup did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        app.refresh(false);
+    }
+}
+
 /// Sends `answers` (and removals) to `app` as HQ's next signed delta.
-fn answers_delta(app: &mut App, answers: Vec<evac_protocol::HouseholdAnswer>, removed: Vec<u32>) {
+pub(super) fn answers_delta(
+    app: &mut App,
+    answers: Vec<evac_protocol::HouseholdAnswer>,
+    removed: Vec<u32>,
+) {
     use evac_protocol::{StatusDelta, StatusMessage};
     let s = &app.town;
     let delta = StatusMessage::Delta(StatusDelta {

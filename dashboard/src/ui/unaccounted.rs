@@ -3,15 +3,18 @@
 //! word, those whose needs-help answer an officer marked handled (`a`), those that answered
 //! safe (self-reported, marked "(TV)"); in each, needs-help
 //! (要支援者) first, then by zone and household, with the assigned shelter and minutes since
-//! the order. The home's address is not shown: the dashboard has none (the registry it gets
-//! carries none); the zone and household number lead officers to the registry.
+//! the order. A household that needs help at home gets a second line under its first row with
+//! its home address, from the town file on this machine ([`crate::addresses`]: the registry
+//! HQ sends carries none), or why there is none.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier};
-use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
 use super::{Theme, num, scroll};
+use crate::addresses::Address;
 use crate::app::{App, View};
 use crate::i18n::{self, Lang};
 use crate::state::Word;
@@ -50,6 +53,24 @@ fn answer_cell(a: Option<&HouseholdAnswer>, hq_now: Option<u64>, l: Lang) -> Str
     format!("{what}{ago}{confirm}")
 }
 
+/// A household's home address as the screen says it, or why it cannot.
+pub(super) fn address_text(a: Address<'_>, l: Lang) -> String {
+    let what = match a {
+        Address::Found(a) => a,
+        Address::NotInFile => l.t("none in the town file", "町ファイルに記載なし"),
+        Address::NoTownFile => l.t(
+            "unknown: no town_file in the dashboard's config",
+            "不明 (設定に town_file なし)",
+        ),
+        Address::LookingUp => l.t("looking it up in the town file…", "町ファイルを検索中…"),
+        Address::Unreadable => l.t(
+            "the town file could not be read (see the log)",
+            "町ファイルを読めません (ログ参照)",
+        ),
+    };
+    format!("{} {what}", l.t("home address:", "住所:"))
+}
+
 pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
     let th = Theme::of(app);
     let l = app.lang;
@@ -62,10 +83,14 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
     let hq_now = app.hq_now_ms();
     // The answers' column only once a household has answered.
     let answered = !s.answers.is_empty();
+    // The address line goes under the first row shown of each household needing help.
+    let mut addressed = None;
+    let mut addresses: Vec<Option<String>> = Vec::new();
     let rows: Vec<Row> = list
         .iter()
         .skip(first)
-        .take(height)
+        // Rows with an address line take two: enough rows to fill the table whichever.
+        .take(height * 2)
         .map(|&r| {
             let person = s.registry.as_ref().and_then(|g| g.person(r));
             let household = person.map(|p| p.household);
@@ -103,7 +128,15 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
             if wide {
                 cells.push(Cell::from(i18n::status(s.statuses.get(r), l)));
             }
-            let row = Row::new(cells);
+            let mut row = Row::new(cells);
+            let address = household
+                .filter(|&h| help_at_home && addressed != Some(h))
+                .map(|h| address_text(app.addresses.get(h), l));
+            if address.is_some() {
+                addressed = household;
+                row = row.height(2);
+            }
+            addresses.push(address);
             if needs_help || help_at_home {
                 row.style(th.fg(Color::Red).add_modifier(Modifier::BOLD))
             } else {
@@ -173,4 +206,26 @@ pub(super) fn render(app: &App, f: &mut Frame, area: Rect) {
         .block(Block::bordered().title(title));
     let mut state = TableState::default().with_selected(Some(cursor - first));
     f.render_stateful_widget(table, area, &mut state);
+    draw_addresses(f, area, &addresses, state.offset());
+}
+
+/// Writes each address on the second line of its row, from the ID column to the border
+/// (wider than any one column: an address is never cut at 80 columns), for the rows the
+/// table showed from `offset` on.
+fn draw_addresses(f: &mut Frame, area: Rect, addresses: &[Option<String>], offset: usize) {
+    let inner = area.inner(ratatui::layout::Margin::new(1, 1));
+    // Past the header; the ID column starts after the ★ column and its spacing.
+    let (x, bottom) = (inner.x + 3, inner.bottom());
+    let mut y = inner.y + 1;
+    for a in addresses.iter().skip(offset) {
+        let lines = if a.is_some() { 2 } else { 1 };
+        if y + lines > bottom {
+            break;
+        }
+        if let Some(a) = a {
+            let at = Rect::new(x, y + 1, inner.right().saturating_sub(x), 1);
+            f.render_widget(Paragraph::new(Line::raw(a.as_str())), at);
+        }
+        y += lines;
+    }
 }
