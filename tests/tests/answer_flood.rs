@@ -20,7 +20,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -28,7 +27,7 @@ use std::time::{Duration, Instant};
 use evac_hq::answers::AnswerCodeKey;
 use evac_maps::{GenerateParams, generate};
 use evac_protocol::SecretKey;
-use support::answers::{agent, answers_section, certificates};
+use support::answers::{agent, certificates, hq_answering};
 use support::deploy::stored;
 use support::town::{Cards, HqConfig, card_key, hq_key, passwords, shelter_key};
 use support::*;
@@ -195,15 +194,6 @@ fn a_hundred_thousand_guessed_codes_accept_none_while_a_real_tap_reaches_hq() {
     let (port, answer_port) = (free_port(), free_port());
     let lifted = "source_burst = 4000000000\nsource_every_ms = 1\n\
                   household_burst = 4000000000\nhousehold_every_ms = 1\n";
-    std::fs::write(
-        d.join("hq.toml"),
-        format!(
-            "{}{}",
-            HqConfig::for_shelters().embedded(port),
-            answers_section(answer_port, lifted)
-        ),
-    )
-    .unwrap();
     // Two residents' cards: one tapped before the flood (HQ's ingest at rest), one during it.
     let issuer = Cards::new(d);
     let cards: Vec<String> = town
@@ -215,17 +205,14 @@ fn a_hundred_thousand_guessed_codes_accept_none_while_a_real_tap_reaches_hq() {
         .map(|(resident, serial)| issuer.issue("ca", resident, serial).display().to_string())
         .collect();
     let hq_log = std::fs::File::create(d.join("hq.log")).unwrap();
-    let mut hq = Proc::spawn_with_stderr(
-        "hq",
-        Command::new(bin("evac-hq"))
-            .current_dir(d)
-            .env("RUST_LOG", "info")
-            .args(["run", "--config", "hq.toml"]),
+    let mut hq = hq_answering(
+        d,
+        &HqConfig::for_shelters(),
+        port,
+        answer_port,
+        lifted,
         hq_log,
     );
-    hq.wait_line(30, "the answer endpoint", |l| {
-        l.starts_with("evac-hq: answers listening on")
-    });
     let mut shelter = support::town::shelter(d, node, port, PW, "", "\"ca/ca.pem\"");
     shelter.wait_line(60, "the registry from HQ", |l| {
         l.contains("\"result\":\"registry\"")

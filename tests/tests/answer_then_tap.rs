@@ -13,13 +13,13 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use evac_hq::answers::AnswerCodeKey;
 use evac_maps::{GenerateParams, Hazard, generate};
 use evac_protocol::SecretKey;
-use support::answers::{answers_section, certificates};
+use support::answers::{certificates, hq_answering};
 use support::town::{Cards, HqConfig, card_key, hq_key, officer_key, passwords, shelter_key};
 use support::*;
 
@@ -133,25 +133,14 @@ fn a_card_tap_after_a_safe_at_home_answer_wins_and_both_reach_the_exports() {
     let (port, answer_port) = (free_port(), free_port());
     // The wrong codes below come from one address (127.0.0.1): a burst large enough that the
     // household's count, not the address's rate, decides.
-    std::fs::write(
-        p("hq.toml"),
-        format!(
-            "{}{}",
-            HqConfig::for_dashboard().embedded(port),
-            answers_section(answer_port, "source_burst = 100\n")
-        ),
-    )
-    .unwrap();
-    let mut hq = Proc::spawn(
-        "hq",
-        Command::new(bin("evac-hq"))
-            .current_dir(d)
-            .args(["run", "--config"])
-            .arg(p("hq.toml")),
+    let mut hq = hq_answering(
+        d,
+        &HqConfig::for_dashboard(),
+        port,
+        answer_port,
+        "source_burst = 100\n",
+        Stdio::inherit(),
     );
-    hq.wait_line(30, "the answer endpoint", |l| {
-        l.starts_with("evac-hq: answers listening on")
-    });
     support::tmux::dash_toml(d, port, PW);
 
     let card = Cards::new(d).issue("ca", tapper.resident, &tapper.cards[0].serial);

@@ -9,12 +9,12 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use evac_hq::answers::AnswerCodeKey;
 use evac_maps::{GenerateParams, generate};
 use evac_protocol::SecretKey;
-use support::answers::{answers_section, certificates};
+use support::answers::{certificates, hq_answering};
 use support::tmux::{Tmux, count_after};
 use support::town::{HqConfig, hq_key, officer_key, passwords};
 use support::*;
@@ -54,7 +54,6 @@ fn an_answer_from_the_box_reaches_the_dashboard_and_the_officer_marks_it_handled
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let p = |s: &str| d.join(s);
-    let hq_bin = bin("evac-hq");
     let dash_bin = bin("evac-dashboard");
 
     let town = generate(&GenerateParams {
@@ -79,25 +78,14 @@ fn an_answer_from_the_box_reaches_the_dashboard_and_the_officer_marks_it_handled
     passwords(d, ["hq", "officer-tanaka"], PW);
     certificates(d);
     let (port, answer_port) = (free_port(), free_port());
-    std::fs::write(
-        p("hq.toml"),
-        format!(
-            "{}{}",
-            HqConfig::for_dashboard().embedded(port),
-            answers_section(answer_port, "")
-        ),
-    )
-    .unwrap();
-    let mut hq = Proc::spawn(
-        "hq",
-        Command::new(&hq_bin)
-            .current_dir(d)
-            .args(["run", "--config"])
-            .arg(p("hq.toml")),
+    let mut hq = hq_answering(
+        d,
+        &HqConfig::for_dashboard(),
+        port,
+        answer_port,
+        "",
+        Stdio::inherit(),
     );
-    hq.wait_line(30, "the answer endpoint", |l| {
-        l.starts_with("evac-hq: answers listening on")
-    });
     let tmux = Tmux::dashboard(d, &dash_bin, port, PW);
     tmux.wait(30, "the first snapshot", |s| s.contains("CONNECTED"));
     tmux.keys(true, &format!(":issue tsunami 4 {zone}"));

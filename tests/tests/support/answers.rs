@@ -2,6 +2,10 @@
 //! client trusting only that CA.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::town::HqConfig;
+use super::{Proc, bin};
 
 /// A CA and HQ's certificate for localhost: `tls.crt`, `tls.key` for HQ, `ca.pem` for the box
 /// or the TV; returns the certificate and its key (PKCS#8) as DER.
@@ -47,4 +51,35 @@ pub fn agent(ca_pem: &str) -> ureq::Agent {
         .timeout_global(Some(std::time::Duration::from_secs(10)))
         .build()
         .into()
+}
+
+/// HQ answering in `d`: writes `hq.toml` (`hq`'s settings, its embedded broker on
+/// 127.0.0.1:`port`, `[answers]` on `answer_port` with the certificate of [`certificates`] and
+/// `extra` lines), starts `evac-hq run` with its log going to `stderr`, and waits until the
+/// answer endpoint listens.
+pub fn hq_answering(
+    d: &Path,
+    hq: &HqConfig,
+    port: u16,
+    answer_port: u16,
+    extra: &str,
+    stderr: impl Into<Stdio>,
+) -> Proc {
+    let config = format!(
+        "{}{}",
+        hq.embedded(port),
+        answers_section(answer_port, extra)
+    );
+    std::fs::write(d.join("hq.toml"), config).unwrap();
+    let mut hq = Proc::spawn_with_stderr(
+        "hq",
+        Command::new(bin("evac-hq"))
+            .current_dir(d)
+            .args(["run", "--config", "hq.toml"]),
+        stderr,
+    );
+    hq.wait_line(30, "the answer endpoint", |l| {
+        l.starts_with("evac-hq: answers listening on")
+    });
+    hq
 }
