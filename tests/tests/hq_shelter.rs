@@ -355,6 +355,12 @@ fn a_ledger_restored_from_a_backup_loses_no_tap_made_since() {
 
     let mut hq = start_hq();
     let mut node = start_node();
+    // The registry first, so the backup holds it: the taps after the restore, offline, then
+    // name their residents (a node without a registry records the card only, which HQ
+    // resolves, but the check below reads the resident the node recorded).
+    node.wait_line(60, "the registry from HQ", |l| {
+        l.contains("\"result\":\"registry\"")
+    });
     for (_, card) in &cards[..2] {
         tap(&mut node, card);
     }
