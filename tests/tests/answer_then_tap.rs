@@ -19,35 +19,11 @@ use std::time::{Duration, Instant};
 use evac_hq::answers::AnswerCodeKey;
 use evac_maps::{GenerateParams, Hazard, generate};
 use evac_protocol::SecretKey;
-use support::answers::{certificates, hq_answering};
+use support::answers::{box_answer, certificates, hq_answering};
 use support::town::{Cards, HqConfig, card_key, hq_key, officer_key, passwords, shelter_key};
 use support::*;
 
 const PW: &str = "pw";
-
-/// `evac-stb answer` for `household` with `code` typed on its box, then `args`.
-fn answer(d: &Path, household: u32, answer_port: u16, code: &str, args: &[&str]) -> Output {
-    let home = d.join(format!("box-{household}"));
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::copy(d.join("ca.pem"), home.join("ca.pem")).unwrap();
-    let config = home.join("stb.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "household = {household}\ntown_name = \"minato\"\nlanguage = \"en\"\n\
-             [answers]\nurl = \"https://localhost:{answer_port}/answer\"\nca = \"ca.pem\"\n"
-        ),
-    )
-    .unwrap();
-    Command::new(bin("evac-stb"))
-        .arg("answer")
-        .arg("--config")
-        .arg(&config)
-        .args(["--set-code", code])
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn said(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_owned()
@@ -160,7 +136,7 @@ fn a_card_tap_after_a_safe_at_home_answer_wins_and_both_reach_the_exports() {
     let code = |h: u32| key.code(&"minato".parse().unwrap(), h).to_string();
 
     // The household answers from its box: safe at home.
-    let o = answer(d, home, answer_port, &code(home), &["--key", "green"]);
+    let o = box_answer(d, home, answer_port, &code(home), &["--key", "green"]);
     assert_eq!(said(&o), "Answer accepted (self-reported).", "{o:?}");
     report_when(d, 30, "both members answered safe (TV)", |r| {
         unaccounted(r, tapper.resident)
@@ -216,14 +192,14 @@ fn a_card_tap_after_a_safe_at_home_answer_wins_and_both_reach_the_exports() {
         format!("{}{}", &right[..right.len() - 1], (last + 1) % 10)
     };
     for n in 1..=6 {
-        let o = answer(d, guessed, answer_port, &wrong, &["--key", "green"]);
+        let o = box_answer(d, guessed, answer_port, &wrong, &["--key", "green"]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
             !o.status.success() && err.contains("Household number or answer code not accepted."),
             "wrong code {n}: {o:?}"
         );
     }
-    let o = answer(d, guessed, answer_port, &code(guessed), &["--key", "green"]);
+    let o = box_answer(d, guessed, answer_port, &code(guessed), &["--key", "green"]);
     assert_eq!(
         said(&o),
         "Answer accepted; an officer must confirm it.",

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use evac_hq::answers::AnswerCodeKey;
 use evac_maps::{GenerateParams, generate};
 use evac_protocol::SecretKey;
-use support::answers::{certificates, hq_answering};
+use support::answers::{box_answer, certificates, hq_answering};
 use support::tmux::{Tmux, count_after};
 use support::town::{HqConfig, hq_key, officer_key, passwords};
 use support::*;
@@ -24,29 +24,12 @@ const PW: &str = "pw";
 /// `evac-stb answer` for `household`: its box (config, CA and the kept code in a folder of
 /// its own), the code typed, then `args`; returns the box's one line.
 fn answer(d: &Path, household: u32, answer_port: u16, args: &[&str]) -> String {
-    let home = d.join(format!("box-{household}"));
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::copy(d.join("ca.pem"), home.join("ca.pem")).unwrap();
-    let config = home.join("stb.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "household = {household}\ntown_name = \"minato\"\nlanguage = \"en\"\n\
-             [answers]\nurl = \"https://localhost:{answer_port}/answer\"\nca = \"ca.pem\"\n"
-        ),
-    )
-    .unwrap();
     let code = AnswerCodeKey::derive(&SecretKey::read(&d.join("hq.key")).unwrap())
         .code(&"minato".parse().unwrap(), household)
         .to_string();
-    run(Command::new(bin("evac-stb"))
-        .arg("answer")
-        .arg("--config")
-        .arg(&config)
-        .args(["--set-code", &code])
-        .args(args))
-    .trim()
-    .to_owned()
+    let out = box_answer(d, household, answer_port, &code, args);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]

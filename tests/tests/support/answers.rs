@@ -2,7 +2,7 @@
 //! client trusting only that CA.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use super::town::HqConfig;
 use super::{Proc, bin};
@@ -82,4 +82,30 @@ pub fn hq_answering(
         l.starts_with("evac-hq: answers listening on")
     });
     hq
+}
+
+/// `evac-stb answer` for `household` from its own box (config, the CA of [`certificates`] and
+/// the kept code in `box-{household}/`), answering HQ on `answer_port`: `code` typed, then
+/// `args`. The box's output, whatever HQ said.
+pub fn box_answer(d: &Path, household: u32, answer_port: u16, code: &str, args: &[&str]) -> Output {
+    let home = d.join(format!("box-{household}"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::copy(d.join("ca.pem"), home.join("ca.pem")).unwrap();
+    let config = home.join("stb.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "household = {household}\ntown_name = \"minato\"\nlanguage = \"en\"\n\
+             [answers]\nurl = \"https://localhost:{answer_port}/answer\"\nca = \"ca.pem\"\n"
+        ),
+    )
+    .unwrap();
+    Command::new(bin("evac-stb"))
+        .arg("answer")
+        .arg("--config")
+        .arg(&config)
+        .args(["--set-code", code])
+        .args(args)
+        .output()
+        .unwrap()
 }
